@@ -13,8 +13,7 @@ mod tree;
 pub use hash::{EMPTY_ROOT, Hash, empty_root, leaf_hash, node_hash};
 pub use note::{Checkpoint, CheckpointSigner, NoteError, SignedCheckpoint, key_id};
 pub use proof::{
-    consistency_proof, inclusion_proof, root_at, subtree_hash, verify_consistency,
-    verify_inclusion,
+    consistency_proof, inclusion_proof, root_at, subtree_hash, verify_consistency, verify_inclusion,
 };
 pub use tree::{Frontier, HashReader, StoredHash, stored_hash_count, stored_index};
 

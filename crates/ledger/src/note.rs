@@ -47,7 +47,12 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn body(&self) -> String {
-        let mut s = format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root));
+        let mut s = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root)
+        );
         for e in &self.extensions {
             s.push_str(e);
             s.push('\n');
@@ -166,12 +171,12 @@ impl SignedCheckpoint {
         let want_id = key_id(name, key);
         let mut found = false;
         for line in sigs.lines() {
-            let rest = line
-                .strip_prefix(SIG_PREFIX)
-                .ok_or(NoteError::Malformed("signature line must start with an em dash"))?;
-            let (who, b64) = rest
-                .split_once(' ')
-                .ok_or(NoteError::Malformed("signature line needs a name and a signature"))?;
+            let rest = line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed(
+                "signature line must start with an em dash",
+            ))?;
+            let (who, b64) = rest.split_once(' ').ok_or(NoteError::Malformed(
+                "signature line needs a name and a signature",
+            ))?;
             let blob = B64
                 .decode(b64)
                 .map_err(|_| NoteError::Malformed("signature is not base64"))?;
@@ -208,7 +213,9 @@ fn split_note(text: &str) -> Result<(&str, &str), NoteError> {
 pub fn open_note<'a>(text: &'a str, name: &str, key: &VerifyingKey) -> Result<&'a str, NoteError> {
     let (body, sigs) = split_note(text)?;
     for line in sigs.lines() {
-        let Some((who, b64)) = line.strip_prefix(SIG_PREFIX).and_then(|r| r.split_once(' '))
+        let Some((who, b64)) = line
+            .strip_prefix(SIG_PREFIX)
+            .and_then(|r| r.split_once(' '))
         else {
             continue;
         };
@@ -257,10 +264,8 @@ then you don't know what your problem is.\n\
 
     #[test]
     fn checkpoint_round_trip_and_tamper() {
-        let signer = CheckpointSigner::new(
-            "mamori.example/clinic",
-            SigningKey::from_bytes(&[7u8; 32]),
-        );
+        let signer =
+            CheckpointSigner::new("mamori.example/clinic", SigningKey::from_bytes(&[7u8; 32]));
         let cp = Checkpoint {
             origin: "mamori.example/clinic".into(),
             size: 42,
@@ -271,7 +276,10 @@ then you don't know what your problem is.\n\
         let opened =
             SignedCheckpoint::open(&signed.text, signer.name(), &signer.verifying_key()).unwrap();
         assert_eq!(opened.checkpoint, cp);
-        assert_eq!(opened.checkpoint.extension("time"), Some("2026-11-23T00:00:00Z"));
+        assert_eq!(
+            opened.checkpoint.extension("time"),
+            Some("2026-11-23T00:00:00Z")
+        );
         let bad = signed.text.replace("\n42\n", "\n43\n");
         assert_eq!(
             SignedCheckpoint::open(&bad, signer.name(), &signer.verifying_key()),

@@ -89,7 +89,10 @@ impl Frontier {
         let mut level = 0u8;
         let mut carry = n;
         while carry & 1 == 1 {
-            let left = self.edge.pop().expect("frontier holds a subtree per set bit");
+            let left = self
+                .edge
+                .pop()
+                .expect("frontier holds a subtree per set bit");
             h = node_hash(&left, &h);
             carry >>= 1;
             level += 1;

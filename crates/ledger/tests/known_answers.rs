@@ -12,7 +12,10 @@ struct MemHashes(HashMap<u64, Hash>);
 impl HashReader for MemHashes {
     type Error = String;
     fn stored(&self, i: u64) -> Result<Hash, String> {
-        self.0.get(&i).copied().ok_or_else(|| format!("stored hash {i}"))
+        self.0
+            .get(&i)
+            .copied()
+            .ok_or_else(|| format!("stored hash {i}"))
     }
 }
 
@@ -66,7 +69,11 @@ fn roots_match_ct_vectors_for_every_size() {
         let (f, m) = build(&leaves[..n]);
         assert_eq!(f.root(), h(ROOTS[n]), "frontier root, size {n}");
         let (_, full) = build(&leaves);
-        assert_eq!(root_at(&full, n as u64).unwrap(), h(ROOTS[n]), "stored root, size {n}");
+        assert_eq!(
+            root_at(&full, n as u64).unwrap(),
+            h(ROOTS[n]),
+            "stored root, size {n}"
+        );
         assert_eq!(Frontier::load(&m, n as u64).unwrap(), f);
     }
 }

@@ -1,0 +1,181 @@
+//! Audit events: who (account, role, device), when, what, whose record, and the outcome.
+//! Each event's JSON bytes are one ledger leaf, so the field set is versioned (`v`).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::Millis;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorRef {
+    pub id: i64,
+    pub login: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    /// Refused by an access rule.
+    Denied,
+    /// Refused for another reason (bad input, wrong state, wrong password).
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub v: u32,
+    pub ts: Millis,
+    pub actor: Option<ActorRef>,
+    pub action: String,
+    pub outcome: Outcome,
+    pub patient: Option<String>,
+    pub record: Option<i64>,
+    pub version: Option<i64>,
+    /// SHA-256 of the version's canonical content, for events that write a version.
+    pub content_sha256: Option<String>,
+    /// SHA-256 of the version row after the event, so that `verify` can detect a changed row.
+    pub version_digest: Option<String>,
+    pub client: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+impl AuditEvent {
+    pub fn new(ts: Millis, actor: Option<ActorRef>, action: &str, outcome: Outcome) -> Self {
+        Self {
+            v: 1,
+            ts,
+            actor,
+            action: action.to_owned(),
+            outcome,
+            patient: None,
+            record: None,
+            version: None,
+            content_sha256: None,
+            version_digest: None,
+            client: None,
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    pub fn patient(mut self, p: impl Into<String>) -> Self {
+        self.patient = Some(p.into());
+        self
+    }
+
+    pub fn record(mut self, r: i64) -> Self {
+        self.record = Some(r);
+        self
+    }
+
+    pub fn detail(mut self, d: serde_json::Value) -> Self {
+        self.detail = d;
+        self
+    }
+
+    pub fn client(mut self, c: Option<String>) -> Self {
+        self.client = c;
+        self
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("event serialises")
+    }
+}
+
+/// Event action codes. Strings rather than an enum in the payload so that old leaves stay
+/// readable when new actions are added.
+pub mod actions {
+    pub const SYSTEM_INIT: &str = "system.init";
+    pub const LOGIN: &str = "auth.login";
+    pub const LOGIN_FAILED: &str = "auth.login_failed";
+    pub const LOGOUT: &str = "auth.logout";
+    pub const PASSWORD_CHANGED: &str = "auth.password_changed";
+    pub const ACCOUNT_CREATED: &str = "account.created";
+    pub const ACCOUNT_DISABLED: &str = "account.disabled";
+    pub const ACCOUNT_ENABLED: &str = "account.enabled";
+    pub const ACCOUNT_UNLOCKED: &str = "account.unlocked";
+    pub const ACCOUNT_PASSWORD_RESET: &str = "account.password_reset";
+    pub const ACCOUNT_ROLE_CHANGED: &str = "account.role_changed";
+    pub const ACCOUNT_LIST: &str = "account.list";
+    pub const TOKEN_CREATED: &str = "token.created";
+    pub const TOKEN_REVOKED: &str = "token.revoked";
+    pub const ROLE_SAVED: &str = "role.saved";
+    pub const KIND_SAVED: &str = "record_kind.saved";
+    pub const PATIENT_CREATED: &str = "patient.created";
+    pub const PATIENT_SEARCH: &str = "patient.search";
+    pub const PATIENT_READ: &str = "patient.read";
+    pub const RECORD_LIST: &str = "record.list";
+    pub const RECORD_READ: &str = "record.read";
+    pub const RECORD_HISTORY: &str = "record.history";
+    pub const RECORD_DIFF: &str = "record.diff";
+    pub const RECORD_EXPORT: &str = "record.print_export";
+    pub const ATTACHMENT_READ: &str = "attachment.read";
+    pub const ATTACHMENT_STORED: &str = "attachment.stored";
+    pub const DRAFT_CREATED: &str = "record.draft_created";
+    pub const DRAFT_UPDATED: &str = "record.draft_updated";
+    pub const SUBMITTED: &str = "record.submitted";
+    pub const FINALISED: &str = "record.finalised";
+    pub const APPROVED: &str = "record.approved";
+    pub const REJECTED: &str = "record.rejected";
+    pub const AMENDED: &str = "record.amended";
+    pub const ENTERED_IN_ERROR: &str = "record.entered_in_error";
+    pub const PENDING_LIST: &str = "record.pending_list";
+    pub const AUDIT_QUERY: &str = "audit.query";
+    pub const LEDGER_PROOF: &str = "ledger.proof";
+}
+
+/// The facts of a version row that the ledger commits to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionFacts<'a> {
+    pub record_id: i64,
+    pub version_no: i64,
+    pub state: &'a str,
+    pub kind: &'a str,
+    pub author_id: i64,
+    pub enterer_id: i64,
+    pub content_sha256: &'a str,
+    pub predecessor: Option<i64>,
+    pub reason: Option<&'a str>,
+    pub created_at: Millis,
+    pub finalised_at: Option<Millis>,
+    pub rejection_reason: Option<&'a str>,
+}
+
+impl VersionFacts<'_> {
+    pub fn digest(&self) -> String {
+        hex::encode(Sha256::digest(
+            serde_json::to_vec(self).expect("facts serialise"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_bytes_are_stable() {
+        let e = AuditEvent::new(1, None, actions::RECORD_READ, Outcome::Ok)
+            .patient("P1")
+            .record(3);
+        let s = String::from_utf8(e.to_bytes()).unwrap();
+        assert_eq!(
+            s,
+            r#"{"v":1,"ts":1,"actor":null,"action":"record.read","outcome":"ok","patient":"P1","record":3,"version":null,"content_sha256":null,"version_digest":null,"client":null,"detail":null}"#
+        );
+        let back: AuditEvent = serde_json::from_slice(s.as_bytes()).unwrap();
+        assert_eq!(back, e);
+    }
+}

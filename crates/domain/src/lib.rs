@@ -1,0 +1,31 @@
+//! mamori's rules, free of I/O so that every decision can be tested exhaustively.
+
+pub mod audit;
+pub mod content;
+pub mod error;
+pub mod kinds;
+pub mod password;
+pub mod permission;
+pub mod version;
+
+pub use error::DomainError;
+
+/// Milliseconds since the Unix epoch, UTC. One representation everywhere avoids time-zone
+/// mistakes; rendering to JST happens at the edges.
+pub type Millis = i64;
+
+/// A source of the current time, injected so tests can travel in time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Millis;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Millis {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as Millis)
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,438 @@
+//! 職種-based access: a role is a set of grants; a grant is an action, on one record kind or
+//! on all of them. Decisions are pure functions of the role and the request.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::DomainError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Open records of a kind, and find patients (any read right allows the search).
+    Read,
+    /// Write drafts, amendments, and proxy entries of a kind.
+    Write,
+    /// Finalise (確定) records of a kind as their responsible author.
+    Finalise,
+    /// Approve or reject proxy entries (代行入力) made in one's name.
+    ApproveProxy,
+    /// Print or export records of a kind.
+    PrintExport,
+    /// Register and edit patients' identifying data.
+    RegisterPatient,
+    /// Read the audit trail and ledger.
+    ReadAudit,
+    /// Create, disable, unlock accounts; reset passwords.
+    AdminAccounts,
+    /// Change roles, record kinds, policies.
+    AdminSettings,
+}
+
+impl Action {
+    pub const ALL: [Action; 9] = [
+        Action::Read,
+        Action::Write,
+        Action::Finalise,
+        Action::ApproveProxy,
+        Action::PrintExport,
+        Action::RegisterPatient,
+        Action::ReadAudit,
+        Action::AdminAccounts,
+        Action::AdminSettings,
+    ];
+
+    /// Whether the action applies to a record kind (otherwise it is facility-wide).
+    pub fn per_kind(self) -> bool {
+        matches!(
+            self,
+            Action::Read
+                | Action::Write
+                | Action::Finalise
+                | Action::ApproveProxy
+                | Action::PrintExport
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Write => "write",
+            Action::Finalise => "finalise",
+            Action::ApproveProxy => "approve_proxy",
+            Action::PrintExport => "print_export",
+            Action::RegisterPatient => "register_patient",
+            Action::ReadAudit => "read_audit",
+            Action::AdminAccounts => "admin_accounts",
+            Action::AdminSettings => "admin_settings",
+        }
+    }
+
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            Action::Read => "閲覧",
+            Action::Write => "記載",
+            Action::Finalise => "確定",
+            Action::ApproveProxy => "代行入力の承認",
+            Action::PrintExport => "印刷・出力",
+            Action::RegisterPatient => "患者登録",
+            Action::ReadAudit => "監査ログ閲覧",
+            Action::AdminAccounts => "アカウント管理",
+            Action::AdminSettings => "設定管理",
+        }
+    }
+}
+
+impl FromStr for Action {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| DomainError::Invalid(format!("unknown action '{s}'")))
+    }
+}
+
+/// `action` on `kind` (None = every kind). Written as `read:*`, `read:medical_record`,
+/// or `read_audit` for facility-wide actions.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Grant {
+    pub action: Action,
+    pub kind: Option<String>,
+}
+
+impl fmt::Display for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.kind, self.action.per_kind()) {
+            (_, false) => f.write_str(self.action.as_str()),
+            (None, true) => write!(f, "{}:*", self.action.as_str()),
+            (Some(k), true) => write!(f, "{}:{k}", self.action.as_str()),
+        }
+    }
+}
+
+impl FromStr for Grant {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (a, k) = match s.split_once(':') {
+            Some((a, k)) => (a, Some(k)),
+            None => (s, None),
+        };
+        let action: Action = a.parse()?;
+        match (action.per_kind(), k) {
+            (false, None) => Ok(Grant { action, kind: None }),
+            (false, Some(_)) => Err(DomainError::Invalid(format!(
+                "'{a}' applies to the whole facility and takes no record kind"
+            ))),
+            (true, None) | (true, Some("*")) => Ok(Grant { action, kind: None }),
+            (true, Some(k)) if crate::kinds::valid_kind_code(k) => Ok(Grant {
+                action,
+                kind: Some(k.to_owned()),
+            }),
+            (true, Some(k)) => Err(DomainError::Invalid(format!("bad record kind '{k}'"))),
+        }
+    }
+}
+
+impl Serialize for Grant {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Grant {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    pub code: String,
+    pub name_ja: String,
+    pub name_en: String,
+    pub grants: BTreeSet<Grant>,
+    /// Built-in roles keep their code; the facility may still change their grants.
+    pub builtin: bool,
+}
+
+impl Role {
+    pub fn allows(&self, action: Action, kind: Option<&str>) -> bool {
+        self.grants.iter().any(|g| {
+            g.action == action
+                && match (&g.kind, kind) {
+                    (None, _) => true,
+                    (Some(gk), Some(k)) => gk == k,
+                    // Asking "on any kind?" (e.g. may this role search patients).
+                    (Some(_), None) => true,
+                }
+        })
+    }
+
+    /// Refuses with a message naming what is missing.
+    pub fn require(&self, action: Action, kind: Option<&str>) -> Result<(), DomainError> {
+        if self.allows(action, kind) {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden(match kind {
+                Some(k) => format!(
+                    "{}（{}）の{}権限がありません",
+                    self.name_ja,
+                    k,
+                    action.label_ja()
+                ),
+                None => format!("{}に{}権限がありません", self.name_ja, action.label_ja()),
+            }))
+        }
+    }
+
+    /// Record kinds this role may read (None = all).
+    pub fn readable_kinds(&self) -> Option<BTreeSet<String>> {
+        let mut kinds = BTreeSet::new();
+        for g in &self.grants {
+            if g.action == Action::Read {
+                match &g.kind {
+                    None => return None,
+                    Some(k) => {
+                        kinds.insert(k.clone());
+                    }
+                }
+            }
+        }
+        Some(kinds)
+    }
+
+    /// Grants this role has beyond `template` (used to flag roles with extra rights).
+    pub fn extra_grants(&self, template: &Role) -> Vec<Grant> {
+        self.grants
+            .iter()
+            .filter(|g| !template.allows(g.action, g.kind.as_deref()))
+            .cloned()
+            .collect()
+    }
+}
+
+pub fn valid_role_code(code: &str) -> bool {
+    crate::kinds::valid_kind_code(code)
+}
+
+fn grants(list: &[&str]) -> BTreeSet<Grant> {
+    list.iter()
+        .map(|s| s.parse().expect("built-in grant"))
+        .collect()
+}
+
+fn role(code: &str, ja: &str, en: &str, g: &[&str]) -> Role {
+    Role {
+        code: code.into(),
+        name_ja: ja.into(),
+        name_en: en.into(),
+        grants: grants(g),
+        builtin: true,
+    }
+}
+
+/// The default 職種 roles. Clinical staff read everything they may need for care; each
+/// profession writes and finalises its own kinds; clerks enter on a doctor's behalf but
+/// finalise nothing; administrators, auditors and maintenance staff see no chart content.
+pub fn default_roles() -> Vec<Role> {
+    let physician = [
+        "read:*",
+        "write:*",
+        "finalise:*",
+        "approve_proxy:*",
+        "print_export:*",
+        "register_patient",
+    ];
+    vec![
+        role("doctor", "医師", "Physician", &physician),
+        role("dentist", "歯科医師", "Dentist", &physician),
+        role(
+            "pharmacist",
+            "薬剤師",
+            "Pharmacist",
+            &[
+                "read:*",
+                "write:pharmacy",
+                "finalise:pharmacy",
+                "print_export:pharmacy",
+            ],
+        ),
+        role(
+            "nurse",
+            "看護師",
+            "Nurse",
+            &[
+                "read:*",
+                "write:nursing",
+                "finalise:nursing",
+                "print_export:nursing",
+            ],
+        ),
+        role(
+            "radiographer",
+            "診療放射線技師",
+            "Radiographer",
+            &[
+                "read:imaging",
+                "read:medical_record",
+                "write:imaging",
+                "finalise:imaging",
+            ],
+        ),
+        role(
+            "lab_technician",
+            "臨床検査技師",
+            "Laboratory technician",
+            &[
+                "read:lab_result",
+                "read:medical_record",
+                "write:lab_result",
+                "finalise:lab_result",
+            ],
+        ),
+        role(
+            "clerk",
+            "医療事務",
+            "Medical clerk",
+            &[
+                "register_patient",
+                "read:medical_record",
+                "read:prescription",
+                "read:referral",
+                "read:scan",
+                "read:consent",
+                "write:medical_record",
+                "write:prescription",
+                "write:referral",
+                "write:scan",
+                "write:consent",
+                "print_export:referral",
+            ],
+        ),
+        role(
+            "sysadmin",
+            "システム管理者",
+            "System administrator",
+            &["admin_accounts", "admin_settings"],
+        ),
+        role("auditor", "監査担当", "Auditor", &["read_audit"]),
+        role("maintenance", "保守要員", "Maintenance engineer", &[]),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_text_round_trips() {
+        for s in [
+            "read:*",
+            "read:medical_record",
+            "read_audit",
+            "approve_proxy:nursing",
+        ] {
+            assert_eq!(s.parse::<Grant>().unwrap().to_string(), s);
+        }
+        assert!("read_audit:nursing".parse::<Grant>().is_err());
+        assert!("fly:*".parse::<Grant>().is_err());
+        assert!("read:Bad Kind".parse::<Grant>().is_err());
+    }
+
+    /// The default matrix, written out as a table so a change to it is a deliberate act.
+    #[test]
+    fn default_role_matrix_exhaustively() {
+        let kinds = crate::kinds::default_kinds();
+        let expect = |role: &str, action: Action, kind: &str| -> bool {
+            let clinical_kinds_of = |r: &str| match r {
+                "pharmacist" => vec!["pharmacy"],
+                "nurse" => vec!["nursing"],
+                "radiographer" => vec!["imaging"],
+                "lab_technician" => vec!["lab_result"],
+                _ => vec![],
+            };
+            let clerk_kinds = [
+                "medical_record",
+                "prescription",
+                "referral",
+                "scan",
+                "consent",
+            ];
+            match (role, action) {
+                ("doctor" | "dentist", a) => a.per_kind() || a == Action::RegisterPatient,
+                ("pharmacist" | "nurse", Action::Read) => true,
+                ("radiographer", Action::Read) => ["imaging", "medical_record"].contains(&kind),
+                ("lab_technician", Action::Read) => {
+                    ["lab_result", "medical_record"].contains(&kind)
+                }
+                ("pharmacist" | "nurse", Action::PrintExport) => {
+                    clinical_kinds_of(role).contains(&kind)
+                }
+                (
+                    "pharmacist" | "nurse" | "radiographer" | "lab_technician",
+                    Action::Write | Action::Finalise,
+                ) => clinical_kinds_of(role).contains(&kind),
+                ("clerk", Action::Read | Action::Write) => clerk_kinds.contains(&kind),
+                ("clerk", Action::PrintExport) => kind == "referral",
+                ("clerk", Action::RegisterPatient) => true,
+                ("sysadmin", Action::AdminAccounts | Action::AdminSettings) => true,
+                ("auditor", Action::ReadAudit) => true,
+                _ => false,
+            }
+        };
+        for r in default_roles() {
+            for a in Action::ALL {
+                for k in &kinds {
+                    let kind = a.per_kind().then_some(k.code.as_str());
+                    assert_eq!(
+                        r.allows(a, kind),
+                        expect(&r.code, a, &k.code),
+                        "{} {:?} {}",
+                        r.code,
+                        a,
+                        k.code
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn required_default_roles_exist() {
+        let names: Vec<_> = default_roles().into_iter().map(|r| r.name_ja).collect();
+        for n in [
+            "医師",
+            "歯科医師",
+            "薬剤師",
+            "看護師",
+            "診療放射線技師",
+            "臨床検査技師",
+            "医療事務",
+            "システム管理者",
+            "監査担当",
+            "保守要員",
+        ] {
+            assert!(names.iter().any(|x| x == n), "{n}");
+        }
+    }
+
+    #[test]
+    fn extra_grants_are_reported() {
+        let roles = default_roles();
+        let nurse = roles.iter().find(|r| r.code == "nurse").unwrap().clone();
+        let mut wider = nurse.clone();
+        wider
+            .grants
+            .insert("finalise:medical_record".parse().unwrap());
+        assert_eq!(
+            wider.extra_grants(&nurse),
+            vec!["finalise:medical_record".parse::<Grant>().unwrap()]
+        );
+        assert!(nurse.extra_grants(&nurse).is_empty());
+    }
+}
