@@ -16,6 +16,17 @@ pub enum DomainError {
 }
 
 impl DomainError {
+    /// The explanation alone, for showing next to the field it concerns.
+    pub fn message(&self) -> &str {
+        match self {
+            DomainError::Forbidden(m)
+            | DomainError::InvalidState(m)
+            | DomainError::Invalid(m)
+            | DomainError::NotFound(m)
+            | DomainError::Conflict(m) => m,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             DomainError::Forbidden(_) => "forbidden",

@@ -5,6 +5,7 @@ pub mod content;
 pub mod error;
 pub mod kinds;
 pub mod password;
+pub mod patient;
 pub mod permission;
 pub mod version;
 

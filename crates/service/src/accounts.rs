@@ -1,0 +1,361 @@
+//! Account administration (JAHIS 09-001 §6.2(1)(2)): accounts are disabled, never deleted;
+//! a password reset records how the person's identity was checked.
+
+use std::sync::Arc;
+
+use mamori_domain::audit::actions;
+use mamori_domain::password::{check_strength, is_locked};
+use mamori_domain::permission::Action;
+use mamori_store::Account;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{hash_password, random_token, token_hash};
+use crate::error::{Result, ServiceError};
+use crate::instance::validate_login;
+use crate::{Principal, Service, Target};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewAccount {
+    pub login: String,
+    pub display_name: String,
+    pub role: String,
+    /// Initial password; the person must change it at first login. Not used for service accounts.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A service account (an EHR integration) logs in only with API tokens.
+    #[serde(default)]
+    pub service: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountView {
+    pub id: i64,
+    pub login: String,
+    pub display_name: String,
+    pub role: String,
+    pub service: bool,
+    pub active: bool,
+    pub locked: bool,
+    pub must_change_password: bool,
+    pub last_login_at: Option<i64>,
+    pub created_at: i64,
+}
+
+impl AccountView {
+    pub fn of(a: &Account, now: i64) -> Self {
+        Self {
+            id: a.id,
+            login: a.login.clone(),
+            display_name: a.display_name.clone(),
+            role: a.role.clone(),
+            service: a.is_service,
+            active: a.active,
+            locked: is_locked(a.locked_until, now),
+            must_change_password: a.must_change_password,
+            last_login_at: a.last_login_at,
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedToken {
+    pub token_id: String,
+    pub token: String,
+    pub expires_at: Option<i64>,
+}
+
+fn require_admin(p: &Principal) -> Result<()> {
+    p.require(Action::AdminAccounts, None)
+}
+
+fn account_in(r: &mamori_store::Reader<'_>, id: i64) -> Result<Account> {
+    r.account(id)?
+        .ok_or_else(|| ServiceError::not_found("アカウント"))
+}
+
+impl Service {
+    pub async fn create_account(
+        self: &Arc<Self>,
+        p: &Principal,
+        new: NewAccount,
+    ) -> Result<AccountView> {
+        let hash = match (&new.password, new.service) {
+            (_, true) => None,
+            (Some(pw), false) => {
+                check_strength(&self.config.password, &new.login, pw)
+                    .map_err(|e| ServiceError::from(e).with_field("password"))?;
+                let pw = pw.clone();
+                Some(
+                    tokio::task::spawn_blocking(move || hash_password(&pw))
+                        .await
+                        .map_err(ServiceError::internal)?,
+                )
+            }
+            (None, false) => {
+                return Err(ServiceError::invalid(
+                    "password",
+                    "初期パスワードを入力してください",
+                ));
+            }
+        };
+        let now = self.now();
+        let mut t = Target::default();
+        t.detail("login", new.login.clone());
+        t.detail("role", new.role.clone());
+        let pc = p.clone();
+        self.write_audited(Some(p), actions::ACCOUNT_CREATED, t, move |_, tx, t| {
+            require_admin(&pc)?;
+            validate_login(&new.login)?;
+            let name = new.display_name.trim();
+            if name.is_empty() || name.chars().count() > 100 {
+                return Err(ServiceError::invalid("display_name", "氏名を100文字以内で入力してください"));
+            }
+            let r = tx.read();
+            if r.role(&new.role)?.is_none() {
+                return Err(ServiceError::invalid("role", "職種（ロール）が存在しません"));
+            }
+            if r.account_by_login(&new.login)?.is_some() {
+                return Err(ServiceError::new(
+                    "login_taken",
+                    "このログインIDは既に使われています（無効化された利用者のIDも再利用できません）",
+                ));
+            }
+            let id = tx.insert_account(
+                &new.login,
+                name,
+                &new.role,
+                new.service,
+                hash.as_deref(),
+                !new.service,
+                now,
+                Some(pc.account.id),
+            )?;
+            t.detail("account", id);
+            let a = tx.read().account(id)?.ok_or_else(|| ServiceError::internal("account vanished"))?;
+            Ok(AccountView::of(&a, now))
+        })
+        .await
+    }
+
+    pub async fn list_accounts(self: &Arc<Self>, p: &Principal) -> Result<Vec<AccountView>> {
+        let pc = p.clone();
+        let now = self.now();
+        self.read_audited(p, actions::ACCOUNT_LIST, move |_, r, _| {
+            require_admin(&pc)?;
+            Ok(r.accounts()?
+                .iter()
+                .map(|a| AccountView::of(a, now))
+                .collect())
+        })
+        .await
+    }
+
+    /// Active accounts with no login for `days` days (never-used accounts count from creation).
+    pub async fn unused_accounts(
+        self: &Arc<Self>,
+        p: &Principal,
+        days: u32,
+    ) -> Result<Vec<AccountView>> {
+        let pc = p.clone();
+        let now = self.now();
+        let cutoff = now - i64::from(days) * 86_400_000;
+        self.read_audited(p, actions::ACCOUNT_LIST, move |_, r, t| {
+            require_admin(&pc)?;
+            t.detail("unused_days", days);
+            Ok(r.accounts()?
+                .iter()
+                .filter(|a| {
+                    a.active && !a.is_service && a.last_login_at.unwrap_or(a.created_at) < cutoff
+                })
+                .map(|a| AccountView::of(a, now))
+                .collect())
+        })
+        .await
+    }
+
+    async fn admin_change(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        action: &'static str,
+        change: impl FnOnce(&mut mamori_store::WriteTx<'_>, &Account) -> Result<()> + Send + 'static,
+    ) -> Result<AccountView> {
+        let pc = p.clone();
+        let now = self.now();
+        let mut t = Target::default();
+        t.detail("account", id);
+        self.write_audited(Some(p), action, t, move |_, tx, _| {
+            require_admin(&pc)?;
+            let a = account_in(&tx.read(), id)?;
+            change(tx, &a)?;
+            let a = account_in(&tx.read(), id)?;
+            Ok(AccountView::of(&a, now))
+        })
+        .await
+    }
+
+    pub async fn set_account_active(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        active: bool,
+    ) -> Result<AccountView> {
+        let me = p.account.id;
+        let now = self.now();
+        let action = if active {
+            actions::ACCOUNT_ENABLED
+        } else {
+            actions::ACCOUNT_DISABLED
+        };
+        self.admin_change(p, id, action, move |tx, _| {
+            if id == me && !active {
+                return Err(ServiceError::new(
+                    "invalid_state",
+                    "自分自身のアカウントは無効化できません",
+                ));
+            }
+            tx.set_account_active(id, active)?;
+            if !active {
+                tx.revoke_sessions_of(id, true, now)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn unlock_account(self: &Arc<Self>, p: &Principal, id: i64) -> Result<AccountView> {
+        self.admin_change(p, id, actions::ACCOUNT_UNLOCKED, move |tx, _| {
+            Ok(tx.unlock_account(id)?)
+        })
+        .await
+    }
+
+    pub async fn set_account_role(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        role: String,
+    ) -> Result<AccountView> {
+        let me = p.account.id;
+        self.admin_change(p, id, actions::ACCOUNT_ROLE_CHANGED, move |tx, _| {
+            if id == me {
+                return Err(ServiceError::new(
+                    "invalid_state",
+                    "自分自身の職種は変更できません",
+                ));
+            }
+            if tx.read().role(&role)?.is_none() {
+                return Err(ServiceError::invalid(
+                    "role",
+                    "職種（ロール）が存在しません",
+                ));
+            }
+            tx.set_account_role(id, &role)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Sets a temporary password the person must change at next login, recording how their
+    /// identity was checked (JAHIS 09-001 §6.2(2): 本人確認の方法を台帳に記載).
+    pub async fn reset_password(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        temporary: String,
+        identity_check: String,
+    ) -> Result<AccountView> {
+        let check = identity_check.trim().to_owned();
+        if check.is_empty() || check.chars().count() > 500 {
+            return Err(ServiceError::invalid(
+                "identity_check",
+                "本人確認の方法を500文字以内で記録してください",
+            ));
+        }
+        let policy = self.config.password.clone();
+        let hash = tokio::task::spawn_blocking({
+            let t = temporary.clone();
+            move || hash_password(&t)
+        })
+        .await
+        .map_err(ServiceError::internal)?;
+        let by = p.account.id;
+        let now = self.now();
+        self.admin_change(p, id, actions::ACCOUNT_PASSWORD_RESET, move |tx, a| {
+            if a.is_service {
+                return Err(ServiceError::new(
+                    "invalid_state",
+                    "サービスアカウントにはパスワードがありません",
+                ));
+            }
+            check_strength(&policy, &a.login, &temporary)
+                .map_err(|e| ServiceError::from(e).with_field("password"))?;
+            tx.set_password(id, &hash, true, now)?;
+            tx.record_password_reset(id, by, &check, now)?;
+            tx.revoke_sessions_of(id, false, now)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Issues an API token for a service account (shown once; only its hash is kept).
+    pub async fn issue_token(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        name: String,
+        days: Option<u32>,
+    ) -> Result<IssuedToken> {
+        let token = random_token();
+        let th = token_hash(&token);
+        let now = self.now();
+        let expires_at = days.map(|d| now + i64::from(d) * 86_400_000);
+        let pc = p.clone();
+        let mut t = Target::default();
+        t.detail("account", id);
+        t.detail("token_id", th.clone());
+        let th2 = th.clone();
+        self.write_audited(Some(p), actions::TOKEN_CREATED, t, move |_, tx, _| {
+            require_admin(&pc)?;
+            let a = account_in(&tx.read(), id)?;
+            if !a.is_service || !a.active {
+                return Err(ServiceError::new(
+                    "invalid_state",
+                    "APIトークンは有効なサービスアカウントにだけ発行できます",
+                ));
+            }
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 100 {
+                return Err(ServiceError::invalid(
+                    "name",
+                    "トークンの名前を100文字以内で入力してください",
+                ));
+            }
+            tx.insert_session(&th2, id, true, Some(name), &random_token(), now, expires_at)?;
+            Ok(())
+        })
+        .await?;
+        Ok(IssuedToken {
+            token_id: th,
+            token,
+            expires_at,
+        })
+    }
+
+    pub async fn revoke_token(self: &Arc<Self>, p: &Principal, token_id: String) -> Result<()> {
+        let pc = p.clone();
+        let now = self.now();
+        let mut t = Target::default();
+        t.detail("token_id", token_id.clone());
+        self.write_audited(Some(p), actions::TOKEN_REVOKED, t, move |_, tx, _| {
+            require_admin(&pc)?;
+            let s = tx.read().session(&token_id)?.filter(|s| s.is_api_token);
+            if s.is_none() || !tx.revoke_session(&token_id, now)? {
+                return Err(ServiceError::not_found("有効なAPIトークン"));
+            }
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,393 @@
+//! Identification and authentication (JAHIS 09-001 §6.2(1)–(4), §7.1.1).
+
+use std::sync::Arc;
+
+use mamori_domain::audit::{ActorRef, AuditEvent, Outcome, actions};
+use mamori_domain::password::{LOCKED_INDEFINITELY, check_strength, is_locked, password_expired};
+use serde::Serialize;
+
+use crate::crypto::{burn_verify, ct_eq, hash_password, random_token, token_hash, verify_password};
+use crate::error::{Result, ServiceError};
+use crate::{Principal, Service, Target};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoginOk {
+    pub token: String,
+    pub csrf: String,
+    pub account_id: i64,
+    pub login: String,
+    pub display_name: String,
+    pub role: String,
+    pub expires_in_idle_secs: u64,
+}
+
+fn bad_credentials() -> ServiceError {
+    ServiceError::new(
+        "invalid_credentials",
+        "ログインIDまたはパスワードが正しくありません",
+    )
+}
+
+fn locked_error(until: i64) -> ServiceError {
+    let msg = if until == LOCKED_INDEFINITELY {
+        "アカウントがロックされています。システム管理者にロック解除を依頼してください".to_string()
+    } else {
+        format!(
+            "パスワードの誤りが続いたため、アカウントがロックされています。{}以降に再度お試しいただくか、システム管理者にロック解除を依頼してください",
+            crate::audit::jst(until)
+        )
+    };
+    ServiceError::new("account_locked", msg)
+}
+
+impl Service {
+    /// Checks a login and password, applying delay and lockout, and records the attempt.
+    /// Returns the account once the password is right (whatever else blocks the login).
+    async fn check_password(
+        self: &Arc<Self>,
+        login: &str,
+        password: &str,
+        client: Option<String>,
+    ) -> Result<mamori_store::Account> {
+        let now = self.now();
+        let login_owned = login.to_owned();
+        let account = self
+            .store
+            .read(move |r| r.account_by_login(&login_owned))
+            .await?;
+        let fail_event = |actor: Option<ActorRef>, reason: &str| {
+            let mut ev = AuditEvent::new(now, actor, actions::LOGIN_FAILED, Outcome::Failed);
+            ev.client = client.clone();
+            ev.detail = serde_json::json!({ "login": login, "reason": reason });
+            ev
+        };
+        let Some(acc) = account else {
+            let pw = password.to_owned();
+            tokio::task::spawn_blocking(move || burn_verify(&pw))
+                .await
+                .map_err(ServiceError::internal)?;
+            let ev = fail_event(None, "unknown_login");
+            self.store
+                .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+                .await?;
+            tokio::time::sleep(std::time::Duration::from_millis(
+                self.config.lockout.delay_ms(1),
+            ))
+            .await;
+            return Err(bad_credentials());
+        };
+        let actor = ActorRef {
+            id: acc.id,
+            login: acc.login.clone(),
+            role: acc.role.clone(),
+        };
+        if !acc.active || acc.is_service {
+            let ev = fail_event(
+                Some(actor),
+                if acc.is_service {
+                    "service_account"
+                } else {
+                    "disabled"
+                },
+            );
+            self.store
+                .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+                .await?;
+            return Err(ServiceError::new(
+                "account_disabled",
+                "このアカウントは使用できません。システム管理者に連絡してください",
+            ));
+        }
+        if is_locked(acc.locked_until, now) {
+            let ev = fail_event(Some(actor), "locked");
+            self.store
+                .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+                .await?;
+            return Err(locked_error(acc.locked_until.unwrap_or(now)));
+        }
+        let (pw, phc) = (
+            password.to_owned(),
+            acc.password_hash.clone().unwrap_or_default(),
+        );
+        let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &phc))
+            .await
+            .map_err(ServiceError::internal)?;
+        if !ok {
+            let (failures, lock) = self.config.lockout.after_failure(acc.failed_logins, now);
+            let mut ev = fail_event(Some(actor), "wrong_password");
+            if lock.is_some() {
+                ev.detail["locked"] = serde_json::Value::Bool(true);
+            }
+            let id = acc.id;
+            self.store
+                .write(move |tx| -> Result<()> {
+                    tx.set_login_failures(id, failures, lock)?;
+                    tx.append(&ev)?;
+                    Ok(())
+                })
+                .await?;
+            tokio::time::sleep(std::time::Duration::from_millis(
+                self.config.lockout.delay_ms(failures),
+            ))
+            .await;
+            return Err(match lock {
+                Some(until) => locked_error(until),
+                None => bad_credentials(),
+            });
+        }
+        Ok(acc)
+    }
+
+    /// Logs in with a password. An account whose password must change gets the distinct
+    /// error `password_change_required` and no session.
+    pub async fn login(
+        self: &Arc<Self>,
+        login: &str,
+        password: &str,
+        client: Option<String>,
+    ) -> Result<LoginOk> {
+        let acc = self.check_password(login, password, client.clone()).await?;
+        let now = self.now();
+        if acc.must_change_password
+            || password_expired(&self.config.password, acc.password_changed_at, now)
+        {
+            let mut ev = AuditEvent::new(
+                now,
+                Some(ActorRef {
+                    id: acc.id,
+                    login: acc.login.clone(),
+                    role: acc.role.clone(),
+                }),
+                actions::LOGIN_FAILED,
+                Outcome::Failed,
+            );
+            ev.client = client;
+            ev.detail =
+                serde_json::json!({ "login": acc.login, "reason": "password_change_required" });
+            self.store
+                .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+                .await?;
+            return Err(ServiceError::new(
+                "password_change_required",
+                "パスワードの変更が必要です。新しいパスワードを設定してください",
+            ));
+        }
+        self.open_session(&acc, client).await
+    }
+
+    async fn open_session(
+        self: &Arc<Self>,
+        acc: &mamori_store::Account,
+        client: Option<String>,
+    ) -> Result<LoginOk> {
+        let now = self.now();
+        let token = random_token();
+        let csrf = random_token();
+        let (th, c2, id) = (token_hash(&token), csrf.clone(), acc.id);
+        let mut ev = AuditEvent::new(
+            now,
+            Some(ActorRef {
+                id: acc.id,
+                login: acc.login.clone(),
+                role: acc.role.clone(),
+            }),
+            actions::LOGIN,
+            Outcome::Ok,
+        );
+        ev.client = client;
+        let absolute = now + i64::from(self.config.session.absolute_hours) * 3_600_000;
+        self.store
+            .write(move |tx| -> Result<()> {
+                tx.set_login_success(id, now)?;
+                tx.insert_session(&th, id, false, None, &c2, now, Some(absolute))?;
+                tx.append(&ev)?;
+                Ok(())
+            })
+            .await?;
+        Ok(LoginOk {
+            token,
+            csrf,
+            account_id: acc.id,
+            login: acc.login.clone(),
+            display_name: acc.display_name.clone(),
+            role: acc.role.clone(),
+            expires_in_idle_secs: u64::from(self.config.session.idle_minutes) * 60,
+        })
+    }
+
+    /// Changes one's own password (also the way through a forced change) and logs in.
+    pub async fn change_password(
+        self: &Arc<Self>,
+        login: &str,
+        old: &str,
+        new: &str,
+        client: Option<String>,
+    ) -> Result<LoginOk> {
+        let acc = self.check_password(login, old, client.clone()).await?;
+        let now = self.now();
+        let actor = ActorRef {
+            id: acc.id,
+            login: acc.login.clone(),
+            role: acc.role.clone(),
+        };
+        let refuse = |e: ServiceError, svc: &Arc<Self>| {
+            let mut ev = AuditEvent::new(
+                now,
+                Some(actor.clone()),
+                actions::PASSWORD_CHANGED,
+                Outcome::Failed,
+            );
+            ev.client = client.clone();
+            ev.detail = serde_json::json!({ "error": e.code });
+            let store = svc.store.clone();
+            async move {
+                store
+                    .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+                    .await?;
+                Err::<LoginOk, _>(e)
+            }
+        };
+        if let Err(e) = check_strength(&self.config.password, &acc.login, new) {
+            return refuse(ServiceError::from(e).with_field("new_password"), self).await;
+        }
+        if new == old {
+            return refuse(
+                ServiceError::invalid("new_password", "現在と同じパスワードは使えません"),
+                self,
+            )
+            .await;
+        }
+        let history = {
+            let (id, n) = (acc.id, self.config.password.history);
+            self.store.read(move |r| r.password_history(id, n)).await?
+        };
+        let new_owned = new.to_owned();
+        let reused = tokio::task::spawn_blocking(move || {
+            history.iter().any(|h| verify_password(&new_owned, h))
+        })
+        .await
+        .map_err(ServiceError::internal)?;
+        if reused {
+            return refuse(
+                ServiceError::invalid(
+                    "new_password",
+                    format!(
+                        "最近{}回以内に使ったパスワードは使えません",
+                        self.config.password.history
+                    ),
+                ),
+                self,
+            )
+            .await;
+        }
+        let new_owned = new.to_owned();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&new_owned))
+            .await
+            .map_err(ServiceError::internal)?;
+        let mut ev = AuditEvent::new(now, Some(actor), actions::PASSWORD_CHANGED, Outcome::Ok);
+        ev.client = client.clone();
+        let id = acc.id;
+        self.store
+            .write(move |tx| -> Result<()> {
+                tx.set_password(id, &hash, false, now)?;
+                tx.revoke_sessions_of(id, false, now)?;
+                tx.append(&ev)?;
+                Ok(())
+            })
+            .await?;
+        let mut acc = acc;
+        acc.must_change_password = false;
+        self.open_session(&acc, client).await
+    }
+
+    /// Resolves a bearer token or session cookie to the caller, enforcing idle and absolute
+    /// timeouts. `client` is the request's origin for the ledger.
+    pub async fn authenticate(
+        self: &Arc<Self>,
+        token: &str,
+        client: Option<String>,
+    ) -> Result<Principal> {
+        let now = self.now();
+        let th = token_hash(token);
+        let th2 = th.clone();
+        let found = self
+            .store
+            .read(move |r| {
+                let Some(s) = r.session(&th2)? else {
+                    return Ok(None);
+                };
+                let Some(a) = r.account(s.account_id)? else {
+                    return Ok(None);
+                };
+                let role = r.role(&a.role)?;
+                Ok(Some((s, a, role)))
+            })
+            .await?;
+        let Some((s, account, Some(role))) = found else {
+            return Err(ServiceError::unauthenticated());
+        };
+        let idle_ms = i64::from(self.config.session.idle_minutes) * 60_000;
+        let expired = s.revoked_at.is_some()
+            || s.expires_at.is_some_and(|t| t <= now)
+            || (!s.is_api_token && now - s.last_seen_at > idle_ms);
+        if expired || !account.active || (account.must_change_password && !s.is_api_token) {
+            if s.revoked_at.is_none() {
+                let th3 = th.clone();
+                self.store
+                    .write(move |tx| tx.revoke_session(&th3, now).map_err(ServiceError::from))
+                    .await?;
+            }
+            return Err(ServiceError::new(
+                "session_expired",
+                "一定時間操作がなかったため、ログアウトしました。もう一度ログインしてください",
+            ));
+        }
+        // Activity is written at most every 30 s, so reads do not each cost a commit.
+        if now - s.last_seen_at > 30_000 {
+            let th3 = th.clone();
+            self.store
+                .write(move |tx| tx.touch_session(&th3, now).map_err(ServiceError::from))
+                .await?;
+        }
+        Ok(Principal {
+            account,
+            role,
+            token_hash: th,
+            csrf: s.csrf,
+            is_api_token: s.is_api_token,
+            client,
+        })
+    }
+
+    pub fn check_csrf(&self, p: &Principal, presented: Option<&str>) -> Result<()> {
+        match presented {
+            Some(t) if ct_eq(t, &p.csrf) => Ok(()),
+            _ => Err(ServiceError::new(
+                "csrf",
+                "フォームの有効期限が切れました。画面を再読み込みしてからもう一度操作してください",
+            )),
+        }
+    }
+
+    pub async fn logout(self: &Arc<Self>, p: &Principal) -> Result<()> {
+        let th = p.token_hash.clone();
+        let now = self.now();
+        self.write_audited(
+            Some(p),
+            actions::LOGOUT,
+            Target::default(),
+            move |_, tx, _| {
+                tx.revoke_session(&th, now)?;
+                Ok(())
+            },
+        )
+        .await
+    }
+}
+
+impl ServiceError {
+    pub fn with_field(mut self, field: &'static str) -> Self {
+        self.field = Some(field);
+        self
+    }
+}

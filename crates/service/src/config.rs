@@ -1,0 +1,193 @@
+//! `mamori.toml` in the data directory, overridable by environment variables named
+//! `MAMORI_<SECTION>_<KEY>` (e.g. `MAMORI_SERVER_LISTEN`, `MAMORI_LOCKOUT_MAX_FAILURES`).
+
+use std::path::Path;
+
+use mamori_domain::password::{LockoutPolicy, PasswordPolicy, SessionPolicy};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, ServiceError};
+
+pub const CONFIG_FILE: &str = "mamori.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    pub facility: FacilityConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub password: PasswordPolicy,
+    #[serde(default)]
+    pub lockout: LockoutPolicy,
+    #[serde(default)]
+    pub session: SessionPolicy,
+    #[serde(default)]
+    pub records: RecordsConfig,
+    #[serde(default)]
+    pub ledger: LedgerConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FacilityConfig {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// Set the Secure flag on cookies. Browsers accept Secure cookies on http://localhost;
+    /// anything else must be served over TLS.
+    pub secure_cookies: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            secure_cookies: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecordsConfig {
+    /// Largest attachment accepted, in bytes.
+    pub max_attachment_bytes: u64,
+}
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        Self {
+            max_attachment_bytes: 20 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LedgerConfig {
+    /// A new signed checkpoint is made this often while the ledger grows.
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval_secs: 300,
+        }
+    }
+}
+
+impl Config {
+    pub fn new(facility: &str) -> Self {
+        Self {
+            facility: FacilityConfig {
+                name: facility.to_owned(),
+            },
+            server: ServerConfig::default(),
+            password: PasswordPolicy::default(),
+            lockout: LockoutPolicy::default(),
+            session: SessionPolicy::default(),
+            records: RecordsConfig::default(),
+            ledger: LedgerConfig::default(),
+        }
+    }
+
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ServiceError::new(
+                "config",
+                format!("設定ファイル {} を読めません: {e}", path.display()),
+            )
+        })?;
+        Self::parse(&text, |k| std::env::var(k).ok())
+    }
+
+    /// Parses TOML text and applies overrides from `env` (a function so tests need no globals).
+    pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut value: toml::Value = toml::from_str(text).map_err(|e| {
+            ServiceError::new(
+                "config",
+                format!("設定ファイルの書式が正しくありません: {e}"),
+            )
+        })?;
+        // Overrides apply to every known key, including those left to their defaults.
+        let defaults = toml::Value::try_from(Config::new("")).map_err(ServiceError::internal)?;
+        if let (Some(table), Some(def)) = (value.as_table_mut(), defaults.as_table()) {
+            for (section, keys) in def {
+                let Some(keys) = keys.as_table() else {
+                    continue;
+                };
+                for (key, default) in keys {
+                    let var = format!("MAMORI_{}_{}", section.to_uppercase(), key.to_uppercase());
+                    let Some(raw) = env(&var) else { continue };
+                    let parsed = match default {
+                        toml::Value::Integer(_) => {
+                            raw.parse::<i64>().map(toml::Value::Integer).ok()
+                        }
+                        toml::Value::Boolean(_) => {
+                            raw.parse::<bool>().map(toml::Value::Boolean).ok()
+                        }
+                        _ => Some(toml::Value::String(raw.clone())),
+                    }
+                    .ok_or_else(|| {
+                        ServiceError::new(
+                            "config",
+                            format!("環境変数 {var} の値 '{raw}' が正しくありません"),
+                        )
+                    })?;
+                    let sec = table
+                        .entry(section.clone())
+                        .or_insert_with(|| toml::Value::Table(Default::default()));
+                    if let Some(t) = sec.as_table_mut() {
+                        t.insert(key.clone(), parsed);
+                    }
+                }
+            }
+        }
+        value
+            .try_into()
+            .map_err(|e| ServiceError::new("config", format!("設定の値が正しくありません: {e}")))
+    }
+
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string_pretty(self).expect("config serialises");
+        format!(
+            "# mamori の設定ファイル。値は MAMORI_<SECTION>_<KEY> 環境変数で上書きできます\n\
+             # (例: MAMORI_SERVER_LISTEN=0.0.0.0:8443)。詳細は docs/operations.md を参照。\n\n{body}"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_env_overrides() {
+        let text = Config::new("テスト診療所").to_toml();
+        let c = Config::parse(&text, |_| None).unwrap();
+        assert_eq!(c.facility.name, "テスト診療所");
+        assert_eq!(c.lockout.max_failures, 5);
+        let c = Config::parse(&text, |k| match k {
+            "MAMORI_SERVER_LISTEN" => Some("0.0.0.0:9999".into()),
+            "MAMORI_LOCKOUT_MAX_FAILURES" => Some("3".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:9999");
+        assert_eq!(c.lockout.max_failures, 3);
+        let bad = Config::parse(&text, |k| {
+            (k == "MAMORI_LOCKOUT_MAX_FAILURES").then(|| "many".into())
+        });
+        assert!(
+            bad.unwrap_err()
+                .message
+                .contains("MAMORI_LOCKOUT_MAX_FAILURES")
+        );
+        assert!(Config::parse("facility = 3", |_| None).is_err());
+    }
+}

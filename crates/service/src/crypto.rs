@@ -1,0 +1,82 @@
+//! Password hashing (argon2id), random tokens, and constant-time comparison.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+fn argon2() -> Argon2<'static> {
+    // OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane.
+    Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(19 * 1024, 2, 1, None).expect("valid params"),
+    )
+}
+
+pub fn hash_password(pw: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(pw.as_bytes(), &salt)
+        .expect("argon2 hashing")
+        .to_string()
+}
+
+/// Verifies in constant time (argon2's comparison is constant-time).
+pub fn verify_password(pw: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| argon2().verify_password(pw.as_bytes(), &h).is_ok())
+}
+
+/// Spends the same work as a real verification, so an unknown login takes as long as a wrong password.
+pub fn burn_verify(pw: &str) {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let h = DUMMY.get_or_init(|| hash_password("mamori-timing-equaliser"));
+    let _ = verify_password(pw, h);
+}
+
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    OsRng.fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+pub fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Tokens are stored only as hashes, so a copy of the database does not log anyone in.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub fn ct_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_round_trip() {
+        let h = hash_password("桜が咲く春の日に");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("桜が咲く春の日に", &h));
+        assert!(!verify_password("桜が咲く春の日", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens() {
+        assert_ne!(random_token(), random_token());
+        assert_eq!(random_token().len(), 43);
+        assert!(ct_eq("abc", "abc"));
+        assert!(!ct_eq("abc", "abd"));
+        assert!(!ct_eq("abc", "abcd"));
+    }
+}

@@ -1,0 +1,216 @@
+//! Creating and opening an instance: data directory, configuration, ledger key, defaults.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use mamori_domain::audit::{AuditEvent, Outcome, actions};
+use mamori_domain::kinds::default_kinds;
+use mamori_domain::password::check_strength;
+use mamori_domain::permission::default_roles;
+use mamori_domain::{Clock, SystemClock};
+use mamori_ledger::CheckpointSigner;
+use mamori_store::{Store, StoreOptions};
+use rand_core::OsRng;
+
+use crate::Service;
+use crate::config::{CONFIG_FILE, Config};
+use crate::crypto::{hash_password, random_hex};
+use crate::error::{Result, ServiceError};
+
+pub const KEY_DIR: &str = "keys";
+pub const LEDGER_KEY: &str = "ledger.key";
+
+pub struct InitParams<'a> {
+    pub facility: &'a str,
+    pub admin_login: &'a str,
+    pub admin_password: &'a str,
+}
+
+fn io(e: std::io::Error) -> ServiceError {
+    ServiceError::internal(e)
+}
+
+pub fn is_instance(dir: &Path) -> bool {
+    dir.join("mamori.db").exists() || dir.join(CONFIG_FILE).exists()
+}
+
+pub fn validate_login(login: &str) -> Result<()> {
+    let ok = (3..=32).contains(&login.len())
+        && login
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && login.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(
+            "login",
+            "ログインIDは英数字と . _ - で3〜32文字、英数字で始めてください",
+        ))
+    }
+}
+
+/// Creates a new instance in `dir` with one administrator who must change the initial
+/// password at first login.
+pub fn init(dir: &Path, params: &InitParams<'_>) -> Result<()> {
+    if is_instance(dir) {
+        return Err(ServiceError::new(
+            "exists",
+            format!("{} には既にインスタンスがあります", dir.display()),
+        ));
+    }
+    let facility = params.facility.trim();
+    if facility.is_empty() || facility.chars().count() > 100 {
+        return Err(ServiceError::invalid(
+            "facility",
+            "施設名を100文字以内で入力してください",
+        ));
+    }
+    validate_login(params.admin_login)?;
+    let config = Config::new(facility);
+    check_strength(&config.password, params.admin_login, params.admin_password)?;
+
+    std::fs::create_dir_all(dir.join(KEY_DIR)).map_err(io)?;
+    mamori_store::restrict_dir(dir).map_err(io)?;
+    mamori_store::restrict_dir(&dir.join(KEY_DIR)).map_err(io)?;
+    let key = SigningKey::generate(&mut OsRng);
+    let key_path = dir.join(KEY_DIR).join(LEDGER_KEY);
+    write_private(&key_path, hex::encode(key.to_bytes()).as_bytes())?;
+    let cfg_path = dir.join(CONFIG_FILE);
+    write_private(&cfg_path, config.to_toml().as_bytes())?;
+
+    let origin = format!("mamori.local/{}", random_hex(6));
+    let signer = CheckpointSigner::new(origin.clone(), key);
+    let store = Store::open(dir, StoreOptions::default()).map_err(ServiceError::from)?;
+    let now = SystemClock.now();
+    let admin_hash = hash_password(params.admin_password);
+    let (login, vkey, fac) = (
+        params.admin_login.to_owned(),
+        signer.verifier_key(),
+        facility.to_owned(),
+    );
+    let result = store.write_blocking(move |tx| -> Result<()> {
+        tx.set_meta("origin", &origin)?;
+        tx.set_meta("verifier_key", &vkey)?;
+        tx.set_meta("facility", &fac)?;
+        for r in default_roles() {
+            tx.save_role(&r, now)?;
+        }
+        for k in default_kinds() {
+            tx.save_kind(&k, now)?;
+        }
+        let mut ev = AuditEvent::new(now, None, actions::SYSTEM_INIT, Outcome::Ok);
+        ev.detail = serde_json::json!({ "facility": fac, "verifier_key": vkey });
+        tx.append(&ev)?;
+        let id = tx.insert_account(
+            &login,
+            "管理者",
+            "sysadmin",
+            false,
+            Some(&admin_hash),
+            true,
+            now,
+            None,
+        )?;
+        let mut ev = AuditEvent::new(now, None, actions::ACCOUNT_CREATED, Outcome::Ok);
+        ev.detail = serde_json::json!({ "account": id, "login": login, "role": "sysadmin" });
+        tx.append(&ev)?;
+        Ok(())
+    });
+    store.close();
+    result?;
+    let svc = open(dir)?;
+    svc.checkpoint_blocking()?;
+    svc.store.close();
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    Ok(())
+}
+
+pub fn load_signing_key(dir: &Path) -> Result<SigningKey> {
+    let path = dir.join(KEY_DIR).join(LEDGER_KEY);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        ServiceError::new(
+            "key",
+            format!("台帳の署名鍵 {} を読めません: {e}", path.display()),
+        )
+    })?;
+    let bytes: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            ServiceError::new(
+                "key",
+                format!("台帳の署名鍵 {} が壊れています", path.display()),
+            )
+        })?;
+    Ok(SigningKey::from_bytes(&bytes))
+}
+
+/// Opens an existing instance with the system clock.
+pub fn open(dir: &Path) -> Result<Arc<Service>> {
+    open_with(dir, Arc::new(SystemClock), StoreOptions::default(), None)
+}
+
+pub fn open_with(
+    dir: &Path,
+    clock: Arc<dyn Clock>,
+    opts: StoreOptions,
+    config_override: Option<Config>,
+) -> Result<Arc<Service>> {
+    if !dir.join("mamori.db").exists() {
+        return Err(ServiceError::new(
+            "no_instance",
+            format!(
+                "{} にインスタンスがありません。先に `mamori init` を実行してください",
+                dir.display()
+            ),
+        ));
+    }
+    let config = match config_override {
+        Some(c) => c,
+        None => Config::load(dir)?,
+    };
+    let key = load_signing_key(dir)?;
+    let store = Store::open(dir, opts)?;
+    let origin = store.reader()?.get().meta("origin")?.ok_or_else(|| {
+        ServiceError::new("corrupt", "インスタンスの識別子 (origin) がありません")
+    })?;
+    let signer = CheckpointSigner::new(origin, key);
+    let svc = Service {
+        store,
+        config,
+        clock,
+        signer,
+        data_dir: dir.to_owned(),
+    };
+    let expected = svc.store.reader()?.get().meta("verifier_key")?;
+    if expected.as_deref() != Some(svc.signer.verifier_key().as_str()) {
+        return Err(ServiceError::new(
+            "key_mismatch",
+            "台帳の署名鍵がこのインスタンスのものではありません。鍵ファイルを確認してください",
+        ));
+    }
+    Ok(Arc::new(svc))
+}
+
+impl Service {
+    /// The facility name recorded at init (the config may rename it for display).
+    pub fn facility(&self) -> &str {
+        &self.config.facility.name
+    }
+}

@@ -1,0 +1,209 @@
+//! mamori's use cases. Each one authorises, acts, and appends its ledger entry in the same
+//! transaction; a read is in the ledger, durably, before any chart data is returned. The web
+//! and CLI adapters call only these functions.
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod instance;
+pub mod ledger;
+pub mod patients;
+pub mod records;
+pub mod settings;
+pub mod verify;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mamori_domain::audit::{ActorRef, AuditEvent, Outcome};
+use mamori_domain::permission::{Action, Role};
+use mamori_domain::{Clock, Millis};
+use mamori_ledger::CheckpointSigner;
+use mamori_store::{Account, Reader, Store, WriteTx};
+
+pub use config::Config;
+pub use error::{Result, ServiceError};
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub account: Account,
+    pub role: Role,
+    pub token_hash: String,
+    pub csrf: String,
+    pub is_api_token: bool,
+    /// Where the request came from (address, later device certificate), for the ledger.
+    pub client: Option<String>,
+}
+
+impl Principal {
+    pub fn actor(&self) -> ActorRef {
+        ActorRef {
+            id: self.account.id,
+            login: self.account.login.clone(),
+            role: self.role.code.clone(),
+        }
+    }
+
+    pub fn require(&self, action: Action, kind: Option<&str>) -> Result<()> {
+        self.role.require(action, kind).map_err(Into::into)
+    }
+}
+
+/// What an audited use case touched, filled in as it runs.
+#[derive(Debug, Default, Clone)]
+pub struct Target {
+    pub patient: Option<String>,
+    pub record: Option<i64>,
+    pub version: Option<i64>,
+    pub content_sha256: Option<String>,
+    pub version_digest: Option<String>,
+    pub detail: serde_json::Map<String, serde_json::Value>,
+    /// The ledger index the use case promised to a version row (checked on append).
+    pub expected_index: Option<u64>,
+}
+
+impl Target {
+    pub fn detail(&mut self, key: &str, value: impl Into<serde_json::Value>) {
+        self.detail.insert(key.to_owned(), value.into());
+    }
+}
+
+pub struct Service {
+    store: Store,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    signer: CheckpointSigner,
+    data_dir: PathBuf,
+}
+
+impl Service {
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    pub fn verifier_key(&self) -> String {
+        self.signer.verifier_key()
+    }
+
+    fn event(
+        &self,
+        p: Option<&Principal>,
+        action: &str,
+        outcome: Outcome,
+        t: &Target,
+    ) -> AuditEvent {
+        let mut e = AuditEvent::new(self.now(), p.map(Principal::actor), action, outcome);
+        e.patient = t.patient.clone();
+        e.record = t.record;
+        e.version = t.version;
+        e.content_sha256 = t.content_sha256.clone();
+        e.version_digest = t.version_digest.clone();
+        e.client = p.and_then(|p| p.client.clone());
+        if !t.detail.is_empty() {
+            e.detail = serde_json::Value::Object(t.detail.clone());
+        }
+        e
+    }
+
+    fn refusal_event(
+        &self,
+        p: Option<&Principal>,
+        action: &str,
+        t: &Target,
+        err: &ServiceError,
+    ) -> AuditEvent {
+        let mut t = t.clone();
+        t.content_sha256 = None;
+        t.version_digest = None;
+        t.detail("error", err.code);
+        let outcome = if err.is_denial() {
+            Outcome::Denied
+        } else {
+            Outcome::Failed
+        };
+        self.event(p, action, outcome, &t)
+    }
+
+    /// Runs a write use case in the group commit: on success its event is appended in the
+    /// same transaction; on refusal its writes are undone and the refusal itself is recorded.
+    pub(crate) async fn write_audited<R: Send + 'static>(
+        self: &Arc<Self>,
+        p: Option<&Principal>,
+        action: &'static str,
+        mut target: Target,
+        f: impl FnOnce(&Service, &mut WriteTx<'_>, &mut Target) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let this = Arc::clone(self);
+        let p = p.cloned();
+        let outcome: Result<Result<R>> = self
+            .store
+            .write(move |tx| {
+                let body = tx.attempt(|tx| {
+                    let r = f(&this, tx, &mut target)?;
+                    let ev = this.event(p.as_ref(), action, Outcome::Ok, &target);
+                    let idx = tx.append(&ev)?;
+                    if let Some(want) = target.expected_index {
+                        if want != idx {
+                            return Err(ServiceError::internal(format!(
+                                "ledger index {idx}, expected {want}"
+                            )));
+                        }
+                    }
+                    Ok(r)
+                });
+                match body {
+                    Ok(r) => Ok(Ok(r)),
+                    Err(e) if e.is_refusal() => {
+                        tx.append(&this.refusal_event(p.as_ref(), action, &target, &e))?;
+                        Ok(Err(e))
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+            .await;
+        outcome?
+    }
+
+    /// Runs a read use case, then makes its ledger entry durable before returning the data.
+    pub(crate) async fn read_audited<R: Send + 'static>(
+        self: &Arc<Self>,
+        p: &Principal,
+        action: &'static str,
+        f: impl FnOnce(&Service, &Reader<'_>, &mut Target) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let this = Arc::clone(self);
+        let (result, target) = self
+            .store
+            .read(move |r| {
+                let mut target = Target::default();
+                let result = f(&this, r, &mut target);
+                Ok((result, target))
+            })
+            .await?;
+        let ev = match &result {
+            Ok(_) => self.event(Some(p), action, Outcome::Ok, &target),
+            Err(e) if e.is_refusal() => self.refusal_event(Some(p), action, &target, e),
+            Err(_) => return result,
+        };
+        self.store
+            .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+            .await?;
+        result
+    }
+}

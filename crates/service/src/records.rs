@@ -1,0 +1,957 @@
+//! Records and their versions: 真正性 (JAHIS 09-001 §7.1) — author and enterer kept apart,
+//! finalisation, full history, proxy entry with approval — and 見読性 (§7.2) views.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mamori_domain::audit::actions;
+use mamori_domain::content::{
+    ALLOWED_MEDIA_TYPES, AttachmentRef, RecordContent, clean_file_name, sniff_media_type,
+};
+use mamori_domain::permission::{Action, Role};
+use mamori_domain::version::{
+    Actor, Command, Effect, Head, RecordStatus, VersionKind, VersionState, decide, record_status,
+    version_visible_to,
+};
+use mamori_store::{Account, Reader, RecordRow, VersionRow, WriteTx};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, ServiceError};
+use crate::{Principal, Service, Target};
+
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RecordInput {
+    #[serde(default)]
+    pub patient_id: String,
+    #[serde(default)]
+    pub kind: String,
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    /// The responsible author when entering on someone's behalf (代行入力).
+    #[serde(default)]
+    pub author_id: Option<i64>,
+    /// Attachments of the previous version to carry over (by SHA-256).
+    #[serde(default)]
+    pub keep_attachments: Vec<String>,
+    /// Reason, for amendments.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The content hash the editor started from; a different current hash means someone
+    /// else changed the record meanwhile.
+    #[serde(default)]
+    pub base_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WriteResult {
+    pub record_id: i64,
+    pub version_no: i64,
+    pub state: VersionState,
+    pub content_sha256: String,
+    pub ledger_index: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonRef {
+    pub id: i64,
+    pub login: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionView {
+    pub version_no: i64,
+    pub state: String,
+    pub kind: String,
+    pub author: PersonRef,
+    pub enterer: PersonRef,
+    pub proxy_entry: bool,
+    pub content: RecordContent,
+    pub content_sha256: String,
+    pub predecessor: Option<i64>,
+    pub reason: Option<String>,
+    pub created_at: i64,
+    pub finalised_at: Option<i64>,
+    pub rejection_reason: Option<String>,
+    pub ledger_index: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordView {
+    pub id: i64,
+    pub patient_id: String,
+    pub kind: String,
+    pub kind_name: String,
+    pub status: RecordStatus,
+    pub status_label: &'static str,
+    pub created_at: i64,
+    pub versions: Vec<VersionView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordSummary {
+    pub id: i64,
+    pub kind: String,
+    pub kind_name: String,
+    pub status: RecordStatus,
+    pub status_label: &'static str,
+    pub title: String,
+    pub author: PersonRef,
+    pub latest_version: i64,
+    pub updated_at: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingItem {
+    pub record_id: i64,
+    pub version_no: i64,
+    pub patient_id: String,
+    pub kind: String,
+    pub title: String,
+    pub enterer: PersonRef,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffLine {
+    pub tag: &'static str,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PrintView {
+    pub facility: String,
+    pub patient: mamori_store::Patient,
+    pub record: RecordView,
+    pub printed_at: i64,
+    pub printed_by: PersonRef,
+    /// The ledger size when printed: the printout can be checked against a later checkpoint.
+    pub ledger_size: u64,
+}
+
+fn head_of(v: &VersionRow) -> Result<Head> {
+    Ok(Head {
+        state: VersionState::parse(&v.state)
+            .ok_or_else(|| ServiceError::internal("bad version state"))?,
+        kind: VersionKind::parse(&v.kind)
+            .ok_or_else(|| ServiceError::internal("bad version kind"))?,
+        author_id: v.author_id,
+        enterer_id: v.enterer_id,
+    })
+}
+
+fn person(accounts: &HashMap<i64, Account>, id: i64) -> PersonRef {
+    match accounts.get(&id) {
+        Some(a) => PersonRef {
+            id,
+            login: a.login.clone(),
+            display_name: a.display_name.clone(),
+        },
+        None => PersonRef {
+            id,
+            login: String::new(),
+            display_name: format!("#{id}"),
+        },
+    }
+}
+
+/// The responsible author of a new version and their role, checked to be a real, active person.
+fn author_of(r: &Reader<'_>, p: &Principal, author_id: Option<i64>) -> Result<(i64, Role)> {
+    let Some(id) = author_id.filter(|id| *id != p.account.id) else {
+        return Ok((p.account.id, p.role.clone()));
+    };
+    let a = r
+        .account(id)?
+        .filter(|a| a.active && !a.is_service)
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "author_id",
+                "責任者に指定した利用者が見つからないか、無効です",
+            )
+        })?;
+    let role = r
+        .role(&a.role)?
+        .ok_or_else(|| ServiceError::internal("author role missing"))?;
+    Ok((id, role))
+}
+
+impl Service {
+    fn load_content(&self, sha: &str) -> Result<RecordContent> {
+        let bytes = self.store.blobs().get(sha)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ServiceError::internal(format!("content blob {sha}: {e}")))
+    }
+
+    /// Stores new attachments and the content as blobs (before the transaction that refers to them).
+    fn store_content(
+        &self,
+        title: &str,
+        body: &str,
+        kept: Vec<AttachmentRef>,
+        uploads: Vec<Upload>,
+    ) -> Result<(RecordContent, String, Vec<(String, u64, String)>)> {
+        let mut attachments = kept;
+        let mut blobs = Vec::new();
+        for u in uploads {
+            let name = clean_file_name(&u.name)
+                .map_err(|e| ServiceError::from(e).with_field("attachments"))?;
+            if u.bytes.is_empty() {
+                return Err(ServiceError::invalid(
+                    "attachments",
+                    format!("添付ファイル「{name}」が空です"),
+                ));
+            }
+            if u.bytes.len() as u64 > self.config.records.max_attachment_bytes {
+                return Err(ServiceError::new(
+                    "too_large",
+                    format!(
+                        "添付ファイル「{name}」が大きすぎます（上限 {} MB）",
+                        self.config.records.max_attachment_bytes / (1024 * 1024)
+                    ),
+                )
+                .with_field("attachments"));
+            }
+            let media = sniff_media_type(&u.bytes)
+                .filter(|m| ALLOWED_MEDIA_TYPES.contains(m))
+                .ok_or_else(|| {
+                    ServiceError::new(
+                        "unsupported_type",
+                        format!(
+                            "添付ファイル「{name}」の形式は使えません（PDF・JPEG・PNG・TIFF のみ）"
+                        ),
+                    )
+                    .with_field("attachments")
+                })?;
+            let sha = self.store.blobs().put(&u.bytes)?;
+            blobs.push((sha.clone(), u.bytes.len() as u64, media.to_owned()));
+            attachments.push(AttachmentRef {
+                name,
+                media_type: media.into(),
+                sha256: sha,
+                size: u.bytes.len() as u64,
+            });
+        }
+        let content = RecordContent::new(title, body, attachments)
+            .map_err(|e| ServiceError::from(e).with_field("title"))?;
+        let bytes = content.canonical_bytes();
+        let sha = self.store.blobs().put(&bytes)?;
+        blobs.push((sha.clone(), bytes.len() as u64, "application/json".into()));
+        Ok((content, sha, blobs))
+    }
+
+    /// Carried-over attachments must come from the version being replaced.
+    fn kept_attachments(
+        &self,
+        head: Option<&VersionRow>,
+        keep: &[String],
+    ) -> Result<Vec<AttachmentRef>> {
+        if keep.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(h) = head else {
+            return Err(ServiceError::invalid(
+                "keep_attachments",
+                "引き継ぐ添付ファイルがありません",
+            ));
+        };
+        let prev = self.load_content(&h.content_sha256)?;
+        keep.iter()
+            .map(|s| {
+                prev.attachments
+                    .iter()
+                    .find(|a| &a.sha256 == s)
+                    .cloned()
+                    .ok_or_else(|| {
+                        ServiceError::invalid(
+                            "keep_attachments",
+                            "引き継ぐ添付ファイルが前の版にありません",
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// Checks the caller may write this kind at all before any file is stored.
+    fn precheck_write(p: &Principal, kind: &str) -> Result<()> {
+        p.require(Action::Write, Some(kind))
+    }
+
+    async fn record_kind_of(
+        self: &Arc<Self>,
+        record_id: i64,
+    ) -> Result<Option<(RecordRow, Option<VersionRow>)>> {
+        Ok(self
+            .store
+            .read(move |r| {
+                Ok(r.record(record_id)?
+                    .map(|rec| (rec, r.head(record_id).ok().flatten())))
+            })
+            .await?)
+    }
+
+    /// Creates a record with its first version as a draft (by its author, or by a proxy).
+    pub async fn create_record(
+        self: &Arc<Self>,
+        p: &Principal,
+        input: RecordInput,
+        uploads: Vec<Upload>,
+    ) -> Result<WriteResult> {
+        let pc = p.clone();
+        let now = self.now();
+        let mut t = Target::default();
+        t.detail("kind", input.kind.clone());
+        if mamori_domain::patient::validate_patient_id(&input.patient_id).is_ok() {
+            t.patient = Some(input.patient_id.clone());
+        }
+        // Refuse early (still recorded below) rather than store files for a forbidden write.
+        let prepared = Self::precheck_write(p, &input.kind)
+            .and_then(|_| self.store_content(&input.title, &input.body, Vec::new(), uploads));
+        self.write_audited(Some(p), actions::DRAFT_CREATED, t, move |_, tx, t| {
+            let (_, sha, blobs) = prepared?;
+            let r = tx.read();
+            if r.kind(&input.kind)?.is_none() {
+                return Err(ServiceError::invalid(
+                    "kind",
+                    "記録の種別が正しくありません",
+                ));
+            }
+            if r.patient(&input.patient_id)?.is_none() {
+                return Err(
+                    ServiceError::new("not_found", "患者が見つかりません").with_field("patient_id")
+                );
+            }
+            let (author_id, author_role) = author_of(&r, &pc, input.author_id)?;
+            drop(r);
+            let effect = decide(
+                &Actor {
+                    id: pc.account.id,
+                    role: &pc.role,
+                },
+                &input.kind,
+                None,
+                Command::Create {
+                    author_id,
+                    author_role: &author_role,
+                },
+            )?;
+            let Effect::NewVersion {
+                state,
+                kind,
+                author_id,
+                enterer_id,
+            } = effect
+            else {
+                return Err(ServiceError::internal("unexpected effect"));
+            };
+            let rid = tx.insert_record(&input.patient_id, &input.kind, now, pc.account.id)?;
+            let v = VersionRow {
+                record_id: rid,
+                version_no: 1,
+                state: state.as_str().into(),
+                kind: kind.as_str().into(),
+                author_id,
+                enterer_id,
+                content_sha256: sha,
+                predecessor: None,
+                reason: None,
+                created_at: now,
+                finalised_at: None,
+                rejection_reason: None,
+                ledger_index: tx.ledger_size() as i64,
+            };
+            tx.insert_version(&v)?;
+            for (s, size, media) in &blobs {
+                tx.insert_blob(s, *size, media, now)?;
+            }
+            if author_id != enterer_id {
+                t.detail("proxy_for", author_id);
+            }
+            Ok(commit_version(t, &v))
+        })
+        .await
+    }
+
+    /// Applies a state change to the head version (submit, finalise, approve, reject).
+    async fn change_head(
+        self: &Arc<Self>,
+        p: &Principal,
+        record_id: i64,
+        action: &'static str,
+        cmd: HeadCommand,
+    ) -> Result<WriteResult> {
+        let pc = p.clone();
+        let now = self.now();
+        let mut t = Target {
+            record: Some(record_id),
+            ..Default::default()
+        };
+        if let Some((rec, _)) = self.record_kind_of(record_id).await? {
+            t.patient = Some(rec.patient_id);
+        }
+        self.write_audited(Some(p), action, t, move |_, tx, t| {
+            let (rec, head) = load(tx, record_id)?;
+            let reason = match &cmd {
+                HeadCommand::Reject(r) => r.as_str(),
+                _ => "",
+            };
+            let command = match cmd {
+                HeadCommand::Submit => Command::Submit,
+                HeadCommand::Finalise => Command::Finalise,
+                HeadCommand::Approve => Command::Approve,
+                HeadCommand::Reject(_) => Command::Reject { reason },
+            };
+            let h = head_of(&head)?;
+            let effect = decide(
+                &Actor {
+                    id: pc.account.id,
+                    role: &pc.role,
+                },
+                &rec.kind,
+                Some(&h),
+                command,
+            )?;
+            let Effect::SetHeadState(state) = effect else {
+                return Err(ServiceError::internal("unexpected effect"));
+            };
+            let mut v = head.clone();
+            v.state = state.as_str().into();
+            v.ledger_index = tx.ledger_size() as i64;
+            match command {
+                Command::Finalise | Command::Approve => v.finalised_at = Some(now),
+                Command::Submit => v.rejection_reason = None,
+                Command::Reject { reason } => {
+                    v.rejection_reason = Some(reason.trim().to_owned());
+                    t.detail("reason", reason.trim());
+                }
+                _ => {}
+            }
+            tx.update_version(&v)?;
+            Ok(commit_version(t, &v))
+        })
+        .await
+    }
+
+    pub async fn submit_record(self: &Arc<Self>, p: &Principal, id: i64) -> Result<WriteResult> {
+        self.change_head(p, id, actions::SUBMITTED, HeadCommand::Submit)
+            .await
+    }
+
+    pub async fn finalise_record(self: &Arc<Self>, p: &Principal, id: i64) -> Result<WriteResult> {
+        self.change_head(p, id, actions::FINALISED, HeadCommand::Finalise)
+            .await
+    }
+
+    pub async fn approve_record(self: &Arc<Self>, p: &Principal, id: i64) -> Result<WriteResult> {
+        self.change_head(p, id, actions::APPROVED, HeadCommand::Approve)
+            .await
+    }
+
+    pub async fn reject_record(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        reason: String,
+    ) -> Result<WriteResult> {
+        self.change_head(p, id, actions::REJECTED, HeadCommand::Reject(reason))
+            .await
+    }
+
+    /// Replaces the content of one's own draft.
+    pub async fn update_draft(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        input: RecordInput,
+        uploads: Vec<Upload>,
+    ) -> Result<WriteResult> {
+        let pc = p.clone();
+        let found = self.record_kind_of(id).await?;
+        let mut t = Target {
+            record: Some(id),
+            ..Default::default()
+        };
+        let prepared = match &found {
+            Some((rec, head)) => {
+                t.patient = Some(rec.patient_id.clone());
+                Self::precheck_write(p, &rec.kind)
+                    .and_then(|_| self.kept_attachments(head.as_ref(), &input.keep_attachments))
+                    .and_then(|kept| self.store_content(&input.title, &input.body, kept, uploads))
+            }
+            None => Err(ServiceError::not_found("記録")),
+        };
+        let now = self.now();
+        self.write_audited(Some(p), actions::DRAFT_UPDATED, t, move |_, tx, t| {
+            let (rec, head) = load(tx, id)?;
+            decide(&Actor { id: pc.account.id, role: &pc.role }, &rec.kind, Some(&head_of(&head)?), Command::EditDraft)?;
+            let (_, sha, blobs) = prepared?;
+            if let Some(base) = &input.base_sha256 {
+                if base != &head.content_sha256 {
+                    return Err(ServiceError::new(
+                        "conflict",
+                        "編集中に記録が変更されました。最新の内容を確認してから保存し直してください（入力内容は保持されています）",
+                    ));
+                }
+            }
+            let mut v = head.clone();
+            v.content_sha256 = sha;
+            v.ledger_index = tx.ledger_size() as i64;
+            tx.update_version(&v)?;
+            for (s, size, media) in &blobs {
+                tx.insert_blob(s, *size, media, now)?;
+            }
+            Ok(commit_version(t, &v))
+        })
+        .await
+    }
+
+    /// Corrects a finalised record with a new version that names its predecessor and a reason.
+    pub async fn amend_record(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        input: RecordInput,
+        uploads: Vec<Upload>,
+    ) -> Result<WriteResult> {
+        let pc = p.clone();
+        let found = self.record_kind_of(id).await?;
+        let mut t = Target {
+            record: Some(id),
+            ..Default::default()
+        };
+        let prepared = match &found {
+            Some((rec, head)) => {
+                t.patient = Some(rec.patient_id.clone());
+                Self::precheck_write(p, &rec.kind)
+                    .and_then(|_| self.kept_attachments(head.as_ref(), &input.keep_attachments))
+                    .and_then(|kept| self.store_content(&input.title, &input.body, kept, uploads))
+            }
+            None => Err(ServiceError::not_found("記録")),
+        };
+        let now = self.now();
+        let reason = input.reason.clone().unwrap_or_default();
+        t.detail("reason", reason.trim());
+        self.write_audited(Some(p), actions::AMENDED, t, move |_, tx, t| {
+            let (rec, head) = load(tx, id)?;
+            let (author_id, author_role) = author_of(&tx.read(), &pc, input.author_id)?;
+            let effect = decide(
+                &Actor {
+                    id: pc.account.id,
+                    role: &pc.role,
+                },
+                &rec.kind,
+                Some(&head_of(&head)?),
+                Command::Amend {
+                    author_id,
+                    author_role: &author_role,
+                    reason: &reason,
+                },
+            )
+            .map_err(|e| ServiceError::from(e).with_field("reason"))?;
+            let (_, sha, blobs) = prepared?;
+            let v = new_version(tx, &head, effect, sha, Some(reason.trim().to_owned()), now)?;
+            for (s, size, media) in &blobs {
+                tx.insert_blob(s, *size, media, now)?;
+            }
+            Ok(commit_version(t, &v))
+        })
+        .await
+    }
+
+    /// Marks a finalised record as entered in error: a new version, the content kept readable.
+    pub async fn mark_entered_in_error(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        reason: String,
+    ) -> Result<WriteResult> {
+        let pc = p.clone();
+        let now = self.now();
+        let mut t = Target {
+            record: Some(id),
+            ..Default::default()
+        };
+        if let Some((rec, _)) = self.record_kind_of(id).await? {
+            t.patient = Some(rec.patient_id);
+        }
+        t.detail("reason", reason.trim());
+        self.write_audited(Some(p), actions::ENTERED_IN_ERROR, t, move |_, tx, t| {
+            let (rec, head) = load(tx, id)?;
+            let effect = decide(
+                &Actor {
+                    id: pc.account.id,
+                    role: &pc.role,
+                },
+                &rec.kind,
+                Some(&head_of(&head)?),
+                Command::MarkEnteredInError { reason: &reason },
+            )?;
+            let sha = head.content_sha256.clone();
+            let v = new_version(tx, &head, effect, sha, Some(reason.trim().to_owned()), now)?;
+            Ok(commit_version(t, &v))
+        })
+        .await
+    }
+
+    fn view(
+        &self,
+        r: &Reader<'_>,
+        p: &Principal,
+        rec: &RecordRow,
+        with_content_of: WhichContent,
+    ) -> Result<RecordView> {
+        let accounts: HashMap<i64, Account> =
+            r.accounts()?.into_iter().map(|a| (a.id, a)).collect();
+        let all = r.versions(rec.id)?;
+        let visible: Vec<&VersionRow> = all
+            .iter()
+            .filter(|v| {
+                VersionState::parse(&v.state)
+                    .is_some_and(|s| version_visible_to(p.account.id, s, v.author_id, v.enterer_id))
+            })
+            .collect();
+        if visible.is_empty() {
+            return Err(ServiceError::not_found("記録"));
+        }
+        let status = record_status(
+            &visible
+                .iter()
+                .filter_map(|v| {
+                    Some((VersionState::parse(&v.state)?, VersionKind::parse(&v.kind)?))
+                })
+                .collect::<Vec<_>>(),
+        )
+        .ok_or_else(|| ServiceError::internal("no status"))?;
+        let last = visible.len() - 1;
+        let versions = visible
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let content = match with_content_of {
+                    WhichContent::All => self.load_content(&v.content_sha256)?,
+                    WhichContent::Head if i == last => self.load_content(&v.content_sha256)?,
+                    WhichContent::Head => RecordContent {
+                        v: 1,
+                        title: String::new(),
+                        body: String::new(),
+                        attachments: vec![],
+                    },
+                };
+                Ok(VersionView {
+                    version_no: v.version_no,
+                    state: v.state.clone(),
+                    kind: v.kind.clone(),
+                    author: person(&accounts, v.author_id),
+                    enterer: person(&accounts, v.enterer_id),
+                    proxy_entry: v.author_id != v.enterer_id,
+                    content,
+                    content_sha256: v.content_sha256.clone(),
+                    predecessor: v.predecessor,
+                    reason: v.reason.clone(),
+                    created_at: v.created_at,
+                    finalised_at: v.finalised_at,
+                    rejection_reason: v.rejection_reason.clone(),
+                    ledger_index: v.ledger_index,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let kind_name = r
+            .kind(&rec.kind)?
+            .map(|k| k.name_ja)
+            .unwrap_or_else(|| rec.kind.clone());
+        Ok(RecordView {
+            id: rec.id,
+            patient_id: rec.patient_id.clone(),
+            kind: rec.kind.clone(),
+            kind_name,
+            status,
+            status_label: status.label_ja(),
+            created_at: rec.created_at,
+            versions,
+        })
+    }
+
+    /// Loads a record the caller may read, naming its patient in the ledger event.
+    fn readable(
+        r: &Reader<'_>,
+        p: &Principal,
+        id: i64,
+        action: Action,
+        t: &mut Target,
+    ) -> Result<RecordRow> {
+        t.record = Some(id);
+        let rec = r
+            .record(id)?
+            .ok_or_else(|| ServiceError::not_found("記録"))?;
+        t.patient = Some(rec.patient_id.clone());
+        t.detail("kind", rec.kind.clone());
+        p.require(action, Some(&rec.kind))?;
+        Ok(rec)
+    }
+
+    pub async fn record(self: &Arc<Self>, p: &Principal, id: i64) -> Result<RecordView> {
+        let pc = p.clone();
+        self.read_audited(p, actions::RECORD_READ, move |svc, r, t| {
+            let rec = Self::readable(r, &pc, id, Action::Read, t)?;
+            svc.view(r, &pc, &rec, WhichContent::Head)
+        })
+        .await
+    }
+
+    pub async fn record_versions(self: &Arc<Self>, p: &Principal, id: i64) -> Result<RecordView> {
+        let pc = p.clone();
+        self.read_audited(p, actions::RECORD_HISTORY, move |svc, r, t| {
+            let rec = Self::readable(r, &pc, id, Action::Read, t)?;
+            svc.view(r, &pc, &rec, WhichContent::All)
+        })
+        .await
+    }
+
+    /// A line-by-line comparison of two versions' title and body.
+    pub async fn diff_versions(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<DiffLine>> {
+        let pc = p.clone();
+        self.read_audited(p, actions::RECORD_DIFF, move |svc, r, t| {
+            t.detail("from", from);
+            t.detail("to", to);
+            let rec = Self::readable(r, &pc, id, Action::Read, t)?;
+            let view = svc.view(r, &pc, &rec, WhichContent::All)?;
+            let text = |n: i64| -> Result<String> {
+                let v = view
+                    .versions
+                    .iter()
+                    .find(|v| v.version_no == n)
+                    .ok_or_else(|| ServiceError::not_found("版"))?;
+                Ok(format!("{}\n\n{}\n", v.content.title, v.content.body))
+            };
+            let (a, b) = (text(from)?, text(to)?);
+            Ok(similar::TextDiff::from_lines(&a, &b)
+                .iter_all_changes()
+                .map(|c| DiffLine {
+                    tag: match c.tag() {
+                        similar::ChangeTag::Equal => "equal",
+                        similar::ChangeTag::Insert => "insert",
+                        similar::ChangeTag::Delete => "delete",
+                    },
+                    text: c.value().trim_end_matches('\n').to_owned(),
+                })
+                .collect())
+        })
+        .await
+    }
+
+    pub async fn patient_records(
+        self: &Arc<Self>,
+        p: &Principal,
+        patient_id: &str,
+    ) -> Result<Vec<RecordSummary>> {
+        let pc = p.clone();
+        let pid = patient_id.to_owned();
+        self.read_audited(p, actions::RECORD_LIST, move |svc, r, t| {
+            if mamori_domain::patient::validate_patient_id(&pid).is_ok() {
+                t.patient = Some(pid.clone());
+            }
+            if !pc.role.allows(Action::Read, None) {
+                return Err(ServiceError::forbidden(format!(
+                    "{}に記録の閲覧権限がありません",
+                    pc.role.name_ja
+                )));
+            }
+            r.patient(&pid)?
+                .ok_or_else(|| ServiceError::not_found("患者"))?;
+            let mut out = Vec::new();
+            for rec in r.records_of_patient(&pid)? {
+                if !pc.role.allows(Action::Read, Some(&rec.kind)) {
+                    continue;
+                }
+                let Ok(view) = svc.view(r, &pc, &rec, WhichContent::Head) else {
+                    continue;
+                };
+                let head = view.versions.last().expect("view has a version");
+                out.push(RecordSummary {
+                    id: rec.id,
+                    kind: rec.kind.clone(),
+                    kind_name: view.kind_name.clone(),
+                    status: view.status,
+                    status_label: view.status_label,
+                    title: head.content.title.clone(),
+                    author: head.author.clone(),
+                    latest_version: head.version_no,
+                    updated_at: head.finalised_at.unwrap_or(head.created_at),
+                    created_at: rec.created_at,
+                });
+            }
+            t.detail("results", out.len());
+            Ok(out)
+        })
+        .await
+    }
+
+    /// An attachment's bytes, if it belongs to a version the caller may see.
+    pub async fn attachment(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        sha: &str,
+    ) -> Result<(AttachmentRef, Vec<u8>)> {
+        let pc = p.clone();
+        let sha = sha.to_owned();
+        self.read_audited(p, actions::ATTACHMENT_READ, move |svc, r, t| {
+            t.detail("attachment", sha.clone());
+            let rec = Self::readable(r, &pc, id, Action::Read, t)?;
+            let view = svc.view(r, &pc, &rec, WhichContent::All)?;
+            let a = view
+                .versions
+                .iter()
+                .flat_map(|v| v.content.attachments.iter())
+                .find(|a| a.sha256 == sha)
+                .cloned()
+                .ok_or_else(|| ServiceError::not_found("添付ファイル"))?;
+            let bytes = svc.store.blobs().get(&a.sha256)?;
+            Ok((a, bytes))
+        })
+        .await
+    }
+
+    /// Everything needed to print or export a record (見読性), recorded as a print/export.
+    pub async fn print_record(self: &Arc<Self>, p: &Principal, id: i64) -> Result<PrintView> {
+        let pc = p.clone();
+        self.read_audited(p, actions::RECORD_EXPORT, move |svc, r, t| {
+            let rec = Self::readable(r, &pc, id, Action::PrintExport, t)?;
+            pc.require(Action::Read, Some(&rec.kind))?;
+            let record = svc.view(r, &pc, &rec, WhichContent::All)?;
+            let patient = r
+                .patient(&rec.patient_id)?
+                .ok_or_else(|| ServiceError::not_found("患者"))?;
+            Ok(PrintView {
+                facility: svc.config.facility.name.clone(),
+                patient,
+                record,
+                printed_at: svc.now(),
+                printed_by: PersonRef {
+                    id: pc.account.id,
+                    login: pc.account.login.clone(),
+                    display_name: pc.account.display_name.clone(),
+                },
+                ledger_size: r.ledger_size()?,
+            })
+        })
+        .await
+    }
+
+    /// Proxy entries waiting for the caller's approval.
+    pub async fn pending_approvals(self: &Arc<Self>, p: &Principal) -> Result<Vec<PendingItem>> {
+        let pc = p.clone();
+        self.read_audited(p, actions::PENDING_LIST, move |svc, r, t| {
+            let accounts: HashMap<i64, Account> =
+                r.accounts()?.into_iter().map(|a| (a.id, a)).collect();
+            let mut out = Vec::new();
+            for v in r.pending_for(pc.account.id)? {
+                let Some(rec) = r.record(v.record_id)? else {
+                    continue;
+                };
+                let content = svc.load_content(&v.content_sha256)?;
+                out.push(PendingItem {
+                    record_id: rec.id,
+                    version_no: v.version_no,
+                    patient_id: rec.patient_id,
+                    kind: rec.kind,
+                    title: content.title,
+                    enterer: person(&accounts, v.enterer_id),
+                    created_at: v.created_at,
+                });
+            }
+            t.detail("results", out.len());
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[derive(Clone, Copy)]
+enum WhichContent {
+    Head,
+    All,
+}
+
+enum HeadCommand {
+    Submit,
+    Finalise,
+    Approve,
+    Reject(String),
+}
+
+fn load(tx: &WriteTx<'_>, id: i64) -> Result<(RecordRow, VersionRow)> {
+    let r = tx.read();
+    let rec = r
+        .record(id)?
+        .ok_or_else(|| ServiceError::not_found("記録"))?;
+    let head = r
+        .head(id)?
+        .ok_or_else(|| ServiceError::internal("record without versions"))?;
+    Ok((rec, head))
+}
+
+fn new_version(
+    tx: &mut WriteTx<'_>,
+    head: &VersionRow,
+    effect: Effect,
+    content_sha256: String,
+    reason: Option<String>,
+    now: i64,
+) -> Result<VersionRow> {
+    let Effect::NewVersion {
+        kind,
+        state,
+        author_id,
+        enterer_id,
+    } = effect
+    else {
+        return Err(ServiceError::internal("unexpected effect"));
+    };
+    let v = VersionRow {
+        record_id: head.record_id,
+        version_no: head.version_no + 1,
+        state: state.as_str().into(),
+        kind: kind.as_str().into(),
+        author_id,
+        enterer_id,
+        content_sha256,
+        predecessor: Some(head.version_no),
+        reason,
+        created_at: now,
+        finalised_at: (state == VersionState::Finalised).then_some(now),
+        rejection_reason: None,
+        ledger_index: tx.ledger_size() as i64,
+    };
+    tx.insert_version(&v)?;
+    Ok(v)
+}
+
+/// Fills the event target with the version's commitments and returns the result.
+fn commit_version(t: &mut Target, v: &VersionRow) -> WriteResult {
+    t.record = Some(v.record_id);
+    t.version = Some(v.version_no);
+    t.content_sha256 = Some(v.content_sha256.clone());
+    t.version_digest = Some(v.facts().digest());
+    t.expected_index = Some(v.ledger_index as u64);
+    WriteResult {
+        record_id: v.record_id,
+        version_no: v.version_no,
+        state: VersionState::parse(&v.state).unwrap_or(VersionState::Draft),
+        content_sha256: v.content_sha256.clone(),
+        ledger_index: v.ledger_index,
+    }
+}

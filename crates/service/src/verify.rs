@@ -1,0 +1,341 @@
+//! `mamori verify`: re-hashes every blob, version and ledger entry, rebuilds the Merkle tree,
+//! and checks it against every signed checkpoint (and one held outside, if given). Anything
+//! changed or removed is named.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::Instant;
+
+use base64::Engine;
+use ed25519_dalek::VerifyingKey;
+use mamori_domain::content::RecordContent;
+use mamori_ledger::{Frontier, SignedCheckpoint, leaf_hash, stored_index};
+use mamori_store::{BlobStore, ReadOnly};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, ServiceError};
+use crate::instance::load_signing_key;
+
+const MAX_PROBLEMS: usize = 200;
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub ledger_entries: u64,
+    pub stored_hashes: u64,
+    pub versions: u64,
+    pub blobs: u64,
+    pub checkpoints_checked: u64,
+    pub latest_checkpoint_size: Option<u64>,
+    pub root: String,
+    pub problems: Vec<String>,
+    pub problems_total: usize,
+    pub notes: Vec<String>,
+    pub seconds: f64,
+}
+
+impl VerifyReport {
+    fn problem(&mut self, msg: String) {
+        self.problems_total += 1;
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(msg);
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ActorId {
+    id: i64,
+}
+
+/// The fields of a ledger payload that `verify` cross-checks, borrowed to avoid copying.
+#[derive(Deserialize)]
+struct EventCheck<'a> {
+    v: u32,
+    ts: i64,
+    actor: Option<ActorId>,
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(borrow)]
+    outcome: Cow<'a, str>,
+    #[serde(borrow)]
+    patient: Option<Cow<'a, str>>,
+    record: Option<i64>,
+    version: Option<i64>,
+    #[serde(borrow)]
+    version_digest: Option<Cow<'a, str>>,
+}
+
+/// Parses a C2SP verifier key `name+hex8+base64(0x01‖key)`.
+pub fn parse_verifier_key(s: &str) -> Result<(String, VerifyingKey)> {
+    let bad = || ServiceError::invalid("key", "検証鍵の形式が正しくありません（name+id+key）");
+    let mut parts = s.trim().splitn(3, '+');
+    let (name, _id, material) = (
+        parts.next().ok_or_else(bad)?,
+        parts.next().ok_or_else(bad)?,
+        parts.next().ok_or_else(bad)?,
+    );
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(material)
+        .map_err(|_| bad())?;
+    if raw.len() != 33 || raw[0] != 0x01 {
+        return Err(bad());
+    }
+    let key =
+        VerifyingKey::from_bytes(raw[1..].try_into().map_err(|_| bad())?).map_err(|_| bad())?;
+    if mamori_ledger::key_id(name, &key)
+        != <[u8; 4]>::try_from(hex::decode(_id).map_err(|_| bad())?.as_slice())
+            .map_err(|_| bad())?
+    {
+        return Err(bad());
+    }
+    Ok((name.to_owned(), key))
+}
+
+pub struct VerifyOptions<'a> {
+    /// A checkpoint kept outside the server administrator's control.
+    pub external_checkpoint: Option<&'a str>,
+    /// The verifier key to trust instead of the instance's own key file.
+    pub trusted_key: Option<&'a str>,
+    /// Skip re-hashing blobs (ledger and version rows only).
+    pub skip_blobs: bool,
+}
+
+pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
+    let started = Instant::now();
+    let mut rep = VerifyReport::default();
+    let ro = ReadOnly::open(dir)
+        .map_err(|e| ServiceError::new("no_instance", format!("データベースを開けません: {e}")))?;
+    let r = ro.get();
+    let origin = r.meta("origin")?.unwrap_or_default();
+    let (name, key) = match opts.trusted_key {
+        Some(k) => parse_verifier_key(k)?,
+        None => (origin.clone(), load_signing_key(dir)?.verifying_key()),
+    };
+    let own_vkey =
+        mamori_ledger::CheckpointSigner::new(origin.clone(), load_signing_key(dir)?).verifier_key();
+    if r.meta("verifier_key")?.as_deref() != Some(own_vkey.as_str()) {
+        rep.problem(
+            "署名鍵ファイルが初期化時に記録された鍵と一致しません (keys/ledger.key was replaced)"
+                .into(),
+        );
+    }
+
+    // Every root the rebuilt tree must reproduce, by size.
+    let mut expected: HashMap<u64, ([u8; 32], String)> = HashMap::new();
+    let stored = r.checkpoints()?;
+    for cp in &stored {
+        match SignedCheckpoint::open(&cp.note, &name, &key) {
+            Ok(sc)
+                if sc.checkpoint.size == cp.size
+                    && sc.checkpoint.root == cp.root
+                    && sc.checkpoint.origin == origin =>
+            {
+                expected.insert(
+                    cp.size,
+                    (
+                        cp.root,
+                        format!("保存済みチェックポイント (size {})", cp.size),
+                    ),
+                );
+            }
+            Ok(_) => rep.problem(format!(
+                "checkpoint {}: 署名済みの内容と保存された値が一致しません",
+                cp.size
+            )),
+            Err(e) => rep.problem(format!(
+                "checkpoint {}: 署名を検証できません ({e})",
+                cp.size
+            )),
+        }
+    }
+    rep.latest_checkpoint_size = stored.last().map(|c| c.size);
+    if let Some(text) = opts.external_checkpoint {
+        match SignedCheckpoint::open(text, &name, &key) {
+            Ok(sc) if sc.checkpoint.origin != origin => rep.problem(format!(
+                "指定されたチェックポイントは別の台帳 ({}) のものです",
+                sc.checkpoint.origin
+            )),
+            Ok(sc) => {
+                if let Some((root, _)) = expected.get(&sc.checkpoint.size) {
+                    if *root != sc.checkpoint.root {
+                        rep.problem(format!(
+                            "指定されたチェックポイント (size {}) と保存済みチェックポイントの root が異なります: 台帳が書き換えられています",
+                            sc.checkpoint.size
+                        ));
+                    }
+                }
+                expected.insert(
+                    sc.checkpoint.size,
+                    (
+                        sc.checkpoint.root,
+                        format!("指定されたチェックポイント (size {})", sc.checkpoint.size),
+                    ),
+                );
+            }
+            Err(e) => rep.problem(format!("指定されたチェックポイントを検証できません: {e}")),
+        }
+    }
+
+    // The ledger: rebuild the tree, compare every stored hash and every checkpoint root.
+    let mut frontier = Frontier::new();
+    let mut hashes = r.hash_cursor();
+    let mut next_idx: i64 = 0;
+    let mut version_events: HashMap<(i64, i64), (i64, String)> = HashMap::new();
+    let mut stored_seen = 0u64;
+    if let Some((root, what)) = expected.get(&0) {
+        if *root != frontier.root() {
+            rep.problem(format!("{what}: 空の台帳の root が一致しません"));
+        }
+    }
+    r.for_each_ledger_row(|row| {
+        if row.idx != next_idx {
+            rep.problem(format!("ledger entries {}..{} are missing (台帳の項目が削除されています)", next_idx, row.idx - 1));
+        }
+        next_idx = row.idx + 1;
+        let leaf = leaf_hash(&row.payload);
+        for s in frontier.append_leaf_hash(leaf) {
+            let want_id = stored_index(s.level, s.index) as i64;
+            match hashes.next_hash()? {
+                Some((id, h)) if id == want_id && h.as_slice() == s.hash => {}
+                Some((id, _)) if id == want_id => {
+                    rep.problem(format!("ledger entry {}: 保存されたハッシュ {id} が内容と一致しません", row.idx));
+                }
+                Some((id, _)) => rep.problem(format!("stored hash {want_id} is missing (found {id})")),
+                None => rep.problem(format!("stored hash {want_id} is missing")),
+            }
+            stored_seen += 1;
+        }
+        match serde_json::from_slice::<EventCheck<'_>>(&row.payload) {
+            Ok(ev) => {
+                let same = ev.v == 1
+                    && ev.ts == row.ts
+                    && ev.actor.as_ref().map(|a| a.id) == row.actor_id
+                    && ev.action == row.action
+                    && ev.outcome == row.outcome
+                    && ev.patient.as_deref() == row.patient_id.as_deref()
+                    && ev.record == row.record_id;
+                if !same {
+                    rep.problem(format!("ledger entry {}: 検索用の列が記録内容と一致しません (index columns altered)", row.idx));
+                }
+                if let (Some(rec), Some(ver), Some(d)) = (ev.record, ev.version, ev.version_digest) {
+                    version_events.insert((rec, ver), (row.idx, d.into_owned()));
+                }
+            }
+            Err(_) => rep.problem(format!("ledger entry {}: 記録内容を読めません", row.idx)),
+        }
+        if let Some((root, what)) = expected.get(&frontier.size()) {
+            if *root != frontier.root() {
+                rep.problem(format!(
+                    "ledger entry {}: {what} と一致しません — それ以前の台帳が変更されています",
+                    frontier.size() - 1
+                ));
+            }
+        }
+        Ok(())
+    })?;
+    let n = frontier.size();
+    rep.ledger_entries = n;
+    rep.root = hex::encode(frontier.root());
+    while let Some((id, _)) = hashes.next_hash()? {
+        rep.problem(format!(
+            "stored hash {id} does not belong to any ledger entry"
+        ));
+    }
+    rep.stored_hashes = stored_seen;
+    let mut sizes: Vec<_> = expected.iter().collect();
+    sizes.sort_by_key(|(s, _)| **s);
+    for (size, (_, what)) in sizes {
+        if *size > n {
+            rep.problem(format!(
+                "ledger truncated: {what} は {size} 件を含みますが、台帳には {n} 件しかありません（末尾の項目が削除されています）"
+            ));
+        } else {
+            rep.checkpoints_checked += 1;
+        }
+    }
+    if let Some(last) = rep.latest_checkpoint_size {
+        if n > last {
+            rep.notes.push(format!("最新のチェックポイント以降に {} 件の項目があります（次のチェックポイントで署名されます）", n - last));
+        }
+    }
+
+    // Versions: each row must match what the ledger last recorded about it.
+    let blobs = BlobStore::open(dir.join("blobs"))?;
+    let mut blob_ok: HashSet<String> = HashSet::new();
+    let mut check_blob = |sha: &str, what: &str, rep: &mut VerifyReport| -> Option<Vec<u8>> {
+        match blobs.get(sha) {
+            Ok(bytes) => {
+                if blob_ok.contains(sha)
+                    || hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)) == sha
+                {
+                    blob_ok.insert(sha.to_owned());
+                    Some(bytes)
+                } else {
+                    rep.problem(format!(
+                        "blob {sha} ({what}, {}) の内容がハッシュと一致しません (changed)",
+                        blobs.path_of(sha).display()
+                    ));
+                    None
+                }
+            }
+            Err(_) => {
+                rep.problem(format!(
+                    "blob {sha} ({what}) is missing ({})",
+                    blobs.path_of(sha).display()
+                ));
+                None
+            }
+        }
+    };
+    let mut seen_versions: HashSet<(i64, i64)> = HashSet::new();
+    r.for_each_version(|v| {
+        rep.versions += 1;
+        let key = (v.record_id, v.version_no);
+        seen_versions.insert(key);
+        let label = format!("version {}/{}", v.record_id, v.version_no);
+        match version_events.get(&key) {
+            None => rep.problem(format!("{label}: 台帳に記録がありません (not in the ledger)")),
+            Some((idx, digest)) => {
+                if *idx != v.ledger_index {
+                    rep.problem(format!("{label}: 台帳の最新の記録 (entry {idx}) と行の参照 (entry {}) が異なります", v.ledger_index));
+                } else if *digest != v.facts().digest() {
+                    rep.problem(format!("{label}: 行の内容が台帳 (entry {idx}) の記録と一致しません (row changed)"));
+                }
+            }
+        }
+        if !opts.skip_blobs {
+            if let Some(bytes) = check_blob(&v.content_sha256, &label, &mut rep) {
+                match serde_json::from_slice::<RecordContent>(&bytes) {
+                    Ok(c) => {
+                        for a in c.attachments {
+                            check_blob(&a.sha256, &format!("{label} の添付 {}", a.name), &mut rep);
+                        }
+                    }
+                    Err(_) => rep.problem(format!("{label}: 内容を読めません")),
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let mut missing: Vec<_> = version_events
+        .iter()
+        .filter(|(k, _)| !seen_versions.contains(k))
+        .collect();
+    missing.sort();
+    for ((rec, ver), (idx, _)) in missing {
+        rep.problem(format!(
+            "version {rec}/{ver}: 台帳 (entry {idx}) にありますがデータベースから削除されています"
+        ));
+    }
+    if !opts.skip_blobs {
+        for sha in r.blob_ids()? {
+            check_blob(&sha, "登録済みファイル", &mut rep);
+        }
+    }
+    rep.blobs = blob_ok.len() as u64;
+    rep.ok = rep.problems_total == 0;
+    rep.seconds = started.elapsed().as_secs_f64();
+    Ok(rep)
+}

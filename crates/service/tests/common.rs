@@ -1,0 +1,109 @@
+#![allow(dead_code)]
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use mamori_domain::Clock;
+use mamori_service::accounts::NewAccount;
+use mamori_service::instance::{InitParams, init, open_with};
+use mamori_service::{Config, Principal, Service};
+use mamori_store::StoreOptions;
+
+pub struct TestClock(pub AtomicI64);
+
+impl Clock for TestClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl TestClock {
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+pub const ADMIN_PW: &str = "初期パスワード123";
+pub const PW: &str = "correct horse battery";
+
+pub fn fast_config(dir: &Path) -> Config {
+    let mut c = Config::load(dir).unwrap();
+    c.lockout.failure_delay_ms = 0;
+    c
+}
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub svc: Arc<Service>,
+    pub clock: Arc<TestClock>,
+}
+
+/// 2026-11-24 10:00 JST, a Tuesday.
+pub const T0: i64 = 1_795_482_000_000;
+
+pub async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d2 = data.clone();
+    tokio::task::spawn_blocking(move || {
+        init(
+            &d2,
+            &InitParams {
+                facility: "テスト診療所",
+                admin_login: "admin",
+                admin_password: ADMIN_PW,
+            },
+        )
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    let clock = Arc::new(TestClock(AtomicI64::new(T0)));
+    let svc = open_with(
+        &data,
+        clock.clone(),
+        StoreOptions::default(),
+        Some(fast_config(&data)),
+    )
+    .unwrap();
+    Fixture { dir, svc, clock }
+}
+
+impl Fixture {
+    pub fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub async fn admin(&self) -> Principal {
+        let ok = self
+            .svc
+            .change_password("admin", ADMIN_PW, "管理者の新しいパスワード", None)
+            .await
+            .unwrap();
+        self.svc.authenticate(&ok.token, None).await.unwrap()
+    }
+
+    /// Creates an account with `role` and returns it logged in.
+    pub async fn user(&self, admin: &Principal, login: &str, role: &str) -> Principal {
+        let initial = "temporary pass 1234".to_string();
+        self.svc
+            .create_account(
+                admin,
+                NewAccount {
+                    login: login.into(),
+                    display_name: format!("{login} さん"),
+                    role: role.into(),
+                    password: Some(initial.clone()),
+                    service: false,
+                },
+            )
+            .await
+            .unwrap();
+        let ok = self
+            .svc
+            .change_password(login, &initial, PW, None)
+            .await
+            .unwrap();
+        self.svc.authenticate(&ok.token, None).await.unwrap()
+    }
+}

@@ -1,0 +1,306 @@
+mod common;
+
+use common::*;
+use mamori_service::patients::NewPatient;
+use mamori_service::records::{RecordInput, Upload};
+use mamori_service::verify::{VerifyOptions, verify};
+
+fn input(patient: &str, kind: &str, title: &str, body: &str) -> RecordInput {
+    RecordInput {
+        patient_id: patient.into(),
+        kind: kind.into(),
+        title: title.into(),
+        body: body.into(),
+        ..Default::default()
+    }
+}
+
+fn verify_ok(dir: &std::path::Path) -> mamori_service::verify::VerifyReport {
+    verify(
+        dir,
+        &VerifyOptions {
+            external_checkpoint: None,
+            trusted_key: None,
+            skip_blobs: false,
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn first_login_forces_a_password_change() {
+    let f = fixture().await;
+    let err = f.svc.login("admin", ADMIN_PW, None).await.unwrap_err();
+    assert_eq!(err.code, "password_change_required");
+    let err = f
+        .svc
+        .change_password("admin", ADMIN_PW, "short", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "invalid_input");
+    let ok = f
+        .svc
+        .change_password("admin", ADMIN_PW, "管理者の新しいパスワード", None)
+        .await
+        .unwrap();
+    assert!(f.svc.authenticate(&ok.token, None).await.is_ok());
+    assert_eq!(
+        f.svc.login("admin", ADMIN_PW, None).await.unwrap_err().code,
+        "invalid_credentials"
+    );
+    f.svc
+        .login("admin", "管理者の新しいパスワード", None)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn lockout_after_five_failures_until_unlocked() {
+    let f = fixture().await;
+    let admin = f.admin().await;
+    f.user(&admin, "nurse1", "nurse").await;
+    for _ in 0..4 {
+        assert_eq!(
+            f.svc
+                .login("nurse1", "wrong password!", None)
+                .await
+                .unwrap_err()
+                .code,
+            "invalid_credentials"
+        );
+    }
+    assert_eq!(
+        f.svc
+            .login("nurse1", "wrong password!", None)
+            .await
+            .unwrap_err()
+            .code,
+        "account_locked"
+    );
+    // Even the right password is refused while locked.
+    assert_eq!(
+        f.svc.login("nurse1", PW, None).await.unwrap_err().code,
+        "account_locked"
+    );
+    let id = f
+        .svc
+        .store()
+        .reader()
+        .unwrap()
+        .get()
+        .account_by_login("nurse1")
+        .unwrap()
+        .unwrap()
+        .id;
+    f.svc.unlock_account(&admin, id).await.unwrap();
+    f.svc.login("nurse1", PW, None).await.unwrap();
+    // Or after the configured time passes.
+    for _ in 0..5 {
+        let _ = f.svc.login("nurse1", "wrong password!", None).await;
+    }
+    assert_eq!(
+        f.svc.login("nurse1", PW, None).await.unwrap_err().code,
+        "account_locked"
+    );
+    f.clock.advance(31 * 60_000);
+    f.svc.login("nurse1", PW, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn idle_sessions_expire() {
+    let f = fixture().await;
+    let admin = f.admin().await;
+    let tok = f
+        .svc
+        .login("admin", "管理者の新しいパスワード", None)
+        .await
+        .unwrap()
+        .token;
+    f.clock.advance(14 * 60_000);
+    f.svc.authenticate(&tok, None).await.unwrap();
+    f.clock.advance(16 * 60_000);
+    assert_eq!(
+        f.svc.authenticate(&tok, None).await.unwrap_err().code,
+        "session_expired"
+    );
+    let _ = admin;
+}
+
+#[tokio::test]
+async fn proxy_entry_finalise_amend_and_verify() {
+    let f = fixture().await;
+    let admin = f.admin().await;
+    let doctor = f.user(&admin, "dr.sato", "doctor").await;
+    let clerk = f.user(&admin, "clerk.ito", "clerk").await;
+    let nurse = f.user(&admin, "ns.kato", "nurse").await;
+    f.svc
+        .create_patient(
+            &clerk,
+            NewPatient {
+                id: "P0001".into(),
+                name_kanji: "山田 太郎".into(),
+                name_kana: "やまだ たろう".into(),
+                birth_date: "1980-04-01".into(),
+                sex: "male".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        f.svc.search_patients(&nurse, "ヤマダ").await.unwrap().len(),
+        1
+    );
+    assert_eq!(f.svc.search_patients(&nurse, "P00").await.unwrap().len(), 1);
+
+    // The clerk enters a record on the doctor's behalf.
+    let mut i = input("P0001", "medical_record", "初診", "頭痛。");
+    i.author_id = Some(doctor.account.id);
+    let pdf = Upload {
+        name: "紹介状.pdf".into(),
+        bytes: b"%PDF-1.4\n%test\n".to_vec(),
+    };
+    let w = f.svc.create_record(&clerk, i, vec![pdf]).await.unwrap();
+    assert_eq!(
+        f.svc
+            .finalise_record(&clerk, w.record_id)
+            .await
+            .unwrap_err()
+            .code,
+        "forbidden"
+    );
+    // The nurse cannot see the unapproved entry.
+    assert_eq!(
+        f.svc.record(&nurse, w.record_id).await.unwrap_err().code,
+        "not_found"
+    );
+    f.svc.submit_record(&clerk, w.record_id).await.unwrap();
+    let pending = f.svc.pending_approvals(&doctor).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    let rej = f
+        .svc
+        .reject_record(&doctor, w.record_id, "病名を追記してください".into())
+        .await
+        .unwrap();
+    assert_eq!(rej.state, mamori_domain::version::VersionState::Draft);
+    let view = f.svc.record(&clerk, w.record_id).await.unwrap();
+    let att = view.versions[0].content.attachments[0].sha256.clone();
+    let mut edit = input("", "", "初診", "頭痛。片頭痛の疑い。");
+    edit.keep_attachments = vec![att.clone()];
+    edit.base_sha256 = Some("0".repeat(64));
+    assert_eq!(
+        f.svc
+            .update_draft(&clerk, w.record_id, edit.clone(), vec![])
+            .await
+            .unwrap_err()
+            .code,
+        "conflict"
+    );
+    edit.base_sha256 = Some(view.versions[0].content_sha256.clone());
+    f.svc
+        .update_draft(&clerk, w.record_id, edit, vec![])
+        .await
+        .unwrap();
+    f.svc.submit_record(&clerk, w.record_id).await.unwrap();
+    f.svc.approve_record(&doctor, w.record_id).await.unwrap();
+    assert_eq!(
+        f.svc
+            .approve_record(&doctor, w.record_id)
+            .await
+            .unwrap_err()
+            .code,
+        "invalid_state"
+    );
+    let view = f.svc.record(&nurse, w.record_id).await.unwrap();
+    assert_eq!(view.status_label, "確定");
+    assert_eq!(view.versions[0].author.login, "dr.sato");
+    assert_eq!(view.versions[0].enterer.login, "clerk.ito");
+
+    // Amend with a reason; both versions stay readable and comparable.
+    let mut a = input("", "", "初診", "頭痛。片頭痛。");
+    a.reason = Some("診断名の訂正".into());
+    a.keep_attachments = vec![att.clone()];
+    let w2 = f
+        .svc
+        .amend_record(&doctor, w.record_id, a, vec![])
+        .await
+        .unwrap();
+    assert_eq!(w2.version_no, 2);
+    let hist = f.svc.record_versions(&nurse, w.record_id).await.unwrap();
+    assert_eq!(hist.versions.len(), 2);
+    assert_eq!(hist.status_label, "修正あり");
+    let diff = f
+        .svc
+        .diff_versions(&nurse, w.record_id, 1, 2)
+        .await
+        .unwrap();
+    assert!(
+        diff.iter()
+            .any(|d| d.tag == "insert" && d.text.contains("片頭痛。"))
+    );
+    let (meta, bytes) = f.svc.attachment(&nurse, w.record_id, &att).await.unwrap();
+    assert_eq!(meta.media_type, "application/pdf");
+    assert!(bytes.starts_with(b"%PDF"));
+    assert_eq!(
+        f.svc
+            .mark_entered_in_error(&nurse, w.record_id, "患者違い".into())
+            .await
+            .unwrap_err()
+            .code,
+        "forbidden"
+    );
+    f.svc
+        .mark_entered_in_error(&doctor, w.record_id, "患者違い".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        f.svc
+            .record(&nurse, w.record_id)
+            .await
+            .unwrap()
+            .status_label,
+        "誤記入"
+    );
+
+    // Who opened P0001's chart?
+    let auditor = f.user(&admin, "audit1", "auditor").await;
+    assert_eq!(
+        f.svc
+            .audit_events(&nurse, Default::default())
+            .await
+            .unwrap_err()
+            .code,
+        "forbidden"
+    );
+    let ev = f
+        .svc
+        .audit_events(
+            &auditor,
+            mamori_store::AuditFilter {
+                patient: Some("P0001".into()),
+                limit: 500,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        ev.iter()
+            .any(|e| e.action == "record.read" && e.actor_login.as_deref() == Some("ns.kato"))
+    );
+    assert!(
+        ev.iter()
+            .any(|e| e.action == "record.read" && e.outcome == "failed")
+    );
+    let counts = f
+        .svc
+        .patient_access_counts(&auditor, T0 - 86_400_000, T0 + 86_400_000, None)
+        .await
+        .unwrap();
+    assert_eq!(counts[0].patient_id, "P0001");
+    assert!(counts[0].by_actor.iter().any(|a| a.login == "ns.kato"));
+
+    f.svc.checkpoint_now().await.unwrap();
+    let rep = verify_ok(&f.data());
+    assert!(rep.ok, "{:?}", rep.problems);
+    assert!(rep.ledger_entries > 20);
+}

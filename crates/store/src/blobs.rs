@@ -1,0 +1,101 @@
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::StoreError;
+
+/// Content-addressed files: the name is the SHA-256 of the bytes, so a file cannot change
+/// without `verify` noticing, and identical attachments are stored once.
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+impl BlobStore {
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        fs::create_dir_all(root.join("tmp"))?;
+        crate::restrict_dir(&root)?;
+        Ok(Self { root })
+    }
+
+    pub fn path_of(&self, sha256_hex: &str) -> PathBuf {
+        let (a, b) = sha256_hex.split_at(2.min(sha256_hex.len()));
+        self.root.join(a).join(b)
+    }
+
+    /// Stores bytes durably (write, fsync, rename, fsync directory) and returns their hash.
+    /// Called before the transaction that references the blob, so a crash can leave an
+    /// unreferenced blob but never a reference to a missing one.
+    pub fn put(&self, bytes: &[u8]) -> Result<String, StoreError> {
+        let hash = hex::encode(Sha256::digest(bytes));
+        let dest = self.path_of(&hash);
+        if dest.exists() {
+            return Ok(hash);
+        }
+        let dir = dest.parent().expect("blob path has a parent");
+        fs::create_dir_all(dir)?;
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("{hash}.{}", std::process::id()));
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+        }
+        crate::restrict_file(&tmp)?;
+        fs::rename(&tmp, &dest)?;
+        sync_dir(dir)?;
+        Ok(hash)
+    }
+
+    pub fn get(&self, sha256_hex: &str) -> Result<Vec<u8>, StoreError> {
+        if sha256_hex.len() != 64 || !sha256_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::Corrupt(format!("bad blob id {sha256_hex}")));
+        }
+        Ok(fs::read(self.path_of(sha256_hex))?)
+    }
+
+    /// Re-hashes one blob; Ok(false) when its bytes no longer match its name.
+    pub fn check(&self, sha256_hex: &str) -> Result<bool, StoreError> {
+        let bytes = self.get(sha256_hex)?;
+        Ok(hex::encode(Sha256::digest(&bytes)) == sha256_hex)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()?;
+    }
+    let _ = dir;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_check() {
+        let d = tempfile::tempdir().unwrap();
+        let b = BlobStore::open(d.path().join("blobs")).unwrap();
+        let h = b.put(b"hello").unwrap();
+        assert_eq!(
+            h,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(b.get(&h).unwrap(), b"hello");
+        assert!(b.check(&h).unwrap());
+        std::fs::write(b.path_of(&h), b"hellO").unwrap();
+        assert!(!b.check(&h).unwrap());
+        assert!(b.get("../../etc/passwd").is_err());
+    }
+}

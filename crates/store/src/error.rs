@@ -1,0 +1,13 @@
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("file error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the store is shut down")]
+    Closed,
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Schema(String),
+}

@@ -1,0 +1,46 @@
+//! Storage for mamori.
+//!
+//! All SQL lives here. The service layer sees two narrow surfaces: [`WriteTx`] (inside one
+//! group-committed transaction, owned by a single writer thread that also appends to the
+//! ledger) and [`Reader`] (read-only connections that never wait on the writer). A PostgreSQL
+//! backend implements the same two surfaces.
+
+mod blobs;
+mod error;
+mod ledger;
+mod model;
+mod read;
+mod schema;
+mod write_tx;
+mod writer;
+
+pub use blobs::BlobStore;
+pub use error::StoreError;
+pub use ledger::{LedgerHashes, LedgerRow, day_of};
+pub use model::*;
+pub use read::{HashCursor, ReadOnly, Reader};
+pub use write_tx::WriteTx;
+pub use writer::{Durability, Store, StoreOptions};
+
+/// Restricts a file to its owner: keys and the database hold secrets and patient data.
+#[cfg(unix)]
+pub fn restrict_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(unix)]
+pub fn restrict_dir(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(not(unix))]
+pub fn restrict_file(_: &std::path::Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub fn restrict_dir(_: &std::path::Path) -> std::io::Result<()> {
+    Ok(())
+}

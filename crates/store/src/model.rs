@@ -1,0 +1,114 @@
+use mamori_domain::Millis;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Account {
+    pub id: i64,
+    pub login: String,
+    pub display_name: String,
+    pub role: String,
+    pub is_service: bool,
+    pub active: bool,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub password_changed_at: Millis,
+    pub must_change_password: bool,
+    pub failed_logins: u32,
+    pub locked_until: Option<Millis>,
+    pub last_login_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    pub account_id: i64,
+    pub is_api_token: bool,
+    pub name: Option<String>,
+    #[serde(skip)]
+    pub csrf: String,
+    pub created_at: Millis,
+    pub last_seen_at: Millis,
+    pub expires_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Patient {
+    pub id: String,
+    pub name_kanji: String,
+    pub name_kana: String,
+    pub birth_date: String,
+    pub sex: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordRow {
+    pub id: i64,
+    pub patient_id: String,
+    pub kind: String,
+    pub created_at: Millis,
+    pub created_by: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct VersionRow {
+    pub record_id: i64,
+    pub version_no: i64,
+    pub state: String,
+    pub kind: String,
+    pub author_id: i64,
+    pub enterer_id: i64,
+    pub content_sha256: String,
+    pub predecessor: Option<i64>,
+    pub reason: Option<String>,
+    pub created_at: Millis,
+    pub finalised_at: Option<Millis>,
+    pub rejection_reason: Option<String>,
+    pub ledger_index: i64,
+}
+
+impl VersionRow {
+    pub fn facts(&self) -> mamori_domain::audit::VersionFacts<'_> {
+        mamori_domain::audit::VersionFacts {
+            record_id: self.record_id,
+            version_no: self.version_no,
+            state: &self.state,
+            kind: &self.kind,
+            author_id: self.author_id,
+            enterer_id: self.enterer_id,
+            content_sha256: &self.content_sha256,
+            predecessor: self.predecessor,
+            reason: self.reason.as_deref(),
+            created_at: self.created_at,
+            finalised_at: self.finalised_at,
+            rejection_reason: self.rejection_reason.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointRow {
+    pub size: u64,
+    pub root: [u8; 32],
+    pub created_at: Millis,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessCount {
+    pub patient_id: String,
+    pub total: i64,
+    pub by_actor: Vec<(i64, i64)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub patient: Option<String>,
+    pub actor: Option<i64>,
+    pub action_prefix: Option<String>,
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    pub limit: u32,
+    pub before_idx: Option<i64>,
+}

@@ -1,0 +1,184 @@
+//! Schema migrations, applied in order and recorded in `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE roles (
+    code TEXT PRIMARY KEY,
+    name_ja TEXT NOT NULL,
+    name_en TEXT NOT NULL,
+    grants TEXT NOT NULL,
+    builtin INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE record_kinds (
+    code TEXT PRIMARY KEY,
+    name_ja TEXT NOT NULL,
+    name_en TEXT NOT NULL,
+    retention_years INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    role TEXT NOT NULL REFERENCES roles(code),
+    is_service INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
+    password_hash TEXT,
+    password_changed_at INTEGER NOT NULL,
+    must_change_password INTEGER NOT NULL,
+    failed_logins INTEGER NOT NULL DEFAULT 0,
+    locked_until INTEGER,
+    last_login_at INTEGER,
+    created_at INTEGER NOT NULL,
+    created_by INTEGER
+);
+-- An account is disabled, never deleted, so its login is never given to someone else.
+CREATE TRIGGER accounts_never_deleted BEFORE DELETE ON accounts
+BEGIN SELECT RAISE(ABORT, 'accounts are disabled, never deleted'); END;
+CREATE TRIGGER accounts_login_fixed BEFORE UPDATE OF login ON accounts
+BEGIN SELECT RAISE(ABORT, 'a login is never changed or reused'); END;
+
+CREATE TABLE password_history (
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    hash TEXT NOT NULL,
+    set_at INTEGER NOT NULL
+);
+CREATE INDEX password_history_account ON password_history(account_id, set_at);
+
+CREATE TABLE password_resets (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    reset_by INTEGER NOT NULL REFERENCES accounts(id),
+    identity_check TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    is_api_token INTEGER NOT NULL,
+    name TEXT,
+    csrf TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER
+);
+CREATE INDEX sessions_account ON sessions(account_id);
+
+CREATE TABLE patients (
+    id TEXT PRIMARY KEY,
+    name_kanji TEXT NOT NULL,
+    name_kana TEXT NOT NULL,
+    kana_key TEXT NOT NULL,
+    birth_date TEXT NOT NULL,
+    sex TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by INTEGER NOT NULL
+);
+CREATE INDEX patients_kana ON patients(kana_key);
+
+CREATE TABLE records (
+    id INTEGER PRIMARY KEY,
+    patient_id TEXT NOT NULL REFERENCES patients(id),
+    kind TEXT NOT NULL REFERENCES record_kinds(code),
+    created_at INTEGER NOT NULL,
+    created_by INTEGER NOT NULL
+);
+CREATE INDEX records_patient ON records(patient_id, created_at);
+
+CREATE TABLE versions (
+    record_id INTEGER NOT NULL REFERENCES records(id),
+    version_no INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('draft', 'pending_approval', 'finalised')),
+    kind TEXT NOT NULL CHECK (kind IN ('original', 'amendment', 'entered_in_error')),
+    author_id INTEGER NOT NULL REFERENCES accounts(id),
+    enterer_id INTEGER NOT NULL REFERENCES accounts(id),
+    content_sha256 TEXT NOT NULL,
+    predecessor INTEGER,
+    reason TEXT,
+    created_at INTEGER NOT NULL,
+    finalised_at INTEGER,
+    rejection_reason TEXT,
+    ledger_index INTEGER NOT NULL,
+    PRIMARY KEY (record_id, version_no)
+) WITHOUT ROWID;
+CREATE INDEX versions_author_state ON versions(author_id, state);
+-- Defence in depth behind `verify`: the application itself can never rewrite history.
+CREATE TRIGGER versions_finalised_immutable BEFORE UPDATE ON versions
+WHEN OLD.state = 'finalised'
+BEGIN SELECT RAISE(ABORT, 'finalised versions are immutable'); END;
+CREATE TRIGGER versions_never_deleted BEFORE DELETE ON versions
+BEGIN SELECT RAISE(ABORT, 'versions are never deleted'); END;
+
+CREATE TABLE blobs (
+    sha256 TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE ledger (
+    idx INTEGER PRIMARY KEY,
+    ts INTEGER NOT NULL,
+    actor_id INTEGER,
+    action TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    patient_id TEXT,
+    record_id INTEGER,
+    payload BLOB NOT NULL
+);
+CREATE INDEX ledger_patient_ts ON ledger(patient_id, ts) WHERE patient_id IS NOT NULL;
+CREATE INDEX ledger_actor_ts ON ledger(actor_id, ts);
+CREATE INDEX ledger_ts ON ledger(ts);
+CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+
+-- Merkle hashes in stored-index order (see mamori_ledger::stored_index).
+CREATE TABLE ledger_hashes (id INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+
+CREATE TABLE checkpoints (
+    size INTEGER PRIMARY KEY,
+    root BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    note TEXT NOT NULL
+);
+
+-- Chart accesses per JST day, patient and staff member: derived from the ledger in the same
+-- transaction and rebuildable from it; answers "who opened whose chart how often" at once.
+CREATE TABLE access_counts (
+    day INTEGER NOT NULL,
+    patient_id TEXT NOT NULL,
+    actor_id INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (day, patient_id, actor_id)
+) WITHOUT ROWID;
+"#];
+
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: usize =
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Schema(format!(
+            "the database is from a newer mamori (schema {current}, this build knows {})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,371 @@
+use mamori_domain::Millis;
+use mamori_domain::audit::AuditEvent;
+use mamori_domain::kinds::RecordKind;
+use mamori_domain::permission::Role;
+use mamori_ledger::{Frontier, Hash};
+use rusqlite::{Connection, params};
+
+use crate::{Reader, StoreError, VersionRow};
+
+/// The write side, valid inside one transaction of the group commit.
+pub struct WriteTx<'c> {
+    conn: &'c Connection,
+    frontier: &'c mut Frontier,
+    depth: u32,
+}
+
+impl<'c> WriteTx<'c> {
+    pub(crate) fn new(conn: &'c Connection, frontier: &'c mut Frontier) -> Self {
+        Self {
+            conn,
+            frontier,
+            depth: 0,
+        }
+    }
+
+    /// Reads that see this transaction's own writes.
+    pub fn read(&self) -> Reader<'_> {
+        Reader::new(self.conn)
+    }
+
+    /// Runs `f` in a nested savepoint: on error its writes (and ledger appends) are undone,
+    /// while the enclosing transaction continues (e.g. to record the refusal itself).
+    pub fn attempt<R, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E>,
+    ) -> Result<R, E> {
+        self.depth += 1;
+        let name = format!("attempt{}", self.depth);
+        self.conn
+            .execute_batch(&format!("SAVEPOINT {name}"))
+            .map_err(StoreError::from)?;
+        let before = self.frontier.clone();
+        let result = f(self);
+        let end = match result {
+            Ok(_) => format!("RELEASE {name}"),
+            Err(_) => {
+                *self.frontier = before;
+                format!("ROLLBACK TO {name}; RELEASE {name}")
+            }
+        };
+        self.depth -= 1;
+        self.conn.execute_batch(&end).map_err(StoreError::from)?;
+        result
+    }
+
+    /// Appends an event to the ledger; returns its index.
+    pub fn append(&mut self, ev: &AuditEvent) -> Result<u64, StoreError> {
+        crate::ledger::append(self.conn, self.frontier, ev)
+    }
+
+    pub fn ledger_size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    pub fn ledger_root(&self) -> Hash {
+        self.frontier.root()
+    }
+
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    pub fn save_role(&mut self, role: &Role, now: Millis) -> Result<(), StoreError> {
+        let grants = serde_json::to_string(&role.grants).expect("grants serialise");
+        self.conn.execute(
+            "INSERT INTO roles (code, name_ja, name_en, grants, builtin, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (code) DO UPDATE SET name_ja = excluded.name_ja, name_en = excluded.name_en,
+                grants = excluded.grants, updated_at = excluded.updated_at",
+            params![role.code, role.name_ja, role.name_en, grants, role.builtin, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn save_kind(&mut self, kind: &RecordKind, now: Millis) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO record_kinds (code, name_ja, name_en, retention_years, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (code) DO UPDATE SET name_ja = excluded.name_ja, name_en = excluded.name_en,
+                retention_years = excluded.retention_years, updated_at = excluded.updated_at",
+            params![kind.code, kind.name_ja, kind.name_en, kind.retention_years, now],
+        )?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_account(
+        &mut self,
+        login: &str,
+        display_name: &str,
+        role: &str,
+        is_service: bool,
+        password_hash: Option<&str>,
+        must_change: bool,
+        now: Millis,
+        created_by: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO accounts (login, display_name, role, is_service, status, password_hash, password_changed_at,
+                must_change_password, created_at, created_by)
+             VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7, ?6, ?8)",
+            params![login, display_name, role, is_service, password_hash, now, must_change, created_by],
+        )?;
+        let id = self.conn.last_insert_rowid();
+        if let Some(h) = password_hash {
+            self.push_password_history(id, h, now)?;
+        }
+        Ok(id)
+    }
+
+    fn push_password_history(
+        &mut self,
+        id: i64,
+        hash: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO password_history (account_id, hash, set_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![id, hash, now])?;
+        Ok(())
+    }
+
+    pub fn set_account_active(&mut self, id: i64, active: bool) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE accounts SET status = ?2 WHERE id = ?1",
+            params![id, if active { "active" } else { "disabled" }],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_account_role(&mut self, id: i64, role: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE accounts SET role = ?2 WHERE id = ?1",
+            params![id, role],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_password(
+        &mut self,
+        id: i64,
+        hash: &str,
+        must_change: bool,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE accounts SET password_hash = ?2, must_change_password = ?3, password_changed_at = ?4,
+                failed_logins = 0, locked_until = NULL WHERE id = ?1",
+            params![id, hash, must_change, now],
+        )?;
+        self.push_password_history(id, hash, now)
+    }
+
+    pub fn record_password_reset(
+        &mut self,
+        id: i64,
+        by: i64,
+        identity_check: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO password_resets (account_id, reset_by, identity_check, at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, by, identity_check, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_login_failures(
+        &mut self,
+        id: i64,
+        failures: u32,
+        locked_until: Option<Millis>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE accounts SET failed_logins = ?2, locked_until = COALESCE(?3, locked_until) WHERE id = ?1",
+            params![id, failures, locked_until],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_login_success(&mut self, id: i64, now: Millis) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE accounts SET failed_logins = 0, locked_until = NULL, last_login_at = ?2 WHERE id = ?1",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn unlock_account(&mut self, id: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
+            [id],
+        )?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_session(
+        &mut self,
+        token_hash: &str,
+        account_id: i64,
+        is_api_token: bool,
+        name: Option<&str>,
+        csrf: &str,
+        now: Millis,
+        expires_at: Option<Millis>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO sessions (token_hash, account_id, is_api_token, name, csrf, created_at, last_seen_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+            params![token_hash, account_id, is_api_token, name, csrf, now, expires_at],
+        )?;
+        Ok(())
+    }
+
+    pub fn touch_session(&mut self, token_hash: &str, now: Millis) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE sessions SET last_seen_at = ?2 WHERE token_hash = ?1")?
+            .execute(params![token_hash, now])?;
+        Ok(())
+    }
+
+    pub fn revoke_session(&mut self, token_hash: &str, now: Millis) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE sessions SET revoked_at = ?2 WHERE token_hash = ?1 AND revoked_at IS NULL",
+            params![token_hash, now],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Ends every login session of an account (API tokens survive a password change).
+    pub fn revoke_sessions_of(
+        &mut self,
+        account_id: i64,
+        include_tokens: bool,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET revoked_at = ?2 WHERE account_id = ?1 AND revoked_at IS NULL AND (?3 OR is_api_token = 0)",
+            params![account_id, now, include_tokens],
+        )?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_patient(
+        &mut self,
+        id: &str,
+        name_kanji: &str,
+        name_kana: &str,
+        kana_key: &str,
+        birth_date: &str,
+        sex: &str,
+        now: Millis,
+        by: i64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO patients (id, name_kanji, name_kana, kana_key, birth_date, sex, created_at, created_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![id, name_kanji, name_kana, kana_key, birth_date, sex, now, by],
+        )?;
+        Ok(())
+    }
+
+    pub fn insert_record(
+        &mut self,
+        patient_id: &str,
+        kind: &str,
+        now: Millis,
+        by: i64,
+    ) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached("INSERT INTO records (patient_id, kind, created_at, created_by) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![patient_id, kind, now, by])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn insert_version(&mut self, v: &VersionRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO versions (record_id, version_no, state, kind, author_id, enterer_id, content_sha256,
+                    predecessor, reason, created_at, finalised_at, rejection_reason, ledger_index)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                v.record_id,
+                v.version_no,
+                v.state,
+                v.kind,
+                v.author_id,
+                v.enterer_id,
+                v.content_sha256,
+                v.predecessor,
+                v.reason,
+                v.created_at,
+                v.finalised_at,
+                v.rejection_reason,
+                v.ledger_index
+            ])?;
+        Ok(())
+    }
+
+    /// Rewrites the mutable part of a head version (a draft or a pending proxy entry). The
+    /// database refuses this for finalised versions.
+    pub fn update_version(&mut self, v: &VersionRow) -> Result<(), StoreError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE versions SET state = ?3, content_sha256 = ?4, finalised_at = ?5, rejection_reason = ?6,
+                    ledger_index = ?7
+                 WHERE record_id = ?1 AND version_no = ?2",
+            )?
+            .execute(params![
+                v.record_id,
+                v.version_no,
+                v.state,
+                v.content_sha256,
+                v.finalised_at,
+                v.rejection_reason,
+                v.ledger_index
+            ])?;
+        if n != 1 {
+            return Err(StoreError::Corrupt(format!(
+                "version {}/{} not found",
+                v.record_id, v.version_no
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn insert_blob(
+        &mut self,
+        sha256: &str,
+        size: u64,
+        media_type: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO blobs (sha256, size, media_type, created_at) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![sha256, size as i64, media_type, now])?;
+        Ok(())
+    }
+
+    pub fn insert_checkpoint(
+        &mut self,
+        size: u64,
+        root: &Hash,
+        now: Millis,
+        note: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO checkpoints (size, root, created_at, note) VALUES (?1, ?2, ?3, ?4)",
+            params![size as i64, &root[..], now, note],
+        )?;
+        Ok(())
+    }
+}

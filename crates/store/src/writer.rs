@@ -1,0 +1,299 @@
+//! The single writer: one thread owns the write connection and the ledger frontier, and
+//! commits concurrent requests together (group commit) so that many durable writes share
+//! one fsync. Each request runs in its own savepoint, so one refused request never undoes
+//! another's.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use mamori_ledger::Frontier;
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use crate::read::ReaderGuard;
+use crate::{BlobStore, StoreError, WriteTx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync on every commit: an acknowledged write survives a power cut. The default.
+    Full,
+    /// No fsync on commit (survives a process crash, not a power cut). For comparisons only.
+    Normal,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub durability: Durability,
+    /// Most requests committed together in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Full,
+            max_batch: 1024,
+        }
+    }
+}
+
+type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&mut WriteTx<'_>) -> (bool, Done) + Send>;
+
+enum Msg {
+    Job(Job),
+    Stop,
+}
+
+struct Inner {
+    db_path: PathBuf,
+    sender: Sender<Msg>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    blobs: BlobStore,
+}
+
+/// A handle on an instance's storage; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+pub(crate) fn open_conn(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`: `mamori.db` and `blobs/`.
+    pub fn open(dir: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        crate::restrict_dir(dir)?;
+        let db_path = dir.join("mamori.db");
+        let mut conn = open_conn(&db_path, opts.durability)?;
+        crate::restrict_file(&db_path)?;
+        crate::schema::migrate(&mut conn)?;
+        let frontier = crate::ledger::load_frontier(&conn)?;
+        let blobs = BlobStore::open(dir.join("blobs"))?;
+        let (sender, rx) = crossbeam_channel::unbounded();
+        let max_batch = opts.max_batch.max(1);
+        let writer = std::thread::Builder::new()
+            .name("mamori-writer".into())
+            .spawn(move || run_writer(conn, frontier, rx, max_batch))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db_path,
+                sender,
+                writer: Mutex::new(Some(writer)),
+                readers: Mutex::new(Vec::new()),
+                blobs,
+            }),
+        })
+    }
+
+    pub fn blobs(&self) -> &BlobStore {
+        &self.inner.blobs
+    }
+
+    pub fn db_path(&self) -> &Path {
+        &self.inner.db_path
+    }
+
+    fn submit<R, E>(
+        &self,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
+    ) -> oneshot::Receiver<Result<R, E>>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |wtx| {
+            let result = f(wtx);
+            let keep = result.is_ok();
+            let done: Done = Box::new(move |commit| {
+                let _ = tx.send(match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(E::from(StoreError::Corrupt(format!("commit failed: {e}")))),
+                });
+            });
+            (keep, done)
+        });
+        if self.inner.sender.send(Msg::Job(job)).is_err() {
+            // The receiver is gone with the writer; the caller sees Closed below.
+        }
+        rx
+    }
+
+    /// Runs `f` in the next group commit and resolves once it is durable. When `f` fails,
+    /// everything it wrote is rolled back and the error returned.
+    pub async fn write<R, E>(
+        &self,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.submit(f)
+            .await
+            .unwrap_or(Err(E::from(StoreError::Closed)))
+    }
+
+    /// The same as [`Store::write`], for callers outside an async runtime.
+    pub fn write_blocking<R, E>(
+        &self,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.submit(f)
+            .blocking_recv()
+            .unwrap_or(Err(E::from(StoreError::Closed)))
+    }
+
+    /// A pooled read-only connection.
+    pub fn reader(&self) -> Result<ReaderGuard, StoreError> {
+        let conn = self.inner.readers.lock().expect("reader pool").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.inner.db_path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(10))?;
+                c
+            }
+        };
+        Ok(ReaderGuard::new(conn, self.clone()))
+    }
+
+    pub(crate) fn give_back(&self, conn: Connection) {
+        let mut pool = self.inner.readers.lock().expect("reader pool");
+        if pool.len() < 16 {
+            pool.push(conn);
+        }
+    }
+
+    /// Runs a read on a blocking thread (reads never wait on the writer).
+    pub async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&crate::Reader<'_>) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = store.reader()?;
+            f(&guard.get())
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("read task failed: {e}")))?
+    }
+
+    /// Finishes queued writes and stops the writer.
+    pub fn close(&self) {
+        let _ = self.inner.sender.send(Msg::Stop);
+        if let Some(h) = self.inner.writer.lock().expect("writer handle").take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn run_writer(conn: Connection, mut frontier: Frontier, rx: Receiver<Msg>, max_batch: usize) {
+    let mut stop = false;
+    while !stop {
+        let Ok(first) = rx.recv() else { break };
+        let mut batch = Vec::with_capacity(64);
+        match first {
+            Msg::Job(j) => batch.push(j),
+            Msg::Stop => break,
+        }
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(Msg::Job(j)) => batch.push(j),
+                Ok(Msg::Stop) => {
+                    stop = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        commit_batch(&conn, &mut frontier, batch);
+    }
+    // Drain whatever is left so no caller waits forever.
+    while let Ok(Msg::Job(j)) = rx.try_recv() {
+        commit_batch(&conn, &mut frontier, vec![j]);
+    }
+}
+
+fn commit_batch(conn: &Connection, frontier: &mut Frontier, batch: Vec<Job>) {
+    let before_batch = frontier.clone();
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "could not begin a write transaction");
+        let msg = e.to_string();
+        for job in batch {
+            // The job must still run to obtain its completion; its writes are discarded.
+            let mut wtx = WriteTx::new(conn, frontier);
+            let (_, done) = job(&mut wtx);
+            *frontier = before_batch.clone();
+            done(Err(msg.clone()));
+        }
+        return;
+    }
+    let mut dones = Vec::with_capacity(batch.len());
+    for job in batch {
+        let before = frontier.clone();
+        let sp = conn.execute_batch("SAVEPOINT job");
+        let mut wtx = WriteTx::new(conn, frontier);
+        // A panicking job drops its reply channel (its caller sees an error); the others go on.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut wtx)));
+        let (keep, done) = match outcome {
+            Ok((keep, done)) => (keep, Some(done)),
+            Err(_) => (false, None),
+        };
+        if sp.is_ok() {
+            let end = if keep {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            if let Err(e) = conn.execute_batch(end) {
+                tracing::error!(error = %e, "savepoint failed");
+            }
+        }
+        if !keep {
+            *frontier = before;
+        }
+        dones.extend(done);
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => dones.into_iter().for_each(|d| d(Ok(()))),
+        Err(e) => {
+            tracing::error!(error = %e, "commit failed; the whole batch is rolled back");
+            let _ = conn.execute_batch("ROLLBACK");
+            *frontier = before_batch;
+            let msg = e.to_string();
+            dones.into_iter().for_each(|d| d(Err(msg.clone())));
+        }
+    }
+}
