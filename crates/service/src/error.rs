@@ -72,7 +72,13 @@ impl From<DomainError> for ServiceError {
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
-        Self::internal(e)
+        match e {
+            StoreError::Locked => Self::new(
+                "locked_instance",
+                "このデータディレクトリは別の mamori プロセスが使用中です（mamori serve が動いていないか確認してください）",
+            ),
+            e => Self::internal(e),
+        }
     }
 }
 

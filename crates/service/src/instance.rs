@@ -119,6 +119,7 @@ pub fn init(dir: &Path, params: &InitParams<'_>) -> Result<()> {
         Ok(())
     });
     store.close();
+    drop(store);
     result?;
     let svc = open(dir)?;
     svc.checkpoint_blocking()?;

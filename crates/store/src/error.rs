@@ -4,6 +4,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("file error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("another mamori process is using this data directory")]
+    Locked,
     #[error("the store is shut down")]
     Closed,
     #[error("stored data is inconsistent: {0}")]

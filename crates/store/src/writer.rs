@@ -49,6 +49,8 @@ enum Msg {
 
 struct Inner {
     db_path: PathBuf,
+    /// Held for the store's lifetime: one process writes an instance's ledger at a time.
+    _lock: std::fs::File,
     sender: Sender<Msg>,
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
@@ -87,6 +89,17 @@ impl Store {
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)?;
         crate::restrict_dir(dir)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("mamori.lock"))?;
+        crate::restrict_file(&dir.join("mamori.lock"))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked),
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
         let db_path = dir.join("mamori.db");
         let mut conn = open_conn(&db_path, opts.durability)?;
         crate::restrict_file(&db_path)?;
@@ -101,6 +114,7 @@ impl Store {
         Ok(Self {
             inner: Arc::new(Inner {
                 db_path,
+                _lock: lock,
                 sender,
                 writer: Mutex::new(Some(writer)),
                 readers: Mutex::new(Vec::new()),
@@ -155,7 +169,7 @@ impl Store {
     {
         self.submit(f)
             .await
-            .unwrap_or(Err(E::from(StoreError::Closed)))
+            .unwrap_or_else(|_| Err(E::from(StoreError::Closed)))
     }
 
     /// The same as [`Store::write`], for callers outside an async runtime.
@@ -169,7 +183,7 @@ impl Store {
     {
         self.submit(f)
             .blocking_recv()
-            .unwrap_or(Err(E::from(StoreError::Closed)))
+            .unwrap_or_else(|_| Err(E::from(StoreError::Closed)))
     }
 
     /// A pooled read-only connection.

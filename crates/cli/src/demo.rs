@@ -1,0 +1,390 @@
+//! `mamori demo`: a clinic with staff of every role, about 50 patients and a few hundred
+//! records with versions, written through the same service calls as real use (so the ledger
+//! holds every step), on a clock that walks through the past six months.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use mamori_domain::Clock;
+use mamori_service::accounts::NewAccount;
+use mamori_service::instance::{InitParams, init, is_instance, open_with};
+use mamori_service::patients::NewPatient;
+use mamori_service::records::{RecordInput, Upload};
+use mamori_service::{Principal, Service, ServiceError};
+use mamori_store::StoreOptions;
+
+pub const DEMO_PASSWORD: &str = "mamori-demo-2026";
+const INITIAL: &str = "demo initial 2026";
+
+pub const STAFF: &[(&str, &str, &str)] = &[
+    ("dr.tanaka", "田中 一郎", "doctor"),
+    ("dr.suzuki", "鈴木 花子", "doctor"),
+    ("dent.kobayashi", "小林 健", "dentist"),
+    ("ph.yamamoto", "山本 薫", "pharmacist"),
+    ("ns.sato", "佐藤 美咲", "nurse"),
+    ("rt.watanabe", "渡辺 翔", "radiographer"),
+    ("mt.ito", "伊藤 彩", "lab_technician"),
+    ("clerk.nakamura", "中村 由美", "clerk"),
+    ("audit.kato", "加藤 誠", "auditor"),
+    ("se.yoshida", "吉田 大輔", "maintenance"),
+];
+
+struct StepClock(AtomicI64);
+
+impl Clock for StepClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+fn banner(dir: &Path) -> String {
+    let mut s = format!(
+        "デモ診療所「守りクリニック」のデータ: {}\n\nデモ用アカウント（パスワードはすべて {DEMO_PASSWORD}）:\n  admin            システム管理者\n",
+        dir.display()
+    );
+    for (login, name, role) in STAFF {
+        s.push_str(&format!("  {login:<16} {name}（{role}）\n"));
+    }
+    s.push_str("\nAPI の例: curl -s -X POST http://127.0.0.1:8080/api/v1/auth/login -H 'content-type: application/json' \\\n");
+    s.push_str(&format!(
+        "           -d '{{\"login\":\"dr.tanaka\",\"password\":\"{DEMO_PASSWORD}\"}}'\n"
+    ));
+    s
+}
+
+/// Creates the demo instance if `dir` has none; returns the text to print.
+pub fn prepare(dir: &Path) -> Result<String, ServiceError> {
+    if is_instance(dir) {
+        return Ok(banner(dir));
+    }
+    println!("デモ診療所を作成しています（初回のみ、数秒かかります）…");
+    init(
+        dir,
+        &InitParams {
+            facility: "守りクリニック（デモ）",
+            admin_login: "admin",
+            admin_password: INITIAL,
+        },
+    )?;
+    let now = mamori_domain::SystemClock.now();
+    let clock = Arc::new(StepClock(AtomicI64::new(now - 180 * 86_400_000)));
+    let svc = open_with(dir, clock.clone(), StoreOptions::default(), None)?;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let result = rt.block_on(seed(&svc, &clock, now));
+    rt.block_on(svc.checkpoint_now())?;
+    svc.store().close();
+    result?;
+    Ok(banner(dir))
+}
+
+fn pick<'a>(list: &[&'a str], i: usize) -> &'a str {
+    list[i % list.len()]
+}
+
+async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), ServiceError> {
+    let ok = svc
+        .change_password("admin", INITIAL, DEMO_PASSWORD, None)
+        .await?;
+    let admin = svc.authenticate(&ok.token, None).await?;
+    let mut staff: Vec<Principal> = Vec::new();
+    for (login, name, role) in STAFF {
+        svc.create_account(
+            &admin,
+            NewAccount {
+                login: (*login).into(),
+                display_name: (*name).into(),
+                role: (*role).into(),
+                password: Some(INITIAL.into()),
+                service: false,
+            },
+        )
+        .await?;
+        let ok = svc
+            .change_password(login, INITIAL, DEMO_PASSWORD, None)
+            .await?;
+        staff.push(svc.authenticate(&ok.token, None).await?);
+    }
+    let by = |login: &str| {
+        staff
+            .iter()
+            .find(|p| p.account.login == login)
+            .expect("demo staff")
+            .clone()
+    };
+    let (tanaka, suzuki, dentist) = (by("dr.tanaka"), by("dr.suzuki"), by("dent.kobayashi"));
+    let (pharm, nurse, rt, mt, clerk) = (
+        by("ph.yamamoto"),
+        by("ns.sato"),
+        by("rt.watanabe"),
+        by("mt.ito"),
+        by("clerk.nakamura"),
+    );
+
+    let surnames = [
+        ("佐々木", "ササキ"),
+        ("山口", "ヤマグチ"),
+        ("松本", "マツモト"),
+        ("井上", "イノウエ"),
+        ("木村", "キムラ"),
+        ("林", "ハヤシ"),
+        ("斎藤", "サイトウ"),
+        ("清水", "シミズ"),
+        ("山崎", "ヤマザキ"),
+        ("森", "モリ"),
+        ("池田", "イケダ"),
+        ("橋本", "ハシモト"),
+        ("阿部", "アベ"),
+        ("石川", "イシカワ"),
+        ("前田", "マエダ"),
+        ("藤田", "フジタ"),
+        ("小川", "オガワ"),
+    ];
+    let given = [
+        ("太郎", "タロウ", "male"),
+        ("陽子", "ヨウコ", "female"),
+        ("健太", "ケンタ", "male"),
+        ("真理子", "マリコ", "female"),
+        ("翔太", "ショウタ", "male"),
+        ("さくら", "サクラ", "female"),
+        ("誠", "マコト", "male"),
+    ];
+    let complaints = [
+        "頭痛",
+        "咳嗽・発熱",
+        "腹痛",
+        "腰痛",
+        "めまい",
+        "高血圧の定期受診",
+        "糖尿病の定期受診",
+        "皮疹",
+    ];
+    let plans = [
+        "経過観察。2週間後に再診。",
+        "血液検査を実施。",
+        "内服薬を処方。",
+        "紹介状を作成。",
+        "生活指導を行った。",
+    ];
+    let drugs = [
+        "アムロジピン錠5mg 1日1回",
+        "ロキソプロフェン錠60mg 頓用",
+        "メトホルミン錠250mg 1日2回",
+        "カルボシステイン錠500mg 1日3回",
+    ];
+
+    let patients = 50usize;
+    let total_steps = patients as i64 * 6;
+    let start = clock.now();
+    let step = (end - start - 3_600_000) / total_steps.max(1);
+    let tick = || {
+        clock.0.fetch_add(step, Ordering::SeqCst);
+    };
+    for i in 0..patients {
+        let (sn, sk) = surnames[i % surnames.len()];
+        let (gn, gk, sex) = given[(i * 3) % given.len()];
+        let pid = format!("P{:05}", 1001 + i);
+        svc.create_patient(
+            &clerk,
+            NewPatient {
+                id: pid.clone(),
+                name_kanji: format!("{sn} {gn}"),
+                name_kana: format!("{sk} {gk}"),
+                birth_date: format!(
+                    "{}-{:02}-{:02}",
+                    1940 + (i * 7) % 75,
+                    1 + i % 12,
+                    1 + (i * 5) % 28
+                ),
+                sex: sex.into(),
+            },
+        )
+        .await?;
+        let doctor = if i % 2 == 0 { &tanaka } else { &suzuki };
+        let c = pick(&complaints, i);
+        let note = |visit: usize| -> String {
+            format!(
+                "S: {c}を主訴に来院（{visit}回目）。\nO: 体温 36.{}℃、血圧 1{}/{} mmHg。\nA: {c}。\nP: {}",
+                (i + visit) % 10,
+                20 + (i * 3 + visit) % 30,
+                70 + (i + visit) % 20,
+                pick(&plans, i + visit)
+            )
+        };
+        // Two visits' notes by the doctor, finalised; some amended later.
+        for visit in 1..=2 {
+            tick();
+            let w = svc
+                .create_record(
+                    doctor,
+                    input(
+                        &pid,
+                        "medical_record",
+                        &format!("外来診療録（{c}）"),
+                        &note(visit),
+                    ),
+                    vec![],
+                )
+                .await?;
+            svc.finalise_record(doctor, w.record_id).await?;
+            if (i + visit) % 4 == 0 {
+                let mut a = input(
+                    "",
+                    "",
+                    &format!("外来診療録（{c}）"),
+                    &format!("{}\n追記: 検査結果を踏まえ診断を確定。", note(visit)),
+                );
+                a.reason = Some("検査結果の追記".into());
+                svc.amend_record(doctor, w.record_id, a, vec![]).await?;
+            }
+        }
+        tick();
+        let w = svc
+            .create_record(
+                &nurse,
+                input(
+                    &pid,
+                    "nursing",
+                    "看護記録",
+                    &format!("バイタル測定。{c}について説明し、不安の訴えなし。"),
+                ),
+                vec![],
+            )
+            .await?;
+        svc.finalise_record(&nurse, w.record_id).await?;
+        tick();
+        let w = svc
+            .create_record(
+                doctor,
+                input(&pid, "prescription", "処方箋", pick(&drugs, i)),
+                vec![],
+            )
+            .await?;
+        svc.finalise_record(doctor, w.record_id).await?;
+        tick();
+        if i % 2 == 0 {
+            let w = svc
+                .create_record(
+                    &mt,
+                    input(
+                        &pid,
+                        "lab_result",
+                        "血液検査結果",
+                        "WBC 6200 /μL, Hb 13.8 g/dL, CRP 0.2 mg/dL",
+                    ),
+                    vec![],
+                )
+                .await?;
+            svc.finalise_record(&mt, w.record_id).await?;
+        } else {
+            let png = Upload {
+                name: "胸部X線.png".into(),
+                bytes: demo_png(),
+            };
+            let w = svc
+                .create_record(
+                    &rt,
+                    input(
+                        &pid,
+                        "imaging",
+                        "胸部X線撮影",
+                        "胸部正面像。明らかな異常陰影なし。",
+                    ),
+                    vec![png],
+                )
+                .await?;
+            svc.finalise_record(&rt, w.record_id).await?;
+        }
+        if i % 5 == 0 {
+            let w = svc
+                .create_record(
+                    &pharm,
+                    input(
+                        &pid,
+                        "pharmacy",
+                        "服薬指導記録",
+                        "服用方法と副作用について説明した。",
+                    ),
+                    vec![],
+                )
+                .await?;
+            svc.finalise_record(&pharm, w.record_id).await?;
+        }
+        if i % 7 == 3 {
+            let w = svc
+                .create_record(
+                    &dentist,
+                    input(
+                        &pid,
+                        "medical_record",
+                        "歯科診療録",
+                        "右下6番 う蝕。CR充填。",
+                    ),
+                    vec![],
+                )
+                .await?;
+            svc.finalise_record(&dentist, w.record_id).await?;
+        }
+        tick();
+        // The clerk enters referral letters on the doctor's behalf; the newest wait for approval.
+        let mut r = input(
+            &pid,
+            "referral",
+            "診療情報提供書",
+            &format!("{c}の精査をお願いいたします。"),
+        );
+        r.author_id = Some(doctor.account.id);
+        let w = svc.create_record(&clerk, r, vec![]).await?;
+        svc.submit_record(&clerk, w.record_id).await?;
+        if i < patients - 6 {
+            svc.approve_record(doctor, w.record_id).await?;
+        }
+        if i % 10 == 9 {
+            svc.create_record(
+                doctor,
+                input(&pid, "medical_record", "次回の方針（下書き）", "検討中"),
+                vec![],
+            )
+            .await?;
+        }
+        if i % 16 == 15 {
+            let w = svc
+                .create_record(
+                    doctor,
+                    input(
+                        &pid,
+                        "medical_record",
+                        "外来診療録",
+                        "別患者の内容を誤って入力",
+                    ),
+                    vec![],
+                )
+                .await?;
+            svc.finalise_record(doctor, w.record_id).await?;
+            svc.mark_entered_in_error(doctor, w.record_id, "患者取り違えのため".into())
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn input(pid: &str, kind: &str, title: &str, body: &str) -> RecordInput {
+    RecordInput {
+        patient_id: pid.into(),
+        kind: kind.into(),
+        title: title.into(),
+        body: body.into(),
+        ..Default::default()
+    }
+}
+
+/// A tiny valid PNG (a grey 1×1 image) standing in for an X-ray.
+fn demo_png() -> Vec<u8> {
+    vec![
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44,
+        0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x00, 0x00, 0x00, 0x00, 0x3A,
+        0x7E, 0x9B, 0x55, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x68,
+        0x00, 0x00, 0x00, 0x82, 0x00, 0x81, 0x77, 0xCD, 0x72, 0xB6, 0x00, 0x00, 0x00, 0x00, 0x49,
+        0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+    ]
+}

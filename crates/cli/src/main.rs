@@ -1,0 +1,291 @@
+//! The `mamori` command: a thin adapter over the service layer.
+
+mod bench;
+mod demo;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mamori_service::ServiceError;
+use mamori_service::instance::{InitParams, init, open};
+use mamori_service::verify::{VerifyOptions, verify};
+
+#[derive(Parser)]
+#[command(
+    name = "mamori",
+    version,
+    about = "mamori（守り）— 診療録等の電子保存と改ざん検知台帳"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a new instance with one administrator (who must change the password at first login).
+    Init {
+        #[arg(long, env = "MAMORI_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        facility: String,
+        #[arg(long)]
+        admin: String,
+        /// File holding the administrator's initial password (never given on the command line).
+        #[arg(long)]
+        admin_password_file: PathBuf,
+    },
+    /// Serve an instance over HTTP.
+    Serve {
+        #[arg(long, env = "MAMORI_DATA")]
+        data: PathBuf,
+        /// Address to listen on (overrides mamori.toml's server.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Create (if absent) and serve a demo clinic with staff of every role and sample records.
+    Demo {
+        #[arg(long, default_value = "demo-data")]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Print the latest signed checkpoint, for someone outside the administrator's control to keep.
+    Checkpoint {
+        #[arg(long, env = "MAMORI_DATA")]
+        data: PathBuf,
+    },
+    /// Re-hash every blob, version and ledger entry and check every checkpoint. Exit 0 only if all hold.
+    Verify {
+        #[arg(long, env = "MAMORI_DATA")]
+        data: PathBuf,
+        /// A checkpoint kept elsewhere (detects removal of the newest entries).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The verifier key to trust (name+id+key), instead of the instance's key file.
+        #[arg(long)]
+        key: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Skip re-hashing blobs (faster; ledger and versions only).
+        #[arg(long)]
+        skip_blobs: bool,
+    },
+    /// Benchmarks that print their figures (see docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+fn init_tracing() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("MAMORI_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("エラー: {e}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Init {
+            data,
+            facility,
+            admin,
+            admin_password_file,
+        } => {
+            let pw = match std::fs::read_to_string(&admin_password_file) {
+                Ok(s) => s.trim_end_matches(['\r', '\n']).to_owned(),
+                Err(e) => {
+                    return fail(format!(
+                        "{} を読めません: {e}",
+                        admin_password_file.display()
+                    ));
+                }
+            };
+            match init(
+                &data,
+                &InitParams {
+                    facility: &facility,
+                    admin_login: &admin,
+                    admin_password: &pw,
+                },
+            ) {
+                Ok(()) => {
+                    println!("インスタンスを作成しました: {}", data.display());
+                    println!("管理者 {admin} で初回ログインし、パスワードを変更してください。");
+                    println!("起動: mamori serve --data {}", data.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Cmd::Serve { data, listen } => {
+            init_tracing();
+            run_server(&data, listen, None)
+        }
+        Cmd::Demo { data, listen } => {
+            init_tracing();
+            match demo::prepare(&data) {
+                Ok(banner) => run_server(&data, Some(listen), Some(banner)),
+                Err(e) => fail(e),
+            }
+        }
+        Cmd::Checkpoint { data } => checkpoint(&data),
+        Cmd::Verify {
+            data,
+            checkpoint,
+            key,
+            json,
+            skip_blobs,
+        } => {
+            let text = match checkpoint.map(std::fs::read_to_string).transpose() {
+                Ok(t) => t,
+                Err(e) => return fail(format!("チェックポイントのファイルを読めません: {e}")),
+            };
+            let opts = VerifyOptions {
+                external_checkpoint: text.as_deref(),
+                trusted_key: key.as_deref(),
+                skip_blobs,
+            };
+            match verify(&data, &opts) {
+                Ok(rep) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&rep).expect("report serialises")
+                        );
+                    } else {
+                        print_report(&rep);
+                    }
+                    if rep.ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Cmd::Bench { which } => bench::run(which),
+    }
+}
+
+fn print_report(rep: &mamori_service::verify::VerifyReport) {
+    println!("台帳の項目: {}  (root {})", rep.ledger_entries, rep.root);
+    println!(
+        "保存ハッシュ: {}  版: {}  ファイル: {}",
+        rep.stored_hashes, rep.versions, rep.blobs
+    );
+    println!(
+        "確認したチェックポイント: {}  (最新 size {:?})",
+        rep.checkpoints_checked, rep.latest_checkpoint_size
+    );
+    for n in &rep.notes {
+        println!("注記: {n}");
+    }
+    if rep.ok {
+        println!(
+            "検証結果: OK — 記録・台帳・ファイルに変更や削除は見つかりませんでした ({:.2} 秒)",
+            rep.seconds
+        );
+    } else {
+        println!(
+            "検証結果: NG — {} 件の問題が見つかりました:",
+            rep.problems_total
+        );
+        for p in &rep.problems {
+            println!("  - {p}");
+        }
+        if rep.problems_total > rep.problems.len() {
+            println!("  …ほか {} 件", rep.problems_total - rep.problems.len());
+        }
+    }
+}
+
+fn checkpoint(data: &Path) -> ExitCode {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    match open(data) {
+        Ok(svc) => {
+            let r = rt.block_on(svc.checkpoint_now());
+            svc.store().close();
+            match r {
+                Ok(cp) => {
+                    print!("{}", cp.note);
+                    eprintln!("検証鍵: {}", cp.verifier_key);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        // While the server runs it signs checkpoints itself; show its newest one.
+        Err(e) if e.code == "locked_instance" => match mamori_store::ReadOnly::open(data)
+            .map_err(ServiceError::from)
+            .and_then(|ro| {
+                Ok((
+                    ro.get().checkpoints()?.pop(),
+                    ro.get().meta("verifier_key")?,
+                ))
+            }) {
+            Ok((Some(cp), vkey)) => {
+                print!("{}", cp.note);
+                eprintln!("（稼働中のサーバーが最後に署名したチェックポイントです）");
+                eprintln!("検証鍵: {}", vkey.unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Ok((None, _)) => fail("チェックポイントがまだありません"),
+            Err(e) => fail(e),
+        },
+        Err(e) => fail(e),
+    }
+}
+
+fn run_server(data: &Path, listen: Option<String>, banner: Option<String>) -> ExitCode {
+    let svc = match open(data) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let addr = listen.unwrap_or_else(|| svc.config().server.listen.clone());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let result = rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| format!("{addr} で待ち受けできません: {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        if let Some(b) = banner {
+            println!("{b}");
+        }
+        println!(
+            "mamori を起動しました: http://{local}/  (API: http://{local}/api/v1/openapi.json)"
+        );
+        println!("停止するには Ctrl+C を押してください。");
+        let shutdown = async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            #[cfg(unix)]
+            {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("signal");
+                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            }
+            #[cfg(not(unix))]
+            let _ = ctrl_c.await;
+        };
+        mamori_web::serve(svc, listener, shutdown)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}

@@ -1,0 +1,535 @@
+//! Handlers of `/api/v1`. Each one parses, calls one service function, and shapes the reply:
+//! no rule lives here.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use mamori_domain::kinds::RecordKind;
+use mamori_service::accounts::{AccountView, IssuedToken, NewAccount};
+use mamori_service::audit::{AuditEntry, PatientAccessCount, parse_time};
+use mamori_service::auth::LoginOk;
+use mamori_service::ledger::{CheckpointView, ProofView};
+use mamori_service::patients::NewPatient;
+use mamori_service::records::{
+    DiffLine, PendingItem, PrintView, RecordInput, RecordSummary, RecordView, Upload, WriteResult,
+};
+use mamori_service::settings::{RoleInput, RoleView};
+use mamori_service::{Service, ServiceError};
+use mamori_store::{AuditFilter, Patient};
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, Auth, ClientAddr, SESSION_COOKIE};
+
+type Svc = State<Arc<Service>>;
+
+#[derive(Deserialize)]
+pub struct LoginBody {
+    login: String,
+    password: String,
+}
+
+fn session_cookie(svc: &Service, token: &str) -> HeaderValue {
+    let secure = if svc.config().server.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let max_age = u64::from(svc.config().session.absolute_hours) * 3600;
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .expect("cookie is ASCII")
+}
+
+fn with_cookie(svc: &Service, ok: LoginOk) -> Response {
+    let mut res = Json(&ok).into_response();
+    res.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(svc, &ok.token));
+    res
+}
+
+pub async fn login(
+    State(svc): Svc,
+    ClientAddr(client): ClientAddr,
+    ApiJson(b): ApiJson<LoginBody>,
+) -> Result<Response, ApiError> {
+    let ok = svc.login(&b.login, &b.password, client).await?;
+    Ok(with_cookie(&svc, ok))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordBody {
+    login: String,
+    old_password: String,
+    new_password: String,
+}
+
+pub async fn change_password(
+    State(svc): Svc,
+    ClientAddr(client): ClientAddr,
+    ApiJson(b): ApiJson<PasswordBody>,
+) -> Result<Response, ApiError> {
+    let ok = svc
+        .change_password(&b.login, &b.old_password, &b.new_password, client)
+        .await?;
+    Ok(with_cookie(&svc, ok))
+}
+
+pub async fn logout(State(svc): Svc, Auth(p): Auth) -> Result<Response, ApiError> {
+    svc.logout(&p).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("mamori_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(res)
+}
+
+pub async fn me(State(svc): Svc, Auth(p): Auth) -> ApiResult<serde_json::Value> {
+    Ok(Json(serde_json::json!({
+        "account": AccountView::of(&p.account, svc.now()),
+        "role": p.role,
+        "csrf": p.csrf,
+    })))
+}
+
+pub async fn create_user(
+    State(svc): Svc,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<NewAccount>,
+) -> Result<(StatusCode, Json<AccountView>), ApiError> {
+    Ok((StatusCode::CREATED, Json(svc.create_account(&p, b).await?)))
+}
+
+pub async fn list_users(State(svc): Svc, Auth(p): Auth) -> ApiResult<Vec<AccountView>> {
+    Ok(Json(svc.list_accounts(&p).await?))
+}
+
+#[derive(Deserialize)]
+pub struct UnusedQuery {
+    days: Option<u32>,
+}
+
+pub async fn unused_users(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Query(q): Query<UnusedQuery>,
+) -> ApiResult<Vec<AccountView>> {
+    Ok(Json(svc.unused_accounts(&p, q.days.unwrap_or(90)).await?))
+}
+
+pub async fn disable_user(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<AccountView> {
+    Ok(Json(svc.set_account_active(&p, id, false).await?))
+}
+
+pub async fn enable_user(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<AccountView> {
+    Ok(Json(svc.set_account_active(&p, id, true).await?))
+}
+
+pub async fn unlock_user(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<AccountView> {
+    Ok(Json(svc.unlock_account(&p, id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct ResetBody {
+    temporary_password: String,
+    identity_check: String,
+}
+
+pub async fn reset_password(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<ResetBody>,
+) -> ApiResult<AccountView> {
+    Ok(Json(
+        svc.reset_password(&p, id, b.temporary_password, b.identity_check)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct RoleBody {
+    role: String,
+}
+
+pub async fn set_role(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<RoleBody>,
+) -> ApiResult<AccountView> {
+    Ok(Json(svc.set_account_role(&p, id, b.role).await?))
+}
+
+#[derive(Deserialize)]
+pub struct TokenBody {
+    name: String,
+    days: Option<u32>,
+}
+
+pub async fn issue_token(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<TokenBody>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(svc.issue_token(&p, id, b.name, b.days).await?),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct RevokeBody {
+    token_id: String,
+}
+
+pub async fn revoke_token(
+    State(svc): Svc,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<RevokeBody>,
+) -> Result<StatusCode, ApiError> {
+    svc.revoke_token(&p, b.token_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn roles(State(svc): Svc, Auth(p): Auth) -> ApiResult<Vec<RoleView>> {
+    Ok(Json(svc.roles(&p).await?))
+}
+
+pub async fn save_role(
+    State(svc): Svc,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<RoleInput>,
+) -> ApiResult<mamori_domain::permission::Role> {
+    Ok(Json(svc.save_role(&p, b).await?))
+}
+
+pub async fn kinds(State(svc): Svc, Auth(p): Auth) -> ApiResult<Vec<RecordKind>> {
+    Ok(Json(svc.kinds(&p).await?))
+}
+
+pub async fn save_kind(
+    State(svc): Svc,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<RecordKind>,
+) -> ApiResult<RecordKind> {
+    Ok(Json(svc.save_kind(&p, b).await?))
+}
+
+pub async fn create_patient(
+    State(svc): Svc,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<NewPatient>,
+) -> Result<(StatusCode, Json<Patient>), ApiError> {
+    Ok((StatusCode::CREATED, Json(svc.create_patient(&p, b).await?)))
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+}
+
+pub async fn search_patients(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Query(q): Query<SearchQuery>,
+) -> ApiResult<Vec<Patient>> {
+    Ok(Json(
+        svc.search_patients(&p, q.q.as_deref().unwrap_or(""))
+            .await?,
+    ))
+}
+
+pub async fn patient(State(svc): Svc, Auth(p): Auth, Path(id): Path<String>) -> ApiResult<Patient> {
+    Ok(Json(svc.patient(&p, &id).await?))
+}
+
+pub async fn patient_records(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Vec<RecordSummary>> {
+    Ok(Json(svc.patient_records(&p, &id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct AttachmentIn {
+    name: String,
+    content_base64: String,
+}
+
+#[derive(Deserialize)]
+pub struct RecordBody {
+    #[serde(flatten)]
+    input: RecordInput,
+    #[serde(default)]
+    attachments: Vec<AttachmentIn>,
+    /// Submit a proxy entry for approval right away.
+    #[serde(default)]
+    submit: bool,
+}
+
+fn uploads(list: Vec<AttachmentIn>) -> Result<Vec<Upload>, ApiError> {
+    list.into_iter()
+        .map(|a| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(a.content_base64.as_bytes())
+                .map_err(|_| {
+                    ApiError(ServiceError::invalid(
+                        "attachments",
+                        format!("添付ファイル「{}」の base64 が正しくありません", a.name),
+                    ))
+                })?;
+            Ok(Upload {
+                name: a.name,
+                bytes,
+            })
+        })
+        .collect()
+}
+
+pub async fn create_record(
+    State(svc): Svc,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<RecordBody>,
+) -> Result<(StatusCode, Json<WriteResult>), ApiError> {
+    let ups = uploads(b.attachments)?;
+    let mut w = svc.create_record(&p, b.input, ups).await?;
+    if b.submit {
+        w = svc.submit_record(&p, w.record_id).await?;
+    }
+    Ok((StatusCode::CREATED, Json(w)))
+}
+
+pub async fn update_draft(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<RecordBody>,
+) -> ApiResult<WriteResult> {
+    let ups = uploads(b.attachments)?;
+    let mut w = svc.update_draft(&p, id, b.input, ups).await?;
+    if b.submit {
+        w = svc.submit_record(&p, id).await?;
+    }
+    Ok(Json(w))
+}
+
+pub async fn amend(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<RecordBody>,
+) -> Result<(StatusCode, Json<WriteResult>), ApiError> {
+    let ups = uploads(b.attachments)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(svc.amend_record(&p, id, b.input, ups).await?),
+    ))
+}
+
+pub async fn record(State(svc): Svc, Auth(p): Auth, Path(id): Path<i64>) -> ApiResult<RecordView> {
+    Ok(Json(svc.record(&p, id).await?))
+}
+
+pub async fn versions(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<RecordView> {
+    Ok(Json(svc.record_versions(&p, id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct DiffQuery {
+    from: i64,
+    to: i64,
+}
+
+pub async fn diff(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+    q: Result<Query<DiffQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Vec<DiffLine>> {
+    let Query(q) = q.map_err(|_| {
+        ApiError(ServiceError::invalid(
+            "from",
+            "比較する版を from と to で指定してください",
+        ))
+    })?;
+    Ok(Json(svc.diff_versions(&p, id, q.from, q.to).await?))
+}
+
+pub async fn submit(State(svc): Svc, Auth(p): Auth, Path(id): Path<i64>) -> ApiResult<WriteResult> {
+    Ok(Json(svc.submit_record(&p, id).await?))
+}
+
+pub async fn finalize(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<WriteResult> {
+    Ok(Json(svc.finalise_record(&p, id).await?))
+}
+
+pub async fn approve(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<WriteResult> {
+    Ok(Json(svc.approve_record(&p, id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct ReasonBody {
+    reason: String,
+}
+
+pub async fn reject(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<ReasonBody>,
+) -> ApiResult<WriteResult> {
+    Ok(Json(svc.reject_record(&p, id, b.reason).await?))
+}
+
+pub async fn entered_in_error(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<ReasonBody>,
+) -> Result<(StatusCode, Json<WriteResult>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(svc.mark_entered_in_error(&p, id, b.reason).await?),
+    ))
+}
+
+pub async fn attachment(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path((id, sha)): Path<(i64, String)>,
+) -> Result<Response, ApiError> {
+    let (meta, bytes) = svc.attachment(&p, id, &sha).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&meta.media_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    // Served as a download so a crafted file is never rendered in the application's origin.
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment"),
+    );
+    Ok((headers, bytes).into_response())
+}
+
+pub async fn print(State(svc): Svc, Auth(p): Auth, Path(id): Path<i64>) -> ApiResult<PrintView> {
+    Ok(Json(svc.print_record(&p, id).await?))
+}
+
+pub async fn approvals(State(svc): Svc, Auth(p): Auth) -> ApiResult<Vec<PendingItem>> {
+    Ok(Json(svc.pending_approvals(&p).await?))
+}
+
+#[derive(Deserialize, Default)]
+pub struct AuditQuery {
+    patient: Option<String>,
+    actor: Option<i64>,
+    action: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<u32>,
+    before: Option<i64>,
+}
+
+fn time_param(field: &'static str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    v.filter(|s| !s.is_empty())
+        .map(|s| {
+            parse_time(s).ok_or_else(|| {
+                ApiError(ServiceError::invalid(
+                    field,
+                    "日時は YYYY-MM-DD か RFC 3339 で指定してください",
+                ))
+            })
+        })
+        .transpose()
+}
+
+pub async fn audit_events(
+    State(svc): Svc,
+    Auth(p): Auth,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Vec<AuditEntry>> {
+    let Query(q) = q.map_err(|e| {
+        ApiError(ServiceError::invalid(
+            "query",
+            format!("検索条件が正しくありません: {}", e.body_text()),
+        ))
+    })?;
+    let filter = AuditFilter {
+        patient: q.patient.filter(|s| !s.is_empty()),
+        actor: q.actor,
+        action_prefix: q.action.filter(|s| !s.is_empty()),
+        from: time_param("from", q.from.as_deref())?,
+        to: time_param("to", q.to.as_deref())?,
+        limit: q.limit.unwrap_or(200),
+        before_idx: q.before,
+    };
+    Ok(Json(svc.audit_events(&p, filter).await?))
+}
+
+pub async fn access_counts(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Vec<PatientAccessCount>> {
+    let now = svc.now();
+    let from = time_param("from", q.from.as_deref())?.unwrap_or(now - 30 * 86_400_000);
+    let to = time_param("to", q.to.as_deref())?.unwrap_or(now + 1);
+    Ok(Json(
+        svc.patient_access_counts(&p, from, to, q.patient.filter(|s| !s.is_empty()))
+            .await?,
+    ))
+}
+
+pub async fn checkpoint(State(svc): Svc, Auth(_p): Auth) -> ApiResult<CheckpointView> {
+    Ok(Json(svc.checkpoint_now().await?))
+}
+
+pub async fn proof(State(svc): Svc, Auth(p): Auth, Path(index): Path<u64>) -> ApiResult<ProofView> {
+    Ok(Json(svc.inclusion_proof(&p, index).await?))
+}
+
+pub async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError(ServiceError::new(
+        "not_found",
+        "この URL の API はありません",
+    ))
+}

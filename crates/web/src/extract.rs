@@ -1,0 +1,116 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use mamori_service::{Principal, Service, ServiceError};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+pub const SESSION_COOKIE: &str = "mamori_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+pub fn client_of(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then(|| v.to_owned())
+        })
+}
+
+/// The authenticated caller. A bearer token (integrations) needs no CSRF token; a session
+/// cookie (browsers) does on every request that changes something.
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<Arc<Service>> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        svc: &Arc<Service>,
+    ) -> Result<Self, Self::Rejection> {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|s| s.trim().to_owned());
+        let (token, via_cookie) = match bearer {
+            Some(t) => (t, false),
+            None => (
+                cookie(parts, SESSION_COOKIE).ok_or_else(ServiceError::unauthenticated)?,
+                true,
+            ),
+        };
+        let p = svc.authenticate(&token, client_of(parts)).await?;
+        if via_cookie && !matches!(parts.method, Method::GET | Method::HEAD) {
+            let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            svc.check_csrf(&p, presented)?;
+        }
+        Ok(Auth(p))
+    }
+}
+
+/// JSON body whose rejections are API errors with Japanese messages.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(ApiError(match rej {
+                JsonRejection::JsonDataError(e) => ServiceError::new(
+                    "invalid_input",
+                    format!(
+                        "入力項目の型や必須項目が正しくありません: {}",
+                        e.body_text()
+                    ),
+                ),
+                JsonRejection::JsonSyntaxError(_) => {
+                    ServiceError::new("malformed", "JSON の書式が正しくありません")
+                }
+                JsonRejection::MissingJsonContentType(_) => ServiceError::new(
+                    "malformed",
+                    "Content-Type: application/json で送信してください",
+                ),
+                JsonRejection::BytesRejection(e)
+                    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+                {
+                    ServiceError::new("too_large", "送信されたデータが大きすぎます")
+                }
+                other => ServiceError::new(
+                    "malformed",
+                    format!("リクエストを読めません: {}", other.body_text()),
+                ),
+            })),
+        }
+    }
+}
+
+/// The peer address, when the server was started with connection info.
+pub struct ClientAddr(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_of(parts)))
+    }
+}

@@ -1,0 +1,368 @@
+//! mamori's HTTP adapter: the JSON API under `/api/v1`, security headers, and the server loop.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod headers;
+pub mod openapi;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{MethodRouter, get, post, put};
+use mamori_service::Service;
+
+/// One API route: the table both the router and the OpenAPI document are built from.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub op: &'static str,
+    pub summary: &'static str,
+    /// Reachable without authentication.
+    pub public: bool,
+}
+
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    op: &'static str,
+    summary: &'static str,
+) -> Route {
+    Route {
+        method,
+        path,
+        op,
+        summary,
+        public: false,
+    }
+}
+
+const fn public(
+    method: &'static str,
+    path: &'static str,
+    op: &'static str,
+    summary: &'static str,
+) -> Route {
+    Route {
+        method,
+        path,
+        op,
+        summary,
+        public: true,
+    }
+}
+
+pub const ROUTES: &[Route] = &[
+    public(
+        "POST",
+        "/auth/login",
+        "login",
+        "ログイン（トークンを返し、セッション Cookie を設定）",
+    ),
+    public(
+        "POST",
+        "/auth/password",
+        "changePassword",
+        "自分のパスワード変更（初回ログイン時の変更を含む）",
+    ),
+    r("POST", "/auth/logout", "logout", "ログアウト"),
+    r("GET", "/auth/me", "me", "ログイン中の利用者"),
+    r("POST", "/users", "createUser", "アカウント作成"),
+    r("GET", "/users", "listUsers", "アカウント一覧"),
+    r(
+        "GET",
+        "/users/unused",
+        "unusedUsers",
+        "一定期間使われていないアカウント",
+    ),
+    r(
+        "POST",
+        "/users/{id}/disable",
+        "disableUser",
+        "アカウントの無効化（削除はしない）",
+    ),
+    r(
+        "POST",
+        "/users/{id}/enable",
+        "enableUser",
+        "アカウントの再有効化",
+    ),
+    r("POST", "/users/{id}/unlock", "unlockUser", "ロック解除"),
+    r(
+        "POST",
+        "/users/{id}/reset-password",
+        "resetPassword",
+        "パスワード再設定（本人確認方法を記録）",
+    ),
+    r(
+        "POST",
+        "/users/{id}/role",
+        "setRole",
+        "職種（ロール）の変更",
+    ),
+    r(
+        "POST",
+        "/users/{id}/tokens",
+        "issueToken",
+        "サービスアカウントの API トークン発行",
+    ),
+    r(
+        "POST",
+        "/tokens/revoke",
+        "revokeToken",
+        "API トークンの失効",
+    ),
+    r("GET", "/roles", "listRoles", "職種（ロール）と権限の一覧"),
+    r("POST", "/roles", "saveRole", "職種（ロール）の作成・変更"),
+    r(
+        "GET",
+        "/record-kinds",
+        "listRecordKinds",
+        "記録種別と保存期間",
+    ),
+    r(
+        "POST",
+        "/record-kinds",
+        "saveRecordKind",
+        "記録種別の作成・変更",
+    ),
+    r("POST", "/patients", "createPatient", "患者登録"),
+    r(
+        "GET",
+        "/patients",
+        "searchPatients",
+        "患者検索（ID・フリガナ）",
+    ),
+    r("GET", "/patients/{id}", "getPatient", "患者の基本情報"),
+    r(
+        "GET",
+        "/patients/{id}/records",
+        "patientRecords",
+        "患者の記録一覧",
+    ),
+    r(
+        "POST",
+        "/records",
+        "createRecord",
+        "記録の作成（下書き。代行入力は author_id を指定）",
+    ),
+    r("GET", "/records/{id}", "getRecord", "記録の閲覧"),
+    r(
+        "GET",
+        "/records/{id}/versions",
+        "recordVersions",
+        "記録の全版（更新履歴）",
+    ),
+    r(
+        "GET",
+        "/records/{id}/diff",
+        "diffVersions",
+        "二つの版の比較",
+    ),
+    r(
+        "PUT",
+        "/records/{id}/draft",
+        "updateDraft",
+        "下書きの更新（入力者本人のみ）",
+    ),
+    r(
+        "POST",
+        "/records/{id}/submit",
+        "submitRecord",
+        "代行入力の承認依頼",
+    ),
+    r("POST", "/records/{id}/finalize", "finalizeRecord", "確定"),
+    r(
+        "POST",
+        "/records/{id}/approve",
+        "approveRecord",
+        "代行入力の承認（確定）",
+    ),
+    r(
+        "POST",
+        "/records/{id}/reject",
+        "rejectRecord",
+        "代行入力の差し戻し（理由必須）",
+    ),
+    r(
+        "POST",
+        "/records/{id}/amend",
+        "amendRecord",
+        "確定済み記録の修正（新しい版、理由必須）",
+    ),
+    r(
+        "POST",
+        "/records/{id}/entered-in-error",
+        "markEnteredInError",
+        "誤記入の表示（新しい版、理由必須）",
+    ),
+    r(
+        "GET",
+        "/records/{id}/attachments/{sha256}",
+        "getAttachment",
+        "添付ファイル",
+    ),
+    r(
+        "GET",
+        "/records/{id}/print",
+        "printRecord",
+        "印刷・出力用の内容（出力として記録）",
+    ),
+    r(
+        "GET",
+        "/approvals",
+        "pendingApprovals",
+        "自分の承認待ちの代行入力",
+    ),
+    r("GET", "/audit/events", "auditEvents", "監査ログの検索"),
+    r(
+        "GET",
+        "/audit/patient-access-counts",
+        "patientAccessCounts",
+        "患者ごとのカルテ閲覧回数と閲覧者",
+    ),
+    r(
+        "GET",
+        "/ledger/checkpoint",
+        "ledgerCheckpoint",
+        "台帳の最新の署名付きチェックポイント",
+    ),
+    r(
+        "GET",
+        "/ledger/proof/{index}",
+        "ledgerProof",
+        "台帳項目の包含証明 (RFC 6962)",
+    ),
+    public(
+        "GET",
+        "/openapi.json",
+        "openapi",
+        "この API の OpenAPI 文書",
+    ),
+    public("GET", "/health", "health", "稼働確認"),
+];
+
+fn handler(op: &str) -> MethodRouter<Arc<Service>> {
+    use api::*;
+    match op {
+        "login" => post(login),
+        "changePassword" => post(change_password),
+        "logout" => post(logout),
+        "me" => get(me),
+        "createUser" => post(create_user),
+        "listUsers" => get(list_users),
+        "unusedUsers" => get(unused_users),
+        "disableUser" => post(disable_user),
+        "enableUser" => post(enable_user),
+        "unlockUser" => post(unlock_user),
+        "resetPassword" => post(reset_password),
+        "setRole" => post(set_role),
+        "issueToken" => post(issue_token),
+        "revokeToken" => post(revoke_token),
+        "listRoles" => get(roles),
+        "saveRole" => post(save_role),
+        "listRecordKinds" => get(kinds),
+        "saveRecordKind" => post(save_kind),
+        "createPatient" => post(create_patient),
+        "searchPatients" => get(search_patients),
+        "getPatient" => get(patient),
+        "patientRecords" => get(patient_records),
+        "createRecord" => post(create_record),
+        "getRecord" => get(record),
+        "recordVersions" => get(versions),
+        "diffVersions" => get(diff),
+        "updateDraft" => put(update_draft),
+        "submitRecord" => post(submit),
+        "finalizeRecord" => post(finalize),
+        "approveRecord" => post(approve),
+        "rejectRecord" => post(reject),
+        "amendRecord" => post(amend),
+        "markEnteredInError" => post(entered_in_error),
+        "getAttachment" => get(attachment),
+        "printRecord" => get(print),
+        "pendingApprovals" => get(approvals),
+        "auditEvents" => get(audit_events),
+        "patientAccessCounts" => get(access_counts),
+        "ledgerCheckpoint" => get(checkpoint),
+        "ledgerProof" => get(proof),
+        "openapi" => get(|| async { axum::Json(openapi::document()) }),
+        "health" => get(health),
+        other => unreachable!("route {other} has no handler"),
+    }
+}
+
+pub fn router(svc: Arc<Service>) -> Router {
+    let mut api: Router<Arc<Service>> = Router::new();
+    let mut by_path: std::collections::BTreeMap<&str, MethodRouter<Arc<Service>>> =
+        Default::default();
+    for route in ROUTES {
+        let h = handler(route.op);
+        let merged = match by_path.remove(route.path) {
+            Some(existing) => existing.merge(h),
+            None => h,
+        };
+        by_path.insert(route.path, merged);
+    }
+    for (path, mr) in by_path {
+        api = api.route(path, mr);
+    }
+    // Base64 grows attachments by a third; leave room for the JSON around them.
+    let limit =
+        (svc.config().records.max_attachment_bytes as usize).saturating_mul(4) / 3 * 5 + (1 << 20);
+    let api = api
+        .fallback(api::not_found)
+        .layer(DefaultBodyLimit::max(limit));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/", get(landing))
+        .layer(axum::middleware::from_fn(headers::security_headers))
+        .with_state(svc)
+}
+
+async fn landing(
+    axum::extract::State(svc): axum::extract::State<Arc<Service>>,
+) -> axum::response::Html<String> {
+    let name = svc
+        .facility()
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    axum::response::Html(format!(
+        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>mamori — {name}</title></head>\
+         <body><h1>mamori（守り）</h1><p>{name} の診療録等電子保存システムです。</p>\
+         <p>API の説明: <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a></p></body></html>"
+    ))
+}
+
+/// Serves until `shutdown` resolves, signing a checkpoint periodically and at the end.
+pub async fn serve(
+    svc: Arc<Service>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(svc.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let every = Duration::from_secs(svc.config().ledger.checkpoint_interval_secs.max(1));
+    let cp_svc = svc.clone();
+    let ticker = tokio::spawn(async move {
+        let mut t = tokio::time::interval(every);
+        t.tick().await;
+        loop {
+            t.tick().await;
+            if let Err(e) = cp_svc.checkpoint_now().await {
+                tracing::warn!(error = %e, "periodic checkpoint failed");
+            }
+        }
+    });
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    ticker.abort();
+    if let Err(e) = svc.checkpoint_now().await {
+        tracing::warn!(error = %e, "final checkpoint failed");
+    }
+    svc.store().close();
+    result
+}
