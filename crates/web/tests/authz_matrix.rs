@@ -1,0 +1,493 @@
+//! Every API route × every default role: allowed (2xx) or refused (403 forbidden), as the
+//! default role configuration says. Also: no route answers without authentication.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine;
+use common::*;
+use serde_json::json;
+
+const ROLES: [&str; 10] = [
+    "doctor",
+    "dentist",
+    "pharmacist",
+    "nurse",
+    "radiographer",
+    "lab_technician",
+    "clerk",
+    "sysadmin",
+    "auditor",
+    "maintenance",
+];
+const READERS: &[&str] = &[
+    "doctor",
+    "dentist",
+    "pharmacist",
+    "nurse",
+    "radiographer",
+    "lab_technician",
+    "clerk",
+];
+const MR_WRITERS: &[&str] = &["doctor", "dentist", "clerk"];
+const MR_FINALISERS: &[&str] = &["doctor", "dentist"];
+
+/// The configured expectation: which default roles may call each operation.
+fn allowed(op: &str) -> Vec<&'static str> {
+    match op {
+        "me" | "logout" | "listRecordKinds" | "pendingApprovals" | "ledgerCheckpoint" => {
+            ROLES.to_vec()
+        }
+        "createUser" | "listUsers" | "unusedUsers" | "disableUser" | "enableUser"
+        | "unlockUser" | "resetPassword" | "setRole" | "issueToken" | "revokeToken"
+        | "listRoles" | "saveRole" | "saveRecordKind" => vec!["sysadmin"],
+        "createPatient" => vec!["doctor", "dentist", "clerk"],
+        "searchPatients" | "getPatient" | "patientRecords" | "getRecord" | "recordVersions"
+        | "diffVersions" | "getAttachment" => READERS.to_vec(),
+        "createRecord" | "updateDraft" | "submitRecord" | "amendRecord" => MR_WRITERS.to_vec(),
+        "finalizeRecord" | "approveRecord" | "rejectRecord" | "markEnteredInError"
+        | "printRecord" => MR_FINALISERS.to_vec(),
+        "auditEvents" | "patientAccessCounts" | "ledgerProof" => vec!["auditor"],
+        other => panic!("no expectation for {other}"),
+    }
+}
+
+fn pdf_b64() -> String {
+    base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.4\n% matrix\n")
+}
+
+#[test]
+fn every_route_for_every_role() {
+    let s = start(|_| {});
+    let admin = s.admin_token();
+    let (dr, dr_tok) = s.user(&admin, "dr.matrix", "doctor");
+    let (_, clerk_tok) = s.user(&admin, "clerk.matrix", "clerk");
+    let r = s.call(
+        "POST",
+        "/patients",
+        Some(&clerk_tok),
+        Some(json!({ "id": "P1", "name_kanji": "試験 太郎", "name_kana": "シケン タロウ", "birth_date": "1970-01-01", "sex": "male" })),
+    );
+    assert_eq!(r.status, 201, "{:?}", r.body);
+
+    // A finalised, amended record with an attachment, for the read-only operations.
+    let mut body = record_body("P1", "medical_record", "共有記録", None);
+    body["attachments"] = json!([{ "name": "a.pdf", "content_base64": pdf_b64() }]);
+    let shared = s.call("POST", "/records", Some(&dr_tok), Some(body)).body["record_id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        s.call(
+            "POST",
+            &format!("/records/{shared}/finalize"),
+            Some(&dr_tok),
+            None
+        )
+        .status,
+        200
+    );
+    let v = s.call("GET", &format!("/records/{shared}"), Some(&dr_tok), None);
+    let att = v.body["versions"][0]["content"]["attachments"][0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = s.call(
+        "POST",
+        &format!("/records/{shared}/amend"),
+        Some(&dr_tok),
+        Some(json!({ "title": "共有記録", "body": "訂正", "reason": "誤字", "keep_attachments": [att] })),
+    );
+    assert_eq!(r.status, 201, "{:?}", r.body);
+
+    let finalised = |s: &TestServer, title: &str| -> i64 {
+        let id = s
+            .call(
+                "POST",
+                "/records",
+                Some(&dr_tok),
+                Some(record_body("P1", "medical_record", title, None)),
+            )
+            .body["record_id"]
+            .as_i64()
+            .unwrap();
+        assert_eq!(
+            s.call(
+                "POST",
+                &format!("/records/{id}/finalize"),
+                Some(&dr_tok),
+                None
+            )
+            .status,
+            200
+        );
+        id
+    };
+    let proxy_pending = |s: &TestServer, author: i64| -> i64 {
+        let mut b = record_body("P1", "medical_record", "代行入力", Some(author));
+        b["submit"] = json!(true);
+        let r = s.call("POST", "/records", Some(&clerk_tok), Some(b));
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body["record_id"].as_i64().unwrap()
+    };
+
+    let mut failures = Vec::new();
+    let mut covered: BTreeSet<&str> = BTreeSet::new();
+    for (i, role) in ROLES.iter().enumerate() {
+        let (me_id, tok) = s.user(&admin, &format!("u{i}.{role}"), role);
+        let _ = me_id;
+        // Targets, made by someone entitled to make them.
+        let target_user = s.user(&admin, &format!("t{i}.target"), "nurse").0;
+        let target_service = s.service_account(&admin, &format!("s{i}.svc"), "clerk");
+        let revoke_svc = s.service_account(&admin, &format!("r{i}.svc"), "clerk");
+        let token_id = s
+            .call(
+                "POST",
+                &format!("/users/{revoke_svc}/tokens"),
+                Some(&admin),
+                Some(json!({ "name": "x" })),
+            )
+            .body["token_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let amend_target = finalised(&s, "修正対象");
+        let error_target = finalised(&s, "誤記入対象");
+        let can_finalise = MR_FINALISERS.contains(role);
+        let finalize_target = if can_finalise {
+            s.call(
+                "POST",
+                "/records",
+                Some(&tok),
+                Some(record_body("P1", "medical_record", "自分の下書き", None)),
+            )
+            .body["record_id"]
+                .as_i64()
+                .unwrap()
+        } else {
+            s.call(
+                "POST",
+                "/records",
+                Some(&dr_tok),
+                Some(record_body("P1", "medical_record", "医師の下書き", None)),
+            )
+            .body["record_id"]
+                .as_i64()
+                .unwrap()
+        };
+        let approver = if can_finalise { me_id } else { dr };
+        let (approve_target, reject_target) =
+            (proxy_pending(&s, approver), proxy_pending(&s, approver));
+        let foreign_draft = s
+            .call(
+                "POST",
+                "/records",
+                Some(&clerk_tok),
+                Some(record_body(
+                    "P1",
+                    "medical_record",
+                    "他人の下書き",
+                    Some(dr),
+                )),
+            )
+            .body["record_id"]
+            .as_i64()
+            .unwrap();
+
+        let mut own_draft: Option<i64> = None;
+        let mut check = |op: &'static str, r: Resp| {
+            covered.insert(op);
+            let want = allowed(op).contains(role);
+            let ok = if want {
+                (200..300).contains(&r.status)
+            } else {
+                r.status == 403 && r.code() == "forbidden"
+            };
+            if !ok {
+                failures.push(format!(
+                    "{role} {op}: expected {}, got {} {}",
+                    if want { "2xx" } else { "403" },
+                    r.status,
+                    r.body
+                ));
+            }
+        };
+        let t = Some(tok.as_str());
+        check("me", s.call("GET", "/auth/me", t, None));
+        check("listRecordKinds", s.call("GET", "/record-kinds", t, None));
+        check("pendingApprovals", s.call("GET", "/approvals", t, None));
+        check(
+            "ledgerCheckpoint",
+            s.call("GET", "/ledger/checkpoint", t, None),
+        );
+        check(
+            "createUser",
+            s.call("POST", "/users", t, Some(json!({ "login": format!("new{i}"), "display_name": "新人", "role": "nurse", "password": "temporary pass 1234" }))),
+        );
+        check("listUsers", s.call("GET", "/users", t, None));
+        check(
+            "unusedUsers",
+            s.call("GET", "/users/unused?days=30", t, None),
+        );
+        check(
+            "disableUser",
+            s.call("POST", &format!("/users/{target_user}/disable"), t, None),
+        );
+        check(
+            "enableUser",
+            s.call("POST", &format!("/users/{target_user}/enable"), t, None),
+        );
+        check(
+            "unlockUser",
+            s.call("POST", &format!("/users/{target_user}/unlock"), t, None),
+        );
+        check(
+            "resetPassword",
+            s.call(
+                "POST",
+                &format!("/users/{target_user}/reset-password"),
+                t,
+                Some(json!({ "temporary_password": "another temp 5678", "identity_check": "職員証を目視確認" })),
+            ),
+        );
+        check(
+            "setRole",
+            s.call(
+                "POST",
+                &format!("/users/{target_user}/role"),
+                t,
+                Some(json!({ "role": "clerk" })),
+            ),
+        );
+        check(
+            "issueToken",
+            s.call(
+                "POST",
+                &format!("/users/{target_service}/tokens"),
+                t,
+                Some(json!({ "name": "EHR", "days": 30 })),
+            ),
+        );
+        check(
+            "revokeToken",
+            s.call(
+                "POST",
+                "/tokens/revoke",
+                t,
+                Some(json!({ "token_id": token_id })),
+            ),
+        );
+        check("listRoles", s.call("GET", "/roles", t, None));
+        check(
+            "saveRole",
+            s.call("POST", "/roles", t, Some(json!({ "code": format!("custom{i}"), "name_ja": "独自職種", "grants": ["read:nursing"] }))),
+        );
+        check(
+            "saveRecordKind",
+            s.call("POST", "/record-kinds", t, Some(json!({ "code": "memo", "name_ja": "メモ", "name_en": "Memo", "retention_years": 5 }))),
+        );
+        check(
+            "createPatient",
+            s.call(
+                "POST",
+                "/patients",
+                t,
+                Some(json!({ "id": format!("Q{i}"), "name_kanji": "新患 花子", "name_kana": "シンカン ハナコ", "birth_date": "1990-05-05", "sex": "female" })),
+            ),
+        );
+        check("searchPatients", s.call("GET", "/patients?q=P1", t, None));
+        check("getPatient", s.call("GET", "/patients/P1", t, None));
+        check(
+            "patientRecords",
+            s.call("GET", "/patients/P1/records", t, None),
+        );
+        let r = s.call(
+            "POST",
+            "/records",
+            t,
+            Some(record_body("P1", "medical_record", "代行の記録", Some(dr))),
+        );
+        if r.status == 201 {
+            own_draft = r.body["record_id"].as_i64();
+        }
+        check("createRecord", r);
+        let draft = own_draft.unwrap_or(foreign_draft);
+        check(
+            "updateDraft",
+            s.call(
+                "PUT",
+                &format!("/records/{draft}/draft"),
+                t,
+                Some(json!({ "title": "更新", "body": "本文2" })),
+            ),
+        );
+        check(
+            "submitRecord",
+            s.call("POST", &format!("/records/{draft}/submit"), t, None),
+        );
+        check(
+            "getRecord",
+            s.call("GET", &format!("/records/{shared}"), t, None),
+        );
+        check(
+            "recordVersions",
+            s.call("GET", &format!("/records/{shared}/versions"), t, None),
+        );
+        check(
+            "diffVersions",
+            s.call(
+                "GET",
+                &format!("/records/{shared}/diff?from=1&to=2"),
+                t,
+                None,
+            ),
+        );
+        check(
+            "getAttachment",
+            s.call(
+                "GET",
+                &format!("/records/{shared}/attachments/{att}"),
+                t,
+                None,
+            ),
+        );
+        check(
+            "printRecord",
+            s.call("GET", &format!("/records/{shared}/print"), t, None),
+        );
+        check(
+            "finalizeRecord",
+            s.call(
+                "POST",
+                &format!("/records/{finalize_target}/finalize"),
+                t,
+                None,
+            ),
+        );
+        check(
+            "approveRecord",
+            s.call(
+                "POST",
+                &format!("/records/{approve_target}/approve"),
+                t,
+                None,
+            ),
+        );
+        check(
+            "rejectRecord",
+            s.call(
+                "POST",
+                &format!("/records/{reject_target}/reject"),
+                t,
+                Some(json!({ "reason": "追記を" })),
+            ),
+        );
+        check(
+            "amendRecord",
+            s.call(
+                "POST",
+                &format!("/records/{amend_target}/amend"),
+                t,
+                Some(json!({ "title": "修正", "body": "x", "reason": "訂正", "author_id": dr })),
+            ),
+        );
+        check(
+            "markEnteredInError",
+            s.call(
+                "POST",
+                &format!("/records/{error_target}/entered-in-error"),
+                t,
+                Some(json!({ "reason": "患者違い" })),
+            ),
+        );
+        check(
+            "auditEvents",
+            s.call("GET", "/audit/events?patient=P1", t, None),
+        );
+        check(
+            "patientAccessCounts",
+            s.call("GET", "/audit/patient-access-counts", t, None),
+        );
+        check("ledgerProof", s.call("GET", "/ledger/proof/0", t, None));
+        check("logout", s.call("POST", "/auth/logout", t, None));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    // The matrix covers every authenticated route of the router.
+    let routes: BTreeSet<&str> = mamori_web::ROUTES
+        .iter()
+        .filter(|r| !r.public)
+        .map(|r| r.op)
+        .collect();
+    assert_eq!(covered, routes);
+
+    // Every refusal is in the ledger as a denied event.
+    let guard = s.svc.store().reader().unwrap();
+    let denied = guard
+        .get()
+        .audit_events(&mamori_store::AuditFilter {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.outcome == "denied")
+        .count();
+    assert!(denied > 100, "{denied}");
+}
+
+#[test]
+fn no_route_answers_without_authentication_and_all_are_documented() {
+    let s = start(|_| {});
+    let doc = s.call("GET", "/openapi.json", None, None).body;
+    let mut by_path: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in mamori_web::ROUTES {
+        let path = r
+            .path
+            .replace("{id}", "1")
+            .replace("{sha256}", &"0".repeat(64))
+            .replace("{index}", "0");
+        assert!(
+            doc["paths"][r.path][r.method.to_lowercase()].is_object(),
+            "{} {} undocumented",
+            r.method,
+            r.path
+        );
+        by_path
+            .entry(path.clone())
+            .or_default()
+            .push(r.method.to_owned());
+        if r.public {
+            continue;
+        }
+        let res = s.call(
+            r.method,
+            &path,
+            None,
+            if r.method == "GET" {
+                None
+            } else {
+                Some(json!({}))
+            },
+        );
+        assert_eq!(res.status, 401, "{} {}", r.method, r.path);
+        assert_eq!(res.code(), "unauthenticated");
+        let res = s.call(
+            r.method,
+            &path,
+            Some("not-a-token"),
+            if r.method == "GET" {
+                None
+            } else {
+                Some(json!({}))
+            },
+        );
+        assert_eq!(res.status, 401, "{} {} with a bad token", r.method, r.path);
+    }
+    assert!(!by_path.is_empty());
+}
