@@ -1,0 +1,137 @@
+#![allow(dead_code)]
+//! Drives the real `mamori` binary, and builds instances through the service layer.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mamori_service::accounts::NewAccount;
+use mamori_service::patients::NewPatient;
+use mamori_service::records::{RecordInput, Upload};
+
+pub const ADMIN_PW: &str = "initial passphrase 1";
+pub const PW: &str = "correct horse battery";
+
+pub fn mamori(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mamori"))
+        .args(args)
+        .output()
+        .expect("run mamori")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `mamori init` through the CLI, exactly as an administrator would.
+pub fn init_instance(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
+    let pwf = dir.join("admin-password.txt");
+    std::fs::write(&pwf, format!("{ADMIN_PW}\n")).unwrap();
+    let o = mamori(&[
+        "init",
+        "--data",
+        data.to_str().unwrap(),
+        "--facility",
+        "テスト診療所",
+        "--admin",
+        "admin",
+        "--admin-password-file",
+        pwf.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    data
+}
+
+/// Adds a doctor, a clerk, a patient and a few finalised records (one with an attachment).
+pub fn populate(data: &Path) -> Vec<i64> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let svc = mamori_service::instance::open(data).unwrap();
+    let ids = rt.block_on(async {
+        let ok = svc
+            .change_password("admin", ADMIN_PW, PW, None)
+            .await
+            .unwrap();
+        let admin = svc.authenticate(&ok.token, None).await.unwrap();
+        for (login, role) in [("dr.a", "doctor"), ("clerk.a", "clerk")] {
+            svc.create_account(
+                &admin,
+                NewAccount {
+                    login: login.into(),
+                    display_name: login.into(),
+                    role: role.into(),
+                    password: Some("temporary pass 1234".into()),
+                    service: false,
+                },
+            )
+            .await
+            .unwrap();
+            svc.change_password(login, "temporary pass 1234", PW, None)
+                .await
+                .unwrap();
+        }
+        let dr = svc
+            .authenticate(&svc.login("dr.a", PW, None).await.unwrap().token, None)
+            .await
+            .unwrap();
+        svc.create_patient(
+            &dr,
+            NewPatient {
+                id: "P1".into(),
+                name_kanji: "試験 太郎".into(),
+                name_kana: "シケン タロウ".into(),
+                birth_date: "1970-01-01".into(),
+                sex: "male".into(),
+            },
+        )
+        .await
+        .unwrap();
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let input = RecordInput {
+                patient_id: "P1".into(),
+                kind: "medical_record".into(),
+                title: format!("記録{n}"),
+                body: "本文".into(),
+                ..Default::default()
+            };
+            let ups = if n == 0 {
+                vec![Upload {
+                    name: "a.pdf".into(),
+                    bytes: b"%PDF-1.4\nattachment\n".to_vec(),
+                }]
+            } else {
+                vec![]
+            };
+            let w = svc.create_record(&dr, input, ups).await.unwrap();
+            svc.finalise_record(&dr, w.record_id).await.unwrap();
+            svc.record(&dr, w.record_id).await.unwrap();
+            ids.push(w.record_id);
+        }
+        svc.checkpoint_now().await.unwrap();
+        ids
+    });
+    svc.store().close();
+    ids
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+pub fn sql(data: &Path, statements: &str) {
+    let conn = rusqlite::Connection::open(data.join("mamori.db")).unwrap();
+    conn.execute_batch(statements).unwrap();
+}
