@@ -223,7 +223,13 @@ fn fill(dir: &Path, n: usize, patients: usize, span_days: i64) -> Result<(), Sto
         })?;
         done = upto;
     }
-    println!("(filled {n} events in {:.1} s)", t.elapsed().as_secs_f64());
+    let filled = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    store.write_blocking(|tx| tx.index_all())?;
+    println!(
+        "(filled {n} events in {filled:.1} s; indexing the rest took {:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
     store.close();
     Ok(())
 }

@@ -135,14 +135,13 @@ fn removed_newest_entries_are_caught_by_an_exported_checkpoint() {
     drop(conn);
     let keep = n - 3;
     // A careful attacker removes the last entries, their hashes and the server's own checkpoints.
-    let hashes = mamori_ledger::stored_hash_count(keep as u64);
     sql(
         &c.data,
         &format!(
             "DROP TRIGGER ledger_no_delete;
              DELETE FROM ledger WHERE idx >= {keep};
-             DELETE FROM ledger_hashes WHERE id >= {hashes};
-             DELETE FROM checkpoints WHERE size > {keep};"
+             DELETE FROM checkpoints WHERE size > {keep};
+             UPDATE meta SET value = '{keep}' WHERE key = 'indexed_upto' AND CAST(value AS INTEGER) > {keep};"
         ),
     );
     let (ok, out) = verify(&c.data, &["--checkpoint", c.checkpoint.to_str().unwrap()]);
@@ -188,4 +187,17 @@ fn a_checkpoint_from_another_key_is_refused() {
     let (ok, out) = verify(&c.data, &["--checkpoint", f.to_str().unwrap()]);
     assert!(!ok);
     assert!(out.contains("指定されたチェックポイント"), "{out}");
+}
+
+#[test]
+fn a_removed_entry_of_the_patient_index_is_named() {
+    let c = case();
+    // Hiding one chart opening from "who opened P1's chart?" without touching the ledger.
+    sql(
+        &c.data,
+        "DELETE FROM audit_by_patient WHERE idx = (SELECT MAX(idx) FROM audit_by_patient);",
+    );
+    let (ok, out) = verify(&c.data, &[]);
+    assert!(!ok);
+    assert!(out.contains("audit_by_patient"), "{out}");
 }

@@ -15,7 +15,9 @@ pub use note::{Checkpoint, CheckpointSigner, NoteError, SignedCheckpoint, key_id
 pub use proof::{
     consistency_proof, inclusion_proof, root_at, subtree_hash, verify_consistency, verify_inclusion,
 };
-pub use tree::{Frontier, HashReader, StoredHash, stored_hash_count, stored_index};
+pub use tree::{
+    Frontier, HashReader, StoredHash, completing_leaf, stored_hash_count, stored_index,
+};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProofError {

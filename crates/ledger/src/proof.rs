@@ -1,6 +1,6 @@
 use crate::ProofError;
 use crate::hash::{EMPTY_ROOT, Hash, node_hash};
-use crate::tree::{HashReader, stored_index};
+use crate::tree::HashReader;
 
 fn missing<E: std::fmt::Display>(e: E) -> ProofError {
     ProofError::Missing(e.to_string())
@@ -21,9 +21,7 @@ pub fn subtree_hash<R: HashReader>(reader: &R, start: u64, end: u64) -> Result<H
     }
     if n.is_power_of_two() && start % n == 0 {
         let level = n.trailing_zeros() as u8;
-        return reader
-            .stored(stored_index(level, start >> level))
-            .map_err(missing);
+        return reader.stored(level, start >> level).map_err(missing);
     }
     let k = split(n);
     let left = subtree_hash(reader, start, start + k)?;

@@ -29,10 +29,16 @@ pub fn stored_hash_count(size: u64) -> u64 {
     total
 }
 
-/// Read access to the stored hashes, by `stored_index`.
+/// Read access to stored hashes: the complete subtree at `level` with index `index`.
 pub trait HashReader {
     type Error: std::fmt::Display;
-    fn stored(&self, stored_index: u64) -> Result<Hash, Self::Error>;
+    fn stored(&self, level: u8, index: u64) -> Result<Hash, Self::Error>;
+}
+
+/// The leaf whose append completed the subtree (level, index); its stored hashes hold the
+/// subtree's hash at position `level`.
+pub fn completing_leaf(level: u8, index: u64) -> u64 {
+    ((index + 1) << level) - 1
 }
 
 /// The right edge of the tree: one complete-subtree hash per set bit of the size, largest
@@ -54,7 +60,7 @@ impl Frontier {
         let mut start = 0u64;
         for level in (0..64u8).rev() {
             if size & (1u64 << level) != 0 {
-                edge.push(reader.stored(stored_index(level, start >> level))?);
+                edge.push(reader.stored(level, start >> level)?);
                 start += 1u64 << level;
             }
         }
@@ -122,6 +128,21 @@ mod tests {
                 next += 1;
             }
             assert_eq!(next, stored_hash_count(f.size()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod completing_tests {
+    use super::*;
+
+    #[test]
+    fn each_stored_hash_is_written_by_its_completing_leaf() {
+        let mut f = Frontier::new();
+        for i in 0..300u64 {
+            for s in f.append(&i.to_le_bytes()) {
+                assert_eq!(completing_leaf(s.level, s.index), i);
+            }
         }
     }
 }

@@ -11,7 +11,8 @@ struct MemHashes(HashMap<u64, Hash>);
 
 impl HashReader for MemHashes {
     type Error = String;
-    fn stored(&self, i: u64) -> Result<Hash, String> {
+    fn stored(&self, level: u8, index: u64) -> Result<Hash, String> {
+        let i = stored_index(level, index);
         self.0
             .get(&i)
             .copied()

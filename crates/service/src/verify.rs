@@ -10,7 +10,7 @@ use std::time::Instant;
 use base64::Engine;
 use ed25519_dalek::VerifyingKey;
 use mamori_domain::content::RecordContent;
-use mamori_ledger::{Frontier, SignedCheckpoint, leaf_hash, stored_index};
+use mamori_ledger::{Frontier, SignedCheckpoint, leaf_hash};
 use mamori_store::{BlobStore, ReadOnly};
 use serde::{Deserialize, Serialize};
 
@@ -178,12 +178,15 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
         }
     }
 
-    // The ledger: rebuild the tree, compare every stored hash and every checkpoint root.
+    // The ledger: rebuild the tree, compare every stored hash and every checkpoint root, and
+    // re-derive the query indexes day by day.
     let mut frontier = Frontier::new();
-    let mut hashes = r.hash_cursor();
     let mut next_idx: i64 = 0;
     let mut version_events: HashMap<(i64, i64), (i64, String)> = HashMap::new();
     let mut stored_seen = 0u64;
+    let indexed_upto = r.indexed_upto()?;
+    let mut day_check = IndexCheck::default();
+    let mut last_ts = i64::MIN;
     if let Some((root, what)) = expected.get(&0) {
         if *root != frontier.root() {
             rep.problem(format!("{what}: 空の台帳の root が一致しません"));
@@ -194,18 +197,17 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
             rep.problem(format!("ledger entries {}..{} are missing (台帳の項目が削除されています)", next_idx, row.idx - 1));
         }
         next_idx = row.idx + 1;
+        if row.ts < last_ts {
+            rep.problem(format!("ledger entry {}: 時刻が前の項目より前です (order altered)", row.idx));
+        }
+        last_ts = row.ts;
         let leaf = leaf_hash(&row.payload);
-        for s in frontier.append_leaf_hash(leaf) {
-            let want_id = stored_index(s.level, s.index) as i64;
-            match hashes.next_hash()? {
-                Some((id, h)) if id == want_id && h.as_slice() == s.hash => {}
-                Some((id, _)) if id == want_id => {
-                    rep.problem(format!("ledger entry {}: 保存されたハッシュ {id} が内容と一致しません", row.idx));
-                }
-                Some((id, _)) => rep.problem(format!("stored hash {want_id} is missing (found {id})")),
-                None => rep.problem(format!("stored hash {want_id} is missing")),
-            }
-            stored_seen += 1;
+        let stored = frontier.append_leaf_hash(leaf);
+        stored_seen += stored.len() as u64;
+        let same = row.hashes.len() == stored.len() * 32
+            && stored.iter().zip(row.hashes.chunks(32)).all(|(s, h)| s.hash.as_slice() == h);
+        if !same {
+            rep.problem(format!("ledger entry {}: 保存されたハッシュが内容と一致しません (entry or hashes changed)", row.idx));
         }
         match serde_json::from_slice::<EventCheck<'_>>(&row.payload) {
             Ok(ev) => {
@@ -225,6 +227,14 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
             }
             Err(_) => rep.problem(format!("ledger entry {}: 記録内容を読めません", row.idx)),
         }
+        if row.idx < indexed_upto {
+            let day = mamori_store::day_of(row.ts);
+            if day_check.day != Some(day) {
+                day_check.finish(&r, &mut rep)?;
+                day_check.day = Some(day);
+            }
+            day_check.add(&row);
+        }
         if let Some((root, what)) = expected.get(&frontier.size()) {
             if *root != frontier.root() {
                 rep.problem(format!(
@@ -235,12 +245,24 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
         }
         Ok(())
     })?;
+    day_check.finish(&r, &mut rep)?;
+    let sizes = r.index_sizes()?;
+    let want = (
+        day_check.total_patient,
+        day_check.total_actor,
+        day_check.total_counts,
+    );
+    if sizes != want && rep.problems_total == 0 {
+        rep.problem(format!(
+            "検索用索引の件数が台帳と一致しません (index rows {sizes:?}, expected {want:?}); 索引に項目が追加されています"
+        ));
+    }
     let n = frontier.size();
     rep.ledger_entries = n;
     rep.root = hex::encode(frontier.root());
-    while let Some((id, _)) = hashes.next_hash()? {
+    if (indexed_upto as u64) > n {
         rep.problem(format!(
-            "stored hash {id} does not belong to any ledger entry"
+            "検索用索引が台帳にない項目 ({indexed_upto} 件目まで) を含むとしています"
         ));
     }
     rep.stored_hashes = stored_seen;
@@ -338,4 +360,69 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     rep.ok = rep.problems_total == 0;
     rep.seconds = started.elapsed().as_secs_f64();
     Ok(rep)
+}
+
+/// The query indexes one day of ledger entries implies, compared with what is stored.
+#[derive(Default)]
+struct IndexCheck {
+    day: Option<i64>,
+    expected: mamori_store::DayIndex,
+    counts: std::collections::BTreeMap<(String, i64), i64>,
+    total_patient: i64,
+    total_actor: i64,
+    total_counts: i64,
+}
+
+impl IndexCheck {
+    fn add(&mut self, row: &mamori_store::LedgerRow) {
+        if let Some(p) = &row.patient_id {
+            self.expected.by_patient.push((p.clone(), row.idx));
+        }
+        if let Some(a) = row.actor_id {
+            self.expected.by_actor.push((a, row.idx));
+        }
+        if let (Some(p), Some(a)) = (&row.patient_id, row.actor_id) {
+            if mamori_store::is_chart_access(&row.action, &row.outcome) {
+                *self.counts.entry((p.clone(), a)).or_default() += 1;
+            }
+        }
+    }
+
+    fn finish(
+        &mut self,
+        r: &mamori_store::Reader<'_>,
+        rep: &mut VerifyReport,
+    ) -> Result<(), mamori_store::StoreError> {
+        let Some(day) = self.day.take() else {
+            return Ok(());
+        };
+        let mut exp = std::mem::take(&mut self.expected);
+        exp.by_patient.sort();
+        exp.by_actor.sort();
+        exp.counts = std::mem::take(&mut self.counts)
+            .into_iter()
+            .map(|((p, a), n)| (p, a, n))
+            .collect();
+        self.total_patient += exp.by_patient.len() as i64;
+        self.total_actor += exp.by_actor.len() as i64;
+        self.total_counts += exp.counts.len() as i64;
+        let got = r.index_day(day)?;
+        let date = crate::audit::jst_date(mamori_store::day_start(day));
+        if got.by_patient != exp.by_patient {
+            rep.problem(format!(
+                "{date} の患者別索引が台帳と一致しません (audit_by_patient altered)"
+            ));
+        }
+        if got.by_actor != exp.by_actor {
+            rep.problem(format!(
+                "{date} の職員別索引が台帳と一致しません (audit_by_actor altered)"
+            ));
+        }
+        if got.counts != exp.counts {
+            rep.problem(format!(
+                "{date} の閲覧回数の集計が台帳と一致しません (access_counts altered)"
+            ));
+        }
+        Ok(())
+    }
 }

@@ -1,6 +1,6 @@
 use mamori_domain::Millis;
 use mamori_domain::audit::{AuditEvent, actions};
-use mamori_ledger::{Frontier, Hash, HashReader, stored_index};
+use mamori_ledger::{Frontier, Hash, HashReader, completing_leaf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StoreError;
@@ -26,6 +26,10 @@ pub const CHART_ACCESS: [&str; 7] = [
     actions::ATTACHMENT_READ,
 ];
 
+pub fn is_chart_access(action: &str, outcome: &str) -> bool {
+    outcome == "ok" && CHART_ACCESS.contains(&action)
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LedgerRow {
     pub idx: i64,
@@ -37,55 +41,95 @@ pub struct LedgerRow {
     pub record_id: Option<i64>,
     #[serde(skip)]
     pub payload: Vec<u8>,
+    #[serde(skip)]
+    pub hashes: Vec<u8>,
 }
 
-/// Stored Merkle hashes read from the database.
+/// What the writer keeps in memory about the ledger.
+#[derive(Debug, Clone)]
+pub(crate) struct LedgerState {
+    pub frontier: Frontier,
+    /// Time of the newest entry: later entries never go back in time, so the ledger is also
+    /// ordered by time and a time range is an index range.
+    pub last_ts: Millis,
+    /// First entry not yet in the query indexes.
+    pub indexed_upto: u64,
+}
+
+/// Stored Merkle hashes, read from the row of the entry that completed each subtree.
 pub struct LedgerHashes<'c>(pub &'c Connection);
 
 impl HashReader for LedgerHashes<'_> {
     type Error = String;
-    fn stored(&self, i: u64) -> Result<Hash, String> {
+    fn stored(&self, level: u8, index: u64) -> Result<Hash, String> {
+        let leaf = completing_leaf(level, index);
         let mut st = self
             .0
-            .prepare_cached("SELECT hash FROM ledger_hashes WHERE id = ?1")
+            .prepare_cached("SELECT hashes FROM ledger WHERE idx = ?1")
             .map_err(|e| e.to_string())?;
-        let v: Option<Vec<u8>> = st
-            .query_row([i as i64], |r| r.get(0))
+        let blob: Option<Vec<u8>> = st
+            .query_row([leaf as i64], |r| r.get(0))
             .optional()
             .map_err(|e| e.to_string())?;
-        v.and_then(|b| b.try_into().ok())
-            .ok_or_else(|| format!("stored hash {i} is missing"))
+        let at = level as usize * 32;
+        blob.and_then(|b| b.get(at..at + 32).and_then(|s| s.try_into().ok()))
+            .ok_or_else(|| format!("the hash of subtree {level}/{index} (entry {leaf}) is missing"))
     }
 }
 
-pub(crate) fn load_frontier(conn: &Connection) -> Result<Frontier, StoreError> {
-    let size: i64 = conn.query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger", [], |r| {
-        r.get(0)
-    })?;
-    let hashes: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(id) + 1, 0) FROM ledger_hashes",
+pub(crate) fn load_state(conn: &Connection) -> Result<LedgerState, StoreError> {
+    let (size, last_ts): (i64, Option<i64>) = conn.query_row(
+        "SELECT COALESCE(MAX(idx) + 1, 0), MAX(ts) FROM ledger",
         [],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let expect = mamori_ledger::stored_hash_count(size as u64) as i64;
-    if hashes != expect {
-        return Err(StoreError::Corrupt(format!(
-            "the ledger has {size} entries but {hashes} stored hashes (expected {expect}); run `mamori verify`"
-        )));
-    }
-    Frontier::load(&LedgerHashes(conn), size as u64).map_err(StoreError::Corrupt)
+    let frontier = Frontier::load(&LedgerHashes(conn), size as u64).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "cannot rebuild the ledger's tree edge ({e}); run `mamori verify`"
+        ))
+    })?;
+    let indexed_upto = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'indexed_upto'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok(LedgerState {
+        frontier,
+        last_ts: last_ts.unwrap_or(i64::MIN),
+        indexed_upto,
+    })
 }
 
+/// Appends one event. Its time is raised to the previous entry's if the clock went back.
 pub(crate) fn append(
     conn: &Connection,
-    frontier: &mut Frontier,
+    state: &mut LedgerState,
     ev: &AuditEvent,
 ) -> Result<u64, StoreError> {
+    let adjusted;
+    let ev = if ev.ts < state.last_ts {
+        adjusted = AuditEvent {
+            ts: state.last_ts,
+            ..ev.clone()
+        };
+        &adjusted
+    } else {
+        ev
+    };
     let payload = ev.to_bytes();
-    let idx = frontier.size();
+    let idx = state.frontier.size();
+    let stored = state.frontier.append(&payload);
+    let mut hashes = Vec::with_capacity(stored.len() * 32);
+    for s in &stored {
+        hashes.extend_from_slice(&s.hash);
+    }
     conn.prepare_cached(
-        "INSERT INTO ledger (idx, ts, actor_id, action, outcome, patient_id, record_id, payload)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO ledger (idx, ts, actor_id, action, outcome, patient_id, record_id, payload, hashes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         idx as i64,
@@ -95,24 +139,66 @@ pub(crate) fn append(
         ev.outcome.as_str(),
         ev.patient,
         ev.record,
-        payload
+        payload,
+        hashes
     ])?;
-    let mut ins = conn.prepare_cached("INSERT INTO ledger_hashes (id, hash) VALUES (?1, ?2)")?;
-    for s in frontier.append(&payload) {
-        ins.execute(params![stored_index(s.level, s.index) as i64, &s.hash[..]])?;
+    state.last_ts = ev.ts;
+    Ok(idx)
+}
+
+/// Adds up to `limit` not-yet-indexed entries to the query indexes; returns how many.
+pub(crate) fn index_pending(
+    conn: &Connection,
+    state: &mut LedgerState,
+    limit: u64,
+) -> Result<u64, StoreError> {
+    let from = state.indexed_upto;
+    let to = state.frontier.size().min(from + limit);
+    if from >= to {
+        return Ok(0);
     }
-    if let (Some(p), Some(a), mamori_domain::audit::Outcome::Ok) =
-        (&ev.patient, &ev.actor, ev.outcome)
-    {
-        if CHART_ACCESS.contains(&ev.action.as_str()) {
-            conn.prepare_cached(
-                "INSERT INTO access_counts (day, patient_id, actor_id, n) VALUES (?1, ?2, ?3, 1)
-                 ON CONFLICT (day, patient_id, actor_id) DO UPDATE SET n = n + 1",
-            )?
-            .execute(params![day_of(ev.ts), p, a.id])?;
+    let mut rows = conn.prepare_cached(
+        "SELECT idx, ts, actor_id, action, outcome, patient_id FROM ledger WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+    )?;
+    let mut by_patient = conn.prepare_cached(
+        "INSERT INTO audit_by_patient (day, patient_id, idx) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut by_actor =
+        conn.prepare_cached("INSERT INTO audit_by_actor (day, actor_id, idx) VALUES (?1, ?2, ?3)")?;
+    let mut count = conn.prepare_cached(
+        "INSERT INTO access_counts (day, patient_id, actor_id, n) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (day, patient_id, actor_id) DO UPDATE SET n = n + excluded.n",
+    )?;
+    let mut counts: std::collections::BTreeMap<(i64, String, i64), i64> = Default::default();
+    let mut q = rows.query(params![from as i64, to as i64])?;
+    while let Some(r) = q.next()? {
+        let idx: i64 = r.get(0)?;
+        let day = day_of(r.get(1)?);
+        let actor: Option<i64> = r.get(2)?;
+        let patient: Option<String> = r.get(5)?;
+        if let Some(p) = &patient {
+            by_patient.execute(params![day, p, idx])?;
+        }
+        if let Some(a) = actor {
+            by_actor.execute(params![day, a, idx])?;
+        }
+        if let (Some(p), Some(a)) = (patient, actor) {
+            let action = r.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
+            let outcome = r.get_ref(4)?.as_str().map_err(rusqlite::Error::from)?;
+            if is_chart_access(action, outcome) {
+                *counts.entry((day, p, a)).or_default() += 1;
+            }
         }
     }
-    Ok(idx)
+    for ((day, p, a), n) in counts {
+        count.execute(params![day, p, a, n])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('indexed_upto', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([to.to_string()])?;
+    state.indexed_upto = to;
+    Ok(to - from)
 }
 
 pub(crate) fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {
@@ -125,8 +211,9 @@ pub(crate) fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {
         patient_id: r.get(5)?,
         record_id: r.get(6)?,
         payload: r.get(7)?,
+        hashes: r.get(8)?,
     })
 }
 
 pub(crate) const ROW_COLUMNS: &str =
-    "idx, ts, actor_id, action, outcome, patient_id, record_id, payload";
+    "idx, ts, actor_id, action, outcome, patient_id, record_id, payload, hashes";

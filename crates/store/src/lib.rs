@@ -16,9 +16,9 @@ mod writer;
 
 pub use blobs::BlobStore;
 pub use error::StoreError;
-pub use ledger::{LedgerHashes, LedgerRow, day_of};
+pub use ledger::{LedgerHashes, LedgerRow, day_of, day_start, is_chart_access};
 pub use model::*;
-pub use read::{HashCursor, ReadOnly, Reader};
+pub use read::{DayIndex, ReadOnly, Reader};
 pub use write_tx::WriteTx;
 pub use writer::{Durability, Store, StoreOptions};
 

@@ -3,9 +3,9 @@ use std::collections::BTreeMap;
 use mamori_domain::Millis;
 use mamori_domain::kinds::RecordKind;
 use mamori_domain::permission::Role;
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::ledger::{CHART_ACCESS, ROW_COLUMNS, day_of, day_start, row_from};
+use crate::ledger::{ROW_COLUMNS, day_of, day_start, row_from};
 use crate::{
     AccessCount, Account, AuditFilter, CheckpointRow, LedgerRow, Patient, RecordRow, Session,
     Store, StoreError, VersionRow,
@@ -387,23 +387,6 @@ impl<'c> Reader<'c> {
         Ok(())
     }
 
-    /// Streams stored Merkle hashes in stored-index order.
-    pub fn for_each_stored_hash(
-        &self,
-        mut f: impl FnMut(i64, &[u8]) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, hash FROM ledger_hashes ORDER BY id")?;
-        let mut rows = st.query([])?;
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            let h = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-            f(id, h)?;
-        }
-        Ok(())
-    }
-
     pub fn for_each_version(
         &self,
         mut f: impl FnMut(VersionRow) -> Result<(), StoreError>,
@@ -424,43 +407,153 @@ impl<'c> Reader<'c> {
         Ok(st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
     }
 
-    pub fn audit_events(&self, f: &AuditFilter) -> Result<Vec<LedgerRow>, StoreError> {
-        let mut sql = format!("SELECT {ROW_COLUMNS} FROM ledger WHERE 1 = 1");
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        if let Some(p) = &f.patient {
-            sql.push_str(" AND patient_id = ?");
-            args.push(p.clone().into());
+    /// The first entry at or after `ts` (the ledger is ordered by time).
+    pub fn idx_at_or_after(&self, ts: Millis) -> Result<i64, StoreError> {
+        let (mut lo, mut hi) = (0i64, self.ledger_size()? as i64);
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT ts FROM ledger WHERE idx = ?1")?;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let t: i64 = st.query_row([mid], |r| r.get(0))?;
+            if t < ts {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
         }
-        if let Some(a) = f.actor {
-            sql.push_str(" AND actor_id = ?");
-            args.push(a.into());
-        }
-        if let Some(p) = &f.action_prefix {
-            sql.push_str(" AND action LIKE ? ESCAPE '\\'");
-            args.push(like_prefix(p).into());
-        }
-        if let Some(t) = f.from {
-            sql.push_str(" AND ts >= ?");
-            args.push(t.into());
-        }
-        if let Some(t) = f.to {
-            sql.push_str(" AND ts < ?");
-            args.push(t.into());
-        }
-        if let Some(b) = f.before_idx {
-            sql.push_str(" AND idx < ?");
-            args.push(b.into());
-        }
-        sql.push_str(" ORDER BY idx DESC LIMIT ?");
-        args.push(i64::from(f.limit.clamp(1, 10_000)).into());
-        let mut st = self.conn.prepare_cached(&sql)?;
-        Ok(st
-            .query_map(params_from_iter(args), row_from)?
-            .collect::<Result<_, _>>()?)
+        Ok(lo)
     }
 
-    /// Chart openings per patient (and per staff member) in [from, to): whole JST days come
-    /// from the daily counts, partial days at either edge from the ledger itself.
+    pub fn indexed_upto(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .meta("indexed_upto")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    fn rows_by_idx(&self, idxs: &[i64], out: &mut Vec<LedgerRow>) -> Result<(), StoreError> {
+        let sql = format!("SELECT {ROW_COLUMNS} FROM ledger WHERE idx = ?1");
+        let mut st = self.conn.prepare_cached(&sql)?;
+        for i in idxs {
+            out.push(st.query_row([i], row_from)?);
+        }
+        Ok(())
+    }
+
+    /// Audit events matching `f`, newest first. Patient or staff filters seek the derived
+    /// indexes day by day; entries not yet indexed are read from the ledger itself.
+    pub fn audit_events(&self, f: &AuditFilter) -> Result<Vec<LedgerRow>, StoreError> {
+        let size = self.ledger_size()? as i64;
+        let limit = f.limit.clamp(1, 10_000) as usize;
+        let lo = match f.from {
+            Some(t) => self.idx_at_or_after(t)?,
+            None => 0,
+        };
+        let mut hi = match f.to {
+            Some(t) => self.idx_at_or_after(t)?,
+            None => size,
+        };
+        if let Some(b) = f.before_idx {
+            hi = hi.min(b);
+        }
+        let mut out: Vec<LedgerRow> = Vec::new();
+        if lo >= hi {
+            return Ok(out);
+        }
+        let keep = |r: &LedgerRow| {
+            f.patient
+                .as_ref()
+                .is_none_or(|p| r.patient_id.as_ref() == Some(p))
+                && f.actor.is_none_or(|a| r.actor_id == Some(a))
+                && f.action_prefix
+                    .as_ref()
+                    .is_none_or(|p| r.action.starts_with(p.as_str()))
+        };
+        // 1. The not-yet-indexed tail, newest first.
+        let upto = self.indexed_upto()?;
+        let tail_lo = lo.max(upto);
+        if tail_lo < hi {
+            let sql = format!(
+                "SELECT {ROW_COLUMNS} FROM ledger WHERE idx >= ?1 AND idx < ?2 ORDER BY idx DESC"
+            );
+            let mut st = self.conn.prepare_cached(&sql)?;
+            let mut rows = st.query(params![tail_lo, hi])?;
+            while let Some(r) = rows.next()? {
+                let row = row_from(r)?;
+                if keep(&row) {
+                    out.push(row);
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        let hi = hi.min(upto);
+        if lo >= hi {
+            return Ok(out);
+        }
+        // 2. The indexed part.
+        let (table, key): (&str, rusqlite::types::Value) = match (&f.patient, f.actor) {
+            (Some(p), _) => ("audit_by_patient", p.clone().into()),
+            (None, Some(a)) => ("audit_by_actor", a.into()),
+            (None, None) => {
+                let sql = format!(
+                    "SELECT {ROW_COLUMNS} FROM ledger WHERE idx >= ?1 AND idx < ?2 ORDER BY idx DESC"
+                );
+                let mut st = self.conn.prepare_cached(&sql)?;
+                let mut rows = st.query(params![lo, hi])?;
+                while let Some(r) = rows.next()? {
+                    let row = row_from(r)?;
+                    if keep(&row) {
+                        out.push(row);
+                        if out.len() >= limit {
+                            break;
+                        }
+                    }
+                }
+                return Ok(out);
+            }
+        };
+        let col = if table == "audit_by_patient" {
+            "patient_id"
+        } else {
+            "actor_id"
+        };
+        let sql = format!(
+            "SELECT idx FROM {table} WHERE day = ?1 AND {col} = ?2 AND idx >= ?3 AND idx < ?4 ORDER BY idx DESC"
+        );
+        let ts_of = |i: i64| -> Result<i64, StoreError> {
+            Ok(self
+                .conn
+                .prepare_cached("SELECT ts FROM ledger WHERE idx = ?1")?
+                .query_row([i], |r| r.get(0))?)
+        };
+        let (first_day, last_day) = (day_of(ts_of(lo)?), day_of(ts_of(hi - 1)?));
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let mut day = last_day;
+        while day >= first_day && out.len() < limit {
+            let idxs: Vec<i64> = st
+                .query_map(params![day, key, lo, hi], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut rows = Vec::with_capacity(idxs.len());
+            self.rows_by_idx(&idxs, &mut rows)?;
+            for row in rows {
+                if keep(&row) {
+                    out.push(row);
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            day -= 1;
+        }
+        Ok(out)
+    }
+
+    /// Chart openings per patient (and per staff member) in [from, to). Whole JST days come
+    /// from the daily counts; partial days at either edge, and entries not yet indexed, are
+    /// counted from the ledger itself.
     pub fn access_counts(
         &self,
         from: Millis,
@@ -471,13 +564,17 @@ impl<'c> Reader<'c> {
         if to <= from {
             return Ok(Vec::new());
         }
+        let upto = self.indexed_upto()?;
         let first_full = if day_start(day_of(from)) == from {
             day_of(from)
         } else {
             day_of(from) + 1
         };
         let last_excl = day_of(to);
-        let mut edges = Vec::new();
+        // Ledger index ranges [a, b) to count directly.
+        let mut scans: Vec<(i64, i64)> = Vec::new();
+        let lo = self.idx_at_or_after(from)?;
+        let hi = self.idx_at_or_after(to)?;
         if first_full < last_excl {
             let mut st = self.conn.prepare_cached(
                 "SELECT patient_id, actor_id, SUM(n) FROM access_counts
@@ -494,42 +591,35 @@ impl<'c> Reader<'c> {
                 let (p, a, n) = row?;
                 *acc.entry(p).or_default().entry(a).or_default() += n;
             }
-            edges.push((from, day_start(first_full)));
-            edges.push((day_start(last_excl), to));
+            // The daily counts cover the full days' entries up to `upto`; count the rest directly.
+            let full_lo = self.idx_at_or_after(day_start(first_full))?;
+            let full_hi = self.idx_at_or_after(day_start(last_excl))?;
+            let counted_hi = full_hi.min(upto.max(full_lo));
+            scans.push((lo, full_lo));
+            scans.push((counted_hi, hi));
         } else {
-            edges.push((from, to));
+            scans.push((lo, hi));
         }
-        let placeholders = vec!["?"; CHART_ACCESS.len()].join(", ");
-        let sql = format!(
-            "SELECT patient_id, actor_id, COUNT(*) FROM ledger
-             WHERE ts >= ? AND ts < ? AND patient_id IS NOT NULL AND outcome = 'ok' AND action IN ({placeholders})
-               AND (? IS NULL OR patient_id = ?)
-             GROUP BY patient_id, actor_id"
-        );
-        let mut st = self.conn.prepare_cached(&sql)?;
-        for (a, b) in edges {
+        let mut st = self.conn.prepare_cached(
+            "SELECT patient_id, actor_id, action, outcome FROM ledger
+             WHERE idx >= ?1 AND idx < ?2 AND patient_id IS NOT NULL AND (?3 IS NULL OR patient_id = ?3)",
+        )?;
+        for (a, b) in scans {
             if b <= a {
                 continue;
             }
-            let mut args: Vec<rusqlite::types::Value> = vec![a.into(), b.into()];
-            args.extend(
-                CHART_ACCESS
-                    .iter()
-                    .map(|s| rusqlite::types::Value::from(s.to_string())),
-            );
-            let p: rusqlite::types::Value = patient.map(str::to_owned).into();
-            args.push(p.clone());
-            args.push(p);
-            let rows = st.query_map(params_from_iter(args), |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<i64>>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (p, a, n) = row?;
-                *acc.entry(p).or_default().entry(a.unwrap_or(0)).or_default() += n;
+            let mut rows = st.query(params![a, b, patient])?;
+            while let Some(r) = rows.next()? {
+                let action = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+                let outcome = r.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
+                if !crate::ledger::is_chart_access(action, outcome) {
+                    continue;
+                }
+                let Some(actor) = r.get::<_, Option<i64>>(1)? else {
+                    continue;
+                };
+                let p: String = r.get(0)?;
+                *acc.entry(p).or_default().entry(actor).or_default() += 1;
             }
         }
         let mut out: Vec<AccessCount> = acc
@@ -552,6 +642,52 @@ impl<'c> Reader<'c> {
         });
         Ok(out)
     }
+
+    /// The derived index entries of one day, sorted, for `verify` to compare.
+    pub fn index_day(&self, day: i64) -> Result<DayIndex, StoreError> {
+        let mut d = DayIndex::default();
+        let mut st = self.conn.prepare_cached(
+            "SELECT patient_id, idx FROM audit_by_patient WHERE day = ?1 ORDER BY patient_id, idx",
+        )?;
+        d.by_patient = st
+            .query_map([day], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT actor_id, idx FROM audit_by_actor WHERE day = ?1 ORDER BY actor_id, idx",
+        )?;
+        d.by_actor = st
+            .query_map([day], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT patient_id, actor_id, n FROM access_counts WHERE day = ?1 ORDER BY patient_id, actor_id")?;
+        d.counts = st
+            .query_map([day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(d)
+    }
+
+    /// Number of rows in each derived index table (patient, actor, daily counts).
+    pub fn index_sizes(&self) -> Result<(i64, i64, i64), StoreError> {
+        let n = |t: &str| -> Result<i64, StoreError> {
+            Ok(self
+                .conn
+                .query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))?)
+        };
+        Ok((
+            n("audit_by_patient")?,
+            n("audit_by_actor")?,
+            n("access_counts")?,
+        ))
+    }
+}
+
+/// One day of the derived indexes, each list sorted by its key.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DayIndex {
+    pub by_patient: Vec<(String, i64)>,
+    pub by_actor: Vec<(i64, i64)>,
+    pub counts: Vec<(String, i64, i64)>,
 }
 
 /// A read-only view of an instance that starts no writer (for `verify` and offline tools).
@@ -578,45 +714,5 @@ impl ReadOnly {
 
     pub fn get(&self) -> Reader<'_> {
         Reader::new(&self.conn)
-    }
-}
-
-/// Walks the stored Merkle hashes in order, a chunk at a time.
-pub struct HashCursor<'c> {
-    conn: &'c Connection,
-    next_id: i64,
-    buf: std::collections::VecDeque<(i64, Vec<u8>)>,
-    done: bool,
-}
-
-impl HashCursor<'_> {
-    pub fn next_hash(&mut self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
-        if self.buf.is_empty() && !self.done {
-            let mut st = self.conn.prepare_cached(
-                "SELECT id, hash FROM ledger_hashes WHERE id >= ?1 ORDER BY id LIMIT 8192",
-            )?;
-            let rows = st.query_map([self.next_id], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })?;
-            for row in rows {
-                self.buf.push_back(row?);
-            }
-            match self.buf.back() {
-                Some((id, _)) => self.next_id = id + 1,
-                None => self.done = true,
-            }
-        }
-        Ok(self.buf.pop_front())
-    }
-}
-
-impl<'c> Reader<'c> {
-    pub fn hash_cursor(&self) -> HashCursor<'c> {
-        HashCursor {
-            conn: self.conn,
-            next_id: 0,
-            buf: Default::default(),
-            done: false,
-        }
     }
 }

@@ -126,6 +126,9 @@ CREATE TABLE blobs (
     created_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- The ledger: one row per event, appended in index order with non-decreasing time. `hashes`
+-- holds the Merkle hashes this entry completes (its leaf hash, then each subtree it closes),
+-- so one sequential insert makes an event durable together with its place in the tree.
 CREATE TABLE ledger (
     idx INTEGER PRIMARY KEY,
     ts INTEGER NOT NULL,
@@ -134,18 +137,13 @@ CREATE TABLE ledger (
     outcome TEXT NOT NULL,
     patient_id TEXT,
     record_id INTEGER,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    hashes BLOB NOT NULL
 );
-CREATE INDEX ledger_patient_ts ON ledger(patient_id, ts) WHERE patient_id IS NOT NULL;
-CREATE INDEX ledger_actor_ts ON ledger(actor_id, ts);
-CREATE INDEX ledger_ts ON ledger(ts);
 CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
-
--- Merkle hashes in stored-index order (see mamori_ledger::stored_index).
-CREATE TABLE ledger_hashes (id INTEGER PRIMARY KEY, hash BLOB NOT NULL);
 
 CREATE TABLE checkpoints (
     size INTEGER PRIMARY KEY,
@@ -154,8 +152,22 @@ CREATE TABLE checkpoints (
     note TEXT NOT NULL
 );
 
--- Chart accesses per JST day, patient and staff member: derived from the ledger in the same
--- transaction and rebuildable from it; answers "who opened whose chart how often" at once.
+-- Query indexes derived from the ledger in batches (meta 'indexed_upto' is the first entry not
+-- yet indexed) and rebuildable from it. Keys start with the JST day so that a day's inserts
+-- stay together on a few pages; a patient's or staff member's history is one seek per day.
+CREATE TABLE audit_by_patient (
+    day INTEGER NOT NULL,
+    patient_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    PRIMARY KEY (day, patient_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE audit_by_actor (
+    day INTEGER NOT NULL,
+    actor_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    PRIMARY KEY (day, actor_id, idx)
+) WITHOUT ROWID;
+-- Chart openings per day, patient and staff member.
 CREATE TABLE access_counts (
     day INTEGER NOT NULL,
     patient_id TEXT NOT NULL,

@@ -2,23 +2,24 @@ use mamori_domain::Millis;
 use mamori_domain::audit::AuditEvent;
 use mamori_domain::kinds::RecordKind;
 use mamori_domain::permission::Role;
-use mamori_ledger::{Frontier, Hash};
+use mamori_ledger::Hash;
 use rusqlite::{Connection, params};
 
+use crate::ledger::LedgerState;
 use crate::{Reader, StoreError, VersionRow};
 
 /// The write side, valid inside one transaction of the group commit.
 pub struct WriteTx<'c> {
     conn: &'c Connection,
-    frontier: &'c mut Frontier,
+    state: &'c mut LedgerState,
     depth: u32,
 }
 
 impl<'c> WriteTx<'c> {
-    pub(crate) fn new(conn: &'c Connection, frontier: &'c mut Frontier) -> Self {
+    pub(crate) fn new(conn: &'c Connection, state: &'c mut LedgerState) -> Self {
         Self {
             conn,
-            frontier,
+            state,
             depth: 0,
         }
     }
@@ -39,12 +40,12 @@ impl<'c> WriteTx<'c> {
         self.conn
             .execute_batch(&format!("SAVEPOINT {name}"))
             .map_err(StoreError::from)?;
-        let before = self.frontier.clone();
+        let before = self.state.clone();
         let result = f(self);
         let end = match result {
             Ok(_) => format!("RELEASE {name}"),
             Err(_) => {
-                *self.frontier = before;
+                *self.state = before;
                 format!("ROLLBACK TO {name}; RELEASE {name}")
             }
         };
@@ -55,15 +56,20 @@ impl<'c> WriteTx<'c> {
 
     /// Appends an event to the ledger; returns its index.
     pub fn append(&mut self, ev: &AuditEvent) -> Result<u64, StoreError> {
-        crate::ledger::append(self.conn, self.frontier, ev)
+        crate::ledger::append(self.conn, self.state, ev)
     }
 
     pub fn ledger_size(&self) -> u64 {
-        self.frontier.size()
+        self.state.frontier.size()
     }
 
     pub fn ledger_root(&self) -> Hash {
-        self.frontier.root()
+        self.state.frontier.root()
+    }
+
+    /// Brings the query indexes fully up to date (before audit queries).
+    pub fn index_all(&mut self) -> Result<u64, StoreError> {
+        crate::ledger::index_pending(self.conn, self.state, u64::MAX)
     }
 
     pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {

@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use mamori_ledger::Frontier;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
+use crate::ledger::LedgerState;
 use crate::read::ReaderGuard;
 use crate::{BlobStore, StoreError, WriteTx};
 
@@ -104,13 +104,13 @@ impl Store {
         let mut conn = open_conn(&db_path, opts.durability)?;
         crate::restrict_file(&db_path)?;
         crate::schema::migrate(&mut conn)?;
-        let frontier = crate::ledger::load_frontier(&conn)?;
+        let state = crate::ledger::load_state(&conn)?;
         let blobs = BlobStore::open(dir.join("blobs"))?;
         let (sender, rx) = crossbeam_channel::unbounded();
         let max_batch = opts.max_batch.max(1);
         let writer = std::thread::Builder::new()
             .name("mamori-writer".into())
-            .spawn(move || run_writer(conn, frontier, rx, max_batch))?;
+            .spawn(move || run_writer(conn, state, rx, max_batch))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db_path,
@@ -233,10 +233,29 @@ impl Store {
     }
 }
 
-fn run_writer(conn: Connection, mut frontier: Frontier, rx: Receiver<Msg>, max_batch: usize) {
+/// Entries indexed per index transaction, and the backlog at which indexing interleaves with
+/// client writes instead of waiting for an idle moment.
+const INDEX_CHUNK: u64 = 8192;
+const INDEX_BACKLOG_MAX: u64 = 200_000;
+
+fn run_writer(conn: Connection, mut state: LedgerState, rx: Receiver<Msg>, max_batch: usize) {
     let mut stop = false;
     while !stop {
-        let Ok(first) = rx.recv() else { break };
+        // When idle, bring the query indexes up to date in the background.
+        let first = match rx.try_recv() {
+            Ok(m) => m,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => break,
+            Err(crossbeam_channel::TryRecvError::Empty) => {
+                if state.indexed_upto < state.frontier.size() {
+                    index_step(&conn, &mut state);
+                    continue;
+                }
+                match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            }
+        };
         let mut batch = Vec::with_capacity(64);
         match first {
             Msg::Job(j) => batch.push(j),
@@ -252,33 +271,51 @@ fn run_writer(conn: Connection, mut frontier: Frontier, rx: Receiver<Msg>, max_b
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, &mut frontier, batch);
+        commit_batch(&conn, &mut state, batch);
+        if state.frontier.size() - state.indexed_upto > INDEX_BACKLOG_MAX {
+            index_step(&conn, &mut state);
+        }
     }
     // Drain whatever is left so no caller waits forever.
     while let Ok(Msg::Job(j)) = rx.try_recv() {
-        commit_batch(&conn, &mut frontier, vec![j]);
+        commit_batch(&conn, &mut state, vec![j]);
     }
 }
 
-fn commit_batch(conn: &Connection, frontier: &mut Frontier, batch: Vec<Job>) {
-    let before_batch = frontier.clone();
+fn index_step(conn: &Connection, state: &mut LedgerState) {
+    let before = state.clone();
+    let r = conn
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(StoreError::from)
+        .and_then(|_| crate::ledger::index_pending(conn, state, INDEX_CHUNK))
+        .and_then(|_| conn.execute_batch("COMMIT").map_err(StoreError::from));
+    if let Err(e) = r {
+        tracing::error!(error = %e, "indexing the ledger failed; will retry");
+        let _ = conn.execute_batch("ROLLBACK");
+        *state = before;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn commit_batch(conn: &Connection, state: &mut LedgerState, batch: Vec<Job>) {
+    let before_batch = state.clone();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "could not begin a write transaction");
         let msg = e.to_string();
         for job in batch {
             // The job must still run to obtain its completion; its writes are discarded.
-            let mut wtx = WriteTx::new(conn, frontier);
+            let mut wtx = WriteTx::new(conn, state);
             let (_, done) = job(&mut wtx);
-            *frontier = before_batch.clone();
+            *state = before_batch.clone();
             done(Err(msg.clone()));
         }
         return;
     }
     let mut dones = Vec::with_capacity(batch.len());
     for job in batch {
-        let before = frontier.clone();
+        let before = state.clone();
         let sp = conn.execute_batch("SAVEPOINT job");
-        let mut wtx = WriteTx::new(conn, frontier);
+        let mut wtx = WriteTx::new(conn, state);
         // A panicking job drops its reply channel (its caller sees an error); the others go on.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut wtx)));
         let (keep, done) = match outcome {
@@ -296,7 +333,7 @@ fn commit_batch(conn: &Connection, frontier: &mut Frontier, batch: Vec<Job>) {
             }
         }
         if !keep {
-            *frontier = before;
+            *state = before;
         }
         dones.extend(done);
     }
@@ -305,7 +342,7 @@ fn commit_batch(conn: &Connection, frontier: &mut Frontier, batch: Vec<Job>) {
         Err(e) => {
             tracing::error!(error = %e, "commit failed; the whole batch is rolled back");
             let _ = conn.execute_batch("ROLLBACK");
-            *frontier = before_batch;
+            *state = before_batch;
             let msg = e.to_string();
             dones.into_iter().for_each(|d| d(Err(msg.clone())));
         }
