@@ -228,12 +228,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
             Err(_) => rep.problem(format!("ledger entry {}: 記録内容を読めません", row.idx)),
         }
         if row.idx < indexed_upto {
-            let day = mamori_store::day_of(row.ts);
-            if day_check.day != Some(day) {
-                day_check.finish(&r, &mut rep)?;
-                day_check.day = Some(day);
-            }
-            day_check.add(&row);
+            day_check.add(&r, &row, &mut rep)?;
         }
         if let Some((root, what)) = expected.get(&frontier.size()) {
             if *root != frontier.root() {
@@ -362,11 +357,14 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     Ok(rep)
 }
 
-/// The query indexes one day of ledger entries implies, compared with what is stored.
+/// The derived indexes the ledger implies, compared segment by segment (patient and staff
+/// indexes) and day by day (daily counts) with what is stored.
 #[derive(Default)]
 struct IndexCheck {
+    seg: Option<i64>,
+    by_patient: Vec<(String, i64)>,
+    by_actor: Vec<(i64, i64)>,
     day: Option<i64>,
-    expected: mamori_store::DayIndex,
     counts: std::collections::BTreeMap<(String, i64), i64>,
     total_patient: i64,
     total_actor: i64,
@@ -374,18 +372,34 @@ struct IndexCheck {
 }
 
 impl IndexCheck {
-    fn add(&mut self, row: &mamori_store::LedgerRow) {
+    fn add(
+        &mut self,
+        r: &mamori_store::Reader<'_>,
+        row: &mamori_store::LedgerRow,
+        rep: &mut VerifyReport,
+    ) -> Result<(), mamori_store::StoreError> {
+        let seg = mamori_store::segment_of(row.idx);
+        if self.seg != Some(seg) {
+            self.finish_segment(r, rep)?;
+            self.seg = Some(seg);
+        }
+        let day = mamori_store::day_of(row.ts);
+        if self.day != Some(day) {
+            self.finish_day(r, rep)?;
+            self.day = Some(day);
+        }
         if let Some(p) = &row.patient_id {
-            self.expected.by_patient.push((p.clone(), row.idx));
+            self.by_patient.push((p.clone(), row.idx));
         }
         if let Some(a) = row.actor_id {
-            self.expected.by_actor.push((a, row.idx));
+            self.by_actor.push((a, row.idx));
         }
         if let (Some(p), Some(a)) = (&row.patient_id, row.actor_id) {
             if mamori_store::is_chart_access(&row.action, &row.outcome) {
                 *self.counts.entry((p.clone(), a)).or_default() += 1;
             }
         }
+        Ok(())
     }
 
     fn finish(
@@ -393,32 +407,52 @@ impl IndexCheck {
         r: &mamori_store::Reader<'_>,
         rep: &mut VerifyReport,
     ) -> Result<(), mamori_store::StoreError> {
+        self.finish_segment(r, rep)?;
+        self.finish_day(r, rep)
+    }
+
+    fn finish_segment(
+        &mut self,
+        r: &mamori_store::Reader<'_>,
+        rep: &mut VerifyReport,
+    ) -> Result<(), mamori_store::StoreError> {
+        let Some(seg) = self.seg.take() else {
+            return Ok(());
+        };
+        let mut p = std::mem::take(&mut self.by_patient);
+        let mut a = std::mem::take(&mut self.by_actor);
+        p.sort();
+        a.sort();
+        self.total_patient += p.len() as i64;
+        self.total_actor += a.len() as i64;
+        let (gp, ga) = r.index_segment(seg)?;
+        let first = seg << mamori_store::SEGMENT_BITS;
+        if gp != p {
+            rep.problem(format!("ledger entries {first}.. の患者別索引が台帳と一致しません (audit_by_patient altered)"));
+        }
+        if ga != a {
+            rep.problem(format!(
+                "ledger entries {first}.. の職員別索引が台帳と一致しません (audit_by_actor altered)"
+            ));
+        }
+        Ok(())
+    }
+
+    fn finish_day(
+        &mut self,
+        r: &mamori_store::Reader<'_>,
+        rep: &mut VerifyReport,
+    ) -> Result<(), mamori_store::StoreError> {
         let Some(day) = self.day.take() else {
             return Ok(());
         };
-        let mut exp = std::mem::take(&mut self.expected);
-        exp.by_patient.sort();
-        exp.by_actor.sort();
-        exp.counts = std::mem::take(&mut self.counts)
+        let exp: Vec<(String, i64, i64)> = std::mem::take(&mut self.counts)
             .into_iter()
             .map(|((p, a), n)| (p, a, n))
             .collect();
-        self.total_patient += exp.by_patient.len() as i64;
-        self.total_actor += exp.by_actor.len() as i64;
-        self.total_counts += exp.counts.len() as i64;
-        let got = r.index_day(day)?;
-        let date = crate::audit::jst_date(mamori_store::day_start(day));
-        if got.by_patient != exp.by_patient {
-            rep.problem(format!(
-                "{date} の患者別索引が台帳と一致しません (audit_by_patient altered)"
-            ));
-        }
-        if got.by_actor != exp.by_actor {
-            rep.problem(format!(
-                "{date} の職員別索引が台帳と一致しません (audit_by_actor altered)"
-            ));
-        }
-        if got.counts != exp.counts {
+        self.total_counts += exp.len() as i64;
+        if r.counts_of_day(day)? != exp {
+            let date = crate::audit::jst_date(mamori_store::day_start(day));
             rep.problem(format!(
                 "{date} の閲覧回数の集計が台帳と一致しません (access_counts altered)"
             ));

@@ -146,59 +146,83 @@ pub(crate) fn append(
     Ok(idx)
 }
 
+/// Entries per segment of the derived indexes.
+pub const SEGMENT_BITS: u32 = 14;
+
+pub fn segment_of(idx: i64) -> i64 {
+    idx >> SEGMENT_BITS
+}
+
+/// The JST day of `ts`, in SQL (the same as [`day_of`] for times after 1970).
+const SQL_DAY: &str = "((ts + 32400000) / 86400000)";
+
 /// Adds up to `limit` not-yet-indexed entries to the query indexes; returns how many.
+/// Set-based, so SQLite derives the rows itself, in key order.
 pub(crate) fn index_pending(
     conn: &Connection,
     state: &mut LedgerState,
     limit: u64,
 ) -> Result<u64, StoreError> {
     let from = state.indexed_upto;
-    let to = state.frontier.size().min(from + limit);
+    let to = state.frontier.size().min(from.saturating_add(limit));
     if from >= to {
         return Ok(0);
     }
-    let mut rows = conn.prepare_cached(
-        "SELECT idx, ts, actor_id, action, outcome, patient_id FROM ledger WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
-    )?;
-    let mut by_patient = conn.prepare_cached(
-        "INSERT INTO audit_by_patient (day, patient_id, idx) VALUES (?1, ?2, ?3)",
-    )?;
-    let mut by_actor =
-        conn.prepare_cached("INSERT INTO audit_by_actor (day, actor_id, idx) VALUES (?1, ?2, ?3)")?;
-    let mut count = conn.prepare_cached(
-        "INSERT INTO access_counts (day, patient_id, actor_id, n) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (day, patient_id, actor_id) DO UPDATE SET n = n + excluded.n",
-    )?;
-    let mut counts: std::collections::BTreeMap<(i64, String, i64), i64> = Default::default();
-    let mut q = rows.query(params![from as i64, to as i64])?;
-    while let Some(r) = q.next()? {
-        let idx: i64 = r.get(0)?;
-        let day = day_of(r.get(1)?);
-        let actor: Option<i64> = r.get(2)?;
-        let patient: Option<String> = r.get(5)?;
-        if let Some(p) = &patient {
-            by_patient.execute(params![day, p, idx])?;
-        }
-        if let Some(a) = actor {
-            by_actor.execute(params![day, a, idx])?;
-        }
-        if let (Some(p), Some(a)) = (patient, actor) {
-            let action = r.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
-            let outcome = r.get_ref(4)?.as_str().map_err(rusqlite::Error::from)?;
-            if is_chart_access(action, outcome) {
-                *counts.entry((day, p, a)).or_default() += 1;
-            }
-        }
-    }
-    for ((day, p, a), n) in counts {
-        count.execute(params![day, p, a, n])?;
-    }
+    let range = params![from as i64, to as i64];
+    conn.prepare_cached(&format!(
+        "INSERT INTO audit_by_patient (seg, patient_id, idx)
+         SELECT idx >> {SEGMENT_BITS}, patient_id, idx FROM ledger
+         WHERE idx >= ?1 AND idx < ?2 AND patient_id IS NOT NULL ORDER BY 1, 2, 3"
+    ))?
+    .execute(range)?;
+    conn.prepare_cached(&format!(
+        "INSERT INTO audit_by_actor (seg, actor_id, idx)
+         SELECT idx >> {SEGMENT_BITS}, actor_id, idx FROM ledger
+         WHERE idx >= ?1 AND idx < ?2 AND actor_id IS NOT NULL ORDER BY 1, 2, 3"
+    ))?
+    .execute(range)?;
+    let access = CHART_ACCESS
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    conn.prepare_cached(&format!(
+        "INSERT INTO access_counts (day, patient_id, actor_id, n)
+         SELECT {SQL_DAY}, patient_id, actor_id, COUNT(*) FROM ledger
+         WHERE idx >= ?1 AND idx < ?2 AND patient_id IS NOT NULL AND actor_id IS NOT NULL
+           AND outcome = 'ok' AND action IN ({access})
+         GROUP BY 1, 2, 3
+         ON CONFLICT (day, patient_id, actor_id) DO UPDATE SET n = n + excluded.n"
+    ))?
+    .execute(range)?;
     conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES ('indexed_upto', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )?
     .execute([to.to_string()])?;
     state.indexed_upto = to;
     Ok(to - from)
+}
+
+#[cfg(test)]
+#[test]
+fn sql_day_matches_day_of() {
+    let conn = Connection::open_in_memory().unwrap();
+    for ts in [
+        0i64,
+        1_795_482_000_000,
+        1_795_449_599_999,
+        1_795_449_600_000,
+        1_700_000_000_123,
+    ] {
+        let d: i64 = conn
+            .query_row(
+                &format!("SELECT {}", SQL_DAY.replace("ts", &ts.to_string())),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(d, day_of(ts), "{ts}");
+    }
 }
 
 pub(crate) fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {

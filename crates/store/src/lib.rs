@@ -16,11 +16,13 @@ mod writer;
 
 pub use blobs::BlobStore;
 pub use error::StoreError;
-pub use ledger::{LedgerHashes, LedgerRow, day_of, day_start, is_chart_access};
+pub use ledger::{
+    LedgerHashes, LedgerRow, SEGMENT_BITS, day_of, day_start, is_chart_access, segment_of,
+};
 pub use model::*;
-pub use read::{DayIndex, ReadOnly, Reader};
+pub use read::{ReadOnly, Reader};
 pub use write_tx::WriteTx;
-pub use writer::{Durability, Store, StoreOptions};
+pub use writer::{Durability, Store, StoreOptions, WriterStats};
 
 /// Restricts a file to its owner: keys and the database hold secrets and patient data.
 #[cfg(unix)]

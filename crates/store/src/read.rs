@@ -5,7 +5,7 @@ use mamori_domain::kinds::RecordKind;
 use mamori_domain::permission::Role;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::ledger::{ROW_COLUMNS, day_of, day_start, row_from};
+use crate::ledger::{ROW_COLUMNS, day_of, day_start, row_from, segment_of};
 use crate::{
     AccessCount, Account, AuditFilter, CheckpointRow, LedgerRow, Patient, RecordRow, Session,
     Store, StoreError, VersionRow,
@@ -521,20 +521,14 @@ impl<'c> Reader<'c> {
             "actor_id"
         };
         let sql = format!(
-            "SELECT idx FROM {table} WHERE day = ?1 AND {col} = ?2 AND idx >= ?3 AND idx < ?4 ORDER BY idx DESC"
+            "SELECT idx FROM {table} WHERE seg = ?1 AND {col} = ?2 AND idx >= ?3 AND idx < ?4 ORDER BY idx DESC"
         );
-        let ts_of = |i: i64| -> Result<i64, StoreError> {
-            Ok(self
-                .conn
-                .prepare_cached("SELECT ts FROM ledger WHERE idx = ?1")?
-                .query_row([i], |r| r.get(0))?)
-        };
-        let (first_day, last_day) = (day_of(ts_of(lo)?), day_of(ts_of(hi - 1)?));
+        let (first_seg, last_seg) = (segment_of(lo), segment_of(hi - 1));
         let mut st = self.conn.prepare_cached(&sql)?;
-        let mut day = last_day;
-        while day >= first_day && out.len() < limit {
+        let mut seg = last_seg;
+        while seg >= first_seg && out.len() < limit {
             let idxs: Vec<i64> = st
-                .query_map(params![day, key, lo, hi], |r| r.get(0))?
+                .query_map(params![seg, key, lo, hi], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             let mut rows = Vec::with_capacity(idxs.len());
             self.rows_by_idx(&idxs, &mut rows)?;
@@ -546,7 +540,7 @@ impl<'c> Reader<'c> {
                     }
                 }
             }
-            day -= 1;
+            seg -= 1;
         }
         Ok(out)
     }
@@ -643,28 +637,34 @@ impl<'c> Reader<'c> {
         Ok(out)
     }
 
-    /// The derived index entries of one day, sorted, for `verify` to compare.
-    pub fn index_day(&self, day: i64) -> Result<DayIndex, StoreError> {
-        let mut d = DayIndex::default();
+    /// The patient and staff index entries of one segment, sorted, for `verify` to compare.
+    pub fn index_segment(
+        &self,
+        seg: i64,
+    ) -> Result<(Vec<(String, i64)>, Vec<(i64, i64)>), StoreError> {
         let mut st = self.conn.prepare_cached(
-            "SELECT patient_id, idx FROM audit_by_patient WHERE day = ?1 ORDER BY patient_id, idx",
+            "SELECT patient_id, idx FROM audit_by_patient WHERE seg = ?1 ORDER BY patient_id, idx",
         )?;
-        d.by_patient = st
-            .query_map([day], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let p = st
+            .query_map([seg], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         let mut st = self.conn.prepare_cached(
-            "SELECT actor_id, idx FROM audit_by_actor WHERE day = ?1 ORDER BY actor_id, idx",
+            "SELECT actor_id, idx FROM audit_by_actor WHERE seg = ?1 ORDER BY actor_id, idx",
         )?;
-        d.by_actor = st
-            .query_map([day], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let a = st
+            .query_map([seg], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT patient_id, actor_id, n FROM access_counts WHERE day = ?1 ORDER BY patient_id, actor_id")?;
-        d.counts = st
+        Ok((p, a))
+    }
+
+    /// The daily chart-opening counts of one day, sorted, for `verify` to compare.
+    pub fn counts_of_day(&self, day: i64) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT patient_id, actor_id, n FROM access_counts WHERE day = ?1 ORDER BY patient_id, actor_id",
+        )?;
+        Ok(st
             .query_map([day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(d)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Number of rows in each derived index table (patient, actor, daily counts).
@@ -680,14 +680,6 @@ impl<'c> Reader<'c> {
             n("access_counts")?,
         ))
     }
-}
-
-/// One day of the derived indexes, each list sorted by its key.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct DayIndex {
-    pub by_patient: Vec<(String, i64)>,
-    pub by_actor: Vec<(i64, i64)>,
-    pub counts: Vec<(String, i64, i64)>,
 }
 
 /// A read-only view of an instance that starts no writer (for `verify` and offline tools).

@@ -153,19 +153,20 @@ CREATE TABLE checkpoints (
 );
 
 -- Query indexes derived from the ledger in batches (meta 'indexed_upto' is the first entry not
--- yet indexed) and rebuildable from it. Keys start with the JST day so that a day's inserts
--- stay together on a few pages; a patient's or staff member's history is one seek per day.
+-- yet indexed) and rebuildable from it. Keys start with the ledger segment (idx / 16384), so
+-- each batch is appended at the right edge of the tree (every page written once) and a
+-- patient's or staff member's history in a time range is one seek per segment.
 CREATE TABLE audit_by_patient (
-    day INTEGER NOT NULL,
+    seg INTEGER NOT NULL,
     patient_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
-    PRIMARY KEY (day, patient_id, idx)
+    PRIMARY KEY (seg, patient_id, idx)
 ) WITHOUT ROWID;
 CREATE TABLE audit_by_actor (
-    day INTEGER NOT NULL,
+    seg INTEGER NOT NULL,
     actor_id INTEGER NOT NULL,
     idx INTEGER NOT NULL,
-    PRIMARY KEY (day, actor_id, idx)
+    PRIMARY KEY (seg, actor_id, idx)
 ) WITHOUT ROWID;
 -- Chart openings per day, patient and staff member.
 CREATE TABLE access_counts (
