@@ -54,6 +54,8 @@ pub(crate) struct LedgerState {
     pub last_ts: Millis,
     /// First entry not yet in the query indexes.
     pub indexed_upto: u64,
+    /// The connection's durability setting, restored after index transactions.
+    pub sync_pragma: &'static str,
 }
 
 /// Stored Merkle hashes, read from the row of the entry that completed each subtree.
@@ -101,6 +103,7 @@ pub(crate) fn load_state(conn: &Connection) -> Result<LedgerState, StoreError> {
         frontier,
         last_ts: last_ts.unwrap_or(i64::MIN),
         indexed_upto,
+        sync_pragma: "FULL",
     })
 }
 

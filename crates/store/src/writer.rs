@@ -140,7 +140,11 @@ impl Store {
         let mut conn = open_conn(&db_path, opts.durability)?;
         crate::restrict_file(&db_path)?;
         crate::schema::migrate(&mut conn)?;
-        let state = crate::ledger::load_state(&conn)?;
+        let mut state = crate::ledger::load_state(&conn)?;
+        state.sync_pragma = match opts.durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
         let blobs = BlobStore::open(dir.join("blobs"))?;
         let (sender, rx) = crossbeam_channel::unbounded();
         let max_batch = opts.max_batch.max(1);
@@ -281,6 +285,8 @@ impl Store {
 /// client writes instead of waiting for an idle moment.
 const INDEX_CHUNK: u64 = 16_384;
 const INDEX_BACKLOG_MAX: u64 = 200_000;
+/// Idle time after which a small backlog is indexed.
+const INDEX_IDLE: std::time::Duration = std::time::Duration::from_millis(50);
 
 fn run_writer(
     conn: Connection,
@@ -292,18 +298,31 @@ fn run_writer(
 ) {
     let mut stop = false;
     while !stop {
-        // When idle, bring the query indexes up to date in the background.
+        // The query indexes are brought up to date in large chunks: when the backlog is big,
+        // or once the writer has been idle for a moment.
         let first = match rx.try_recv() {
             Ok(m) => m,
             Err(crossbeam_channel::TryRecvError::Disconnected) => break,
             Err(crossbeam_channel::TryRecvError::Empty) => {
-                if background && state.indexed_upto < state.frontier.size() {
+                let backlog = state.frontier.size() - state.indexed_upto;
+                if background && backlog >= INDEX_CHUNK {
                     index_step(&conn, &mut state, stats);
                     continue;
                 }
-                match rx.recv() {
+                let wait = if background && backlog > 0 {
+                    INDEX_IDLE
+                } else {
+                    std::time::Duration::from_secs(3600)
+                };
+                match rx.recv_timeout(wait) {
                     Ok(m) => m,
-                    Err(_) => break,
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                        if background && state.indexed_upto < state.frontier.size() {
+                            index_step(&conn, &mut state, stats);
+                        }
+                        continue;
+                    }
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
                 }
             }
         };
@@ -322,14 +341,27 @@ fn run_writer(
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, &mut state, batch, stats);
+        commit_batch(
+            &conn,
+            &mut state,
+            batch,
+            Some((&rx, max_batch, &mut stop)),
+            stats,
+        );
         if background && state.frontier.size() - state.indexed_upto > INDEX_BACKLOG_MAX {
             index_step(&conn, &mut state, stats);
         }
     }
-    // Drain whatever is left so no caller waits forever.
+    // Drain whatever is left so no caller waits forever, then leave the indexes complete.
     while let Ok(Msg::Job(j)) = rx.try_recv() {
-        commit_batch(&conn, &mut state, vec![j], stats);
+        commit_batch(&conn, &mut state, vec![j], None, stats);
+    }
+    while background && state.indexed_upto < state.frontier.size() {
+        let before = state.indexed_upto;
+        index_step(&conn, &mut state, stats);
+        if state.indexed_upto == before {
+            break;
+        }
     }
 }
 
@@ -359,7 +391,15 @@ fn index_step(conn: &Connection, state: &mut LedgerState, stats: &WriterStats) {
     }
 }
 
-fn commit_batch(conn: &Connection, state: &mut LedgerState, batch: Vec<Job>, stats: &WriterStats) {
+/// Runs `batch` (and, when `more` is given, requests that arrive while it runs, up to the
+/// batch limit) in one transaction with one commit.
+fn commit_batch(
+    conn: &Connection,
+    state: &mut LedgerState,
+    batch: Vec<Job>,
+    more: Option<(&Receiver<Msg>, usize, &mut bool)>,
+    stats: &WriterStats,
+) {
     let started = std::time::Instant::now();
     stats.batches.fetch_add(1, Ordering::Relaxed);
     stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -377,7 +417,30 @@ fn commit_batch(conn: &Connection, state: &mut LedgerState, batch: Vec<Job>, sta
         return;
     }
     let mut dones = Vec::with_capacity(batch.len());
-    for job in batch {
+    let mut queue: std::collections::VecDeque<Job> = batch.into();
+    let mut more = more;
+    let mut taken = queue.len();
+    loop {
+        let Some(job) = queue.pop_front().or_else(|| {
+            let (rx, max, stop) = more.as_mut()?;
+            if taken >= *max || **stop {
+                return None;
+            }
+            match rx.try_recv() {
+                Ok(Msg::Job(j)) => {
+                    taken += 1;
+                    stats.jobs.fetch_add(1, Ordering::Relaxed);
+                    Some(j)
+                }
+                Ok(Msg::Stop) => {
+                    **stop = true;
+                    None
+                }
+                Err(_) => None,
+            }
+        }) else {
+            break;
+        };
         let before = state.clone();
         let sp = conn.execute_batch("SAVEPOINT job");
         let mut wtx = WriteTx::new(conn, state);
