@@ -259,13 +259,13 @@ fn verify(entries: usize) -> Result<(), StoreError> {
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let pw = dir.path().join("pw");
-    std::fs::write(&pw, "bench-admin-password")?;
+    std::fs::write(&pw, "verify bench passphrase")?;
     mamori_service::instance::init(
         &data,
         &mamori_service::instance::InitParams {
             facility: "bench",
             admin_login: "admin",
-            admin_password: "bench-admin-password",
+            admin_password: "verify bench passphrase",
         },
     )
     .map_err(|e| StoreError::Corrupt(e.to_string()))?;

@@ -3,6 +3,8 @@
 //! changed or removed is named.
 
 use std::borrow::Cow;
+
+use crossbeam_channel as crossbeam;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
@@ -192,54 +194,84 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
             rep.problem(format!("{what}: 空の台帳の root が一致しません"));
         }
     }
-    r.for_each_ledger_row(|row| {
-        if row.idx != next_idx {
-            rep.problem(format!("ledger entries {}..{} are missing (台帳の項目が削除されています)", next_idx, row.idx - 1));
-        }
-        next_idx = row.idx + 1;
-        if row.ts < last_ts {
-            rep.problem(format!("ledger entry {}: 時刻が前の項目より前です (order altered)", row.idx));
-        }
-        last_ts = row.ts;
-        let leaf = leaf_hash(&row.payload);
-        let stored = frontier.append_leaf_hash(leaf);
-        stored_seen += stored.len() as u64;
-        let same = row.hashes.len() == stored.len() * 32
-            && stored.iter().zip(row.hashes.chunks(32)).all(|(s, h)| s.hash.as_slice() == h);
-        if !same {
-            rep.problem(format!("ledger entry {}: 保存されたハッシュが内容と一致しません (entry or hashes changed)", row.idx));
-        }
-        match serde_json::from_slice::<EventCheck<'_>>(&row.payload) {
-            Ok(ev) => {
-                let same = ev.v == 1
-                    && ev.ts == row.ts
-                    && ev.actor.as_ref().map(|a| a.id) == row.actor_id
-                    && ev.action == row.action
-                    && ev.outcome == row.outcome
-                    && ev.patient.as_deref() == row.patient_id.as_deref()
-                    && ev.record == row.record_id;
-                if !same {
-                    rep.problem(format!("ledger entry {}: 検索用の列が記録内容と一致しません (index columns altered)", row.idx));
-                }
-                if let (Some(rec), Some(ver), Some(d)) = (ev.record, ev.version, ev.version_digest) {
-                    version_events.insert((rec, ver), (row.idx, d.into_owned()));
-                }
+    // A reader thread (its own connection) reads rows, hashes leaves and parses payloads; this
+    // thread rebuilds the tree and checks hashes, checkpoints and indexes.
+    let (tx, rx) = crossbeam::bounded::<Vec<Prepared>>(8);
+    let dir2 = dir.to_owned();
+    let reader = std::thread::spawn(move || -> Result<(), mamori_store::StoreError> {
+        let ro = ReadOnly::open(&dir2)?;
+        let mut batch = Vec::with_capacity(4096);
+        ro.get().for_each_ledger_row(|row| {
+            batch.push(Prepared::of(row));
+            if batch.len() == 4096
+                && tx
+                    .send(std::mem::replace(&mut batch, Vec::with_capacity(4096)))
+                    .is_err()
+            {
+                return Err(mamori_store::StoreError::Closed);
             }
-            Err(_) => rep.problem(format!("ledger entry {}: 記録内容を読めません", row.idx)),
-        }
-        if row.idx < indexed_upto {
-            day_check.add(&r, &row, &mut rep)?;
-        }
-        if let Some((root, what)) = expected.get(&frontier.size()) {
-            if *root != frontier.root() {
+            Ok(())
+        })?;
+        let _ = tx.send(batch);
+        Ok(())
+    });
+    for batch in rx {
+        for p in batch {
+            let row = &p.row;
+            if row.idx != next_idx {
                 rep.problem(format!(
-                    "ledger entry {}: {what} と一致しません — それ以前の台帳が変更されています",
-                    frontier.size() - 1
+                    "ledger entries {}..{} are missing (台帳の項目が削除されています)",
+                    next_idx,
+                    row.idx - 1
                 ));
             }
+            next_idx = row.idx + 1;
+            if row.ts < last_ts {
+                rep.problem(format!(
+                    "ledger entry {}: 時刻が前の項目より前です (order altered)",
+                    row.idx
+                ));
+            }
+            last_ts = row.ts;
+            let stored = frontier.append_leaf_hash(p.leaf);
+            stored_seen += stored.len() as u64;
+            let same = row.hashes.len() == stored.len() * 32
+                && stored
+                    .iter()
+                    .zip(row.hashes.chunks(32))
+                    .all(|(s, h)| s.hash.as_slice() == h);
+            if !same {
+                rep.problem(format!("ledger entry {}: 保存されたハッシュが内容と一致しません (entry or hashes changed)", row.idx));
+            }
+            match p.parsed {
+                Parsed::Unreadable => {
+                    rep.problem(format!("ledger entry {}: 記録内容を読めません", row.idx))
+                }
+                Parsed::ColumnsDiffer => rep.problem(format!(
+                    "ledger entry {}: 検索用の列が記録内容と一致しません (index columns altered)",
+                    row.idx
+                )),
+                Parsed::Ok(Some((rec, ver, d))) => {
+                    version_events.insert((rec, ver), (row.idx, d));
+                }
+                Parsed::Ok(None) => {}
+            }
+            if row.idx < indexed_upto {
+                day_check.add(&r, row, &mut rep)?;
+            }
+            if let Some((root, what)) = expected.get(&frontier.size()) {
+                if *root != frontier.root() {
+                    rep.problem(format!(
+                        "ledger entry {}: {what} と一致しません — それ以前の台帳が変更されています",
+                        frontier.size() - 1
+                    ));
+                }
+            }
         }
-        Ok(())
-    })?;
+    }
+    reader
+        .join()
+        .map_err(|_| ServiceError::internal("verify reader panicked"))??;
     day_check.finish(&r, &mut rep)?;
     let sizes = r.index_sizes()?;
     let want = (
@@ -458,5 +490,48 @@ impl IndexCheck {
             ));
         }
         Ok(())
+    }
+}
+
+enum Parsed {
+    Ok(Option<(i64, i64, String)>),
+    ColumnsDiffer,
+    Unreadable,
+}
+
+/// A ledger row with the work that needs no ordering already done.
+struct Prepared {
+    row: mamori_store::LedgerRow,
+    leaf: mamori_ledger::Hash,
+    parsed: Parsed,
+}
+
+impl Prepared {
+    fn of(mut row: mamori_store::LedgerRow) -> Self {
+        let leaf = leaf_hash(&row.payload);
+        let parsed = match serde_json::from_slice::<EventCheck<'_>>(&row.payload) {
+            Ok(ev) => {
+                let same = ev.v == 1
+                    && ev.ts == row.ts
+                    && ev.actor.as_ref().map(|a| a.id) == row.actor_id
+                    && ev.action == row.action
+                    && ev.outcome == row.outcome
+                    && ev.patient.as_deref() == row.patient_id.as_deref()
+                    && ev.record == row.record_id;
+                if !same {
+                    Parsed::ColumnsDiffer
+                } else {
+                    match (ev.record, ev.version, ev.version_digest) {
+                        (Some(rec), Some(ver), Some(d)) => {
+                            Parsed::Ok(Some((rec, ver, d.into_owned())))
+                        }
+                        _ => Parsed::Ok(None),
+                    }
+                }
+            }
+            Err(_) => Parsed::Unreadable,
+        };
+        row.payload = Vec::new();
+        Self { row, leaf, parsed }
     }
 }
