@@ -168,8 +168,7 @@ fn a_removed_middle_entry_is_named() {
 #[test]
 fn a_checkpoint_from_another_key_is_refused() {
     let c = case();
-    let mut text = std::fs::read_to_string(&c.checkpoint).unwrap();
-    text = text.replacen('\n', "\n", 1);
+    let text = std::fs::read_to_string(&c.checkpoint).unwrap();
     let forged = text
         .lines()
         .map(|l| {

@@ -19,7 +19,7 @@ pub fn subtree_hash<R: HashReader>(reader: &R, start: u64, end: u64) -> Result<H
     if n == 0 {
         return Ok(EMPTY_ROOT);
     }
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         let level = n.trailing_zeros() as u8;
         return reader.stored(level, start >> level).map_err(missing);
     }

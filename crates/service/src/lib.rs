@@ -158,12 +158,12 @@ impl Service {
                     let r = f(&this, tx, &mut target)?;
                     let ev = this.event(p.as_ref(), action, Outcome::Ok, &target);
                     let idx = tx.append(&ev)?;
-                    if let Some(want) = target.expected_index {
-                        if want != idx {
-                            return Err(ServiceError::internal(format!(
-                                "ledger index {idx}, expected {want}"
-                            )));
-                        }
+                    if let Some(want) = target.expected_index
+                        && want != idx
+                    {
+                        return Err(ServiceError::internal(format!(
+                            "ledger index {idx}, expected {want}"
+                        )));
                     }
                     Ok(r)
                 });

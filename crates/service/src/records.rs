@@ -197,7 +197,7 @@ impl Service {
         body: &str,
         kept: Vec<AttachmentRef>,
         uploads: Vec<Upload>,
-    ) -> Result<(RecordContent, String, Vec<(String, u64, String)>)> {
+    ) -> Result<StoredContent> {
         let mut attachments = kept;
         let mut blobs = Vec::new();
         for u in uploads {
@@ -329,7 +329,6 @@ impl Service {
                 );
             }
             let (author_id, author_role) = author_of(&r, &pc, input.author_id)?;
-            drop(r);
             let effect = decide(
                 &Actor {
                     id: pc.account.id,
@@ -492,14 +491,13 @@ impl Service {
             let (rec, head) = load(tx, id)?;
             decide(&Actor { id: pc.account.id, role: &pc.role }, &rec.kind, Some(&head_of(&head)?), Command::EditDraft)?;
             let (_, sha, blobs) = prepared?;
-            if let Some(base) = &input.base_sha256 {
-                if base != &head.content_sha256 {
+            if let Some(base) = &input.base_sha256
+                && base != &head.content_sha256 {
                     return Err(ServiceError::new(
                         "conflict",
                         "編集中に記録が変更されました。最新の内容を確認してから保存し直してください（入力内容は保持されています）",
                     ));
                 }
-            }
             let mut v = head.clone();
             v.content_sha256 = sha;
             v.ledger_index = tx.ledger_size() as i64;
@@ -879,6 +877,10 @@ impl Service {
         .await
     }
 }
+
+/// Content stored as blobs ahead of its transaction: the content, its hash, and every new
+/// blob (hash, size, media type) to register.
+type StoredContent = (RecordContent, String, Vec<(String, u64, String)>);
 
 #[derive(Clone, Copy)]
 enum WhichContent {

@@ -150,13 +150,13 @@ impl Service {
                     "保存期間は1〜200年で指定してください",
                 ));
             }
-            if let Some(old) = tx.read().kind(&kind.code)? {
-                if kind.retention_years < old.retention_years {
-                    return Err(ServiceError::invalid(
-                        "retention_years",
-                        "保存期間を短くすることはできません（保存中の記録の保存義務を守るため）",
-                    ));
-                }
+            if let Some(old) = tx.read().kind(&kind.code)?
+                && kind.retention_years < old.retention_years
+            {
+                return Err(ServiceError::invalid(
+                    "retention_years",
+                    "保存期間を短くすることはできません（保存中の記録の保存義務を守るため）",
+                ));
             }
             let k = RecordKind {
                 code: kind.code,

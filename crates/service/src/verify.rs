@@ -160,13 +160,13 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
                 sc.checkpoint.origin
             )),
             Ok(sc) => {
-                if let Some((root, _)) = expected.get(&sc.checkpoint.size) {
-                    if *root != sc.checkpoint.root {
-                        rep.problem(format!(
+                if let Some((root, _)) = expected.get(&sc.checkpoint.size)
+                    && *root != sc.checkpoint.root
+                {
+                    rep.problem(format!(
                             "指定されたチェックポイント (size {}) と保存済みチェックポイントの root が異なります: 台帳が書き換えられています",
                             sc.checkpoint.size
                         ));
-                    }
                 }
                 expected.insert(
                     sc.checkpoint.size,
@@ -189,10 +189,10 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     let indexed_upto = r.indexed_upto()?;
     let mut day_check = IndexCheck::default();
     let mut last_ts = i64::MIN;
-    if let Some((root, what)) = expected.get(&0) {
-        if *root != frontier.root() {
-            rep.problem(format!("{what}: 空の台帳の root が一致しません"));
-        }
+    if let Some((root, what)) = expected.get(&0)
+        && *root != frontier.root()
+    {
+        rep.problem(format!("{what}: 空の台帳の root が一致しません"));
     }
     // A reader thread (its own connection) reads rows, hashes leaves and parses payloads; this
     // thread rebuilds the tree and checks hashes, checkpoints and indexes.
@@ -259,13 +259,13 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
             if row.idx < indexed_upto {
                 day_check.add(&r, row, &mut rep)?;
             }
-            if let Some((root, what)) = expected.get(&frontier.size()) {
-                if *root != frontier.root() {
-                    rep.problem(format!(
-                        "ledger entry {}: {what} と一致しません — それ以前の台帳が変更されています",
-                        frontier.size() - 1
-                    ));
-                }
+            if let Some((root, what)) = expected.get(&frontier.size())
+                && *root != frontier.root()
+            {
+                rep.problem(format!(
+                    "ledger entry {}: {what} と一致しません — それ以前の台帳が変更されています",
+                    frontier.size() - 1
+                ));
             }
         }
     }
@@ -304,10 +304,10 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
             rep.checkpoints_checked += 1;
         }
     }
-    if let Some(last) = rep.latest_checkpoint_size {
-        if n > last {
-            rep.notes.push(format!("最新のチェックポイント以降に {} 件の項目があります（次のチェックポイントで署名されます）", n - last));
-        }
+    if let Some(last) = rep.latest_checkpoint_size
+        && n > last
+    {
+        rep.notes.push(format!("最新のチェックポイント以降に {} 件の項目があります（次のチェックポイントで署名されます）", n - last));
     }
 
     // Versions: each row must match what the ledger last recorded about it.
@@ -354,8 +354,8 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
                 }
             }
         }
-        if !opts.skip_blobs {
-            if let Some(bytes) = check_blob(&v.content_sha256, &label, &mut rep) {
+        if !opts.skip_blobs
+            && let Some(bytes) = check_blob(&v.content_sha256, &label, &mut rep) {
                 match serde_json::from_slice::<RecordContent>(&bytes) {
                     Ok(c) => {
                         for a in c.attachments {
@@ -365,7 +365,6 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
                     Err(_) => rep.problem(format!("{label}: 内容を読めません")),
                 }
             }
-        }
         Ok(())
     })?;
     let mut missing: Vec<_> = version_events
@@ -426,10 +425,10 @@ impl IndexCheck {
         if let Some(a) = row.actor_id {
             self.by_actor.push((a, row.idx));
         }
-        if let (Some(p), Some(a)) = (&row.patient_id, row.actor_id) {
-            if mamori_store::is_chart_access(&row.action, &row.outcome) {
-                *self.counts.entry((p.clone(), a)).or_default() += 1;
-            }
+        if let (Some(p), Some(a)) = (&row.patient_id, row.actor_id)
+            && mamori_store::is_chart_access(&row.action, &row.outcome)
+        {
+            *self.counts.entry((p.clone(), a)).or_default() += 1;
         }
         Ok(())
     }

@@ -638,10 +638,7 @@ impl<'c> Reader<'c> {
     }
 
     /// The patient and staff index entries of one segment, sorted, for `verify` to compare.
-    pub fn index_segment(
-        &self,
-        seg: i64,
-    ) -> Result<(Vec<(String, i64)>, Vec<(i64, i64)>), StoreError> {
+    pub fn index_segment(&self, seg: i64) -> Result<SegmentIndex, StoreError> {
         let mut st = self.conn.prepare_cached(
             "SELECT patient_id, idx FROM audit_by_patient WHERE seg = ?1 ORDER BY patient_id, idx",
         )?;
@@ -681,6 +678,9 @@ impl<'c> Reader<'c> {
         ))
     }
 }
+
+/// One segment's patient index entries (patient, idx) and staff entries (actor, idx).
+pub type SegmentIndex = (Vec<(String, i64)>, Vec<(i64, i64)>);
 
 /// A read-only view of an instance that starts no writer (for `verify` and offline tools).
 pub struct ReadOnly {
