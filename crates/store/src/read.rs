@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use mamori_domain::Millis;
 use mamori_domain::kinds::RecordKind;
@@ -441,11 +441,19 @@ impl<'c> Reader<'c> {
         Ok(())
     }
 
-    /// Audit events matching `f`, newest first. Patient or staff filters seek the derived
-    /// indexes day by day; entries not yet indexed are read from the ledger itself.
+    /// Audit events matching `f`, newest first (at most 10,000). Patient or staff filters seek
+    /// the derived indexes segment by segment; entries not yet indexed are read from the ledger.
     pub fn audit_events(&self, f: &AuditFilter) -> Result<Vec<LedgerRow>, StoreError> {
+        let capped = AuditFilter {
+            limit: f.limit.clamp(1, 10_000),
+            ..f.clone()
+        };
+        self.audit_events_unbounded(&capped)
+    }
+
+    fn audit_events_unbounded(&self, f: &AuditFilter) -> Result<Vec<LedgerRow>, StoreError> {
         let size = self.ledger_size()? as i64;
-        let limit = f.limit.clamp(1, 10_000) as usize;
+        let limit = f.limit.max(1) as usize;
         let lo = match f.from {
             Some(t) => self.idx_at_or_after(t)?,
             None => 0,
@@ -547,16 +555,34 @@ impl<'c> Reader<'c> {
 
     /// Chart openings per patient (and per staff member) in [from, to). Whole JST days come
     /// from the daily counts; partial days at either edge, and entries not yet indexed, are
-    /// counted from the ledger itself.
+    /// counted from the ledger itself. One patient's window is read through the patient index.
     pub fn access_counts(
         &self,
         from: Millis,
         to: Millis,
         patient: Option<&str>,
     ) -> Result<Vec<AccessCount>, StoreError> {
-        let mut acc: BTreeMap<String, BTreeMap<i64, i64>> = BTreeMap::new();
+        let mut acc: HashMap<(String, i64), i64> = HashMap::new();
         if to <= from {
             return Ok(Vec::new());
+        }
+        if let Some(p) = patient {
+            let f = AuditFilter {
+                patient: Some(p.to_owned()),
+                from: Some(from),
+                to: Some(to),
+                limit: u32::MAX,
+                ..Default::default()
+            };
+            for row in self.audit_events_unbounded(&f)? {
+                if let Some(a) = row
+                    .actor_id
+                    .filter(|_| crate::ledger::is_chart_access(&row.action, &row.outcome))
+                {
+                    *acc.entry((p.to_owned(), a)).or_default() += 1;
+                }
+            }
+            return Ok(collect_counts(acc));
         }
         let upto = self.indexed_upto()?;
         let first_full = if day_start(day_of(from)) == from {
@@ -571,19 +597,18 @@ impl<'c> Reader<'c> {
         let hi = self.idx_at_or_after(to)?;
         if first_full < last_excl {
             let mut st = self.conn.prepare_cached(
-                "SELECT patient_id, actor_id, SUM(n) FROM access_counts
-                 WHERE day >= ?1 AND day < ?2 AND (?3 IS NULL OR patient_id = ?3) GROUP BY patient_id, actor_id",
+                "SELECT patient_id, actor_id, n FROM access_counts WHERE day >= ?1 AND day < ?2",
             )?;
-            let rows = st.query_map(params![first_full, last_excl, patient], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (p, a, n) = row?;
-                *acc.entry(p).or_default().entry(a).or_default() += n;
+            let mut rows = st.query(params![first_full, last_excl])?;
+            while let Some(r) = rows.next()? {
+                let p = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+                let (a, n): (i64, i64) = (r.get(1)?, r.get(2)?);
+                match acc.get_mut(&(p.to_owned(), a)) {
+                    Some(v) => *v += n,
+                    None => {
+                        acc.insert((p.to_owned(), a), n);
+                    }
+                }
             }
             // The daily counts cover the full days' entries up to `upto`; count the rest directly.
             let full_lo = self.idx_at_or_after(day_start(first_full))?;
@@ -594,47 +619,27 @@ impl<'c> Reader<'c> {
         } else {
             scans.push((lo, hi));
         }
-        let mut st = self.conn.prepare_cached(
-            "SELECT patient_id, actor_id, action, outcome FROM ledger
-             WHERE idx >= ?1 AND idx < ?2 AND patient_id IS NOT NULL AND (?3 IS NULL OR patient_id = ?3)",
-        )?;
+        let access = crate::ledger::CHART_ACCESS
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT patient_id, actor_id FROM ledger
+             WHERE idx >= ?1 AND idx < ?2 AND patient_id IS NOT NULL AND actor_id IS NOT NULL
+               AND outcome = 'ok' AND action IN ({access})"
+        ))?;
         for (a, b) in scans {
             if b <= a {
                 continue;
             }
-            let mut rows = st.query(params![a, b, patient])?;
+            let mut rows = st.query(params![a, b])?;
             while let Some(r) = rows.next()? {
-                let action = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
-                let outcome = r.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
-                if !crate::ledger::is_chart_access(action, outcome) {
-                    continue;
-                }
-                let Some(actor) = r.get::<_, Option<i64>>(1)? else {
-                    continue;
-                };
                 let p: String = r.get(0)?;
-                *acc.entry(p).or_default().entry(actor).or_default() += 1;
+                *acc.entry((p, r.get(1)?)).or_default() += 1;
             }
         }
-        let mut out: Vec<AccessCount> = acc
-            .into_iter()
-            .map(|(patient_id, by)| {
-                let total = by.values().sum();
-                let mut by_actor: Vec<(i64, i64)> = by.into_iter().collect();
-                by_actor.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
-                AccessCount {
-                    patient_id,
-                    total,
-                    by_actor,
-                }
-            })
-            .collect();
-        out.sort_by(|x, y| {
-            y.total
-                .cmp(&x.total)
-                .then_with(|| x.patient_id.cmp(&y.patient_id))
-        });
-        Ok(out)
+        Ok(collect_counts(acc))
     }
 
     /// The patient and staff index entries of one segment, sorted, for `verify` to compare.
@@ -677,6 +682,30 @@ impl<'c> Reader<'c> {
             n("access_counts")?,
         ))
     }
+}
+
+fn collect_counts(acc: HashMap<(String, i64), i64>) -> Vec<AccessCount> {
+    let mut by_patient: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+    for ((p, a), n) in acc {
+        by_patient.entry(p).or_default().push((a, n));
+    }
+    let mut out: Vec<AccessCount> = by_patient
+        .into_iter()
+        .map(|(patient_id, mut by_actor)| {
+            by_actor.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+            AccessCount {
+                patient_id,
+                total: by_actor.iter().map(|x| x.1).sum(),
+                by_actor,
+            }
+        })
+        .collect();
+    out.sort_by(|x, y| {
+        y.total
+            .cmp(&x.total)
+            .then_with(|| x.patient_id.cmp(&y.patient_id))
+    });
+    out
 }
 
 /// One segment's patient index entries (patient, idx) and staff entries (actor, idx).
