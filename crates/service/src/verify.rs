@@ -187,7 +187,6 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     let mut version_events: HashMap<(i64, i64), (i64, String)> = HashMap::new();
     let mut stored_seen = 0u64;
     let indexed_upto = r.indexed_upto()?;
-    let mut day_check = IndexCheck::default();
     let mut last_ts = i64::MIN;
     if let Some((root, what)) = expected.get(&0)
         && *root != frontier.root()
@@ -198,11 +197,13 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     // thread rebuilds the tree and checks hashes, checkpoints and indexes.
     let (tx, rx) = crossbeam::bounded::<Vec<Prepared>>(8);
     let dir2 = dir.to_owned();
+    let keys = std::hash::RandomState::new();
+    let keys2 = keys.clone();
     let reader = std::thread::spawn(move || -> Result<(), mamori_store::StoreError> {
         let ro = ReadOnly::open(&dir2)?;
         let mut batch = Vec::with_capacity(4096);
-        ro.get().for_each_ledger_row(|row| {
-            batch.push(Prepared::of(row));
+        ro.get().for_each_raw_ledger_row(|row| {
+            batch.push(Prepared::of(&row, &keys2));
             if batch.len() == 4096
                 && tx
                     .send(std::mem::replace(&mut batch, Vec::with_capacity(4096)))
@@ -215,9 +216,13 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
         let _ = tx.send(batch);
         Ok(())
     });
+    let mut day_check = IndexCheck {
+        keys,
+        ..Default::default()
+    };
     for batch in rx {
         for p in batch {
-            let row = &p.row;
+            let row = &p;
             if row.idx != next_idx {
                 rep.problem(format!(
                     "ledger entries {}..{} are missing (台帳の項目が削除されています)",
@@ -243,7 +248,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
             if !same {
                 rep.problem(format!("ledger entry {}: 保存されたハッシュが内容と一致しません (entry or hashes changed)", row.idx));
             }
-            match p.parsed {
+            match &p.parsed {
                 Parsed::Unreadable => {
                     rep.problem(format!("ledger entry {}: 記録内容を読めません", row.idx))
                 }
@@ -252,12 +257,12 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
                     row.idx
                 )),
                 Parsed::Ok(Some((rec, ver, d))) => {
-                    version_events.insert((rec, ver), (row.idx, d));
+                    version_events.insert((*rec, *ver), (row.idx, d.clone()));
                 }
                 Parsed::Ok(None) => {}
             }
             if row.idx < indexed_upto {
-                day_check.add(&r, row, &mut rep)?;
+                day_check.add(&r, &p, &mut rep)?;
             }
             if let Some((root, what)) = expected.get(&frontier.size())
                 && *root != frontier.root()
@@ -389,26 +394,30 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
 }
 
 /// The derived indexes the ledger implies, compared segment by segment (patient and staff
-/// indexes) and day by day (daily counts) with what is stored.
+/// indexes) and day by day (daily counts) with what is stored. Patient IDs are compared by a
+/// keyed hash (random per run), so a forged index entry cannot be made to collide.
 #[derive(Default)]
 struct IndexCheck {
+    keys: std::hash::RandomState,
     seg: Option<i64>,
-    by_patient: Vec<(String, i64)>,
+    by_patient: Vec<(u64, i64)>,
     by_actor: Vec<(i64, i64)>,
     day: Option<i64>,
-    counts: std::collections::BTreeMap<(String, i64), i64>,
+    counts: std::collections::BTreeMap<(u64, i64), i64>,
     total_patient: i64,
     total_actor: i64,
     total_counts: i64,
 }
 
+type StoreResult<T = ()> = std::result::Result<T, mamori_store::StoreError>;
+
 impl IndexCheck {
     fn add(
         &mut self,
         r: &mamori_store::Reader<'_>,
-        row: &mamori_store::LedgerRow,
+        row: &Prepared,
         rep: &mut VerifyReport,
-    ) -> Result<(), mamori_store::StoreError> {
+    ) -> StoreResult {
         let seg = mamori_store::segment_of(row.idx);
         if self.seg != Some(seg) {
             self.finish_segment(r, rep)?;
@@ -419,25 +428,19 @@ impl IndexCheck {
             self.finish_day(r, rep)?;
             self.day = Some(day);
         }
-        if let Some(p) = &row.patient_id {
-            self.by_patient.push((p.clone(), row.idx));
+        if let Some(p) = row.patient {
+            self.by_patient.push((p, row.idx));
         }
-        if let Some(a) = row.actor_id {
+        if let Some(a) = row.actor {
             self.by_actor.push((a, row.idx));
         }
-        if let (Some(p), Some(a)) = (&row.patient_id, row.actor_id)
-            && mamori_store::is_chart_access(&row.action, &row.outcome)
-        {
-            *self.counts.entry((p.clone(), a)).or_default() += 1;
+        if let (Some(p), Some(a), true) = (row.patient, row.actor, row.chart_access) {
+            *self.counts.entry((p, a)).or_default() += 1;
         }
         Ok(())
     }
 
-    fn finish(
-        &mut self,
-        r: &mamori_store::Reader<'_>,
-        rep: &mut VerifyReport,
-    ) -> Result<(), mamori_store::StoreError> {
+    fn finish(&mut self, r: &mamori_store::Reader<'_>, rep: &mut VerifyReport) -> StoreResult {
         self.finish_segment(r, rep)?;
         self.finish_day(r, rep)
     }
@@ -446,17 +449,23 @@ impl IndexCheck {
         &mut self,
         r: &mamori_store::Reader<'_>,
         rep: &mut VerifyReport,
-    ) -> Result<(), mamori_store::StoreError> {
+    ) -> StoreResult {
+        use std::hash::BuildHasher;
         let Some(seg) = self.seg.take() else {
             return Ok(());
         };
         let mut p = std::mem::take(&mut self.by_patient);
         let mut a = std::mem::take(&mut self.by_actor);
-        p.sort();
-        a.sort();
+        p.sort_unstable();
+        a.sort_unstable();
         self.total_patient += p.len() as i64;
         self.total_actor += a.len() as i64;
         let (gp, ga) = r.index_segment(seg)?;
+        let mut gp: Vec<(u64, i64)> = gp
+            .into_iter()
+            .map(|(s, i)| (self.keys.hash_one(s.as_str()), i))
+            .collect();
+        gp.sort_unstable();
         let first = seg << mamori_store::SEGMENT_BITS;
         if gp != p {
             rep.problem(format!("ledger entries {first}.. の患者別索引が台帳と一致しません (audit_by_patient altered)"));
@@ -469,20 +478,23 @@ impl IndexCheck {
         Ok(())
     }
 
-    fn finish_day(
-        &mut self,
-        r: &mamori_store::Reader<'_>,
-        rep: &mut VerifyReport,
-    ) -> Result<(), mamori_store::StoreError> {
+    fn finish_day(&mut self, r: &mamori_store::Reader<'_>, rep: &mut VerifyReport) -> StoreResult {
+        use std::hash::BuildHasher;
         let Some(day) = self.day.take() else {
             return Ok(());
         };
-        let exp: Vec<(String, i64, i64)> = std::mem::take(&mut self.counts)
+        let exp: Vec<(u64, i64, i64)> = std::mem::take(&mut self.counts)
             .into_iter()
             .map(|((p, a), n)| (p, a, n))
             .collect();
         self.total_counts += exp.len() as i64;
-        if r.counts_of_day(day)? != exp {
+        let mut got: Vec<(u64, i64, i64)> = r
+            .counts_of_day(day)?
+            .into_iter()
+            .map(|(p, a, n)| (self.keys.hash_one(p.as_str()), a, n))
+            .collect();
+        got.sort_unstable();
+        if got != exp {
             let date = crate::audit::jst_date(mamori_store::day_start(day));
             rep.problem(format!(
                 "{date} の閲覧回数の集計が台帳と一致しません (access_counts altered)"
@@ -498,39 +510,243 @@ enum Parsed {
     Unreadable,
 }
 
-/// A ledger row with the work that needs no ordering already done.
+/// A ledger row with the work that needs no ordering already done (on the reader thread).
 struct Prepared {
-    row: mamori_store::LedgerRow,
+    idx: i64,
+    ts: i64,
     leaf: mamori_ledger::Hash,
+    hashes: Vec<u8>,
     parsed: Parsed,
+    /// Keyed hash of the patient ID, so index checks compare integers, not strings.
+    patient: Option<u64>,
+    actor: Option<i64>,
+    chart_access: bool,
 }
 
 impl Prepared {
-    fn of(mut row: mamori_store::LedgerRow) -> Self {
-        let leaf = leaf_hash(&row.payload);
-        let parsed = match serde_json::from_slice::<EventCheck<'_>>(&row.payload) {
-            Ok(ev) => {
-                let same = ev.v == 1
-                    && ev.ts == row.ts
-                    && ev.actor.as_ref().map(|a| a.id) == row.actor_id
-                    && ev.action == row.action
-                    && ev.outcome == row.outcome
-                    && ev.patient.as_deref() == row.patient_id.as_deref()
-                    && ev.record == row.record_id;
-                if !same {
-                    Parsed::ColumnsDiffer
-                } else {
-                    match (ev.record, ev.version, ev.version_digest) {
-                        (Some(rec), Some(ver), Some(d)) => {
-                            Parsed::Ok(Some((rec, ver, d.into_owned())))
-                        }
-                        _ => Parsed::Ok(None),
-                    }
+    fn of(row: &mamori_store::RawRow<'_>, keys: &std::hash::RandomState) -> Self {
+        use std::hash::BuildHasher;
+        let parsed = fast_check(row).unwrap_or_else(|| serde_check(row));
+        Self {
+            idx: row.idx,
+            ts: row.ts,
+            leaf: leaf_hash(row.payload),
+            hashes: row.hashes.to_vec(),
+            parsed,
+            patient: row.patient_id.map(|p| keys.hash_one(p)),
+            actor: row.actor_id,
+            chart_access: mamori_store::is_chart_access(row.action, row.outcome),
+        }
+    }
+}
+
+fn serde_check(row: &mamori_store::RawRow<'_>) -> Parsed {
+    match serde_json::from_slice::<EventCheck<'_>>(row.payload) {
+        Ok(ev) => {
+            let same = ev.v == 1
+                && ev.ts == row.ts
+                && ev.actor.as_ref().map(|a| a.id) == row.actor_id
+                && ev.action == row.action
+                && ev.outcome == row.outcome
+                && ev.patient.as_deref() == row.patient_id
+                && ev.record == row.record_id;
+            if !same {
+                Parsed::ColumnsDiffer
+            } else {
+                match (ev.record, ev.version, ev.version_digest) {
+                    (Some(rec), Some(ver), Some(d)) => Parsed::Ok(Some((rec, ver, d.into_owned()))),
+                    _ => Parsed::Ok(None),
                 }
             }
-            Err(_) => Parsed::Unreadable,
-        };
-        row.payload = Vec::new();
-        Self { row, leaf, parsed }
+        }
+        Err(_) => Parsed::Unreadable,
+    }
+}
+
+/// A reader of the canonical `AuditEvent` v1 encoding (fields in declaration order, as serde
+/// writes them). It answers only for payloads in exactly that shape with no escaped strings;
+/// anything else goes to the full JSON parser. The leaf hash, not this check, is what proves
+/// the payload unchanged.
+fn fast_check(row: &mamori_store::RawRow<'_>) -> Option<Parsed> {
+    let mut s = Scan {
+        b: row.payload,
+        i: 0,
+    };
+    s.lit(b"{\"v\":1,\"ts\":")?;
+    let ts = s.int()?;
+    s.lit(b",\"actor\":")?;
+    let actor = if s.null() {
+        None
+    } else {
+        s.lit(b"{\"id\":")?;
+        let id = s.int()?;
+        s.lit(b",\"login\":")?;
+        s.string()?;
+        s.lit(b",\"role\":")?;
+        s.string()?;
+        s.lit(b"}")?;
+        Some(id)
+    };
+    s.lit(b",\"action\":")?;
+    let action = s.string()?;
+    s.lit(b",\"outcome\":")?;
+    let outcome = s.string()?;
+    s.lit(b",\"patient\":")?;
+    let patient = s.opt_string()?;
+    s.lit(b",\"record\":")?;
+    let record = s.opt_int()?;
+    s.lit(b",\"version\":")?;
+    let version = s.opt_int()?;
+    s.lit(b",\"content_sha256\":")?;
+    s.opt_string()?;
+    s.lit(b",\"version_digest\":")?;
+    let digest = s.opt_string()?;
+    s.lit(b",\"client\":")?;
+    let same = ts == row.ts
+        && actor == row.actor_id
+        && action == row.action.as_bytes()
+        && outcome == row.outcome.as_bytes()
+        && patient == row.patient_id.map(str::as_bytes)
+        && record == row.record_id;
+    if !same {
+        return Some(Parsed::ColumnsDiffer);
+    }
+    Some(Parsed::Ok(match (record, version, digest) {
+        (Some(rec), Some(ver), Some(d)) => Some((rec, ver, String::from_utf8(d.to_vec()).ok()?)),
+        _ => None,
+    }))
+}
+
+struct Scan<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn lit(&mut self, l: &[u8]) -> Option<()> {
+        (self.b.get(self.i..self.i + l.len())? == l).then(|| self.i += l.len())
+    }
+    fn null(&mut self) -> bool {
+        self.lit(b"null").is_some()
+    }
+    fn int(&mut self) -> Option<i64> {
+        let start = self.i;
+        if self.b.get(self.i) == Some(&b'-') {
+            self.i += 1;
+        }
+        while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+            self.i += 1;
+        }
+        std::str::from_utf8(&self.b[start..self.i])
+            .ok()?
+            .parse()
+            .ok()
+    }
+    fn string(&mut self) -> Option<&'a [u8]> {
+        self.lit(b"\"")?;
+        let start = self.i;
+        loop {
+            match *self.b.get(self.i)? {
+                b'"' => break,
+                b'\\' => return None,
+                _ => self.i += 1,
+            }
+        }
+        let s = &self.b[start..self.i];
+        self.i += 1;
+        Some(s)
+    }
+    fn opt_string(&mut self) -> Option<Option<&'a [u8]>> {
+        if self.null() {
+            Some(None)
+        } else {
+            self.string().map(Some)
+        }
+    }
+    fn opt_int(&mut self) -> Option<Option<i64>> {
+        if self.null() {
+            Some(None)
+        } else {
+            self.int().map(Some)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mamori_domain::audit::{ActorRef, AuditEvent, Outcome};
+
+    fn raw<'a>(e: &AuditEvent, payload: &'a [u8]) -> mamori_store::RawRow<'a> {
+        mamori_store::RawRow {
+            idx: 0,
+            ts: e.ts,
+            actor_id: e.actor.as_ref().map(|a| a.id),
+            action: Box::leak(e.action.clone().into_boxed_str()),
+            outcome: e.outcome.as_str(),
+            patient_id: e.patient.clone().map(|p| &*Box::leak(p.into_boxed_str())),
+            record_id: e.record,
+            payload,
+            hashes: &[],
+        }
+    }
+
+    fn same(a: &Parsed, b: &Parsed) -> bool {
+        match (a, b) {
+            (Parsed::Ok(x), Parsed::Ok(y)) => x == y,
+            (Parsed::ColumnsDiffer, Parsed::ColumnsDiffer)
+            | (Parsed::Unreadable, Parsed::Unreadable) => true,
+            _ => false,
+        }
+    }
+
+    /// The fast reader agrees with the full JSON parser wherever it answers, and declines
+    /// payloads it cannot read exactly (escaped strings).
+    #[test]
+    fn fast_check_agrees_with_serde() {
+        let mut cases = Vec::new();
+        for (i, patient) in [None, Some("P1"), Some("山田")].into_iter().enumerate() {
+            let mut e = AuditEvent::new(
+                1_700_000_000_000 + i as i64,
+                None,
+                "record.read",
+                Outcome::Ok,
+            );
+            e.patient = patient.map(str::to_owned);
+            cases.push(e.clone());
+            e.actor = Some(ActorRef {
+                id: 7,
+                login: "dr.a".into(),
+                role: "doctor".into(),
+            });
+            e.record = Some(3);
+            e.version = Some(2);
+            e.version_digest = Some("ab".repeat(32));
+            e.detail = serde_json::json!({ "reason": "誤記\"入\"" });
+            cases.push(e.clone());
+            e.actor = Some(ActorRef {
+                id: 7,
+                login: "we\"ird".into(),
+                role: "doctor".into(),
+            });
+            cases.push(e);
+        }
+        let mut answered = 0;
+        for e in &cases {
+            let payload = e.to_bytes();
+            let row = raw(e, &payload);
+            let full = serde_check(&row);
+            assert!(matches!(full, Parsed::Ok(_)));
+            if let Some(fast) = fast_check(&row) {
+                answered += 1;
+                assert!(same(&fast, &full), "{}", String::from_utf8_lossy(&payload));
+            }
+            // A column that disagrees with the payload is caught by both.
+            let mut other = raw(e, &payload);
+            other.ts += 1;
+            assert!(matches!(serde_check(&other), Parsed::ColumnsDiffer));
+            assert!(fast_check(&other).is_none_or(|p| matches!(p, Parsed::ColumnsDiffer)));
+        }
+        assert!(answered >= 6, "{answered}");
     }
 }

@@ -374,6 +374,35 @@ impl<'c> Reader<'c> {
     }
 
     /// Streams the ledger in index order (for `verify`).
+    /// Streams the ledger in index order without copying each row (for `verify`).
+    pub fn for_each_raw_ledger_row(
+        &self,
+        mut f: impl FnMut(RawRow<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let sql = format!("SELECT {ROW_COLUMNS} FROM ledger ORDER BY idx");
+        let mut st = self.conn.prepare(&sql)?;
+        let mut rows = st.query([])?;
+        fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, StoreError> {
+            Ok(r.get_ref(i)?
+                .as_str_or_null()
+                .map_err(rusqlite::Error::from)?)
+        }
+        while let Some(r) = rows.next()? {
+            f(RawRow {
+                idx: r.get(0)?,
+                ts: r.get(1)?,
+                actor_id: r.get(2)?,
+                action: text(r, 3)?.unwrap_or(""),
+                outcome: text(r, 4)?.unwrap_or(""),
+                patient_id: text(r, 5)?,
+                record_id: r.get(6)?,
+                payload: r.get_ref(7)?.as_blob().map_err(rusqlite::Error::from)?,
+                hashes: r.get_ref(8)?.as_blob().map_err(rusqlite::Error::from)?,
+            })?;
+        }
+        Ok(())
+    }
+
     pub fn for_each_ledger_row(
         &self,
         mut f: impl FnMut(LedgerRow) -> Result<(), StoreError>,
@@ -706,6 +735,19 @@ fn collect_counts(acc: HashMap<(String, i64), i64>) -> Vec<AccessCount> {
             .then_with(|| x.patient_id.cmp(&y.patient_id))
     });
     out
+}
+
+/// A ledger row borrowed from the database cursor.
+pub struct RawRow<'r> {
+    pub idx: i64,
+    pub ts: Millis,
+    pub actor_id: Option<i64>,
+    pub action: &'r str,
+    pub outcome: &'r str,
+    pub patient_id: Option<&'r str>,
+    pub record_id: Option<i64>,
+    pub payload: &'r [u8],
+    pub hashes: &'r [u8],
 }
 
 /// One segment's patient index entries (patient, idx) and staff entries (actor, idx).
