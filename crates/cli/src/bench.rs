@@ -106,7 +106,7 @@ async fn ledger(
 ) -> Result<(), StoreError> {
     println!("machine: {}", machine());
     println!(
-        "ledger append: {events} events, {writers} concurrent writers, synchronous=FULL (fsync per commit)"
+        "ledger append: {events} chart-access events over {patients} patients, {writers} concurrent writers, synchronous=FULL (fsync per commit)"
     );
     let dir = tempfile::tempdir()?;
     let store = Store::open(
@@ -276,6 +276,8 @@ fn verify(entries: usize) -> Result<(), StoreError> {
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     svc.store().close();
     drop(svc);
+    // Flush the fill to disk first, so the kernel's write-back does not run during the timing.
+    std::fs::File::open(data.join("mamori.db"))?.sync_all()?;
     let opts = mamori_service::verify::VerifyOptions {
         external_checkpoint: None,
         trusted_key: None,
