@@ -214,19 +214,18 @@ async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), Ser
         // Two visits' notes by the doctor, finalised; some amended later.
         for visit in 1..=2 {
             tick();
-            let w = svc
-                .create_record(
-                    doctor,
-                    input(
-                        &pid,
-                        "medical_record",
-                        &format!("外来診療録（{c}）"),
-                        &note(visit),
-                    ),
-                    vec![],
-                )
-                .await?;
-            svc.finalise_record(doctor, w.record_id).await?;
+            let w = finalised(
+                svc,
+                doctor,
+                input(
+                    &pid,
+                    "medical_record",
+                    &format!("外来診療録（{c}）"),
+                    &note(visit),
+                ),
+                vec![],
+            )
+            .await?;
             if (i + visit) % 4 == 0 {
                 let mut a = input(
                     "",
@@ -239,91 +238,85 @@ async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), Ser
             }
         }
         tick();
-        let w = svc
-            .create_record(
-                &nurse,
+        finalised(
+            svc,
+            &nurse,
+            input(
+                &pid,
+                "nursing",
+                "看護記録",
+                &format!("バイタル測定。{c}について説明し、不安の訴えなし。"),
+            ),
+            vec![],
+        )
+        .await?;
+        tick();
+        finalised(
+            svc,
+            doctor,
+            input(&pid, "prescription", "処方箋", pick(&drugs, i)),
+            vec![],
+        )
+        .await?;
+        tick();
+        if i % 2 == 0 {
+            finalised(
+                svc,
+                &mt,
                 input(
                     &pid,
-                    "nursing",
-                    "看護記録",
-                    &format!("バイタル測定。{c}について説明し、不安の訴えなし。"),
+                    "lab_result",
+                    "血液検査結果",
+                    "WBC 6200 /μL, Hb 13.8 g/dL, CRP 0.2 mg/dL",
                 ),
                 vec![],
             )
             .await?;
-        svc.finalise_record(&nurse, w.record_id).await?;
-        tick();
-        let w = svc
-            .create_record(
-                doctor,
-                input(&pid, "prescription", "処方箋", pick(&drugs, i)),
-                vec![],
-            )
-            .await?;
-        svc.finalise_record(doctor, w.record_id).await?;
-        tick();
-        if i % 2 == 0 {
-            let w = svc
-                .create_record(
-                    &mt,
-                    input(
-                        &pid,
-                        "lab_result",
-                        "血液検査結果",
-                        "WBC 6200 /μL, Hb 13.8 g/dL, CRP 0.2 mg/dL",
-                    ),
-                    vec![],
-                )
-                .await?;
-            svc.finalise_record(&mt, w.record_id).await?;
         } else {
             let png = Upload {
                 name: "胸部X線.png".into(),
                 bytes: demo_png(),
             };
-            let w = svc
-                .create_record(
-                    &rt,
-                    input(
-                        &pid,
-                        "imaging",
-                        "胸部X線撮影",
-                        "胸部正面像。明らかな異常陰影なし。",
-                    ),
-                    vec![png],
-                )
-                .await?;
-            svc.finalise_record(&rt, w.record_id).await?;
+            finalised(
+                svc,
+                &rt,
+                input(
+                    &pid,
+                    "imaging",
+                    "胸部X線撮影",
+                    "胸部正面像。明らかな異常陰影なし。",
+                ),
+                vec![png],
+            )
+            .await?;
         }
         if i % 5 == 0 {
-            let w = svc
-                .create_record(
-                    &pharm,
-                    input(
-                        &pid,
-                        "pharmacy",
-                        "服薬指導記録",
-                        "服用方法と副作用について説明した。",
-                    ),
-                    vec![],
-                )
-                .await?;
-            svc.finalise_record(&pharm, w.record_id).await?;
+            finalised(
+                svc,
+                &pharm,
+                input(
+                    &pid,
+                    "pharmacy",
+                    "服薬指導記録",
+                    "服用方法と副作用について説明した。",
+                ),
+                vec![],
+            )
+            .await?;
         }
         if i % 7 == 3 {
-            let w = svc
-                .create_record(
-                    &dentist,
-                    input(
-                        &pid,
-                        "medical_record",
-                        "歯科診療録",
-                        "右下6番 う蝕。CR充填。",
-                    ),
-                    vec![],
-                )
-                .await?;
-            svc.finalise_record(&dentist, w.record_id).await?;
+            finalised(
+                svc,
+                &dentist,
+                input(
+                    &pid,
+                    "medical_record",
+                    "歯科診療録",
+                    "右下6番 う蝕。CR充填。",
+                ),
+                vec![],
+            )
+            .await?;
         }
         tick();
         // The clerk enters referral letters on the doctor's behalf; the newest wait for approval.
@@ -348,24 +341,34 @@ async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), Ser
             .await?;
         }
         if i % 16 == 15 {
-            let w = svc
-                .create_record(
-                    doctor,
-                    input(
-                        &pid,
-                        "medical_record",
-                        "外来診療録",
-                        "別患者の内容を誤って入力",
-                    ),
-                    vec![],
-                )
-                .await?;
-            svc.finalise_record(doctor, w.record_id).await?;
+            let w = finalised(
+                svc,
+                doctor,
+                input(
+                    &pid,
+                    "medical_record",
+                    "外来診療録",
+                    "別患者の内容を誤って入力",
+                ),
+                vec![],
+            )
+            .await?;
             svc.mark_entered_in_error(doctor, w.record_id, "患者取り違えのため".into())
                 .await?;
         }
     }
     Ok(())
+}
+
+/// Writes a record and finalises it as its author.
+async fn finalised(
+    svc: &Arc<Service>,
+    who: &Principal,
+    input: RecordInput,
+    uploads: Vec<Upload>,
+) -> Result<mamori_service::records::WriteResult, ServiceError> {
+    let w = svc.create_record(who, input, uploads).await?;
+    svc.finalise_record(who, w.record_id).await
 }
 
 fn input(pid: &str, kind: &str, title: &str, body: &str) -> RecordInput {

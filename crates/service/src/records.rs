@@ -463,6 +463,32 @@ impl Service {
             .await
     }
 
+    /// Stores the new content of record `id` ahead of its transaction (if the caller may write
+    /// the kind at all), carrying over the attachments asked for; names the patient for the
+    /// ledger event. A refusal is returned inside, so the use case still records it.
+    async fn prepare_replacement(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        input: &RecordInput,
+        uploads: Vec<Upload>,
+    ) -> Result<(Target, Result<StoredContent>)> {
+        let mut t = Target {
+            record: Some(id),
+            ..Default::default()
+        };
+        let prepared = match self.record_kind_of(id).await? {
+            Some((rec, head)) => {
+                t.patient = Some(rec.patient_id.clone());
+                Self::precheck_write(p, &rec.kind)
+                    .and_then(|_| self.kept_attachments(head.as_ref(), &input.keep_attachments))
+                    .and_then(|kept| self.store_content(&input.title, &input.body, kept, uploads))
+            }
+            None => Err(ServiceError::not_found("記録")),
+        };
+        Ok((t, prepared))
+    }
+
     /// Replaces the content of one's own draft.
     pub async fn update_draft(
         self: &Arc<Self>,
@@ -472,20 +498,7 @@ impl Service {
         uploads: Vec<Upload>,
     ) -> Result<WriteResult> {
         let pc = p.clone();
-        let found = self.record_kind_of(id).await?;
-        let mut t = Target {
-            record: Some(id),
-            ..Default::default()
-        };
-        let prepared = match &found {
-            Some((rec, head)) => {
-                t.patient = Some(rec.patient_id.clone());
-                Self::precheck_write(p, &rec.kind)
-                    .and_then(|_| self.kept_attachments(head.as_ref(), &input.keep_attachments))
-                    .and_then(|kept| self.store_content(&input.title, &input.body, kept, uploads))
-            }
-            None => Err(ServiceError::not_found("記録")),
-        };
+        let (t, prepared) = self.prepare_replacement(p, id, &input, uploads).await?;
         let now = self.now();
         self.write_audited(Some(p), actions::DRAFT_UPDATED, t, move |_, tx, t| {
             let (rec, head) = load(tx, id)?;
@@ -519,22 +532,10 @@ impl Service {
         uploads: Vec<Upload>,
     ) -> Result<WriteResult> {
         let pc = p.clone();
-        let found = self.record_kind_of(id).await?;
-        let mut t = Target {
-            record: Some(id),
-            ..Default::default()
-        };
-        let prepared = match &found {
-            Some((rec, head)) => {
-                t.patient = Some(rec.patient_id.clone());
-                Self::precheck_write(p, &rec.kind)
-                    .and_then(|_| self.kept_attachments(head.as_ref(), &input.keep_attachments))
-                    .and_then(|kept| self.store_content(&input.title, &input.body, kept, uploads))
-            }
-            None => Err(ServiceError::not_found("記録")),
-        };
+        let (t, prepared) = self.prepare_replacement(p, id, &input, uploads).await?;
         let now = self.now();
         let reason = input.reason.clone().unwrap_or_default();
+        let mut t = t;
         t.detail("reason", reason.trim());
         self.write_audited(Some(p), actions::AMENDED, t, move |_, tx, t| {
             let (rec, head) = load(tx, id)?;
