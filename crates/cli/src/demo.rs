@@ -38,7 +38,7 @@ impl Clock for StepClock {
     }
 }
 
-fn banner(dir: &Path) -> String {
+fn banner(dir: &Path, listen: &str) -> String {
     let mut s = format!(
         "デモ診療所「守りクリニック」のデータ: {}\n\nデモ用アカウント（パスワードはすべて {DEMO_PASSWORD}）:\n  admin            システム管理者\n",
         dir.display()
@@ -46,7 +46,9 @@ fn banner(dir: &Path) -> String {
     for (login, name, role) in STAFF {
         s.push_str(&format!("  {login:<16} {name}（{role}）\n"));
     }
-    s.push_str("\nAPI の例: curl -s -X POST http://127.0.0.1:8080/api/v1/auth/login -H 'content-type: application/json' \\\n");
+    s.push_str(&format!(
+        "\nAPI の例: curl -s -X POST http://{listen}/api/v1/auth/login -H 'content-type: application/json' \\\n"
+    ));
     s.push_str(&format!(
         "           -d '{{\"login\":\"dr.tanaka\",\"password\":\"{DEMO_PASSWORD}\"}}'\n"
     ));
@@ -54,9 +56,9 @@ fn banner(dir: &Path) -> String {
 }
 
 /// Creates the demo instance if `dir` has none; returns the text to print.
-pub fn prepare(dir: &Path) -> Result<String, ServiceError> {
+pub fn prepare(dir: &Path, listen: &str) -> Result<String, ServiceError> {
     if is_instance(dir) {
-        return Ok(banner(dir));
+        return Ok(banner(dir, listen));
     }
     println!("デモ診療所を作成しています（初回のみ、数秒かかります）…");
     init(
@@ -75,7 +77,7 @@ pub fn prepare(dir: &Path) -> Result<String, ServiceError> {
     rt.block_on(svc.checkpoint_now())?;
     svc.store().close();
     result?;
-    Ok(banner(dir))
+    Ok(banner(dir, listen))
 }
 
 fn pick<'a>(list: &[&'a str], i: usize) -> &'a str {

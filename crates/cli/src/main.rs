@@ -135,7 +135,7 @@ fn main() -> ExitCode {
         }
         Cmd::Demo { data, listen } => {
             init_tracing();
-            match demo::prepare(&data) {
+            match demo::prepare(&data, &listen) {
                 Ok(banner) => run_server(&data, Some(listen), Some(banner)),
                 Err(e) => fail(e),
             }
