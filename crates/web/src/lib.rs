@@ -4,7 +4,9 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod headers;
+pub mod i18n;
 pub mod openapi;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -317,24 +319,9 @@ pub fn router(svc: Arc<Service>) -> Router {
         .layer(DefaultBodyLimit::max(limit));
     Router::new()
         .nest("/api/v1", api)
-        .route("/", get(landing))
+        .merge(ui::routes())
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(svc)
-}
-
-async fn landing(
-    axum::extract::State(svc): axum::extract::State<Arc<Service>>,
-) -> axum::response::Html<String> {
-    let name = svc
-        .facility()
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    axum::response::Html(format!(
-        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\"><title>mamori — {name}</title></head>\
-         <body><h1>mamori（守り）</h1><p>{name} の診療録等電子保存システムです。</p>\
-         <p>API の説明: <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a></p></body></html>"
-    ))
 }
 
 /// Serves until `shutdown` resolves, signing a checkpoint periodically and at the end.

@@ -1,0 +1,669 @@
+//! The browser UI: server-rendered Japanese pages (English selectable) over the same service
+//! calls as the API, so every page that shows chart data is in the ledger the same way.
+//! No JavaScript; forms carry a CSRF token; the stylesheet is a static file (strict CSP).
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use mamori_domain::permission::Action;
+use mamori_service::audit::jst;
+use mamori_service::crypto::{ct_eq, random_token};
+use mamori_service::records::PendingItem;
+use mamori_service::{Principal, Service, ServiceError};
+use mamori_store::Patient;
+use serde::Deserialize;
+
+use crate::error::status_of;
+use crate::extract::{ClientAddr, SESSION_COOKIE};
+use crate::i18n::{Lang, t};
+
+const LOGIN_CSRF_COOKIE: &str = "mamori_login_csrf";
+const LANG_COOKIE: &str = "mamori_lang";
+
+type Svc = State<Arc<Service>>;
+
+pub fn routes() -> axum::Router<Arc<Service>> {
+    axum::Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/password", get(password_page).post(password_submit))
+        .route("/logout", post(logout))
+        .route("/patients", get(home))
+        .route("/patients/{id}", get(patient_page))
+        .route("/records/{id}", get(record_page))
+        .route("/lang", get(set_lang))
+        .route("/static/app.css", get(css))
+}
+
+/// Message lookup for templates: `{{ layout.t.get("key") }}`.
+#[derive(Clone, Copy)]
+pub struct Tr(Lang);
+
+impl Tr {
+    pub fn get(&self, key: &str) -> &'static str {
+        t(self.0, key)
+    }
+}
+
+pub struct UserBar {
+    pub name: String,
+    pub role: String,
+}
+
+pub struct Layout {
+    pub lang: &'static str,
+    pub t: Tr,
+    pub facility: String,
+    pub user: Option<UserBar>,
+    pub csrf: String,
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then(|| v.to_owned())
+        })
+}
+
+fn lang_of(headers: &HeaderMap) -> Lang {
+    if cookie(headers, LANG_COOKIE).as_deref() == Some("en") {
+        Lang::En
+    } else {
+        Lang::Ja
+    }
+}
+
+fn layout(svc: &Service, headers: &HeaderMap, p: Option<&Principal>, csrf: String) -> Layout {
+    let lang = lang_of(headers);
+    Layout {
+        lang: lang.code(),
+        t: Tr(lang),
+        facility: svc.facility().to_owned(),
+        user: p.map(|p| UserBar {
+            name: p.account.display_name.clone(),
+            role: if lang == Lang::En {
+                p.role.name_en.clone()
+            } else {
+                p.role.name_ja.clone()
+            },
+        }),
+        csrf,
+    }
+}
+
+fn render(status: StatusCode, page: impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "内部エラー").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    message: String,
+}
+
+fn error_page(
+    svc: &Service,
+    headers: &HeaderMap,
+    p: Option<&Principal>,
+    e: &ServiceError,
+) -> Response {
+    let csrf = p.map(|p| p.csrf.clone()).unwrap_or_default();
+    render(
+        status_of(e.code),
+        ErrorPage {
+            layout: layout(svc, headers, p, csrf),
+            message: e.message.clone(),
+        },
+    )
+}
+
+fn session_cookie(svc: &Service, token: &str) -> HeaderValue {
+    let secure = if svc.config().server.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
+    ))
+    .expect("cookie is ASCII")
+}
+
+/// The signed-in user, or a redirect to the login page (an expired session lands there too).
+async fn signed_in(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    client: Option<String>,
+) -> Result<Principal, Response> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Err(Redirect::to("/login").into_response());
+    };
+    svc.authenticate(&token, client)
+        .await
+        .map_err(|_| Redirect::to("/login?expired=1").into_response())
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    error: Option<String>,
+    login: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    expired: Option<String>,
+}
+
+/// The login form's CSRF token: a random value both in a cookie and in the form.
+fn login_form(
+    svc: &Service,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<String>,
+    login: String,
+) -> Response {
+    let token = random_token();
+    let secure = if svc.config().server.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let mut res = render(
+        status,
+        LoginPage {
+            layout: layout(svc, headers, None, token.clone()),
+            error,
+            login,
+        },
+    );
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&format!(
+            "{LOGIN_CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
+        ))
+        .expect("cookie is ASCII"),
+    );
+    res
+}
+
+async fn login_page(State(svc): Svc, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+    let error = q.expired.map(|_| {
+        "一定時間操作がなかったため、ログアウトしました。もう一度ログインしてください".to_owned()
+    });
+    login_form(&svc, &headers, StatusCode::OK, error, String::new())
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    csrf: String,
+    login: String,
+    password: String,
+}
+
+fn login_csrf_ok(headers: &HeaderMap, presented: &str) -> bool {
+    cookie(headers, LOGIN_CSRF_COOKIE).is_some_and(|c| ct_eq(&c, presented))
+}
+
+const STALE_FORM: &str = "フォームの有効期限が切れました。もう一度入力してください";
+
+async fn login_submit(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    if !login_csrf_ok(&headers, &f.csrf) {
+        return login_form(
+            &svc,
+            &headers,
+            StatusCode::FORBIDDEN,
+            Some(STALE_FORM.into()),
+            f.login,
+        );
+    }
+    match svc.login(&f.login, &f.password, client).await {
+        Ok(ok) => {
+            let mut res = Redirect::to("/").into_response();
+            res.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&svc, &ok.token));
+            res
+        }
+        Err(e) if e.code == "password_change_required" => {
+            Redirect::to(&format!("/password?login={}", urlencode(&f.login))).into_response()
+        }
+        Err(e) => login_form(&svc, &headers, status_of(e.code), Some(e.message), f.login),
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    layout: Layout,
+    error: Option<String>,
+    login: String,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordQuery {
+    login: Option<String>,
+}
+
+fn password_form(
+    svc: &Service,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<String>,
+    login: String,
+) -> Response {
+    let token = random_token();
+    let secure = if svc.config().server.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let mut res = render(
+        status,
+        PasswordPage {
+            layout: layout(svc, headers, None, token.clone()),
+            error,
+            login,
+        },
+    );
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&format!(
+            "{LOGIN_CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
+        ))
+        .expect("cookie is ASCII"),
+    );
+    res
+}
+
+async fn password_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    Query(q): Query<PasswordQuery>,
+) -> Response {
+    password_form(
+        &svc,
+        &headers,
+        StatusCode::OK,
+        None,
+        q.login.unwrap_or_default(),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    login: String,
+    old_password: String,
+    new_password: String,
+    confirm: String,
+}
+
+async fn password_submit(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    let lang = lang_of(&headers);
+    if !login_csrf_ok(&headers, &f.csrf) {
+        return password_form(
+            &svc,
+            &headers,
+            StatusCode::FORBIDDEN,
+            Some(STALE_FORM.into()),
+            f.login,
+        );
+    }
+    if f.new_password != f.confirm {
+        return password_form(
+            &svc,
+            &headers,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(t(lang, "password.mismatch").into()),
+            f.login,
+        );
+    }
+    match svc
+        .change_password(&f.login, &f.old_password, &f.new_password, client)
+        .await
+    {
+        Ok(ok) => {
+            let mut res = Redirect::to("/").into_response();
+            res.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&svc, &ok.token));
+            res
+        }
+        Err(e) => password_form(&svc, &headers, status_of(e.code), Some(e.message), f.login),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let p = match signed_in(&svc, &headers, client).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(e) = svc.check_csrf(&p, Some(&f.csrf)) {
+        return error_page(&svc, &headers, Some(&p), &e);
+    }
+    let _ = svc.logout(&p).await;
+    let mut res = Redirect::to("/login").into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("mamori_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    res
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    layout: Layout,
+    q: String,
+    searched: bool,
+    patients: Vec<Patient>,
+    error: Option<String>,
+    show_pending: bool,
+    pending: Vec<PendingItem>,
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+}
+
+async fn home(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Query(sq): Query<SearchQuery>,
+) -> Response {
+    let p = match signed_in(&svc, &headers, client).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let q = sq.q.unwrap_or_default();
+    let (mut patients, mut error) = (Vec::new(), None);
+    let searched = !q.trim().is_empty();
+    if searched {
+        match svc.search_patients(&p, &q).await {
+            Ok(found) => patients = found,
+            Err(e) => error = Some(e.message),
+        }
+    }
+    let show_pending = p.role.allows(Action::ApproveProxy, None);
+    let pending = if show_pending {
+        svc.pending_approvals(&p).await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let page = HomePage {
+        layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
+        q,
+        searched,
+        patients,
+        error,
+        show_pending,
+        pending,
+    };
+    render(StatusCode::OK, page)
+}
+
+pub struct RecordRowView {
+    pub id: i64,
+    pub when: String,
+    pub kind: String,
+    pub title: String,
+    pub status: &'static str,
+    pub status_class: String,
+    pub author: String,
+}
+
+#[derive(Template)]
+#[template(path = "patient.html")]
+struct PatientPage {
+    layout: Layout,
+    patient: Patient,
+    sex: &'static str,
+    records: Vec<RecordRowView>,
+}
+
+fn sex_label(code: &str, lang: Lang) -> &'static str {
+    match (code, lang) {
+        ("male", Lang::Ja) => "男性",
+        ("female", Lang::Ja) => "女性",
+        ("other", Lang::Ja) => "その他",
+        (_, Lang::Ja) => "不明",
+        ("male", Lang::En) => "Male",
+        ("female", Lang::En) => "Female",
+        ("other", Lang::En) => "Other",
+        (_, Lang::En) => "Unknown",
+    }
+}
+
+fn status_class(s: mamori_domain::version::RecordStatus) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+async fn patient_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<String>,
+) -> Response {
+    let p = match signed_in(&svc, &headers, client).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let patient = match svc.patient(&p, &id).await {
+        Ok(x) => x,
+        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
+    };
+    let records = match svc.patient_records(&p, &id).await {
+        Ok(list) => list,
+        Err(e) if e.code == "forbidden" => Vec::new(),
+        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
+    };
+    let lang = lang_of(&headers);
+    let records = records
+        .into_iter()
+        .map(|r| RecordRowView {
+            id: r.id,
+            when: jst(r.updated_at),
+            kind: r.kind_name,
+            title: r.title,
+            status: r.status.label_ja(),
+            status_class: status_class(r.status),
+            author: r.author.display_name,
+        })
+        .collect();
+    let sex = sex_label(&patient.sex, lang);
+    render(
+        StatusCode::OK,
+        PatientPage {
+            layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
+            patient,
+            sex,
+            records,
+        },
+    )
+}
+
+pub struct VersionCard {
+    pub no: i64,
+    pub latest: bool,
+    pub state: &'static str,
+    pub proxy: bool,
+    pub author: String,
+    pub enterer: String,
+    pub created: String,
+    pub finalised: Option<String>,
+    pub reason: Option<String>,
+    pub rejection: Option<String>,
+    pub ledger: i64,
+    pub title: String,
+    pub body: String,
+    pub attachments: Vec<mamori_domain::content::AttachmentRef>,
+}
+
+#[derive(Template)]
+#[template(path = "record.html")]
+struct RecordPage {
+    layout: Layout,
+    record_id: i64,
+    patient_id: String,
+    kind: String,
+    title: String,
+    status: &'static str,
+    status_class: String,
+    versions: Vec<VersionCard>,
+}
+
+fn state_label(state: &str, kind: &str) -> &'static str {
+    match (state, kind) {
+        ("draft", _) => "下書き",
+        ("pending_approval", _) => "承認待ち",
+        ("finalised", "amendment") => "確定（修正）",
+        ("finalised", "entered_in_error") => "確定（誤記入）",
+        _ => "確定",
+    }
+}
+
+async fn record_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<i64>,
+) -> Response {
+    let p = match signed_in(&svc, &headers, client).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let view = match svc.record_versions(&p, id).await {
+        Ok(v) => v,
+        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
+    };
+    let n = view.versions.len();
+    let title = view
+        .versions
+        .last()
+        .map(|v| v.content.title.clone())
+        .unwrap_or_default();
+    let versions = view
+        .versions
+        .into_iter()
+        .enumerate()
+        .rev()
+        .map(|(i, v)| VersionCard {
+            no: v.version_no,
+            latest: i + 1 == n,
+            state: state_label(&v.state, &v.kind),
+            proxy: v.proxy_entry,
+            author: v.author.display_name,
+            enterer: v.enterer.display_name,
+            created: jst(v.created_at),
+            finalised: v.finalised_at.map(jst),
+            reason: v.reason,
+            rejection: v.rejection_reason,
+            ledger: v.ledger_index,
+            title: v.content.title,
+            body: v.content.body,
+            attachments: v.content.attachments,
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        RecordPage {
+            layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
+            record_id: view.id,
+            patient_id: view.patient_id,
+            kind: view.kind_name,
+            title,
+            status: view.status_label,
+            status_class: status_class(view.status),
+            versions,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LangQuery {
+    to: Option<String>,
+}
+
+async fn set_lang(Query(q): Query<LangQuery>) -> Response {
+    let v = if q.to.as_deref() == Some("en") {
+        "en"
+    } else {
+        "ja"
+    };
+    let mut res = Redirect::to("/").into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&format!(
+            "{LANG_COOKIE}={v}; Path=/; SameSite=Strict; Max-Age=31536000"
+        ))
+        .expect("ascii"),
+    );
+    res
+}
+
+async fn css() -> Response {
+    let mut res = include_str!("../static/app.css").into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    res
+}
