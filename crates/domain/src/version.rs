@@ -328,3 +328,44 @@ pub fn record_status(versions: &[(VersionState, VersionKind)]) -> Option<RecordS
 
 #[cfg(test)]
 mod tests;
+
+/// What `actor` may do next with a record whose head is `head`, by asking [`decide`] itself,
+/// so a user interface shows exactly the actions the rules allow.
+pub fn available(actor: &Actor<'_>, kind: &str, head: &Head) -> Vec<&'static str> {
+    let probe = "—";
+    let cmds: [(&'static str, Command<'_>); 7] = [
+        ("edit", Command::EditDraft),
+        ("submit", Command::Submit),
+        ("finalise", Command::Finalise),
+        ("approve", Command::Approve),
+        ("reject", Command::Reject { reason: probe }),
+        (
+            "amend",
+            Command::Amend {
+                author_id: actor.id,
+                author_role: actor.role,
+                reason: probe,
+            },
+        ),
+        (
+            "entered_in_error",
+            Command::MarkEnteredInError { reason: probe },
+        ),
+    ];
+    let mut out: Vec<&'static str> = cmds
+        .into_iter()
+        .filter(|(_, c)| decide(actor, kind, Some(head), *c).is_ok())
+        .map(|(n, _)| n)
+        .collect();
+    // Someone who may write but not finalise can still correct a record on an author's behalf.
+    if !out.contains(&"amend")
+        && head.state == VersionState::Finalised
+        && head.kind != VersionKind::EnteredInError
+        && actor
+            .role
+            .allows(crate::permission::Action::Write, Some(kind))
+    {
+        out.push("amend");
+    }
+    out
+}

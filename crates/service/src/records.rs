@@ -958,3 +958,68 @@ fn commit_version(t: &mut Target, v: &VersionRow) -> WriteResult {
         ledger_index: v.ledger_index,
     }
 }
+
+/// Someone who may be named as a record's responsible author.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthorChoice {
+    pub id: i64,
+    pub display_name: String,
+    pub role_name: String,
+}
+
+impl Service {
+    /// The actions the caller may take next on a record they are viewing (from the domain rules).
+    pub fn record_actions(p: &Principal, view: &RecordView) -> Vec<&'static str> {
+        let Some(h) = view.versions.last() else {
+            return Vec::new();
+        };
+        let (Some(state), Some(kind)) =
+            (VersionState::parse(&h.state), VersionKind::parse(&h.kind))
+        else {
+            return Vec::new();
+        };
+        let head = Head {
+            state,
+            kind,
+            author_id: h.author.id,
+            enterer_id: h.enterer.id,
+        };
+        mamori_domain::version::available(
+            &Actor {
+                id: p.account.id,
+                role: &p.role,
+            },
+            &view.kind,
+            &head,
+        )
+    }
+
+    /// Active people who may finalise `kind` (so may be named as author of a proxy entry).
+    pub async fn authors_for(
+        self: &Arc<Self>,
+        p: &Principal,
+        kind: &str,
+    ) -> Result<Vec<AuthorChoice>> {
+        p.require(Action::Write, Some(kind))?;
+        let kind = kind.to_owned();
+        Ok(self
+            .store
+            .read(move |r| {
+                let roles = r.roles()?;
+                Ok(r.accounts()?
+                    .into_iter()
+                    .filter(|a| a.active && !a.is_service)
+                    .filter_map(|a| {
+                        let role = roles.iter().find(|x| x.code == a.role)?;
+                        role.allows(Action::Finalise, Some(&kind))
+                            .then(|| AuthorChoice {
+                                id: a.id,
+                                display_name: a.display_name.clone(),
+                                role_name: role.name_ja.clone(),
+                            })
+                    })
+                    .collect())
+            })
+            .await?)
+    }
+}

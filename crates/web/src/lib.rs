@@ -7,6 +7,7 @@ pub mod headers;
 pub mod i18n;
 pub mod openapi;
 pub mod ui;
+mod ui_write;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -35,7 +35,19 @@ pub fn routes() -> axum::Router<Arc<Service>> {
         .route("/logout", post(logout))
         .route("/patients", get(home))
         .route("/patients/{id}", get(patient_page))
+        .route("/patients/{id}/records/new", get(crate::ui_write::new_page))
+        .route("/patients/{id}/records", post(crate::ui_write::create))
         .route("/records/{id}", get(record_page))
+        .route(
+            "/records/{id}/edit",
+            get(crate::ui_write::edit_page).post(crate::ui_write::edit_submit),
+        )
+        .route(
+            "/records/{id}/amend",
+            get(crate::ui_write::amend_page).post(crate::ui_write::amend_submit),
+        )
+        .route("/records/{id}/act", post(crate::ui_write::act))
+        .route("/records/{id}/print", get(crate::ui_write::print_page))
         .route("/lang", get(set_lang))
         .route("/static/app.css", get(css))
 }
@@ -75,7 +87,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         })
 }
 
-fn lang_of(headers: &HeaderMap) -> Lang {
+pub(crate) fn lang_of(headers: &HeaderMap) -> Lang {
     if cookie(headers, LANG_COOKIE).as_deref() == Some("en") {
         Lang::En
     } else {
@@ -83,7 +95,12 @@ fn lang_of(headers: &HeaderMap) -> Lang {
     }
 }
 
-fn layout(svc: &Service, headers: &HeaderMap, p: Option<&Principal>, csrf: String) -> Layout {
+pub(crate) fn layout(
+    svc: &Service,
+    headers: &HeaderMap,
+    p: Option<&Principal>,
+    csrf: String,
+) -> Layout {
     let lang = lang_of(headers);
     Layout {
         lang: lang.code(),
@@ -101,7 +118,7 @@ fn layout(svc: &Service, headers: &HeaderMap, p: Option<&Principal>, csrf: Strin
     }
 }
 
-fn render(status: StatusCode, page: impl Template) -> Response {
+pub(crate) fn render(status: StatusCode, page: impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -118,7 +135,7 @@ struct ErrorPage {
     message: String,
 }
 
-fn error_page(
+pub(crate) fn error_page(
     svc: &Service,
     headers: &HeaderMap,
     p: Option<&Principal>,
@@ -147,7 +164,7 @@ fn session_cookie(svc: &Service, token: &str) -> HeaderValue {
 }
 
 /// The signed-in user, or a redirect to the login page (an expired session lands there too).
-async fn signed_in(
+pub(crate) async fn signed_in(
     svc: &Arc<Service>,
     headers: &HeaderMap,
     client: Option<String>,
@@ -467,6 +484,7 @@ pub struct RecordRowView {
 #[template(path = "patient.html")]
 struct PatientPage {
     layout: Layout,
+    can_write: bool,
     patient: Patient,
     sex: &'static str,
     records: Vec<RecordRowView>,
@@ -528,6 +546,7 @@ async fn patient_page(
     render(
         StatusCode::OK,
         PatientPage {
+            can_write: p.role.allows(Action::Write, None),
             layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
             patient,
             sex,
@@ -536,7 +555,7 @@ async fn patient_page(
     )
 }
 
-pub struct VersionCard {
+pub(crate) struct VersionCard {
     pub no: i64,
     pub latest: bool,
     pub state: &'static str,
@@ -555,8 +574,12 @@ pub struct VersionCard {
 
 #[derive(Template)]
 #[template(path = "record.html")]
-struct RecordPage {
+pub(crate) struct RecordPage {
     layout: Layout,
+    error: Option<String>,
+    actions: Vec<&'static str>,
+    simple_actions: Vec<(&'static str, &'static str)>,
+    can_print: bool,
     record_id: i64,
     patient_id: String,
     kind: String,
@@ -566,7 +589,13 @@ struct RecordPage {
     versions: Vec<VersionCard>,
 }
 
-fn state_label(state: &str, kind: &str) -> &'static str {
+impl RecordPage {
+    fn can(&self, action: &str) -> bool {
+        self.actions.contains(&action)
+    }
+}
+
+pub(crate) fn state_label(state: &str, kind: &str) -> &'static str {
     match (state, kind) {
         ("draft", _) => "下書き",
         ("pending_approval", _) => "承認待ち",
@@ -586,18 +615,14 @@ async fn record_page(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let view = match svc.record_versions(&p, id).await {
-        Ok(v) => v,
-        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
-    };
-    let n = view.versions.len();
-    let title = view
-        .versions
-        .last()
-        .map(|v| v.content.title.clone())
-        .unwrap_or_default();
-    let versions = view
-        .versions
+    show_record(&svc, &headers, &p, id, StatusCode::OK, None).await
+}
+
+pub(crate) fn version_cards(
+    versions: Vec<mamori_service::records::VersionView>,
+) -> Vec<VersionCard> {
+    let n = versions.len();
+    versions
         .into_iter()
         .enumerate()
         .rev()
@@ -617,18 +642,54 @@ async fn record_page(
             body: v.content.body,
             attachments: v.content.attachments,
         })
+        .collect()
+}
+
+/// The record page, optionally with a message about an action that was refused.
+pub(crate) async fn show_record(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    p: &Principal,
+    id: i64,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let view = match svc.record_versions(p, id).await {
+        Ok(v) => v,
+        Err(e) => return error_page(svc, headers, Some(p), &e),
+    };
+    let actions = Service::record_actions(p, &view);
+    let labels = [
+        ("finalise", "確定する"),
+        ("submit", "承認を依頼する"),
+        ("approve", "承認して確定する"),
+    ];
+    let simple_actions = labels
+        .into_iter()
+        .filter(|(a, _)| actions.contains(a))
         .collect();
+    let can_print = p.role.allows(Action::PrintExport, Some(&view.kind))
+        && p.role.allows(Action::Read, Some(&view.kind));
+    let title = view
+        .versions
+        .last()
+        .map(|v| v.content.title.clone())
+        .unwrap_or_default();
     render(
-        StatusCode::OK,
+        status,
         RecordPage {
-            layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
+            layout: layout(svc, headers, Some(p), p.csrf.clone()),
+            error,
+            actions,
+            simple_actions,
+            can_print,
             record_id: view.id,
-            patient_id: view.patient_id,
-            kind: view.kind_name,
+            patient_id: view.patient_id.clone(),
+            kind: view.kind_name.clone(),
             title,
             status: view.status_label,
             status_class: status_class(view.status),
-            versions,
+            versions: version_cards(view.versions),
         },
     )
 }

@@ -84,6 +84,48 @@ impl Browser {
     }
 }
 
+impl Browser {
+    fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &[u8])],
+    ) -> Page {
+        let boundary = "----mamori-test-boundary";
+        let mut body: Vec<u8> = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        for (name, bytes) in files {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"attachment\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let r = match self
+            .agent
+            .post(&format!("{}{path}", self.root))
+            .set("Cookie", &self.cookie_header())
+            .set(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send_bytes(&body)
+        {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{e}"),
+        };
+        self.take(r)
+    }
+}
+
 fn csrf(body: &str) -> String {
     let at = body
         .find("name=\"csrf\" value=\"")
@@ -307,4 +349,210 @@ fn stale_forms_refusals_locks_and_language() {
     let locked = login(&mut other, "dr.ui", PW);
     assert_eq!(locked.status, 423);
     assert!(locked.body.contains("ロックされています"));
+}
+
+fn record_id(p: &Page) -> i64 {
+    p.location
+        .as_deref()
+        .and_then(|l| l.strip_prefix("/records/"))
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("{} {:?}", p.status, p.location))
+}
+
+#[test]
+fn writing_finalising_proxy_approval_amending_and_printing() {
+    let (s, _) = world();
+    let dr_id = s
+        .svc
+        .store()
+        .reader()
+        .unwrap()
+        .get()
+        .account_by_login("dr.ui")
+        .unwrap()
+        .unwrap()
+        .id
+        .to_string();
+    let mut dr = Browser::new(&s);
+    login(&mut dr, "dr.ui", PW);
+    let form = dr.get("/patients/P1/records/new");
+    assert!(form.body.contains("<label for=\"title\">表題</label>"));
+    let t = csrf(&form.body);
+
+    // A doctor writes and finalises at once, with a PDF attached.
+    let r = dr.post_multipart(
+        "/patients/P1/records",
+        &[
+            ("csrf", &t),
+            ("kind", "medical_record"),
+            ("title", "画面から確定"),
+            ("body", "本文"),
+            ("action", "finalise"),
+        ],
+        &[("検査.pdf", b"%PDF-1.4\nui test\n")],
+    );
+    let id = record_id(&r);
+    let page = dr.get(&format!("/records/{id}"));
+    assert!(
+        page.body.contains("画面から確定")
+            && page.body.contains("確定")
+            && page.body.contains("検査.pdf")
+    );
+    assert!(page.body.contains("修正する（新しい版）") && !page.body.contains("下書きを編集"));
+
+    // Refusals come back with the message and what was typed.
+    let r = dr.post_multipart(
+        "/patients/P1/records",
+        &[
+            ("csrf", &t),
+            ("kind", "medical_record"),
+            ("title", " "),
+            ("body", "消えない本文"),
+            ("action", "draft"),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body.contains("表題を入力してください")
+            && r.body.contains("消えない本文")
+            && r.body.contains("aria-invalid=\"true\"")
+    );
+    let r = dr.post_multipart(
+        "/patients/P1/records",
+        &[
+            ("csrf", &t),
+            ("kind", "medical_record"),
+            ("title", "実行ファイル"),
+            ("body", "残る"),
+            ("action", "draft"),
+        ],
+        &[("virus.exe", b"MZ\x90\x00")],
+    );
+    assert_eq!(r.status, 415);
+    assert!(
+        r.body.contains("形式は使えません")
+            && r.body.contains("もう一度選んでください")
+            && r.body.contains("残る")
+    );
+    let r = dr.post_multipart(
+        "/patients/P1/records",
+        &[
+            ("csrf", "stale"),
+            ("kind", "medical_record"),
+            ("title", "古いフォーム"),
+            ("action", "draft"),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("古いフォーム"));
+
+    // Amending needs a reason, and adds a version.
+    let amend = dr.get(&format!("/records/{id}/amend"));
+    assert!(amend.body.contains("value=\"画面から確定\""));
+    let r = dr.post_multipart(
+        &format!("/records/{id}/amend"),
+        &[
+            ("csrf", &t),
+            ("title", "画面から確定"),
+            ("body", "訂正"),
+            ("reason", ""),
+            ("action", "amend"),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("理由を入力してください"));
+    let r = dr.post_multipart(
+        &format!("/records/{id}/amend"),
+        &[
+            ("csrf", &t),
+            ("title", "画面から確定"),
+            ("body", "訂正"),
+            ("reason", "誤字"),
+            ("action", "amend"),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 303);
+    assert!(
+        dr.get(&format!("/records/{id}"))
+            .body
+            .contains("版 2 — 確定（修正）")
+    );
+
+    // A clerk enters on the doctor's behalf; finalising is refused but the draft is kept.
+    let mut clerk = Browser::new(&s);
+    login(&mut clerk, "clerk.ui", PW);
+    let ct = csrf(&clerk.get("/patients/P1/records/new").body);
+    let r = clerk.post_multipart(
+        "/patients/P1/records",
+        &[
+            ("csrf", &ct),
+            ("kind", "medical_record"),
+            ("author_id", &dr_id),
+            ("title", "代行の紹介"),
+            ("body", "x"),
+            ("action", "finalise"),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("下書きは保存しました"));
+    let pending = clerk.post_multipart(
+        "/patients/P1/records",
+        &[
+            ("csrf", &ct),
+            ("kind", "medical_record"),
+            ("author_id", &dr_id),
+            ("title", "代行の処方"),
+            ("body", "y"),
+            ("action", "submit"),
+        ],
+        &[],
+    );
+    let pid = record_id(&pending);
+    assert!(
+        clerk
+            .get(&format!("/records/{pid}"))
+            .body
+            .contains("承認待ち")
+    );
+
+    // The doctor sees it, refuses an empty rejection, then approves.
+    assert!(dr.get("/").body.contains("代行の処方"));
+    let page = dr.get(&format!("/records/{pid}"));
+    assert!(page.body.contains("承認して確定する") && page.body.contains("差し戻す"));
+    let r = dr.post(
+        &format!("/records/{pid}/act"),
+        &[("csrf", &t), ("action", "reject"), ("reason", "")],
+    );
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("理由を入力してください"));
+    let r = dr.post(
+        &format!("/records/{pid}/act"),
+        &[("csrf", &t), ("action", "approve")],
+    );
+    assert_eq!(r.status, 303);
+    let page = dr.get(&format!("/records/{pid}"));
+    assert!(page.body.contains("status finalised"));
+    assert!(
+        page.body.contains("代行入力"),
+        "the proxy entry stays marked"
+    );
+
+    // Print view: facility, patient, finalisation time and ledger position; recorded as an export.
+    let print = dr.get(&format!("/records/{id}/print"));
+    assert!(
+        print.body.contains("テスト診療所")
+            && print.body.contains("画面 太郎")
+            && print.body.contains("台帳 #")
+    );
+    let nurse_print = {
+        let mut n = Browser::new(&s);
+        login(&mut n, "ns.ui", PW);
+        n.get(&format!("/records/{id}/print"))
+    };
+    assert_eq!(nurse_print.status, 403);
 }

@@ -344,3 +344,100 @@ fn drafts_are_private_to_enterer_and_author() {
     assert!(!version_visible_to(3, VersionState::PendingApproval, 1, 2));
     assert!(version_visible_to(3, VersionState::Finalised, 1, 2));
 }
+
+#[test]
+fn available_actions_follow_the_rules() {
+    let doctor = role("doctor");
+    let clerk = role("clerk");
+    let nurse = role("nurse");
+    let draft_mine = Head {
+        state: VersionState::Draft,
+        kind: VersionKind::Original,
+        author_id: ME,
+        enterer_id: ME,
+    };
+    assert_eq!(
+        available(
+            &Actor {
+                id: ME,
+                role: &doctor
+            },
+            "medical_record",
+            &draft_mine
+        ),
+        vec!["edit", "finalise"]
+    );
+    let proxy_draft = Head {
+        state: VersionState::Draft,
+        kind: VersionKind::Original,
+        author_id: OTHER,
+        enterer_id: ME,
+    };
+    assert_eq!(
+        available(
+            &Actor {
+                id: ME,
+                role: &clerk
+            },
+            "medical_record",
+            &proxy_draft
+        ),
+        vec!["edit", "submit"]
+    );
+    let pending_for_me = Head {
+        state: VersionState::PendingApproval,
+        kind: VersionKind::Original,
+        author_id: ME,
+        enterer_id: OTHER,
+    };
+    assert_eq!(
+        available(
+            &Actor {
+                id: ME,
+                role: &doctor
+            },
+            "medical_record",
+            &pending_for_me
+        ),
+        vec!["approve", "reject"]
+    );
+    let final_other = Head {
+        state: VersionState::Finalised,
+        kind: VersionKind::Original,
+        author_id: OTHER,
+        enterer_id: OTHER,
+    };
+    assert_eq!(
+        available(
+            &Actor {
+                id: ME,
+                role: &doctor
+            },
+            "medical_record",
+            &final_other
+        ),
+        vec!["amend", "entered_in_error"]
+    );
+    assert_eq!(
+        available(
+            &Actor {
+                id: ME,
+                role: &clerk
+            },
+            "medical_record",
+            &final_other
+        ),
+        vec!["amend"]
+    );
+    assert!(
+        available(
+            &Actor {
+                id: ME,
+                role: &nurse
+            },
+            "medical_record",
+            &final_other
+        )
+        .is_empty()
+    );
+}

@@ -1,0 +1,612 @@
+//! Writing in the browser: new records, draft edits, amendments, and the one-button actions
+//! (finalise, submit, approve, reject, entered in error), plus the print view. Every rule is
+//! the service's; on a refusal the form comes back with what was typed and the reason.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use mamori_domain::content::AttachmentRef;
+use mamori_domain::permission::Action;
+use mamori_service::audit::jst;
+use mamori_service::records::{AuthorChoice, RecordInput, Upload};
+use mamori_service::{Principal, Service, ServiceError};
+use serde::Deserialize;
+
+use crate::error::status_of;
+use crate::extract::ClientAddr;
+use crate::ui::{
+    Layout, VersionCard, error_page, layout, render, show_record, signed_in, version_cards,
+};
+
+type Svc = State<Arc<Service>>;
+
+#[derive(Template)]
+#[template(path = "record_form.html")]
+struct FormPage {
+    layout: Layout,
+    heading: &'static str,
+    action: String,
+    patient_id: String,
+    error: Option<String>,
+    error_field: String,
+    show_kind: bool,
+    kinds: Vec<(String, String)>,
+    kind: String,
+    show_author: bool,
+    authors: Vec<AuthorChoice>,
+    author_id: String,
+    title: String,
+    body: String,
+    existing: Vec<AttachmentRef>,
+    show_reason: bool,
+    reason: String,
+    base_sha256: String,
+    buttons: Vec<(&'static str, &'static str)>,
+    max_mb: u64,
+}
+
+/// What the form sent, kept to show again if the save is refused.
+#[derive(Default)]
+struct Sent {
+    csrf: String,
+    kind: String,
+    author_id: String,
+    title: String,
+    body: String,
+    keep: Vec<String>,
+    reason: String,
+    base_sha256: String,
+    action: String,
+    uploads: Vec<Upload>,
+}
+
+async fn read_form(mut mp: Multipart) -> Result<Sent, ServiceError> {
+    let mut s = Sent::default();
+    let too_large = || {
+        ServiceError::new(
+            "too_large",
+            "送信されたデータが大きすぎます。添付ファイルの大きさを確認してください",
+        )
+    };
+    while let Some(field) = mp.next_field().await.map_err(|_| too_large())? {
+        let name = field.name().unwrap_or("").to_owned();
+        if let Some(file) = field.file_name().map(str::to_owned) {
+            let bytes = field.bytes().await.map_err(|_| too_large())?;
+            if !bytes.is_empty() || !file.is_empty() {
+                if bytes.is_empty() {
+                    continue;
+                }
+                s.uploads.push(Upload {
+                    name: file,
+                    bytes: bytes.to_vec(),
+                });
+            }
+            continue;
+        }
+        let text = field.text().await.map_err(|_| too_large())?;
+        match name.as_str() {
+            "csrf" => s.csrf = text,
+            "kind" => s.kind = text,
+            "author_id" => s.author_id = text,
+            "title" => s.title = text,
+            "body" => s.body = text,
+            "keep" => s.keep.push(text),
+            "reason" => s.reason = text,
+            "base_sha256" => s.base_sha256 = text,
+            "action" => s.action = text,
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+fn input_of(s: &Sent, patient: &str) -> Result<RecordInput, ServiceError> {
+    let author_id =
+        match s.author_id.trim() {
+            "" => None,
+            x => Some(x.parse().map_err(|_| {
+                ServiceError::invalid("author_id", "責任者の指定が正しくありません")
+            })?),
+        };
+    Ok(RecordInput {
+        patient_id: patient.to_owned(),
+        kind: s.kind.clone(),
+        title: s.title.clone(),
+        body: s.body.clone(),
+        author_id,
+        keep_attachments: s.keep.clone(),
+        reason: Some(s.reason.clone()).filter(|r| !r.trim().is_empty()),
+        base_sha256: Some(s.base_sha256.clone()).filter(|b| !b.is_empty()),
+    })
+}
+
+const WRITE_BUTTONS: [(&str, &str); 3] = [
+    ("draft", "下書き保存"),
+    ("finalise", "確定"),
+    ("submit", "代行入力として承認を依頼"),
+];
+
+async fn writable_kinds(svc: &Arc<Service>, p: &Principal) -> Vec<(String, String)> {
+    svc.kinds(p)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|k| p.role.allows(Action::Write, Some(&k.code)))
+        .map(|k| (k.code, k.name_ja))
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn form_page(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    p: &Principal,
+    heading: &'static str,
+    action: String,
+    patient_id: String,
+    sent: &Sent,
+    existing: Vec<AttachmentRef>,
+    mode: Mode,
+    error: Option<&ServiceError>,
+) -> Response {
+    let kinds = writable_kinds(svc, p).await;
+    let kind = if sent.kind.is_empty() {
+        kinds.first().map(|k| k.0.clone()).unwrap_or_default()
+    } else {
+        sent.kind.clone()
+    };
+    let authors = if mode == Mode::Edit {
+        Vec::new()
+    } else {
+        svc.authors_for(p, &kind).await.unwrap_or_default()
+    };
+    let mut message = error.map(|e| e.message.clone());
+    if let Some(m) = message.as_mut().filter(|_| !sent.uploads.is_empty()) {
+        m.push_str("（添付ファイルはもう一度選んでください）");
+    }
+    let page = FormPage {
+        layout: layout(svc, headers, Some(p), p.csrf.clone()),
+        heading,
+        action,
+        patient_id,
+        error: message,
+        error_field: error.and_then(|e| e.field).unwrap_or("").to_owned(),
+        show_kind: mode == Mode::New,
+        kinds,
+        kind,
+        show_author: mode != Mode::Edit,
+        authors: authors
+            .into_iter()
+            .filter(|a| a.id != p.account.id)
+            .collect(),
+        author_id: sent.author_id.clone(),
+        title: sent.title.clone(),
+        body: sent.body.clone(),
+        existing,
+        show_reason: mode == Mode::Amend,
+        reason: sent.reason.clone(),
+        base_sha256: sent.base_sha256.clone(),
+        buttons: if mode == Mode::Amend {
+            vec![("amend", "修正を保存")]
+        } else {
+            WRITE_BUTTONS.to_vec()
+        },
+        max_mb: svc.config().records.max_attachment_bytes / (1024 * 1024),
+    };
+    render(
+        error.map(|e| status_of(e.code)).unwrap_or(StatusCode::OK),
+        page,
+    )
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    New,
+    Edit,
+    Amend,
+}
+
+macro_rules! signed_in_or_return {
+    ($svc:expr, $headers:expr, $client:expr) => {
+        match signed_in(&$svc, &$headers, $client).await {
+            Ok(p) => p,
+            Err(r) => return r,
+        }
+    };
+}
+
+pub async fn new_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Path(pid): Path<String>,
+) -> Response {
+    let p = signed_in_or_return!(svc, headers, client);
+    if let Err(e) = svc.patient(&p, &pid).await {
+        return error_page(&svc, &headers, Some(&p), &e);
+    }
+    let action = format!("/patients/{pid}/records");
+    form_page(
+        &svc,
+        &headers,
+        &p,
+        "新しい記録",
+        action,
+        pid,
+        &Sent::default(),
+        Vec::new(),
+        Mode::New,
+        None,
+    )
+    .await
+}
+
+/// After saving, finalises or submits if that button was pressed; a refusal there keeps the draft.
+async fn follow_up(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    p: &Principal,
+    id: i64,
+    action: &str,
+) -> Response {
+    let done = match action {
+        "finalise" => svc.finalise_record(p, id).await.map(|_| ()),
+        "submit" => svc.submit_record(p, id).await.map(|_| ()),
+        _ => Ok(()),
+    };
+    match done {
+        Ok(()) => Redirect::to(&format!("/records/{id}")).into_response(),
+        Err(e) => {
+            let msg = format!("下書きは保存しました。ただし、{}", e.message);
+            show_record(svc, headers, p, id, status_of(e.code), Some(msg)).await
+        }
+    }
+}
+
+pub async fn create(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Path(pid): Path<String>,
+    mp: Multipart,
+) -> Response {
+    let p = signed_in_or_return!(svc, headers, client);
+    let action = format!("/patients/{pid}/records");
+    let sent = match read_form(mp).await {
+        Ok(s) => s,
+        Err(e) => {
+            return form_page(
+                &svc,
+                &headers,
+                &p,
+                "新しい記録",
+                action,
+                pid,
+                &Sent::default(),
+                vec![],
+                Mode::New,
+                Some(&e),
+            )
+            .await;
+        }
+    };
+    if let Err(e) = svc.check_csrf(&p, Some(&sent.csrf)) {
+        return form_page(
+            &svc,
+            &headers,
+            &p,
+            "新しい記録",
+            action,
+            pid,
+            &sent,
+            vec![],
+            Mode::New,
+            Some(&e),
+        )
+        .await;
+    }
+    let result = match input_of(&sent, &pid) {
+        Ok(input) => svc.create_record(&p, input, sent.uploads.clone()).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(w) => follow_up(&svc, &headers, &p, w.record_id, &sent.action).await,
+        Err(e) => {
+            form_page(
+                &svc,
+                &headers,
+                &p,
+                "新しい記録",
+                action,
+                pid,
+                &sent,
+                vec![],
+                Mode::New,
+                Some(&e),
+            )
+            .await
+        }
+    }
+}
+
+/// The record's newest visible version, for prefilling edit and amend forms.
+async fn head_for_form(
+    svc: &Arc<Service>,
+    p: &Principal,
+    id: i64,
+) -> Result<(String, Sent, Vec<AttachmentRef>), ServiceError> {
+    let view = svc.record(p, id).await?;
+    let head = view
+        .versions
+        .last()
+        .ok_or_else(|| ServiceError::not_found("記録"))?;
+    let sent = Sent {
+        kind: view.kind.clone(),
+        title: head.content.title.clone(),
+        body: head.content.body.clone(),
+        base_sha256: head.content_sha256.clone(),
+        ..Default::default()
+    };
+    Ok((
+        view.patient_id.clone(),
+        sent,
+        head.content.attachments.clone(),
+    ))
+}
+
+async fn existing_of(svc: &Arc<Service>, p: &Principal, id: i64) -> Vec<AttachmentRef> {
+    head_for_form(svc, p, id)
+        .await
+        .map(|(_, _, a)| a)
+        .unwrap_or_default()
+}
+
+pub async fn edit_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<i64>,
+) -> Response {
+    let p = signed_in_or_return!(svc, headers, client);
+    match head_for_form(&svc, &p, id).await {
+        Ok((pid, sent, existing)) => {
+            form_page(
+                &svc,
+                &headers,
+                &p,
+                "下書きの編集",
+                format!("/records/{id}/edit"),
+                pid,
+                &sent,
+                existing,
+                Mode::Edit,
+                None,
+            )
+            .await
+        }
+        Err(e) => error_page(&svc, &headers, Some(&p), &e),
+    }
+}
+
+pub async fn edit_submit(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<i64>,
+    mp: Multipart,
+) -> Response {
+    let p = signed_in_or_return!(svc, headers, client);
+    let action = format!("/records/{id}/edit");
+    let existing = existing_of(&svc, &p, id).await;
+    let sent = match read_form(mp).await {
+        Ok(s) => s,
+        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
+    };
+    let pid = String::new();
+    if let Err(e) = svc.check_csrf(&p, Some(&sent.csrf)) {
+        return form_page(
+            &svc,
+            &headers,
+            &p,
+            "下書きの編集",
+            action,
+            pid,
+            &sent,
+            existing,
+            Mode::Edit,
+            Some(&e),
+        )
+        .await;
+    }
+    let result = match input_of(&sent, "") {
+        Ok(input) => svc.update_draft(&p, id, input, sent.uploads.clone()).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => follow_up(&svc, &headers, &p, id, &sent.action).await,
+        Err(e) => {
+            form_page(
+                &svc,
+                &headers,
+                &p,
+                "下書きの編集",
+                action,
+                pid,
+                &sent,
+                existing,
+                Mode::Edit,
+                Some(&e),
+            )
+            .await
+        }
+    }
+}
+
+pub async fn amend_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<i64>,
+) -> Response {
+    let p = signed_in_or_return!(svc, headers, client);
+    match head_for_form(&svc, &p, id).await {
+        Ok((pid, sent, existing)) => {
+            form_page(
+                &svc,
+                &headers,
+                &p,
+                "記録の修正（新しい版）",
+                format!("/records/{id}/amend"),
+                pid,
+                &sent,
+                existing,
+                Mode::Amend,
+                None,
+            )
+            .await
+        }
+        Err(e) => error_page(&svc, &headers, Some(&p), &e),
+    }
+}
+
+pub async fn amend_submit(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<i64>,
+    mp: Multipart,
+) -> Response {
+    let p = signed_in_or_return!(svc, headers, client);
+    let action = format!("/records/{id}/amend");
+    let existing = existing_of(&svc, &p, id).await;
+    let sent = match read_form(mp).await {
+        Ok(s) => s,
+        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
+    };
+    if let Err(e) = svc.check_csrf(&p, Some(&sent.csrf)) {
+        return form_page(
+            &svc,
+            &headers,
+            &p,
+            "記録の修正（新しい版）",
+            action,
+            String::new(),
+            &sent,
+            existing,
+            Mode::Amend,
+            Some(&e),
+        )
+        .await;
+    }
+    let result = match input_of(&sent, "") {
+        Ok(input) => svc.amend_record(&p, id, input, sent.uploads.clone()).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Redirect::to(&format!("/records/{id}")).into_response(),
+        Err(e) => {
+            form_page(
+                &svc,
+                &headers,
+                &p,
+                "記録の修正（新しい版）",
+                action,
+                String::new(),
+                &sent,
+                existing,
+                Mode::Amend,
+                Some(&e),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ActForm {
+    csrf: String,
+    action: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn act(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<i64>,
+    Form(f): Form<ActForm>,
+) -> Response {
+    let p = signed_in_or_return!(svc, headers, client);
+    if let Err(e) = svc.check_csrf(&p, Some(&f.csrf)) {
+        return show_record(&svc, &headers, &p, id, status_of(e.code), Some(e.message)).await;
+    }
+    let done = match f.action.as_str() {
+        "finalise" => svc.finalise_record(&p, id).await.map(|_| ()),
+        "submit" => svc.submit_record(&p, id).await.map(|_| ()),
+        "approve" => svc.approve_record(&p, id).await.map(|_| ()),
+        "reject" => svc.reject_record(&p, id, f.reason).await.map(|_| ()),
+        "entered_in_error" => svc
+            .mark_entered_in_error(&p, id, f.reason)
+            .await
+            .map(|_| ()),
+        _ => Err(ServiceError::invalid("action", "操作が正しくありません")),
+    };
+    match done {
+        Ok(()) => Redirect::to(&format!("/records/{id}")).into_response(),
+        Err(e) => show_record(&svc, &headers, &p, id, status_of(e.code), Some(e.message)).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "print.html")]
+struct PrintPage {
+    facility: String,
+    patient_id: String,
+    patient_name: String,
+    birth_date: String,
+    printed_at: String,
+    printed_by: String,
+    ledger_size: u64,
+    title: String,
+    status: &'static str,
+    versions: Vec<VersionCard>,
+}
+
+pub async fn print_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<i64>,
+) -> Response {
+    let p = signed_in_or_return!(svc, headers, client);
+    let v = match svc.print_record(&p, id).await {
+        Ok(v) => v,
+        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
+    };
+    let title = v
+        .record
+        .versions
+        .last()
+        .map(|x| x.content.title.clone())
+        .unwrap_or_default();
+    render(
+        StatusCode::OK,
+        PrintPage {
+            facility: v.facility,
+            patient_id: v.patient.id,
+            patient_name: v.patient.name_kanji,
+            birth_date: v.patient.birth_date,
+            printed_at: jst(v.printed_at),
+            printed_by: v.printed_by.display_name,
+            ledger_size: v.ledger_size,
+            title,
+            status: v.record.status_label,
+            versions: version_cards(v.record.versions),
+        },
+    )
+}
