@@ -1,0 +1,157 @@
+// Browser tests of mamori's UI in real headless Chromium (Debian's /usr/bin/chromium), driven
+// by playwright-core against `mamori demo` on 127.0.0.1. Screenshots go to e2e/artifacts/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const bin = process.env.MAMORI_BIN || join(here, '..', '..', 'target', 'debug', 'mamori');
+const artifacts = join(here, '..', 'artifacts');
+mkdirSync(artifacts, { recursive: true });
+const PW = 'mamori-demo-2026';
+
+let server;
+let base;
+let browser;
+
+before(async () => {
+  const data = mkdtempSync(join(tmpdir(), 'mamori-e2e-'));
+  server = spawn(bin, ['demo', '--data', join(data, 'demo'), '--listen', '127.0.0.1:0'], {
+    env: { ...process.env, MAMORI_SERVER_SECURE_COOKIES: 'true', MAMORI_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  base = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`mamori did not start: ${out}`)), 120_000);
+    server.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(/起動しました: (http:\/\/127\.0\.0\.1:\d+)\//);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    server.on('exit', (code) => reject(new Error(`mamori exited ${code}: ${out}`)));
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+});
+
+async function signIn(login, viewport = { width: 1366, height: 768 }) {
+  const context = await browser.newContext({ viewport, locale: 'ja-JP' });
+  const page = await context.newPage();
+  await page.goto(`${base}/login`);
+  await page.getByLabel('ログインID').fill(login);
+  await page.getByLabel('パスワード').fill(PW);
+  await page.getByRole('button', { name: 'ログイン' }).click();
+  return { context, page };
+}
+
+const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+
+test('a doctor finds a patient by kana, opens the chart and a record with its history', async () => {
+  const { context, page } = await signIn('dr.tanaka');
+  await shot(page, '01-home');
+  await page.getByLabel('患者ID またはフリガナ').fill('いのうえ');
+  await page.getByRole('button', { name: '検索' }).click();
+  await page.getByRole('link', { name: '井上 健太' }).click();
+  await assert.doesNotReject(page.getByRole('heading', { name: /井上 健太/ }).waitFor());
+  await shot(page, '02-chart');
+  await page.getByRole('link', { name: /外来診療録/ }).first().click();
+  assert.match(await page.locator('main').innerText(), /版 1/);
+  await shot(page, '03-record');
+  await context.close();
+});
+
+test('a doctor writes and finalises a record with an attachment', async () => {
+  const { context, page } = await signIn('dr.suzuki');
+  await page.goto(`${base}/patients/P01005/records/new`);
+  await page.getByLabel('表題').fill('ブラウザからの診療録');
+  await page.getByLabel('本文').fill('S: 咳\nO: 体温 37.2℃\nA: 感冒\nP: 経過観察');
+  await page.setInputFiles('#attachment', { name: '検査.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n% e2e\n') });
+  await shot(page, '04-new-record');
+  await page.getByRole('button', { name: '確定', exact: true }).click();
+  const main = await page.locator('main').innerText();
+  assert.match(main, /ブラウザからの診療録/);
+  assert.match(main, /検査\.pdf/);
+  assert.match(await page.locator('.status').first().innerText(), /確定/);
+  await context.close();
+});
+
+test('a clerk enters on a doctor\'s behalf, cannot finalise, and the doctor approves', async () => {
+  const clerk = await signIn('clerk.nakamura');
+  await clerk.page.goto(`${base}/patients/P01006/records/new`);
+  await clerk.page.getByLabel('表題').fill('代行入力の紹介状');
+  await clerk.page.getByLabel('責任者').selectOption({ label: '田中 一郎（医師）' });
+  await clerk.page.getByRole('button', { name: '確定', exact: true }).click();
+  assert.match(await clerk.page.getByRole('alert').innerText(), /下書きは保存しました/);
+  await shot(clerk.page, '05-clerk-refused');
+  await clerk.page.getByRole('button', { name: '承認を依頼する' }).click();
+  assert.match(await clerk.page.locator('.status').first().innerText(), /承認待ち/);
+  const url = clerk.page.url();
+  await clerk.context.close();
+
+  const dr = await signIn('dr.tanaka');
+  assert.match(await dr.page.locator('main').innerText(), /代行入力の紹介状/);
+  await dr.page.goto(url);
+  await dr.page.getByRole('button', { name: '承認して確定する' }).click();
+  assert.match(await dr.page.locator('.status').first().innerText(), /確定/);
+  await shot(dr.page, '06-approved');
+  await dr.context.close();
+});
+
+test('a nurse cannot print a medical record; a locked account says what to do', async () => {
+  const { context, page } = await signIn('ns.sato');
+  const res = await page.goto(`${base}/records/1/print`);
+  assert.equal(res.status(), 403);
+  assert.match(await page.getByRole('alert').innerText(), /権限がありません/);
+  await context.close();
+
+  const ctx = await browser.newContext();
+  const p = await ctx.newPage();
+  for (let i = 0; i < 5; i++) {
+    await p.goto(`${base}/login`);
+    await p.getByLabel('ログインID').fill('rt.watanabe');
+    await p.getByLabel('パスワード').fill('wrong password');
+    await p.getByRole('button', { name: 'ログイン' }).click();
+  }
+  assert.match(await p.getByRole('alert').innerText(), /ロックされています/);
+  await shot(p, '07-locked');
+  await ctx.close();
+});
+
+test('usable by keyboard alone, and at 200% zoom on a small screen', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 683, height: 384 }, deviceScaleFactor: 2 });
+  const page = await ctx.newPage();
+  await page.goto(`${base}/login`);
+  // Walk the page with Tab from the top: every control is reachable, in a sensible order.
+  await page.evaluate(() => document.activeElement.blur());
+  const order = [];
+  for (let i = 0; i < 10 && order.at(-1) !== 'login'; i++) {
+    await page.keyboard.press('Tab');
+    order.push(await page.evaluate(() => document.activeElement.id || document.activeElement.textContent.trim()));
+  }
+  assert.equal(order.at(-1), 'login', `tab order: ${order.join(' → ')}`);
+  await page.keyboard.type('dr.tanaka');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(PW);
+  await page.keyboard.press('Enter');
+  await page.waitForURL(`${base}/`);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  assert.equal(overflow, false, 'no horizontal scrolling at 200% zoom');
+  await shot(page, '08-zoom-200');
+  await ctx.close();
+});
