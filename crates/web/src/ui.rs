@@ -48,6 +48,7 @@ pub fn routes() -> axum::Router<Arc<Service>> {
         )
         .route("/records/{id}/act", post(crate::ui_write::act))
         .route("/records/{id}/print", get(crate::ui_write::print_page))
+        .route("/records/{id}/diff", get(crate::ui_write::diff_page))
         .route("/lang", get(set_lang))
         .route("/static/app.css", get(css))
 }

@@ -610,3 +610,112 @@ pub async fn print_page(
         },
     )
 }
+
+pub struct DiffRow {
+    left: String,
+    left_class: &'static str,
+    right: String,
+    right_class: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "diff.html")]
+struct DiffPage {
+    layout: Layout,
+    record_id: i64,
+    title: String,
+    from: i64,
+    to: i64,
+    numbers: Vec<i64>,
+    rows: Vec<DiffRow>,
+}
+
+#[derive(Deserialize)]
+pub struct DiffQuery {
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+/// Lines of a unified diff laid out side by side: unchanged lines on both sides, removals on
+/// the left, additions on the right, paired up where a block was replaced.
+fn side_by_side(lines: Vec<mamori_service::records::DiffLine>) -> Vec<DiffRow> {
+    let mut rows = Vec::new();
+    let (mut dels, mut ins): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    let flush = |rows: &mut Vec<DiffRow>, dels: &mut Vec<String>, ins: &mut Vec<String>| {
+        for i in 0..dels.len().max(ins.len()) {
+            let l = dels.get(i).cloned();
+            let r = ins.get(i).cloned();
+            rows.push(DiffRow {
+                left_class: if l.is_some() { "del" } else { "" },
+                left: l.unwrap_or_default(),
+                right_class: if r.is_some() { "ins" } else { "" },
+                right: r.unwrap_or_default(),
+            });
+        }
+        dels.clear();
+        ins.clear();
+    };
+    for l in lines {
+        match l.tag {
+            "delete" => dels.push(l.text),
+            "insert" => ins.push(l.text),
+            _ => {
+                flush(&mut rows, &mut dels, &mut ins);
+                rows.push(DiffRow {
+                    left: l.text.clone(),
+                    left_class: "",
+                    right: l.text,
+                    right_class: "",
+                });
+            }
+        }
+    }
+    flush(&mut rows, &mut dels, &mut ins);
+    rows
+}
+
+pub async fn diff_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<i64>,
+    axum::extract::Query(q): axum::extract::Query<DiffQuery>,
+) -> Response {
+    let p = signed_in_or_return!(svc, headers, client);
+    let view = match svc.record(&p, id).await {
+        Ok(v) => v,
+        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
+    };
+    let numbers: Vec<i64> = view.versions.iter().map(|v| v.version_no).collect();
+    let last = numbers.last().copied().unwrap_or(1);
+    let to = q.to.unwrap_or(last);
+    let from = q.from.unwrap_or_else(|| {
+        numbers
+            .iter()
+            .rev()
+            .copied()
+            .find(|n| *n < to)
+            .unwrap_or(to)
+    });
+    let rows = match svc.diff_versions(&p, id, from, to).await {
+        Ok(lines) => side_by_side(lines),
+        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
+    };
+    let title = view
+        .versions
+        .last()
+        .map(|v| v.content.title.clone())
+        .unwrap_or_default();
+    render(
+        StatusCode::OK,
+        DiffPage {
+            layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
+            record_id: id,
+            title,
+            from,
+            to,
+            numbers,
+            rows,
+        },
+    )
+}
