@@ -191,13 +191,13 @@ pub struct LoginQuery {
     expired: Option<String>,
 }
 
-/// The login form's CSRF token: a random value both in a cookie and in the form.
-fn login_form(
+/// A signed-out form (login, password change) whose CSRF token is a random value both in a
+/// cookie and in the form.
+fn signed_out_form<T: Template>(
     svc: &Service,
     headers: &HeaderMap,
     status: StatusCode,
-    error: Option<String>,
-    login: String,
+    page: impl FnOnce(Layout) -> T,
 ) -> Response {
     let token = random_token();
     let secure = if svc.config().server.secure_cookies {
@@ -205,14 +205,7 @@ fn login_form(
     } else {
         ""
     };
-    let mut res = render(
-        status,
-        LoginPage {
-            layout: layout(svc, headers, None, token.clone()),
-            error,
-            login,
-        },
-    );
+    let mut res = render(status, page(layout(svc, headers, None, token.clone())));
     res.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_str(&format!(
@@ -221,6 +214,20 @@ fn login_form(
         .expect("cookie is ASCII"),
     );
     res
+}
+
+fn login_form(
+    svc: &Service,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<String>,
+    login: String,
+) -> Response {
+    signed_out_form(svc, headers, status, |layout| LoginPage {
+        layout,
+        error,
+        login,
+    })
 }
 
 async fn login_page(State(svc): Svc, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
@@ -304,28 +311,11 @@ fn password_form(
     error: Option<String>,
     login: String,
 ) -> Response {
-    let token = random_token();
-    let secure = if svc.config().server.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let mut res = render(
-        status,
-        PasswordPage {
-            layout: layout(svc, headers, None, token.clone()),
-            error,
-            login,
-        },
-    );
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&format!(
-            "{LOGIN_CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
-        ))
-        .expect("cookie is ASCII"),
-    );
-    res
+    signed_out_form(svc, headers, status, |layout| PasswordPage {
+        layout,
+        error,
+        login,
+    })
 }
 
 async fn password_page(

@@ -400,49 +400,57 @@ pub async fn edit_submit(
     mp: Multipart,
 ) -> Response {
     let p = signed_in_or_return!(svc, headers, client);
-    let action = format!("/records/{id}/edit");
-    let existing = existing_of(&svc, &p, id).await;
+    save_replacement(&svc, &headers, &p, id, Mode::Edit, mp).await
+}
+
+/// Saves a draft edit or an amendment of record `id`; on refusal the form comes back.
+async fn save_replacement(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    p: &Principal,
+    id: i64,
+    mode: Mode,
+    mp: Multipart,
+) -> Response {
+    let (heading, path) = match mode {
+        Mode::Amend => ("記録の修正（新しい版）", format!("/records/{id}/amend")),
+        _ => ("下書きの編集", format!("/records/{id}/edit")),
+    };
+    let existing = existing_of(svc, p, id).await;
     let sent = match read_form(mp).await {
         Ok(s) => s,
-        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
+        Err(e) => return error_page(svc, headers, Some(p), &e),
     };
-    let pid = String::new();
-    if let Err(e) = svc.check_csrf(&p, Some(&sent.csrf)) {
-        return form_page(
-            &svc,
-            &headers,
-            &p,
-            "下書きの編集",
-            action,
-            pid,
+    let refused = |e: ServiceError, sent: Sent, existing: Vec<AttachmentRef>| async move {
+        form_page(
+            svc,
+            headers,
+            p,
+            heading,
+            path.clone(),
+            String::new(),
             &sent,
             existing,
-            Mode::Edit,
+            mode,
             Some(&e),
         )
-        .await;
-    }
-    let result = match input_of(&sent, "") {
-        Ok(input) => svc.update_draft(&p, id, input, sent.uploads.clone()).await,
-        Err(e) => Err(e),
+        .await
     };
-    match result {
-        Ok(_) => follow_up(&svc, &headers, &p, id, &sent.action).await,
-        Err(e) => {
-            form_page(
-                &svc,
-                &headers,
-                &p,
-                "下書きの編集",
-                action,
-                pid,
-                &sent,
-                existing,
-                Mode::Edit,
-                Some(&e),
-            )
-            .await
-        }
+    if let Err(e) = svc.check_csrf(p, Some(&sent.csrf)) {
+        return refused(e, sent, existing).await;
+    }
+    let input = match input_of(&sent, "") {
+        Ok(i) => i,
+        Err(e) => return refused(e, sent, existing).await,
+    };
+    let saved = match mode {
+        Mode::Amend => svc.amend_record(p, id, input, sent.uploads.clone()).await,
+        _ => svc.update_draft(p, id, input, sent.uploads.clone()).await,
+    };
+    match (saved, mode) {
+        (Ok(_), Mode::Amend) => Redirect::to(&format!("/records/{id}")).into_response(),
+        (Ok(_), _) => follow_up(svc, headers, p, id, &sent.action).await,
+        (Err(e), _) => refused(e, sent, existing).await,
     }
 }
 
@@ -481,49 +489,7 @@ pub async fn amend_submit(
     mp: Multipart,
 ) -> Response {
     let p = signed_in_or_return!(svc, headers, client);
-    let action = format!("/records/{id}/amend");
-    let existing = existing_of(&svc, &p, id).await;
-    let sent = match read_form(mp).await {
-        Ok(s) => s,
-        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
-    };
-    if let Err(e) = svc.check_csrf(&p, Some(&sent.csrf)) {
-        return form_page(
-            &svc,
-            &headers,
-            &p,
-            "記録の修正（新しい版）",
-            action,
-            String::new(),
-            &sent,
-            existing,
-            Mode::Amend,
-            Some(&e),
-        )
-        .await;
-    }
-    let result = match input_of(&sent, "") {
-        Ok(input) => svc.amend_record(&p, id, input, sent.uploads.clone()).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(_) => Redirect::to(&format!("/records/{id}")).into_response(),
-        Err(e) => {
-            form_page(
-                &svc,
-                &headers,
-                &p,
-                "記録の修正（新しい版）",
-                action,
-                String::new(),
-                &sent,
-                existing,
-                Mode::Amend,
-                Some(&e),
-            )
-            .await
-        }
-    }
+    save_replacement(&svc, &headers, &p, id, Mode::Amend, mp).await
 }
 
 #[derive(Deserialize)]
