@@ -367,9 +367,7 @@ impl Service {
                 ledger_index: tx.ledger_size() as i64,
             };
             tx.insert_version(&v)?;
-            for (s, size, media) in &blobs {
-                tx.insert_blob(s, *size, media, now)?;
-            }
+            register_blobs(tx, &blobs, now)?;
             if author_id != enterer_id {
                 t.detail("proxy_for", author_id);
             }
@@ -515,9 +513,7 @@ impl Service {
             v.content_sha256 = sha;
             v.ledger_index = tx.ledger_size() as i64;
             tx.update_version(&v)?;
-            for (s, size, media) in &blobs {
-                tx.insert_blob(s, *size, media, now)?;
-            }
+            register_blobs(tx, &blobs, now)?;
             Ok(commit_version(t, &v))
         })
         .await
@@ -556,9 +552,7 @@ impl Service {
             .map_err(|e| ServiceError::from(e).with_field("reason"))?;
             let (_, sha, blobs) = prepared?;
             let v = new_version(tx, &head, effect, sha, Some(reason.trim().to_owned()), now)?;
-            for (s, size, media) in &blobs {
-                tx.insert_blob(s, *size, media, now)?;
-            }
+            register_blobs(tx, &blobs, now)?;
             Ok(commit_version(t, &v))
         })
         .await
@@ -941,6 +935,14 @@ fn new_version(
     };
     tx.insert_version(&v)?;
     Ok(v)
+}
+
+/// Records the blobs a new version refers to (already written to disk).
+fn register_blobs(tx: &mut WriteTx<'_>, blobs: &[(String, u64, String)], now: i64) -> Result<()> {
+    for (sha, size, media) in blobs {
+        tx.insert_blob(sha, *size, media, now)?;
+    }
+    Ok(())
 }
 
 /// Fills the event target with the version's commitments and returns the result.

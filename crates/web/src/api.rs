@@ -33,7 +33,7 @@ pub struct LoginBody {
     password: String,
 }
 
-fn session_cookie(svc: &Service, token: &str) -> HeaderValue {
+pub(crate) fn session_cookie(svc: &Service, token: &str) -> HeaderValue {
     let secure = if svc.config().server.secure_cookies {
         "; Secure"
     } else {

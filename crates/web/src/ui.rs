@@ -18,6 +18,7 @@ use mamori_service::{Principal, Service, ServiceError};
 use mamori_store::Patient;
 use serde::Deserialize;
 
+use crate::api::session_cookie;
 use crate::error::status_of;
 use crate::extract::{ClientAddr, SESSION_COOKIE};
 use crate::i18n::{Lang, t};
@@ -150,18 +151,6 @@ pub(crate) fn error_page(
             message: e.message.clone(),
         },
     )
-}
-
-fn session_cookie(svc: &Service, token: &str) -> HeaderValue {
-    let secure = if svc.config().server.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}"
-    ))
-    .expect("cookie is ASCII")
 }
 
 /// The signed-in user, or a redirect to the login page (an expired session lands there too).
