@@ -1,66 +1,21 @@
-// Browser tests of mamori's UI in real headless Chromium (Debian's /usr/bin/chromium), driven
-// by playwright-core against `mamori demo` on 127.0.0.1. Screenshots go to e2e/artifacts/.
+// Browser tests of the clinical workflows in headless Chromium against `mamori demo`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { startDemo, shot, PW } from '../lib/harness.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const bin = process.env.MAMORI_BIN || join(here, '..', '..', 'target', 'debug', 'mamori');
-const artifacts = join(here, '..', 'artifacts');
-mkdirSync(artifacts, { recursive: true });
-const PW = 'mamori-demo-2026';
-
-let server;
+let demo;
 let base;
 let browser;
+const signIn = (...args) => demo.signIn(...args);
 
 before(async () => {
-  const data = mkdtempSync(join(tmpdir(), 'mamori-e2e-'));
-  server = spawn(bin, ['demo', '--data', join(data, 'demo'), '--listen', '127.0.0.1:0'], {
-    env: { ...process.env, MAMORI_SERVER_SECURE_COOKIES: 'true', MAMORI_LOG: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  base = await new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`mamori did not start: ${out}`)), 120_000);
-    server.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = out.match(/起動しました: (http:\/\/127\.0\.0\.1:\d+)\//);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    server.on('exit', (code) => reject(new Error(`mamori exited ${code}: ${out}`)));
-  });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  demo = await startDemo();
+  ({ base, browser } = demo);
 });
 
 after(async () => {
-  await browser?.close();
-  server?.kill('SIGTERM');
+  await demo?.stop();
 });
-
-async function signIn(login, viewport = { width: 1366, height: 768 }) {
-  const context = await browser.newContext({ viewport, locale: 'ja-JP' });
-  const page = await context.newPage();
-  await page.goto(`${base}/login`);
-  await page.getByLabel('ログインID').fill(login);
-  await page.getByLabel('パスワード').fill(PW);
-  await page.getByRole('button', { name: 'ログイン' }).click();
-  return { context, page };
-}
-
-const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 
 test('a doctor finds a patient by kana, opens the chart and a record with its history', async () => {
   const { context, page } = await signIn('dr.tanaka');

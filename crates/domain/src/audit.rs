@@ -134,6 +134,8 @@ pub mod actions {
     pub const PENDING_LIST: &str = "record.pending_list";
     pub const AUDIT_QUERY: &str = "audit.query";
     pub const LEDGER_PROOF: &str = "ledger.proof";
+    pub const LEDGER_VERIFIED: &str = "ledger.verified";
+    pub const LEDGER_CHECKPOINT: &str = "ledger.checkpoint";
 }
 
 /// The facts of a version row that the ledger commits to.

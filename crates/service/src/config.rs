@@ -70,12 +70,16 @@ impl Default for RecordsConfig {
 pub struct LedgerConfig {
     /// A new signed checkpoint is made this often while the ledger grows.
     pub checkpoint_interval_secs: u64,
+    /// `serve` re-verifies the whole instance this often (0 = never); the result is in the
+    /// ledger and on the audit pages.
+    pub verify_interval_hours: u64,
 }
 
 impl Default for LedgerConfig {
     fn default() -> Self {
         Self {
             checkpoint_interval_secs: 300,
+            verify_interval_hours: 24,
         }
     }
 }

@@ -198,6 +198,7 @@ pub fn open_with(
         clock,
         signer,
         data_dir: dir.to_owned(),
+        verifying: std::sync::atomic::AtomicBool::new(false),
     };
     let expected = svc.store.reader()?.get().meta("verifier_key")?;
     if expected.as_deref() != Some(svc.signer.verifier_key().as_str()) {

@@ -129,3 +129,172 @@ impl Service {
         .await
     }
 }
+
+/// The outcome of a full verification run, as recorded in the ledger.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerificationView {
+    pub at: i64,
+    pub ok: bool,
+    pub ledger_entries: u64,
+    pub versions: u64,
+    pub blobs: u64,
+    pub problems_total: u64,
+    pub problems: Vec<String>,
+    pub seconds: f64,
+    /// Who started it (None: the scheduled run inside `serve`).
+    pub by: Option<String>,
+}
+
+fn may_see_ledger(p: &Principal) -> Result<()> {
+    p.require(Action::ReadAudit, None)
+        .or_else(|_| p.require(Action::AdminSettings, None))
+}
+
+struct Running<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl Service {
+    /// Signs a checkpoint now, on request of an auditor or administrator (recorded).
+    pub async fn checkpoint_by(self: &Arc<Self>, p: &Principal) -> Result<CheckpointView> {
+        let pc = p.clone();
+        self.write_audited(
+            Some(p),
+            actions::LEDGER_CHECKPOINT,
+            Default::default(),
+            move |_, _, _| may_see_ledger(&pc),
+        )
+        .await?;
+        self.checkpoint_now().await
+    }
+
+    /// Runs the same full verification as `mamori verify` against the live instance and
+    /// records the result in the ledger. `p` is None for the scheduled run.
+    pub async fn verify_and_record(
+        self: &Arc<Self>,
+        p: Option<&Principal>,
+    ) -> Result<VerificationView> {
+        use std::sync::atomic::Ordering;
+        if let Some(p) = p
+            && let Err(e) = may_see_ledger(p)
+        {
+            return self
+                .write_audited(
+                    Some(p),
+                    actions::LEDGER_VERIFIED,
+                    Default::default(),
+                    move |_, _, _| Err(e),
+                )
+                .await;
+        }
+        if self
+            .verifying
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(ServiceError::new(
+                "busy",
+                "検証を実行中です。終わるまでお待ちください",
+            ));
+        }
+        let _running = Running(&self.verifying);
+        let dir = self.data_dir.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            crate::verify::verify(
+                &dir,
+                &crate::verify::VerifyOptions {
+                    external_checkpoint: None,
+                    trusted_key: None,
+                    skip_blobs: false,
+                },
+            )
+        })
+        .await
+        .map_err(ServiceError::internal)??;
+        let mut t = crate::Target::default();
+        t.detail("ok", report.ok);
+        t.detail("ledger_entries", report.ledger_entries);
+        t.detail("versions", report.versions);
+        t.detail("blobs", report.blobs);
+        t.detail("problems_total", report.problems_total as u64);
+        t.detail(
+            "problems",
+            report.problems.iter().take(20).cloned().collect::<Vec<_>>(),
+        );
+        t.detail("seconds", (report.seconds * 1000.0).round() / 1000.0);
+        if !report.ok {
+            tracing::error!(
+                problems = report.problems_total,
+                "ledger verification found problems"
+            );
+        }
+        let at = self.now();
+        self.write_audited(p, actions::LEDGER_VERIFIED, t, |_, _, _| Ok(()))
+            .await?;
+        Ok(VerificationView {
+            at,
+            ok: report.ok,
+            ledger_entries: report.ledger_entries,
+            versions: report.versions,
+            blobs: report.blobs,
+            problems_total: report.problems_total as u64,
+            problems: report.problems,
+            seconds: report.seconds,
+            by: p.map(|p| p.account.login.clone()),
+        })
+    }
+
+    /// The newest recorded verification, if any (for the audit pages and the checklist).
+    pub async fn last_verification(
+        self: &Arc<Self>,
+        p: &Principal,
+    ) -> Result<Option<VerificationView>> {
+        let pc = p.clone();
+        self.read_audited(p, actions::AUDIT_QUERY, move |this, r, t| {
+            t.detail("query", "last_verification");
+            may_see_ledger(&pc)?;
+            this.last_verification_in(r)
+        })
+        .await
+    }
+
+    pub(crate) fn last_verification_in(
+        &self,
+        r: &mamori_store::Reader<'_>,
+    ) -> Result<Option<VerificationView>> {
+        let rows = r.audit_events(&mamori_store::AuditFilter {
+            action_prefix: Some(actions::LEDGER_VERIFIED.to_owned()),
+            limit: 50,
+            ..Default::default()
+        })?;
+        // Refused attempts (someone without the right pressed the button) are not results.
+        let Some(row) = rows.into_iter().find(|r| r.outcome == "ok") else {
+            return Ok(None);
+        };
+        let ev: serde_json::Value = serde_json::from_slice(&row.payload).unwrap_or_default();
+        let d = &ev["detail"];
+        let n = |k: &str| d[k].as_u64().unwrap_or(0);
+        Ok(Some(VerificationView {
+            at: row.ts,
+            ok: d["ok"].as_bool().unwrap_or(false),
+            ledger_entries: n("ledger_entries"),
+            versions: n("versions"),
+            blobs: n("blobs"),
+            problems_total: n("problems_total"),
+            problems: d["problems"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            seconds: d["seconds"].as_f64().unwrap_or(0.0),
+            by: ev["actor"]["login"].as_str().map(str::to_owned),
+        }))
+    }
+}

@@ -78,6 +78,8 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     signer: CheckpointSigner,
     data_dir: PathBuf,
+    /// Set while a full verification runs, so that two cannot overlap.
+    verifying: std::sync::atomic::AtomicBool,
 }
 
 impl Service {

@@ -772,6 +772,9 @@ impl ReadOnly {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // One read snapshot for the whole connection: a verifier running beside a live
+        // server must see the ledger, versions and indexes as of one moment.
+        conn.execute_batch("BEGIN")?;
         Ok(Self { conn })
     }
 

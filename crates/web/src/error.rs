@@ -25,6 +25,7 @@ pub fn status_of(code: &str) -> StatusCode {
         "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "unsupported_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "malformed" => StatusCode::BAD_REQUEST,
+        "busy" => StatusCode::SERVICE_UNAVAILABLE,
         "invalid_input" => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -7,6 +7,9 @@ pub mod headers;
 pub mod i18n;
 pub mod openapi;
 pub mod ui;
+mod ui_admin;
+mod ui_audit;
+mod ui_form;
 mod ui_write;
 
 use std::net::SocketAddr;
@@ -321,6 +324,8 @@ pub fn router(svc: Arc<Service>) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(ui::routes())
+        .merge(ui_admin::routes())
+        .merge(ui_audit::routes())
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(svc)
 }
@@ -344,10 +349,40 @@ pub async fn serve(
             }
         }
     });
+    let verifier = match svc.config().ledger.verify_interval_hours {
+        0 => None,
+        hours => {
+            let v_svc = svc.clone();
+            Some(tokio::spawn(async move {
+                // Not at once: a restart should not cost a full verification before anything else.
+                let first = tokio::time::Instant::now() + Duration::from_secs(60);
+                let mut t = tokio::time::interval_at(first, Duration::from_secs(hours * 3600));
+                loop {
+                    t.tick().await;
+                    match v_svc.verify_and_record(None).await {
+                        Ok(v) if v.ok => tracing::info!(
+                            entries = v.ledger_entries,
+                            "scheduled verification passed"
+                        ),
+                        Ok(v) => tracing::error!(
+                            problems = v.problems_total,
+                            "scheduled verification FAILED"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "scheduled verification could not run")
+                        }
+                    }
+                }
+            }))
+        }
+    };
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     ticker.abort();
+    if let Some(v) = verifier {
+        v.abort();
+    }
     if let Err(e) = svc.checkpoint_now().await {
         tracing::warn!(error = %e, "final checkpoint failed");
     }

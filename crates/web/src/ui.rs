@@ -67,6 +67,9 @@ impl Tr {
 pub struct UserBar {
     pub name: String,
     pub role: String,
+    /// Menu entries this role can use (the service still checks every request).
+    pub admin: bool,
+    pub audit: bool,
 }
 
 pub struct Layout {
@@ -115,6 +118,9 @@ pub(crate) fn layout(
             } else {
                 p.role.name_ja.clone()
             },
+            admin: p.role.allows(Action::AdminAccounts, None)
+                || p.role.allows(Action::AdminSettings, None),
+            audit: p.role.allows(Action::ReadAudit, None),
         }),
         csrf,
     }

@@ -556,3 +556,143 @@ fn writing_finalising_proxy_approval_amending_and_printing() {
     };
     assert_eq!(nurse_print.status, 403);
 }
+
+const ROLES: [&str; 10] = [
+    "doctor",
+    "dentist",
+    "pharmacist",
+    "nurse",
+    "radiographer",
+    "lab_technician",
+    "clerk",
+    "sysadmin",
+    "auditor",
+    "maintenance",
+];
+
+/// Every administration and audit page, and every form they post to, for every default role:
+/// allowed where the default role configuration allows it, otherwise the refusal page (403).
+/// Without a session each one sends the browser to the login page.
+#[test]
+fn admin_and_audit_pages_for_every_role() {
+    let (s, _) = world();
+    let admin = s.admin_token();
+    let (target, _) = s.user(&admin, "target.ui", "nurse");
+    let admins = ["sysadmin"];
+    let auditors = ["auditor"];
+    let ledger_viewers = ["auditor", "sysadmin"];
+    let gets: Vec<(String, &[&str])> = vec![
+        ("/admin/accounts".into(), &admins),
+        ("/admin/accounts?unused=30".into(), &admins),
+        (format!("/admin/accounts/{target}"), &admins),
+        ("/admin/roles".into(), &admins),
+        ("/admin/roles/nurse".into(), &admins),
+        ("/admin/roles/new".into(), &admins),
+        ("/admin/kinds".into(), &admins),
+        ("/audit".into(), &auditors),
+        (
+            "/audit?patient=P1&from=2020-01-01&to=2099-12-31".into(),
+            &auditors,
+        ),
+        ("/audit/export.csv".into(), &auditors),
+        ("/audit/counts".into(), &auditors),
+        ("/audit/ledger".into(), &ledger_viewers),
+    ];
+    let mut anon = Browser::new(&s);
+    for (path, _) in &gets {
+        let r = anon.get(path);
+        assert_eq!(r.status, 303, "{path} without a session");
+        assert_eq!(r.location.as_deref(), Some("/login"), "{path}");
+    }
+    for (n, role) in ROLES.iter().enumerate() {
+        let login_id = format!("who{n}.ui");
+        s.user(&admin, &login_id, role);
+        let mut b = Browser::new(&s);
+        assert_eq!(login(&mut b, &login_id, PW).status, 303);
+        let token = csrf(&b.get("/").body);
+        for (path, allowed) in &gets {
+            let r = b.get(path);
+            let want = if allowed.contains(role) { 200 } else { 403 };
+            assert_eq!(r.status, want, "{role} GET {path}");
+            if want == 403 {
+                assert!(r.body.contains("権限がありません"), "{role} GET {path}");
+            }
+        }
+        let new_login = format!("made{n}.ui");
+        let posts: Vec<(String, Vec<(&str, &str)>, &[&str])> = vec![
+            (
+                "/admin/accounts".into(),
+                vec![
+                    ("login", new_login.as_str()),
+                    ("display_name", "作成テスト"),
+                    ("role", "nurse"),
+                    ("password", "a long enough initial pass"),
+                ],
+                &admins,
+            ),
+            (
+                format!("/admin/accounts/{target}"),
+                vec![("op", "unlock")],
+                &admins,
+            ),
+            (
+                "/admin/roles".into(),
+                vec![
+                    ("code", "nurse"),
+                    ("name_ja", "看護師"),
+                    ("name_en", "Nurse"),
+                    ("grant", "read:*"),
+                    ("grant", "write:nursing"),
+                    ("grant", "finalise:nursing"),
+                    ("grant", "print_export:nursing"),
+                ],
+                &admins,
+            ),
+            (
+                "/admin/kinds".into(),
+                vec![
+                    ("code", "nursing"),
+                    ("name_ja", "看護記録"),
+                    ("name_en", "Nursing record"),
+                    ("retention_years", "3"),
+                ],
+                &admins,
+            ),
+            ("/audit/ledger/checkpoint".into(), vec![], &ledger_viewers),
+            ("/audit/ledger/verify".into(), vec![], &ledger_viewers),
+        ];
+        for (path, fields, allowed) in &posts {
+            let mut form = fields.clone();
+            form.push(("csrf", token.as_str()));
+            let r = b.post(path, &form);
+            let want = if allowed.contains(role) { 303 } else { 403 };
+            assert_eq!(r.status, want, "{role} POST {path}: {}", r.body);
+            // Without the CSRF token, nobody gets through.
+            let r = b.post(path, fields);
+            assert_eq!(r.status, 403, "{role} POST {path} without CSRF");
+        }
+    }
+}
+
+#[test]
+fn audit_csv_is_excel_safe_and_refused_queries_are_in_the_trail() {
+    let (s, _) = world();
+    let admin = s.admin_token();
+    s.user(&admin, "aud.ui", "auditor");
+    let mut nurse = Browser::new(&s);
+    login(&mut nurse, "ns.ui", PW);
+    assert_eq!(nurse.get("/audit").status, 403);
+
+    let mut b = Browser::new(&s);
+    login(&mut b, "aud.ui", PW);
+    let csv = b.get("/audit/export.csv?action=account.");
+    assert_eq!(csv.status, 200);
+    assert!(csv.body.starts_with("\u{feff}ledger_index,time_jst"));
+    // The search itself, and the nurse's refused attempt, are in the trail.
+    let page = b.get("/audit?action=account.list");
+    assert!(page.body.contains("ns.ui"), "refusal recorded");
+    assert!(page.body.contains("拒否"));
+    let bad = b.get("/audit?from=2026-13-45");
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("YYYY-MM-DD"));
+}

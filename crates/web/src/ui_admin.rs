@@ -1,0 +1,819 @@
+//! Administration in the browser: accounts (create, disable, re-enable, unlock, reset with an
+//! identity-check note, change 職種, API tokens), roles and their grants per record kind,
+//! record kinds and retention. Every change is a service call, so it is authorised and in
+//! the ledger exactly as through the API.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use mamori_domain::kinds::RecordKind;
+use mamori_domain::permission::{Action, Grant};
+use mamori_service::accounts::{AccountView, IssuedToken, NewAccount};
+use mamori_service::audit::jst;
+use mamori_service::settings::RoleInput;
+use mamori_service::{Principal, Service, ServiceError};
+use serde::Deserialize;
+
+use crate::error::status_of;
+use crate::extract::ClientAddr;
+use crate::i18n::Lang;
+use crate::ui::{Layout, error_page, lang_of, layout, render, signed_in};
+use crate::ui_form::Fields;
+
+type Svc = State<Arc<Service>>;
+
+pub fn routes() -> axum::Router<Arc<Service>> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/admin", get(|| async { Redirect::to("/admin/accounts") }))
+        .route("/admin/accounts", get(accounts_page).post(create_account))
+        .route("/admin/accounts/{id}", get(account_page).post(account_act))
+        .route("/admin/roles", get(roles_page).post(save_role))
+        .route("/admin/roles/{code}", get(role_page))
+        .route("/admin/kinds", get(kinds_page).post(save_kind))
+}
+
+/// A message about a form that was refused, shown next to the field it names.
+#[derive(Default)]
+pub struct FormError {
+    pub message: String,
+    pub field: String,
+}
+
+impl FormError {
+    fn of(e: &ServiceError) -> Option<Self> {
+        Some(Self {
+            message: e.message.clone(),
+            field: e.field.unwrap_or("").to_owned(),
+        })
+    }
+}
+
+pub struct AccountRow {
+    pub id: i64,
+    pub login: String,
+    pub name: String,
+    pub role: String,
+    pub service: bool,
+    pub active: bool,
+    pub locked: bool,
+    pub must_change: bool,
+    pub last_login: String,
+    pub created: String,
+}
+
+fn role_names(roles: &[mamori_service::settings::RoleView], lang: Lang) -> Vec<(String, String)> {
+    roles
+        .iter()
+        .map(|r| {
+            let name = if lang == Lang::En {
+                r.role.name_en.clone()
+            } else {
+                r.role.name_ja.clone()
+            };
+            (r.role.code.clone(), name)
+        })
+        .collect()
+}
+
+fn account_row(a: &AccountView, roles: &[(String, String)]) -> AccountRow {
+    AccountRow {
+        id: a.id,
+        login: a.login.clone(),
+        name: a.display_name.clone(),
+        role: roles
+            .iter()
+            .find(|r| r.0 == a.role)
+            .map(|r| r.1.clone())
+            .unwrap_or_else(|| a.role.clone()),
+        service: a.service,
+        active: a.active,
+        locked: a.locked,
+        must_change: a.must_change_password,
+        last_login: a.last_login_at.map(jst).unwrap_or_default(),
+        created: jst(a.created_at),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_accounts.html")]
+struct AccountsPage {
+    layout: Layout,
+    tab: &'static str,
+    accounts: Vec<AccountRow>,
+    unused_days: Option<u32>,
+    roles: Vec<(String, String)>,
+    error: Option<FormError>,
+    new_login: String,
+    new_name: String,
+    new_role: String,
+    new_service: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub struct AccountsQuery {
+    unused: Option<u32>,
+}
+
+async fn principal(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    client: Option<String>,
+) -> Result<Principal, Response> {
+    signed_in(svc, headers, client).await
+}
+
+struct NewForm {
+    login: String,
+    name: String,
+    role: String,
+    service: bool,
+}
+
+async fn show_accounts(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    p: &Principal,
+    q: AccountsQuery,
+    status: StatusCode,
+    error: Option<FormError>,
+    form: NewForm,
+) -> Response {
+    let lang = lang_of(headers);
+    let list = match q.unused {
+        Some(days) => svc.unused_accounts(p, days).await,
+        None => svc.list_accounts(p).await,
+    };
+    let list = match list {
+        Ok(l) => l,
+        Err(e) => return error_page(svc, headers, Some(p), &e),
+    };
+    let roles = role_names(&svc.roles(p).await.unwrap_or_default(), lang);
+    render(
+        status,
+        AccountsPage {
+            layout: layout(svc, headers, Some(p), p.csrf.clone()),
+            tab: "accounts",
+            accounts: list.iter().map(|a| account_row(a, &roles)).collect(),
+            unused_days: q.unused,
+            roles,
+            error,
+            new_login: form.login,
+            new_name: form.name,
+            new_role: form.role,
+            new_service: form.service,
+        },
+    )
+}
+
+async fn accounts_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Query(q): Query<AccountsQuery>,
+) -> Response {
+    let p = match principal(&svc, &headers, client).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let form = NewForm {
+        login: String::new(),
+        name: String::new(),
+        role: String::new(),
+        service: false,
+    };
+    show_accounts(&svc, &headers, &p, q, StatusCode::OK, None, form).await
+}
+
+async fn create_account(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    body: Bytes,
+) -> Response {
+    let p = match principal(&svc, &headers, client).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let f = Fields::parse(&body);
+    if let Err(e) = f.check_csrf(&svc, &p) {
+        return error_page(&svc, &headers, Some(&p), &e);
+    }
+    let service = f.get("service") == "on";
+    let new = NewAccount {
+        login: f.get("login").trim().to_owned(),
+        display_name: f.get("display_name").trim().to_owned(),
+        role: f.get("role"),
+        password: (!service).then(|| f.get("password")),
+        service,
+    };
+    match svc.create_account(&p, new.clone()).await {
+        Ok(a) => Redirect::to(&format!("/admin/accounts/{}?done=created", a.id)).into_response(),
+        Err(e) => {
+            let form = NewForm {
+                login: new.login,
+                name: new.display_name,
+                role: new.role,
+                service,
+            };
+            show_accounts(
+                &svc,
+                &headers,
+                &p,
+                AccountsQuery::default(),
+                status_of(e.code),
+                FormError::of(&e),
+                form,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_account.html")]
+struct AccountPage {
+    layout: Layout,
+    tab: &'static str,
+    a: AccountRow,
+    role_code: String,
+    roles: Vec<(String, String)>,
+    error: Option<FormError>,
+    done: String,
+    identity_check: String,
+    token: Option<IssuedToken>,
+    is_self: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn show_account(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    p: &Principal,
+    id: i64,
+    status: StatusCode,
+    error: Option<FormError>,
+    done: String,
+    identity_check: String,
+    token: Option<IssuedToken>,
+) -> Response {
+    let lang = lang_of(headers);
+    let list = match svc.list_accounts(p).await {
+        Ok(l) => l,
+        Err(e) => return error_page(svc, headers, Some(p), &e),
+    };
+    let Some(a) = list.iter().find(|a| a.id == id) else {
+        return error_page(
+            svc,
+            headers,
+            Some(p),
+            &ServiceError::not_found("アカウント"),
+        );
+    };
+    let roles = role_names(&svc.roles(p).await.unwrap_or_default(), lang);
+    render(
+        status,
+        AccountPage {
+            layout: layout(svc, headers, Some(p), p.csrf.clone()),
+            tab: "accounts",
+            a: account_row(a, &roles),
+            role_code: a.role.clone(),
+            roles,
+            error,
+            done,
+            identity_check,
+            token,
+            is_self: a.id == p.account.id,
+        },
+    )
+}
+
+async fn account_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<i64>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let p = match principal(&svc, &headers, client).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let done = q.done.unwrap_or_default();
+    show_account(
+        &svc,
+        &headers,
+        &p,
+        id,
+        StatusCode::OK,
+        None,
+        done,
+        String::new(),
+        None,
+    )
+    .await
+}
+
+/// One form per administrative act on an account; `op` says which.
+async fn account_act(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let p = match principal(&svc, &headers, client).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let f = Fields::parse(&body);
+    if let Err(e) = f.check_csrf(&svc, &p) {
+        return error_page(&svc, &headers, Some(&p), &e);
+    }
+    let op = f.get("op");
+    let result: Result<Option<IssuedToken>, ServiceError> = match op.as_str() {
+        "disable" => svc.set_account_active(&p, id, false).await.map(|_| None),
+        "enable" => svc.set_account_active(&p, id, true).await.map(|_| None),
+        "unlock" => svc.unlock_account(&p, id).await.map(|_| None),
+        "role" => svc
+            .set_account_role(&p, id, f.get("role"))
+            .await
+            .map(|_| None),
+        "reset" => svc
+            .reset_password(&p, id, f.get("password"), f.get("identity_check"))
+            .await
+            .map(|_| None),
+        "token" => {
+            let days = f.get("days").trim().parse::<u32>().ok();
+            svc.issue_token(&p, id, f.get("token_name"), days)
+                .await
+                .map(Some)
+        }
+        _ => Err(ServiceError::invalid("op", "操作の指定が正しくありません")),
+    };
+    match result {
+        // A token is shown once, on this response only; it is never stored in clear.
+        Ok(Some(token)) => {
+            show_account(
+                &svc,
+                &headers,
+                &p,
+                id,
+                StatusCode::OK,
+                None,
+                "token".into(),
+                String::new(),
+                Some(token),
+            )
+            .await
+        }
+        Ok(None) => Redirect::to(&format!("/admin/accounts/{id}?done={op}")).into_response(),
+        Err(e) => {
+            show_account(
+                &svc,
+                &headers,
+                &p,
+                id,
+                status_of(e.code),
+                FormError::of(&e),
+                String::new(),
+                f.get("identity_check"),
+                None,
+            )
+            .await
+        }
+    }
+}
+
+pub struct RoleRow {
+    pub code: String,
+    pub name: String,
+    pub builtin: bool,
+    pub grants: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_roles.html")]
+struct RolesPage {
+    layout: Layout,
+    tab: &'static str,
+    roles: Vec<RoleRow>,
+    saved: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct SavedQuery {
+    saved: Option<String>,
+}
+
+/// `write:medical_record` → 「記載：診療録」, for people.
+fn grant_label(g: &Grant, kinds: &[RecordKind], lang: Lang) -> String {
+    let action = if lang == Lang::En {
+        g.action.as_str().replace('_', " ")
+    } else {
+        g.action.label_ja().to_owned()
+    };
+    if !g.action.per_kind() {
+        return action;
+    }
+    let kind = match &g.kind {
+        None => crate::i18n::t(lang, "admin.all_kinds").to_owned(),
+        Some(k) => kinds
+            .iter()
+            .find(|x| &x.code == k)
+            .map(|x| {
+                if lang == Lang::En {
+                    x.name_en.clone()
+                } else {
+                    x.name_ja.clone()
+                }
+            })
+            .unwrap_or_else(|| k.clone()),
+    };
+    format!("{action}：{kind}")
+}
+
+async fn roles_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Query(q): Query<SavedQuery>,
+) -> Response {
+    let p = match principal(&svc, &headers, client).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let lang = lang_of(&headers);
+    let roles = match svc.roles(&p).await {
+        Ok(r) => r,
+        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
+    };
+    let kinds = svc.kinds(&p).await.unwrap_or_default();
+    let rows = roles
+        .into_iter()
+        .map(|r| RoleRow {
+            grants: r
+                .role
+                .grants
+                .iter()
+                .map(|g| grant_label(g, &kinds, lang))
+                .collect(),
+            name: if lang == Lang::En {
+                r.role.name_en
+            } else {
+                r.role.name_ja
+            },
+            code: r.role.code,
+            builtin: r.role.builtin,
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        RolesPage {
+            layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
+            tab: "roles",
+            roles: rows,
+            saved: q.saved,
+        },
+    )
+}
+
+/// One checkbox of the role editor.
+pub struct GrantBox {
+    pub value: String,
+    pub label: String,
+    pub checked: bool,
+}
+
+/// A row of the matrix: one per-kind action, with "every kind" first and then each kind.
+pub struct GrantRow {
+    pub action: String,
+    pub boxes: Vec<GrantBox>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_role.html")]
+struct RolePage {
+    layout: Layout,
+    tab: &'static str,
+    is_new: bool,
+    code: String,
+    name_ja: String,
+    name_en: String,
+    columns: Vec<String>,
+    matrix: Vec<GrantRow>,
+    facility_wide: Vec<GrantBox>,
+    error: Option<FormError>,
+}
+
+fn role_editor(
+    kinds: &[RecordKind],
+    lang: Lang,
+    granted: &[String],
+) -> (Vec<String>, Vec<GrantRow>, Vec<GrantBox>) {
+    let kind_name = |k: &RecordKind| {
+        if lang == Lang::En {
+            k.name_en.clone()
+        } else {
+            k.name_ja.clone()
+        }
+    };
+    let action_name = |a: Action| {
+        if lang == Lang::En {
+            a.as_str().replace('_', " ")
+        } else {
+            a.label_ja().to_owned()
+        }
+    };
+    let mut columns = vec![crate::i18n::t(lang, "admin.all_kinds").to_owned()];
+    columns.extend(kinds.iter().map(kind_name));
+    let has = |v: &str| granted.iter().any(|g| g == v);
+    let matrix = Action::ALL
+        .into_iter()
+        .filter(|a| a.per_kind())
+        .map(|a| {
+            let mut boxes = vec![GrantBox {
+                value: format!("{}:*", a.as_str()),
+                label: format!("{}（{}）", action_name(a), columns[0]),
+                checked: has(&format!("{}:*", a.as_str())),
+            }];
+            boxes.extend(kinds.iter().map(|k| {
+                let v = format!("{}:{}", a.as_str(), k.code);
+                GrantBox {
+                    label: format!("{}（{}）", action_name(a), kind_name(k)),
+                    checked: has(&v),
+                    value: v,
+                }
+            }));
+            GrantRow {
+                action: action_name(a),
+                boxes,
+            }
+        })
+        .collect();
+    let facility_wide = Action::ALL
+        .into_iter()
+        .filter(|a| !a.per_kind())
+        .map(|a| GrantBox {
+            value: a.as_str().to_owned(),
+            label: action_name(a),
+            checked: has(a.as_str()),
+        })
+        .collect();
+    (columns, matrix, facility_wide)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn show_role(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    p: &Principal,
+    status: StatusCode,
+    is_new: bool,
+    input: RoleInput,
+    error: Option<FormError>,
+) -> Response {
+    let lang = lang_of(headers);
+    let kinds = svc.kinds(p).await.unwrap_or_default();
+    let (columns, matrix, facility_wide) = role_editor(&kinds, lang, &input.grants);
+    render(
+        status,
+        RolePage {
+            layout: layout(svc, headers, Some(p), p.csrf.clone()),
+            tab: "roles",
+            is_new,
+            code: input.code,
+            name_ja: input.name_ja,
+            name_en: input.name_en,
+            columns,
+            matrix,
+            facility_wide,
+            error,
+        },
+    )
+}
+
+async fn role_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Path(code): Path<String>,
+) -> Response {
+    let p = match principal(&svc, &headers, client).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if let Err(e) = p.require(Action::AdminSettings, None) {
+        return error_page(&svc, &headers, Some(&p), &e);
+    }
+    let roles = match svc.roles(&p).await {
+        Ok(r) => r,
+        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
+    };
+    let (is_new, input) = if code == "new" {
+        (
+            true,
+            RoleInput {
+                code: String::new(),
+                name_ja: String::new(),
+                name_en: String::new(),
+                grants: Vec::new(),
+            },
+        )
+    } else {
+        let Some(r) = roles.into_iter().find(|r| r.role.code == code) else {
+            return error_page(&svc, &headers, Some(&p), &ServiceError::not_found("職種"));
+        };
+        (
+            false,
+            RoleInput {
+                code: r.role.code,
+                name_ja: r.role.name_ja,
+                name_en: r.role.name_en,
+                grants: r.role.grants.iter().map(ToString::to_string).collect(),
+            },
+        )
+    };
+    show_role(&svc, &headers, &p, StatusCode::OK, is_new, input, None).await
+}
+
+async fn save_role(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    body: Bytes,
+) -> Response {
+    let p = match principal(&svc, &headers, client).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let f = Fields::parse(&body);
+    if let Err(e) = f.check_csrf(&svc, &p) {
+        return error_page(&svc, &headers, Some(&p), &e);
+    }
+    let is_new = f.get("is_new") == "1";
+    let input = RoleInput {
+        code: f.get("code").trim().to_owned(),
+        name_ja: f.get("name_ja"),
+        name_en: f.get("name_en"),
+        grants: f.all("grant"),
+    };
+    if is_new
+        && let Ok(roles) = svc.roles(&p).await
+        && roles.iter().any(|r| r.role.code == input.code)
+    {
+        let e = ServiceError::invalid("code", "この職種コードは既に使われています");
+        return show_role(
+            &svc,
+            &headers,
+            &p,
+            StatusCode::CONFLICT,
+            true,
+            input,
+            FormError::of(&e),
+        )
+        .await;
+    }
+    match svc.save_role(&p, input.clone()).await {
+        Ok(r) => Redirect::to(&format!("/admin/roles?saved={}", r.code)).into_response(),
+        Err(e) => {
+            show_role(
+                &svc,
+                &headers,
+                &p,
+                status_of(e.code),
+                is_new,
+                input,
+                FormError::of(&e),
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_kinds.html")]
+struct KindsPage {
+    layout: Layout,
+    tab: &'static str,
+    kinds: Vec<RecordKind>,
+    saved: Option<String>,
+    error: Option<FormError>,
+    /// The kind whose form was refused, with what was typed.
+    failed: Option<RecordKind>,
+    new: RecordKind,
+}
+
+fn blank_kind() -> RecordKind {
+    RecordKind {
+        code: String::new(),
+        name_ja: String::new(),
+        name_en: String::new(),
+        retention_years: 5,
+    }
+}
+
+async fn show_kinds(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    p: &Principal,
+    status: StatusCode,
+    saved: Option<String>,
+    failed: Option<(RecordKind, bool, ServiceError)>,
+) -> Response {
+    if let Err(e) = p.require(Action::AdminSettings, None) {
+        return error_page(svc, headers, Some(p), &e);
+    }
+    let mut kinds = svc.kinds(p).await.unwrap_or_default();
+    let (mut new, mut error, mut failed_kind) = (blank_kind(), None, None);
+    if let Some((k, is_new, e)) = failed {
+        error = FormError::of(&e);
+        if is_new {
+            new = k;
+        } else {
+            if let Some(slot) = kinds.iter_mut().find(|x| x.code == k.code) {
+                *slot = k.clone();
+            }
+            failed_kind = Some(k);
+        }
+    }
+    render(
+        status,
+        KindsPage {
+            layout: layout(svc, headers, Some(p), p.csrf.clone()),
+            tab: "kinds",
+            kinds,
+            saved,
+            error,
+            failed: failed_kind,
+            new,
+        },
+    )
+}
+
+async fn kinds_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    Query(q): Query<SavedQuery>,
+) -> Response {
+    let p = match principal(&svc, &headers, client).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    show_kinds(&svc, &headers, &p, StatusCode::OK, q.saved, None).await
+}
+
+async fn save_kind(
+    State(svc): Svc,
+    headers: HeaderMap,
+    ClientAddr(client): ClientAddr,
+    body: Bytes,
+) -> Response {
+    let p = match principal(&svc, &headers, client).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let f = Fields::parse(&body);
+    if let Err(e) = f.check_csrf(&svc, &p) {
+        return error_page(&svc, &headers, Some(&p), &e);
+    }
+    let is_new = f.get("is_new") == "1";
+    let years = f.get("retention_years");
+    let kind = RecordKind {
+        code: f.get("code").trim().to_owned(),
+        name_ja: f.get("name_ja"),
+        name_en: f.get("name_en"),
+        retention_years: years.trim().parse().unwrap_or(0),
+    };
+    let exists = svc
+        .kinds(&p)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .any(|k| k.code == kind.code);
+    let result = if is_new && exists {
+        Err(ServiceError::invalid(
+            "code",
+            "この種別コードは既に使われています",
+        ))
+    } else {
+        svc.save_kind(&p, kind.clone()).await
+    };
+    match result {
+        Ok(k) => Redirect::to(&format!("/admin/kinds?saved={}", k.code)).into_response(),
+        Err(e) => {
+            let status = status_of(e.code);
+            show_kinds(&svc, &headers, &p, status, None, Some((kind, is_new, e))).await
+        }
+    }
+}

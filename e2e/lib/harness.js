@@ -1,0 +1,60 @@
+// Shared by the browser tests: starts `mamori demo` on 127.0.0.1 (a fresh instance per test
+// file) and Debian's Chromium, signs people in, and saves screenshots to e2e/artifacts/.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const bin = process.env.MAMORI_BIN || join(here, '..', '..', 'target', 'debug', 'mamori');
+const artifacts = join(here, '..', 'artifacts');
+mkdirSync(artifacts, { recursive: true });
+export const PW = 'mamori-demo-2026';
+
+/** Starts a demo instance; `env` adds configuration overrides (MAMORI_SECTION_KEY). */
+export async function startDemo(env = {}) {
+  const data = mkdtempSync(join(tmpdir(), 'mamori-e2e-'));
+  const server = spawn(bin, ['demo', '--data', join(data, 'demo'), '--listen', '127.0.0.1:0'], {
+    env: { ...process.env, MAMORI_SERVER_SECURE_COOKIES: 'true', MAMORI_LOG: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const base = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`mamori did not start: ${out}`)), 120_000);
+    server.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(/起動しました: (http:\/\/127\.0\.0\.1:\d+)\//);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    server.on('exit', (code) => reject(new Error(`mamori exited ${code}: ${out}`)));
+  });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  return {
+    base,
+    browser,
+    async signIn(login, viewport = { width: 1366, height: 768 }, password = PW) {
+      const context = await browser.newContext({ viewport, locale: 'ja-JP', acceptDownloads: true });
+      const page = await context.newPage();
+      await page.goto(`${base}/login`);
+      await page.getByLabel('ログインID').fill(login);
+      await page.getByLabel('パスワード', { exact: true }).fill(password);
+      await page.getByRole('button', { name: 'ログイン' }).click();
+      return { context, page };
+    },
+    async stop() {
+      await browser.close();
+      server.kill('SIGTERM');
+    },
+  };
+}
+
+export const shot = (page, name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });

@@ -1,0 +1,207 @@
+// Browser tests of administration and audit against `mamori demo`: accounts, roles, record
+// kinds, the audit trail, access counts, CSV export and ledger verification, with refusals.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { startDemo, shot, PW } from '../lib/harness.js';
+
+let demo;
+let base;
+
+before(async () => {
+  demo = await startDemo();
+  ({ base } = demo);
+});
+
+after(async () => {
+  await demo?.stop();
+});
+
+const mainText = (page) => page.locator('main').innerText();
+
+test('an administrator creates an account; the person must change the password at first login', async () => {
+  const { context, page } = await demo.signIn('admin');
+  await page.getByRole('link', { name: '管理' }).click();
+  await page.getByLabel('ログインID').fill('ns.takahashi');
+  await page.getByLabel('氏名（表示名）').fill('高橋 直子');
+  await page.getByLabel('職種').selectOption({ label: '看護師' });
+  await page.getByLabel('初期パスワード').fill('短い');
+  await page.getByRole('button', { name: '追加する' }).click();
+  // Refused: the password is too short; what was typed is still there.
+  assert.match(await page.getByRole('alert').innerText(), /文字/);
+  assert.equal(await page.getByLabel('ログインID').inputValue(), 'ns.takahashi');
+  assert.equal(await page.getByLabel('氏名（表示名）').inputValue(), '高橋 直子');
+  await page.getByLabel('初期パスワード').fill('first-time-pass-2026');
+  await page.getByRole('button', { name: '追加する' }).click();
+  assert.match(await mainText(page), /高橋 直子/);
+  assert.match(await mainText(page), /パスワード変更待ち/);
+  await page.locator('nav.tabs').getByRole('link', { name: 'アカウント' }).click();
+  await shot(page, '10-admin-accounts');
+  await context.close();
+
+  const first = await demo.signIn('ns.takahashi', undefined, 'first-time-pass-2026');
+  await first.page.waitForURL(/\/password/);
+  await first.page.getByLabel('現在のパスワード').fill('first-time-pass-2026');
+  await first.page.getByLabel('新しいパスワード', { exact: true }).fill('my-own-passphrase-2026');
+  await first.page.getByLabel('新しいパスワード（確認）').fill('my-own-passphrase-2026');
+  await first.page.getByRole('button', { name: '変更してログイン' }).click();
+  await first.page.waitForURL(`${base}/`);
+  assert.match(await first.page.locator('header').innerText(), /高橋 直子/);
+  await first.context.close();
+});
+
+test('an administrator disables, re-enables, unlocks and resets an account with an identity check', async () => {
+  // Lock mt.ito with five wrong passwords.
+  const ctx = await demo.browser.newContext();
+  const p = await ctx.newPage();
+  for (let i = 0; i < 5; i++) {
+    await p.goto(`${base}/login`);
+    await p.getByLabel('ログインID').fill('mt.ito');
+    await p.getByLabel('パスワード').fill('wrong password');
+    await p.getByRole('button', { name: 'ログイン' }).click();
+  }
+  assert.match(await p.getByRole('alert').innerText(), /ロックされています/);
+
+  const { context, page } = await demo.signIn('admin');
+  await page.goto(`${base}/admin/accounts`);
+  await page.getByRole('link', { name: 'mt.ito' }).click();
+  assert.match(await mainText(page), /ロック中/);
+  await page.getByRole('button', { name: 'ロックを解除する' }).click();
+  assert.match(await page.getByRole('status').innerText(), /変更しました/);
+  assert.doesNotMatch(await page.locator('dl.facts').innerText(), /ロック中/);
+
+  await page.getByRole('button', { name: '無効にする' }).click();
+  assert.match(await page.locator('dl.facts').innerText(), /無効/);
+  await p.goto(`${base}/login`);
+  await p.getByLabel('ログインID').fill('mt.ito');
+  await p.getByLabel('パスワード').fill(PW);
+  await p.getByRole('button', { name: 'ログイン' }).click();
+  assert.match(await p.getByRole('alert').innerText(), /使用できません/);
+  await page.getByRole('button', { name: '再び有効にする' }).click();
+  assert.match(await page.locator('dl.facts').innerText(), /有効/);
+
+  // A reset without saying how identity was checked is refused, and the note is kept.
+  await page.getByLabel('仮のパスワード').fill('temporary-pass-2026');
+  await page.getByLabel('本人確認の方法').fill('   ');
+  await page.getByRole('button', { name: '再設定する' }).click();
+  assert.match(await page.getByRole('alert').innerText(), /本人確認/);
+  await page.getByLabel('仮のパスワード').fill('temporary-pass-2026');
+  await page.getByLabel('本人確認の方法').fill('職員証を対面で確認');
+  await page.getByRole('button', { name: '再設定する' }).click();
+  assert.match(await page.locator('dl.facts').innerText(), /パスワード変更待ち/);
+  await shot(page, '11-admin-account');
+  await context.close();
+
+  await p.goto(`${base}/login`);
+  await p.getByLabel('ログインID').fill('mt.ito');
+  await p.getByLabel('パスワード').fill('temporary-pass-2026');
+  await p.getByRole('button', { name: 'ログイン' }).click();
+  await p.waitForURL(/\/password/);
+  await ctx.close();
+});
+
+test('an administrator changes a role\'s rights per record kind, adds a kind, cannot shorten retention', async () => {
+  const { context, page } = await demo.signIn('admin');
+  await page.goto(`${base}/admin/roles`);
+  await page.getByRole('link', { name: '看護師' }).click();
+  const box = page.getByRole('checkbox', { name: '印刷・出力（検査結果）' });
+  assert.equal(await box.isChecked(), false);
+  await box.check();
+  await shot(page, '12-admin-role');
+  await page.getByRole('button', { name: '保存' }).click();
+  assert.match(await page.getByRole('status').innerText(), /保存しました/);
+  assert.match(await page.locator('tr', { hasText: '看護師' }).innerText(), /印刷・出力：検査結果/);
+
+  await page.getByRole('link', { name: '記録の種別と保存期間' }).click();
+  const add = page.locator('form', { has: page.getByRole('button', { name: '追加する' }) });
+  await add.getByLabel('コード').fill('rehab');
+  await add.getByLabel('名称（日本語）').fill('リハビリテーション記録');
+  await add.getByLabel('名称（英語）').fill('Rehabilitation record');
+  await add.getByLabel('保存期間（年）').fill('5');
+  await add.getByRole('button', { name: '追加する' }).click();
+  assert.match(await page.getByRole('status').innerText(), /rehab/);
+  await page.getByLabel('保存期間（年）（medical_record）').fill('3');
+  await page.locator('#kind-medical_record button').click();
+  assert.match(await page.getByRole('alert').innerText(), /短くすることはできません/);
+  await shot(page, '13-admin-kinds');
+  await context.close();
+});
+
+test('an auditor searches the trail by patient, sees off-hours marks, exports CSV and counts', async () => {
+  // Something to find: a doctor opens P01005's chart.
+  const dr = await demo.signIn('dr.tanaka');
+  await dr.page.goto(`${base}/patients/P01005`);
+  await dr.context.close();
+
+  const { context, page } = await demo.signIn('audit.kato');
+  await page.getByRole('link', { name: '監査' }).click();
+  await page.getByLabel('患者ID').fill('P01005');
+  await page.getByLabel('職員').selectOption({ label: '田中 一郎（dr.tanaka）' });
+  await page.getByRole('button', { name: '検索' }).click();
+  const rows = page.locator('table.events tbody tr');
+  assert.ok(await rows.count() >= 1);
+  assert.match(await rows.first().innerText(), /dr\.tanaka/);
+  assert.match(await page.locator('table.events').innerText(), /患者情報の閲覧|記録一覧の閲覧/);
+  await shot(page, '14-audit-search');
+
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: 'CSVで出力' }).click(),
+  ]);
+  const csv = readFileSync(await download.path(), 'utf8');
+  assert.ok(csv.startsWith('\ufeffledger_index,time_jst,off_hours'), csv.slice(0, 80));
+  assert.match(csv, /dr\.tanaka/);
+  assert.doesNotMatch(csv, /ns\.sato/, 'the CSV holds only what the search selected');
+
+  // The off-hours filter shows only marked rows.
+  await page.getByLabel(/時間外/).check();
+  await page.getByRole('button', { name: '検索' }).click();
+  const marked = await page.locator('table.events tbody tr').count();
+  const tags = await page.locator('table.events tbody tr .tag').count();
+  assert.equal(marked, tags);
+
+  await page.getByRole('link', { name: '患者ごとの閲覧回数' }).click();
+  await page.getByLabel(/患者ID/).fill('P01005');
+  await page.getByRole('button', { name: '表示' }).click();
+  assert.match(await page.locator('main table').innerText(), /P01005[\s\S]*田中 一郎/);
+  await shot(page, '15-audit-counts');
+  await context.close();
+});
+
+test('an auditor verifies the ledger and sees the latest signed checkpoint', async () => {
+  const { context, page } = await demo.signIn('audit.kato');
+  await page.goto(`${base}/audit/ledger`);
+  await page.getByRole('button', { name: 'チェックポイントを作成する' }).click();
+  assert.match(await page.locator('main').innerText(), /ルートハッシュ/);
+  await page.getByRole('button', { name: '今すぐ検証する' }).click();
+  assert.match(await page.getByRole('status').innerText(), /改ざんは見つかりませんでした/);
+  assert.match(await page.locator('dl.facts').first().innerText(), /audit\.kato/);
+  await shot(page, '16-audit-ledger');
+  await context.close();
+});
+
+test('refusals: a nurse cannot read the audit trail, a clerk cannot administer', async () => {
+  const nurse = await demo.signIn('ns.sato');
+  assert.equal(await nurse.page.getByRole('link', { name: '監査' }).count(), 0);
+  for (const path of ['/audit', '/audit/counts', '/audit/ledger', '/audit/export.csv']) {
+    const res = await nurse.page.goto(`${base}${path}`);
+    assert.equal(res.status(), 403, path);
+    assert.match(await nurse.page.getByRole('alert').innerText(), /権限がありません/);
+  }
+  await shot(nurse.page, '17-nurse-refused-audit');
+  await nurse.context.close();
+
+  const clerk = await demo.signIn('clerk.nakamura');
+  assert.equal(await clerk.page.getByRole('link', { name: '管理' }).count(), 0);
+  for (const path of ['/admin/accounts', '/admin/roles', '/admin/kinds', '/admin/accounts/1', '/admin/roles/nurse']) {
+    const res = await clerk.page.goto(`${base}${path}`);
+    assert.equal(res.status(), 403, path);
+  }
+  await clerk.context.close();
+
+  // The refusals are in the trail, for the auditor to see.
+  const { context, page } = await demo.signIn('audit.kato');
+  await page.goto(`${base}/audit?actor=&action=audit.`);
+  assert.match(await page.locator('table.events').innerText(), /ns\.sato[\s\S]*拒否|拒否[\s\S]*ns\.sato/);
+  await context.close();
+});
