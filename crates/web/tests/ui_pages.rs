@@ -570,6 +570,9 @@ const ROLES: [&str; 10] = [
     "maintenance",
 ];
 
+/// A form post: path, fields (without the CSRF token), roles that may send it.
+type FormPost<'a> = (String, Vec<(&'a str, &'a str)>, &'a [&'a str]);
+
 /// Every administration and audit page, and every form they post to, for every default role:
 /// allowed where the default role configuration allows it, otherwise the refusal page (403).
 /// Without a session each one sends the browser to the login page.
@@ -619,7 +622,7 @@ fn admin_and_audit_pages_for_every_role() {
             }
         }
         let new_login = format!("made{n}.ui");
-        let posts: Vec<(String, Vec<(&str, &str)>, &[&str])> = vec![
+        let posts: Vec<FormPost> = vec![
             (
                 "/admin/accounts".into(),
                 vec![
