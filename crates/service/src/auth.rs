@@ -343,7 +343,9 @@ impl Service {
             ));
         }
         // Activity is written at most every 30 s, so reads do not each cost a commit.
+        let mut seen = s.last_seen_at;
         if now - s.last_seen_at > 30_000 {
+            seen = now;
             let th3 = th.clone();
             self.store
                 .write(move |tx| tx.touch_session(&th3, now).map_err(ServiceError::from))
@@ -356,6 +358,7 @@ impl Service {
             csrf: s.csrf,
             is_api_token: s.is_api_token,
             client,
+            session_seen_at: seen,
         })
     }
 
@@ -367,6 +370,15 @@ impl Service {
                 "フォームの有効期限が切れました。画面を再読み込みしてからもう一度操作してください",
             )),
         }
+    }
+
+    /// Marks a browser session active now (the page's idle timer saw the person working).
+    pub async fn keep_alive(self: &Arc<Self>, p: &Principal) -> Result<()> {
+        let th = p.token_hash.clone();
+        let now = self.now();
+        self.store
+            .write(move |tx| tx.touch_session(&th, now).map_err(ServiceError::from))
+            .await
     }
 
     pub async fn logout(self: &Arc<Self>, p: &Principal) -> Result<()> {

@@ -37,6 +37,8 @@ pub struct Principal {
     pub is_api_token: bool,
     /// Where the request came from (address, later device certificate), for the ledger.
     pub client: Option<String>,
+    /// When the session was last recorded as active (its idle limit counts from here).
+    pub session_seen_at: Millis,
 }
 
 impl Principal {

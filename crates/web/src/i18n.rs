@@ -353,6 +353,22 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "チェックポイントを印刷や別の場所に保管しておくと、後から台帳が書き換えられていないことを第三者が確認できます。",
         "Keep a checkpoint elsewhere (printed, another system) so that anyone can later check the ledger was not rewritten.",
     ),
+    (
+        "idle.warning",
+        "しばらく操作がないため、まもなく自動的にログアウトします。入力中の内容は保持されます。",
+        "You will be signed out soon for inactivity. What you are typing will be kept.",
+    ),
+    ("idle.continue", "作業を続ける", "Keep working"),
+    (
+        "idle.restored",
+        "入力中の内容を復元しました。内容を確かめてから保存してください（添付ファイルは選び直してください）。",
+        "What you were typing has been restored. Check it, then save (choose attachments again).",
+    ),
+    (
+        "idle.resume_login",
+        "一定時間操作がなかったため、ログアウトしました。もう一度ログインすると、入力中の内容を復元します。",
+        "You were signed out for inactivity. Sign in again to get back what you were typing.",
+    ),
     ("error.title", "エラー", "Error"),
     ("error.back", "戻る", "Back"),
 ];

@@ -22,6 +22,7 @@ use crate::api::session_cookie;
 use crate::error::status_of;
 use crate::extract::{ClientAddr, SESSION_COOKIE};
 use crate::i18n::{Lang, t};
+use crate::ui_form::Fields;
 
 const LOGIN_CSRF_COOKIE: &str = "mamori_login_csrf";
 const LANG_COOKIE: &str = "mamori_lang";
@@ -52,6 +53,8 @@ pub fn routes() -> axum::Router<Arc<Service>> {
         .route("/records/{id}/diff", get(crate::ui_write::diff_page))
         .route("/lang", get(set_lang))
         .route("/static/app.css", get(css))
+        .route("/static/idle.js", get(idle_js))
+        .route("/session/ping", post(ping))
 }
 
 /// Message lookup for templates: `{{ layout.t.get("key") }}`.
@@ -78,6 +81,10 @@ pub struct Layout {
     pub facility: String,
     pub user: Option<UserBar>,
     pub csrf: String,
+    /// The session's idle limit, for the page's idle timer (0 when signed out).
+    pub idle_seconds: u64,
+    /// Seconds left before the server ends the session if nothing happens.
+    pub idle_left: i64,
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -121,6 +128,15 @@ pub(crate) fn layout(
             admin: p.role.allows(Action::AdminAccounts, None)
                 || p.role.allows(Action::AdminSettings, None),
             audit: p.role.allows(Action::ReadAudit, None),
+        }),
+        idle_seconds: if p.is_some() {
+            u64::from(svc.config().session.idle_minutes) * 60
+        } else {
+            0
+        },
+        idle_left: p.map_or(0, |p| {
+            let idle_ms = i64::from(svc.config().session.idle_minutes) * 60_000;
+            (p.session_seen_at + idle_ms - svc.now()).max(0) / 1000
         }),
         csrf,
     }
@@ -179,6 +195,55 @@ struct LoginPage {
     layout: Layout,
     error: Option<String>,
     login: String,
+    resume: Option<Resume>,
+}
+
+/// What someone was typing when their session ended, carried through the login form (in
+/// their own browser only) so that signing in again brings the form back as it was.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Resume {
+    /// The form's own address: `/patients/{id}/records`, `/records/{id}/edit` or `.../amend`.
+    pub target: String,
+    /// Form fields, with the `r_` prefix they carry in the login form.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Resume {
+    const PREFIX: &str = "r_";
+
+    fn from_fields(f: &Fields) -> Option<Self> {
+        let target = f.get("r_target");
+        if target.is_empty() {
+            return None;
+        }
+        Some(Self {
+            target,
+            fields: f
+                .pairs()
+                .iter()
+                .filter(|(k, _)| k.starts_with(Self::PREFIX) && k != "r_target")
+                .cloned()
+                .collect(),
+        })
+    }
+
+    pub fn field(&self, name: &str) -> String {
+        let key = format!("{}{name}", Self::PREFIX);
+        self.fields
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn all(&self, name: &str) -> Vec<String> {
+        let key = format!("{}{name}", Self::PREFIX);
+        self.fields
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -211,17 +276,19 @@ fn signed_out_form<T: Template>(
     res
 }
 
-fn login_form(
+pub(crate) fn login_form(
     svc: &Service,
     headers: &HeaderMap,
     status: StatusCode,
     error: Option<String>,
     login: String,
+    resume: Option<Resume>,
 ) -> Response {
     signed_out_form(svc, headers, status, |layout| LoginPage {
         layout,
         error,
         login,
+        resume,
     })
 }
 
@@ -229,14 +296,7 @@ async fn login_page(State(svc): Svc, headers: HeaderMap, Query(q): Query<LoginQu
     let error = q.expired.map(|_| {
         "一定時間操作がなかったため、ログアウトしました。もう一度ログインしてください".to_owned()
     });
-    login_form(&svc, &headers, StatusCode::OK, error, String::new())
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    csrf: String,
-    login: String,
-    password: String,
+    login_form(&svc, &headers, StatusCode::OK, error, String::new(), None)
 }
 
 fn login_csrf_ok(headers: &HeaderMap, presented: &str) -> bool {
@@ -249,18 +309,29 @@ async fn login_submit(
     State(svc): Svc,
     headers: HeaderMap,
     ClientAddr(client): ClientAddr,
-    Form(f): Form<LoginForm>,
+    body: axum::body::Bytes,
 ) -> Response {
-    if !login_csrf_ok(&headers, &f.csrf) {
+    let form = Fields::parse(&body);
+    let resume = Resume::from_fields(&form);
+    let login = form.get("login");
+    if !login_csrf_ok(&headers, &form.get("csrf")) {
         return login_form(
             &svc,
             &headers,
             StatusCode::FORBIDDEN,
             Some(STALE_FORM.into()),
-            f.login,
+            login,
+            resume,
         );
     }
-    match svc.login(&f.login, &f.password, client).await {
+    match svc
+        .login(&login, &form.get("password"), client.clone())
+        .await
+    {
+        Ok(ok) if resume.is_some() => {
+            let resume = resume.unwrap_or_default();
+            crate::ui_write::restore(&svc, &headers, client, &ok.token, &resume).await
+        }
         Ok(ok) => {
             let mut res = Redirect::to("/").into_response();
             res.headers_mut()
@@ -268,9 +339,16 @@ async fn login_submit(
             res
         }
         Err(e) if e.code == "password_change_required" => {
-            Redirect::to(&format!("/password?login={}", urlencode(&f.login))).into_response()
+            Redirect::to(&format!("/password?login={}", urlencode(&login))).into_response()
         }
-        Err(e) => login_form(&svc, &headers, status_of(e.code), Some(e.message), f.login),
+        Err(e) => login_form(
+            &svc,
+            &headers,
+            status_of(e.code),
+            Some(e.message),
+            login,
+            resume,
+        ),
     }
 }
 
@@ -378,6 +456,9 @@ async fn password_submit(
 #[derive(Deserialize)]
 pub struct CsrfForm {
     csrf: String,
+    /// Sent by the page's idle timer: the login page then says why.
+    #[serde(default)]
+    idle: Option<String>,
 }
 
 async fn logout(
@@ -394,12 +475,30 @@ async fn logout(
         return error_page(&svc, &headers, Some(&p), &e);
     }
     let _ = svc.logout(&p).await;
-    let mut res = Redirect::to("/login").into_response();
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        HeaderValue::from_static("mamori_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    let to = if f.idle.is_some() {
+        "/login?expired=1"
+    } else {
+        "/login"
+    };
+    let mut res = Redirect::to(to).into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, clear_session_cookie());
     res
+}
+
+pub(crate) fn clear_session_cookie() -> HeaderValue {
+    HeaderValue::from_static("mamori_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// The idle timer's keep-alive: the person is working on the page (typing a long note).
+async fn ping(State(svc): Svc, headers: HeaderMap, ClientAddr(client): ClientAddr) -> Response {
+    let Some(token) = cookie(&headers, SESSION_COOKIE) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    match svc.authenticate(&token, client).await {
+        Ok(p) if svc.keep_alive(&p).await.is_ok() => StatusCode::NO_CONTENT.into_response(),
+        _ => StatusCode::UNAUTHORIZED.into_response(),
+    }
 }
 
 #[derive(Template)]
@@ -703,11 +802,20 @@ async fn set_lang(Query(q): Query<LangQuery>) -> Response {
 }
 
 async fn css() -> Response {
-    let mut res = include_str!("../static/app.css").into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
+    static_file(include_str!("../static/app.css"), "text/css; charset=utf-8")
+}
+
+async fn idle_js() -> Response {
+    static_file(
+        include_str!("../static/idle.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+fn static_file(body: &'static str, content_type: &'static str) -> Response {
+    let mut res = body.into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),

@@ -32,6 +32,10 @@ impl Fields {
             .collect()
     }
 
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     pub fn check_csrf(&self, svc: &Service, p: &Principal) -> Result<(), ServiceError> {
         svc.check_csrf(p, Some(&self.get("csrf")))
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Multipart, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use mamori_domain::content::AttachmentRef;
 use mamori_domain::permission::Action;
@@ -18,8 +18,10 @@ use serde::Deserialize;
 
 use crate::error::status_of;
 use crate::extract::ClientAddr;
+use crate::i18n::t;
 use crate::ui::{
-    Layout, VersionCard, error_page, layout, render, show_record, signed_in, version_cards,
+    Layout, Resume, VersionCard, error_page, lang_of, layout, login_form, render, show_record,
+    signed_in, version_cards,
 };
 
 type Svc = State<Arc<Service>>;
@@ -47,6 +49,8 @@ struct FormPage {
     base_sha256: String,
     buttons: Vec<(&'static str, &'static str)>,
     max_mb: u64,
+    /// The form was brought back after the session ended (see `restore`).
+    restored: bool,
 }
 
 /// What the form sent, kept to show again if the save is refused.
@@ -62,6 +66,7 @@ struct Sent {
     base_sha256: String,
     action: String,
     uploads: Vec<Upload>,
+    restored: bool,
 }
 
 async fn read_form(mut mp: Multipart) -> Result<Sent, ServiceError> {
@@ -196,6 +201,7 @@ async fn form_page(
             WRITE_BUTTONS.to_vec()
         },
         max_mb: svc.config().records.max_attachment_bytes / (1024 * 1024),
+        restored: sent.restored,
     };
     render(
         error.map(|e| status_of(e.code)).unwrap_or(StatusCode::OK),
@@ -274,9 +280,12 @@ pub async fn create(
     Path(pid): Path<String>,
     mp: Multipart,
 ) -> Response {
-    let p = signed_in_or_return!(svc, headers, client);
     let action = format!("/patients/{pid}/records");
-    let sent = match read_form(mp).await {
+    let (p, sent) = match writer_or_resume(&svc, &headers, client, &action, mp).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let sent = match sent {
         Ok(s) => s,
         Err(e) => {
             return form_page(
@@ -399,8 +408,11 @@ pub async fn edit_submit(
     Path(id): Path<i64>,
     mp: Multipart,
 ) -> Response {
-    let p = signed_in_or_return!(svc, headers, client);
-    save_replacement(&svc, &headers, &p, id, Mode::Edit, mp).await
+    let target = format!("/records/{id}/edit");
+    match writer_or_resume(&svc, &headers, client, &target, mp).await {
+        Ok((p, sent)) => save_replacement(&svc, &headers, &p, id, Mode::Edit, sent).await,
+        Err(r) => r,
+    }
 }
 
 /// Saves a draft edit or an amendment of record `id`; on refusal the form comes back.
@@ -410,14 +422,14 @@ async fn save_replacement(
     p: &Principal,
     id: i64,
     mode: Mode,
-    mp: Multipart,
+    sent: Result<Sent, ServiceError>,
 ) -> Response {
     let (heading, path) = match mode {
         Mode::Amend => ("記録の修正（新しい版）", format!("/records/{id}/amend")),
         _ => ("下書きの編集", format!("/records/{id}/edit")),
     };
     let existing = existing_of(svc, p, id).await;
-    let sent = match read_form(mp).await {
+    let sent = match sent {
         Ok(s) => s,
         Err(e) => return error_page(svc, headers, Some(p), &e),
     };
@@ -488,8 +500,11 @@ pub async fn amend_submit(
     Path(id): Path<i64>,
     mp: Multipart,
 ) -> Response {
-    let p = signed_in_or_return!(svc, headers, client);
-    save_replacement(&svc, &headers, &p, id, Mode::Amend, mp).await
+    let target = format!("/records/{id}/amend");
+    match writer_or_resume(&svc, &headers, client, &target, mp).await {
+        Ok((p, sent)) => save_replacement(&svc, &headers, &p, id, Mode::Amend, sent).await,
+        Err(r) => r,
+    }
 }
 
 #[derive(Deserialize)]
@@ -684,4 +699,179 @@ pub async fn diff_page(
             rows,
         },
     )
+}
+
+/// The signed-in writer and what the form sent. When the session has ended while the person
+/// was typing — or the page's idle timer sends the form (`action=timeout`) — the answer is
+/// the login page carrying what was typed, so nothing is lost: signing in brings it back.
+async fn writer_or_resume(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    client: Option<String>,
+    target: &str,
+    mp: Multipart,
+) -> Result<(Principal, Result<Sent, ServiceError>), Response> {
+    let session = signed_in(svc, headers, client).await;
+    let sent = read_form(mp).await;
+    match (session, sent) {
+        (Ok(p), Ok(s)) if s.action == "timeout" => {
+            // Only the page itself (with its CSRF token) may end the session this way.
+            let ended = svc.check_csrf(&p, Some(&s.csrf)).is_ok() && svc.logout(&p).await.is_ok();
+            let mut res = resume_login(svc, headers, target, &s, Some(&p.account.login));
+            if ended {
+                res.headers_mut()
+                    .append(header::SET_COOKIE, crate::ui::clear_session_cookie());
+            }
+            Err(res)
+        }
+        (Ok(p), sent) => Ok((p, sent)),
+        (Err(_), Ok(s)) => Err(resume_login(svc, headers, target, &s, None)),
+        (Err(redirect), Err(_)) => Err(redirect),
+    }
+}
+
+/// `owner` (when the session was still known) is the only person the draft is restored to.
+fn resume_login(
+    svc: &Service,
+    headers: &HeaderMap,
+    target: &str,
+    s: &Sent,
+    owner: Option<&str>,
+) -> Response {
+    let mut fields: Vec<(String, String)> = [
+        ("kind", &s.kind),
+        ("author_id", &s.author_id),
+        ("title", &s.title),
+        ("body", &s.body),
+        ("reason", &s.reason),
+        ("base_sha256", &s.base_sha256),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("r_{k}"), v.clone()))
+    .collect();
+    fields.extend(s.keep.iter().map(|k| ("r_keep".to_owned(), k.clone())));
+    if let Some(o) = owner {
+        fields.push(("r_owner".to_owned(), o.to_owned()));
+    }
+    let lang = lang_of(headers);
+    login_form(
+        svc,
+        headers,
+        StatusCode::UNAUTHORIZED,
+        Some(t(lang, "idle.resume_login").to_owned()),
+        owner.unwrap_or_default().to_owned(),
+        Some(Resume {
+            target: target.to_owned(),
+            fields,
+        }),
+    )
+}
+
+/// Which form a carried-over draft belongs to; anything else is ignored.
+enum FormTarget {
+    New(String),
+    Edit(i64),
+    Amend(i64),
+}
+
+impl FormTarget {
+    fn parse(path: &str) -> Option<Self> {
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match parts.as_slice() {
+            ["patients", pid, "records"] if !pid.is_empty() => Some(Self::New((*pid).to_owned())),
+            ["records", id, "edit"] => id.parse().ok().map(Self::Edit),
+            ["records", id, "amend"] => id.parse().ok().map(Self::Amend),
+            _ => None,
+        }
+    }
+}
+
+/// After signing in again: the form as it was when the session ended, not yet saved.
+pub(crate) async fn restore(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    client: Option<String>,
+    token: &str,
+    resume: &Resume,
+) -> Response {
+    let cookie = crate::api::session_cookie(svc, token);
+    let owner = resume.field("owner");
+    let mut res = match (
+        svc.authenticate(token, client).await,
+        FormTarget::parse(&resume.target),
+    ) {
+        // Someone else signing in at the same screen does not get another person's draft.
+        (Ok(p), Some(target)) if owner.is_empty() || owner == p.account.login => {
+            let sent = Sent {
+                kind: resume.field("kind"),
+                author_id: resume.field("author_id"),
+                title: resume.field("title"),
+                body: resume.field("body"),
+                reason: resume.field("reason"),
+                base_sha256: resume.field("base_sha256"),
+                keep: resume.all("keep"),
+                restored: true,
+                ..Default::default()
+            };
+            let kept = |mut existing: Vec<AttachmentRef>| {
+                existing.retain(|a| sent.keep.contains(&a.sha256));
+                existing
+            };
+            match target {
+                FormTarget::New(pid) => {
+                    let action = format!("/patients/{pid}/records");
+                    form_page(
+                        svc,
+                        headers,
+                        &p,
+                        "新しい記録",
+                        action,
+                        pid,
+                        &sent,
+                        vec![],
+                        Mode::New,
+                        None,
+                    )
+                    .await
+                }
+                FormTarget::Edit(id) => {
+                    let existing = kept(existing_of(svc, &p, id).await);
+                    let action = format!("/records/{id}/edit");
+                    form_page(
+                        svc,
+                        headers,
+                        &p,
+                        "下書きの編集",
+                        action,
+                        String::new(),
+                        &sent,
+                        existing,
+                        Mode::Edit,
+                        None,
+                    )
+                    .await
+                }
+                FormTarget::Amend(id) => {
+                    let existing = kept(existing_of(svc, &p, id).await);
+                    let action = format!("/records/{id}/amend");
+                    form_page(
+                        svc,
+                        headers,
+                        &p,
+                        "記録の修正（新しい版）",
+                        action,
+                        String::new(),
+                        &sent,
+                        existing,
+                        Mode::Amend,
+                        None,
+                    )
+                    .await
+                }
+            }
+        }
+        _ => Redirect::to("/").into_response(),
+    };
+    res.headers_mut().append(header::SET_COOKIE, cookie);
+    res
 }

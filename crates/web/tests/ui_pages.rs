@@ -699,3 +699,82 @@ fn audit_csv_is_excel_safe_and_refused_queries_are_in_the_trail() {
     assert_eq!(bad.status, 422);
     assert!(bad.body.contains("YYYY-MM-DD"));
 }
+
+/// The hidden fields of the first form on a page (values without HTML escapes).
+fn hidden_fields(body: &str) -> Vec<(String, String)> {
+    body.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|rest| {
+            let name = &rest[..rest.find('"').unwrap()];
+            let v = &rest[rest.find("value=\"").unwrap() + 7..];
+            (name.to_owned(), v[..v.find('"').unwrap()].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn a_draft_typed_when_the_session_ended_comes_back_only_to_its_writer() {
+    let (s, _) = world();
+    let mut b = Browser::new(&s);
+    login(&mut b, "dr.ui", PW);
+    let form = b.get("/patients/P1/records/new");
+    let token = csrf(&form.body);
+    let fields = [
+        ("csrf", token.as_str()),
+        ("kind", "medical_record"),
+        ("title", "書きかけ"),
+        ("body", "所見 S O A P"),
+        ("action", "timeout"),
+    ];
+    // The page's idle timer sends the form: the session ends, the login page carries the draft.
+    let r = b.post_multipart("/patients/P1/records", &fields, &[]);
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("入力中の内容を復元します"));
+    let carried = hidden_fields(&r.body);
+    assert!(carried.contains(&("r_title".into(), "書きかけ".into())));
+    assert!(carried.contains(&("r_owner".into(), "dr.ui".into())));
+    assert_eq!(b.get("/").status, 303, "the session has ended");
+
+    // Another person signing in at the same screen gets the home page, not the draft.
+    let mut other = Browser::new(&s);
+    other.cookies.extend(
+        b.cookies
+            .iter()
+            .filter(|(k, _)| k == "mamori_login_csrf")
+            .cloned(),
+    );
+    let mut form: Vec<(&str, &str)> = carried
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    form.extend([("login", "ns.ui"), ("password", PW)]);
+    let r = other.post("/login", &form);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location.as_deref(), Some("/"));
+
+    // The writer gets the form back as typed, not yet saved.
+    let mut form: Vec<(&str, &str)> = carried
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    form.extend([("login", "dr.ui"), ("password", PW)]);
+    let r = b.post("/login", &form);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("入力中の内容を復元しました"));
+    assert!(r.body.contains("value=\"書きかけ\"") && r.body.contains("所見 S O A P"));
+    let chart = b.get("/patients/P1");
+    assert!(
+        !chart.body.contains("書きかけ"),
+        "nothing was saved on its own"
+    );
+
+    // Without any session (cookie gone), a sent form also comes back through the login page.
+    let mut fresh = Browser::new(&s);
+    let r = fresh.post_multipart(
+        "/patients/P1/records",
+        &[("csrf", "stale"), ("title", "失効後"), ("action", "draft")],
+        &[],
+    );
+    assert_eq!(r.status, 401);
+    assert!(hidden_fields(&r.body).contains(&("r_title".into(), "失効後".into())));
+}
