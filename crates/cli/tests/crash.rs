@@ -33,7 +33,8 @@ fn serve(data: &std::path::Path, port: u16) -> Child {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if ureq::get(&format!("http://127.0.0.1:{port}/api/v1/health"))
+        if fresh()
+            .get(&format!("http://127.0.0.1:{port}/api/v1/health"))
             .call()
             .is_ok()
         {
@@ -48,7 +49,8 @@ fn serve(data: &std::path::Path, port: u16) -> Child {
 }
 
 fn login(port: u16) -> String {
-    let r: serde_json::Value = ureq::post(&format!("http://127.0.0.1:{port}/api/v1/auth/login"))
+    let r: serde_json::Value = fresh()
+        .post(&format!("http://127.0.0.1:{port}/api/v1/auth/login"))
         .send_json(serde_json::json!({ "login": "dr.a", "password": PW }))
         .unwrap()
         .into_json()
@@ -133,7 +135,8 @@ fn acknowledged_writes_survive_kill_9() {
     let mut server = serve(&data, port);
     let token = login(port);
     for a in &acked {
-        let v: serde_json::Value = ureq::get(&format!("{base}/records/{}", a.record))
+        let v: serde_json::Value = fresh()
+            .get(&format!("{base}/records/{}", a.record))
             .set("Authorization", &format!("Bearer {token}"))
             .call()
             .unwrap_or_else(|e| panic!("acknowledged record {} is gone: {e}", a.record))
@@ -166,4 +169,10 @@ fn unsafe_sigterm(child: &Child) {
         .arg("-TERM")
         .arg(child.id().to_string())
         .status();
+}
+
+/// An agent without pooled connections: the server is killed and restarted on the same port,
+/// and a socket kept from before would fail.
+fn fresh() -> ureq::Agent {
+    ureq::AgentBuilder::new().max_idle_connections(0).build()
 }

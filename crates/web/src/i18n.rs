@@ -27,6 +27,16 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "パスワードを忘れた場合やロックされた場合は、システム管理者に連絡してください。",
         "If you forgot your password or your account is locked, ask your system administrator.",
     ),
+    (
+        "login.expired",
+        "一定時間操作がなかったため、ログアウトしました。もう一度ログインしてください",
+        "You were signed out after a period without activity. Please sign in again.",
+    ),
+    (
+        "login.stale",
+        "フォームの有効期限が切れました。もう一度入力してください",
+        "The form has expired. Please enter it again.",
+    ),
     ("password.title", "パスワードの変更", "Change password"),
     (
         "password.lead",
@@ -369,6 +379,112 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "一定時間操作がなかったため、ログアウトしました。もう一度ログインすると、入力中の内容を復元します。",
         "You were signed out for inactivity. Sign in again to get back what you were typing.",
     ),
+    ("nav.skip", "本文へ移動", "Skip to content"),
+    (
+        "patient.new_record",
+        "新しい記録を書く",
+        "Write a new record",
+    ),
+    ("record.edit_draft", "下書きを編集", "Edit draft"),
+    (
+        "record.amend",
+        "修正する（新しい版）",
+        "Amend (new version)",
+    ),
+    ("record.print", "印刷用表示", "Print view"),
+    ("record.compare", "版の比較", "Compare versions"),
+    (
+        "record.reject_reason",
+        "差し戻しの理由",
+        "Reason for returning",
+    ),
+    ("record.reject", "差し戻す", "Return to the enterer"),
+    (
+        "record.eie_open",
+        "誤記入として記録する",
+        "Mark as entered in error",
+    ),
+    (
+        "record.eie_reason",
+        "理由（必須。記録は削除されず、誤記入の版が追加されます）",
+        "Reason (required; nothing is deleted, a version marking the error is added)",
+    ),
+    (
+        "record.eie_button",
+        "誤記入として記録",
+        "Mark as entered in error",
+    ),
+    ("form.myself", "（自分）", "(myself)"),
+    (
+        "form.author_help",
+        "ほかの人に代わって入力するときは、確定する責任者を選びます（代行入力）。責任者の承認で確定します。",
+        "When entering on someone's behalf, choose the responsible author (proxy entry); it is finalised when they approve.",
+    ),
+    ("form.body", "本文", "Text"),
+    (
+        "form.attach",
+        "添付ファイルを追加（PDF・JPEG・PNG・TIFF、1ファイルの上限）",
+        "Add attachments (PDF, JPEG, PNG, TIFF; limit per file)",
+    ),
+    ("form.keep", "引き継ぐもの", "carried over"),
+    ("form.required", "必須", "required"),
+    ("form.new", "新しい記録", "New record"),
+    ("form.edit", "下書きの編集", "Edit draft"),
+    (
+        "form.amend",
+        "記録の修正（新しい版）",
+        "Amend record (new version)",
+    ),
+    ("form.save_draft", "下書き保存", "Save draft"),
+    ("form.finalise", "確定", "Finalise"),
+    (
+        "form.submit",
+        "代行入力として承認を依頼",
+        "Submit for the author's approval",
+    ),
+    ("form.save_amendment", "修正を保存", "Save amendment"),
+    (
+        "form.choose_again",
+        "（添付ファイルはもう一度選んでください）",
+        " (choose the attachments again)",
+    ),
+    (
+        "form.saved_but",
+        "下書きは保存しました。ただし、",
+        "The draft was saved, but: ",
+    ),
+    ("act.finalise", "確定する", "Finalise"),
+    ("act.submit", "承認を依頼する", "Submit for approval"),
+    ("act.approve", "承認して確定する", "Approve and finalise"),
+    ("diff.from", "比較元の版", "From version"),
+    ("diff.to", "比較先の版", "To version"),
+    ("diff.compare", "比較", "Compare"),
+    (
+        "diff.caption",
+        "左が前の版、右が後の版です（削除は「−」、追加は「＋」）。",
+        "Left: earlier version; right: later (− removed, + added).",
+    ),
+    ("print.patient", "患者", "Patient"),
+    ("print.printed", "出力", "Printed"),
+    (
+        "print.recorded",
+        "この出力は台帳に記録されています",
+        "this printout is recorded in the ledger",
+    ),
+    ("state.draft", "下書き", "Draft"),
+    ("state.pending", "承認待ち", "Awaiting approval"),
+    ("state.finalised", "確定", "Finalised"),
+    ("state.amendment", "確定（修正）", "Finalised (amendment)"),
+    (
+        "state.entered_in_error",
+        "確定（誤記入）",
+        "Finalised (entered in error)",
+    ),
+    ("status.draft", "下書き", "Draft"),
+    ("status.pending_approval", "承認待ち", "Awaiting approval"),
+    ("status.finalised", "確定", "Finalised"),
+    ("status.amended", "修正あり", "Amended"),
+    ("status.entered_in_error", "誤記入", "Entered in error"),
     ("error.title", "エラー", "Error"),
     ("error.back", "戻る", "Back"),
 ];
@@ -396,6 +512,98 @@ mod tests {
             assert!(!ja.is_empty() && !en.is_empty(), "{k}");
         }
         assert_eq!(t(Lang::Ja, "login.title"), "ログイン");
+        assert_eq!(t(Lang::En, "no.such.key"), "?");
         assert_eq!(t(Lang::En, "login.title"), "Sign in");
+    }
+
+    fn has(key: &str) -> bool {
+        MESSAGES.iter().any(|(k, _, _)| *k == key)
+    }
+
+    /// Every key the templates and handlers name is in the table (a missing one shows "?").
+    #[test]
+    fn every_key_in_use_exists() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut sources = Vec::new();
+        for dir in ["templates", "src"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                sources.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+        let mut checked = 0;
+        for (path, text) in &sources {
+            for pattern in ["t.get(\"", "t(lang, \"", "msg(\"", "t(lang_of(headers), \""] {
+                for part in text.split(pattern).skip(1) {
+                    let key = &part[..part.find('"').unwrap()];
+                    assert!(has(key), "{}: no message '{key}'", path.display());
+                    checked += 1;
+                }
+            }
+        }
+        assert!(
+            checked > 150,
+            "only {checked} keys found: is the scan still right?"
+        );
+        for s in [
+            "draft",
+            "pending_approval",
+            "finalised",
+            "amended",
+            "entered_in_error",
+        ] {
+            assert!(has(&format!("status.{s}")), "status.{s}");
+        }
+        for a in ["finalise", "submit", "approve"] {
+            assert!(has(&format!("act.{a}")), "act.{a}");
+        }
+    }
+}
+
+/// An error as the person reading the page needs it: the service's Japanese message as is,
+/// or in English a sentence for the error's code followed by the original in brackets (the
+/// detail — which field, which limit — is in the service's words).
+pub fn error_text(lang: Lang, code: &str, message: &str) -> String {
+    if lang == Lang::Ja {
+        return message.to_owned();
+    }
+    let en = match code {
+        "forbidden" => "Your role does not allow this.",
+        "not_found" => "Not found, or not visible to you.",
+        "invalid_input" => "Please check what you entered.",
+        "invalid_state" | "conflict" => {
+            "This cannot be done now: the record's state does not allow it, or someone changed it meanwhile."
+        }
+        "too_large" => "The upload is too large.",
+        "unsupported_type" => "That kind of file is not accepted (PDF, JPEG, PNG or TIFF).",
+        "invalid_credentials" => "The login ID or password is wrong.",
+        "account_locked" => {
+            "The account is locked after repeated failures. Ask your system administrator."
+        }
+        "account_disabled" => "This account cannot be used. Ask your system administrator.",
+        "session_expired" | "unauthenticated" => "You were signed out. Please sign in again.",
+        "password_change_required" => "You must set a new password first.",
+        "csrf" => "The form has expired. Please try again.",
+        "login_taken" | "exists" => "That name is already in use.",
+        "busy" => "Another run is in progress. Please wait until it ends.",
+        _ => "Something went wrong.",
+    };
+    format!("{en} ({message})")
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn errors_keep_the_detail_in_english() {
+        assert_eq!(
+            error_text(Lang::Ja, "forbidden", "権限がありません"),
+            "権限がありません"
+        );
+        assert_eq!(
+            error_text(Lang::En, "forbidden", "権限がありません"),
+            "Your role does not allow this. (権限がありません)"
+        );
     }
 }

@@ -57,11 +57,15 @@ pub fn routes() -> axum::Router<Arc<Service>> {
         .route("/session/ping", post(ping))
 }
 
-/// Message lookup for templates: `{{ layout.t.get("key") }}`.
+/// Message lookup for templates: `layout.t.get(KEY)`.
 #[derive(Clone, Copy)]
 pub struct Tr(Lang);
 
 impl Tr {
+    pub fn of(lang: Lang) -> Self {
+        Self(lang)
+    }
+
     pub fn get(&self, key: &str) -> &'static str {
         t(self.0, key)
     }
@@ -142,6 +146,11 @@ pub(crate) fn layout(
     }
 }
 
+/// A service error in the page's language.
+pub(crate) fn say(headers: &HeaderMap, e: &ServiceError) -> String {
+    crate::i18n::error_text(lang_of(headers), e.code, &e.message)
+}
+
 pub(crate) fn render(status: StatusCode, page: impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
@@ -170,7 +179,7 @@ pub(crate) fn error_page(
         status_of(e.code),
         ErrorPage {
             layout: layout(svc, headers, p, csrf),
-            message: e.message.clone(),
+            message: say(headers, e),
         },
     )
 }
@@ -293,9 +302,9 @@ pub(crate) fn login_form(
 }
 
 async fn login_page(State(svc): Svc, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
-    let error = q.expired.map(|_| {
-        "一定時間操作がなかったため、ログアウトしました。もう一度ログインしてください".to_owned()
-    });
+    let error = q
+        .expired
+        .map(|_| t(lang_of(&headers), "login.expired").to_owned());
     login_form(&svc, &headers, StatusCode::OK, error, String::new(), None)
 }
 
@@ -303,7 +312,8 @@ fn login_csrf_ok(headers: &HeaderMap, presented: &str) -> bool {
     cookie(headers, LOGIN_CSRF_COOKIE).is_some_and(|c| ct_eq(&c, presented))
 }
 
-const STALE_FORM: &str = "フォームの有効期限が切れました。もう一度入力してください";
+/// Message key for a signed-out form posted without its cookie (another tab, another site).
+const STALE_FORM: &str = "login.stale";
 
 async fn login_submit(
     State(svc): Svc,
@@ -319,7 +329,7 @@ async fn login_submit(
             &svc,
             &headers,
             StatusCode::FORBIDDEN,
-            Some(STALE_FORM.into()),
+            Some(t(lang_of(&headers), STALE_FORM).into()),
             login,
             resume,
         );
@@ -345,7 +355,7 @@ async fn login_submit(
             &svc,
             &headers,
             status_of(e.code),
-            Some(e.message),
+            Some(say(&headers, &e)),
             login,
             resume,
         ),
@@ -426,7 +436,7 @@ async fn password_submit(
             &svc,
             &headers,
             StatusCode::FORBIDDEN,
-            Some(STALE_FORM.into()),
+            Some(t(lang_of(&headers), STALE_FORM).into()),
             f.login,
         );
     }
@@ -449,7 +459,13 @@ async fn password_submit(
                 .append(header::SET_COOKIE, session_cookie(&svc, &ok.token));
             res
         }
-        Err(e) => password_form(&svc, &headers, status_of(e.code), Some(e.message), f.login),
+        Err(e) => password_form(
+            &svc,
+            &headers,
+            status_of(e.code),
+            Some(say(&headers, &e)),
+            f.login,
+        ),
     }
 }
 
@@ -534,7 +550,7 @@ async fn home(
     if searched {
         match svc.search_patients(&p, &q).await {
             Ok(found) => patients = found,
-            Err(e) => error = Some(e.message),
+            Err(e) => error = Some(say(&headers, &e)),
         }
     }
     let show_pending = p.role.allows(Action::ApproveProxy, None);
@@ -588,6 +604,10 @@ fn sex_label(code: &str, lang: Lang) -> &'static str {
     }
 }
 
+pub(crate) fn status_text(lang: Lang, s: mamori_domain::version::RecordStatus) -> &'static str {
+    t(lang, &format!("status.{}", status_class(s)))
+}
+
 fn status_class(s: mamori_domain::version::RecordStatus) -> String {
     serde_json::to_value(s)
         .ok()
@@ -622,7 +642,7 @@ async fn patient_page(
             when: jst(r.updated_at),
             kind: r.kind_name,
             title: r.title,
-            status: r.status.label_ja(),
+            status: status_text(lang, r.status),
             status_class: status_class(r.status),
             author: r.author.display_name,
         })
@@ -680,14 +700,15 @@ impl RecordPage {
     }
 }
 
-pub(crate) fn state_label(state: &str, kind: &str) -> &'static str {
-    match (state, kind) {
-        ("draft", _) => "下書き",
-        ("pending_approval", _) => "承認待ち",
-        ("finalised", "amendment") => "確定（修正）",
-        ("finalised", "entered_in_error") => "確定（誤記入）",
-        _ => "確定",
-    }
+pub(crate) fn state_label(lang: Lang, state: &str, kind: &str) -> &'static str {
+    let key = match (state, kind) {
+        ("draft", _) => "state.draft",
+        ("pending_approval", _) => "state.pending",
+        ("finalised", "amendment") => "state.amendment",
+        ("finalised", "entered_in_error") => "state.entered_in_error",
+        _ => "state.finalised",
+    };
+    t(lang, key)
 }
 
 async fn record_page(
@@ -705,6 +726,7 @@ async fn record_page(
 
 pub(crate) fn version_cards(
     versions: Vec<mamori_service::records::VersionView>,
+    lang: Lang,
 ) -> Vec<VersionCard> {
     let n = versions.len();
     versions
@@ -714,7 +736,7 @@ pub(crate) fn version_cards(
         .map(|(i, v)| VersionCard {
             no: v.version_no,
             latest: i + 1 == n,
-            state: state_label(&v.state, &v.kind),
+            state: state_label(lang, &v.state, &v.kind),
             proxy: v.proxy_entry,
             author: v.author.display_name,
             enterer: v.enterer.display_name,
@@ -744,14 +766,11 @@ pub(crate) async fn show_record(
         Err(e) => return error_page(svc, headers, Some(p), &e),
     };
     let actions = Service::record_actions(p, &view);
-    let labels = [
-        ("finalise", "確定する"),
-        ("submit", "承認を依頼する"),
-        ("approve", "承認して確定する"),
-    ];
-    let simple_actions = labels
+    let lang = lang_of(headers);
+    let simple_actions = ["finalise", "submit", "approve"]
         .into_iter()
-        .filter(|(a, _)| actions.contains(a))
+        .filter(|a| actions.contains(a))
+        .map(|a| (a, t(lang, &format!("act.{a}"))))
         .collect();
     let can_print = p.role.allows(Action::PrintExport, Some(&view.kind))
         && p.role.allows(Action::Read, Some(&view.kind));
@@ -772,9 +791,9 @@ pub(crate) async fn show_record(
             patient_id: view.patient_id.clone(),
             kind: view.kind_name.clone(),
             title,
-            status: view.status_label,
+            status: status_text(lang, view.status),
             status_class: status_class(view.status),
-            versions: version_cards(view.versions),
+            versions: version_cards(view.versions, lang),
         },
     )
 }

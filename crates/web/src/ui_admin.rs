@@ -45,9 +45,9 @@ pub struct FormError {
 }
 
 impl FormError {
-    fn of(e: &ServiceError) -> Option<Self> {
+    fn of(headers: &HeaderMap, e: &ServiceError) -> Option<Self> {
         Some(Self {
-            message: e.message.clone(),
+            message: crate::ui::say(headers, e),
             field: e.field.unwrap_or("").to_owned(),
         })
     }
@@ -226,7 +226,7 @@ async fn create_account(
                 &p,
                 AccountsQuery::default(),
                 status_of(e.code),
-                FormError::of(&e),
+                FormError::of(&headers, &e),
                 form,
             )
             .await
@@ -384,7 +384,7 @@ async fn account_act(
                 &p,
                 id,
                 status_of(e.code),
-                FormError::of(&e),
+                FormError::of(&headers, &e),
                 String::new(),
                 f.get("identity_check"),
                 None,
@@ -679,7 +679,7 @@ async fn save_role(
             StatusCode::CONFLICT,
             true,
             input,
-            FormError::of(&e),
+            FormError::of(&headers, &e),
         )
         .await;
     }
@@ -693,7 +693,7 @@ async fn save_role(
                 status_of(e.code),
                 is_new,
                 input,
-                FormError::of(&e),
+                FormError::of(&headers, &e),
             )
             .await
         }
@@ -736,7 +736,7 @@ async fn show_kinds(
     let mut kinds = svc.kinds(p).await.unwrap_or_default();
     let (mut new, mut error, mut failed_kind) = (blank_kind(), None, None);
     if let Some((k, is_new, e)) = failed {
-        error = FormError::of(&e);
+        error = FormError::of(headers, &e);
         if is_new {
             new = k;
         } else {

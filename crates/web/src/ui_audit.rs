@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::error::status_of;
 use crate::extract::ClientAddr;
 use crate::i18n::{Lang, t};
-use crate::ui::{Layout, error_page, lang_of, layout, render, signed_in};
+use crate::ui::{Layout, error_page, lang_of, layout, render, say, signed_in};
 use crate::ui_form::Fields;
 
 type Svc = State<Arc<Service>>;
@@ -304,7 +304,7 @@ async fn search_page(
             Err(e) => {
                 status = status_of(e.code);
                 error_field = e.field.unwrap_or("").to_owned();
-                error = Some(e.message);
+                error = Some(say(&headers, &e));
             }
         }
     }
@@ -507,7 +507,7 @@ async fn counts_page(
             StatusCode::OK,
         ),
         Err(e) if e.code == "forbidden" => return error_page(&svc, &headers, Some(&p), &e),
-        Err(e) => (Vec::new(), Some(e.message.clone()), status_of(e.code)),
+        Err(e) => (Vec::new(), Some(say(&headers, &e)), status_of(e.code)),
     };
     render(
         status,
@@ -602,7 +602,16 @@ async fn ledger_post(
     match result {
         Ok(()) => Redirect::to("/audit/ledger").into_response(),
         Err(e) if e.code == "forbidden" => error_page(&svc, &headers, Some(&p), &e),
-        Err(e) => show_ledger(&svc, &headers, &p, status_of(e.code), Some(e.message)).await,
+        Err(e) => {
+            show_ledger(
+                &svc,
+                &headers,
+                &p,
+                status_of(e.code),
+                Some(say(&headers, &e)),
+            )
+            .await
+        }
     }
 }
 

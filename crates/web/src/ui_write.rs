@@ -129,10 +129,11 @@ fn input_of(s: &Sent, patient: &str) -> Result<RecordInput, ServiceError> {
     })
 }
 
+/// The form's buttons: the action sent, and the label's message key.
 const WRITE_BUTTONS: [(&str, &str); 3] = [
-    ("draft", "下書き保存"),
-    ("finalise", "確定"),
-    ("submit", "代行入力として承認を依頼"),
+    ("draft", "form.save_draft"),
+    ("finalise", "form.finalise"),
+    ("submit", "form.submit"),
 ];
 
 async fn writable_kinds(svc: &Arc<Service>, p: &Principal) -> Vec<(String, String)> {
@@ -150,7 +151,6 @@ async fn form_page(
     svc: &Arc<Service>,
     headers: &HeaderMap,
     p: &Principal,
-    heading: &'static str,
     action: String,
     patient_id: String,
     sent: &Sent,
@@ -169,13 +169,15 @@ async fn form_page(
     } else {
         svc.authors_for(p, &kind).await.unwrap_or_default()
     };
-    let mut message = error.map(|e| e.message.clone());
+    let mut message = error.map(|e| crate::ui::say(headers, e));
     if let Some(m) = message.as_mut().filter(|_| !sent.uploads.is_empty()) {
-        m.push_str("（添付ファイルはもう一度選んでください）");
+        m.push_str(t(lang_of(headers), "form.choose_again"));
     }
+    let lang = lang_of(headers);
+    let msg = |key| t(lang, key);
     let page = FormPage {
         layout: layout(svc, headers, Some(p), p.csrf.clone()),
-        heading,
+        heading: msg(mode.heading_key()),
         action,
         patient_id,
         error: message,
@@ -196,9 +198,9 @@ async fn form_page(
         reason: sent.reason.clone(),
         base_sha256: sent.base_sha256.clone(),
         buttons: if mode == Mode::Amend {
-            vec![("amend", "修正を保存")]
+            vec![("amend", msg("form.save_amendment"))]
         } else {
-            WRITE_BUTTONS.to_vec()
+            WRITE_BUTTONS.iter().map(|(a, k)| (*a, msg(k))).collect()
         },
         max_mb: svc.config().records.max_attachment_bytes / (1024 * 1024),
         restored: sent.restored,
@@ -214,6 +216,16 @@ enum Mode {
     New,
     Edit,
     Amend,
+}
+
+impl Mode {
+    fn heading_key(self) -> &'static str {
+        match self {
+            Mode::New => "form.new",
+            Mode::Edit => "form.edit",
+            Mode::Amend => "form.amend",
+        }
+    }
 }
 
 macro_rules! signed_in_or_return {
@@ -240,7 +252,6 @@ pub async fn new_page(
         &svc,
         &headers,
         &p,
-        "新しい記録",
         action,
         pid,
         &Sent::default(),
@@ -267,7 +278,11 @@ async fn follow_up(
     match done {
         Ok(()) => Redirect::to(&format!("/records/{id}")).into_response(),
         Err(e) => {
-            let msg = format!("下書きは保存しました。ただし、{}", e.message);
+            let msg = format!(
+                "{}{}",
+                t(lang_of(headers), "form.saved_but"),
+                crate::ui::say(headers, &e)
+            );
             show_record(svc, headers, p, id, status_of(e.code), Some(msg)).await
         }
     }
@@ -292,7 +307,6 @@ pub async fn create(
                 &svc,
                 &headers,
                 &p,
-                "新しい記録",
                 action,
                 pid,
                 &Sent::default(),
@@ -308,7 +322,6 @@ pub async fn create(
             &svc,
             &headers,
             &p,
-            "新しい記録",
             action,
             pid,
             &sent,
@@ -329,7 +342,6 @@ pub async fn create(
                 &svc,
                 &headers,
                 &p,
-                "新しい記録",
                 action,
                 pid,
                 &sent,
@@ -387,7 +399,6 @@ pub async fn edit_page(
                 &svc,
                 &headers,
                 &p,
-                "下書きの編集",
                 format!("/records/{id}/edit"),
                 pid,
                 &sent,
@@ -424,9 +435,9 @@ async fn save_replacement(
     mode: Mode,
     sent: Result<Sent, ServiceError>,
 ) -> Response {
-    let (heading, path) = match mode {
-        Mode::Amend => ("記録の修正（新しい版）", format!("/records/{id}/amend")),
-        _ => ("下書きの編集", format!("/records/{id}/edit")),
+    let path = match mode {
+        Mode::Amend => format!("/records/{id}/amend"),
+        _ => format!("/records/{id}/edit"),
     };
     let existing = existing_of(svc, p, id).await;
     let sent = match sent {
@@ -438,7 +449,6 @@ async fn save_replacement(
             svc,
             headers,
             p,
-            heading,
             path.clone(),
             String::new(),
             &sent,
@@ -479,7 +489,6 @@ pub async fn amend_page(
                 &svc,
                 &headers,
                 &p,
-                "記録の修正（新しい版）",
                 format!("/records/{id}/amend"),
                 pid,
                 &sent,
@@ -524,7 +533,15 @@ pub async fn act(
 ) -> Response {
     let p = signed_in_or_return!(svc, headers, client);
     if let Err(e) = svc.check_csrf(&p, Some(&f.csrf)) {
-        return show_record(&svc, &headers, &p, id, status_of(e.code), Some(e.message)).await;
+        return show_record(
+            &svc,
+            &headers,
+            &p,
+            id,
+            status_of(e.code),
+            Some(crate::ui::say(&headers, &e)),
+        )
+        .await;
     }
     let done = match f.action.as_str() {
         "finalise" => svc.finalise_record(&p, id).await.map(|_| ()),
@@ -539,7 +556,17 @@ pub async fn act(
     };
     match done {
         Ok(()) => Redirect::to(&format!("/records/{id}")).into_response(),
-        Err(e) => show_record(&svc, &headers, &p, id, status_of(e.code), Some(e.message)).await,
+        Err(e) => {
+            show_record(
+                &svc,
+                &headers,
+                &p,
+                id,
+                status_of(e.code),
+                Some(crate::ui::say(&headers, &e)),
+            )
+            .await
+        }
     }
 }
 
@@ -556,6 +583,8 @@ struct PrintPage {
     title: String,
     status: &'static str,
     versions: Vec<VersionCard>,
+    lang: &'static str,
+    t: crate::ui::Tr,
 }
 
 pub async fn print_page(
@@ -575,9 +604,12 @@ pub async fn print_page(
         .last()
         .map(|x| x.content.title.clone())
         .unwrap_or_default();
+    let lang = lang_of(&headers);
     render(
         StatusCode::OK,
         PrintPage {
+            lang: lang.code(),
+            t: crate::ui::Tr::of(lang),
             facility: v.facility,
             patient_id: v.patient.id,
             patient_name: v.patient.name_kanji,
@@ -586,8 +618,8 @@ pub async fn print_page(
             printed_by: v.printed_by.display_name,
             ledger_size: v.ledger_size,
             title,
-            status: v.record.status_label,
-            versions: version_cards(v.record.versions),
+            status: crate::ui::status_text(lang, v.record.status),
+            versions: version_cards(v.record.versions, lang),
         },
     )
 }
@@ -824,7 +856,6 @@ pub(crate) async fn restore(
                         svc,
                         headers,
                         &p,
-                        "新しい記録",
                         action,
                         pid,
                         &sent,
@@ -841,7 +872,6 @@ pub(crate) async fn restore(
                         svc,
                         headers,
                         &p,
-                        "下書きの編集",
                         action,
                         String::new(),
                         &sent,
@@ -858,7 +888,6 @@ pub(crate) async fn restore(
                         svc,
                         headers,
                         &p,
-                        "記録の修正（新しい版）",
                         action,
                         String::new(),
                         &sent,

@@ -547,7 +547,7 @@ fn writing_finalising_proxy_approval_amending_and_printing() {
     assert!(
         print.body.contains("テスト診療所")
             && print.body.contains("画面 太郎")
-            && print.body.contains("台帳 #")
+            && print.body.contains("台帳の位置 #")
     );
     let nurse_print = {
         let mut n = Browser::new(&s);

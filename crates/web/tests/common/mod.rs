@@ -96,7 +96,10 @@ impl TestServer {
         body: Option<&str>,
         ctype: &str,
     ) -> Resp {
-        let mut req = ureq::request(method, &format!("{}{}", self.base, path));
+        // No pooled connections: a port freed by one test's server is soon reused by
+        // another's, and a pooled socket to the old one fails with "broken pipe".
+        let agent = ureq::AgentBuilder::new().max_idle_connections(0).build();
+        let mut req = agent.request(method, &format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.set("Authorization", &format!("Bearer {t}"));
         }
