@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,10 +18,9 @@ use mamori_service::{Principal, Service, ServiceError};
 use serde::Deserialize;
 
 use crate::error::status_of;
-use crate::extract::ClientAddr;
 use crate::i18n::Lang;
-use crate::ui::{Layout, error_page, lang_of, layout, render, signed_in};
-use crate::ui_form::Fields;
+use crate::ui::{Layout, error_page, lang_of, layout, render};
+use crate::ui_form::{SignedForm, SignedIn};
 
 type Svc = State<Arc<Service>>;
 
@@ -119,14 +117,6 @@ pub struct AccountsQuery {
     unused: Option<u32>,
 }
 
-async fn principal(
-    svc: &Arc<Service>,
-    headers: &HeaderMap,
-    client: Option<String>,
-) -> Result<Principal, Response> {
-    signed_in(svc, headers, client).await
-}
-
 struct NewForm {
     login: String,
     name: String,
@@ -173,13 +163,9 @@ async fn show_accounts(
 async fn accounts_page(
     State(svc): Svc,
     headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
+    SignedIn(p): SignedIn,
     Query(q): Query<AccountsQuery>,
 ) -> Response {
-    let p = match principal(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let form = NewForm {
         login: String::new(),
         name: String::new(),
@@ -192,17 +178,8 @@ async fn accounts_page(
 async fn create_account(
     State(svc): Svc,
     headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
-    body: Bytes,
+    SignedForm { p, fields: f }: SignedForm,
 ) -> Response {
-    let p = match principal(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let f = Fields::parse(&body);
-    if let Err(e) = f.check_csrf(&svc, &p) {
-        return error_page(&svc, &headers, Some(&p), &e);
-    }
     let service = f.get("service") == "on";
     let new = NewAccount {
         login: f.get("login").trim().to_owned(),
@@ -300,14 +277,10 @@ async fn show_account(
 async fn account_page(
     State(svc): Svc,
     headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
+    SignedIn(p): SignedIn,
     Path(id): Path<i64>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    let p = match principal(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let done = q.done.unwrap_or_default();
     show_account(
         &svc,
@@ -327,18 +300,9 @@ async fn account_page(
 async fn account_act(
     State(svc): Svc,
     headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
     Path(id): Path<i64>,
-    body: Bytes,
+    SignedForm { p, fields: f }: SignedForm,
 ) -> Response {
-    let p = match principal(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let f = Fields::parse(&body);
-    if let Err(e) = f.check_csrf(&svc, &p) {
-        return error_page(&svc, &headers, Some(&p), &e);
-    }
     let op = f.get("op");
     let result: Result<Option<IssuedToken>, ServiceError> = match op.as_str() {
         "disable" => svc.set_account_active(&p, id, false).await.map(|_| None),
@@ -445,13 +409,9 @@ fn grant_label(g: &Grant, kinds: &[RecordKind], lang: Lang) -> String {
 async fn roles_page(
     State(svc): Svc,
     headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
+    SignedIn(p): SignedIn,
     Query(q): Query<SavedQuery>,
 ) -> Response {
-    let p = match principal(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let lang = lang_of(&headers);
     let roles = match svc.roles(&p).await {
         Ok(r) => r,
@@ -605,13 +565,9 @@ async fn show_role(
 async fn role_page(
     State(svc): Svc,
     headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
+    SignedIn(p): SignedIn,
     Path(code): Path<String>,
 ) -> Response {
-    let p = match principal(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     if let Err(e) = p.require(Action::AdminSettings, None) {
         return error_page(&svc, &headers, Some(&p), &e);
     }
@@ -649,17 +605,8 @@ async fn role_page(
 async fn save_role(
     State(svc): Svc,
     headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
-    body: Bytes,
+    SignedForm { p, fields: f }: SignedForm,
 ) -> Response {
-    let p = match principal(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let f = Fields::parse(&body);
-    if let Err(e) = f.check_csrf(&svc, &p) {
-        return error_page(&svc, &headers, Some(&p), &e);
-    }
     let is_new = f.get("is_new") == "1";
     let input = RoleInput {
         code: f.get("code").trim().to_owned(),
@@ -763,30 +710,17 @@ async fn show_kinds(
 async fn kinds_page(
     State(svc): Svc,
     headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
+    SignedIn(p): SignedIn,
     Query(q): Query<SavedQuery>,
 ) -> Response {
-    let p = match principal(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     show_kinds(&svc, &headers, &p, StatusCode::OK, q.saved, None).await
 }
 
 async fn save_kind(
     State(svc): Svc,
     headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
-    body: Bytes,
+    SignedForm { p, fields: f }: SignedForm,
 ) -> Response {
-    let p = match principal(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let f = Fields::parse(&body);
-    if let Err(e) = f.check_csrf(&svc, &p) {
-        return error_page(&svc, &headers, Some(&p), &e);
-    }
     let is_new = f.get("is_new") == "1";
     let years = f.get("retention_years");
     let kind = RecordKind {

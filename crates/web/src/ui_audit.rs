@@ -16,10 +16,9 @@ use mamori_store::AuditFilter;
 use serde::Deserialize;
 
 use crate::error::status_of;
-use crate::extract::ClientAddr;
 use crate::i18n::{Lang, t};
-use crate::ui::{Layout, error_page, lang_of, layout, render, say, signed_in};
-use crate::ui_form::Fields;
+use crate::ui::{Layout, error_page, lang_of, layout, render, say};
+use crate::ui_form::{SignedForm, SignedIn};
 
 type Svc = State<Arc<Service>>;
 
@@ -268,13 +267,9 @@ fn rows_of(entries: &[AuditEntry], off_only: bool, lang: Lang) -> Vec<EventRow> 
 async fn search_page(
     State(svc): Svc,
     headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
+    SignedIn(p): SignedIn,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    let p = match signed_in(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let lang = lang_of(&headers);
     // The staff list is itself audited and refused to those without the audit right, so a
     // nurse who types /audit gets the refusal page (and the attempt is in the ledger).
@@ -397,13 +392,9 @@ fn csv_of(entries: &[AuditEntry], off_only: bool, lang: Lang) -> String {
 async fn export_csv(
     State(svc): Svc,
     headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
+    SignedIn(p): SignedIn,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    let p = match signed_in(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let lang = lang_of(&headers);
     let entries = match q.filter(10_000) {
         Ok(f) => svc.audit_events(&p, f).await,
@@ -459,13 +450,9 @@ struct CountsPage {
 async fn counts_page(
     State(svc): Svc,
     headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
+    SignedIn(p): SignedIn,
     Query(q): Query<CountsQuery>,
 ) -> Response {
-    let p = match signed_in(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let now = svc.now();
     let from = if q.from.trim().is_empty() {
         jst_date(now - 30 * DAY_MS)
@@ -568,32 +555,16 @@ async fn show_ledger(
     )
 }
 
-async fn ledger_page(
-    State(svc): Svc,
-    headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
-) -> Response {
-    let p = match signed_in(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+async fn ledger_page(State(svc): Svc, headers: HeaderMap, SignedIn(p): SignedIn) -> Response {
     show_ledger(&svc, &headers, &p, StatusCode::OK, None).await
 }
 
 async fn ledger_post(
     svc: Arc<Service>,
     headers: HeaderMap,
-    client: Option<String>,
-    body: axum::body::Bytes,
+    p: Principal,
     verify: bool,
 ) -> Response {
-    let p = match signed_in(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    if let Err(e) = Fields::parse(&body).check_csrf(&svc, &p) {
-        return error_page(&svc, &headers, Some(&p), &e);
-    }
     let result = if verify {
         svc.verify_and_record(Some(&p)).await.map(|_| ())
     } else {
@@ -615,22 +586,12 @@ async fn ledger_post(
     }
 }
 
-async fn verify_now(
-    State(svc): Svc,
-    headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
-    body: axum::body::Bytes,
-) -> Response {
-    ledger_post(svc, headers, client, body, true).await
+async fn verify_now(State(svc): Svc, headers: HeaderMap, post: SignedForm) -> Response {
+    ledger_post(svc, headers, post.p, true).await
 }
 
-async fn checkpoint_now(
-    State(svc): Svc,
-    headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
-    body: axum::body::Bytes,
-) -> Response {
-    ledger_post(svc, headers, client, body, false).await
+async fn checkpoint_now(State(svc): Svc, headers: HeaderMap, post: SignedForm) -> Response {
+    ledger_post(svc, headers, post.p, false).await
 }
 
 #[cfg(test)]

@@ -849,55 +849,24 @@ pub(crate) async fn restore(
                 existing.retain(|a| sent.keep.contains(&a.sha256));
                 existing
             };
-            match target {
+            let (action, pid, existing, mode) = match target {
                 FormTarget::New(pid) => {
-                    let action = format!("/patients/{pid}/records");
-                    form_page(
-                        svc,
-                        headers,
-                        &p,
-                        action,
-                        pid,
-                        &sent,
-                        vec![],
-                        Mode::New,
-                        None,
-                    )
-                    .await
+                    (format!("/patients/{pid}/records"), pid, vec![], Mode::New)
                 }
-                FormTarget::Edit(id) => {
-                    let existing = kept(existing_of(svc, &p, id).await);
-                    let action = format!("/records/{id}/edit");
-                    form_page(
-                        svc,
-                        headers,
-                        &p,
-                        action,
-                        String::new(),
-                        &sent,
-                        existing,
-                        Mode::Edit,
-                        None,
-                    )
-                    .await
-                }
-                FormTarget::Amend(id) => {
-                    let existing = kept(existing_of(svc, &p, id).await);
-                    let action = format!("/records/{id}/amend");
-                    form_page(
-                        svc,
-                        headers,
-                        &p,
-                        action,
-                        String::new(),
-                        &sent,
-                        existing,
-                        Mode::Amend,
-                        None,
-                    )
-                    .await
-                }
-            }
+                FormTarget::Edit(id) => (
+                    format!("/records/{id}/edit"),
+                    String::new(),
+                    kept(existing_of(svc, &p, id).await),
+                    Mode::Edit,
+                ),
+                FormTarget::Amend(id) => (
+                    format!("/records/{id}/amend"),
+                    String::new(),
+                    kept(existing_of(svc, &p, id).await),
+                    Mode::Amend,
+                ),
+            };
+            form_page(svc, headers, &p, action, pid, &sent, existing, mode, None).await
         }
         _ => Redirect::to("/").into_response(),
     };
