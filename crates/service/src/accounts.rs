@@ -59,6 +59,24 @@ impl AccountView {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct BroadRole {
+    pub code: String,
+    pub name_ja: String,
+    /// Grants beyond the built-in template of the same code.
+    pub extra_grants: Vec<String>,
+    /// Active accounts holding the role.
+    pub accounts: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Hygiene {
+    pub unused_days: u32,
+    pub unused: Vec<AccountView>,
+    pub expired_passwords: Vec<AccountView>,
+    pub broad_roles: Vec<BroadRole>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct StaffEntry {
     pub id: i64,
     pub login: String,
@@ -176,6 +194,68 @@ impl Service {
                     role: a.role,
                 })
                 .collect())
+        })
+        .await
+    }
+
+    /// What an administrator should look at (JAHIS 09-001 §6.2(1); checklist: 不要なアカウン
+    /// トの削除): active accounts unused for `days` days, passwords past the policy's age, and
+    /// roles granted more than their built-in template.
+    pub async fn account_hygiene(self: &Arc<Self>, p: &Principal, days: u32) -> Result<Hygiene> {
+        let pc = p.clone();
+        let now = self.now();
+        let cutoff = now - i64::from(days) * 86_400_000;
+        let policy = self.config.password.clone();
+        self.read_audited(p, actions::ACCOUNT_LIST, move |_, r, t| {
+            t.detail("query", "hygiene");
+            t.detail("unused_days", days);
+            require_admin(&pc)?;
+            let accounts = r.accounts()?;
+            let view = |a: &Account| AccountView::of(a, now);
+            let templates = mamori_domain::permission::default_roles();
+            let broad_roles = r
+                .roles()?
+                .into_iter()
+                .filter_map(|role| {
+                    let t = templates.iter().find(|t| t.code == role.code)?;
+                    let extra = role.extra_grants(t);
+                    (!extra.is_empty()).then(|| BroadRole {
+                        code: role.code.clone(),
+                        name_ja: role.name_ja.clone(),
+                        extra_grants: extra.iter().map(ToString::to_string).collect(),
+                        accounts: accounts
+                            .iter()
+                            .filter(|a| a.active && a.role == role.code)
+                            .count(),
+                    })
+                })
+                .collect();
+            Ok(Hygiene {
+                unused_days: days,
+                unused: accounts
+                    .iter()
+                    .filter(|a| {
+                        a.active
+                            && !a.is_service
+                            && a.last_login_at.unwrap_or(a.created_at) < cutoff
+                    })
+                    .map(view)
+                    .collect(),
+                expired_passwords: accounts
+                    .iter()
+                    .filter(|a| {
+                        a.active
+                            && !a.is_service
+                            && mamori_domain::password::password_expired(
+                                &policy,
+                                a.password_changed_at,
+                                now,
+                            )
+                    })
+                    .map(view)
+                    .collect(),
+                broad_roles,
+            })
         })
         .await
     }

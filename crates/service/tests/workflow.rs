@@ -304,3 +304,57 @@ async fn proxy_entry_finalise_amend_and_verify() {
     assert!(rep.ok, "{:?}", rep.problems);
     assert!(rep.ledger_entries > 20);
 }
+
+#[tokio::test]
+async fn account_hygiene_lists_unused_accounts_expired_passwords_and_broad_roles() {
+    let f = common::fixture_with(|c| c.password.max_age_days = Some(90)).await;
+    let admin = f.admin().await;
+    let nurse = f.user(&admin, "ns.h", "nurse").await;
+    f.user(&admin, "dr.h", "doctor").await;
+    // Widen the nurse role beyond its template.
+    let mut grants: Vec<String> = nurse.role.grants.iter().map(ToString::to_string).collect();
+    grants.push("read_audit".into());
+    f.svc
+        .save_role(
+            &admin,
+            mamori_service::settings::RoleInput {
+                code: "nurse".into(),
+                name_ja: "看護師".into(),
+                name_en: "Nurse".into(),
+                grants,
+            },
+        )
+        .await
+        .unwrap();
+    let h = f.svc.account_hygiene(&admin, 30).await.unwrap();
+    assert!(h.unused.is_empty() && h.expired_passwords.is_empty());
+    assert_eq!(h.broad_roles.len(), 1);
+    assert_eq!(h.broad_roles[0].code, "nurse");
+    assert_eq!(h.broad_roles[0].extra_grants, ["read_audit"]);
+    assert_eq!(h.broad_roles[0].accounts, 1);
+
+    // 100 days later nobody has signed in (the administrator's query does not count as one),
+    // and every password is past 90 days: signing in now demands a new one.
+    f.clock.advance(100 * 86_400_000);
+    assert_eq!(
+        f.svc
+            .login("dr.h", common::PW, None)
+            .await
+            .unwrap_err()
+            .code,
+        "password_change_required"
+    );
+    let h = f.svc.account_hygiene(&admin, 30).await.unwrap();
+    let logins = |v: &[mamori_service::accounts::AccountView]| {
+        let mut l: Vec<String> = v.iter().map(|a| a.login.clone()).collect();
+        l.sort();
+        l
+    };
+    assert_eq!(logins(&h.unused), ["admin", "dr.h", "ns.h"]);
+    assert_eq!(logins(&h.expired_passwords), ["admin", "dr.h", "ns.h"]);
+    // Only administrators may ask.
+    assert_eq!(
+        f.svc.account_hygiene(&nurse, 30).await.unwrap_err().code,
+        "forbidden"
+    );
+}

@@ -123,6 +123,14 @@ pub async fn unused_users(
     Ok(Json(svc.unused_accounts(&p, q.days.unwrap_or(90)).await?))
 }
 
+pub async fn account_hygiene(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Query(q): Query<UnusedQuery>,
+) -> ApiResult<mamori_service::accounts::Hygiene> {
+    Ok(Json(svc.account_hygiene(&p, q.days.unwrap_or(90)).await?))
+}
+
 pub async fn disable_user(
     State(svc): Svc,
     Auth(p): Auth,

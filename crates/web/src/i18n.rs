@@ -485,6 +485,23 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("status.finalised", "確定", "Finalised"),
     ("status.amended", "修正あり", "Amended"),
     ("status.entered_in_error", "誤記入", "Entered in error"),
+    ("admin.hygiene", "点検", "Review"),
+    (
+        "admin.hygiene_help",
+        "定期的に確認してください：使われていないアカウント、パスワードの期限切れ、標準より広い権限を持つ職種。",
+        "Review regularly: unused accounts, expired passwords, roles with more rights than their template.",
+    ),
+    ("admin.none_found", "該当なし", "None"),
+    (
+        "admin.expired_passwords",
+        "パスワードの有効期限切れ",
+        "Expired passwords",
+    ),
+    (
+        "admin.broad_roles",
+        "標準より広い権限を持つ職種",
+        "Roles with more rights than their template",
+    ),
     ("error.title", "エラー", "Error"),
     ("error.back", "戻る", "Back"),
 ];

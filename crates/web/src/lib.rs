@@ -85,6 +85,12 @@ pub const ROUTES: &[Route] = &[
         "一定期間使われていないアカウント",
     ),
     r(
+        "GET",
+        "/users/hygiene",
+        "accountHygiene",
+        "アカウントの点検（未使用・パスワード期限切れ・標準より広い職種）",
+    ),
+    r(
         "POST",
         "/users/{id}/disable",
         "disableUser",
@@ -261,6 +267,7 @@ fn handler(op: &str) -> MethodRouter<Arc<Service>> {
         "createUser" => post(create_user),
         "listUsers" => get(list_users),
         "unusedUsers" => get(unused_users),
+        "accountHygiene" => get(account_hygiene),
         "disableUser" => post(disable_user),
         "enableUser" => post(enable_user),
         "unlockUser" => post(unlock_user),

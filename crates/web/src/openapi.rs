@@ -113,7 +113,7 @@ fn query_params(op: &str) -> Vec<Value> {
     let q = |name: &str, desc: &str| json!({ "name": name, "in": "query", "required": false, "description": desc, "schema": { "type": "string" } });
     match op {
         "searchPatients" => vec![q("q", "患者IDまたはフリガナの前方一致")],
-        "unusedUsers" => vec![q(
+        "unusedUsers" | "accountHygiene" => vec![q(
             "days",
             "この日数以上ログインのない有効なアカウント (既定 90)",
         )],

@@ -33,6 +33,7 @@ pub fn routes() -> axum::Router<Arc<Service>> {
         .route("/admin/roles", get(roles_page).post(save_role))
         .route("/admin/roles/{code}", get(role_page))
         .route("/admin/kinds", get(kinds_page).post(save_kind))
+        .route("/admin/hygiene", get(hygiene_page))
 }
 
 /// A message about a form that was refused, shown next to the field it names.
@@ -750,4 +751,49 @@ async fn save_kind(
             show_kinds(&svc, &headers, &p, status, None, Some((kind, is_new, e))).await
         }
     }
+}
+
+#[derive(Template)]
+#[template(path = "admin_hygiene.html")]
+struct HygienePage {
+    layout: Layout,
+    tab: &'static str,
+    days: u32,
+    unused: Vec<AccountRow>,
+    expired: Vec<AccountRow>,
+    broad: Vec<mamori_service::accounts::BroadRole>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DaysQuery {
+    days: Option<u32>,
+}
+
+async fn hygiene_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    SignedIn(p): SignedIn,
+    Query(q): Query<DaysQuery>,
+) -> Response {
+    let days = q.days.unwrap_or(90);
+    let h = match svc.account_hygiene(&p, days).await {
+        Ok(h) => h,
+        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
+    };
+    let roles = role_names(&svc.roles(&p).await.unwrap_or_default(), lang_of(&headers));
+    render(
+        StatusCode::OK,
+        HygienePage {
+            layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
+            tab: "hygiene",
+            days,
+            unused: h.unused.iter().map(|a| account_row(a, &roles)).collect(),
+            expired: h
+                .expired_passwords
+                .iter()
+                .map(|a| account_row(a, &roles))
+                .collect(),
+            broad: h.broad_roles,
+        },
+    )
 }

@@ -39,9 +39,9 @@ fn allowed(op: &str) -> Vec<&'static str> {
         "me" | "logout" | "listRecordKinds" | "pendingApprovals" | "ledgerCheckpoint" => {
             ROLES.to_vec()
         }
-        "createUser" | "listUsers" | "unusedUsers" | "disableUser" | "enableUser"
-        | "unlockUser" | "resetPassword" | "setRole" | "issueToken" | "revokeToken"
-        | "listRoles" | "saveRole" | "saveRecordKind" => vec!["sysadmin"],
+        "createUser" | "listUsers" | "unusedUsers" | "accountHygiene" | "disableUser"
+        | "enableUser" | "unlockUser" | "resetPassword" | "setRole" | "issueToken"
+        | "revokeToken" | "listRoles" | "saveRole" | "saveRecordKind" => vec!["sysadmin"],
         "createPatient" => vec!["doctor", "dentist", "clerk"],
         "searchPatients" | "getPatient" | "patientRecords" | "getRecord" | "recordVersions"
         | "diffVersions" | "getAttachment" => READERS.to_vec(),
@@ -228,6 +228,10 @@ fn every_route_for_every_role() {
         check(
             "unusedUsers",
             s.call("GET", "/users/unused?days=30", t, None),
+        );
+        check(
+            "accountHygiene",
+            s.call("GET", "/users/hygiene?days=30", t, None),
         );
         check(
             "disableUser",

@@ -42,6 +42,11 @@ pub struct Fixture {
 pub const T0: i64 = 1_795_482_000_000;
 
 pub async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+/// A fixture whose configuration `tweak` adjusts first.
+pub async fn fixture_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d2 = data.clone();
@@ -59,13 +64,9 @@ pub async fn fixture() -> Fixture {
     .await
     .unwrap();
     let clock = Arc::new(TestClock(AtomicI64::new(T0)));
-    let svc = open_with(
-        &data,
-        clock.clone(),
-        StoreOptions::default(),
-        Some(fast_config(&data)),
-    )
-    .unwrap();
+    let mut config = fast_config(&data);
+    tweak(&mut config);
+    let svc = open_with(&data, clock.clone(), StoreOptions::default(), Some(config)).unwrap();
     Fixture { dir, svc, clock }
 }
 
