@@ -101,6 +101,12 @@ pub mod actions {
     pub const LOGIN: &str = "auth.login";
     pub const LOGIN_FAILED: &str = "auth.login_failed";
     pub const LOGOUT: &str = "auth.logout";
+    /// The password was right; the session waits for the second factor (or its enrolment).
+    pub const FIRST_FACTOR: &str = "auth.first_factor";
+    pub const SECOND_FACTOR_ENROLLED: &str = "auth.second_factor_enrolled";
+    pub const SECOND_FACTOR_REMOVED: &str = "auth.second_factor_removed";
+    pub const ACCOUNT_SECOND_FACTOR_RESET: &str = "account.second_factor_reset";
+    pub const ROLE_TWO_FACTOR: &str = "role.two_factor";
     pub const PASSWORD_CHANGED: &str = "auth.password_changed";
     pub const ACCOUNT_CREATED: &str = "account.created";
     pub const ACCOUNT_DISABLED: &str = "account.disabled";

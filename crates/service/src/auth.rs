@@ -19,6 +19,10 @@ pub struct LoginOk {
     pub display_name: String,
     pub role: String,
     pub expires_in_idle_secs: u64,
+    /// `totp`: send a code to `POST /auth/second-factor`; `enrol`: the role requires a second
+    /// factor and none is set up yet. Until then the session opens nothing else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub second_factor: Option<&'static str>,
 }
 
 fn bad_credentials() -> ServiceError {
@@ -184,6 +188,20 @@ impl Service {
         let token = random_token();
         let csrf = random_token();
         let (th, c2, id) = (token_hash(&token), csrf.clone(), acc.id);
+        let role_code = acc.role.clone();
+        let second_factor = self
+            .store
+            .read(move |r| {
+                let enrolled = r.totp(id)?.is_some_and(|t| t.enabled_at.is_some());
+                Ok(if enrolled {
+                    Some("totp")
+                } else if r.role_requires_two_factor(&role_code)? {
+                    Some("enrol")
+                } else {
+                    None
+                })
+            })
+            .await?;
         let mut ev = AuditEvent::new(
             now,
             Some(ActorRef {
@@ -191,15 +209,29 @@ impl Service {
                 login: acc.login.clone(),
                 role: acc.role.clone(),
             }),
-            actions::LOGIN,
+            if second_factor.is_some() {
+                actions::FIRST_FACTOR
+            } else {
+                actions::LOGIN
+            },
             Outcome::Ok,
         );
         ev.client = client;
+        if let Some(sf) = second_factor {
+            ev.detail = serde_json::json!({ "second_factor": sf });
+        }
         let absolute = now + i64::from(self.config.session.absolute_hours) * 3_600_000;
         self.store
             .write(move |tx| -> Result<()> {
-                tx.set_login_success(id, now)?;
+                // A right password alone neither clears the failure count nor counts as a
+                // sign-in while the second factor is due.
+                if second_factor.is_none() {
+                    tx.set_login_success(id, now)?;
+                }
                 tx.insert_session(&th, id, false, None, &c2, now, Some(absolute))?;
+                if second_factor.is_some() {
+                    tx.set_session_second_factor_pending(&th, true)?;
+                }
                 tx.append(&ev)?;
                 Ok(())
             })
@@ -212,6 +244,7 @@ impl Service {
             display_name: acc.display_name.clone(),
             role: acc.role.clone(),
             expires_in_idle_secs: u64::from(self.config.session.idle_minutes) * 60,
+            second_factor,
         })
     }
 
@@ -307,6 +340,23 @@ impl Service {
         token: &str,
         client: Option<String>,
     ) -> Result<Principal> {
+        let p = self.authenticate_pending(token, client).await?;
+        if p.second_factor_pending {
+            return Err(ServiceError::new(
+                "second_factor_required",
+                "2要素認証の確認コードを入力してください",
+            ));
+        }
+        Ok(p)
+    }
+
+    /// Like `authenticate`, but also accepts a session still waiting for its second factor
+    /// (for the pages and endpoints that complete or enrol it, and nothing else).
+    pub async fn authenticate_pending(
+        self: &Arc<Self>,
+        token: &str,
+        client: Option<String>,
+    ) -> Result<Principal> {
         let now = self.now();
         let th = token_hash(token);
         let th2 = th.clone();
@@ -359,6 +409,7 @@ impl Service {
             is_api_token: s.is_api_token,
             client,
             session_seen_at: seen,
+            second_factor_pending: s.second_factor_pending,
         })
     }
 

@@ -37,6 +37,34 @@ pub fn burn_verify(pw: &str) {
     let _ = verify_password(pw, h);
 }
 
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    OsRng.fill_bytes(&mut b);
+    b
+}
+
+/// A one-time recovery code people can copy by hand: `xxxx-xxxx-xxxx`, 60 bits, from an
+/// alphabet without look-alike characters.
+pub fn recovery_code() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    // Rejection sampling: bytes past the last whole multiple of the alphabet would bias it.
+    let limit = (256 / ALPHABET.len() * ALPHABET.len()) as u8;
+    let mut chars = Vec::with_capacity(12);
+    while chars.len() < 12 {
+        for b in random_bytes::<16>() {
+            if b < limit && chars.len() < 12 {
+                chars.push(ALPHABET[b as usize % ALPHABET.len()] as char);
+            }
+        }
+    }
+    format!(
+        "{}-{}-{}",
+        chars[..4].iter().collect::<String>(),
+        chars[4..8].iter().collect::<String>(),
+        chars[8..].iter().collect::<String>()
+    )
+}
+
 pub fn random_token() -> String {
     let mut b = [0u8; 32];
     OsRng.fill_bytes(&mut b);

@@ -12,6 +12,7 @@ pub mod instance;
 pub mod ledger;
 pub mod patients;
 pub mod records;
+pub mod second_factor;
 pub mod settings;
 pub mod verify;
 
@@ -39,6 +40,8 @@ pub struct Principal {
     pub client: Option<String>,
     /// When the session was last recorded as active (its idle limit counts from here).
     pub session_seen_at: Millis,
+    /// Signed in with the password only; the second factor (or its enrolment) is still due.
+    pub second_factor_pending: bool,
 }
 
 impl Principal {

@@ -358,3 +358,169 @@ async fn account_hygiene_lists_unused_accounts_expired_passwords_and_broad_roles
         "forbidden"
     );
 }
+
+fn code_now(secret_b32: &str, now: i64) -> String {
+    let secret = mamori_domain::totp::decode_secret(secret_b32).unwrap();
+    mamori_domain::totp::code_at_step(&secret, mamori_domain::totp::step_at(now))
+}
+
+#[tokio::test]
+async fn totp_enrolment_second_step_recovery_codes_and_role_policy() {
+    let f = common::fixture().await;
+    let admin = f.admin().await;
+    let dr = f.user(&admin, "dr.totp", "doctor").await;
+    let now = || f.svc.now();
+
+    // Enrol: a wrong first code is refused; the right one returns ten recovery codes.
+    let e = f.svc.begin_totp(&dr).await.unwrap();
+    assert!(e.uri.starts_with("otpauth://totp/") && e.uri.contains(&e.secret));
+    assert_eq!(
+        f.svc.confirm_totp(&dr, "000000").await.unwrap_err().field,
+        Some("code")
+    );
+    let codes = f
+        .svc
+        .confirm_totp(&dr, &code_now(&e.secret, now()))
+        .await
+        .unwrap();
+    assert_eq!(codes.len(), 10);
+    assert!(f.svc.second_factor_status(&dr).await.unwrap().totp_enabled);
+
+    // Signing in now takes two steps; the half-open session opens nothing.
+    f.clock.advance(31_000);
+    let ok = f.svc.login("dr.totp", common::PW, None).await.unwrap();
+    assert_eq!(ok.second_factor, Some("totp"));
+    assert_eq!(
+        f.svc.authenticate(&ok.token, None).await.unwrap_err().code,
+        "second_factor_required"
+    );
+    let half = f.svc.authenticate_pending(&ok.token, None).await.unwrap();
+    assert_eq!(
+        f.svc
+            .complete_second_factor(&half, "123456")
+            .await
+            .unwrap_err()
+            .field,
+        Some("code")
+    );
+    let code = code_now(&e.secret, now());
+    f.svc.complete_second_factor(&half, &code).await.unwrap();
+    let full = f.svc.authenticate(&ok.token, None).await.unwrap();
+    assert!(!full.second_factor_pending);
+
+    // The same code cannot be used again (replay), even within its 30 seconds.
+    let again = f.svc.login("dr.totp", common::PW, None).await.unwrap();
+    let half = f
+        .svc
+        .authenticate_pending(&again.token, None)
+        .await
+        .unwrap();
+    assert!(f.svc.complete_second_factor(&half, &code).await.is_err());
+    // A recovery code works once.
+    f.svc
+        .complete_second_factor(&half, &codes[0].to_uppercase())
+        .await
+        .unwrap();
+    let third = f.svc.login("dr.totp", common::PW, None).await.unwrap();
+    let half = f
+        .svc
+        .authenticate_pending(&third.token, None)
+        .await
+        .unwrap();
+    assert!(
+        f.svc
+            .complete_second_factor(&half, &codes[0])
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        f.svc
+            .second_factor_status(&full)
+            .await
+            .unwrap()
+            .recovery_codes_left,
+        9
+    );
+
+    // Five wrong codes lock the account, like wrong passwords.
+    let mut last = None;
+    for _ in 0..5 {
+        last = Some(
+            f.svc
+                .complete_second_factor(&half, "999999")
+                .await
+                .unwrap_err(),
+        );
+    }
+    assert_eq!(last.unwrap().code, "account_locked");
+    f.svc.unlock_account(&admin, dr.account.id).await.unwrap();
+
+    // Policy: doctors must use a second factor. A doctor without one must enrol first.
+    f.svc
+        .set_role_two_factor(&admin, "doctor".into(), true)
+        .await
+        .unwrap();
+    f.svc
+        .create_account(
+            &admin,
+            mamori_service::accounts::NewAccount {
+                login: "dr.new".into(),
+                display_name: "新任医師".into(),
+                role: "doctor".into(),
+                password: Some("temporary pass 1234".into()),
+                service: false,
+            },
+        )
+        .await
+        .unwrap();
+    let ok2 = f
+        .svc
+        .change_password("dr.new", "temporary pass 1234", common::PW, None)
+        .await
+        .unwrap();
+    assert_eq!(ok2.second_factor, Some("enrol"));
+    let dr2 = f.svc.authenticate_pending(&ok2.token, None).await.unwrap();
+    assert!(f.svc.authenticate(&ok2.token, None).await.is_err());
+    let e2 = f.svc.begin_totp(&dr2).await.unwrap();
+    f.svc
+        .confirm_totp(&dr2, &code_now(&e2.secret, now()))
+        .await
+        .unwrap();
+    // The same session is now a full sign-in…
+    let me = f.svc.authenticate(&ok2.token, None).await.unwrap();
+    // …and cannot remove the factor while the policy stands.
+    assert_eq!(
+        f.svc
+            .remove_own_totp(&me, common::PW)
+            .await
+            .unwrap_err()
+            .code,
+        "invalid_state"
+    );
+
+    // Lost phone: the administrator resets it with an identity-check note; sessions end.
+    assert_eq!(
+        f.svc
+            .reset_second_factor(&admin, dr.account.id, " ".into())
+            .await
+            .unwrap_err()
+            .field,
+        Some("identity_check")
+    );
+    f.svc
+        .reset_second_factor(&admin, dr.account.id, "職員証を対面で確認".into())
+        .await
+        .unwrap();
+    assert!(f.svc.authenticate(&ok.token, None).await.is_err());
+    let after = f.svc.login("dr.totp", common::PW, None).await.unwrap();
+    assert_eq!(after.second_factor, Some("enrol"));
+    // Only administrators may reset or set the policy.
+    assert_eq!(
+        f.svc
+            .set_role_two_factor(&full, "nurse".into(), true)
+            .await
+            .unwrap_err()
+            .code,
+        "forbidden"
+    );
+}

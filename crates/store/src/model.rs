@@ -30,6 +30,16 @@ pub struct Session {
     pub last_seen_at: Millis,
     pub expires_at: Option<Millis>,
     pub revoked_at: Option<Millis>,
+    /// Opened by a password alone; only the second-factor pages accept it.
+    pub second_factor_pending: bool,
+}
+
+/// A TOTP enrolment (enabled once the first code was confirmed).
+#[derive(Debug, Clone)]
+pub struct TotpRow {
+    pub secret: String,
+    pub enabled_at: Option<Millis>,
+    pub last_step: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]

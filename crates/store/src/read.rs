@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::ledger::{ROW_COLUMNS, day_of, day_start, row_from, segment_of};
 use crate::{
     AccessCount, Account, AuditFilter, CheckpointRow, LedgerRow, Patient, RecordRow, Session,
-    Store, StoreError, VersionRow,
+    Store, StoreError, TotpRow, VersionRow,
 };
 
 /// A pooled read-only connection; goes back to the pool when dropped.
@@ -217,7 +217,8 @@ impl<'c> Reader<'c> {
 
     pub fn session(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
         let mut st = self.conn.prepare_cached(
-            "SELECT account_id, is_api_token, name, csrf, created_at, last_seen_at, expires_at, revoked_at
+            "SELECT account_id, is_api_token, name, csrf, created_at, last_seen_at, expires_at, revoked_at,
+                    second_factor_pending
              FROM sessions WHERE token_hash = ?1",
         )?;
         Ok(st
@@ -231,9 +232,48 @@ impl<'c> Reader<'c> {
                     last_seen_at: r.get(5)?,
                     expires_at: r.get(6)?,
                     revoked_at: r.get(7)?,
+                    second_factor_pending: r.get(8)?,
                 })
             })
             .optional()?)
+    }
+
+    pub fn totp(&self, account_id: i64) -> Result<Option<TotpRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT secret, enabled_at, last_step FROM totp WHERE account_id = ?1",
+        )?;
+        Ok(st
+            .query_row([account_id], |r| {
+                Ok(TotpRow {
+                    secret: r.get(0)?,
+                    enabled_at: r.get(1)?,
+                    last_step: r.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    pub fn recovery_codes_left(&self, account_id: i64) -> Result<u32, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?1 AND used_at IS NULL",
+            [account_id],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn two_factor_roles(&self) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT role_code FROM two_factor_roles ORDER BY role_code")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn role_requires_two_factor(&self, code: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM two_factor_roles WHERE role_code = ?1")?
+            .exists([code])?)
     }
 
     pub fn patient(&self, id: &str) -> Result<Option<Patient>, StoreError> {

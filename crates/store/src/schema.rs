@@ -4,7 +4,8 @@ use rusqlite::Connection;
 
 use crate::StoreError;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 CREATE TABLE roles (
@@ -176,7 +177,28 @@ CREATE TABLE access_counts (
     n INTEGER NOT NULL,
     PRIMARY KEY (day, patient_id, actor_id)
 ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+-- Second factors (TOTP, RFC 6238). A row with enabled_at NULL is an enrolment in progress.
+CREATE TABLE totp (
+    account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+    secret TEXT NOT NULL,
+    enabled_at INTEGER,
+    last_step INTEGER NOT NULL DEFAULT 0
+);
+-- One-time recovery codes, stored as hashes.
+CREATE TABLE recovery_codes (
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    code_hash TEXT NOT NULL,
+    used_at INTEGER,
+    PRIMARY KEY (account_id, code_hash)
+);
+-- Roles whose members must use a second factor (facility policy).
+CREATE TABLE two_factor_roles (role_code TEXT PRIMARY KEY REFERENCES roles(code));
+-- A session opened by a password alone, waiting for the second factor (or its enrolment).
+ALTER TABLE sessions ADD COLUMN second_factor_pending INTEGER NOT NULL DEFAULT 0;
+"#,
+];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let current: usize =

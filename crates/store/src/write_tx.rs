@@ -233,6 +233,105 @@ impl<'c> WriteTx<'c> {
         Ok(())
     }
 
+    pub fn set_session_second_factor_pending(
+        &mut self,
+        token_hash: &str,
+        pending: bool,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET second_factor_pending = ?2 WHERE token_hash = ?1",
+            params![token_hash, pending],
+        )?;
+        Ok(())
+    }
+
+    /// Starts (or restarts) a TOTP enrolment; the factor is not in force until enabled.
+    pub fn begin_totp(&mut self, account_id: i64, secret: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO totp (account_id, secret, enabled_at, last_step) VALUES (?1, ?2, NULL, 0)
+             ON CONFLICT(account_id) DO UPDATE SET secret = ?2, enabled_at = NULL, last_step = 0",
+            params![account_id, secret],
+        )?;
+        Ok(())
+    }
+
+    pub fn enable_totp(
+        &mut self,
+        account_id: i64,
+        step: i64,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE totp SET enabled_at = ?2, last_step = ?3 WHERE account_id = ?1",
+            params![account_id, now, step],
+        )?;
+        Ok(())
+    }
+
+    /// Records the time step of an accepted code, so that the same code cannot be used twice.
+    pub fn set_totp_step(&mut self, account_id: i64, step: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE totp SET last_step = ?2 WHERE account_id = ?1",
+            params![account_id, step],
+        )?;
+        Ok(())
+    }
+
+    pub fn remove_second_factor(&mut self, account_id: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM totp WHERE account_id = ?1", [account_id])?;
+        self.conn.execute(
+            "DELETE FROM recovery_codes WHERE account_id = ?1",
+            [account_id],
+        )?;
+        Ok(())
+    }
+
+    pub fn replace_recovery_codes(
+        &mut self,
+        account_id: i64,
+        hashes: &[String],
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM recovery_codes WHERE account_id = ?1",
+            [account_id],
+        )?;
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO recovery_codes (account_id, code_hash, used_at) VALUES (?1, ?2, NULL)",
+        )?;
+        for h in hashes {
+            st.execute(params![account_id, h])?;
+        }
+        Ok(())
+    }
+
+    /// Marks an unused recovery code used; false if there was none such.
+    pub fn use_recovery_code(
+        &mut self,
+        account_id: i64,
+        hash: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE recovery_codes SET used_at = ?3
+             WHERE account_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
+            params![account_id, hash, now],
+        )? == 1)
+    }
+
+    pub fn set_role_two_factor(&mut self, code: &str, required: bool) -> Result<(), StoreError> {
+        if required {
+            self.conn.execute(
+                "INSERT OR IGNORE INTO two_factor_roles (role_code) VALUES (?1)",
+                [code],
+            )?;
+        } else {
+            self.conn
+                .execute("DELETE FROM two_factor_roles WHERE role_code = ?1", [code])?;
+        }
+        Ok(())
+    }
+
     pub fn touch_session(&mut self, token_hash: &str, now: Millis) -> Result<(), StoreError> {
         self.conn
             .prepare_cached("UPDATE sessions SET last_seen_at = ?2 WHERE token_hash = ?1")?

@@ -23,7 +23,7 @@ use mamori_store::{AuditFilter, Patient};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, Auth, ClientAddr, SESSION_COOKIE};
+use crate::extract::{ApiJson, Auth, ClientAddr, PendingAuth, SESSION_COOKIE};
 
 type Svc = State<Arc<Service>>;
 
@@ -540,4 +540,85 @@ pub async fn not_found() -> ApiError {
         "not_found",
         "この URL の API はありません",
     ))
+}
+
+#[derive(Deserialize)]
+pub struct CodeBody {
+    code: String,
+}
+
+pub async fn second_factor_status(
+    State(svc): Svc,
+    PendingAuth(p): PendingAuth,
+) -> ApiResult<mamori_service::second_factor::SecondFactorStatus> {
+    Ok(Json(svc.second_factor_status(&p).await?))
+}
+
+pub async fn complete_second_factor(
+    State(svc): Svc,
+    PendingAuth(p): PendingAuth,
+    ApiJson(b): ApiJson<CodeBody>,
+) -> ApiResult<serde_json::Value> {
+    svc.complete_second_factor(&p, &b.code).await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
+pub async fn begin_totp(
+    State(svc): Svc,
+    PendingAuth(p): PendingAuth,
+) -> ApiResult<mamori_service::second_factor::TotpEnrolment> {
+    Ok(Json(svc.begin_totp(&p).await?))
+}
+
+pub async fn confirm_totp(
+    State(svc): Svc,
+    PendingAuth(p): PendingAuth,
+    ApiJson(b): ApiJson<CodeBody>,
+) -> ApiResult<serde_json::Value> {
+    let codes = svc.confirm_totp(&p, &b.code).await?;
+    Ok(Json(serde_json::json!({ "recovery_codes": codes })))
+}
+
+#[derive(Deserialize)]
+pub struct OwnPasswordBody {
+    password: String,
+}
+
+pub async fn remove_totp(
+    State(svc): Svc,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<OwnPasswordBody>,
+) -> Result<StatusCode, ApiError> {
+    svc.remove_own_totp(&p, &b.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct IdentityBody {
+    identity_check: String,
+}
+
+pub async fn reset_second_factor(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<IdentityBody>,
+) -> Result<StatusCode, ApiError> {
+    svc.reset_second_factor(&p, id, b.identity_check).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct RequiredBody {
+    required: bool,
+}
+
+pub async fn set_role_two_factor(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(code): Path<String>,
+    ApiJson(b): ApiJson<RequiredBody>,
+) -> Result<StatusCode, ApiError> {
+    svc.set_role_two_factor(&p, code, b.required).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

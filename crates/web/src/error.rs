@@ -15,7 +15,10 @@ impl From<ServiceError> for ApiError {
 
 pub fn status_of(code: &str) -> StatusCode {
     match code {
-        "unauthenticated" | "session_expired" | "invalid_credentials" => StatusCode::UNAUTHORIZED,
+        "unauthenticated"
+        | "session_expired"
+        | "invalid_credentials"
+        | "second_factor_required" => StatusCode::UNAUTHORIZED,
         "forbidden" | "csrf" | "password_change_required" | "account_disabled" => {
             StatusCode::FORBIDDEN
         }

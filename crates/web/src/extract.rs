@@ -44,6 +44,29 @@ impl FromRequestParts<Arc<Service>> for Auth {
         parts: &mut Parts,
         svc: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
+        let PendingAuth(p) = PendingAuth::from_request_parts(parts, svc).await?;
+        if p.second_factor_pending {
+            return Err(ServiceError::new(
+                "second_factor_required",
+                "2要素認証の確認コードを入力してください",
+            )
+            .into());
+        }
+        Ok(Auth(p))
+    }
+}
+
+/// Like `Auth`, but also a session that waits for its second factor (for the endpoints that
+/// complete or enrol it).
+pub struct PendingAuth(pub Principal);
+
+impl FromRequestParts<Arc<Service>> for PendingAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        svc: &Arc<Service>,
+    ) -> Result<Self, Self::Rejection> {
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -57,12 +80,12 @@ impl FromRequestParts<Arc<Service>> for Auth {
                 true,
             ),
         };
-        let p = svc.authenticate(&token, client_of(parts)).await?;
+        let p = svc.authenticate_pending(&token, client_of(parts)).await?;
         if via_cookie && !matches!(parts.method, Method::GET | Method::HEAD) {
             let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
             svc.check_csrf(&p, presented)?;
         }
-        Ok(Auth(p))
+        Ok(PendingAuth(p))
     }
 }
 

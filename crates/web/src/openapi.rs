@@ -105,6 +105,10 @@ fn request_schema(op: &str) -> Option<Value> {
         ),
         "createRecord" | "updateDraft" | "amendRecord" => record(),
         "rejectRecord" | "markEnteredInError" => obj(&[("reason", "string")], &["reason"]),
+        "completeSecondFactor" | "confirmTotp" => obj(&[("code", "string")], &["code"]),
+        "removeTotp" => obj(&[("password", "string")], &["password"]),
+        "resetSecondFactor" => obj(&[("identity_check", "string")], &["identity_check"]),
+        "setRoleTwoFactor" => obj(&[("required", "boolean")], &["required"]),
         _ => return None,
     })
 }

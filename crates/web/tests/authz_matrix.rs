@@ -36,12 +36,20 @@ const MR_FINALISERS: &[&str] = &["doctor", "dentist"];
 /// The configured expectation: which default roles may call each operation.
 fn allowed(op: &str) -> Vec<&'static str> {
     match op {
-        "me" | "logout" | "listRecordKinds" | "pendingApprovals" | "ledgerCheckpoint" => {
-            ROLES.to_vec()
-        }
+        "me"
+        | "logout"
+        | "listRecordKinds"
+        | "pendingApprovals"
+        | "ledgerCheckpoint"
+        | "secondFactorStatus"
+        | "beginTotp"
+        | "confirmTotp"
+        | "completeSecondFactor"
+        | "removeTotp" => ROLES.to_vec(),
         "createUser" | "listUsers" | "unusedUsers" | "accountHygiene" | "disableUser"
         | "enableUser" | "unlockUser" | "resetPassword" | "setRole" | "issueToken"
-        | "revokeToken" | "listRoles" | "saveRole" | "saveRecordKind" => vec!["sysadmin"],
+        | "revokeToken" | "listRoles" | "saveRole" | "saveRecordKind" | "resetSecondFactor"
+        | "setRoleTwoFactor" => vec!["sysadmin"],
         "createPatient" => vec!["doctor", "dentist", "clerk"],
         "searchPatients" | "getPatient" | "patientRecords" | "getRecord" | "recordVersions"
         | "diffVersions" | "getAttachment" => READERS.to_vec(),
@@ -413,6 +421,79 @@ fn every_route_for_every_role() {
             s.call("GET", "/audit/patient-access-counts", t, None),
         );
         check("ledgerProof", s.call("GET", "/ledger/proof/0", t, None));
+        check(
+            "resetSecondFactor",
+            s.call(
+                "POST",
+                &format!("/users/{target_user}/reset-second-factor"),
+                t,
+                Some(json!({ "identity_check": "対面で確認" })),
+            ),
+        );
+        check(
+            "setRoleTwoFactor",
+            s.call(
+                "POST",
+                "/roles/radiographer/two-factor",
+                t,
+                Some(json!({ "required": false })),
+            ),
+        );
+        // Everyone may set up their own second factor and sign in with it.
+        check(
+            "secondFactorStatus",
+            s.call("GET", "/auth/second-factor", t, None),
+        );
+        let begin = s.call("POST", "/auth/totp/begin", t, None);
+        let secret = begin.body["secret"].as_str().unwrap_or("").to_owned();
+        check("beginTotp", begin);
+        let code = mamori_domain::totp::decode_secret(&secret)
+            .map(|k| {
+                let step = mamori_domain::totp::step_at(s.svc.now());
+                mamori_domain::totp::code_at_step(&k, step)
+            })
+            .unwrap_or_default();
+        let confirm = s.call(
+            "POST",
+            "/auth/totp/confirm",
+            t,
+            Some(json!({ "code": code })),
+        );
+        let recovery = confirm.body["recovery_codes"][0]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        check("confirmTotp", confirm);
+        let half = s.call(
+            "POST",
+            "/auth/login",
+            None,
+            Some(json!({ "login": format!("u{i}.{role}"), "password": PW })),
+        );
+        assert_eq!(half.body["second_factor"], "totp", "{role}");
+        let half_tok = half.body["token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            s.call("GET", "/auth/me", Some(&half_tok), None).code(),
+            "second_factor_required"
+        );
+        check(
+            "completeSecondFactor",
+            s.call(
+                "POST",
+                "/auth/second-factor",
+                Some(&half_tok),
+                Some(json!({ "code": recovery })),
+            ),
+        );
+        check(
+            "removeTotp",
+            s.call(
+                "POST",
+                "/auth/totp/remove",
+                t,
+                Some(json!({ "password": PW })),
+            ),
+        );
         check("logout", s.call("POST", "/auth/logout", t, None));
     }
     assert!(

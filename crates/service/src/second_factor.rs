@@ -1,0 +1,298 @@
+//! Second factor (JAHIS 09-001 §6.2(3); guideline 6.0: 二要素認証): TOTP enrolment with
+//! recovery codes, the second step of signing in, and the facility's per-role requirement.
+
+use std::sync::Arc;
+
+use mamori_domain::audit::{ActorRef, AuditEvent, Outcome, actions};
+use mamori_domain::permission::Action;
+use mamori_domain::totp;
+use serde::Serialize;
+
+use crate::crypto::{random_bytes, recovery_code, token_hash, verify_password};
+use crate::error::{Result, ServiceError};
+use crate::{Principal, Service, Target};
+
+pub const RECOVERY_CODES: usize = 10;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SecondFactorStatus {
+    pub totp_enabled: bool,
+    pub required_by_role: bool,
+    pub recovery_codes_left: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TotpEnrolment {
+    /// Base32, for typing into an app by hand.
+    pub secret: String,
+    /// `otpauth://` URI, for the QR code.
+    pub uri: String,
+}
+
+fn wrong_code() -> ServiceError {
+    ServiceError::invalid("code", "確認コードが正しくありません")
+}
+
+fn normalise_recovery(code: &str) -> String {
+    code.trim().to_ascii_lowercase()
+}
+
+enum Checked {
+    Ok,
+    Wrong { locked_until: Option<i64> },
+}
+
+impl Service {
+    pub async fn second_factor_status(
+        self: &Arc<Self>,
+        p: &Principal,
+    ) -> Result<SecondFactorStatus> {
+        let (id, role) = (p.account.id, p.role.code.clone());
+        Ok(self
+            .store
+            .read(move |r| {
+                Ok(SecondFactorStatus {
+                    totp_enabled: r.totp(id)?.is_some_and(|t| t.enabled_at.is_some()),
+                    required_by_role: r.role_requires_two_factor(&role)?,
+                    recovery_codes_left: r.recovery_codes_left(id)?,
+                })
+            })
+            .await?)
+    }
+
+    /// Starts a TOTP enrolment: a fresh secret, not in force until `confirm_totp`.
+    pub async fn begin_totp(self: &Arc<Self>, p: &Principal) -> Result<TotpEnrolment> {
+        let id = p.account.id;
+        if self.second_factor_status(p).await?.totp_enabled {
+            return Err(ServiceError::new(
+                "invalid_state",
+                "2要素認証は既に設定されています。設定し直すには、先に解除してください",
+            ));
+        }
+        let secret = totp::encode_secret(&random_bytes::<{ totp::SECRET_BYTES }>());
+        let s2 = secret.clone();
+        self.store
+            .write(move |tx| tx.begin_totp(id, &s2).map_err(ServiceError::from))
+            .await?;
+        Ok(TotpEnrolment {
+            uri: totp::otpauth_uri(self.facility(), &p.account.login, &secret),
+            secret,
+        })
+    }
+
+    /// Confirms an enrolment with a first code from the app; returns the recovery codes (shown
+    /// once, kept only as hashes). A session waiting for enrolment becomes a full sign-in.
+    pub async fn confirm_totp(self: &Arc<Self>, p: &Principal, code: &str) -> Result<Vec<String>> {
+        let id = p.account.id;
+        let now = self.now();
+        let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
+        let hashes: Vec<String> = codes.iter().map(|c| token_hash(c)).collect();
+        let code = code.to_owned();
+        let pending = p.second_factor_pending.then(|| p.token_hash.clone());
+        let mut t = Target::default();
+        t.detail("method", "totp");
+        self.write_audited(
+            Some(p),
+            actions::SECOND_FACTOR_ENROLLED,
+            t,
+            move |_, tx, _| {
+                let row = tx
+                    .read()
+                    .totp(id)?
+                    .filter(|r| r.enabled_at.is_none())
+                    .ok_or_else(|| {
+                        ServiceError::new(
+                            "invalid_state",
+                            "登録を始めてからコードを入力してください",
+                        )
+                    })?;
+                let secret = totp::decode_secret(&row.secret)
+                    .ok_or_else(|| ServiceError::internal("stored TOTP secret is not base32"))?;
+                let step = totp::accept(&secret, &code, now, 0).ok_or_else(wrong_code)?;
+                tx.enable_totp(id, step, now)?;
+                tx.replace_recovery_codes(id, &hashes)?;
+                if let Some(th) = &pending {
+                    tx.set_session_second_factor_pending(th, false)?;
+                    tx.set_login_success(id, now)?;
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(codes)
+    }
+
+    /// The second step of signing in: a code from the app, or one recovery code.
+    pub async fn complete_second_factor(self: &Arc<Self>, p: &Principal, code: &str) -> Result<()> {
+        if !p.second_factor_pending {
+            return Err(ServiceError::new(
+                "invalid_state",
+                "このセッションは2要素認証を待っていません",
+            ));
+        }
+        let (id, th, now) = (p.account.id, p.token_hash.clone(), self.now());
+        let lockout = self.config.lockout.clone();
+        let actor = ActorRef {
+            id,
+            login: p.account.login.clone(),
+            role: p.role.code.clone(),
+        };
+        let client = p.client.clone();
+        let code = code.to_owned();
+        let checked = self
+            .store
+            .write(move |tx| -> Result<Checked> {
+                let acc = tx
+                    .read()
+                    .account(id)?
+                    .ok_or_else(ServiceError::unauthenticated)?;
+                let mut method = None;
+                if let Some(row) = tx.read().totp(id)?.filter(|r| r.enabled_at.is_some()) {
+                    let secret = totp::decode_secret(&row.secret)
+                        .ok_or_else(|| ServiceError::internal("stored TOTP secret is not base32"))?;
+                    if let Some(step) = totp::accept(&secret, &code, now, row.last_step) {
+                        tx.set_totp_step(id, step)?;
+                        method = Some("totp");
+                    }
+                }
+                if method.is_none()
+                    && code.trim().len() > totp::DIGITS
+                    && tx.use_recovery_code(id, &token_hash(&normalise_recovery(&code)), now)?
+                {
+                    method = Some("recovery_code");
+                }
+                let event = |action, outcome| {
+                    let mut ev = AuditEvent::new(now, Some(actor.clone()), action, outcome);
+                    ev.client = client.clone();
+                    ev
+                };
+                match method {
+                    Some(m) => {
+                        tx.set_session_second_factor_pending(&th, false)?;
+                        tx.set_login_success(id, now)?;
+                        let mut ev = event(actions::LOGIN, Outcome::Ok);
+                        ev.detail = serde_json::json!({ "second_factor": m });
+                        tx.append(&ev)?;
+                        Ok(Checked::Ok)
+                    }
+                    None => {
+                        let (failures, lock) = lockout.after_failure(acc.failed_logins, now);
+                        tx.set_login_failures(id, failures, lock)?;
+                        let mut ev = event(actions::LOGIN_FAILED, Outcome::Failed);
+                        ev.detail = serde_json::json!({
+                            "login": acc.login, "reason": "wrong_second_factor", "locked": lock.is_some()
+                        });
+                        tx.append(&ev)?;
+                        if lock.is_some() {
+                            tx.revoke_session(&th, now)?;
+                        }
+                        Ok(Checked::Wrong { locked_until: lock })
+                    }
+                }
+            })
+            .await?;
+        match checked {
+            Checked::Ok => Ok(()),
+            Checked::Wrong {
+                locked_until: Some(_),
+            } => Err(ServiceError::new(
+                "account_locked",
+                "確認コードの誤りが続いたため、アカウントがロックされました。システム管理者に連絡してください",
+            )),
+            Checked::Wrong { locked_until: None } => Err(wrong_code()),
+        }
+    }
+
+    /// Removes one's own second factor (password required); refused where the role needs one.
+    pub async fn remove_own_totp(self: &Arc<Self>, p: &Principal, password: &str) -> Result<()> {
+        if self.second_factor_status(p).await?.required_by_role {
+            return Err(ServiceError::new(
+                "invalid_state",
+                "この職種では2要素認証が必須のため、解除できません",
+            ));
+        }
+        let (pw, phc) = (
+            password.to_owned(),
+            p.account.password_hash.clone().unwrap_or_default(),
+        );
+        let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &phc))
+            .await
+            .map_err(ServiceError::internal)?;
+        if !ok {
+            return Err(ServiceError::invalid(
+                "password",
+                "パスワードが正しくありません",
+            ));
+        }
+        let id = p.account.id;
+        self.write_audited(
+            Some(p),
+            actions::SECOND_FACTOR_REMOVED,
+            Target::default(),
+            move |_, tx, _| Ok(tx.remove_second_factor(id)?),
+        )
+        .await
+    }
+
+    /// An administrator clears someone's second factor (lost phone) after checking who they
+    /// are; they enrol again at their next sign-in if their role requires it.
+    pub async fn reset_second_factor(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        identity_check: String,
+    ) -> Result<()> {
+        let check = identity_check.trim().to_owned();
+        if check.is_empty() || check.chars().count() > 500 {
+            return Err(ServiceError::invalid(
+                "identity_check",
+                "本人確認の方法を500文字以内で記録してください",
+            ));
+        }
+        let pc = p.clone();
+        let now = self.now();
+        let mut t = Target::default();
+        t.detail("account", id);
+        t.detail("identity_check", check);
+        self.write_audited(
+            Some(p),
+            actions::ACCOUNT_SECOND_FACTOR_RESET,
+            t,
+            move |_, tx, _| {
+                pc.require(Action::AdminAccounts, None)?;
+                tx.read()
+                    .account(id)?
+                    .ok_or_else(|| ServiceError::not_found("アカウント"))?;
+                tx.remove_second_factor(id)?;
+                tx.revoke_sessions_of(id, false, now)?;
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// The facility policy: whether members of `role` must use a second factor.
+    pub async fn set_role_two_factor(
+        self: &Arc<Self>,
+        p: &Principal,
+        role: String,
+        required: bool,
+    ) -> Result<()> {
+        let pc = p.clone();
+        let mut t = Target::default();
+        t.detail("role", role.clone());
+        t.detail("required", required);
+        self.write_audited(Some(p), actions::ROLE_TWO_FACTOR, t, move |_, tx, _| {
+            pc.require(Action::AdminSettings, None)?;
+            if tx.read().role(&role)?.is_none() {
+                return Err(ServiceError::not_found("職種"));
+            }
+            Ok(tx.set_role_two_factor(&role, required)?)
+        })
+        .await
+    }
+
+    pub async fn two_factor_roles(self: &Arc<Self>) -> Result<Vec<String>> {
+        Ok(self.store.read(|r| r.two_factor_roles()).await?)
+    }
+}
