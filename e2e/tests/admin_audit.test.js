@@ -81,12 +81,13 @@ test('an administrator disables, re-enables, unlocks and resets an account with 
   assert.match(await page.locator('dl.facts').innerText(), /有効/);
 
   // A reset without saying how identity was checked is refused, and the note is kept.
+  const reset = page.locator('form', { has: page.getByRole('button', { name: '再設定する' }) });
   await page.getByLabel('仮のパスワード').fill('temporary-pass-2026');
-  await page.getByLabel('本人確認の方法').fill('   ');
+  await reset.getByLabel('本人確認の方法').fill('   ');
   await page.getByRole('button', { name: '再設定する' }).click();
   assert.match(await page.getByRole('alert').innerText(), /本人確認/);
   await page.getByLabel('仮のパスワード').fill('temporary-pass-2026');
-  await page.getByLabel('本人確認の方法').fill('職員証を対面で確認');
+  await reset.getByLabel('本人確認の方法').fill('職員証を対面で確認');
   await page.getByRole('button', { name: '再設定する' }).click();
   assert.match(await page.locator('dl.facts').innerText(), /パスワード変更待ち/);
   await shot(page, '11-admin-account');

@@ -7,6 +7,7 @@ pub mod headers;
 pub mod i18n;
 pub mod openapi;
 pub mod ui;
+mod ui_account;
 mod ui_admin;
 mod ui_audit;
 mod ui_form;
@@ -381,6 +382,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .nest("/api/v1", api)
         .merge(ui::routes())
         .merge(ui_admin::routes())
+        .merge(ui_account::routes())
         .merge(ui_audit::routes())
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(svc)

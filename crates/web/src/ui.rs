@@ -91,7 +91,7 @@ pub struct Layout {
     pub idle_left: i64,
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -195,7 +195,10 @@ pub(crate) async fn signed_in(
     };
     svc.authenticate(&token, client)
         .await
-        .map_err(|_| Redirect::to("/login?expired=1").into_response())
+        .map_err(|e| match e.code {
+            "second_factor_required" => Redirect::to("/login/second-factor").into_response(),
+            _ => Redirect::to("/login?expired=1").into_response(),
+        })
 }
 
 #[derive(Template)]
@@ -338,6 +341,17 @@ async fn login_submit(
         .login(&login, &form.get("password"), client.clone())
         .await
     {
+        Ok(ok) if ok.second_factor.is_some() => {
+            let to = if ok.second_factor == Some("totp") {
+                "/login/second-factor"
+            } else {
+                "/account/second-factor"
+            };
+            let mut res = Redirect::to(to).into_response();
+            res.headers_mut()
+                .append(header::SET_COOKIE, session_cookie(&svc, &ok.token));
+            res
+        }
         Ok(ok) if resume.is_some() => {
             let resume = resume.unwrap_or_default();
             crate::ui_write::restore(&svc, &headers, client, &ok.token, &resume).await

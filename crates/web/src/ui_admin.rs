@@ -309,6 +309,10 @@ async fn account_act(
         "disable" => svc.set_account_active(&p, id, false).await.map(|_| None),
         "enable" => svc.set_account_active(&p, id, true).await.map(|_| None),
         "unlock" => svc.unlock_account(&p, id).await.map(|_| None),
+        "reset_2fa" => svc
+            .reset_second_factor(&p, id, f.get("identity_check"))
+            .await
+            .map(|_| None),
         "role" => svc
             .set_account_role(&p, id, f.get("role"))
             .await
@@ -473,6 +477,7 @@ struct RolePage {
     columns: Vec<String>,
     matrix: Vec<GrantRow>,
     facility_wide: Vec<GrantBox>,
+    two_factor: bool,
     error: Option<FormError>,
 }
 
@@ -541,6 +546,7 @@ async fn show_role(
     status: StatusCode,
     is_new: bool,
     input: RoleInput,
+    two_factor: bool,
     error: Option<FormError>,
 ) -> Response {
     let lang = lang_of(headers);
@@ -558,6 +564,7 @@ async fn show_role(
             columns,
             matrix,
             facility_wide,
+            two_factor,
             error,
         },
     )
@@ -600,7 +607,22 @@ async fn role_page(
             },
         )
     };
-    show_role(&svc, &headers, &p, StatusCode::OK, is_new, input, None).await
+    let two_factor = svc
+        .two_factor_roles()
+        .await
+        .unwrap_or_default()
+        .contains(&input.code);
+    show_role(
+        &svc,
+        &headers,
+        &p,
+        StatusCode::OK,
+        is_new,
+        input,
+        two_factor,
+        None,
+    )
+    .await
 }
 
 async fn save_role(
@@ -609,6 +631,7 @@ async fn save_role(
     SignedForm { p, fields: f }: SignedForm,
 ) -> Response {
     let is_new = f.get("is_new") == "1";
+    let two_factor = f.get("two_factor") == "on";
     let input = RoleInput {
         code: f.get("code").trim().to_owned(),
         name_ja: f.get("name_ja"),
@@ -627,11 +650,29 @@ async fn save_role(
             StatusCode::CONFLICT,
             true,
             input,
+            two_factor,
             FormError::of(&headers, &e),
         )
         .await;
     }
-    match svc.save_role(&p, input.clone()).await {
+    let saved = match svc.save_role(&p, input.clone()).await {
+        Ok(r) => {
+            let was = svc
+                .two_factor_roles()
+                .await
+                .unwrap_or_default()
+                .contains(&r.code);
+            if was == two_factor {
+                Ok(r)
+            } else {
+                svc.set_role_two_factor(&p, r.code.clone(), two_factor)
+                    .await
+                    .map(|_| r)
+            }
+        }
+        Err(e) => Err(e),
+    };
+    match saved {
         Ok(r) => Redirect::to(&format!("/admin/roles?saved={}", r.code)).into_response(),
         Err(e) => {
             show_role(
@@ -641,6 +682,7 @@ async fn save_role(
                 status_of(e.code),
                 is_new,
                 input,
+                two_factor,
                 FormError::of(&headers, &e),
             )
             .await
