@@ -107,6 +107,11 @@ pub mod actions {
     pub const SECOND_FACTOR_REMOVED: &str = "auth.second_factor_removed";
     pub const ACCOUNT_SECOND_FACTOR_RESET: &str = "account.second_factor_reset";
     pub const ROLE_TWO_FACTOR: &str = "role.two_factor";
+    pub const EMERGENCY_STARTED: &str = "emergency.started";
+    pub const EMERGENCY_ENDED: &str = "emergency.ended";
+    pub const EMERGENCY_NOTIFIED: &str = "emergency.notified";
+    pub const EMERGENCY_REVIEWED: &str = "emergency.reviewed";
+    pub const EMERGENCY_QUEUE: &str = "emergency.queue";
     pub const PASSWORD_CHANGED: &str = "auth.password_changed";
     pub const ACCOUNT_CREATED: &str = "account.created";
     pub const ACCOUNT_DISABLED: &str = "account.disabled";

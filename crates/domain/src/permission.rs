@@ -30,10 +30,13 @@ pub enum Action {
     AdminAccounts,
     /// Change roles, record kinds, policies.
     AdminSettings,
+    /// In an emergency, open one patient's records beyond the role's rights for a limited
+    /// time, giving a reason (break-glass; reviewed afterwards).
+    BreakGlass,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Action::Read,
         Action::Write,
         Action::Finalise,
@@ -43,6 +46,7 @@ impl Action {
         Action::ReadAudit,
         Action::AdminAccounts,
         Action::AdminSettings,
+        Action::BreakGlass,
     ];
 
     /// Whether the action applies to a record kind (otherwise it is facility-wide).
@@ -68,6 +72,7 @@ impl Action {
             Action::ReadAudit => "read_audit",
             Action::AdminAccounts => "admin_accounts",
             Action::AdminSettings => "admin_settings",
+            Action::BreakGlass => "break_glass",
         }
     }
 
@@ -82,6 +87,7 @@ impl Action {
             Action::ReadAudit => "監査ログ閲覧",
             Action::AdminAccounts => "アカウント管理",
             Action::AdminSettings => "設定管理",
+            Action::BreakGlass => "非常時アクセス",
         }
     }
 }
@@ -247,6 +253,7 @@ pub fn default_roles() -> Vec<Role> {
         "approve_proxy:*",
         "print_export:*",
         "register_patient",
+        "break_glass",
     ];
     vec![
         role("doctor", "医師", "Physician", &physician),
@@ -260,6 +267,7 @@ pub fn default_roles() -> Vec<Role> {
                 "write:pharmacy",
                 "finalise:pharmacy",
                 "print_export:pharmacy",
+                "break_glass",
             ],
         ),
         role(
@@ -271,6 +279,7 @@ pub fn default_roles() -> Vec<Role> {
                 "write:nursing",
                 "finalise:nursing",
                 "print_export:nursing",
+                "break_glass",
             ],
         ),
         role(
@@ -282,6 +291,7 @@ pub fn default_roles() -> Vec<Role> {
                 "read:medical_record",
                 "write:imaging",
                 "finalise:imaging",
+                "break_glass",
             ],
         ),
         role(
@@ -293,6 +303,7 @@ pub fn default_roles() -> Vec<Role> {
                 "read:medical_record",
                 "write:lab_result",
                 "finalise:lab_result",
+                "break_glass",
             ],
         ),
         role(
@@ -364,7 +375,9 @@ mod tests {
                 "consent",
             ];
             match (role, action) {
-                ("doctor" | "dentist", a) => a.per_kind() || a == Action::RegisterPatient,
+                ("doctor" | "dentist", a) => {
+                    a.per_kind() || a == Action::RegisterPatient || a == Action::BreakGlass
+                }
                 ("pharmacist" | "nurse", Action::Read) => true,
                 ("radiographer", Action::Read) => ["imaging", "medical_record"].contains(&kind),
                 ("lab_technician", Action::Read) => {
@@ -382,6 +395,10 @@ mod tests {
                 ("clerk", Action::RegisterPatient) => true,
                 ("sysadmin", Action::AdminAccounts | Action::AdminSettings) => true,
                 ("auditor", Action::ReadAudit) => true,
+                (
+                    "pharmacist" | "nurse" | "radiographer" | "lab_technician",
+                    Action::BreakGlass,
+                ) => true,
                 _ => false,
             }
         };

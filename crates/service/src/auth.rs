@@ -370,10 +370,11 @@ impl Service {
                     return Ok(None);
                 };
                 let role = r.role(&a.role)?;
-                Ok(Some((s, a, role)))
+                let emergency = r.emergency_accesses(Some(a.id), Some(now), false)?;
+                Ok(Some((s, a, role, emergency)))
             })
             .await?;
-        let Some((s, account, Some(role))) = found else {
+        let Some((s, account, Some(role), emergency)) = found else {
             return Err(ServiceError::unauthenticated());
         };
         let idle_ms = i64::from(self.config.session.idle_minutes) * 60_000;
@@ -410,6 +411,7 @@ impl Service {
             client,
             session_seen_at: seen,
             second_factor_pending: s.second_factor_pending,
+            emergency,
         })
     }
 

@@ -25,6 +25,26 @@ pub struct Config {
     pub records: RecordsConfig,
     #[serde(default)]
     pub ledger: LedgerConfig,
+    #[serde(default)]
+    pub emergency: EmergencyConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmergencyConfig {
+    /// How long one break-glass access lasts.
+    pub minutes: u32,
+    /// Where each use is announced at once (HTTP POST of a JSON body); empty: in-app only.
+    pub webhook_url: String,
+}
+
+impl Default for EmergencyConfig {
+    fn default() -> Self {
+        Self {
+            minutes: 30,
+            webhook_url: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +116,7 @@ impl Config {
             session: SessionPolicy::default(),
             records: RecordsConfig::default(),
             ledger: LedgerConfig::default(),
+            emergency: EmergencyConfig::default(),
         }
     }
 

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod crypto;
+pub mod emergency;
 pub mod error;
 pub mod instance;
 pub mod ledger;
@@ -42,6 +43,8 @@ pub struct Principal {
     pub session_seen_at: Millis,
     /// Signed in with the password only; the second factor (or its enrolment) is still due.
     pub second_factor_pending: bool,
+    /// Break-glass accesses of this person active when the request arrived.
+    pub emergency: Vec<mamori_store::EmergencyRow>,
 }
 
 impl Principal {
@@ -55,6 +58,11 @@ impl Principal {
 
     pub fn require(&self, action: Action, kind: Option<&str>) -> Result<()> {
         self.role.require(action, kind).map_err(Into::into)
+    }
+
+    /// The active break-glass access to `patient`, if any.
+    pub fn emergency_for(&self, patient: &str) -> Option<&mamori_store::EmergencyRow> {
+        self.emergency.iter().find(|e| e.patient_id == patient)
     }
 }
 

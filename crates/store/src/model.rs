@@ -34,6 +34,27 @@ pub struct Session {
     pub second_factor_pending: bool,
 }
 
+/// One use of break-glass access.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmergencyRow {
+    pub id: i64,
+    pub account_id: i64,
+    pub patient_id: String,
+    pub reason: String,
+    pub started_at: Millis,
+    pub expires_at: Millis,
+    pub ended_at: Option<Millis>,
+    pub reviewed_by: Option<i64>,
+    pub reviewed_at: Option<Millis>,
+    pub review_comment: Option<String>,
+}
+
+impl EmergencyRow {
+    pub fn active_at(&self, now: Millis) -> bool {
+        self.ended_at.is_none() && self.expires_at > now
+    }
+}
+
 /// A TOTP enrolment (enabled once the first code was confirmed).
 #[derive(Debug, Clone)]
 pub struct TotpRow {

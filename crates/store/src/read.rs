@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::ledger::{ROW_COLUMNS, day_of, day_start, row_from, segment_of};
 use crate::{
-    AccessCount, Account, AuditFilter, CheckpointRow, LedgerRow, Patient, RecordRow, Session,
-    Store, StoreError, TotpRow, VersionRow,
+    AccessCount, Account, AuditFilter, CheckpointRow, EmergencyRow, LedgerRow, Patient, RecordRow,
+    Session, Store, StoreError, TotpRow, VersionRow,
 };
 
 /// A pooled read-only connection; goes back to the pool when dropped.
@@ -259,6 +259,47 @@ impl<'c> Reader<'c> {
             [account_id],
             |r| r.get(0),
         )?)
+    }
+
+    /// Break-glass uses: those of `account` still active at `now`, or (account None) all,
+    /// newest first, optionally only those not yet reviewed.
+    pub fn emergency_accesses(
+        &self,
+        account: Option<i64>,
+        active_at: Option<Millis>,
+        unreviewed_only: bool,
+    ) -> Result<Vec<EmergencyRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, account_id, patient_id, reason, started_at, expires_at, ended_at,
+                    reviewed_by, reviewed_at, review_comment
+             FROM emergency_access
+             WHERE (?1 IS NULL OR account_id = ?1)
+               AND (?2 IS NULL OR (ended_at IS NULL AND expires_at > ?2))
+               AND (?3 = 0 OR reviewed_at IS NULL)
+             ORDER BY id DESC LIMIT 1000",
+        )?;
+        let rows = st.query_map(params![account, active_at, unreviewed_only], |r| {
+            Ok(EmergencyRow {
+                id: r.get(0)?,
+                account_id: r.get(1)?,
+                patient_id: r.get(2)?,
+                reason: r.get(3)?,
+                started_at: r.get(4)?,
+                expires_at: r.get(5)?,
+                ended_at: r.get(6)?,
+                reviewed_by: r.get(7)?,
+                reviewed_at: r.get(8)?,
+                review_comment: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn emergency_access(&self, id: i64) -> Result<Option<EmergencyRow>, StoreError> {
+        Ok(self
+            .emergency_accesses(None, None, false)?
+            .into_iter()
+            .find(|e| e.id == id))
     }
 
     pub fn two_factor_roles(&self) -> Result<Vec<String>, StoreError> {

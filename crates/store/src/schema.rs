@@ -198,6 +198,24 @@ CREATE TABLE two_factor_roles (role_code TEXT PRIMARY KEY REFERENCES roles(code)
 -- A session opened by a password alone, waiting for the second factor (or its enrolment).
 ALTER TABLE sessions ADD COLUMN second_factor_pending INTEGER NOT NULL DEFAULT 0;
 "#,
+    r#"
+-- Break-glass (非常時アクセス): time-limited access to one patient's records with a reason,
+-- each use reviewed and closed by a security officer.
+CREATE TABLE emergency_access (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    patient_id TEXT NOT NULL REFERENCES patients(id),
+    reason TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    reviewed_by INTEGER REFERENCES accounts(id),
+    reviewed_at INTEGER,
+    review_comment TEXT
+);
+CREATE INDEX emergency_access_account ON emergency_access(account_id, expires_at);
+CREATE INDEX emergency_access_open ON emergency_access(reviewed_at);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

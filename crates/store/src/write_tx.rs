@@ -319,6 +319,43 @@ impl<'c> WriteTx<'c> {
         )? == 1)
     }
 
+    pub fn insert_emergency_access(
+        &mut self,
+        account_id: i64,
+        patient_id: &str,
+        reason: &str,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO emergency_access (account_id, patient_id, reason, started_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![account_id, patient_id, reason, now, expires_at],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn end_emergency_access(&mut self, id: i64, now: Millis) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE emergency_access SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
+            params![id, now],
+        )? == 1)
+    }
+
+    pub fn review_emergency_access(
+        &mut self,
+        id: i64,
+        by: i64,
+        comment: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE emergency_access SET reviewed_by = ?2, reviewed_at = ?3, review_comment = ?4
+             WHERE id = ?1 AND reviewed_at IS NULL",
+            params![id, by, now, comment],
+        )? == 1)
+    }
+
     pub fn set_role_two_factor(&mut self, code: &str, required: bool) -> Result<(), StoreError> {
         if required {
             self.conn.execute(

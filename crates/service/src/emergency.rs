@@ -1,0 +1,252 @@
+//! Break-glass (非常時アクセス; JAHIS 09-001 §6.6(2), guideline 6.0 システム運用編 非常時の
+//! 利用者): in an emergency a person whose role allows it opens one patient's records beyond
+//! the role's rights, for a limited time, giving a reason. Each use is in the ledger at full
+//! detail, announced at once (in-app queue, optional webhook), shown with a red banner, and
+//! must be reviewed and closed by a security officer (`read_audit`) with a comment.
+
+use std::sync::Arc;
+
+use mamori_domain::audit::actions;
+use mamori_domain::permission::Action;
+use mamori_store::EmergencyRow;
+use serde::Serialize;
+
+use crate::error::{Result, ServiceError};
+use crate::{Principal, Service, Target};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EmergencyView {
+    #[serde(flatten)]
+    pub row: EmergencyRow,
+    pub login: String,
+    pub display_name: String,
+    pub patient_name: String,
+    pub reviewer_login: Option<String>,
+    /// Ledger entries of this person on this patient from the start to the end (or now).
+    pub events: usize,
+}
+
+fn reason_ok(reason: &str) -> Result<String> {
+    let r = reason.trim();
+    if r.chars().count() < 4 || r.chars().count() > 500 {
+        return Err(ServiceError::invalid(
+            "reason",
+            "理由を4〜500文字で入力してください（例：救急搬送、主治医不在のため）",
+        ));
+    }
+    Ok(r.to_owned())
+}
+
+impl Service {
+    pub async fn start_emergency(
+        self: &Arc<Self>,
+        p: &Principal,
+        patient: &str,
+        reason: &str,
+    ) -> Result<EmergencyRow> {
+        let pc = p.clone();
+        let (pid, now) = (patient.to_owned(), self.now());
+        let expires = now + i64::from(self.config.emergency.minutes.max(1)) * 60_000;
+        let reason = reason.to_owned();
+        let mut t = Target {
+            patient: Some(pid.clone()),
+            ..Default::default()
+        };
+        t.detail("expires_at", expires);
+        t.detail("reason", reason.clone());
+        let row = self
+            .write_audited(Some(p), actions::EMERGENCY_STARTED, t, move |_, tx, t| {
+                pc.require(Action::BreakGlass, None)?;
+                let reason = reason_ok(&reason)?;
+                tx.read()
+                    .patient(&pid)?
+                    .ok_or_else(|| ServiceError::not_found("患者").with_field("patient_id"))?;
+                if pc.emergency_for(&pid).is_some() {
+                    return Err(ServiceError::new(
+                        "invalid_state",
+                        "この患者への非常時アクセスは既に有効です",
+                    ));
+                }
+                let id = tx.insert_emergency_access(pc.account.id, &pid, &reason, now, expires)?;
+                t.detail("emergency", id);
+                tx.read()
+                    .emergency_access(id)?
+                    .ok_or_else(|| ServiceError::internal("emergency row vanished"))
+            })
+            .await?;
+        self.announce(p, &row);
+        Ok(row)
+    }
+
+    /// Ends one's own break-glass access before it expires.
+    pub async fn end_emergency(self: &Arc<Self>, p: &Principal, id: i64) -> Result<()> {
+        let (me, now) = (p.account.id, self.now());
+        let mut t = Target::default();
+        t.detail("emergency", id);
+        self.write_audited(Some(p), actions::EMERGENCY_ENDED, t, move |_, tx, t| {
+            let e = tx
+                .read()
+                .emergency_access(id)?
+                .filter(|e| e.account_id == me)
+                .ok_or_else(|| ServiceError::not_found("非常時アクセス"))?;
+            t.patient = Some(e.patient_id);
+            tx.end_emergency_access(id, now)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The security officers' queue: uses not yet reviewed (or all, newest first).
+    pub async fn emergency_queue(
+        self: &Arc<Self>,
+        p: &Principal,
+        include_reviewed: bool,
+    ) -> Result<Vec<EmergencyView>> {
+        let pc = p.clone();
+        let now = self.now();
+        self.read_audited(p, actions::EMERGENCY_QUEUE, move |_, r, _| {
+            pc.require(Action::ReadAudit, None)?;
+            let accounts: std::collections::HashMap<i64, mamori_store::Account> =
+                r.accounts()?.into_iter().map(|a| (a.id, a)).collect();
+            let mut out = Vec::new();
+            for row in r.emergency_accesses(None, None, !include_reviewed)? {
+                let until = row
+                    .ended_at
+                    .unwrap_or(row.expires_at)
+                    .min(now.max(row.started_at));
+                let events = r
+                    .audit_events(&mamori_store::AuditFilter {
+                        patient: Some(row.patient_id.clone()),
+                        actor: Some(row.account_id),
+                        from: Some(row.started_at),
+                        to: Some(until + 1),
+                        limit: 10_000,
+                        ..Default::default()
+                    })?
+                    .len();
+                let a = accounts.get(&row.account_id);
+                out.push(EmergencyView {
+                    login: a.map(|a| a.login.clone()).unwrap_or_default(),
+                    display_name: a.map(|a| a.display_name.clone()).unwrap_or_default(),
+                    patient_name: r
+                        .patient(&row.patient_id)?
+                        .map(|p| p.name_kanji)
+                        .unwrap_or_default(),
+                    reviewer_login: row
+                        .reviewed_by
+                        .and_then(|id| accounts.get(&id))
+                        .map(|a| a.login.clone()),
+                    events,
+                    row,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Closes the review of one use with a comment. Nobody reviews their own.
+    pub async fn review_emergency(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        comment: &str,
+    ) -> Result<()> {
+        let pc = p.clone();
+        let now = self.now();
+        let comment = comment.trim().to_owned();
+        let mut t = Target::default();
+        t.detail("emergency", id);
+        t.detail("comment", comment.clone());
+        self.write_audited(Some(p), actions::EMERGENCY_REVIEWED, t, move |_, tx, t| {
+            pc.require(Action::ReadAudit, None)?;
+            if comment.is_empty() || comment.chars().count() > 1000 {
+                return Err(ServiceError::invalid(
+                    "comment",
+                    "確認の結果を1000文字以内で記入してください",
+                ));
+            }
+            let e = tx
+                .read()
+                .emergency_access(id)?
+                .ok_or_else(|| ServiceError::not_found("非常時アクセス"))?;
+            t.patient = Some(e.patient_id.clone());
+            if e.account_id == pc.account.id {
+                return Err(ServiceError::forbidden(
+                    "自分の非常時アクセスは確認できません。ほかの安全管理担当者に依頼してください",
+                ));
+            }
+            if !tx.review_emergency_access(id, pc.account.id, &comment, now)? {
+                return Err(ServiceError::new(
+                    "invalid_state",
+                    "この非常時アクセスは既に確認済みです",
+                ));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Announces a use on the configured webhook, in the background; the delivery (or its
+    /// failure) is itself a ledger entry. The in-app queue needs no announcement.
+    fn announce(self: &Arc<Self>, p: &Principal, row: &EmergencyRow) {
+        let url = self.config.emergency.webhook_url.trim().to_owned();
+        if url.is_empty() {
+            return;
+        }
+        let body = serde_json::json!({
+            "event": "break_glass",
+            "facility": self.facility(),
+            "id": row.id,
+            "login": p.account.login,
+            "name": p.account.display_name,
+            "role": p.role.code,
+            "patient_id": row.patient_id,
+            "reason": row.reason,
+            "started_at": crate::audit::rfc3339(row.started_at),
+            "expires_at": crate::audit::rfc3339(row.expires_at),
+        });
+        let (this, id) = (Arc::clone(self), row.id);
+        tokio::spawn(async move {
+            let sent = tokio::task::spawn_blocking(move || {
+                ureq::AgentBuilder::new()
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build()
+                    .post(&url)
+                    .send_json(body)
+                    .map(|r| r.status())
+                    .map_err(|e| match e {
+                        ureq::Error::Status(code, _) => format!("HTTP {code}"),
+                        ureq::Error::Transport(t) => t.kind().to_string(),
+                    })
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+            let mut t = Target::default();
+            t.detail("emergency", id);
+            t.detail("channel", "webhook");
+            let ok = sent.is_ok();
+            match sent {
+                Ok(status) => t.detail("status", status),
+                Err(e) => {
+                    tracing::warn!(error = %e, "break-glass webhook failed");
+                    t.detail("error", e)
+                }
+            }
+            let ev = this.event(
+                None,
+                actions::EMERGENCY_NOTIFIED,
+                if ok {
+                    mamori_domain::audit::Outcome::Ok
+                } else {
+                    mamori_domain::audit::Outcome::Failed
+                },
+                &t,
+            );
+            let _ = this
+                .store
+                .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+                .await;
+        });
+    }
+}

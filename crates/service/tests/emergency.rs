@@ -1,0 +1,246 @@
+//! Break-glass: time-limited access beyond the role with a reason, marked in the ledger,
+//! announced on the webhook, and reviewed by a security officer.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+use common::*;
+use mamori_service::patients::NewPatient;
+use mamori_service::records::RecordInput;
+
+/// A one-request HTTP server on 127.0.0.1 that hands back what it received.
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = s.read(&mut chunk).unwrap_or(0);
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    s.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                        .unwrap();
+                    tx.send(text).unwrap();
+                    return;
+                }
+            }
+            if n == 0 {
+                return;
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn break_glass_opens_one_patient_for_a_time_and_is_reviewed() {
+    let (url, received) = webhook_receiver();
+    let f = fixture_with(|c| {
+        c.emergency.minutes = 30;
+        c.emergency.webhook_url = url.clone();
+    })
+    .await;
+    let admin = f.admin().await;
+    let clerk = f.user(&admin, "clerk.e", "clerk").await;
+    let nurse = f.user(&admin, "ns.e", "nurse").await;
+    let auditor = f.user(&admin, "aud.e", "auditor").await;
+    let rt = f.user(&admin, "rt.e", "radiographer").await;
+    f.svc
+        .create_patient(
+            &clerk,
+            NewPatient {
+                id: "P0100".into(),
+                name_kanji: "救急 太郎".into(),
+                name_kana: "きゅうきゅう たろう".into(),
+                birth_date: "1960-01-01".into(),
+                sex: "male".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let w = f
+        .svc
+        .create_record(
+            &nurse,
+            RecordInput {
+                patient_id: "P0100".into(),
+                kind: "nursing".into(),
+                title: "看護記録".into(),
+                body: "アレルギー: ペニシリン".into(),
+                ..Default::default()
+            },
+            vec![],
+        )
+        .await
+        .unwrap();
+    f.svc.finalise_record(&nurse, w.record_id).await.unwrap();
+
+    // A radiographer may not read nursing records…
+    assert_eq!(
+        f.svc.record(&rt, w.record_id).await.unwrap_err().code,
+        "forbidden"
+    );
+    // …until breaking the glass with a reason (a too-short one is refused).
+    assert_eq!(
+        f.svc
+            .start_emergency(&rt, "P0100", "急")
+            .await
+            .unwrap_err()
+            .field,
+        Some("reason")
+    );
+    let e = f
+        .svc
+        .start_emergency(&rt, "P0100", "救急搬送、造影剤アレルギーの確認")
+        .await
+        .unwrap();
+    assert_eq!(e.expires_at - e.started_at, 30 * 60_000);
+    let relog = |login: &'static str| {
+        let svc = f.svc.clone();
+        async move {
+            let ok = svc.login(login, PW, None).await.unwrap();
+            svc.authenticate(&ok.token, None).await.unwrap()
+        }
+    };
+    let rt = relog("rt.e").await;
+    assert!(rt.emergency_for("P0100").is_some());
+    let view = f.svc.record(&rt, w.record_id).await.unwrap();
+    assert_eq!(view.versions[0].content.body, "アレルギー: ペニシリン");
+    let list = f.svc.patient_records(&rt, "P0100").await.unwrap();
+    assert!(list.iter().any(|r| r.kind == "nursing"));
+    // Reading is all it grants: no printing.
+    assert_eq!(
+        f.svc.print_record(&rt, w.record_id).await.unwrap_err().code,
+        "forbidden"
+    );
+    // Only roles with the right may break the glass.
+    assert_eq!(
+        f.svc
+            .start_emergency(&clerk, "P0100", "救急のため確認")
+            .await
+            .unwrap_err()
+            .code,
+        "forbidden"
+    );
+
+    // The webhook heard of it at once.
+    let hook = tokio::task::spawn_blocking(move || {
+        received
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(hook.starts_with("POST /hook"));
+    assert!(hook.contains("\"patient_id\":\"P0100\"") && hook.contains("造影剤アレルギー"));
+
+    // The reads are marked in the ledger; the queue counts them.
+    let reads = f
+        .svc
+        .audit_events(
+            &auditor,
+            mamori_store::AuditFilter {
+                patient: Some("P0100".into()),
+                actor: Some(rt.account.id),
+                action_prefix: Some("record.read".into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let granted: Vec<_> = reads.iter().filter(|r| r.outcome == "ok").collect();
+    assert!(!granted.is_empty());
+    assert!(granted.iter().all(|r| r.detail["emergency"] == e.id));
+    assert!(
+        reads.iter().any(|r| r.outcome == "denied"),
+        "the refusal before it"
+    );
+    // The notification is recorded too (it runs in the background).
+    let mut notified = false;
+    for _ in 0..50 {
+        let n = f
+            .svc
+            .audit_events(
+                &auditor,
+                mamori_store::AuditFilter {
+                    action_prefix: Some("emergency.notified".into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        if n.iter().any(|x| x.outcome == "ok") {
+            notified = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(notified, "webhook delivery recorded");
+    let queue = f.svc.emergency_queue(&auditor, false).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].login, "rt.e");
+    assert!(queue[0].events >= 2, "{}", queue[0].events);
+    assert_eq!(
+        f.svc.emergency_queue(&rt, false).await.unwrap_err().code,
+        "forbidden"
+    );
+
+    // After 30 minutes the access is gone.
+    f.clock.advance(31 * 60_000);
+    let rt = relog("rt.e").await;
+    assert!(rt.emergency.is_empty());
+    assert_eq!(
+        f.svc.record(&rt, w.record_id).await.unwrap_err().code,
+        "forbidden"
+    );
+
+    // The security officer closes the review with a comment, once.
+    assert_eq!(
+        f.svc
+            .review_emergency(&auditor, e.id, " ")
+            .await
+            .unwrap_err()
+            .field,
+        Some("comment")
+    );
+    f.svc
+        .review_emergency(&auditor, e.id, "救急外来の記録と照合し、正当な利用と確認")
+        .await
+        .unwrap();
+    assert!(
+        f.svc
+            .emergency_queue(&auditor, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let all = f.svc.emergency_queue(&auditor, true).await.unwrap();
+    assert_eq!(all[0].reviewer_login.as_deref(), Some("aud.e"));
+    assert_eq!(
+        f.svc
+            .review_emergency(&auditor, e.id, "二度目")
+            .await
+            .unwrap_err()
+            .code,
+        "invalid_state"
+    );
+}
