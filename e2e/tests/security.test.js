@@ -2,18 +2,30 @@
 // the per-role requirement, and the administrator's reset.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { startDemo, shot, PW, totp } from '../lib/harness.js';
 
 let demo;
 let base;
+let hook;
+const announced = [];
 
 before(async () => {
-  demo = await startDemo();
+  // The security officers' webhook: records what mamori announces.
+  hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => { announced.push(JSON.parse(body)); res.writeHead(204).end(); });
+  });
+  await new Promise((r) => hook.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${hook.address().port}/hook`;
+  demo = await startDemo({ MAMORI_EMERGENCY_WEBHOOK_URL: url });
   ({ base } = demo);
 });
 
 after(async () => {
   await demo?.stop();
+  hook?.close();
 });
 
 test('a doctor sets up an authenticator app and then signs in with a code', async () => {
@@ -100,4 +112,72 @@ test('a role that requires two factors makes its members enrol before anything e
   assert.equal(await page.getByRole('button', { name: '解除する' }).count(), 0);
   assert.match(await page.locator('dl.facts').innerText(), /必須/);
   await context.close();
+});
+
+test('break-glass: a radiographer opens a patient beyond their rights with a reason; the officer reviews it', async () => {
+  const { context, page } = await demo.signIn('rt.watanabe');
+  await page.goto(`${base}/patients/P01005`);
+  const before = await page.locator('main table').innerText().catch(() => '');
+  assert.doesNotMatch(before, /看護記録/, 'nursing records are outside the role');
+  await page.getByText('非常時アクセス（break-glass）').click();
+  await page.getByLabel('理由').fill('急');
+  await page.getByRole('button', { name: '非常時アクセスを開始する' }).click();
+  assert.match(await page.locator('#bg-error').innerText(), /4〜500文字/);
+  assert.equal(await page.getByLabel('理由').inputValue(), '急', 'what was typed is kept');
+  await page.getByLabel('理由').fill('救急搬送、造影検査前にアレルギー歴を確認');
+  await page.getByRole('button', { name: '非常時アクセスを開始する' }).click();
+  const banner = page.locator('.emergency-banner');
+  assert.match(await banner.innerText(), /非常時アクセス中/);
+  assert.equal(await banner.evaluate((e) => getComputedStyle(e).backgroundColor), 'rgb(164, 0, 15)');
+  assert.match(await page.locator('main table').innerText(), /看護記録/);
+  await shot(page, '33-break-glass');
+  // The banner stays on every page while the access lasts.
+  await page.goto(`${base}/`);
+  assert.equal(await page.locator('.emergency-banner').count(), 1);
+  await context.close();
+
+  // Announced at once on the webhook.
+  for (let i = 0; i < 50 && announced.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(announced.length, 1);
+  assert.equal(announced[0].patient_id, 'P01005');
+  assert.equal(announced[0].login, 'rt.watanabe');
+  assert.match(announced[0].reason, /アレルギー歴/);
+
+  // The security officer sees it on the home page, reviews and closes it.
+  const officer = await demo.signIn('audit.kato');
+  await officer.page.getByRole('link', { name: /確認待ちの非常時アクセス/ }).click();
+  const item = officer.page.locator('article', { hasText: 'rt.watanabe' });
+  assert.match(await item.innerText(), /アレルギー歴/);
+  await item.getByLabel('確認結果').fill('救急外来の受診記録と照合し、正当な利用と確認した');
+  await shot(officer.page, '34-break-glass-review');
+  await item.getByRole('button', { name: '確認を完了する' }).click();
+  assert.match(await officer.page.locator('main').innerText(), /確認待ちの非常時アクセスはありません/);
+  await officer.page.goto(`${base}/audit/emergency`);
+  await officer.page.getByRole('link', { name: '確認済みも表示' }).click();
+  assert.match(await officer.page.locator('article', { hasText: 'rt.watanabe' }).innerText(), /正当な利用と確認した（audit\.kato/);
+  await officer.context.close();
+});
+
+test('break-glass review needs a comment; a clerk has no break-glass', async () => {
+  const nurse = await demo.signIn('ns.sato');
+  await nurse.page.goto(`${base}/patients/P01010`);
+  await nurse.page.getByText('非常時アクセス（break-glass）').click();
+  await nurse.page.getByLabel('理由').fill('夜間の急変対応のため');
+  await nurse.page.getByRole('button', { name: '非常時アクセスを開始する' }).click();
+  await nurse.page.getByRole('button', { name: '終了する' }).click();
+  assert.equal(await nurse.page.locator('.emergency-banner').count(), 0, 'ended early');
+  await nurse.context.close();
+
+  const officer = await demo.signIn('audit.kato');
+  await officer.page.goto(`${base}/audit/emergency`);
+  const item = officer.page.locator('article', { hasText: 'ns.sato' });
+  await item.getByLabel('確認結果').fill(' ');
+  await item.getByRole('button', { name: '確認を完了する' }).click();
+  assert.match(await officer.page.getByRole('alert').innerText(), /確認の結果/);
+  await officer.context.close();
+
+  const clerk = await demo.signIn('clerk.nakamura');
+  await clerk.page.goto(`${base}/patients/P01010`);
+  assert.equal(await clerk.page.getByText('非常時アクセス（break-glass）').count(), 0);
+  await clerk.context.close();
 });

@@ -145,6 +145,16 @@ impl Service {
         .await
     }
 
+    /// How many uses await review (a count only, for the officers' home page; not audited as
+    /// it shows no personal data).
+    pub async fn emergency_reviews_due(self: &Arc<Self>, p: &Principal) -> Result<usize> {
+        p.require(Action::ReadAudit, None)?;
+        Ok(self
+            .store
+            .read(|r| Ok(r.emergency_accesses(None, None, true)?.len()))
+            .await?)
+    }
+
     /// Closes the review of one use with a comment. Nobody reviews their own.
     pub async fn review_emergency(
         self: &Arc<Self>,

@@ -622,3 +622,51 @@ pub async fn set_role_two_factor(
     svc.set_role_two_factor(&p, code, b.required).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+pub async fn start_emergency(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ReasonBody>,
+) -> Result<(StatusCode, Json<mamori_store::EmergencyRow>), ApiError> {
+    let e = svc.start_emergency(&p, &id, &b.reason).await?;
+    Ok((StatusCode::CREATED, Json(e)))
+}
+
+pub async fn end_emergency(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    svc.end_emergency(&p, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct AllQuery {
+    all: Option<String>,
+}
+
+pub async fn emergency_queue(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Query(q): Query<AllQuery>,
+) -> ApiResult<Vec<mamori_service::emergency::EmergencyView>> {
+    let all = q.all.as_deref().is_some_and(|v| v == "1" || v == "true");
+    Ok(Json(svc.emergency_queue(&p, all).await?))
+}
+
+#[derive(Deserialize)]
+pub struct CommentBody {
+    comment: String,
+}
+
+pub async fn review_emergency(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<CommentBody>,
+) -> Result<StatusCode, ApiError> {
+    svc.review_emergency(&p, id, &b.comment).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -10,6 +10,7 @@ pub mod ui;
 mod ui_account;
 mod ui_admin;
 mod ui_audit;
+mod ui_emergency;
 mod ui_form;
 mod ui_write;
 
@@ -120,6 +121,30 @@ pub const ROUTES: &[Route] = &[
         "/users/hygiene",
         "accountHygiene",
         "アカウントの点検（未使用・パスワード期限切れ・標準より広い職種）",
+    ),
+    r(
+        "POST",
+        "/patients/{id}/emergency",
+        "startEmergency",
+        "非常時アクセス（break-glass）の開始：理由を付けて、一人の患者の記録を期限付きで閲覧",
+    ),
+    r(
+        "POST",
+        "/emergency/{id}/end",
+        "endEmergency",
+        "自分の非常時アクセスを期限前に終了",
+    ),
+    r(
+        "GET",
+        "/emergency",
+        "emergencyQueue",
+        "非常時アクセスの確認待ち一覧（all=1 で確認済みも）",
+    ),
+    r(
+        "POST",
+        "/emergency/{id}/review",
+        "reviewEmergency",
+        "非常時アクセスの確認（コメント必須）",
     ),
     r(
         "POST",
@@ -318,6 +343,10 @@ fn handler(op: &str) -> MethodRouter<Arc<Service>> {
         "removeTotp" => post(remove_totp),
         "resetSecondFactor" => post(reset_second_factor),
         "setRoleTwoFactor" => post(set_role_two_factor),
+        "startEmergency" => post(start_emergency),
+        "endEmergency" => post(end_emergency),
+        "emergencyQueue" => get(emergency_queue),
+        "reviewEmergency" => post(review_emergency),
         "disableUser" => post(disable_user),
         "enableUser" => post(enable_user),
         "unlockUser" => post(unlock_user),
@@ -383,6 +412,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .merge(ui::routes())
         .merge(ui_admin::routes())
         .merge(ui_account::routes())
+        .merge(ui_emergency::routes())
         .merge(ui_audit::routes())
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(svc)

@@ -109,6 +109,8 @@ fn request_schema(op: &str) -> Option<Value> {
         "removeTotp" => obj(&[("password", "string")], &["password"]),
         "resetSecondFactor" => obj(&[("identity_check", "string")], &["identity_check"]),
         "setRoleTwoFactor" => obj(&[("required", "boolean")], &["required"]),
+        "startEmergency" => obj(&[("reason", "string")], &["reason"]),
+        "reviewEmergency" => obj(&[("comment", "string")], &["comment"]),
         _ => return None,
     })
 }
@@ -117,6 +119,7 @@ fn query_params(op: &str) -> Vec<Value> {
     let q = |name: &str, desc: &str| json!({ "name": name, "in": "query", "required": false, "description": desc, "schema": { "type": "string" } });
     match op {
         "searchPatients" => vec![q("q", "患者IDまたはフリガナの前方一致")],
+        "emergencyQueue" => vec![q("all", "1 で確認済みも含める")],
         "unusedUsers" | "accountHygiene" => vec![q(
             "days",
             "この日数以上ログインのない有効なアカウント (既定 90)",

@@ -89,6 +89,8 @@ pub struct Layout {
     pub idle_seconds: u64,
     /// Seconds left before the server ends the session if nothing happens.
     pub idle_left: i64,
+    /// Active break-glass accesses: id, patient, until (JST) — shown as a red banner.
+    pub emergency: Vec<(i64, String, String)>,
 }
 
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -138,6 +140,12 @@ pub(crate) fn layout(
         } else {
             0
         },
+        emergency: p.map_or_else(Vec::new, |p| {
+            p.emergency
+                .iter()
+                .map(|e| (e.id, e.patient_id.clone(), jst(e.expires_at)))
+                .collect()
+        }),
         idle_left: p.map_or(0, |p| {
             let idle_ms = i64::from(svc.config().session.idle_minutes) * 60_000;
             (p.session_seen_at + idle_ms - svc.now()).max(0) / 1000
@@ -541,6 +549,7 @@ struct HomePage {
     error: Option<String>,
     show_pending: bool,
     pending: Vec<PendingItem>,
+    emergency_due: usize,
 }
 
 #[derive(Deserialize)]
@@ -573,7 +582,9 @@ async fn home(
     } else {
         Vec::new()
     };
+    let emergency_due = svc.emergency_reviews_due(&p).await.unwrap_or(0);
     let page = HomePage {
+        emergency_due,
         layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
         q,
         searched,
@@ -600,6 +611,10 @@ pub struct RecordRowView {
 struct PatientPage {
     layout: Layout,
     can_write: bool,
+    /// Offer break-glass: the role allows it and none is active for this patient.
+    can_break_glass: bool,
+    error: Option<String>,
+    reason: String,
     patient: Patient,
     sex: &'static str,
     records: Vec<RecordRowView>,
@@ -639,6 +654,20 @@ async fn patient_page(
         Ok(p) => p,
         Err(r) => return r,
     };
+    show_patient(&svc, &headers, &p, &id, StatusCode::OK, None, String::new()).await
+}
+
+/// The chart; `error` and `reason` bring back a refused break-glass form.
+pub(crate) async fn show_patient(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    p: &Principal,
+    id: &str,
+    status: StatusCode,
+    error: Option<String>,
+    reason: String,
+) -> Response {
+    let (svc, headers, p, id) = (svc.clone(), headers.clone(), p.clone(), id.to_owned());
     let patient = match svc.patient(&p, &id).await {
         Ok(x) => x,
         Err(e) => return error_page(&svc, &headers, Some(&p), &e),
@@ -663,9 +692,13 @@ async fn patient_page(
         .collect();
     let sex = sex_label(&patient.sex, lang);
     render(
-        StatusCode::OK,
+        status,
         PatientPage {
             can_write: p.role.allows(Action::Write, None),
+            can_break_glass: p.role.allows(Action::BreakGlass, None)
+                && p.emergency_for(&patient.id).is_none(),
+            error,
+            reason,
             layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
             patient,
             sex,

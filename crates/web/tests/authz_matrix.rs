@@ -56,7 +56,19 @@ fn allowed(op: &str) -> Vec<&'static str> {
         "createRecord" | "updateDraft" | "submitRecord" | "amendRecord" => MR_WRITERS.to_vec(),
         "finalizeRecord" | "approveRecord" | "rejectRecord" | "markEnteredInError"
         | "printRecord" => MR_FINALISERS.to_vec(),
-        "auditEvents" | "patientAccessCounts" | "ledgerProof" => vec!["auditor"],
+        "auditEvents"
+        | "patientAccessCounts"
+        | "ledgerProof"
+        | "emergencyQueue"
+        | "reviewEmergency" => vec!["auditor"],
+        "startEmergency" | "endEmergency" => vec![
+            "doctor",
+            "dentist",
+            "pharmacist",
+            "nurse",
+            "radiographer",
+            "lab_technician",
+        ],
         other => panic!("no expectation for {other}"),
     }
 }
@@ -203,6 +215,7 @@ fn every_route_for_every_role() {
             .unwrap();
 
         let mut own_draft: Option<i64> = None;
+        let mut end_elsewhere: Option<u16> = None;
         let mut check = |op: &'static str, r: Resp| {
             covered.insert(op);
             let want = allowed(op).contains(role);
@@ -421,6 +434,60 @@ fn every_route_for_every_role() {
             s.call("GET", "/audit/patient-access-counts", t, None),
         );
         check("ledgerProof", s.call("GET", "/ledger/proof/0", t, None));
+        // Break-glass: those allowed open and end their own; others are refused (and have
+        // none to end: someone else's is "not found" to them, so that case is checked apart).
+        let started = s.call(
+            "POST",
+            "/patients/P1/emergency",
+            t,
+            Some(json!({ "reason": "救急搬送のため確認" })),
+        );
+        let emergency_id = started.body["id"].as_i64();
+        check("startEmergency", started);
+        match emergency_id {
+            Some(eid) => {
+                let id_for_review = eid;
+                check(
+                    "endEmergency",
+                    s.call("POST", &format!("/emergency/{eid}/end"), t, None),
+                );
+                check(
+                    "reviewEmergency",
+                    s.call(
+                        "POST",
+                        &format!("/emergency/{id_for_review}/review"),
+                        t,
+                        Some(json!({ "comment": "確認" })),
+                    ),
+                );
+            }
+            None => {
+                end_elsewhere = Some(s.call("POST", "/emergency/999999/end", t, None).status);
+                let dr_e = s.call(
+                    "POST",
+                    "/patients/P1/emergency",
+                    Some(&dr_tok),
+                    Some(json!({ "reason": "救急搬送のため確認" })),
+                );
+                let eid = dr_e.body["id"].as_i64().unwrap_or(0);
+                s.call(
+                    "POST",
+                    &format!("/emergency/{eid}/end"),
+                    Some(&dr_tok),
+                    None,
+                );
+                check(
+                    "reviewEmergency",
+                    s.call(
+                        "POST",
+                        &format!("/emergency/{eid}/review"),
+                        t,
+                        Some(json!({ "comment": "確認" })),
+                    ),
+                );
+            }
+        }
+        check("emergencyQueue", s.call("GET", "/emergency?all=1", t, None));
         check(
             "resetSecondFactor",
             s.call(
@@ -495,6 +562,12 @@ fn every_route_for_every_role() {
             ),
         );
         check("logout", s.call("POST", "/auth/logout", t, None));
+        if let Some(status) = end_elsewhere {
+            covered.insert("endEmergency");
+            if status != 404 {
+                failures.push(format!("{role} endEmergency: expected 404, got {status}"));
+            }
+        }
     }
     assert!(
         failures.is_empty(),

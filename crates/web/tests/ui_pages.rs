@@ -601,6 +601,16 @@ fn admin_and_audit_pages_for_every_role() {
         ("/audit/export.csv".into(), &auditors),
         ("/audit/counts".into(), &auditors),
         ("/audit/ledger".into(), &ledger_viewers),
+        ("/audit/emergency".into(), &auditors),
+        ("/audit/emergency?all=1".into(), &auditors),
+    ];
+    let break_glass: &[&str] = &[
+        "doctor",
+        "dentist",
+        "pharmacist",
+        "nurse",
+        "radiographer",
+        "lab_technician",
     ];
     let mut anon = Browser::new(&s);
     for (path, _) in &gets {
@@ -663,6 +673,11 @@ fn admin_and_audit_pages_for_every_role() {
                 &admins,
             ),
             ("/audit/ledger/checkpoint".into(), vec![], &ledger_viewers),
+            (
+                "/patients/P1/emergency".into(),
+                vec![("reason", "救急搬送のため既往歴を確認")],
+                break_glass,
+            ),
             ("/audit/ledger/verify".into(), vec![], &ledger_viewers),
         ];
         for (path, fields, allowed) in &posts {
