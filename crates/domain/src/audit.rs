@@ -107,6 +107,12 @@ pub mod actions {
     pub const SECOND_FACTOR_REMOVED: &str = "auth.second_factor_removed";
     pub const ACCOUNT_SECOND_FACTOR_RESET: &str = "account.second_factor_reset";
     pub const ROLE_TWO_FACTOR: &str = "role.two_factor";
+    pub const MAINTENANCE_REQUESTED: &str = "maintenance.requested";
+    pub const MAINTENANCE_APPROVED: &str = "maintenance.approved";
+    pub const MAINTENANCE_REJECTED: &str = "maintenance.rejected";
+    pub const MAINTENANCE_LIST: &str = "maintenance.list";
+    pub const MAINTENANCE_REPORT: &str = "maintenance.report";
+    pub const MAINTENANCE_ACKNOWLEDGED: &str = "maintenance.acknowledged";
     pub const EMERGENCY_STARTED: &str = "emergency.started";
     pub const EMERGENCY_ENDED: &str = "emergency.ended";
     pub const EMERGENCY_NOTIFIED: &str = "emergency.notified";

@@ -44,6 +44,17 @@ pub fn rfc3339(ms: Millis) -> String {
         .unwrap_or_default()
 }
 
+/// Also accepts `YYYY-MM-DDTHH:MM` as Japan time (what a browser's datetime-local sends).
+pub fn parse_local_time(s: &str) -> Option<Millis> {
+    let s = s.trim();
+    if s.len() == 16 && s.as_bytes().get(10) == Some(&b'T') {
+        let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+        let t = time::PrimitiveDateTime::parse(s, &fmt).ok()?;
+        return Some(t.assume_utc().unix_timestamp() * 1000 - JST_OFFSET_MS);
+    }
+    parse_time(s)
+}
+
 /// Accepts `YYYY-MM-DD` (a JST day start), RFC 3339, or milliseconds since the epoch.
 pub fn parse_time(s: &str) -> Option<Millis> {
     if let Ok(ms) = s.parse::<i64>() {
@@ -101,7 +112,7 @@ pub fn off_hours(ms: Millis) -> bool {
     weekend || t.hour() < 8 || t.hour() >= 19
 }
 
-fn entry(row: mamori_store::LedgerRow) -> AuditEntry {
+pub(crate) fn entry(row: mamori_store::LedgerRow) -> AuditEntry {
     let ev: Option<AuditEvent> = serde_json::from_slice(&row.payload).ok();
     AuditEntry {
         index: row.idx,
@@ -222,6 +233,10 @@ mod tests {
         assert_eq!(jst(t), "2026-11-23 00:00");
         assert_eq!(parse_time("2026-11-23T00:00:00+09:00"), Some(t));
         assert_eq!(parse_time("nonsense"), None);
+        let local = parse_local_time("2026-11-23T09:30").unwrap();
+        assert_eq!(jst(local), "2026-11-23 09:30");
+        assert_eq!(parse_local_time("2026-11-23"), Some(t));
+        assert_eq!(parse_local_time("2026-11-23T25:00"), None);
         assert!(off_hours(parse_time("2026-11-22T10:00:00+09:00").unwrap())); // Sunday
         assert!(!off_hours(parse_time("2026-11-24T10:00:00+09:00").unwrap()));
         assert!(off_hours(parse_time("2026-11-24T22:00:00+09:00").unwrap()));

@@ -185,6 +185,8 @@ impl Service {
         client: Option<String>,
     ) -> Result<LoginOk> {
         let now = self.now();
+        // A 保守要員 signs in only inside an approved work window, and not past its end.
+        let window_end = self.maintenance_gate(acc, client.clone()).await?;
         let token = random_token();
         let csrf = random_token();
         let (th, c2, id) = (token_hash(&token), csrf.clone(), acc.id);
@@ -220,7 +222,8 @@ impl Service {
         if let Some(sf) = second_factor {
             ev.detail = serde_json::json!({ "second_factor": sf });
         }
-        let absolute = now + i64::from(self.config.session.absolute_hours) * 3_600_000;
+        let absolute = (now + i64::from(self.config.session.absolute_hours) * 3_600_000)
+            .min(window_end.unwrap_or(i64::MAX));
         self.store
             .write(move |tx| -> Result<()> {
                 // A right password alone neither clears the failure count nor counts as a
@@ -257,6 +260,8 @@ impl Service {
         client: Option<String>,
     ) -> Result<LoginOk> {
         let acc = self.check_password(login, old, client.clone()).await?;
+        // Outside a maintenance window nothing changes, not even the password.
+        self.maintenance_gate(&acc, client.clone()).await?;
         let now = self.now();
         let actor = ActorRef {
             id: acc.id,

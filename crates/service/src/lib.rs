@@ -11,6 +11,7 @@ pub mod emergency;
 pub mod error;
 pub mod instance;
 pub mod ledger;
+pub mod maintenance;
 pub mod patients;
 pub mod records;
 pub mod second_factor;

@@ -55,6 +55,32 @@ impl EmergencyRow {
     }
 }
 
+/// A maintenance work window and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MaintenanceWindow {
+    pub id: i64,
+    pub account_id: i64,
+    pub starts_at: Millis,
+    pub ends_at: Millis,
+    pub purpose: String,
+    pub personal_info: bool,
+    pub requested_by: i64,
+    pub requested_at: Millis,
+    /// `requested`, `approved` or `rejected`.
+    pub status: String,
+    pub decided_by: Option<i64>,
+    pub decided_at: Option<Millis>,
+    pub acknowledged_by: Option<i64>,
+    pub acknowledged_at: Option<Millis>,
+    pub acknowledgement: Option<String>,
+}
+
+impl MaintenanceWindow {
+    pub fn open_at(&self, now: Millis) -> bool {
+        self.status == "approved" && self.starts_at <= now && now < self.ends_at
+    }
+}
+
 /// A TOTP enrolment (enabled once the first code was confirmed).
 #[derive(Debug, Clone)]
 pub struct TotpRow {

@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::ledger::{ROW_COLUMNS, day_of, day_start, row_from, segment_of};
 use crate::{
-    AccessCount, Account, AuditFilter, CheckpointRow, EmergencyRow, LedgerRow, Patient, RecordRow,
-    Session, Store, StoreError, TotpRow, VersionRow,
+    AccessCount, Account, AuditFilter, CheckpointRow, EmergencyRow, LedgerRow, MaintenanceWindow,
+    Patient, RecordRow, Session, Store, StoreError, TotpRow, VersionRow,
 };
 
 /// A pooled read-only connection; goes back to the pool when dropped.
@@ -293,6 +293,46 @@ impl<'c> Reader<'c> {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Maintenance windows, newest first (of one account, if given).
+    pub fn maintenance_windows(
+        &self,
+        account: Option<i64>,
+    ) -> Result<Vec<MaintenanceWindow>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, account_id, starts_at, ends_at, purpose, personal_info, requested_by,
+                    requested_at, status, decided_by, decided_at, acknowledged_by,
+                    acknowledged_at, acknowledgement
+             FROM maintenance_windows WHERE (?1 IS NULL OR account_id = ?1)
+             ORDER BY starts_at DESC, id DESC LIMIT 1000",
+        )?;
+        let rows = st.query_map([account], |r| {
+            Ok(MaintenanceWindow {
+                id: r.get(0)?,
+                account_id: r.get(1)?,
+                starts_at: r.get(2)?,
+                ends_at: r.get(3)?,
+                purpose: r.get(4)?,
+                personal_info: r.get(5)?,
+                requested_by: r.get(6)?,
+                requested_at: r.get(7)?,
+                status: r.get(8)?,
+                decided_by: r.get(9)?,
+                decided_at: r.get(10)?,
+                acknowledged_by: r.get(11)?,
+                acknowledged_at: r.get(12)?,
+                acknowledgement: r.get(13)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn maintenance_window(&self, id: i64) -> Result<Option<MaintenanceWindow>, StoreError> {
+        Ok(self
+            .maintenance_windows(None)?
+            .into_iter()
+            .find(|w| w.id == id))
     }
 
     pub fn emergency_access(&self, id: i64) -> Result<Option<EmergencyRow>, StoreError> {

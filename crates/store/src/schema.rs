@@ -216,6 +216,26 @@ CREATE TABLE emergency_access (
 CREATE INDEX emergency_access_account ON emergency_access(account_id, expires_at);
 CREATE INDEX emergency_access_open ON emergency_access(reviewed_at);
 "#,
+    r#"
+-- Maintenance work windows (保守作業): a 保守要員 account signs in only inside an approved one.
+CREATE TABLE maintenance_windows (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    starts_at INTEGER NOT NULL,
+    ends_at INTEGER NOT NULL,
+    purpose TEXT NOT NULL,
+    personal_info INTEGER NOT NULL,
+    requested_by INTEGER NOT NULL REFERENCES accounts(id),
+    requested_at INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('requested', 'approved', 'rejected')),
+    decided_by INTEGER REFERENCES accounts(id),
+    decided_at INTEGER,
+    acknowledged_by INTEGER REFERENCES accounts(id),
+    acknowledged_at INTEGER,
+    acknowledgement TEXT
+);
+CREATE INDEX maintenance_windows_account ON maintenance_windows(account_id, starts_at);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

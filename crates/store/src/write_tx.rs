@@ -319,6 +319,56 @@ impl<'c> WriteTx<'c> {
         )? == 1)
     }
 
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_maintenance_window(
+        &mut self,
+        account_id: i64,
+        starts_at: Millis,
+        ends_at: Millis,
+        purpose: &str,
+        personal_info: bool,
+        requested_by: i64,
+        now: Millis,
+    ) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO maintenance_windows
+               (account_id, starts_at, ends_at, purpose, personal_info, requested_by, requested_at, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'requested')",
+            params![account_id, starts_at, ends_at, purpose, personal_info, requested_by, now],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Approves or rejects a requested window; false if it was not waiting for a decision.
+    pub fn decide_maintenance_window(
+        &mut self,
+        id: i64,
+        approve: bool,
+        by: i64,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE maintenance_windows SET status = ?2, decided_by = ?3, decided_at = ?4
+             WHERE id = ?1 AND status = 'requested'",
+            params![id, if approve { "approved" } else { "rejected" }, by, now],
+        )? == 1)
+    }
+
+    pub fn acknowledge_maintenance_report(
+        &mut self,
+        id: i64,
+        by: i64,
+        comment: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE maintenance_windows
+             SET acknowledged_by = ?2, acknowledged_at = ?3, acknowledgement = ?4
+             WHERE id = ?1 AND status = 'approved' AND acknowledged_at IS NULL",
+            params![id, by, now, comment],
+        )? == 1)
+    }
+
     pub fn insert_emergency_access(
         &mut self,
         account_id: i64,

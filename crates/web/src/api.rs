@@ -670,3 +670,89 @@ pub async fn review_emergency(
     svc.review_emergency(&p, id, &b.comment).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+pub async fn maintenance_windows(
+    State(svc): Svc,
+    Auth(p): Auth,
+) -> ApiResult<Vec<mamori_service::maintenance::WindowView>> {
+    Ok(Json(svc.maintenance_windows(&p).await?))
+}
+
+#[derive(Deserialize)]
+pub struct MaintenanceBody {
+    account_id: i64,
+    /// RFC 3339, `YYYY-MM-DDTHH:MM` Japan time, or milliseconds since the epoch.
+    starts_at: serde_json::Value,
+    ends_at: serde_json::Value,
+    purpose: String,
+    #[serde(default)]
+    personal_info: bool,
+}
+
+fn time_field(v: &serde_json::Value, field: &'static str) -> Result<i64, ServiceError> {
+    let parsed = match v {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => mamori_service::audit::parse_local_time(s),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        ServiceError::invalid(
+            field,
+            "日時は RFC 3339 か YYYY-MM-DDTHH:MM（日本時間）で指定してください",
+        )
+    })
+}
+
+pub async fn request_maintenance(
+    State(svc): Svc,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<MaintenanceBody>,
+) -> Result<(StatusCode, Json<mamori_service::maintenance::WindowView>), ApiError> {
+    let req = mamori_service::maintenance::WindowRequest {
+        account_id: b.account_id,
+        starts_at: time_field(&b.starts_at, "starts_at")?,
+        ends_at: time_field(&b.ends_at, "ends_at")?,
+        purpose: b.purpose,
+        personal_info: b.personal_info,
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(svc.request_maintenance(&p, req).await?),
+    ))
+}
+
+pub async fn approve_maintenance(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    svc.decide_maintenance(&p, id, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn reject_maintenance(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    svc.decide_maintenance(&p, id, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn maintenance_report(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<mamori_service::maintenance::WorkReport> {
+    Ok(Json(svc.maintenance_report(&p, id).await?))
+}
+
+pub async fn acknowledge_maintenance(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<CommentBody>,
+) -> Result<StatusCode, ApiError> {
+    svc.acknowledge_maintenance(&p, id, &b.comment).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

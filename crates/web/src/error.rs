@@ -19,9 +19,11 @@ pub fn status_of(code: &str) -> StatusCode {
         | "session_expired"
         | "invalid_credentials"
         | "second_factor_required" => StatusCode::UNAUTHORIZED,
-        "forbidden" | "csrf" | "password_change_required" | "account_disabled" => {
-            StatusCode::FORBIDDEN
-        }
+        "forbidden"
+        | "csrf"
+        | "password_change_required"
+        | "account_disabled"
+        | "maintenance_window_required" => StatusCode::FORBIDDEN,
         "account_locked" => StatusCode::LOCKED,
         "not_found" => StatusCode::NOT_FOUND,
         "invalid_state" | "conflict" | "login_taken" | "exists" => StatusCode::CONFLICT,

@@ -110,6 +110,17 @@ fn request_schema(op: &str) -> Option<Value> {
         "resetSecondFactor" => obj(&[("identity_check", "string")], &["identity_check"]),
         "setRoleTwoFactor" => obj(&[("required", "boolean")], &["required"]),
         "startEmergency" => obj(&[("reason", "string")], &["reason"]),
+        "requestMaintenance" => obj(
+            &[
+                ("account_id", "integer"),
+                ("starts_at", "string"),
+                ("ends_at", "string"),
+                ("purpose", "string"),
+                ("personal_info", "boolean"),
+            ],
+            &["account_id", "starts_at", "ends_at", "purpose"],
+        ),
+        "acknowledgeMaintenance" => obj(&[("comment", "string")], &["comment"]),
         "reviewEmergency" => obj(&[("comment", "string")], &["comment"]),
         _ => return None,
     })

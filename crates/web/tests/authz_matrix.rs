@@ -46,10 +46,28 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "confirmTotp"
         | "completeSecondFactor"
         | "removeTotp" => ROLES.to_vec(),
-        "createUser" | "listUsers" | "unusedUsers" | "accountHygiene" | "disableUser"
-        | "enableUser" | "unlockUser" | "resetPassword" | "setRole" | "issueToken"
-        | "revokeToken" | "listRoles" | "saveRole" | "saveRecordKind" | "resetSecondFactor"
-        | "setRoleTwoFactor" => vec!["sysadmin"],
+        "createUser"
+        | "listUsers"
+        | "unusedUsers"
+        | "accountHygiene"
+        | "disableUser"
+        | "enableUser"
+        | "unlockUser"
+        | "resetPassword"
+        | "setRole"
+        | "issueToken"
+        | "revokeToken"
+        | "listRoles"
+        | "saveRole"
+        | "saveRecordKind"
+        | "resetSecondFactor"
+        | "setRoleTwoFactor"
+        | "maintenanceWindows"
+        | "requestMaintenance"
+        | "approveMaintenance"
+        | "rejectMaintenance"
+        | "maintenanceReport"
+        | "acknowledgeMaintenance" => vec!["sysadmin"],
         "createPatient" => vec!["doctor", "dentist", "clerk"],
         "searchPatients" | "getPatient" | "patientRecords" | "getRecord" | "recordVersions"
         | "diffVersions" | "getAttachment" => READERS.to_vec(),
@@ -149,6 +167,23 @@ fn every_route_for_every_role() {
         let r = s.call("POST", "/records", Some(&clerk_tok), Some(b));
         assert_eq!(r.status, 201, "{:?}", r.body);
         r.body["record_id"].as_i64().unwrap()
+    };
+
+    // A maintenance engineer, and a short window that has ended by the time anyone asks to
+    // acknowledge its report.
+    let (engineer, _) = s.user(&admin, "se.matrix", "maintenance");
+    let ended = s.open_maintenance_window(&admin, engineer, 1500);
+    std::thread::sleep(std::time::Duration::from_millis(1600));
+    let window_request = |s: &TestServer| -> i64 {
+        let now = s.svc.now();
+        let r = s.call(
+            "POST",
+            "/maintenance",
+            Some(&admin),
+            Some(json!({ "account_id": engineer, "starts_at": now + 3_600_000, "ends_at": now + 7_200_000, "purpose": "点検" })),
+        );
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.body["id"].as_i64().unwrap()
     };
 
     let mut failures = Vec::new();
@@ -434,6 +469,43 @@ fn every_route_for_every_role() {
             s.call("GET", "/audit/patient-access-counts", t, None),
         );
         check("ledgerProof", s.call("GET", "/ledger/proof/0", t, None));
+        let (to_approve, to_reject) = (window_request(&s), window_request(&s));
+        check("maintenanceWindows", s.call("GET", "/maintenance", t, None));
+        check(
+            "requestMaintenance",
+            s.call(
+                "POST",
+                "/maintenance",
+                t,
+                Some(json!({ "account_id": engineer, "starts_at": "2099-01-01T09:00", "ends_at": "2099-01-01T12:00", "purpose": "更新作業", "personal_info": true })),
+            ),
+        );
+        check(
+            "approveMaintenance",
+            s.call(
+                "POST",
+                &format!("/maintenance/{to_approve}/approve"),
+                t,
+                None,
+            ),
+        );
+        check(
+            "rejectMaintenance",
+            s.call("POST", &format!("/maintenance/{to_reject}/reject"), t, None),
+        );
+        check(
+            "maintenanceReport",
+            s.call("GET", &format!("/maintenance/{ended}/report"), t, None),
+        );
+        check(
+            "acknowledgeMaintenance",
+            s.call(
+                "POST",
+                &format!("/maintenance/{ended}/acknowledge"),
+                t,
+                Some(json!({ "comment": "確認した" })),
+            ),
+        );
         // Break-glass: those allowed open and end their own; others are refused (and have
         // none to end: someone else's is "not found" to them, so that case is checked apart).
         let started = s.call(

@@ -159,6 +159,10 @@ impl TestServer {
         );
         assert_eq!(r.status, 201, "{:?}", r.body);
         let id = r.body["id"].as_i64().unwrap();
+        if role == "maintenance" {
+            // Engineers sign in only inside an approved work window.
+            self.open_maintenance_window(admin, id, 12 * 3_600_000);
+        }
         let r = self.call(
             "POST",
             "/auth/password",
@@ -167,6 +171,28 @@ impl TestServer {
         );
         assert_eq!(r.status, 200, "{:?}", r.body);
         (id, r.body["token"].as_str().unwrap().to_owned())
+    }
+
+    /// Requests and approves a window for maintenance account `id` from now for `ms`; returns
+    /// the window's id.
+    pub fn open_maintenance_window(&self, admin: &str, id: i64, ms: i64) -> i64 {
+        let now = self.svc.now();
+        let r = self.call(
+            "POST",
+            "/maintenance",
+            Some(admin),
+            Some(json!({ "account_id": id, "starts_at": now - 1000, "ends_at": now + ms, "purpose": "テスト作業", "personal_info": false })),
+        );
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let wid = r.body["id"].as_i64().unwrap();
+        let r = self.call(
+            "POST",
+            &format!("/maintenance/{wid}/approve"),
+            Some(admin),
+            None,
+        );
+        assert_eq!(r.status, 204, "{:?}", r.body);
+        wid
     }
 
     pub fn service_account(&self, admin: &str, login: &str, role: &str) -> i64 {
