@@ -181,3 +181,64 @@ test('break-glass review needs a comment; a clerk has no break-glass', async () 
   assert.equal(await clerk.page.getByText('非常時アクセス（break-glass）').count(), 0);
   await clerk.context.close();
 });
+
+test('maintenance: an engineer signs in only inside an approved window; the report is acknowledged', async () => {
+  // Outside any window the engineer cannot sign in.
+  const se = await demo.signIn('se.yoshida');
+  assert.match(await se.page.getByRole('alert').innerText(), /保守作業の時間外/);
+  await se.context.close();
+
+  // The administrator records the vendor's request and approves it.
+  const admin = await demo.signIn('admin');
+  await admin.page.goto(`${base}/admin/maintenance`);
+  const local = (ms) => new Date(ms + 9 * 3_600_000).toISOString().slice(0, 16);
+  await admin.page.getByLabel('保守要員').selectOption({ label: '吉田 大輔（se.yoshida）' });
+  await admin.page.getByLabel('開始日時').fill(local(Date.now() - 60_000));
+  await admin.page.getByLabel('終了日時').fill(local(Date.now() - 120_000));
+  await admin.page.getByLabel('作業の目的・内容').fill('検査機器連携の設定変更');
+  await admin.page.getByRole('button', { name: '申請を登録する' }).click();
+  assert.match(await admin.page.getByRole('alert').innerText(), /終了日時/);
+  assert.equal(await admin.page.getByLabel('作業の目的・内容').inputValue(), '検査機器連携の設定変更');
+  await admin.page.getByLabel('終了日時').fill(local(Date.now() + 3_600_000));
+  await admin.page.getByLabel('作業で患者の個人情報に触れる可能性がある').check();
+  await admin.page.getByRole('button', { name: '申請を登録する' }).click();
+  const row = admin.page.locator('tr', { hasText: '検査機器連携の設定変更' });
+  assert.match(await row.innerText(), /承認待ち/);
+  await row.getByRole('button', { name: '承認' }).click();
+  assert.match(await admin.page.locator('tr', { hasText: '検査機器連携の設定変更' }).innerText(), /作業中/);
+  await shot(admin.page, '35-maintenance');
+
+  // Inside the window the engineer works; what they open is in the report.
+  const inside = await demo.signIn('se.yoshida');
+  await inside.page.waitForURL(`${base}/`);
+  const res = await inside.page.goto(`${base}/patients/P01005`);
+  assert.equal(res.status(), 403, 'the role itself grants no chart access');
+  await inside.context.close();
+
+  await admin.page.locator('tr', { hasText: '検査機器連携の設定変更' }).getByRole('link', { name: '作業報告' }).click();
+  const report = await admin.page.locator('main').innerText();
+  assert.match(report, /まだ確定していません/);
+  assert.match(report, /auth\.login/);
+  assert.match(report, /P01005/);
+  assert.match(report, /作業時間が終わると/);
+  await shot(admin.page, '36-maintenance-report');
+
+  // A short window (through the API, to the second) that has ended can be acknowledged.
+  const api = await (await fetch(`${base}/api/v1/auth/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ login: 'admin', password: PW }),
+  })).json();
+  const users = await (await fetch(`${base}/api/v1/users`, { headers: { authorization: `Bearer ${api.token}` } })).json();
+  const seId = users.find((u) => u.login === 'se.yoshida').id;
+  const w = await (await fetch(`${base}/api/v1/maintenance`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${api.token}` },
+    body: JSON.stringify({ account_id: seId, starts_at: Date.now() - 1000, ends_at: Date.now() + 2000, purpose: '短時間の点検' }),
+  })).json();
+  await fetch(`${base}/api/v1/maintenance/${w.id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${api.token}` } });
+  await new Promise((r) => setTimeout(r, 2500));
+  await admin.page.goto(`${base}/admin/maintenance/${w.id}`);
+  await admin.page.getByLabel('確認結果').fill('作業内容を確認した');
+  await admin.page.getByRole('button', { name: '確認を記録する' }).click();
+  assert.match(await admin.page.getByRole('status').innerText(), /作業内容を確認した（admin/);
+  await admin.context.close();
+});

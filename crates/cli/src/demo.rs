@@ -84,12 +84,43 @@ fn pick<'a>(list: &[&'a str], i: usize) -> &'a str {
     list[i % list.len()]
 }
 
+/// An approved two-hour maintenance window for `login`, starting now (demo time).
+async fn demo_window(
+    svc: &Arc<Service>,
+    admin: &Principal,
+    login: &str,
+) -> Result<i64, ServiceError> {
+    let id = svc
+        .list_accounts(admin)
+        .await?
+        .into_iter()
+        .find(|a| a.login == login)
+        .map(|a| a.id)
+        .ok_or_else(|| ServiceError::not_found("アカウント"))?;
+    let now = svc.now();
+    let w = svc
+        .request_maintenance(
+            admin,
+            mamori_service::maintenance::WindowRequest {
+                account_id: id,
+                starts_at: now,
+                ends_at: now + 2 * 3_600_000,
+                purpose: "mamori 導入時の初期設定（ベンダー作業）".into(),
+                personal_info: false,
+            },
+        )
+        .await?;
+    svc.decide_maintenance(admin, w.window.id, true).await?;
+    Ok(w.window.id)
+}
+
 async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), ServiceError> {
     let ok = svc
         .change_password("admin", INITIAL, DEMO_PASSWORD, None)
         .await?;
     let admin = svc.authenticate(&ok.token, None).await?;
     let mut staff: Vec<Principal> = Vec::new();
+    let mut maintenance_windows = Vec::new();
     for (login, name, role) in STAFF {
         svc.create_account(
             &admin,
@@ -102,6 +133,11 @@ async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), Ser
             },
         )
         .await?;
+        if *role == mamori_service::maintenance::MAINTENANCE_ROLE {
+            // The engineer's first sign-in happens inside an approved set-up window, as it
+            // must; the window's report is acknowledged once it has passed.
+            maintenance_windows.push(demo_window(svc, &admin, login).await?);
+        }
         let ok = svc
             .change_password(login, INITIAL, DEMO_PASSWORD, None)
             .await?;
@@ -358,6 +394,10 @@ async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), Ser
             svc.mark_entered_in_error(doctor, w.record_id, "患者取り違えのため".into())
                 .await?;
         }
+    }
+    for id in maintenance_windows {
+        svc.acknowledge_maintenance(&admin, id, "初期設定の作業報告を確認した")
+            .await?;
     }
     Ok(())
 }

@@ -44,7 +44,7 @@ pub struct FormError {
 }
 
 impl FormError {
-    fn of(headers: &HeaderMap, e: &ServiceError) -> Option<Self> {
+    pub(crate) fn of(headers: &HeaderMap, e: &ServiceError) -> Option<Self> {
         Some(Self {
             message: crate::ui::say(headers, e),
             field: e.field.unwrap_or("").to_owned(),
