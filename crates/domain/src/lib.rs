@@ -7,6 +7,7 @@ pub mod kinds;
 pub mod password;
 pub mod patient;
 pub mod permission;
+pub mod timesync;
 pub mod totp;
 pub mod version;
 

@@ -27,6 +27,31 @@ pub struct Config {
     pub ledger: LedgerConfig,
     #[serde(default)]
     pub emergency: EmergencyConfig,
+    #[serde(default)]
+    pub time: TimeConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TimeConfig {
+    /// NTP servers to compare the clock with, comma-separated (`ntp.nict.jp, 10.0.0.1:123`);
+    /// empty: the kernel's synchronisation state alone.
+    pub ntp_servers: String,
+    pub check_interval_secs: u64,
+    /// A larger difference from the NTP server counts as unsynchronised.
+    pub max_offset_ms: i64,
+    pub timeout_ms: u64,
+}
+
+impl Default for TimeConfig {
+    fn default() -> Self {
+        Self {
+            ntp_servers: String::new(),
+            check_interval_secs: 300,
+            max_offset_ms: 1000,
+            timeout_ms: 2000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,6 +142,7 @@ impl Config {
             records: RecordsConfig::default(),
             ledger: LedgerConfig::default(),
             emergency: EmergencyConfig::default(),
+            time: TimeConfig::default(),
         }
     }
 

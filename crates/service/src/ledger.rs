@@ -43,7 +43,10 @@ impl Service {
             origin: self.signer.name().to_owned(),
             size,
             root,
-            extensions: vec![format!("time {}", crate::audit::rfc3339(now))],
+            extensions: vec![
+                format!("time {}", crate::audit::rfc3339(now)),
+                self.clock_line(),
+            ],
         })
     }
 

@@ -16,6 +16,7 @@ pub mod patients;
 pub mod records;
 pub mod second_factor;
 pub mod settings;
+pub mod timesync;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
@@ -94,6 +95,8 @@ pub struct Service {
     data_dir: PathBuf,
     /// Set while a full verification runs, so that two cannot overlap.
     verifying: std::sync::atomic::AtomicBool,
+    /// The last clock check (trusted time), if one ran.
+    clock_status: std::sync::Mutex<Option<mamori_domain::timesync::ClockStatus>>,
 }
 
 impl Service {

@@ -2,6 +2,8 @@ use mamori_domain::Millis;
 use mamori_domain::audit::{AuditEvent, actions};
 use mamori_ledger::{Frontier, Hash, HashReader, completing_leaf};
 use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::StoreError;
 
@@ -56,6 +58,8 @@ pub(crate) struct LedgerState {
     pub indexed_upto: u64,
     /// The connection's durability setting, restored after index transactions.
     pub sync_pragma: &'static str,
+    /// Set while the clock is not trusted: every entry appended meanwhile says so.
+    pub clock_unsynchronised: Arc<AtomicBool>,
 }
 
 /// Stored Merkle hashes, read from the row of the entry that completed each subtree.
@@ -104,6 +108,7 @@ pub(crate) fn load_state(conn: &Connection) -> Result<LedgerState, StoreError> {
         last_ts: last_ts.unwrap_or(i64::MIN),
         indexed_upto,
         sync_pragma: "FULL",
+        clock_unsynchronised: Arc::new(AtomicBool::new(false)),
     })
 }
 
@@ -113,12 +118,20 @@ pub(crate) fn append(
     state: &mut LedgerState,
     ev: &AuditEvent,
 ) -> Result<u64, StoreError> {
+    let unsynchronised = state.clock_unsynchronised.load(Ordering::Relaxed);
     let adjusted;
-    let ev = if ev.ts < state.last_ts {
-        adjusted = AuditEvent {
-            ts: state.last_ts,
+    let ev = if ev.ts < state.last_ts || unsynchronised {
+        let mut e = AuditEvent {
+            ts: ev.ts.max(state.last_ts),
             ..ev.clone()
         };
+        if unsynchronised {
+            if !e.detail.is_object() {
+                e.detail = serde_json::Value::Object(Default::default());
+            }
+            e.detail["clock"] = "unsynchronised".into();
+        }
+        adjusted = e;
         &adjusted
     } else {
         ev

@@ -87,6 +87,7 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     blobs: BlobStore,
     stats: Arc<WriterStats>,
+    clock_unsynchronised: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A handle on an instance's storage; cheap to clone.
@@ -151,6 +152,7 @@ impl Store {
         let stats = Arc::new(WriterStats::default());
         let background = opts.background_indexing;
         let wstats = stats.clone();
+        let clock_unsynchronised = state.clock_unsynchronised.clone();
         let writer = std::thread::Builder::new()
             .name("mamori-writer".into())
             .spawn(move || run_writer(conn, state, rx, max_batch, background, &wstats))?;
@@ -163,8 +165,16 @@ impl Store {
                 readers: Mutex::new(Vec::new()),
                 blobs,
                 stats,
+                clock_unsynchronised,
             }),
         })
+    }
+
+    /// While set, every ledger entry records that the clock was not trusted when written.
+    pub fn set_clock_unsynchronised(&self, yes: bool) {
+        self.inner
+            .clock_unsynchronised
+            .store(yes, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn stats(&self) -> &WriterStats {

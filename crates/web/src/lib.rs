@@ -508,10 +508,22 @@ pub async fn serve(
             }))
         }
     };
+    let clock_svc = svc.clone();
+    let clock_every = Duration::from_secs(svc.config().time.check_interval_secs.max(10));
+    let clock_checker = tokio::spawn(async move {
+        let mut t = tokio::time::interval(clock_every);
+        loop {
+            t.tick().await;
+            if let Err(e) = clock_svc.check_clock().await {
+                tracing::warn!(error = %e, "clock check failed");
+            }
+        }
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     ticker.abort();
+    clock_checker.abort();
     if let Some(v) = verifier {
         v.abort();
     }

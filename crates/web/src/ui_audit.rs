@@ -153,6 +153,11 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
         "Maintenance report acknowledged",
     ),
     (
+        "time.status",
+        "時刻同期の状態の変化",
+        "Clock status changed",
+    ),
+    (
         "emergency.started",
         "非常時アクセスの開始",
         "Emergency access started",
