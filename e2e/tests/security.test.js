@@ -3,12 +3,40 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { createSocket } from 'node:dgram';
 import { startDemo, shot, PW, totp } from '../lib/harness.js';
 
 let demo;
 let base;
 let hook;
+let ntp;
 const announced = [];
+
+/** An SNTP server 5 s ahead of whoever asks (it answers relative to the request's time). */
+async function fakeNtp(offsetMs) {
+  const sock = createSocket('udp4');
+  sock.on('message', (msg, rinfo) => {
+    if (msg.length < 48) return;
+    const secs = msg.readUInt32BE(40);
+    const frac = msg.readUInt32BE(44);
+    const clientMs = (secs - 2_208_988_800) * 1000 + Math.floor((frac * 1000) / 2 ** 32);
+    const stamp = (ms) => {
+      const b = Buffer.alloc(8);
+      b.writeUInt32BE(Math.floor(ms / 1000) + 2_208_988_800, 0);
+      b.writeUInt32BE(Math.floor(((ms % 1000) / 1000) * 2 ** 32), 4);
+      return b;
+    };
+    const reply = Buffer.alloc(48);
+    reply[0] = (4 << 3) | 4;
+    reply[1] = 2;
+    msg.copy(reply, 24, 40, 48);
+    stamp(clientMs + offsetMs).copy(reply, 32);
+    stamp(clientMs + offsetMs + 1).copy(reply, 40);
+    sock.send(reply, rinfo.port, rinfo.address);
+  });
+  await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+  return sock;
+}
 
 before(async () => {
   // The security officers' webhook: records what mamori announces.
@@ -19,13 +47,18 @@ before(async () => {
   });
   await new Promise((r) => hook.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${hook.address().port}/hook`;
-  demo = await startDemo({ MAMORI_EMERGENCY_WEBHOOK_URL: url });
+  ntp = await fakeNtp(5000);
+  demo = await startDemo({
+    MAMORI_EMERGENCY_WEBHOOK_URL: url,
+    MAMORI_TIME_NTP_SERVERS: `127.0.0.1:${ntp.address().port}`,
+  });
   ({ base } = demo);
 });
 
 after(async () => {
   await demo?.stop();
   hook?.close();
+  ntp?.close();
 });
 
 test('a doctor sets up an authenticator app and then signs in with a code', async () => {
@@ -218,7 +251,7 @@ test('maintenance: an engineer signs in only inside an approved window; the repo
   await admin.page.locator('tr', { hasText: '検査機器連携の設定変更' }).getByRole('link', { name: '作業報告' }).click();
   const report = await admin.page.locator('main').innerText();
   assert.match(report, /まだ確定していません/);
-  assert.match(report, /auth\.login/);
+  assert.match(report, /ログイン/);
   assert.match(report, /P01005/);
   assert.match(report, /作業時間が終わると/);
   await shot(admin.page, '36-maintenance-report');
@@ -241,4 +274,19 @@ test('maintenance: an engineer signs in only inside an approved window; the repo
   await admin.page.getByRole('button', { name: '確認を記録する' }).click();
   assert.match(await admin.page.getByRole('status').innerText(), /作業内容を確認した（admin/);
   await admin.context.close();
+});
+
+test('clock status: a server 5 s off is reported to the administrator and the auditor', async () => {
+  const admin = await demo.signIn('admin');
+  assert.match(await admin.page.getByRole('alert').first().innerText(), /時刻が信頼できません/);
+  await admin.context.close();
+  const officer = await demo.signIn('audit.kato');
+  await officer.page.goto(`${base}/audit/ledger`);
+  const card = officer.page.locator('section', { hasText: '時刻の同期' });
+  assert.match(await card.innerText(), /信頼できません/);
+  const offset = Number((await card.locator('dt:text-is("ずれ") + dd').innerText()).replace(/[^0-9-]/g, ''));
+  assert.ok(Math.abs(offset - 5000) < 200, `offset ${offset}`);
+  assert.match(await card.innerText(), /ntp 127\.0\.0\.1/);
+  await shot(officer.page, '37-clock');
+  await officer.context.close();
 });

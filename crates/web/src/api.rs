@@ -756,3 +756,10 @@ pub async fn acknowledge_maintenance(
     svc.acknowledge_maintenance(&p, id, &b.comment).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+pub async fn clock_status(
+    State(svc): Svc,
+    Auth(_p): Auth,
+) -> ApiResult<Option<mamori_domain::timesync::ClockStatus>> {
+    Ok(Json(svc.clock_status()))
+}

@@ -81,6 +81,12 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/auth/me", "me", "ログイン中の利用者"),
     r(
         "GET",
+        "/time",
+        "clockStatus",
+        "時刻同期の状態（NTP とのずれ、カーネルの同期状態）",
+    ),
+    r(
+        "GET",
         "/auth/second-factor",
         "secondFactorStatus",
         "2要素認証の設定状況（2要素目を待つセッションでも可）",
@@ -373,6 +379,7 @@ fn handler(op: &str) -> MethodRouter<Arc<Service>> {
         "listUsers" => get(list_users),
         "unusedUsers" => get(unused_users),
         "accountHygiene" => get(account_hygiene),
+        "clockStatus" => get(clock_status),
         "secondFactorStatus" => get(second_factor_status),
         "completeSecondFactor" => post(complete_second_factor),
         "beginTotp" => post(begin_totp),

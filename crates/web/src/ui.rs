@@ -550,6 +550,8 @@ struct HomePage {
     show_pending: bool,
     pending: Vec<PendingItem>,
     emergency_due: usize,
+    /// For administrators and auditors: why the clock is not trusted.
+    clock_problem: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -583,8 +585,15 @@ async fn home(
         Vec::new()
     };
     let emergency_due = svc.emergency_reviews_due(&p).await.unwrap_or(0);
+    let clock_problem = (p.role.allows(Action::AdminSettings, None)
+        || p.role.allows(Action::ReadAudit, None))
+    .then(|| svc.clock_status())
+    .flatten()
+    .filter(|c| !c.synchronised)
+    .map(|c| c.problem.unwrap_or_default());
     let page = HomePage {
         emergency_due,
+        clock_problem,
         layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
         q,
         searched,

@@ -604,6 +604,8 @@ struct LedgerPage {
     verification_time: String,
     /// The last verification is older than a day (or there is none).
     stale: bool,
+    clock: Option<mamori_domain::timesync::ClockStatus>,
+    clock_checked: String,
     error: Option<String>,
 }
 
@@ -632,6 +634,11 @@ async fn show_ledger(
             checkpoint,
             verification_time: verification.as_ref().map(|v| jst(v.at)).unwrap_or_default(),
             stale: verification.as_ref().is_none_or(|v| now - v.at > DAY_MS),
+            clock_checked: svc
+                .clock_status()
+                .map(|c| jst(c.checked_at))
+                .unwrap_or_default(),
+            clock: svc.clock_status(),
             verification,
             error,
         },

@@ -45,7 +45,8 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "beginTotp"
         | "confirmTotp"
         | "completeSecondFactor"
-        | "removeTotp" => ROLES.to_vec(),
+        | "removeTotp"
+        | "clockStatus" => ROLES.to_vec(),
         "createUser"
         | "listUsers"
         | "unusedUsers"
@@ -578,6 +579,7 @@ fn every_route_for_every_role() {
                 Some(json!({ "required": false })),
             ),
         );
+        check("clockStatus", s.call("GET", "/time", t, None));
         // Everyone may set up their own second factor and sign in with it.
         check(
             "secondFactorStatus",
