@@ -290,3 +290,42 @@ test('clock status: a server 5 s off is reported to the administrator and the au
   await shot(officer.page, '37-clock');
   await officer.context.close();
 });
+
+test('screen lock: the lock button keeps a draft; the password (not a new sign-in) unlocks it', async () => {
+  const { context, page } = await demo.signIn('dr.tanaka');
+  await page.goto(`${base}/patients/P01007/records/new`);
+  await page.getByLabel('表題').fill('ロック前の下書き');
+  await page.getByLabel('本文').fill('診察途中で席を離れる');
+  await page.getByRole('button', { name: '画面ロック' }).click();
+  await page.getByRole('heading', { name: '画面はロックされています' }).waitFor();
+  assert.match(await page.locator('main').innerText(), /田中 一郎/);
+  assert.doesNotMatch(await page.content(), /診察途中で席を離れる<\/textarea>/, 'the draft is not shown');
+  await shot(page, '38-locked');
+  // While locked nothing else opens.
+  await page.goto(`${base}/patients/P01007`);
+  assert.match(page.url(), /\/lock$/);
+  // A wrong password is refused.
+  await page.getByRole('heading', { name: '画面はロックされています' }).waitFor();
+  await page.getByLabel('パスワード').fill('wrong password');
+  await page.getByRole('button', { name: 'ロックを解除' }).click();
+  assert.match(await page.getByRole('alert').innerText(), /正しくありません/);
+  await context.close();
+
+  // A plain lock and unlock returns to work.
+  const again = await demo.signIn('dr.tanaka');
+  await again.page.getByRole('button', { name: '画面ロック' }).click();
+  await again.page.getByLabel('パスワード').fill(PW);
+  await again.page.getByRole('button', { name: 'ロックを解除' }).click();
+  await again.page.waitForURL(`${base}/`);
+  // With a draft: the lock button sends it through the lock page and unlocking restores it.
+  await again.page.goto(`${base}/patients/P01007/records/new`);
+  await again.page.getByLabel('表題').fill('ロック前の下書き');
+  await again.page.getByLabel('本文').fill('診察途中で席を離れる');
+  await again.page.getByRole('button', { name: '画面ロック' }).click();
+  assert.match(await again.page.getByRole('status').innerText(), /入力中の内容は保持されています/);
+  await again.page.getByLabel('パスワード').fill(PW);
+  await again.page.getByRole('button', { name: 'ロックを解除' }).click();
+  assert.equal(await again.page.getByLabel('表題').inputValue(), 'ロック前の下書き');
+  assert.equal(await again.page.getByLabel('本文').inputValue(), '診察途中で席を離れる');
+  await again.context.close();
+});

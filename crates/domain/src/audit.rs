@@ -114,6 +114,8 @@ pub mod actions {
     pub const MAINTENANCE_REPORT: &str = "maintenance.report";
     pub const MAINTENANCE_ACKNOWLEDGED: &str = "maintenance.acknowledged";
     pub const TIME_STATUS: &str = "time.status";
+    pub const SESSION_LOCKED: &str = "auth.locked";
+    pub const SESSION_UNLOCKED: &str = "auth.unlocked";
     pub const EMERGENCY_STARTED: &str = "emergency.started";
     pub const EMERGENCY_ENDED: &str = "emergency.ended";
     pub const EMERGENCY_NOTIFIED: &str = "emergency.notified";

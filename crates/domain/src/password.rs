@@ -134,6 +134,10 @@ pub struct SessionPolicy {
     pub idle_minutes: u32,
     /// Hours after which a session ends regardless of activity.
     pub absolute_hours: u32,
+    /// Minutes without activity after which a browser session locks: the screen asks for the
+    /// password again (not a new sign-in) and what was being typed survives. 0, or not less
+    /// than `idle_minutes`, turns locking off.
+    pub lock_minutes: u32,
 }
 
 impl Default for SessionPolicy {
@@ -141,6 +145,7 @@ impl Default for SessionPolicy {
         Self {
             idle_minutes: 15,
             absolute_hours: 12,
+            lock_minutes: 5,
         }
     }
 }

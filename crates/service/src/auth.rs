@@ -25,6 +25,13 @@ pub struct LoginOk {
     pub second_factor: Option<&'static str>,
 }
 
+fn locked_screen() -> ServiceError {
+    ServiceError::new(
+        "session_locked",
+        "画面がロックされています。パスワードを入力すると、続きから再開できます",
+    )
+}
+
 fn bad_credentials() -> ServiceError {
     ServiceError::new(
         "invalid_credentials",
@@ -352,6 +359,9 @@ impl Service {
                 "2要素認証の確認コードを入力してください",
             ));
         }
+        if p.locked {
+            return Err(locked_screen());
+        }
         Ok(p)
     }
 
@@ -398,9 +408,24 @@ impl Service {
                 "一定時間操作がなかったため、ログアウトしました。もう一度ログインしてください",
             ));
         }
+        // A browser session left alone for `lock_minutes` locks before it ends.
+        let policy = &self.config.session;
+        let lock_ms = (policy.lock_minutes > 0 && policy.lock_minutes < policy.idle_minutes)
+            .then(|| i64::from(policy.lock_minutes) * 60_000);
+        let mut locked = s.locked_at.is_some();
+        if !locked && !s.is_api_token && lock_ms.is_some_and(|l| now - s.last_seen_at > l) {
+            locked = true;
+            let th3 = th.clone();
+            self.store
+                .write(move |tx| {
+                    tx.set_session_locked(&th3, Some(now), now)
+                        .map_err(ServiceError::from)
+                })
+                .await?;
+        }
         // Activity is written at most every 30 s, so reads do not each cost a commit.
         let mut seen = s.last_seen_at;
-        if now - s.last_seen_at > 30_000 {
+        if !locked && now - s.last_seen_at > 30_000 {
             seen = now;
             let th3 = th.clone();
             self.store
@@ -416,6 +441,7 @@ impl Service {
             client,
             session_seen_at: seen,
             second_factor_pending: s.second_factor_pending,
+            locked,
             emergency,
         })
     }
@@ -428,6 +454,36 @@ impl Service {
                 "フォームの有効期限が切れました。画面を再読み込みしてからもう一度操作してください",
             )),
         }
+    }
+
+    /// Locks one's own browser session (leaving the desk); the password unlocks it.
+    pub async fn lock_session(self: &Arc<Self>, p: &Principal) -> Result<()> {
+        let (th, now) = (p.token_hash.clone(), self.now());
+        self.write_audited(
+            Some(p),
+            actions::SESSION_LOCKED,
+            Target::default(),
+            move |_, tx, _| Ok(tx.set_session_locked(&th, Some(now), now)?),
+        )
+        .await
+    }
+
+    /// Unlocks a locked session with the account's password (a wrong one counts towards the
+    /// lockout like a failed sign-in).
+    pub async fn unlock_session(self: &Arc<Self>, p: &Principal, password: &str) -> Result<()> {
+        if !p.locked {
+            return Ok(());
+        }
+        self.check_password(&p.account.login, password, p.client.clone())
+            .await?;
+        let (th, now) = (p.token_hash.clone(), self.now());
+        self.write_audited(
+            Some(p),
+            actions::SESSION_UNLOCKED,
+            Target::default(),
+            move |_, tx, _| Ok(tx.set_session_locked(&th, None, now)?),
+        )
+        .await
     }
 
     /// Marks a browser session active now (the page's idle timer saw the person working).

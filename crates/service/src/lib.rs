@@ -45,6 +45,8 @@ pub struct Principal {
     pub session_seen_at: Millis,
     /// Signed in with the password only; the second factor (or its enrolment) is still due.
     pub second_factor_pending: bool,
+    /// The screen is locked: only unlocking (with the password) is open.
+    pub locked: bool,
     /// Break-glass accesses of this person active when the request arrived.
     pub emergency: Vec<mamori_store::EmergencyRow>,
 }

@@ -107,17 +107,38 @@ async fn lockout_after_five_failures_until_unlocked() {
 }
 
 #[tokio::test]
-async fn idle_sessions_expire() {
+async fn idle_sessions_lock_then_expire() {
     let f = fixture().await;
     let admin = f.admin().await;
-    let tok = f
-        .svc
-        .login("admin", "管理者の新しいパスワード", None)
-        .await
-        .unwrap()
-        .token;
-    f.clock.advance(14 * 60_000);
+    let pw = "管理者の新しいパスワード";
+    let tok = f.svc.login("admin", pw, None).await.unwrap().token;
+    f.clock.advance(4 * 60_000);
     f.svc.authenticate(&tok, None).await.unwrap();
+    // Five idle minutes lock the screen (not an API token, not a sign-out).
+    f.clock.advance(6 * 60_000);
+    assert_eq!(
+        f.svc.authenticate(&tok, None).await.unwrap_err().code,
+        "session_locked"
+    );
+    let locked = f.svc.authenticate_pending(&tok, None).await.unwrap();
+    assert!(locked.locked);
+    // A wrong password does not unlock (and counts as a failure); the right one does.
+    assert_eq!(
+        f.svc
+            .unlock_session(&locked, "wrong password")
+            .await
+            .unwrap_err()
+            .code,
+        "invalid_credentials"
+    );
+    f.svc.unlock_session(&locked, pw).await.unwrap();
+    let p = f.svc.authenticate(&tok, None).await.unwrap();
+    // Locking on request, then fifteen idle minutes end the session even while locked.
+    f.svc.lock_session(&p).await.unwrap();
+    assert_eq!(
+        f.svc.authenticate(&tok, None).await.unwrap_err().code,
+        "session_locked"
+    );
     f.clock.advance(16 * 60_000);
     assert_eq!(
         f.svc.authenticate(&tok, None).await.unwrap_err().code,

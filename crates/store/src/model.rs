@@ -32,6 +32,8 @@ pub struct Session {
     pub revoked_at: Option<Millis>,
     /// Opened by a password alone; only the second-factor pages accept it.
     pub second_factor_pending: bool,
+    /// Locked (idle or on request) since; the password unlocks it.
+    pub locked_at: Option<Millis>,
 }
 
 /// One use of break-glass access.

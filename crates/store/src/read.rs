@@ -218,7 +218,7 @@ impl<'c> Reader<'c> {
     pub fn session(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
         let mut st = self.conn.prepare_cached(
             "SELECT account_id, is_api_token, name, csrf, created_at, last_seen_at, expires_at, revoked_at,
-                    second_factor_pending
+                    second_factor_pending, locked_at
              FROM sessions WHERE token_hash = ?1",
         )?;
         Ok(st
@@ -233,6 +233,7 @@ impl<'c> Reader<'c> {
                     expires_at: r.get(6)?,
                     revoked_at: r.get(7)?,
                     second_factor_pending: r.get(8)?,
+                    locked_at: r.get(9)?,
                 })
             })
             .optional()?)

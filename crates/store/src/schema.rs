@@ -236,6 +236,10 @@ CREATE TABLE maintenance_windows (
 );
 CREATE INDEX maintenance_windows_account ON maintenance_windows(account_id, starts_at);
 "#,
+    r#"
+-- A locked browser session: it opens nothing until the password is given again.
+ALTER TABLE sessions ADD COLUMN locked_at INTEGER;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

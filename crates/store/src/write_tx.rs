@@ -419,6 +419,21 @@ impl<'c> WriteTx<'c> {
         Ok(())
     }
 
+    /// Locks (Some) or unlocks (None) a session; unlocking also counts as activity.
+    pub fn set_session_locked(
+        &mut self,
+        token_hash: &str,
+        locked_at: Option<Millis>,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET locked_at = ?2, last_seen_at = CASE WHEN ?2 IS NULL THEN ?3 ELSE last_seen_at END
+             WHERE token_hash = ?1",
+            params![token_hash, locked_at, now],
+        )?;
+        Ok(())
+    }
+
     pub fn touch_session(&mut self, token_hash: &str, now: Millis) -> Result<(), StoreError> {
         self.conn
             .prepare_cached("UPDATE sessions SET last_seen_at = ?2 WHERE token_hash = ?1")?

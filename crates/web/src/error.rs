@@ -18,7 +18,8 @@ pub fn status_of(code: &str) -> StatusCode {
         "unauthenticated"
         | "session_expired"
         | "invalid_credentials"
-        | "second_factor_required" => StatusCode::UNAUTHORIZED,
+        | "second_factor_required"
+        | "session_locked" => StatusCode::UNAUTHORIZED,
         "forbidden"
         | "csrf"
         | "password_change_required"

@@ -45,6 +45,13 @@ impl FromRequestParts<Arc<Service>> for Auth {
         svc: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
         let PendingAuth(p) = PendingAuth::from_request_parts(parts, svc).await?;
+        if p.locked {
+            return Err(ServiceError::new(
+                "session_locked",
+                "画面がロックされています。パスワードを入力して再開してください",
+            )
+            .into());
+        }
         if p.second_factor_pending {
             return Err(ServiceError::new(
                 "second_factor_required",

@@ -778,6 +778,29 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "time.ntp_servers に施設の NTP サーバー（例：ntp.nict.jp）を設定すると、定期的にずれを測ります。状態は署名付きチェックポイントにも記録されます。",
         "Set time.ntp_servers (e.g. ntp.nict.jp) to measure the offset regularly. The state is also recorded in every signed checkpoint.",
     ),
+    ("nav.lock", "画面ロック", "Lock screen"),
+    ("lock.title", "画面はロックされています", "Screen locked"),
+    (
+        "lock.lead",
+        "続けるには、パスワードを入力してください。",
+        "Enter your password to continue.",
+    ),
+    (
+        "lock.draft_kept",
+        "入力中の内容は保持されています。ロックを解除すると、続きから書けます。",
+        "What you were typing is kept; unlock to carry on.",
+    ),
+    ("lock.unlock", "ロックを解除", "Unlock"),
+    (
+        "lock.other_person",
+        "別の人が使う場合は、ログアウトしてからログインし直してください。",
+        "Someone else? Sign out, then sign in as yourself.",
+    ),
+    (
+        "idle.warning_lock",
+        "しばらく操作がないため、まもなく画面をロックします。入力中の内容は保持されます。",
+        "The screen will lock soon for inactivity. What you are typing will be kept.",
+    ),
     ("error.title", "エラー", "Error"),
     ("error.back", "戻る", "Back"),
 ];

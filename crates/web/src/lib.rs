@@ -12,6 +12,7 @@ mod ui_admin;
 mod ui_audit;
 mod ui_emergency;
 mod ui_form;
+mod ui_lock;
 mod ui_maintenance;
 mod ui_write;
 
@@ -464,6 +465,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .merge(ui_account::routes())
         .merge(ui_emergency::routes())
         .merge(ui_maintenance::routes())
+        .merge(ui_lock::routes())
         .merge(ui_audit::routes())
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(svc)

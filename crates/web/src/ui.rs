@@ -87,8 +87,10 @@ pub struct Layout {
     pub csrf: String,
     /// The session's idle limit, for the page's idle timer (0 when signed out).
     pub idle_seconds: u64,
-    /// Seconds left before the server ends the session if nothing happens.
+    /// Seconds left before the server locks (or ends) the session if nothing happens.
     pub idle_left: i64,
+    /// What the page does at that moment: `lock` or `timeout`.
+    pub idle_action: &'static str,
     /// Active break-glass accesses: id, patient, until (JST) — shown as a red banner.
     pub emergency: Vec<(i64, String, String)>,
 }
@@ -136,9 +138,14 @@ pub(crate) fn layout(
             audit: p.role.allows(Action::ReadAudit, None),
         }),
         idle_seconds: if p.is_some() {
-            u64::from(svc.config().session.idle_minutes) * 60
+            idle_period_ms(svc) as u64 / 1000
         } else {
             0
+        },
+        idle_action: if lock_ms(svc).is_some() {
+            "lock"
+        } else {
+            "timeout"
         },
         emergency: p.map_or_else(Vec::new, |p| {
             p.emergency
@@ -147,11 +154,22 @@ pub(crate) fn layout(
                 .collect()
         }),
         idle_left: p.map_or(0, |p| {
-            let idle_ms = i64::from(svc.config().session.idle_minutes) * 60_000;
-            (p.session_seen_at + idle_ms - svc.now()).max(0) / 1000
+            (p.session_seen_at + idle_period_ms(svc) - svc.now()).max(0) / 1000
         }),
         csrf,
     }
+}
+
+/// How long a browser session may sit idle before it locks, when locking is on.
+pub(crate) fn lock_ms(svc: &Service) -> Option<i64> {
+    let s = &svc.config().session;
+    (s.lock_minutes > 0 && s.lock_minutes < s.idle_minutes)
+        .then(|| i64::from(s.lock_minutes) * 60_000)
+}
+
+/// The idle period the page's timer counts: to the lock, or else to the end of the session.
+fn idle_period_ms(svc: &Service) -> i64 {
+    lock_ms(svc).unwrap_or(i64::from(svc.config().session.idle_minutes) * 60_000)
 }
 
 /// A service error in the page's language.
@@ -205,6 +223,7 @@ pub(crate) async fn signed_in(
         .await
         .map_err(|e| match e.code {
             "second_factor_required" => Redirect::to("/login/second-factor").into_response(),
+            "session_locked" => Redirect::to("/lock").into_response(),
             _ => Redirect::to("/login?expired=1").into_response(),
         })
 }
@@ -231,7 +250,7 @@ pub(crate) struct Resume {
 impl Resume {
     const PREFIX: &str = "r_";
 
-    fn from_fields(f: &Fields) -> Option<Self> {
+    pub(crate) fn from_fields(f: &Fields) -> Option<Self> {
         let target = f.get("r_target");
         if target.is_empty() {
             return None;
@@ -505,9 +524,13 @@ async fn logout(
     ClientAddr(client): ClientAddr,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let p = match signed_in(&svc, &headers, client).await {
-        Ok(p) => p,
-        Err(r) => return r,
+    // Signing out works from a locked screen or a half-finished two-step sign-in too.
+    let session = match cookie(&headers, SESSION_COOKIE) {
+        Some(token) => svc.authenticate_pending(&token, client).await.ok(),
+        None => None,
+    };
+    let Some(p) = session else {
+        return Redirect::to("/login?expired=1").into_response();
     };
     if let Err(e) = svc.check_csrf(&p, Some(&f.csrf)) {
         return error_page(&svc, &headers, Some(&p), &e);

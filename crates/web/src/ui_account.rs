@@ -42,10 +42,11 @@ impl FromRequestParts<Arc<Service>> for Pending {
     ) -> Result<Self, Self::Rejection> {
         let token = crate::ui::cookie(&parts.headers, SESSION_COOKIE)
             .ok_or_else(|| Redirect::to("/login").into_response())?;
-        svc.authenticate_pending(&token, client_of(parts))
-            .await
-            .map(Pending)
-            .map_err(|_| Redirect::to("/login?expired=1").into_response())
+        match svc.authenticate_pending(&token, client_of(parts)).await {
+            Ok(p) if p.locked => Err(Redirect::to("/lock").into_response()),
+            Ok(p) => Ok(Pending(p)),
+            Err(_) => Err(Redirect::to("/login?expired=1").into_response()),
+        }
     }
 }
 

@@ -743,9 +743,35 @@ async fn writer_or_resume(
     target: &str,
     mp: Multipart,
 ) -> Result<(Principal, Result<Sent, ServiceError>), Response> {
-    let session = signed_in(svc, headers, client).await;
+    let session = match crate::ui::cookie(headers, crate::extract::SESSION_COOKIE) {
+        Some(token) => svc.authenticate_pending(&token, client).await.ok(),
+        None => None,
+    };
+    let session = session.filter(|p| !p.second_factor_pending).ok_or(());
     let sent = read_form(mp).await;
     match (session, sent) {
+        // A locked screen (idle, or the lock button): the draft goes through the unlock page.
+        (Ok(p), Ok(s)) if p.locked => Err(crate::ui_lock::unlock_form(
+            svc,
+            headers,
+            &p,
+            StatusCode::UNAUTHORIZED,
+            None,
+            Some(resume_of(target, &s, Some(&p.account.login))),
+        )),
+        (Ok(p), Ok(s)) if s.action == "lock" => {
+            if svc.check_csrf(&p, Some(&s.csrf)).is_ok() {
+                let _ = svc.lock_session(&p).await;
+            }
+            Err(crate::ui_lock::unlock_form(
+                svc,
+                headers,
+                &p,
+                StatusCode::UNAUTHORIZED,
+                None,
+                Some(resume_of(target, &s, Some(&p.account.login))),
+            ))
+        }
         (Ok(p), Ok(s)) if s.action == "timeout" => {
             // Only the page itself (with its CSRF token) may end the session this way.
             let ended = svc.check_csrf(&p, Some(&s.csrf)).is_ok() && svc.logout(&p).await.is_ok();
@@ -757,19 +783,13 @@ async fn writer_or_resume(
             Err(res)
         }
         (Ok(p), sent) => Ok((p, sent)),
-        (Err(_), Ok(s)) => Err(resume_login(svc, headers, target, &s, None)),
-        (Err(redirect), Err(_)) => Err(redirect),
+        (Err(()), Ok(s)) => Err(resume_login(svc, headers, target, &s, None)),
+        (Err(()), Err(_)) => Err(Redirect::to("/login?expired=1").into_response()),
     }
 }
 
-/// `owner` (when the session was still known) is the only person the draft is restored to.
-fn resume_login(
-    svc: &Service,
-    headers: &HeaderMap,
-    target: &str,
-    s: &Sent,
-    owner: Option<&str>,
-) -> Response {
+/// What was typed, as hidden `r_` fields for the login or unlock page.
+fn resume_of(target: &str, s: &Sent, owner: Option<&str>) -> Resume {
     let mut fields: Vec<(String, String)> = [
         ("kind", &s.kind),
         ("author_id", &s.author_id),
@@ -785,6 +805,20 @@ fn resume_login(
     if let Some(o) = owner {
         fields.push(("r_owner".to_owned(), o.to_owned()));
     }
+    Resume {
+        target: target.to_owned(),
+        fields,
+    }
+}
+
+/// `owner` (when the session was still known) is the only person the draft is restored to.
+fn resume_login(
+    svc: &Service,
+    headers: &HeaderMap,
+    target: &str,
+    s: &Sent,
+    owner: Option<&str>,
+) -> Response {
     let lang = lang_of(headers);
     login_form(
         svc,
@@ -792,10 +826,7 @@ fn resume_login(
         StatusCode::UNAUTHORIZED,
         Some(t(lang, "idle.resume_login").to_owned()),
         owner.unwrap_or_default().to_owned(),
-        Some(Resume {
-            target: target.to_owned(),
-            fields,
-        }),
+        Some(resume_of(target, s, owner)),
     )
 }
 

@@ -12,6 +12,8 @@
   // The server counts idleness from the last time it recorded activity, which may be a
   // little before this page loaded; it tells the page how long is left.
   const left = Number(document.body.dataset.idleLeft || idle / 1000) * 1000;
+  // `lock`: the screen locks (password to resume); `timeout`: the session ends.
+  const action = document.body.dataset.idleAction === 'lock' ? 'lock' : 'timeout';
   const warnAhead = Math.min(60_000, idle / 4);
   // Act a little before the server would, so that the session is ended deliberately.
   const margin = Math.min(5_000, idle / 10);
@@ -42,18 +44,29 @@
     if (Date.now() - lastPing >= pingEvery || deadline - Date.now() <= warnAhead) ping();
   };
 
+  // Sends the unsaved record form with `what` (lock or timeout) instead of saving it: the
+  // server answers with the unlock or login page that carries it.
+  const sendDraft = (what) => {
+    const a = document.createElement('input');
+    a.type = 'hidden';
+    a.name = 'action';
+    a.value = what;
+    draft.appendChild(a);
+    // Files cannot be carried over; leave them out rather than upload them now.
+    draft.querySelectorAll('input[type=file]').forEach((f) => { f.disabled = true; });
+    draft.submit();
+  };
+
   const expire = () => {
     if (done) return;
     done = true;
     if (draft && dirty) {
-      const a = document.createElement('input');
-      a.type = 'hidden';
-      a.name = 'action';
-      a.value = 'timeout';
-      draft.appendChild(a);
-      // Files cannot be carried over; leave them out rather than upload them now.
-      draft.querySelectorAll('input[type=file]').forEach((f) => { f.disabled = true; });
-      draft.submit();
+      sendDraft(action);
+      return;
+    }
+    const lock = document.getElementById('lock-form');
+    if (action === 'lock' && lock) {
+      lock.submit();
       return;
     }
     const logout = document.getElementById('logout-form');
@@ -71,6 +84,17 @@
 
   ['keydown', 'pointerdown', 'input', 'wheel'].forEach((e) =>
     document.addEventListener(e, active, { passive: true, capture: true }));
+  // The lock button keeps an unsaved draft too.
+  const lockForm = document.getElementById('lock-form');
+  if (lockForm) {
+    lockForm.addEventListener('submit', (e) => {
+      if (draft && dirty && !done) {
+        e.preventDefault();
+        done = true;
+        sendDraft('lock');
+      }
+    });
+  }
   const cont = document.getElementById('idle-continue');
   if (cont) cont.addEventListener('click', () => { lastPing = 0; active(); });
 
