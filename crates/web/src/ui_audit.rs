@@ -42,6 +42,8 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
     ("auth.login", "ログイン", "Sign-in"),
     ("auth.login_failed", "ログイン失敗", "Failed sign-in"),
     ("auth.logout", "ログアウト", "Sign-out"),
+    ("auth.locked", "画面ロック", "Screen locked"),
+    ("auth.unlocked", "画面ロックの解除", "Screen unlocked"),
     (
         "auth.password_changed",
         "パスワード変更",
