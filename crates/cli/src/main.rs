@@ -1,6 +1,7 @@
 //! The `mamori` command: a thin adapter over the service layer.
 
 mod bench;
+mod ca;
 mod demo;
 
 use std::path::{Path, PathBuf};
@@ -73,6 +74,11 @@ enum Cmd {
         #[arg(long)]
         skip_blobs: bool,
     },
+    /// The facility CA: client certificates for devices and staff (mTLS).
+    Ca {
+        #[command(subcommand)]
+        cmd: ca::CaCmd,
+    },
     /// Benchmarks that print their figures (see docs/benchmarks.md).
     Bench {
         #[command(subcommand)]
@@ -141,6 +147,7 @@ fn main() -> ExitCode {
             }
         }
         Cmd::Checkpoint { data } => checkpoint(&data),
+        Cmd::Ca { cmd } => ca::run(cmd),
         Cmd::Verify {
             data,
             checkpoint,

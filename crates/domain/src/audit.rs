@@ -114,6 +114,10 @@ pub mod actions {
     pub const MAINTENANCE_REPORT: &str = "maintenance.report";
     pub const MAINTENANCE_ACKNOWLEDGED: &str = "maintenance.acknowledged";
     pub const TIME_STATUS: &str = "time.status";
+    pub const CA_CREATED: &str = "ca.created";
+    pub const CERT_ISSUED: &str = "cert.issued";
+    pub const CERT_REVOKED: &str = "cert.revoked";
+    pub const CERT_LIST: &str = "cert.list";
     pub const SESSION_LOCKED: &str = "auth.locked";
     pub const SESSION_UNLOCKED: &str = "auth.unlocked";
     pub const EMERGENCY_STARTED: &str = "emergency.started";

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod ca;
 pub mod config;
 pub mod crypto;
 pub mod emergency;

@@ -83,6 +83,27 @@ impl MaintenanceWindow {
     }
 }
 
+/// A client certificate the facility CA issued.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateRow {
+    /// Hex serial number.
+    pub serial: String,
+    /// `device` or `user`.
+    pub kind: String,
+    /// Device name or login.
+    pub subject: String,
+    pub account_id: Option<i64>,
+    /// The device's own identifier (serial number, MAC…), as recorded at issue.
+    pub device_id: Option<String>,
+    pub not_before: Millis,
+    pub not_after: Millis,
+    pub issued_at: Millis,
+    pub issued_by: Option<i64>,
+    pub revoked_at: Option<Millis>,
+    pub revoke_reason: Option<String>,
+    pub revoked_by: Option<i64>,
+}
+
 /// A TOTP enrolment (enabled once the first code was confirmed).
 #[derive(Debug, Clone)]
 pub struct TotpRow {

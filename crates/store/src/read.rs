@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::ledger::{ROW_COLUMNS, day_of, day_start, row_from, segment_of};
 use crate::{
-    AccessCount, Account, AuditFilter, CheckpointRow, EmergencyRow, LedgerRow, MaintenanceWindow,
-    Patient, RecordRow, Session, Store, StoreError, TotpRow, VersionRow,
+    AccessCount, Account, AuditFilter, CertificateRow, CheckpointRow, EmergencyRow, LedgerRow,
+    MaintenanceWindow, Patient, RecordRow, Session, Store, StoreError, TotpRow, VersionRow,
 };
 
 /// A pooled read-only connection; goes back to the pool when dropped.
@@ -334,6 +334,39 @@ impl<'c> Reader<'c> {
             .maintenance_windows(None)?
             .into_iter()
             .find(|w| w.id == id))
+    }
+
+    pub fn certificates(&self) -> Result<Vec<CertificateRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT serial, kind, subject, account_id, device_id, not_before, not_after, issued_at,
+                    issued_by, revoked_at, revoke_reason, revoked_by
+             FROM certificates ORDER BY issued_at DESC, serial",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(CertificateRow {
+                serial: r.get(0)?,
+                kind: r.get(1)?,
+                subject: r.get(2)?,
+                account_id: r.get(3)?,
+                device_id: r.get(4)?,
+                not_before: r.get(5)?,
+                not_after: r.get(6)?,
+                issued_at: r.get(7)?,
+                issued_by: r.get(8)?,
+                revoked_at: r.get(9)?,
+                revoke_reason: r.get(10)?,
+                revoked_by: r.get(11)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn certificate_revoked(&self, serial: &str) -> Result<Option<bool>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT revoked_at IS NOT NULL FROM certificates WHERE serial = ?1")?
+            .query_row([serial], |r| r.get(0))
+            .optional()?)
     }
 
     pub fn emergency_access(&self, id: i64) -> Result<Option<EmergencyRow>, StoreError> {

@@ -240,6 +240,23 @@ CREATE INDEX maintenance_windows_account ON maintenance_windows(account_id, star
 -- A locked browser session: it opens nothing until the password is given again.
 ALTER TABLE sessions ADD COLUMN locked_at INTEGER;
 "#,
+    r#"
+-- Client certificates issued by the facility CA, for devices and staff (mTLS).
+CREATE TABLE certificates (
+    serial TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('device', 'user')),
+    subject TEXT NOT NULL,
+    account_id INTEGER REFERENCES accounts(id),
+    device_id TEXT,
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    issued_at INTEGER NOT NULL,
+    issued_by INTEGER REFERENCES accounts(id),
+    revoked_at INTEGER,
+    revoke_reason TEXT,
+    revoked_by INTEGER REFERENCES accounts(id)
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

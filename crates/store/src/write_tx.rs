@@ -6,7 +6,7 @@ use mamori_ledger::Hash;
 use rusqlite::{Connection, params};
 
 use crate::ledger::LedgerState;
-use crate::{Reader, StoreError, VersionRow};
+use crate::{CertificateRow, Reader, StoreError, VersionRow};
 
 /// The write side, valid inside one transaction of the group commit.
 pub struct WriteTx<'c> {
@@ -366,6 +366,41 @@ impl<'c> WriteTx<'c> {
              SET acknowledged_by = ?2, acknowledged_at = ?3, acknowledgement = ?4
              WHERE id = ?1 AND status = 'approved' AND acknowledged_at IS NULL",
             params![id, by, now, comment],
+        )? == 1)
+    }
+
+    pub fn insert_certificate(&mut self, c: &CertificateRow) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO certificates (serial, kind, subject, account_id, device_id, not_before,
+                 not_after, issued_at, issued_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                c.serial,
+                c.kind,
+                c.subject,
+                c.account_id,
+                c.device_id,
+                c.not_before,
+                c.not_after,
+                c.issued_at,
+                c.issued_by
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Revokes a certificate; false if it is unknown or already revoked.
+    pub fn revoke_certificate(
+        &mut self,
+        serial: &str,
+        reason: &str,
+        by: Option<i64>,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE certificates SET revoked_at = ?2, revoke_reason = ?3, revoked_by = ?4
+             WHERE serial = ?1 AND revoked_at IS NULL",
+            params![serial, now, reason, by],
         )? == 1)
     }
 
