@@ -381,9 +381,7 @@ impl Service {
     pub async fn certificate_refused(self: &Arc<Self>, serial: &str) -> bool {
         let s = serial.to_owned();
         !matches!(
-            self.store
-                .read(move |r| Ok(r.certificate_revoked(&s)?))
-                .await,
+            self.store.read(move |r| r.certificate_revoked(&s)).await,
             Ok(Some(false))
         )
     }
@@ -393,7 +391,7 @@ impl Service {
         self.ensure_ca_recorded().await?;
         let revoked: Vec<CertificateRow> = self
             .store
-            .read(|r| Ok(r.certificates()?))
+            .read(|r| r.certificates())
             .await?
             .into_iter()
             .filter(|c| c.revoked_at.is_some())

@@ -43,6 +43,10 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
     ("auth.login_failed", "ログイン失敗", "Failed sign-in"),
     ("auth.logout", "ログアウト", "Sign-out"),
     ("auth.locked", "画面ロック", "Screen locked"),
+    ("ca.created", "認証局の作成", "CA created"),
+    ("cert.issued", "証明書の発行", "Certificate issued"),
+    ("cert.revoked", "証明書の失効", "Certificate revoked"),
+    ("cert.list", "証明書一覧の閲覧", "Certificates listed"),
     ("auth.unlocked", "画面ロックの解除", "Screen unlocked"),
     (
         "auth.password_changed",
