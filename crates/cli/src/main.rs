@@ -37,13 +37,22 @@ enum Cmd {
         #[arg(long)]
         admin_password_file: PathBuf,
     },
-    /// Serve an instance over HTTP.
+    /// Serve an instance over HTTP, or HTTPS with --tls-cert/--tls-key.
     Serve {
         #[arg(long, env = "MAMORI_DATA")]
         data: PathBuf,
         /// Address to listen on (overrides mamori.toml's server.listen).
         #[arg(long)]
         listen: Option<String>,
+        /// The server's certificate chain (PEM); serves HTTPS.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The server's private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Client certificates of the facility CA: required, optional or none.
+        #[arg(long, default_value = "none", requires = "tls_cert")]
+        client_cert: String,
     },
     /// Create (if absent) and serve a demo clinic with staff of every role and sample records.
     Demo {
@@ -135,14 +144,31 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Cmd::Serve { data, listen } => {
+        Cmd::Serve {
+            data,
+            listen,
+            tls_cert,
+            tls_key,
+            client_cert,
+        } => {
             init_tracing();
-            run_server(&data, listen, None)
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => match client_cert.parse() {
+                    Ok(client_certs) => Some(mamori_web::tls::TlsOptions {
+                        cert,
+                        key,
+                        client_certs,
+                    }),
+                    Err(e) => return fail(e),
+                },
+                _ => None,
+            };
+            run_server(&data, listen, None, tls)
         }
         Cmd::Demo { data, listen } => {
             init_tracing();
             match demo::prepare(&data, &listen) {
-                Ok(banner) => run_server(&data, Some(listen), Some(banner)),
+                Ok(banner) => run_server(&data, Some(listen), Some(banner), None),
                 Err(e) => fail(e),
             }
         }
@@ -256,7 +282,12 @@ fn checkpoint(data: &Path) -> ExitCode {
     }
 }
 
-fn run_server(data: &Path, listen: Option<String>, banner: Option<String>) -> ExitCode {
+fn run_server(
+    data: &Path,
+    listen: Option<String>,
+    banner: Option<String>,
+    tls: Option<mamori_web::tls::TlsOptions>,
+) -> ExitCode {
     let svc = match open(data) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -271,8 +302,9 @@ fn run_server(data: &Path, listen: Option<String>, banner: Option<String>) -> Ex
         if let Some(b) = banner {
             println!("{b}");
         }
+        let scheme = if tls.is_some() { "https" } else { "http" };
         println!(
-            "mamori を起動しました: http://{local}/  (API: http://{local}/api/v1/openapi.json)"
+            "mamori を起動しました: {scheme}://{local}/  (API: {scheme}://{local}/api/v1/openapi.json)"
         );
         println!("停止するには Ctrl+C を押してください。");
         let shutdown = async {
@@ -287,7 +319,7 @@ fn run_server(data: &Path, listen: Option<String>, banner: Option<String>) -> Ex
             #[cfg(not(unix))]
             let _ = ctrl_c.await;
         };
-        mamori_web::serve(svc, listener, shutdown)
+        mamori_web::serve_with(svc, listener, tls, shutdown)
             .await
             .map_err(|e| e.to_string())
     });

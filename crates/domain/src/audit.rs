@@ -115,6 +115,7 @@ pub mod actions {
     pub const MAINTENANCE_ACKNOWLEDGED: &str = "maintenance.acknowledged";
     pub const TIME_STATUS: &str = "time.status";
     pub const CA_CREATED: &str = "ca.created";
+    pub const TLS_REFUSED: &str = "tls.refused";
     pub const CERT_ISSUED: &str = "cert.issued";
     pub const CERT_REVOKED: &str = "cert.revoked";
     pub const CERT_LIST: &str = "cert.list";

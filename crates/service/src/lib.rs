@@ -143,6 +143,19 @@ impl Service {
         e
     }
 
+    /// A ledger entry with no person behind it (the server itself noticed something).
+    pub async fn record_system_event(
+        self: &Arc<Self>,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let mut t = Target::default();
+        if let serde_json::Value::Object(m) = detail {
+            t.detail = m;
+        }
+        self.write_audited(None, action, t, |_, _, _| Ok(())).await
+    }
+
     fn refusal_event(
         &self,
         p: Option<&Principal>,

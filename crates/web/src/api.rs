@@ -763,3 +763,70 @@ pub async fn clock_status(
 ) -> ApiResult<Option<mamori_domain::timesync::ClockStatus>> {
     Ok(Json(svc.clock_status()))
 }
+
+fn pem_response(pem: String, content_type: &'static str) -> Response {
+    let mut res = pem.into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
+pub async fn ca_certificate(State(svc): Svc) -> Result<Response, ApiError> {
+    Ok(pem_response(
+        svc.ca_certificate().await?,
+        "application/x-pem-file",
+    ))
+}
+
+pub async fn ca_crl(State(svc): Svc) -> Result<Response, ApiError> {
+    Ok(pem_response(
+        svc.crl_pem(7).await?,
+        "application/x-pem-file",
+    ))
+}
+
+pub async fn list_certificates(
+    State(svc): Svc,
+    Auth(p): Auth,
+) -> ApiResult<Vec<mamori_store::CertificateRow>> {
+    Ok(Json(svc.certificates(Some(&p)).await?))
+}
+
+#[derive(Deserialize)]
+pub struct IssueBody {
+    #[serde(flatten)]
+    req: mamori_service::ca::CertRequest,
+    /// Protects the PKCS#12 file.
+    password: String,
+}
+
+pub async fn issue_certificate(
+    State(svc): Svc,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<IssueBody>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let issued = svc.issue_certificate(Some(&p), b.req, &b.password).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "serial": issued.serial,
+            "not_after": issued.not_after,
+            "pkcs12_base64": base64::engine::general_purpose::STANDARD.encode(&issued.p12),
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CertRevokeBody {
+    reason: String,
+}
+
+pub async fn revoke_certificate(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(serial): Path<String>,
+    ApiJson(b): ApiJson<CertRevokeBody>,
+) -> Result<StatusCode, ApiError> {
+    svc.revoke_certificate(Some(&p), &serial, &b.reason).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -13,11 +13,22 @@ use crate::error::ApiError;
 pub const SESSION_COOKIE: &str = "mamori_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+/// Where a request came from, for the ledger: the address, and the client certificate
+/// (serial and name) when the connection presented one.
 pub fn client_of(parts: &Parts) -> Option<String> {
-    parts
+    let ip = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+        .map(|c| c.0.ip().to_string());
+    match (ip, parts.extensions.get::<crate::tls::PeerCert>()) {
+        (ip, Some(c)) => Some(format!(
+            "{} cert:{} {}",
+            ip.unwrap_or_default(),
+            c.serial,
+            c.subject
+        )),
+        (ip, None) => ip,
+    }
 }
 
 fn cookie(parts: &Parts, name: &str) -> Option<String> {

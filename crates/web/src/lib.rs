@@ -6,6 +6,7 @@ pub mod extract;
 pub mod headers;
 pub mod i18n;
 pub mod openapi;
+pub mod tls;
 pub mod ui;
 mod ui_account;
 mod ui_admin;
@@ -129,6 +130,36 @@ pub const ROUTES: &[Route] = &[
         "/users/hygiene",
         "accountHygiene",
         "アカウントの点検（未使用・パスワード期限切れ・標準より広い職種）",
+    ),
+    public(
+        "GET",
+        "/ca/certificate",
+        "caCertificate",
+        "施設認証局の証明書（PEM）",
+    ),
+    public(
+        "GET",
+        "/ca/crl",
+        "caCrl",
+        "施設認証局の失効リスト（CRL, PEM、取得のたびに署名）",
+    ),
+    r(
+        "GET",
+        "/certificates",
+        "listCertificates",
+        "クライアント証明書の一覧",
+    ),
+    r(
+        "POST",
+        "/certificates",
+        "issueCertificate",
+        "クライアント証明書の発行（端末または職員、PKCS#12 を base64 で返す）",
+    ),
+    r(
+        "POST",
+        "/certificates/{serial}/revoke",
+        "revokeCertificate",
+        "クライアント証明書の失効（次の接続から拒否、CRL に掲載）",
     ),
     r(
         "GET",
@@ -388,6 +419,11 @@ fn handler(op: &str) -> MethodRouter<Arc<Service>> {
         "removeTotp" => post(remove_totp),
         "resetSecondFactor" => post(reset_second_factor),
         "setRoleTwoFactor" => post(set_role_two_factor),
+        "caCertificate" => get(ca_certificate),
+        "caCrl" => get(ca_crl),
+        "listCertificates" => get(list_certificates),
+        "issueCertificate" => post(issue_certificate),
+        "revokeCertificate" => post(revoke_certificate),
         "maintenanceWindows" => get(maintenance_windows),
         "requestMaintenance" => post(request_maintenance),
         "approveMaintenance" => post(approve_maintenance),
@@ -477,6 +513,16 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(svc, listener, None, shutdown).await
+}
+
+/// `serve`, over HTTPS (and with client certificates) when `tls` is given.
+pub async fn serve_with(
+    svc: Arc<Service>,
+    listener: tokio::net::TcpListener,
+    tls: Option<tls::TlsOptions>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = router(svc.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let every = Duration::from_secs(svc.config().ledger.checkpoint_interval_secs.max(1));
     let cp_svc = svc.clone();
@@ -528,9 +574,14 @@ pub async fn serve(
             }
         }
     });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(t) => tls::accept_loop(svc.clone(), listener, t, shutdown).await,
+    };
     ticker.abort();
     clock_checker.abort();
     if let Some(v) = verifier {

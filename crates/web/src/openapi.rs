@@ -110,6 +110,17 @@ fn request_schema(op: &str) -> Option<Value> {
         "resetSecondFactor" => obj(&[("identity_check", "string")], &["identity_check"]),
         "setRoleTwoFactor" => obj(&[("required", "boolean")], &["required"]),
         "startEmergency" => obj(&[("reason", "string")], &["reason"]),
+        "issueCertificate" => obj(
+            &[
+                ("kind", "string"),
+                ("name", "string"),
+                ("device_id", "string"),
+                ("days", "integer"),
+                ("password", "string"),
+            ],
+            &["kind", "name", "password"],
+        ),
+        "revokeCertificate" => obj(&[("reason", "string")], &["reason"]),
         "requestMaintenance" => obj(
             &[
                 ("account_id", "integer"),

@@ -44,6 +44,11 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
     ("auth.logout", "ログアウト", "Sign-out"),
     ("auth.locked", "画面ロック", "Screen locked"),
     ("ca.created", "認証局の作成", "CA created"),
+    (
+        "tls.refused",
+        "証明書による接続の拒否",
+        "Connection refused (certificate)",
+    ),
     ("cert.issued", "証明書の発行", "Certificate issued"),
     ("cert.revoked", "証明書の失効", "Certificate revoked"),
     ("cert.list", "証明書一覧の閲覧", "Certificates listed"),

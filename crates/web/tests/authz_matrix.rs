@@ -68,7 +68,10 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "approveMaintenance"
         | "rejectMaintenance"
         | "maintenanceReport"
-        | "acknowledgeMaintenance" => vec!["sysadmin"],
+        | "acknowledgeMaintenance"
+        | "listCertificates"
+        | "issueCertificate"
+        | "revokeCertificate" => vec!["sysadmin"],
         "createPatient" => vec!["doctor", "dentist", "clerk"],
         "searchPatients" | "getPatient" | "patientRecords" | "getRecord" | "recordVersions"
         | "diffVersions" | "getAttachment" => READERS.to_vec(),
@@ -580,6 +583,32 @@ fn every_route_for_every_role() {
             ),
         );
         check("clockStatus", s.call("GET", "/time", t, None));
+        let issued = s.call(
+            "POST",
+            "/certificates",
+            Some(&admin),
+            Some(json!({ "kind": "device", "name": format!("pc-{i}"), "password": "p12 password 1" })),
+        );
+        let serial = issued.body["serial"].as_str().unwrap().to_owned();
+        check("listCertificates", s.call("GET", "/certificates", t, None));
+        check(
+            "issueCertificate",
+            s.call(
+                "POST",
+                "/certificates",
+                t,
+                Some(json!({ "kind": "device", "name": format!("own-{i}"), "device_id": "SN-1", "password": "p12 password 1" })),
+            ),
+        );
+        check(
+            "revokeCertificate",
+            s.call(
+                "POST",
+                &format!("/certificates/{serial}/revoke"),
+                t,
+                Some(json!({ "reason": "cessation_of_operation" })),
+            ),
+        );
         // Everyone may set up their own second factor and sign in with it.
         check(
             "secondFactorStatus",

@@ -1,0 +1,322 @@
+//! `mamori serve` over HTTPS requiring client certificates of the facility CA, with real peers:
+//! curl and openssl s_client. A device certificate gets in and is named in the ledger; no
+//! certificate, or one from another CA, is refused in the handshake; a certificate revoked
+//! while the server runs is refused from the next connection.
+
+mod support;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn run(cmd: &str, args: &[&str], dir: &Path) -> (bool, String) {
+    let o = Command::new(cmd)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} is installed: {e}"));
+    (o.status.success(), text(&o))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// curl with the given client certificate (PEM with key), trusting the server's certificate.
+fn curl(dir: &Path, port: u16, cert: Option<&str>, args: &[&str]) -> (bool, String) {
+    let url_base = format!("https://127.0.0.1:{port}");
+    let mut a: Vec<String> = vec![
+        "-sS".into(),
+        "--max-time".into(),
+        "10".into(),
+        "--cacert".into(),
+        "server.pem".into(),
+    ];
+    if let Some(c) = cert {
+        a.extend(["--cert".into(), c.into()]);
+    }
+    for x in args {
+        a.push(x.replace("URL", &url_base));
+    }
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    run("curl", &refs, dir)
+}
+
+#[test]
+fn client_certificates_gate_the_connection_and_revocation_is_immediate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = init_instance(dir);
+    let d = data.to_str().unwrap();
+    std::fs::write(dir.join("p12pw"), "p12 password 2026\n").unwrap();
+    for (kind, name, out) in [
+        ("--device", "ward-pc-1", "dev.p12"),
+        ("--device", "ward-pc-2", "dev2.p12"),
+        ("--user", "admin", "admin.p12"),
+    ] {
+        let o = mamori(&[
+            "ca",
+            "issue",
+            "--data",
+            d,
+            kind,
+            name,
+            "--out",
+            dir.join(out).to_str().unwrap(),
+            "--password-file",
+            dir.join("p12pw").to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let pem = out.replace(".p12", ".pem");
+        let (ok, e) = run(
+            "openssl",
+            &[
+                "pkcs12",
+                "-in",
+                out,
+                "-passin",
+                "file:p12pw",
+                "-nodes",
+                "-out",
+                &pem,
+            ],
+            dir,
+        );
+        assert!(ok, "{e}");
+    }
+    // The server's own certificate, from outside mamori.
+    let (ok, e) = run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        dir,
+    );
+    assert!(ok, "{e}");
+    // A client certificate from some other CA.
+    let (ok, e) = run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "stranger.key",
+            "-out",
+            "stranger.crt",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=stranger",
+        ],
+        dir,
+    );
+    assert!(ok, "{e}");
+    let stranger = format!(
+        "{}{}",
+        std::fs::read_to_string(dir.join("stranger.crt")).unwrap(),
+        std::fs::read_to_string(dir.join("stranger.key")).unwrap()
+    );
+    std::fs::write(dir.join("stranger.pem"), stranger).unwrap();
+
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_mamori"))
+        .args([
+            "serve",
+            "--data",
+            d,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--tls-cert",
+            dir.join("server.pem").to_str().unwrap(),
+            "--tls-key",
+            dir.join("server.key").to_str().unwrap(),
+            "--client-cert",
+            "required",
+        ])
+        .env("MAMORI_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Server(child);
+    let start = Instant::now();
+    loop {
+        let (ok, _) = curl(dir, port, Some("dev.pem"), &["URL/api/v1/health"]);
+        if ok {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // A device certificate of the facility CA gets in.
+    let (ok, body) = curl(
+        dir,
+        port,
+        Some("dev.pem"),
+        &["-w", "%{http_code}", "URL/api/v1/health"],
+    );
+    assert!(ok && body.ends_with("200"), "{body}");
+    // No certificate, or another CA's: refused in the handshake (openssl s_client agrees).
+    let (ok, out) = curl(dir, port, None, &["URL/api/v1/health"]);
+    assert!(!ok, "no certificate: {out}");
+    let (ok, out) = curl(dir, port, Some("stranger.pem"), &["URL/api/v1/health"]);
+    assert!(!ok, "stranger: {out}");
+    let mut s = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-CAfile",
+            "server.pem",
+            "-cert",
+            "dev2.pem",
+            "-key",
+            "dev2.pem",
+            "-quiet",
+        ])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    s.stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let o = s.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("200 OK"),
+        "{}",
+        text(&o)
+    );
+
+    // The administrator (with their own certificate) signs in and revokes ward-pc-2 through
+    // the API while the server runs; its next connection is refused.
+    let (ok, login) = curl(
+        dir,
+        port,
+        Some("admin.pem"),
+        &[
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &format!(
+                "{{\"login\":\"admin\",\"old_password\":\"{ADMIN_PW}\",\"new_password\":\"{PW}\"}}"
+            ),
+            "URL/api/v1/auth/password",
+        ],
+    );
+    assert!(ok, "{login}");
+    let token = serde_json::from_str::<serde_json::Value>(&login).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let auth = format!("Authorization: Bearer {token}");
+    let (_, list) = curl(
+        dir,
+        port,
+        Some("admin.pem"),
+        &["-H", &auth, "URL/api/v1/certificates"],
+    );
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let serial = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["subject"] == "ward-pc-2")
+        .unwrap()["serial"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (ok, out) = curl(
+        dir,
+        port,
+        Some("admin.pem"),
+        &[
+            "-H",
+            &auth,
+            "-H",
+            "content-type: application/json",
+            "-d",
+            "{\"reason\":\"key_compromise\"}",
+            "-w",
+            "%{http_code}",
+            &format!("URL/api/v1/certificates/{serial}/revoke"),
+        ],
+    );
+    assert!(ok && out.ends_with("204"), "{out}");
+    let (ok, out) = curl(dir, port, Some("dev2.pem"), &["URL/api/v1/health"]);
+    assert!(!ok, "revoked certificate still served: {out}");
+    let (ok, _) = curl(dir, port, Some("dev.pem"), &["URL/api/v1/health"]);
+    assert!(ok, "the other device is unaffected");
+
+    // The ledger names the certificate on each entry, and records the refusal.
+    drop(_server);
+    let ro = mamori_store::ReadOnly::open(&data).unwrap();
+    let entries = |prefix: &str| -> Vec<String> {
+        ro.get()
+            .audit_events(&mamori_store::AuditFilter {
+                action_prefix: Some(prefix.into()),
+                limit: 1000,
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|r| String::from_utf8(r.payload).unwrap())
+            .collect()
+    };
+    assert!(entries("cert.revoked").iter().any(|e| e.contains(&serial)));
+    assert!(entries("tls.refused").iter().any(|e| e.contains(&serial)));
+    let signed_in = entries("auth.password_changed");
+    assert!(
+        signed_in
+            .iter()
+            .any(|e| e.contains("cert:") && e.contains(" admin")),
+        "{signed_in:?}"
+    );
+    let o = mamori(&["verify", "--data", d]);
+    assert!(o.status.success(), "{}", text(&o));
+}
