@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { startDemo, shot, PW, totp } from '../lib/harness.js';
 
 let demo;
@@ -328,4 +329,34 @@ test('screen lock: the lock button keeps a draft; the password (not a new sign-i
   assert.equal(await again.page.getByLabel('表題').inputValue(), 'ロック前の下書き');
   assert.equal(await again.page.getByLabel('本文').inputValue(), '診察途中で席を離れる');
   await again.context.close();
+});
+
+test('certificates: the administrator issues a device certificate (downloaded once) and revokes it', async () => {
+  const { context, page } = await demo.signIn('admin');
+  await page.goto(`${base}/admin/certificates`);
+  await page.getByLabel('端末名または職員のログインID').fill('受付PC');
+  await page.getByLabel('証明書ファイルのパスワード').fill('p12 password 2026');
+  await page.getByRole('button', { name: '発行してダウンロード' }).click();
+  assert.match(await page.getByRole('alert').innerText(), /英数字/);
+  assert.equal(await page.getByLabel('端末名または職員のログインID').inputValue(), '受付PC');
+  await page.getByLabel('端末名または職員のログインID').fill('reception-pc-1');
+  await page.getByLabel('端末の識別子（シリアル番号・MAC アドレスなど、任意）').fill('SN-0001');
+  await page.getByLabel('証明書ファイルのパスワード').fill('p12 password 2026');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: '発行してダウンロード' }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /^mamori-reception-pc-1-[0-9a-f]{8}\.p12$/);
+  const bytes = readFileSync(await download.path());
+  assert.equal(bytes[0], 0x30, 'a DER PKCS#12 file');
+  await page.goto(`${base}/admin/certificates`);
+  const row = page.locator('tr', { hasText: 'reception-pc-1' });
+  assert.match(await row.innerText(), /SN-0001/);
+  await row.getByLabel('失効の理由').selectOption('key_compromise');
+  await row.getByRole('button', { name: /失効させる/ }).click();
+  assert.match(await page.locator('tr', { hasText: 'reception-pc-1' }).innerText(), /失効（.*key_compromise）/);
+  await shot(page, '39-certificates');
+  const crl = await (await fetch(`${base}/api/v1/ca/crl`)).text();
+  assert.match(crl, /BEGIN X509 CRL/);
+  await context.close();
 });

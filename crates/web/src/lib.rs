@@ -11,6 +11,7 @@ pub mod ui;
 mod ui_account;
 mod ui_admin;
 mod ui_audit;
+mod ui_certs;
 mod ui_emergency;
 mod ui_form;
 mod ui_lock;
@@ -502,6 +503,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .merge(ui_emergency::routes())
         .merge(ui_maintenance::routes())
         .merge(ui_lock::routes())
+        .merge(ui_certs::routes())
         .merge(ui_audit::routes())
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(svc)

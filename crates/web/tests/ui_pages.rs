@@ -594,6 +594,7 @@ fn admin_and_audit_pages_for_every_role() {
         ("/admin/kinds".into(), &admins),
         ("/admin/hygiene?days=30".into(), &admins),
         ("/admin/maintenance".into(), &admins),
+        ("/admin/certificates".into(), &admins),
         ("/audit".into(), &auditors),
         (
             "/audit?patient=P1&from=2020-01-01&to=2099-12-31".into(),

@@ -1,0 +1,158 @@
+//! Client certificates in the browser (管理 › 証明書): issue for a device or a staff member
+//! (the PKCS#12 file downloads once), list, revoke with a reason, and fetch the CA certificate
+//! and CRL.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use mamori_service::Service;
+use mamori_service::audit::jst;
+use mamori_service::ca::{CertRequest, REASONS};
+use mamori_service::{Principal, ServiceError};
+use mamori_store::CertificateRow;
+
+use crate::error::status_of;
+use crate::ui::{Layout, error_page, layout, render};
+use crate::ui_admin::FormError;
+use crate::ui_form::{SignedForm, SignedIn};
+
+type Svc = State<Arc<Service>>;
+
+pub fn routes() -> axum::Router<Arc<Service>> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/admin/certificates", get(list_page).post(issue))
+        .route("/admin/certificates/revoke", post(revoke))
+}
+
+pub struct CertRow {
+    pub c: CertificateRow,
+    pub expires: String,
+    pub revoked: String,
+}
+
+#[derive(Default)]
+pub struct IssueForm {
+    pub kind: String,
+    pub name: String,
+    pub device_id: String,
+    pub days: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_certificates.html")]
+struct ListPage {
+    layout: Layout,
+    tab: &'static str,
+    rows: Vec<CertRow>,
+    reasons: Vec<(&'static str, &'static str)>,
+    form: IssueForm,
+    error: Option<FormError>,
+}
+
+async fn show(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    p: &Principal,
+    status: StatusCode,
+    form: IssueForm,
+    error: Option<&ServiceError>,
+) -> Response {
+    let list = match svc.certificates(Some(p)).await {
+        Ok(l) => l,
+        Err(e) => return error_page(svc, headers, Some(p), &e),
+    };
+    let rows = list
+        .into_iter()
+        .map(|c| CertRow {
+            expires: jst(c.not_after),
+            revoked: c.revoked_at.map(jst).unwrap_or_default(),
+            c,
+        })
+        .collect();
+    render(
+        status,
+        ListPage {
+            layout: layout(svc, headers, Some(p), p.csrf.clone()),
+            tab: "certificates",
+            rows,
+            reasons: REASONS.to_vec(),
+            form,
+            error: error.and_then(|e| FormError::of(headers, e)),
+        },
+    )
+}
+
+async fn list_page(State(svc): Svc, headers: HeaderMap, SignedIn(p): SignedIn) -> Response {
+    let form = IssueForm {
+        kind: "device".into(),
+        days: "397".into(),
+        ..Default::default()
+    };
+    show(&svc, &headers, &p, StatusCode::OK, form, None).await
+}
+
+/// Issues and answers with the PKCS#12 file itself (a download); on refusal, the form again.
+async fn issue(
+    State(svc): Svc,
+    headers: HeaderMap,
+    SignedForm { p, fields: f }: SignedForm,
+) -> Response {
+    let form = IssueForm {
+        kind: f.get("kind"),
+        name: f.get("name"),
+        device_id: f.get("device_id"),
+        days: f.get("days"),
+    };
+    let req = CertRequest {
+        kind: form.kind.clone(),
+        name: form.name.clone(),
+        device_id: Some(form.device_id.clone()),
+        days: form.days.trim().parse().unwrap_or(0),
+    };
+    match svc
+        .issue_certificate(Some(&p), req, &f.get("password"))
+        .await
+    {
+        Ok(issued) => {
+            let mut res = issued.p12.into_response();
+            let h = res.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-pkcs12"),
+            );
+            let file = format!("mamori-{}-{}.p12", form.name.trim(), &issued.serial[..8]);
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            res
+        }
+        Err(e) if e.code == "forbidden" => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) => show(&svc, &headers, &p, status_of(e.code), form, Some(&e)).await,
+    }
+}
+
+async fn revoke(
+    State(svc): Svc,
+    headers: HeaderMap,
+    SignedForm { p, fields }: SignedForm,
+) -> Response {
+    match svc
+        .revoke_certificate(Some(&p), &fields.get("serial"), &fields.get("reason"))
+        .await
+    {
+        Ok(()) => Redirect::to("/admin/certificates").into_response(),
+        Err(e) if e.code == "forbidden" => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) => {
+            let form = IssueForm {
+                kind: "device".into(),
+                days: "397".into(),
+                ..Default::default()
+            };
+            show(&svc, &headers, &p, status_of(e.code), form, Some(&e)).await
+        }
+    }
+}
