@@ -360,3 +360,29 @@ test('certificates: the administrator issues a device certificate (downloaded on
   assert.match(crl, /BEGIN X509 CRL/);
   await context.close();
 });
+
+test('a sealed emergency account: one use, announced and queued; then refused until reset', async () => {
+  const admin = await demo.signIn('admin');
+  await admin.page.goto(`${base}/admin/accounts`);
+  await admin.page.getByRole('link', { name: 'dent.kobayashi' }).click();
+  await admin.page.getByRole('button', { name: '非常用アカウントに指定する' }).click();
+  assert.match(await admin.page.locator('main').innerText(), /未使用・使用可能/);
+  await admin.context.close();
+
+  const before = announced.length;
+  const used = await demo.signIn('dent.kobayashi');
+  await used.page.waitForURL(`${base}/`);
+  assert.match(await used.page.locator('.emergency-banner').innerText(), /非常用アカウントでログイン中/);
+  await used.context.close();
+  for (let i = 0; i < 50 && announced.length === before; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(announced.at(-1).event, 'emergency_account');
+
+  const again = await demo.signIn('dent.kobayashi');
+  assert.match(await again.page.getByRole('alert').innerText(), /使用済み/);
+  await again.context.close();
+
+  const officer = await demo.signIn('audit.kato');
+  await officer.page.goto(`${base}/audit/emergency`);
+  assert.match(await officer.page.locator('article', { hasText: 'dent.kobayashi' }).innerText(), /非常用アカウントでのログイン/);
+  await officer.context.close();
+});

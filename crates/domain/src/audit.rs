@@ -122,6 +122,8 @@ pub mod actions {
     pub const SESSION_LOCKED: &str = "auth.locked";
     pub const SESSION_UNLOCKED: &str = "auth.unlocked";
     pub const EMERGENCY_STARTED: &str = "emergency.started";
+    pub const EMERGENCY_ACCOUNT_USED: &str = "emergency.account_used";
+    pub const ACCOUNT_EMERGENCY_SET: &str = "account.emergency_set";
     pub const EMERGENCY_ENDED: &str = "emergency.ended";
     pub const EMERGENCY_NOTIFIED: &str = "emergency.notified";
     pub const EMERGENCY_REVIEWED: &str = "emergency.reviewed";

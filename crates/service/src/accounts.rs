@@ -402,6 +402,8 @@ impl Service {
                 .map_err(|e| ServiceError::from(e).with_field("password"))?;
             tx.set_password(id, &hash, true, now)?;
             tx.record_password_reset(id, by, &check, now)?;
+            // New credentials re-arm a used emergency account.
+            tx.rearm_emergency_account(id)?;
             tx.revoke_sessions_of(id, false, now)?;
             Ok(())
         })

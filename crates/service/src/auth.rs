@@ -194,6 +194,48 @@ impl Service {
         let now = self.now();
         // A 保守要員 signs in only inside an approved work window, and not past its end.
         let window_end = self.maintenance_gate(acc, client.clone()).await?;
+        // A sealed emergency account works once; then only after new credentials.
+        let acc_id = acc.id;
+        let emergency_account = self
+            .store
+            .read(move |r| r.emergency_account(acc_id))
+            .await?;
+        if let Some(Some(_used)) = emergency_account {
+            let mut ev = AuditEvent::new(
+                now,
+                Some(ActorRef {
+                    id: acc.id,
+                    login: acc.login.clone(),
+                    role: acc.role.clone(),
+                }),
+                actions::LOGIN_FAILED,
+                Outcome::Denied,
+            );
+            ev.client = client.clone();
+            ev.detail =
+                serde_json::json!({ "login": acc.login, "reason": "emergency_account_used" });
+            self.store
+                .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+                .await?;
+            return Err(ServiceError::new(
+                "account_disabled",
+                "この非常用アカウントは使用済みです。システム管理者がパスワードを再設定するまで使えません",
+            ));
+        }
+        let emergency_use = emergency_account.is_some().then(|| {
+            let mut ev = AuditEvent::new(
+                now,
+                Some(ActorRef {
+                    id: acc.id,
+                    login: acc.login.clone(),
+                    role: acc.role.clone(),
+                }),
+                actions::EMERGENCY_ACCOUNT_USED,
+                Outcome::Ok,
+            );
+            ev.client = client.clone();
+            ev
+        });
         let token = random_token();
         let csrf = random_token();
         let (th, c2, id) = (token_hash(&token), csrf.clone(), acc.id);
@@ -231,8 +273,9 @@ impl Service {
         }
         let absolute = (now + i64::from(self.config.session.absolute_hours) * 3_600_000)
             .min(window_end.unwrap_or(i64::MAX));
-        self.store
-            .write(move |tx| -> Result<()> {
+        let used = self
+            .store
+            .write(move |tx| -> Result<Option<mamori_store::EmergencyRow>> {
                 // A right password alone neither clears the failure count nor counts as a
                 // sign-in while the second factor is due.
                 if second_factor.is_none() {
@@ -243,9 +286,21 @@ impl Service {
                     tx.set_session_second_factor_pending(&th, true)?;
                 }
                 tx.append(&ev)?;
-                Ok(())
+                // The emergency account's use: queued for review, in the ledger.
+                match emergency_use {
+                    Some(mut use_ev) => {
+                        let eid = tx.insert_emergency_account_use(id, now, absolute)?;
+                        use_ev.detail = serde_json::json!({ "emergency": eid });
+                        tx.append(&use_ev)?;
+                        Ok(tx.read().emergency_access(eid)?)
+                    }
+                    None => Ok(None),
+                }
             })
             .await?;
+        if let Some(row) = used {
+            self.announce((&acc.login, &acc.display_name, &acc.role), &row);
+        }
         Ok(LoginOk {
             token,
             csrf,

@@ -74,7 +74,10 @@ impl Service {
                     .ok_or_else(|| ServiceError::internal("emergency row vanished"))
             })
             .await?;
-        self.announce(p, &row);
+        self.announce(
+            (&p.account.login, &p.account.display_name, &p.role.code),
+            &row,
+        );
         Ok(row)
     }
 
@@ -116,7 +119,7 @@ impl Service {
                     .min(now.max(row.started_at));
                 let events = r
                     .audit_events(&mamori_store::AuditFilter {
-                        patient: Some(row.patient_id.clone()),
+                        patient: (row.kind == "patient").then(|| row.patient_id.clone()),
                         actor: Some(row.account_id),
                         from: Some(row.started_at),
                         to: Some(until + 1),
@@ -143,6 +146,44 @@ impl Service {
             Ok(out)
         })
         .await
+    }
+
+    /// Marks an account as a sealed emergency account (非常用アカウント): each sign-in with it is
+    /// announced and queued for review like break-glass, and it is refused after one use until
+    /// an administrator sets new credentials (password reset).
+    pub async fn set_emergency_account(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        yes: bool,
+    ) -> Result<()> {
+        let pc = p.clone();
+        let mut t = Target::default();
+        t.detail("account", id);
+        t.detail("emergency_account", yes);
+        self.write_audited(
+            Some(p),
+            actions::ACCOUNT_EMERGENCY_SET,
+            t,
+            move |_, tx, _| {
+                pc.require(Action::AdminAccounts, None)?;
+                tx.read()
+                    .account(id)?
+                    .ok_or_else(|| ServiceError::not_found("アカウント"))?;
+                Ok(tx.set_emergency_account(id, yes)?)
+            },
+        )
+        .await
+    }
+
+    /// For the account page: Some(used_at) for an emergency account, None otherwise.
+    pub async fn emergency_account_state(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+    ) -> Result<Option<Option<mamori_domain::Millis>>> {
+        p.require(Action::AdminAccounts, None)?;
+        Ok(self.store.read(move |r| r.emergency_account(id)).await?)
     }
 
     /// How many uses await review (a count only, for the officers' home page; not audited as
@@ -199,18 +240,18 @@ impl Service {
 
     /// Announces a use on the configured webhook, in the background; the delivery (or its
     /// failure) is itself a ledger entry. The in-app queue needs no announcement.
-    fn announce(self: &Arc<Self>, p: &Principal, row: &EmergencyRow) {
+    pub(crate) fn announce(self: &Arc<Self>, who: (&str, &str, &str), row: &EmergencyRow) {
         let url = self.config.emergency.webhook_url.trim().to_owned();
         if url.is_empty() {
             return;
         }
         let body = serde_json::json!({
-            "event": "break_glass",
+            "event": if row.kind == "account" { "emergency_account" } else { "break_glass" },
             "facility": self.facility(),
             "id": row.id,
-            "login": p.account.login,
-            "name": p.account.display_name,
-            "role": p.role.code,
+            "login": who.0,
+            "name": who.1,
+            "role": who.2,
             "patient_id": row.patient_id,
             "reason": row.reason,
             "started_at": crate::audit::rfc3339(row.started_at),

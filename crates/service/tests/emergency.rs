@@ -244,3 +244,60 @@ async fn break_glass_opens_one_patient_for_a_time_and_is_reviewed() {
         "invalid_state"
     );
 }
+
+#[tokio::test]
+async fn a_sealed_emergency_account_works_once_until_its_password_is_reset() {
+    let f = fixture().await;
+    let admin = f.admin().await;
+    let auditor = f.user(&admin, "aud.s", "auditor").await;
+    let sealed = f.user(&admin, "emergency.1", "doctor").await;
+    f.svc
+        .set_emergency_account(&admin, sealed.account.id, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.svc
+            .set_emergency_account(&auditor, sealed.account.id, false)
+            .await
+            .unwrap_err()
+            .code,
+        "forbidden"
+    );
+    // First use: allowed, announced to the officers' queue, and marked on the session.
+    let ok = f.svc.login("emergency.1", PW, None).await.unwrap();
+    let p = f.svc.authenticate(&ok.token, None).await.unwrap();
+    assert_eq!(p.emergency.len(), 1);
+    assert_eq!(p.emergency[0].kind, "account");
+    let queue = f.svc.emergency_queue(&auditor, false).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].login, "emergency.1");
+    // Second use: refused until new credentials.
+    assert_eq!(
+        f.svc.login("emergency.1", PW, None).await.unwrap_err().code,
+        "account_disabled"
+    );
+    f.svc
+        .reset_password(
+            &admin,
+            sealed.account.id,
+            "new sealed passphrase 2026".into(),
+            "封筒を再作成し金庫に保管".into(),
+        )
+        .await
+        .unwrap();
+    let again = f
+        .svc
+        .change_password(
+            "emergency.1",
+            "new sealed passphrase 2026",
+            "sealed again 2026 x",
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(f.svc.authenticate(&again.token, None).await.is_ok());
+    assert_eq!(
+        f.svc.emergency_queue(&auditor, false).await.unwrap().len(),
+        2
+    );
+}

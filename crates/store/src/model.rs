@@ -40,7 +40,10 @@ pub struct Session {
 #[derive(Debug, Clone, Serialize)]
 pub struct EmergencyRow {
     pub id: i64,
+    /// `patient` (break-glass on one patient) or `account` (a sealed emergency account used).
+    pub kind: String,
     pub account_id: i64,
+    /// Empty for `account` uses.
     pub patient_id: String,
     pub reason: String,
     pub started_at: Millis,

@@ -271,8 +271,8 @@ impl<'c> Reader<'c> {
         unreviewed_only: bool,
     ) -> Result<Vec<EmergencyRow>, StoreError> {
         let mut st = self.conn.prepare_cached(
-            "SELECT id, account_id, patient_id, reason, started_at, expires_at, ended_at,
-                    reviewed_by, reviewed_at, review_comment
+            "SELECT id, account_id, COALESCE(patient_id, ''), reason, started_at, expires_at,
+                    ended_at, reviewed_by, reviewed_at, review_comment, kind
              FROM emergency_access
              WHERE (?1 IS NULL OR account_id = ?1)
                AND (?2 IS NULL OR (ended_at IS NULL AND expires_at > ?2))
@@ -291,6 +291,7 @@ impl<'c> Reader<'c> {
                 reviewed_by: r.get(7)?,
                 reviewed_at: r.get(8)?,
                 review_comment: r.get(9)?,
+                kind: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -374,6 +375,15 @@ impl<'c> Reader<'c> {
             .emergency_accesses(None, None, false)?
             .into_iter()
             .find(|e| e.id == id))
+    }
+
+    /// For a sealed emergency account: Some(used_at) (None while unused); None otherwise.
+    pub fn emergency_account(&self, account_id: i64) -> Result<Option<Option<Millis>>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT used_at FROM emergency_accounts WHERE account_id = ?1")?
+            .query_row([account_id], |r| r.get(0))
+            .optional()?)
     }
 
     pub fn two_factor_roles(&self) -> Result<Vec<String>, StoreError> {

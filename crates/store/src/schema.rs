@@ -199,12 +199,14 @@ CREATE TABLE two_factor_roles (role_code TEXT PRIMARY KEY REFERENCES roles(code)
 ALTER TABLE sessions ADD COLUMN second_factor_pending INTEGER NOT NULL DEFAULT 0;
 "#,
     r#"
--- Break-glass (非常時アクセス): time-limited access to one patient's records with a reason,
+-- Break-glass (非常時アクセス): time-limited access to one patient's records with a reason
+-- (kind 'patient'), or a sign-in with a sealed emergency account (kind 'account', no patient);
 -- each use reviewed and closed by a security officer.
 CREATE TABLE emergency_access (
     id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL DEFAULT 'patient' CHECK (kind IN ('patient', 'account')),
     account_id INTEGER NOT NULL REFERENCES accounts(id),
-    patient_id TEXT NOT NULL REFERENCES patients(id),
+    patient_id TEXT REFERENCES patients(id),
     reason TEXT NOT NULL,
     started_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
@@ -215,6 +217,12 @@ CREATE TABLE emergency_access (
 );
 CREATE INDEX emergency_access_account ON emergency_access(account_id, expires_at);
 CREATE INDEX emergency_access_open ON emergency_access(reviewed_at);
+-- Sealed emergency accounts (非常用アカウント): usable once, then only after an administrator
+-- has set new credentials.
+CREATE TABLE emergency_accounts (
+    account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+    used_at INTEGER
+);
 "#,
     r#"
 -- Maintenance work windows (保守作業): a 保守要員 account signs in only inside an approved one.

@@ -420,6 +420,50 @@ impl<'c> WriteTx<'c> {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Records that a sealed emergency account signed in (kind `account`).
+    pub fn insert_emergency_account_use(
+        &mut self,
+        account_id: i64,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO emergency_access (kind, account_id, patient_id, reason, started_at, expires_at)
+             VALUES ('account', ?1, NULL, '非常用アカウントでのログイン', ?2, ?3)",
+            params![account_id, now, expires_at],
+        )?;
+        self.conn.execute(
+            "UPDATE emergency_accounts SET used_at = ?2 WHERE account_id = ?1",
+            params![account_id, now],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Marks (or unmarks) an account as a sealed emergency account.
+    pub fn set_emergency_account(&mut self, account_id: i64, yes: bool) -> Result<(), StoreError> {
+        if yes {
+            self.conn.execute(
+                "INSERT OR IGNORE INTO emergency_accounts (account_id, used_at) VALUES (?1, NULL)",
+                [account_id],
+            )?;
+        } else {
+            self.conn.execute(
+                "DELETE FROM emergency_accounts WHERE account_id = ?1",
+                [account_id],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// New credentials make a used emergency account usable again.
+    pub fn rearm_emergency_account(&mut self, account_id: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE emergency_accounts SET used_at = NULL WHERE account_id = ?1",
+            [account_id],
+        )?;
+        Ok(())
+    }
+
     pub fn end_emergency_access(&mut self, id: i64, now: Millis) -> Result<bool, StoreError> {
         Ok(self.conn.execute(
             "UPDATE emergency_access SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",

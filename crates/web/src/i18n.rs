@@ -855,6 +855,51 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "発行してダウンロード",
         "Issue and download",
     ),
+    (
+        "emergency.account_banner",
+        "非常用アカウントでログイン中：すべての操作が記録され、確認されます",
+        "SIGNED IN WITH AN EMERGENCY ACCOUNT: everything is recorded and will be reviewed",
+    ),
+    (
+        "emergency.account_use",
+        "非常用アカウントでのログイン",
+        "Sign-in with an emergency account",
+    ),
+    (
+        "emergency.account_title",
+        "非常用アカウント",
+        "Emergency account",
+    ),
+    (
+        "emergency.account_help",
+        "封筒などで保管しておき、非常時にだけ使うアカウントです。使うと直ちに通知され、確認待ちになります。一度使うと、パスワードを再設定するまで再び使えません。",
+        "Kept sealed (e.g. in an envelope) for emergencies. Each use is announced at once and queued for review; after one use it works again only once its password is reset.",
+    ),
+    (
+        "emergency.account_armed",
+        "非常用アカウント（未使用・使用可能）",
+        "Emergency account (unused, ready)",
+    ),
+    (
+        "emergency.account_used",
+        "使用済み（パスワードの再設定が必要）",
+        "Used (password reset needed)",
+    ),
+    (
+        "emergency.account_not",
+        "通常のアカウント",
+        "An ordinary account",
+    ),
+    (
+        "emergency.account_set",
+        "非常用アカウントに指定する",
+        "Make this an emergency account",
+    ),
+    (
+        "emergency.account_unset",
+        "非常用アカウントの指定を外す",
+        "Make this an ordinary account",
+    ),
     ("error.title", "エラー", "Error"),
     ("error.back", "戻る", "Back"),
 ];

@@ -225,6 +225,8 @@ struct AccountPage {
     identity_check: String,
     token: Option<IssuedToken>,
     is_self: bool,
+    /// Sealed emergency account: None (not one), Some("") unused, Some(time) used then.
+    emergency: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -258,9 +260,16 @@ async fn show_account(
         );
     };
     let roles = role_names(&svc.roles(p).await.unwrap_or_default(), lang);
+    let emergency = svc
+        .emergency_account_state(p, id)
+        .await
+        .ok()
+        .flatten()
+        .map(|used| used.map(jst).unwrap_or_default());
     render(
         status,
         AccountPage {
+            emergency,
             layout: layout(svc, headers, Some(p), p.csrf.clone()),
             tab: "accounts",
             a: account_row(a, &roles),
@@ -309,6 +318,8 @@ async fn account_act(
         "disable" => svc.set_account_active(&p, id, false).await.map(|_| None),
         "enable" => svc.set_account_active(&p, id, true).await.map(|_| None),
         "unlock" => svc.unlock_account(&p, id).await.map(|_| None),
+        "emergency_on" => svc.set_emergency_account(&p, id, true).await.map(|_| None),
+        "emergency_off" => svc.set_emergency_account(&p, id, false).await.map(|_| None),
         "reset_2fa" => svc
             .reset_second_factor(&p, id, f.get("identity_check"))
             .await

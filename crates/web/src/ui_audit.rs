@@ -43,6 +43,16 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
     ("auth.login_failed", "ログイン失敗", "Failed sign-in"),
     ("auth.logout", "ログアウト", "Sign-out"),
     ("auth.locked", "画面ロック", "Screen locked"),
+    (
+        "emergency.account_used",
+        "非常用アカウントの使用",
+        "Emergency account used",
+    ),
+    (
+        "account.emergency_set",
+        "非常用アカウントの指定",
+        "Emergency account set",
+    ),
     ("ca.created", "認証局の作成", "CA created"),
     (
         "tls.refused",
