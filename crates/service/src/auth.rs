@@ -162,17 +162,8 @@ impl Service {
         if acc.must_change_password
             || password_expired(&self.config.password, acc.password_changed_at, now)
         {
-            let mut ev = AuditEvent::new(
-                now,
-                Some(ActorRef {
-                    id: acc.id,
-                    login: acc.login.clone(),
-                    role: acc.role.clone(),
-                }),
-                actions::LOGIN_FAILED,
-                Outcome::Failed,
-            );
-            ev.client = client;
+            let mut ev =
+                crate::account_event(now, &acc, actions::LOGIN_FAILED, Outcome::Failed, client);
             ev.detail =
                 serde_json::json!({ "login": acc.login, "reason": "password_change_required" });
             self.store
@@ -201,17 +192,13 @@ impl Service {
             .read(move |r| r.emergency_account(acc_id))
             .await?;
         if let Some(Some(_used)) = emergency_account {
-            let mut ev = AuditEvent::new(
+            let mut ev = crate::account_event(
                 now,
-                Some(ActorRef {
-                    id: acc.id,
-                    login: acc.login.clone(),
-                    role: acc.role.clone(),
-                }),
+                acc,
                 actions::LOGIN_FAILED,
                 Outcome::Denied,
+                client.clone(),
             );
-            ev.client = client.clone();
             ev.detail =
                 serde_json::json!({ "login": acc.login, "reason": "emergency_account_used" });
             self.store
@@ -223,18 +210,13 @@ impl Service {
             ));
         }
         let emergency_use = emergency_account.is_some().then(|| {
-            let mut ev = AuditEvent::new(
+            crate::account_event(
                 now,
-                Some(ActorRef {
-                    id: acc.id,
-                    login: acc.login.clone(),
-                    role: acc.role.clone(),
-                }),
+                acc,
                 actions::EMERGENCY_ACCOUNT_USED,
                 Outcome::Ok,
-            );
-            ev.client = client.clone();
-            ev
+                client.clone(),
+            )
         });
         let token = random_token();
         let csrf = random_token();
@@ -253,19 +235,16 @@ impl Service {
                 })
             })
             .await?;
-        let mut ev = AuditEvent::new(
+        let mut ev = crate::account_event(
             now,
-            Some(ActorRef {
-                id: acc.id,
-                login: acc.login.clone(),
-                role: acc.role.clone(),
-            }),
+            acc,
             if second_factor.is_some() {
                 actions::FIRST_FACTOR
             } else {
                 actions::LOGIN
             },
             Outcome::Ok,
+            None,
         );
         ev.client = client;
         if let Some(sf) = second_factor {

@@ -71,6 +71,28 @@ impl Principal {
     }
 }
 
+/// A ledger entry about `acc` (sign-in steps, where no Principal exists yet).
+pub(crate) fn account_event(
+    now: Millis,
+    acc: &Account,
+    action: &str,
+    outcome: Outcome,
+    client: Option<String>,
+) -> AuditEvent {
+    let mut ev = AuditEvent::new(
+        now,
+        Some(ActorRef {
+            id: acc.id,
+            login: acc.login.clone(),
+            role: acc.role.clone(),
+        }),
+        action,
+        outcome,
+    );
+    ev.client = client;
+    ev
+}
+
 /// What an audited use case touched, filled in as it runs.
 #[derive(Debug, Default, Clone)]
 pub struct Target {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use mamori_domain::Millis;
-use mamori_domain::audit::{ActorRef, AuditEvent, Outcome, actions};
+use mamori_domain::audit::{Outcome, actions};
 use mamori_domain::permission::Action;
 use mamori_store::MaintenanceWindow;
 use serde::{Deserialize, Serialize};
@@ -116,17 +116,7 @@ impl Service {
         if let Some(w) = open {
             return Ok(Some(w.ends_at));
         }
-        let mut ev = AuditEvent::new(
-            now,
-            Some(ActorRef {
-                id,
-                login: acc.login.clone(),
-                role: acc.role.clone(),
-            }),
-            actions::LOGIN_FAILED,
-            Outcome::Denied,
-        );
-        ev.client = client;
+        let mut ev = crate::account_event(now, acc, actions::LOGIN_FAILED, Outcome::Denied, client);
         ev.detail =
             serde_json::json!({ "login": acc.login, "reason": "outside_maintenance_window" });
         self.store

@@ -9,18 +9,6 @@ use base64::Engine;
 use common::*;
 use serde_json::json;
 
-const ROLES: [&str; 10] = [
-    "doctor",
-    "dentist",
-    "pharmacist",
-    "nurse",
-    "radiographer",
-    "lab_technician",
-    "clerk",
-    "sysadmin",
-    "auditor",
-    "maintenance",
-];
 const READERS: &[&str] = &[
     "doctor",
     "dentist",

@@ -557,19 +557,6 @@ fn writing_finalising_proxy_approval_amending_and_printing() {
     assert_eq!(nurse_print.status, 403);
 }
 
-const ROLES: [&str; 10] = [
-    "doctor",
-    "dentist",
-    "pharmacist",
-    "nurse",
-    "radiographer",
-    "lab_technician",
-    "clerk",
-    "sysadmin",
-    "auditor",
-    "maintenance",
-];
-
 /// A form post: path, fields (without the CSRF token), roles that may send it.
 type FormPost<'a> = (String, Vec<(&'a str, &'a str)>, &'a [&'a str]);
 

@@ -232,3 +232,17 @@ impl TestServer {
 pub fn record_body(patient: &str, kind: &str, title: &str, author: Option<i64>) -> Value {
     json!({ "patient_id": patient, "kind": kind, "title": title, "body": "本文", "author_id": author })
 }
+
+/// The default 職種 roles, in the order the matrix tests walk them.
+pub const ROLES: [&str; 10] = [
+    "doctor",
+    "dentist",
+    "pharmacist",
+    "nurse",
+    "radiographer",
+    "lab_technician",
+    "clerk",
+    "sysadmin",
+    "auditor",
+    "maintenance",
+];
