@@ -46,6 +46,9 @@ fn banner(dir: &Path, listen: &str) -> String {
     for (login, name, role) in STAFF {
         s.push_str(&format!("  {login:<16} {name}（{role}）\n"));
     }
+    s.push_str(
+        "（保守要員 se.yoshida は、admin が 管理 › 保守作業 で承認した作業時間の中でだけログインできます）\n",
+    );
     s.push_str(&format!(
         "\nAPI の例: curl -s -X POST http://{listen}/api/v1/auth/login -H 'content-type: application/json' \\\n"
     ));
