@@ -32,6 +32,8 @@ pub struct CertRow {
     pub c: CertificateRow,
     pub expires: String,
     pub revoked: String,
+    /// The revocation reason as people read it.
+    pub reason: String,
 }
 
 #[derive(Default)]
@@ -70,6 +72,17 @@ async fn show(
         .map(|c| CertRow {
             expires: jst(c.not_after),
             revoked: c.revoked_at.map(jst).unwrap_or_default(),
+            reason: c
+                .revoke_reason
+                .as_deref()
+                .map(|r| {
+                    REASONS
+                        .iter()
+                        .find(|(code, _)| *code == r)
+                        .map_or(r, |(_, label)| *label)
+                        .to_owned()
+                })
+                .unwrap_or_default(),
             c,
         })
         .collect();
