@@ -140,6 +140,15 @@ pub struct SessionPolicy {
     pub lock_minutes: u32,
 }
 
+impl SessionPolicy {
+    /// Idle milliseconds before a browser session locks, when locking is on (it is off at 0
+    /// and when it would not come before the session ends).
+    pub fn lock_ms(&self) -> Option<i64> {
+        (self.lock_minutes > 0 && self.lock_minutes < self.idle_minutes)
+            .then(|| i64::from(self.lock_minutes) * 60_000)
+    }
+}
+
 impl Default for SessionPolicy {
     fn default() -> Self {
         Self {

@@ -91,6 +91,19 @@ pub struct IssuedToken {
     pub expires_at: Option<i64>,
 }
 
+/// How an administrator checked someone's identity before acting for them (reset, lost
+/// factor): required, and kept in the ledger (JAHIS 09-001 §6.2(2)).
+pub(crate) fn identity_check_note(text: &str) -> Result<String> {
+    let check = text.trim();
+    if check.is_empty() || check.chars().count() > 500 {
+        return Err(ServiceError::invalid(
+            "identity_check",
+            "本人確認の方法を500文字以内で記録してください",
+        ));
+    }
+    Ok(check.to_owned())
+}
+
 fn require_admin(p: &Principal) -> Result<()> {
     p.require(Action::AdminAccounts, None)
 }
@@ -375,13 +388,7 @@ impl Service {
         temporary: String,
         identity_check: String,
     ) -> Result<AccountView> {
-        let check = identity_check.trim().to_owned();
-        if check.is_empty() || check.chars().count() > 500 {
-            return Err(ServiceError::invalid(
-                "identity_check",
-                "本人確認の方法を500文字以内で記録してください",
-            ));
-        }
+        let check = identity_check_note(&identity_check)?;
         let policy = self.config.password.clone();
         let hash = tokio::task::spawn_blocking({
             let t = temporary.clone();

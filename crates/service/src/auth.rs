@@ -443,9 +443,7 @@ impl Service {
             ));
         }
         // A browser session left alone for `lock_minutes` locks before it ends.
-        let policy = &self.config.session;
-        let lock_ms = (policy.lock_minutes > 0 && policy.lock_minutes < policy.idle_minutes)
-            .then(|| i64::from(policy.lock_minutes) * 60_000);
+        let lock_ms = self.config.session.lock_ms();
         let mut locked = s.locked_at.is_some();
         if !locked && !s.is_api_token && lock_ms.is_some_and(|l| now - s.last_seen_at > l) {
             locked = true;

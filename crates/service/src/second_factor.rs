@@ -242,13 +242,7 @@ impl Service {
         id: i64,
         identity_check: String,
     ) -> Result<()> {
-        let check = identity_check.trim().to_owned();
-        if check.is_empty() || check.chars().count() > 500 {
-            return Err(ServiceError::invalid(
-                "identity_check",
-                "本人確認の方法を500文字以内で記録してください",
-            ));
-        }
+        let check = crate::accounts::identity_check_note(&identity_check)?;
         let pc = p.clone();
         let now = self.now();
         let mut t = Target::default();

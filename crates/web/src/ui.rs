@@ -162,9 +162,7 @@ pub(crate) fn layout(
 
 /// How long a browser session may sit idle before it locks, when locking is on.
 pub(crate) fn lock_ms(svc: &Service) -> Option<i64> {
-    let s = &svc.config().session;
-    (s.lock_minutes > 0 && s.lock_minutes < s.idle_minutes)
-        .then(|| i64::from(s.lock_minutes) * 60_000)
+    svc.config().session.lock_ms()
 }
 
 /// The idle period the page's timer counts: to the lock, or else to the end of the session.

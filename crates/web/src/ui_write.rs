@@ -219,6 +219,14 @@ enum Mode {
 }
 
 impl Mode {
+    /// Where the form for replacing record `id` (draft edit or amendment) posts to.
+    fn replacement_path(self, id: i64) -> String {
+        match self {
+            Mode::Amend => format!("/records/{id}/amend"),
+            _ => format!("/records/{id}/edit"),
+        }
+    }
+
     fn heading_key(self) -> &'static str {
         match self {
             Mode::New => "form.new",
@@ -399,7 +407,7 @@ pub async fn edit_page(
                 &svc,
                 &headers,
                 &p,
-                format!("/records/{id}/edit"),
+                Mode::Edit.replacement_path(id),
                 pid,
                 &sent,
                 existing,
@@ -419,9 +427,21 @@ pub async fn edit_submit(
     Path(id): Path<i64>,
     mp: Multipart,
 ) -> Response {
-    let target = format!("/records/{id}/edit");
-    match writer_or_resume(&svc, &headers, client, &target, mp).await {
-        Ok((p, sent)) => save_replacement(&svc, &headers, &p, id, Mode::Edit, sent).await,
+    submit_replacement(&svc, &headers, client, id, Mode::Edit, mp).await
+}
+
+/// A posted draft edit or amendment: saved, or carried through the login/unlock page.
+async fn submit_replacement(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    client: Option<String>,
+    id: i64,
+    mode: Mode,
+    mp: Multipart,
+) -> Response {
+    let target = mode.replacement_path(id);
+    match writer_or_resume(svc, headers, client, &target, mp).await {
+        Ok((p, sent)) => save_replacement(svc, headers, &p, id, mode, sent).await,
         Err(r) => r,
     }
 }
@@ -435,10 +455,7 @@ async fn save_replacement(
     mode: Mode,
     sent: Result<Sent, ServiceError>,
 ) -> Response {
-    let path = match mode {
-        Mode::Amend => format!("/records/{id}/amend"),
-        _ => format!("/records/{id}/edit"),
-    };
+    let path = mode.replacement_path(id);
     let existing = existing_of(svc, p, id).await;
     let sent = match sent {
         Ok(s) => s,
@@ -489,7 +506,7 @@ pub async fn amend_page(
                 &svc,
                 &headers,
                 &p,
-                format!("/records/{id}/amend"),
+                Mode::Amend.replacement_path(id),
                 pid,
                 &sent,
                 existing,
@@ -509,11 +526,7 @@ pub async fn amend_submit(
     Path(id): Path<i64>,
     mp: Multipart,
 ) -> Response {
-    let target = format!("/records/{id}/amend");
-    match writer_or_resume(&svc, &headers, client, &target, mp).await {
-        Ok((p, sent)) => save_replacement(&svc, &headers, &p, id, Mode::Amend, sent).await,
-        Err(r) => r,
-    }
+    submit_replacement(&svc, &headers, client, id, Mode::Amend, mp).await
 }
 
 #[derive(Deserialize)]
@@ -885,13 +898,13 @@ pub(crate) async fn restore(
                     (format!("/patients/{pid}/records"), pid, vec![], Mode::New)
                 }
                 FormTarget::Edit(id) => (
-                    format!("/records/{id}/edit"),
+                    Mode::Edit.replacement_path(id),
                     String::new(),
                     kept(existing_of(svc, &p, id).await),
                     Mode::Edit,
                 ),
                 FormTarget::Amend(id) => (
-                    format!("/records/{id}/amend"),
+                    Mode::Amend.replacement_path(id),
                     String::new(),
                     kept(existing_of(svc, &p, id).await),
                     Mode::Amend,
