@@ -1,0 +1,827 @@
+//! Backup, restore, verify and prune over a repository.
+//!
+//! Backup is a pipeline sized to the machine: one thread reads and cuts files into chunks,
+//! workers hash, compress and seal new chunks, one thread fills packs and writes them. Files
+//! unchanged since the previous snapshot (same path, size and modification time) are not read
+//! again, which is what keeps a daily run short.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Instant, UNIX_EPOCH};
+
+use crossbeam_channel::{bounded, unbounded};
+use ed25519_dalek::SigningKey;
+use fastcdc::v2020::{Normalization, StreamCDC};
+use rand_core::{OsRng, RngCore};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::error::{BackupError, Result};
+use crate::manifest::{FileEntry, MANIFEST_FORMAT, Manifest, SignedManifest};
+use crate::repo::{IndexFile, Loc, PackEntry, Repository, now_text, pack_name};
+use crate::seal::{open_chunk, random_bytes, seal_chunk};
+
+/// Reports progress in bytes; the CLI draws a bar with throughput from it.
+pub trait Progress: Sync {
+    fn start(&self, _what: &str, _total_bytes: u64) {}
+    fn advance(&self, _bytes: u64) {}
+    fn finish(&self) {}
+}
+
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// One file to back up: where it goes in the snapshot, and where to read it now.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub path: String,
+    pub file: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BackupOutcome {
+    pub snapshot: String,
+    pub target: String,
+    pub files: usize,
+    pub files_unchanged: usize,
+    pub total_bytes: u64,
+    /// Bytes read and chunked this run (unchanged files are not read).
+    pub read_bytes: u64,
+    pub new_chunks: usize,
+    /// Sealed bytes written to the target this run.
+    pub stored_bytes: u64,
+    pub locked_until: Option<String>,
+    pub seconds: f64,
+}
+
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8)
+}
+
+fn mtime_ms(meta: &fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn new_snapshot_id() -> String {
+    let t = OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        hex::encode(random_bytes::<3>())
+    )
+}
+
+enum Done {
+    Chunk {
+        file: usize,
+        seq: usize,
+        id: [u8; 32],
+    },
+    File {
+        file: usize,
+        size: u64,
+        blake3: String,
+        chunks: usize,
+        mtime_ms: i64,
+    },
+}
+
+struct Job {
+    file: usize,
+    seq: usize,
+    data: Vec<u8>,
+}
+
+struct Sealed {
+    id: [u8; 32],
+    bytes: Vec<u8>,
+    raw_len: u32,
+}
+
+/// Takes one snapshot of `sources` into `repo`, signed with `signer`; `facts` is what the
+/// instance vouches for (ledger root and size, records) and goes into the manifest as is.
+pub fn backup(
+    repo: &Repository,
+    sources: &[Source],
+    facts: serde_json::Value,
+    signer: &SigningKey,
+    progress: &dyn Progress,
+) -> Result<BackupOutcome> {
+    let started = Instant::now();
+    let index = repo.load_index()?;
+    let parent_id = repo.snapshot_ids()?.pop();
+    let parent: HashMap<String, FileEntry> = match &parent_id {
+        Some(id) => match repo.load_snapshot(id).and_then(|s| s.verified(None)) {
+            Ok(m) => m.files.into_iter().map(|f| (f.path.clone(), f)).collect(),
+            Err(_) => HashMap::new(),
+        },
+        None => HashMap::new(),
+    };
+
+    // Decide which files must be read.
+    let mut entries: Vec<Option<FileEntry>> = Vec::with_capacity(sources.len());
+    let mut to_read: Vec<(usize, &Source, fs::Metadata)> = Vec::new();
+    let mut total_bytes = 0u64;
+    let mut unchanged = 0usize;
+    for (i, s) in sources.iter().enumerate() {
+        let meta = fs::metadata(&s.file)
+            .map_err(|e| BackupError::Io(format!("{}: {e}", s.file.display())))?;
+        total_bytes += meta.len();
+        let reuse = parent.get(&s.path).filter(|p| {
+            p.size == meta.len()
+                && p.mtime_ms == mtime_ms(&meta)
+                && p.chunks.iter().all(|c| {
+                    hex::decode(c)
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .is_some_and(|id| index.contains_key(&id))
+                })
+        });
+        match reuse {
+            Some(p) => {
+                unchanged += 1;
+                entries.push(Some(p.clone()));
+            }
+            None => {
+                entries.push(None);
+                to_read.push((i, s, meta));
+            }
+        }
+    }
+    let read_total: u64 = to_read.iter().map(|(_, _, m)| m.len()).sum();
+    progress.start("バックアップ", read_total);
+
+    let seen: Mutex<HashSet<[u8; 32]>> = Mutex::new(index.keys().copied().collect());
+    let params = repo.config.chunker.clone();
+    let pack_size = repo.config.pack_size;
+    let n_workers = workers();
+    let (job_tx, job_rx) = bounded::<Job>(n_workers * 2);
+    let (seal_tx, seal_rx) = bounded::<Sealed>(n_workers * 2);
+    let (done_tx, done_rx) = unbounded::<Done>();
+    let key = &repo.key;
+
+    let mut chunk_lists: HashMap<usize, Vec<Option<[u8; 32]>>> = HashMap::new();
+    let mut file_facts: HashMap<usize, (u64, String, usize, i64)> = HashMap::new();
+
+    let (read_result, pack_result) = std::thread::scope(|scope| {
+        let reader = {
+            let done_tx = done_tx.clone();
+            let to_read = &to_read;
+            scope.spawn(move || -> Result<()> {
+                for (i, s, _) in to_read {
+                    let f = File::open(&s.file)
+                        .map_err(|e| BackupError::Io(format!("{}: {e}", s.file.display())))?;
+                    let meta = f.metadata()?;
+                    let mut hasher = blake3::Hasher::new();
+                    let mut size = 0u64;
+                    let mut seq = 0usize;
+                    let chunker = StreamCDC::with_level_and_seed(
+                        f,
+                        params.min,
+                        params.avg,
+                        params.max,
+                        Normalization::Level1,
+                        key.cdc_seed,
+                    );
+                    for chunk in chunker {
+                        let chunk = chunk.map_err(|e| {
+                            BackupError::Io(format!("{}: {e:?}", s.file.display()))
+                        })?;
+                        hasher.update(&chunk.data);
+                        size += chunk.data.len() as u64;
+                        progress.advance(chunk.data.len() as u64);
+                        if job_tx
+                            .send(Job {
+                                file: *i,
+                                seq,
+                                data: chunk.data,
+                            })
+                            .is_err()
+                        {
+                            return Ok(()); // the writer failed; its error is reported
+                        }
+                        seq += 1;
+                    }
+                    let _ = done_tx.send(Done::File {
+                        file: *i,
+                        size,
+                        blake3: hasher.finalize().to_hex().to_string(),
+                        chunks: seq,
+                        mtime_ms: mtime_ms(&meta),
+                    });
+                }
+                Ok(())
+            })
+        };
+        for _ in 0..n_workers {
+            let job_rx = job_rx.clone();
+            let seal_tx = seal_tx.clone();
+            let done_tx = done_tx.clone();
+            let seen = &seen;
+            scope.spawn(move || {
+                for job in job_rx {
+                    let id = key.chunk_id(&job.data);
+                    let fresh = seen.lock().expect("seen set").insert(id);
+                    if fresh {
+                        let bytes = seal_chunk(&key.enc, &id, &job.data);
+                        let raw_len = job.data.len() as u32;
+                        if seal_tx.send(Sealed { id, bytes, raw_len }).is_err() {
+                            return;
+                        }
+                    }
+                    let _ = done_tx.send(Done::Chunk {
+                        file: job.file,
+                        seq: job.seq,
+                        id,
+                    });
+                }
+            });
+        }
+        drop(seal_tx);
+        drop(done_tx);
+        drop(job_rx);
+        let packer = scope.spawn(move || -> Result<(Vec<PackEntry>, usize, u64)> {
+            let mut packs = Vec::new();
+            let mut buf: Vec<u8> = Vec::with_capacity(pack_size + (1 << 20));
+            let mut blobs: Vec<(String, u64, u32, u32)> = Vec::new();
+            let (mut n_chunks, mut stored) = (0usize, 0u64);
+            let mut flush = |buf: &mut Vec<u8>, blobs: &mut Vec<(String, u64, u32, u32)>| {
+                if buf.is_empty() {
+                    return Ok::<(), BackupError>(());
+                }
+                let id = *blake3::hash(buf).as_bytes();
+                repo.target.put(&pack_name(&id), buf)?;
+                stored += buf.len() as u64;
+                packs.push(PackEntry {
+                    id: hex::encode(id),
+                    blobs: std::mem::take(blobs),
+                });
+                buf.clear();
+                Ok(())
+            };
+            for s in seal_rx {
+                blobs.push((
+                    hex::encode(s.id),
+                    buf.len() as u64,
+                    s.bytes.len() as u32,
+                    s.raw_len,
+                ));
+                buf.extend_from_slice(&s.bytes);
+                n_chunks += 1;
+                if buf.len() >= pack_size {
+                    flush(&mut buf, &mut blobs)?;
+                }
+            }
+            flush(&mut buf, &mut blobs)?;
+            Ok((packs, n_chunks, stored))
+        });
+        for d in done_rx {
+            match d {
+                Done::Chunk { file, seq, id } => {
+                    let list = chunk_lists.entry(file).or_default();
+                    if list.len() <= seq {
+                        list.resize(seq + 1, None);
+                    }
+                    list[seq] = Some(id);
+                }
+                Done::File {
+                    file,
+                    size,
+                    blake3,
+                    chunks,
+                    mtime_ms,
+                } => {
+                    file_facts.insert(file, (size, blake3, chunks, mtime_ms));
+                }
+            }
+        }
+        (
+            reader.join().expect("reader thread"),
+            packer.join().expect("packer thread"),
+        )
+    });
+    let (packs, new_chunks, stored_bytes) = pack_result?;
+    read_result?;
+    progress.finish();
+
+    for (i, _, _) in &to_read {
+        let (size, blake3, n, mtime_ms) = file_facts
+            .remove(i)
+            .ok_or_else(|| BackupError::Io(format!("{} を読み切れませんでした", sources[*i].path)))?;
+        let list = chunk_lists.remove(i).unwrap_or_default();
+        if list.len() != n || list.iter().any(Option::is_none) {
+            return Err(BackupError::Io(format!(
+                "{} のチャンクがそろいません",
+                sources[*i].path
+            )));
+        }
+        entries[*i] = Some(FileEntry {
+            path: sources[*i].path.clone(),
+            size,
+            mtime_ms,
+            blake3,
+            chunks: list.into_iter().map(|c| hex::encode(c.expect("checked"))).collect(),
+        });
+    }
+    let files: Vec<FileEntry> = entries.into_iter().map(|e| e.expect("every file")).collect();
+
+    // Packs, then their index, then the snapshot: a crash leaves unreferenced packs at worst.
+    if !packs.is_empty() {
+        repo.write_index(&IndexFile {
+            packs: packs.clone(),
+        })?;
+    }
+    let locked_until = extend_locks(repo, &index, &packs, &files)?;
+    let id = new_snapshot_id();
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        snapshot: id.clone(),
+        created_at: now_text(),
+        created_ms: OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000,
+        host: hostname(),
+        tool: format!("mamori {}", env!("CARGO_PKG_VERSION")),
+        parent: parent_id,
+        total_bytes,
+        locked_until: locked_until.clone(),
+        facts,
+        files,
+    };
+    let files_count = manifest.files.len();
+    repo.write_snapshot(&id, &SignedManifest::sign(&manifest, signer))?;
+    Ok(BackupOutcome {
+        snapshot: id,
+        target: repo.target.describe(),
+        files: files_count,
+        files_unchanged: unchanged,
+        total_bytes,
+        read_bytes: read_total,
+        new_chunks,
+        stored_bytes,
+        locked_until,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// On a write-once target, keeps every older object the new snapshot relies on locked at
+/// least as long as the new snapshot itself (a deduplicated chunk from last month must not
+/// expire while this snapshot still needs it).
+fn extend_locks(
+    repo: &Repository,
+    index: &HashMap<[u8; 32], Loc>,
+    new_packs: &[PackEntry],
+    files: &[FileEntry],
+) -> Result<Option<String>> {
+    let Some(days) = repo.target.lock_days() else {
+        return Ok(None);
+    };
+    let until = OffsetDateTime::now_utc() + time::Duration::days(i64::from(days));
+    let fresh: HashSet<&str> = new_packs.iter().map(|p| p.id.as_str()).collect();
+    let mut old_packs: HashSet<[u8; 32]> = HashSet::new();
+    for f in files {
+        for c in &f.chunks {
+            if let Some(loc) = hex::decode(c)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .and_then(|id| index.get(&id))
+            {
+                if !fresh.contains(hex::encode(loc.pack).as_str()) {
+                    old_packs.insert(loc.pack);
+                }
+            }
+        }
+    }
+    for pack in &old_packs {
+        repo.target.extend_lock(&pack_name(pack), until)?;
+    }
+    for name in repo
+        .target
+        .list("index/")?
+        .into_iter()
+        .chain(repo.target.list("keys/")?)
+        .chain(["config".to_owned()])
+    {
+        repo.target.extend_lock(&name, until)?;
+    }
+    Ok(Some(
+        until
+            .replace_nanosecond(0)
+            .expect("zero")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339"),
+    ))
+}
+
+fn hostname() -> String {
+    fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn parse_chunk(c: &str) -> Result<[u8; 32]> {
+    hex::decode(c)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| BackupError::corrupt("チャンク", c, "識別子が不正"))
+}
+
+/// Reads one chunk back and proves it is the one asked for.
+fn read_chunk(repo: &Repository, index: &HashMap<[u8; 32], Loc>, id: &[u8; 32]) -> Result<Vec<u8>> {
+    let loc = index.get(id).ok_or_else(|| BackupError::Missing {
+        what: "チャンク",
+        name: hex::encode(id),
+    })?;
+    let name = pack_name(&loc.pack);
+    let sealed = repo
+        .target
+        .get_range(&name, loc.offset, u64::from(loc.len))?;
+    let data = open_chunk(&repo.key.enc, id, &sealed, loc.raw_len as usize)
+        .ok_or_else(|| BackupError::corrupt("パック", &name, format!("チャンク {} を復号できません", hex::encode(id))))?;
+    if repo.key.chunk_id(&data) != *id {
+        return Err(BackupError::corrupt("パック", &name, "チャンクの内容が識別子と合いません"));
+    }
+    Ok(data)
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RestoreOutcome {
+    pub snapshot: String,
+    pub to: PathBuf,
+    pub files: usize,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub manifest: Manifest,
+}
+
+/// Restores `snapshot` into `dest`, which must not exist yet. Files are written to a sibling
+/// directory first and moved into place only when every one has been checked against the
+/// manifest, so a failed restore leaves nothing behind that looks like an instance.
+pub fn restore(
+    repo: &Repository,
+    snapshot: &str,
+    dest: &Path,
+    expected_key: Option<&[u8; 32]>,
+    progress: &dyn Progress,
+) -> Result<RestoreOutcome> {
+    let started = Instant::now();
+    if dest.exists() && fs::read_dir(dest).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(BackupError::Invalid(format!(
+            "復元先 {} は空ではありません。新しいディレクトリを指定してください（稼働中のインスタンスには書き込みません）",
+            dest.display()
+        )));
+    }
+    let manifest = repo.load_snapshot(snapshot)?.verified(expected_key)?;
+    let index = repo.load_index()?;
+    for f in &manifest.files {
+        for c in &f.chunks {
+            if !index.contains_key(&parse_chunk(c)?) {
+                return Err(BackupError::Missing {
+                    what: "チャンク",
+                    name: format!("{c}（{}）", f.path),
+                });
+            }
+        }
+    }
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent)?;
+    let staging = parent.join(format!(
+        ".{}.restoring-{}",
+        dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        hex::encode(random_bytes::<4>())
+    ));
+    create_private_dir(&staging)?;
+    let result = restore_files(repo, &index, &manifest, &staging, progress);
+    if let Err(e) = result {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    if dest.exists() {
+        fs::remove_dir(dest)?;
+    }
+    fs::rename(&staging, dest)?;
+    Ok(RestoreOutcome {
+        snapshot: snapshot.to_owned(),
+        to: dest.to_owned(),
+        files: manifest.files.len(),
+        bytes: manifest.total_bytes,
+        seconds: started.elapsed().as_secs_f64(),
+        manifest,
+    })
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+fn restore_files(
+    repo: &Repository,
+    index: &HashMap<[u8; 32], Loc>,
+    manifest: &Manifest,
+    staging: &Path,
+    progress: &dyn Progress,
+) -> Result<()> {
+    progress.start("復元", manifest.total_bytes);
+    let next = AtomicUsize::new(0);
+    let first_error: Mutex<Option<BackupError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..workers() {
+            scope.spawn(|| {
+                loop {
+                    if first_error.lock().expect("error slot").is_some() {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(f) = manifest.files.get(i) else {
+                        return;
+                    };
+                    if let Err(e) = restore_one(repo, index, f, staging, progress) {
+                        first_error.lock().expect("error slot").get_or_insert(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    progress.finish();
+    match first_error.into_inner().expect("error slot") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn restore_one(
+    repo: &Repository,
+    index: &HashMap<[u8; 32], Loc>,
+    f: &FileEntry,
+    staging: &Path,
+    progress: &dyn Progress,
+) -> Result<()> {
+    if f.path.is_empty()
+        || f.path.starts_with('/')
+        || f.path.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+    {
+        return Err(BackupError::corrupt("目録", &f.path, "不正なパス"));
+    }
+    let out = staging.join(&f.path);
+    if let Some(dir) = out.parent() {
+        create_private_dir(dir)?;
+    }
+    let mut file = {
+        let mut o = fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        o.open(&out)?
+    };
+    let mut hasher = blake3::Hasher::new();
+    let mut size = 0u64;
+    for c in &f.chunks {
+        let data = read_chunk(repo, index, &parse_chunk(c)?)?;
+        hasher.update(&data);
+        size += data.len() as u64;
+        file.write_all(&data)?;
+        progress.advance(data.len() as u64);
+    }
+    file.sync_all()?;
+    if size != f.size || hasher.finalize().to_hex().as_str() != f.blake3 {
+        return Err(BackupError::corrupt(
+            "復元したファイル",
+            &f.path,
+            "大きさかハッシュが目録と合いません",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct VerifyOutcome {
+    pub ok: bool,
+    pub quick: bool,
+    pub snapshots: usize,
+    pub packs_checked: usize,
+    pub packs_total: usize,
+    pub chunks_checked: usize,
+    pub bytes_read: u64,
+    pub problems: Vec<String>,
+    pub seconds: f64,
+}
+
+/// Reads back what the snapshots need and checks every byte: each snapshot's signature, that
+/// every chunk is indexed, and that each pack is whole and every chunk in it opens to its id.
+/// `quick` reads a random sample of the packs instead of all of them.
+pub fn verify(
+    repo: &Repository,
+    snapshot: Option<&str>,
+    quick: bool,
+    expected_key: Option<&[u8; 32]>,
+    progress: &dyn Progress,
+) -> Result<VerifyOutcome> {
+    let started = Instant::now();
+    let mut out = VerifyOutcome {
+        quick,
+        ..Default::default()
+    };
+    let ids = match snapshot {
+        Some(id) => vec![repo.resolve(Some(id))?],
+        None => repo.snapshot_ids()?,
+    };
+    let index = repo.load_index()?;
+    let mut needed: HashMap<[u8; 32], Vec<[u8; 32]>> = HashMap::new();
+    for id in &ids {
+        out.snapshots += 1;
+        let manifest = match repo.load_snapshot(id).and_then(|s| s.verified(expected_key)) {
+            Ok(m) => m,
+            Err(BackupError::NoSnapshot(id)) => return Err(BackupError::NoSnapshot(id)),
+            Err(e) => {
+                out.problems.push(format!("スナップショット {id}: {e}"));
+                continue;
+            }
+        };
+        for f in &manifest.files {
+            for c in &f.chunks {
+                let chunk = parse_chunk(c)?;
+                match index.get(&chunk) {
+                    Some(loc) => needed.entry(loc.pack).or_default().push(chunk),
+                    None => out.problems.push(format!(
+                        "スナップショット {id} の {} のチャンク {c} が索引にありません",
+                        f.path
+                    )),
+                }
+            }
+        }
+    }
+    let mut packs: Vec<[u8; 32]> = needed.keys().copied().collect();
+    packs.sort();
+    out.packs_total = packs.len();
+    if quick && packs.len() > 4 {
+        let want = (packs.len() / 10).max(4);
+        for i in 0..want {
+            let j = i + (OsRng.next_u64() as usize) % (packs.len() - i);
+            packs.swap(i, j);
+        }
+        packs.truncate(want);
+    }
+    let total: u64 = packs
+        .iter()
+        .flat_map(|p| needed[p].iter())
+        .filter_map(|c| index.get(c))
+        .map(|l| u64::from(l.len))
+        .sum();
+    progress.start("検証", total);
+    for pack in &packs {
+        let name = pack_name(pack);
+        out.packs_checked += 1;
+        let bytes = match repo.target.get(&name) {
+            Ok(b) => b,
+            Err(e) => {
+                out.problems.push(e.to_string());
+                continue;
+            }
+        };
+        out.bytes_read += bytes.len() as u64;
+        if blake3::hash(&bytes).as_bytes() != pack {
+            out.problems.push(
+                BackupError::corrupt("パック", &name, "内容がハッシュと合いません").to_string(),
+            );
+        }
+        let mut chunks = needed[pack].clone();
+        chunks.sort();
+        chunks.dedup();
+        for chunk in chunks {
+            let loc = &index[&chunk];
+            progress.advance(u64::from(loc.len));
+            let start = loc.offset as usize;
+            let end = start + loc.len as usize;
+            let ok = bytes.get(start..end).is_some_and(|sealed| {
+                open_chunk(&repo.key.enc, &chunk, sealed, loc.raw_len as usize)
+                    .is_some_and(|d| repo.key.chunk_id(&d) == chunk)
+            });
+            out.chunks_checked += 1;
+            if !ok {
+                out.problems.push(format!(
+                    "パック {name} のチャンク {} が壊れています",
+                    hex::encode(chunk)
+                ));
+            }
+        }
+    }
+    progress.finish();
+    out.ok = out.problems.is_empty();
+    out.seconds = started.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct PruneOutcome {
+    pub kept: Vec<String>,
+    pub removed: Vec<String>,
+    /// Snapshots past the generation count that the target still refuses to delete.
+    pub still_locked: Vec<String>,
+    pub packs_removed: usize,
+    pub bytes_freed: u64,
+}
+
+/// Keeps the newest `keep` snapshots (the generations) and removes older ones where the target
+/// allows it, then packs no remaining snapshot uses. A locked object is left alone; a chunk
+/// that any remaining snapshot uses is never removed. Not to be run beside a backup of the
+/// same repository.
+pub fn prune(repo: &Repository, keep: usize) -> Result<PruneOutcome> {
+    let keep = keep.max(1);
+    let ids = repo.snapshot_ids()?;
+    let mut out = PruneOutcome::default();
+    let cut = ids.len().saturating_sub(keep);
+    for id in &ids[..cut] {
+        match repo.target.delete(&format!("snapshots/{id}")) {
+            Ok(()) => out.removed.push(id.clone()),
+            Err(BackupError::Locked(_)) => out.still_locked.push(id.clone()),
+            Err(e) => return Err(e),
+        }
+    }
+    let remaining: Vec<String> = ids[..cut]
+        .iter()
+        .filter(|id| out.still_locked.contains(id))
+        .chain(ids[cut..].iter())
+        .cloned()
+        .collect();
+    out.kept = ids[cut..].to_vec();
+    let mut used: HashSet<[u8; 32]> = HashSet::new();
+    for id in &remaining {
+        // A snapshot that cannot be read still counts as using everything: never guess.
+        let manifest = repo.load_snapshot(id)?.verified(None)?;
+        for f in manifest.files {
+            for c in f.chunks {
+                used.insert(parse_chunk(&c)?);
+            }
+        }
+    }
+    let index_files = repo.index_files()?;
+    let mut live = IndexFile::default();
+    let mut dead: Vec<(String, u64)> = Vec::new();
+    for (_, file) in &index_files {
+        for pack in &file.packs {
+            let needed = pack
+                .blobs
+                .iter()
+                .any(|(c, ..)| parse_chunk(c).map(|c| used.contains(&c)).unwrap_or(true));
+            if needed {
+                live.packs.push(pack.clone());
+            } else {
+                let size: u64 = pack.blobs.iter().map(|b| u64::from(b.2)).sum();
+                dead.push((pack.id.clone(), size));
+            }
+        }
+    }
+    if dead.is_empty() {
+        return Ok(out);
+    }
+    // New index first, then old indexes, then packs: at no moment does an index name a
+    // removed pack that a later backup could deduplicate against.
+    let new_index = repo.write_index(&live)?;
+    for (name, _) in &index_files {
+        if *name != new_index {
+            match repo.target.delete(name) {
+                Ok(()) | Err(BackupError::Locked(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    for (id, size) in dead {
+        let pack: [u8; 32] = parse_chunk(&id)?;
+        match repo.target.delete(&pack_name(&pack)) {
+            Ok(()) => {
+                out.packs_removed += 1;
+                out.bytes_freed += size;
+            }
+            Err(BackupError::Locked(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}

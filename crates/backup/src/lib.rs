@@ -1,0 +1,27 @@
+//! Backups of a mamori instance that survive ransomware: content-defined chunks, deduplicated,
+//! compressed and sealed with XChaCha20-Poly1305 under a key that never leaves the operator,
+//! written once to a directory (NAS, removable medium) or an S3 bucket with Object Lock.
+//!
+//! A repository holds only objects that are never rewritten: `config`, `keys/*` (the master
+//! key wrapped by a passphrase and/or a key file), `packs/*` (sealed chunks), `index/*` (which
+//! chunk is where) and `snapshots/*` (a signed manifest per snapshot). The engine knows nothing
+//! of mamori's database: the service layer hands it files and the facts to sign.
+
+pub mod engine;
+pub mod error;
+pub mod keys;
+pub mod manifest;
+pub mod repo;
+pub mod s3;
+pub mod seal;
+pub mod target;
+
+pub use engine::{
+    BackupOutcome, Progress, PruneOutcome, RestoreOutcome, Source, VerifyOutcome, backup, prune,
+    restore, verify,
+};
+pub use error::{BackupError, Result};
+pub use keys::{KeyFile, KeyMaterial};
+pub use manifest::{FileEntry, Manifest, SignedManifest};
+pub use repo::{Repository, SnapshotInfo};
+pub use target::{Target, open_target};

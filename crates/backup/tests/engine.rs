@@ -1,0 +1,208 @@
+//! The engine end to end on a directory target: round trip, incremental runs, generations, and
+//! each failure mode an operator can meet (wrong key, missing, corrupted or truncated objects).
+
+use std::fs;
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+use mamori_backup::engine::NoProgress;
+use mamori_backup::keys::KdfParams;
+use mamori_backup::target::DirTarget;
+use mamori_backup::*;
+use rand_core::{OsRng, RngCore};
+
+const CHEAP: KdfParams = KdfParams {
+    m_kib: 256,
+    t: 1,
+    p: 1,
+};
+
+fn key() -> KeyMaterial {
+    KeyMaterial {
+        passphrase: Some("correct horse battery staple".to_string().into()),
+        key_file: None,
+    }
+}
+
+fn repo(dir: &Path, k: &KeyMaterial) -> Result<Repository> {
+    Repository::open_or_init(Box::new(DirTarget::new(dir)), k, CHEAP).map(|(r, _)| r)
+}
+
+fn sources(dir: &Path) -> Vec<Source> {
+    let mut out = Vec::new();
+    for name in ["mamori.db", "blobs/ab/cdef", "keys/ledger.key"] {
+        out.push(Source {
+            path: name.to_owned(),
+            file: dir.join(name),
+        });
+    }
+    out
+}
+
+fn instance(dir: &Path) {
+    fs::create_dir_all(dir.join("blobs/ab")).unwrap();
+    fs::create_dir_all(dir.join("keys")).unwrap();
+    let mut noise = vec![0u8; 3 * 1024 * 1024 + 17];
+    OsRng.fill_bytes(&mut noise);
+    fs::write(dir.join("blobs/ab/cdef"), &noise).unwrap();
+    fs::write(dir.join("mamori.db"), "診療録の本文。".repeat(200_000)).unwrap();
+    fs::write(dir.join("keys/ledger.key"), "00".repeat(32)).unwrap();
+}
+
+fn same_tree(a: &Path, b: &Path) {
+    for s in sources(a) {
+        assert_eq!(
+            fs::read(&s.file).unwrap(),
+            fs::read(b.join(&s.path)).unwrap(),
+            "{}",
+            s.path
+        );
+    }
+}
+
+#[test]
+fn round_trip_incremental_and_generations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, target) = (tmp.path().join("data"), tmp.path().join("target"));
+    instance(&data);
+    let signer = SigningKey::from_bytes(&[9u8; 32]);
+    let r = repo(&target, &key()).unwrap();
+    let facts = serde_json::json!({"ledger": {"size": 3}});
+    let first = backup(&r, &sources(&data), facts.clone(), &signer, &NoProgress).unwrap();
+    assert_eq!(first.files, 3);
+    assert_eq!(first.files_unchanged, 0);
+    assert!(first.stored_bytes < first.total_bytes, "text compressed");
+
+    // Second run: only the changed file is read; the attachment is not stored again.
+    let mut db = fs::read(data.join("mamori.db")).unwrap();
+    db[1000..1010].copy_from_slice(b"0123456789");
+    fs::write(data.join("mamori.db"), &db).unwrap();
+    let second = backup(&r, &sources(&data), facts.clone(), &signer, &NoProgress).unwrap();
+    assert_eq!(second.files_unchanged, 2);
+    assert_eq!(second.read_bytes, db.len() as u64);
+    assert!(second.stored_bytes < first.stored_bytes / 4, "{second:?}");
+
+    // Reopened with the same passphrase, the newest snapshot restores byte for byte.
+    let r = repo(&target, &key()).unwrap();
+    let out = tmp.path().join("restored");
+    let restored = restore(&r, &second.snapshot, &out, Some(&signer.verifying_key().to_bytes()), &NoProgress).unwrap();
+    assert_eq!(restored.manifest.facts, facts);
+    same_tree(&data, &out);
+    // The older one too (its chunks are shared).
+    let out1 = tmp.path().join("restored1");
+    restore(&r, &first.snapshot, &out1, None, &NoProgress).unwrap();
+    assert_ne!(fs::read(out1.join("mamori.db")).unwrap(), db);
+
+    let v = verify(&r, None, false, None, &NoProgress).unwrap();
+    assert!(v.ok, "{v:?}");
+    assert_eq!(v.snapshots, 2);
+
+    // A restore never writes into a directory that already holds something.
+    let err = restore(&r, &second.snapshot, &out, None, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("空ではありません"), "{err}");
+    // A manifest signed by another key is refused when the instance key is expected.
+    let err = restore(&r, &second.snapshot, &tmp.path().join("x"), Some(&[1u8; 32]), &NoProgress).unwrap_err();
+    assert!(matches!(err, BackupError::Corrupt { .. }), "{err}");
+
+    // Generations: three more runs, keep 2; the kept ones still verify and restore.
+    for _ in 0..3 {
+        db[5] = db[5].wrapping_add(1);
+        fs::write(data.join("mamori.db"), &db).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        backup(&r, &sources(&data), facts.clone(), &signer, &NoProgress).unwrap();
+    }
+    let pruned = prune(&r, 2).unwrap();
+    assert_eq!(pruned.kept.len(), 2);
+    assert_eq!(pruned.removed.len(), 3);
+    assert!(pruned.packs_removed > 0, "{pruned:?}");
+    let v = verify(&r, None, false, None, &NoProgress).unwrap();
+    assert!(v.ok && v.snapshots == 2, "{v:?}");
+    let out2 = tmp.path().join("restored2");
+    restore(&r, &pruned.kept[1], &out2, None, &NoProgress).unwrap();
+    same_tree(&data, &out2);
+}
+
+#[test]
+fn failure_modes_are_named_and_leave_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, target) = (tmp.path().join("data"), tmp.path().join("target"));
+    instance(&data);
+    let signer = SigningKey::from_bytes(&[9u8; 32]);
+    let file = KeyFile::generate();
+    let by_file = KeyMaterial {
+        passphrase: None,
+        key_file: Some(file),
+    };
+    let r = repo(&target, &by_file).unwrap();
+    let snap = backup(&r, &sources(&data), serde_json::json!({}), &signer, &NoProgress)
+        .unwrap()
+        .snapshot;
+
+    // Wrong key, and no key.
+    let err = repo(&target, &key()).err().unwrap();
+    assert!(matches!(err, BackupError::WrongKey), "{err}");
+    assert!(err.to_string().contains("鍵が違います"));
+    let err = Repository::open(Box::new(DirTarget::new(&target)), &KeyMaterial::default()).err().unwrap();
+    assert!(matches!(err, BackupError::NoKey));
+
+    let packs: Vec<_> = walk(&target.join("packs"));
+    assert!(!packs.is_empty());
+    let writable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(p, fs::Permissions::from_mode(0o600)).unwrap();
+    };
+
+    // Corrupted chunk: one flipped byte in a pack.
+    let pack = &packs[0];
+    let good = fs::read(pack).unwrap();
+    let mut bad = good.clone();
+    bad[good.len() / 2] ^= 0x40;
+    writable(pack);
+    fs::write(pack, &bad).unwrap();
+    let v = verify(&r, None, false, None, &NoProgress).unwrap();
+    assert!(!v.ok);
+    assert!(v.problems.iter().any(|p| p.contains("壊れています")), "{v:?}");
+    let out = tmp.path().join("r1");
+    let err = restore(&r, &snap, &out, None, &NoProgress).unwrap_err();
+    assert!(matches!(err, BackupError::Corrupt { .. }), "{err}");
+    assert!(!out.exists(), "a failed restore leaves no directory");
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 2, "no staging left behind");
+
+    // Missing chunk: the pack is gone.
+    fs::remove_file(pack).unwrap();
+    let v = verify(&r, None, true, None, &NoProgress).unwrap();
+    assert!(!v.ok && v.problems.iter().any(|p| p.contains("見つかりません")), "{v:?}");
+    let err = restore(&r, &snap, &out, None, &NoProgress).unwrap_err();
+    assert!(matches!(err, BackupError::Missing { .. }), "{err}");
+    fs::write(pack, &good).unwrap();
+    assert!(verify(&r, None, false, None, &NoProgress).unwrap().ok);
+
+    // Truncated snapshot.
+    let snap_file = target.join("snapshots").join(&snap);
+    let bytes = fs::read(&snap_file).unwrap();
+    writable(&snap_file);
+    fs::write(&snap_file, &bytes[..bytes.len() / 2]).unwrap();
+    let err = restore(&r, &snap, &out, None, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("途中で切れているか"), "{err}");
+    let v = verify(&r, Some(&snap), false, None, &NoProgress).unwrap();
+    assert!(!v.ok);
+    // An unknown snapshot id.
+    assert!(matches!(
+        restore(&r, "20990101T000000Z-000000", &out, None, &NoProgress),
+        Err(BackupError::NoSnapshot(_))
+    ));
+    assert!(!out.exists());
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
