@@ -76,13 +76,14 @@ fn mtime_ms(meta: &fs::Metadata) -> i64 {
 fn new_snapshot_id() -> String {
     let t = OffsetDateTime::now_utc();
     format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}",
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z-{}",
         t.year(),
         u8::from(t.month()),
         t.day(),
         t.hour(),
         t.minute(),
         t.second(),
+        t.millisecond(),
         hex::encode(random_bytes::<3>())
     )
 }
@@ -200,9 +201,8 @@ pub fn backup(
                         key.cdc_seed,
                     );
                     for chunk in chunker {
-                        let chunk = chunk.map_err(|e| {
-                            BackupError::Io(format!("{}: {e:?}", s.file.display()))
-                        })?;
+                        let chunk = chunk
+                            .map_err(|e| BackupError::Io(format!("{}: {e:?}", s.file.display())))?;
                         hasher.update(&chunk.data);
                         size += chunk.data.len() as u64;
                         progress.advance(chunk.data.len() as u64);
@@ -321,9 +321,9 @@ pub fn backup(
     progress.finish();
 
     for (i, _, _) in &to_read {
-        let (size, blake3, n, mtime_ms) = file_facts
-            .remove(i)
-            .ok_or_else(|| BackupError::Io(format!("{} を読み切れませんでした", sources[*i].path)))?;
+        let (size, blake3, n, mtime_ms) = file_facts.remove(i).ok_or_else(|| {
+            BackupError::Io(format!("{} を読み切れませんでした", sources[*i].path))
+        })?;
         let list = chunk_lists.remove(i).unwrap_or_default();
         if list.len() != n || list.iter().any(Option::is_none) {
             return Err(BackupError::Io(format!(
@@ -336,10 +336,16 @@ pub fn backup(
             size,
             mtime_ms,
             blake3,
-            chunks: list.into_iter().map(|c| hex::encode(c.expect("checked"))).collect(),
+            chunks: list
+                .into_iter()
+                .map(|c| hex::encode(c.expect("checked")))
+                .collect(),
         });
     }
-    let files: Vec<FileEntry> = entries.into_iter().map(|e| e.expect("every file")).collect();
+    let files: Vec<FileEntry> = entries
+        .into_iter()
+        .map(|e| e.expect("every file"))
+        .collect();
 
     // Packs, then their index, then the snapshot: a crash leaves unreferenced packs at worst.
     if !packs.is_empty() {
@@ -447,15 +453,30 @@ fn read_chunk(repo: &Repository, index: &HashMap<[u8; 32], Loc>, id: &[u8; 32]) 
         name: hex::encode(id),
     })?;
     let name = pack_name(&loc.pack);
-    let sealed = repo
-        .target
-        .get_range(&name, loc.offset, u64::from(loc.len))?;
-    let data = open_chunk(&repo.key.enc, id, &sealed, loc.raw_len as usize)
-        .ok_or_else(|| BackupError::corrupt("パック", &name, format!("チャンク {} を復号できません", hex::encode(id))))?;
-    if repo.key.chunk_id(&data) != *id {
-        return Err(BackupError::corrupt("パック", &name, "チャンクの内容が識別子と合いません"));
+    let range = (loc.offset, u64::from(loc.len));
+    let open_it = |sealed: &[u8]| {
+        open_chunk(&repo.key.enc, id, sealed, loc.raw_len as usize)
+            .filter(|data| repo.key.chunk_id(data) == *id)
+    };
+    let first = repo.target.get_range(&name, range.0, range.1);
+    if let Some(data) = first.as_ref().ok().and_then(|s| open_it(s)) {
+        return Ok(data);
     }
-    Ok(data)
+    // Overwritten on a versioned, locked target: the original version is still there.
+    for older in repo.target.older_copies(&name, Some(range))? {
+        if let Some(data) = open_it(&older) {
+            return Ok(data);
+        }
+    }
+    first?;
+    Err(BackupError::corrupt(
+        "パック",
+        &name,
+        format!(
+            "チャンク {} を復号できないか、内容が識別子と合いません",
+            hex::encode(id)
+        ),
+    ))
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -479,7 +500,11 @@ pub fn restore(
     progress: &dyn Progress,
 ) -> Result<RestoreOutcome> {
     let started = Instant::now();
-    if dest.exists() && fs::read_dir(dest).map(|mut d| d.next().is_some()).unwrap_or(true) {
+    if dest.exists()
+        && fs::read_dir(dest)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
         return Err(BackupError::Invalid(format!(
             "復元先 {} は空ではありません。新しいディレクトリを指定してください（稼働中のインスタンスには書き込みません）",
             dest.display()
@@ -504,7 +529,9 @@ pub fn restore(
     fs::create_dir_all(parent)?;
     let staging = parent.join(format!(
         ".{}.restoring-{}",
-        dest.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        dest.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         hex::encode(random_bytes::<4>())
     ));
     create_private_dir(&staging)?;
@@ -582,7 +609,9 @@ fn restore_one(
 ) -> Result<()> {
     if f.path.is_empty()
         || f.path.starts_with('/')
-        || f.path.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+        || f.path
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
     {
         return Err(BackupError::corrupt("目録", &f.path, "不正なパス"));
     }
@@ -656,7 +685,10 @@ pub fn verify(
     let mut needed: HashMap<[u8; 32], Vec<[u8; 32]>> = HashMap::new();
     for id in &ids {
         out.snapshots += 1;
-        let manifest = match repo.load_snapshot(id).and_then(|s| s.verified(expected_key)) {
+        let manifest = match repo
+            .load_snapshot(id)
+            .and_then(|s| s.verified(expected_key))
+        {
             Ok(m) => m,
             Err(BackupError::NoSnapshot(id)) => return Err(BackupError::NoSnapshot(id)),
             Err(e) => {

@@ -64,10 +64,7 @@ impl KeyFile {
     /// The printable form: a header line, the key in groups of four hex digits, a check value.
     pub fn to_text(&self) -> String {
         let hex = hex::encode(*self.0);
-        let groups: Vec<&str> = (0..hex.len())
-            .step_by(4)
-            .map(|i| &hex[i..i + 4])
-            .collect();
+        let groups: Vec<&str> = (0..hex.len()).step_by(4).map(|i| &hex[i..i + 4]).collect();
         format!(
             "{KEY_FILE_HEADER}\n{}\n{}\ncheck {}\n",
             groups[..8].join(" "),
@@ -204,7 +201,11 @@ pub(crate) fn create_slots(
 }
 
 /// Opens the master secret with whichever slot `material` fits.
-pub(crate) fn unlock(material: &KeyMaterial, repo_id: &str, slots: &[KeySlot]) -> Result<MasterKey> {
+pub(crate) fn unlock(
+    material: &KeyMaterial,
+    repo_id: &str,
+    slots: &[KeySlot],
+) -> Result<MasterKey> {
     if material.is_empty() {
         return Err(BackupError::NoKey);
     }
@@ -213,7 +214,11 @@ pub(crate) fn unlock(material: &KeyMaterial, repo_id: &str, slots: &[KeySlot]) -
             (KeySlot::Passphrase { kdf, salt, sealed }, Some(pass), _) => {
                 let salt = hex::decode(salt).unwrap_or_default();
                 let kek = passphrase_kek(pass, &salt, *kdf)?;
-                open(&kek, &hex::decode(sealed).unwrap_or_default(), repo_id.as_bytes())
+                open(
+                    &kek,
+                    &hex::decode(sealed).unwrap_or_default(),
+                    repo_id.as_bytes(),
+                )
             }
             (KeySlot::KeyFile { sealed, .. }, _, Some(file)) => open(
                 &file.kek(),
@@ -251,9 +256,13 @@ mod tests {
         let back = KeyFile::parse(&text).unwrap();
         assert_eq!(back.fingerprint(), k.fingerprint());
         assert_eq!(
-            KeyFile::parse(&text.to_uppercase().replace("MAMORI-BACKUP-KEY V1", KEY_FILE_HEADER))
-                .unwrap()
-                .fingerprint(),
+            KeyFile::parse(
+                &text
+                    .to_uppercase()
+                    .replace("MAMORI-BACKUP-KEY V1", KEY_FILE_HEADER)
+            )
+            .unwrap()
+            .fingerprint(),
             k.fingerprint()
         );
         let line = text.lines().nth(1).unwrap();

@@ -143,6 +143,7 @@ impl Repository {
     }
 
     fn init(target: Box<dyn Target>, material: &KeyMaterial, kdf: KdfParams) -> Result<Self> {
+        target.check_ready()?;
         let config = RepoConfig {
             format: REPO_FORMAT.into(),
             id: hex::encode(random_bytes::<16>()),
@@ -155,7 +156,10 @@ impl Repository {
         let (key, slots) = keys::create_slots(material, &config.id, kdf)?;
         for slot in &slots {
             let bytes = serde_json::to_vec_pretty(slot).expect("slot serialises");
-            let name = format!("keys/{}", hex::encode(&blake3::hash(&bytes).as_bytes()[..16]));
+            let name = format!(
+                "keys/{}",
+                hex::encode(&blake3::hash(&bytes).as_bytes()[..16])
+            );
             target.put(&name, &bytes)?;
         }
         // The configuration goes last: a repository is usable once it exists.
@@ -242,13 +246,22 @@ impl Repository {
             Err(BackupError::Missing { .. }) => return Err(BackupError::NoSnapshot(id.to_owned())),
             Err(e) => return Err(e),
         };
-        let plain = open(&self.key.enc, &sealed, name.as_bytes()).ok_or_else(|| {
-            BackupError::corrupt(
-                "スナップショット",
-                id,
-                "復号できません（途中で切れているか、改ざんされています）",
-            )
-        })?;
+        let plain = open(&self.key.enc, &sealed, name.as_bytes())
+            .or_else(|| {
+                // Overwritten on a versioned, locked target: the original is still there.
+                self.target
+                    .older_copies(&name, None)
+                    .ok()?
+                    .iter()
+                    .find_map(|old| open(&self.key.enc, old, name.as_bytes()))
+            })
+            .ok_or_else(|| {
+                BackupError::corrupt(
+                    "スナップショット",
+                    id,
+                    "復号できません（途中で切れているか、改ざんされています）",
+                )
+            })?;
         serde_json::from_slice(&plain)
             .map_err(|e| BackupError::corrupt("スナップショット", id, e.to_string()))
     }

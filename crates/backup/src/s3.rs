@@ -50,10 +50,16 @@ impl S3Target {
     /// `s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=ap-northeast-1&lock_days=30`;
     /// credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN).
     pub fn from_url(url: &str) -> Result<Self> {
-        let rest = url.strip_prefix("s3://").ok_or_else(|| bad_url(url, "s3:// で始まりません"))?;
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| bad_url(url, "s3:// で始まりません"))?;
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
-        if bucket.is_empty() || !bucket.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)) {
+        if bucket.is_empty()
+            || !bucket
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+        {
             return Err(bad_url(url, "バケット名が不正です"));
         }
         let mut endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
@@ -65,7 +71,9 @@ impl S3Target {
                 "endpoint" => endpoint = Some(v.to_owned()),
                 "region" => region = v.to_owned(),
                 "lock_days" => {
-                    let days: u32 = v.parse().map_err(|_| bad_url(url, "lock_days は日数です"))?;
+                    let days: u32 = v
+                        .parse()
+                        .map_err(|_| bad_url(url, "lock_days は日数です"))?;
                     lock_days = (days > 0).then_some(days);
                 }
                 _ => return Err(bad_url(url, &format!("{k} という設定はありません"))),
@@ -141,7 +149,10 @@ impl S3Target {
             .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
             .collect();
         all.push(("host".into(), self.host.clone()));
-        all.push(("x-amz-content-sha256".into(), hex::encode(Sha256::digest(body))));
+        all.push((
+            "x-amz-content-sha256".into(),
+            hex::encode(Sha256::digest(body)),
+        ));
         all.push(("x-amz-date".into(), amz_date(now)));
         if let Some(t) = &self.creds.session_token {
             all.push(("x-amz-security-token".into(), t.clone()));
@@ -193,11 +204,11 @@ impl S3Target {
         }
     }
 
-    fn fail(&self, what: &str, name: &str, (status, code): (u16, String)) -> BackupError {
+    /// `key` is the object's full key (prefix included).
+    fn fail(&self, what: &str, key: &str, (status, code): (u16, String)) -> BackupError {
         BackupError::Io(format!(
-            "S3 {what} {}/{} が失敗しました: {code} (HTTP {status})",
-            self.bucket,
-            self.key(name)
+            "S3 {what} {}/{key} が失敗しました: {code} (HTTP {status})",
+            self.bucket
         ))
     }
 
@@ -281,16 +292,16 @@ impl S3Target {
                 };
                 match self.send("GET", Some(&key), &[("versionId", &version)], &headers, b"")? {
                     Ok(b) => Ok(b),
-                    Err(e) => Err(self.fail("読み出し", name, e)),
+                    Err(e) => Err(self.fail("読み出し", &key, e)),
                 }
             }
             Err((416, _)) => Err(BackupError::corrupt("パック", name, "途中で切れています")),
-            Err(e) => Err(self.fail("読み出し", name, e)),
+            Err(e) => Err(self.fail("読み出し", &key, e)),
         }
     }
 
     /// Refuses to start a write-once repository in a bucket that cannot hold locks.
-    pub fn check_object_lock(&self) -> Result<()> {
+    fn check_object_lock(&self) -> Result<()> {
         if self.lock_days.is_none() {
             return Ok(());
         }
@@ -325,7 +336,7 @@ impl Target for S3Target {
         }
         match self.send("PUT", Some(&self.key(name)), &[], &headers, bytes)? {
             Ok(_) => Ok(()),
-            Err(e) => Err(self.fail("書き込み", name, e)),
+            Err(e) => Err(self.fail("書き込み", &self.key(name), e)),
         }
     }
 
@@ -362,7 +373,7 @@ impl Target for S3Target {
             match self.send("DELETE", Some(&key), &[("versionId", &version)], &[], b"")? {
                 Ok(_) | Err((404, _)) => {}
                 Err((403, _)) | Err((400, _)) => return Err(BackupError::Locked(name.to_owned())),
-                Err(e) => return Err(self.fail("削除", name, e)),
+                Err(e) => return Err(self.fail("削除", &key, e)),
             }
         }
         Ok(())
@@ -370,6 +381,30 @@ impl Target for S3Target {
 
     fn lock_days(&self) -> Option<u32> {
         self.lock_days
+    }
+
+    fn check_ready(&self) -> Result<()> {
+        self.check_object_lock()
+    }
+
+    fn older_copies(&self, name: &str, range: Option<(u64, u64)>) -> Result<Vec<Vec<u8>>> {
+        let key = self.key(name);
+        let headers: Vec<(&str, String)> = match range {
+            Some((off, len)) => vec![("range", format!("bytes={off}-{}", off + len - 1))],
+            None => vec![],
+        };
+        let mut out = Vec::new();
+        for (k, version, marker, latest) in self.versions(&key)? {
+            if k != key || marker || latest {
+                continue;
+            }
+            if let Ok(body) =
+                self.send("GET", Some(&key), &[("versionId", &version)], &headers, b"")?
+            {
+                out.push(body);
+            }
+        }
+        Ok(out)
     }
 
     fn extend_lock(&self, name: &str, until: OffsetDateTime) -> Result<()> {
@@ -389,7 +424,7 @@ impl Target for S3Target {
             body.as_bytes(),
         )? {
             Ok(_) => Ok(()),
-            Err(e) => Err(self.fail("保持期間の延長", name, e)),
+            Err(e) => Err(self.fail("保持期間の延長", &self.key(name), e)),
         }
     }
 }
@@ -479,7 +514,10 @@ fn sign_v4(
         "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
         hex::encode(Sha256::digest(canonical.as_bytes()))
     );
-    let k = hmac(format!("AWS4{}", creds.secret_key).as_bytes(), day.as_bytes());
+    let k = hmac(
+        format!("AWS4{}", creds.secret_key).as_bytes(),
+        day.as_bytes(),
+    );
     let k = hmac(&k, region.as_bytes());
     let k = hmac(&k, b"s3");
     let k = hmac(&k, b"aws4_request");
@@ -564,7 +602,10 @@ mod tests {
         };
         let now = time::macros::datetime!(2013-05-24 00:00:00 UTC);
         let mut headers = vec![
-            ("host".to_owned(), "examplebucket.s3.amazonaws.com".to_owned()),
+            (
+                "host".to_owned(),
+                "examplebucket.s3.amazonaws.com".to_owned(),
+            ),
             ("range".to_owned(), "bytes=0-9".to_owned()),
             (
                 "x-amz-content-sha256".to_owned(),
@@ -572,7 +613,15 @@ mod tests {
             ),
             ("x-amz-date".to_owned(), "20130524T000000Z".to_owned()),
         ];
-        let auth = sign_v4(&creds, "us-east-1", "GET", "/test.txt", &[], &mut headers, now);
+        let auth = sign_v4(
+            &creds,
+            "us-east-1",
+            "GET",
+            "/test.txt",
+            &[],
+            &mut headers,
+            now,
+        );
         assert!(
             auth.ends_with(
                 "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
@@ -595,6 +644,9 @@ mod tests {
         assert_eq!(recs[2].1[0], ("Key".into(), "p/b".into()));
         assert_eq!(xml_values(xml, "ListVersionsResult/IsTruncated"), ["false"]);
         assert_eq!(uri_encode("a b/ü", false), "a%20b/%C3%BC");
-        assert_eq!(canonical_query(&[("versions", ""), ("prefix", "x/y")]), "prefix=x%2Fy&versions=");
+        assert_eq!(
+            canonical_query(&[("versions", ""), ("prefix", "x/y")]),
+            "prefix=x%2Fy&versions="
+        );
     }
 }

@@ -26,6 +26,16 @@ pub trait Target: Send + Sync {
     fn lock_days(&self) -> Option<u32> {
         None
     }
+    /// Earlier versions of an object, newest first (a versioned bucket keeps the original
+    /// when someone overwrites it); `range` as in `get_range`.
+    fn older_copies(&self, _name: &str, _range: Option<(u64, u64)>) -> Result<Vec<Vec<u8>>> {
+        Ok(Vec::new())
+    }
+    /// Refuses a target that cannot keep the promises made for it (a bucket without Object
+    /// Lock when locks were asked for). Called before a repository is created there.
+    fn check_ready(&self) -> Result<()> {
+        Ok(())
+    }
     /// Keeps an object locked until at least `until` (objects still referenced by newer
     /// snapshots must outlive their own first retention).
     fn extend_lock(&self, _name: &str, _until: OffsetDateTime) -> Result<()> {
@@ -59,7 +69,9 @@ impl DirTarget {
     fn path(&self, name: &str) -> Result<PathBuf> {
         if name.is_empty()
             || name.starts_with('/')
-            || name.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+            || name
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
         {
             return Err(BackupError::Invalid(format!("不正なオブジェクト名 {name}")));
         }

@@ -85,7 +85,14 @@ fn round_trip_incremental_and_generations() {
     // Reopened with the same passphrase, the newest snapshot restores byte for byte.
     let r = repo(&target, &key()).unwrap();
     let out = tmp.path().join("restored");
-    let restored = restore(&r, &second.snapshot, &out, Some(&signer.verifying_key().to_bytes()), &NoProgress).unwrap();
+    let restored = restore(
+        &r,
+        &second.snapshot,
+        &out,
+        Some(&signer.verifying_key().to_bytes()),
+        &NoProgress,
+    )
+    .unwrap();
     assert_eq!(restored.manifest.facts, facts);
     same_tree(&data, &out);
     // The older one too (its chunks are shared).
@@ -101,7 +108,14 @@ fn round_trip_incremental_and_generations() {
     let err = restore(&r, &second.snapshot, &out, None, &NoProgress).unwrap_err();
     assert!(err.to_string().contains("空ではありません"), "{err}");
     // A manifest signed by another key is refused when the instance key is expected.
-    let err = restore(&r, &second.snapshot, &tmp.path().join("x"), Some(&[1u8; 32]), &NoProgress).unwrap_err();
+    let err = restore(
+        &r,
+        &second.snapshot,
+        &tmp.path().join("x"),
+        Some(&[1u8; 32]),
+        &NoProgress,
+    )
+    .unwrap_err();
     assert!(matches!(err, BackupError::Corrupt { .. }), "{err}");
 
     // Generations: three more runs, keep 2; the kept ones still verify and restore.
@@ -134,15 +148,23 @@ fn failure_modes_are_named_and_leave_nothing_behind() {
         key_file: Some(file),
     };
     let r = repo(&target, &by_file).unwrap();
-    let snap = backup(&r, &sources(&data), serde_json::json!({}), &signer, &NoProgress)
-        .unwrap()
-        .snapshot;
+    let snap = backup(
+        &r,
+        &sources(&data),
+        serde_json::json!({}),
+        &signer,
+        &NoProgress,
+    )
+    .unwrap()
+    .snapshot;
 
     // Wrong key, and no key.
     let err = repo(&target, &key()).err().unwrap();
     assert!(matches!(err, BackupError::WrongKey), "{err}");
     assert!(err.to_string().contains("鍵が違います"));
-    let err = Repository::open(Box::new(DirTarget::new(&target)), &KeyMaterial::default()).err().unwrap();
+    let err = Repository::open(Box::new(DirTarget::new(&target)), &KeyMaterial::default())
+        .err()
+        .unwrap();
     assert!(matches!(err, BackupError::NoKey));
 
     let packs: Vec<_> = walk(&target.join("packs"));
@@ -161,17 +183,27 @@ fn failure_modes_are_named_and_leave_nothing_behind() {
     fs::write(pack, &bad).unwrap();
     let v = verify(&r, None, false, None, &NoProgress).unwrap();
     assert!(!v.ok);
-    assert!(v.problems.iter().any(|p| p.contains("壊れています")), "{v:?}");
+    assert!(
+        v.problems.iter().any(|p| p.contains("壊れています")),
+        "{v:?}"
+    );
     let out = tmp.path().join("r1");
     let err = restore(&r, &snap, &out, None, &NoProgress).unwrap_err();
     assert!(matches!(err, BackupError::Corrupt { .. }), "{err}");
     assert!(!out.exists(), "a failed restore leaves no directory");
-    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 2, "no staging left behind");
+    assert_eq!(
+        fs::read_dir(tmp.path()).unwrap().count(),
+        2,
+        "no staging left behind"
+    );
 
     // Missing chunk: the pack is gone.
     fs::remove_file(pack).unwrap();
     let v = verify(&r, None, true, None, &NoProgress).unwrap();
-    assert!(!v.ok && v.problems.iter().any(|p| p.contains("見つかりません")), "{v:?}");
+    assert!(
+        !v.ok && v.problems.iter().any(|p| p.contains("見つかりません")),
+        "{v:?}"
+    );
     let err = restore(&r, &snap, &out, None, &NoProgress).unwrap_err();
     assert!(matches!(err, BackupError::Missing { .. }), "{err}");
     fs::write(pack, &good).unwrap();

@@ -1,5 +1,6 @@
 //! The `mamori` command: a thin adapter over the service layer.
 
+mod backup;
 mod bench;
 mod ca;
 mod demo;
@@ -87,6 +88,23 @@ enum Cmd {
     Ca {
         #[command(subcommand)]
         cmd: ca::CaCmd,
+    },
+    /// Encrypted, deduplicated backups in generations; restore drills.
+    Backup {
+        #[command(subcommand)]
+        cmd: backup::BackupCmd,
+    },
+    /// Restore a snapshot into a new instance directory (never over an existing one).
+    Restore {
+        #[arg(long)]
+        target: String,
+        /// A snapshot id, or "latest".
+        #[arg(long)]
+        snapshot: String,
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        key: backup::KeyArgs,
     },
     /// Benchmarks that print their figures (see docs/benchmarks.md).
     Bench {
@@ -209,6 +227,13 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+        Cmd::Backup { cmd } => backup::run(cmd),
+        Cmd::Restore {
+            target,
+            snapshot,
+            to,
+            key,
+        } => backup::restore(&target, &snapshot, &to, &key),
         Cmd::Bench { which } => bench::run(which),
     }
 }

@@ -3,50 +3,11 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::*;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn serve(data: &std::path::Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_mamori"))
-        .args([
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("MAMORI_LOCKOUT_FAILURE_DELAY_MS", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if fresh()
-            .get(&format!("http://127.0.0.1:{port}/api/v1/health"))
-            .call()
-            .is_ok()
-        {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut child = child;
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("server did not start");
-}
 
 fn login(port: u16) -> String {
     let r: serde_json::Value = fresh()
@@ -169,10 +130,4 @@ fn unsafe_sigterm(child: &Child) {
         .arg("-TERM")
         .arg(child.id().to_string())
         .status();
-}
-
-/// An agent without pooled connections: the server is killed and restarted on the same port,
-/// and a socket kept from before would fail.
-fn fresh() -> ureq::Agent {
-    ureq::AgentBuilder::new().max_idle_connections(0).build()
 }

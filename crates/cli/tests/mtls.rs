@@ -21,14 +21,6 @@ fn run(cmd: &str, args: &[&str], dir: &Path) -> (bool, String) {
     (o.status.success(), text(&o))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Server(Child);
 
 impl Drop for Server {

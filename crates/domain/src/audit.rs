@@ -114,6 +114,16 @@ pub mod actions {
     pub const MAINTENANCE_REPORT: &str = "maintenance.report";
     pub const MAINTENANCE_ACKNOWLEDGED: &str = "maintenance.acknowledged";
     pub const TIME_STATUS: &str = "time.status";
+    pub const BACKUP_COMPLETED: &str = "backup.completed";
+    pub const BACKUP_FAILED: &str = "backup.failed";
+    pub const BACKUP_VERIFIED: &str = "backup.verified";
+    pub const BACKUP_DRILL: &str = "backup.drill";
+    /// A snapshot was copied to a medium that was then disconnected (who, which, when).
+    pub const BACKUP_OFFLINE: &str = "backup.offline";
+    pub const BACKUP_PRUNED: &str = "backup.pruned";
+    pub const BACKUP_RESTORED: &str = "backup.restored";
+    pub const BACKUP_STATUS: &str = "backup.status";
+    pub const BACKUP_REQUESTED: &str = "backup.requested";
     pub const CA_CREATED: &str = "ca.created";
     pub const TLS_REFUSED: &str = "tls.refused";
     pub const CERT_ISSUED: &str = "cert.issued";

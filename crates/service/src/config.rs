@@ -29,6 +29,54 @@ pub struct Config {
     pub emergency: EmergencyConfig,
     #[serde(default)]
     pub time: TimeConfig,
+    #[serde(default)]
+    pub backup: BackupConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BackupConfig {
+    /// Where `serve` backs up on schedule, comma-separated: directories (NAS, removable media)
+    /// and `s3://bucket/prefix?endpoint=…&lock_days=30`. Empty: no schedule.
+    pub targets: String,
+    /// The key file (`mamori backup keygen`) for scheduled backups; the passphrase may come
+    /// from MAMORI_BACKUP_PASSPHRASE instead. Keep a printed copy offline.
+    pub key_file: String,
+    /// How often `serve` backs up (0 = only on demand).
+    pub interval_hours: u64,
+    /// Generations kept per target (the guideline's Q&A example: 5 for electronic records).
+    pub keep: u32,
+    /// Include the instance's keys (ledger and CA) so that a restore stands alone.
+    pub include_keys: bool,
+    /// Warn when no copy has been recorded as taken offline for this many days.
+    pub offline_days: u64,
+    /// Warn when no restore drill has passed for this many days.
+    pub drill_days: u64,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            targets: String::new(),
+            key_file: String::new(),
+            interval_hours: 24,
+            keep: 5,
+            include_keys: true,
+            offline_days: 7,
+            drill_days: 30,
+        }
+    }
+}
+
+impl BackupConfig {
+    pub fn target_list(&self) -> Vec<String> {
+        self.targets
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,6 +191,7 @@ impl Config {
             ledger: LedgerConfig::default(),
             emergency: EmergencyConfig::default(),
             time: TimeConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 

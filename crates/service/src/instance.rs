@@ -199,6 +199,7 @@ pub fn open_with(
         signer,
         data_dir: dir.to_owned(),
         verifying: std::sync::atomic::AtomicBool::new(false),
+        backup_running: std::sync::atomic::AtomicBool::new(false),
         clock_status: std::sync::Mutex::new(None),
     };
     let expected = svc.store.reader()?.get().meta("verifier_key")?;

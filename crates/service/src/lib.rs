@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod ca;
 pub mod config;
 pub mod crypto;
@@ -120,6 +121,8 @@ pub struct Service {
     data_dir: PathBuf,
     /// Set while a full verification runs, so that two cannot overlap.
     verifying: std::sync::atomic::AtomicBool,
+    /// Set while a backup started by the server runs, so that two cannot overlap.
+    backup_running: std::sync::atomic::AtomicBool,
     /// The last clock check (trusted time), if one ran.
     clock_status: std::sync::Mutex<Option<mamori_domain::timesync::ClockStatus>>,
 }

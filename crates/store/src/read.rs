@@ -947,3 +947,32 @@ impl ReadOnly {
         Reader::new(&self.conn)
     }
 }
+
+/// Copies the database of the instance in `dir` to `dest` as one consistent moment, while a
+/// server may keep writing (SQLite's online backup, all pages in one step under one read
+/// snapshot, so it never restarts on concurrent writes).
+pub fn snapshot_database(dir: &std::path::Path, dest: &std::path::Path) -> Result<(), StoreError> {
+    let src = Connection::open_with_flags(
+        dir.join("mamori.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    src.busy_timeout(std::time::Duration::from_secs(30))?;
+    let mut dst = Connection::open(dest)?;
+    {
+        let backup = rusqlite::backup::Backup::new(&src, &mut dst)?;
+        use rusqlite::backup::StepResult;
+        // -1: every page in one step, so concurrent writes never force a restart.
+        loop {
+            match backup.step(-1)? {
+                StepResult::Done => break,
+                StepResult::More => {}
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    }
+    // A self-contained file: no WAL beside it, readable by any SQLite.
+    dst.pragma_update(None, "journal_mode", "DELETE")?;
+    dst.close().map_err(|(_, e)| StoreError::from(e))?;
+    crate::restrict_file(dest)?;
+    Ok(())
+}

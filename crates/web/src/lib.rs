@@ -576,6 +576,28 @@ pub async fn serve_with(
             }
         }
     });
+    // Events left by commands run beside the server, and the backup schedule.
+    let bk_svc = svc.clone();
+    let backups = tokio::spawn(async move {
+        let mut t = tokio::time::interval(Duration::from_secs(5));
+        let mut next_schedule_check = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            t.tick().await;
+            if let Err(e) = bk_svc.ingest_outbox().await {
+                tracing::warn!(error = %e, "could not record queued events");
+            }
+            if tokio::time::Instant::now() >= next_schedule_check {
+                next_schedule_check = tokio::time::Instant::now() + Duration::from_secs(60);
+                if bk_svc.backup_due().await.unwrap_or(false) {
+                    match bk_svc.backup_now(None).await {
+                        Ok(()) => tracing::info!("scheduled backup started"),
+                        Err(e) if e.code == "backup_running" => {}
+                        Err(e) => tracing::warn!(error = %e, "scheduled backup could not start"),
+                    }
+                }
+            }
+        }
+    });
     let result = match tls {
         None => {
             axum::serve(listener, app)
@@ -586,6 +608,7 @@ pub async fn serve_with(
     };
     ticker.abort();
     clock_checker.abort();
+    backups.abort();
     if let Some(v) = verifier {
         v.abort();
     }

@@ -2,7 +2,8 @@
 //! Drives the real `mamori` binary, and builds instances through the service layer.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use mamori_service::accounts::NewAccount;
 use mamori_service::patients::NewPatient;
@@ -134,4 +135,49 @@ pub fn copy_dir(from: &Path, to: &Path) {
 pub fn sql(data: &Path, statements: &str) {
     let conn = rusqlite::Connection::open(data.join("mamori.db")).unwrap();
     conn.execute_batch(statements).unwrap();
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn serve(data: &std::path::Path, port: u16) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_mamori"))
+        .args([
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("MAMORI_LOCKOUT_FAILURE_DELAY_MS", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if fresh()
+            .get(&format!("http://127.0.0.1:{port}/api/v1/health"))
+            .call()
+            .is_ok()
+        {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("server did not start");
+}
+
+/// An agent without pooled connections: the server is killed and restarted on the same port,
+/// and a socket kept from before would fail.
+pub fn fresh() -> ureq::Agent {
+    ureq::AgentBuilder::new().max_idle_connections(0).build()
 }

@@ -1,0 +1,1202 @@
+//! Backups of a whole instance, their restore drills, and what the administrator is shown.
+//!
+//! The engine (mamori-backup) knows files; this module knows the instance: it copies the
+//! database at one consistent moment while the server keeps writing, lists blobs, keys and
+//! configuration, and signs into the manifest what the instance vouches for (ledger size and
+//! root, a digest of every record version). A drill restores a snapshot into scratch space,
+//! opens it as an instance, runs the full `verify` on it and compares it with those facts.
+//!
+//! Every run, failure, verification, drill and offline copy goes into the ledger. A command
+//! run beside a live server cannot write the ledger (the server holds it), so it leaves the
+//! event in `outbox/` and the server records it within a minute.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ed25519_dalek::SigningKey;
+use mamori_backup::engine::NoProgress;
+use mamori_backup::keys::KdfParams;
+use mamori_backup::{
+    BackupError, BackupOutcome, KeyFile, KeyMaterial, Progress, PruneOutcome, Repository, Source,
+};
+use mamori_domain::Millis;
+use mamori_domain::audit::actions;
+use mamori_domain::permission::Action;
+use mamori_ledger::Frontier;
+use mamori_store::ReadOnly;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::BackupConfig;
+use crate::error::{Result, ServiceError};
+use crate::{Principal, Service, Target};
+
+pub const OUTBOX: &str = "outbox";
+const STAGING: &str = "backup-staging";
+
+impl From<BackupError> for ServiceError {
+    fn from(e: BackupError) -> Self {
+        ServiceError::new(
+            match e.code() {
+                "wrong_key" => "backup_wrong_key",
+                "no_key" => "backup_no_key",
+                "missing" => "backup_missing",
+                "corrupt" => "backup_corrupt",
+                "no_snapshot" => "backup_no_snapshot",
+                "no_repository" => "backup_no_repository",
+                "locked" => "backup_locked",
+                "invalid" => "invalid",
+                _ => "backup_io",
+            },
+            e.to_string(),
+        )
+    }
+}
+
+/// What the instance vouches for in each manifest, and what a drill must find again.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InstanceFacts {
+    pub facility: String,
+    pub origin: String,
+    pub verifier_key: String,
+    pub ledger_size: u64,
+    pub ledger_root: String,
+    pub versions: u64,
+    /// SHA-256 over every version's (record, number, state, content hash), in order.
+    pub versions_digest: String,
+    pub blobs: u64,
+}
+
+/// Reads the facts of the instance database in `dir` (one read snapshot).
+pub fn instance_facts(dir: &Path) -> Result<InstanceFacts> {
+    let ro = ReadOnly::open(dir)?;
+    let r = ro.get();
+    let size = r.ledger_size()?;
+    let root = Frontier::load(&r.hashes(), size)
+        .map_err(|e| ServiceError::new("corrupt", format!("台帳を読めません: {e}")))?
+        .root();
+    let mut h = Sha256::new();
+    let mut versions = 0u64;
+    r.for_each_version(|v| {
+        versions += 1;
+        h.update(
+            format!(
+                "{}:{}:{}:{}\n",
+                v.record_id, v.version_no, v.state, v.content_sha256
+            )
+            .as_bytes(),
+        );
+        Ok(())
+    })?;
+    Ok(InstanceFacts {
+        facility: r.meta("facility")?.unwrap_or_default(),
+        origin: r.meta("origin")?.unwrap_or_default(),
+        verifier_key: r.meta("verifier_key")?.unwrap_or_default(),
+        ledger_size: size,
+        ledger_root: hex::encode(root),
+        versions,
+        versions_digest: hex::encode(h.finalize()),
+        blobs: r.blob_ids()?.len() as u64,
+    })
+}
+
+/// The key for a repository: a key file (printed at the key ceremony) and/or a passphrase.
+pub fn key_material(key_file: Option<&Path>, passphrase: Option<String>) -> Result<KeyMaterial> {
+    let key_file = match key_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ServiceError::new(
+                    "backup_no_key",
+                    format!("鍵ファイル {} を読めません: {e}", path.display()),
+                )
+            })?;
+            Some(KeyFile::parse(&text)?)
+        }
+        None => None,
+    };
+    let m = KeyMaterial {
+        passphrase: passphrase.filter(|p| !p.is_empty()).map(Into::into),
+        key_file,
+    };
+    if m.is_empty() {
+        return Err(BackupError::NoKey.into());
+    }
+    Ok(m)
+}
+
+/// The key the server itself uses for scheduled backups (`backup.key_file`, relative to the
+/// data directory, and/or MAMORI_BACKUP_PASSPHRASE).
+pub fn configured_key(dir: &Path, cfg: &BackupConfig) -> Result<KeyMaterial> {
+    let file = (!cfg.key_file.is_empty()).then(|| {
+        let p = PathBuf::from(&cfg.key_file);
+        if p.is_absolute() { p } else { dir.join(p) }
+    });
+    key_material(
+        file.as_deref(),
+        std::env::var("MAMORI_BACKUP_PASSPHRASE").ok(),
+    )
+}
+
+/// A consistent copy of the database and the list of everything else to back up.
+pub struct Staged {
+    root: PathBuf,
+    pub sources: Vec<Source>,
+    pub facts: InstanceFacts,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn io(what: &Path, e: std::io::Error) -> ServiceError {
+    ServiceError::new("backup_io", format!("{} を読めません: {e}", what.display()))
+}
+
+/// Copies the database (while the server may be writing) and lists the instance's files.
+/// Blobs are content-addressed and written before the transaction that references them, so
+/// every blob the copied database names is already on disk when the directory is listed.
+pub fn stage(dir: &Path, include_keys: bool) -> Result<Staged> {
+    if !dir.join("mamori.db").exists() {
+        return Err(ServiceError::new(
+            "no_instance",
+            format!("{} にインスタンスがありません", dir.display()),
+        ));
+    }
+    let root = dir.join(STAGING).join(crate::crypto::random_hex(6));
+    std::fs::create_dir_all(&root).map_err(|e| io(&root, e))?;
+    mamori_store::restrict_dir(&dir.join(STAGING)).map_err(|e| io(&root, e))?;
+    let db = root.join("mamori.db");
+    let staged = |sources, facts| Staged {
+        root: root.clone(),
+        sources,
+        facts,
+    };
+    // Built first so that a failure below still removes the copy.
+    let mut s = staged(Vec::new(), empty_facts());
+    mamori_store::snapshot_database(dir, &db)?;
+    s.facts = instance_facts(&root)?;
+    s.sources.push(Source {
+        path: "mamori.db".into(),
+        file: db,
+    });
+    s.sources.push(Source {
+        path: crate::config::CONFIG_FILE.into(),
+        file: dir.join(crate::config::CONFIG_FILE),
+    });
+    if include_keys {
+        list_files(&dir.join(crate::instance::KEY_DIR), "keys", &mut s.sources)?;
+    }
+    let blobs = dir.join("blobs");
+    if blobs.exists() {
+        for entry in std::fs::read_dir(&blobs).map_err(|e| io(&blobs, e))? {
+            let entry = entry.map_err(|e| io(&blobs, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name != "tmp" && entry.path().is_dir() {
+                list_files(&entry.path(), &format!("blobs/{name}"), &mut s.sources)?;
+            }
+        }
+    }
+    Ok(s)
+}
+
+fn empty_facts() -> InstanceFacts {
+    InstanceFacts {
+        facility: String::new(),
+        origin: String::new(),
+        verifier_key: String::new(),
+        ledger_size: 0,
+        ledger_root: String::new(),
+        versions: 0,
+        versions_digest: String::new(),
+        blobs: 0,
+    }
+}
+
+fn list_files(dir: &Path, prefix: &str, out: &mut Vec<Source>) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        out.push(Source {
+            path: format!("{prefix}/{name}"),
+            file: dir.join(&name),
+        });
+    }
+    Ok(())
+}
+
+fn kdf() -> KdfParams {
+    KdfParams::default()
+}
+
+/// What one backup run produced, as recorded in the ledger.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackupRun {
+    pub outcome: BackupOutcome,
+    pub created_repository: bool,
+    pub pruned: Option<PruneOutcome>,
+    pub ledger_size: u64,
+    pub ledger_root: String,
+}
+
+impl BackupRun {
+    pub fn detail(&self) -> serde_json::Value {
+        serde_json::json!({
+            "target": self.outcome.target,
+            "snapshot": self.outcome.snapshot,
+            "files": self.outcome.files,
+            "total_bytes": self.outcome.total_bytes,
+            "stored_bytes": self.outcome.stored_bytes,
+            "seconds": (self.outcome.seconds * 1000.0).round() / 1000.0,
+            "locked_until": self.outcome.locked_until,
+            "ledger_size": self.ledger_size,
+            "ledger_root": self.ledger_root,
+            "pruned": self.pruned.as_ref().map(|p| p.removed.len()),
+        })
+    }
+}
+
+/// Backs the instance in `dir` up to `target` (creating the repository on first use) and,
+/// when `keep` is given, prunes to that many generations.
+pub fn run_backup(
+    dir: &Path,
+    target: &str,
+    key: &KeyMaterial,
+    include_keys: bool,
+    keep: Option<u32>,
+    progress: &dyn Progress,
+) -> Result<BackupRun> {
+    let signer: SigningKey = crate::instance::load_signing_key(dir)?;
+    let staged = stage(dir, include_keys)?;
+    let (repo, created) =
+        Repository::open_or_init(mamori_backup::open_target(target)?, key, kdf())?;
+    let facts = serde_json::to_value(&staged.facts).map_err(ServiceError::internal)?;
+    let outcome = mamori_backup::backup(&repo, &staged.sources, facts, &signer, progress)?;
+    let pruned = match keep {
+        Some(n) => Some(mamori_backup::prune(&repo, n as usize)?),
+        None => None,
+    };
+    Ok(BackupRun {
+        outcome,
+        created_repository: created,
+        pruned,
+        ledger_size: staged.facts.ledger_size,
+        ledger_root: staged.facts.ledger_root.clone(),
+    })
+}
+
+pub fn open_repository(target: &str, key: &KeyMaterial) -> Result<Repository> {
+    Ok(Repository::open(mamori_backup::open_target(target)?, key)?)
+}
+
+/// The instance key (ed25519, raw) a manifest must be signed with, from a verifier key text.
+pub fn manifest_key_of(verifier_key: &str) -> Option<[u8; 32]> {
+    use base64::Engine;
+    let b64 = verifier_key.rsplit('+').next()?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    // The note verifier key is 1 algorithm byte followed by the 32-byte key.
+    raw.get(1..33)?.try_into().ok()
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DrillReport {
+    pub ok: bool,
+    pub target: String,
+    pub snapshot: String,
+    pub snapshot_created_at: String,
+    /// Restore, open and verify, end to end: the recovery time this drill proved.
+    pub seconds: f64,
+    pub restore_seconds: f64,
+    pub verify_seconds: f64,
+    pub bytes: u64,
+    pub files: usize,
+    pub started: bool,
+    pub verify_ok: bool,
+    pub ledger_size: u64,
+    pub ledger_root: String,
+    pub ledger_matches: bool,
+    pub records_match: bool,
+    pub problems: Vec<String>,
+    pub kept_at: Option<PathBuf>,
+}
+
+impl DrillReport {
+    pub fn detail(&self) -> serde_json::Value {
+        serde_json::json!({
+            "ok": self.ok,
+            "target": self.target,
+            "snapshot": self.snapshot,
+            "seconds": (self.seconds * 1000.0).round() / 1000.0,
+            "bytes": self.bytes,
+            "ledger_size": self.ledger_size,
+            "ledger_root": self.ledger_root,
+            "ledger_matches": self.ledger_matches,
+            "records_match": self.records_match,
+            "verify_ok": self.verify_ok,
+            "problems": self.problems.iter().take(20).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// A restore drill: restores `snapshot` (or the newest) into scratch space under `scratch`,
+/// verifies it in full, opens it as an instance, and compares its ledger and records with the
+/// signed manifest. Never touches the live instance; the scratch copy is removed unless
+/// `keep` is set.
+pub fn drill(
+    target: &str,
+    snapshot: Option<&str>,
+    key: &KeyMaterial,
+    scratch: &Path,
+    keep: bool,
+    progress: &dyn Progress,
+) -> Result<DrillReport> {
+    let started = std::time::Instant::now();
+    let repo = open_repository(target, key)?;
+    let id = repo.resolve(snapshot)?;
+    let dest = scratch.join(format!("mamori-drill-{}", crate::crypto::random_hex(4)));
+    let restored = mamori_backup::restore(&repo, &id, &dest, None, progress)?;
+    let restore_seconds = started.elapsed().as_secs_f64();
+    let cleanup = |d: &Path| {
+        if !keep {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    };
+    let mut problems = Vec::new();
+    let expected: Option<InstanceFacts> =
+        serde_json::from_value(restored.manifest.facts.clone()).ok();
+    if expected.is_none() {
+        problems.push("目録にインスタンスの事実（台帳の大きさと根）がありません".to_owned());
+    }
+    let v_started = std::time::Instant::now();
+    let verified = crate::verify::verify(
+        &dest,
+        &crate::verify::VerifyOptions {
+            external_checkpoint: None,
+            trusted_key: None,
+            skip_blobs: false,
+        },
+    );
+    let verify_seconds = v_started.elapsed().as_secs_f64();
+    let verify_ok = match &verified {
+        Ok(r) if r.ok => true,
+        Ok(r) => {
+            problems.extend(r.problems.iter().take(20).cloned());
+            false
+        }
+        Err(e) => {
+            problems.push(e.to_string());
+            false
+        }
+    };
+    // Opening it as an instance is what a restore after an incident does next.
+    let started_ok = match crate::instance::open(&dest) {
+        Ok(svc) => {
+            svc.store().close();
+            true
+        }
+        Err(e) => {
+            problems.push(format!("復元したインスタンスを起動できません: {e}"));
+            false
+        }
+    };
+    let found = instance_facts(&dest);
+    let (ledger_matches, records_match, ledger_size, ledger_root) = match (&found, &expected) {
+        (Ok(f), Some(e)) => {
+            let l = f.ledger_size == e.ledger_size
+                && f.ledger_root == e.ledger_root
+                && f.origin == e.origin;
+            let r = f.versions == e.versions && f.versions_digest == e.versions_digest;
+            if !l {
+                problems.push(format!(
+                    "台帳が目録と合いません（目録: {} 件 {}, 復元: {} 件 {}）",
+                    e.ledger_size, e.ledger_root, f.ledger_size, f.ledger_root
+                ));
+            }
+            if !r {
+                problems.push("記録の版が目録と合いません".to_owned());
+            }
+            (l, r, f.ledger_size, f.ledger_root.clone())
+        }
+        (Err(e), _) => {
+            problems.push(e.to_string());
+            (false, false, 0, String::new())
+        }
+        (Ok(f), None) => (false, false, f.ledger_size, f.ledger_root.clone()),
+    };
+    // A manifest must be signed by the key of the instance it describes.
+    if let Ok(f) = &found {
+        let key = manifest_key_of(&f.verifier_key);
+        if let Err(e) = repo
+            .load_snapshot(&id)
+            .and_then(|s| s.verified(key.as_ref()))
+        {
+            problems.push(e.to_string());
+        }
+    }
+    cleanup(&dest);
+    let ok = problems.is_empty() && verify_ok && started_ok && ledger_matches && records_match;
+    Ok(DrillReport {
+        ok,
+        target: repo.target().describe(),
+        snapshot: id,
+        snapshot_created_at: restored.manifest.created_at.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        restore_seconds,
+        verify_seconds,
+        bytes: restored.bytes,
+        files: restored.files,
+        started: started_ok,
+        verify_ok,
+        ledger_size,
+        ledger_root,
+        ledger_matches,
+        records_match,
+        problems,
+        kept_at: keep.then_some(dest),
+    })
+}
+
+/// Records a backup event from outside the server: straight into the ledger when the
+/// instance is free, otherwise into the outbox for the running server. Returns where it went.
+pub fn record_from_cli(
+    dir: &Path,
+    action: &'static str,
+    detail: serde_json::Value,
+) -> Result<&'static str> {
+    match crate::instance::open(dir) {
+        Ok(svc) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(ServiceError::internal)?;
+            let result = rt.block_on(svc.record_system_event(action, detail));
+            svc.store().close();
+            result.map(|_| "ledger")
+        }
+        Err(e) if e.code == "locked_instance" => {
+            let outbox = dir.join(OUTBOX);
+            std::fs::create_dir_all(&outbox).map_err(|e| io(&outbox, e))?;
+            let body = serde_json::json!({
+                "action": action,
+                "detail": detail,
+                "queued_at": now_ms(),
+            });
+            let name = format!("{}-{}.json", now_ms(), crate::crypto::random_hex(4));
+            let tmp = outbox.join(format!(".{name}"));
+            std::fs::write(
+                &tmp,
+                serde_json::to_vec(&body).map_err(ServiceError::internal)?,
+            )
+            .map_err(|e| io(&tmp, e))?;
+            mamori_store::restrict_file(&tmp).map_err(|e| io(&tmp, e))?;
+            std::fs::rename(&tmp, outbox.join(&name)).map_err(|e| io(&outbox, e))?;
+            Ok("outbox")
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn now_ms() -> Millis {
+    use mamori_domain::Clock;
+    mamori_domain::SystemClock.now()
+}
+
+/// The only events the outbox may carry.
+fn outbox_action(name: &str) -> Option<&'static str> {
+    [
+        actions::BACKUP_COMPLETED,
+        actions::BACKUP_FAILED,
+        actions::BACKUP_VERIFIED,
+        actions::BACKUP_DRILL,
+        actions::BACKUP_OFFLINE,
+        actions::BACKUP_PRUNED,
+        actions::BACKUP_RESTORED,
+    ]
+    .into_iter()
+    .find(|a| *a == name)
+}
+
+/// One backup-related ledger entry, as the status is computed from.
+#[derive(Clone, Debug)]
+pub struct BackupEvent {
+    pub at: Millis,
+    pub action: String,
+    pub detail: serde_json::Value,
+    pub by: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct TargetStatus {
+    pub target: String,
+    pub configured: bool,
+    pub last_ok_at: Option<Millis>,
+    pub last_snapshot: Option<String>,
+    pub last_bytes: Option<u64>,
+    pub last_seconds: Option<f64>,
+    pub locked_until: Option<String>,
+    pub last_failure_at: Option<Millis>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OfflineCopy {
+    pub at: Millis,
+    pub medium: String,
+    pub target: String,
+    pub snapshot: String,
+    pub by: Option<String>,
+    pub note: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DrillView {
+    pub at: Millis,
+    pub ok: bool,
+    pub seconds: f64,
+    pub snapshot: String,
+    pub target: String,
+    pub problems: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum BackupWarning {
+    NoTargets,
+    NeverBackedUp { target: String },
+    Overdue { target: String, hours: u64 },
+    LastRunFailed { target: String, error: String },
+    NoOfflineCopy,
+    OfflineOverdue { days: u64 },
+    NoDrill,
+    DrillOverdue { days: u64 },
+    DrillFailed,
+}
+
+impl BackupWarning {
+    pub fn message_ja(&self) -> String {
+        match self {
+            BackupWarning::NoTargets => {
+                "バックアップ先が設定されていません（mamori.toml の [backup] targets）".into()
+            }
+            BackupWarning::NeverBackedUp { target } => {
+                format!("{target} にはまだバックアップが成功していません")
+            }
+            BackupWarning::Overdue { target, hours } => {
+                format!("{target} の最後の成功したバックアップから {hours} 時間が過ぎています")
+            }
+            BackupWarning::LastRunFailed { target, error } => {
+                format!("{target} への直近のバックアップが失敗しました: {error}")
+            }
+            BackupWarning::NoOfflineCopy => {
+                "ネットワークから切り離した媒体への保管がまだ記録されていません".into()
+            }
+            BackupWarning::OfflineOverdue { days } => {
+                format!("最後にオフライン媒体へ保管してから {days} 日が過ぎています")
+            }
+            BackupWarning::NoDrill => {
+                "復元訓練がまだ行われていません（mamori backup drill）".into()
+            }
+            BackupWarning::DrillOverdue { days } => {
+                format!("最後に成功した復元訓練から {days} 日が過ぎています")
+            }
+            BackupWarning::DrillFailed => "直近の復元訓練が失敗しました".into(),
+        }
+    }
+
+    pub fn message_en(&self) -> String {
+        match self {
+            BackupWarning::NoTargets => {
+                "No backup target is configured ([backup] targets in mamori.toml).".into()
+            }
+            BackupWarning::NeverBackedUp { target } => {
+                format!("No backup to {target} has succeeded yet.")
+            }
+            BackupWarning::Overdue { target, hours } => {
+                format!("{hours} hours since the last successful backup to {target}.")
+            }
+            BackupWarning::LastRunFailed { target, error } => {
+                format!("The latest backup to {target} failed: {error}")
+            }
+            BackupWarning::NoOfflineCopy => {
+                "No copy on a disconnected medium has been recorded yet.".into()
+            }
+            BackupWarning::OfflineOverdue { days } => {
+                format!("{days} days since the last offline copy.")
+            }
+            BackupWarning::NoDrill => {
+                "No restore drill has been run yet (mamori backup drill).".into()
+            }
+            BackupWarning::DrillOverdue { days } => {
+                format!("{days} days since the last passing restore drill.")
+            }
+            BackupWarning::DrillFailed => "The latest restore drill failed.".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BackupStatus {
+    pub targets: Vec<TargetStatus>,
+    pub last_offline: Option<OfflineCopy>,
+    pub last_drill: Option<DrillView>,
+    pub last_good_drill_at: Option<Millis>,
+    pub warnings: Vec<BackupWarning>,
+    pub running: bool,
+    pub keep: u32,
+}
+
+const HOUR: Millis = 3_600_000;
+const DAY: Millis = 24 * HOUR;
+
+fn text(v: &serde_json::Value, k: &str) -> String {
+    v[k].as_str().unwrap_or_default().to_owned()
+}
+
+/// The administrator's view, from backup events newest first. Pure: no clock, no I/O.
+pub fn status_from(
+    events: &[BackupEvent],
+    cfg: &BackupConfig,
+    configured: &[String],
+    now: Millis,
+) -> BackupStatus {
+    let mut targets: Vec<TargetStatus> = configured
+        .iter()
+        .map(|t| TargetStatus {
+            target: t.clone(),
+            configured: true,
+            ..Default::default()
+        })
+        .collect();
+    let mut last_offline = None;
+    let mut last_drill: Option<DrillView> = None;
+    let mut last_good_drill_at = None;
+    for ev in events {
+        let d = &ev.detail;
+        match ev.action.as_str() {
+            actions::BACKUP_COMPLETED | actions::BACKUP_FAILED => {
+                let name = text(d, "target");
+                let spec = text(d, "target_spec");
+                let i = match targets
+                    .iter()
+                    .position(|t| t.target == spec || t.target == name)
+                {
+                    Some(i) => i,
+                    None => {
+                        targets.push(TargetStatus {
+                            target: if spec.is_empty() { name } else { spec },
+                            ..Default::default()
+                        });
+                        targets.len() - 1
+                    }
+                };
+                let t = &mut targets[i];
+                if ev.action == actions::BACKUP_COMPLETED {
+                    if t.last_ok_at.is_none() {
+                        t.last_ok_at = Some(ev.at);
+                        t.last_snapshot = Some(text(d, "snapshot"));
+                        t.last_bytes = d["total_bytes"].as_u64();
+                        t.last_seconds = d["seconds"].as_f64();
+                        t.locked_until = d["locked_until"].as_str().map(str::to_owned);
+                    }
+                } else if t.last_failure_at.is_none() {
+                    t.last_failure_at = Some(ev.at);
+                    t.last_error = Some(text(d, "error"));
+                }
+            }
+            actions::BACKUP_OFFLINE if last_offline.is_none() => {
+                last_offline = Some(OfflineCopy {
+                    at: ev.at,
+                    medium: text(d, "medium"),
+                    target: text(d, "target"),
+                    snapshot: text(d, "snapshot"),
+                    by: ev.by.clone(),
+                    note: text(d, "note"),
+                });
+            }
+            actions::BACKUP_DRILL => {
+                let ok = d["ok"].as_bool().unwrap_or(false);
+                if last_drill.is_none() {
+                    last_drill = Some(DrillView {
+                        at: ev.at,
+                        ok,
+                        seconds: d["seconds"].as_f64().unwrap_or(0.0),
+                        snapshot: text(d, "snapshot"),
+                        target: text(d, "target"),
+                        problems: d["problems"]
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|x| x.as_str().map(str::to_owned))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    });
+                }
+                if ok && last_good_drill_at.is_none() {
+                    last_good_drill_at = Some(ev.at);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut warnings = Vec::new();
+    if configured.is_empty() && targets.is_empty() {
+        warnings.push(BackupWarning::NoTargets);
+    }
+    // A day's schedule may run a little late; warn after half an interval more.
+    let due = (cfg.interval_hours.max(1) as Millis) * HOUR * 3 / 2;
+    for t in &targets {
+        match t.last_ok_at {
+            None if t.configured => warnings.push(BackupWarning::NeverBackedUp {
+                target: t.target.clone(),
+            }),
+            Some(at) if t.configured && now - at > due => warnings.push(BackupWarning::Overdue {
+                target: t.target.clone(),
+                hours: ((now - at) / HOUR) as u64,
+            }),
+            _ => {}
+        }
+        if let Some(f) = t.last_failure_at
+            && t.last_ok_at.is_none_or(|ok| f > ok)
+        {
+            warnings.push(BackupWarning::LastRunFailed {
+                target: t.target.clone(),
+                error: t.last_error.clone().unwrap_or_default(),
+            });
+        }
+    }
+    match &last_offline {
+        None => warnings.push(BackupWarning::NoOfflineCopy),
+        Some(o) if now - o.at > cfg.offline_days as Millis * DAY => {
+            warnings.push(BackupWarning::OfflineOverdue {
+                days: ((now - o.at) / DAY) as u64,
+            })
+        }
+        _ => {}
+    }
+    match (&last_drill, last_good_drill_at) {
+        (None, _) => warnings.push(BackupWarning::NoDrill),
+        (Some(d), _) if !d.ok => warnings.push(BackupWarning::DrillFailed),
+        (_, Some(at)) if now - at > cfg.drill_days as Millis * DAY => {
+            warnings.push(BackupWarning::DrillOverdue {
+                days: ((now - at) / DAY) as u64,
+            })
+        }
+        _ => {}
+    }
+    BackupStatus {
+        targets,
+        last_offline,
+        last_drill,
+        last_good_drill_at,
+        warnings,
+        running: false,
+        keep: cfg.keep,
+    }
+}
+
+fn may_see_backups(p: &Principal) -> Result<()> {
+    p.require(Action::AdminSettings, None)
+        .or_else(|_| p.require(Action::ReadAudit, None))
+}
+
+/// Shows a target without credentials or query parameters.
+pub fn target_label(spec: &str) -> String {
+    spec.split('?').next().unwrap_or(spec).to_owned()
+}
+
+impl Service {
+    pub(crate) fn backup_events_in(
+        &self,
+        r: &mamori_store::Reader<'_>,
+    ) -> Result<Vec<BackupEvent>> {
+        let rows = r.audit_events(&mamori_store::AuditFilter {
+            action_prefix: Some("backup.".to_owned()),
+            limit: 500,
+            ..Default::default()
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter(|row| row.outcome == "ok")
+            .map(|row| {
+                let ev: serde_json::Value =
+                    serde_json::from_slice(&row.payload).unwrap_or_default();
+                BackupEvent {
+                    at: ev["detail"]["at"].as_i64().unwrap_or(row.ts),
+                    action: row.action.clone(),
+                    by: ev["actor"]["login"].as_str().map(str::to_owned),
+                    detail: ev["detail"].clone(),
+                }
+            })
+            .collect())
+    }
+
+    pub(crate) fn backup_status_in(&self, r: &mamori_store::Reader<'_>) -> Result<BackupStatus> {
+        let events = self.backup_events_in(r)?;
+        let configured: Vec<String> = self
+            .config
+            .backup
+            .target_list()
+            .iter()
+            .map(|t| target_label(t))
+            .collect();
+        let mut s = status_from(&events, &self.config.backup, &configured, self.now());
+        s.running = self.backup_running.load(Ordering::Acquire);
+        Ok(s)
+    }
+
+    /// What the administrator and the security officer see about backups.
+    pub async fn backup_status(self: &Arc<Self>, p: &Principal) -> Result<BackupStatus> {
+        let pc = p.clone();
+        self.read_audited(p, actions::BACKUP_STATUS, move |this, r, _| {
+            may_see_backups(&pc)?;
+            this.backup_status_in(r)
+        })
+        .await
+    }
+
+    /// Records that a snapshot was copied to a medium that was then disconnected.
+    pub async fn record_offline_copy(
+        self: &Arc<Self>,
+        p: &Principal,
+        target: &str,
+        medium: &str,
+        note: &str,
+    ) -> Result<OfflineCopy> {
+        let medium = medium.trim().to_owned();
+        let target = target_label(target.trim());
+        let note = note.trim().to_owned();
+        if medium.is_empty() || medium.chars().count() > 100 {
+            return Err(ServiceError::invalid(
+                "medium",
+                "媒体の名前（ラベル）を100文字以内で入力してください",
+            ));
+        }
+        if note.chars().count() > 500 {
+            return Err(ServiceError::invalid("note", "メモは500文字以内です"));
+        }
+        let by = p.account.login.clone();
+        let pc = p.clone();
+        self.write_audited(
+            Some(p),
+            actions::BACKUP_OFFLINE,
+            Target::default(),
+            move |this, tx, t| {
+                pc.require(Action::AdminSettings, None)?;
+                let status = this.backup_status_in(&tx.read())?;
+                let snapshot = status
+                    .targets
+                    .iter()
+                    .find(|s| s.target == target)
+                    .and_then(|s| s.last_snapshot.clone())
+                    .ok_or_else(|| {
+                        ServiceError::invalid(
+                            "target",
+                            "このバックアップ先には成功したバックアップがありません。先にバックアップを取ってください",
+                        )
+                    })?;
+                t.detail("target", target.clone());
+                t.detail("medium", medium.clone());
+                t.detail("snapshot", snapshot.clone());
+                t.detail("note", note.clone());
+                Ok(OfflineCopy {
+                    at: this.now(),
+                    medium,
+                    target,
+                    snapshot,
+                    by: Some(by),
+                    note,
+                })
+            },
+        )
+        .await
+    }
+
+    /// Starts a backup of every configured target in the background (a person asked, or the
+    /// schedule). Refused while one runs.
+    pub async fn backup_now(self: &Arc<Self>, p: Option<&Principal>) -> Result<()> {
+        if let Some(p) = p {
+            let pc = p.clone();
+            self.write_audited(
+                Some(p),
+                actions::BACKUP_REQUESTED,
+                Target::default(),
+                move |_, _, _| pc.require(Action::AdminSettings, None),
+            )
+            .await?;
+        }
+        let targets = self.config.backup.target_list();
+        if targets.is_empty() {
+            return Err(ServiceError::invalid(
+                "targets",
+                "バックアップ先が設定されていません（mamori.toml の [backup] targets）",
+            ));
+        }
+        let key = match configured_key(&self.data_dir, &self.config.backup) {
+            Ok(k) => k,
+            Err(e) => {
+                // Shown on the status page (and retried hourly by the schedule).
+                for target in &targets {
+                    let detail = serde_json::json!({
+                        "target": target_label(target),
+                        "target_spec": target_label(target),
+                        "error": e.message,
+                        "code": e.code,
+                    });
+                    self.record_system_event(actions::BACKUP_FAILED, detail)
+                        .await?;
+                }
+                return Err(e);
+            }
+        };
+        if self.backup_running.swap(true, Ordering::AcqRel) {
+            return Err(ServiceError::new(
+                "backup_running",
+                "バックアップは実行中です。終わるまでお待ちください",
+            ));
+        }
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            for target in targets {
+                let (dir, cfg, key2, t2) = (
+                    this.data_dir.clone(),
+                    this.config.backup.clone(),
+                    key.clone(),
+                    target.clone(),
+                );
+                let result = tokio::task::spawn_blocking(move || {
+                    run_backup(
+                        &dir,
+                        &t2,
+                        &key2,
+                        cfg.include_keys,
+                        Some(cfg.keep),
+                        &NoProgress,
+                    )
+                })
+                .await
+                .unwrap_or_else(|e| Err(ServiceError::internal(e)));
+                let (action, detail) = match result {
+                    Ok(run) => {
+                        let mut d = run.detail();
+                        d["target_spec"] = target_label(&target).into();
+                        (actions::BACKUP_COMPLETED, d)
+                    }
+                    Err(e) => {
+                        tracing::error!(target = %target_label(&target), error = %e, "backup failed");
+                        (
+                            actions::BACKUP_FAILED,
+                            serde_json::json!({
+                                "target": target_label(&target),
+                                "target_spec": target_label(&target),
+                                "error": e.message,
+                                "code": e.code,
+                            }),
+                        )
+                    }
+                };
+                if let Err(e) = this.record_system_event(action, detail).await {
+                    tracing::error!(error = %e, "could not record a backup in the ledger");
+                }
+            }
+            this.backup_running.store(false, Ordering::Release);
+        });
+        Ok(())
+    }
+
+    /// Whether the schedule says a backup is due (no success within `interval_hours`).
+    pub async fn backup_due(self: &Arc<Self>) -> Result<bool> {
+        if self.config.backup.interval_hours == 0 || self.config.backup.target_list().is_empty() {
+            return Ok(false);
+        }
+        let this = Arc::clone(self);
+        let status = self
+            .store
+            .read(move |r| Ok(this.backup_status_in(r)))
+            .await??;
+        let every = self.config.backup.interval_hours as Millis * HOUR;
+        let now = self.now();
+        // A failing target is retried hourly, not at every tick.
+        Ok(status.targets.iter().filter(|t| t.configured).any(|t| {
+            t.last_ok_at.is_none_or(|at| now - at >= every)
+                && t.last_failure_at.is_none_or(|at| now - at >= HOUR)
+        }))
+    }
+
+    /// Records what commands run beside the server left in the outbox.
+    pub async fn ingest_outbox(self: &Arc<Self>) -> Result<usize> {
+        let dir = self.data_dir.join(OUTBOX);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(0);
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "json")
+                    && !p
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        files.sort();
+        let mut n = 0;
+        for path in files {
+            let parsed: Option<(&'static str, serde_json::Value)> = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| {
+                    let action = outbox_action(v["action"].as_str()?)?;
+                    let mut detail = v["detail"].clone();
+                    if detail.is_object() {
+                        detail["at"] = v["queued_at"].clone();
+                        detail["via"] = "outbox".into();
+                    }
+                    Some((action, detail))
+                });
+            match parsed {
+                Some((action, detail)) => {
+                    self.record_system_event(action, detail).await?;
+                    n += 1;
+                }
+                None => {
+                    tracing::warn!(file = %path.display(), "ignored an unreadable outbox entry")
+                }
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(at: Millis, action: &str, detail: serde_json::Value) -> BackupEvent {
+        BackupEvent {
+            at,
+            action: action.into(),
+            detail,
+            by: None,
+        }
+    }
+
+    #[test]
+    fn status_warns_about_what_is_missing_or_late() {
+        let cfg = BackupConfig::default();
+        let t = vec!["/mnt/nas".to_owned()];
+        let now = 100 * DAY;
+        let s = status_from(&[], &cfg, &t, now);
+        assert_eq!(
+            s.warnings,
+            vec![
+                BackupWarning::NeverBackedUp {
+                    target: "/mnt/nas".into()
+                },
+                BackupWarning::NoOfflineCopy,
+                BackupWarning::NoDrill
+            ]
+        );
+        assert_eq!(
+            status_from(&[], &cfg, &[], now).warnings[0],
+            BackupWarning::NoTargets
+        );
+
+        // Newest first: a recent success, an offline copy, a passing drill: nothing to say.
+        let events = vec![
+            ev(
+                now - HOUR,
+                actions::BACKUP_COMPLETED,
+                serde_json::json!({"target": "/mnt/nas", "snapshot": "s2", "total_bytes": 10}),
+            ),
+            ev(
+                now - 2 * DAY,
+                actions::BACKUP_OFFLINE,
+                serde_json::json!({"medium": "USB-1", "snapshot": "s1"}),
+            ),
+            ev(
+                now - 3 * DAY,
+                actions::BACKUP_DRILL,
+                serde_json::json!({"ok": true, "seconds": 12.5}),
+            ),
+            ev(
+                now - 4 * DAY,
+                actions::BACKUP_FAILED,
+                serde_json::json!({"target": "/mnt/nas", "error": "full"}),
+            ),
+        ];
+        let s = status_from(&events, &cfg, &t, now);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+        assert_eq!(s.targets[0].last_snapshot.as_deref(), Some("s2"));
+        assert_eq!(s.last_drill.as_ref().unwrap().seconds, 12.5);
+
+        // Later: everything is late, and the newest run failed.
+        let later = now + 40 * DAY;
+        let mut events2 = vec![ev(
+            later - HOUR,
+            actions::BACKUP_FAILED,
+            serde_json::json!({"target": "/mnt/nas", "error": "disk full"}),
+        )];
+        events2.extend(events);
+        let s = status_from(&events2, &cfg, &t, later);
+        assert!(
+            s.warnings.contains(&BackupWarning::Overdue {
+                target: "/mnt/nas".into(),
+                hours: 961
+            }),
+            "{:?}",
+            s.warnings
+        );
+        assert!(s.warnings.contains(&BackupWarning::LastRunFailed {
+            target: "/mnt/nas".into(),
+            error: "disk full".into()
+        }));
+        assert!(
+            s.warnings
+                .contains(&BackupWarning::OfflineOverdue { days: 42 })
+        );
+        assert!(
+            s.warnings
+                .contains(&BackupWarning::DrillOverdue { days: 43 })
+        );
+
+        // A failed drill is reported even when an older one passed.
+        let events3 = vec![
+            ev(
+                now - HOUR,
+                actions::BACKUP_DRILL,
+                serde_json::json!({"ok": false}),
+            ),
+            ev(
+                now - DAY,
+                actions::BACKUP_DRILL,
+                serde_json::json!({"ok": true}),
+            ),
+        ];
+        assert!(
+            status_from(&events3, &cfg, &t, now)
+                .warnings
+                .contains(&BackupWarning::DrillFailed)
+        );
+    }
+
+    #[test]
+    fn labels_hide_credentials_and_parameters() {
+        assert_eq!(
+            target_label("s3://b/p?endpoint=http://x&lock_days=3"),
+            "s3://b/p"
+        );
+        assert_eq!(target_label("/mnt/nas"), "/mnt/nas");
+    }
+}
