@@ -18,7 +18,7 @@ use ed25519_dalek::SigningKey;
 use mamori_backup::engine::NoProgress;
 use mamori_backup::keys::KdfParams;
 use mamori_backup::{
-    BackupError, BackupOutcome, KeyFile, KeyMaterial, Progress, PruneOutcome, Repository, Source,
+    BackupError, BackupOutcome, KeyMaterial, Progress, PruneOutcome, Repository, Source,
 };
 use mamori_domain::Millis;
 use mamori_domain::audit::actions;
@@ -31,6 +31,8 @@ use sha2::{Digest, Sha256};
 use crate::config::BackupConfig;
 use crate::error::{Result, ServiceError};
 use crate::{Principal, Service, Target};
+
+pub use mamori_backup::KeyFile;
 
 pub const OUTBOX: &str = "outbox";
 const STAGING: &str = "backup-staging";
@@ -46,7 +48,7 @@ impl From<BackupError> for ServiceError {
                 "no_snapshot" => "backup_no_snapshot",
                 "no_repository" => "backup_no_repository",
                 "locked" => "backup_locked",
-                "invalid" => "invalid",
+                "invalid" => "invalid_input",
                 _ => "backup_io",
             },
             e.to_string(),
@@ -1008,6 +1010,62 @@ impl Service {
                 if let Err(e) = this.record_system_event(action, detail).await {
                     tracing::error!(error = %e, "could not record a backup in the ledger");
                 }
+            }
+            this.backup_running.store(false, Ordering::Release);
+        });
+        Ok(())
+    }
+
+    /// Runs a restore drill of the newest snapshot of the first configured target in the
+    /// background (into scratch space under the data directory) and records it.
+    pub async fn drill_now(self: &Arc<Self>, p: &Principal) -> Result<()> {
+        let pc = p.clone();
+        self.write_audited(
+            Some(p),
+            actions::BACKUP_REQUESTED,
+            Target::default(),
+            move |_, _, t| {
+                t.detail("drill", true);
+                pc.require(Action::AdminSettings, None)
+            },
+        )
+        .await?;
+        let Some(target) = self.config.backup.target_list().into_iter().next() else {
+            return Err(ServiceError::invalid(
+                "targets",
+                "バックアップ先が設定されていません（mamori.toml の [backup] targets）",
+            ));
+        };
+        let key = configured_key(&self.data_dir, &self.config.backup)?;
+        if self.backup_running.swap(true, Ordering::AcqRel) {
+            return Err(ServiceError::new(
+                "backup_running",
+                "バックアップか復元訓練が実行中です。終わるまでお待ちください",
+            ));
+        }
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let scratch = this.data_dir.join(STAGING);
+            let t2 = target.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                std::fs::create_dir_all(&scratch).map_err(|e| io(&scratch, e))?;
+                drill(&t2, None, &key, &scratch, false, &NoProgress)
+            })
+            .await
+            .unwrap_or_else(|e| Err(ServiceError::internal(e)));
+            let detail = match result {
+                Ok(report) => report.detail(),
+                Err(e) => serde_json::json!({
+                    "ok": false,
+                    "target": target_label(&target),
+                    "problems": [e.message],
+                }),
+            };
+            if let Err(e) = this
+                .record_system_event(actions::BACKUP_DRILL, detail)
+                .await
+            {
+                tracing::error!(error = %e, "could not record a restore drill in the ledger");
             }
             this.backup_running.store(false, Ordering::Release);
         });

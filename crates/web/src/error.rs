@@ -27,7 +27,12 @@ pub fn status_of(code: &str) -> StatusCode {
         | "maintenance_window_required" => StatusCode::FORBIDDEN,
         "account_locked" => StatusCode::LOCKED,
         "not_found" => StatusCode::NOT_FOUND,
-        "invalid_state" | "conflict" | "login_taken" | "exists" => StatusCode::CONFLICT,
+        "invalid_state" | "conflict" | "login_taken" | "exists" | "backup_running" => {
+            StatusCode::CONFLICT
+        }
+        "backup_no_key" | "backup_wrong_key" | "backup_no_repository" | "backup_no_snapshot" => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "unsupported_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "malformed" => StatusCode::BAD_REQUEST,

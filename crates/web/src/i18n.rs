@@ -17,6 +17,101 @@ impl Lang {
 }
 
 const MESSAGES: &[(&str, &str, &str)] = &[
+    ("admin.backup", "バックアップ", "Backups"),
+    (
+        "backup.help",
+        "記録・台帳・添付ファイル・鍵を、暗号化して世代管理しながら保存します。ランサムウェアに備え、書き込み禁止（オブジェクトロック）の保存先と、ネットワークから切り離した媒体の両方に保管し、定期的に復元訓練で戻せることを確かめてください。復旧の手順は docs/operations.md の「バックアップと復旧」にあります。",
+        "Records, ledger, attachments and keys are stored encrypted, in generations. Against ransomware, keep copies both on write-once (Object Lock) storage and on media disconnected from the network, and prove with restore drills that they come back. The recovery procedure is in docs/operations.md (Backup and restore).",
+    ),
+    (
+        "backup.all_ok",
+        "バックアップ・オフライン保管・復元訓練はすべて期限内です。",
+        "Backups, offline copies and restore drills are all up to date.",
+    ),
+    ("backup.warnings", "確認が必要です", "Needs attention"),
+    (
+        "backup.running",
+        "バックアップまたは復元訓練を実行中です。しばらくしてからこのページを開き直してください。",
+        "A backup or restore drill is running. Reload this page in a while.",
+    ),
+    ("backup.run_now", "今すぐバックアップ", "Back up now"),
+    ("backup.drill_now", "復元訓練を実行", "Run a restore drill"),
+    (
+        "backup.started",
+        "バックアップを開始しました。終わると結果がこのページに表示されます。",
+        "The backup has started. Its result will show on this page.",
+    ),
+    (
+        "backup.drill_started",
+        "復元訓練を開始しました。終わると結果がこのページに表示されます。",
+        "The restore drill has started. Its result will show on this page.",
+    ),
+    ("backup.targets", "バックアップ先", "Backup targets"),
+    ("backup.keep", "保持する世代数", "Generations kept"),
+    (
+        "backup.no_targets",
+        "バックアップ先がまだ設定されていません。",
+        "No backup target is configured yet.",
+    ),
+    ("backup.target", "バックアップ先", "Target"),
+    ("backup.last_ok", "最後の成功", "Last success"),
+    ("backup.snapshot", "スナップショット", "Snapshot"),
+    ("backup.size", "大きさ", "Size"),
+    (
+        "backup.locked_until",
+        "削除・上書き禁止の期限",
+        "Locked until",
+    ),
+    ("backup.last_failure", "最後の失敗", "Last failure"),
+    ("backup.seconds", "秒", "s"),
+    ("backup.offline", "オフライン保管", "Offline copies"),
+    (
+        "backup.offline_help",
+        "外付けディスクなどにバックアップを取ったあと、その媒体を取り外して保管したら記録してください。どの世代がどの媒体にあるかが台帳に残ります。",
+        "After backing up to removable media, record when you disconnect and store it. The ledger keeps which generation is on which medium.",
+    ),
+    (
+        "backup.offline_last",
+        "最後のオフライン保管",
+        "Last offline copy",
+    ),
+    (
+        "backup.offline_none",
+        "オフライン保管の記録はまだありません。",
+        "No offline copy recorded yet.",
+    ),
+    (
+        "backup.offline_record",
+        "媒体を取り外したことを記録",
+        "Record a disconnected medium",
+    ),
+    ("backup.medium", "媒体の名前（ラベル）", "Medium label"),
+    (
+        "backup.medium_help",
+        "例: USB-2（月曜）、RDX-A。媒体に貼ったラベルと同じにしてください。",
+        "e.g. USB-2 (Monday), RDX-A: the same as the label on the medium.",
+    ),
+    (
+        "backup.note",
+        "メモ（保管場所など）",
+        "Note (where it is kept)",
+    ),
+    ("backup.offline_button", "記録する", "Record"),
+    ("backup.drill", "復元訓練", "Restore drills"),
+    (
+        "backup.drill_help",
+        "最新のバックアップを一時領域に復元し、起動して全件検証し、台帳と記録がバックアップ時と同じかを確かめます。かかった時間が復旧に必要な時間の目安です。稼働中のデータには触れません。",
+        "Restores the newest backup into scratch space, opens it and verifies everything, and checks that its ledger and records are those of the backup. The time taken is your recovery-time estimate. The live data is not touched.",
+    ),
+    ("backup.drill_last", "最後の復元訓練", "Last restore drill"),
+    ("backup.drill_ok", "成功", "passed"),
+    ("backup.drill_ng", "失敗", "FAILED"),
+    ("backup.rto", "復旧時間", "recovery time"),
+    (
+        "backup.drill_none",
+        "復元訓練はまだ行われていません。",
+        "No restore drill has been run yet.",
+    ),
     ("app", "mamori（守り）", "mamori"),
     ("login.title", "ログイン", "Sign in"),
     ("login.id", "ログインID", "Login ID"),
@@ -1001,6 +1096,10 @@ pub fn error_text(lang: Lang, code: &str, message: &str) -> String {
         "csrf" => "The form has expired. Please try again.",
         "login_taken" | "exists" => "That name is already in use.",
         "busy" => "Another run is in progress. Please wait until it ends.",
+        "backup_running" => {
+            "A backup or restore drill is already running. Please wait until it ends."
+        }
+        "backup_no_key" | "backup_wrong_key" => "The backup key is missing or wrong.",
         _ => "Something went wrong.",
     };
     format!("{en} ({message})")

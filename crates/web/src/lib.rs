@@ -11,6 +11,7 @@ pub mod ui;
 mod ui_account;
 mod ui_admin;
 mod ui_audit;
+mod ui_backup;
 mod ui_certs;
 mod ui_emergency;
 mod ui_form;
@@ -382,6 +383,30 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "GET",
+        "/backup/status",
+        "backupStatus",
+        "バックアップの状況（バックアップ先ごとの最終成功、オフライン保管、復元訓練、警告）",
+    ),
+    r(
+        "POST",
+        "/backup/run",
+        "runBackup",
+        "設定されたすべてのバックアップ先へ今すぐバックアップ（バックグラウンドで実行）",
+    ),
+    r(
+        "POST",
+        "/backup/drill",
+        "runRestoreDrill",
+        "復元訓練を今すぐ実行（最新のスナップショットを一時領域へ復元し検証）",
+    ),
+    r(
+        "POST",
+        "/backup/offline",
+        "recordOfflineCopy",
+        "最新のスナップショットをオフライン媒体へ保管し切り離したことの記録",
+    ),
+    r(
+        "GET",
         "/ledger/checkpoint",
         "ledgerCheckpoint",
         "台帳の最新の署名付きチェックポイント",
@@ -467,6 +492,10 @@ fn handler(op: &str) -> MethodRouter<Arc<Service>> {
         "auditEvents" => get(audit_events),
         "patientAccessCounts" => get(access_counts),
         "ledgerCheckpoint" => get(checkpoint),
+        "backupStatus" => get(backup_status),
+        "runBackup" => post(run_backup),
+        "runRestoreDrill" => post(run_restore_drill),
+        "recordOfflineCopy" => post(record_offline_copy),
         "ledgerProof" => get(proof),
         "openapi" => get(|| async { axum::Json(openapi::document()) }),
         "health" => get(health),
@@ -505,6 +534,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .merge(ui_lock::routes())
         .merge(ui_certs::routes())
         .merge(ui_audit::routes())
+        .merge(ui_backup::routes())
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(svc)
 }

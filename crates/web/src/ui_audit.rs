@@ -178,6 +178,31 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
         "時刻同期の状態の変化",
         "Clock status changed",
     ),
+    ("backup.completed", "バックアップの完了", "Backup completed"),
+    ("backup.failed", "バックアップの失敗", "Backup failed"),
+    ("backup.verified", "バックアップの検証", "Backup verified"),
+    ("backup.drill", "復元訓練", "Restore drill"),
+    (
+        "backup.offline",
+        "オフライン媒体への保管",
+        "Offline copy recorded",
+    ),
+    ("backup.pruned", "古い世代の削除", "Old generations pruned"),
+    (
+        "backup.restored",
+        "バックアップからの復元",
+        "Restored from backup",
+    ),
+    (
+        "backup.status",
+        "バックアップ状況の閲覧",
+        "Backup status viewed",
+    ),
+    (
+        "backup.requested",
+        "バックアップ・復元訓練の開始",
+        "Backup or drill requested",
+    ),
     (
         "emergency.started",
         "非常時アクセスの開始",

@@ -59,7 +59,11 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "acknowledgeMaintenance"
         | "listCertificates"
         | "issueCertificate"
-        | "revokeCertificate" => vec!["sysadmin"],
+        | "revokeCertificate"
+        | "runBackup"
+        | "runRestoreDrill"
+        | "recordOfflineCopy" => vec!["sysadmin"],
+        "backupStatus" => vec!["sysadmin", "auditor"],
         "createPatient" => vec!["doctor", "dentist", "clerk"],
         "searchPatients" | "getPatient" | "patientRecords" | "getRecord" | "recordVersions"
         | "diffVersions" | "getAttachment" => READERS.to_vec(),
@@ -87,10 +91,36 @@ fn pdf_b64() -> String {
     base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.4\n% matrix\n")
 }
 
+/// Waits until no backup or drill runs (each refuses to start beside another).
+fn backups_idle(s: &TestServer, admin: &str) -> serde_json::Value {
+    for _ in 0..300 {
+        let st = s.call("GET", "/backup/status", Some(admin), None).body;
+        if st["running"] == false {
+            return st;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("the backup did not finish");
+}
+
 #[test]
 fn every_route_for_every_role() {
-    let s = start(|_| {});
+    let backups = tempfile::tempdir().unwrap();
+    let key = backups.path().join("key.txt");
+    std::fs::write(&key, mamori_service::backup::KeyFile::generate().to_text()).unwrap();
+    let target = backups.path().join("nas");
+    let s = start(|c| {
+        c.backup.targets = target.display().to_string();
+        c.backup.key_file = key.display().to_string();
+    });
     let admin = s.admin_token();
+    // One finished backup, so that an offline copy of it can be recorded.
+    assert_eq!(
+        s.call("POST", "/backup/run", Some(&admin), None).status,
+        202
+    );
+    let st = backups_idle(&s, &admin);
+    assert!(st["targets"][0]["last_ok_at"].is_i64(), "{st}");
     let (dr, dr_tok) = s.user(&admin, "dr.matrix", "doctor");
     let (_, clerk_tok) = s.user(&admin, "clerk.matrix", "clerk");
     let r = s.call(
@@ -461,6 +491,21 @@ fn every_route_for_every_role() {
             s.call("GET", "/audit/patient-access-counts", t, None),
         );
         check("ledgerProof", s.call("GET", "/ledger/proof/0", t, None));
+        check("backupStatus", s.call("GET", "/backup/status", t, None));
+        backups_idle(&s, &admin);
+        check("runBackup", s.call("POST", "/backup/run", t, None));
+        backups_idle(&s, &admin);
+        check("runRestoreDrill", s.call("POST", "/backup/drill", t, None));
+        backups_idle(&s, &admin);
+        check(
+            "recordOfflineCopy",
+            s.call(
+                "POST",
+                "/backup/offline",
+                t,
+                Some(json!({ "target": target.display().to_string(), "medium": "USB-1" })),
+            ),
+        );
         let (to_approve, to_reject) = (window_request(&s), window_request(&s));
         check("maintenanceWindows", s.call("GET", "/maintenance", t, None));
         check(

@@ -582,6 +582,7 @@ fn admin_and_audit_pages_for_every_role() {
         ("/admin/hygiene?days=30".into(), &admins),
         ("/admin/maintenance".into(), &admins),
         ("/admin/certificates".into(), &admins),
+        ("/admin/backup".into(), &ledger_viewers),
         ("/audit".into(), &auditors),
         (
             "/audit?patient=P1&from=2020-01-01&to=2099-12-31".into(),
@@ -782,4 +783,110 @@ fn a_draft_typed_when_the_session_ended_comes_back_only_to_its_writer() {
     );
     assert_eq!(r.status, 401);
     assert!(hidden_fields(&r.body).contains(&("r_title".into(), "失効後".into())));
+}
+
+#[test]
+fn the_backup_page_warns_runs_drills_and_records_offline_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.txt");
+    std::fs::write(&key, mamori_service::backup::KeyFile::generate().to_text()).unwrap();
+    let nas = dir.path().join("nas");
+    let s = start(|c| {
+        c.backup.targets = nas.display().to_string();
+        c.backup.key_file = key.display().to_string();
+    });
+    let admin = s.admin_token();
+    s.user(&admin, "admin.ui", "sysadmin");
+    s.user(&admin, "audit.ui", "auditor");
+    s.user(&admin, "dr.ui", "doctor");
+    let mut b = Browser::new(&s);
+    assert_eq!(login(&mut b, "admin.ui", PW).status, 303);
+    let page = b.get("/admin/backup");
+    assert_eq!(page.status, 200);
+    for warning in [
+        "まだバックアップが成功していません",
+        "切り離した媒体への保管がまだ記録されていません",
+        "復元訓練がまだ行われていません",
+    ] {
+        assert!(page.body.contains(warning), "{warning}: {}", page.body);
+    }
+    let token = csrf(&page.body);
+    // Nothing to take offline before a backup exists: a clear error, nothing recorded.
+    let r = b.post(
+        "/admin/backup/offline",
+        &[
+            ("csrf", &token),
+            ("target", &nas.display().to_string()),
+            ("medium", "USB-1"),
+        ],
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("先にバックアップを取ってください"));
+
+    let r = b.post("/admin/backup/run", &[("csrf", &token)]);
+    assert_eq!(r.location.as_deref(), Some("/admin/backup?started=backup"));
+    assert!(
+        b.get("/admin/backup?started=backup")
+            .body
+            .contains("バックアップを開始しました")
+    );
+    let done = |b: &mut Browser, what: &str| {
+        for _ in 0..300 {
+            let p = b.get("/admin/backup");
+            if p.body.contains(what) && !p.body.contains("実行中です") {
+                return p;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("{what} never showed");
+    };
+    let page = done(&mut b, "<code class=\"hash\">2");
+    assert!(
+        !page.body.contains("まだバックアップが成功していません"),
+        "{}",
+        page.body
+    );
+
+    let r = b.post("/admin/backup/drill", &[("csrf", &token)]);
+    assert_eq!(r.location.as_deref(), Some("/admin/backup?started=drill"));
+    let page = done(&mut b, "id=\"last-drill\"");
+    assert!(
+        page.body.contains("成功") && page.body.contains("復旧時間"),
+        "{}",
+        page.body
+    );
+
+    let r = b.post(
+        "/admin/backup/offline",
+        &[
+            ("csrf", &token),
+            ("target", &nas.display().to_string()),
+            ("medium", "USB-1 月曜"),
+            ("note", "金庫"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = b.get("/admin/backup");
+    assert!(page.body.contains("USB-1 月曜"), "{}", page.body);
+    assert!(page.body.contains("すべて期限内です"), "{}", page.body);
+    b.get("/lang?to=en");
+    let en = b.get("/admin/backup");
+    assert!(
+        en.body.contains("Backups") && en.body.contains("up to date"),
+        "{}",
+        en.body
+    );
+
+    // The security officer sees it and cannot act; a doctor cannot see it.
+    let mut a = Browser::new(&s);
+    assert_eq!(login(&mut a, "audit.ui", PW).status, 303);
+    let page = a.get("/admin/backup");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("USB-1 月曜") && !page.body.contains("/admin/backup/run"));
+    let t = csrf(&page.body);
+    assert_eq!(a.post("/admin/backup/run", &[("csrf", &t)]).status, 403);
+    assert_eq!(a.post("/admin/backup/drill", &[("csrf", &t)]).status, 403);
+    let mut d = Browser::new(&s);
+    assert_eq!(login(&mut d, "dr.ui", PW).status, 303);
+    assert_eq!(d.get("/admin/backup").status, 403);
 }
