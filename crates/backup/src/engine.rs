@@ -13,9 +13,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, UNIX_EPOCH};
 
+use std::io::Read;
+use std::sync::Arc;
+
 use crossbeam_channel::{bounded, unbounded};
 use ed25519_dalek::SigningKey;
-use fastcdc::v2020::{Normalization, StreamCDC};
+use fastcdc::v2020::{FastCDC, Normalization};
 use rand_core::{OsRng, RngCore};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -23,7 +26,7 @@ use time::OffsetDateTime;
 use crate::error::{BackupError, Result};
 use crate::manifest::{FileEntry, MANIFEST_FORMAT, Manifest, SignedManifest};
 use crate::repo::{IndexFile, Loc, PackEntry, Repository, now_text, pack_name};
-use crate::seal::{open_chunk, random_bytes, seal_chunk};
+use crate::seal::{Sealer, open_chunk, random_bytes};
 
 /// Reports progress in bytes; the CLI draws a bar with throughput from it.
 pub trait Progress: Sync {
@@ -35,11 +38,52 @@ pub trait Progress: Sync {
 pub struct NoProgress;
 impl Progress for NoProgress {}
 
-/// One file to back up: where it goes in the snapshot, and where to read it now.
+/// One file to back up: where it goes in the snapshot, and where to read it now (or its
+/// bytes, for a database image taken in memory).
 #[derive(Clone, Debug)]
 pub struct Source {
     pub path: String,
     pub file: PathBuf,
+    pub data: Option<Arc<Vec<u8>>>,
+    /// Never rewritten once it exists (content-addressed, like mamori's blobs): when the
+    /// previous snapshot has it, it is taken from there without even a stat.
+    pub immutable: bool,
+    /// Cut into smaller chunks (a database, where a day's changes touch pages all over the
+    /// file): a changed page then costs a quarter of the bytes. Must stay the same for a path.
+    pub small_chunks: bool,
+}
+
+impl Source {
+    pub fn file(path: impl Into<String>, file: impl Into<PathBuf>) -> Self {
+        Source {
+            path: path.into(),
+            file: file.into(),
+            data: None,
+            immutable: false,
+            small_chunks: false,
+        }
+    }
+
+    pub fn immutable(path: impl Into<String>, file: impl Into<PathBuf>) -> Self {
+        Source {
+            immutable: true,
+            ..Source::file(path, file)
+        }
+    }
+
+    pub fn memory(path: impl Into<String>, bytes: Vec<u8>) -> Self {
+        Source {
+            data: Some(Arc::new(bytes)),
+            ..Source::file(path, PathBuf::new())
+        }
+    }
+
+    pub fn with_small_chunks(self) -> Self {
+        Source {
+            small_chunks: true,
+            ..self
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -58,11 +102,13 @@ pub struct BackupOutcome {
     pub seconds: f64,
 }
 
+/// One more worker than cores: a worker waiting on its pack write leaves a core to the others.
 fn workers() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
         .clamp(2, 8)
+        + 1
 }
 
 fn mtime_ms(meta: &fs::Metadata) -> i64 {
@@ -103,16 +149,161 @@ enum Done {
     },
 }
 
+/// Files up to this size are restored from one buffer.
+const WHOLE_FILE: u64 = 64 << 20;
+
+/// One chunk: a range of a shared read window (no copy per chunk).
 struct Job {
     file: usize,
     seq: usize,
-    data: Vec<u8>,
+    buf: Arc<Vec<u8>>,
+    off: usize,
+    len: usize,
 }
 
-struct Sealed {
-    id: [u8; 32],
-    bytes: Vec<u8>,
-    raw_len: u32,
+impl Job {
+    fn data(&self) -> &[u8] {
+        &self.buf[self.off..self.off + self.len]
+    }
+}
+
+/// Bytes read per window. Cut points do not depend on it: the last chunk of a window is
+/// carried over and cut again with what follows.
+const WINDOW: u64 = 32 << 20;
+
+/// Stats every file source that needs it (None for sources in memory and immutable files the
+/// parent has), on a few threads.
+fn stat_all(
+    sources: &[Source],
+    parent: &HashMap<String, FileEntry>,
+) -> Result<Vec<Option<(u64, i64)>>> {
+    let stat = |s: &Source| -> Result<Option<(u64, i64)>> {
+        if s.data.is_some() || (s.immutable && parent.contains_key(&s.path)) {
+            return Ok(None);
+        }
+        let m = fs::metadata(&s.file)
+            .map_err(|e| BackupError::Io(format!("{}: {e}", s.file.display())))?;
+        Ok(Some((m.len(), mtime_ms(&m))))
+    };
+    let per = sources.len().div_ceil(workers()).max(256);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = sources
+            .chunks(per)
+            .map(|part| scope.spawn(move || part.iter().map(stat).collect::<Result<Vec<_>>>()))
+            .collect();
+        let mut out = Vec::with_capacity(sources.len());
+        for p in parts {
+            out.extend(p.join().expect("stat thread")?);
+        }
+        Ok(out)
+    })
+}
+
+/// Cuts a buffer already in memory; returns its size, BLAKE3 hash and whether all of it went.
+fn chunk_memory(
+    buf: &Arc<Vec<u8>>,
+    params: &crate::repo::ChunkerParams,
+    seed: u64,
+    progress: &dyn Progress,
+    mut emit: impl FnMut(Arc<Vec<u8>>, usize, usize) -> bool,
+) -> (u64, String, bool) {
+    progress.advance(buf.len() as u64);
+    let cutter = FastCDC::with_level_and_seed(
+        buf,
+        params.min,
+        params.avg,
+        params.max,
+        Normalization::Level1,
+        seed,
+    );
+    for c in cutter {
+        if !emit(buf.clone(), c.offset, c.length) {
+            return (buf.len() as u64, String::new(), false);
+        }
+    }
+    (
+        buf.len() as u64,
+        blake3::hash(buf).to_hex().to_string(),
+        true,
+    )
+}
+
+/// Read windows handed back for reuse once every chunk of them is sealed: allocating and
+/// freeing tens of megabytes per window costs page faults and TLB shootdowns on every one.
+#[derive(Default)]
+struct WindowPool(Vec<Arc<Vec<u8>>>);
+
+impl WindowPool {
+    fn take(&mut self, capacity: usize) -> Vec<u8> {
+        let free = self.0.iter().position(|b| Arc::strong_count(b) == 1);
+        match free.map(|i| Arc::try_unwrap(self.0.swap_remove(i))) {
+            Some(Ok(mut v)) => {
+                v.clear();
+                v.reserve(capacity);
+                v
+            }
+            _ => Vec::with_capacity(capacity),
+        }
+    }
+
+    fn keep(&mut self, buf: &Arc<Vec<u8>>) {
+        if self.0.len() < 8 {
+            self.0.push(buf.clone());
+        }
+    }
+}
+
+/// Reads `f` window by window, cuts it into content-defined chunks and hands each on; returns
+/// the file's size and BLAKE3 hash.
+fn chunk_file(
+    mut f: File,
+    pool: &mut WindowPool,
+    params: &crate::repo::ChunkerParams,
+    seed: u64,
+    progress: &dyn Progress,
+    mut emit: impl FnMut(Arc<Vec<u8>>, usize, usize) -> bool,
+) -> std::io::Result<(u64, String, bool)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut size = 0u64;
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut buf = pool.take(carry.len() + WINDOW as usize);
+        buf.extend_from_slice(&carry);
+        let n = (&mut f).take(WINDOW).read_to_end(&mut buf)?;
+        let eof = (n as u64) < WINDOW;
+        hasher.update(&buf[carry.len()..]);
+        size += n as u64;
+        progress.advance(n as u64);
+        let buf = Arc::new(buf);
+        pool.keep(&buf);
+        let cuts: Vec<(usize, usize)> = FastCDC::with_level_and_seed(
+            &buf,
+            params.min,
+            params.avg,
+            params.max,
+            Normalization::Level1,
+            seed,
+        )
+        .map(|c| (c.offset, c.length))
+        .collect();
+        let whole = if eof {
+            cuts.len()
+        } else {
+            cuts.len().saturating_sub(1)
+        };
+        for &(off, len) in &cuts[..whole] {
+            if !emit(buf.clone(), off, len) {
+                return Ok((size, String::new(), false));
+            }
+        }
+        carry = match cuts.get(whole) {
+            Some(&(off, len)) if !eof => buf[off..off + len].to_vec(),
+            _ => Vec::new(),
+        };
+        if eof {
+            return Ok((size, hasher.finalize().to_hex().to_string(), true));
+        }
+    }
 }
 
 /// Takes one snapshot of `sources` into `repo`, signed with `signer`; `facts` is what the
@@ -127,7 +318,7 @@ pub fn backup(
     let started = Instant::now();
     let index = repo.load_index()?;
     let parent_id = repo.snapshot_ids()?.pop();
-    let parent: HashMap<String, FileEntry> = match &parent_id {
+    let mut parent: HashMap<String, FileEntry> = match &parent_id {
         Some(id) => match repo.load_snapshot(id).and_then(|s| s.verified(None)) {
             Ok(m) => m.files.into_iter().map(|f| (f.path.clone(), f)).collect(),
             Err(_) => HashMap::new(),
@@ -137,112 +328,156 @@ pub fn backup(
 
     // Decide which files must be read.
     let mut entries: Vec<Option<FileEntry>> = Vec::with_capacity(sources.len());
-    let mut to_read: Vec<(usize, &Source, fs::Metadata)> = Vec::new();
+    let mut to_read: Vec<(usize, &Source, u64)> = Vec::new();
     let mut total_bytes = 0u64;
     let mut unchanged = 0usize;
+    // Only files whose size or modification time changed are read again. The stat calls
+    // are spread over threads: an instance has tens of thousands of small files.
+    let metas: Vec<Option<(u64, i64)>> = stat_all(sources, &parent)?;
     for (i, s) in sources.iter().enumerate() {
-        let meta = fs::metadata(&s.file)
-            .map_err(|e| BackupError::Io(format!("{}: {e}", s.file.display())))?;
-        total_bytes += meta.len();
-        let reuse = parent.get(&s.path).filter(|p| {
-            p.size == meta.len()
-                && p.mtime_ms == mtime_ms(&meta)
-                && p.chunks.iter().all(|c| {
-                    hex::decode(c)
-                        .ok()
-                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                        .is_some_and(|id| index.contains_key(&id))
-                })
-        });
+        if s.immutable
+            && let Some(p) = parent.remove(&s.path)
+        {
+            total_bytes += p.size;
+            unchanged += 1;
+            entries.push(Some(p));
+            continue;
+        }
+        let Some((len, mtime)) = metas[i] else {
+            // In memory (the database image): always read.
+            let len = s.data.as_ref().map_or(0, |d| d.len() as u64);
+            total_bytes += len;
+            entries.push(None);
+            to_read.push((i, s, len));
+            continue;
+        };
+        total_bytes += len;
+        // The parent is the newest snapshot, which pruning never removes: its chunks are there.
+        let reuse = parent
+            .remove(&s.path)
+            .filter(|p| p.size == len && p.mtime_ms == mtime);
         match reuse {
             Some(p) => {
                 unchanged += 1;
-                entries.push(Some(p.clone()));
+                entries.push(Some(p));
             }
             None => {
                 entries.push(None);
-                to_read.push((i, s, meta));
+                to_read.push((i, s, len));
             }
         }
     }
-    let read_total: u64 = to_read.iter().map(|(_, _, m)| m.len()).sum();
+    let read_total: u64 = to_read.iter().map(|(_, _, len)| *len).sum();
     progress.start("バックアップ", read_total);
 
     let seen: Mutex<HashSet<[u8; 32]>> = Mutex::new(index.keys().copied().collect());
     let params = repo.config.chunker.clone();
     let pack_size = repo.config.pack_size;
     let n_workers = workers();
-    let (job_tx, job_rx) = bounded::<Job>(n_workers * 2);
-    let (seal_tx, seal_rx) = bounded::<Sealed>(n_workers * 2);
+    let (job_tx, job_rx) = bounded::<Job>(n_workers * 4);
     let (done_tx, done_rx) = unbounded::<Done>();
     let key = &repo.key;
+    let packs: Mutex<Vec<PackEntry>> = Mutex::new(Vec::new());
+    let stored = std::sync::atomic::AtomicU64::new(0);
+    let new_chunks = AtomicUsize::new(0);
 
     let mut chunk_lists: HashMap<usize, Vec<Option<[u8; 32]>>> = HashMap::new();
     let mut file_facts: HashMap<usize, (u64, String, usize, i64)> = HashMap::new();
 
-    let (read_result, pack_result) = std::thread::scope(|scope| {
+    let (read_result, worker_results) = std::thread::scope(|scope| {
         let reader = {
             let done_tx = done_tx.clone();
-            let to_read = &to_read;
+            let (to_read, params) = (&to_read, &params);
             scope.spawn(move || -> Result<()> {
+                let mut pool = WindowPool::default();
+                let small = params.small();
                 for (i, s, _) in to_read {
-                    let f = File::open(&s.file)
-                        .map_err(|e| BackupError::Io(format!("{}: {e}", s.file.display())))?;
-                    let meta = f.metadata()?;
-                    let mut hasher = blake3::Hasher::new();
-                    let mut size = 0u64;
+                    let params = if s.small_chunks { &small } else { params };
                     let mut seq = 0usize;
-                    let chunker = StreamCDC::with_level_and_seed(
-                        f,
-                        params.min,
-                        params.avg,
-                        params.max,
-                        Normalization::Level1,
-                        key.cdc_seed,
-                    );
-                    for chunk in chunker {
-                        let chunk = chunk
-                            .map_err(|e| BackupError::Io(format!("{}: {e:?}", s.file.display())))?;
-                        hasher.update(&chunk.data);
-                        size += chunk.data.len() as u64;
-                        progress.advance(chunk.data.len() as u64);
-                        if job_tx
-                            .send(Job {
-                                file: *i,
-                                seq,
-                                data: chunk.data,
-                            })
-                            .is_err()
-                        {
-                            return Ok(()); // the writer failed; its error is reported
-                        }
+                    let mut emit = |buf, off, len| {
+                        let sent = job_tx.send(Job {
+                            file: *i,
+                            seq,
+                            buf,
+                            off,
+                            len,
+                        });
                         seq += 1;
+                        sent.is_ok()
+                    };
+                    let (size, blake3, whole, mtime) = match &s.data {
+                        Some(bytes) => {
+                            let (size, hash, whole) =
+                                chunk_memory(bytes, params, key.cdc_seed, progress, &mut emit);
+                            (size, hash, whole, 0)
+                        }
+                        None => {
+                            let f = File::open(&s.file).map_err(|e| {
+                                BackupError::Io(format!("{}: {e}", s.file.display()))
+                            })?;
+                            let mtime = mtime_ms(&f.metadata()?);
+                            let (size, hash, whole) =
+                                chunk_file(f, &mut pool, params, key.cdc_seed, progress, &mut emit)
+                                    .map_err(|e| {
+                                        BackupError::Io(format!("{}: {e}", s.file.display()))
+                                    })?;
+                            (size, hash, whole, mtime)
+                        }
+                    };
+                    if !whole {
+                        return Ok(()); // the workers stopped; their error is reported
                     }
                     let _ = done_tx.send(Done::File {
                         file: *i,
                         size,
-                        blake3: hasher.finalize().to_hex().to_string(),
+                        blake3,
                         chunks: seq,
-                        mtime_ms: mtime_ms(&meta),
+                        mtime_ms: mtime,
                     });
                 }
                 Ok(())
             })
         };
+        // Each worker hashes, compresses and seals into its own pack and writes it when full,
+        // so that writing (a large share of the work) runs in parallel too.
+        let mut handles = Vec::new();
         for _ in 0..n_workers {
             let job_rx = job_rx.clone();
-            let seal_tx = seal_tx.clone();
             let done_tx = done_tx.clone();
-            let seen = &seen;
-            scope.spawn(move || {
+            let (seen, packs, stored, new_chunks) = (&seen, &packs, &stored, &new_chunks);
+            handles.push(scope.spawn(move || -> Result<()> {
+                let mut sealer = Sealer::default();
+                let mut pack: Vec<u8> = Vec::with_capacity(pack_size + (9 << 20));
+                let mut blobs: Vec<(String, u64, u32, u32)> = Vec::new();
+                let flush = |pack: &mut Vec<u8>, blobs: &mut Vec<(String, u64, u32, u32)>| {
+                    if pack.is_empty() {
+                        return Ok::<(), BackupError>(());
+                    }
+                    let id = *blake3::hash(pack).as_bytes();
+                    repo.target.put_deferred(&pack_name(&id), pack)?;
+                    stored.fetch_add(pack.len() as u64, Ordering::Relaxed);
+                    packs.lock().expect("packs").push(PackEntry {
+                        id: hex::encode(id),
+                        blobs: std::mem::take(blobs),
+                    });
+                    pack.clear();
+                    Ok(())
+                };
                 for job in job_rx {
-                    let id = key.chunk_id(&job.data);
-                    let fresh = seen.lock().expect("seen set").insert(id);
-                    if fresh {
-                        let bytes = seal_chunk(&key.enc, &id, &job.data);
-                        let raw_len = job.data.len() as u32;
-                        if seal_tx.send(Sealed { id, bytes, raw_len }).is_err() {
-                            return;
+                    let data = job.data();
+                    let id = key.chunk_id(data);
+                    if seen.lock().expect("seen set").insert(id) {
+                        let start = pack.len();
+                        sealer.seal_into(&mut pack, &key.enc, &id, data);
+                        blobs.push((
+                            hex::encode(id),
+                            start as u64,
+                            (pack.len() - start) as u32,
+                            data.len() as u32,
+                        ));
+                        new_chunks.fetch_add(1, Ordering::Relaxed);
+                        if pack.len() >= pack_size {
+                            flush(&mut pack, &mut blobs)?;
                         }
                     }
                     let _ = done_tx.send(Done::Chunk {
@@ -251,46 +486,11 @@ pub fn backup(
                         id,
                     });
                 }
-            });
+                flush(&mut pack, &mut blobs)
+            }));
         }
-        drop(seal_tx);
         drop(done_tx);
         drop(job_rx);
-        let packer = scope.spawn(move || -> Result<(Vec<PackEntry>, usize, u64)> {
-            let mut packs = Vec::new();
-            let mut buf: Vec<u8> = Vec::with_capacity(pack_size + (1 << 20));
-            let mut blobs: Vec<(String, u64, u32, u32)> = Vec::new();
-            let (mut n_chunks, mut stored) = (0usize, 0u64);
-            let mut flush = |buf: &mut Vec<u8>, blobs: &mut Vec<(String, u64, u32, u32)>| {
-                if buf.is_empty() {
-                    return Ok::<(), BackupError>(());
-                }
-                let id = *blake3::hash(buf).as_bytes();
-                repo.target.put(&pack_name(&id), buf)?;
-                stored += buf.len() as u64;
-                packs.push(PackEntry {
-                    id: hex::encode(id),
-                    blobs: std::mem::take(blobs),
-                });
-                buf.clear();
-                Ok(())
-            };
-            for s in seal_rx {
-                blobs.push((
-                    hex::encode(s.id),
-                    buf.len() as u64,
-                    s.bytes.len() as u32,
-                    s.raw_len,
-                ));
-                buf.extend_from_slice(&s.bytes);
-                n_chunks += 1;
-                if buf.len() >= pack_size {
-                    flush(&mut buf, &mut blobs)?;
-                }
-            }
-            flush(&mut buf, &mut blobs)?;
-            Ok((packs, n_chunks, stored))
-        });
         for d in done_rx {
             match d {
                 Done::Chunk { file, seq, id } => {
@@ -313,12 +513,22 @@ pub fn backup(
         }
         (
             reader.join().expect("reader thread"),
-            packer.join().expect("packer thread"),
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("worker thread"))
+                .collect::<Vec<_>>(),
         )
     });
-    let (packs, new_chunks, stored_bytes) = pack_result?;
+    for r in worker_results {
+        r?;
+    }
     read_result?;
     progress.finish();
+    // Every pack is durable before an index or snapshot names it.
+    repo.target.sync()?;
+    let packs = packs.into_inner().expect("packs");
+    let new_chunks = new_chunks.into_inner();
+    let stored_bytes = stored.into_inner();
 
     for (i, _, _) in &to_read {
         let (size, blake3, n, mtime_ms) = file_facts.remove(i).ok_or_else(|| {
@@ -535,7 +745,15 @@ pub fn restore(
         hex::encode(random_bytes::<4>())
     ));
     create_private_dir(&staging)?;
-    let result = restore_files(repo, &index, &manifest, &staging, progress);
+    // Durable before it is moved into place: one flush for all files.
+    let result = restore_files(repo, &index, &manifest, &staging, progress).and_then(|()| {
+        let files: Vec<PathBuf> = manifest
+            .files
+            .iter()
+            .map(|f| staging.join(&f.path))
+            .collect();
+        crate::target::sync_all_of(&staging, &files)
+    });
     if let Err(e) = result {
         let _ = fs::remove_dir_all(&staging);
         return Err(e);
@@ -572,6 +790,20 @@ fn restore_files(
     progress: &dyn Progress,
 ) -> Result<()> {
     progress.start("復元", manifest.total_bytes);
+    // Directories first, once each (not a mkdir and chmod per file).
+    let mut dirs: Vec<&str> = manifest
+        .files
+        .iter()
+        .filter_map(|f| f.path.rsplit_once('/').map(|(d, _)| d))
+        .collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    for d in dirs {
+        if d.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
+            return Err(BackupError::corrupt("目録", d, "不正なパス"));
+        }
+        create_private_dir(&staging.join(d))?;
+    }
     let next = AtomicUsize::new(0);
     let first_error: Mutex<Option<BackupError>> = Mutex::new(None);
     std::thread::scope(|scope| {
@@ -616,29 +848,40 @@ fn restore_one(
         return Err(BackupError::corrupt("目録", &f.path, "不正なパス"));
     }
     let out = staging.join(&f.path);
-    if let Some(dir) = out.parent() {
-        create_private_dir(dir)?;
-    }
-    let mut file = {
-        let mut o = fs::OpenOptions::new();
-        o.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            o.mode(0o600);
-        }
-        o.open(&out)?
-    };
     let mut hasher = blake3::Hasher::new();
     let mut size = 0u64;
-    for c in &f.chunks {
-        let data = read_chunk(repo, index, &parse_chunk(c)?)?;
-        hasher.update(&data);
-        size += data.len() as u64;
-        file.write_all(&data)?;
-        progress.advance(data.len() as u64);
+    if f.size <= WHOLE_FILE {
+        // Small and medium files (every attachment) are assembled in memory and written
+        // past the page cache in one go.
+        let mut whole = Vec::with_capacity(f.size as usize);
+        for c in &f.chunks {
+            let data = read_chunk(repo, index, &parse_chunk(c)?)?;
+            hasher.update(&data);
+            progress.advance(data.len() as u64);
+            whole.extend_from_slice(&data);
+        }
+        size = whole.len() as u64;
+        crate::target::write_new_file(&out, &whole)?;
+    } else {
+        let mut file = {
+            let mut o = fs::OpenOptions::new();
+            o.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                o.mode(0o600);
+            }
+            o.open(&out)?
+        };
+        for c in &f.chunks {
+            let data = read_chunk(repo, index, &parse_chunk(c)?)?;
+            hasher.update(&data);
+            size += data.len() as u64;
+            file.write_all(&data)?;
+            progress.advance(data.len() as u64);
+        }
+        crate::target::start_writeback(&file);
     }
-    file.sync_all()?;
     if size != f.size || hasher.finalize().to_hex().as_str() != f.blake3 {
         return Err(BackupError::corrupt(
             "復元したファイル",

@@ -45,11 +45,51 @@ pub struct SignedManifest {
     pub public_key: String,
 }
 
+/// What the key signs: a domain-separated BLAKE3 digest of the manifest text (a manifest of a
+/// large instance is megabytes; Ed25519 would hash it twice with SHA-512).
+pub fn signed_bytes(manifest_text: &str) -> Vec<u8> {
+    let mut m = b"mamori backup manifest v1\n".to_vec();
+    m.extend_from_slice(blake3::hash(manifest_text.as_bytes()).as_bytes());
+    m
+}
+
+/// The first line of a snapshot object; the manifest text follows it as is (no escaping of a
+/// multi-megabyte document inside another).
+#[derive(Serialize, Deserialize)]
+struct Header {
+    signature: String,
+    public_key: String,
+}
+
 impl SignedManifest {
+    /// The plaintext of a snapshot object: a header line, then the manifest exactly as signed.
+    pub fn to_object(&self) -> Vec<u8> {
+        let header = serde_json::to_string(&Header {
+            signature: self.signature.clone(),
+            public_key: self.public_key.clone(),
+        })
+        .expect("header serialises");
+        let mut out = Vec::with_capacity(header.len() + 1 + self.manifest.len());
+        out.extend_from_slice(header.as_bytes());
+        out.push(b'\n');
+        out.extend_from_slice(self.manifest.as_bytes());
+        out
+    }
+
+    pub fn from_object(bytes: &[u8]) -> Option<Self> {
+        let at = bytes.iter().position(|b| *b == b'\n')?;
+        let header: Header = serde_json::from_slice(&bytes[..at]).ok()?;
+        Some(SignedManifest {
+            manifest: String::from_utf8(bytes[at + 1..].to_vec()).ok()?,
+            signature: header.signature,
+            public_key: header.public_key,
+        })
+    }
+
     pub fn sign(manifest: &Manifest, key: &SigningKey) -> Self {
         let text = serde_json::to_string(manifest).expect("manifest serialises");
         SignedManifest {
-            signature: hex::encode(key.sign(text.as_bytes()).to_bytes()),
+            signature: hex::encode(key.sign(&signed_bytes(&text)).to_bytes()),
             public_key: hex::encode(key.verifying_key().to_bytes()),
             manifest: text,
         }
@@ -75,7 +115,7 @@ impl SignedManifest {
             .ok_or_else(|| bad("署名が不正"))?;
         VerifyingKey::from_bytes(&key)
             .map_err(|_| bad("署名鍵が不正"))?
-            .verify(self.manifest.as_bytes(), &Signature::from_bytes(&sig))
+            .verify(&signed_bytes(&self.manifest), &Signature::from_bytes(&sig))
             .map_err(|_| bad("署名が一致しません"))?;
         let m: Manifest = serde_json::from_str(&self.manifest).map_err(|e| bad(&e.to_string()))?;
         if m.format != MANIFEST_FORMAT {

@@ -33,6 +33,17 @@ impl Default for ChunkerParams {
     }
 }
 
+impl ChunkerParams {
+    /// A quarter of the sizes, for files whose changes are scattered (databases).
+    pub fn small(&self) -> Self {
+        ChunkerParams {
+            min: (self.min / 4).max(64 * 1024),
+            avg: (self.avg / 4).max(128 * 1024),
+            max: (self.max / 4).max(512 * 1024),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RepoConfig {
     pub format: String,
@@ -262,15 +273,16 @@ impl Repository {
                     "復号できません（途中で切れているか、改ざんされています）",
                 )
             })?;
-        serde_json::from_slice(&plain)
-            .map_err(|e| BackupError::corrupt("スナップショット", id, e.to_string()))
+        SignedManifest::from_object(&plain)
+            .ok_or_else(|| BackupError::corrupt("スナップショット", id, "形式が不正です"))
     }
 
     pub(crate) fn write_snapshot(&self, id: &str, signed: &SignedManifest) -> Result<()> {
         let name = format!("snapshots/{id}");
-        let json = serde_json::to_vec(signed).expect("snapshot serialises");
-        self.target
-            .put(&name, &seal(&self.key.enc, &json, name.as_bytes()))
+        self.target.put(
+            &name,
+            &seal(&self.key.enc, &signed.to_object(), name.as_bytes()),
+        )
     }
 
     /// Every snapshot with its summary (signatures checked; a bad one is an error).

@@ -4,7 +4,7 @@
 //! survive between runs, machines or targets. The associated data binds each ciphertext to
 //! its name (a chunk to its id, a snapshot to its id), so objects cannot be swapped.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand_core::{OsRng, RngCore};
 
@@ -45,18 +45,74 @@ pub fn open(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// Compresses (when worthwhile) and seals one chunk.
-pub fn seal_chunk(key: &[u8; 32], id: &[u8; 32], data: &[u8]) -> Vec<u8> {
-    let mut plain = Vec::with_capacity(data.len() + 1);
-    plain.push(ZSTD);
-    match zstd::bulk::compress(data, 1) {
-        Ok(c) if (c.len() as f64) < data.len() as f64 * WORTHWHILE => plain.extend_from_slice(&c),
-        _ => {
-            plain[0] = RAW;
-            plain.extend_from_slice(data);
+/// Per-thread buffers for sealing chunks (a compression context and its output).
+pub struct Sealer {
+    compressor: zstd::bulk::Compressor<'static>,
+    scratch: Vec<u8>,
+}
+
+impl Default for Sealer {
+    fn default() -> Self {
+        Sealer {
+            compressor: zstd::bulk::Compressor::new(1).expect("zstd level 1"),
+            scratch: Vec::new(),
         }
     }
-    seal(key, &plain, id)
+}
+
+/// Bytes sampled to decide whether a chunk is worth compressing.
+const SAMPLE: usize = 64 * 1024;
+
+impl Sealer {
+    fn compressed(&mut self, data: &[u8]) -> bool {
+        let worthwhile = |c: usize, n: usize| (c as f64) < n as f64 * WORTHWHILE;
+        // The output goes into spare capacity: nothing is zeroed first.
+        let compress = |this: &mut Self, src: &[u8]| {
+            this.scratch.clear();
+            this.scratch
+                .reserve(zstd::zstd_safe::compress_bound(src.len()));
+            this.compressor
+                .compress_to_buffer(src, &mut this.scratch)
+                .ok()
+                .is_some_and(|n| worthwhile(n, src.len()))
+        };
+        // Scans and PDFs are mostly compressed already: a sample tells, at a fraction of the cost.
+        if data.len() > 2 * SAMPLE && !compress(self, &data[..SAMPLE]) {
+            return false;
+        }
+        compress(self, data)
+    }
+
+    /// Compresses (when worthwhile) and seals one chunk, appending it to `out` (a pack being
+    /// filled) with a single copy of the data.
+    pub fn seal_into(&mut self, out: &mut Vec<u8>, key: &[u8; 32], id: &[u8; 32], data: &[u8]) {
+        let start = out.len();
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng.fill_bytes(&mut nonce);
+        out.extend_from_slice(&nonce);
+        if self.compressed(data) {
+            out.push(ZSTD);
+            out.extend_from_slice(&self.scratch);
+        } else {
+            out.push(RAW);
+            out.extend_from_slice(data);
+        }
+        let tag = XChaCha20Poly1305::new(key.into())
+            .encrypt_in_place_detached(
+                XNonce::from_slice(&nonce),
+                id,
+                &mut out[start + NONCE_LEN..],
+            )
+            .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
+        out.extend_from_slice(&tag);
+    }
+}
+
+/// Compresses (when worthwhile) and seals one chunk on its own.
+pub fn seal_chunk(key: &[u8; 32], id: &[u8; 32], data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + NONCE_LEN + 17);
+    Sealer::default().seal_into(&mut out, key, id, data);
+    out
 }
 
 /// Opens one chunk; the caller checks that its keyed hash is `id`.

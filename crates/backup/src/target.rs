@@ -2,7 +2,7 @@
 //! that can enforce that (S3 Object Lock, WORM media) is asked to.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
@@ -16,6 +16,15 @@ pub trait Target: Send + Sync {
     /// Stores a new object. Names are content hashes or unique ids, so an existing object
     /// with the same name already holds these bytes and is left alone.
     fn put(&self, name: &str, bytes: &[u8]) -> Result<()>;
+    /// Like `put`, for the many packs of one run: the target may defer making them durable
+    /// until `sync` (which is called before anything refers to them).
+    fn put_deferred(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.put(name, bytes)
+    }
+    /// Makes everything `put_deferred` wrote durable.
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
     fn get(&self, name: &str) -> Result<Vec<u8>>;
     fn get_range(&self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>>;
     /// Names under `prefix` (e.g. "snapshots/"), in no particular order.
@@ -59,11 +68,66 @@ pub fn open_target(spec: &str) -> Result<Box<dyn Target>> {
 /// A directory: local disk, a NAS mount, or removable media that is then disconnected.
 pub struct DirTarget {
     root: PathBuf,
+    /// Written by `put_deferred`, not yet fsynced.
+    unsynced: std::sync::Mutex<Vec<PathBuf>>,
+    /// Packs open for reading: a restore reads thousands of chunks from a few packs. A target
+    /// lives for one command (or one scheduled run), so a file replaced underneath is seen by
+    /// the next one.
+    open_files: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<File>>>,
 }
 
 impl DirTarget {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        DirTarget { root: root.into() }
+        DirTarget {
+            root: root.into(),
+            unsynced: std::sync::Mutex::new(Vec::new()),
+            open_files: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn open_cached(&self, name: &str) -> Result<std::sync::Arc<File>> {
+        let mut open = self.open_files.lock().expect("open files");
+        if let Some(f) = open.get(name) {
+            return Ok(f.clone());
+        }
+        let f =
+            std::sync::Arc::new(File::open(self.path(name)?).map_err(|e| missing_or_io(e, name))?);
+        if open.len() >= 256 {
+            open.clear();
+        }
+        open.insert(name.to_owned(), f.clone());
+        Ok(f)
+    }
+
+    /// Writes `bytes` to a new object through a temporary name; fsyncs when `durable`.
+    fn write(&self, name: &str, bytes: &[u8], durable: bool) -> Result<()> {
+        let dest = self.path(name)?;
+        if dest.exists() {
+            return Ok(());
+        }
+        let dir = dest.parent().expect("object has a parent");
+        fs::create_dir_all(dir)?;
+        let tmp = dir.join(format!(".tmp-{}", hex::encode(random_bytes::<6>())));
+        if durable {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+        } else {
+            direct::write_new(&tmp, bytes)?;
+        }
+        // Read-only on disk: not WORM, but a slip of a tool or a hand does not rewrite it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o400))?;
+        }
+        fs::rename(&tmp, &dest)?;
+        if durable {
+            sync_dir(dir)?;
+        } else {
+            self.unsynced.lock().expect("unsynced list").push(dest);
+        }
+        Ok(())
     }
 
     fn path(&self, name: &str) -> Result<PathBuf> {
@@ -94,33 +158,72 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Writes a new file past the page cache where the filesystem allows (see `direct`).
+pub fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    direct::write_new(path, bytes)
+}
+
+/// Asks the kernel to start writing a file out now, without waiting: by the time the run
+/// makes everything durable, most of it is on disk already.
+pub fn start_writeback(f: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid open descriptor; the call only schedules writeback.
+        unsafe {
+            libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    let _ = f;
+}
+
+/// Makes `files` (all under `root`) and their directories durable: many files on Linux with
+/// one syncfs (a single journal commit instead of one per file), a few file by file (syncfs
+/// would also flush whatever else is waiting on that filesystem).
+pub fn sync_all_of(root: &Path, files: &[PathBuf]) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    if files.len() > 32 {
+        use std::os::fd::AsRawFd;
+        let dir = File::open(root)?;
+        // SAFETY: a valid open descriptor.
+        if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+            return Ok(());
+        }
+    }
+    let mut dirs: Vec<&Path> = Vec::new();
+    for f in files {
+        File::open(f)?.sync_all()?;
+        if let Some(d) = f.parent() {
+            dirs.push(d);
+        }
+    }
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        sync_dir(d)?;
+    }
+    Ok(())
+}
+
 impl Target for DirTarget {
     fn describe(&self) -> String {
         self.root.display().to_string()
     }
 
     fn put(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let dest = self.path(name)?;
-        if dest.exists() {
+        self.write(name, bytes, true)
+    }
+
+    fn put_deferred(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.write(name, bytes, false)
+    }
+
+    fn sync(&self) -> Result<()> {
+        let files = std::mem::take(&mut *self.unsynced.lock().expect("unsynced list"));
+        if files.is_empty() {
             return Ok(());
         }
-        let dir = dest.parent().expect("object has a parent");
-        fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!(".tmp-{}", hex::encode(random_bytes::<6>())));
-        {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-        }
-        // Read-only on disk: not WORM, but a slip of a tool or a hand does not rewrite it.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(0o400))?;
-        }
-        fs::rename(&tmp, &dest)?;
-        sync_dir(dir)?;
-        Ok(())
+        sync_all_of(&self.root, &files)
     }
 
     fn get(&self, name: &str) -> Result<Vec<u8>> {
@@ -128,10 +231,10 @@ impl Target for DirTarget {
     }
 
     fn get_range(&self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
-        let mut f = File::open(self.path(name)?).map_err(|e| missing_or_io(e, name))?;
-        f.seek(SeekFrom::Start(offset))?;
+        use std::os::unix::fs::FileExt;
+        let f = self.open_cached(name)?;
         let mut buf = vec![0u8; len as usize];
-        f.read_exact(&mut buf).map_err(|e| {
+        f.read_exact_at(&mut buf, offset).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 BackupError::corrupt("パック", name, "途中で切れています")
             } else {
@@ -168,6 +271,7 @@ impl Target for DirTarget {
     }
 
     fn delete(&self, name: &str) -> Result<()> {
+        self.open_files.lock().expect("open files").remove(name);
         match fs::remove_file(self.path(name)?) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -204,5 +308,116 @@ mod tests {
         assert!(t.put("../escape", b"x").is_err());
         t.delete("packs/ab/abcdef").unwrap();
         assert!(t.list("packs/").unwrap().is_empty());
+    }
+}
+
+/// Writing packs past the page cache. Copying tens of megabytes into the page cache, only to
+/// flush them at once, costs the kernel more CPU than sealing them did; with O_DIRECT the
+/// device reads the bytes straight from an aligned buffer. Filesystems without O_DIRECT
+/// (tmpfs) get an ordinary write.
+mod direct {
+    use std::fs::{File, OpenOptions};
+    use std::io::Write;
+    use std::path::Path;
+
+    /// Creates `path` (owner-only) holding `bytes`; writeback is started, not waited for.
+    pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            if bytes.len() >= ALIGN {
+                use std::os::unix::fs::OpenOptionsExt;
+
+                if let Ok(f) = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_DIRECT)
+                    .open(path)
+                {
+                    return linux::write_direct(f, bytes);
+                }
+            }
+        }
+        let mut o = OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let mut f = o.open(path)?;
+        f.write_all(bytes)?;
+        super::start_writeback(&f);
+        Ok(())
+    }
+
+    const ALIGN: usize = 4096;
+
+    #[cfg(target_os = "linux")]
+    mod linux {
+        use super::{ALIGN, File};
+        use std::alloc::{Layout, alloc, dealloc};
+        use std::cell::RefCell;
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+
+        /// A page-aligned buffer, one per thread, grown as needed.
+        struct Aligned {
+            ptr: *mut u8,
+            cap: usize,
+        }
+
+        impl Drop for Aligned {
+            fn drop(&mut self) {
+                if !self.ptr.is_null() {
+                    // SAFETY: allocated below with exactly this layout.
+                    unsafe {
+                        dealloc(
+                            self.ptr,
+                            Layout::from_size_align(self.cap, ALIGN).expect("layout"),
+                        )
+                    }
+                }
+            }
+        }
+
+        thread_local! {
+            static BOUNCE: RefCell<Aligned> = const { RefCell::new(Aligned { ptr: std::ptr::null_mut(), cap: 0 }) };
+        }
+
+        pub fn write_direct(mut f: File, bytes: &[u8]) -> std::io::Result<()> {
+            let body = bytes.len() / ALIGN * ALIGN;
+            BOUNCE.with(|b| -> std::io::Result<()> {
+                let mut b = b.borrow_mut();
+                if b.cap < body {
+                    let cap = body.next_multiple_of(1 << 20);
+                    let layout = Layout::from_size_align(cap, ALIGN).expect("layout");
+                    // SAFETY: non-zero size; checked for null below.
+                    let ptr = unsafe { alloc(layout) };
+                    if ptr.is_null() {
+                        return Err(std::io::Error::other("out of memory"));
+                    }
+                    *b = Aligned { ptr, cap };
+                }
+                // SAFETY: `ptr` holds at least `body` bytes and does not overlap `bytes`.
+                let buf = unsafe {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), b.ptr, body);
+                    std::slice::from_raw_parts(b.ptr, body)
+                };
+                f.write_all(buf)
+            })?;
+            if body < bytes.len() {
+                // The unaligned tail through the page cache: clear O_DIRECT on this descriptor.
+                let fd = f.as_raw_fd();
+                // SAFETY: a valid descriptor; only file status flags change.
+                unsafe {
+                    let flags = libc::fcntl(fd, libc::F_GETFL);
+                    libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT);
+                }
+                f.write_all(&bytes[body..])?;
+            }
+            super::super::start_writeback(&f);
+            Ok(())
+        }
     }
 }

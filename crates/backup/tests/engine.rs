@@ -31,10 +31,7 @@ fn repo(dir: &Path, k: &KeyMaterial) -> Result<Repository> {
 fn sources(dir: &Path) -> Vec<Source> {
     let mut out = Vec::new();
     for name in ["mamori.db", "blobs/ab/cdef", "keys/ledger.key"] {
-        out.push(Source {
-            path: name.to_owned(),
-            file: dir.join(name),
-        });
+        out.push(Source::file(name, dir.join(name)));
     }
     out
 }
@@ -197,8 +194,10 @@ fn failure_modes_are_named_and_leave_nothing_behind() {
         "no staging left behind"
     );
 
-    // Missing chunk: the pack is gone.
+    // Missing chunk: the pack is gone. (Each step reopens the repository, as each command
+    // does: an open target keeps packs it has read open.)
     fs::remove_file(pack).unwrap();
+    let r = repo(&target, &by_file).unwrap();
     let v = verify(&r, None, true, None, &NoProgress).unwrap();
     assert!(
         !v.ok && v.problems.iter().any(|p| p.contains("見つかりません")),
@@ -207,6 +206,7 @@ fn failure_modes_are_named_and_leave_nothing_behind() {
     let err = restore(&r, &snap, &out, None, &NoProgress).unwrap_err();
     assert!(matches!(err, BackupError::Missing { .. }), "{err}");
     fs::write(pack, &good).unwrap();
+    let r = repo(&target, &by_file).unwrap();
     assert!(verify(&r, None, false, None, &NoProgress).unwrap().ok);
 
     // Truncated snapshot.

@@ -35,6 +35,19 @@ pub enum Which {
         #[arg(long, default_value_t = 10_000_000)]
         events: usize,
     },
+    /// Full backup, incremental backup after 1 % of records change, and restore: mamori vs
+    /// restic (Debian package) on the same instance, in the same run.
+    Backup {
+        /// Size of the attachments in GiB (records and database come on top).
+        #[arg(long, default_value_t = 2.0)]
+        gib: f64,
+        /// Small text records (each one version, some amended later).
+        #[arg(long, default_value_t = 20_000)]
+        records: usize,
+        /// Keep the working directory (instance, repositories) here instead of a temporary one.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 fn event(i: usize, ts: i64, patients: usize) -> AuditEvent {
@@ -73,6 +86,9 @@ pub fn run(which: Which) -> ExitCode {
         } => rt.block_on(ledger(events, writers, per_row, patients)),
         Which::Verify { entries } => verify(entries),
         Which::Access { events } => access(events),
+        Which::Backup { gib, records, dir } => {
+            crate::bench_backup::run(gib, records, dir).map_err(StoreError::Corrupt)
+        }
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -83,7 +99,7 @@ pub fn run(which: Which) -> ExitCode {
     }
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

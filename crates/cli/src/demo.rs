@@ -50,6 +50,14 @@ fn banner(dir: &Path, listen: &str) -> String {
         "（保守要員 se.yoshida は、admin が 管理 › 保守作業 で承認した作業時間の中でだけログインできます）\n",
     );
     s.push_str(&format!(
+        "\nバックアップ: 起動2分後に {} へ（管理 › バックアップ）。手動では\n  mamori backup run --data {} --key-file {}\n",
+        mamori_service::Config::load(dir)
+            .map(|c| c.backup.targets)
+            .unwrap_or_default(),
+        dir.display(),
+        dir.join(DEMO_BACKUP_KEY).display()
+    ));
+    s.push_str(&format!(
         "\nAPI の例: curl -s -X POST http://{listen}/api/v1/auth/login -H 'content-type: application/json' \\\n"
     ));
     s.push_str(&format!(
@@ -80,8 +88,33 @@ pub fn prepare(dir: &Path, listen: &str) -> Result<String, ServiceError> {
     rt.block_on(svc.checkpoint_now())?;
     svc.store().close();
     result?;
+    configure_backups(dir)?;
     Ok(banner(dir, listen))
 }
+
+/// Backups for the demo: a key file in the data directory (a real clinic keeps it elsewhere,
+/// and a printed copy in a safe) and a directory target beside it; `serve` takes the first
+/// backup two minutes after it starts.
+fn configure_backups(dir: &Path) -> Result<(), ServiceError> {
+    let io = |e: std::io::Error| ServiceError::new("io", e.to_string());
+    let key = dir.join(DEMO_BACKUP_KEY);
+    std::fs::write(&key, mamori_service::backup::KeyFile::generate().to_text()).map_err(io)?;
+    mamori_store::restrict_file(&key).map_err(io)?;
+    let abs = std::path::absolute(dir).map_err(io)?;
+    let target = abs.parent().unwrap_or(&abs).join(format!(
+        "{}-backups",
+        abs.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    let mut cfg = mamori_service::Config::load(dir)?;
+    cfg.backup.targets = target.display().to_string();
+    cfg.backup.key_file = DEMO_BACKUP_KEY.into();
+    std::fs::write(dir.join(mamori_service::config::CONFIG_FILE), cfg.to_toml()).map_err(io)?;
+    Ok(())
+}
+
+const DEMO_BACKUP_KEY: &str = "backup-key.txt";
 
 fn pick<'a>(list: &[&'a str], i: usize) -> &'a str {
     list[i % list.len()]

@@ -2,6 +2,7 @@
 
 mod backup;
 mod bench;
+mod bench_backup;
 mod ca;
 mod demo;
 

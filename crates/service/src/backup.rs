@@ -36,6 +36,9 @@ pub use mamori_backup::KeyFile;
 
 pub const OUTBOX: &str = "outbox";
 const STAGING: &str = "backup-staging";
+/// Databases up to this size are backed up from an image in memory; larger ones through a
+/// scratch copy beside the instance.
+const IN_MEMORY_DB: u64 = 1 << 30;
 
 impl From<BackupError> for ServiceError {
     fn from(e: BackupError) -> Self {
@@ -72,24 +75,23 @@ pub struct InstanceFacts {
 
 /// Reads the facts of the instance database in `dir` (one read snapshot).
 pub fn instance_facts(dir: &Path) -> Result<InstanceFacts> {
-    let ro = ReadOnly::open(dir)?;
-    let r = ro.get();
+    facts_of(&ReadOnly::open(dir)?.get())
+}
+
+fn facts_of(r: &mamori_store::Reader<'_>) -> Result<InstanceFacts> {
     let size = r.ledger_size()?;
     let root = Frontier::load(&r.hashes(), size)
         .map_err(|e| ServiceError::new("corrupt", format!("台帳を読めません: {e}")))?
         .root();
     let mut h = Sha256::new();
     let mut versions = 0u64;
-    r.for_each_version(|v| {
+    let mut line = String::new();
+    r.for_each_version_fact(|record, no, state, sha| {
+        use std::fmt::Write;
         versions += 1;
-        h.update(
-            format!(
-                "{}:{}:{}:{}\n",
-                v.record_id, v.version_no, v.state, v.content_sha256
-            )
-            .as_bytes(),
-        );
-        Ok(())
+        line.clear();
+        let _ = writeln!(line, "{record}:{no}:{state}:{sha}");
+        h.update(line.as_bytes());
     })?;
     Ok(InstanceFacts {
         facility: r.meta("facility")?.unwrap_or_default(),
@@ -99,7 +101,7 @@ pub fn instance_facts(dir: &Path) -> Result<InstanceFacts> {
         ledger_root: hex::encode(root),
         versions,
         versions_digest: hex::encode(h.finalize()),
-        blobs: r.blob_ids()?.len() as u64,
+        blobs: r.blob_count()?,
     })
 }
 
@@ -178,16 +180,27 @@ pub fn stage(dir: &Path, include_keys: bool) -> Result<Staged> {
     };
     // Built first so that a failure below still removes the copy.
     let mut s = staged(Vec::new(), empty_facts());
-    mamori_store::snapshot_database(dir, &db)?;
-    s.facts = instance_facts(&root)?;
-    s.sources.push(Source {
-        path: "mamori.db".into(),
-        file: db,
-    });
-    s.sources.push(Source {
-        path: crate::config::CONFIG_FILE.into(),
-        file: dir.join(crate::config::CONFIG_FILE),
-    });
+    // One read snapshot for the facts and the database image: they describe the same moment.
+    let ro = ReadOnly::open(dir)?;
+    s.facts = facts_of(&ro.get())?;
+    let on_disk = ["mamori.db", "mamori.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum::<u64>();
+    if on_disk <= IN_MEMORY_DB {
+        s.sources
+            .push(Source::memory("mamori.db", ro.database_image()?).with_small_chunks());
+    } else {
+        ro.copy_database(&db)?;
+        s.sources
+            .push(Source::file("mamori.db", db).with_small_chunks());
+    }
+    drop(ro);
+    s.sources.push(Source::file(
+        crate::config::CONFIG_FILE,
+        dir.join(crate::config::CONFIG_FILE),
+    ));
     if include_keys {
         list_files(&dir.join(crate::instance::KEY_DIR), "keys", &mut s.sources)?;
     }
@@ -196,8 +209,14 @@ pub fn stage(dir: &Path, include_keys: bool) -> Result<Staged> {
         for entry in std::fs::read_dir(&blobs).map_err(|e| io(&blobs, e))? {
             let entry = entry.map_err(|e| io(&blobs, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name != "tmp" && entry.path().is_dir() {
+            // file_type() comes with the directory listing: no stat per entry.
+            if name != "tmp" && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let from = s.sources.len();
                 list_files(&entry.path(), &format!("blobs/{name}"), &mut s.sources)?;
+                // Named by their SHA-256 and never rewritten.
+                for src in &mut s.sources[from..] {
+                    src.immutable = true;
+                }
             }
         }
     }
@@ -224,15 +243,12 @@ fn list_files(dir: &Path, prefix: &str, out: &mut Vec<Source>) -> Result<()> {
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| io(dir, e))?
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_file())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
     for name in names {
-        out.push(Source {
-            path: format!("{prefix}/{name}"),
-            file: dir.join(&name),
-        });
+        out.push(Source::file(format!("{prefix}/{name}"), dir.join(&name)));
     }
     Ok(())
 }

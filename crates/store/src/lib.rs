@@ -20,7 +20,7 @@ pub use ledger::{
     LedgerHashes, LedgerRow, SEGMENT_BITS, day_of, day_start, is_chart_access, segment_of,
 };
 pub use model::*;
-pub use read::{RawRow, ReadOnly, Reader, snapshot_database};
+pub use read::{RawRow, ReadOnly, Reader};
 pub use write_tx::WriteTx;
 pub use writer::{Durability, Store, StoreOptions, WriterStats};
 

@@ -594,6 +594,30 @@ impl<'c> Reader<'c> {
         Ok(())
     }
 
+    /// (record, version number, state, content hash) of every version in order: what a backup
+    /// manifest vouches for, without building whole rows.
+    pub fn for_each_version_fact(
+        &self,
+        mut f: impl FnMut(i64, i64, &str, &str),
+    ) -> Result<(), StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT record_id, version_no, state, content_sha256 FROM versions ORDER BY record_id, version_no",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let state = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+            let sha = r.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
+            f(r.get(0)?, r.get(1)?, state, sha);
+        }
+        Ok(())
+    }
+
+    pub fn blob_count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM blobs", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
     pub fn blob_ids(&self) -> Result<Vec<String>, StoreError> {
         let mut st = self
             .conn
@@ -948,31 +972,47 @@ impl ReadOnly {
     }
 }
 
-/// Copies the database of the instance in `dir` to `dest` as one consistent moment, while a
-/// server may keep writing (SQLite's online backup, all pages in one step under one read
-/// snapshot, so it never restarts on concurrent writes).
-pub fn snapshot_database(dir: &std::path::Path, dest: &std::path::Path) -> Result<(), StoreError> {
-    let src = Connection::open_with_flags(
-        dir.join("mamori.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    src.busy_timeout(std::time::Duration::from_secs(30))?;
-    let mut dst = Connection::open(dest)?;
-    {
-        let backup = rusqlite::backup::Backup::new(&src, &mut dst)?;
-        use rusqlite::backup::StepResult;
-        // -1: every page in one step, so concurrent writes never force a restart.
-        loop {
-            match backup.step(-1)? {
-                StepResult::Done => break,
-                StepResult::More => {}
-                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+impl ReadOnly {
+    /// The whole database as one file image, as of this view's read snapshot (the same moment
+    /// everything else read through this view sees). For backups of modest databases: no
+    /// scratch file is written and read back.
+    pub fn database_image(&self) -> Result<Vec<u8>, StoreError> {
+        self.begin_snapshot()?;
+        let data = self.conn.serialize(rusqlite::DatabaseName::Main)?;
+        Ok(data.to_vec())
+    }
+
+    /// Copies the database to `dest` as of this view's read snapshot, while a server may keep
+    /// writing (SQLite's online backup from this connection, all pages in one step).
+    pub fn copy_database(&self, dest: &std::path::Path) -> Result<(), StoreError> {
+        self.begin_snapshot()?;
+        let mut dst = Connection::open(dest)?;
+        // A scratch copy, read back at once and made durable by the backup itself: no
+        // journal, no syncs, and a cache large enough that pages are not spilled one by one.
+        dst.execute_batch(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;",
+        )?;
+        {
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut dst)?;
+            use rusqlite::backup::StepResult;
+            loop {
+                match backup.step(-1)? {
+                    StepResult::Done => break,
+                    StepResult::More => {}
+                    _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
             }
         }
+        dst.close().map_err(|(_, e)| StoreError::from(e))?;
+        crate::restrict_file(dest)?;
+        Ok(())
     }
-    // A self-contained file: no WAL beside it, readable by any SQLite.
-    dst.pragma_update(None, "journal_mode", "DELETE")?;
-    dst.close().map_err(|(_, e)| StoreError::from(e))?;
-    crate::restrict_file(dest)?;
-    Ok(())
+
+    /// `BEGIN` is deferred: the snapshot is taken at the first read. Reading once here pins it
+    /// before the image is made, if nothing was read yet.
+    fn begin_snapshot(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+        Ok(())
+    }
 }
