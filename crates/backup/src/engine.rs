@@ -316,15 +316,50 @@ pub fn backup(
     progress: &dyn Progress,
 ) -> Result<BackupOutcome> {
     let started = Instant::now();
+    let prepared = prepare(repo)?;
+    backup_prepared(repo, prepared, sources, facts, signer, progress, started)
+}
+
+/// What a run needs from the repository before it reads anything: which chunks exist, and
+/// the previous snapshot's files. Loadable while the caller gathers its sources.
+pub struct Prepared {
+    index: HashMap<[u8; 32], Loc>,
+    parent_id: Option<String>,
+    parent: HashMap<String, FileEntry>,
+}
+
+pub fn prepare(repo: &Repository) -> Result<Prepared> {
     let index = repo.load_index()?;
     let parent_id = repo.snapshot_ids()?.pop();
-    let mut parent: HashMap<String, FileEntry> = match &parent_id {
+    let parent: HashMap<String, FileEntry> = match &parent_id {
         Some(id) => match repo.load_snapshot(id).and_then(|s| s.verified(None)) {
             Ok(m) => m.files.into_iter().map(|f| (f.path.clone(), f)).collect(),
             Err(_) => HashMap::new(),
         },
         None => HashMap::new(),
     };
+    Ok(Prepared {
+        index,
+        parent_id,
+        parent,
+    })
+}
+
+/// `backup` with the repository state loaded beforehand; `started` is when the run began.
+pub fn backup_prepared(
+    repo: &Repository,
+    prepared: Prepared,
+    sources: &[Source],
+    facts: serde_json::Value,
+    signer: &SigningKey,
+    progress: &dyn Progress,
+    started: Instant,
+) -> Result<BackupOutcome> {
+    let Prepared {
+        index,
+        parent_id,
+        mut parent,
+    } = prepared;
 
     // Decide which files must be read.
     let mut entries: Vec<Option<FileEntry>> = Vec::with_capacity(sources.len());
@@ -804,6 +839,22 @@ fn restore_files(
         }
         create_private_dir(&staging.join(d))?;
     }
+    // In the order the packs hold them: reads then move forward through each pack, which the
+    // disk and the kernel's read-ahead reward, instead of jumping between packs.
+    let mut order: Vec<(&FileEntry, ([u8; 32], u64))> = manifest
+        .files
+        .iter()
+        .map(|f| {
+            let at = f
+                .chunks
+                .first()
+                .and_then(|c| parse_chunk(c).ok())
+                .and_then(|c| index.get(&c))
+                .map_or(([0; 32], 0), |l| (l.pack, l.offset));
+            (f, at)
+        })
+        .collect();
+    order.sort_by(|a, b| a.1.cmp(&b.1));
     let next = AtomicUsize::new(0);
     let first_error: Mutex<Option<BackupError>> = Mutex::new(None);
     std::thread::scope(|scope| {
@@ -814,7 +865,7 @@ fn restore_files(
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(f) = manifest.files.get(i) else {
+                    let Some((f, _)) = order.get(i) else {
                         return;
                     };
                     if let Err(e) = restore_one(repo, index, f, staging, progress) {

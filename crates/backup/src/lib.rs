@@ -17,8 +17,8 @@ pub mod seal;
 pub mod target;
 
 pub use engine::{
-    BackupOutcome, Progress, PruneOutcome, RestoreOutcome, Source, VerifyOutcome, backup, prune,
-    restore, verify,
+    BackupOutcome, Prepared, Progress, PruneOutcome, RestoreOutcome, Source, VerifyOutcome, backup,
+    backup_prepared, prepare, prune, restore, verify,
 };
 pub use error::{BackupError, Result};
 pub use keys::{KeyFile, KeyMaterial};

@@ -294,12 +294,30 @@ pub fn run_backup(
     keep: Option<u32>,
     progress: &dyn Progress,
 ) -> Result<BackupRun> {
+    let started = std::time::Instant::now();
     let signer: SigningKey = crate::instance::load_signing_key(dir)?;
-    let staged = stage(dir, include_keys)?;
-    let (repo, created) =
-        Repository::open_or_init(mamori_backup::open_target(target)?, key, kdf())?;
+    // The instance's side (database image, file list) and the repository's side (index,
+    // previous snapshot) are gathered at the same time.
+    let (staged, repo) = std::thread::scope(|scope| {
+        let staging = scope.spawn(|| stage(dir, include_keys));
+        let repo = mamori_backup::open_target(target)
+            .and_then(|t| Repository::open_or_init(t, key, kdf()))
+            .and_then(|(repo, created)| Ok((mamori_backup::prepare(&repo)?, repo, created)))
+            .map_err(ServiceError::from);
+        (staging.join().expect("staging thread"), repo)
+    });
+    let staged = staged?;
+    let (prepared, repo, created) = repo?;
     let facts = serde_json::to_value(&staged.facts).map_err(ServiceError::internal)?;
-    let outcome = mamori_backup::backup(&repo, &staged.sources, facts, &signer, progress)?;
+    let outcome = mamori_backup::backup_prepared(
+        &repo,
+        prepared,
+        &staged.sources,
+        facts,
+        &signer,
+        progress,
+        started,
+    )?;
     let pruned = match keep {
         Some(n) => Some(mamori_backup::prune(&repo, n as usize)?),
         None => None,
