@@ -854,7 +854,7 @@ fn restore_files(
             (f, at)
         })
         .collect();
-    order.sort_by(|a, b| a.1.cmp(&b.1));
+    order.sort_by_key(|o| o.1);
     let next = AtomicUsize::new(0);
     let first_error: Mutex<Option<BackupError>> = Mutex::new(None);
     std::thread::scope(|scope| {
