@@ -71,6 +71,9 @@ pub struct InstanceFacts {
     /// SHA-256 over every version's (record, number, state, content hash), in order.
     pub versions_digest: String,
     pub blobs: u64,
+    /// The newest signed checkpoint (C2SP note) at the snapshot's moment, as the ledger holds it.
+    #[serde(default)]
+    pub checkpoint: Option<String>,
 }
 
 /// Reads the facts of the instance database in `dir` (one read snapshot).
@@ -102,6 +105,7 @@ fn facts_of(r: &mamori_store::Reader<'_>) -> Result<InstanceFacts> {
         versions,
         versions_digest: hex::encode(h.finalize()),
         blobs: r.blob_count()?,
+        checkpoint: r.checkpoints()?.pop().map(|c| c.note),
     })
 }
 
@@ -233,6 +237,7 @@ fn empty_facts() -> InstanceFacts {
         versions: 0,
         versions_digest: String::new(),
         blobs: 0,
+        checkpoint: None,
     }
 }
 
@@ -768,14 +773,7 @@ pub fn status_from(
                         seconds: d["seconds"].as_f64().unwrap_or(0.0),
                         snapshot: text(d, "snapshot"),
                         target: text(d, "target"),
-                        problems: d["problems"]
-                            .as_array()
-                            .map(|a| {
-                                a.iter()
-                                    .filter_map(|x| x.as_str().map(str::to_owned))
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
+                        problems: crate::string_list(&d["problems"]),
                     });
                 }
                 if ok && last_good_drill_at.is_none() {

@@ -288,14 +288,7 @@ impl Service {
             versions: n("versions"),
             blobs: n("blobs"),
             problems_total: n("problems_total"),
-            problems: d["problems"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            problems: crate::string_list(&d["problems"]),
             seconds: d["seconds"].as_f64().unwrap_or(0.0),
             by: ev["actor"]["login"].as_str().map(str::to_owned),
         }))

@@ -94,6 +94,17 @@ pub(crate) fn account_event(
     ev
 }
 
+/// The strings of a JSON array in a ledger entry's detail (empty when absent).
+pub(crate) fn string_list(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// What an audited use case touched, filled in as it runs.
 #[derive(Debug, Default, Clone)]
 pub struct Target {
