@@ -691,6 +691,12 @@ fn parse_chunk(c: &str) -> Result<[u8; 32]> {
         .ok_or_else(|| BackupError::corrupt("チャンク", c, "識別子が不正"))
 }
 
+/// Opens a sealed chunk and proves it is chunk `id` (its keyed hash), or None.
+fn open_verified(repo: &Repository, id: &[u8; 32], sealed: &[u8], loc: &Loc) -> Option<Vec<u8>> {
+    open_chunk(&repo.key.enc, id, sealed, loc.raw_len as usize)
+        .filter(|data| repo.key.chunk_id(data) == *id)
+}
+
 /// Reads one chunk back and proves it is the one asked for.
 fn read_chunk(repo: &Repository, index: &HashMap<[u8; 32], Loc>, id: &[u8; 32]) -> Result<Vec<u8>> {
     let loc = index.get(id).ok_or_else(|| BackupError::Missing {
@@ -699,10 +705,7 @@ fn read_chunk(repo: &Repository, index: &HashMap<[u8; 32], Loc>, id: &[u8; 32]) 
     })?;
     let name = pack_name(&loc.pack);
     let range = (loc.offset, u64::from(loc.len));
-    let open_it = |sealed: &[u8]| {
-        open_chunk(&repo.key.enc, id, sealed, loc.raw_len as usize)
-            .filter(|data| repo.key.chunk_id(data) == *id)
-    };
+    let open_it = |sealed: &[u8]| open_verified(repo, id, sealed, loc);
     let first = repo.target.get_range(&name, range.0, range.1);
     if let Some(data) = first.as_ref().ok().and_then(|s| open_it(s)) {
         return Ok(data);
@@ -834,7 +837,7 @@ fn restore_files(
     dirs.sort_unstable();
     dirs.dedup();
     for d in dirs {
-        if d.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
+        if !crate::target::is_plain_relative(d) {
             return Err(BackupError::corrupt("目録", d, "不正なパス"));
         }
         create_private_dir(&staging.join(d))?;
@@ -890,12 +893,7 @@ fn restore_one(
     staging: &Path,
     progress: &dyn Progress,
 ) -> Result<()> {
-    if f.path.is_empty()
-        || f.path.starts_with('/')
-        || f.path
-            .split('/')
-            .any(|p| p.is_empty() || p == "." || p == "..")
-    {
+    if !crate::target::is_plain_relative(&f.path) {
         return Err(BackupError::corrupt("目録", &f.path, "不正なパス"));
     }
     let out = staging.join(&f.path);
@@ -1045,10 +1043,9 @@ pub fn verify(
             progress.advance(u64::from(loc.len));
             let start = loc.offset as usize;
             let end = start + loc.len as usize;
-            let ok = bytes.get(start..end).is_some_and(|sealed| {
-                open_chunk(&repo.key.enc, &chunk, sealed, loc.raw_len as usize)
-                    .is_some_and(|d| repo.key.chunk_id(&d) == chunk)
-            });
+            let ok = bytes
+                .get(start..end)
+                .is_some_and(|sealed| open_verified(repo, &chunk, sealed, loc).is_some());
             out.chunks_checked += 1;
             if !ok {
                 out.problems.push(format!(

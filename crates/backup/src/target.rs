@@ -131,16 +131,20 @@ impl DirTarget {
     }
 
     fn path(&self, name: &str) -> Result<PathBuf> {
-        if name.is_empty()
-            || name.starts_with('/')
-            || name
-                .split('/')
-                .any(|p| p.is_empty() || p == "." || p == "..")
-        {
+        if !is_plain_relative(name) {
             return Err(BackupError::Invalid(format!("不正なオブジェクト名 {name}")));
         }
         Ok(self.root.join(name))
     }
+}
+
+/// A '/'-separated relative path that cannot climb out of the directory it is joined to.
+pub fn is_plain_relative(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && !path
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
 }
 
 fn missing_or_io(e: std::io::Error, name: &str) -> BackupError {

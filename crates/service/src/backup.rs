@@ -589,6 +589,14 @@ pub struct TargetStatus {
     pub last_error: Option<String>,
 }
 
+impl TargetStatus {
+    /// The newest run to this target failed.
+    pub fn failing(&self) -> bool {
+        self.last_failure_at
+            .is_some_and(|f| self.last_ok_at.is_none_or(|ok| f > ok))
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct OfflineCopy {
     pub at: Millis,
@@ -800,9 +808,7 @@ pub fn status_from(
             }),
             _ => {}
         }
-        if let Some(f) = t.last_failure_at
-            && t.last_ok_at.is_none_or(|ok| f > ok)
-        {
+        if t.failing() {
             warnings.push(BackupWarning::LastRunFailed {
                 target: t.target.clone(),
                 error: t.last_error.clone().unwrap_or_default(),
@@ -956,6 +962,28 @@ impl Service {
         .await
     }
 
+    fn configured_targets(&self) -> Result<Vec<String>> {
+        let targets = self.config.backup.target_list();
+        if targets.is_empty() {
+            return Err(ServiceError::invalid(
+                "targets",
+                "バックアップ先が設定されていません（mamori.toml の [backup] targets）",
+            ));
+        }
+        Ok(targets)
+    }
+
+    /// One backup or drill at a time; the runner releases `backup_running` when done.
+    fn claim_backup_runner(&self) -> Result<()> {
+        if self.backup_running.swap(true, Ordering::AcqRel) {
+            return Err(ServiceError::new(
+                "backup_running",
+                "バックアップか復元訓練が実行中です。終わるまでお待ちください",
+            ));
+        }
+        Ok(())
+    }
+
     /// Starts a backup of every configured target in the background (a person asked, or the
     /// schedule). Refused while one runs.
     pub async fn backup_now(self: &Arc<Self>, p: Option<&Principal>) -> Result<()> {
@@ -969,13 +997,7 @@ impl Service {
             )
             .await?;
         }
-        let targets = self.config.backup.target_list();
-        if targets.is_empty() {
-            return Err(ServiceError::invalid(
-                "targets",
-                "バックアップ先が設定されていません（mamori.toml の [backup] targets）",
-            ));
-        }
+        let targets = self.configured_targets()?;
         let key = match configured_key(&self.data_dir, &self.config.backup) {
             Ok(k) => k,
             Err(e) => {
@@ -993,12 +1015,7 @@ impl Service {
                 return Err(e);
             }
         };
-        if self.backup_running.swap(true, Ordering::AcqRel) {
-            return Err(ServiceError::new(
-                "backup_running",
-                "バックアップは実行中です。終わるまでお待ちください",
-            ));
-        }
+        self.claim_backup_runner()?;
         let this = Arc::clone(self);
         tokio::spawn(async move {
             for target in targets {
@@ -1062,19 +1079,9 @@ impl Service {
             },
         )
         .await?;
-        let Some(target) = self.config.backup.target_list().into_iter().next() else {
-            return Err(ServiceError::invalid(
-                "targets",
-                "バックアップ先が設定されていません（mamori.toml の [backup] targets）",
-            ));
-        };
+        let target = self.configured_targets()?.swap_remove(0);
         let key = configured_key(&self.data_dir, &self.config.backup)?;
-        if self.backup_running.swap(true, Ordering::AcqRel) {
-            return Err(ServiceError::new(
-                "backup_running",
-                "バックアップか復元訓練が実行中です。終わるまでお待ちください",
-            ));
-        }
+        self.claim_backup_runner()?;
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let scratch = this.data_dir.join(STAGING);

@@ -84,9 +84,7 @@ fn rows(s: &BackupStatus) -> Vec<TargetRow> {
             locked_until: t.locked_until.clone().unwrap_or_default(),
             last_failure: t.last_failure_at.map(jst).unwrap_or_default(),
             error: t.last_error.clone().unwrap_or_default(),
-            failing: t
-                .last_failure_at
-                .is_some_and(|f| t.last_ok_at.is_none_or(|ok| f > ok)),
+            failing: t.failing(),
         })
         .collect()
 }
