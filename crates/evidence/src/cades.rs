@@ -1,0 +1,470 @@
+//! Detached CMS signatures (RFC 5652) at CAdES-B-B and B-T (ETSI EN 319 122-1).
+//!
+//! Signing is three steps so the key can be anywhere: [`prepare`] builds the signed attributes
+//! and returns the exact bytes to sign; whoever holds the key signs them (ECDSA or RSA with
+//! SHA-256); [`assemble`] checks that signature against the certificate and builds the `.p7s`.
+//! [`with_signature_timestamp`] adds the RFC 3161 token over the signature value (B-T).
+
+use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo,
+    SignerInfos,
+};
+use der::asn1::{ObjectIdentifier as Oid, OctetString, SetOfVec, UtcTime};
+use der::{Any, Decode, Encode};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+use serde::Serialize;
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::attr::Attribute;
+use x509_cert::ext::pkix::name::GeneralName;
+
+use crate::asn1::*;
+use crate::cert::{Cert, chain_to_anchor, verify_raw};
+use crate::tsp::{self, TokenInfo};
+use crate::{EvidenceError, Result, UnixMs, sha256};
+
+/// Whoever holds a signing key: signs the DER signed attributes with SHA-256.
+pub trait RawSigner {
+    /// The signature algorithm (e.g. `ecdsa-with-SHA256`).
+    fn algorithm(&self) -> Oid;
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>>;
+}
+
+/// An in-process ECDSA P-256 key (PKCS#8), for keys mamori itself holds.
+pub struct EcdsaP256 {
+    key: EcdsaKeyPair,
+}
+
+impl EcdsaP256 {
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self> {
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, &SystemRandom::new())
+            .map_err(|e| EvidenceError::malformed("署名鍵", e))?;
+        Ok(Self { key })
+    }
+}
+
+impl RawSigner for EcdsaP256 {
+    fn algorithm(&self) -> Oid {
+        ECDSA_WITH_SHA256
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        self.key
+            .sign(&SystemRandom::new(), message)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| EvidenceError::new("sign_failed", "署名の計算に失敗しました"))
+    }
+}
+
+/// Signed attributes ready for the key holder.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    signer: Cert,
+    econtent_type: Oid,
+    attrs: SetOfVec<Attribute>,
+    /// The DER `SET OF Attribute` the signature covers (RFC 5652 §5.4).
+    pub to_be_signed: Vec<u8>,
+}
+
+fn attribute(oid: Oid, value: Any) -> Result<Attribute> {
+    let mut values = SetOfVec::new();
+    values
+        .insert(value)
+        .map_err(|e| EvidenceError::malformed("属性", e))?;
+    Ok(Attribute { oid, values })
+}
+
+fn any<T: der::EncodeValue + der::Tagged>(v: &T) -> Result<Any> {
+    Any::encode_from(v).map_err(|e| EvidenceError::malformed("ASN.1", e))
+}
+
+fn signing_certificate_v2(cert: &Cert) -> Result<SigningCertificateV2> {
+    let tbs = &cert.parsed.tbs_certificate;
+    Ok(SigningCertificateV2 {
+        certs: vec![EssCertIdV2 {
+            hash_algorithm: None,
+            cert_hash: OctetString::new(cert.sha256().to_vec())
+                .map_err(|e| EvidenceError::malformed("ESS", e))?,
+            issuer_serial: Some(IssuerSerial {
+                issuer: vec![GeneralName::DirectoryName(tbs.issuer.clone())],
+                serial_number: tbs.serial_number.clone(),
+            }),
+        }],
+    })
+}
+
+/// Step 1: the signed attributes over content whose SHA-256 is `digest`.
+pub(crate) fn prepare_for(
+    econtent_type: Oid,
+    digest: &[u8; 32],
+    signer: &Cert,
+    signing_time: UnixMs,
+) -> Result<Prepared> {
+    let time = UtcTime::from_unix_duration(std::time::Duration::from_millis(
+        signing_time.max(0) as u64,
+    ))
+    .map_err(|e| EvidenceError::malformed("署名時刻", e))?;
+    let list = vec![
+        attribute(ID_CONTENT_TYPE, any(&econtent_type)?)?,
+        attribute(ID_SIGNING_TIME, any(&time)?)?,
+        attribute(
+            ID_MESSAGE_DIGEST,
+            any(&OctetString::new(digest.to_vec()).map_err(|e| EvidenceError::malformed("属性", e))?)?,
+        )?,
+        attribute(
+            ID_AA_SIGNING_CERTIFICATE_V2,
+            any(&signing_certificate_v2(signer)?)?,
+        )?,
+    ];
+    let attrs = SetOfVec::try_from(list).map_err(|e| EvidenceError::malformed("属性", e))?;
+    let to_be_signed = attrs
+        .to_der()
+        .map_err(|e| EvidenceError::malformed("属性", e))?;
+    Ok(Prepared {
+        signer: signer.clone(),
+        econtent_type,
+        attrs,
+        to_be_signed,
+    })
+}
+
+/// Step 1 for a detached signature over `content` (CAdES-B-B).
+pub fn prepare(content: &[u8], signer: &Cert, signing_time: UnixMs) -> Result<Prepared> {
+    prepare_for(ID_DATA, &sha256(content), signer, signing_time)
+}
+
+/// Step 3: checks `signature` against the signer's certificate and builds the `ContentInfo`
+/// (DER). `econtent` is `None` for a detached signature.
+pub(crate) fn assemble_with(
+    p: Prepared,
+    signature_algorithm: Oid,
+    signature: &[u8],
+    chain: &[Cert],
+    econtent: Option<Any>,
+) -> Result<Vec<u8>> {
+    verify_raw(
+        p.signer.spki(),
+        &signature_algorithm,
+        Some(&ID_SHA256),
+        &p.to_be_signed,
+        signature,
+    )
+    .map_err(|_| {
+        EvidenceError::new(
+            "bad_signature",
+            "外部で計算された署名値が署名者の証明書と一致しません",
+        )
+    })?;
+    let tbs = &p.signer.parsed.tbs_certificate;
+    let signer_info = SignerInfo {
+        version: CmsVersion::V1,
+        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+            issuer: tbs.issuer.clone(),
+            serial_number: tbs.serial_number.clone(),
+        }),
+        digest_alg: digest_alg(ID_SHA256),
+        signed_attrs: Some(p.attrs),
+        signature_algorithm: AlgorithmIdentifierOwned {
+            oid: signature_algorithm,
+            parameters: None,
+        },
+        signature: OctetString::new(signature.to_vec())
+            .map_err(|e| EvidenceError::malformed("署名値", e))?,
+        unsigned_attrs: None,
+    };
+    let mut certs = vec![CertificateChoices::Certificate(p.signer.parsed.clone())];
+    for c in chain {
+        if *c != p.signer {
+            certs.push(CertificateChoices::Certificate(c.parsed.clone()));
+        }
+    }
+    let mut digests = SetOfVec::new();
+    digests
+        .insert(digest_alg(ID_SHA256))
+        .map_err(|e| EvidenceError::malformed("SignedData", e))?;
+    let sd = SignedData {
+        version: if p.econtent_type == ID_DATA {
+            CmsVersion::V1
+        } else {
+            CmsVersion::V3
+        },
+        digest_algorithms: digests,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: p.econtent_type,
+            econtent,
+        },
+        certificates: Some(CertificateSet(
+            SetOfVec::try_from(certs).map_err(|e| EvidenceError::malformed("SignedData", e))?,
+        )),
+        crls: None,
+        signer_infos: SignerInfos(
+            SetOfVec::try_from(vec![signer_info])
+                .map_err(|e| EvidenceError::malformed("SignedData", e))?,
+        ),
+    };
+    let ci = ContentInfo {
+        content_type: ID_SIGNED_DATA,
+        content: any(&sd)?,
+    };
+    ci.to_der()
+        .map_err(|e| EvidenceError::malformed("SignedData", e))
+}
+
+/// Step 3 for a detached signature: the `.p7s` (DER).
+pub fn assemble(
+    p: Prepared,
+    signature_algorithm: Oid,
+    signature: &[u8],
+    chain: &[Cert],
+) -> Result<Vec<u8>> {
+    assemble_with(p, signature_algorithm, signature, chain, None)
+}
+
+/// All three steps with a key mamori holds.
+pub fn sign_detached(
+    content: &[u8],
+    signer_cert: &Cert,
+    chain: &[Cert],
+    key: &dyn RawSigner,
+    signing_time: UnixMs,
+) -> Result<Vec<u8>> {
+    let p = prepare(content, signer_cert, signing_time)?;
+    let sig = key.sign(&p.to_be_signed)?;
+    assemble(p, key.algorithm(), &sig, chain)
+}
+
+/// A parsed `SignedData` with its one signer.
+pub(crate) struct Parsed {
+    pub sd: SignedData,
+    pub si: SignerInfo,
+}
+
+pub(crate) fn parse(ci_der: &[u8], what: &str) -> Result<Parsed> {
+    let ci = ContentInfo::from_der(ci_der).map_err(|e| EvidenceError::malformed(what, e))?;
+    if ci.content_type != ID_SIGNED_DATA {
+        return Err(EvidenceError::malformed(what, "SignedData ではありません"));
+    }
+    let sd: SignedData = ci
+        .content
+        .decode_as()
+        .map_err(|e| EvidenceError::malformed(what, e))?;
+    let si = match sd.signer_infos.0.iter().collect::<Vec<_>>().as_slice() {
+        [one] => (*one).clone(),
+        _ => return Err(EvidenceError::malformed(what, "署名者は 1 人である必要があります")),
+    };
+    Ok(Parsed { sd, si })
+}
+
+fn attr_value<'a>(si: &'a SignerInfo, oid: Oid) -> Option<&'a Any> {
+    si.signed_attrs
+        .as_ref()?
+        .iter()
+        .find(|a| a.oid == oid)
+        .and_then(|a| a.values.get(0))
+}
+
+impl Parsed {
+    pub fn certificates(&self) -> Vec<Cert> {
+        self.sd
+            .certificates
+            .as_ref()
+            .map(|s| {
+                s.0.iter()
+                    .filter_map(|c| match c {
+                        CertificateChoices::Certificate(c) => Cert::from_parsed(c.clone()).ok(),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The signer's certificate: named by issuer and serial, and (when the ESS attribute is
+    /// present, which this crate always writes) bound by its hash.
+    pub fn signer(&self, extra: &[Cert]) -> Result<Cert> {
+        let SignerIdentifier::IssuerAndSerialNumber(ias) = &self.si.sid else {
+            return Err(EvidenceError::malformed("署名", "署名者の指定方法に対応していません"));
+        };
+        let cert = self
+            .certificates()
+            .into_iter()
+            .chain(extra.iter().cloned())
+            .find(|c| {
+                c.parsed.tbs_certificate.issuer == ias.issuer
+                    && c.parsed.tbs_certificate.serial_number == ias.serial_number
+            })
+            .ok_or_else(|| {
+                EvidenceError::new("signer_missing", "署名者の証明書が見つかりません")
+            })?;
+        if let Some(v) = attr_value(&self.si, ID_AA_SIGNING_CERTIFICATE_V2) {
+            let sc: SigningCertificateV2 = v
+                .decode_as()
+                .map_err(|e| EvidenceError::malformed("signing-certificate-v2", e))?;
+            let bound = sc.certs.first().is_some_and(|id| {
+                id.hash_algorithm.as_ref().is_none_or(|a| a.oid == ID_SHA256)
+                    && id.cert_hash.as_bytes() == cert.sha256()
+            });
+            if !bound {
+                return Err(EvidenceError::new(
+                    "wrong_certificate",
+                    "署名に埋め込まれた証明書が、署名時に指定された証明書（ESS signing-certificate-v2）と異なります",
+                ));
+            }
+        }
+        Ok(cert)
+    }
+
+    pub fn message_digest(&self) -> Result<Vec<u8>> {
+        let v = attr_value(&self.si, ID_MESSAGE_DIGEST)
+            .ok_or_else(|| EvidenceError::malformed("署名", "message-digest 属性がありません"))?;
+        let o: OctetString = v
+            .decode_as()
+            .map_err(|e| EvidenceError::malformed("message-digest", e))?;
+        Ok(o.as_bytes().to_vec())
+    }
+
+    pub fn signing_time(&self) -> Option<UnixMs> {
+        let v = attr_value(&self.si, ID_SIGNING_TIME)?;
+        let t = x509_cert::time::Time::from_der(&v.to_der().ok()?).ok()?;
+        Some(t.to_unix_duration().as_millis() as UnixMs)
+    }
+
+    /// Checks the signature over the signed attributes with `signer`'s key.
+    pub fn check_signature(&self, signer: &Cert) -> Result<()> {
+        let attrs = self
+            .si
+            .signed_attrs
+            .as_ref()
+            .ok_or_else(|| EvidenceError::malformed("署名", "署名属性がありません"))?;
+        let tbs = attrs
+            .to_der()
+            .map_err(|e| EvidenceError::malformed("署名属性", e))?;
+        verify_raw(
+            signer.spki(),
+            &self.si.signature_algorithm.oid,
+            Some(&self.si.digest_alg.oid),
+            &tbs,
+            self.si.signature.as_bytes(),
+        )
+    }
+
+    pub fn content_type_attr(&self) -> Option<Oid> {
+        attr_value(&self.si, ID_CONTENT_TYPE)?.decode_as().ok()
+    }
+}
+
+/// The signature value of a `.p7s` (what a signature time-stamp covers).
+pub fn signature_value(p7s: &[u8]) -> Result<Vec<u8>> {
+    Ok(parse(p7s, "署名")?.si.signature.as_bytes().to_vec())
+}
+
+/// The signature time-stamp token inside a `.p7s`, if any.
+pub fn signature_timestamp(p7s: &[u8]) -> Result<Option<Vec<u8>>> {
+    let p = parse(p7s, "署名")?;
+    let Some(attrs) = &p.si.unsigned_attrs else {
+        return Ok(None);
+    };
+    Ok(attrs
+        .iter()
+        .find(|a| a.oid == ID_AA_SIGNATURE_TIME_STAMP_TOKEN)
+        .and_then(|a| a.values.get(0))
+        .and_then(|v| v.to_der().ok()))
+}
+
+/// Adds `token` (an RFC 3161 `TimeStampToken` over the signature value) as the unsigned
+/// `signatureTimeStampToken` attribute: CAdES-B-T. The signed part is untouched.
+pub fn with_signature_timestamp(p7s: &[u8], token: &[u8]) -> Result<Vec<u8>> {
+    let mut p = parse(p7s, "署名")?;
+    let token_any = Any::from_der(token).map_err(|e| EvidenceError::malformed("タイムスタンプ", e))?;
+    let attr = attribute(ID_AA_SIGNATURE_TIME_STAMP_TOKEN, token_any)?;
+    let mut attrs: Vec<Attribute> = p
+        .si
+        .unsigned_attrs
+        .take()
+        .map(|a| {
+            a.into_vec()
+                .into_iter()
+                .filter(|a| a.oid != ID_AA_SIGNATURE_TIME_STAMP_TOKEN)
+                .collect()
+        })
+        .unwrap_or_default();
+    attrs.push(attr);
+    p.si.unsigned_attrs =
+        Some(SetOfVec::try_from(attrs).map_err(|e| EvidenceError::malformed("属性", e))?);
+    p.sd.signer_infos = SignerInfos(
+        SetOfVec::try_from(vec![p.si]).map_err(|e| EvidenceError::malformed("署名", e))?,
+    );
+    let ci = ContentInfo {
+        content_type: ID_SIGNED_DATA,
+        content: any(&p.sd)?,
+    };
+    ci.to_der()
+        .map_err(|e| EvidenceError::malformed("署名", e))
+}
+
+/// What a verified signature proves.
+#[derive(Clone, Debug, Serialize)]
+pub struct SignatureInfo {
+    pub signer_subject: String,
+    pub signer_serial: String,
+    pub issuer_subject: String,
+    /// The time the signer's software claimed (signing-time attribute).
+    pub claimed_signing_time: Option<UnixMs>,
+    /// The signature time-stamp, if the signature is B-T.
+    pub timestamp: Option<TokenInfo>,
+    /// The time the certificate chain was checked at: the time-stamp's, else the claimed one.
+    pub validated_at: UnixMs,
+    pub level: &'static str,
+}
+
+/// Verifies a detached `.p7s` over `content`: digest, signature, ESS certificate binding,
+/// chain to `anchors` at the signature time-stamp's time (or the claimed signing time),
+/// and the signature time-stamp against `tsa_anchors`.
+pub fn verify_detached(
+    p7s: &[u8],
+    content: &[u8],
+    anchors: &[Cert],
+    tsa_anchors: &[Cert],
+) -> Result<SignatureInfo> {
+    let p = parse(p7s, "署名")?;
+    if p.sd.encap_content_info.econtent.is_some() {
+        return Err(EvidenceError::malformed("署名", "分離署名ではありません"));
+    }
+    if p.content_type_attr() != Some(ID_DATA) {
+        return Err(EvidenceError::malformed("署名", "content-type 属性が id-data ではありません"));
+    }
+    if p.message_digest()? != sha256(content) {
+        return Err(EvidenceError::new(
+            "content_mismatch",
+            "署名された内容と現在の内容が一致しません（改ざんまたは取り違え）",
+        ));
+    }
+    let signer = p.signer(&[])?;
+    p.check_signature(&signer)?;
+    let timestamp = match signature_timestamp(p7s)? {
+        Some(token) => Some(tsp::verify_token(
+            &token,
+            &sha256(p.si.signature.as_bytes()),
+            tsa_anchors,
+        )?),
+        None => None,
+    };
+    let claimed = p.signing_time();
+    let validated_at = timestamp
+        .as_ref()
+        .map(|t| t.gen_time)
+        .or(claimed)
+        .ok_or_else(|| EvidenceError::malformed("署名", "署名時刻がありません"))?;
+    let path = chain_to_anchor(&signer, &p.certificates(), anchors, validated_at)?;
+    Ok(SignatureInfo {
+        signer_subject: signer.subject(),
+        signer_serial: signer.serial_hex(),
+        issuer_subject: path.get(1).map(|c| c.subject()).unwrap_or_default(),
+        claimed_signing_time: claimed,
+        level: if timestamp.is_some() { "CAdES-B-T" } else { "CAdES-B-B" },
+        timestamp,
+        validated_at,
+    })
+}
