@@ -8,8 +8,7 @@
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo,
-    SignerInfos,
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
 };
 use der::asn1::{ObjectIdentifier as Oid, OctetString, SetOfVec, UtcTime};
 use der::{Any, Decode, Encode};
@@ -39,8 +38,9 @@ pub struct EcdsaP256 {
 
 impl EcdsaP256 {
     pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self> {
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, &SystemRandom::new())
-            .map_err(|e| EvidenceError::malformed("署名鍵", e))?;
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, &SystemRandom::new())
+                .map_err(|e| EvidenceError::malformed("署名鍵", e))?;
         Ok(Self { key })
     }
 }
@@ -102,16 +102,16 @@ pub(crate) fn prepare_for(
     signer: &Cert,
     signing_time: UnixMs,
 ) -> Result<Prepared> {
-    let time = UtcTime::from_unix_duration(std::time::Duration::from_millis(
-        signing_time.max(0) as u64,
-    ))
-    .map_err(|e| EvidenceError::malformed("署名時刻", e))?;
+    let time =
+        UtcTime::from_unix_duration(std::time::Duration::from_millis(signing_time.max(0) as u64))
+            .map_err(|e| EvidenceError::malformed("署名時刻", e))?;
     let list = vec![
         attribute(ID_CONTENT_TYPE, any(&econtent_type)?)?,
         attribute(ID_SIGNING_TIME, any(&time)?)?,
         attribute(
             ID_MESSAGE_DIGEST,
-            any(&OctetString::new(digest.to_vec()).map_err(|e| EvidenceError::malformed("属性", e))?)?,
+            any(&OctetString::new(digest.to_vec())
+                .map_err(|e| EvidenceError::malformed("属性", e))?)?,
         )?,
         attribute(
             ID_AA_SIGNING_CERTIFICATE_V2,
@@ -252,12 +252,17 @@ pub(crate) fn parse(ci_der: &[u8], what: &str) -> Result<Parsed> {
         .map_err(|e| EvidenceError::malformed(what, e))?;
     let si = match sd.signer_infos.0.iter().collect::<Vec<_>>().as_slice() {
         [one] => (*one).clone(),
-        _ => return Err(EvidenceError::malformed(what, "署名者は 1 人である必要があります")),
+        _ => {
+            return Err(EvidenceError::malformed(
+                what,
+                "署名者は 1 人である必要があります",
+            ));
+        }
     };
     Ok(Parsed { sd, si })
 }
 
-fn attr_value<'a>(si: &'a SignerInfo, oid: Oid) -> Option<&'a Any> {
+fn attr_value(si: &SignerInfo, oid: Oid) -> Option<&Any> {
     si.signed_attrs
         .as_ref()?
         .iter()
@@ -285,7 +290,10 @@ impl Parsed {
     /// present, which this crate always writes) bound by its hash.
     pub fn signer(&self, extra: &[Cert]) -> Result<Cert> {
         let SignerIdentifier::IssuerAndSerialNumber(ias) = &self.si.sid else {
-            return Err(EvidenceError::malformed("署名", "署名者の指定方法に対応していません"));
+            return Err(EvidenceError::malformed(
+                "署名",
+                "署名者の指定方法に対応していません",
+            ));
         };
         let cert = self
             .certificates()
@@ -303,7 +311,9 @@ impl Parsed {
                 .decode_as()
                 .map_err(|e| EvidenceError::malformed("signing-certificate-v2", e))?;
             let bound = sc.certs.first().is_some_and(|id| {
-                id.hash_algorithm.as_ref().is_none_or(|a| a.oid == ID_SHA256)
+                id.hash_algorithm
+                    .as_ref()
+                    .is_none_or(|a| a.oid == ID_SHA256)
                     && id.cert_hash.as_bytes() == cert.sha256()
             });
             if !bound {
@@ -377,19 +387,19 @@ pub fn signature_timestamp(p7s: &[u8]) -> Result<Option<Vec<u8>>> {
 /// `signatureTimeStampToken` attribute: CAdES-B-T. The signed part is untouched.
 pub fn with_signature_timestamp(p7s: &[u8], token: &[u8]) -> Result<Vec<u8>> {
     let mut p = parse(p7s, "署名")?;
-    let token_any = Any::from_der(token).map_err(|e| EvidenceError::malformed("タイムスタンプ", e))?;
+    let token_any =
+        Any::from_der(token).map_err(|e| EvidenceError::malformed("タイムスタンプ", e))?;
     let attr = attribute(ID_AA_SIGNATURE_TIME_STAMP_TOKEN, token_any)?;
-    let mut attrs: Vec<Attribute> = p
-        .si
-        .unsigned_attrs
-        .take()
-        .map(|a| {
-            a.into_vec()
-                .into_iter()
-                .filter(|a| a.oid != ID_AA_SIGNATURE_TIME_STAMP_TOKEN)
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut attrs: Vec<Attribute> =
+        p.si.unsigned_attrs
+            .take()
+            .map(|a| {
+                a.into_vec()
+                    .into_iter()
+                    .filter(|a| a.oid != ID_AA_SIGNATURE_TIME_STAMP_TOKEN)
+                    .collect()
+            })
+            .unwrap_or_default();
     attrs.push(attr);
     p.si.unsigned_attrs =
         Some(SetOfVec::try_from(attrs).map_err(|e| EvidenceError::malformed("属性", e))?);
@@ -400,8 +410,7 @@ pub fn with_signature_timestamp(p7s: &[u8], token: &[u8]) -> Result<Vec<u8>> {
         content_type: ID_SIGNED_DATA,
         content: any(&p.sd)?,
     };
-    ci.to_der()
-        .map_err(|e| EvidenceError::malformed("署名", e))
+    ci.to_der().map_err(|e| EvidenceError::malformed("署名", e))
 }
 
 /// What a verified signature proves.
@@ -433,7 +442,10 @@ pub fn verify_detached(
         return Err(EvidenceError::malformed("署名", "分離署名ではありません"));
     }
     if p.content_type_attr() != Some(ID_DATA) {
-        return Err(EvidenceError::malformed("署名", "content-type 属性が id-data ではありません"));
+        return Err(EvidenceError::malformed(
+            "署名",
+            "content-type 属性が id-data ではありません",
+        ));
     }
     if p.message_digest()? != sha256(content) {
         return Err(EvidenceError::new(
@@ -463,7 +475,11 @@ pub fn verify_detached(
         signer_serial: signer.serial_hex(),
         issuer_subject: path.get(1).map(|c| c.subject()).unwrap_or_default(),
         claimed_signing_time: claimed,
-        level: if timestamp.is_some() { "CAdES-B-T" } else { "CAdES-B-B" },
+        level: if timestamp.is_some() {
+            "CAdES-B-T"
+        } else {
+            "CAdES-B-B"
+        },
         timestamp,
         validated_at,
     })

@@ -65,7 +65,7 @@ impl HashAlg {
         }
     }
 
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             Self::Sha256 => 32,
             Self::Sha512 => 64,
@@ -115,7 +115,7 @@ pub struct HashTree {
 impl HashTree {
     /// Builds the tree over `leaves` (concatenated hashes of `alg`'s length).
     pub fn build(alg: HashAlg, leaves: Vec<u8>) -> Result<Self> {
-        let n = alg.len();
+        let n = alg.output_len();
         if leaves.is_empty() || leaves.len() % n != 0 {
             return Err(EvidenceError::malformed("ハッシュ木", "葉がありません"));
         }
@@ -137,7 +137,7 @@ impl HashTree {
     }
 
     pub fn len(&self) -> usize {
-        self.levels[0].len() / self.alg.len()
+        self.levels[0].len() / self.alg.output_len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -145,7 +145,7 @@ impl HashTree {
     }
 
     pub fn leaf(&self, index: usize) -> &[u8] {
-        let n = self.alg.len();
+        let n = self.alg.output_len();
         &self.levels[0][index * n..(index + 1) * n]
     }
 
@@ -155,7 +155,7 @@ impl HashTree {
 
     /// The siblings of leaf `index` bottom-up, one per merge on its way to the root.
     pub fn siblings(&self, index: usize) -> Vec<Vec<u8>> {
-        let n = self.alg.len();
+        let n = self.alg.output_len();
         let mut out = Vec::new();
         let mut i = index;
         for level in &self.levels[..self.levels.len() - 1] {
@@ -288,7 +288,10 @@ pub fn encode(chains: Vec<ArchiveTimeStampChain>) -> Result<Vec<u8>> {
 pub fn decode(der: &[u8]) -> Result<EvidenceRecord> {
     let er = EvidenceRecord::from_der(der).map_err(|e| EvidenceError::malformed("証拠記録", e))?;
     if er.version != 1 || er.archive_time_stamp_sequence.iter().any(|c| c.is_empty()) {
-        return Err(EvidenceError::malformed("証拠記録", "版または連鎖が不正です"));
+        return Err(EvidenceError::malformed(
+            "証拠記録",
+            "版または連鎖が不正です",
+        ));
     }
     Ok(er)
 }

@@ -13,8 +13,8 @@
 pub mod asn1;
 pub mod cades;
 pub mod cert;
-pub mod ers;
 mod error;
+pub mod ers;
 pub mod tsp;
 
 pub use error::{EvidenceError, Result};

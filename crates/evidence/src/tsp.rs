@@ -43,7 +43,10 @@ fn imprint_alg(digest: &[u8]) -> Result<Oid> {
         32 => Ok(ID_SHA256),
         48 => Ok(ID_SHA384),
         64 => Ok(ID_SHA512),
-        _ => Err(EvidenceError::malformed("ハッシュ値", "長さが SHA-2 と合いません")),
+        _ => Err(EvidenceError::malformed(
+            "ハッシュ値",
+            "長さが SHA-2 と合いません",
+        )),
     }
 }
 
@@ -79,7 +82,10 @@ pub fn request(digest: &[u8], nonce: &[u8]) -> Result<Vec<u8>> {
 fn tst_info(token: &cades::Parsed) -> Result<(TstInfo, Vec<u8>)> {
     let encap = &token.sd.encap_content_info;
     if encap.econtent_type != ID_CT_TST_INFO {
-        return Err(EvidenceError::malformed("タイムスタンプ", "TSTInfo ではありません"));
+        return Err(EvidenceError::malformed(
+            "タイムスタンプ",
+            "TSTInfo ではありません",
+        ));
     }
     let content = encap
         .econtent
@@ -155,7 +161,10 @@ pub fn verify_token(token: &[u8], digest: &[u8], anchors: &[Cert]) -> Result<Tok
     let (info, info_der) = tst_info(&p)?;
     check_imprint(&info, digest)?;
     if p.content_type_attr() != Some(ID_CT_TST_INFO) {
-        return Err(EvidenceError::malformed("タイムスタンプ", "content-type 属性が不正です"));
+        return Err(EvidenceError::malformed(
+            "タイムスタンプ",
+            "content-type 属性が不正です",
+        ));
     }
     let md = match p.si.digest_alg.oid {
         ID_SHA256 => crate::sha256(&info_der).to_vec(),
@@ -182,7 +191,10 @@ pub fn verify_token(token: &[u8], digest: &[u8], anchors: &[Cert]) -> Result<Tok
     }
     let tsa = p.signer(anchors)?;
     p.check_signature(&tsa).map_err(|_| {
-        EvidenceError::new("bad_signature", "タイムスタンプの署名が TSA の証明書と一致しません")
+        EvidenceError::new(
+            "bad_signature",
+            "タイムスタンプの署名が TSA の証明書と一致しません",
+        )
     })?;
     if !tsa.has_eku(ID_KP_TIME_STAMPING) || !tsa.eku_critical() {
         return Err(EvidenceError::new(
@@ -242,8 +254,7 @@ impl DevTsa {
     }
 
     fn grant(&self, req: &[u8], now: UnixMs, serial: &[u8]) -> Result<Vec<u8>> {
-        let req =
-            TimeStampReq::from_der(req).map_err(|e| EvidenceError::malformed("要求", e))?;
+        let req = TimeStampReq::from_der(req).map_err(|e| EvidenceError::malformed("要求", e))?;
         imprint_alg(req.message_imprint.hashed_message.as_bytes())?;
         if req.message_imprint.hash_algorithm.oid
             != imprint_alg(req.message_imprint.hashed_message.as_bytes())?
@@ -283,14 +294,13 @@ impl DevTsa {
             &OctetString::new(info_der).map_err(|e| EvidenceError::malformed("TSTInfo", e))?,
         )
         .map_err(|e| EvidenceError::malformed("TSTInfo", e))?;
-        let chain = if req.cert_req { self.chain.clone() } else { Vec::new() };
-        let token = cades::assemble_with(
-            prepared,
-            self.key.algorithm(),
-            &sig,
-            &chain,
-            Some(econtent),
-        )?;
+        let chain = if req.cert_req {
+            self.chain.clone()
+        } else {
+            Vec::new()
+        };
+        let token =
+            cades::assemble_with(prepared, self.key.algorithm(), &sig, &chain, Some(econtent))?;
         let resp = TimeStampResp {
             status: PkiStatusInfo {
                 status: PkiStatus::Accepted,

@@ -46,8 +46,9 @@ fn one_time_stamp_covers_every_object_and_openssl_agrees() {
         let tree = HashTree::build(alg, leaves).unwrap();
         let token = stamp(&tsa, tree.root(), NOW);
         for i in [0, n / 2, n - 1] {
-            let ats = ers::archive_time_stamp(alg, tree.reduced(i, &members(alg, &objs[i])), &token)
-                .unwrap();
+            let ats =
+                ers::archive_time_stamp(alg, tree.reduced(i, &members(alg, &objs[i])), &token)
+                    .unwrap();
             let er = ers::encode(vec![vec![ats]]).unwrap();
             let info = ers::verify(&er, &[&objs[i].0, &objs[i].1], &[pki.ca.clone()]).unwrap();
             assert_eq!(info.proven_since, NOW);
@@ -58,13 +59,19 @@ fn one_time_stamp_covers_every_object_and_openssl_agrees() {
                 assert_eq!(e.code, "not_covered", "n={n} i={i}");
             }
             let e = ers::verify(&er, &[b"tampered".as_slice()], &[pki.ca.clone()]).unwrap_err();
-            assert!(["not_covered", "imprint_mismatch"].contains(&e.code), "{e:?}");
+            assert!(
+                ["not_covered", "imprint_mismatch"].contains(&e.code),
+                "{e:?}"
+            );
         }
     }
 
     // OpenSSL checks the archive time-stamp against the root digest on its own.
     let objs = objects(100);
-    let leaves: Vec<u8> = objs.iter().flat_map(|o| ers::group_leaf(alg, &members(alg, o))).collect();
+    let leaves: Vec<u8> = objs
+        .iter()
+        .flat_map(|o| ers::group_leaf(alg, &members(alg, o)))
+        .collect();
     let tree = HashTree::build(alg, leaves).unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
     let h = pki.tsa("TSA now", now - DAY, now + DAY);
@@ -120,7 +127,10 @@ fn renewals_keep_the_record_valid_across_tsa_expiry_and_algorithm_change() {
     let alg = HashAlg::Sha256;
     let objs = objects(50);
     let i = 17;
-    let leaves: Vec<u8> = objs.iter().flat_map(|o| ers::group_leaf(alg, &members(alg, o))).collect();
+    let leaves: Vec<u8> = objs
+        .iter()
+        .flat_map(|o| ers::group_leaf(alg, &members(alg, o)))
+        .collect();
     let tree = HashTree::build(alg, leaves).unwrap();
     let first = ers::archive_time_stamp(
         alg,
@@ -133,7 +143,8 @@ fn renewals_keep_the_record_valid_across_tsa_expiry_and_algorithm_change() {
 
     // Year 4.5: time-stamp renewal before TSA 1 expires, in the same chain.
     let input = ers::timestamp_renewal_input(alg, &first).unwrap();
-    let renewal = ers::archive_time_stamp(alg, None, &stamp(&tsa2, &input, years(4) + 180 * DAY)).unwrap();
+    let renewal =
+        ers::archive_time_stamp(alg, None, &stamp(&tsa2, &input, years(4) + 180 * DAY)).unwrap();
     let chain: ArchiveTimeStampChain = vec![first.clone(), renewal];
     let er = ers::encode(vec![chain.clone()]).unwrap();
     let info = ers::verify(&er, &group, &anchors).unwrap();
@@ -177,7 +188,8 @@ fn renewals_keep_the_record_valid_across_tsa_expiry_and_algorithm_change() {
     assert_eq!(info.proven_since, NOW);
 
     // A renewal made after the previous TSA certificate expired proves nothing.
-    let late = ers::archive_time_stamp(alg, None, &stamp(&tsa2, &input, years(5) + 10 * DAY)).unwrap();
+    let late =
+        ers::archive_time_stamp(alg, None, &stamp(&tsa2, &input, years(5) + 10 * DAY)).unwrap();
     let er_late = ers::encode(vec![vec![first, late]]).unwrap();
     assert_eq!(
         ers::verify(&er_late, &group, &anchors).unwrap_err().code,

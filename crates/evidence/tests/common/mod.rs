@@ -53,7 +53,9 @@ impl Pki {
             // extendedKeyUsage = critical, timeStamping (RFC 3161 §2.3)
             let mut eku = CustomExtension::from_oid_content(
                 &[2, 5, 29, 37],
-                vec![0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08],
+                vec![
+                    0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08,
+                ],
             );
             eku.set_criticality(true);
             p.custom_extensions = vec![eku];
