@@ -50,15 +50,26 @@ fn one_time_stamp_covers_every_object_and_openssl_agrees() {
                 ers::archive_time_stamp(alg, tree.reduced(i, &members(alg, &objs[i])), &token)
                     .unwrap();
             let er = ers::encode(vec![vec![ats]]).unwrap();
-            let info = ers::verify(&er, &[&objs[i].0, &objs[i].1], &[pki.ca.clone()]).unwrap();
+            let info = ers::verify(
+                &er,
+                &[&objs[i].0, &objs[i].1],
+                std::slice::from_ref(&pki.ca),
+            )
+            .unwrap();
             assert_eq!(info.proven_since, NOW);
             // Another object is not covered by this record.
             let other = (i + 1) % n;
             if other != i {
-                let e = ers::verify(&er, &[&objs[other].0], &[pki.ca.clone()]).unwrap_err();
+                let e =
+                    ers::verify(&er, &[&objs[other].0], std::slice::from_ref(&pki.ca)).unwrap_err();
                 assert_eq!(e.code, "not_covered", "n={n} i={i}");
             }
-            let e = ers::verify(&er, &[b"tampered".as_slice()], &[pki.ca.clone()]).unwrap_err();
+            let e = ers::verify(
+                &er,
+                &[b"tampered".as_slice()],
+                std::slice::from_ref(&pki.ca),
+            )
+            .unwrap_err();
             assert!(
                 ["not_covered", "imprint_mismatch"].contains(&e.code),
                 "{e:?}"

@@ -14,7 +14,8 @@ const DOC: &[u8] = "{\"title\":\"退院時要約\",\"body\":\"経過良好\"}".a
 
 fn b_t(pki: &Pki, signer: &Holder, tsa: &DevTsa, at: i64) -> Vec<u8> {
     let key = EcdsaP256::from_pkcs8(&signer.pkcs8).unwrap();
-    let p7s = cades::sign_detached(DOC, &signer.cert, &[pki.ca.clone()], &key, at).unwrap();
+    let p7s =
+        cades::sign_detached(DOC, &signer.cert, std::slice::from_ref(&pki.ca), &key, at).unwrap();
     let digest = sha256(&cades::signature_value(&p7s).unwrap());
     let nonce = [7u8; 8];
     let resp = tsa.respond(&tsp::request(&digest, &nonce).unwrap(), at, &[1, 2, 3]);
@@ -34,7 +35,13 @@ fn b_t_signature_verifies_here_and_in_openssl_and_pyhanko() {
     let tsa = dev_tsa(&pki, NOW - DAY, NOW + 5 * 365 * DAY);
     let p7s = b_t(&pki, &signer, &tsa, NOW);
 
-    let info = cades::verify_detached(&p7s, DOC, &[pki.ca.clone()], &[pki.ca.clone()]).unwrap();
+    let info = cades::verify_detached(
+        &p7s,
+        DOC,
+        std::slice::from_ref(&pki.ca),
+        std::slice::from_ref(&pki.ca),
+    )
+    .unwrap();
     assert_eq!(info.level, "CAdES-B-T");
     assert!(info.signer_subject.contains("山田"));
     let ts = info.timestamp.unwrap();
@@ -129,8 +136,13 @@ fn tampered_content_is_refused_here_and_by_openssl() {
     let tsa = dev_tsa(&pki, NOW - DAY, NOW + DAY);
     let p7s = b_t(&pki, &signer, &tsa, NOW);
     let tampered = "{\"title\":\"退院時要約\",\"body\":\"経過不良\"}".as_bytes();
-    let e =
-        cades::verify_detached(&p7s, tampered, &[pki.ca.clone()], &[pki.ca.clone()]).unwrap_err();
+    let e = cades::verify_detached(
+        &p7s,
+        tampered,
+        std::slice::from_ref(&pki.ca),
+        std::slice::from_ref(&pki.ca),
+    )
+    .unwrap_err();
     assert_eq!(e.code, "content_mismatch");
 
     let dir = tempfile::tempdir().unwrap();
@@ -164,7 +176,13 @@ fn a_signature_from_another_ca_or_with_a_swapped_certificate_is_refused() {
     let other = Pki::new("Other CA");
     let tsa = dev_tsa(&pki, NOW - DAY, NOW + DAY);
     let p7s = b_t(&other, &other.signer("侵入者"), &tsa, NOW);
-    let e = cades::verify_detached(&p7s, DOC, &[pki.ca.clone()], &[pki.ca.clone()]).unwrap_err();
+    let e = cades::verify_detached(
+        &p7s,
+        DOC,
+        std::slice::from_ref(&pki.ca),
+        std::slice::from_ref(&pki.ca),
+    )
+    .unwrap_err();
     assert_eq!(e.code, "untrusted");
 
     // Same name and serial, different certificate: the ESS binding catches the swap.
@@ -184,7 +202,7 @@ fn a_signature_from_another_ca_or_with_a_swapped_certificate_is_refused() {
     );
     let good = cades::sign_detached(DOC, &signer.cert, &[], &key, NOW).unwrap();
     let swapped = swap_certificate(&good, &signer.cert, &impostor.cert);
-    let e = cades::verify_detached(&swapped, DOC, &[pki.ca.clone()], &[]).unwrap_err();
+    let e = cades::verify_detached(&swapped, DOC, std::slice::from_ref(&pki.ca), &[]).unwrap_err();
     assert!(
         ["wrong_certificate", "signer_missing"].contains(&e.code),
         "{e:?}"
@@ -233,10 +251,10 @@ fn three_step_signing_with_an_external_key() {
         prepared,
         mamori_evidence::asn1::ECDSA_WITH_SHA256,
         &sig,
-        &[pki.ca.clone()],
+        std::slice::from_ref(&pki.ca),
     )
     .unwrap();
-    let info = cades::verify_detached(&p7s, DOC, &[pki.ca.clone()], &[]).unwrap();
+    let info = cades::verify_detached(&p7s, DOC, std::slice::from_ref(&pki.ca), &[]).unwrap();
     assert_eq!(info.level, "CAdES-B-B");
 }
 
@@ -261,17 +279,17 @@ fn time_stamp_checks_nonce_imprint_and_tsa_validity() {
     );
     let token = tsp::token_from_response(&resp, &digest, &nonce).unwrap();
     assert_eq!(
-        tsp::verify_token(&token, &sha256(b"x"), &[pki.ca.clone()])
+        tsp::verify_token(&token, &sha256(b"x"), std::slice::from_ref(&pki.ca))
             .unwrap_err()
             .code,
         "imprint_mismatch"
     );
-    tsp::verify_token(&token, &digest, &[pki.ca.clone()]).unwrap();
+    tsp::verify_token(&token, &digest, std::slice::from_ref(&pki.ca)).unwrap();
     // A token dated after its TSA certificate expired proves nothing.
     let late = tsa.respond(&tsp::request(&digest, &nonce).unwrap(), NOW + 2 * DAY, &[9]);
     let late = tsp::token_from_response(&late, &digest, &nonce).unwrap();
     assert_eq!(
-        tsp::verify_token(&late, &digest, &[pki.ca.clone()])
+        tsp::verify_token(&late, &digest, std::slice::from_ref(&pki.ca))
             .unwrap_err()
             .code,
         "cert_not_valid"
@@ -282,7 +300,7 @@ fn time_stamp_checks_nonce_imprint_and_tsa_validity() {
     let resp = fake.respond(&tsp::request(&digest, &nonce).unwrap(), NOW, &[1]);
     let token = tsp::token_from_response(&resp, &digest, &nonce).unwrap();
     assert_eq!(
-        tsp::verify_token(&token, &digest, &[pki.ca.clone()])
+        tsp::verify_token(&token, &digest, std::slice::from_ref(&pki.ca))
             .unwrap_err()
             .code,
         "not_a_tsa"
