@@ -125,6 +125,14 @@ pub mod actions {
     pub const BACKUP_STATUS: &str = "backup.status";
     pub const BACKUP_REQUESTED: &str = "backup.requested";
     pub const CA_CREATED: &str = "ca.created";
+    pub const SIGNING_CERT_ISSUED: &str = "signing_cert.issued";
+    pub const RECORD_SIGNED: &str = "record.signed";
+    pub const RECORD_TIMESTAMPED: &str = "record.timestamped";
+    pub const RECORD_TIMESTAMP_FAILED: &str = "record.timestamp_failed";
+    pub const EVIDENCE_SEALED: &str = "evidence.sealed";
+    pub const EVIDENCE_RENEWED: &str = "evidence.renewed";
+    pub const EVIDENCE_VERIFIED: &str = "evidence.verified";
+    pub const EVIDENCE_STATUS: &str = "evidence.status";
     pub const TLS_REFUSED: &str = "tls.refused";
     pub const CERT_ISSUED: &str = "cert.issued";
     pub const CERT_REVOKED: &str = "cert.revoked";

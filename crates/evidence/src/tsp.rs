@@ -225,6 +225,13 @@ pub fn peek(token: &[u8]) -> Result<(UnixMs, Option<Cert>)> {
     Ok((info.gen_time.to_unix_duration().as_millis() as UnixMs, cert))
 }
 
+/// Whether a token comes from mamori's development TSA (by its policy; no trust implied).
+pub fn is_development(token: &[u8]) -> bool {
+    cades::parse(token, "タイムスタンプ")
+        .and_then(|p| tst_info(&p))
+        .is_ok_and(|(info, _)| info.policy == DEV_TSA_POLICY)
+}
+
 /// mamori's development TSA: answers RFC 3161 requests with tokens under [`DEV_TSA_POLICY`].
 pub struct DevTsa {
     key: EcdsaP256,

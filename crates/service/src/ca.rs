@@ -429,3 +429,85 @@ impl Service {
         .map_err(ServiceError::internal)?
     }
 }
+
+/// A certificate the facility CA issued for mamori's own use (staff signing keys, the
+/// development TSA), with its new key.
+pub(crate) struct Leaf {
+    pub cert_der: Vec<u8>,
+    pub key_pem: String,
+    pub serial: String,
+}
+
+/// What a [`Leaf`] is for.
+pub(crate) enum LeafPurpose {
+    /// Electronic signatures by a person: digitalSignature + nonRepudiation.
+    Signing,
+    /// An RFC 3161 TSA: digitalSignature, and extendedKeyUsage timeStamping marked critical.
+    TimeStamping,
+}
+
+/// Issues a leaf certificate from the facility CA (which must exist).
+pub(crate) fn issue_leaf(
+    dir: &Path,
+    subject: &[(DnType, String)],
+    purpose: LeafPurpose,
+    not_before: Millis,
+    not_after: Millis,
+) -> Result<Leaf> {
+    let (issuer, _) = issuer(dir)?;
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(ca_err)?;
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(ca_err)?;
+    let mut dn = DistinguishedName::new();
+    for (t, v) in subject {
+        dn.push(t.clone(), v.clone());
+    }
+    params.distinguished_name = dn;
+    match purpose {
+        LeafPurpose::Signing => {
+            params.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::ContentCommitment,
+            ];
+        }
+        LeafPurpose::TimeStamping => {
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            // extendedKeyUsage = critical, id-kp-timeStamping (RFC 3161 §2.3); rcgen's own
+            // extended_key_usages cannot be marked critical.
+            let mut eku = rcgen::CustomExtension::from_oid_content(
+                &[2, 5, 29, 37],
+                vec![
+                    0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08,
+                ],
+            );
+            eku.set_criticality(true);
+            params.custom_extensions = vec![eku];
+        }
+    }
+    params.not_before = odt(not_before);
+    params.not_after = odt(not_after);
+    let serial_bytes = {
+        let mut b = random_bytes::<16>();
+        b[0] &= 0x7f;
+        b
+    };
+    params.serial_number = Some(SerialNumber::from_slice(&serial_bytes));
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, &issuer).map_err(ca_err)?;
+    Ok(Leaf {
+        cert_der: cert.der().to_vec(),
+        key_pem: key.serialize_pem(),
+        serial: hex::encode(serial_bytes),
+    })
+}
+
+impl Service {
+    /// Makes sure the facility CA exists (recording its creation in the ledger).
+    pub(crate) async fn ensure_ca(self: &Arc<Self>) -> Result<()> {
+        self.ensure_ca_recorded().await
+    }
+}
+
+/// The facility CA certificate (PEM) of an instance, if it has one.
+pub fn ca_pem(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(paths(dir).1).ok()
+}

@@ -31,6 +31,62 @@ pub struct Config {
     pub time: TimeConfig,
     #[serde(default)]
     pub backup: BackupConfig,
+    #[serde(default)]
+    pub evidence: EvidenceConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvidenceConfig {
+    /// Sign every finalised version (CAdES) with its responsible author's key.
+    pub sign: bool,
+    /// RFC 3161 TSAs, comma-separated, tried in order. In production a 総務大臣認定 TSA.
+    pub tsa_urls: String,
+    /// PEM file of the TSAs' root certificates (relative to the data directory).
+    pub tsa_trust: String,
+    /// PEM file of further signer roots (e.g. HPKI), beside the facility CA.
+    pub signer_trust: String,
+    /// mamori's own TSA when no TSA URL is set: for demos and tests only, no legal weight.
+    pub dev_tsa: bool,
+    /// Validity of the development TSA's certificates (a new one is made before renewal).
+    pub dev_tsa_days: u64,
+    /// How often `serve` seals new signatures and checkpoints into an evidence record.
+    pub seal_interval_hours: u64,
+    /// Renew an evidence record this many days before its newest TSA certificate expires.
+    pub renew_days: u64,
+    /// Hash algorithm of new evidence records (`sha256` or `sha512`); changing it renews every
+    /// record's hash tree with the new algorithm (RFC 4998 hash-tree renewal).
+    pub hash: String,
+    /// Validity of staff signing certificates issued by the facility CA.
+    pub signer_days: u64,
+}
+
+impl Default for EvidenceConfig {
+    fn default() -> Self {
+        Self {
+            sign: true,
+            tsa_urls: String::new(),
+            tsa_trust: String::new(),
+            signer_trust: String::new(),
+            dev_tsa: false,
+            dev_tsa_days: 5 * 365,
+            seal_interval_hours: 24,
+            renew_days: 365,
+            hash: "sha256".into(),
+            signer_days: 2 * 365,
+        }
+    }
+}
+
+impl EvidenceConfig {
+    pub fn tsa_url_list(&self) -> Vec<String> {
+        self.tsa_urls
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -192,6 +248,7 @@ impl Config {
             emergency: EmergencyConfig::default(),
             time: TimeConfig::default(),
             backup: BackupConfig::default(),
+            evidence: EvidenceConfig::default(),
         }
     }
 

@@ -11,6 +11,8 @@ pub mod config;
 pub mod crypto;
 pub mod emergency;
 pub mod error;
+pub mod evidence;
+pub mod evidence_read;
 pub mod instance;
 pub mod ledger;
 pub mod maintenance;

@@ -81,6 +81,8 @@ pub struct VersionView {
     pub finalised_at: Option<i64>,
     pub rejection_reason: Option<String>,
     pub ledger_index: i64,
+    /// The author's electronic signature of a finalised version.
+    pub signature: Option<crate::evidence::SignatureBrief>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -442,13 +444,19 @@ impl Service {
     }
 
     pub async fn finalise_record(self: &Arc<Self>, p: &Principal, id: i64) -> Result<WriteResult> {
-        self.change_head(p, id, actions::FINALISED, HeadCommand::Finalise)
-            .await
+        let r = self
+            .change_head(p, id, actions::FINALISED, HeadCommand::Finalise)
+            .await?;
+        self.sign_after_write(p, &r).await;
+        Ok(r)
     }
 
     pub async fn approve_record(self: &Arc<Self>, p: &Principal, id: i64) -> Result<WriteResult> {
-        self.change_head(p, id, actions::APPROVED, HeadCommand::Approve)
-            .await
+        let r = self
+            .change_head(p, id, actions::APPROVED, HeadCommand::Approve)
+            .await?;
+        self.sign_after_write(p, &r).await;
+        Ok(r)
     }
 
     pub async fn reject_record(
@@ -533,29 +541,32 @@ impl Service {
         let reason = input.reason.clone().unwrap_or_default();
         let mut t = t;
         t.detail("reason", reason.trim());
-        self.write_audited(Some(p), actions::AMENDED, t, move |_, tx, t| {
-            let (rec, head) = load(tx, id)?;
-            let (author_id, author_role) = author_of(&tx.read(), &pc, input.author_id)?;
-            let effect = decide(
-                &Actor {
-                    id: pc.account.id,
-                    role: &pc.role,
-                },
-                &rec.kind,
-                Some(&head_of(&head)?),
-                Command::Amend {
-                    author_id,
-                    author_role: &author_role,
-                    reason: &reason,
-                },
-            )
-            .map_err(|e| ServiceError::from(e).with_field("reason"))?;
-            let (_, sha, blobs) = prepared?;
-            let v = new_version(tx, &head, effect, sha, Some(reason.trim().to_owned()), now)?;
-            register_blobs(tx, &blobs, now)?;
-            Ok(commit_version(t, &v))
-        })
-        .await
+        let r = self
+            .write_audited(Some(p), actions::AMENDED, t, move |_, tx, t| {
+                let (rec, head) = load(tx, id)?;
+                let (author_id, author_role) = author_of(&tx.read(), &pc, input.author_id)?;
+                let effect = decide(
+                    &Actor {
+                        id: pc.account.id,
+                        role: &pc.role,
+                    },
+                    &rec.kind,
+                    Some(&head_of(&head)?),
+                    Command::Amend {
+                        author_id,
+                        author_role: &author_role,
+                        reason: &reason,
+                    },
+                )
+                .map_err(|e| ServiceError::from(e).with_field("reason"))?;
+                let (_, sha, blobs) = prepared?;
+                let v = new_version(tx, &head, effect, sha, Some(reason.trim().to_owned()), now)?;
+                register_blobs(tx, &blobs, now)?;
+                Ok(commit_version(t, &v))
+            })
+            .await?;
+        self.sign_after_write(p, &r).await;
+        Ok(r)
     }
 
     /// Marks a finalised record as entered in error: a new version, the content kept readable.
@@ -575,22 +586,25 @@ impl Service {
             t.patient = Some(rec.patient_id);
         }
         t.detail("reason", reason.trim());
-        self.write_audited(Some(p), actions::ENTERED_IN_ERROR, t, move |_, tx, t| {
-            let (rec, head) = load(tx, id)?;
-            let effect = decide(
-                &Actor {
-                    id: pc.account.id,
-                    role: &pc.role,
-                },
-                &rec.kind,
-                Some(&head_of(&head)?),
-                Command::MarkEnteredInError { reason: &reason },
-            )?;
-            let sha = head.content_sha256.clone();
-            let v = new_version(tx, &head, effect, sha, Some(reason.trim().to_owned()), now)?;
-            Ok(commit_version(t, &v))
-        })
-        .await
+        let r = self
+            .write_audited(Some(p), actions::ENTERED_IN_ERROR, t, move |_, tx, t| {
+                let (rec, head) = load(tx, id)?;
+                let effect = decide(
+                    &Actor {
+                        id: pc.account.id,
+                        role: &pc.role,
+                    },
+                    &rec.kind,
+                    Some(&head_of(&head)?),
+                    Command::MarkEnteredInError { reason: &reason },
+                )?;
+                let sha = head.content_sha256.clone();
+                let v = new_version(tx, &head, effect, sha, Some(reason.trim().to_owned()), now)?;
+                Ok(commit_version(t, &v))
+            })
+            .await?;
+        self.sign_after_write(p, &r).await;
+        Ok(r)
     }
 
     fn view(
@@ -652,6 +666,9 @@ impl Service {
                     finalised_at: v.finalised_at,
                     rejection_reason: v.rejection_reason.clone(),
                     ledger_index: v.ledger_index,
+                    signature: r
+                        .signature(v.record_id, v.version_no)?
+                        .map(|s| crate::evidence::SignatureBrief::of(&s)),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -7,6 +7,7 @@
 
 mod blobs;
 mod error;
+mod evidence;
 mod ledger;
 mod model;
 mod read;
@@ -16,6 +17,7 @@ mod writer;
 
 pub use blobs::BlobStore;
 pub use error::StoreError;
+pub use evidence::{CheckpointMember, EvidenceStamp, EvidenceTree, SignatureRow, SigningCertRow};
 pub use ledger::{
     LedgerHashes, LedgerRow, SEGMENT_BITS, day_of, day_start, is_chart_access, segment_of,
 };

@@ -40,7 +40,7 @@ impl Drop for ReaderGuard {
 
 /// The read side. Also available inside a write transaction (`WriteTx::read`).
 pub struct Reader<'c> {
-    conn: &'c Connection,
+    pub(crate) conn: &'c Connection,
 }
 
 fn account_from(r: &Row<'_>) -> rusqlite::Result<Account> {

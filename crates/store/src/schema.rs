@@ -265,6 +265,73 @@ CREATE TABLE certificates (
     revoked_by INTEGER REFERENCES accounts(id)
 );
 "#,
+    r#"
+-- Signing certificates of staff (issued by the facility CA, or imported), newest current.
+CREATE TABLE signing_certs (
+    serial TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    cert BLOB NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('facility', 'imported')),
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    retired_at INTEGER
+);
+CREATE INDEX signing_certs_account ON signing_certs(account_id, created_at);
+-- One CAdES signature per finalised version over the exact statement bytes (a blob). The
+-- .p7s changes once, from B-B to B-T, when its time-stamp arrives; the signed part never.
+CREATE TABLE signatures (
+    record_id INTEGER NOT NULL,
+    version_no INTEGER NOT NULL,
+    statement_sha256 TEXT NOT NULL,
+    p7s BLOB NOT NULL,
+    signer_account INTEGER NOT NULL REFERENCES accounts(id),
+    signer_serial TEXT NOT NULL,
+    signer_subject TEXT NOT NULL,
+    signed_at INTEGER NOT NULL,
+    timestamped_at INTEGER,
+    tsa_attempts INTEGER NOT NULL DEFAULT 0,
+    tsa_last_error TEXT,
+    tsa_next_try INTEGER,
+    evidence_family INTEGER,
+    evidence_position INTEGER,
+    PRIMARY KEY (record_id, version_no),
+    FOREIGN KEY (record_id, version_no) REFERENCES versions(record_id, version_no)
+) WITHOUT ROWID;
+CREATE INDEX signatures_timestamp_pending ON signatures(tsa_next_try) WHERE timestamped_at IS NULL;
+CREATE INDEX signatures_unsealed ON signatures(record_id, version_no)
+    WHERE evidence_family IS NULL AND timestamped_at IS NOT NULL;
+CREATE INDEX signatures_family ON signatures(evidence_family, evidence_position);
+CREATE TRIGGER signatures_never_deleted BEFORE DELETE ON signatures
+BEGIN SELECT RAISE(ABORT, 'signatures are never deleted'); END;
+CREATE TRIGGER signatures_statement_fixed BEFORE UPDATE OF statement_sha256, signer_serial ON signatures
+BEGIN SELECT RAISE(ABORT, 'a signature never changes what it signed'); END;
+-- RFC 4998 evidence records: hash trees (one chain each; a family is the first tree and its
+-- hash-tree renewals) and their archive time-stamps (seq 0 over the root, then renewals).
+CREATE TABLE evidence_trees (
+    id INTEGER PRIMARY KEY,
+    family INTEGER NOT NULL,
+    chain_no INTEGER NOT NULL,
+    alg TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    leaf_count INTEGER NOT NULL,
+    root BLOB NOT NULL,
+    leaves BLOB NOT NULL,
+    UNIQUE (family, chain_no)
+);
+CREATE TABLE evidence_stamps (
+    tree_id INTEGER NOT NULL REFERENCES evidence_trees(id),
+    seq INTEGER NOT NULL,
+    token BLOB NOT NULL,
+    gen_time INTEGER NOT NULL,
+    tsa_not_after INTEGER NOT NULL,
+    PRIMARY KEY (tree_id, seq)
+) WITHOUT ROWID;
+CREATE TRIGGER evidence_stamps_never_deleted BEFORE DELETE ON evidence_stamps
+BEGIN SELECT RAISE(ABORT, 'evidence is never deleted'); END;
+ALTER TABLE checkpoints ADD COLUMN evidence_family INTEGER;
+ALTER TABLE checkpoints ADD COLUMN evidence_position INTEGER;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

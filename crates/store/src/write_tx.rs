@@ -10,7 +10,7 @@ use crate::{CertificateRow, Reader, StoreError, VersionRow};
 
 /// The write side, valid inside one transaction of the group commit.
 pub struct WriteTx<'c> {
-    conn: &'c Connection,
+    pub(crate) conn: &'c Connection,
     state: &'c mut LedgerState,
     depth: u32,
 }

@@ -1,0 +1,907 @@
+//! Signatures and time-stamps on finalised records, and evidence records that keep them
+//! provable for the retention period (JAHIS 09-001 §6.8; guideline 6.0 企画管理編 14).
+//!
+//! - When a version is finalised (or a proxy entry approved), its responsible author signs a
+//!   statement of it (CAdES-B-B) with a signing key the facility CA issued for them; the
+//!   signature value is then time-stamped (B-T). A TSA outage leaves the signature "time-stamp
+//!   pending": `serve` retries with back-off and the administrators are warned.
+//! - `serve` seals new time-stamped signatures and ledger checkpoints into one RFC 4998
+//!   evidence record per run (one time-stamp over a hash tree), and renews every record before
+//!   its newest TSA certificate expires, or with a stronger hash when the configuration says so.
+//! - A finalisation that could not be signed (crash, missing key) is signed by the next sweep.
+
+use std::sync::Arc;
+
+use mamori_domain::Millis;
+use mamori_domain::audit::actions;
+use mamori_evidence::asn1::ArchiveTimeStampChain;
+use mamori_evidence::cades::{self, EcdsaP256};
+use mamori_evidence::cert::Cert;
+use mamori_evidence::ers::{self, HashAlg, HashTree};
+use mamori_evidence::tsp::{self, DevTsa, TokenInfo};
+use mamori_store::{EvidenceStamp, EvidenceTree, SignatureRow, SigningCertRow};
+use rcgen::DnType;
+use serde::Serialize;
+
+use crate::ca::{LeafPurpose, issue_leaf};
+use crate::crypto::random_bytes;
+use crate::error::{Result, ServiceError};
+use crate::evidence_read::{Anchors, statement_bytes};
+use crate::instance::KEY_DIR;
+use crate::{Principal, Service, Target};
+
+pub const SIGNERS_DIR: &str = "signers";
+pub const DEV_TSA_KEY: &str = "dev-tsa.key";
+pub const DEV_TSA_CERT: &str = "dev-tsa.pem";
+const DAY: Millis = 86_400_000;
+/// The longest a failing time-stamp waits before the next try.
+const MAX_BACKOFF: Millis = 3_600_000;
+
+fn ev_err(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::new(
+        "evidence",
+        format!("電子署名・タイムスタンプの処理に失敗しました: {e}"),
+    )
+}
+
+fn from_evidence(e: mamori_evidence::EvidenceError) -> ServiceError {
+    ServiceError::new("evidence", e.message)
+}
+
+/// What happened to one version's signature just now.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignOutcome {
+    pub signed: bool,
+    pub timestamped: bool,
+    pub message: Option<String>,
+}
+
+/// A finalised version's signature as the record page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureBrief {
+    pub signer: String,
+    pub serial: String,
+    /// `CAdES-B-B` until the time-stamp arrives, then `CAdES-B-T`.
+    pub level: &'static str,
+    pub signed_at: Millis,
+    pub timestamped_at: Option<Millis>,
+    /// Why the time-stamp is still missing, while it is.
+    pub pending_error: Option<String>,
+    /// Whether an evidence record (RFC 4998) covers it yet.
+    pub sealed: bool,
+    /// Time-stamped by mamori's development TSA (no legal weight).
+    pub development_tsa: bool,
+}
+
+impl SignatureBrief {
+    pub fn of(s: &SignatureRow) -> Self {
+        let token = cades::signature_timestamp(&s.p7s).ok().flatten();
+        Self {
+            signer: s.signer_subject.clone(),
+            serial: s.signer_serial.clone(),
+            level: if token.is_some() {
+                "CAdES-B-T"
+            } else {
+                "CAdES-B-B"
+            },
+            signed_at: s.signed_at,
+            timestamped_at: s.timestamped_at,
+            pending_error: s
+                .timestamped_at
+                .is_none()
+                .then(|| s.tsa_last_error.clone())
+                .flatten(),
+            sealed: s.evidence_family.is_some(),
+            development_tsa: token.is_some_and(|t| tsp::is_development(&t)),
+        }
+    }
+}
+
+/// The evidence pillar at a glance, for administrators and the security officer.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceStatus {
+    pub signing: bool,
+    /// The configured TSAs (URLs without credentials) or the development TSA.
+    pub tsa: String,
+    pub development_tsa: bool,
+    pub pending: i64,
+    pub oldest_pending: Option<Millis>,
+    pub unsealed: usize,
+    pub families: usize,
+    pub last_sealed_at: Option<Millis>,
+    /// The earliest time an evidence record must be renewed by.
+    pub next_renewal: Option<Millis>,
+    pub warnings: Vec<String>,
+}
+
+/// One run of the evidence sweep.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SweepReport {
+    pub signed: usize,
+    pub timestamped: usize,
+    pub timestamp_failures: usize,
+    pub sealed: Option<SealReport>,
+    pub renewed: Vec<RenewReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SealReport {
+    pub family: i64,
+    pub signatures: usize,
+    pub checkpoints: usize,
+    pub root: String,
+    pub gen_time: Millis,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RenewReport {
+    pub family: i64,
+    /// `timestamp` or `hashtree`.
+    pub kind: &'static str,
+    pub gen_time: Millis,
+}
+
+/// A data object group of an evidence record: a signature (statement and `.p7s`) or a
+/// checkpoint note.
+pub(crate) enum Member {
+    Signature { statement: Vec<u8>, p7s: Vec<u8> },
+    Checkpoint { note: Vec<u8> },
+}
+
+impl Member {
+    pub fn objects(&self) -> Vec<&[u8]> {
+        match self {
+            Self::Signature { statement, p7s } => vec![statement, p7s],
+            Self::Checkpoint { note } => vec![note],
+        }
+    }
+
+    /// The member hashes for chain `previous.len() + 1` of its evidence record.
+    pub fn hashes(&self, alg: HashAlg, previous: &[ArchiveTimeStampChain]) -> Result<Vec<Vec<u8>>> {
+        self.objects()
+            .into_iter()
+            .map(|o| {
+                if previous.is_empty() {
+                    Ok(alg.digest(o))
+                } else {
+                    ers::hashtree_renewal_input(alg, o, previous).map_err(from_evidence)
+                }
+            })
+            .collect()
+    }
+}
+
+impl Service {
+    /// The evidence status (administrators and the security officer).
+    pub async fn evidence_status(self: &Arc<Self>, p: &Principal) -> Result<EvidenceStatus> {
+        let pc = p.clone();
+        self.read_audited(p, actions::EVIDENCE_STATUS, move |this, r, _| {
+            pc.require(mamori_domain::permission::Action::AdminSettings, None)
+                .or_else(|_| pc.require(mamori_domain::permission::Action::ReadAudit, None))?;
+            this.evidence_status_in(r)
+        })
+        .await
+    }
+
+    pub(crate) fn evidence_status_in(
+        &self,
+        r: &mamori_store::Reader<'_>,
+    ) -> Result<EvidenceStatus> {
+        let cfg = &self.config.evidence;
+        let now = self.now();
+        let (pending, oldest_pending) = r.timestamps_pending()?;
+        let unsealed = r.unsealed_signatures()?.len();
+        let families = r.evidence_families()?;
+        let margin = cfg.renew_days as Millis * DAY;
+        let mut next_renewal: Option<Millis> = None;
+        for f in &families {
+            if let Some(last) = r.evidence_chains(*f)?.last()
+                && let Some(s) = r.evidence_stamps(last.id)?.last()
+            {
+                let due = s.tsa_not_after - margin;
+                next_renewal = Some(next_renewal.map_or(due, |n: Millis| n.min(due)));
+            }
+        }
+        let urls = cfg.tsa_url_list();
+        let development_tsa = urls.is_empty() && cfg.dev_tsa;
+        let tsa = if !urls.is_empty() {
+            urls.iter()
+                .map(|u| crate::backup::target_label(u))
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else if cfg.dev_tsa {
+            "mamori 開発用TSA（法的効力なし）".into()
+        } else {
+            String::new()
+        };
+        let mut warnings = Vec::new();
+        if cfg.sign && tsa.is_empty() {
+            warnings.push(
+                "タイムスタンプ局 (TSA) が設定されていません。署名は時刻の証明がないまま（タイムスタンプ待ち）になります".into(),
+            );
+        }
+        if development_tsa {
+            warnings.push(
+                "開発用のタイムスタンプ局を使っています。法的な効力はありません。本番では総務大臣認定のタイムスタンプ局を設定してください".into(),
+            );
+        }
+        if pending > 0 {
+            let hours = oldest_pending.map(|o| (now - o) / 3_600_000).unwrap_or(0);
+            warnings.push(format!(
+                "タイムスタンプ待ちの署名が {pending} 件あります（最も古いもので約 {hours} 時間前）"
+            ));
+        }
+        if next_renewal.is_some_and(|n| n < now) {
+            warnings.push(
+                "証拠記録の更新期限を過ぎています。タイムスタンプ局への接続を確認してください"
+                    .into(),
+            );
+        }
+        Ok(EvidenceStatus {
+            signing: cfg.sign,
+            tsa,
+            development_tsa,
+            pending,
+            oldest_pending,
+            unsealed,
+            families: families.len(),
+            last_sealed_at: r.last_evidence_at()?,
+            next_renewal,
+            warnings,
+        })
+    }
+
+    fn evidence_anchors(&self) -> Result<Anchors> {
+        Anchors::load(&self.data_dir, &self.config.evidence)
+    }
+
+    /// Whether time-stamps can be requested at all.
+    pub fn tsa_configured(&self) -> bool {
+        self.config.evidence.dev_tsa || !self.config.evidence.tsa_url_list().is_empty()
+    }
+
+    /// The development TSA, its certificate renewed before it would need renewal itself.
+    fn dev_tsa(&self) -> Result<DevTsa> {
+        let dir = self.data_dir.join(KEY_DIR);
+        let (key_path, cert_path) = (dir.join(DEV_TSA_KEY), dir.join(DEV_TSA_CERT));
+        let now = self.now();
+        let current = std::fs::read_to_string(&cert_path)
+            .ok()
+            .and_then(|p| Cert::from_pem_chain(&p).ok())
+            .and_then(|mut c| c.pop());
+        let margin = self.config.evidence.renew_days as Millis * DAY;
+        let fresh = current
+            .as_ref()
+            .is_some_and(|c| c.valid_at(now) && c.not_after() - now > margin);
+        if !fresh {
+            let days = self.config.evidence.dev_tsa_days.max(2) as Millis;
+            let leaf = issue_leaf(
+                &self.data_dir,
+                &[
+                    (
+                        DnType::CommonName,
+                        "mamori 開発用TSA（法的効力なし）".into(),
+                    ),
+                    (DnType::OrganizationName, self.facility().to_owned()),
+                ],
+                LeafPurpose::TimeStamping,
+                now - 60_000,
+                now + days * DAY,
+            )?;
+            std::fs::write(&key_path, &leaf.key_pem).map_err(ev_err)?;
+            mamori_store::restrict_file(&key_path).map_err(ev_err)?;
+            let cert = Cert::from_der(&leaf.cert_der).map_err(from_evidence)?;
+            std::fs::write(&cert_path, cert.to_pem()).map_err(ev_err)?;
+        }
+        let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(&key_path).map_err(ev_err)?)
+            .map_err(ev_err)?;
+        let cert = Cert::from_pem_chain(&std::fs::read_to_string(&cert_path).map_err(ev_err)?)
+            .map_err(from_evidence)?
+            .pop()
+            .ok_or_else(|| ev_err("dev-tsa.pem"))?;
+        let ca = crate::ca::ca_pem(&self.data_dir)
+            .map(|p| Cert::from_pem_chain(&p).unwrap_or_default())
+            .unwrap_or_default();
+        DevTsa::new(&key.serialize_der(), cert, ca).map_err(from_evidence)
+    }
+
+    /// Asks the configured TSAs (in order) or the development TSA for a token over `digest`,
+    /// and checks it against the TSA roots before accepting it.
+    async fn time_stamp(self: &Arc<Self>, digest: Vec<u8>) -> Result<(Vec<u8>, TokenInfo)> {
+        let nonce = random_bytes::<8>();
+        let req = tsp::request(&digest, &nonce).map_err(from_evidence)?;
+        let urls = self.config.evidence.tsa_url_list();
+        let this = Arc::clone(self);
+        let resp: Vec<u8> = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
+            if urls.is_empty() {
+                if !this.config.evidence.dev_tsa {
+                    return Err(ServiceError::new(
+                        "no_tsa",
+                        "タイムスタンプ局 (TSA) が設定されていません（evidence.tsa_urls）",
+                    ));
+                }
+                this.ensure_ca_blocking()?;
+                let tsa = this.dev_tsa()?;
+                return Ok(tsa.respond(&req, this.now(), &random_bytes::<16>()));
+            }
+            let mut last = String::new();
+            for url in &urls {
+                match post_tsa(url, &req) {
+                    Ok(r) => return Ok(r),
+                    Err(e) => last = format!("{url}: {e}"),
+                }
+            }
+            Err(ServiceError::new(
+                "tsa_unavailable",
+                format!("タイムスタンプ局に接続できません（{last}）"),
+            ))
+        })
+        .await
+        .map_err(ServiceError::internal)??;
+        let token = tsp::token_from_response(&resp, &digest, &nonce).map_err(from_evidence)?;
+        let anchors = self.evidence_anchors()?;
+        let info = tsp::verify_token(&token, &digest, &anchors.tsa).map_err(from_evidence)?;
+        Ok((token, info))
+    }
+
+    fn ensure_ca_blocking(&self) -> Result<()> {
+        if crate::ca::ca_pem(&self.data_dir).is_none() {
+            return Err(ServiceError::new(
+                "no_ca",
+                "施設の認証局がまだありません（証明書の管理画面を開くと作成されます）",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The author's signing certificate and key, issuing them from the facility CA when the
+    /// author has none that is valid now.
+    async fn signing_key_for(
+        self: &Arc<Self>,
+        account_id: i64,
+    ) -> Result<(SigningCertRow, Cert, EcdsaP256)> {
+        let now = self.now();
+        let current = self.store.read(move |r| r.signing_cert(account_id)).await?;
+        let usable =
+            current.filter(|c| c.source == "facility" && c.not_before <= now && now < c.not_after);
+        let row = match usable {
+            Some(c) => c,
+            None => self.issue_signing_cert(account_id).await?,
+        };
+        let cert = Cert::from_der(&row.cert).map_err(from_evidence)?;
+        let key_path = self
+            .data_dir
+            .join(KEY_DIR)
+            .join(SIGNERS_DIR)
+            .join(format!("{}.key", row.serial));
+        let pem = std::fs::read_to_string(&key_path).map_err(|e| {
+            ServiceError::new(
+                "signing_key_missing",
+                format!("署名鍵 {} を読めません: {e}", key_path.display()),
+            )
+        })?;
+        let key = rcgen::KeyPair::from_pem(&pem).map_err(ev_err)?;
+        let key = EcdsaP256::from_pkcs8(&key.serialize_der()).map_err(from_evidence)?;
+        Ok((row, cert, key))
+    }
+
+    async fn issue_signing_cert(self: &Arc<Self>, account_id: i64) -> Result<SigningCertRow> {
+        self.ensure_ca().await?;
+        let (account, role) = self
+            .store
+            .read(move |r| {
+                let a = r.account(account_id)?;
+                let role = match &a {
+                    Some(a) => r.role(&a.role)?.map(|r| r.name_ja),
+                    None => None,
+                };
+                Ok((a, role))
+            })
+            .await?;
+        let account = account.ok_or_else(|| ServiceError::not_found("署名者のアカウント"))?;
+        let now = self.now();
+        let days = self.config.evidence.signer_days.max(1) as Millis;
+        let (dir, facility) = (self.data_dir.clone(), self.facility().to_owned());
+        let subject = vec![
+            (DnType::CommonName, account.display_name.clone()),
+            (DnType::OrganizationName, facility),
+            (
+                DnType::OrganizationalUnitName,
+                role.unwrap_or(account.role.clone()),
+            ),
+            // UID (RFC 4519): the login, so a verifier sees which account signed.
+            (
+                DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 1]),
+                account.login.clone(),
+            ),
+        ];
+        let leaf = tokio::task::spawn_blocking(move || -> Result<_> {
+            let leaf = issue_leaf(
+                &dir,
+                &subject,
+                LeafPurpose::Signing,
+                now - 60_000,
+                now + days * DAY,
+            )?;
+            let keys = dir.join(KEY_DIR).join(SIGNERS_DIR);
+            std::fs::create_dir_all(&keys).map_err(ev_err)?;
+            mamori_store::restrict_dir(&keys).map_err(ev_err)?;
+            let path = keys.join(format!("{}.key", leaf.serial));
+            std::fs::write(&path, &leaf.key_pem).map_err(ev_err)?;
+            mamori_store::restrict_file(&path).map_err(ev_err)?;
+            Ok(leaf)
+        })
+        .await
+        .map_err(ServiceError::internal)??;
+        let row = SigningCertRow {
+            serial: leaf.serial.clone(),
+            account_id,
+            cert: leaf.cert_der,
+            source: "facility".into(),
+            not_before: now - 60_000,
+            not_after: now + days * DAY,
+            created_at: now,
+            retired_at: None,
+        };
+        let mut t = Target::default();
+        t.detail("serial", row.serial.clone());
+        t.detail("account", account_id);
+        t.detail("login", account.login.clone());
+        t.detail("not_after", row.not_after);
+        let r2 = row.clone();
+        self.write_audited(None, actions::SIGNING_CERT_ISSUED, t, move |_, tx, _| {
+            Ok(tx.insert_signing_cert(&r2)?)
+        })
+        .await?;
+        Ok(row)
+    }
+
+    /// Signs a finalised version for its responsible author and asks for the time-stamp.
+    /// Idempotent: a version signed before is left as it is.
+    pub async fn sign_version(
+        self: &Arc<Self>,
+        p: Option<&Principal>,
+        record_id: i64,
+        version_no: i64,
+    ) -> Result<SignOutcome> {
+        if !self.config.evidence.sign {
+            return Ok(SignOutcome {
+                signed: false,
+                timestamped: false,
+                message: None,
+            });
+        }
+        let facility = self.facility().to_owned();
+        let blobs = self.store.blobs().clone();
+        let (rec, version, signed_before, origin, accounts, roles) = self
+            .store
+            .read(move |r| {
+                Ok((
+                    r.record(record_id)?,
+                    r.versions(record_id)?
+                        .into_iter()
+                        .find(|v| v.version_no == version_no),
+                    r.signature(record_id, version_no)?.is_some(),
+                    r.meta("origin")?,
+                    r.accounts()?,
+                    r.roles()?,
+                ))
+            })
+            .await?;
+        let rec = rec.ok_or_else(|| ServiceError::not_found("記録"))?;
+        let version = version.ok_or_else(|| ServiceError::not_found("版"))?;
+        if version.state != "finalised" {
+            return Err(ServiceError::invalid(
+                "state",
+                "確定していない版には署名しません",
+            ));
+        }
+        if signed_before {
+            return Ok(SignOutcome {
+                signed: true,
+                timestamped: false,
+                message: Some("署名済みです".into()),
+            });
+        }
+        let patient = rec.patient_id.clone();
+        let content = blobs.get(&version.content_sha256)?;
+        let stmt = statement_bytes(
+            &facility,
+            &origin.unwrap_or_default(),
+            &rec,
+            &version,
+            &accounts,
+            &roles,
+            &content,
+        )?;
+        let statement_sha = blobs.put(&stmt)?;
+        let (row, cert, key) = self.signing_key_for(version.author_id).await?;
+        let now = self.now();
+        let ca = crate::ca::ca_pem(&self.data_dir)
+            .and_then(|p| Cert::from_pem_chain(&p).ok())
+            .unwrap_or_default();
+        let p7s = cades::sign_detached(&stmt, &cert, &ca, &key, now).map_err(from_evidence)?;
+        let sig = SignatureRow {
+            record_id,
+            version_no,
+            statement_sha256: statement_sha.clone(),
+            p7s: p7s.clone(),
+            signer_account: version.author_id,
+            signer_serial: row.serial.clone(),
+            signer_subject: cert.subject(),
+            signed_at: now,
+            timestamped_at: None,
+            tsa_attempts: 0,
+            tsa_last_error: None,
+            tsa_next_try: None,
+            evidence_family: None,
+            evidence_position: None,
+        };
+        let mut t = Target {
+            record: Some(record_id),
+            version: Some(version_no),
+            patient: Some(patient),
+            content_sha256: Some(version.content_sha256.clone()),
+            ..Default::default()
+        };
+        t.detail("signer_serial", row.serial.clone());
+        t.detail("signer", cert.subject());
+        t.detail("statement_sha256", statement_sha);
+        t.detail("p7s_sha256", hex::encode(mamori_evidence::sha256(&p7s)));
+        t.detail("level", "CAdES-B-B");
+        let s2 = sig.clone();
+        let inserted = self
+            .write_audited(p, actions::RECORD_SIGNED, t, move |_, tx, _| {
+                Ok(tx.insert_signature(&s2)?)
+            })
+            .await?;
+        if !inserted {
+            return Ok(SignOutcome {
+                signed: true,
+                timestamped: false,
+                message: Some("署名済みです".into()),
+            });
+        }
+        let timestamped = self.timestamp_signature(&sig).await;
+        Ok(SignOutcome {
+            signed: true,
+            timestamped: timestamped.is_ok(),
+            message: timestamped.err().map(|e| e.message),
+        })
+    }
+
+    /// Signs the version a write just finalised; a failure is logged and left to the sweep,
+    /// since the finalisation itself is already durable.
+    pub(crate) async fn sign_after_write(
+        self: &Arc<Self>,
+        p: &Principal,
+        r: &crate::records::WriteResult,
+    ) {
+        if r.state != mamori_domain::version::VersionState::Finalised {
+            return;
+        }
+        if let Err(e) = self.sign_version(Some(p), r.record_id, r.version_no).await {
+            tracing::warn!(
+                record = r.record_id,
+                version = r.version_no,
+                error = %e.message,
+                "signing after finalisation failed; the evidence sweep will retry"
+            );
+        }
+    }
+
+    /// Adds the signature time-stamp (B-T), or records the failure and when to retry.
+    async fn timestamp_signature(self: &Arc<Self>, sig: &SignatureRow) -> Result<TokenInfo> {
+        let digest = cades::signature_value(&sig.p7s)
+            .map(|v| mamori_evidence::sha256(&v).to_vec())
+            .map_err(from_evidence)?;
+        match self.time_stamp(digest).await {
+            Ok((token, info)) => {
+                let p7s =
+                    cades::with_signature_timestamp(&sig.p7s, &token).map_err(from_evidence)?;
+                let mut t = Target {
+                    record: Some(sig.record_id),
+                    version: Some(sig.version_no),
+                    ..Default::default()
+                };
+                t.detail("gen_time", info.gen_time);
+                t.detail("tsa", info.tsa_subject.clone());
+                t.detail("tsa_serial", info.serial.clone());
+                t.detail("policy", info.policy.clone());
+                t.detail("level", "CAdES-B-T");
+                let (rid, vno, gen_time) = (sig.record_id, sig.version_no, info.gen_time);
+                self.write_audited(None, actions::RECORD_TIMESTAMPED, t, move |_, tx, _| {
+                    Ok(tx.set_signature_timestamp(rid, vno, &p7s, gen_time)?)
+                })
+                .await?;
+                Ok(info)
+            }
+            Err(e) => {
+                let backoff = (60_000_i64 << sig.tsa_attempts.clamp(0, 10)).min(MAX_BACKOFF);
+                let next = self.now() + backoff;
+                let (rid, vno, msg) = (sig.record_id, sig.version_no, e.message.clone());
+                if sig.tsa_attempts == 0 {
+                    let mut t = Target {
+                        record: Some(rid),
+                        version: Some(vno),
+                        ..Default::default()
+                    };
+                    t.detail("error", msg.clone());
+                    self.write_audited(
+                        None,
+                        actions::RECORD_TIMESTAMP_FAILED,
+                        t,
+                        move |_, tx, _| Ok(tx.note_timestamp_failure(rid, vno, &msg, next)?),
+                    )
+                    .await?;
+                } else {
+                    self.store
+                        .write(move |tx| tx.note_timestamp_failure(rid, vno, &msg, next))
+                        .await?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The periodic evidence work of `serve`: sign what is unsigned, retry due time-stamps,
+    /// seal when the interval has passed, renew what needs renewal.
+    pub async fn evidence_sweep(self: &Arc<Self>, force_seal: bool) -> Result<SweepReport> {
+        let mut rep = SweepReport::default();
+        if !self.config.evidence.sign {
+            return Ok(rep);
+        }
+        let unsigned = self.store.read(|r| r.unsigned_finalised(200)).await?;
+        for (rid, vno) in unsigned {
+            if self.sign_version(None, rid, vno).await.is_ok() {
+                rep.signed += 1;
+            }
+        }
+        let now = self.now();
+        let due = self.store.read(move |r| r.timestamps_due(now, 200)).await?;
+        if self.tsa_configured() {
+            for sig in due {
+                match self.timestamp_signature(&sig).await {
+                    Ok(_) => rep.timestamped += 1,
+                    Err(_) => rep.timestamp_failures += 1,
+                }
+            }
+        }
+        let interval = self.config.evidence.seal_interval_hours as Millis * 3_600_000;
+        let last = self.store.read(|r| r.last_evidence_at()).await?;
+        if force_seal || last.is_none_or(|l| self.now() - l >= interval.max(1)) {
+            rep.sealed = self.seal_evidence().await?;
+        }
+        rep.renewed = self.renew_evidence().await?;
+        Ok(rep)
+    }
+
+    fn hash_alg(&self) -> Result<HashAlg> {
+        HashAlg::parse(&self.config.evidence.hash).ok_or_else(|| {
+            ServiceError::new("config", "evidence.hash は sha256 か sha512 にしてください")
+        })
+    }
+
+    /// Seals every time-stamped signature and checkpoint not yet in an evidence record under
+    /// one archive time-stamp. `None` when there was nothing new.
+    pub async fn seal_evidence(self: &Arc<Self>) -> Result<Option<SealReport>> {
+        if !self.tsa_configured() {
+            return Ok(None);
+        }
+        let alg = self.hash_alg()?;
+        self.checkpoint_now().await?;
+        let (sigs, cps) = self
+            .store
+            .read(|r| Ok((r.unsealed_signatures()?, r.unsealed_checkpoints()?)))
+            .await?;
+        if sigs.is_empty() && cps.is_empty() {
+            return Ok(None);
+        }
+        let blobs = self.store.blobs().clone();
+        let (sigs2, cps2) = (sigs.clone(), cps.clone());
+        let tree = tokio::task::spawn_blocking(move || -> Result<HashTree> {
+            let mut leaves = Vec::with_capacity((sigs2.len() + cps2.len()) * alg.output_len());
+            for s in &sigs2 {
+                let m = Member::Signature {
+                    statement: blobs.get(&s.statement_sha256)?,
+                    p7s: s.p7s.clone(),
+                };
+                leaves.extend(ers::group_leaf(alg, &m.hashes(alg, &[])?));
+            }
+            for c in &cps2 {
+                leaves.extend(alg.digest(c.note.as_bytes()));
+            }
+            HashTree::build(alg, leaves).map_err(from_evidence)
+        })
+        .await
+        .map_err(ServiceError::internal)??;
+        let root = tree.root().to_vec();
+        let (token, info) = self.time_stamp(root.clone()).await?;
+        let now = self.now();
+        let row = EvidenceTree {
+            id: 0,
+            family: 0,
+            chain_no: 1,
+            alg: alg.name().into(),
+            created_at: now,
+            leaf_count: tree.len() as i64,
+            root: root.clone(),
+            leaves: (0..tree.len())
+                .flat_map(|i| tree.leaf(i).to_vec())
+                .collect(),
+        };
+        let mut t = Target::default();
+        t.detail("signatures", sigs.len());
+        t.detail("checkpoints", cps.len());
+        t.detail("alg", alg.name());
+        t.detail("root", hex::encode(&root));
+        t.detail("gen_time", info.gen_time);
+        t.detail("tsa", info.tsa_subject.clone());
+        let keys: Vec<(i64, i64)> = sigs.iter().map(|s| (s.record_id, s.version_no)).collect();
+        let sizes: Vec<u64> = cps.iter().map(|c| c.size).collect();
+        let (gen_time, not_after) = (info.gen_time, info.tsa_not_after);
+        let family = self
+            .write_audited(None, actions::EVIDENCE_SEALED, t, move |_, tx, t| {
+                let id = tx.insert_evidence_tree(&row)?;
+                tx.insert_evidence_stamp(&EvidenceStamp {
+                    tree_id: id,
+                    seq: 0,
+                    token,
+                    gen_time,
+                    tsa_not_after: not_after,
+                })?;
+                for (pos, (rid, vno)) in keys.iter().enumerate() {
+                    tx.set_signature_family(*rid, *vno, id, pos as i64)?;
+                }
+                for (i, size) in sizes.iter().enumerate() {
+                    tx.set_checkpoint_family(*size, id, (keys.len() + i) as i64)?;
+                }
+                t.detail("family", id);
+                Ok(id)
+            })
+            .await?;
+        Ok(Some(SealReport {
+            family,
+            signatures: sigs.len(),
+            checkpoints: cps.len(),
+            root: hex::encode(root),
+            gen_time: info.gen_time,
+        }))
+    }
+
+    /// Renews evidence records: a hash-tree renewal when the configured algorithm differs from
+    /// a record's newest chain, else a time-stamp renewal when its newest TSA certificate
+    /// expires within `renew_days`.
+    pub async fn renew_evidence(self: &Arc<Self>) -> Result<Vec<RenewReport>> {
+        let mut out = Vec::new();
+        if !self.tsa_configured() {
+            return Ok(out);
+        }
+        let alg = self.hash_alg()?;
+        let margin = self.config.evidence.renew_days as Millis * DAY;
+        let families = self.store.read(|r| r.evidence_families()).await?;
+        for family in families {
+            let chains = self.store.read(move |r| r.evidence_chains(family)).await?;
+            let Some(last) = chains.last().cloned() else {
+                continue;
+            };
+            let last_id = last.id;
+            let stamps = self.store.read(move |r| r.evidence_stamps(last_id)).await?;
+            let Some(stamp) = stamps.last().cloned() else {
+                continue;
+            };
+            if last.alg != alg.name() {
+                out.push(self.renew_hash_tree(family, alg).await?);
+            } else if stamp.tsa_not_after - self.now() < margin {
+                let last_alg = HashAlg::parse(&last.alg).unwrap_or(HashAlg::Sha256);
+                let input = last_alg.digest(&stamp.token);
+                let (token, info) = self.time_stamp(input).await?;
+                if info.tsa_not_after <= stamp.tsa_not_after {
+                    return Err(ServiceError::new(
+                        "tsa_not_newer",
+                        "タイムスタンプ局の証明書が前回より新しくないため、証拠記録を更新できません（TSA の鍵更新を確認してください）",
+                    ));
+                }
+                let mut t = Target::default();
+                t.detail("family", family);
+                t.detail("kind", "timestamp");
+                t.detail("gen_time", info.gen_time);
+                t.detail("previous_tsa_not_after", stamp.tsa_not_after);
+                t.detail("tsa_not_after", info.tsa_not_after);
+                let row = EvidenceStamp {
+                    tree_id: last.id,
+                    seq: stamp.seq + 1,
+                    token,
+                    gen_time: info.gen_time,
+                    tsa_not_after: info.tsa_not_after,
+                };
+                self.write_audited(None, actions::EVIDENCE_RENEWED, t, move |_, tx, _| {
+                    Ok(tx.insert_evidence_stamp(&row)?)
+                })
+                .await?;
+                out.push(RenewReport {
+                    family,
+                    kind: "timestamp",
+                    gen_time: info.gen_time,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn renew_hash_tree(self: &Arc<Self>, family: i64, alg: HashAlg) -> Result<RenewReport> {
+        let this = Arc::clone(self);
+        let (tree, chain_no) = tokio::task::spawn_blocking(move || -> Result<(HashTree, i64)> {
+            let ro = this.store.reader()?;
+            let r = ro.get();
+            let ctx = crate::evidence_read::FamilyContext::load(&r, this.store.blobs(), family)?;
+            let mut leaves = Vec::with_capacity(ctx.members.len() * alg.output_len());
+            for i in 0..ctx.members.len() {
+                let previous = ctx.chains_for(i)?;
+                leaves.extend(ers::group_leaf(
+                    alg,
+                    &ctx.members[i].hashes(alg, &previous)?,
+                ));
+            }
+            Ok((
+                HashTree::build(alg, leaves).map_err(from_evidence)?,
+                ctx.chain_count() as i64 + 1,
+            ))
+        })
+        .await
+        .map_err(ServiceError::internal)??;
+        let root = tree.root().to_vec();
+        let (token, info) = self.time_stamp(root.clone()).await?;
+        let row = EvidenceTree {
+            id: 0,
+            family,
+            chain_no,
+            alg: alg.name().into(),
+            created_at: self.now(),
+            leaf_count: tree.len() as i64,
+            root: root.clone(),
+            leaves: (0..tree.len())
+                .flat_map(|i| tree.leaf(i).to_vec())
+                .collect(),
+        };
+        let mut t = Target::default();
+        t.detail("family", family);
+        t.detail("kind", "hashtree");
+        t.detail("alg", alg.name());
+        t.detail("root", hex::encode(&root));
+        t.detail("gen_time", info.gen_time);
+        let (gen_time, not_after) = (info.gen_time, info.tsa_not_after);
+        self.write_audited(None, actions::EVIDENCE_RENEWED, t, move |_, tx, _| {
+            let id = tx.insert_evidence_tree(&row)?;
+            Ok(tx.insert_evidence_stamp(&EvidenceStamp {
+                tree_id: id,
+                seq: 0,
+                token,
+                gen_time,
+                tsa_not_after: not_after,
+            })?)
+        })
+        .await?;
+        Ok(RenewReport {
+            family,
+            kind: "hashtree",
+            gen_time: info.gen_time,
+        })
+    }
+}
+
+/// One RFC 3161 request over HTTP (`application/timestamp-query`).
+fn post_tsa(url: &str, req: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let resp = ureq::post(url)
+        .timeout(std::time::Duration::from_secs(10))
+        .set("Content-Type", "application/timestamp-query")
+        .send_bytes(req)
+        .map_err(|e| e.to_string())?;
+    let mut body = Vec::new();
+    resp.into_reader()
+        .take(1 << 20)
+        .read_to_end(&mut body)
+        .map_err(|e| e.to_string())?;
+    Ok(body)
+}

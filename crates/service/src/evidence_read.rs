@@ -1,0 +1,525 @@
+//! The read side of the evidence pillar, over a [`Reader`] and the blob store so that the
+//! command line can run it beside a live server: the signed statement, trust anchors,
+//! evidence records per object, and verification.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use mamori_domain::Millis;
+use mamori_domain::permission::Role;
+use mamori_evidence::asn1::ArchiveTimeStampChain;
+use mamori_evidence::cades;
+use mamori_evidence::cert::Cert;
+use mamori_evidence::ers::{self, HashAlg, HashTree, RecordInfo};
+use mamori_evidence::tsp::TokenInfo;
+use mamori_store::{
+    Account, BlobStore, EvidenceStamp, EvidenceTree, Reader, RecordRow, SignatureRow, VersionRow,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::config::EvidenceConfig;
+use crate::error::{Result, ServiceError};
+use crate::evidence::Member;
+
+/// The format name inside every signed statement.
+pub const STATEMENT_FORMAT: &str = "mamori-signed-version/1";
+
+#[derive(Serialize, Deserialize)]
+pub struct PersonFact {
+    pub id: i64,
+    pub login: String,
+    pub name: String,
+    pub role: String,
+}
+
+/// What an author signs: the version's facts and its content, byte for byte as stored.
+#[derive(Serialize, Deserialize)]
+pub struct Statement {
+    pub format: String,
+    pub facility: String,
+    pub origin: String,
+    pub record_id: i64,
+    pub version_no: i64,
+    pub patient_id: String,
+    pub record_kind: String,
+    pub version_kind: String,
+    pub author: PersonFact,
+    pub enterer: PersonFact,
+    pub predecessor: Option<i64>,
+    pub reason: Option<String>,
+    pub created_at: Millis,
+    pub finalised_at: Option<Millis>,
+    pub ledger_index: i64,
+    pub content_sha256: String,
+    pub version_digest: String,
+    pub content: Box<RawValue>,
+}
+
+fn person(accounts: &[Account], roles: &[Role], id: i64) -> PersonFact {
+    let a = accounts.iter().find(|a| a.id == id);
+    PersonFact {
+        id,
+        login: a.map(|a| a.login.clone()).unwrap_or_default(),
+        name: a.map(|a| a.display_name.clone()).unwrap_or_default(),
+        role: a
+            .and_then(|a| roles.iter().find(|r| r.code == a.role))
+            .map(|r| r.name_ja.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// The exact bytes a finalised version's author signs.
+pub fn statement_bytes(
+    facility: &str,
+    origin: &str,
+    rec: &RecordRow,
+    v: &VersionRow,
+    accounts: &[Account],
+    roles: &[Role],
+    content: &[u8],
+) -> Result<Vec<u8>> {
+    let content = std::str::from_utf8(content)
+        .ok()
+        .and_then(|s| RawValue::from_string(s.to_owned()).ok())
+        .ok_or_else(|| ServiceError::internal("content blob is not JSON"))?;
+    let s = Statement {
+        format: STATEMENT_FORMAT.into(),
+        facility: facility.into(),
+        origin: origin.into(),
+        record_id: v.record_id,
+        version_no: v.version_no,
+        patient_id: rec.patient_id.clone(),
+        record_kind: rec.kind.clone(),
+        version_kind: v.kind.clone(),
+        author: person(accounts, roles, v.author_id),
+        enterer: person(accounts, roles, v.enterer_id),
+        predecessor: v.predecessor,
+        reason: v.reason.clone(),
+        created_at: v.created_at,
+        finalised_at: v.finalised_at,
+        ledger_index: v.ledger_index,
+        content_sha256: v.content_sha256.clone(),
+        version_digest: v.facts().digest(),
+        content,
+    };
+    serde_json::to_vec(&s).map_err(ServiceError::internal)
+}
+
+/// Trust anchors: signers (the facility CA and `signer_trust`) and TSAs (the facility CA,
+/// which issues the development TSA's certificate, and `tsa_trust`).
+#[derive(Clone, Default)]
+pub struct Anchors {
+    pub signers: Vec<Cert>,
+    pub tsa: Vec<Cert>,
+}
+
+impl Anchors {
+    pub fn load(dir: &Path, cfg: &EvidenceConfig) -> Result<Self> {
+        let ca = match crate::ca::ca_pem(dir) {
+            Some(p) => {
+                Cert::from_pem_chain(&p).map_err(|e| ServiceError::new("evidence", e.message))?
+            }
+            None => Vec::new(),
+        };
+        let extra = |file: &str| -> Result<Vec<Cert>> {
+            if file.trim().is_empty() {
+                return Ok(Vec::new());
+            }
+            let path = dir.join(file.trim());
+            let pem = std::fs::read_to_string(&path).map_err(|e| {
+                ServiceError::new(
+                    "config",
+                    format!(
+                        "信頼する証明書のファイル {} を読めません: {e}",
+                        path.display()
+                    ),
+                )
+            })?;
+            Cert::from_pem_chain(&pem).map_err(|e| ServiceError::new("config", e.message))
+        };
+        let mut signers = ca.clone();
+        signers.extend(extra(&cfg.signer_trust)?);
+        let mut tsa = ca;
+        tsa.extend(extra(&cfg.tsa_trust)?);
+        Ok(Self { signers, tsa })
+    }
+}
+
+type Chain = (EvidenceTree, HashTree, Vec<EvidenceStamp>);
+
+fn load_chains(r: &Reader<'_>, family: i64) -> Result<Vec<Chain>> {
+    r.evidence_chains(family)?
+        .into_iter()
+        .map(|t| {
+            let alg = HashAlg::parse(&t.alg)
+                .ok_or_else(|| ServiceError::new("corrupt", format!("未知のハッシュ {}", t.alg)))?;
+            let ht = HashTree::build(alg, t.leaves.clone())
+                .map_err(|e| ServiceError::new("corrupt", e.message))?;
+            if ht.root() != t.root.as_slice() {
+                return Err(ServiceError::new(
+                    "corrupt",
+                    format!("証拠記録 {} のハッシュ木が保存された根と一致しません", t.id),
+                ));
+            }
+            let stamps = r.evidence_stamps(t.id)?;
+            Ok((t, ht, stamps))
+        })
+        .collect()
+}
+
+/// The archive time-stamp chains of the member at `position` of a family.
+fn chains_for(
+    chains: &[Chain],
+    position: usize,
+    member: &Member,
+) -> Result<Vec<ArchiveTimeStampChain>> {
+    let mut seq: Vec<ArchiveTimeStampChain> = Vec::new();
+    for (tree, ht, stamps) in chains {
+        let alg = HashAlg::parse(&tree.alg).unwrap_or(HashAlg::Sha256);
+        let hashes = member.hashes(alg, &seq)?;
+        if position >= ht.len() || ht.leaf(position) != ers::group_leaf(alg, &hashes).as_slice() {
+            return Err(ServiceError::new(
+                "evidence_mismatch",
+                "証拠記録のハッシュ木が、この署名・チェックポイントの現在の内容と一致しません（改ざんの可能性）",
+            ));
+        }
+        let mut chain = Vec::with_capacity(stamps.len());
+        for (i, s) in stamps.iter().enumerate() {
+            let reduced = if i == 0 {
+                ht.reduced(position, &hashes)
+            } else {
+                None
+            };
+            chain.push(
+                ers::archive_time_stamp(alg, reduced, &s.token)
+                    .map_err(|e| ServiceError::new("corrupt", e.message))?,
+            );
+        }
+        if chain.is_empty() {
+            return Err(ServiceError::new(
+                "corrupt",
+                "証拠記録にタイムスタンプがありません",
+            ));
+        }
+        seq.push(chain);
+    }
+    Ok(seq)
+}
+
+/// The RFC 4998 evidence record (DER) of one member of a family.
+pub(crate) fn evidence_record(
+    r: &Reader<'_>,
+    family: i64,
+    position: i64,
+    member: &Member,
+) -> Result<Vec<u8>> {
+    let chains = load_chains(r, family)?;
+    let seq = chains_for(&chains, position as usize, member)?;
+    ers::encode(seq).map_err(|e| ServiceError::new("corrupt", e.message))
+}
+
+/// Every member of a family with its trees built once (for hash-tree renewal).
+pub(crate) struct FamilyContext {
+    chains: Vec<Chain>,
+    pub members: Vec<Member>,
+}
+
+impl FamilyContext {
+    pub fn load(r: &Reader<'_>, blobs: &BlobStore, family: i64) -> Result<Self> {
+        let (sigs, cps) = r.family_members(family)?;
+        let mut members = Vec::with_capacity(sigs.len() + cps.len());
+        for s in sigs {
+            members.push(Member::Signature {
+                statement: blobs.get(&s.statement_sha256)?,
+                p7s: s.p7s,
+            });
+        }
+        for c in cps {
+            members.push(Member::Checkpoint {
+                note: c.note.into_bytes(),
+            });
+        }
+        Ok(Self {
+            chains: load_chains(r, family)?,
+            members,
+        })
+    }
+
+    pub fn chain_count(&self) -> usize {
+        self.chains.len()
+    }
+
+    pub fn chains_for(&self, i: usize) -> Result<Vec<ArchiveTimeStampChain>> {
+        chains_for(&self.chains, i, &self.members[i])
+    }
+}
+
+/// The verification of one finalised version's evidence.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionEvidence {
+    pub record_id: i64,
+    pub version_no: i64,
+    pub patient_id: String,
+    /// `ok`, `pending` (time-stamp not yet obtained), `unsigned` or `failed`.
+    pub status: &'static str,
+    pub signer: Option<String>,
+    pub level: Option<&'static str>,
+    pub signed_at: Option<Millis>,
+    pub timestamp: Option<TokenInfo>,
+    pub sealed: Option<SealedInfo>,
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SealedInfo {
+    pub family: i64,
+    pub proven_since: Millis,
+    pub renew_before: Millis,
+    pub stamps: usize,
+    pub algorithms: Vec<&'static str>,
+}
+
+impl SealedInfo {
+    fn of(family: i64, i: &RecordInfo) -> Self {
+        let mut algorithms: Vec<&'static str> = Vec::new();
+        for (_, a, _) in &i.stamps {
+            if !algorithms.contains(&a.name()) {
+                algorithms.push(a.name());
+            }
+        }
+        Self {
+            family,
+            proven_since: i.proven_since,
+            renew_before: i.renew_before,
+            stamps: i.stamps.len(),
+            algorithms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EvidenceReport {
+    pub checked: usize,
+    pub ok: usize,
+    pub pending: usize,
+    pub unsigned: usize,
+    pub failed: usize,
+    pub checkpoints_sealed: usize,
+    pub checkpoint_problems: Vec<String>,
+    /// Some time-stamp came from mamori's development TSA (no legal weight).
+    pub development_tsa: bool,
+    pub items: Vec<VersionEvidence>,
+}
+
+impl EvidenceReport {
+    pub fn passed(&self) -> bool {
+        self.failed == 0 && self.checkpoint_problems.is_empty()
+    }
+}
+
+/// Checks one signature against everything it must agree with.
+pub fn check_version(
+    r: &Reader<'_>,
+    blobs: &BlobStore,
+    anchors: &Anchors,
+    rec: &RecordRow,
+    v: &VersionRow,
+    sig: Option<&SignatureRow>,
+    now: Millis,
+) -> VersionEvidence {
+    let mut out = VersionEvidence {
+        record_id: v.record_id,
+        version_no: v.version_no,
+        patient_id: rec.patient_id.clone(),
+        status: "ok",
+        signer: None,
+        level: None,
+        signed_at: None,
+        timestamp: None,
+        sealed: None,
+        problems: Vec::new(),
+    };
+    let Some(sig) = sig else {
+        out.status = "unsigned";
+        return out;
+    };
+    out.signer = Some(sig.signer_subject.clone());
+    out.signed_at = Some(sig.signed_at);
+    if let Err(e) = check_signature(r, blobs, anchors, v, sig, now, &mut out) {
+        out.problems.push(e.message);
+    }
+    out.status = if !out.problems.is_empty() {
+        "failed"
+    } else if out.timestamp.is_none() {
+        "pending"
+    } else {
+        "ok"
+    };
+    out
+}
+
+fn check_signature(
+    r: &Reader<'_>,
+    blobs: &BlobStore,
+    anchors: &Anchors,
+    v: &VersionRow,
+    sig: &SignatureRow,
+    now: Millis,
+    out: &mut VersionEvidence,
+) -> Result<()> {
+    let statement = blobs.get(&sig.statement_sha256)?;
+    if hex::encode(mamori_evidence::sha256(&statement)) != sig.statement_sha256 {
+        out.problems
+            .push("署名対象のファイルが書き換えられています（ハッシュ不一致）".into());
+    }
+    let facts: Statement = serde_json::from_slice(&statement).map_err(|e| {
+        ServiceError::new("corrupt", format!("署名対象の形式が正しくありません: {e}"))
+    })?;
+    if facts.record_id != v.record_id || facts.version_no != v.version_no {
+        out.problems.push("署名対象が別の記録・版のものです".into());
+    }
+    if facts.content_sha256 != v.content_sha256 {
+        out.problems
+            .push("署名された内容のハッシュが、保存されている版と一致しません".into());
+    }
+    if facts.version_digest != v.facts().digest() {
+        out.problems.push(
+            "署名された版の事実（作成者・状態・日時など）が、保存されている版と一致しません".into(),
+        );
+    }
+    match blobs.get(&v.content_sha256) {
+        Ok(c) if c == facts.content.get().as_bytes() => {}
+        Ok(_) => out
+            .problems
+            .push("保存されている本文が、署名された本文と一致しません".into()),
+        Err(e) => out.problems.push(format!("本文を読めません: {e}")),
+    }
+    match r.ledger_row(v.ledger_index as u64)? {
+        Some(row) => {
+            let ev: serde_json::Value = serde_json::from_slice(&row.payload).unwrap_or_default();
+            if ev["content_sha256"].as_str() != Some(v.content_sha256.as_str())
+                || ev["version_digest"].as_str() != Some(facts.version_digest.as_str())
+            {
+                out.problems.push(format!(
+                    "台帳の記録（#{}）が署名された版と一致しません",
+                    v.ledger_index
+                ));
+            }
+        }
+        None => out.problems.push(format!(
+            "台帳に確定の記録（#{}）がありません",
+            v.ledger_index
+        )),
+    }
+    match cades::verify_detached(&sig.p7s, &statement, &anchors.signers, &anchors.tsa) {
+        Ok(info) => {
+            out.level = Some(info.level);
+            out.timestamp = info.timestamp;
+        }
+        Err(e) => out.problems.push(format!("電子署名: {}", e.message)),
+    }
+    if let (Some(family), Some(pos)) = (sig.evidence_family, sig.evidence_position) {
+        let member = Member::Signature {
+            statement: statement.clone(),
+            p7s: sig.p7s.clone(),
+        };
+        let checked = evidence_record(r, family, pos, &member).and_then(|der| {
+            ers::verify(&der, &member.objects(), &anchors.tsa)
+                .map_err(|e| ServiceError::new("evidence", e.message))
+        });
+        match checked {
+            Ok(info) => {
+                if info.renew_before < now {
+                    out.problems.push(format!(
+                        "証拠記録の更新が間に合いませんでした（TSA 証明書の期限 {}）",
+                        mamori_evidence::tsp::format_time(info.renew_before)
+                    ));
+                }
+                out.sealed = Some(SealedInfo::of(family, &info));
+            }
+            Err(e) => out.problems.push(format!("証拠記録: {}", e.message)),
+        }
+    }
+    Ok(())
+}
+
+/// Verifies the evidence of every finalised version (or one record's).
+pub fn verify_evidence(
+    r: &Reader<'_>,
+    blobs: &BlobStore,
+    anchors: &Anchors,
+    record: Option<i64>,
+    now: Millis,
+) -> Result<EvidenceReport> {
+    let mut rep = EvidenceReport::default();
+    let records: Vec<RecordRow> = match record {
+        Some(id) => vec![
+            r.record(id)?
+                .ok_or_else(|| ServiceError::not_found("記録"))?,
+        ],
+        None => {
+            let mut ids = Vec::new();
+            r.for_each_signature(|s| {
+                ids.push(s.record_id);
+                Ok(())
+            })?;
+            ids.extend(
+                r.unsigned_finalised(i64::MAX)?
+                    .into_iter()
+                    .map(|(id, _)| id),
+            );
+            ids.sort_unstable();
+            ids.dedup();
+            ids.into_iter()
+                .filter_map(|id| r.record(id).transpose())
+                .collect::<std::result::Result<_, _>>()?
+        }
+    };
+    for rec in &records {
+        let sigs: HashMap<i64, SignatureRow> = r
+            .signatures_of(rec.id)?
+            .into_iter()
+            .map(|s| (s.version_no, s))
+            .collect();
+        for v in r
+            .versions(rec.id)?
+            .iter()
+            .filter(|v| v.state == "finalised")
+        {
+            let item = check_version(r, blobs, anchors, rec, v, sigs.get(&v.version_no), now);
+            rep.checked += 1;
+            match item.status {
+                "ok" => rep.ok += 1,
+                "pending" => rep.pending += 1,
+                "unsigned" => rep.unsigned += 1,
+                _ => rep.failed += 1,
+            }
+            if item.timestamp.as_ref().is_some_and(|t| t.development) {
+                rep.development_tsa = true;
+            }
+            rep.items.push(item);
+        }
+    }
+    if record.is_none() {
+        for cp in r.checkpoints()? {
+            let Some((family, pos)) = r.checkpoint_family(cp.size)? else {
+                continue;
+            };
+            let member = Member::Checkpoint {
+                note: cp.note.into_bytes(),
+            };
+            let checked = evidence_record(r, family, pos, &member).and_then(|der| {
+                ers::verify(&der, &member.objects(), &anchors.tsa)
+                    .map_err(|e| ServiceError::new("evidence", e.message))
+            });
+            match checked {
+                Ok(_) => rep.checkpoints_sealed += 1,
+                Err(e) => rep
+                    .checkpoint_problems
+                    .push(format!("チェックポイント {}: {}", cp.size, e.message)),
+            }
+        }
+    }
+    Ok(rep)
+}

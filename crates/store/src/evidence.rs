@@ -1,0 +1,469 @@
+//! Rows of the evidence pillar: staff signing certificates, signatures per finalised version,
+//! and RFC 4998 evidence-record trees with their archive time-stamps.
+
+use mamori_domain::Millis;
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::{Reader, StoreError, WriteTx};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SigningCertRow {
+    pub serial: String,
+    pub account_id: i64,
+    #[serde(skip)]
+    pub cert: Vec<u8>,
+    /// `facility` (issued by the facility CA, key in `keys/signers/`) or `imported`.
+    pub source: String,
+    pub not_before: Millis,
+    pub not_after: Millis,
+    pub created_at: Millis,
+    pub retired_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureRow {
+    pub record_id: i64,
+    pub version_no: i64,
+    /// The blob holding the exact bytes signed.
+    pub statement_sha256: String,
+    #[serde(skip)]
+    pub p7s: Vec<u8>,
+    pub signer_account: i64,
+    pub signer_serial: String,
+    pub signer_subject: String,
+    pub signed_at: Millis,
+    /// The signature time-stamp's time; `None` while it is pending.
+    pub timestamped_at: Option<Millis>,
+    pub tsa_attempts: i64,
+    pub tsa_last_error: Option<String>,
+    pub tsa_next_try: Option<Millis>,
+    pub evidence_family: Option<i64>,
+    pub evidence_position: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceTree {
+    pub id: i64,
+    pub family: i64,
+    pub chain_no: i64,
+    pub alg: String,
+    pub created_at: Millis,
+    pub leaf_count: i64,
+    #[serde(skip)]
+    pub root: Vec<u8>,
+    #[serde(skip)]
+    pub leaves: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceStamp {
+    pub tree_id: i64,
+    pub seq: i64,
+    #[serde(skip)]
+    pub token: Vec<u8>,
+    pub gen_time: Millis,
+    pub tsa_not_after: Millis,
+}
+
+const SIG_COLUMNS: &str =
+    "record_id, version_no, statement_sha256, p7s, signer_account, signer_serial,
+    signer_subject, signed_at, timestamped_at, tsa_attempts, tsa_last_error, tsa_next_try,
+    evidence_family, evidence_position";
+
+fn signature_from(r: &Row<'_>) -> rusqlite::Result<SignatureRow> {
+    Ok(SignatureRow {
+        record_id: r.get(0)?,
+        version_no: r.get(1)?,
+        statement_sha256: r.get(2)?,
+        p7s: r.get(3)?,
+        signer_account: r.get(4)?,
+        signer_serial: r.get(5)?,
+        signer_subject: r.get(6)?,
+        signed_at: r.get(7)?,
+        timestamped_at: r.get(8)?,
+        tsa_attempts: r.get(9)?,
+        tsa_last_error: r.get(10)?,
+        tsa_next_try: r.get(11)?,
+        evidence_family: r.get(12)?,
+        evidence_position: r.get(13)?,
+    })
+}
+
+fn signing_cert_from(r: &Row<'_>) -> rusqlite::Result<SigningCertRow> {
+    Ok(SigningCertRow {
+        serial: r.get(0)?,
+        account_id: r.get(1)?,
+        cert: r.get(2)?,
+        source: r.get(3)?,
+        not_before: r.get(4)?,
+        not_after: r.get(5)?,
+        created_at: r.get(6)?,
+        retired_at: r.get(7)?,
+    })
+}
+
+fn tree_from(r: &Row<'_>) -> rusqlite::Result<EvidenceTree> {
+    Ok(EvidenceTree {
+        id: r.get(0)?,
+        family: r.get(1)?,
+        chain_no: r.get(2)?,
+        alg: r.get(3)?,
+        created_at: r.get(4)?,
+        leaf_count: r.get(5)?,
+        root: r.get(6)?,
+        leaves: r.get(7)?,
+    })
+}
+
+fn stamp_from(r: &Row<'_>) -> rusqlite::Result<EvidenceStamp> {
+    Ok(EvidenceStamp {
+        tree_id: r.get(0)?,
+        seq: r.get(1)?,
+        token: r.get(2)?,
+        gen_time: r.get(3)?,
+        tsa_not_after: r.get(4)?,
+    })
+}
+
+/// A checkpoint an evidence record covers, or may cover.
+#[derive(Debug, Clone)]
+pub struct CheckpointMember {
+    pub size: u64,
+    pub note: String,
+}
+
+impl WriteTx<'_> {
+    pub fn insert_signing_cert(&mut self, c: &SigningCertRow) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE signing_certs SET retired_at = ?2 WHERE account_id = ?1 AND retired_at IS NULL",
+            params![c.account_id, c.created_at],
+        )?;
+        self.conn.execute(
+            "INSERT INTO signing_certs (serial, account_id, cert, source, not_before, not_after, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                c.serial,
+                c.account_id,
+                c.cert,
+                c.source,
+                c.not_before,
+                c.not_after,
+                c.created_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records a signature; false if the version already has one (signing is idempotent).
+    pub fn insert_signature(&mut self, s: &SignatureRow) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO signatures (record_id, version_no, statement_sha256, p7s,
+                signer_account, signer_serial, signer_subject, signed_at, tsa_next_try)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                s.record_id,
+                s.version_no,
+                s.statement_sha256,
+                s.p7s,
+                s.signer_account,
+                s.signer_serial,
+                s.signer_subject,
+                s.signed_at,
+                s.tsa_next_try
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Replaces a B-B signature with its B-T form.
+    pub fn set_signature_timestamp(
+        &mut self,
+        record_id: i64,
+        version_no: i64,
+        p7s: &[u8],
+        gen_time: Millis,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE signatures SET p7s = ?3, timestamped_at = ?4, tsa_last_error = NULL, tsa_next_try = NULL
+             WHERE record_id = ?1 AND version_no = ?2 AND timestamped_at IS NULL",
+            params![record_id, version_no, p7s, gen_time],
+        )?;
+        Ok(())
+    }
+
+    pub fn note_timestamp_failure(
+        &mut self,
+        record_id: i64,
+        version_no: i64,
+        error: &str,
+        next_try: Millis,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE signatures SET tsa_attempts = tsa_attempts + 1, tsa_last_error = ?3, tsa_next_try = ?4
+             WHERE record_id = ?1 AND version_no = ?2 AND timestamped_at IS NULL",
+            params![record_id, version_no, error, next_try],
+        )?;
+        Ok(())
+    }
+
+    /// Stores a tree; a first chain (`family` 0) starts its own family.
+    pub fn insert_evidence_tree(&mut self, t: &EvidenceTree) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO evidence_trees (family, chain_no, alg, created_at, leaf_count, root, leaves)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                t.family,
+                t.chain_no,
+                t.alg,
+                t.created_at,
+                t.leaf_count,
+                t.root,
+                t.leaves
+            ],
+        )?;
+        let id = self.conn.last_insert_rowid();
+        if t.family == 0 {
+            self.conn
+                .execute("UPDATE evidence_trees SET family = id WHERE id = ?1", [id])?;
+        }
+        Ok(id)
+    }
+
+    pub fn insert_evidence_stamp(&mut self, s: &EvidenceStamp) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO evidence_stamps (tree_id, seq, token, gen_time, tsa_not_after)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![s.tree_id, s.seq, s.token, s.gen_time, s.tsa_not_after],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_signature_family(
+        &mut self,
+        record_id: i64,
+        version_no: i64,
+        family: i64,
+        position: i64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE signatures SET evidence_family = ?3, evidence_position = ?4
+                 WHERE record_id = ?1 AND version_no = ?2 AND evidence_family IS NULL",
+            )?
+            .execute(params![record_id, version_no, family, position])?;
+        Ok(())
+    }
+
+    pub fn set_checkpoint_family(
+        &mut self,
+        size: u64,
+        family: i64,
+        position: i64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE checkpoints SET evidence_family = ?2, evidence_position = ?3
+             WHERE size = ?1 AND evidence_family IS NULL",
+            params![size as i64, family, position],
+        )?;
+        Ok(())
+    }
+}
+
+impl Reader<'_> {
+    /// The account's current signing certificate (not retired; may have expired).
+    pub fn signing_cert(&self, account_id: i64) -> Result<Option<SigningCertRow>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT serial, account_id, cert, source, not_before, not_after, created_at, retired_at
+                 FROM signing_certs WHERE account_id = ?1 AND retired_at IS NULL
+                 ORDER BY created_at DESC LIMIT 1",
+            )?
+            .query_row([account_id], signing_cert_from)
+            .optional()?)
+    }
+
+    pub fn signing_certs(&self) -> Result<Vec<SigningCertRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT serial, account_id, cert, source, not_before, not_after, created_at, retired_at
+             FROM signing_certs ORDER BY created_at DESC",
+        )?;
+        Ok(st
+            .query_map([], signing_cert_from)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub fn signature(
+        &self,
+        record_id: i64,
+        version_no: i64,
+    ) -> Result<Option<SignatureRow>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SIG_COLUMNS} FROM signatures WHERE record_id = ?1 AND version_no = ?2"
+            ))?
+            .query_row([record_id, version_no], signature_from)
+            .optional()?)
+    }
+
+    pub fn signatures_of(&self, record_id: i64) -> Result<Vec<SignatureRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {SIG_COLUMNS} FROM signatures WHERE record_id = ?1 ORDER BY version_no"
+        ))?;
+        Ok(st
+            .query_map([record_id], signature_from)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Every signature (for `evidence verify` over the whole instance), in key order.
+    pub fn for_each_signature(
+        &self,
+        mut f: impl FnMut(SignatureRow) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {SIG_COLUMNS} FROM signatures ORDER BY record_id, version_no"
+        ))?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            f(signature_from(r)?)?;
+        }
+        Ok(())
+    }
+
+    /// Signatures whose time-stamp is due to be (re)tried at `now`.
+    pub fn timestamps_due(&self, now: Millis, limit: i64) -> Result<Vec<SignatureRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {SIG_COLUMNS} FROM signatures
+             WHERE timestamped_at IS NULL AND (tsa_next_try IS NULL OR tsa_next_try <= ?1)
+             ORDER BY tsa_next_try LIMIT ?2"
+        ))?;
+        Ok(st
+            .query_map(params![now, limit], signature_from)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// (count, oldest signing time) of signatures still waiting for a time-stamp.
+    pub fn timestamps_pending(&self) -> Result<(i64, Option<Millis>), StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT count(*), min(signed_at) FROM signatures WHERE timestamped_at IS NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
+    /// Finalised versions without a signature (signing failed or was interrupted).
+    pub fn unsigned_finalised(&self, limit: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT v.record_id, v.version_no FROM versions v
+             LEFT JOIN signatures s ON s.record_id = v.record_id AND s.version_no = v.version_no
+             WHERE v.state = 'finalised' AND s.record_id IS NULL
+             ORDER BY v.finalised_at LIMIT ?1",
+        )?;
+        Ok(st
+            .query_map([limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Time-stamped signatures not yet in an evidence record, in key order.
+    pub fn unsealed_signatures(&self) -> Result<Vec<SignatureRow>, StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {SIG_COLUMNS} FROM signatures
+             WHERE evidence_family IS NULL AND timestamped_at IS NOT NULL
+             ORDER BY record_id, version_no"
+        ))?;
+        Ok(st
+            .query_map([], signature_from)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub fn unsealed_checkpoints(&self) -> Result<Vec<CheckpointMember>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT size, note FROM checkpoints WHERE evidence_family IS NULL ORDER BY size",
+        )?;
+        Ok(st
+            .query_map([], |r| {
+                Ok(CheckpointMember {
+                    size: r.get::<_, i64>(0)? as u64,
+                    note: r.get(1)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The signatures and checkpoints of a family, in leaf order (signatures first).
+    pub fn family_members(
+        &self,
+        family: i64,
+    ) -> Result<(Vec<SignatureRow>, Vec<CheckpointMember>), StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {SIG_COLUMNS} FROM signatures WHERE evidence_family = ?1 ORDER BY evidence_position"
+        ))?;
+        let sigs = st
+            .query_map([family], signature_from)?
+            .collect::<Result<_, _>>()?;
+        let mut st = self.conn.prepare(
+            "SELECT size, note FROM checkpoints WHERE evidence_family = ?1 ORDER BY evidence_position",
+        )?;
+        let cps = st
+            .query_map([family], |r| {
+                Ok(CheckpointMember {
+                    size: r.get::<_, i64>(0)? as u64,
+                    note: r.get(1)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok((sigs, cps))
+    }
+
+    /// Where a checkpoint sits in an evidence record, if it does.
+    pub fn checkpoint_family(&self, size: u64) -> Result<Option<(i64, i64)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT evidence_family, evidence_position FROM checkpoints
+                 WHERE size = ?1 AND evidence_family IS NOT NULL",
+                [size as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// A family's trees (chains), oldest first.
+    pub fn evidence_chains(&self, family: i64) -> Result<Vec<EvidenceTree>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, family, chain_no, alg, created_at, leaf_count, root, leaves
+             FROM evidence_trees WHERE family = ?1 ORDER BY chain_no",
+        )?;
+        Ok(st
+            .query_map([family], tree_from)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub fn evidence_families(&self) -> Result<Vec<i64>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT DISTINCT family FROM evidence_trees ORDER BY family")?;
+        Ok(st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+    }
+
+    pub fn evidence_stamps(&self, tree_id: i64) -> Result<Vec<EvidenceStamp>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT tree_id, seq, token, gen_time, tsa_not_after FROM evidence_stamps
+             WHERE tree_id = ?1 ORDER BY seq",
+        )?;
+        Ok(st
+            .query_map([tree_id], stamp_from)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// When the newest evidence tree was made.
+    pub fn last_evidence_at(&self) -> Result<Option<Millis>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT max(created_at) FROM evidence_trees", [], |r| {
+                r.get(0)
+            })?)
+    }
+}
