@@ -240,6 +240,13 @@ fn ats_alg(ats: &ArchiveTimeStamp, chain_alg: Option<HashAlg>) -> Result<HashAlg
     }
 }
 
+/// The DER time-stamp token of an archive time-stamp.
+pub fn token_der(ats: &ArchiveTimeStamp) -> Result<Vec<u8>> {
+    ats.time_stamp
+        .to_der()
+        .map_err(|e| EvidenceError::malformed("証拠記録", e))
+}
+
 /// The value a time-stamp renewal covers: `H(timeStamp)` of the chain's last archive
 /// time-stamp.
 pub fn timestamp_renewal_input(alg: HashAlg, last: &ArchiveTimeStamp) -> Result<Vec<u8>> {

@@ -13,6 +13,7 @@ pub mod emergency;
 pub mod error;
 pub mod evidence;
 pub mod evidence_read;
+pub mod export;
 pub mod instance;
 pub mod ledger;
 pub mod maintenance;

@@ -716,6 +716,18 @@ impl Service {
         Ok(rec)
     }
 
+    /// A record the caller may print and export (the export bundle's check).
+    pub(crate) fn readable_for_export(
+        r: &Reader<'_>,
+        p: &Principal,
+        id: i64,
+        t: &mut Target,
+    ) -> Result<RecordRow> {
+        let rec = Self::readable(r, p, id, Action::PrintExport, t)?;
+        p.require(Action::Read, Some(&rec.kind))?;
+        Ok(rec)
+    }
+
     pub async fn record(self: &Arc<Self>, p: &Principal, id: i64) -> Result<RecordView> {
         let pc = p.clone();
         self.read_audited(p, actions::RECORD_READ, move |svc, r, t| {

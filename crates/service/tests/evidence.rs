@@ -225,3 +225,104 @@ async fn evidence_records_are_renewed_in_time_and_with_a_stronger_hash() {
     assert_eq!(s.algorithms, vec!["sha256", "sha512"]);
     assert_eq!(s.proven_since / 1000, t0 / 1000);
 }
+
+fn unzip(bundle: &[u8], dir: &std::path::Path) {
+    let zip = dir.join("bundle.zip");
+    std::fs::write(&zip, bundle).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-m", "zipfile", "-e"])
+        .arg(&zip)
+        .arg(dir.join("x"))
+        .output()
+        .expect("python3 unpacks the bundle");
+    assert!(out.status.success(), "{out:?}");
+}
+
+fn verify_sh(dir: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new("sh")
+        .arg(dir.join("x/verify.sh"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn an_export_bundle_verifies_with_openssl_alone_and_fails_when_changed() {
+    let f = fixture_with(|c| c.evidence.dev_tsa = true).await;
+    let (admin, doctor) = patient_and_doctor(&f).await;
+    let id = finalised(&f.svc, &doctor, "初診。頭痛。").await;
+    // An amendment: two signed versions, both in the bundle.
+    f.svc
+        .amend_record(
+            &doctor,
+            id,
+            RecordInput {
+                patient_id: "P0001".into(),
+                kind: "medical_record".into(),
+                title: "経過記録".into(),
+                body: "初診。頭痛。翌日軽快。".into(),
+                reason: Some("経過を追記".into()),
+                ..Default::default()
+            },
+            vec![],
+        )
+        .await
+        .unwrap();
+    f.svc.evidence_sweep(true).await.unwrap();
+
+    let bundle = f
+        .svc
+        .export_bundle(&doctor, mamori_service::export::Scope::Record(id))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    unzip(&bundle, dir.path());
+    let x = dir.path().join("x");
+    for file in [
+        "README.txt",
+        "index.html",
+        "trust/tsa-roots.pem",
+        "ledger/checkpoint.txt",
+        "records/1/v1/statement.json.p7s",
+        "records/1/v2/evidence.ers",
+        "records/1/v2/evidence/ats-1-1.digest",
+        "records/1/v1/ledger-proof.json",
+    ] {
+        assert!(x.join(file).exists(), "{file} missing");
+    }
+    let html = std::fs::read_to_string(x.join("index.html")).unwrap();
+    assert!(
+        html.contains("翌日軽快") && html.contains("CAdES-B-T"),
+        "{html}"
+    );
+    let (ok, out) = verify_sh(dir.path());
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.matches("OK ").count(),
+        6,
+        "2 × (signature, time-stamp, evidence record): {out}"
+    );
+
+    // One changed character in a signed statement: OpenSSL refuses it.
+    let p = x.join("records/1/v2/statement.json");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("翌日軽快", "翌日悪化");
+    std::fs::write(&p, text).unwrap();
+    let (ok, out) = verify_sh(dir.path());
+    assert!(!ok && out.contains("FAIL records/1/v2: 電子署名"), "{out}");
+
+    // A doctor may export; a receptionist who may not read charts may not.
+    let clerk = f.svc.login("clerk1", PW, None).await.unwrap();
+    let clerk = f.svc.authenticate(&clerk.token, None).await.unwrap();
+    let e = f
+        .svc
+        .export_bundle(&clerk, mamori_service::export::Scope::Record(id))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "forbidden", "{e:?}");
+    let _ = admin;
+}
