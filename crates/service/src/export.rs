@@ -457,7 +457,10 @@ fn write_signature<W: Write + Seek>(
 
 /// Walks an evidence record and returns a human-readable account of every hash step, and
 /// for each archive time-stamp the digest it must cover (for `openssl ts -verify -digest`).
-fn explain_record(der: &[u8], member: &Member) -> Result<(String, Vec<(String, Vec<u8>, String)>)> {
+/// An archive time-stamp as the bundle stores it: file name, token, and the hex digest it covers.
+type CoveredStamp = (String, Vec<u8>, String);
+
+fn explain_record(der: &[u8], member: &Member) -> Result<(String, Vec<CoveredStamp>)> {
     let er = ers::decode(der).map_err(|e| ServiceError::new("corrupt", e.message))?;
     let mut text = String::from(
         "証拠記録 (RFC 4998) の検証手順 / How the evidence record covers this signature\n\
