@@ -58,6 +58,10 @@ fn banner(dir: &Path, listen: &str) -> String {
         dir.join(DEMO_BACKUP_KEY).display()
     ));
     s.push_str(&format!(
+        "\n電子署名: 確定した記録は作成者の鍵で署名され、開発用TSA（法的効力なし）でタイムスタンプが付きます。\n  検証: mamori evidence verify --data {}\n",
+        dir.display()
+    ));
+    s.push_str(&format!(
         "\nAPI の例: curl -s -X POST http://{listen}/api/v1/auth/login -H 'content-type: application/json' \\\n"
     ));
     s.push_str(&format!(
@@ -80,6 +84,12 @@ pub fn prepare(dir: &Path, listen: &str) -> Result<String, ServiceError> {
             admin_password: INITIAL,
         },
     )?;
+    // Signatures and time-stamps from the start: the demo's finalised records are signed as
+    // they are seeded, by the development TSA (labelled as having no legal weight).
+    let mut cfg = mamori_service::Config::load(dir)?;
+    cfg.evidence.dev_tsa = true;
+    std::fs::write(dir.join(mamori_service::config::CONFIG_FILE), cfg.to_toml())
+        .map_err(|e| ServiceError::new("io", e.to_string()))?;
     let now = mamori_domain::SystemClock.now();
     let clock = Arc::new(StepClock(AtomicI64::new(now - 180 * 86_400_000)));
     let svc = open_with(dir, clock.clone(), StoreOptions::default(), None)?;

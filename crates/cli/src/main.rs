@@ -5,6 +5,7 @@ mod bench;
 mod bench_backup;
 mod ca;
 mod demo;
+mod evidence;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -94,6 +95,16 @@ enum Cmd {
     Backup {
         #[command(subcommand)]
         cmd: backup::BackupCmd,
+    },
+    /// Signatures, time-stamps and evidence records: verify, or seal now.
+    Evidence {
+        #[command(subcommand)]
+        cmd: evidence::EvidenceCmd,
+    },
+    /// Export a record or a patient's records as a ZIP that verifies with OpenSSL alone.
+    Export {
+        #[command(subcommand)]
+        what: evidence::ExportCmd,
     },
     /// Restore a snapshot into a new instance directory (never over an existing one).
     Restore {
@@ -193,6 +204,8 @@ fn main() -> ExitCode {
         }
         Cmd::Checkpoint { data } => checkpoint(&data),
         Cmd::Ca { cmd } => ca::run(cmd),
+        Cmd::Evidence { cmd } => evidence::run(cmd),
+        Cmd::Export { what } => evidence::export(what),
         Cmd::Verify {
             data,
             checkpoint,

@@ -15,21 +15,6 @@ fn run(args: &[&str]) -> (bool, String) {
     (o.status.success(), text(&o))
 }
 
-fn ledger_actions(data: &Path, action: &str) -> Vec<serde_json::Value> {
-    let conn = rusqlite::Connection::open_with_flags(
-        data.join("mamori.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    let mut st = conn
-        .prepare("SELECT payload FROM ledger WHERE action = ?1 ORDER BY idx")
-        .unwrap();
-    st.query_map([action], |r| r.get::<_, Vec<u8>>(0))
-        .unwrap()
-        .map(|p| serde_json::from_slice(&p.unwrap()).unwrap())
-        .collect()
-}
-
 fn wait_for_outbox_to_empty(data: &Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {

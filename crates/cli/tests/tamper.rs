@@ -87,7 +87,9 @@ fn a_deleted_version_row_is_named() {
     sql(
         &c.data,
         &format!(
-            "DROP TRIGGER versions_never_deleted; DELETE FROM versions WHERE record_id = {};",
+            // The attacker removes the version's signature too (it refers to the version).
+            "DROP TRIGGER versions_never_deleted; DROP TRIGGER signatures_never_deleted;
+             DELETE FROM signatures WHERE record_id = {0}; DELETE FROM versions WHERE record_id = {0};",
             c.records[2]
         ),
     );

@@ -133,6 +133,7 @@ pub mod actions {
     pub const EVIDENCE_RENEWED: &str = "evidence.renewed";
     pub const EVIDENCE_VERIFIED: &str = "evidence.verified";
     pub const EVIDENCE_STATUS: &str = "evidence.status";
+    pub const EVIDENCE_REQUESTED: &str = "evidence.requested";
     pub const TLS_REFUSED: &str = "tls.refused";
     pub const CERT_ISSUED: &str = "cert.issued";
     pub const CERT_REVOKED: &str = "cert.revoked";

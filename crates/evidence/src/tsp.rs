@@ -50,8 +50,17 @@ fn imprint_alg(digest: &[u8]) -> Result<Oid> {
     }
 }
 
+/// A positive INTEGER from big-endian bytes, in minimal DER form (random nonces and serials
+/// may start with zero bytes, which DER forbids).
 fn positive_int(bytes: &[u8]) -> Result<Int> {
-    let mut v = bytes.to_vec();
+    let start = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len().saturating_sub(1));
+    let mut v = bytes[start..].to_vec();
+    if v.is_empty() {
+        v.push(0);
+    }
     if v.first().is_some_and(|b| b & 0x80 != 0) {
         v.insert(0, 0);
     }
@@ -334,4 +343,26 @@ fn rejection() -> Vec<u8> {
         time_stamp_token: None,
     };
     resp.to_der().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_from_random_bytes_are_minimal_der() {
+        for bytes in [
+            &[0u8, 0, 5][..],
+            &[0, 0x80],
+            &[0x80, 1],
+            &[0, 0, 0],
+            &[0x7f],
+        ] {
+            let i = positive_int(bytes).unwrap();
+            let der = i.to_der().unwrap();
+            assert_eq!(Int::from_der(&der).unwrap(), i, "{bytes:?}");
+        }
+        assert_eq!(positive_int(&[0, 0, 5]).unwrap().as_bytes(), &[5]);
+        assert_eq!(positive_int(&[0, 0x80]).unwrap().as_bytes(), &[0, 0x80]);
+    }
 }

@@ -237,7 +237,7 @@ impl Service {
         let not_after = now + i64::from(req.days) * 86_400_000;
         let serial_bytes = {
             let mut b = random_bytes::<16>();
-            b[0] &= 0x7f; // a positive INTEGER
+            b[0] = (b[0] & 0x7f) | 0x40; // a positive INTEGER, minimal in DER (no leading zero)
             b
         };
         let serial = hex::encode(serial_bytes);
@@ -487,7 +487,8 @@ pub(crate) fn issue_leaf(
     params.not_after = odt(not_after);
     let serial_bytes = {
         let mut b = random_bytes::<16>();
-        b[0] &= 0x7f;
+        // Positive and minimal in DER: no sign bit, no leading zero byte.
+        b[0] = (b[0] & 0x7f) | 0x40;
         b
     };
     params.serial_number = Some(SerialNumber::from_slice(&serial_bytes));

@@ -112,6 +112,8 @@ pub struct EvidenceStatus {
     /// The earliest time an evidence record must be renewed by.
     pub next_renewal: Option<Millis>,
     pub warnings: Vec<String>,
+    /// The same warnings in English.
+    pub warnings_en: Vec<String>,
 }
 
 /// One run of the evidence sweep.
@@ -214,29 +216,36 @@ impl Service {
         } else {
             String::new()
         };
-        let mut warnings = Vec::new();
+        // (Japanese, English) pairs.
+        let mut w: Vec<(String, String)> = Vec::new();
         if cfg.sign && tsa.is_empty() {
-            warnings.push(
+            w.push((
                 "タイムスタンプ局 (TSA) が設定されていません。署名は時刻の証明がないまま（タイムスタンプ待ち）になります".into(),
-            );
+                "No time-stamping authority (TSA) is configured: signatures stay without a time-stamp.".into(),
+            ));
         }
         if development_tsa {
-            warnings.push(
+            w.push((
                 "開発用のタイムスタンプ局を使っています。法的な効力はありません。本番では総務大臣認定のタイムスタンプ局を設定してください".into(),
-            );
+                "The development TSA is in use: its time-stamps carry no legal weight. Configure an accredited TSA for production.".into(),
+            ));
         }
         if pending > 0 {
             let hours = oldest_pending.map(|o| (now - o) / 3_600_000).unwrap_or(0);
-            warnings.push(format!(
-                "タイムスタンプ待ちの署名が {pending} 件あります（最も古いもので約 {hours} 時間前）"
+            w.push((
+                format!("タイムスタンプ待ちの署名が {pending} 件あります（最も古いもので約 {hours} 時間前）"),
+                format!("{pending} signature(s) wait for a time-stamp (the oldest for about {hours} h)."),
             ));
         }
         if next_renewal.is_some_and(|n| n < now) {
-            warnings.push(
+            w.push((
                 "証拠記録の更新期限を過ぎています。タイムスタンプ局への接続を確認してください"
                     .into(),
-            );
+                "An evidence record is past its renewal date: check the connection to the TSA."
+                    .into(),
+            ));
         }
+        let (warnings, warnings_en) = w.into_iter().unzip();
         Ok(EvidenceStatus {
             signing: cfg.sign,
             tsa,
@@ -248,6 +257,7 @@ impl Service {
             last_sealed_at: r.last_evidence_at()?,
             next_renewal,
             warnings,
+            warnings_en,
         })
     }
 
@@ -904,4 +914,65 @@ fn post_tsa(url: &str, req: &[u8]) -> std::result::Result<Vec<u8>, String> {
         .read_to_end(&mut body)
         .map_err(|e| e.to_string())?;
     Ok(body)
+}
+
+impl Service {
+    /// The verification of a record's signatures, time-stamps and evidence records, for
+    /// whoever may read the record (recorded).
+    pub async fn record_evidence(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+    ) -> Result<crate::evidence_read::EvidenceReport> {
+        let pc = p.clone();
+        let anchors = self.evidence_anchors()?;
+        self.read_audited(p, actions::EVIDENCE_VERIFIED, move |svc, r, t| {
+            Service::readable_for_read(r, &pc, id, t)?;
+            let rep = crate::evidence_read::verify_evidence(
+                r,
+                svc.store.blobs(),
+                &anchors,
+                Some(id),
+                svc.now(),
+            )?;
+            t.detail("checked", rep.checked);
+            t.detail("failed", rep.failed);
+            Ok(rep)
+        })
+        .await
+    }
+
+    /// Runs the evidence sweep now and seals whatever is new (administrators; recorded).
+    pub async fn seal_now(self: &Arc<Self>, p: &Principal) -> Result<SweepReport> {
+        let pc = p.clone();
+        self.write_audited(
+            Some(p),
+            actions::EVIDENCE_REQUESTED,
+            Target::default(),
+            move |_, _, _| pc.require(mamori_domain::permission::Action::AdminSettings, None),
+        )
+        .await?;
+        self.evidence_sweep(true).await
+    }
+
+    /// Answers an RFC 3161 request with the development TSA (only when it is enabled).
+    pub async fn dev_tsa_respond(self: &Arc<Self>, req: Vec<u8>) -> Result<Vec<u8>> {
+        if !self.config.evidence.dev_tsa {
+            return Err(ServiceError::not_found("タイムスタンプ局"));
+        }
+        if req.len() > 16 * 1024 {
+            return Err(ServiceError::invalid(
+                "body",
+                "タイムスタンプ要求が大きすぎます",
+            ));
+        }
+        self.ensure_ca().await?;
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let tsa = this.dev_tsa()?;
+            Ok(tsa.respond(&req, this.now(), &random_bytes::<16>()))
+        })
+        .await
+        .map_err(ServiceError::internal)?
+    }
 }

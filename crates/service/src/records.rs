@@ -716,6 +716,16 @@ impl Service {
         Ok(rec)
     }
 
+    /// A record the caller may read (the evidence view's check).
+    pub(crate) fn readable_for_read(
+        r: &Reader<'_>,
+        p: &Principal,
+        id: i64,
+        t: &mut Target,
+    ) -> Result<RecordRow> {
+        Self::readable(r, p, id, Action::Read, t)
+    }
+
     /// A record the caller may print and export (the export bundle's check).
     pub(crate) fn readable_for_export(
         r: &Reader<'_>,

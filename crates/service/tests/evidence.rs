@@ -190,8 +190,14 @@ async fn evidence_records_are_renewed_in_time_and_with_a_stronger_hash() {
     for i in 0..5 {
         finalised(&f.svc, &doctor, &format!("記録 {i}")).await;
     }
-    let sealed = f.svc.evidence_sweep(true).await.unwrap().sealed.unwrap();
-    assert_eq!(sealed.signatures, 5);
+    let sweep = f.svc.evidence_sweep(true).await.unwrap();
+    let sealed = sweep.sealed.clone().unwrap();
+    assert_eq!(
+        sealed.signatures,
+        5,
+        "{sweep:?} {:?}",
+        report(&f.data(), f.svc.config(), f.clock.now())
+    );
     let t0 = f.clock.now();
 
     // Three years on, nothing to renew yet.

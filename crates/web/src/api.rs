@@ -869,3 +869,97 @@ pub async fn record_offline_copy(
         ),
     ))
 }
+
+pub async fn record_evidence(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<mamori_service::evidence_read::EvidenceReport> {
+    Ok(Json(svc.record_evidence(&p, id).await?))
+}
+
+fn zip_response(bytes: Vec<u8>, name: &str) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    (headers, bytes).into_response()
+}
+
+/// A file-name-safe form of an identifier (patient IDs are free text).
+fn file_part(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect()
+}
+
+pub async fn record_bundle(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let bytes = svc
+        .export_bundle(&p, mamori_service::export::Scope::Record(id))
+        .await?;
+    Ok(zip_response(bytes, &format!("mamori-record-{id}.zip")))
+}
+
+pub async fn patient_bundle(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(pid): Path<String>,
+) -> Result<Response, ApiError> {
+    let name = format!("mamori-patient-{}.zip", file_part(&pid));
+    let bytes = svc
+        .export_bundle(&p, mamori_service::export::Scope::Patient(pid))
+        .await?;
+    Ok(zip_response(bytes, &name))
+}
+
+pub async fn evidence_status(
+    State(svc): Svc,
+    Auth(p): Auth,
+) -> ApiResult<mamori_service::evidence::EvidenceStatus> {
+    Ok(Json(svc.evidence_status(&p).await?))
+}
+
+pub async fn seal_evidence(
+    State(svc): Svc,
+    Auth(p): Auth,
+) -> ApiResult<mamori_service::evidence::SweepReport> {
+    Ok(Json(svc.seal_now(&p).await?))
+}
+
+/// The development TSA (RFC 3161 over HTTP), when enabled; not part of the API.
+pub async fn dev_tsa(State(svc): Svc, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct != "application/timestamp-query" {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/timestamp-query",
+        )
+            .into_response();
+    }
+    match svc.dev_tsa_respond(body.to_vec()).await {
+        Ok(resp) => (
+            [(header::CONTENT_TYPE, "application/timestamp-reply")],
+            resp,
+        )
+            .into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}

@@ -17,6 +17,114 @@ impl Lang {
 }
 
 const MESSAGES: &[(&str, &str, &str)] = &[
+    ("admin.evidence", "電子署名", "Signatures"),
+    (
+        "evidence.admin_help",
+        "確定した記録は作成者の鍵で電子署名 (CAdES) され、タイムスタンプ局 (TSA) の時刻で証明されます。mamori は署名と台帳のチェックポイントを1日ごとに証拠記録 (RFC 4998) にまとめ、TSA の証明書が切れる前に更新して、保存期間のあいだ証明できるようにします。",
+        "Finalised records are signed (CAdES) with their author's key and time-stamped by a time-stamping authority (TSA). Once a day mamori seals signatures and ledger checkpoints into evidence records (RFC 4998) and renews them before the TSA's certificate expires, so they stay provable for the whole retention period.",
+    ),
+    (
+        "evidence.all_ok",
+        "署名・タイムスタンプ・証拠記録に確認の必要な点はありません。",
+        "Signatures, time-stamps and evidence records need no attention.",
+    ),
+    (
+        "evidence.signing",
+        "確定時の電子署名",
+        "Signing at finalisation",
+    ),
+    ("evidence.on", "有効", "On"),
+    ("evidence.off", "無効", "Off"),
+    (
+        "evidence.tsa",
+        "タイムスタンプ局 (TSA)",
+        "Time-stamping authority",
+    ),
+    (
+        "evidence.pending",
+        "タイムスタンプ待ちの署名",
+        "Signatures waiting for a time-stamp",
+    ),
+    (
+        "evidence.unsealed",
+        "証拠記録にまだ入っていない署名",
+        "Signatures not yet sealed",
+    ),
+    (
+        "evidence.families",
+        "証拠記録（ハッシュ木）の数",
+        "Evidence records (hash trees)",
+    ),
+    ("evidence.last_sealed", "最後の封印", "Last sealed"),
+    ("evidence.next_renewal", "次の更新期限", "Next renewal due"),
+    (
+        "evidence.seal_now",
+        "今すぐ署名・封印・更新を実行",
+        "Sign, seal and renew now",
+    ),
+    (
+        "evidence.dev_tsa",
+        "開発用TSA・法的効力なし",
+        "Development TSA, no legal weight",
+    ),
+    (
+        "evidence.title",
+        "電子署名とタイムスタンプの検証",
+        "Signatures and time-stamps",
+    ),
+    ("evidence.back", "記録に戻る", "Back to the record"),
+    (
+        "evidence.help",
+        "確定した各版について、作成者の電子署名、署名の時刻を証明するタイムスタンプ、長期保存のための証拠記録、台帳の記録が、保存されている内容と一致するかをいま検証した結果です。",
+        "For each finalised version: the author's signature, the time-stamp proving when it was signed, the evidence record for long-term preservation and the ledger entry, checked just now against what is stored.",
+    ),
+    (
+        "evidence.none",
+        "確定した版はまだありません。",
+        "No version has been finalised yet.",
+    ),
+    (
+        "evidence.passed",
+        "すべての版の検証に成功しました。",
+        "Every version verified.",
+    ),
+    (
+        "evidence.failed",
+        "検証に失敗した版があります。内容が改ざんされた可能性があります。安全管理責任者に連絡してください。",
+        "Some version failed verification: its content may have been altered. Tell the security officer.",
+    ),
+    ("evidence.status", "結果", "Result"),
+    ("evidence.signer", "署名者", "Signer"),
+    ("evidence.timestamp", "タイムスタンプ", "Time-stamp"),
+    ("evidence.record", "証拠記録 (長期保存)", "Evidence record"),
+    (
+        "evidence.not_sealed",
+        "次の封印で追加されます",
+        "Added at the next sealing",
+    ),
+    (
+        "evidence.download",
+        "証拠一式をダウンロード (ZIP)",
+        "Download the evidence bundle (ZIP)",
+    ),
+    (
+        "evidence.download_help",
+        "内容・添付・署名・タイムスタンプ・証拠記録・台帳の証明をまとめた ZIP です。mamori がなくても、同梱の verify.sh（OpenSSL）で検証できます。ダウンロードは台帳に記録されます。",
+        "A ZIP of the content, attachments, signatures, time-stamps, evidence records and ledger proofs. It verifies without mamori, with the enclosed verify.sh (OpenSSL). The download is recorded in the ledger.",
+    ),
+    ("evidence.verify", "署名の検証", "Verify signatures"),
+    ("evidence.signature", "電子署名", "Signature"),
+    ("evidence.signed_ts", "タイムスタンプ", "Time-stamped"),
+    (
+        "evidence.ts_pending",
+        "タイムスタンプ待ち",
+        "Time-stamp pending",
+    ),
+    (
+        "evidence.sealed",
+        "証拠記録で長期保護済み",
+        "Protected by an evidence record",
+    ),
     ("admin.backup", "バックアップ", "Backups"),
     (
         "backup.help",

@@ -14,6 +14,7 @@ mod ui_audit;
 mod ui_backup;
 mod ui_certs;
 mod ui_emergency;
+mod ui_evidence;
 mod ui_form;
 mod ui_lock;
 mod ui_maintenance;
@@ -407,6 +408,36 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "GET",
+        "/records/{id}/evidence",
+        "recordEvidence",
+        "記録の電子署名・タイムスタンプ・証拠記録の検証結果",
+    ),
+    r(
+        "GET",
+        "/records/{id}/bundle",
+        "exportRecordBundle",
+        "記録の証拠一式 (ZIP: 内容・添付・署名・タイムスタンプ・証拠記録・台帳の証明。OpenSSL だけで検証可能)",
+    ),
+    r(
+        "GET",
+        "/patients/{id}/bundle",
+        "exportPatientBundle",
+        "患者のすべての記録の証拠一式 (ZIP)",
+    ),
+    r(
+        "GET",
+        "/evidence/status",
+        "evidenceStatus",
+        "電子署名・タイムスタンプ・証拠記録の状況と警告",
+    ),
+    r(
+        "POST",
+        "/evidence/seal",
+        "sealEvidence",
+        "未署名の確定版への署名、タイムスタンプの再試行、証拠記録の作成と更新を今すぐ実行",
+    ),
+    r(
+        "GET",
         "/ledger/checkpoint",
         "ledgerCheckpoint",
         "台帳の最新の署名付きチェックポイント",
@@ -497,6 +528,11 @@ fn handler(op: &str) -> MethodRouter<Arc<Service>> {
         "runRestoreDrill" => post(run_restore_drill),
         "recordOfflineCopy" => post(record_offline_copy),
         "ledgerProof" => get(proof),
+        "recordEvidence" => get(record_evidence),
+        "exportRecordBundle" => get(record_bundle),
+        "exportPatientBundle" => get(patient_bundle),
+        "evidenceStatus" => get(evidence_status),
+        "sealEvidence" => post(seal_evidence),
         "openapi" => get(|| async { axum::Json(openapi::document()) }),
         "health" => get(health),
         other => unreachable!("route {other} has no handler"),
@@ -526,6 +562,10 @@ pub fn router(svc: Arc<Service>) -> Router {
         .layer(DefaultBodyLimit::max(limit));
     Router::new()
         .nest("/api/v1", api)
+        .route(
+            "/tsa",
+            axum::routing::post(api::dev_tsa).layer(DefaultBodyLimit::max(16 * 1024)),
+        )
         .merge(ui::routes())
         .merge(ui_admin::routes())
         .merge(ui_account::routes())
@@ -535,6 +575,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .merge(ui_certs::routes())
         .merge(ui_audit::routes())
         .merge(ui_backup::routes())
+        .merge(ui_evidence::routes())
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(svc)
 }
@@ -628,6 +669,22 @@ pub async fn serve_with(
             }
         }
     });
+    // Evidence: sign what a crash left unsigned, retry due time-stamps, seal and renew.
+    let ev_svc = svc.clone();
+    let evidence = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match ev_svc.evidence_sweep(false).await {
+                Ok(r) if r.sealed.is_some() || !r.renewed.is_empty() || r.signed > 0 => {
+                    tracing::info!(?r, "evidence sweep")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "evidence sweep failed"),
+            }
+        }
+    });
     let result = match tls {
         None => {
             axum::serve(listener, app)
@@ -639,6 +696,7 @@ pub async fn serve_with(
     ticker.abort();
     clock_checker.abort();
     backups.abort();
+    evidence.abort();
     if let Some(v) = verifier {
         v.abort();
     }

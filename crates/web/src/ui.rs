@@ -752,6 +752,18 @@ pub(crate) struct VersionCard {
     pub title: String,
     pub body: String,
     pub attachments: Vec<mamori_domain::content::AttachmentRef>,
+    pub signature: Option<SignatureCard>,
+}
+
+/// A finalised version's signature on the record page.
+pub struct SignatureCard {
+    pub signer: String,
+    pub level: &'static str,
+    pub timestamped: bool,
+    pub time: String,
+    pub error: String,
+    pub sealed: bool,
+    pub development: bool,
 }
 
 #[derive(Template)]
@@ -769,6 +781,7 @@ pub(crate) struct RecordPage {
     status: &'static str,
     status_class: String,
     versions: Vec<VersionCard>,
+    has_signature: bool,
 }
 
 impl RecordPage {
@@ -825,6 +838,15 @@ pub(crate) fn version_cards(
             title: v.content.title,
             body: v.content.body,
             attachments: v.content.attachments,
+            signature: v.signature.map(|s| SignatureCard {
+                signer: s.signer,
+                level: s.level,
+                timestamped: s.timestamped_at.is_some(),
+                time: s.timestamped_at.map(jst).unwrap_or_default(),
+                error: s.pending_error.unwrap_or_default(),
+                sealed: s.sealed,
+                development: s.development_tsa,
+            }),
         })
         .collect()
 }
@@ -870,6 +892,7 @@ pub(crate) async fn show_record(
             title,
             status: status_text(lang, view.status),
             status_class: status_class(view.status),
+            has_signature: view.versions.iter().any(|v| v.signature.is_some()),
             versions: version_cards(view.versions, lang),
         },
     )

@@ -179,6 +179,47 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
         "Clock status changed",
     ),
     ("backup.completed", "バックアップの完了", "Backup completed"),
+    (
+        "signing_cert.issued",
+        "署名用証明書の発行",
+        "Signing certificate issued",
+    ),
+    ("record.signed", "記録の電子署名", "Record signed"),
+    (
+        "record.timestamped",
+        "署名へのタイムスタンプ",
+        "Signature time-stamped",
+    ),
+    (
+        "record.timestamp_failed",
+        "タイムスタンプの取得失敗",
+        "Time-stamp failed",
+    ),
+    (
+        "evidence.sealed",
+        "証拠記録の作成",
+        "Evidence record sealed",
+    ),
+    (
+        "evidence.renewed",
+        "証拠記録の更新",
+        "Evidence record renewed",
+    ),
+    (
+        "evidence.verified",
+        "署名・証拠記録の検証",
+        "Evidence verified",
+    ),
+    (
+        "evidence.status",
+        "電子署名の状況の閲覧",
+        "Evidence status viewed",
+    ),
+    (
+        "evidence.requested",
+        "署名・封印・更新の手動実行",
+        "Evidence sweep requested",
+    ),
     ("backup.failed", "バックアップの失敗", "Backup failed"),
     ("backup.verified", "バックアップの検証", "Backup verified"),
     ("backup.drill", "復元訓練", "Restore drill"),

@@ -63,7 +63,10 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "runBackup"
         | "runRestoreDrill"
         | "recordOfflineCopy" => vec!["sysadmin"],
-        "backupStatus" => vec!["sysadmin", "auditor"],
+        "backupStatus" | "evidenceStatus" => vec!["sysadmin", "auditor"],
+        "sealEvidence" => vec!["sysadmin"],
+        "recordEvidence" => READERS.to_vec(),
+        "exportRecordBundle" | "exportPatientBundle" => MR_FINALISERS.to_vec(),
         "createPatient" => vec!["doctor", "dentist", "clerk"],
         "searchPatients" | "getPatient" | "patientRecords" | "getRecord" | "recordVersions"
         | "diffVersions" | "getAttachment" => READERS.to_vec(),
@@ -112,6 +115,7 @@ fn every_route_for_every_role() {
     let s = start(|c| {
         c.backup.targets = target.display().to_string();
         c.backup.key_file = key.display().to_string();
+        c.evidence.dev_tsa = true;
     });
     let admin = s.admin_token();
     // One finished backup, so that an offline copy of it can be recorded.
@@ -437,6 +441,20 @@ fn every_route_for_every_role() {
             "printRecord",
             s.call("GET", &format!("/records/{shared}/print"), t, None),
         );
+        check(
+            "recordEvidence",
+            s.call("GET", &format!("/records/{shared}/evidence"), t, None),
+        );
+        check(
+            "exportRecordBundle",
+            s.call("GET", &format!("/records/{shared}/bundle"), t, None),
+        );
+        check(
+            "exportPatientBundle",
+            s.call("GET", "/patients/P1/bundle", t, None),
+        );
+        check("evidenceStatus", s.call("GET", "/evidence/status", t, None));
+        check("sealEvidence", s.call("POST", "/evidence/seal", t, None));
         check(
             "finalizeRecord",
             s.call(

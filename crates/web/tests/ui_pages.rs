@@ -890,3 +890,91 @@ fn the_backup_page_warns_runs_drills_and_records_offline_copies() {
     assert_eq!(login(&mut d, "dr.ui", PW).status, 303);
     assert_eq!(d.get("/admin/backup").status, 403);
 }
+
+#[test]
+fn signatures_show_on_the_record_verify_on_their_page_and_download_as_a_bundle() {
+    let s = start(|c| c.evidence.dev_tsa = true);
+    let admin = s.admin_token();
+    let (_, dr_tok) = s.user(&admin, "dr.sig", "doctor");
+    let (_, clerk_tok) = s.user(&admin, "clerk.sig", "clerk");
+    s.user(&admin, "admin.sig", "sysadmin");
+    s.user(&admin, "audit.sig", "auditor");
+    s.call(
+        "POST",
+        "/patients",
+        Some(&clerk_tok),
+        Some(json!({ "id": "P9", "name_kanji": "署名 花子", "name_kana": "ショメイ ハナコ", "birth_date": "1980-01-01", "sex": "female" })),
+    );
+    let id = s
+        .call(
+            "POST",
+            "/records",
+            Some(&dr_tok),
+            Some(record_body("P9", "medical_record", "退院時要約", None)),
+        )
+        .body["record_id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        s.call(
+            "POST",
+            &format!("/records/{id}/finalize"),
+            Some(&dr_tok),
+            None
+        )
+        .status,
+        200
+    );
+
+    let mut b = Browser::new(&s);
+    assert_eq!(login(&mut b, "dr.sig", PW).status, 303);
+    let page = b.get(&format!("/records/{id}"));
+    assert!(page.body.contains("電子署名"), "{}", page.body);
+    assert!(page.body.contains("CAdES-B-T"), "{}", page.body);
+    assert!(page.body.contains("開発用TSA・法的効力なし"));
+    assert!(page.body.contains(&format!("/records/{id}/evidence")));
+    let ev = b.get(&format!("/records/{id}/evidence"));
+    assert_eq!(ev.status, 200);
+    assert!(ev.body.contains("id=\"evidence-ok\""), "{}", ev.body);
+    assert!(ev.body.contains("次の封印で追加されます"));
+    assert!(ev.body.contains(&format!("/api/v1/records/{id}/bundle")));
+    // The download is a ZIP (PK…), served as an attachment.
+    let r = ureq::get(&format!("{}/api/v1/records/{id}/bundle", b.root))
+        .set("Cookie", &b.cookie_header())
+        .call()
+        .unwrap();
+    assert_eq!(r.header("content-type"), Some("application/zip"));
+    assert!(
+        r.header("content-disposition")
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let mut zip = Vec::new();
+    std::io::Read::read_to_end(&mut r.into_reader(), &mut zip).unwrap();
+    assert_eq!(&zip[..2], b"PK", "not a zip");
+
+    // The administrator sees the development TSA warning and seals now.
+    let mut a = Browser::new(&s);
+    assert_eq!(login(&mut a, "admin.sig", PW).status, 303);
+    let page = a.get("/admin/evidence");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("開発用のタイムスタンプ局を使っています"),
+        "{}",
+        page.body
+    );
+    let r = a.post("/admin/evidence/seal", &[("csrf", &csrf(&page.body))]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let ev = b.get(&format!("/records/{id}/evidence"));
+    assert!(ev.body.contains("存在を証明"), "{}", ev.body);
+
+    // The security officer reads the status but has no button; a doctor may not see it.
+    let mut o = Browser::new(&s);
+    assert_eq!(login(&mut o, "audit.sig", PW).status, 303);
+    let page = o.get("/admin/evidence");
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("/admin/evidence/seal"));
+    assert_eq!(b.get("/admin/evidence").status, 403);
+    let r = o.post("/admin/evidence/seal", &[("csrf", &csrf(&page.body))]);
+    assert_eq!(r.status, 403);
+}

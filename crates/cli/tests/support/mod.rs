@@ -181,3 +181,19 @@ pub fn serve(data: &std::path::Path, port: u16) -> Child {
 pub fn fresh() -> ureq::Agent {
     ureq::AgentBuilder::new().max_idle_connections(0).build()
 }
+
+/// The payloads of the ledger entries with `action`, oldest first.
+pub fn ledger_actions(data: &Path, action: &str) -> Vec<serde_json::Value> {
+    let conn = rusqlite::Connection::open_with_flags(
+        data.join("mamori.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut st = conn
+        .prepare("SELECT payload FROM ledger WHERE action = ?1 ORDER BY idx")
+        .unwrap();
+    st.query_map([action], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|p| serde_json::from_slice(&p.unwrap()).unwrap())
+        .collect()
+}

@@ -1,0 +1,234 @@
+//! Electronic signatures in the browser: per record, the verification of each finalised
+//! version's signature, time-stamp and evidence record with a download of the export bundle
+//! (記録 › 署名の検証); for administrators and the security officer, the state of the
+//! pillar with its warnings and a button to seal and renew now (管理 › 電子署名).
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use mamori_service::audit::jst;
+use mamori_service::evidence_read::VersionEvidence;
+use mamori_service::{Principal, Service};
+
+use crate::ui::{Layout, error_page, layout, render};
+use crate::ui_form::{SignedForm, SignedIn};
+
+type Svc = State<Arc<Service>>;
+
+pub fn routes() -> axum::Router<Arc<Service>> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/records/{id}/evidence", get(record_page))
+        .route("/admin/evidence", get(admin_page))
+        .route("/admin/evidence/seal", post(seal))
+}
+
+pub struct Row {
+    pub version: i64,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub signer: String,
+    pub level: String,
+    pub signed: String,
+    pub timestamp: String,
+    pub tsa: String,
+    pub development: bool,
+    pub sealed: String,
+    pub problems: Vec<String>,
+}
+
+fn row(v: &VersionEvidence, en: bool) -> Row {
+    let (status, status_class) = match (v.status, en) {
+        ("ok", false) => ("正常", "ok"),
+        ("ok", true) => ("Valid", "ok"),
+        ("pending", false) => ("タイムスタンプ待ち", "pending"),
+        ("pending", true) => ("Time-stamp pending", "pending"),
+        ("unsigned", false) => ("未署名", "pending"),
+        ("unsigned", true) => ("Not signed", "pending"),
+        (_, false) => ("検証失敗", "refused"),
+        (_, true) => ("Failed", "refused"),
+    };
+    Row {
+        version: v.version_no,
+        status,
+        status_class,
+        signer: v.signer.clone().unwrap_or_default(),
+        level: v.level.unwrap_or_default().to_owned(),
+        signed: v.signed_at.map(jst).unwrap_or_default(),
+        timestamp: v
+            .timestamp
+            .as_ref()
+            .map(|t| jst(t.gen_time))
+            .unwrap_or_default(),
+        tsa: v
+            .timestamp
+            .as_ref()
+            .map(|t| t.tsa_subject.clone())
+            .unwrap_or_default(),
+        development: v.timestamp.as_ref().is_some_and(|t| t.development),
+        sealed: v
+            .sealed
+            .as_ref()
+            .map(|s| {
+                if en {
+                    format!(
+                        "{} time-stamp(s), {}; proven since {}; renew before {}",
+                        s.stamps,
+                        s.algorithms.join(" → "),
+                        jst(s.proven_since),
+                        jst(s.renew_before)
+                    )
+                } else {
+                    format!(
+                        "タイムスタンプ {} 件（{}）。{} から存在を証明、{} までに更新",
+                        s.stamps,
+                        s.algorithms.join(" → "),
+                        jst(s.proven_since),
+                        jst(s.renew_before)
+                    )
+                }
+            })
+            .unwrap_or_default(),
+        problems: v.problems.clone(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "record_evidence.html")]
+struct RecordPage {
+    layout: Layout,
+    record_id: i64,
+    patient_id: String,
+    rows: Vec<Row>,
+    can_export: bool,
+    passed: bool,
+}
+
+async fn record_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    SignedIn(p): SignedIn,
+    Path(id): Path<i64>,
+) -> Response {
+    let rep = match svc.record_evidence(&p, id).await {
+        Ok(r) => r,
+        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
+    };
+    let layout = layout(&svc, &headers, Some(&p), p.csrf.clone());
+    let en = layout.lang == "en";
+    let patient_id = rep
+        .items
+        .first()
+        .map(|i| i.patient_id.clone())
+        .unwrap_or_default();
+    // The bundle itself checks the record's kind; the link shows for roles that may export.
+    let can_export = p
+        .role
+        .grants
+        .iter()
+        .any(|g| g.action == mamori_domain::permission::Action::PrintExport);
+    render(
+        StatusCode::OK,
+        RecordPage {
+            record_id: id,
+            patient_id,
+            rows: rep.items.iter().map(|i| row(i, en)).collect(),
+            can_export,
+            passed: rep.passed(),
+            layout,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "admin_evidence.html")]
+struct AdminPage {
+    layout: Layout,
+    tab: &'static str,
+    admin: bool,
+    tsa: String,
+    development: bool,
+    signing: bool,
+    pending: i64,
+    unsealed: usize,
+    families: usize,
+    last_sealed: String,
+    next_renewal: String,
+    warnings: Vec<String>,
+    notice: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Done {
+    done: Option<String>,
+}
+
+async fn admin_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    SignedIn(p): SignedIn,
+    Query(q): Query<Done>,
+) -> Response {
+    show(&svc, &headers, &p, q.done).await
+}
+
+async fn show(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    p: &Principal,
+    done: Option<String>,
+) -> Response {
+    let s = match svc.evidence_status(p).await {
+        Ok(s) => s,
+        Err(e) => return error_page(svc, headers, Some(p), &e),
+    };
+    let layout = layout(svc, headers, Some(p), p.csrf.clone());
+    let en = layout.lang == "en";
+    let notice = done.map(|d| {
+        if en {
+            format!("Done: {d}")
+        } else {
+            format!("実行しました: {d}")
+        }
+    });
+    render(
+        StatusCode::OK,
+        AdminPage {
+            tab: "evidence",
+            admin: p
+                .require(mamori_domain::permission::Action::AdminSettings, None)
+                .is_ok(),
+            tsa: s.tsa.clone(),
+            development: s.development_tsa,
+            signing: s.signing,
+            pending: s.pending,
+            unsealed: s.unsealed,
+            families: s.families,
+            last_sealed: s.last_sealed_at.map(jst).unwrap_or_default(),
+            next_renewal: s.next_renewal.map(jst).unwrap_or_default(),
+            warnings: if en { s.warnings_en } else { s.warnings },
+            notice,
+            layout,
+        },
+    )
+}
+
+async fn seal(State(svc): Svc, headers: HeaderMap, SignedForm { p, .. }: SignedForm) -> Response {
+    match svc.seal_now(&p).await {
+        Ok(r) => {
+            let summary = format!(
+                "signed {} / timestamped {} / sealed {} / renewed {}",
+                r.signed,
+                r.timestamped,
+                r.sealed.map(|s| s.signatures + s.checkpoints).unwrap_or(0),
+                r.renewed.len()
+            );
+            let q = serde_urlencoded::to_string([("done", summary)]).unwrap_or_default();
+            Redirect::to(&format!("/admin/evidence?{q}")).into_response()
+        }
+        Err(e) => error_page(&svc, &headers, Some(&p), &e),
+    }
+}
