@@ -48,6 +48,14 @@ pub enum Which {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// Finalisations per second with and without signatures + time-stamps, and the time to
+    /// build and stamp one evidence record over N versions.
+    Evidence {
+        #[arg(long, default_value_t = 1_000_000)]
+        versions: usize,
+        #[arg(long, default_value_t = 2_000)]
+        finalisations: usize,
+    },
 }
 
 fn event(i: usize, ts: i64, patients: usize) -> AuditEvent {
@@ -89,6 +97,12 @@ pub fn run(which: Which) -> ExitCode {
         Which::Backup { gib, records, dir } => {
             crate::bench_backup::run(gib, records, dir).map_err(StoreError::Corrupt)
         }
+        Which::Evidence {
+            versions,
+            finalisations,
+        } => rt
+            .block_on(crate::bench_evidence::run(versions, finalisations))
+            .map_err(|e| StoreError::Corrupt(e.message)),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 mod backup;
 mod bench;
 mod bench_backup;
+mod bench_evidence;
 mod ca;
 mod demo;
 mod evidence;

@@ -135,15 +135,32 @@ pub fn prepare(content: &[u8], signer: &Cert, signing_time: UnixMs) -> Result<Pr
     prepare_for(ID_DATA, &sha256(content), signer, signing_time)
 }
 
-/// Step 3: checks `signature` against the signer's certificate and builds the `ContentInfo`
-/// (DER). `econtent` is `None` for a detached signature.
+/// Who produced the signature value [`assemble_with`] is given.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A card, a cloud service or any other outside party: checked before use.
+    External,
+    /// A key this process holds and just used: nothing to check.
+    OwnKey,
+}
+
+/// Step 3: checks an external `signature` against the signer's certificate and builds the
+/// `ContentInfo` (DER). `econtent` is `None` for a detached signature.
 pub(crate) fn assemble_with(
     p: Prepared,
     signature_algorithm: Oid,
     signature: &[u8],
     chain: &[Cert],
     econtent: Option<Any>,
+    origin: Origin,
 ) -> Result<Vec<u8>> {
+    if origin == Origin::External {
+        verify_external(&p, signature_algorithm, signature)?;
+    }
+    build(p, signature_algorithm, signature, chain, econtent)
+}
+
+fn verify_external(p: &Prepared, signature_algorithm: Oid, signature: &[u8]) -> Result<()> {
     verify_raw(
         p.signer.spki(),
         &signature_algorithm,
@@ -156,7 +173,16 @@ pub(crate) fn assemble_with(
             "bad_signature",
             "外部で計算された署名値が署名者の証明書と一致しません",
         )
-    })?;
+    })
+}
+
+fn build(
+    p: Prepared,
+    signature_algorithm: Oid,
+    signature: &[u8],
+    chain: &[Cert],
+    econtent: Option<Any>,
+) -> Result<Vec<u8>> {
     let tbs = &p.signer.parsed.tbs_certificate;
     let signer_info = SignerInfo {
         version: CmsVersion::V1,
@@ -219,7 +245,14 @@ pub fn assemble(
     signature: &[u8],
     chain: &[Cert],
 ) -> Result<Vec<u8>> {
-    assemble_with(p, signature_algorithm, signature, chain, None)
+    assemble_with(
+        p,
+        signature_algorithm,
+        signature,
+        chain,
+        None,
+        Origin::External,
+    )
 }
 
 /// All three steps with a key mamori holds.
@@ -232,7 +265,7 @@ pub fn sign_detached(
 ) -> Result<Vec<u8>> {
     let p = prepare(content, signer_cert, signing_time)?;
     let sig = key.sign(&p.to_be_signed)?;
-    assemble(p, key.algorithm(), &sig, chain)
+    assemble_with(p, key.algorithm(), &sig, chain, None, Origin::OwnKey)
 }
 
 /// A parsed `SignedData` with its one signer.

@@ -315,8 +315,14 @@ impl DevTsa {
         } else {
             Vec::new()
         };
-        let token =
-            cades::assemble_with(prepared, self.key.algorithm(), &sig, &chain, Some(econtent))?;
+        let token = cades::assemble_with(
+            prepared,
+            self.key.algorithm(),
+            &sig,
+            &chain,
+            Some(econtent),
+            cades::Origin::OwnKey,
+        )?;
         let resp = TimeStampResp {
             status: PkiStatusInfo {
                 status: PkiStatus::Accepted,

@@ -48,6 +48,14 @@ fn from_evidence(e: mamori_evidence::EvidenceError) -> ServiceError {
     ServiceError::new("evidence", e.message)
 }
 
+/// Parsed keys and certificates kept between signatures (each file is read once).
+#[derive(Default)]
+pub struct Cache {
+    signers: std::sync::Mutex<std::collections::HashMap<String, Arc<(Cert, EcdsaP256)>>>,
+    dev_tsa: std::sync::Mutex<Option<Arc<DevTsa>>>,
+    anchors: std::sync::Mutex<Option<Arc<Anchors>>>,
+}
+
 /// What happened to one version's signature just now.
 #[derive(Debug, Clone, Serialize)]
 pub struct SignOutcome {
@@ -261,8 +269,21 @@ impl Service {
         })
     }
 
-    fn evidence_anchors(&self) -> Result<Anchors> {
-        Anchors::load(&self.data_dir, &self.config.evidence)
+    fn evidence_anchors(&self) -> Result<Arc<Anchors>> {
+        let mut cached = self
+            .evidence_cache
+            .anchors
+            .lock()
+            .map_err(ServiceError::internal)?;
+        if let Some(a) = cached.as_ref() {
+            return Ok(a.clone());
+        }
+        let a = Arc::new(Anchors::load(&self.data_dir, &self.config.evidence)?);
+        // Before the facility CA exists there is nothing worth keeping.
+        if !a.signers.is_empty() {
+            *cached = Some(a.clone());
+        }
+        Ok(a)
     }
 
     /// Whether time-stamps can be requested at all.
@@ -270,8 +291,29 @@ impl Service {
         self.config.evidence.dev_tsa || !self.config.evidence.tsa_url_list().is_empty()
     }
 
-    /// The development TSA, its certificate renewed before it would need renewal itself.
-    fn dev_tsa(&self) -> Result<DevTsa> {
+    /// The development TSA (kept parsed while its certificate needs no renewal).
+    fn dev_tsa(&self) -> Result<Arc<DevTsa>> {
+        let margin = self.config.evidence.renew_days as Millis * DAY;
+        let now = self.now();
+        let mut cached = self
+            .evidence_cache
+            .dev_tsa
+            .lock()
+            .map_err(ServiceError::internal)?;
+        if let Some(t) = cached.as_ref() {
+            let c = t.certificate();
+            if c.valid_at(now) && c.not_after() - now > margin {
+                return Ok(t.clone());
+            }
+        }
+        let t = Arc::new(self.load_dev_tsa()?);
+        *cached = Some(t.clone());
+        Ok(t)
+    }
+
+    /// Loads the development TSA, issuing a new certificate before the current one would need
+    /// renewal itself (a real TSA rotates its keys the same way).
+    fn load_dev_tsa(&self) -> Result<DevTsa> {
         let dir = self.data_dir.join(KEY_DIR);
         let (key_path, cert_path) = (dir.join(DEV_TSA_KEY), dir.join(DEV_TSA_CERT));
         let now = self.now();
@@ -317,10 +359,14 @@ impl Service {
 
     /// Asks the configured TSAs (in order) or the development TSA for a token over `digest`,
     /// and checks it against the TSA roots before accepting it.
-    async fn time_stamp(self: &Arc<Self>, digest: Vec<u8>) -> Result<(Vec<u8>, TokenInfo)> {
+    pub async fn time_stamp(self: &Arc<Self>, digest: Vec<u8>) -> Result<(Vec<u8>, TokenInfo)> {
         let nonce = random_bytes::<8>();
         let req = tsp::request(&digest, &nonce).map_err(from_evidence)?;
         let urls = self.config.evidence.tsa_url_list();
+        if urls.is_empty() && self.config.evidence.dev_tsa {
+            // The development TSA's certificate comes from the facility CA.
+            self.ensure_ca().await?;
+        }
         let this = Arc::clone(self);
         let resp: Vec<u8> = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
             if urls.is_empty() {
@@ -330,7 +376,6 @@ impl Service {
                         "タイムスタンプ局 (TSA) が設定されていません（evidence.tsa_urls）",
                     ));
                 }
-                this.ensure_ca_blocking()?;
                 let tsa = this.dev_tsa()?;
                 return Ok(tsa.respond(&req, this.now(), &random_bytes::<16>()));
             }
@@ -354,22 +399,12 @@ impl Service {
         Ok((token, info))
     }
 
-    fn ensure_ca_blocking(&self) -> Result<()> {
-        if crate::ca::ca_pem(&self.data_dir).is_none() {
-            return Err(ServiceError::new(
-                "no_ca",
-                "施設の認証局がまだありません（証明書の管理画面を開くと作成されます）",
-            ));
-        }
-        Ok(())
-    }
-
     /// The author's signing certificate and key, issuing them from the facility CA when the
     /// author has none that is valid now.
     async fn signing_key_for(
         self: &Arc<Self>,
         account_id: i64,
-    ) -> Result<(SigningCertRow, Cert, EcdsaP256)> {
+    ) -> Result<(SigningCertRow, Arc<(Cert, EcdsaP256)>)> {
         let now = self.now();
         let current = self.store.read(move |r| r.signing_cert(account_id)).await?;
         let usable =
@@ -378,6 +413,15 @@ impl Service {
             Some(c) => c,
             None => self.issue_signing_cert(account_id).await?,
         };
+        if let Some(k) = self
+            .evidence_cache
+            .signers
+            .lock()
+            .map_err(ServiceError::internal)?
+            .get(&row.serial)
+        {
+            return Ok((row, k.clone()));
+        }
         let cert = Cert::from_der(&row.cert).map_err(from_evidence)?;
         let key_path = self
             .data_dir
@@ -392,7 +436,13 @@ impl Service {
         })?;
         let key = rcgen::KeyPair::from_pem(&pem).map_err(ev_err)?;
         let key = EcdsaP256::from_pkcs8(&key.serialize_der()).map_err(from_evidence)?;
-        Ok((row, cert, key))
+        let pair = Arc::new((cert, key));
+        self.evidence_cache
+            .signers
+            .lock()
+            .map_err(ServiceError::internal)?
+            .insert(row.serial.clone(), pair.clone());
+        Ok((row, pair))
     }
 
     async fn issue_signing_cert(self: &Arc<Self>, account_id: i64) -> Result<SigningCertRow> {
@@ -483,18 +533,32 @@ impl Service {
         }
         let facility = self.facility().to_owned();
         let blobs = self.store.blobs().clone();
-        let (rec, version, signed_before, origin, accounts, roles) = self
+        let (rec, version, signed_before, origin, people, roles) = self
             .store
             .read(move |r| {
+                let v = r
+                    .versions(record_id)?
+                    .into_iter()
+                    .find(|v| v.version_no == version_no);
+                let mut people = Vec::new();
+                let mut roles = Vec::new();
+                if let Some(v) = &v {
+                    for id in [v.author_id, v.enterer_id] {
+                        if let Some(a) = r.account(id)? {
+                            if let Some(role) = r.role(&a.role)? {
+                                roles.push(role);
+                            }
+                            people.push(a);
+                        }
+                    }
+                }
                 Ok((
                     r.record(record_id)?,
-                    r.versions(record_id)?
-                        .into_iter()
-                        .find(|v| v.version_no == version_no),
+                    v,
                     r.signature(record_id, version_no)?.is_some(),
                     r.meta("origin")?,
-                    r.accounts()?,
-                    r.roles()?,
+                    people,
+                    roles,
                 ))
             })
             .await?;
@@ -506,12 +570,13 @@ impl Service {
                 "確定していない版には署名しません",
             ));
         }
+        let already = || SignOutcome {
+            signed: true,
+            timestamped: false,
+            message: Some("署名済みです".into()),
+        };
         if signed_before {
-            return Ok(SignOutcome {
-                signed: true,
-                timestamped: false,
-                message: Some("署名済みです".into()),
-            });
+            return Ok(already());
         }
         let patient = rec.patient_id.clone();
         let content = blobs.get(&version.content_sha256)?;
@@ -520,30 +585,52 @@ impl Service {
             &origin.unwrap_or_default(),
             &rec,
             &version,
-            &accounts,
+            &people,
             &roles,
             &content,
         )?;
-        let statement_sha = blobs.put(&stmt)?;
-        let (row, cert, key) = self.signing_key_for(version.author_id).await?;
+        let statement_sha = hex::encode(mamori_evidence::sha256(&stmt));
+        let (row, pair) = self.signing_key_for(version.author_id).await?;
+        let (cert, key) = (&pair.0, &pair.1);
         let now = self.now();
-        let ca = crate::ca::ca_pem(&self.data_dir)
-            .and_then(|p| Cert::from_pem_chain(&p).ok())
-            .unwrap_or_default();
-        let p7s = cades::sign_detached(&stmt, &cert, &ca, &key, now).map_err(from_evidence)?;
+        let anchors = self.evidence_anchors()?;
+        let p7s =
+            cades::sign_detached(&stmt, cert, &anchors.signers, key, now).map_err(from_evidence)?;
+        // The time-stamp is asked for before anything is written, so that a signature and its
+        // time-stamp land in one commit; a TSA outage leaves a B-B signature to retry.
+        let digest = cades::signature_value(&p7s)
+            .map(|v| mamori_evidence::sha256(&v).to_vec())
+            .map_err(from_evidence)?;
+        let stamped = if self.tsa_configured() {
+            self.time_stamp(digest).await
+        } else {
+            Err(ServiceError::new(
+                "no_tsa",
+                "タイムスタンプ局 (TSA) が設定されていません（evidence.tsa_urls）",
+            ))
+        };
+        let (p7s, token_info, error) = match stamped {
+            Ok((token, info)) => (
+                cades::with_signature_timestamp(&p7s, &token).map_err(from_evidence)?,
+                Some(info),
+                None,
+            ),
+            Err(e) => (p7s, None, Some(e.message)),
+        };
         let sig = SignatureRow {
             record_id,
             version_no,
             statement_sha256: statement_sha.clone(),
+            statement: stmt,
             p7s: p7s.clone(),
             signer_account: version.author_id,
             signer_serial: row.serial.clone(),
             signer_subject: cert.subject(),
             signed_at: now,
-            timestamped_at: None,
-            tsa_attempts: 0,
-            tsa_last_error: None,
-            tsa_next_try: None,
+            timestamped_at: token_info.as_ref().map(|i| i.gen_time),
+            tsa_attempts: i64::from(error.is_some()),
+            tsa_last_error: error.clone(),
+            tsa_next_try: error.as_ref().map(|_| now + 60_000),
             evidence_family: None,
             evidence_position: None,
         };
@@ -558,25 +645,30 @@ impl Service {
         t.detail("signer", cert.subject());
         t.detail("statement_sha256", statement_sha);
         t.detail("p7s_sha256", hex::encode(mamori_evidence::sha256(&p7s)));
-        t.detail("level", "CAdES-B-B");
-        let s2 = sig.clone();
+        match &token_info {
+            Some(info) => {
+                t.detail("level", "CAdES-B-T");
+                t.detail("gen_time", info.gen_time);
+                t.detail("tsa", info.tsa_subject.clone());
+                t.detail("tsa_serial", info.serial.clone());
+            }
+            None => {
+                t.detail("level", "CAdES-B-B");
+                t.detail("timestamp_error", error.clone().unwrap_or_default());
+            }
+        }
         let inserted = self
             .write_audited(p, actions::RECORD_SIGNED, t, move |_, tx, _| {
-                Ok(tx.insert_signature(&s2)?)
+                Ok(tx.insert_signature(&sig)?)
             })
             .await?;
         if !inserted {
-            return Ok(SignOutcome {
-                signed: true,
-                timestamped: false,
-                message: Some("署名済みです".into()),
-            });
+            return Ok(already());
         }
-        let timestamped = self.timestamp_signature(&sig).await;
         Ok(SignOutcome {
             signed: true,
-            timestamped: timestamped.is_ok(),
-            message: timestamped.err().map(|e| e.message),
+            timestamped: token_info.is_some(),
+            message: error,
         })
     }
 
@@ -707,13 +799,12 @@ impl Service {
         if sigs.is_empty() && cps.is_empty() {
             return Ok(None);
         }
-        let blobs = self.store.blobs().clone();
         let (sigs2, cps2) = (sigs.clone(), cps.clone());
         let tree = tokio::task::spawn_blocking(move || -> Result<HashTree> {
             let mut leaves = Vec::with_capacity((sigs2.len() + cps2.len()) * alg.output_len());
             for s in &sigs2 {
                 let m = Member::Signature {
-                    statement: blobs.get(&s.statement_sha256)?,
+                    statement: s.statement.clone(),
                     p7s: s.p7s.clone(),
                 };
                 leaves.extend(ers::group_leaf(alg, &m.hashes(alg, &[])?));
@@ -844,7 +935,7 @@ impl Service {
         let (tree, chain_no) = tokio::task::spawn_blocking(move || -> Result<(HashTree, i64)> {
             let ro = this.store.reader()?;
             let r = ro.get();
-            let ctx = crate::evidence_read::FamilyContext::load(&r, this.store.blobs(), family)?;
+            let ctx = crate::evidence_read::FamilyContext::load(&r, family)?;
             let mut leaves = Vec::with_capacity(ctx.members.len() * alg.output_len());
             for i in 0..ctx.members.len() {
                 let previous = ctx.chains_for(i)?;

@@ -226,12 +226,12 @@ pub(crate) struct FamilyContext {
 }
 
 impl FamilyContext {
-    pub fn load(r: &Reader<'_>, blobs: &BlobStore, family: i64) -> Result<Self> {
+    pub fn load(r: &Reader<'_>, family: i64) -> Result<Self> {
         let (sigs, cps) = r.family_members(family)?;
         let mut members = Vec::with_capacity(sigs.len() + cps.len());
         for s in sigs {
             members.push(Member::Signature {
-                statement: blobs.get(&s.statement_sha256)?,
+                statement: s.statement,
                 p7s: s.p7s,
             });
         }
@@ -368,7 +368,7 @@ fn check_signature(
     now: Millis,
     out: &mut VersionEvidence,
 ) -> Result<()> {
-    let statement = blobs.get(&sig.statement_sha256)?;
+    let statement = sig.statement.clone();
     if hex::encode(mamori_evidence::sha256(&statement)) != sig.statement_sha256 {
         out.problems
             .push("署名対象のファイルが書き換えられています（ハッシュ不一致）".into());

@@ -354,7 +354,7 @@ fn write_signature<W: Write + Seek>(
     base: &str,
     now: Millis,
 ) -> Result<String> {
-    let statement = blobs.get(&s.statement_sha256)?;
+    let statement = s.statement.clone();
     w.file(&format!("{base}/statement.json"), &statement)?;
     w.file(&format!("{base}/statement.json.p7s"), &s.p7s)?;
     let check = check_version(r, blobs, anchors, rec, v, Some(s), now);

@@ -137,6 +137,8 @@ pub struct Service {
     verifying: std::sync::atomic::AtomicBool,
     /// Set while a backup started by the server runs, so that two cannot overlap.
     backup_running: std::sync::atomic::AtomicBool,
+    /// Parsed signing keys, the development TSA and trust anchors, kept between signatures.
+    evidence_cache: evidence::Cache,
     /// The last clock check (trusted time), if one ran.
     clock_status: std::sync::Mutex<Option<mamori_domain::timesync::ClockStatus>>,
 }

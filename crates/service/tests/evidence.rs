@@ -81,6 +81,7 @@ fn reopen(f: Fixture, tweak: impl FnOnce(&mut Config)) -> Fixture {
 
 #[tokio::test]
 async fn finalising_signs_and_time_stamps_and_verification_notices_tampering() {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let f = fixture_with(|c| c.evidence.dev_tsa = true).await;
     let (_, doctor) = patient_and_doctor(&f).await;
     let id = finalised(&f.svc, &doctor, "血圧 128/82。経過良好。").await;
@@ -113,25 +114,25 @@ async fn finalising_signs_and_time_stamps_and_verification_notices_tampering() {
     assert!(rep.items[0].sealed.is_some());
     assert!(rep.checkpoints_sealed >= 1);
 
-    // Tamper with the signed statement on disk: the signature and the record both fail.
-    let statement = {
-        let ro = ReadOnly::open(&f.data()).unwrap();
-        ro.get().signature(id, 1).unwrap().unwrap().statement_sha256
+    // Tamper with the signed statement in the database (an attacker with file access drops
+    // the trigger): the signature and the evidence record both fail, and say why.
+    let db = rusqlite::Connection::open(f.data().join("mamori.db")).unwrap();
+    let edit = |from: &str, to: &str| {
+        db.execute_batch(&format!(
+            "DROP TRIGGER IF EXISTS signatures_statement_fixed;
+             UPDATE signatures SET statement = CAST(replace(CAST(statement AS TEXT), '{from}', '{to}') AS BLOB)
+             WHERE record_id = {id};"
+        ))
+        .unwrap();
     };
-    let blobs = mamori_store::BlobStore::open(f.data().join("blobs")).unwrap();
-    let path = blobs.path_of(&statement);
-    let original = std::fs::read(&path).unwrap();
-    let text = String::from_utf8(original.clone())
-        .unwrap()
-        .replace("128/82", "158/82");
-    std::fs::write(&path, text).unwrap();
+    edit("128/82", "158/82");
     let rep = report(&f.data(), &cfg, f.clock.now());
     assert_eq!(rep.failed, 1, "{rep:?}");
     let problems = rep.items[0].problems.join(" / ");
     assert!(problems.contains("ハッシュ不一致"), "{problems}");
     assert!(problems.contains("電子署名"), "{problems}");
     assert!(problems.contains("証拠記録"), "{problems}");
-    std::fs::write(&path, original).unwrap();
+    edit("158/82", "128/82");
     assert!(report(&f.data(), &cfg, f.clock.now()).passed());
 }
 

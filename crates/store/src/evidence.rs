@@ -25,8 +25,10 @@ pub struct SigningCertRow {
 pub struct SignatureRow {
     pub record_id: i64,
     pub version_no: i64,
-    /// The blob holding the exact bytes signed.
     pub statement_sha256: String,
+    /// The exact bytes signed.
+    #[serde(skip)]
+    pub statement: Vec<u8>,
     #[serde(skip)]
     pub p7s: Vec<u8>,
     pub signer_account: i64,
@@ -67,7 +69,7 @@ pub struct EvidenceStamp {
 }
 
 const SIG_COLUMNS: &str =
-    "record_id, version_no, statement_sha256, p7s, signer_account, signer_serial,
+    "record_id, version_no, statement_sha256, statement, p7s, signer_account, signer_serial,
     signer_subject, signed_at, timestamped_at, tsa_attempts, tsa_last_error, tsa_next_try,
     evidence_family, evidence_position";
 
@@ -76,17 +78,18 @@ fn signature_from(r: &Row<'_>) -> rusqlite::Result<SignatureRow> {
         record_id: r.get(0)?,
         version_no: r.get(1)?,
         statement_sha256: r.get(2)?,
-        p7s: r.get(3)?,
-        signer_account: r.get(4)?,
-        signer_serial: r.get(5)?,
-        signer_subject: r.get(6)?,
-        signed_at: r.get(7)?,
-        timestamped_at: r.get(8)?,
-        tsa_attempts: r.get(9)?,
-        tsa_last_error: r.get(10)?,
-        tsa_next_try: r.get(11)?,
-        evidence_family: r.get(12)?,
-        evidence_position: r.get(13)?,
+        statement: r.get(3)?,
+        p7s: r.get(4)?,
+        signer_account: r.get(5)?,
+        signer_serial: r.get(6)?,
+        signer_subject: r.get(7)?,
+        signed_at: r.get(8)?,
+        timestamped_at: r.get(9)?,
+        tsa_attempts: r.get(10)?,
+        tsa_last_error: r.get(11)?,
+        tsa_next_try: r.get(12)?,
+        evidence_family: r.get(13)?,
+        evidence_position: r.get(14)?,
     })
 }
 
@@ -158,18 +161,23 @@ impl WriteTx<'_> {
     /// Records a signature; false if the version already has one (signing is idempotent).
     pub fn insert_signature(&mut self, s: &SignatureRow) -> Result<bool, StoreError> {
         let n = self.conn.execute(
-            "INSERT OR IGNORE INTO signatures (record_id, version_no, statement_sha256, p7s,
-                signer_account, signer_serial, signer_subject, signed_at, tsa_next_try)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT OR IGNORE INTO signatures (record_id, version_no, statement_sha256, statement, p7s,
+                signer_account, signer_serial, signer_subject, signed_at, timestamped_at,
+                tsa_attempts, tsa_last_error, tsa_next_try)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 s.record_id,
                 s.version_no,
                 s.statement_sha256,
+                s.statement,
                 s.p7s,
                 s.signer_account,
                 s.signer_serial,
                 s.signer_subject,
                 s.signed_at,
+                s.timestamped_at,
+                s.tsa_attempts,
+                s.tsa_last_error,
                 s.tsa_next_try
             ],
         )?;

@@ -278,12 +278,13 @@ CREATE TABLE signing_certs (
     retired_at INTEGER
 );
 CREATE INDEX signing_certs_account ON signing_certs(account_id, created_at);
--- One CAdES signature per finalised version over the exact statement bytes (a blob). The
--- .p7s changes once, from B-B to B-T, when its time-stamp arrives; the signed part never.
+-- One CAdES signature per finalised version over the exact statement bytes. The .p7s changes
+-- at most once, from B-B to B-T, when a late time-stamp arrives; the signed part never.
 CREATE TABLE signatures (
     record_id INTEGER NOT NULL,
     version_no INTEGER NOT NULL,
     statement_sha256 TEXT NOT NULL,
+    statement BLOB NOT NULL,
     p7s BLOB NOT NULL,
     signer_account INTEGER NOT NULL REFERENCES accounts(id),
     signer_serial TEXT NOT NULL,
@@ -304,7 +305,7 @@ CREATE INDEX signatures_unsealed ON signatures(record_id, version_no)
 CREATE INDEX signatures_family ON signatures(evidence_family, evidence_position);
 CREATE TRIGGER signatures_never_deleted BEFORE DELETE ON signatures
 BEGIN SELECT RAISE(ABORT, 'signatures are never deleted'); END;
-CREATE TRIGGER signatures_statement_fixed BEFORE UPDATE OF statement_sha256, signer_serial ON signatures
+CREATE TRIGGER signatures_statement_fixed BEFORE UPDATE OF statement_sha256, statement, signer_serial ON signatures
 BEGIN SELECT RAISE(ABORT, 'a signature never changes what it signed'); END;
 -- RFC 4998 evidence records: hash trees (one chain each; a family is the first tree and its
 -- hash-tree renewals) and their archive time-stamps (seq 0 over the root, then renewals).
