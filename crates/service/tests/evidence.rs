@@ -333,3 +333,152 @@ async fn an_export_bundle_verifies_with_openssl_alone_and_fails_when_changed() {
     assert_eq!(e.code, "forbidden", "{e:?}");
     let _ = admin;
 }
+
+/// An RFC 3161 TSA that is not mamori's: `openssl ts -reply` behind a small HTTP server.
+struct OpensslTsa {
+    child: std::process::Child,
+    pub url: String,
+    pub root_pem: String,
+}
+
+impl Drop for OpensslTsa {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sh(dir: &std::path::Path, script: &str) {
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{script}: {o:?}");
+}
+
+fn openssl_tsa(dir: &std::path::Path) -> OpensslTsa {
+    sh(
+        dir,
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
+           -subj '/CN=Independent TSA Root' -days 3650 \
+           -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null && \
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tsa.key -out tsa.csr \
+           -subj '/CN=OpenSSL Test TSA' 2>/dev/null && \
+         printf 'keyUsage=critical,digitalSignature,nonRepudiation\\nextendedKeyUsage=critical,timeStamping\\n' > ext.cnf && \
+         openssl x509 -req -in tsa.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out tsa.pem -days 3650 \
+           -extfile ext.cnf 2>/dev/null && echo 01 > tsaserial",
+    );
+    let d = dir.display();
+    std::fs::write(
+        dir.join("tsa.cnf"),
+        format!(
+            "[tsa]\ndefault_tsa = tsa_config1\n[tsa_config1]\nserial = {d}/tsaserial\n\
+             signer_cert = {d}/tsa.pem\ncerts = {d}/ca.pem\nsigner_key = {d}/tsa.key\n\
+             signer_digest = sha256\ndefault_policy = 1.2.3.4.1\ndigests = sha256, sha384, sha512\n\
+             accuracy = secs:1\nordering = yes\ntsa_name = yes\ness_cert_id_chain = no\n\
+             ess_cert_id_alg = sha256\n"
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = format!(
+        r#"
+import http.server, subprocess
+D = {d:?}
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        req = self.rfile.read(int(self.headers['Content-Length']))
+        open(D + '/req.tsq', 'wb').write(req)
+        subprocess.run(['openssl', 'ts', '-reply', '-config', D + '/tsa.cnf', '-queryfile', D + '/req.tsq',
+                        '-out', D + '/resp.tsr'], check=True, capture_output=True)
+        body = open(D + '/resp.tsr', 'rb').read()
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/timestamp-reply')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()
+"#
+    );
+    let child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(server)
+        .spawn()
+        .expect("python3 runs the TSA fixture");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    OpensslTsa {
+        child,
+        url: format!("http://127.0.0.1:{port}/"),
+        root_pem: std::fs::read_to_string(dir.join("ca.pem")).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn an_independent_rfc3161_tsa_over_http_time_stamps_the_signatures() {
+    let tsa_dir = tempfile::tempdir().unwrap();
+    let tsa = openssl_tsa(tsa_dir.path());
+    let url = tsa.url.clone();
+    let f = fixture_with(move |c| {
+        c.evidence.tsa_urls = url;
+        c.evidence.tsa_trust = "tsa-roots.pem".into();
+    })
+    .await;
+    // OpenSSL stamps with the real time; run the instance's clock on it too.
+    f.clock.0.store(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    std::fs::write(f.data().join("tsa-roots.pem"), &tsa.root_pem).unwrap();
+    let (_, doctor) = patient_and_doctor(&f).await;
+    let id = finalised(&f.svc, &doctor, "外部TSAでの確定").await;
+    let sig = f.svc.record(&doctor, id).await.unwrap().versions[0]
+        .signature
+        .clone()
+        .unwrap();
+    assert_eq!(sig.level, "CAdES-B-T", "{sig:?}");
+    assert!(!sig.development_tsa);
+    let rep = report(&f.data(), f.svc.config(), f.clock.now());
+    assert_eq!(rep.ok, 1, "{rep:?}");
+    let ts = rep.items[0].timestamp.clone().unwrap();
+    assert!(ts.tsa_subject.contains("OpenSSL Test TSA"), "{ts:?}");
+    assert_eq!(ts.policy, "1.2.3.4.1");
+    // Its evidence record is stamped by the same TSA.
+    let sealed = f.svc.evidence_sweep(true).await.unwrap().sealed.unwrap();
+    assert_eq!(sealed.signatures, 1);
+    assert!(report(&f.data(), f.svc.config(), f.clock.now()).passed());
+
+    // Without its root in tsa_trust, the same TSA's tokens are not accepted.
+    let f2 = fixture_with({
+        let url = tsa.url.clone();
+        move |c| c.evidence.tsa_urls = url
+    })
+    .await;
+    f2.clock.0.store(f.clock.now(), std::sync::atomic::Ordering::SeqCst);
+    let (_, doctor2) = patient_and_doctor(&f2).await;
+    let id2 = finalised(&f2.svc, &doctor2, "信頼されない TSA").await;
+    let sig2 = f2.svc.record(&doctor2, id2).await.unwrap().versions[0]
+        .signature
+        .clone()
+        .unwrap();
+    assert_eq!(sig2.level, "CAdES-B-B");
+    assert!(
+        sig2.pending_error.as_deref().unwrap_or("").contains("信頼できる認証局"),
+        "{sig2:?}"
+    );
+}
