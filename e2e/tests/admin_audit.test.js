@@ -209,6 +209,23 @@ test('refusals: a nurse cannot read the audit trail, a clerk cannot administer',
   await context.close();
 });
 
+test('signatures: the administrator sees the TSA in use, seals now; the officer reads it', async () => {
+  const { context, page } = await demo.signIn('admin');
+  await page.getByRole('link', { name: '管理' }).click();
+  await page.locator('nav.tabs').getByRole('link', { name: '電子署名' }).click();
+  assert.match(await page.locator('#evidence-warnings').innerText(), /開発用のタイムスタンプ局/);
+  assert.match(await page.locator('#evidence-status').innerText(), /開発用TSA/);
+  await page.getByRole('button', { name: '今すぐ署名・封印・更新を実行' }).click();
+  assert.match(await page.getByRole('status').first().innerText(), /実行しました/);
+  await shot(page, '23-admin-evidence');
+  await context.close();
+  const auditor = await demo.signIn('audit.kato');
+  await auditor.page.goto(`${base}/admin/evidence`);
+  assert.match(await auditor.page.locator('#evidence-status').innerText(), /タイムスタンプ局/);
+  assert.equal(await auditor.page.getByRole('button', { name: '今すぐ署名・封印・更新を実行' }).count(), 0);
+  await auditor.context.close();
+});
+
 test('backups: the administrator sees what is missing, backs up, drills a restore and records an offline copy', async () => {
   const { context, page } = await demo.signIn('admin');
   await page.getByRole('link', { name: '管理' }).click();

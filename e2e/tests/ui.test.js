@@ -46,6 +46,30 @@ test('a doctor writes and finalises a record with an attachment', async () => {
   await context.close();
 });
 
+test('a finalised record is signed and time-stamped; its evidence verifies and downloads', async () => {
+  const { context, page } = await signIn('dr.suzuki');
+  await page.goto(`${base}/patients/P01005/records/new`);
+  await page.getByLabel('表題').fill('署名される退院時要約');
+  await page.getByLabel('本文').fill('経過良好にて退院。');
+  await page.getByRole('button', { name: '確定', exact: true }).click();
+  const facts = await page.locator('article.version').first().innerText();
+  assert.match(facts, /電子署名/);
+  assert.match(facts, /鈴木/);
+  assert.match(facts, /CAdES-B-T/);
+  assert.match(facts, /開発用TSA・法的効力なし/);
+  await shot(page, '21-record-signed');
+  await page.getByRole('link', { name: '署名の検証' }).click();
+  assert.match(await page.locator('#evidence-ok').innerText(), /検証に成功/);
+  assert.match(await page.locator('#evidence tbody').innerText(), /正常/);
+  await shot(page, '22-record-evidence');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.locator('#bundle').click(),
+  ]);
+  assert.match(download.suggestedFilename(), /^mamori-record-\d+\.zip$/);
+  await context.close();
+});
+
 test('a clerk enters on a doctor\'s behalf, cannot finalise, and the doctor approves', async () => {
   const clerk = await signIn('clerk.nakamura');
   await clerk.page.goto(`${base}/patients/P01006/records/new`);

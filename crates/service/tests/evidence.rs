@@ -469,7 +469,9 @@ async fn an_independent_rfc3161_tsa_over_http_time_stamps_the_signatures() {
         move |c| c.evidence.tsa_urls = url
     })
     .await;
-    f2.clock.0.store(f.clock.now(), std::sync::atomic::Ordering::SeqCst);
+    f2.clock
+        .0
+        .store(f.clock.now(), std::sync::atomic::Ordering::SeqCst);
     let (_, doctor2) = patient_and_doctor(&f2).await;
     let id2 = finalised(&f2.svc, &doctor2, "信頼されない TSA").await;
     let sig2 = f2.svc.record(&doctor2, id2).await.unwrap().versions[0]
@@ -478,7 +480,10 @@ async fn an_independent_rfc3161_tsa_over_http_time_stamps_the_signatures() {
         .unwrap();
     assert_eq!(sig2.level, "CAdES-B-B");
     assert!(
-        sig2.pending_error.as_deref().unwrap_or("").contains("信頼できる認証局"),
+        sig2.pending_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("信頼できる認証局"),
         "{sig2:?}"
     );
 }

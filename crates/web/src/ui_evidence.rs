@@ -187,11 +187,26 @@ async fn show(
     };
     let layout = layout(svc, headers, Some(p), p.csrf.clone());
     let en = layout.lang == "en";
+    // `done` is four counts from the sweep: signed, time-stamped, sealed, renewed.
     let notice = done.map(|d| {
+        let n: Vec<u64> = d.split(',').map(|x| x.parse().unwrap_or(0)).collect();
+        let at = |i: usize| n.get(i).copied().unwrap_or(0);
         if en {
-            format!("Done: {d}")
+            format!(
+                "Done: {} signed, {} time-stamped, {} added to an evidence record, {} renewed.",
+                at(0),
+                at(1),
+                at(2),
+                at(3)
+            )
         } else {
-            format!("実行しました: {d}")
+            format!(
+                "実行しました: 署名 {} 件、タイムスタンプ {} 件、証拠記録への追加 {} 件、更新 {} 件。",
+                at(0),
+                at(1),
+                at(2),
+                at(3)
+            )
         }
     });
     render(
@@ -219,15 +234,14 @@ async fn show(
 async fn seal(State(svc): Svc, headers: HeaderMap, SignedForm { p, .. }: SignedForm) -> Response {
     match svc.seal_now(&p).await {
         Ok(r) => {
-            let summary = format!(
-                "signed {} / timestamped {} / sealed {} / renewed {}",
+            let done = format!(
+                "{},{},{},{}",
                 r.signed,
                 r.timestamped,
                 r.sealed.map(|s| s.signatures + s.checkpoints).unwrap_or(0),
                 r.renewed.len()
             );
-            let q = serde_urlencoded::to_string([("done", summary)]).unwrap_or_default();
-            Redirect::to(&format!("/admin/evidence?{q}")).into_response()
+            Redirect::to(&format!("/admin/evidence?done={done}")).into_response()
         }
         Err(e) => error_page(&svc, &headers, Some(&p), &e),
     }
