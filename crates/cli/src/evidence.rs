@@ -120,7 +120,11 @@ fn print_report(rep: &EvidenceReport) {
             println!("    ✗ {p}");
         }
     }
-    for p in &rep.checkpoint_problems {
+    for p in rep
+        .checkpoint_problems
+        .iter()
+        .chain(&rep.missing_signatures)
+    {
         println!("✗ {p}");
     }
     println!(

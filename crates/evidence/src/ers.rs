@@ -144,6 +144,11 @@ impl HashTree {
         self.len() == 0
     }
 
+    /// Every leaf, concatenated (what a store keeps to rebuild the tree).
+    pub fn leaves(&self) -> &[u8] {
+        &self.levels[0]
+    }
+
     pub fn leaf(&self, index: usize) -> &[u8] {
         let n = self.alg.output_len();
         &self.levels[0][index * n..(index + 1) * n]

@@ -818,19 +818,7 @@ impl Service {
         .map_err(ServiceError::internal)??;
         let root = tree.root().to_vec();
         let (token, info) = self.time_stamp(root.clone()).await?;
-        let now = self.now();
-        let row = EvidenceTree {
-            id: 0,
-            family: 0,
-            chain_no: 1,
-            alg: alg.name().into(),
-            created_at: now,
-            leaf_count: tree.len() as i64,
-            root: root.clone(),
-            leaves: (0..tree.len())
-                .flat_map(|i| tree.leaf(i).to_vec())
-                .collect(),
-        };
+        let row = tree_row(&tree, alg, 0, 1, self.now());
         let mut t = Target::default();
         t.detail("signatures", sigs.len());
         t.detail("checkpoints", cps.len());
@@ -953,18 +941,7 @@ impl Service {
         .map_err(ServiceError::internal)??;
         let root = tree.root().to_vec();
         let (token, info) = self.time_stamp(root.clone()).await?;
-        let row = EvidenceTree {
-            id: 0,
-            family,
-            chain_no,
-            alg: alg.name().into(),
-            created_at: self.now(),
-            leaf_count: tree.len() as i64,
-            root: root.clone(),
-            leaves: (0..tree.len())
-                .flat_map(|i| tree.leaf(i).to_vec())
-                .collect(),
-        };
+        let row = tree_row(&tree, alg, family, chain_no, self.now());
         let mut t = Target::default();
         t.detail("family", family);
         t.detail("kind", "hashtree");
@@ -988,6 +965,26 @@ impl Service {
             kind: "hashtree",
             gen_time: info.gen_time,
         })
+    }
+}
+
+/// The stored form of a tree (`family` 0: a new family, the tree's own id).
+fn tree_row(
+    tree: &HashTree,
+    alg: HashAlg,
+    family: i64,
+    chain_no: i64,
+    now: Millis,
+) -> EvidenceTree {
+    EvidenceTree {
+        id: 0,
+        family,
+        chain_no,
+        alg: alg.name().into(),
+        created_at: now,
+        leaf_count: tree.len() as i64,
+        root: tree.root().to_vec(),
+        leaves: tree.leaves().to_vec(),
     }
 }
 

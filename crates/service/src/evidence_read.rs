@@ -307,6 +307,8 @@ pub struct EvidenceReport {
     pub failed: usize,
     pub checkpoints_sealed: usize,
     pub checkpoint_problems: Vec<String>,
+    /// Signatures the ledger says were made but that are no longer stored.
+    pub missing_signatures: Vec<String>,
     /// Some time-stamp came from mamori's development TSA (no legal weight).
     pub development_tsa: bool,
     pub items: Vec<VersionEvidence>,
@@ -314,7 +316,9 @@ pub struct EvidenceReport {
 
 impl EvidenceReport {
     pub fn passed(&self) -> bool {
-        self.failed == 0 && self.checkpoint_problems.is_empty()
+        self.failed == 0
+            && self.checkpoint_problems.is_empty()
+            && self.missing_signatures.is_empty()
     }
 }
 
@@ -502,6 +506,26 @@ pub fn verify_evidence(
         }
     }
     if record.is_none() {
+        // Every signature the ledger recorded must still be there: a deleted signature row
+        // would otherwise look like a version that was never signed.
+        let mut stored = std::collections::HashSet::new();
+        r.for_each_signature(|s| {
+            stored.insert((s.record_id, s.version_no));
+            Ok(())
+        })?;
+        for (idx, rec, payload) in
+            r.ledger_entries_of(mamori_domain::audit::actions::RECORD_SIGNED)?
+        {
+            let ev: serde_json::Value = serde_json::from_slice(&payload).unwrap_or_default();
+            let version = ev["version"].as_i64();
+            if let (Some(rec), Some(version)) = (rec, version)
+                && !stored.contains(&(rec, version))
+            {
+                rep.missing_signatures.push(format!(
+                    "記録 {rec} 第{version}版の電子署名が、台帳（#{idx}）には記録されているのに保存されていません（削除の可能性）"
+                ));
+            }
+        }
         for cp in r.checkpoints()? {
             let Some((family, pos)) = r.checkpoint_family(cp.size)? else {
                 continue;

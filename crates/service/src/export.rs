@@ -54,18 +54,7 @@ fn esc(s: &str) -> String {
 }
 
 fn time_jst(ms: Millis) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .to_offset(time::macros::offset!(+9));
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} JST",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{} JST", crate::audit::jst(ms))
 }
 
 /// A file name from an attachment's name: no directories, nothing odd.

@@ -466,6 +466,19 @@ impl Reader<'_> {
             .collect::<Result<_, _>>()?)
     }
 
+    /// Ledger entries of successful `action` events: (index, record, payload), oldest first.
+    pub fn ledger_entries_of(
+        &self,
+        action: &str,
+    ) -> Result<Vec<(i64, Option<i64>, Vec<u8>)>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT idx, record_id, payload FROM ledger WHERE action = ?1 AND outcome = 'ok' ORDER BY idx",
+        )?;
+        Ok(st
+            .query_map([action], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
     /// When the newest evidence tree was made.
     pub fn last_evidence_at(&self) -> Result<Option<Millis>, StoreError> {
         Ok(self
