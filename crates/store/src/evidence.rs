@@ -129,6 +129,9 @@ fn stamp_from(r: &Row<'_>) -> rusqlite::Result<EvidenceStamp> {
     })
 }
 
+/// One ledger entry as (index, record, payload).
+pub type LedgerEntry = (i64, Option<i64>, Vec<u8>);
+
 /// A checkpoint an evidence record covers, or may cover.
 #[derive(Debug, Clone)]
 pub struct CheckpointMember {
@@ -466,11 +469,8 @@ impl Reader<'_> {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Ledger entries of successful `action` events: (index, record, payload), oldest first.
-    pub fn ledger_entries_of(
-        &self,
-        action: &str,
-    ) -> Result<Vec<(i64, Option<i64>, Vec<u8>)>, StoreError> {
+    /// Ledger entries of successful `action` events, oldest first.
+    pub fn ledger_entries_of(&self, action: &str) -> Result<Vec<LedgerEntry>, StoreError> {
         let mut st = self.conn.prepare(
             "SELECT idx, record_id, payload FROM ledger WHERE action = ?1 AND outcome = 'ok' ORDER BY idx",
         )?;
