@@ -127,6 +127,7 @@ pub mod actions {
     pub const CA_CREATED: &str = "ca.created";
     pub const SIGNING_CERT_ISSUED: &str = "signing_cert.issued";
     pub const RECORD_SIGNED: &str = "record.signed";
+    pub const RECORD_SIGNING_REQUESTED: &str = "record.signing_requested";
     pub const RECORD_TIMESTAMPED: &str = "record.timestamped";
     pub const RECORD_TIMESTAMP_FAILED: &str = "record.timestamp_failed";
     pub const EVIDENCE_SEALED: &str = "evidence.sealed";

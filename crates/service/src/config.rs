@@ -59,6 +59,9 @@ pub struct EvidenceConfig {
     pub hash: String,
     /// Validity of staff signing certificates issued by the facility CA.
     pub signer_days: u64,
+    /// Logins of authors who sign outside mamori (HPKI card, cloud signing), comma-separated:
+    /// their finalised versions wait for a signature through the external-signing API.
+    pub external_signers: String,
 }
 
 impl Default for EvidenceConfig {
@@ -74,6 +77,7 @@ impl Default for EvidenceConfig {
             renew_days: 365,
             hash: "sha256".into(),
             signer_days: 2 * 365,
+            external_signers: String::new(),
         }
     }
 }

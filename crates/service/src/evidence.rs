@@ -516,21 +516,20 @@ impl Service {
         Ok(row)
     }
 
-    /// Signs a finalised version for its responsible author and asks for the time-stamp.
-    /// Idempotent: a version signed before is left as it is.
-    pub async fn sign_version(
+    /// The statement of a finalised, not yet signed version: (record, version, bytes).
+    /// `None` when it is signed already.
+    async fn statement_of(
         self: &Arc<Self>,
-        p: Option<&Principal>,
         record_id: i64,
         version_no: i64,
-    ) -> Result<SignOutcome> {
-        if !self.config.evidence.sign {
-            return Ok(SignOutcome {
-                signed: false,
-                timestamped: false,
-                message: None,
-            });
-        }
+    ) -> Result<
+        Option<(
+            mamori_store::RecordRow,
+            mamori_store::VersionRow,
+            Vec<u8>,
+            String,
+        )>,
+    > {
         let facility = self.facility().to_owned();
         let blobs = self.store.blobs().clone();
         let (rec, version, signed_before, origin, people, roles) = self
@@ -570,15 +569,14 @@ impl Service {
                 "確定していない版には署名しません",
             ));
         }
-        let already = || SignOutcome {
-            signed: true,
-            timestamped: false,
-            message: Some("署名済みです".into()),
-        };
         if signed_before {
-            return Ok(already());
+            return Ok(None);
         }
-        let patient = rec.patient_id.clone();
+        let author_login = people
+            .iter()
+            .find(|a| a.id == version.author_id)
+            .map(|a| a.login.clone())
+            .unwrap_or_default();
         let content = blobs.get(&version.content_sha256)?;
         let stmt = statement_bytes(
             &facility,
@@ -589,13 +587,75 @@ impl Service {
             &roles,
             &content,
         )?;
-        let statement_sha = hex::encode(mamori_evidence::sha256(&stmt));
+        Ok(Some((rec, version, stmt, author_login)))
+    }
+
+    /// Whether this author signs outside mamori (HPKI card, cloud signing service).
+    fn signs_externally(&self, login: &str) -> bool {
+        self.config
+            .evidence
+            .external_signers
+            .split(',')
+            .any(|l| l.trim() == login)
+    }
+
+    /// Signs a finalised version for its responsible author and asks for the time-stamp.
+    /// Idempotent: a version signed before is left as it is. Authors who sign outside mamori
+    /// are left to the external-signing API.
+    pub async fn sign_version(
+        self: &Arc<Self>,
+        p: Option<&Principal>,
+        record_id: i64,
+        version_no: i64,
+    ) -> Result<SignOutcome> {
+        let none = |message: Option<&str>| SignOutcome {
+            signed: false,
+            timestamped: false,
+            message: message.map(str::to_owned),
+        };
+        if !self.config.evidence.sign {
+            return Ok(none(None));
+        }
+        let Some((rec, version, stmt, author)) = self.statement_of(record_id, version_no).await?
+        else {
+            return Ok(SignOutcome {
+                signed: true,
+                timestamped: false,
+                message: Some("署名済みです".into()),
+            });
+        };
+        if self.signs_externally(&author) {
+            return Ok(none(Some(
+                "作成者の外部署名（HPKI カード等）を待っています",
+            )));
+        }
         let (row, pair) = self.signing_key_for(version.author_id).await?;
         let (cert, key) = (&pair.0, &pair.1);
         let now = self.now();
         let anchors = self.evidence_anchors()?;
         let p7s =
             cades::sign_detached(&stmt, cert, &anchors.signers, key, now).map_err(from_evidence)?;
+        self.store_signature(p, &rec, &version, stmt, p7s, &row.serial, cert, now, false)
+            .await
+    }
+
+    /// Time-stamps a fresh signature and stores both in one commit (B-B alone when no TSA
+    /// answers: it is retried later).
+    #[allow(clippy::too_many_arguments)]
+    async fn store_signature(
+        self: &Arc<Self>,
+        p: Option<&Principal>,
+        rec: &mamori_store::RecordRow,
+        version: &mamori_store::VersionRow,
+        stmt: Vec<u8>,
+        p7s: Vec<u8>,
+        signer_serial: &str,
+        cert: &Cert,
+        now: Millis,
+        external: bool,
+    ) -> Result<SignOutcome> {
+        let (record_id, version_no) = (version.record_id, version.version_no);
+        let statement_sha = hex::encode(mamori_evidence::sha256(&stmt));
         // The time-stamp is asked for before anything is written, so that a signature and its
         // time-stamp land in one commit; a TSA outage leaves a B-B signature to retry.
         let digest = cades::signature_value(&p7s)
@@ -624,7 +684,7 @@ impl Service {
             statement: stmt,
             p7s: p7s.clone(),
             signer_account: version.author_id,
-            signer_serial: row.serial.clone(),
+            signer_serial: signer_serial.to_owned(),
             signer_subject: cert.subject(),
             signed_at: now,
             timestamped_at: token_info.as_ref().map(|i| i.gen_time),
@@ -637,14 +697,17 @@ impl Service {
         let mut t = Target {
             record: Some(record_id),
             version: Some(version_no),
-            patient: Some(patient),
+            patient: Some(rec.patient_id.clone()),
             content_sha256: Some(version.content_sha256.clone()),
             ..Default::default()
         };
-        t.detail("signer_serial", row.serial.clone());
+        t.detail("signer_serial", signer_serial.to_owned());
         t.detail("signer", cert.subject());
         t.detail("statement_sha256", statement_sha);
         t.detail("p7s_sha256", hex::encode(mamori_evidence::sha256(&p7s)));
+        if external {
+            t.detail("external", true);
+        }
         match &token_info {
             Some(info) => {
                 t.detail("level", "CAdES-B-T");
@@ -659,16 +722,19 @@ impl Service {
         }
         let inserted = self
             .write_audited(p, actions::RECORD_SIGNED, t, move |_, tx, _| {
-                Ok(tx.insert_signature(&sig)?)
+                let fresh = tx.insert_signature(&sig)?;
+                tx.delete_signing_request(record_id, version_no)?;
+                Ok(fresh)
             })
             .await?;
-        if !inserted {
-            return Ok(already());
-        }
         Ok(SignOutcome {
             signed: true,
-            timestamped: token_info.is_some(),
-            message: error,
+            timestamped: inserted && token_info.is_some(),
+            message: if inserted {
+                error
+            } else {
+                Some("署名済みです".into())
+            },
         })
     }
 
@@ -755,7 +821,11 @@ impl Service {
         }
         let unsigned = self.store.read(|r| r.unsigned_finalised(200)).await?;
         for (rid, vno) in unsigned {
-            if self.sign_version(None, rid, vno).await.is_ok() {
+            if self
+                .sign_version(None, rid, vno)
+                .await
+                .is_ok_and(|o| o.signed)
+            {
                 rep.signed += 1;
             }
         }
@@ -1062,5 +1132,188 @@ impl Service {
         })
         .await
         .map_err(ServiceError::internal)?
+    }
+}
+
+/// What an author's card or signing service must sign to finish a signature started with
+/// [`Service::begin_external_signature`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SigningTask {
+    pub record_id: i64,
+    pub version_no: i64,
+    /// The DER signed attributes (base64): sign these bytes with SHA-256 (ECDSA or RSA
+    /// PKCS#1 v1.5) using the certificate's key.
+    pub to_be_signed: String,
+    /// SHA-256 of `to_be_signed` (hex), for devices that sign a digest.
+    pub digest_sha256: String,
+    pub signing_time: Millis,
+    /// The statement being signed (base64): the version's facts and content.
+    pub statement: String,
+}
+
+impl Service {
+    /// Only the version's author, in a role that may finalise its kind, signs it; checked
+    /// before anything about the version's state is revealed.
+    async fn external_signer_check(
+        self: &Arc<Self>,
+        p: &Principal,
+        record_id: i64,
+        version_no: i64,
+    ) -> Result<()> {
+        let (rec, version) = self
+            .store
+            .read(move |r| {
+                Ok((
+                    r.record(record_id)?,
+                    r.versions(record_id)?
+                        .into_iter()
+                        .find(|v| v.version_no == version_no),
+                ))
+            })
+            .await?;
+        let (Some(rec), Some(version)) = (rec, version) else {
+            return Err(ServiceError::not_found("版"));
+        };
+        p.require(mamori_domain::permission::Action::Finalise, Some(&rec.kind))?;
+        if version.author_id != p.account.id {
+            return Err(ServiceError::forbidden(
+                "署名できるのはこの版の作成責任者だけです",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Step 1 of a signature made outside mamori: the author gives their certificate (and its
+    /// chain), mamori returns the signed attributes to sign. Recorded in the ledger.
+    pub async fn begin_external_signature(
+        self: &Arc<Self>,
+        p: &Principal,
+        record_id: i64,
+        version_no: i64,
+        certificate_pem: &str,
+    ) -> Result<SigningTask> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        self.external_signer_check(p, record_id, version_no).await?;
+        let (rec, stmt) = match self.statement_of(record_id, version_no).await? {
+            Some((rec, _, stmt, _)) => (rec, stmt),
+            None => {
+                return Err(ServiceError::new(
+                    "conflict",
+                    "この版はすでに署名されています",
+                ));
+            }
+        };
+        let certs = Cert::from_pem_chain(certificate_pem)
+            .map_err(|e| ServiceError::invalid("certificate", e.message))?;
+        let Some(signer) = certs.first().cloned() else {
+            return Err(ServiceError::invalid(
+                "certificate",
+                "署名者の証明書 (PEM) を指定してください",
+            ));
+        };
+        let now = self.now();
+        let anchors = self.evidence_anchors()?;
+        mamori_evidence::cert::chain_to_anchor(&signer, &certs, &anchors.signers, now)
+            .map_err(|e| ServiceError::invalid("certificate", e.message))?;
+        let prepared = cades::prepare(&stmt, &signer, now).map_err(from_evidence)?;
+        let task = SigningTask {
+            record_id,
+            version_no,
+            to_be_signed: b64.encode(&prepared.to_be_signed),
+            digest_sha256: hex::encode(mamori_evidence::sha256(&prepared.to_be_signed)),
+            signing_time: now,
+            statement: b64.encode(&stmt),
+        };
+        let req = mamori_store::SigningRequest {
+            record_id,
+            version_no,
+            statement: stmt,
+            cert: signer.der.clone(),
+            chain: certs
+                .iter()
+                .map(|c| c.to_pem())
+                .collect::<String>()
+                .into_bytes(),
+            signing_time: now,
+            requested_by: p.account.id,
+        };
+        let mut t = Target {
+            record: Some(record_id),
+            version: Some(version_no),
+            patient: Some(rec.patient_id.clone()),
+            ..Default::default()
+        };
+        t.detail("signer", signer.subject());
+        t.detail("signer_serial", signer.serial_hex());
+        self.write_audited(
+            Some(p),
+            actions::RECORD_SIGNING_REQUESTED,
+            t,
+            move |_, tx, _| Ok(tx.put_signing_request(&req)?),
+        )
+        .await?;
+        Ok(task)
+    }
+
+    /// Step 2: the signature value from the card or service. mamori checks it against the
+    /// certificate, assembles the CMS signature, time-stamps it and stores it.
+    pub async fn complete_external_signature(
+        self: &Arc<Self>,
+        p: &Principal,
+        record_id: i64,
+        version_no: i64,
+        signature_b64: &str,
+    ) -> Result<SignOutcome> {
+        use base64::Engine;
+        self.external_signer_check(p, record_id, version_no).await?;
+        let (rec, version) = match self.statement_of(record_id, version_no).await? {
+            Some((rec, version, _, _)) => (rec, version),
+            None => {
+                return Err(ServiceError::new(
+                    "conflict",
+                    "この版はすでに署名されています",
+                ));
+            }
+        };
+        let req = self
+            .store
+            .read(move |r| r.signing_request(record_id, version_no))
+            .await?
+            .filter(|q| q.requested_by == p.account.id)
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "signature",
+                    "先に署名の準備（証明書の登録）を行ってください",
+                )
+            })?;
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(signature_b64.trim())
+            .map_err(|_| {
+                ServiceError::invalid("signature", "署名値は base64 で指定してください")
+            })?;
+        let signer = Cert::from_der(&req.cert).map_err(from_evidence)?;
+        let chain = Cert::from_pem_chain(&String::from_utf8_lossy(&req.chain)).unwrap_or_default();
+        let algorithm = if signer.spki().algorithm.oid == mamori_evidence::asn1::RSA_ENCRYPTION {
+            mamori_evidence::asn1::SHA256_WITH_RSA
+        } else {
+            mamori_evidence::asn1::ECDSA_WITH_SHA256
+        };
+        let prepared =
+            cades::prepare(&req.statement, &signer, req.signing_time).map_err(from_evidence)?;
+        let p7s = cades::assemble(prepared, algorithm, &signature, &chain)
+            .map_err(|e| ServiceError::invalid("signature", e.message))?;
+        self.store_signature(
+            Some(p),
+            &rec,
+            &version,
+            req.statement,
+            p7s,
+            &signer.serial_hex(),
+            &signer,
+            req.signing_time,
+            true,
+        )
+        .await
     }
 }

@@ -487,3 +487,107 @@ async fn an_independent_rfc3161_tsa_over_http_time_stamps_the_signatures() {
         "{sig2:?}"
     );
 }
+
+/// An outside CA (standing in for an HPKI CA) and one certificate with its key.
+fn outside_signer(name: &str) -> (String, rcgen::KeyPair, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name
+        .push(DnType::CommonName, "Test HPKI Root");
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    p.not_before = time::OffsetDateTime::from_unix_timestamp(T0 / 1000 - 86_400).unwrap();
+    p.not_after = time::OffsetDateTime::from_unix_timestamp(T0 / 1000 + 86_400 * 3650).unwrap();
+    let ca = p.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::from_ca_cert_der(ca.der(), ca_key).unwrap();
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::ContentCommitment,
+    ];
+    p.not_before = time::OffsetDateTime::from_unix_timestamp(T0 / 1000 - 86_400).unwrap();
+    p.not_after = time::OffsetDateTime::from_unix_timestamp(T0 / 1000 + 86_400 * 730).unwrap();
+    let cert = p.signed_by(&key, &issuer).unwrap();
+    (cert.pem(), key, ca.pem())
+}
+
+#[tokio::test]
+async fn an_author_signs_with_a_key_outside_mamori_through_the_two_step_api() {
+    use base64::Engine;
+    use rcgen::SigningKey;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let f = fixture_with(|c| {
+        c.evidence.dev_tsa = true;
+        c.evidence.external_signers = "dr_sato".into();
+        c.evidence.signer_trust = "hpki-roots.pem".into();
+    })
+    .await;
+    let (cert_pem, key, root_pem) = outside_signer("佐藤 医師 (HPKI)");
+    std::fs::write(f.data().join("hpki-roots.pem"), root_pem).unwrap();
+    let (admin, doctor) = patient_and_doctor(&f).await;
+    let id = finalised(&f.svc, &doctor, "カードで署名する記録").await;
+    // Finalised, but waiting for the author's own signature.
+    assert!(
+        f.svc.record(&doctor, id).await.unwrap().versions[0]
+            .signature
+            .is_none()
+    );
+    assert_eq!(f.svc.evidence_sweep(false).await.unwrap().signed, 0);
+
+    // An unknown CA is refused; someone other than the author is refused.
+    let (stranger, _, _) = outside_signer("見知らぬ人");
+    let e = f
+        .svc
+        .begin_external_signature(&doctor, id, 1, &stranger)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "invalid_input", "{e:?}");
+    let other = f.user(&admin, "dr_other", "doctor").await;
+    let e = f
+        .svc
+        .begin_external_signature(&other, id, 1, &cert_pem)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "forbidden");
+
+    let task = f
+        .svc
+        .begin_external_signature(&doctor, id, 1, &cert_pem)
+        .await
+        .unwrap();
+    let tbs = b64.decode(&task.to_be_signed).unwrap();
+    // A signature by another key does not fit the certificate.
+    let wrong = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let e = f
+        .svc
+        .complete_external_signature(&doctor, id, 1, &b64.encode(wrong.sign(&tbs).unwrap()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field, Some("signature"), "{e:?}");
+    // The card's signature.
+    let done = f
+        .svc
+        .complete_external_signature(&doctor, id, 1, &b64.encode(key.sign(&tbs).unwrap()))
+        .await
+        .unwrap();
+    assert!(done.signed && done.timestamped, "{done:?}");
+    let sig = f.svc.record(&doctor, id).await.unwrap().versions[0]
+        .signature
+        .clone()
+        .unwrap();
+    assert!(sig.signer.contains("HPKI"), "{sig:?}");
+    assert_eq!(sig.level, "CAdES-B-T");
+    let rep = report(&f.data(), f.svc.config(), f.clock.now());
+    assert_eq!((rep.ok, rep.failed), (1, 0), "{rep:?}");
+    let e = f
+        .svc
+        .begin_external_signature(&doctor, id, 1, &cert_pem)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, "conflict");
+}

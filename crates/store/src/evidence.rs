@@ -129,6 +129,19 @@ fn stamp_from(r: &Row<'_>) -> rusqlite::Result<EvidenceStamp> {
     })
 }
 
+/// A signature being made outside mamori, between its two steps.
+#[derive(Debug, Clone)]
+pub struct SigningRequest {
+    pub record_id: i64,
+    pub version_no: i64,
+    pub statement: Vec<u8>,
+    /// The signer's certificate (DER) and further certificates of its chain (concatenated DER).
+    pub cert: Vec<u8>,
+    pub chain: Vec<u8>,
+    pub signing_time: Millis,
+    pub requested_by: i64,
+}
+
 /// One ledger entry as (index, record, payload).
 pub type LedgerEntry = (i64, Option<i64>, Vec<u8>);
 
@@ -214,6 +227,37 @@ impl WriteTx<'_> {
             "UPDATE signatures SET tsa_attempts = tsa_attempts + 1, tsa_last_error = ?3, tsa_next_try = ?4
              WHERE record_id = ?1 AND version_no = ?2 AND timestamped_at IS NULL",
             params![record_id, version_no, error, next_try],
+        )?;
+        Ok(())
+    }
+
+    /// Starts (or restarts) an external signature of a version.
+    pub fn put_signing_request(&mut self, q: &SigningRequest) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO signing_requests
+                (record_id, version_no, statement, cert, chain, signing_time, requested_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                q.record_id,
+                q.version_no,
+                q.statement,
+                q.cert,
+                q.chain,
+                q.signing_time,
+                q.requested_by
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_signing_request(
+        &mut self,
+        record_id: i64,
+        version_no: i64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM signing_requests WHERE record_id = ?1 AND version_no = ?2",
+            params![record_id, version_no],
         )?;
         Ok(())
     }
@@ -467,6 +511,32 @@ impl Reader<'_> {
         Ok(st
             .query_map([tree_id], stamp_from)?
             .collect::<Result<_, _>>()?)
+    }
+
+    pub fn signing_request(
+        &self,
+        record_id: i64,
+        version_no: i64,
+    ) -> Result<Option<SigningRequest>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT record_id, version_no, statement, cert, chain, signing_time, requested_by
+                 FROM signing_requests WHERE record_id = ?1 AND version_no = ?2",
+                params![record_id, version_no],
+                |r| {
+                    Ok(SigningRequest {
+                        record_id: r.get(0)?,
+                        version_no: r.get(1)?,
+                        statement: r.get(2)?,
+                        cert: r.get(3)?,
+                        chain: r.get(4)?,
+                        signing_time: r.get(5)?,
+                        requested_by: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?)
     }
 
     /// Ledger entries of successful `action` events, oldest first.

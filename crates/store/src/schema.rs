@@ -303,6 +303,18 @@ CREATE INDEX signatures_timestamp_pending ON signatures(tsa_next_try) WHERE time
 CREATE INDEX signatures_unsealed ON signatures(record_id, version_no)
     WHERE evidence_family IS NULL AND timestamped_at IS NOT NULL;
 CREATE INDEX signatures_family ON signatures(evidence_family, evidence_position);
+-- A signature being made outside mamori (HPKI card, cloud signing): the statement and the
+-- signer's certificate between the two API calls.
+CREATE TABLE signing_requests (
+    record_id INTEGER NOT NULL,
+    version_no INTEGER NOT NULL,
+    statement BLOB NOT NULL,
+    cert BLOB NOT NULL,
+    chain BLOB NOT NULL,
+    signing_time INTEGER NOT NULL,
+    requested_by INTEGER NOT NULL REFERENCES accounts(id),
+    PRIMARY KEY (record_id, version_no)
+) WITHOUT ROWID;
 CREATE TRIGGER signatures_never_deleted BEFORE DELETE ON signatures
 BEGIN SELECT RAISE(ABORT, 'signatures are never deleted'); END;
 CREATE TRIGGER signatures_statement_fixed BEFORE UPDATE OF statement_sha256, statement, signer_serial ON signatures

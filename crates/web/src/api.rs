@@ -963,3 +963,39 @@ pub async fn dev_tsa(State(svc): Svc, headers: HeaderMap, body: axum::body::Byte
         Err(e) => ApiError::from(e).into_response(),
     }
 }
+
+#[derive(Deserialize)]
+pub struct SigningBody {
+    /// The signer's certificate, then its chain, as PEM.
+    certificate_pem: String,
+}
+
+#[derive(Deserialize)]
+pub struct SignatureBody {
+    /// The signature over `to_be_signed`, base64 (DER ECDSA or RSA PKCS#1 v1.5, SHA-256).
+    signature_base64: String,
+}
+
+pub async fn begin_external_signature(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path((id, version)): Path<(i64, i64)>,
+    ApiJson(b): ApiJson<SigningBody>,
+) -> ApiResult<mamori_service::evidence::SigningTask> {
+    Ok(Json(
+        svc.begin_external_signature(&p, id, version, &b.certificate_pem)
+            .await?,
+    ))
+}
+
+pub async fn complete_external_signature(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path((id, version)): Path<(i64, i64)>,
+    ApiJson(b): ApiJson<SignatureBody>,
+) -> ApiResult<mamori_service::evidence::SignOutcome> {
+    Ok(Json(
+        svc.complete_external_signature(&p, id, version, &b.signature_base64)
+            .await?,
+    ))
+}

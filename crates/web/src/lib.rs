@@ -425,6 +425,18 @@ pub const ROUTES: &[Route] = &[
         "患者のすべての記録の証拠一式 (ZIP)",
     ),
     r(
+        "POST",
+        "/records/{id}/versions/{version}/signing",
+        "beginExternalSignature",
+        "外部署名（HPKI カード等）の開始: 作成責任者の証明書 (PEM) を渡し、署名すべき署名属性 (DER, base64) を受け取る",
+    ),
+    r(
+        "POST",
+        "/records/{id}/versions/{version}/signature",
+        "completeExternalSignature",
+        "外部署名の完了: 署名値 (base64) を渡すと、証明書で検証して CMS 署名を組み立て、タイムスタンプを付けて保存",
+    ),
+    r(
         "GET",
         "/evidence/status",
         "evidenceStatus",
@@ -532,6 +544,8 @@ fn handler(op: &str) -> MethodRouter<Arc<Service>> {
         "exportRecordBundle" => get(record_bundle),
         "exportPatientBundle" => get(patient_bundle),
         "evidenceStatus" => get(evidence_status),
+        "beginExternalSignature" => post(begin_external_signature),
+        "completeExternalSignature" => post(complete_external_signature),
         "sealEvidence" => post(seal_evidence),
         "openapi" => get(|| async { axum::Json(openapi::document()) }),
         "health" => get(health),

@@ -186,6 +186,11 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
     ),
     ("record.signed", "記録の電子署名", "Record signed"),
     (
+        "record.signing_requested",
+        "外部署名の準備（証明書の登録）",
+        "External signature started",
+    ),
+    (
         "record.timestamped",
         "署名へのタイムスタンプ",
         "Signature time-stamped",

@@ -66,7 +66,10 @@ fn allowed(op: &str) -> Vec<&'static str> {
         "backupStatus" | "evidenceStatus" => vec!["sysadmin", "auditor"],
         "sealEvidence" => vec!["sysadmin"],
         "recordEvidence" => READERS.to_vec(),
-        "exportRecordBundle" | "exportPatientBundle" => MR_FINALISERS.to_vec(),
+        "exportRecordBundle"
+        | "exportPatientBundle"
+        | "beginExternalSignature"
+        | "completeExternalSignature" => MR_FINALISERS.to_vec(),
         "createPatient" => vec!["doctor", "dentist", "clerk"],
         "searchPatients" | "getPatient" | "patientRecords" | "getRecord" | "recordVersions"
         | "diffVersions" | "getAttachment" => READERS.to_vec(),
@@ -87,6 +90,48 @@ fn allowed(op: &str) -> Vec<&'static str> {
             "lab_technician",
         ],
         other => panic!("no expectation for {other}"),
+    }
+}
+
+/// An outside CA (standing in for HPKI) with one signer's certificate and key.
+struct OutsideCa {
+    root_pem: String,
+    cert_pem: String,
+    key: rcgen::KeyPair,
+}
+
+impl OutsideCa {
+    fn new() -> Self {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        };
+        let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name
+            .push(DnType::CommonName, "Matrix HPKI Root");
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let ca = p.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::from_ca_cert_der(ca.der(), ca_key).unwrap();
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name
+            .push(DnType::CommonName, "Matrix Signer");
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::ContentCommitment,
+        ];
+        let cert = p.signed_by(&key, &issuer).unwrap();
+        Self {
+            root_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key,
+        }
+    }
+
+    fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        use rcgen::SigningKey;
+        self.key.sign(msg).unwrap()
     }
 }
 
@@ -112,10 +157,22 @@ fn every_route_for_every_role() {
     let key = backups.path().join("key.txt");
     std::fs::write(&key, mamori_service::backup::KeyFile::generate().to_text()).unwrap();
     let target = backups.path().join("nas");
+    // External signatures: each role's user signs its own record with a key outside mamori,
+    // certified by an outside CA (as HPKI would be).
+    let outside = OutsideCa::new();
+    let trust = backups.path().join("hpki-roots.pem");
+    std::fs::write(&trust, &outside.root_pem).unwrap();
     let s = start(|c| {
         c.backup.targets = target.display().to_string();
         c.backup.key_file = key.display().to_string();
         c.evidence.dev_tsa = true;
+        c.evidence.signer_trust = trust.display().to_string();
+        c.evidence.external_signers = ROLES
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("u{i}.{r}"))
+            .collect::<Vec<_>>()
+            .join(",");
     });
     let admin = s.admin_token();
     // One finished backup, so that an offline copy of it can be recorded.
@@ -452,6 +509,45 @@ fn every_route_for_every_role() {
         check(
             "exportPatientBundle",
             s.call("GET", "/patients/P1/bundle", t, None),
+        );
+        // A record of one's own, finalised (and so waiting for one's external signature);
+        // roles that cannot write one try someone else's.
+        let r = s.call(
+            "POST",
+            "/records",
+            t,
+            Some(record_body("P1", "medical_record", "外部署名の記録", None)),
+        );
+        let to_sign = match r.body["record_id"].as_i64() {
+            Some(id)
+                if s.call("POST", &format!("/records/{id}/finalize"), t, None)
+                    .status
+                    == 200 =>
+            {
+                id
+            }
+            _ => shared,
+        };
+        let began = s.call(
+            "POST",
+            &format!("/records/{to_sign}/versions/1/signing"),
+            t,
+            Some(json!({ "certificate_pem": outside.cert_pem })),
+        );
+        let tbs = began.body["to_be_signed"]
+            .as_str()
+            .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap());
+        check("beginExternalSignature", began);
+        let signature = base64::engine::general_purpose::STANDARD
+            .encode(outside.sign(&tbs.unwrap_or_default()));
+        check(
+            "completeExternalSignature",
+            s.call(
+                "POST",
+                &format!("/records/{to_sign}/versions/1/signature"),
+                t,
+                Some(json!({ "signature_base64": signature })),
+            ),
         );
         check("evidenceStatus", s.call("GET", "/evidence/status", t, None));
         check("sealEvidence", s.call("POST", "/evidence/seal", t, None));
