@@ -35,6 +35,19 @@ pub enum EvidenceCmd {
         #[arg(long, env = "MAMORI_DATA")]
         data: PathBuf,
     },
+    /// Import a staff member's signing certificate and key from PKCS#12 (e.g. HPKI); it must
+    /// chain to the facility CA or evidence.signer_trust. The server must be stopped.
+    ImportKey {
+        #[arg(long, env = "MAMORI_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        p12: PathBuf,
+        /// File holding the PKCS#12 password (never given on the command line).
+        #[arg(long)]
+        password_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -179,6 +192,12 @@ pub fn run(cmd: EvidenceCmd) -> ExitCode {
                 ExitCode::from(1)
             }
         }
+        EvidenceCmd::ImportKey {
+            data,
+            login,
+            p12,
+            password_file,
+        } => import_key(&data, &login, &p12, &password_file),
         EvidenceCmd::Seal { data } => {
             let svc = match mamori_service::instance::open(&data) {
                 Ok(s) => s,
@@ -218,6 +237,41 @@ pub fn run(cmd: EvidenceCmd) -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+    }
+}
+
+fn import_key(data: &Path, login: &str, p12: &Path, password_file: &Path) -> ExitCode {
+    let bytes = match std::fs::read(p12) {
+        Ok(b) => b,
+        Err(e) => return fail(format!("{} を読めません: {e}", p12.display())),
+    };
+    let password = match std::fs::read_to_string(password_file) {
+        Ok(s) => s.trim_end_matches(['\r', '\n']).to_owned(),
+        Err(e) => return fail(format!("{} を読めません: {e}", password_file.display())),
+    };
+    let svc = match mamori_service::instance::open(data) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    let r = rt.block_on(svc.import_signing_identity(login, &bytes, &password));
+    svc.store().close();
+    match r {
+        Ok(row) => {
+            println!(
+                "{login} の署名鍵を取り込みました（シリアル {}、{} まで有効）。以後の確定はこの鍵で署名されます。",
+                row.serial,
+                format_time(row.not_after)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }
 

@@ -126,6 +126,7 @@ pub mod actions {
     pub const BACKUP_REQUESTED: &str = "backup.requested";
     pub const CA_CREATED: &str = "ca.created";
     pub const SIGNING_CERT_ISSUED: &str = "signing_cert.issued";
+    pub const SIGNING_CERT_IMPORTED: &str = "signing_cert.imported";
     pub const RECORD_SIGNED: &str = "record.signed";
     pub const RECORD_SIGNING_REQUESTED: &str = "record.signing_requested";
     pub const RECORD_TIMESTAMPED: &str = "record.timestamped";

@@ -58,6 +58,66 @@ impl RawSigner for EcdsaP256 {
     }
 }
 
+/// A key from PKCS#8 (ECDSA P-256/P-384 or RSA) that mamori holds: its own staff keys, or one
+/// imported from a PKCS#12 bundle. RSA signing goes through ring, never the `rsa` crate.
+pub enum Pkcs8Signer {
+    Ecdsa(EcdsaKeyPair, Oid),
+    Rsa(ring::signature::RsaKeyPair),
+}
+
+impl Pkcs8Signer {
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self> {
+        use ring::signature::{ECDSA_P384_SHA384_ASN1_SIGNING, RsaKeyPair};
+        let rng = SystemRandom::new();
+        if let Ok(k) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8, &rng) {
+            return Ok(Self::Ecdsa(k, ECDSA_WITH_SHA256));
+        }
+        if let Ok(k) = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, pkcs8, &rng) {
+            return Ok(Self::Ecdsa(k, ECDSA_WITH_SHA384));
+        }
+        RsaKeyPair::from_pkcs8(pkcs8).map(Self::Rsa).map_err(|_| {
+            EvidenceError::new(
+                "unsupported_algorithm",
+                "署名鍵の形式に対応していません（ECDSA P-256/P-384 または RSA 2048 ビット以上）",
+            )
+        })
+    }
+
+    /// Whether this key belongs to `cert` (a test signature verified with its public key).
+    pub fn matches(&self, cert: &Cert) -> bool {
+        let msg = b"mamori key check";
+        self.sign(msg).is_ok_and(|sig| {
+            verify_raw(cert.spki(), &self.algorithm(), Some(&ID_SHA256), msg, &sig).is_ok()
+        })
+    }
+}
+
+impl RawSigner for Pkcs8Signer {
+    fn algorithm(&self) -> Oid {
+        match self {
+            Self::Ecdsa(_, oid) => *oid,
+            Self::Rsa(_) => SHA256_WITH_RSA,
+        }
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        let rng = SystemRandom::new();
+        let failed = |_| EvidenceError::new("sign_failed", "署名の計算に失敗しました");
+        match self {
+            Self::Ecdsa(k, _) => k
+                .sign(&rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(failed),
+            Self::Rsa(k) => {
+                let mut sig = vec![0u8; k.public().modulus_len()];
+                k.sign(&ring::signature::RSA_PKCS1_SHA256, &rng, message, &mut sig)
+                    .map_err(failed)?;
+                Ok(sig)
+            }
+        }
+    }
+}
+
 /// Signed attributes ready for the key holder.
 #[derive(Clone, Debug)]
 pub struct Prepared {

@@ -354,3 +354,58 @@ fn dev_tsa_answers_openssl_requests() {
     );
     assert!(ok && out.contains("Verification: OK"), "{out}");
 }
+
+#[test]
+fn an_rsa_key_from_pkcs8_signs_through_ring() {
+    // An RSA key as an imported HPKI identity might carry (made by OpenSSL, not by us).
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("rsa.der");
+    let cert = dir.path().join("rsa.crt");
+    let (ok, out) = run(
+        "openssl",
+        &[
+            OsStr::new("req"),
+            OsStr::new("-x509"),
+            OsStr::new("-newkey"),
+            OsStr::new("rsa:2048"),
+            OsStr::new("-nodes"),
+            OsStr::new("-subj"),
+            OsStr::new("/CN=RSA Signer"),
+            OsStr::new("-days"),
+            OsStr::new("3650"),
+            OsStr::new("-addext"),
+            OsStr::new("basicConstraints=critical,CA:TRUE"),
+            OsStr::new("-keyout"),
+            key.with_extension("pem").as_os_str(),
+            OsStr::new("-outform"),
+            OsStr::new("DER"),
+            OsStr::new("-out"),
+            cert.as_os_str(),
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = run(
+        "openssl",
+        &[
+            OsStr::new("pkcs8"),
+            OsStr::new("-topk8"),
+            OsStr::new("-nocrypt"),
+            OsStr::new("-in"),
+            key.with_extension("pem").as_os_str(),
+            OsStr::new("-outform"),
+            OsStr::new("DER"),
+            OsStr::new("-out"),
+            key.as_os_str(),
+        ],
+    );
+    assert!(ok, "{out}");
+    let signer = cades::Pkcs8Signer::from_pkcs8(&std::fs::read(&key).unwrap()).unwrap();
+    let cert = Cert::from_der(&std::fs::read(&cert).unwrap()).unwrap();
+    assert!(signer.matches(&cert));
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    let p7s = cades::sign_detached(DOC, &cert, &[], &signer, now).unwrap();
+    let info = cades::verify_detached(&p7s, DOC, std::slice::from_ref(&cert), &[]).unwrap();
+    assert_eq!(info.level, "CAdES-B-B");
+    let other = Pki::new("x").signer("y");
+    assert!(!signer.matches(&other.cert));
+}

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use mamori_domain::Millis;
 use mamori_domain::audit::actions;
 use mamori_evidence::asn1::ArchiveTimeStampChain;
-use mamori_evidence::cades::{self, EcdsaP256};
+use mamori_evidence::cades::{self, Pkcs8Signer};
 use mamori_evidence::cert::Cert;
 use mamori_evidence::ers::{self, HashAlg, HashTree};
 use mamori_evidence::tsp::{self, DevTsa, TokenInfo};
@@ -51,7 +51,7 @@ fn from_evidence(e: mamori_evidence::EvidenceError) -> ServiceError {
 /// Parsed keys and certificates kept between signatures (each file is read once).
 #[derive(Default)]
 pub struct Cache {
-    signers: std::sync::Mutex<std::collections::HashMap<String, Arc<(Cert, EcdsaP256)>>>,
+    signers: std::sync::Mutex<std::collections::HashMap<String, Arc<(Cert, Pkcs8Signer)>>>,
     dev_tsa: std::sync::Mutex<Option<Arc<DevTsa>>>,
     anchors: std::sync::Mutex<Option<Arc<Anchors>>>,
 }
@@ -399,16 +399,15 @@ impl Service {
         Ok((token, info))
     }
 
-    /// The author's signing certificate and key, issuing them from the facility CA when the
-    /// author has none that is valid now.
+    /// The author's signing certificate and key (imported, or issued by the facility CA),
+    /// issuing a new one from the facility CA when the author has none that is valid now.
     async fn signing_key_for(
         self: &Arc<Self>,
         account_id: i64,
-    ) -> Result<(SigningCertRow, Arc<(Cert, EcdsaP256)>)> {
+    ) -> Result<(SigningCertRow, Arc<(Cert, Pkcs8Signer)>)> {
         let now = self.now();
         let current = self.store.read(move |r| r.signing_cert(account_id)).await?;
-        let usable =
-            current.filter(|c| c.source == "facility" && c.not_before <= now && now < c.not_after);
+        let usable = current.filter(|c| c.not_before <= now && now < c.not_after);
         let row = match usable {
             Some(c) => c,
             None => self.issue_signing_cert(account_id).await?,
@@ -434,8 +433,7 @@ impl Service {
                 format!("署名鍵 {} を読めません: {e}", key_path.display()),
             )
         })?;
-        let key = rcgen::KeyPair::from_pem(&pem).map_err(ev_err)?;
-        let key = EcdsaP256::from_pkcs8(&key.serialize_der()).map_err(from_evidence)?;
+        let key = Pkcs8Signer::from_pkcs8(&pkcs8_from_pem(&pem)?).map_err(from_evidence)?;
         let pair = Arc::new((cert, key));
         self.evidence_cache
             .signers
@@ -1038,6 +1036,32 @@ impl Service {
     }
 }
 
+/// The PKCS#8 DER inside a `PRIVATE KEY` PEM (as rcgen writes and as imports are stored).
+fn pkcs8_from_pem(pem: &str) -> Result<Vec<u8>> {
+    use base64::Engine;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .map_err(|e| {
+            ServiceError::new(
+                "signing_key_missing",
+                format!("署名鍵の形式が正しくありません: {e}"),
+            )
+        })
+}
+
+fn pkcs8_to_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    pem
+}
+
 /// The stored form of a tree (`family` 0: a new family, the tree's own id).
 fn tree_row(
     tree: &HashTree,
@@ -1315,5 +1339,101 @@ impl Service {
             true,
         )
         .await
+    }
+}
+
+impl Service {
+    /// Imports a signing identity from PKCS#12 (e.g. an HPKI certificate with its key) for the
+    /// account `login`: the key must match the certificate, and the certificate chain to a
+    /// trusted signer root (the facility CA or `evidence.signer_trust`). It becomes the
+    /// account's current signing key. For the command line (whoever holds the instance's keys).
+    pub async fn import_signing_identity(
+        self: &Arc<Self>,
+        login: &str,
+        p12: &[u8],
+        password: &str,
+    ) -> Result<SigningCertRow> {
+        let l = login.to_owned();
+        let account = self
+            .store
+            .read(move |r| r.account_by_login(&l))
+            .await?
+            .filter(|a| a.active)
+            .ok_or_else(|| {
+                ServiceError::invalid("login", "有効なアカウントのログインIDを指定してください")
+            })?;
+        let store = p12_keystore::KeyStore::from_pkcs12(p12, password).map_err(|_| {
+            ServiceError::invalid(
+                "p12",
+                "PKCS#12 ファイルを開けません（パスワードとファイルを確認してください）",
+            )
+        })?;
+        let (_, chain) = store.private_key_chain().ok_or_else(|| {
+            ServiceError::invalid("p12", "PKCS#12 ファイルに秘密鍵と証明書がありません")
+        })?;
+        let certs: Vec<Cert> = chain
+            .chain()
+            .iter()
+            .map(|c| Cert::from_der(c.as_der()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| ServiceError::invalid("p12", e.message))?;
+        let key = Pkcs8Signer::from_pkcs8(chain.key())
+            .map_err(|e| ServiceError::invalid("p12", e.message))?;
+        let Some(cert) = certs.iter().find(|c| key.matches(c)).cloned() else {
+            return Err(ServiceError::invalid(
+                "p12",
+                "PKCS#12 の秘密鍵がどの証明書とも対応していません",
+            ));
+        };
+        let now = self.now();
+        self.ensure_ca().await?;
+        // Read the trust files afresh: an administrator may just have added the HPKI roots.
+        let anchors = Arc::new(Anchors::load(&self.data_dir, &self.config.evidence)?);
+        *self
+            .evidence_cache
+            .anchors
+            .lock()
+            .map_err(ServiceError::internal)? = Some(anchors.clone());
+        mamori_evidence::cert::chain_to_anchor(&cert, &certs, &anchors.signers, now).map_err(
+            |e| {
+                ServiceError::invalid(
+                    "p12",
+                    format!(
+                        "{}（信頼する署名者の認証局は evidence.signer_trust に設定します）",
+                        e.message
+                    ),
+                )
+            },
+        )?;
+        let serial = cert.serial_hex();
+        let keys = self.data_dir.join(KEY_DIR).join(SIGNERS_DIR);
+        std::fs::create_dir_all(&keys).map_err(ev_err)?;
+        mamori_store::restrict_dir(&keys).map_err(ev_err)?;
+        let path = keys.join(format!("{serial}.key"));
+        std::fs::write(&path, pkcs8_to_pem(chain.key())).map_err(ev_err)?;
+        mamori_store::restrict_file(&path).map_err(ev_err)?;
+        let row = SigningCertRow {
+            serial: serial.clone(),
+            account_id: account.id,
+            cert: cert.der.clone(),
+            source: "imported".into(),
+            not_before: cert.not_before(),
+            not_after: cert.not_after(),
+            created_at: now,
+            retired_at: None,
+        };
+        let mut t = Target::default();
+        t.detail("serial", serial);
+        t.detail("account", account.id);
+        t.detail("login", account.login.clone());
+        t.detail("subject", cert.subject());
+        t.detail("issuer", cert.issuer());
+        t.detail("not_after", row.not_after);
+        let r2 = row.clone();
+        self.write_audited(None, actions::SIGNING_CERT_IMPORTED, t, move |_, tx, _| {
+            Ok(tx.insert_signing_cert(&r2)?)
+        })
+        .await?;
+        Ok(row)
     }
 }

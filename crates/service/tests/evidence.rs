@@ -591,3 +591,60 @@ async fn an_author_signs_with_a_key_outside_mamori_through_the_two_step_api() {
         .unwrap_err();
     assert_eq!(e.code, "conflict");
 }
+
+#[tokio::test]
+async fn an_imported_pkcs12_identity_signs_the_authors_records() {
+    let f = fixture_with(|c| {
+        c.evidence.dev_tsa = true;
+        c.evidence.signer_trust = "hpki-roots.pem".into();
+    })
+    .await;
+    let (cert_pem, key, root_pem) = outside_signer("佐藤 医師 (HPKI 取り込み)");
+    let (_, doctor) = patient_and_doctor(&f).await;
+    let cert = mamori_evidence::cert::Cert::from_pem_chain(&cert_pem)
+        .unwrap()
+        .remove(0);
+    let p12 = {
+        let mut store = p12_keystore::KeyStore::new();
+        store.add_entry(
+            "hpki",
+            p12_keystore::KeyStoreEntry::PrivateKeyChain(p12_keystore::PrivateKeyChain::new(
+                key.serialize_der(),
+                [1u8; 8],
+                vec![p12_keystore::Certificate::from_der(&cert.der).unwrap()],
+            )),
+        );
+        store.writer("p12 password").write().unwrap()
+    };
+    // Before its root is trusted, the import is refused; a wrong password too.
+    let (_, _, other_root) = outside_signer("別の認証局の誰か");
+    std::fs::write(f.data().join("hpki-roots.pem"), other_root).unwrap();
+    let e = f
+        .svc
+        .import_signing_identity("dr_sato", &p12, "p12 password")
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("signer_trust"), "{e:?}");
+    std::fs::write(f.data().join("hpki-roots.pem"), root_pem).unwrap();
+    let e = f
+        .svc
+        .import_signing_identity("dr_sato", &p12, "wrong")
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("パスワード"), "{e:?}");
+    let row = f
+        .svc
+        .import_signing_identity("dr_sato", &p12, "p12 password")
+        .await
+        .unwrap();
+    assert_eq!(row.source, "imported");
+    let id = finalised(&f.svc, &doctor, "取り込んだ鍵で署名").await;
+    let sig = f.svc.record(&doctor, id).await.unwrap().versions[0]
+        .signature
+        .clone()
+        .unwrap();
+    assert!(sig.signer.contains("HPKI 取り込み"), "{sig:?}");
+    assert_eq!(sig.serial, row.serial);
+    let rep = report(&f.data(), f.svc.config(), f.clock.now());
+    assert_eq!((rep.ok, rep.failed), (1, 0), "{rep:?}");
+}
