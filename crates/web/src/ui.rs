@@ -753,6 +753,8 @@ pub(crate) struct VersionCard {
     pub body: String,
     pub attachments: Vec<mamori_domain::content::AttachmentRef>,
     pub signature: Option<SignatureCard>,
+    /// Finalised, but not signed yet (an author signing outside mamori, or a retry pending).
+    pub awaiting_signature: bool,
 }
 
 /// A finalised version's signature on the record page.
@@ -817,6 +819,7 @@ async fn record_page(
 pub(crate) fn version_cards(
     versions: Vec<mamori_service::records::VersionView>,
     lang: Lang,
+    signing: bool,
 ) -> Vec<VersionCard> {
     let n = versions.len();
     versions
@@ -838,6 +841,7 @@ pub(crate) fn version_cards(
             title: v.content.title,
             body: v.content.body,
             attachments: v.content.attachments,
+            awaiting_signature: signing && v.state == "finalised" && v.signature.is_none(),
             signature: v.signature.map(|s| SignatureCard {
                 signer: s.signer,
                 level: s.level,
@@ -893,7 +897,7 @@ pub(crate) async fn show_record(
             status: status_text(lang, view.status),
             status_class: status_class(view.status),
             has_signature: view.versions.iter().any(|v| v.signature.is_some()),
-            versions: version_cards(view.versions, lang),
+            versions: version_cards(view.versions, lang, svc.config().evidence.sign),
         },
     )
 }
