@@ -614,19 +614,35 @@ impl Service {
         if !self.config.evidence.sign {
             return Ok(none(None));
         }
-        let Some((rec, version, stmt, author)) = self.statement_of(record_id, version_no).await?
-        else {
+        // Authors who sign outside mamori are left alone before any statement is built (the
+        // sweep meets their versions every minute).
+        if !self.config.evidence.external_signers.trim().is_empty() {
+            let author = self
+                .store
+                .read(move |r| {
+                    let v = r
+                        .versions(record_id)?
+                        .into_iter()
+                        .find(|v| v.version_no == version_no);
+                    Ok(match v {
+                        Some(v) => r.account(v.author_id)?.map(|a| a.login),
+                        None => None,
+                    })
+                })
+                .await?;
+            if author.is_some_and(|a| self.signs_externally(&a)) {
+                return Ok(none(Some(
+                    "作成者の外部署名（HPKI カード等）を待っています",
+                )));
+            }
+        }
+        let Some((rec, version, stmt, _)) = self.statement_of(record_id, version_no).await? else {
             return Ok(SignOutcome {
                 signed: true,
                 timestamped: false,
                 message: Some("署名済みです".into()),
             });
         };
-        if self.signs_externally(&author) {
-            return Ok(none(Some(
-                "作成者の外部署名（HPKI カード等）を待っています",
-            )));
-        }
         let (row, pair) = self.signing_key_for(version.author_id).await?;
         let (cert, key) = (&pair.0, &pair.1);
         let now = self.now();
@@ -817,7 +833,9 @@ impl Service {
         if !self.config.evidence.sign {
             return Ok(rep);
         }
-        let unsigned = self.store.read(|r| r.unsigned_finalised(200)).await?;
+        // All of them: versions waiting for an external signature come back every sweep and must
+        // not crowd out those mamori signs itself.
+        let unsigned = self.store.read(|r| r.unsigned_finalised(100_000)).await?;
         for (rid, vno) in unsigned {
             if self
                 .sign_version(None, rid, vno)

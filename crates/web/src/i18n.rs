@@ -121,6 +121,11 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "Time-stamp pending",
     ),
     (
+        "evidence.awaiting",
+        "署名待ち（作成者の署名がまだありません）",
+        "Awaiting the author's signature",
+    ),
+    (
         "evidence.sealed",
         "証拠記録で長期保護済み",
         "Protected by an evidence record",

@@ -184,6 +184,11 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
         "署名用証明書の発行",
         "Signing certificate issued",
     ),
+    (
+        "signing_cert.imported",
+        "署名用証明書の取り込み (PKCS#12)",
+        "Signing certificate imported",
+    ),
     ("record.signed", "記録の電子署名", "Record signed"),
     (
         "record.signing_requested",
