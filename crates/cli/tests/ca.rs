@@ -161,6 +161,39 @@ fn issue_revoke_and_crl_verified_by_openssl() {
     let (ok, out) = openssl(&["verify", "-CAfile", "ca.pem", "dev.pem"], dir);
     assert!(ok, "{out}");
 
+    // OCSP from the running server, asked by openssl: good now.
+    let ocsp = |dir: &Path| -> String {
+        let port = free_port();
+        let mut server = serve(&data, port);
+        let url = format!("http://127.0.0.1:{port}/ocsp");
+        let (_, out) = openssl(
+            &[
+                "ocsp",
+                "-issuer",
+                "ca.pem",
+                "-cert",
+                "dev.pem",
+                "-cert",
+                "admin.pem",
+                "-url",
+                &url,
+                "-CAfile",
+                "ca.pem",
+            ],
+            dir,
+        );
+        let _ = server.kill();
+        let _ = server.wait();
+        out
+    };
+    let out = ocsp(dir);
+    assert!(
+        out.contains("Response verify OK")
+            && out.contains("dev.pem: good")
+            && out.contains("admin.pem: good"),
+        "{out}"
+    );
+
     // Revoke the device (lost); the CRL lists it, the staff certificate stays good.
     let (_, serial) = openssl(&["x509", "-in", "dev.pem", "-noout", "-serial"], dir);
     let serial = serial
@@ -226,6 +259,15 @@ fn issue_revoke_and_crl_verified_by_openssl() {
     assert!(ok, "{out}");
     let (ok, out) = openssl(&["crl", "-in", "crl.pem", "-noout", "-text"], dir);
     assert!(ok && out.contains("Key Compromise"), "{out}");
+    // OCSP says so too, with the reason; the staff certificate stays good.
+    let out = ocsp(dir);
+    assert!(
+        out.contains("Response verify OK")
+            && out.contains("dev.pem: revoked")
+            && out.contains("Reason: keyCompromise")
+            && out.contains("admin.pem: good"),
+        "{out}"
+    );
 
     // The list shows both, one revoked; and the ledger still verifies.
     let o = mamori(&["ca", "list", "--data", d]);

@@ -15,6 +15,7 @@ pub mod cades;
 pub mod cert;
 mod error;
 pub mod ers;
+pub mod ocsp;
 pub mod tsp;
 
 pub use error::{EvidenceError, Result};

@@ -512,3 +512,53 @@ impl Service {
 pub fn ca_pem(dir: &Path) -> Option<String> {
     std::fs::read_to_string(paths(dir).1).ok()
 }
+
+impl Service {
+    /// Answers an OCSP request (RFC 6960) about the facility CA's certificates: good, revoked
+    /// (from the moment of revocation, with its reason) or unknown; signed by the CA.
+    pub async fn ocsp_respond(self: &Arc<Self>, request: Vec<u8>) -> Result<Vec<u8>> {
+        self.ensure_ca_recorded().await?;
+        let rows: std::collections::HashMap<String, CertificateRow> = self
+            .store
+            .read(|r| r.certificates())
+            .await?
+            .into_iter()
+            .map(|c| (c.serial.clone(), c))
+            .collect();
+        let (dir, now) = (self.data_dir.clone(), self.now());
+        tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
+            let (key_path, cert_path) = paths(&dir);
+            let key = crate::evidence::pkcs8_from_pem(
+                &std::fs::read_to_string(key_path).map_err(ca_err)?,
+            )?;
+            let key = mamori_evidence::cades::Pkcs8Signer::from_pkcs8(&key).map_err(ca_err)?;
+            let ca = mamori_evidence::cert::Cert::from_pem_chain(
+                &std::fs::read_to_string(cert_path).map_err(ca_err)?,
+            )
+            .map_err(ca_err)?
+            .pop()
+            .ok_or_else(|| ca_err("ca.pem"))?;
+            Ok(mamori_evidence::ocsp::respond(
+                &request,
+                &ca,
+                &key,
+                now,
+                |serial| {
+                    use mamori_evidence::ocsp::Status;
+                    match rows.get(serial.trim_start_matches("00")) {
+                        Some(c) => match c.revoked_at {
+                            Some(at) => Status::Revoked {
+                                at,
+                                reason: c.revoke_reason.clone(),
+                            },
+                            None => Status::Good,
+                        },
+                        None => Status::Unknown,
+                    }
+                },
+            ))
+        })
+        .await
+        .map_err(ServiceError::internal)?
+    }
+}

@@ -1055,7 +1055,7 @@ impl Service {
 }
 
 /// The PKCS#8 DER inside a `PRIVATE KEY` PEM (as rcgen writes and as imports are stored).
-fn pkcs8_from_pem(pem: &str) -> Result<Vec<u8>> {
+pub(crate) fn pkcs8_from_pem(pem: &str) -> Result<Vec<u8>> {
     use base64::Engine;
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     base64::engine::general_purpose::STANDARD

@@ -999,3 +999,22 @@ pub async fn complete_external_signature(
             .await?,
     ))
 }
+
+/// The facility CA's OCSP responder (RFC 6960 over HTTP POST); public, as OCSP is.
+pub async fn ocsp(State(svc): Svc, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct != "application/ocsp-request" {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/ocsp-request",
+        )
+            .into_response();
+    }
+    match svc.ocsp_respond(body.to_vec()).await {
+        Ok(resp) => ([(header::CONTENT_TYPE, "application/ocsp-response")], resp).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}

@@ -580,6 +580,10 @@ pub fn router(svc: Arc<Service>) -> Router {
             "/tsa",
             axum::routing::post(api::dev_tsa).layer(DefaultBodyLimit::max(16 * 1024)),
         )
+        .route(
+            "/ocsp",
+            axum::routing::post(api::ocsp).layer(DefaultBodyLimit::max(16 * 1024)),
+        )
         .merge(ui::routes())
         .merge(ui_admin::routes())
         .merge(ui_account::routes())
