@@ -56,6 +56,25 @@ pub struct Cache {
     anchors: std::sync::Mutex<Option<Arc<Anchors>>>,
 }
 
+/// A finalised version without a signature, and the people its statement names.
+struct Unsigned {
+    rec: mamori_store::RecordRow,
+    version: mamori_store::VersionRow,
+    origin: String,
+    people: Vec<mamori_store::Account>,
+    roles: Vec<mamori_domain::permission::Role>,
+}
+
+impl Unsigned {
+    fn author_login(&self) -> &str {
+        self.people
+            .iter()
+            .find(|a| a.id == self.version.author_id)
+            .map(|a| a.login.as_str())
+            .unwrap_or_default()
+    }
+}
+
 /// What happened to one version's signature just now.
 #[derive(Debug, Clone, Serialize)]
 pub struct SignOutcome {
@@ -443,6 +462,25 @@ impl Service {
         Ok((row, pair))
     }
 
+    /// Makes `row` the account's current signing certificate, recorded in the ledger.
+    async fn record_signing_cert(
+        self: &Arc<Self>,
+        action: &'static str,
+        row: &SigningCertRow,
+        login: &str,
+        mut t: Target,
+    ) -> Result<()> {
+        t.detail("serial", row.serial.clone());
+        t.detail("account", row.account_id);
+        t.detail("login", login.to_owned());
+        t.detail("not_after", row.not_after);
+        let r2 = row.clone();
+        self.write_audited(None, action, t, move |_, tx, _| {
+            Ok(tx.insert_signing_cert(&r2)?)
+        })
+        .await
+    }
+
     async fn issue_signing_cert(self: &Arc<Self>, account_id: i64) -> Result<SigningCertRow> {
         self.ensure_ca().await?;
         let (account, role) = self
@@ -501,35 +539,23 @@ impl Service {
             created_at: now,
             retired_at: None,
         };
-        let mut t = Target::default();
-        t.detail("serial", row.serial.clone());
-        t.detail("account", account_id);
-        t.detail("login", account.login.clone());
-        t.detail("not_after", row.not_after);
-        let r2 = row.clone();
-        self.write_audited(None, actions::SIGNING_CERT_ISSUED, t, move |_, tx, _| {
-            Ok(tx.insert_signing_cert(&r2)?)
-        })
+        self.record_signing_cert(
+            actions::SIGNING_CERT_ISSUED,
+            &row,
+            &account.login,
+            Target::default(),
+        )
         .await?;
         Ok(row)
     }
 
-    /// The statement of a finalised, not yet signed version: (record, version, bytes).
-    /// `None` when it is signed already.
-    async fn statement_of(
+    /// A finalised version that has no signature yet, with what its statement names; `None`
+    /// when it is signed already.
+    async fn unsigned_version(
         self: &Arc<Self>,
         record_id: i64,
         version_no: i64,
-    ) -> Result<
-        Option<(
-            mamori_store::RecordRow,
-            mamori_store::VersionRow,
-            Vec<u8>,
-            String,
-        )>,
-    > {
-        let facility = self.facility().to_owned();
-        let blobs = self.store.blobs().clone();
+    ) -> Result<Option<Unsigned>> {
         let (rec, version, signed_before, origin, people, roles) = self
             .store
             .read(move |r| {
@@ -570,22 +596,27 @@ impl Service {
         if signed_before {
             return Ok(None);
         }
-        let author_login = people
-            .iter()
-            .find(|a| a.id == version.author_id)
-            .map(|a| a.login.clone())
-            .unwrap_or_default();
-        let content = blobs.get(&version.content_sha256)?;
-        let stmt = statement_bytes(
-            &facility,
-            &origin.unwrap_or_default(),
-            &rec,
-            &version,
-            &people,
-            &roles,
+        Ok(Some(Unsigned {
+            rec,
+            version,
+            origin: origin.unwrap_or_default(),
+            people,
+            roles,
+        }))
+    }
+
+    /// The exact bytes the author signs for `u`.
+    fn statement(&self, u: &Unsigned) -> Result<Vec<u8>> {
+        let content = self.store.blobs().get(&u.version.content_sha256)?;
+        statement_bytes(
+            self.facility(),
+            &u.origin,
+            &u.rec,
+            &u.version,
+            &u.people,
+            &u.roles,
             &content,
-        )?;
-        Ok(Some((rec, version, stmt, author_login)))
+        )
     }
 
     /// Whether this author signs outside mamori (HPKI card, cloud signing service).
@@ -614,41 +645,34 @@ impl Service {
         if !self.config.evidence.sign {
             return Ok(none(None));
         }
-        // Authors who sign outside mamori are left alone before any statement is built (the
-        // sweep meets their versions every minute).
-        if !self.config.evidence.external_signers.trim().is_empty() {
-            let author = self
-                .store
-                .read(move |r| {
-                    let v = r
-                        .versions(record_id)?
-                        .into_iter()
-                        .find(|v| v.version_no == version_no);
-                    Ok(match v {
-                        Some(v) => r.account(v.author_id)?.map(|a| a.login),
-                        None => None,
-                    })
-                })
-                .await?;
-            if author.is_some_and(|a| self.signs_externally(&a)) {
-                return Ok(none(Some(
-                    "作成者の外部署名（HPKI カード等）を待っています",
-                )));
-            }
-        }
-        let Some((rec, version, stmt, _)) = self.statement_of(record_id, version_no).await? else {
+        let Some(u) = self.unsigned_version(record_id, version_no).await? else {
             return Ok(SignOutcome {
                 signed: true,
                 timestamped: false,
                 message: Some("署名済みです".into()),
             });
         };
+        // Authors who sign outside mamori are left alone before any statement is built (the
+        // sweep meets their versions every minute).
+        if self.signs_externally(u.author_login()) {
+            return Ok(none(Some(
+                "作成者の外部署名（HPKI カード等）を待っています",
+            )));
+        }
+        let stmt = self.statement(&u)?;
+        let (rec, version) = (u.rec, u.version);
         let (row, pair) = self.signing_key_for(version.author_id).await?;
         let (cert, key) = (&pair.0, &pair.1);
         let now = self.now();
         let anchors = self.evidence_anchors()?;
-        let p7s =
-            cades::sign_detached(&stmt, cert, &anchors.signers, key, now).map_err(from_evidence)?;
+        // The .p7s carries the signer's issuer, not every trusted root.
+        let issuers: Vec<Cert> = anchors
+            .signers
+            .iter()
+            .filter(|c| c.parsed.tbs_certificate.subject == cert.parsed.tbs_certificate.issuer)
+            .cloned()
+            .collect();
+        let p7s = cades::sign_detached(&stmt, cert, &issuers, key, now).map_err(from_evidence)?;
         self.store_signature(p, &rec, &version, stmt, p7s, &row.serial, cert, now, false)
             .await
     }
@@ -1237,8 +1261,8 @@ impl Service {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD;
         self.external_signer_check(p, record_id, version_no).await?;
-        let (rec, stmt) = match self.statement_of(record_id, version_no).await? {
-            Some((rec, _, stmt, _)) => (rec, stmt),
+        let (rec, stmt) = match self.unsigned_version(record_id, version_no).await? {
+            Some(u) => (u.rec.clone(), self.statement(&u)?),
             None => {
                 return Err(ServiceError::new(
                     "conflict",
@@ -1309,8 +1333,8 @@ impl Service {
     ) -> Result<SignOutcome> {
         use base64::Engine;
         self.external_signer_check(p, record_id, version_no).await?;
-        let (rec, version) = match self.statement_of(record_id, version_no).await? {
-            Some((rec, version, _, _)) => (rec, version),
+        let (rec, version) = match self.unsigned_version(record_id, version_no).await? {
+            Some(u) => (u.rec, u.version),
             None => {
                 return Err(ServiceError::new(
                     "conflict",
@@ -1441,17 +1465,10 @@ impl Service {
             retired_at: None,
         };
         let mut t = Target::default();
-        t.detail("serial", serial);
-        t.detail("account", account.id);
-        t.detail("login", account.login.clone());
         t.detail("subject", cert.subject());
         t.detail("issuer", cert.issuer());
-        t.detail("not_after", row.not_after);
-        let r2 = row.clone();
-        self.write_audited(None, actions::SIGNING_CERT_IMPORTED, t, move |_, tx, _| {
-            Ok(tx.insert_signing_cert(&r2)?)
-        })
-        .await?;
+        self.record_signing_cert(actions::SIGNING_CERT_IMPORTED, &row, &account.login, t)
+            .await?;
         Ok(row)
     }
 }

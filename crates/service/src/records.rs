@@ -83,6 +83,9 @@ pub struct VersionView {
     pub ledger_index: i64,
     /// The author's electronic signature of a finalised version.
     pub signature: Option<crate::evidence::SignatureBrief>,
+    /// Finalised while signing is on, but not signed yet (an author who signs outside mamori,
+    /// or a signature the sweep will retry).
+    pub awaiting_signature: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -641,6 +644,9 @@ impl Service {
             .iter()
             .enumerate()
             .map(|(i, v)| {
+                let signature = r
+                    .signature(v.record_id, v.version_no)?
+                    .map(|s| crate::evidence::SignatureBrief::of(&s));
                 let content = match with_content_of {
                     WhichContent::All => self.load_content(&v.content_sha256)?,
                     WhichContent::Head if i == last => self.load_content(&v.content_sha256)?,
@@ -666,9 +672,10 @@ impl Service {
                     finalised_at: v.finalised_at,
                     rejection_reason: v.rejection_reason.clone(),
                     ledger_index: v.ledger_index,
-                    signature: r
-                        .signature(v.record_id, v.version_no)?
-                        .map(|s| crate::evidence::SignatureBrief::of(&s)),
+                    signature: signature.clone(),
+                    awaiting_signature: self.config.evidence.sign
+                        && v.state == "finalised"
+                        && signature.is_none(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

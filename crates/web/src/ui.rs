@@ -819,7 +819,6 @@ async fn record_page(
 pub(crate) fn version_cards(
     versions: Vec<mamori_service::records::VersionView>,
     lang: Lang,
-    signing: bool,
 ) -> Vec<VersionCard> {
     let n = versions.len();
     versions
@@ -841,7 +840,7 @@ pub(crate) fn version_cards(
             title: v.content.title,
             body: v.content.body,
             attachments: v.content.attachments,
-            awaiting_signature: signing && v.state == "finalised" && v.signature.is_none(),
+            awaiting_signature: v.awaiting_signature,
             signature: v.signature.map(|s| SignatureCard {
                 signer: s.signer,
                 level: s.level,
@@ -897,7 +896,7 @@ pub(crate) async fn show_record(
             status: status_text(lang, view.status),
             status_class: status_class(view.status),
             has_signature: view.versions.iter().any(|v| v.signature.is_some()),
-            versions: version_cards(view.versions, lang, svc.config().evidence.sign),
+            versions: version_cards(view.versions, lang),
         },
     )
 }

@@ -632,7 +632,7 @@ pub async fn print_page(
             ledger_size: v.ledger_size,
             title,
             status: crate::ui::status_text(lang, v.record.status),
-            versions: version_cards(v.record.versions, lang, false),
+            versions: version_cards(v.record.versions, lang),
         },
     )
 }
