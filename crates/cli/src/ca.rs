@@ -66,7 +66,7 @@ pub enum CaCmd {
     },
 }
 
-fn password(file: Option<&Path>) -> Result<String, String> {
+pub(crate) fn password(file: Option<&Path>) -> Result<String, String> {
     match file {
         Some(f) => std::fs::read_to_string(f)
             .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())

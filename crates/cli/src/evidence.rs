@@ -199,25 +199,8 @@ pub fn run(cmd: EvidenceCmd) -> ExitCode {
             password_file,
         } => import_key(&data, &login, &p12, &password_file),
         EvidenceCmd::Seal { data } => {
-            let svc = match mamori_service::instance::open(&data) {
-                Ok(s) => s,
-                Err(e) if e.code == "locked_instance" => {
-                    return fail(
-                        "サーバーが動いています。封印と更新はサーバーが1分ごとに行います（管理 › 電子署名 の「今すぐ実行」も使えます）",
-                    );
-                }
-                Err(e) => return fail(e),
-            };
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => return fail(e),
-            };
-            let r = rt.block_on(svc.evidence_sweep(true));
-            svc.store().close();
-            match r {
+            let swept = with_instance(&data, |svc| async move { svc.evidence_sweep(true).await });
+            match swept {
                 Ok(r) => {
                     println!(
                         "署名 {} 件、タイムスタンプ {} 件（失敗 {}）、証拠記録の作成 {}、更新 {} 件",
@@ -240,30 +223,49 @@ pub fn run(cmd: EvidenceCmd) -> ExitCode {
     }
 }
 
+/// Opens the instance (the server must not be running), runs one service call, closes it.
+fn with_instance<T, F, Fut>(data: &Path, f: F) -> Result<T, String>
+where
+    F: FnOnce(std::sync::Arc<mamori_service::Service>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ServiceError>>,
+{
+    let svc = match mamori_service::instance::open(data) {
+        Ok(s) => s,
+        Err(e) if e.code == "locked_instance" => {
+            return Err(
+                "サーバーが動いています。止めてから実行してください（封印と更新はサーバーが1分ごとに行い、管理 › 電子署名 の「今すぐ実行」も使えます）"
+                    .into(),
+            );
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let r = rt.block_on(f(svc.clone()));
+    svc.store().close();
+    r.map_err(|e| e.to_string())
+}
+
 fn import_key(data: &Path, login: &str, p12: &Path, password_file: &Path) -> ExitCode {
     let bytes = match std::fs::read(p12) {
         Ok(b) => b,
         Err(e) => return fail(format!("{} を読めません: {e}", p12.display())),
     };
-    let password = match std::fs::read_to_string(password_file) {
-        Ok(s) => s.trim_end_matches(['\r', '\n']).to_owned(),
-        Err(e) => return fail(format!("{} を読めません: {e}", password_file.display())),
-    };
-    let svc = match mamori_service::instance::open(data) {
-        Ok(s) => s,
+    let password = match crate::ca::password(Some(password_file)) {
+        Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(e),
-    };
-    let r = rt.block_on(svc.import_signing_identity(login, &bytes, &password));
-    svc.store().close();
-    match r {
-        Ok(row) => {
+    let login = login.to_owned();
+    let imported = with_instance(data, |svc| async move {
+        let row = svc
+            .import_signing_identity(&login, &bytes, &password)
+            .await?;
+        Ok((login, row))
+    });
+    match imported {
+        Ok((login, row)) => {
             println!(
                 "{login} の署名鍵を取り込みました（シリアル {}、{} まで有効）。以後の確定はこの鍵で署名されます。",
                 row.serial,

@@ -941,27 +941,38 @@ pub async fn seal_evidence(
     Ok(Json(svc.seal_now(&p).await?))
 }
 
-/// The development TSA (RFC 3161 over HTTP), when enabled; not part of the API.
-pub async fn dev_tsa(State(svc): Svc, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+/// One DER request in, one DER reply out, as RFC 3161 and RFC 6960 carry them over HTTP.
+async fn der_exchange<F, Fut>(
+    headers: &HeaderMap,
+    body: axum::body::Bytes,
+    (request_type, reply_type): (&'static str, &'static str),
+    answer: F,
+) -> Response
+where
+    F: FnOnce(Vec<u8>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<u8>, mamori_service::ServiceError>>,
+{
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if ct != "application/timestamp-query" {
+    if ct != request_type {
         return (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/timestamp-query",
+            format!("Content-Type must be {request_type}"),
         )
             .into_response();
     }
-    match svc.dev_tsa_respond(body.to_vec()).await {
-        Ok(resp) => (
-            [(header::CONTENT_TYPE, "application/timestamp-reply")],
-            resp,
-        )
-            .into_response(),
+    match answer(body.to_vec()).await {
+        Ok(resp) => ([(header::CONTENT_TYPE, reply_type)], resp).into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// The development TSA (RFC 3161 over HTTP), when enabled; not part of the API.
+pub async fn dev_tsa(State(svc): Svc, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let types = ("application/timestamp-query", "application/timestamp-reply");
+    der_exchange(&headers, body, types, |req| svc.dev_tsa_respond(req)).await
 }
 
 #[derive(Deserialize)]
@@ -1002,19 +1013,6 @@ pub async fn complete_external_signature(
 
 /// The facility CA's OCSP responder (RFC 6960 over HTTP POST); public, as OCSP is.
 pub async fn ocsp(State(svc): Svc, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if ct != "application/ocsp-request" {
-        return (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/ocsp-request",
-        )
-            .into_response();
-    }
-    match svc.ocsp_respond(body.to_vec()).await {
-        Ok(resp) => ([(header::CONTENT_TYPE, "application/ocsp-response")], resp).into_response(),
-        Err(e) => ApiError::from(e).into_response(),
-    }
+    let types = ("application/ocsp-request", "application/ocsp-response");
+    der_exchange(&headers, body, types, |req| svc.ocsp_respond(req)).await
 }

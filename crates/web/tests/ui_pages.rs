@@ -953,6 +953,22 @@ fn signatures_show_on_the_record_verify_on_their_page_and_download_as_a_bundle()
     std::io::Read::read_to_end(&mut r.into_reader(), &mut zip).unwrap();
     assert_eq!(&zip[..2], b"PK", "not a zip");
 
+    // The development TSA answers RFC 3161 over HTTP (a malformed query gets a rejection).
+    let tsa = |ct: &str| match ureq::post(&format!("{}/tsa", b.root))
+        .set("Content-Type", ct)
+        .send_bytes(b"\x30\x00")
+    {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(tsa("text/plain").status(), 415);
+    let r = tsa("application/timestamp-query");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/timestamp-reply")
+    );
+
     // The administrator sees the development TSA warning and seals now.
     let mut a = Browser::new(&s);
     assert_eq!(login(&mut a, "admin.sig", PW).status, 303);
