@@ -11,6 +11,7 @@
 //! - A finalisation that could not be signed (crash, missing key) is signed by the next sweep.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use mamori_domain::Millis;
 use mamori_domain::audit::actions;
@@ -34,6 +35,8 @@ pub const SIGNERS_DIR: &str = "signers";
 pub const DEV_TSA_KEY: &str = "dev-tsa.key";
 pub const DEV_TSA_CERT: &str = "dev-tsa.pem";
 const DAY: Millis = 86_400_000;
+/// How often the sweep looks for finalised versions a crash left unsigned.
+const UNSIGNED_SCAN_EVERY: Millis = 3_600_000;
 /// The longest a failing time-stamp waits before the next try.
 const MAX_BACKOFF: Millis = 3_600_000;
 
@@ -54,6 +57,8 @@ pub struct Cache {
     signers: std::sync::Mutex<std::collections::HashMap<String, Arc<(Cert, Pkcs8Signer)>>>,
     dev_tsa: std::sync::Mutex<Option<Arc<DevTsa>>>,
     anchors: std::sync::Mutex<Option<Arc<Anchors>>>,
+    /// When the sweep last looked for finalised versions left unsigned.
+    unsigned_scan: std::sync::atomic::AtomicI64,
 }
 
 /// A finalised version without a signature, and the people its statement names.
@@ -220,17 +225,9 @@ impl Service {
         let now = self.now();
         let (pending, oldest_pending) = r.timestamps_pending()?;
         let unsealed = r.unsealed_signatures()?.len();
-        let families = r.evidence_families()?;
+        let heads = r.evidence_heads()?;
         let margin = cfg.renew_days as Millis * DAY;
-        let mut next_renewal: Option<Millis> = None;
-        for f in &families {
-            if let Some(last) = r.evidence_chains(*f)?.last()
-                && let Some(s) = r.evidence_stamps(last.id)?.last()
-            {
-                let due = s.tsa_not_after - margin;
-                next_renewal = Some(next_renewal.map_or(due, |n: Millis| n.min(due)));
-            }
-        }
+        let next_renewal = heads.iter().map(|h| h.stamp.tsa_not_after - margin).min();
         let urls = cfg.tsa_url_list();
         let development_tsa = urls.is_empty() && cfg.dev_tsa;
         let tsa = if !urls.is_empty() {
@@ -280,7 +277,7 @@ impl Service {
             pending,
             oldest_pending,
             unsealed,
-            families: families.len(),
+            families: heads.len(),
             last_sealed_at: r.last_evidence_at()?,
             next_renewal,
             warnings,
@@ -857,9 +854,20 @@ impl Service {
         if !self.config.evidence.sign {
             return Ok(rep);
         }
-        // All of them: versions waiting for an external signature come back every sweep and must
-        // not crowd out those mamori signs itself.
-        let unsigned = self.store.read(|r| r.unsigned_finalised(100_000)).await?;
+        // Finalisations are signed as they happen; this only heals what a crash or an error left
+        // unsigned. It joins every version, so it runs at start, hourly, and when asked — not
+        // every minute. All of them: versions waiting for an external signature come back each
+        // time and must not crowd out those mamori signs itself.
+        let now = self.now();
+        let last = self.evidence_cache.unsigned_scan.load(Ordering::Relaxed);
+        let unsigned = if force_seal || last == 0 || now - last >= UNSIGNED_SCAN_EVERY {
+            self.evidence_cache
+                .unsigned_scan
+                .store(now.max(1), Ordering::Relaxed);
+            self.store.read(|r| r.unsigned_finalised(100_000)).await?
+        } else {
+            Vec::new()
+        };
         for (rid, vno) in unsigned {
             if self
                 .sign_version(None, rid, vno)
@@ -978,21 +986,15 @@ impl Service {
         }
         let alg = self.hash_alg()?;
         let margin = self.config.evidence.renew_days as Millis * DAY;
-        let families = self.store.read(|r| r.evidence_families()).await?;
-        for family in families {
-            let chains = self.store.read(move |r| r.evidence_chains(family)).await?;
-            let Some(last) = chains.last().cloned() else {
-                continue;
-            };
-            let last_id = last.id;
-            let stamps = self.store.read(move |r| r.evidence_stamps(last_id)).await?;
-            let Some(stamp) = stamps.last().cloned() else {
-                continue;
-            };
-            if last.alg != alg.name() {
+        // Only each record's newest stamp is read here, every minute; the trees' leaves are
+        // read when a hash-tree renewal needs them.
+        let heads = self.store.read(|r| r.evidence_heads()).await?;
+        for head in heads {
+            let (family, stamp) = (head.family, head.stamp);
+            if head.alg != alg.name() {
                 out.push(self.renew_hash_tree(family, alg).await?);
             } else if stamp.tsa_not_after - self.now() < margin {
-                let last_alg = HashAlg::parse(&last.alg).unwrap_or(HashAlg::Sha256);
+                let last_alg = HashAlg::parse(&head.alg).unwrap_or(HashAlg::Sha256);
                 let input = last_alg.digest(&stamp.token);
                 let (token, info) = self.time_stamp(input).await?;
                 if info.tsa_not_after <= stamp.tsa_not_after {
@@ -1008,7 +1010,7 @@ impl Service {
                 t.detail("previous_tsa_not_after", stamp.tsa_not_after);
                 t.detail("tsa_not_after", info.tsa_not_after);
                 let row = EvidenceStamp {
-                    tree_id: last.id,
+                    tree_id: head.tree_id,
                     seq: stamp.seq + 1,
                     token,
                     gen_time: info.gen_time,

@@ -142,6 +142,16 @@ pub struct SigningRequest {
     pub requested_by: i64,
 }
 
+/// The newest archive time-stamp of an evidence record (what renewal decides on), read
+/// without the trees' leaves.
+#[derive(Debug, Clone)]
+pub struct EvidenceHead {
+    pub family: i64,
+    pub tree_id: i64,
+    pub alg: String,
+    pub stamp: EvidenceStamp,
+}
+
 /// One ledger entry as (index, record, payload).
 pub type LedgerEntry = (i64, Option<i64>, Vec<u8>);
 
@@ -496,11 +506,31 @@ impl Reader<'_> {
             .collect::<Result<_, _>>()?)
     }
 
-    pub fn evidence_families(&self) -> Result<Vec<i64>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT DISTINCT family FROM evidence_trees ORDER BY family")?;
-        Ok(st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+    /// Each family's newest chain and its newest stamp.
+    pub fn evidence_heads(&self) -> Result<Vec<EvidenceHead>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT t.family, t.id, t.alg, s.tree_id, s.seq, s.token, s.gen_time, s.tsa_not_after
+             FROM evidence_trees t JOIN evidence_stamps s ON s.tree_id = t.id
+             WHERE t.chain_no = (SELECT max(chain_no) FROM evidence_trees WHERE family = t.family)
+               AND s.seq = (SELECT max(seq) FROM evidence_stamps WHERE tree_id = t.id)
+             ORDER BY t.family",
+        )?;
+        Ok(st
+            .query_map([], |r| {
+                Ok(EvidenceHead {
+                    family: r.get(0)?,
+                    tree_id: r.get(1)?,
+                    alg: r.get(2)?,
+                    stamp: EvidenceStamp {
+                        tree_id: r.get(3)?,
+                        seq: r.get(4)?,
+                        token: r.get(5)?,
+                        gen_time: r.get(6)?,
+                        tsa_not_after: r.get(7)?,
+                    },
+                })
+            })?
+            .collect::<Result<_, _>>()?)
     }
 
     pub fn evidence_stamps(&self, tree_id: i64) -> Result<Vec<EvidenceStamp>, StoreError> {

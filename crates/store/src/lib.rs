@@ -18,7 +18,8 @@ mod writer;
 pub use blobs::BlobStore;
 pub use error::StoreError;
 pub use evidence::{
-    CheckpointMember, EvidenceStamp, EvidenceTree, SignatureRow, SigningCertRow, SigningRequest,
+    CheckpointMember, EvidenceHead, EvidenceStamp, EvidenceTree, SignatureRow, SigningCertRow,
+    SigningRequest,
 };
 pub use ledger::{
     LedgerHashes, LedgerRow, SEGMENT_BITS, day_of, day_start, is_chart_access, segment_of,
