@@ -1,0 +1,464 @@
+//! Catalogues as versioned data files (see `catalogues/README.md`): parsed, validated, and
+//! looked up by ID. A broken file is refused whole with a message naming the file, the item
+//! and the field, so a new edition cannot half-load.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+/// The editions shipped with mamori, embedded so that a fresh instance has them.
+pub const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "mhlw-checklist-medical-r6.toml",
+        include_str!("../../../catalogues/mhlw-checklist-medical-r6.toml"),
+    ),
+    (
+        "mhlw-checklist-medical-r7.toml",
+        include_str!("../../../catalogues/mhlw-checklist-medical-r7.toml"),
+    ),
+    (
+        "mhlw-checklist-vendor-r6.toml",
+        include_str!("../../../catalogues/mhlw-checklist-vendor-r6.toml"),
+    ),
+    (
+        "mhlw-checklist-vendor-r7.toml",
+        include_str!("../../../catalogues/mhlw-checklist-vendor-r7.toml"),
+    ),
+    (
+        "mhlw-guideline-6.0.toml",
+        include_str!("../../../catalogues/mhlw-guideline-6.0.toml"),
+    ),
+];
+
+/// What mamori can observe from the live system; an item's `observe` must be one of these.
+pub const OBSERVABLE: &[&str] = &[
+    "security_officer",
+    "operating_rules",
+    "asset_ledger",
+    "remote_maintenance",
+    "mds_sds",
+    "role_access",
+    "unused_accounts",
+    "access_logs",
+    "log_review",
+    "password_policy",
+    "two_factor",
+    "idle_lock",
+    "patches_server",
+    "patches_pc",
+    "patches_network",
+    "patches_all",
+    "connection_restriction",
+    "contact_chart",
+    "backup_restore",
+    "bcp",
+    "clock_sync",
+    "maintenance_control",
+    "emergency_access",
+    "finalisation",
+    "signatures",
+    "retention",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub id: String,
+    pub family: String,
+    pub title: String,
+    pub edition: String,
+    pub fiscal_year: i32,
+    pub sheet: String,
+    pub source: String,
+    #[serde(default)]
+    pub uncertain: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Section {
+    pub id: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    pub id: String,
+    pub topic: String,
+    pub section: String,
+    pub number: String,
+    pub text: String,
+    #[serde(default)]
+    pub scope: Option<String>,
+    pub since: i32,
+    pub required_by: i32,
+    #[serde(default)]
+    pub refs: Vec<String>,
+    #[serde(default)]
+    pub observe: Option<String>,
+    #[serde(default)]
+    pub uncertain: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalogue {
+    pub catalogue: Header,
+    pub sections: Vec<Section>,
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CatalogueError {
+    #[error("{file}: TOML として読めません: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{file}: {place} の {field}: {message}")]
+    Invalid {
+        file: String,
+        place: String,
+        field: &'static str,
+        message: String,
+    },
+    #[error("{file}: カタログ ID {id} は {other} と重複しています")]
+    DuplicateCatalogue {
+        file: String,
+        id: String,
+        other: String,
+    },
+}
+
+const SHEETS: &[&str] = &["medical", "vendor", "guideline"];
+
+fn id_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl Catalogue {
+    /// Parses and validates one file; `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Self, CatalogueError> {
+        let c: Catalogue = toml::from_str(text).map_err(|e| CatalogueError::Syntax {
+            file: file.to_owned(),
+            message: e.message().to_owned(),
+        })?;
+        c.validate(file)?;
+        Ok(c)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), CatalogueError> {
+        let bad = |place: &str, field: &'static str, message: &str| CatalogueError::Invalid {
+            file: file.to_owned(),
+            place: place.to_owned(),
+            field,
+            message: message.to_owned(),
+        };
+        let h = &self.catalogue;
+        if !id_ok(&h.id) {
+            return Err(bad(
+                "[catalogue]",
+                "id",
+                "英数字と - _ . の64文字以内にしてください",
+            ));
+        }
+        if !id_ok(&h.family) {
+            return Err(bad(
+                "[catalogue]",
+                "family",
+                "英数字と - _ . の64文字以内にしてください",
+            ));
+        }
+        if !SHEETS.contains(&h.sheet.as_str()) {
+            return Err(bad(
+                "[catalogue]",
+                "sheet",
+                "medical・vendor・guideline のいずれかにしてください",
+            ));
+        }
+        if !(2000..=2100).contains(&h.fiscal_year) {
+            return Err(bad(
+                "[catalogue]",
+                "fiscal_year",
+                "西暦の年度にしてください",
+            ));
+        }
+        for (field, v) in [
+            ("title", &h.title),
+            ("edition", &h.edition),
+            ("source", &h.source),
+        ] {
+            if v.trim().is_empty() {
+                return Err(bad("[catalogue]", field, "空です"));
+            }
+        }
+        if self.items.is_empty() {
+            return Err(bad("[catalogue]", "items", "項目がありません"));
+        }
+        let mut sections = HashSet::new();
+        for s in &self.sections {
+            if s.id.trim().is_empty() || !sections.insert(s.id.as_str()) {
+                return Err(bad(
+                    &format!("section {}", s.id),
+                    "id",
+                    "空か、ほかの節と重複しています",
+                ));
+            }
+        }
+        let mut ids = HashSet::new();
+        for i in &self.items {
+            let place = format!("item {}", i.id);
+            if !id_ok(&i.id) {
+                return Err(bad(
+                    &place,
+                    "id",
+                    "英数字と - _ . の64文字以内にしてください",
+                ));
+            }
+            if !ids.insert(i.id.as_str()) {
+                return Err(bad(&place, "id", "同じ ID の項目がすでにあります"));
+            }
+            if !id_ok(&i.topic) {
+                return Err(bad(
+                    &place,
+                    "topic",
+                    "英数字と - _ . の64文字以内にしてください",
+                ));
+            }
+            if !sections.contains(i.section.as_str()) {
+                return Err(bad(&place, "section", "[[sections]] にない節です"));
+            }
+            if i.text.trim().is_empty() || i.number.trim().is_empty() {
+                return Err(bad(&place, "text", "番号と本文は必須です"));
+            }
+            if i.required_by < i.since {
+                return Err(bad(&place, "required_by", "since より前の年度です"));
+            }
+            if let Some(o) = &i.observe
+                && !OBSERVABLE.contains(&o.as_str())
+            {
+                return Err(bad(
+                    &place,
+                    "observe",
+                    "mamori が観測できる項目ではありません",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn id(&self) -> &str {
+        &self.catalogue.id
+    }
+
+    pub fn item(&self, id: &str) -> Option<&Item> {
+        self.items.iter().find(|i| i.id == id)
+    }
+
+    pub fn section(&self, id: &str) -> Option<&Section> {
+        self.sections.iter().find(|s| s.id == id)
+    }
+
+    pub fn sheet_ja(&self) -> &'static str {
+        match self.catalogue.sheet.as_str() {
+            "medical" => "医療機関確認用",
+            "vendor" => "事業者確認用",
+            _ => "ガイドライン遵守事項",
+        }
+    }
+}
+
+/// Every loaded catalogue by ID.
+#[derive(Debug, Clone, Default)]
+pub struct Library {
+    by_id: BTreeMap<String, (String, Catalogue)>,
+}
+
+impl Library {
+    /// The embedded editions; these are tested, so a failure here is a build defect.
+    pub fn embedded() -> Self {
+        let mut lib = Self::default();
+        for (file, text) in EMBEDDED {
+            lib.add(file, text).expect("embedded catalogue is valid");
+        }
+        lib
+    }
+
+    /// Adds one file. An ID already loaded is refused, so a local file cannot silently
+    /// replace a shipped edition that assessments refer to.
+    pub fn add(&mut self, file: &str, text: &str) -> Result<&Catalogue, CatalogueError> {
+        let c = Catalogue::parse(file, text)?;
+        if let Some((other, _)) = self.by_id.get(c.id()) {
+            return Err(CatalogueError::DuplicateCatalogue {
+                file: file.to_owned(),
+                id: c.id().to_owned(),
+                other: other.clone(),
+            });
+        }
+        let id = c.id().to_owned();
+        self.by_id.insert(id.clone(), (file.to_owned(), c));
+        Ok(&self.by_id[&id].1)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Catalogue> {
+        self.by_id.get(id).map(|(_, c)| c)
+    }
+
+    /// All catalogues, newest fiscal year first, then by ID.
+    pub fn list(&self) -> Vec<&Catalogue> {
+        let mut v: Vec<&Catalogue> = self.by_id.values().map(|(_, c)| c).collect();
+        v.sort_by(|a, b| {
+            b.catalogue
+                .fiscal_year
+                .cmp(&a.catalogue.fiscal_year)
+                .then_with(|| a.id().cmp(b.id()))
+        });
+        v
+    }
+
+    /// The newest edition of a family (what a new assessment should use by default).
+    pub fn latest(&self, family: &str) -> Option<&Catalogue> {
+        self.list()
+            .into_iter()
+            .find(|c| c.catalogue.family == family)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[catalogue]
+id = "t-1"
+family = "t"
+title = "T"
+edition = "1"
+fiscal_year = 2025
+sheet = "medical"
+source = "test"
+
+[[sections]]
+id = "1"
+title = "S"
+
+[[items]]
+id = "A"
+topic = "a"
+section = "1"
+number = "1-①"
+text = "x"
+since = 2025
+required_by = 2025
+"#;
+
+    #[test]
+    fn embedded_catalogues_load_with_unique_ids() {
+        let lib = Library::embedded();
+        assert_eq!(lib.list().len(), EMBEDDED.len());
+        let r7 = lib.get("mhlw-checklist-medical-r7").unwrap();
+        assert_eq!(r7.items.len(), 18);
+        assert_eq!(
+            lib.latest("mhlw-checklist-medical").unwrap().id(),
+            "mhlw-checklist-medical-r7"
+        );
+        // Every checklist item of the R6 sheet (seed 003's list) is there: 1 + 14 + 3.
+        let r6 = lib.get("mhlw-checklist-medical-r6").unwrap();
+        let per = |s: &str| r6.items.iter().filter(|i| i.section == s).count();
+        assert_eq!((per("1"), per("2"), per("3")), (1, 14, 3));
+        // Every medical-sheet topic of R6 is still asked in R7 (nothing was removed).
+        for i in &r6.items {
+            assert!(r7.items.iter().any(|j| j.topic == i.topic), "{}", i.topic);
+        }
+    }
+
+    #[test]
+    fn a_minimal_file_loads() {
+        let c = Catalogue::parse("t.toml", MINIMAL).unwrap();
+        assert_eq!(c.item("A").unwrap().number, "1-①");
+    }
+
+    #[test]
+    fn broken_files_are_refused_with_the_place() {
+        let dup = format!(
+            "{MINIMAL}\n[[items]]\nid = \"A\"\ntopic = \"b\"\nsection = \"1\"\nnumber = \"2\"\ntext = \"y\"\nsince = 2025\nrequired_by = 2025\n"
+        );
+        let e = Catalogue::parse("t.toml", &dup).unwrap_err();
+        assert!(e.to_string().contains("item A"), "{e}");
+        assert!(
+            e.to_string().contains("重複") || e.to_string().contains("すでに"),
+            "{e}"
+        );
+
+        let e = Catalogue::parse(
+            "t.toml",
+            &MINIMAL.replace("section = \"1\"\nnumber", "section = \"9\"\nnumber"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                CatalogueError::Invalid {
+                    field: "section",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+
+        let e = Catalogue::parse(
+            "t.toml",
+            &MINIMAL.replace("required_by = 2025", "required_by = 2020"),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            CatalogueError::Invalid {
+                field: "required_by",
+                ..
+            }
+        ));
+
+        let e = Catalogue::parse(
+            "t.toml",
+            &MINIMAL.replace("text = \"x\"", "text = \"x\"\nobserve = \"mind_reading\""),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            CatalogueError::Invalid {
+                field: "observe",
+                ..
+            }
+        ));
+
+        let e = Catalogue::parse(
+            "t.toml",
+            &MINIMAL.replace("sheet = \"medical\"", "sheet = \"pharmacy\""),
+        )
+        .unwrap_err();
+        assert!(matches!(e, CatalogueError::Invalid { field: "sheet", .. }));
+
+        let e = Catalogue::parse(
+            "t.toml",
+            &MINIMAL.replace("text = \"x\"", "text = \"x\"\ncolour = \"red\""),
+        )
+        .unwrap_err();
+        assert!(matches!(e, CatalogueError::Syntax { .. }), "{e}");
+        assert!(e.to_string().starts_with("t.toml:"));
+
+        let e = Catalogue::parse("t.toml", "[catalogue").unwrap_err();
+        assert!(matches!(e, CatalogueError::Syntax { .. }));
+    }
+
+    #[test]
+    fn a_local_file_cannot_replace_a_shipped_edition() {
+        let mut lib = Library::embedded();
+        let clash = MINIMAL.replace("id = \"t-1\"", "id = \"mhlw-checklist-medical-r7\"");
+        let e = lib.add("local.toml", &clash).unwrap_err();
+        assert!(matches!(e, CatalogueError::DuplicateCatalogue { .. }));
+        lib.add("local.toml", MINIMAL).unwrap();
+        assert!(lib.get("t-1").is_some());
+    }
+}
