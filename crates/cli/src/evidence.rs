@@ -224,7 +224,7 @@ pub fn run(cmd: EvidenceCmd) -> ExitCode {
 }
 
 /// Opens the instance (the server must not be running), runs one service call, closes it.
-fn with_instance<T, F, Fut>(data: &Path, f: F) -> Result<T, String>
+pub(crate) fn with_instance<T, F, Fut>(data: &Path, f: F) -> Result<T, String>
 where
     F: FnOnce(std::sync::Arc<mamori_service::Service>) -> Fut,
     Fut: std::future::Future<Output = Result<T, ServiceError>>,

@@ -5,6 +5,7 @@ mod bench;
 mod bench_backup;
 mod bench_evidence;
 mod ca;
+mod compliance;
 mod demo;
 mod evidence;
 
@@ -101,6 +102,11 @@ enum Cmd {
     Evidence {
         #[command(subcommand)]
         cmd: evidence::EvidenceCmd,
+    },
+    /// Self-assessment against the MHLW checklist and guideline: catalogues, new, report.
+    Compliance {
+        #[command(subcommand)]
+        cmd: compliance::ComplianceCmd,
     },
     /// Export a record or a patient's records as a ZIP that verifies with OpenSSL alone.
     Export {
@@ -207,6 +213,7 @@ fn main() -> ExitCode {
         Cmd::Ca { cmd } => ca::run(cmd),
         Cmd::Evidence { cmd } => evidence::run(cmd),
         Cmd::Export { what } => evidence::export(what),
+        Cmd::Compliance { cmd } => compliance::run(cmd),
         Cmd::Verify {
             data,
             checkpoint,

@@ -37,6 +37,9 @@ fn width(s: &str, size: f32) -> f32 {
 fn printable(c: char) -> char {
     match c {
         '\t' => ' ',
+        // Not in Adobe-Japan1: the nearest full-width form.
+        '›' => '＞',
+        '‹' => '＜',
         c if (c as u32) < 0x20 => ' ',
         c if (c as u32) > 0xFFFF => '〓',
         c => c,
@@ -52,7 +55,9 @@ pub fn wrap(text: &str, max: f32, size: f32) -> Vec<String> {
         let mut w = 0.0;
         for c in para.chars().map(printable) {
             let cw = if half_width(c) { 0.5 * size } else { size };
-            if w + cw > max && !line.is_empty() {
+            // 禁則: closing punctuation hangs at the end of the line rather than starting one.
+            let hangs = "、。，．）」』】〕・ー！？".contains(c);
+            if w + cw > max && !line.is_empty() && !hangs {
                 let cut = if half_width(c) && c != ' ' {
                     line.rfind(' ').filter(|&i| line.len() - i < 24)
                 } else {
@@ -418,7 +423,26 @@ pub fn render(doc: &Doc) -> Vec<u8> {
                     c.begin_text();
                     c.set_font(FONT, *size);
                     c.next_line(*x, *y);
-                    c.show(Str(&ucs2(s)));
+                    // Spaces become positioning, not glyphs: viewers that substitute a
+                    // font for the standard one often have no glyph for the half-width space.
+                    let mut tj = c.show_positioned();
+                    let mut items = tj.items();
+                    let mut gap = 0.0;
+                    for (i, run) in s.split(' ').enumerate() {
+                        if i > 0 {
+                            gap += 500.0;
+                        }
+                        if run.is_empty() {
+                            continue;
+                        }
+                        if gap > 0.0 {
+                            items.adjust(-gap);
+                            gap = 0.0;
+                        }
+                        items.show(Str(&ucs2(run)));
+                    }
+                    drop(items);
+                    drop(tj);
                     c.end_text();
                 }
             }
@@ -447,6 +471,10 @@ mod tests {
         assert_eq!(lines, ["backup", "policy draft"]);
         assert_eq!(wrap("一\n二", 100.0, 10.0), ["一", "二"]);
         assert_eq!(wrap("", 100.0, 10.0), [""]);
+        assert_eq!(
+            wrap("あいうえお、かき", 50.0, 10.0),
+            ["あいうえお、", "かき"]
+        );
     }
 
     #[test]

@@ -184,6 +184,19 @@ pub mod actions {
     pub const LEDGER_PROOF: &str = "ledger.proof";
     pub const LEDGER_VERIFIED: &str = "ledger.verified";
     pub const LEDGER_CHECKPOINT: &str = "ledger.checkpoint";
+    pub const COMPLIANCE_VIEWED: &str = "compliance.viewed";
+    pub const COMPLIANCE_CREATED: &str = "compliance.created";
+    pub const COMPLIANCE_ANSWERED: &str = "compliance.answered";
+    pub const COMPLIANCE_EVIDENCE: &str = "compliance.evidence_added";
+    pub const COMPLIANCE_CLOSED: &str = "compliance.closed";
+    pub const COMPLIANCE_REPORT: &str = "compliance.report";
+    pub const COMPLIANCE_PROFILE: &str = "compliance.profile_saved";
+    pub const ASSET_SAVED: &str = "asset.saved";
+    pub const ASSET_IMPORTED: &str = "asset.imported";
+    pub const ASSET_DELETED: &str = "asset.deleted";
+    pub const RISK_SAVED: &str = "risk.saved";
+    pub const RISK_DELETED: &str = "risk.deleted";
+    pub const CONTACTS_SAVED: &str = "contacts.saved";
 }
 
 /// The facts of a version row that the ledger commits to.

@@ -6,6 +6,7 @@
 //! backend implements the same two surfaces.
 
 mod blobs;
+mod compliance;
 mod error;
 mod evidence;
 mod ledger;
@@ -16,6 +17,7 @@ mod write_tx;
 mod writer;
 
 pub use blobs::BlobStore;
+pub use compliance::{AnswerRow, AssessmentRow, AssetRow, ContactRow, EvidenceRow, RiskRow};
 pub use error::StoreError;
 pub use evidence::{
     CheckpointMember, EvidenceHead, EvidenceStamp, EvidenceTree, SignatureRow, SigningCertRow,

@@ -345,6 +345,92 @@ BEGIN SELECT RAISE(ABORT, 'evidence is never deleted'); END;
 ALTER TABLE checkpoints ADD COLUMN evidence_family INTEGER;
 ALTER TABLE checkpoints ADD COLUMN evidence_position INTEGER;
 "#,
+    // 7: the compliance pillar. Assessments against a catalogue edition; a person's answers
+    // (observed answers are computed live and frozen into rows only when an assessment is
+    // closed); evidence files and links; the asset ledger; the risk register; the incident
+    // contact chart. Every change also goes through the ledger with its detail.
+    r#"
+CREATE TABLE compliance_assessments (
+    id INTEGER PRIMARY KEY,
+    catalogue_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    assessed_on TEXT NOT NULL,
+    -- NULL: started from the command line by the operator of the instance.
+    created_by INTEGER REFERENCES accounts(id),
+    created_at INTEGER NOT NULL,
+    closed_at INTEGER,
+    closed_by INTEGER REFERENCES accounts(id)
+);
+CREATE TABLE compliance_answers (
+    assessment_id INTEGER NOT NULL REFERENCES compliance_assessments(id),
+    item_id TEXT NOT NULL,
+    answer TEXT NOT NULL CHECK (answer IN ('yes', 'no', 'na', 'unanswered')),
+    source TEXT NOT NULL CHECK (source IN ('declared', 'observed')),
+    owner TEXT NOT NULL DEFAULT '',
+    due TEXT,
+    note TEXT NOT NULL DEFAULT '',
+    observation TEXT,
+    answered_by INTEGER REFERENCES accounts(id),
+    answered_at INTEGER NOT NULL,
+    PRIMARY KEY (assessment_id, item_id)
+) WITHOUT ROWID;
+CREATE TABLE compliance_evidence (
+    id INTEGER PRIMARY KEY,
+    assessment_id INTEGER NOT NULL REFERENCES compliance_assessments(id),
+    item_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('file', 'link')),
+    name TEXT NOT NULL,
+    url TEXT,
+    sha256 TEXT REFERENCES blobs(sha256),
+    media_type TEXT,
+    size INTEGER,
+    added_by INTEGER NOT NULL REFERENCES accounts(id),
+    added_at INTEGER NOT NULL
+);
+CREATE INDEX compliance_evidence_item ON compliance_evidence(assessment_id, item_id);
+CREATE TABLE compliance_assets (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ('server', 'pc', 'network', 'medical')),
+    location TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    os TEXT NOT NULL,
+    patched_on TEXT,
+    remote_maintenance TEXT NOT NULL CHECK (remote_maintenance IN ('yes', 'no', 'unknown')),
+    maintainer TEXT NOT NULL,
+    vendor TEXT NOT NULL,
+    mds_sds TEXT NOT NULL CHECK (mds_sds IN ('received', 'not_received', 'na')),
+    mds_sha256 TEXT REFERENCES blobs(sha256),
+    mds_name TEXT,
+    connection_restriction TEXT NOT NULL,
+    note TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    updated_by INTEGER REFERENCES accounts(id)
+);
+CREATE TABLE compliance_risks (
+    id INTEGER PRIMARY KEY,
+    seed_key TEXT UNIQUE,
+    asset TEXT NOT NULL,
+    threat TEXT NOT NULL,
+    likelihood INTEGER NOT NULL CHECK (likelihood BETWEEN 1 AND 5),
+    impact INTEGER NOT NULL CHECK (impact BETWEEN 1 AND 5),
+    control TEXT NOT NULL,
+    feature TEXT NOT NULL,
+    residual INTEGER NOT NULL CHECK (residual BETWEEN 1 AND 5),
+    owner TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE incident_contacts (
+    id INTEGER PRIMARY KEY,
+    category TEXT NOT NULL CHECK (category IN ('internal', 'vendor', 'mhlw', 'police', 'other')),
+    name TEXT NOT NULL,
+    organisation TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    email TEXT NOT NULL,
+    note TEXT NOT NULL,
+    position INTEGER NOT NULL
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -279,6 +279,51 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
         "非常時アクセス一覧の閲覧",
         "Emergency queue read",
     ),
+    (
+        "compliance.viewed",
+        "自己点検の閲覧",
+        "Self-assessment viewed",
+    ),
+    (
+        "compliance.created",
+        "自己点検の開始",
+        "Self-assessment started",
+    ),
+    (
+        "compliance.answered",
+        "点検項目への回答",
+        "Checklist item answered",
+    ),
+    (
+        "compliance.evidence_added",
+        "点検の証跡の追加",
+        "Evidence attached",
+    ),
+    (
+        "compliance.closed",
+        "自己点検の締め",
+        "Self-assessment closed",
+    ),
+    (
+        "compliance.report",
+        "点検報告書の出力",
+        "Assessment report produced",
+    ),
+    (
+        "compliance.profile_saved",
+        "安全管理体制の設定",
+        "Security organisation saved",
+    ),
+    ("asset.saved", "機器台帳の更新", "Asset saved"),
+    (
+        "asset.imported",
+        "機器台帳の取り込み",
+        "Asset ledger imported",
+    ),
+    ("asset.deleted", "機器台帳からの削除", "Asset removed"),
+    ("risk.saved", "リスク台帳の更新", "Risk saved"),
+    ("risk.deleted", "リスク台帳からの削除", "Risk removed"),
+    ("contacts.saved", "連絡体制図の更新", "Contact chart saved"),
 ];
 
 /// What the action filter offers: a code prefix and its label key.
@@ -295,6 +340,8 @@ const ACTION_GROUPS: &[(&str, &str, &str)] = &[
     ("emergency.", "非常時アクセス", "Emergency access"),
     ("maintenance.", "保守作業", "Maintenance work"),
     ("ledger.", "台帳", "Ledger"),
+    ("compliance.", "自己点検", "Self-assessment"),
+    ("asset.", "機器台帳", "Asset ledger"),
 ];
 
 pub(crate) fn action_label(lang: Lang, code: &str) -> String {

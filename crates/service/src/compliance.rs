@@ -1,0 +1,721 @@
+//! Self-assessment against the MHLW checklist and guideline (the compliance pillar): an
+//! assessment is a catalogue edition answered at a date. Answers mamori can observe are
+//! proposed live, with their evidence and time; a person may override one only with a note.
+//! Closing an assessment freezes what was observed, so last year's answers stay last year's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mamori_compliance::answer::{
+    self, Declared, NextStep, Score, check_declaration, fiscal_year, next_steps, resolve, score,
+};
+use mamori_compliance::catalogue::Header;
+use mamori_compliance::{Answer, Catalogue, Item, Library, Observation, Resolved, Source};
+use mamori_domain::audit::actions;
+use mamori_domain::permission::Action;
+use mamori_store::{AnswerRow, AssessmentRow, EvidenceRow, Reader};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, ServiceError};
+use crate::{Principal, Service, Target};
+
+/// Largest evidence file (an MDS/SDS or a scanned policy is a few MB).
+pub const MAX_EVIDENCE_BYTES: usize = 20 * 1024 * 1024;
+
+/// The security officer (監査担当) and the administrator run the self-assessment.
+pub(crate) fn may_assess(p: &Principal) -> Result<()> {
+    p.require(Action::ReadAudit, None)
+        .or_else(|_| p.require(Action::AdminSettings, None))
+}
+
+/// For adapters that answer without a service call (the catalogue list).
+pub fn require_assessor(p: &Principal) -> Result<()> {
+    may_assess(p)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CatalogueSummary {
+    #[serde(flatten)]
+    pub header: Header,
+    pub sheet_ja: &'static str,
+    pub items: usize,
+    pub observable: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AssessmentSummary {
+    #[serde(flatten)]
+    pub row: AssessmentRow,
+    pub edition: String,
+    pub catalogue_title: String,
+    pub sheet_ja: &'static str,
+    pub percent: u32,
+    pub closed: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemView {
+    #[serde(flatten)]
+    pub item: Item,
+    pub section_title: String,
+    #[serde(flatten)]
+    pub resolved: Resolved,
+    /// Last assessment's answer on the same topic, if there was one.
+    pub previous: Option<Answer>,
+    pub evidence: Vec<EvidenceRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AssessmentView {
+    pub assessment: AssessmentRow,
+    pub catalogue: Header,
+    pub fiscal_year: i32,
+    pub closed: bool,
+    pub items: Vec<ItemView>,
+    pub score: Score,
+    pub next_steps: Vec<NextStep>,
+    /// The assessment compared against (same family, earlier), with its score.
+    pub previous: Option<(AssessmentRow, u32)>,
+    /// When the live observations were made (or frozen).
+    pub observed_at: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AnswerInput {
+    pub answer: String,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub due: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+pub enum EvidenceInput {
+    File { name: String, bytes: Vec<u8> },
+    Link { name: String, url: String },
+}
+
+/// What a stored evidence file may be: PDFs and images as records are, and the Excel and
+/// Word files that MDS/SDS and policies come as. Always served as a download.
+pub fn evidence_media_type(name: &str, bytes: &[u8]) -> Result<&'static str> {
+    if let Some(m) = mamori_domain::content::sniff_media_type(bytes) {
+        return Ok(m);
+    }
+    let lower = name.to_ascii_lowercase();
+    if bytes.starts_with(b"PK\x03\x04") {
+        if lower.ends_with(".xlsx") {
+            return Ok("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+        }
+        if lower.ends_with(".docx") {
+            return Ok("application/vnd.openxmlformats-officedocument.wordprocessingml.document");
+        }
+    }
+    Err(ServiceError::invalid(
+        "file",
+        "添付できるのは PDF・画像（JPEG/PNG/TIFF）・Excel（.xlsx）・Word（.docx）のファイルです",
+    ))
+}
+
+fn declared_of(a: &AnswerRow, names: &HashMap<i64, String>) -> Option<Declared> {
+    (a.source == "declared").then(|| Declared {
+        answer: Answer::parse(&a.answer).unwrap_or(Answer::Unanswered),
+        owner: a.owner.clone(),
+        due: a.due.clone(),
+        note: a.note.clone(),
+        by: a
+            .answered_by
+            .and_then(|id| names.get(&id).cloned())
+            .unwrap_or_default(),
+        at: a.answered_at,
+    })
+}
+
+impl Service {
+    /// The shipped catalogues and any in `<data>/catalogues/*.toml`; a broken local file is
+    /// reported, not fatal, so one bad file cannot stop inspections being answered.
+    pub fn compliance_library(&self) -> (Library, Vec<String>) {
+        let mut lib = Library::embedded();
+        let mut problems = Vec::new();
+        let dir = self.data_dir().join("catalogues");
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            let mut files: Vec<_> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+            for f in files {
+                let name = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                match std::fs::read_to_string(&f) {
+                    Ok(text) => {
+                        if let Err(e) = lib.add(&name, &text) {
+                            problems.push(e.to_string());
+                        }
+                    }
+                    Err(e) => problems.push(format!("{name}: 読めません: {e}")),
+                }
+            }
+        }
+        (lib, problems)
+    }
+
+    pub fn catalogue_summaries(&self) -> (Vec<CatalogueSummary>, Vec<String>) {
+        let (lib, problems) = self.compliance_library();
+        let list = lib
+            .list()
+            .into_iter()
+            .map(|c| CatalogueSummary {
+                header: c.catalogue.clone(),
+                sheet_ja: c.sheet_ja(),
+                items: c.items.len(),
+                observable: c.items.iter().filter(|i| i.observe.is_some()).count(),
+            })
+            .collect();
+        (list, problems)
+    }
+
+    fn catalogue(&self, id: &str) -> Result<Catalogue> {
+        self.compliance_library()
+            .0
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ServiceError::not_found("点検表（カタログ）"))
+    }
+
+    pub async fn assessments(self: &Arc<Self>, p: &Principal) -> Result<Vec<AssessmentSummary>> {
+        let pc = p.clone();
+        let (lib, _) = self.compliance_library();
+        self.read_audited(p, actions::COMPLIANCE_VIEWED, move |this, r, t| {
+            t.detail("query", "assessments");
+            may_assess(&pc)?;
+            let rows = r.assessments()?;
+            let observed = this.observe_in(r)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let Some(c) = lib.get(&row.catalogue_id) else {
+                    continue;
+                };
+                let answers = this.resolved_in(r, &row, c, &observed)?;
+                out.push(AssessmentSummary {
+                    edition: c.catalogue.edition.clone(),
+                    catalogue_title: c.catalogue.title.clone(),
+                    sheet_ja: c.sheet_ja(),
+                    percent: score(c, &answers).percent,
+                    closed: row.closed_at.is_some(),
+                    row,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Starts an assessment of `catalogue_id` dated `assessed_on` (today if empty).
+    pub async fn new_assessment(
+        self: &Arc<Self>,
+        p: &Principal,
+        catalogue_id: &str,
+        assessed_on: &str,
+    ) -> Result<i64> {
+        self.start_assessment(Some(p), catalogue_id, assessed_on)
+            .await
+    }
+
+    /// The same, from the command line: the operator of the instance (recorded as such).
+    pub async fn new_assessment_cli(
+        self: &Arc<Self>,
+        catalogue_id: &str,
+        assessed_on: &str,
+    ) -> Result<i64> {
+        self.start_assessment(None, catalogue_id, assessed_on).await
+    }
+
+    async fn start_assessment(
+        self: &Arc<Self>,
+        p: Option<&Principal>,
+        catalogue_id: &str,
+        assessed_on: &str,
+    ) -> Result<i64> {
+        let c = self.catalogue(catalogue_id)?;
+        let date = if assessed_on.trim().is_empty() {
+            crate::audit::jst_date(self.now())
+        } else {
+            assessed_on.trim().to_owned()
+        };
+        let fy = fiscal_year(&date).ok_or_else(|| {
+            ServiceError::invalid("assessed_on", "点検日は YYYY-MM-DD の形で入力してください")
+        })?;
+        let title = format!(
+            "{} {}（{}点検）",
+            c.catalogue.title,
+            c.catalogue.edition,
+            answer::reiwa(fy)
+        );
+        let pc = p.cloned();
+        let now = self.now();
+        let mut t = Target::default();
+        t.detail("catalogue", catalogue_id);
+        t.detail("assessed_on", date.clone());
+        self.write_audited(p, actions::COMPLIANCE_CREATED, t, move |_, tx, t| {
+            if let Some(p) = &pc {
+                may_assess(p)?;
+            }
+            let id = tx.insert_assessment(c.id(), &title, &date, pc.map(|p| p.account.id), now)?;
+            t.detail("assessment", id);
+            Ok(id)
+        })
+        .await
+    }
+
+    /// Every item's answer as it stands: live observations for an open assessment, the
+    /// frozen ones for a closed one, and people's answers over both.
+    pub(crate) fn resolved_in(
+        &self,
+        r: &Reader<'_>,
+        row: &AssessmentRow,
+        c: &Catalogue,
+        observed: &HashMap<&'static str, Observation>,
+    ) -> Result<HashMap<String, Resolved>> {
+        let names: HashMap<i64, String> = r
+            .accounts()?
+            .into_iter()
+            .map(|a| (a.id, a.display_name))
+            .collect();
+        let stored: HashMap<String, AnswerRow> = r
+            .answers(row.id)?
+            .into_iter()
+            .map(|a| (a.item_id.clone(), a))
+            .collect();
+        let closed = row.closed_at.is_some();
+        Ok(c.items
+            .iter()
+            .map(|i| {
+                let a = stored.get(&i.id);
+                let observation = if closed {
+                    a.and_then(|a| a.observation.as_deref())
+                        .and_then(|j| serde_json::from_str(j).ok())
+                } else {
+                    i.observe.as_deref().and_then(|k| observed.get(k).cloned())
+                };
+                let declared = a.and_then(|a| declared_of(a, &names));
+                (i.id.clone(), resolve(&i.id, observation, declared))
+            })
+            .collect())
+    }
+
+    fn view_in(&self, r: &Reader<'_>, lib: &Library, id: i64) -> Result<AssessmentView> {
+        let row = r
+            .assessment(id)?
+            .ok_or_else(|| ServiceError::not_found("自己点検"))?;
+        let c = lib
+            .get(&row.catalogue_id)
+            .ok_or_else(|| ServiceError::not_found("点検表（カタログ）"))?;
+        let observed = self.observe_in(r)?;
+        let answers = self.resolved_in(r, &row, c, &observed)?;
+        let fy = fiscal_year(&row.assessed_on).unwrap_or(c.catalogue.fiscal_year);
+        // The previous assessment of the same sheet family, for PDCA.
+        let prev_row = r
+            .assessments()?
+            .into_iter()
+            .filter(|a| {
+                a.id != row.id
+                    && (a.assessed_on.as_str(), a.id) < (row.assessed_on.as_str(), row.id)
+            })
+            .find(|a| {
+                lib.get(&a.catalogue_id)
+                    .is_some_and(|pc| pc.catalogue.family == c.catalogue.family)
+            });
+        let mut previous = None;
+        let mut prev_answers: Option<(&Catalogue, HashMap<String, Answer>)> = None;
+        if let Some(prow) = prev_row {
+            let pcat = lib.get(&prow.catalogue_id).expect("filtered above");
+            let pres = self.resolved_in(r, &prow, pcat, &observed)?;
+            previous = Some((prow, score(pcat, &pres).percent));
+            prev_answers = Some((pcat, pres.into_iter().map(|(k, v)| (k, v.answer)).collect()));
+        }
+        let mut evidence: HashMap<String, Vec<EvidenceRow>> = HashMap::new();
+        for e in r.compliance_evidence(row.id)? {
+            evidence.entry(e.item_id.clone()).or_default().push(e);
+        }
+        let items = c
+            .items
+            .iter()
+            .map(|i| ItemView {
+                section_title: c
+                    .section(&i.section)
+                    .map(|s| s.title.clone())
+                    .unwrap_or_default(),
+                resolved: answers[&i.id].clone(),
+                previous: prev_answers
+                    .as_ref()
+                    .and_then(|(pc, pa)| answer::previous_answer(i, pc, pa)),
+                evidence: evidence.remove(&i.id).unwrap_or_default(),
+                item: i.clone(),
+            })
+            .collect();
+        Ok(AssessmentView {
+            score: score(c, &answers),
+            next_steps: next_steps(c, &answers, fy),
+            catalogue: c.catalogue.clone(),
+            fiscal_year: fy,
+            closed: row.closed_at.is_some(),
+            observed_at: row.closed_at.unwrap_or_else(|| self.now()),
+            assessment: row,
+            items,
+            previous,
+        })
+    }
+
+    pub async fn assessment(self: &Arc<Self>, p: &Principal, id: i64) -> Result<AssessmentView> {
+        let pc = p.clone();
+        let (lib, _) = self.compliance_library();
+        self.read_audited(p, actions::COMPLIANCE_VIEWED, move |this, r, t| {
+            t.detail("assessment", id);
+            may_assess(&pc)?;
+            this.view_in(r, &lib, id)
+        })
+        .await
+    }
+
+    /// A person's answer to one item (はい・いいえ・該当なし, or 未回答 to withdraw it).
+    pub async fn answer_item(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        item_id: &str,
+        input: AnswerInput,
+    ) -> Result<()> {
+        let answer = Answer::parse(input.answer.trim())
+            .ok_or_else(|| ServiceError::invalid("answer", "回答を選んでください"))?;
+        let due = Some(input.due.trim().to_owned()).filter(|d| !d.is_empty());
+        let (lib, _) = self.compliance_library();
+        let pc = p.clone();
+        let now = self.now();
+        let item_id = item_id.to_owned();
+        let mut t = Target::default();
+        t.detail("assessment", id);
+        t.detail("item", item_id.clone());
+        t.detail("answer", answer.code());
+        self.write_audited(
+            Some(p),
+            actions::COMPLIANCE_ANSWERED,
+            t,
+            move |this, tx, t| {
+                may_assess(&pc)?;
+                let r = tx.read();
+                let row = r
+                    .assessment(id)?
+                    .ok_or_else(|| ServiceError::not_found("自己点検"))?;
+                if row.closed_at.is_some() {
+                    return Err(ServiceError::new(
+                        "conflict",
+                        "締めた自己点検の回答は変えられません。新しい点検を始めてください",
+                    ));
+                }
+                let c = lib
+                    .get(&row.catalogue_id)
+                    .ok_or_else(|| ServiceError::not_found("点検表（カタログ）"))?;
+                let item = c
+                    .item(&item_id)
+                    .ok_or_else(|| ServiceError::not_found("点検項目"))?;
+                let observed = match &item.observe {
+                    Some(k) => this.observe_in(&r)?.remove(k.as_str()),
+                    None => None,
+                };
+                check_declaration(answer, due.as_deref(), &input.note, observed.as_ref())
+                    .map_err(|e| ServiceError::invalid(e.field, e.message))?;
+                if input.owner.chars().count() > 200 {
+                    return Err(ServiceError::invalid(
+                        "owner",
+                        "担当者は200文字以内にしてください",
+                    ));
+                }
+                if let Some(o) = &observed
+                    && o.answer != answer
+                    && answer != Answer::Unanswered
+                {
+                    t.detail("overrides_observation", o.answer.code());
+                    t.detail("note", input.note.clone());
+                }
+                drop(r);
+                tx.upsert_answer(
+                    id,
+                    &AnswerRow {
+                        item_id: item_id.clone(),
+                        answer: answer.code().to_owned(),
+                        source: "declared".into(),
+                        owner: input.owner.trim().to_owned(),
+                        due,
+                        note: input.note.trim().to_owned(),
+                        observation: None,
+                        answered_by: Some(pc.account.id),
+                        answered_at: now,
+                    },
+                )?;
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// Attaches a file or a link as evidence for one item.
+    pub async fn add_item_evidence(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        item_id: &str,
+        input: EvidenceInput,
+    ) -> Result<i64> {
+        may_assess(p)?;
+        let (kind, name, url, blob) = match input {
+            EvidenceInput::File { name, bytes } => {
+                if bytes.is_empty() {
+                    return Err(ServiceError::invalid("file", "ファイルを選んでください"));
+                }
+                if bytes.len() > MAX_EVIDENCE_BYTES {
+                    return Err(ServiceError::invalid(
+                        "file",
+                        "ファイルが大きすぎます（20MB まで）",
+                    ));
+                }
+                let name = mamori_domain::content::clean_file_name(&name)
+                    .map_err(|e| ServiceError::invalid("file", e.to_string()))?;
+                let media = evidence_media_type(&name, &bytes)?;
+                let sha = self.store().blobs().put(&bytes)?;
+                (
+                    "file",
+                    name,
+                    None,
+                    Some((sha, media.to_owned(), bytes.len() as u64)),
+                )
+            }
+            EvidenceInput::Link { name, url } => {
+                let url = url.trim().to_owned();
+                if !(url.starts_with("https://") || url.starts_with("http://"))
+                    || url.len() > 2000
+                    || url.chars().any(char::is_whitespace)
+                {
+                    return Err(ServiceError::invalid(
+                        "url",
+                        "リンクは http:// か https:// で始まる URL にしてください",
+                    ));
+                }
+                let name = if name.trim().is_empty() {
+                    url.clone()
+                } else {
+                    name.trim().to_owned()
+                };
+                ("link", name, Some(url), None)
+            }
+        };
+        let (lib, _) = self.compliance_library();
+        let pc = p.clone();
+        let now = self.now();
+        let item_id = item_id.to_owned();
+        let mut t = Target::default();
+        t.detail("assessment", id);
+        t.detail("item", item_id.clone());
+        t.detail("kind", kind);
+        t.detail("name", name.clone());
+        if let Some((sha, _, _)) = &blob {
+            t.detail("sha256", sha.clone());
+        }
+        self.write_audited(Some(p), actions::COMPLIANCE_EVIDENCE, t, move |_, tx, _| {
+            may_assess(&pc)?;
+            let row = tx
+                .read()
+                .assessment(id)?
+                .ok_or_else(|| ServiceError::not_found("自己点検"))?;
+            if row.closed_at.is_some() {
+                return Err(ServiceError::new(
+                    "conflict",
+                    "締めた自己点検には証跡を追加できません",
+                ));
+            }
+            lib.get(&row.catalogue_id)
+                .and_then(|c| c.item(&item_id))
+                .ok_or_else(|| ServiceError::not_found("点検項目"))?;
+            if let Some((sha, media, size)) = &blob {
+                tx.insert_blob(sha, *size, media, now)?;
+            }
+            Ok(tx.insert_compliance_evidence(
+                id,
+                &item_id,
+                kind,
+                &name,
+                url.as_deref(),
+                blob.as_ref().map(|(s, m, z)| (s.as_str(), m.as_str(), *z)),
+                pc.account.id,
+                now,
+            )?)
+        })
+        .await
+    }
+
+    /// An evidence file's name, media type and bytes.
+    pub async fn evidence_file(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        evidence_id: i64,
+    ) -> Result<(String, String, Vec<u8>)> {
+        let pc = p.clone();
+        self.read_audited(p, actions::COMPLIANCE_VIEWED, move |this, r, t| {
+            t.detail("assessment", id);
+            t.detail("evidence", evidence_id);
+            may_assess(&pc)?;
+            let e = r
+                .compliance_evidence(id)?
+                .into_iter()
+                .find(|e| e.id == evidence_id && e.kind == "file")
+                .ok_or_else(|| ServiceError::not_found("証跡ファイル"))?;
+            let sha = e.sha256.clone().unwrap_or_default();
+            Ok((
+                e.name,
+                e.media_type.unwrap_or_default(),
+                this.store().blobs().get(&sha)?,
+            ))
+        })
+        .await
+    }
+
+    /// Closes an assessment: what mamori observes now is frozen into it, and no answer
+    /// changes afterwards (next year's assessment compares against it).
+    pub async fn close_assessment(self: &Arc<Self>, p: &Principal, id: i64) -> Result<()> {
+        let (lib, _) = self.compliance_library();
+        let pc = p.clone();
+        let now = self.now();
+        let mut t = Target::default();
+        t.detail("assessment", id);
+        self.write_audited(
+            Some(p),
+            actions::COMPLIANCE_CLOSED,
+            t,
+            move |this, tx, t| {
+                may_assess(&pc)?;
+                let r = tx.read();
+                let row = r
+                    .assessment(id)?
+                    .ok_or_else(|| ServiceError::not_found("自己点検"))?;
+                if row.closed_at.is_some() {
+                    return Err(ServiceError::new(
+                        "conflict",
+                        "この自己点検はすでに締めてあります",
+                    ));
+                }
+                let c = lib
+                    .get(&row.catalogue_id)
+                    .ok_or_else(|| ServiceError::not_found("点検表（カタログ）"))?;
+                let observed = this.observe_in(&r)?;
+                let resolved = this.resolved_in(&r, &row, c, &observed)?;
+                let stored: HashMap<String, AnswerRow> = r
+                    .answers(id)?
+                    .into_iter()
+                    .map(|a| (a.item_id.clone(), a))
+                    .collect();
+                drop(r);
+                let score = score(c, &resolved);
+                t.detail("percent", score.percent);
+                for i in &c.items {
+                    let res = &resolved[&i.id];
+                    let Some(o) = &res.observation else { continue };
+                    let json = serde_json::to_string(o).map_err(ServiceError::internal)?;
+                    let row = match stored.get(&i.id) {
+                        Some(a) => AnswerRow {
+                            observation: Some(json),
+                            ..a.clone()
+                        },
+                        None => AnswerRow {
+                            item_id: i.id.clone(),
+                            answer: o.answer.code().to_owned(),
+                            source: "observed".into(),
+                            owner: String::new(),
+                            due: None,
+                            note: String::new(),
+                            observation: Some(json),
+                            answered_by: None,
+                            answered_at: o.observed_at,
+                        },
+                    };
+                    tx.upsert_answer(id, &row)?;
+                }
+                tx.close_assessment(id, pc.account.id, now)?;
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// The assessment as JSON for machines: every item with its answer and whether it was
+    /// observed or declared (`mamori compliance report --format json`).
+    pub async fn assessment_json(
+        self: &Arc<Self>,
+        p: Option<&Principal>,
+        id: i64,
+    ) -> Result<serde_json::Value> {
+        let v = self.report_view(p, id).await?;
+        Ok(serde_json::json!({
+            "format": "mamori-assessment/1",
+            "facility": self.facility(),
+            "assessment": v.assessment,
+            "catalogue": v.catalogue,
+            "fiscal_year": v.fiscal_year,
+            "closed": v.closed,
+            "observed_at": crate::audit::rfc3339(v.observed_at),
+            "score": v.score,
+            "items": v.items.iter().map(|i| serde_json::json!({
+                "id": i.item.id,
+                "number": i.item.number,
+                "section": i.section_title,
+                "text": i.item.text,
+                "refs": i.item.refs,
+                "answer": i.resolved.answer.code(),
+                "answer_ja": i.resolved.answer.ja(),
+                "source": match i.resolved.source { Source::Observed => "observed", Source::Declared => "declared", Source::None => "none" },
+                "observation": i.resolved.observation.as_ref().map(|o| serde_json::json!({
+                    "answer": o.answer.code(),
+                    "evidence": o.evidence_ja,
+                    "observed_at": crate::audit::rfc3339(o.observed_at),
+                })),
+                "declared": i.resolved.declared,
+                "overrides_observation": i.resolved.overrides_observation,
+                "previous": i.previous.map(Answer::code),
+                "evidence": i.evidence,
+            })).collect::<Vec<_>>(),
+            "next_steps": v.next_steps,
+        }))
+    }
+
+    /// The view a report is made from, recorded as a report (not as a page view). Without a
+    /// principal it is the command line's operator, recorded as such.
+    pub(crate) async fn report_view(
+        self: &Arc<Self>,
+        p: Option<&Principal>,
+        id: i64,
+    ) -> Result<AssessmentView> {
+        let (lib, _) = self.compliance_library();
+        match p {
+            Some(p) => {
+                let pc = p.clone();
+                self.read_audited(p, actions::COMPLIANCE_REPORT, move |this, r, t| {
+                    t.detail("assessment", id);
+                    may_assess(&pc)?;
+                    this.view_in(r, &lib, id)
+                })
+                .await
+            }
+            None => {
+                let mut t = Target::default();
+                t.detail("assessment", id);
+                t.detail("via", "cli");
+                self.write_audited(None, actions::COMPLIANCE_REPORT, t, move |this, tx, _| {
+                    this.view_in(&tx.read(), &lib, id)
+                })
+                .await
+            }
+        }
+    }
+}
