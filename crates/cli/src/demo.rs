@@ -445,7 +445,167 @@ async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), Ser
         svc.acknowledge_maintenance(&admin, id, "初期設定の作業報告を確認した")
             .await?;
     }
+    // People who work here sign in regularly; one technician has not for months (the
+    // account the checklist's 不要なアカウント item flags until someone disables it).
+    for (login, _, role) in STAFF {
+        if *role != mamori_service::maintenance::MAINTENANCE_ROLE && *login != IDLE_STAFF {
+            svc.login(login, DEMO_PASSWORD, None).await?;
+        }
+    }
+    svc.login("admin", DEMO_PASSWORD, None).await?;
+    seed_compliance(svc, &admin).await?;
+    // The ledger verified once set up, as `serve` does every `ledger.verify_interval_hours`.
+    svc.verify_and_record(None).await?;
     Ok(())
+}
+
+const IDLE_STAFF: &str = "mt.ito";
+
+/// Last year's closed self-assessment, the security organisation, part of the contact chart
+/// and of the asset ledger: enough that a new assessment shows observed answers both ways.
+async fn seed_compliance(svc: &Arc<Service>, admin: &Principal) -> Result<(), ServiceError> {
+    use mamori_compliance::assets::Asset;
+    use mamori_service::compliance::AnswerInput;
+    use mamori_service::compliance_ledgers::ContactInput;
+    svc.save_compliance_profile(
+        admin,
+        mamori_service::compliance_observe::Profile {
+            security_officer: "事務長 中村 恵".into(),
+            director: "院長 田中 一郎".into(),
+            rules_adopted_on: String::new(),
+            bcp_adopted_on: String::new(),
+        },
+    )
+    .await?;
+    let contact = |category: &str, name: &str, organisation: &str, phone: &str| ContactInput {
+        category: category.into(),
+        name: name.into(),
+        organisation: organisation.into(),
+        phone: phone.into(),
+        email: String::new(),
+        note: String::new(),
+    };
+    svc.save_contacts(
+        admin,
+        vec![
+            contact(
+                "internal",
+                "安全管理責任者 中村",
+                "みなと診療所 事務",
+                "内線 201",
+            ),
+            contact("internal", "院長 田中", "みなと診療所", "内線 100"),
+            contact(
+                "vendor",
+                "電子カルテ保守窓口",
+                "（株）サンプルメディカル",
+                "0120-000-000",
+            ),
+        ],
+    )
+    .await?;
+    let asset = |kind: &str,
+                 name: &str,
+                 location: &str,
+                 os: &str,
+                 patched: &str,
+                 remote: &str,
+                 vendor: &str,
+                 mds: &str,
+                 restriction: &str| Asset {
+        kind: kind.into(),
+        name: name.into(),
+        location: location.into(),
+        owner: "事務長 中村".into(),
+        os: os.into(),
+        patched_on: Some(patched.into()),
+        remote_maintenance: remote.into(),
+        maintainer: if remote == "yes" {
+            vendor.into()
+        } else {
+            String::new()
+        },
+        vendor: vendor.into(),
+        mds_sds: mds.into(),
+        connection_restriction: restriction.into(),
+        note: String::new(),
+    };
+    let today = mamori_service::audit::jst_date(svc.now());
+    for a in [
+        asset(
+            "server",
+            "mamori サーバ",
+            "サーバ室",
+            "Debian 12",
+            &today,
+            "no",
+            "",
+            "na",
+            "院内LANのみ・クライアント証明書",
+        ),
+        asset(
+            "pc",
+            "診察室1 PC",
+            "診察室1",
+            "Windows 11 24H2",
+            &today,
+            "no",
+            "",
+            "na",
+            "",
+        ),
+        asset(
+            "pc",
+            "受付PC",
+            "受付",
+            "Windows 10 22H2",
+            "2025-01-15",
+            "unknown",
+            "",
+            "na",
+            "",
+        ),
+        asset(
+            "network",
+            "UTM（VPN装置）",
+            "サーバ室",
+            "FortiOS 7.2",
+            &today,
+            "yes",
+            "（株）サンプルネット",
+            "not_received",
+            "保守VPNは作業時のみ開放",
+        ),
+    ] {
+        svc.save_asset(admin, a).await?;
+    }
+    // Last fiscal year's assessment on the 令和6年度 sheet, answered and closed.
+    let last = svc
+        .new_assessment(admin, "mhlw-checklist-medical-r6", "2025-07-01")
+        .await?;
+    for (item, answer, due) in [
+        ("R6-M-2-02", "no", "2025-12-31"),
+        ("R6-M-2-03", "no", "2026-03-31"),
+        ("R6-M-2-08", "yes", ""),
+        ("R6-M-2-09", "yes", ""),
+        ("R6-M-2-10", "yes", ""),
+        ("R6-M-2-12", "no", "2026-03-31"),
+        ("R6-M-3-03", "no", "2026-03-31"),
+    ] {
+        svc.answer_item(
+            admin,
+            last,
+            item,
+            AnswerInput {
+                answer: answer.into(),
+                owner: "事務長 中村".into(),
+                due: due.into(),
+                note: String::new(),
+            },
+        )
+        .await?;
+    }
+    svc.close_assessment(admin, last).await
 }
 
 /// Writes a record and finalises it as its author.

@@ -213,6 +213,25 @@ impl Service {
         .await
     }
 
+    /// Everything mamori observes now, by observation name (what the catalogues' `observe`
+    /// fields refer to).
+    pub async fn observations(
+        self: &Arc<Self>,
+        p: &Principal,
+    ) -> Result<HashMap<String, Observation>> {
+        let pc = p.clone();
+        self.read_audited(p, actions::COMPLIANCE_VIEWED, move |this, r, t| {
+            t.detail("query", "observations");
+            may_assess(&pc)?;
+            Ok(this
+                .observe_in(r)?
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect())
+        })
+        .await
+    }
+
     /// Starts an assessment of `catalogue_id` dated `assessed_on` (today if empty).
     pub async fn new_assessment(
         self: &Arc<Self>,
@@ -440,7 +459,6 @@ impl Service {
                     t.detail("overrides_observation", o.answer.code());
                     t.detail("note", input.note.clone());
                 }
-                drop(r);
                 tx.upsert_answer(
                     id,
                     &AnswerRow {
@@ -616,7 +634,6 @@ impl Service {
                     .into_iter()
                     .map(|a| (a.item_id.clone(), a))
                     .collect();
-                drop(r);
                 let score = score(c, &resolved);
                 t.detail("percent", score.percent);
                 for i in &c.items {

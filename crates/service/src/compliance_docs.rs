@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mamori_compliance::answer::reiwa;
 use mamori_compliance::doc::Doc;
-use mamori_compliance::{Answer, Source};
+use mamori_compliance::Source;
 use mamori_domain::audit::actions;
 
 use crate::audit::jst;
@@ -458,11 +458,6 @@ impl Service {
         ));
         Ok(d)
     }
-}
-
-/// Answer labels for documents in English-free contexts (kept here so the CLI can share them).
-pub fn answer_ja(a: Answer) -> &'static str {
-    a.ja()
 }
 
 pub fn unknown_doc() -> ServiceError {

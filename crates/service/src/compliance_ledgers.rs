@@ -256,7 +256,7 @@ impl Service {
     /// The risk register; seeded once with the common threats to medical institutions.
     pub async fn risks(self: &Arc<Self>, p: &Principal) -> Result<Vec<RiskRow>> {
         may_assess(p)?;
-        let seeded = self.store().read(|r| Ok(r.meta(RISKS_SEEDED)?)).await?;
+        let seeded = self.store().read(|r| r.meta(RISKS_SEEDED)).await?;
         if seeded.is_none() {
             let pc = p.clone();
             let now = self.now();

@@ -499,10 +499,20 @@ impl Service {
                 )
             },
         );
+        // Each built-in kind keeps at least its statutory minimum (the template's); a kind
+        // the facility added keeps at least the shortest statutory period, 2 years (医療法
+        // 施行規則20条の諸記録).
         let kinds = r.kinds()?;
+        let templates = mamori_domain::kinds::default_kinds();
         let short: Vec<String> = kinds
             .iter()
-            .filter(|k| k.retention_years < 5)
+            .filter(|k| {
+                let min = templates
+                    .iter()
+                    .find(|t| t.code == k.code)
+                    .map_or(2, |t| t.retention_years);
+                k.retention_years < min
+            })
             .map(|k| format!("{}（{} 年）", k.name_ja, k.retention_years))
             .collect();
         o.insert(
@@ -511,17 +521,17 @@ impl Service {
                 Observation::new(
                     true,
                     format!(
-                        "記録の種別 {} 種類すべて保存期間5年以上（短縮不可）",
+                        "記録の種別 {} 種類すべて法定の保存期間以上（診療録 5 年ほか。短縮は不可）",
                         kinds.len()
                     ),
-                    "Every record kind kept at least 5 years",
+                    "Every record kind kept at least its statutory period",
                     now,
                 )
             } else {
                 Observation::new(
                     false,
-                    format!("保存期間が5年未満の種別: {}", short.join("、")),
-                    "Some kinds are kept less than 5 years",
+                    format!("法定の保存期間より短い種別: {}", short.join("、")),
+                    "Some kinds are kept less than the statutory period",
                     now,
                 )
             },

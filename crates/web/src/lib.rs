@@ -14,6 +14,7 @@ mod ui_admin;
 mod ui_audit;
 mod ui_backup;
 mod ui_certs;
+mod ui_compliance;
 mod ui_emergency;
 mod ui_evidence;
 mod ui_form;
@@ -718,6 +719,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .merge(ui_audit::routes())
         .merge(ui_backup::routes())
         .merge(ui_evidence::routes())
+        .merge(ui_compliance::routes())
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(svc)
 }

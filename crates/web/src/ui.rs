@@ -54,6 +54,7 @@ pub fn routes() -> axum::Router<Arc<Service>> {
         .route("/lang", get(set_lang))
         .route("/static/app.css", get(css))
         .route("/static/idle.js", get(idle_js))
+        .route("/static/doc.css", get(doc_css))
         .route("/session/ping", post(ping))
 }
 
@@ -77,6 +78,7 @@ pub struct UserBar {
     /// Menu entries this role can use (the service still checks every request).
     pub admin: bool,
     pub audit: bool,
+    pub compliance: bool,
 }
 
 pub struct Layout {
@@ -136,6 +138,8 @@ pub(crate) fn layout(
             admin: p.role.allows(Action::AdminAccounts, None)
                 || p.role.allows(Action::AdminSettings, None),
             audit: p.role.allows(Action::ReadAudit, None),
+            compliance: p.role.allows(Action::ReadAudit, None)
+                || p.role.allows(Action::AdminSettings, None),
         }),
         idle_seconds: if p.is_some() {
             idle_period_ms(svc) as u64 / 1000
@@ -943,4 +947,8 @@ fn static_file(body: &'static str, content_type: &'static str) -> Response {
         HeaderValue::from_static("public, max-age=3600"),
     );
     res
+}
+
+async fn doc_css() -> Response {
+    static_file(mamori_compliance::doc::PRINT_CSS, "text/css; charset=utf-8")
 }

@@ -64,6 +64,25 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "runRestoreDrill"
         | "recordOfflineCopy" => vec!["sysadmin"],
         "backupStatus" | "evidenceStatus" => vec!["sysadmin", "auditor"],
+        "listCatalogues"
+        | "listAssessments"
+        | "createAssessment"
+        | "getAssessment"
+        | "assessmentReportPdf"
+        | "answerItem"
+        | "addItemEvidence"
+        | "closeAssessment"
+        | "listAssets"
+        | "saveAsset"
+        | "importAssets"
+        | "exportAssets"
+        | "listRisks"
+        | "saveRisk"
+        | "listContacts"
+        | "saveContacts"
+        | "complianceProfile"
+        | "saveComplianceProfile"
+        | "facilityDocument" => vec!["sysadmin", "auditor"],
         "sealEvidence" => vec!["sysadmin"],
         "recordEvidence" => READERS.to_vec(),
         "exportRecordBundle"
@@ -605,6 +624,138 @@ fn every_route_for_every_role() {
             s.call("GET", "/audit/patient-access-counts", t, None),
         );
         check("ledgerProof", s.call("GET", "/ledger/proof/0", t, None));
+        // The self-assessment: an open assessment made by the administrator for each role.
+        let aid = s
+            .call(
+                "POST",
+                "/compliance/assessments",
+                Some(&admin),
+                Some(json!({ "catalogue": "mhlw-checklist-medical-r7" })),
+            )
+            .body["id"]
+            .as_i64()
+            .unwrap();
+        check(
+            "listCatalogues",
+            s.call("GET", "/compliance/catalogues", t, None),
+        );
+        check(
+            "listAssessments",
+            s.call("GET", "/compliance/assessments", t, None),
+        );
+        check(
+            "createAssessment",
+            s.call(
+                "POST",
+                "/compliance/assessments",
+                t,
+                Some(json!({ "catalogue": "mhlw-guideline-6.0", "assessed_on": "2026-04-01" })),
+            ),
+        );
+        check(
+            "getAssessment",
+            s.call("GET", &format!("/compliance/assessments/{aid}"), t, None),
+        );
+        check(
+            "assessmentReportPdf",
+            s.call(
+                "GET",
+                &format!("/compliance/assessments/{aid}/report.pdf"),
+                t,
+                None,
+            ),
+        );
+        check(
+            "answerItem",
+            s.call(
+                "POST",
+                &format!("/compliance/assessments/{aid}/items/R7-M-2-08/answer"),
+                t,
+                Some(json!({ "answer": "yes", "note": "規程で禁止" })),
+            ),
+        );
+        check(
+            "addItemEvidence",
+            s.call(
+                "POST",
+                &format!("/compliance/assessments/{aid}/items/R7-M-2-08/evidence"),
+                t,
+                Some(json!({ "name": "規程", "url": "https://intra.example/rules" })),
+            ),
+        );
+        check(
+            "closeAssessment",
+            s.call(
+                "POST",
+                &format!("/compliance/assessments/{aid}/close"),
+                t,
+                None,
+            ),
+        );
+        check("listAssets", s.call("GET", "/compliance/assets", t, None));
+        check(
+            "saveAsset",
+            s.call(
+                "POST",
+                "/compliance/assets",
+                t,
+                Some(json!({ "kind": "pc", "name": format!("PC-{i}"), "location": "受付", "owner": "事務", "os": "Windows 11", "patched_on": null, "remote_maintenance": "no", "maintainer": "", "vendor": "", "mds_sds": "na", "connection_restriction": "", "note": "" })),
+            ),
+        );
+        check(
+            "importAssets",
+            s.raw(
+                "POST",
+                "/compliance/assets/import",
+                t,
+                Some(&format!("kind,name\nserver,SV-{i}\n")),
+                "text/csv",
+            ),
+        );
+        check(
+            "exportAssets",
+            s.call("GET", "/compliance/assets.csv", t, None),
+        );
+        check("listRisks", s.call("GET", "/compliance/risks", t, None));
+        check(
+            "saveRisk",
+            s.call(
+                "POST",
+                "/compliance/risks",
+                t,
+                Some(json!({ "asset": "予約システム", "threat": "停電", "likelihood": 2, "impact": 3, "control": "UPS", "feature": "", "residual": 1, "owner": "" })),
+            ),
+        );
+        check(
+            "listContacts",
+            s.call("GET", "/compliance/contacts", t, None),
+        );
+        check(
+            "saveContacts",
+            s.call(
+                "POST",
+                "/compliance/contacts",
+                t,
+                Some(json!([{ "category": "police", "name": "所轄署", "phone": "110" }])),
+            ),
+        );
+        check(
+            "complianceProfile",
+            s.call("GET", "/compliance/profile", t, None),
+        );
+        check(
+            "saveComplianceProfile",
+            s.call(
+                "POST",
+                "/compliance/profile",
+                t,
+                Some(json!({ "security_officer": "事務長", "director": "院長", "rules_adopted_on": "", "bcp_adopted_on": "" })),
+            ),
+        );
+        check(
+            "facilityDocument",
+            s.call("GET", "/compliance/documents/rules", t, None),
+        );
         check("backupStatus", s.call("GET", "/backup/status", t, None));
         backups_idle(&s, &admin);
         check("runBackup", s.call("POST", "/backup/run", t, None));
