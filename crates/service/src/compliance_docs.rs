@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use mamori_compliance::Source;
 use mamori_compliance::answer::reiwa;
 use mamori_compliance::doc::Doc;
-use mamori_compliance::Source;
 use mamori_domain::audit::actions;
 
 use crate::audit::jst;

@@ -499,8 +499,8 @@ fn outside_signer(name: &str) -> (String, rcgen::KeyPair, String) {
         .push(DnType::CommonName, "Test HPKI Root");
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-    p.not_before = time::OffsetDateTime::from_unix_timestamp(T0 / 1000 - 86_400).unwrap();
-    p.not_after = time::OffsetDateTime::from_unix_timestamp(T0 / 1000 + 86_400 * 3650).unwrap();
+    p.not_before = time::OffsetDateTime::from_unix_timestamp(t0() / 1000 - 86_400).unwrap();
+    p.not_after = time::OffsetDateTime::from_unix_timestamp(t0() / 1000 + 86_400 * 3650).unwrap();
     let ca = p.self_signed(&ca_key).unwrap();
     let issuer = Issuer::from_ca_cert_der(ca.der(), ca_key).unwrap();
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
@@ -510,8 +510,8 @@ fn outside_signer(name: &str) -> (String, rcgen::KeyPair, String) {
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::ContentCommitment,
     ];
-    p.not_before = time::OffsetDateTime::from_unix_timestamp(T0 / 1000 - 86_400).unwrap();
-    p.not_after = time::OffsetDateTime::from_unix_timestamp(T0 / 1000 + 86_400 * 730).unwrap();
+    p.not_before = time::OffsetDateTime::from_unix_timestamp(t0() / 1000 - 86_400).unwrap();
+    p.not_after = time::OffsetDateTime::from_unix_timestamp(t0() / 1000 + 86_400 * 730).unwrap();
     let cert = p.signed_by(&key, &issuer).unwrap();
     (cert.pem(), key, ca.pem())
 }

@@ -314,7 +314,7 @@ async fn proxy_entry_finalise_amend_and_verify() {
     );
     let counts = f
         .svc
-        .patient_access_counts(&auditor, T0 - 86_400_000, T0 + 86_400_000, None)
+        .patient_access_counts(&auditor, t0() - 86_400_000, t0() + 86_400_000, None)
         .await
         .unwrap();
     assert_eq!(counts[0].patient_id, "P0001");

@@ -226,6 +226,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "Backup policy and BCP (draft)",
     ),
     ("cmp.back", "戻る", "Back"),
+    ("cmp.by", "までに", " at the latest"),
     ("admin.evidence", "電子署名", "Signatures"),
     (
         "evidence.admin_help",

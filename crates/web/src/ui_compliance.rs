@@ -383,10 +383,14 @@ fn page_of(
                 text: s.text.clone(),
                 answer: answer_label(lang, s.answer),
                 required_now: s.required_now,
-                when: s
-                    .due
-                    .clone()
-                    .unwrap_or_else(|| mamori_compliance::answer::reiwa(s.required_by)),
+                when: match &s.due {
+                    Some(d) => format!("{} {d}", crate::i18n::t(lang, "cmp.due")),
+                    None => format!(
+                        "{}{}",
+                        mamori_compliance::answer::reiwa(s.required_by),
+                        crate::i18n::t(lang, "cmp.by")
+                    ),
+                },
             })
             .collect(),
         items,

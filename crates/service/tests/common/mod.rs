@@ -38,8 +38,27 @@ pub struct Fixture {
     pub clock: Arc<TestClock>,
 }
 
-/// 2026-11-24 10:00 JST, a Tuesday.
-pub const T0: i64 = 1_795_482_000_000;
+/// The tests' "now": a Tuesday, 10:00 JST, at least two days after the real time. `init`
+/// writes its first ledger entries with the real clock and the ledger's time never goes
+/// backwards, so a fixed date would turn into the past (and every time range empty).
+pub fn t0() -> i64 {
+    static T0: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *T0.get_or_init(next_tuesday_morning)
+}
+
+fn next_tuesday_morning() -> i64 {
+    const DAY: i64 = 86_400_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64;
+    // Day numbers count from Thursday 1970-01-01; (d + 4) % 7 == 2 is a Tuesday.
+    let mut d = (now + 9 * 3_600_000) / DAY + 2;
+    while (d + 4) % 7 != 2 {
+        d += 1;
+    }
+    d * DAY + 3_600_000
+}
 
 pub async fn fixture() -> Fixture {
     fixture_with(|_| {}).await
@@ -63,7 +82,7 @@ pub async fn fixture_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
     })
     .await
     .unwrap();
-    let clock = Arc::new(TestClock(AtomicI64::new(T0)));
+    let clock = Arc::new(TestClock(AtomicI64::new(t0())));
     let mut config = fast_config(&data);
     tweak(&mut config);
     let svc = open_with(&data, clock.clone(), StoreOptions::default(), Some(config)).unwrap();
