@@ -96,6 +96,7 @@ h2 { font-size: 1.1rem; border-bottom: 2px solid #1d4e89; padding-bottom: .15rem
 table { border-collapse: collapse; width: 100%; font-size: .88rem; }
 th, td { border: 1px solid #777; padding: .3rem .4rem; vertical-align: top; text-align: left; white-space: pre-wrap; }
 th { background: #e8edf3; }
+th.n, td.n { white-space: nowrap; width: 1%; }
 dl.fields { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
 dl.fields dt { font-weight: bold; }
 dl.fields dd { margin: 0; white-space: pre-wrap; }
@@ -161,16 +162,30 @@ impl Doc {
                     }
                     h.push_str("</dl>\n");
                 }
-                Block::Table { headers, rows, .. } => {
+                Block::Table {
+                    headers,
+                    widths,
+                    rows,
+                } => {
+                    // Narrow columns (numbers, answers) never wrap; a class, as the
+                    // server's CSP allows no inline style.
+                    let total: u16 = widths.iter().sum::<u16>().max(1);
+                    let class = |i: usize| {
+                        if widths.get(i).is_some_and(|w| w * 10 <= total) {
+                            " class=\"n\""
+                        } else {
+                            ""
+                        }
+                    };
                     h.push_str("<table>\n<thead><tr>");
-                    for c in headers {
-                        h.push_str(&format!("<th scope=\"col\">{}</th>", esc(c)));
+                    for (i, c) in headers.iter().enumerate() {
+                        h.push_str(&format!("<th scope=\"col\"{}>{}</th>", class(i), esc(c)));
                     }
                     h.push_str("</tr></thead>\n<tbody>\n");
                     for r in rows {
                         h.push_str("<tr>");
-                        for c in r {
-                            h.push_str(&format!("<td>{}</td>", esc(c)));
+                        for (i, c) in r.iter().enumerate() {
+                            h.push_str(&format!("<td{}>{}</td>", class(i), esc(c)));
                         }
                         h.push_str("</tr>\n");
                     }
