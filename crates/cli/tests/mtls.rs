@@ -312,3 +312,174 @@ fn client_certificates_gate_the_connection_and_revocation_is_immediate() {
     let o = mamori(&["verify", "--data", d]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// `--client-cert optional` with a role that requires certificates: the administrators sign in
+/// only from a connection with a facility certificate; other people need none.
+#[test]
+fn a_role_can_require_a_certificate_while_others_connect_without() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = init_instance(dir);
+    let d = data.to_str().unwrap();
+    std::fs::write(dir.join("p12pw"), "p12 password 2026\n").unwrap();
+    let o = mamori(&[
+        "ca",
+        "issue",
+        "--data",
+        d,
+        "--user",
+        "admin",
+        "--out",
+        dir.join("admin.p12").to_str().unwrap(),
+        "--password-file",
+        dir.join("p12pw").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (ok, e) = run(
+        "openssl",
+        &[
+            "pkcs12",
+            "-in",
+            "admin.p12",
+            "-passin",
+            "file:p12pw",
+            "-nodes",
+            "-out",
+            "admin.pem",
+        ],
+        dir,
+    );
+    assert!(ok, "{e}");
+    let (ok, e) = run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        dir,
+    );
+    assert!(ok, "{e}");
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_mamori"))
+        .args([
+            "serve",
+            "--data",
+            d,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--tls-cert",
+            dir.join("server.pem").to_str().unwrap(),
+            "--tls-key",
+            dir.join("server.key").to_str().unwrap(),
+            "--client-cert",
+            "optional",
+        ])
+        .env("MAMORI_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Server(child);
+    let start = Instant::now();
+    while !curl(dir, port, None, &["URL/api/v1/health"]).0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let json_post = |cert: Option<&str>, token: Option<&str>, body: &str, path: &str| {
+        let auth = token.map(|t| format!("Authorization: Bearer {t}"));
+        let mut args = vec![
+            "-H",
+            "content-type: application/json",
+            "-d",
+            body,
+            "-w",
+            "\n%{http_code}",
+        ];
+        if let Some(a) = &auth {
+            args.extend(["-H", a.as_str()]);
+        }
+        let url = format!("URL/api/v1{path}");
+        args.push(&url);
+        curl(dir, port, cert, &args).1
+    };
+    // Without a certificate the administrator can still change the first password here…
+    let out = json_post(
+        None,
+        None,
+        &format!(
+            "{{\"login\":\"admin\",\"old_password\":\"{ADMIN_PW}\",\"new_password\":\"{PW}\"}}"
+        ),
+        "/auth/password",
+    );
+    assert!(out.ends_with("200"), "{out}");
+    let token =
+        serde_json::from_str::<serde_json::Value>(out.lines().next().unwrap()).unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    // …and requires certificates for administrators.
+    let out = json_post(
+        None,
+        Some(&token),
+        "{\"required\":true}",
+        "/roles/sysadmin/client-cert",
+    );
+    assert!(out.ends_with("204"), "{out}");
+    // From now on the same session without a certificate is refused, a new sign-in too…
+    let (_, out) = curl(
+        dir,
+        port,
+        None,
+        &[
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-w",
+            "\n%{http_code}",
+            "URL/api/v1/users",
+        ],
+    );
+    assert!(
+        out.ends_with("403") && out.contains("client_certificate_required"),
+        "{out}"
+    );
+    let login = format!("{{\"login\":\"admin\",\"password\":\"{PW}\"}}");
+    let out = json_post(None, None, &login, "/auth/login");
+    assert!(
+        out.ends_with("403") && out.contains("client_certificate_required"),
+        "{out}"
+    );
+    // …and with the administrator's certificate both work.
+    let out = json_post(Some("admin.pem"), None, &login, "/auth/login");
+    assert!(out.ends_with("200"), "{out}");
+    let (_, out) = curl(
+        dir,
+        port,
+        Some("admin.pem"),
+        &[
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-w",
+            "\n%{http_code}",
+            "URL/api/v1/users",
+        ],
+    );
+    assert!(out.ends_with("200"), "{out}");
+}

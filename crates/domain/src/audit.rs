@@ -107,6 +107,7 @@ pub mod actions {
     pub const SECOND_FACTOR_REMOVED: &str = "auth.second_factor_removed";
     pub const ACCOUNT_SECOND_FACTOR_RESET: &str = "account.second_factor_reset";
     pub const ROLE_TWO_FACTOR: &str = "role.two_factor";
+    pub const ROLE_CLIENT_CERT: &str = "role.client_cert";
     pub const MAINTENANCE_REQUESTED: &str = "maintenance.requested";
     pub const MAINTENANCE_APPROVED: &str = "maintenance.approved";
     pub const MAINTENANCE_REJECTED: &str = "maintenance.rejected";

@@ -10,6 +10,31 @@ use crate::crypto::{burn_verify, ct_eq, hash_password, random_token, token_hash,
 use crate::error::{Result, ServiceError};
 use crate::{Principal, Service, Target};
 
+/// How a request's origin is written in the ledger: the address, and the client
+/// certificate (serial and subject) when the TLS connection presented a verified one. The
+/// web layer builds it with this function; the certificate gate below reads it.
+pub fn client_label(ip: Option<String>, cert: Option<(&str, &str)>) -> Option<String> {
+    match (ip, cert) {
+        (ip, Some((serial, subject))) => Some(format!(
+            "{} cert:{serial} {subject}",
+            ip.unwrap_or_default()
+        )),
+        (ip, None) => ip,
+    }
+}
+
+/// Whether the request came over a connection with a verified facility client certificate.
+pub fn has_client_certificate(client: Option<&str>) -> bool {
+    client.is_some_and(|c| c.contains(" cert:"))
+}
+
+fn client_certificate_required() -> ServiceError {
+    ServiceError::new(
+        "client_certificate_required",
+        "この職種は、施設の証明書（クライアント証明書）をインストールした端末からのみ利用できます。システム管理者に相談してください",
+    )
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LoginOk {
     pub token: String,
@@ -185,6 +210,22 @@ impl Service {
         let now = self.now();
         // A 保守要員 signs in only inside an approved work window, and not past its end.
         let window_end = self.maintenance_gate(acc, client.clone()).await?;
+        // A role that requires client certificates signs in only over such a connection.
+        let role = acc.role.clone();
+        let needs_cert = self
+            .store
+            .read(move |r| r.role_requires_client_cert(&role))
+            .await?;
+        if needs_cert && !has_client_certificate(client.as_deref()) {
+            let mut ev =
+                crate::account_event(now, acc, actions::LOGIN_FAILED, Outcome::Denied, client);
+            ev.detail =
+                serde_json::json!({ "login": acc.login, "reason": "client_certificate_required" });
+            self.store
+                .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+                .await?;
+            return Err(client_certificate_required());
+        }
         // A sealed emergency account works once; then only after new credentials.
         let acc_id = acc.id;
         let emergency_account = self
@@ -420,12 +461,17 @@ impl Service {
                 };
                 let role = r.role(&a.role)?;
                 let emergency = r.emergency_accesses(Some(a.id), Some(now), false)?;
-                Ok(Some((s, a, role, emergency)))
+                let needs_cert = r.role_requires_client_cert(&a.role)?;
+                Ok(Some((s, a, role, emergency, needs_cert)))
             })
             .await?;
-        let Some((s, account, Some(role), emergency)) = found else {
+        let Some((s, account, Some(role), emergency, needs_cert)) = found else {
             return Err(ServiceError::unauthenticated());
         };
+        // A session (or token) carried to a connection without a certificate is refused.
+        if needs_cert && !has_client_certificate(client.as_deref()) {
+            return Err(client_certificate_required());
+        }
         let idle_ms = i64::from(self.config.session.idle_minutes) * 60_000;
         let expired = s.revoked_at.is_some()
             || s.expires_at.is_some_and(|t| t <= now)

@@ -286,6 +286,32 @@ impl Service {
         .await
     }
 
+    /// The facility policy: whether members of `role` connect only with a client certificate
+    /// of the facility CA (a device's or their own), on top of `serve --client-cert optional`.
+    pub async fn set_role_client_cert(
+        self: &Arc<Self>,
+        p: &Principal,
+        role: String,
+        required: bool,
+    ) -> Result<()> {
+        let pc = p.clone();
+        let mut t = Target::default();
+        t.detail("role", role.clone());
+        t.detail("required", required);
+        self.write_audited(Some(p), actions::ROLE_CLIENT_CERT, t, move |_, tx, _| {
+            pc.require(Action::AdminSettings, None)?;
+            if tx.read().role(&role)?.is_none() {
+                return Err(ServiceError::not_found("職種"));
+            }
+            Ok(tx.set_role_client_cert(&role, required)?)
+        })
+        .await
+    }
+
+    pub async fn client_cert_roles(self: &Arc<Self>) -> Result<Vec<String>> {
+        Ok(self.store.read(|r| r.client_cert_roles()).await?)
+    }
+
     pub async fn two_factor_roles(self: &Arc<Self>) -> Result<Vec<String>> {
         Ok(self.store.read(|r| r.two_factor_roles()).await?)
     }

@@ -545,3 +545,70 @@ async fn totp_enrolment_second_step_recovery_codes_and_role_policy() {
         "forbidden"
     );
 }
+
+/// A role that requires client certificates: its members sign in and act only over a
+/// connection that presented a facility certificate; the refusal is in the ledger.
+#[tokio::test]
+async fn a_role_can_require_a_client_certificate() {
+    use mamori_service::auth::{client_label, has_client_certificate};
+    let f = fixture().await;
+    let admin = f.admin().await;
+    let _ = f.user(&admin, "dr.cert", "doctor").await;
+    let nurse = f.user(&admin, "ns.cert", "nurse").await;
+    assert_eq!(
+        f.svc
+            .set_role_client_cert(&nurse, "doctor".into(), true)
+            .await
+            .unwrap_err()
+            .code,
+        "forbidden"
+    );
+    f.svc
+        .set_role_client_cert(&admin, "doctor".into(), true)
+        .await
+        .unwrap();
+    assert_eq!(f.svc.client_cert_roles().await.unwrap(), ["doctor"]);
+
+    let plain = client_label(Some("192.0.2.7".into()), None);
+    let with_cert = client_label(Some("192.0.2.7".into()), Some(("1a2b", "診察室1 PC")));
+    assert!(!has_client_certificate(plain.as_deref()));
+    assert!(has_client_certificate(with_cert.as_deref()));
+
+    let e = f.svc.login("dr.cert", PW, plain.clone()).await.unwrap_err();
+    assert_eq!(e.code, "client_certificate_required");
+    let ok = f.svc.login("dr.cert", PW, with_cert.clone()).await.unwrap();
+    f.svc
+        .authenticate(&ok.token, with_cert.clone())
+        .await
+        .unwrap();
+    // The same session from a connection without a certificate is refused.
+    assert_eq!(
+        f.svc
+            .authenticate(&ok.token, plain.clone())
+            .await
+            .unwrap_err()
+            .code,
+        "client_certificate_required"
+    );
+    // Other roles are unaffected.
+    f.svc.login("ns.cert", PW, plain).await.unwrap();
+    // The refused sign-in is in the ledger with its reason.
+    let auditor = f.user(&admin, "audit.cert", "auditor").await;
+    let ev = f
+        .svc
+        .audit_events(
+            &auditor,
+            mamori_store::AuditFilter {
+                action_prefix: Some("auth.login_failed".into()),
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        ev.iter()
+            .any(|e| e.detail.to_string().contains("client_certificate_required")),
+        "{ev:?}"
+    );
+}

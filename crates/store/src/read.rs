@@ -394,6 +394,21 @@ impl<'c> Reader<'c> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    pub fn client_cert_roles(&self) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT role_code FROM client_cert_roles ORDER BY role_code")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn role_requires_client_cert(&self, code: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM client_cert_roles WHERE role_code = ?1")?
+            .exists([code])?)
+    }
+
     pub fn role_requires_two_factor(&self, code: &str) -> Result<bool, StoreError> {
         Ok(self
             .conn

@@ -431,6 +431,10 @@ CREATE TABLE incident_contacts (
     position INTEGER NOT NULL
 );
 "#,
+    // 8: roles whose members connect only with a client certificate of the facility CA.
+    r#"
+CREATE TABLE client_cert_roles (role_code TEXT PRIMARY KEY REFERENCES roles(code));
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

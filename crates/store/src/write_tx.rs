@@ -485,6 +485,19 @@ impl<'c> WriteTx<'c> {
         )? == 1)
     }
 
+    pub fn set_role_client_cert(&mut self, code: &str, required: bool) -> Result<(), StoreError> {
+        if required {
+            self.conn.execute(
+                "INSERT OR IGNORE INTO client_cert_roles (role_code) VALUES (?1)",
+                [code],
+            )?;
+        } else {
+            self.conn
+                .execute("DELETE FROM client_cert_roles WHERE role_code = ?1", [code])?;
+        }
+        Ok(())
+    }
+
     pub fn set_role_two_factor(&mut self, code: &str, required: bool) -> Result<(), StoreError> {
         if required {
             self.conn.execute(

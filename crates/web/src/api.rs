@@ -623,6 +623,16 @@ pub async fn set_role_two_factor(
     Ok(StatusCode::NO_CONTENT)
 }
 
+pub async fn set_role_client_cert(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(code): Path<String>,
+    ApiJson(b): ApiJson<RequiredBody>,
+) -> Result<StatusCode, ApiError> {
+    svc.set_role_client_cert(&p, code, b.required).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub async fn start_emergency(
     State(svc): Svc,
     Auth(p): Auth,

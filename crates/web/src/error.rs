@@ -24,7 +24,8 @@ pub fn status_of(code: &str) -> StatusCode {
         | "csrf"
         | "password_change_required"
         | "account_disabled"
-        | "maintenance_window_required" => StatusCode::FORBIDDEN,
+        | "maintenance_window_required"
+        | "client_certificate_required" => StatusCode::FORBIDDEN,
         "account_locked" => StatusCode::LOCKED,
         "not_found" => StatusCode::NOT_FOUND,
         "invalid_state" | "conflict" | "login_taken" | "exists" | "backup_running" => {

@@ -20,15 +20,8 @@ pub fn client_of(parts: &Parts) -> Option<String> {
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string());
-    match (ip, parts.extensions.get::<crate::tls::PeerCert>()) {
-        (ip, Some(c)) => Some(format!(
-            "{} cert:{} {}",
-            ip.unwrap_or_default(),
-            c.serial,
-            c.subject
-        )),
-        (ip, None) => ip,
-    }
+    let cert = parts.extensions.get::<crate::tls::PeerCert>();
+    mamori_service::auth::client_label(ip, cert.map(|c| (c.serial.as_str(), c.subject.as_str())))
 }
 
 fn cookie(parts: &Parts, name: &str) -> Option<String> {

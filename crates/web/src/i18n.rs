@@ -226,6 +226,16 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "Backup policy and BCP (draft)",
     ),
     ("cmp.back", "戻る", "Back"),
+    (
+        "admin.client_cert",
+        "施設の証明書（クライアント証明書）をインストールした端末からのみ利用できる",
+        "Members connect only from devices with a facility client certificate",
+    ),
+    (
+        "admin.client_cert_help",
+        "サーバーを --client-cert optional（または required）で HTTPS 起動しているときに有効です。証明書なしの接続からはログインも操作もできません。",
+        "Takes effect when the server runs HTTPS with --client-cert optional (or required): connections without a certificate can neither sign in nor act.",
+    ),
     ("cmp.by", "までに", " at the latest"),
     ("admin.evidence", "電子署名", "Signatures"),
     (
@@ -1423,6 +1433,12 @@ pub fn error_text(lang: Lang, code: &str, message: &str) -> String {
             "A backup or restore drill is already running. Please wait until it ends."
         }
         "backup_no_key" | "backup_wrong_key" => "The backup key is missing or wrong.",
+        "client_certificate_required" => {
+            "Your role may connect only from a device with the facility's client certificate."
+        }
+        "maintenance_window_required" => {
+            "Maintenance accounts sign in only inside an approved work window."
+        }
         _ => "Something went wrong.",
     };
     format!("{en} ({message})")

@@ -240,6 +240,12 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "POST",
+        "/roles/{code}/client-cert",
+        "setRoleClientCert",
+        "職種ごとのクライアント証明書必須の設定",
+    ),
+    r(
+        "POST",
         "/users/{id}/disable",
         "disableUser",
         "アカウントの無効化（削除はしない）",
@@ -594,6 +600,7 @@ fn handler(op: &str) -> MethodRouter<Arc<Service>> {
         "removeTotp" => post(remove_totp),
         "resetSecondFactor" => post(reset_second_factor),
         "setRoleTwoFactor" => post(set_role_two_factor),
+        "setRoleClientCert" => post(set_role_client_cert),
         "caCertificate" => get(ca_certificate),
         "caCrl" => get(ca_crl),
         "listCertificates" => get(list_certificates),

@@ -489,6 +489,7 @@ struct RolePage {
     matrix: Vec<GrantRow>,
     facility_wide: Vec<GrantBox>,
     two_factor: bool,
+    client_cert: bool,
     error: Option<FormError>,
 }
 
@@ -557,7 +558,7 @@ async fn show_role(
     status: StatusCode,
     is_new: bool,
     input: RoleInput,
-    two_factor: bool,
+    (two_factor, client_cert): (bool, bool),
     error: Option<FormError>,
 ) -> Response {
     let lang = lang_of(headers);
@@ -576,6 +577,7 @@ async fn show_role(
             matrix,
             facility_wide,
             two_factor,
+            client_cert,
             error,
         },
     )
@@ -623,6 +625,11 @@ async fn role_page(
         .await
         .unwrap_or_default()
         .contains(&input.code);
+    let client_cert = svc
+        .client_cert_roles()
+        .await
+        .unwrap_or_default()
+        .contains(&input.code);
     show_role(
         &svc,
         &headers,
@@ -630,7 +637,7 @@ async fn role_page(
         StatusCode::OK,
         is_new,
         input,
-        two_factor,
+        (two_factor, client_cert),
         None,
     )
     .await
@@ -643,6 +650,7 @@ async fn save_role(
 ) -> Response {
     let is_new = f.get("is_new") == "1";
     let two_factor = f.get("two_factor") == "on";
+    let client_cert = f.get("client_cert") == "on";
     let input = RoleInput {
         code: f.get("code").trim().to_owned(),
         name_ja: f.get("name_ja"),
@@ -661,7 +669,7 @@ async fn save_role(
             StatusCode::CONFLICT,
             true,
             input,
-            two_factor,
+            (two_factor, client_cert),
             FormError::of(&headers, &e),
         )
         .await;
@@ -673,13 +681,23 @@ async fn save_role(
                 .await
                 .unwrap_or_default()
                 .contains(&r.code);
-            if was == two_factor {
-                Ok(r)
-            } else {
-                svc.set_role_two_factor(&p, r.code.clone(), two_factor)
-                    .await
-                    .map(|_| r)
+            let had_cert = svc
+                .client_cert_roles()
+                .await
+                .unwrap_or_default()
+                .contains(&r.code);
+            let mut res = Ok(());
+            if was != two_factor {
+                res = svc
+                    .set_role_two_factor(&p, r.code.clone(), two_factor)
+                    .await;
             }
+            if res.is_ok() && had_cert != client_cert {
+                res = svc
+                    .set_role_client_cert(&p, r.code.clone(), client_cert)
+                    .await;
+            }
+            res.map(|_| r)
         }
         Err(e) => Err(e),
     };
@@ -693,7 +711,7 @@ async fn save_role(
                 status_of(e.code),
                 is_new,
                 input,
-                two_factor,
+                (two_factor, client_cert),
                 FormError::of(&headers, &e),
             )
             .await

@@ -280,6 +280,11 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
         "Emergency queue read",
     ),
     (
+        "role.client_cert",
+        "職種のクライアント証明書必須の設定",
+        "Client certificate policy of a role",
+    ),
+    (
         "compliance.viewed",
         "自己点検の閲覧",
         "Self-assessment viewed",

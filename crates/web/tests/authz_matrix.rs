@@ -51,6 +51,7 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "saveRecordKind"
         | "resetSecondFactor"
         | "setRoleTwoFactor"
+        | "setRoleClientCert"
         | "maintenanceWindows"
         | "requestMaintenance"
         | "approveMaintenance"
@@ -876,6 +877,15 @@ fn every_route_for_every_role() {
             s.call(
                 "POST",
                 "/roles/radiographer/two-factor",
+                t,
+                Some(json!({ "required": false })),
+            ),
+        );
+        check(
+            "setRoleClientCert",
+            s.call(
+                "POST",
+                "/roles/radiographer/client-cert",
                 t,
                 Some(json!({ "required": false })),
             ),
