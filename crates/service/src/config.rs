@@ -169,6 +169,13 @@ pub struct EmergencyConfig {
     pub minutes: u32,
     /// Where each use is announced at once (HTTP POST of a JSON body); empty: in-app only.
     pub webhook_url: String,
+    /// The mail server for announcements by e-mail: `smtp://host:25`,
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS) or `smtps://host:465`.
+    pub smtp_url: String,
+    /// Sender address of the announcements.
+    pub mail_from: String,
+    /// Security officers to e-mail, comma-separated; empty: no e-mail.
+    pub mail_to: String,
 }
 
 impl Default for EmergencyConfig {
@@ -176,6 +183,9 @@ impl Default for EmergencyConfig {
         Self {
             minutes: 30,
             webhook_url: String::new(),
+            smtp_url: String::new(),
+            mail_from: "mamori@localhost".into(),
+            mail_to: String::new(),
         }
     }
 }

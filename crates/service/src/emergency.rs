@@ -238,49 +238,74 @@ impl Service {
         .await
     }
 
-    /// Announces a use on the configured webhook, in the background; the delivery (or its
-    /// failure) is itself a ledger entry. The in-app queue needs no announcement.
+    /// Announces a use at once on the configured channels (webhook, e-mail), in the
+    /// background; each delivery (or its failure) is itself a ledger entry. The in-app queue
+    /// needs no announcement.
     pub(crate) fn announce(self: &Arc<Self>, who: (&str, &str, &str), row: &EmergencyRow) {
-        let url = self.config.emergency.webhook_url.trim().to_owned();
-        if url.is_empty() {
-            return;
-        }
-        let body = serde_json::json!({
-            "event": if row.kind == "account" { "emergency_account" } else { "break_glass" },
-            "facility": self.facility(),
-            "id": row.id,
-            "login": who.0,
-            "name": who.1,
-            "role": who.2,
-            "patient_id": row.patient_id,
-            "reason": row.reason,
-            "started_at": crate::audit::rfc3339(row.started_at),
-            "expires_at": crate::audit::rfc3339(row.expires_at),
-        });
-        let (this, id) = (Arc::clone(self), row.id);
-        tokio::spawn(async move {
-            let sent = tokio::task::spawn_blocking(move || {
+        let cfg = &self.config.emergency;
+        let url = cfg.webhook_url.trim().to_owned();
+        if !url.is_empty() {
+            let body = serde_json::json!({
+                "event": if row.kind == "account" { "emergency_account" } else { "break_glass" },
+                "facility": self.facility(),
+                "id": row.id,
+                "login": who.0,
+                "name": who.1,
+                "role": who.2,
+                "patient_id": row.patient_id,
+                "reason": row.reason,
+                "started_at": crate::audit::rfc3339(row.started_at),
+                "expires_at": crate::audit::rfc3339(row.expires_at),
+            });
+            self.deliver(row.id, "webhook", move || {
                 ureq::AgentBuilder::new()
                     .timeout(std::time::Duration::from_secs(10))
                     .build()
                     .post(&url)
                     .send_json(body)
-                    .map(|r| r.status())
+                    .map(|r| serde_json::json!(r.status()))
                     .map_err(|e| match e {
                         ureq::Error::Status(code, _) => format!("HTTP {code}"),
                         ureq::Error::Transport(t) => t.kind().to_string(),
                     })
-            })
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+            });
+        }
+        let smtp = cfg.smtp_url.trim().to_owned();
+        let to: Vec<String> = cfg
+            .mail_to
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !smtp.is_empty() && !to.is_empty() {
+            let mail = crate::notify::emergency_mail(self.facility(), who, row);
+            let from = cfg.mail_from.trim().to_owned();
+            self.deliver(row.id, "email", move || {
+                crate::notify::send(&smtp, &from, &to, &mail).map(|n| serde_json::json!(n))
+            });
+        }
+    }
+
+    /// Runs one delivery off the async runtime and records its outcome in the ledger.
+    fn deliver(
+        self: &Arc<Self>,
+        id: i64,
+        channel: &'static str,
+        send: impl FnOnce() -> std::result::Result<serde_json::Value, String> + Send + 'static,
+    ) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let sent = tokio::task::spawn_blocking(send)
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
             let mut t = Target::default();
             t.detail("emergency", id);
-            t.detail("channel", "webhook");
+            t.detail("channel", channel);
             let ok = sent.is_ok();
             match sent {
                 Ok(status) => t.detail("status", status),
                 Err(e) => {
-                    tracing::warn!(error = %e, "break-glass webhook failed");
+                    tracing::warn!(error = %e, channel, "break-glass announcement failed");
                     t.detail("error", e)
                 }
             }

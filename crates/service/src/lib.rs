@@ -21,6 +21,7 @@ pub mod export;
 pub mod instance;
 pub mod ledger;
 pub mod maintenance;
+pub mod notify;
 pub mod patients;
 pub mod records;
 pub mod second_factor;

@@ -301,3 +301,166 @@ async fn a_sealed_emergency_account_works_once_until_its_password_is_reset() {
         2
     );
 }
+
+/// A one-message SMTP server on 127.0.0.1 that hands back the envelope and the message.
+fn smtp_receiver() -> (String, std::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("smtp://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut seen = String::new();
+        let mut buf = [0u8; 8192];
+        let mut in_data = false;
+        s.write_all(b"220 test ESMTP\r\n").unwrap();
+        let mut pending = String::new();
+        loop {
+            let n = match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            pending.push_str(&String::from_utf8_lossy(&buf[..n]));
+            while let Some(end) = pending.find("\r\n") {
+                let line = pending[..end].to_owned();
+                pending.drain(..end + 2);
+                seen.push_str(&line);
+                seen.push('\n');
+                let reply: &[u8] = if in_data {
+                    if line == "." {
+                        in_data = false;
+                        b"250 queued\r\n"
+                    } else {
+                        continue;
+                    }
+                } else if line.starts_with("EHLO") {
+                    b"250-test\r\n250 8BITMIME\r\n"
+                } else if line.starts_with("DATA") {
+                    in_data = true;
+                    b"354 go ahead\r\n"
+                } else if line.starts_with("QUIT") {
+                    s.write_all(b"221 bye\r\n").unwrap();
+                    tx.send(seen).unwrap();
+                    return;
+                } else {
+                    b"250 OK\r\n"
+                };
+                s.write_all(reply).unwrap();
+            }
+        }
+        let _ = tx.send(seen);
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn break_glass_is_announced_by_e_mail_to_the_security_officers() {
+    let (url, mail) = smtp_receiver();
+    let f = fixture_with(|c| {
+        c.emergency.smtp_url = url;
+        c.emergency.mail_from = "mamori@clinic.example".into();
+        c.emergency.mail_to = "officer@clinic.example, director@clinic.example".into();
+    })
+    .await;
+    let admin = f.admin().await;
+    let clerk = f.user(&admin, "clerk.m", "clerk").await;
+    let auditor = f.user(&admin, "aud.m", "auditor").await;
+    let rt = f.user(&admin, "rt.m", "radiographer").await;
+    f.svc
+        .create_patient(
+            &clerk,
+            NewPatient {
+                id: "P0500".into(),
+                name_kanji: "救急 花子".into(),
+                name_kana: "きゅうきゅう はなこ".into(),
+                birth_date: "1970-01-01".into(),
+                sex: "female".into(),
+            },
+        )
+        .await
+        .unwrap();
+    f.svc
+        .start_emergency(&rt, "P0500", "夜間救急、既往歴と内服薬の確認")
+        .await
+        .unwrap();
+    let got =
+        tokio::task::spawn_blocking(move || mail.recv_timeout(std::time::Duration::from_secs(10)))
+            .await
+            .unwrap()
+            .expect("the mail server received a message");
+    assert!(got.contains("MAIL FROM:<mamori@clinic.example>"), "{got}");
+    assert!(got.contains("RCPT TO:<officer@clinic.example>"), "{got}");
+    assert!(got.contains("RCPT TO:<director@clinic.example>"), "{got}");
+    assert!(got.contains("Subject: "), "{got}");
+    // The body is UTF-8 text (quoted-printable or base64 by lettre): decode what we can see.
+    assert!(
+        got.contains("P0500") || got.contains("base64"),
+        "patient named or body encoded: {got}"
+    );
+    // The delivery is recorded in the ledger.
+    let mut recorded = false;
+    for _ in 0..50 {
+        let n = f
+            .svc
+            .audit_events(
+                &auditor,
+                mamori_store::AuditFilter {
+                    action_prefix: Some("emergency.notified".into()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        if n.iter()
+            .any(|x| x.outcome == "ok" && x.detail["channel"] == "email" && x.detail["status"] == 2)
+        {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(recorded, "e-mail delivery recorded");
+}
+
+#[test]
+fn the_announcement_names_who_whom_and_why() {
+    let row = mamori_store::EmergencyRow {
+        id: 7,
+        kind: "patient".into(),
+        account_id: 3,
+        patient_id: "P0500".into(),
+        reason: "夜間救急".into(),
+        started_at: 0,
+        expires_at: 1_800_000,
+        ended_at: None,
+        reviewed_by: None,
+        reviewed_at: None,
+        review_comment: None,
+    };
+    let (subject, body) = mamori_service::notify::emergency_mail(
+        "みなと診療所",
+        ("rt.m", "放射線 太郎", "診療放射線技師"),
+        &row,
+    );
+    assert!(
+        subject.contains("P0500") && subject.contains("放射線 太郎"),
+        "{subject}"
+    );
+    assert!(
+        body.contains("夜間救急")
+            && body.contains("rt.m")
+            && body.contains("監査 › 非常時アクセス")
+    );
+    assert!(
+        mamori_service::notify::send(
+            "not a url",
+            "a@b.example",
+            &["c@d.example".into()],
+            &(subject, body)
+        )
+        .unwrap_err()
+        .contains("smtp_url")
+    );
+}
