@@ -50,49 +50,8 @@ fn curl(dir: &Path, port: u16, cert: Option<&str>, args: &[&str]) -> (bool, Stri
     run("curl", &refs, dir)
 }
 
-#[test]
-fn client_certificates_gate_the_connection_and_revocation_is_immediate() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let data = init_instance(dir);
-    let d = data.to_str().unwrap();
-    std::fs::write(dir.join("p12pw"), "p12 password 2026\n").unwrap();
-    for (kind, name, out) in [
-        ("--device", "ward-pc-1", "dev.p12"),
-        ("--device", "ward-pc-2", "dev2.p12"),
-        ("--user", "admin", "admin.p12"),
-    ] {
-        let o = mamori(&[
-            "ca",
-            "issue",
-            "--data",
-            d,
-            kind,
-            name,
-            "--out",
-            dir.join(out).to_str().unwrap(),
-            "--password-file",
-            dir.join("p12pw").to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", text(&o));
-        let pem = out.replace(".p12", ".pem");
-        let (ok, e) = run(
-            "openssl",
-            &[
-                "pkcs12",
-                "-in",
-                out,
-                "-passin",
-                "file:p12pw",
-                "-nodes",
-                "-out",
-                &pem,
-            ],
-            dir,
-        );
-        assert!(ok, "{e}");
-    }
-    // The server's own certificate, from outside mamori.
+/// The server's own certificate for 127.0.0.1, made with openssl (outside mamori).
+fn server_certificate(dir: &Path) {
     let (ok, e) = run(
         "openssl",
         &[
@@ -117,6 +76,80 @@ fn client_certificates_gate_the_connection_and_revocation_is_immediate() {
         dir,
     );
     assert!(ok, "{e}");
+}
+
+/// Issues a certificate with `mamori ca issue` and converts the PKCS#12 to PEM for curl.
+fn issue(dir: &Path, data: &str, kind: &str, name: &str, out: &str) {
+    let o = mamori(&[
+        "ca",
+        "issue",
+        "--data",
+        data,
+        kind,
+        name,
+        "--out",
+        dir.join(out).to_str().unwrap(),
+        "--password-file",
+        dir.join("p12pw").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pem = out.replace(".p12", ".pem");
+    let (ok, e) = run(
+        "openssl",
+        &[
+            "pkcs12",
+            "-in",
+            out,
+            "-passin",
+            "file:p12pw",
+            "-nodes",
+            "-out",
+            &pem,
+        ],
+        dir,
+    );
+    assert!(ok, "{e}");
+}
+
+/// Starts `mamori serve` over HTTPS with the given client-certificate mode.
+fn serve_tls(dir: &Path, data: &str, port: u16, mode: &str) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_mamori"))
+        .args([
+            "serve",
+            "--data",
+            data,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--tls-cert",
+            dir.join("server.pem").to_str().unwrap(),
+            "--tls-key",
+            dir.join("server.key").to_str().unwrap(),
+            "--client-cert",
+            mode,
+        ])
+        .env("MAMORI_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Server(child)
+}
+
+#[test]
+fn client_certificates_gate_the_connection_and_revocation_is_immediate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = init_instance(dir);
+    let d = data.to_str().unwrap();
+    std::fs::write(dir.join("p12pw"), "p12 password 2026\n").unwrap();
+    for (kind, name, out) in [
+        ("--device", "ward-pc-1", "dev.p12"),
+        ("--device", "ward-pc-2", "dev2.p12"),
+        ("--user", "admin", "admin.p12"),
+    ] {
+        issue(dir, d, kind, name, out);
+    }
+    server_certificate(dir);
     // A client certificate from some other CA.
     let (ok, e) = run(
         "openssl",
@@ -148,26 +181,7 @@ fn client_certificates_gate_the_connection_and_revocation_is_immediate() {
     std::fs::write(dir.join("stranger.pem"), stranger).unwrap();
 
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_mamori"))
-        .args([
-            "serve",
-            "--data",
-            d,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--tls-cert",
-            dir.join("server.pem").to_str().unwrap(),
-            "--tls-key",
-            dir.join("server.key").to_str().unwrap(),
-            "--client-cert",
-            "required",
-        ])
-        .env("MAMORI_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Server(child);
+    let _server = serve_tls(dir, d, port, "required");
     let start = Instant::now();
     loop {
         let (ok, _) = curl(dir, port, Some("dev.pem"), &["URL/api/v1/health"]);
@@ -322,79 +336,10 @@ fn a_role_can_require_a_certificate_while_others_connect_without() {
     let data = init_instance(dir);
     let d = data.to_str().unwrap();
     std::fs::write(dir.join("p12pw"), "p12 password 2026\n").unwrap();
-    let o = mamori(&[
-        "ca",
-        "issue",
-        "--data",
-        d,
-        "--user",
-        "admin",
-        "--out",
-        dir.join("admin.p12").to_str().unwrap(),
-        "--password-file",
-        dir.join("p12pw").to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let (ok, e) = run(
-        "openssl",
-        &[
-            "pkcs12",
-            "-in",
-            "admin.p12",
-            "-passin",
-            "file:p12pw",
-            "-nodes",
-            "-out",
-            "admin.pem",
-        ],
-        dir,
-    );
-    assert!(ok, "{e}");
-    let (ok, e) = run(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        dir,
-    );
-    assert!(ok, "{e}");
+    issue(dir, d, "--user", "admin", "admin.p12");
+    server_certificate(dir);
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_mamori"))
-        .args([
-            "serve",
-            "--data",
-            d,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--tls-cert",
-            dir.join("server.pem").to_str().unwrap(),
-            "--tls-key",
-            dir.join("server.key").to_str().unwrap(),
-            "--client-cert",
-            "optional",
-        ])
-        .env("MAMORI_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = Server(child);
+    let _server = serve_tls(dir, d, port, "optional");
     let start = Instant::now();
     while !curl(dir, port, None, &["URL/api/v1/health"]).0 {
         assert!(

@@ -117,6 +117,42 @@ pub fn evidence_media_type(name: &str, bytes: &[u8]) -> Result<&'static str> {
     ))
 }
 
+/// An assessment that may still change, and its catalogue; `closed` says why it may not.
+fn open_assessment<'l>(
+    r: &Reader<'_>,
+    lib: &'l Library,
+    id: i64,
+    closed: &'static str,
+) -> Result<(AssessmentRow, &'l Catalogue)> {
+    let row = r
+        .assessment(id)?
+        .ok_or_else(|| ServiceError::not_found("自己点検"))?;
+    if row.closed_at.is_some() {
+        return Err(ServiceError::new("conflict", closed));
+    }
+    let c = lib
+        .get(&row.catalogue_id)
+        .ok_or_else(|| ServiceError::not_found("点検表（カタログ）"))?;
+    Ok((row, c))
+}
+
+/// A file offered as evidence (or an MDS/SDS): its clean name and media type, or why not.
+pub(crate) fn check_evidence_file(name: &str, bytes: &[u8]) -> Result<(String, &'static str)> {
+    if bytes.is_empty() {
+        return Err(ServiceError::invalid("file", "ファイルを選んでください"));
+    }
+    if bytes.len() > MAX_EVIDENCE_BYTES {
+        return Err(ServiceError::invalid(
+            "file",
+            "ファイルが大きすぎます（20MB まで）",
+        ));
+    }
+    let name = mamori_domain::content::clean_file_name(name)
+        .map_err(|e| ServiceError::invalid("file", e.to_string()))?;
+    let media = evidence_media_type(&name, bytes)?;
+    Ok((name, media))
+}
+
 fn declared_of(a: &AnswerRow, names: &HashMap<i64, String>) -> Option<Declared> {
     (a.source == "declared").then(|| Declared {
         answer: Answer::parse(&a.answer).unwrap_or(Answer::Unanswered),
@@ -425,18 +461,12 @@ impl Service {
             move |this, tx, t| {
                 may_assess(&pc)?;
                 let r = tx.read();
-                let row = r
-                    .assessment(id)?
-                    .ok_or_else(|| ServiceError::not_found("自己点検"))?;
-                if row.closed_at.is_some() {
-                    return Err(ServiceError::new(
-                        "conflict",
-                        "締めた自己点検の回答は変えられません。新しい点検を始めてください",
-                    ));
-                }
-                let c = lib
-                    .get(&row.catalogue_id)
-                    .ok_or_else(|| ServiceError::not_found("点検表（カタログ）"))?;
+                let (_, c) = open_assessment(
+                    &r,
+                    &lib,
+                    id,
+                    "締めた自己点検の回答は変えられません。新しい点検を始めてください",
+                )?;
                 let item = c
                     .item(&item_id)
                     .ok_or_else(|| ServiceError::not_found("点検項目"))?;
@@ -490,18 +520,7 @@ impl Service {
         may_assess(p)?;
         let (kind, name, url, blob) = match input {
             EvidenceInput::File { name, bytes } => {
-                if bytes.is_empty() {
-                    return Err(ServiceError::invalid("file", "ファイルを選んでください"));
-                }
-                if bytes.len() > MAX_EVIDENCE_BYTES {
-                    return Err(ServiceError::invalid(
-                        "file",
-                        "ファイルが大きすぎます（20MB まで）",
-                    ));
-                }
-                let name = mamori_domain::content::clean_file_name(&name)
-                    .map_err(|e| ServiceError::invalid("file", e.to_string()))?;
-                let media = evidence_media_type(&name, &bytes)?;
+                let (name, media) = check_evidence_file(&name, &bytes)?;
                 let sha = self.store().blobs().put(&bytes)?;
                 (
                     "file",
@@ -543,18 +562,9 @@ impl Service {
         }
         self.write_audited(Some(p), actions::COMPLIANCE_EVIDENCE, t, move |_, tx, _| {
             may_assess(&pc)?;
-            let row = tx
-                .read()
-                .assessment(id)?
-                .ok_or_else(|| ServiceError::not_found("自己点検"))?;
-            if row.closed_at.is_some() {
-                return Err(ServiceError::new(
-                    "conflict",
-                    "締めた自己点検には証跡を追加できません",
-                ));
-            }
-            lib.get(&row.catalogue_id)
-                .and_then(|c| c.item(&item_id))
+            let r = tx.read();
+            let (_, c) = open_assessment(&r, &lib, id, "締めた自己点検には証跡を追加できません")?;
+            c.item(&item_id)
                 .ok_or_else(|| ServiceError::not_found("点検項目"))?;
             if let Some((sha, media, size)) = &blob {
                 tx.insert_blob(sha, *size, media, now)?;
@@ -615,18 +625,7 @@ impl Service {
             move |this, tx, t| {
                 may_assess(&pc)?;
                 let r = tx.read();
-                let row = r
-                    .assessment(id)?
-                    .ok_or_else(|| ServiceError::not_found("自己点検"))?;
-                if row.closed_at.is_some() {
-                    return Err(ServiceError::new(
-                        "conflict",
-                        "この自己点検はすでに締めてあります",
-                    ));
-                }
-                let c = lib
-                    .get(&row.catalogue_id)
-                    .ok_or_else(|| ServiceError::not_found("点検表（カタログ）"))?;
+                let (row, c) = open_assessment(&r, &lib, id, "この自己点検はすでに締めてあります")?;
                 let observed = this.observe_in(&r)?;
                 let resolved = this.resolved_in(&r, &row, c, &observed)?;
                 let stored: HashMap<String, AnswerRow> = r

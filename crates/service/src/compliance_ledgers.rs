@@ -8,7 +8,7 @@ use mamori_compliance::risks::{self, Risk};
 use mamori_domain::audit::actions;
 use mamori_store::{AssetRow, ContactRow, RiskRow};
 
-use crate::compliance::{MAX_EVIDENCE_BYTES, evidence_media_type, may_assess};
+use crate::compliance::{check_evidence_file, may_assess};
 use crate::compliance_observe::{PROFILE_KEY, Profile, profile_in};
 use crate::error::{Result, ServiceError};
 use crate::{Principal, Service, Target};
@@ -201,18 +201,7 @@ impl Service {
         bytes: Vec<u8>,
     ) -> Result<()> {
         may_assess(p)?;
-        if bytes.is_empty() {
-            return Err(ServiceError::invalid("file", "ファイルを選んでください"));
-        }
-        if bytes.len() > MAX_EVIDENCE_BYTES {
-            return Err(ServiceError::invalid(
-                "file",
-                "ファイルが大きすぎます（20MB まで）",
-            ));
-        }
-        let name = mamori_domain::content::clean_file_name(name)
-            .map_err(|e| ServiceError::invalid("file", e.to_string()))?;
-        let media = evidence_media_type(&name, &bytes)?;
+        let (name, media) = check_evidence_file(name, &bytes)?;
         let sha = self.store().blobs().put(&bytes)?;
         let pc = p.clone();
         let now = self.now();

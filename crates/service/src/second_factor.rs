@@ -272,16 +272,37 @@ impl Service {
         role: String,
         required: bool,
     ) -> Result<()> {
+        self.set_role_policy(p, role, required, actions::ROLE_TWO_FACTOR, |tx, r, on| {
+            tx.set_role_two_factor(r, on)
+        })
+        .await
+    }
+
+    /// One per-role switch, set by an administrator, for a role that exists (ledgered).
+    async fn set_role_policy(
+        self: &Arc<Self>,
+        p: &Principal,
+        role: String,
+        required: bool,
+        action: &'static str,
+        set: impl FnOnce(
+            &mut mamori_store::WriteTx<'_>,
+            &str,
+            bool,
+        ) -> std::result::Result<(), mamori_store::StoreError>
+        + Send
+        + 'static,
+    ) -> Result<()> {
         let pc = p.clone();
         let mut t = Target::default();
         t.detail("role", role.clone());
         t.detail("required", required);
-        self.write_audited(Some(p), actions::ROLE_TWO_FACTOR, t, move |_, tx, _| {
+        self.write_audited(Some(p), action, t, move |_, tx, _| {
             pc.require(Action::AdminSettings, None)?;
             if tx.read().role(&role)?.is_none() {
                 return Err(ServiceError::not_found("職種"));
             }
-            Ok(tx.set_role_two_factor(&role, required)?)
+            Ok(set(tx, &role, required)?)
         })
         .await
     }
@@ -294,16 +315,8 @@ impl Service {
         role: String,
         required: bool,
     ) -> Result<()> {
-        let pc = p.clone();
-        let mut t = Target::default();
-        t.detail("role", role.clone());
-        t.detail("required", required);
-        self.write_audited(Some(p), actions::ROLE_CLIENT_CERT, t, move |_, tx, _| {
-            pc.require(Action::AdminSettings, None)?;
-            if tx.read().role(&role)?.is_none() {
-                return Err(ServiceError::not_found("職種"));
-            }
-            Ok(tx.set_role_client_cert(&role, required)?)
+        self.set_role_policy(p, role, required, actions::ROLE_CLIENT_CERT, |tx, r, on| {
+            tx.set_role_client_cert(r, on)
         })
         .await
     }
