@@ -593,6 +593,15 @@ fn admin_and_audit_pages_for_every_role() {
         ("/audit/ledger".into(), &ledger_viewers),
         ("/audit/emergency".into(), &auditors),
         ("/audit/emergency?all=1".into(), &auditors),
+        ("/compliance".into(), &ledger_viewers),
+        ("/compliance/assets".into(), &ledger_viewers),
+        ("/compliance/assets/export.csv".into(), &ledger_viewers),
+        ("/compliance/risks".into(), &ledger_viewers),
+        ("/compliance/contacts".into(), &ledger_viewers),
+        ("/compliance/profile".into(), &ledger_viewers),
+        ("/compliance/documents/rules".into(), &ledger_viewers),
+        ("/compliance/documents/bcp?format=pdf".into(), &ledger_viewers),
+        ("/compliance/documents/contacts".into(), &ledger_viewers),
     ];
     let break_glass: &[&str] = &[
         "doctor",
@@ -669,6 +678,42 @@ fn admin_and_audit_pages_for_every_role() {
                 break_glass,
             ),
             ("/audit/ledger/verify".into(), vec![], &ledger_viewers),
+            (
+                "/compliance".into(),
+                vec![("catalogue", "mhlw-guideline-6.0"), ("assessed_on", "2026-04-01")],
+                &ledger_viewers,
+            ),
+            (
+                "/compliance/assets".into(),
+                vec![
+                    ("kind", "pc"),
+                    ("name", new_login.as_str()),
+                    ("remote_maintenance", "no"),
+                    ("mds_sds", "na"),
+                ],
+                &ledger_viewers,
+            ),
+            (
+                "/compliance/risks".into(),
+                vec![
+                    ("asset", "予約"),
+                    ("threat", "停電"),
+                    ("likelihood", "2"),
+                    ("impact", "3"),
+                    ("residual", "1"),
+                ],
+                &ledger_viewers,
+            ),
+            (
+                "/compliance/contacts".into(),
+                vec![("category", "police"), ("name", "所轄署"), ("phone", "110")],
+                &ledger_viewers,
+            ),
+            (
+                "/compliance/profile".into(),
+                vec![("security_officer", "事務長")],
+                &ledger_viewers,
+            ),
         ];
         for (path, fields, allowed) in &posts {
             let mut form = fields.clone();
