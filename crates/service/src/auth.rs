@@ -266,9 +266,11 @@ impl Service {
         let second_factor = self
             .store
             .read(move |r| {
-                let enrolled = r.totp(id)?.is_some_and(|t| t.enabled_at.is_some());
-                Ok(if enrolled {
+                let totp = r.totp(id)?.is_some_and(|t| t.enabled_at.is_some());
+                Ok(if totp {
                     Some("totp")
+                } else if !r.passkeys(id)?.is_empty() {
+                    Some("passkey")
                 } else if r.role_requires_two_factor(&role_code)? {
                     Some("enrol")
                 } else {

@@ -202,6 +202,12 @@ pub struct ServerConfig {
     /// Set the Secure flag on cookies. Browsers accept Secure cookies on http://localhost;
     /// anything else must be served over TLS.
     pub secure_cookies: bool,
+    /// The WebAuthn relying-party ID passkeys are bound to: the host name staff use (an IP
+    /// address cannot be one; the demo is used at http://localhost:8080 for passkeys).
+    pub passkey_rp_id: String,
+    /// Exact origins pages are served from, comma-separated; empty: https on the RP ID (any
+    /// port), and http://localhost.
+    pub passkey_origins: String,
 }
 
 impl Default for ServerConfig {
@@ -209,6 +215,8 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             secure_cookies: true,
+            passkey_rp_id: "localhost".into(),
+            passkey_origins: String::new(),
         }
     }
 }

@@ -202,6 +202,7 @@ pub fn open_with(
         backup_running: std::sync::atomic::AtomicBool::new(false),
         clock_status: std::sync::Mutex::new(None),
         evidence_cache: Default::default(),
+        passkey_challenges: Default::default(),
     };
     let expected = svc.store.reader()?.get().meta("verifier_key")?;
     if expected.as_deref() != Some(svc.signer.verifier_key().as_str()) {

@@ -22,6 +22,7 @@ pub mod instance;
 pub mod ledger;
 pub mod maintenance;
 pub mod notify;
+pub mod passkeys;
 pub mod patients;
 pub mod records;
 pub mod second_factor;
@@ -146,6 +147,8 @@ pub struct Service {
     evidence_cache: evidence::Cache,
     /// The last clock check (trusted time), if one ran.
     clock_status: std::sync::Mutex<Option<mamori_domain::timesync::ClockStatus>>,
+    /// Outstanding passkey challenges by session, each with its purpose and expiry.
+    passkey_challenges: passkeys::Challenges,
 }
 
 impl Service {

@@ -17,6 +17,8 @@ pub const RECOVERY_CODES: usize = 10;
 #[derive(Debug, Clone, Serialize)]
 pub struct SecondFactorStatus {
     pub totp_enabled: bool,
+    /// Passkeys registered (each is a second factor on its own).
+    pub passkeys: usize,
     pub required_by_role: bool,
     pub recovery_codes_left: u32,
 }
@@ -53,6 +55,7 @@ impl Service {
             .read(move |r| {
                 Ok(SecondFactorStatus {
                     totp_enabled: r.totp(id)?.is_some_and(|t| t.enabled_at.is_some()),
+                    passkeys: r.passkeys(id)?.len(),
                     required_by_role: r.role_requires_two_factor(&role)?,
                     recovery_codes_left: r.recovery_codes_left(id)?,
                 })
@@ -205,7 +208,8 @@ impl Service {
 
     /// Removes one's own second factor (password required); refused where the role needs one.
     pub async fn remove_own_totp(self: &Arc<Self>, p: &Principal, password: &str) -> Result<()> {
-        if self.second_factor_status(p).await?.required_by_role {
+        let status = self.second_factor_status(p).await?;
+        if status.required_by_role && status.passkeys == 0 {
             return Err(ServiceError::new(
                 "invalid_state",
                 "この職種では2要素認証が必須のため、解除できません",
@@ -258,6 +262,7 @@ impl Service {
                     .account(id)?
                     .ok_or_else(|| ServiceError::not_found("アカウント"))?;
                 tx.remove_second_factor(id)?;
+                tx.delete_passkeys(id, None)?;
                 tx.revoke_sessions_of(id, false, now)?;
                 Ok(())
             },

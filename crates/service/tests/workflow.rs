@@ -612,3 +612,137 @@ async fn a_role_can_require_a_client_certificate() {
         "{ev:?}"
     );
 }
+
+/// Passkeys as the second factor: enrolled while a role's requirement makes someone enrol,
+/// recovery codes for a first factor, the second step of signing in with it, refusals (wrong
+/// key, replayed assertion, other site) counted like wrong codes, and the last one kept while
+/// the role requires two factors.
+#[tokio::test]
+async fn passkeys_enrol_and_sign_in_as_the_second_factor() {
+    use mamori_passkey::{b64url, from_b64url, soft::Authenticator};
+    use mamori_service::passkeys::{Assertion, Registration};
+    let f = fixture().await;
+    let admin = f.admin().await;
+    let _ = f.user(&admin, "dr.pk", "doctor").await;
+    f.svc
+        .set_role_two_factor(&admin, "doctor".into(), true)
+        .await
+        .unwrap();
+    // The password alone opens a session that must enrol first.
+    let ok = f.svc.login("dr.pk", PW, None).await.unwrap();
+    let pending = f.svc.authenticate_pending(&ok.token, None).await.unwrap();
+    assert!(pending.second_factor_pending);
+    let mut key = Authenticator::new();
+    let origin = "http://localhost:8080";
+    let o = f.svc.begin_passkey_registration(&pending).await.unwrap();
+    let ch = from_b64url(o["challenge"].as_str().unwrap()).unwrap();
+    assert_eq!(o["rp"]["id"], "localhost");
+    // A response for another site is refused; the challenge is then spent.
+    let (cd, att) = key.create("localhost", "https://phish.example", &ch);
+    let bad = f
+        .svc
+        .finish_passkey_registration(
+            &pending,
+            Registration {
+                name: String::new(),
+                client_data_json: b64url(&cd),
+                attestation_object: b64url(&att),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(bad.field, Some("passkey"));
+    let o = f.svc.begin_passkey_registration(&pending).await.unwrap();
+    let ch = from_b64url(o["challenge"].as_str().unwrap()).unwrap();
+    let (cd, att) = key.create("localhost", origin, &ch);
+    let codes = f
+        .svc
+        .finish_passkey_registration(
+            &pending,
+            Registration {
+                name: "診察室1".into(),
+                client_data_json: b64url(&cd),
+                attestation_object: b64url(&att),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        codes.len(),
+        10,
+        "a first second factor comes with recovery codes"
+    );
+    // The enrolling session is now a full sign-in.
+    f.svc.authenticate(&ok.token, None).await.unwrap();
+
+    // Next sign-in: the passkey is the second step.
+    let ok = f.svc.login("dr.pk", PW, None).await.unwrap();
+    let pending = f.svc.authenticate_pending(&ok.token, None).await.unwrap();
+    assert!(pending.second_factor_pending);
+    let o = f.svc.begin_passkey_assertion(&pending).await.unwrap();
+    let ch = from_b64url(o["challenge"].as_str().unwrap()).unwrap();
+    let (cd, ad, sig) = key.get("localhost", origin, &ch);
+    let assertion = Assertion {
+        credential_id: b64url(&key.credential_id),
+        client_data_json: b64url(&cd),
+        authenticator_data: b64url(&ad),
+        signature: b64url(&sig),
+    };
+    f.svc
+        .complete_passkey(&pending, assertion.clone())
+        .await
+        .unwrap();
+    let full = f.svc.authenticate(&ok.token, None).await.unwrap();
+    assert_eq!(
+        f.svc.begin_passkey_assertion(&full).await.unwrap_err().code,
+        "invalid_state"
+    );
+
+    // A replayed assertion in a new sign-in is refused (challenge and counter).
+    let ok2 = f.svc.login("dr.pk", PW, None).await.unwrap();
+    let pending2 = f.svc.authenticate_pending(&ok2.token, None).await.unwrap();
+    let _ = f.svc.begin_passkey_assertion(&pending2).await.unwrap();
+    let e = f
+        .svc
+        .complete_passkey(&pending2, assertion)
+        .await
+        .unwrap_err();
+    assert_eq!(e.field, Some("passkey"));
+    // Another authenticator's key is not this account's.
+    let other = Authenticator::new();
+    let o = f.svc.begin_passkey_assertion(&pending2).await.unwrap();
+    let ch = from_b64url(o["challenge"].as_str().unwrap()).unwrap();
+    let mut other = other;
+    let (cd, ad, sig) = other.get("localhost", origin, &ch);
+    let e = f
+        .svc
+        .complete_passkey(
+            &pending2,
+            Assertion {
+                credential_id: b64url(&other.credential_id),
+                client_data_json: b64url(&cd),
+                authenticator_data: b64url(&ad),
+                signature: b64url(&sig),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.message.contains("このアカウントのパスキーではありません"),
+        "{}",
+        e.message
+    );
+
+    // The last passkey stays while the role requires two factors.
+    let keys = f.svc.passkeys(&full).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].last_used_at.is_some());
+    let e = f.svc.remove_passkey(&full, keys[0].id).await.unwrap_err();
+    assert_eq!(e.code, "invalid_state");
+    f.svc
+        .set_role_two_factor(&admin, "doctor".into(), false)
+        .await
+        .unwrap();
+    f.svc.remove_passkey(&full, keys[0].id).await.unwrap();
+    assert!(f.svc.passkeys(&full).await.unwrap().is_empty());
+}

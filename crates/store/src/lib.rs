@@ -11,6 +11,7 @@ mod error;
 mod evidence;
 mod ledger;
 mod model;
+mod passkeys;
 mod read;
 mod schema;
 mod write_tx;
@@ -27,6 +28,7 @@ pub use ledger::{
     LedgerHashes, LedgerRow, SEGMENT_BITS, day_of, day_start, is_chart_access, segment_of,
 };
 pub use model::*;
+pub use passkeys::PasskeyRow;
 pub use read::{RawRow, ReadOnly, Reader};
 pub use write_tx::WriteTx;
 pub use writer::{Durability, Store, StoreOptions, WriterStats};

@@ -435,6 +435,20 @@ CREATE TABLE incident_contacts (
     r#"
 CREATE TABLE client_cert_roles (role_code TEXT PRIMARY KEY REFERENCES roles(code));
 "#,
+    // 9: passkeys (WebAuthn credentials) as a second factor.
+    r#"
+CREATE TABLE passkeys (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    credential_id BLOB NOT NULL UNIQUE,
+    public_key BLOB NOT NULL,
+    sign_count INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+CREATE INDEX passkeys_account ON passkeys(account_id);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -554,6 +554,57 @@ pub async fn second_factor_status(
     Ok(Json(svc.second_factor_status(&p).await?))
 }
 
+pub async fn passkey_registration_options(
+    State(svc): Svc,
+    PendingAuth(p): PendingAuth,
+) -> ApiResult<serde_json::Value> {
+    Ok(Json(svc.begin_passkey_registration(&p).await?))
+}
+
+pub async fn register_passkey(
+    State(svc): Svc,
+    PendingAuth(p): PendingAuth,
+    ApiJson(b): ApiJson<mamori_service::passkeys::Registration>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let codes = svc.finish_passkey_registration(&p, b).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "recovery_codes": codes })),
+    ))
+}
+
+pub async fn list_passkeys(
+    State(svc): Svc,
+    Auth(p): Auth,
+) -> ApiResult<Vec<mamori_service::passkeys::PasskeyView>> {
+    Ok(Json(svc.passkeys(&p).await?))
+}
+
+pub async fn remove_passkey(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    svc.remove_passkey(&p, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn passkey_assertion_options(
+    State(svc): Svc,
+    PendingAuth(p): PendingAuth,
+) -> ApiResult<serde_json::Value> {
+    Ok(Json(svc.begin_passkey_assertion(&p).await?))
+}
+
+pub async fn complete_passkey(
+    State(svc): Svc,
+    PendingAuth(p): PendingAuth,
+    ApiJson(b): ApiJson<mamori_service::passkeys::Assertion>,
+) -> ApiResult<serde_json::Value> {
+    svc.complete_passkey(&p, b).await?;
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
 pub async fn complete_second_factor(
     State(svc): Svc,
     PendingAuth(p): PendingAuth,

@@ -227,6 +227,55 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("cmp.back", "戻る", "Back"),
     (
+        "account.passkey_lead",
+        "パスワードは確認できました。下の「パスキーで確認」を押して、登録したパスキーで確認してください。パスキーの端末をなくした場合は、回復コードを入力できます。",
+        "Your password is correct. Press “Confirm with a passkey” below and use your registered passkey. If you lost its device, enter a recovery code.",
+    ),
+    ("account.passkeys", "パスキー", "Passkeys"),
+    (
+        "account.passkeys_help",
+        "パスキーは、指紋・顔・PIN で開く端末や USB キーの鍵です。確認コードの代わりに2要素目として使えます。登録したサイト以外では使えないため、偽サイトに盗まれません。",
+        "A passkey is a key in your device (opened with fingerprint, face or PIN) or a USB key. It works as the second factor instead of a code, and only on this site, so a fake site cannot steal it.",
+    ),
+    ("account.passkey_added", "登録", "added"),
+    ("account.passkey_used", "最終使用", "last used"),
+    ("account.passkey_remove", "削除", "Remove"),
+    (
+        "account.passkey_needs_js",
+        "パスキーの登録と使用にはブラウザの JavaScript が必要です。",
+        "Passkeys need JavaScript in the browser.",
+    ),
+    (
+        "account.passkey_name",
+        "パスキーの名前",
+        "Name of the passkey",
+    ),
+    (
+        "account.passkey_name_example",
+        "例: 診察室1のPC",
+        "e.g. Exam room 1 PC",
+    ),
+    (
+        "account.passkey_register",
+        "パスキーを登録",
+        "Register a passkey",
+    ),
+    (
+        "account.passkey_removed",
+        "パスキーを削除しました。",
+        "The passkey was removed.",
+    ),
+    (
+        "account.or_passkey",
+        "または、登録したパスキーで確認できます。",
+        "Or confirm with your passkey.",
+    ),
+    (
+        "account.passkey_verify",
+        "パスキーで確認",
+        "Confirm with a passkey",
+    ),
+    (
         "admin.client_cert",
         "施設の証明書（クライアント証明書）をインストールした端末からのみ利用できる",
         "Members connect only from devices with a facility client certificate",

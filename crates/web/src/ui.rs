@@ -55,6 +55,7 @@ pub fn routes() -> axum::Router<Arc<Service>> {
         .route("/static/app.css", get(css))
         .route("/static/idle.js", get(idle_js))
         .route("/static/doc.css", get(doc_css))
+        .route("/static/passkey.js", get(passkey_js))
         .route("/session/ping", post(ping))
 }
 
@@ -951,4 +952,11 @@ fn static_file(body: &'static str, content_type: &'static str) -> Response {
 
 async fn doc_css() -> Response {
     static_file(mamori_compliance::doc::PRINT_CSS, "text/css; charset=utf-8")
+}
+
+async fn passkey_js() -> Response {
+    static_file(
+        include_str!("../static/passkey.js"),
+        "text/javascript; charset=utf-8",
+    )
 }

@@ -27,6 +27,7 @@ pub fn routes() -> axum::Router<Arc<Service>> {
         .route("/account/second-factor/begin", post(begin))
         .route("/account/second-factor/confirm", post(confirm))
         .route("/account/second-factor/remove", post(remove))
+        .route("/account/passkeys/{id}/remove", post(remove_passkey))
 }
 
 /// A signed-in person, also one whose session still waits for the second factor (these
@@ -66,17 +67,31 @@ async fn form(
 struct CodePage {
     layout: Layout,
     error: Option<String>,
+    /// The person has passkeys: offer them beside the code.
+    passkey: bool,
+    /// The person has an authenticator app (otherwise the code field takes recovery codes).
+    totp: bool,
+}
+
+/// (has passkeys, has TOTP)
+async fn factors(svc: &Arc<Service>, p: &Principal) -> (bool, bool) {
+    svc.second_factor_status(p)
+        .await
+        .map_or((false, true), |s| (s.passkeys > 0, s.totp_enabled))
 }
 
 async fn code_page(State(svc): Svc, headers: HeaderMap, Pending(p): Pending) -> Response {
     if !p.second_factor_pending {
         return Redirect::to("/").into_response();
     }
+    let (passkey, totp) = factors(&svc, &p).await;
     render(
         StatusCode::OK,
         CodePage {
             layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
             error: None,
+            passkey,
+            totp,
         },
     )
 }
@@ -101,13 +116,18 @@ async fn code_submit(
             String::new(),
             None,
         ),
-        Err(e) => render(
-            status_of(e.code),
-            CodePage {
-                layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
-                error: Some(say(&headers, &e)),
-            },
-        ),
+        Err(e) => {
+            let (passkey, totp) = factors(&svc, &p).await;
+            render(
+                status_of(e.code),
+                CodePage {
+                    layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
+                    error: Some(say(&headers, &e)),
+                    passkey,
+                    totp,
+                },
+            )
+        }
     }
 }
 
@@ -122,6 +142,8 @@ struct SettingsPage {
     error: Option<String>,
     error_field: String,
     notice: Option<&'static str>,
+    /// Registered passkeys: id, name, registered, last used.
+    passkeys: Vec<(i64, String, String, String)>,
 }
 
 fn qr_data_uri(text: &str) -> String {
@@ -164,6 +186,22 @@ async fn show_settings(
             error: error.map(|e| say(headers, e)),
             error_field: error.and_then(|e| e.field).unwrap_or("").to_owned(),
             notice,
+            passkeys: svc
+                .passkeys(p)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|k| {
+                    (
+                        k.id,
+                        k.name,
+                        mamori_service::audit::jst(k.created_at),
+                        k.last_used_at
+                            .map(mamori_service::audit::jst)
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect(),
         },
     )
 }
@@ -173,7 +211,7 @@ async fn settings_page(State(svc): Svc, headers: HeaderMap, Pending(p): Pending)
         && svc
             .second_factor_status(&p)
             .await
-            .is_ok_and(|s| s.totp_enabled)
+            .is_ok_and(|s| s.totp_enabled || s.passkeys > 0)
     {
         return Redirect::to("/login/second-factor").into_response();
     }
@@ -321,4 +359,25 @@ async fn remove(
             .await
         }
     }
+}
+
+async fn remove_passkey(
+    State(svc): Svc,
+    headers: HeaderMap,
+    Pending(p): Pending,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    body: axum::body::Bytes,
+) -> Response {
+    if p.second_factor_pending {
+        return Redirect::to("/login/second-factor").into_response();
+    }
+    let result = match form(&svc, &p, &body).await {
+        Ok(_) => svc.remove_passkey(&p, id).await,
+        Err(e) => Err(e),
+    };
+    let (status, error, notice) = match &result {
+        Ok(()) => (StatusCode::OK, None, Some("account.passkey_removed")),
+        Err(e) => (status_of(e.code), Some(e), None),
+    };
+    show_settings(&svc, &headers, &p, status, None, vec![], error, notice).await
 }

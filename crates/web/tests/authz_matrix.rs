@@ -34,7 +34,13 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "confirmTotp"
         | "completeSecondFactor"
         | "removeTotp"
-        | "clockStatus" => ROLES.to_vec(),
+        | "clockStatus"
+        | "passkeyRegistrationOptions"
+        | "registerPasskey"
+        | "listPasskeys"
+        | "removePasskey"
+        | "passkeyAssertionOptions"
+        | "completePasskey" => ROLES.to_vec(),
         "createUser"
         | "listUsers"
         | "unusedUsers"
@@ -891,6 +897,57 @@ fn every_route_for_every_role() {
             ),
         );
         check("clockStatus", s.call("GET", "/time", t, None));
+        // Passkeys: register one with a software authenticator, sign in again with it as
+        // the second factor, then remove it.
+        let mut key = mamori_passkey::soft::Authenticator::new();
+        let origin = "http://localhost:8080";
+        let r = s.call("POST", "/auth/passkeys/options", t, None);
+        let challenge = mamori_passkey::from_b64url(r.body["challenge"].as_str().unwrap_or(""))
+            .unwrap_or_default();
+        check("passkeyRegistrationOptions", r);
+        let (cd, att) = key.create("localhost", origin, &challenge);
+        check(
+            "registerPasskey",
+            s.call(
+                "POST",
+                "/auth/passkeys",
+                t,
+                Some(json!({ "name": "matrix", "client_data_json": mamori_passkey::b64url(&cd), "attestation_object": mamori_passkey::b64url(&att) })),
+            ),
+        );
+        let r = s.call("GET", "/auth/passkeys", t, None);
+        let passkey_id = r.body[0]["id"].as_i64().unwrap_or(0);
+        check("listPasskeys", r);
+        let pending = s.login(&format!("u{i}.{role}"), PW);
+        let p = Some(pending.as_str());
+        let r = s.call("POST", "/auth/second-factor/passkey/options", p, None);
+        let challenge = mamori_passkey::from_b64url(r.body["challenge"].as_str().unwrap_or(""))
+            .unwrap_or_default();
+        check("passkeyAssertionOptions", r);
+        let (cd, ad, sig) = key.get("localhost", origin, &challenge);
+        check(
+            "completePasskey",
+            s.call(
+                "POST",
+                "/auth/second-factor/passkey",
+                p,
+                Some(json!({
+                    "credential_id": mamori_passkey::b64url(&key.credential_id),
+                    "client_data_json": mamori_passkey::b64url(&cd),
+                    "authenticator_data": mamori_passkey::b64url(&ad),
+                    "signature": mamori_passkey::b64url(&sig),
+                })),
+            ),
+        );
+        check(
+            "removePasskey",
+            s.call(
+                "POST",
+                &format!("/auth/passkeys/{passkey_id}/remove"),
+                t,
+                None,
+            ),
+        );
         let issued = s.call(
             "POST",
             "/certificates",

@@ -600,7 +600,10 @@ fn admin_and_audit_pages_for_every_role() {
         ("/compliance/contacts".into(), &ledger_viewers),
         ("/compliance/profile".into(), &ledger_viewers),
         ("/compliance/documents/rules".into(), &ledger_viewers),
-        ("/compliance/documents/bcp?format=pdf".into(), &ledger_viewers),
+        (
+            "/compliance/documents/bcp?format=pdf".into(),
+            &ledger_viewers,
+        ),
         ("/compliance/documents/contacts".into(), &ledger_viewers),
     ];
     let break_glass: &[&str] = &[
@@ -680,7 +683,10 @@ fn admin_and_audit_pages_for_every_role() {
             ("/audit/ledger/verify".into(), vec![], &ledger_viewers),
             (
                 "/compliance".into(),
-                vec![("catalogue", "mhlw-guideline-6.0"), ("assessed_on", "2026-04-01")],
+                vec![
+                    ("catalogue", "mhlw-guideline-6.0"),
+                    ("assessed_on", "2026-04-01"),
+                ],
                 &ledger_viewers,
             ),
             (
