@@ -186,15 +186,23 @@ fn a_signature_from_another_ca_or_with_a_swapped_certificate_is_refused() {
     assert_eq!(e.code, "untrusted");
 
     // Same name and serial, different certificate: the ESS binding catches the swap.
-    let signer = pki.signer("山田 太郎");
+    // Certificates vary in length (ECDSA signature, serial); issue until two are the same
+    // length, so that the impostor's DER fits in place of the signer's.
+    let mut pool = Vec::new();
+    let (signer, impostor) = loop {
+        let c = pki.signer("山田 太郎");
+        if let Some(i) = pool
+            .iter()
+            .position(|p: &Holder| p.cert.der.len() == c.cert.der.len())
+        {
+            break (pool.swap_remove(i), c);
+        }
+        pool.push(c);
+        assert!(pool.len() < 1000, "no two certificates of the same length");
+    };
     let key = EcdsaP256::from_pkcs8(&signer.pkcs8).unwrap();
     let prepared = cades::prepare(DOC, &signer.cert, NOW).unwrap();
     let sig = key.sign(&prepared.to_be_signed).unwrap();
-    // ECDSA signatures vary in length; keep issuing until the impostor's DER fits in place.
-    let impostor = (0..64)
-        .map(|_| pki.signer("山田 太郎"))
-        .find(|c| c.cert.der.len() == signer.cert.der.len())
-        .unwrap();
     let e = cades::assemble(prepared, key.algorithm(), &sig[..sig.len() - 1], &[]).unwrap_err();
     assert_eq!(
         e.code, "bad_signature",
