@@ -276,13 +276,19 @@ pub struct Library {
 }
 
 impl Library {
-    /// The embedded editions; these are tested, so a failure here is a build defect.
+    /// The embedded editions; these are tested, so a failure here is a build defect. Parsed
+    /// once per process (every page and answer starts from them).
     pub fn embedded() -> Self {
-        let mut lib = Self::default();
-        for (file, text) in EMBEDDED {
-            lib.add(file, text).expect("embedded catalogue is valid");
-        }
-        lib
+        static EMBEDDED_LIBRARY: std::sync::OnceLock<Library> = std::sync::OnceLock::new();
+        EMBEDDED_LIBRARY
+            .get_or_init(|| {
+                let mut lib = Self::default();
+                for (file, text) in EMBEDDED {
+                    lib.add(file, text).expect("embedded catalogue is valid");
+                }
+                lib
+            })
+            .clone()
     }
 
     /// Adds one file. An ID already loaded is refused, so a local file cannot silently
