@@ -62,7 +62,7 @@ test('an administrator disables, re-enables, unlocks and resets an account with 
     await p.getByLabel('パスワード').fill('wrong password');
     await p.getByRole('button', { name: 'ログイン' }).click();
   }
-  assert.match(await p.getByRole('alert').innerText(), /ロックされています/);
+  assert.match(await p.getByRole('alert').innerText(), /一時的にロックされます.*システム管理者/);
 
   const { context, page } = await demo.signIn('admin');
   await page.goto(`${base}/admin/accounts`);

@@ -107,7 +107,7 @@ test('a nurse cannot print a medical record; a locked account says what to do', 
     await p.getByLabel('パスワード').fill('wrong password');
     await p.getByRole('button', { name: 'ログイン' }).click();
   }
-  assert.match(await p.getByRole('alert').innerText(), /ロックされています/);
+  assert.match(await p.getByRole('alert').innerText(), /一時的にロックされます.*システム管理者/);
   await shot(p, '07-locked');
   await ctx.close();
 });

@@ -10,7 +10,7 @@ use mamori_domain::audit::actions;
 use mamori_evidence::tsp::format_time;
 use mamori_service::backup::record_from_cli;
 use mamori_service::evidence_read::{Anchors, EvidenceReport, verify_evidence};
-use mamori_service::export::{BundleInfo, Scope, write_bundle};
+use mamori_service::export::{Access, BundleInfo, Scope, write_bundle};
 use mamori_service::{Config, ServiceError};
 use mamori_store::{BlobStore, ReadOnly};
 
@@ -305,13 +305,18 @@ pub fn export(cmd: ExportCmd) -> ExitCode {
         now: now_ms(),
     };
     let allow = |_: &mamori_store::RecordRow| Ok(());
+    // From the command line, what the records are: finalised versions, never anyone's draft.
+    let sees = |v: &mamori_store::VersionRow| v.state == "finalised";
     let written = write_bundle(
         &ro.get(),
         &blobs,
         &anchors,
         &info,
         &scope,
-        &allow,
+        &Access {
+            allow: &allow,
+            sees: &sees,
+        },
         std::io::BufWriter::new(file),
     );
     drop(ro);

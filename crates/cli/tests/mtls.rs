@@ -230,7 +230,7 @@ fn client_certificates_gate_the_connection_and_revocation_is_immediate() {
     s.stdin
         .take()
         .unwrap()
-        .write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .unwrap();
     let o = s.wait_with_output().unwrap();
     assert!(

@@ -94,6 +94,32 @@ impl AuditEvent {
     }
 }
 
+/// At most `max` characters of `s` as typed; a longer one is cut and says how long it was.
+/// Whatever an unauthenticated or refused request sends is written into the append-only
+/// ledger only this way, so that nobody can fill it with one request.
+pub fn clip(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        s.to_owned()
+    } else {
+        let head: String = s.chars().take(max).collect();
+        format!("{head}…（全{n}文字）")
+    }
+}
+
+/// `clip` on every string in a JSON value, and at most `max` members of every array.
+pub fn clip_json(v: &mut serde_json::Value, max: usize) {
+    match v {
+        serde_json::Value::String(s) if s.chars().count() > max => *s = clip(s, max),
+        serde_json::Value::Array(a) => {
+            a.truncate(max);
+            a.iter_mut().for_each(|x| clip_json(x, max));
+        }
+        serde_json::Value::Object(m) => m.values_mut().for_each(|x| clip_json(x, max)),
+        _ => {}
+    }
+}
+
 /// Event action codes. Strings rather than an enum in the payload so that old leaves stay
 /// readable when new actions are added.
 pub mod actions {
@@ -161,6 +187,11 @@ pub mod actions {
     pub const TOKEN_CREATED: &str = "token.created";
     pub const TOKEN_REVOKED: &str = "token.revoked";
     pub const ROLE_SAVED: &str = "role.saved";
+    pub const ROLES_VIEWED: &str = "role.listed";
+    /// A role change that waits for a second administrator (separation of duties).
+    pub const ROLE_PROPOSED: &str = "role.proposed";
+    pub const ROLE_PROPOSAL_APPROVED: &str = "role.proposal_approved";
+    pub const ROLE_PROPOSAL_REJECTED: &str = "role.proposal_rejected";
     pub const KIND_SAVED: &str = "record_kind.saved";
     pub const PATIENT_CREATED: &str = "patient.created";
     pub const PATIENT_SEARCH: &str = "patient.search";
@@ -228,6 +259,17 @@ impl VersionFacts<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clipping_bounds_what_reaches_the_ledger() {
+        assert_eq!(clip("dr.tanaka", 64), "dr.tanaka");
+        let long = "あ".repeat(5_000_000);
+        let c = clip(&long, 64);
+        assert!(c.starts_with(&"あ".repeat(64)) && c.ends_with("（全5000000文字）"));
+        let mut v = serde_json::json!({ "q": "x".repeat(70_000), "list": vec!["y"; 1000] });
+        clip_json(&mut v, 256);
+        assert!(v.to_string().len() < 2_000, "{}", v.to_string().len());
+    }
 
     #[test]
     fn event_bytes_are_stable() {

@@ -76,7 +76,8 @@ pub struct LockoutPolicy {
     pub max_failures: u32,
     /// Minutes a locked account stays locked; 0 = until an administrator unlocks it.
     pub lock_minutes: u32,
-    /// Delay added to each failed attempt, growing with consecutive failures.
+    /// Delay added to each failed attempt: the same for every failure, known account or not,
+    /// so that neither its presence nor its growth tells a real login name from an invented one.
     pub failure_delay_ms: u64,
 }
 
@@ -109,10 +110,9 @@ impl LockoutPolicy {
         }
     }
 
-    /// The delay before answering a failed attempt: grows linearly, capped at 5× the base.
-    pub fn delay_ms(&self, failures: u32) -> u64 {
+    /// The delay before answering a failed attempt (the same for every failure).
+    pub fn delay_ms(&self) -> u64 {
         self.failure_delay_ms
-            .saturating_mul(u64::from(failures.clamp(1, 5)))
     }
 }
 
@@ -194,8 +194,7 @@ mod tests {
             ..p
         };
         assert_eq!(admin_only.after_failure(4, 0).1, Some(LOCKED_INDEFINITELY));
-        assert_eq!(p.delay_ms(1), 1000);
-        assert_eq!(p.delay_ms(50), 5000);
+        assert_eq!(p.delay_ms(), 1000);
     }
 
     #[test]

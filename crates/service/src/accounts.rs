@@ -108,6 +108,14 @@ fn require_admin(p: &Principal) -> Result<()> {
     p.require(Action::AdminAccounts, None)
 }
 
+/// An API token expires after this many days unless issued for fewer (or more, up to the
+/// maximum): a forgotten integration's token does not work for ever.
+pub const TOKEN_DEFAULT_DAYS: u32 = 90;
+pub const TOKEN_MAX_DAYS: u32 = 397;
+/// The scope that lets a token print and export (evidence bundles, print views).
+pub const SCOPE_EXPORT: &str = "export";
+pub const TOKEN_SCOPES: &[&str] = &[SCOPE_EXPORT];
+
 fn account_in(r: &mamori_store::Reader<'_>, id: i64) -> Result<Account> {
     r.account(id)?
         .ok_or_else(|| ServiceError::not_found("アカウント"))
@@ -117,19 +125,17 @@ impl Service {
     pub async fn create_account(
         self: &Arc<Self>,
         p: &Principal,
-        new: NewAccount,
+        mut new: NewAccount,
     ) -> Result<AccountView> {
+        // One spelling per name: `Dr.Tanaka` is `dr.tanaka`, and taken if that is.
+        new.login = crate::instance::normalise_login(&new.login);
         let hash = match (&new.password, new.service) {
             (_, true) => None,
             (Some(pw), false) => {
                 check_strength(&self.config.password, &new.login, pw)
                     .map_err(|e| ServiceError::from(e).with_field("password"))?;
                 let pw = pw.clone();
-                Some(
-                    tokio::task::spawn_blocking(move || hash_password(&pw))
-                        .await
-                        .map_err(ServiceError::internal)?,
-                )
+                Some(self.hash_gate.run(move || hash_password(&pw)).await?)
             }
             (None, false) => {
                 return Err(ServiceError::invalid(
@@ -390,12 +396,13 @@ impl Service {
     ) -> Result<AccountView> {
         let check = identity_check_note(&identity_check)?;
         let policy = self.config.password.clone();
-        let hash = tokio::task::spawn_blocking({
-            let t = temporary.clone();
-            move || hash_password(&t)
-        })
-        .await
-        .map_err(ServiceError::internal)?;
+        let hash = self
+            .hash_gate
+            .run({
+                let t = temporary.clone();
+                move || hash_password(&t)
+            })
+            .await?;
         let by = p.account.id;
         let now = self.now();
         self.admin_change(p, id, actions::ACCOUNT_PASSWORD_RESET, move |tx, a| {
@@ -424,18 +431,41 @@ impl Service {
         id: i64,
         name: String,
         days: Option<u32>,
+        scopes: Vec<String>,
     ) -> Result<IssuedToken> {
         let token = random_token();
         let th = token_hash(&token);
         let now = self.now();
-        let expires_at = days.map(|d| now + i64::from(d) * 86_400_000);
+        let days = days.unwrap_or(TOKEN_DEFAULT_DAYS);
+        let expires_at = Some(now + i64::from(days) * 86_400_000);
+        let mut scopes: Vec<String> = scopes
+            .iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        scopes.sort();
+        scopes.dedup();
         let pc = p.clone();
         let mut t = Target::default();
         t.detail("account", id);
         t.detail("token_id", th.clone());
+        t.detail("days", days);
+        t.detail("scopes", scopes.clone());
         let th2 = th.clone();
         self.write_audited(Some(p), actions::TOKEN_CREATED, t, move |_, tx, _| {
             require_admin(&pc)?;
+            if days == 0 || days > TOKEN_MAX_DAYS {
+                return Err(ServiceError::invalid(
+                    "days",
+                    format!("有効期間は1〜{TOKEN_MAX_DAYS}日で指定してください"),
+                ));
+            }
+            if let Some(bad) = scopes.iter().find(|s| !TOKEN_SCOPES.contains(&s.as_str())) {
+                return Err(ServiceError::invalid(
+                    "scopes",
+                    format!("スコープ「{bad}」はありません（使えるのは export だけです）"),
+                ));
+            }
             let a = account_in(&tx.read(), id)?;
             if !a.is_service || !a.active {
                 return Err(ServiceError::new(
@@ -450,7 +480,17 @@ impl Service {
                     "トークンの名前を100文字以内で入力してください",
                 ));
             }
-            tx.insert_session(&th2, id, true, Some(name), &random_token(), now, expires_at)?;
+            let scopes = (!scopes.is_empty()).then(|| scopes.join(","));
+            tx.insert_session(
+                &th2,
+                id,
+                true,
+                Some(name),
+                &random_token(),
+                now,
+                expires_at,
+                scopes.as_deref(),
+            )?;
             Ok(())
         })
         .await?;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use mamori_domain::audit::{ActorRef, AuditEvent, Outcome, actions};
-use mamori_domain::password::{LOCKED_INDEFINITELY, check_strength, is_locked, password_expired};
+use mamori_domain::password::{check_strength, is_locked, password_expired};
 use serde::Serialize;
 
 use crate::crypto::{burn_verify, ct_eq, hash_password, random_token, token_hash, verify_password};
@@ -50,128 +50,170 @@ pub struct LoginOk {
     pub second_factor: Option<&'static str>,
 }
 
-fn locked_screen() -> ServiceError {
-    ServiceError::new(
-        "session_locked",
-        "画面がロックされています。パスワードを入力すると、続きから再開できます",
-    )
-}
-
+/// The one answer to every failed sign-in before the password is verified. It names the lock
+/// without saying whether it applies, so that it tells nobody which login names exist.
 fn bad_credentials() -> ServiceError {
     ServiceError::new(
         "invalid_credentials",
-        "ログインIDまたはパスワードが正しくありません",
+        "ログインIDまたはパスワードが正しくありません。誤りが続くとアカウントは一時的にロックされます（お急ぎの場合はシステム管理者にロック解除を依頼してください）",
     )
 }
 
-fn locked_error(until: i64) -> ServiceError {
-    let msg = if until == LOCKED_INDEFINITELY {
-        "アカウントがロックされています。システム管理者にロック解除を依頼してください".to_string()
-    } else {
-        format!(
-            "パスワードの誤りが続いたため、アカウントがロックされています。{}以降に再度お試しいただくか、システム管理者にロック解除を依頼してください",
-            crate::audit::jst(until)
-        )
-    };
-    ServiceError::new("account_locked", msg)
+/// How a password change proves the account's second factor, where it has one.
+pub enum SecondFactorProof<'a> {
+    None,
+    /// A code from the authenticator app, or a recovery code.
+    Code(&'a str),
+    /// The person's own session, signed in with both factors.
+    Session(&'a Principal),
+}
+
+/// Longest login name written into the ledger as typed; longer ones are cut (with their length),
+/// so that an unauthenticated request cannot fill the append-only ledger.
+pub const LOGIN_IN_LEDGER: usize = 64;
+/// Longest password checked. Longer ones are refused like a wrong password, before hashing.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// What a password check ends in, decided while the account's attempts are serialised.
+enum Verdict {
+    Ok(Box<mamori_store::Account>),
+    /// The same answer, the same work and the same delay, whatever the reason.
+    Refused,
+    /// The right password of a disabled or service account (told only after the password).
+    Disabled,
 }
 
 impl Service {
     /// Checks a login and password, applying delay and lockout, and records the attempt.
     /// Returns the account once the password is right (whatever else blocks the login).
+    ///
+    /// Every failure before the password is verified looks the same from outside — unknown
+    /// name, locked account, wrong password, the guess that locks — in answer, hashing work
+    /// and delay. Attempts on one account run one at a time and read the failure count inside
+    /// that turn, so parallel guesses cannot slip past the lockout.
     async fn check_password(
         self: &Arc<Self>,
         login: &str,
         password: &str,
         client: Option<String>,
     ) -> Result<mamori_store::Account> {
+        let key = crate::instance::normalise_login(login);
+        let plausible = key.len() <= LOGIN_IN_LEDGER && password.len() <= MAX_PASSWORD_BYTES;
+        let account = if plausible {
+            let k = key.clone();
+            self.store.read(move |r| r.account_by_login(&k)).await?
+        } else {
+            None
+        };
+        let _turn = match &account {
+            Some(a) => Some(self.login_locks.lock(a.id).await),
+            None => None,
+        };
         let now = self.now();
-        let login_owned = login.to_owned();
-        let account = self
-            .store
-            .read(move |r| r.account_by_login(&login_owned))
-            .await?;
+        // Fresh, inside this account's turn: the failure count and lock others just wrote.
+        let account = match account {
+            Some(a) => self.store.read(move |r| r.account(a.id)).await?,
+            None => None,
+        };
+        let recorded = mamori_domain::audit::clip(login, LOGIN_IN_LEDGER);
         let fail_event = |actor: Option<ActorRef>, reason: &str| {
             let mut ev = AuditEvent::new(now, actor, actions::LOGIN_FAILED, Outcome::Failed);
             ev.client = client.clone();
-            ev.detail = serde_json::json!({ "login": login, "reason": reason });
+            ev.detail = serde_json::json!({ "login": recorded, "reason": reason });
             ev
         };
-        let Some(acc) = account else {
-            let pw = password.to_owned();
-            tokio::task::spawn_blocking(move || burn_verify(&pw))
-                .await
-                .map_err(ServiceError::internal)?;
-            let ev = fail_event(None, "unknown_login");
-            self.store
-                .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
-                .await?;
-            tokio::time::sleep(std::time::Duration::from_millis(
-                self.config.lockout.delay_ms(1),
-            ))
-            .await;
-            return Err(bad_credentials());
+        let actor_of = |a: &mamori_store::Account| ActorRef {
+            id: a.id,
+            login: a.login.clone(),
+            role: a.role.clone(),
         };
-        let actor = ActorRef {
-            id: acc.id,
-            login: acc.login.clone(),
-            role: acc.role.clone(),
-        };
-        if !acc.active || acc.is_service {
-            let ev = fail_event(
-                Some(actor),
-                if acc.is_service {
-                    "service_account"
+        let verdict = match account {
+            None => {
+                let pw: String = password.chars().take(MAX_PASSWORD_BYTES).collect();
+                self.hash_gate.run(move || burn_verify(&pw)).await?;
+                let ev = fail_event(None, "unknown_login");
+                self.store
+                    .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+                    .await?;
+                Verdict::Refused
+            }
+            Some(acc) if is_locked(acc.locked_until, now) => {
+                // Not verified while locked: the lock is what stops guessing.
+                let pw: String = password.chars().take(MAX_PASSWORD_BYTES).collect();
+                self.hash_gate.run(move || burn_verify(&pw)).await?;
+                let ev = fail_event(Some(actor_of(&acc)), "locked");
+                self.store
+                    .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+                    .await?;
+                Verdict::Refused
+            }
+            Some(acc) => {
+                let (pw, phc) = (
+                    password.to_owned(),
+                    acc.password_hash.clone().unwrap_or_default(),
+                );
+                // A service account has no password hash: the same work as a wrong password.
+                let ok = self
+                    .hash_gate
+                    .run(move || {
+                        if phc.is_empty() {
+                            burn_verify(&pw);
+                            false
+                        } else {
+                            verify_password(&pw, &phc)
+                        }
+                    })
+                    .await?;
+                if !ok {
+                    let mut ev = fail_event(Some(actor_of(&acc)), "wrong_password");
+                    let (id, lockout) = (acc.id, self.config.lockout.clone());
+                    self.store
+                        .write(move |tx| -> Result<()> {
+                            // Counted from the stored count, in the same commit as the event.
+                            let before = tx.read().account(id)?.map_or(0, |a| a.failed_logins);
+                            let (failures, lock) = lockout.after_failure(before, now);
+                            if lock.is_some() {
+                                ev.detail["locked"] = serde_json::Value::Bool(true);
+                            }
+                            tx.set_login_failures(id, failures, lock)?;
+                            tx.append(&ev)?;
+                            Ok(())
+                        })
+                        .await?;
+                    Verdict::Refused
+                } else if !acc.active || acc.is_service {
+                    let ev = fail_event(
+                        Some(actor_of(&acc)),
+                        if acc.is_service {
+                            "service_account"
+                        } else {
+                            "disabled"
+                        },
+                    );
+                    self.store
+                        .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+                        .await?;
+                    Verdict::Disabled
                 } else {
-                    "disabled"
-                },
-            );
-            self.store
-                .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
-                .await?;
-            return Err(ServiceError::new(
+                    Verdict::Ok(Box::new(acc))
+                }
+            }
+        };
+        drop(_turn);
+        match verdict {
+            Verdict::Ok(acc) => Ok(*acc),
+            Verdict::Disabled => Err(ServiceError::new(
                 "account_disabled",
                 "このアカウントは使用できません。システム管理者に連絡してください",
-            ));
-        }
-        if is_locked(acc.locked_until, now) {
-            let ev = fail_event(Some(actor), "locked");
-            self.store
-                .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
-                .await?;
-            return Err(locked_error(acc.locked_until.unwrap_or(now)));
-        }
-        let (pw, phc) = (
-            password.to_owned(),
-            acc.password_hash.clone().unwrap_or_default(),
-        );
-        let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &phc))
-            .await
-            .map_err(ServiceError::internal)?;
-        if !ok {
-            let (failures, lock) = self.config.lockout.after_failure(acc.failed_logins, now);
-            let mut ev = fail_event(Some(actor), "wrong_password");
-            if lock.is_some() {
-                ev.detail["locked"] = serde_json::Value::Bool(true);
+            )),
+            Verdict::Refused => {
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    self.config.lockout.delay_ms(),
+                ))
+                .await;
+                Err(bad_credentials())
             }
-            let id = acc.id;
-            self.store
-                .write(move |tx| -> Result<()> {
-                    tx.set_login_failures(id, failures, lock)?;
-                    tx.append(&ev)?;
-                    Ok(())
-                })
-                .await?;
-            tokio::time::sleep(std::time::Duration::from_millis(
-                self.config.lockout.delay_ms(failures),
-            ))
-            .await;
-            return Err(match lock {
-                Some(until) => locked_error(until),
-                None => bad_credentials(),
-            });
         }
-        Ok(acc)
     }
 
     /// Logs in with a password. An account whose password must change gets the distinct
@@ -206,6 +248,17 @@ impl Service {
         self: &Arc<Self>,
         acc: &mamori_store::Account,
         client: Option<String>,
+    ) -> Result<LoginOk> {
+        self.open_session_after(acc, client, false).await
+    }
+
+    /// Opens a session; `second_factor_done` when this request has already proved the
+    /// account's second factor (a password change with a code).
+    async fn open_session_after(
+        self: &Arc<Self>,
+        acc: &mamori_store::Account,
+        client: Option<String>,
+        second_factor_done: bool,
     ) -> Result<LoginOk> {
         let now = self.now();
         // A 保守要員 signs in only inside an approved work window, and not past its end.
@@ -263,21 +316,24 @@ impl Service {
         let csrf = random_token();
         let (th, c2, id) = (token_hash(&token), csrf.clone(), acc.id);
         let role_code = acc.role.clone();
-        let second_factor = self
-            .store
-            .read(move |r| {
-                let totp = r.totp(id)?.is_some_and(|t| t.enabled_at.is_some());
-                Ok(if totp {
-                    Some("totp")
-                } else if !r.passkeys(id)?.is_empty() {
-                    Some("passkey")
-                } else if r.role_requires_two_factor(&role_code)? {
-                    Some("enrol")
-                } else {
-                    None
+        let second_factor = if second_factor_done {
+            None
+        } else {
+            self.store
+                .read(move |r| {
+                    let totp = r.totp(id)?.is_some_and(|t| t.enabled_at.is_some());
+                    Ok(if totp {
+                        Some("totp")
+                    } else if !r.passkeys(id)?.is_empty() {
+                        Some("passkey")
+                    } else if r.role_requires_two_factor(&role_code)? {
+                        Some("enrol")
+                    } else {
+                        None
+                    })
                 })
-            })
-            .await?;
+                .await?
+        };
         let mut ev = crate::account_event(
             now,
             acc,
@@ -303,7 +359,7 @@ impl Service {
                 if second_factor.is_none() {
                     tx.set_login_success(id, now)?;
                 }
-                tx.insert_session(&th, id, false, None, &c2, now, Some(absolute))?;
+                tx.insert_session(&th, id, false, None, &c2, now, Some(absolute), None)?;
                 if second_factor.is_some() {
                     tx.set_session_second_factor_pending(&th, true)?;
                 }
@@ -335,7 +391,8 @@ impl Service {
         })
     }
 
-    /// Changes one's own password (also the way through a forced change) and logs in.
+    /// Changes one's own password (also the way through a forced change) and logs in, for an
+    /// account without a second factor. See `change_password_with`.
     pub async fn change_password(
         self: &Arc<Self>,
         login: &str,
@@ -343,9 +400,25 @@ impl Service {
         new: &str,
         client: Option<String>,
     ) -> Result<LoginOk> {
+        self.change_password_with(login, old, new, client, SecondFactorProof::None)
+            .await
+    }
+
+    /// Changes one's own password and logs in. An account with a second factor needs it here
+    /// too — a code from the app, a recovery code, or the person's own completed sign-in —
+    /// since the old password alone must not hand the account (and end its other sessions).
+    pub async fn change_password_with(
+        self: &Arc<Self>,
+        login: &str,
+        old: &str,
+        new: &str,
+        client: Option<String>,
+        proof: SecondFactorProof<'_>,
+    ) -> Result<LoginOk> {
         let acc = self.check_password(login, old, client.clone()).await?;
         // Outside a maintenance window nothing changes, not even the password.
         self.maintenance_gate(&acc, client.clone()).await?;
+        let second_factor_done = self.password_change_factor(&acc, proof, &client).await?;
         let now = self.now();
         let actor = ActorRef {
             id: acc.id,
@@ -384,11 +457,11 @@ impl Service {
             self.store.read(move |r| r.password_history(id, n)).await?
         };
         let new_owned = new.to_owned();
-        let reused = tokio::task::spawn_blocking(move || {
-            history.iter().any(|h| verify_password(&new_owned, h))
-        })
-        .await
-        .map_err(ServiceError::internal)?;
+        let reused = self
+            .hash_gate
+            .run(move || history.iter().any(|h| verify_password(&new_owned, h)))
+            .await
+            .map_err(ServiceError::internal)?;
         if reused {
             return refuse(
                 ServiceError::invalid(
@@ -403,9 +476,10 @@ impl Service {
             .await;
         }
         let new_owned = new.to_owned();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&new_owned))
-            .await
-            .map_err(ServiceError::internal)?;
+        let hash = self
+            .hash_gate
+            .run(move || hash_password(&new_owned))
+            .await?;
         let mut ev = AuditEvent::new(now, Some(actor), actions::PASSWORD_CHANGED, Outcome::Ok);
         ev.client = client.clone();
         let id = acc.id;
@@ -419,7 +493,74 @@ impl Service {
             .await?;
         let mut acc = acc;
         acc.must_change_password = false;
-        self.open_session(&acc, client).await
+        self.open_session_after(&acc, client, second_factor_done)
+            .await
+    }
+
+    /// For a password change: whether the account has a second factor, and if so, that this
+    /// request proved it (a wrong code counts towards the lockout and is in the ledger).
+    async fn password_change_factor(
+        self: &Arc<Self>,
+        acc: &mamori_store::Account,
+        proof: SecondFactorProof<'_>,
+        client: &Option<String>,
+    ) -> Result<bool> {
+        let id = acc.id;
+        if !self.has_second_factor(id).await? {
+            return Ok(false);
+        }
+        let now = self.now();
+        let mut ev = crate::account_event(
+            now,
+            acc,
+            actions::PASSWORD_CHANGED,
+            Outcome::Failed,
+            client.clone(),
+        );
+        let code = match proof {
+            SecondFactorProof::Session(p)
+                if p.account.id == id && !p.second_factor_pending && !p.locked =>
+            {
+                return Ok(true);
+            }
+            SecondFactorProof::Code(c) if !c.trim().is_empty() => c.trim().to_owned(),
+            _ => {
+                ev.outcome = Outcome::Denied;
+                ev.detail = serde_json::json!({ "error": "second_factor_required" });
+                self.store
+                    .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+                    .await?;
+                return Err(ServiceError::new(
+                    "second_factor_required",
+                    "2要素認証を設定しているアカウントです。パスワードの変更には、認証アプリの確認コードまたは回復コードも入力してください",
+                )
+                .with_field("second_factor_code"));
+            }
+        };
+        let lockout = self.config.lockout.clone();
+        let accepted = self
+            .store
+            .write(move |tx| -> Result<bool> {
+                if crate::second_factor::accept_code(tx, id, &code, now)?.is_some() {
+                    return Ok(true);
+                }
+                let before = tx.read().account(id)?.map_or(0, |a| a.failed_logins);
+                let (failures, lock) = lockout.after_failure(before, now);
+                tx.set_login_failures(id, failures, lock)?;
+                ev.detail =
+                    serde_json::json!({ "error": "wrong_second_factor", "locked": lock.is_some() });
+                tx.append(&ev)?;
+                Ok(false)
+            })
+            .await?;
+        if accepted {
+            Ok(true)
+        } else {
+            Err(ServiceError::invalid(
+                "second_factor_code",
+                "確認コードが正しくありません",
+            ))
+        }
     }
 
     /// Resolves a bearer token or session cookie to the caller, enforcing idle and absolute
@@ -437,7 +578,7 @@ impl Service {
             ));
         }
         if p.locked {
-            return Err(locked_screen());
+            return Err(crate::second_factor::locked_session());
         }
         Ok(p)
     }
@@ -523,6 +664,14 @@ impl Service {
             second_factor_pending: s.second_factor_pending,
             locked,
             emergency,
+            token_scopes: s
+                .scopes
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect(),
         })
     }
 

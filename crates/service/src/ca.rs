@@ -168,7 +168,12 @@ impl Service {
         p12_password: &str,
     ) -> Result<IssuedCert> {
         if let Some(p) = p {
-            p.require(Action::AdminAccounts, None)?;
+            self.gate(
+                p,
+                actions::CERT_ISSUED,
+                p.require(Action::AdminAccounts, None),
+            )
+            .await?;
         }
         if p12_password.chars().count() < 8 {
             return Err(ServiceError::invalid(

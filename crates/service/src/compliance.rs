@@ -517,7 +517,8 @@ impl Service {
         item_id: &str,
         input: EvidenceInput,
     ) -> Result<i64> {
-        may_assess(p)?;
+        self.gate(p, actions::COMPLIANCE_EVIDENCE, may_assess(p))
+            .await?;
         let (kind, name, url, blob) = match input {
             EvidenceInput::File { name, bytes } => {
                 let (name, media) = check_evidence_file(&name, &bytes)?;

@@ -126,7 +126,7 @@ impl Service {
 
     /// Imports a CSV in the documented format: all rows or none; every bad row is named.
     pub async fn import_assets(self: &Arc<Self>, p: &Principal, bytes: &[u8]) -> Result<usize> {
-        may_assess(p)?;
+        self.gate(p, actions::ASSET_IMPORTED, may_assess(p)).await?;
         if bytes.len() > MAX_CSV_BYTES {
             return Err(ServiceError::invalid(
                 "file",
@@ -200,7 +200,7 @@ impl Service {
         name: &str,
         bytes: Vec<u8>,
     ) -> Result<()> {
-        may_assess(p)?;
+        self.gate(p, actions::ASSET_SAVED, may_assess(p)).await?;
         let (name, media) = check_evidence_file(name, &bytes)?;
         let sha = self.store().blobs().put(&bytes)?;
         let pc = p.clone();
@@ -244,7 +244,8 @@ impl Service {
 
     /// The risk register; seeded once with the common threats to medical institutions.
     pub async fn risks(self: &Arc<Self>, p: &Principal) -> Result<Vec<RiskRow>> {
-        may_assess(p)?;
+        self.gate(p, actions::COMPLIANCE_VIEWED, may_assess(p))
+            .await?;
         let seeded = self.store().read(|r| r.meta(RISKS_SEEDED)).await?;
         if seeded.is_none() {
             let pc = p.clone();

@@ -208,6 +208,17 @@ pub struct ServerConfig {
     /// Exact origins pages are served from, comma-separated; empty: https on the RP ID (any
     /// port), and http://localhost.
     pub passkey_origins: String,
+    /// Host names the server answers to, comma-separated (besides `localhost`, IP addresses
+    /// and `passkey_rp_id`). A request naming another host is refused, so that a web page
+    /// on a name that an attacker points at this server (DNS rebinding) cannot reach it.
+    pub allowed_hosts: String,
+    /// Open connections at most; past it a new connection is closed at once. Also kept below
+    /// the process's open-file limit.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (and to finish a TLS handshake).
+    pub header_timeout_secs: u64,
+    /// Seconds a connection may stay idle (no request in progress, nothing sent either way).
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -217,7 +228,42 @@ impl Default for ServerConfig {
             secure_cookies: true,
             passkey_rp_id: "localhost".into(),
             passkey_origins: String::new(),
+            allowed_hosts: String::new(),
+            max_connections: 1024,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
         }
+    }
+}
+
+impl ServerConfig {
+    /// Whether a request's `Host` (with or without its port) is one this server answers to.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let name = match host.strip_prefix('[') {
+            // [::1]:8080
+            Some(rest) => {
+                return rest
+                    .split(']')
+                    .next()
+                    .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+            }
+            None => host.rsplit_once(':').map_or(host, |(h, port)| {
+                if port.bytes().all(|b| b.is_ascii_digit()) {
+                    h
+                } else {
+                    host
+                }
+            }),
+        };
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        name == "localhost"
+            || name.parse::<std::net::IpAddr>().is_ok()
+            || name == self.passkey_rp_id.trim().to_ascii_lowercase()
+            || self
+                .allowed_hosts
+                .split(',')
+                .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+                .any(|h| !h.is_empty() && h == name)
     }
 }
 
@@ -351,6 +397,31 @@ mod tests {
         let c = Config::parse(&text, |_| None).unwrap();
         assert_eq!(c.facility.name, "テスト診療所");
         assert_eq!(c.lockout.max_failures, 5);
+        let srv = ServerConfig {
+            allowed_hosts: "karte.clinic.example, mamori.local".into(),
+            ..Default::default()
+        };
+        for ok in [
+            "localhost:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "192.168.1.10",
+            "Karte.Clinic.Example",
+            "mamori.local:443",
+            "localhost.",
+        ] {
+            assert!(srv.host_allowed(ok), "{ok}");
+        }
+        for bad in [
+            "attacker.example",
+            "attacker.example:8080",
+            "localhost.attacker.example",
+            "",
+            "[evil]:80",
+            "mamori.local.evil",
+        ] {
+            assert!(!srv.host_allowed(bad), "{bad}");
+        }
         let c = Config::parse(&text, |k| match k {
             "MAMORI_SERVER_LISTEN" => Some("0.0.0.0:9999".into()),
             "MAMORI_LOCKOUT_MAX_FAILURES" => Some("3".into()),

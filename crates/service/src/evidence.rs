@@ -1222,7 +1222,20 @@ pub struct SigningTask {
 impl Service {
     /// Only the version's author, in a role that may finalise its kind, signs it; checked
     /// before anything about the version's state is revealed.
+    /// Whether `p` may sign this version outside mamori; a refusal is in the ledger under
+    /// `action`.
     async fn external_signer_check(
+        self: &Arc<Self>,
+        p: &Principal,
+        record_id: i64,
+        version_no: i64,
+        action: &'static str,
+    ) -> Result<()> {
+        let check = self.external_signer_rule(p, record_id, version_no).await;
+        self.gate(p, action, check).await
+    }
+
+    async fn external_signer_rule(
         self: &Arc<Self>,
         p: &Principal,
         record_id: i64,
@@ -1262,7 +1275,8 @@ impl Service {
     ) -> Result<SigningTask> {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD;
-        self.external_signer_check(p, record_id, version_no).await?;
+        self.external_signer_check(p, record_id, version_no, actions::RECORD_SIGNING_REQUESTED)
+            .await?;
         let (rec, stmt) = match self.unsigned_version(record_id, version_no).await? {
             Some(u) => (u.rec.clone(), self.statement(&u)?),
             None => {
@@ -1334,7 +1348,8 @@ impl Service {
         signature_b64: &str,
     ) -> Result<SignOutcome> {
         use base64::Engine;
-        self.external_signer_check(p, record_id, version_no).await?;
+        self.external_signer_check(p, record_id, version_no, actions::RECORD_SIGNED)
+            .await?;
         let (rec, version) = match self.unsigned_version(record_id, version_no).await? {
             Some(u) => (u.rec, u.version),
             None => {

@@ -93,15 +93,23 @@ impl<W: Write + Seek> Writer<W> {
 }
 
 /// Writes the bundle for `scope` into `out`. Read-only: it can run beside a live server.
+/// What the reader of a bundle may have: which records (an error refuses the whole bundle)
+/// and, of those, which versions (others are left out as if they did not exist).
+pub struct Access<'a> {
+    pub allow: &'a dyn Fn(&RecordRow) -> Result<()>,
+    pub sees: &'a dyn Fn(&VersionRow) -> bool,
+}
+
 pub fn write_bundle<W: Write + Seek>(
     r: &Reader<'_>,
     blobs: &BlobStore,
     anchors: &Anchors,
     info: &BundleInfo<'_>,
     scope: &Scope,
-    allow: &dyn Fn(&RecordRow) -> Result<()>,
+    access: &Access<'_>,
     out: W,
 ) -> Result<usize> {
+    let (allow, sees) = (access.allow, access.sees);
     let records: Vec<RecordRow> = match scope {
         Scope::Record(id) => vec![
             r.record(*id)?
@@ -117,6 +125,23 @@ pub fn write_bundle<W: Write + Seek>(
     for rec in &records {
         allow(rec)?;
     }
+    // A bundle holds what its reader may read: someone else's draft or pending proxy entry is
+    // not a record yet, and a record with nothing visible is left out as if it did not exist.
+    let mut visible: Vec<(RecordRow, Vec<VersionRow>)> = Vec::new();
+    for rec in records {
+        let vs: Vec<VersionRow> = r
+            .versions(rec.id)?
+            .into_iter()
+            .filter(|v| sees(v))
+            .collect();
+        if !vs.is_empty() {
+            visible.push((rec, vs));
+        }
+    }
+    if visible.is_empty() && matches!(scope, Scope::Record(_)) {
+        return Err(ServiceError::not_found("記録"));
+    }
+    let records: Vec<RecordRow> = visible.iter().map(|(r, _)| r.clone()).collect();
     let patient_id = records
         .first()
         .map(|r| r.patient_id.clone())
@@ -176,14 +201,14 @@ pub fn write_bundle<W: Write + Seek>(
         by = esc(info.exported_by),
     );
 
-    for rec in &records {
+    for (rec, versions) in &visible {
         let kind = r
             .kind(&rec.kind)?
             .map(|k| k.name_ja)
             .unwrap_or(rec.kind.clone());
         let _ = write!(html, "<h2>記録 {} — {}</h2>", rec.id, esc(&kind));
         let sigs: Vec<SignatureRow> = r.signatures_of(rec.id)?;
-        for v in r.versions(rec.id)? {
+        for v in versions.iter().cloned() {
             let base = format!("records/{}/v{}", rec.id, v.version_no);
             let content_bytes = blobs.get(&v.content_sha256)?;
             w.file(&format!("{base}/content.json"), &content_bytes)?;
@@ -298,6 +323,12 @@ impl crate::Service {
                     pc.require(Action::PrintExport, Some(&rec.kind))?;
                     pc.require(Action::Read, Some(&rec.kind))
                 };
+                let me = pc.account.id;
+                let sees = move |v: &VersionRow| {
+                    mamori_domain::version::VersionState::parse(&v.state).is_some_and(|s| {
+                        mamori_domain::version::version_visible_to(me, s, v.author_id, v.enterer_id)
+                    })
+                };
                 let info = BundleInfo {
                     facility: svc.facility(),
                     exported_by: &format!("{} ({})", pc.account.display_name, pc.account.login),
@@ -310,7 +341,10 @@ impl crate::Service {
                     &anchors,
                     &info,
                     &scope,
-                    &allow,
+                    &Access {
+                        allow: &allow,
+                        sees: &sees,
+                    },
                     &mut out,
                 )?;
                 let bytes = out.into_inner();

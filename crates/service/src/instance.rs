@@ -35,6 +35,15 @@ pub fn is_instance(dir: &Path) -> bool {
     dir.join("mamori.db").exists() || dir.join(CONFIG_FILE).exists()
 }
 
+/// The one spelling of a login name: NFKC (a full-width ｄｒ．ｔａｎａｋａ typed with a Japanese
+/// IME is dr.tanaka) and lower case, so that `Dr.Tanaka` and `dr.tanaka` are one name and no
+/// second account can take a look-alike of the first.
+pub fn normalise_login(login: &str) -> String {
+    icu_normalizer::ComposingNormalizerBorrowed::new_nfkc()
+        .normalize(login.trim())
+        .to_lowercase()
+}
+
 pub fn validate_login(login: &str) -> Result<()> {
     let ok = (3..=32).contains(&login.len())
         && login
@@ -67,9 +76,10 @@ pub fn init(dir: &Path, params: &InitParams<'_>) -> Result<()> {
             "施設名を100文字以内で入力してください",
         ));
     }
-    validate_login(params.admin_login)?;
+    let admin_login = normalise_login(params.admin_login);
+    validate_login(&admin_login)?;
     let config = Config::new(facility);
-    check_strength(&config.password, params.admin_login, params.admin_password)?;
+    check_strength(&config.password, &admin_login, params.admin_password)?;
 
     std::fs::create_dir_all(dir.join(KEY_DIR)).map_err(io)?;
     mamori_store::restrict_dir(dir).map_err(io)?;
@@ -86,7 +96,7 @@ pub fn init(dir: &Path, params: &InitParams<'_>) -> Result<()> {
     let now = SystemClock.now();
     let admin_hash = hash_password(params.admin_password);
     let (login, vkey, fac) = (
-        params.admin_login.to_owned(),
+        admin_login.clone(),
         signer.verifier_key(),
         facility.to_owned(),
     );
@@ -203,6 +213,9 @@ pub fn open_with(
         clock_status: std::sync::Mutex::new(None),
         evidence_cache: Default::default(),
         passkey_challenges: Default::default(),
+        hash_gate: crate::guard::Gate::for_machine(),
+        cpu_gate: crate::guard::Gate::for_machine(),
+        login_locks: Default::default(),
     };
     let expected = svc.store.reader()?.get().meta("verifier_key")?;
     if expected.as_deref() != Some(svc.signer.verifier_key().as_str()) {

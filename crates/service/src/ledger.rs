@@ -98,7 +98,8 @@ impl Service {
     /// An RFC 6962 inclusion proof of ledger entry `index` against the newest checkpoint
     /// that contains it (a fresh one is signed if needed).
     pub async fn inclusion_proof(self: &Arc<Self>, p: &Principal, index: u64) -> Result<ProofView> {
-        p.require(Action::ReadAudit, None)?;
+        self.gate(p, actions::LEDGER_PROOF, p.require(Action::ReadAudit, None))
+            .await?;
         let mut cp = self.latest_checkpoint().await?;
         if index >= cp.size {
             cp = self.checkpoint_now().await?;

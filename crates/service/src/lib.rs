@@ -18,6 +18,7 @@ pub mod error;
 pub mod evidence;
 pub mod evidence_read;
 pub mod export;
+pub mod guard;
 pub mod instance;
 pub mod ledger;
 pub mod maintenance;
@@ -60,6 +61,8 @@ pub struct Principal {
     pub locked: bool,
     /// Break-glass accesses of this person active when the request arrived.
     pub emergency: Vec<mamori_store::EmergencyRow>,
+    /// For an API token: the permissions granted beyond reading and writing (`export`).
+    pub token_scopes: Vec<String>,
 }
 
 impl Principal {
@@ -72,6 +75,24 @@ impl Principal {
     }
 
     pub fn require(&self, action: Action, kind: Option<&str>) -> Result<()> {
+        // An integration's token prints and exports only where its scope says so, whatever
+        // its service account's role allows; break-glass is a person's act, never a token's.
+        if self.is_api_token {
+            let granted = match action {
+                Action::PrintExport => self
+                    .token_scopes
+                    .iter()
+                    .any(|s| s == accounts::SCOPE_EXPORT),
+                Action::BreakGlass => false,
+                _ => true,
+            };
+            if !granted {
+                return Err(ServiceError::new(
+                    "forbidden",
+                    "この API トークンには、この操作の範囲（スコープ）がありません",
+                ));
+            }
+        }
         self.role.require(action, kind).map_err(Into::into)
     }
 
@@ -125,6 +146,9 @@ pub struct Target {
     pub detail: serde_json::Map<String, serde_json::Value>,
     /// The ledger index the use case promised to a version row (checked on append).
     pub expected_index: Option<u64>,
+    /// The entry's action when the use case found it to be another than the one it began as
+    /// (a role change that became a proposal).
+    pub action: Option<&'static str>,
 }
 
 impl Target {
@@ -132,6 +156,9 @@ impl Target {
         self.detail.insert(key.to_owned(), value.into());
     }
 }
+
+/// Longest string (and array) of a refused request's input written into the ledger.
+pub const REFUSED_INPUT_IN_LEDGER: usize = 256;
 
 pub struct Service {
     store: Store,
@@ -149,6 +176,12 @@ pub struct Service {
     clock_status: std::sync::Mutex<Option<mamori_domain::timesync::ClockStatus>>,
     /// Outstanding passkey challenges by session, each with its purpose and expiry.
     passkey_challenges: passkeys::Challenges,
+    /// Bounds concurrent password hashing (memory) and sheds what waits too long.
+    hash_gate: guard::Gate,
+    /// Bounds CPU-heavy comparisons (version diffs) to the cores, off the async workers.
+    cpu_gate: guard::Gate,
+    /// Attempts on one account run one at a time, so that the lockout sees every guess.
+    login_locks: guard::KeyedLocks,
 }
 
 impl Service {
@@ -158,6 +191,11 @@ impl Service {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The password-hashing gate (its peak concurrency is what the attack tests check).
+    pub fn hash_gate(&self) -> &guard::Gate {
+        &self.hash_gate
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -192,6 +230,25 @@ impl Service {
         e
     }
 
+    /// A permission check made before any work: its refusal is in the ledger like every other
+    /// (a use case that answers from memory or a cache would otherwise refuse silently).
+    pub async fn gate(
+        self: &Arc<Self>,
+        p: &Principal,
+        action: &'static str,
+        check: Result<()>,
+    ) -> Result<()> {
+        if let Err(e) = &check
+            && e.is_refusal()
+        {
+            let ev = self.refusal_event(Some(p), action, &Target::default(), e);
+            self.store
+                .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+                .await?;
+        }
+        check
+    }
+
     /// A ledger entry with no person behind it (the server itself noticed something).
     pub async fn record_system_event(
         self: &Arc<Self>,
@@ -216,6 +273,10 @@ impl Service {
         t.content_sha256 = None;
         t.version_digest = None;
         t.detail("error", err.code);
+        // A refused request's input is the attacker's choice: only its beginning is kept.
+        for v in t.detail.values_mut() {
+            mamori_domain::audit::clip_json(v, REFUSED_INPUT_IN_LEDGER);
+        }
         let outcome = if err.is_denial() {
             Outcome::Denied
         } else {
@@ -240,7 +301,12 @@ impl Service {
             .write(move |tx| {
                 let body = tx.attempt(|tx| {
                     let r = f(&this, tx, &mut target)?;
-                    let ev = this.event(p.as_ref(), action, Outcome::Ok, &target);
+                    let ev = this.event(
+                        p.as_ref(),
+                        target.action.unwrap_or(action),
+                        Outcome::Ok,
+                        &target,
+                    );
                     let idx = tx.append(&ev)?;
                     if let Some(want) = target.expected_index
                         && want != idx

@@ -119,6 +119,7 @@ impl Service {
         self: &Arc<Self>,
         p: &Principal,
     ) -> Result<serde_json::Value> {
+        self.enrolment_gate(p, "passkey").await?;
         let existing = self.passkeys_raw(p.account.id).await?;
         let rp = self.relying_party();
         let challenge = self
@@ -151,6 +152,7 @@ impl Service {
         p: &Principal,
         reg: Registration,
     ) -> Result<Vec<String>> {
+        self.enrolment_gate(p, "passkey").await?;
         let now = self.now();
         let challenge = self.passkey_challenges.take(&p.token_hash, "create", now)?;
         let cd = field("client_data_json", &reg.client_data_json)?;
@@ -186,6 +188,10 @@ impl Service {
                     let r = tx.read();
                     let first = r.passkeys(id)?.is_empty()
                         && r.totp(id)?.is_none_or(|t| t.enabled_at.is_none());
+                    // Checked again in the transaction: a factor enrolled meanwhile counts.
+                    if pending.is_some() && !first {
+                        return Err(crate::second_factor::second_factor_due());
+                    }
                     tx.insert_passkey(id, &cred.id, &cred.public_key, cred.sign_count, &name, now)
                         .map_err(|_| {
                             ServiceError::new("exists", "このパスキーは既に登録されています")

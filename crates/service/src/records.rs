@@ -131,6 +131,29 @@ pub struct DiffLine {
     pub text: String,
 }
 
+/// The longest a version comparison computes before settling for a coarser result.
+pub const DIFF_DEADLINE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A line diff of two texts that stops refining at `deadline` (similar's Myers with a
+/// deadline: the rest becomes one replacement), so that two 100k-line versions cost at most
+/// about the deadline instead of a minute.
+pub fn diff_lines(a: &str, b: &str, deadline: std::time::Duration) -> Vec<DiffLine> {
+    similar::TextDiff::configure()
+        .algorithm(similar::Algorithm::Myers)
+        .timeout(deadline)
+        .diff_lines(a, b)
+        .iter_all_changes()
+        .map(|c| DiffLine {
+            tag: match c.tag() {
+                similar::ChangeTag::Equal => "equal",
+                similar::ChangeTag::Insert => "insert",
+                similar::ChangeTag::Delete => "delete",
+            },
+            text: c.value().trim_end_matches('\n').to_owned(),
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PrintView {
     pub facility: String,
@@ -772,33 +795,28 @@ impl Service {
         to: i64,
     ) -> Result<Vec<DiffLine>> {
         let pc = p.clone();
-        self.read_audited(p, actions::RECORD_DIFF, move |svc, r, t| {
-            t.detail("from", from);
-            t.detail("to", to);
-            let rec = Self::readable(r, &pc, id, Action::Read, t)?;
-            let view = svc.view(r, &pc, &rec, WhichContent::All)?;
-            let text = |n: i64| -> Result<String> {
-                let v = view
-                    .versions
-                    .iter()
-                    .find(|v| v.version_no == n)
-                    .ok_or_else(|| ServiceError::not_found("版"))?;
-                Ok(format!("{}\n\n{}\n", v.content.title, v.content.body))
-            };
-            let (a, b) = (text(from)?, text(to)?);
-            Ok(similar::TextDiff::from_lines(&a, &b)
-                .iter_all_changes()
-                .map(|c| DiffLine {
-                    tag: match c.tag() {
-                        similar::ChangeTag::Equal => "equal",
-                        similar::ChangeTag::Insert => "insert",
-                        similar::ChangeTag::Delete => "delete",
-                    },
-                    text: c.value().trim_end_matches('\n').to_owned(),
-                })
-                .collect())
-        })
-        .await
+        let (a, b) = self
+            .read_audited(p, actions::RECORD_DIFF, move |svc, r, t| {
+                t.detail("from", from);
+                t.detail("to", to);
+                let rec = Self::readable(r, &pc, id, Action::Read, t)?;
+                let view = svc.view(r, &pc, &rec, WhichContent::All)?;
+                let text = |n: i64| -> Result<String> {
+                    let v = view
+                        .versions
+                        .iter()
+                        .find(|v| v.version_no == n)
+                        .ok_or_else(|| ServiceError::not_found("版"))?;
+                    Ok(format!("{}\n\n{}\n", v.content.title, v.content.body))
+                };
+                Ok((text(from)?, text(to)?))
+            })
+            .await?;
+        // Off the async workers, a few at a time, and bounded in time: past the deadline the
+        // comparison falls back to a coarser (still correct) one rather than running on.
+        self.cpu_gate
+            .run(move || diff_lines(&a, &b, DIFF_DEADLINE))
+            .await
     }
 
     pub async fn patient_records(

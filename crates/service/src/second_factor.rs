@@ -31,12 +31,52 @@ pub struct TotpEnrolment {
     pub uri: String,
 }
 
+/// A session that has passed the password of an account with a second factor: only that
+/// factor completes it.
+pub(crate) fn second_factor_due() -> ServiceError {
+    ServiceError::new(
+        "second_factor_required",
+        "2要素認証の確認を先に完了してください。登録済みの認証方法（認証アプリ・パスキー・回復コード）で確認してから設定を変更できます",
+    )
+}
+
+pub(crate) fn locked_session() -> ServiceError {
+    ServiceError::new(
+        "session_locked",
+        "画面がロックされています。パスワードを入力すると、続きから再開できます",
+    )
+}
+
 fn wrong_code() -> ServiceError {
     ServiceError::invalid("code", "確認コードが正しくありません")
 }
 
 fn normalise_recovery(code: &str) -> String {
     code.trim().to_ascii_lowercase()
+}
+
+/// Accepts a code from the authenticator app (each time step once) or an unused recovery code
+/// (used up), in the caller's transaction; which one it was, or `None`.
+pub(crate) fn accept_code(
+    tx: &mut mamori_store::WriteTx<'_>,
+    id: i64,
+    code: &str,
+    now: i64,
+) -> Result<Option<&'static str>> {
+    if let Some(row) = tx.read().totp(id)?.filter(|r| r.enabled_at.is_some()) {
+        let secret = totp::decode_secret(&row.secret)
+            .ok_or_else(|| ServiceError::internal("stored TOTP secret is not base32"))?;
+        if let Some(step) = totp::accept(&secret, code, now, row.last_step) {
+            tx.set_totp_step(id, step)?;
+            return Ok(Some("totp"));
+        }
+    }
+    if code.trim().len() > totp::DIGITS
+        && tx.use_recovery_code(id, &token_hash(&normalise_recovery(code)), now)?
+    {
+        return Ok(Some("recovery_code"));
+    }
+    Ok(None)
 }
 
 enum Checked {
@@ -63,9 +103,49 @@ impl Service {
             .await?)
     }
 
+    /// Whether the account has a second factor in force (TOTP or a passkey).
+    pub(crate) async fn has_second_factor(self: &Arc<Self>, id: i64) -> Result<bool> {
+        Ok(self
+            .store
+            .read(move |r| {
+                Ok(r.totp(id)?.is_some_and(|t| t.enabled_at.is_some())
+                    || !r.passkeys(id)?.is_empty())
+            })
+            .await?)
+    }
+
+    /// Whether this session may enrol a second factor. A full sign-in may. A session that
+    /// has passed only the password may enrol only the *first* factor of someone whose role
+    /// requires one: where a factor exists, the password alone must not be able to add (and
+    /// so replace) it. A locked screen enrols nothing. A refusal is recorded in the ledger.
+    pub(crate) async fn enrolment_gate(
+        self: &Arc<Self>,
+        p: &Principal,
+        method: &'static str,
+    ) -> Result<()> {
+        let refusal = if p.locked {
+            Some(locked_session())
+        } else if p.second_factor_pending {
+            self.has_second_factor(p.account.id)
+                .await?
+                .then(second_factor_due)
+        } else {
+            None
+        };
+        let Some(e) = refusal else { return Ok(()) };
+        let mut t = Target::default();
+        t.detail("method", method);
+        let ev = self.refusal_event(Some(p), actions::SECOND_FACTOR_ENROLLED, &t, &e);
+        self.store
+            .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+            .await?;
+        Err(e)
+    }
+
     /// Starts a TOTP enrolment: a fresh secret, not in force until `confirm_totp`.
     pub async fn begin_totp(self: &Arc<Self>, p: &Principal) -> Result<TotpEnrolment> {
         let id = p.account.id;
+        self.enrolment_gate(p, "totp").await?;
         if self.second_factor_status(p).await?.totp_enabled {
             return Err(ServiceError::new(
                 "invalid_state",
@@ -83,9 +163,11 @@ impl Service {
         })
     }
 
-    /// Confirms an enrolment with a first code from the app; returns the recovery codes (shown
-    /// once, kept only as hashes). A session waiting for enrolment becomes a full sign-in.
+    /// Confirms an enrolment with a first code from the app; for someone's first second factor,
+    /// returns the recovery codes (shown once, kept only as hashes). A session waiting for
+    /// enrolment becomes a full sign-in.
     pub async fn confirm_totp(self: &Arc<Self>, p: &Principal, code: &str) -> Result<Vec<String>> {
+        self.enrolment_gate(p, "totp").await?;
         let id = p.account.id;
         let now = self.now();
         let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
@@ -94,35 +176,44 @@ impl Service {
         let pending = p.second_factor_pending.then(|| p.token_hash.clone());
         let mut t = Target::default();
         t.detail("method", "totp");
-        self.write_audited(
-            Some(p),
-            actions::SECOND_FACTOR_ENROLLED,
-            t,
-            move |_, tx, _| {
-                let row = tx
-                    .read()
-                    .totp(id)?
-                    .filter(|r| r.enabled_at.is_none())
-                    .ok_or_else(|| {
-                        ServiceError::new(
-                            "invalid_state",
-                            "登録を始めてからコードを入力してください",
-                        )
+        let first = self
+            .write_audited(
+                Some(p),
+                actions::SECOND_FACTOR_ENROLLED,
+                t,
+                move |_, tx, _| {
+                    let first = tx.read().passkeys(id)?.is_empty();
+                    // Checked again in the transaction: a passkey registered meanwhile is a factor.
+                    if pending.is_some() && !first {
+                        return Err(second_factor_due());
+                    }
+                    let row = tx
+                        .read()
+                        .totp(id)?
+                        .filter(|r| r.enabled_at.is_none())
+                        .ok_or_else(|| {
+                            ServiceError::new(
+                                "invalid_state",
+                                "登録を始めてからコードを入力してください",
+                            )
+                        })?;
+                    let secret = totp::decode_secret(&row.secret).ok_or_else(|| {
+                        ServiceError::internal("stored TOTP secret is not base32")
                     })?;
-                let secret = totp::decode_secret(&row.secret)
-                    .ok_or_else(|| ServiceError::internal("stored TOTP secret is not base32"))?;
-                let step = totp::accept(&secret, &code, now, 0).ok_or_else(wrong_code)?;
-                tx.enable_totp(id, step, now)?;
-                tx.replace_recovery_codes(id, &hashes)?;
-                if let Some(th) = &pending {
-                    tx.set_session_second_factor_pending(th, false)?;
-                    tx.set_login_success(id, now)?;
-                }
-                Ok(())
-            },
-        )
-        .await?;
-        Ok(codes)
+                    let step = totp::accept(&secret, &code, now, 0).ok_or_else(wrong_code)?;
+                    tx.enable_totp(id, step, now)?;
+                    if first {
+                        tx.replace_recovery_codes(id, &hashes)?;
+                    }
+                    if let Some(th) = &pending {
+                        tx.set_session_second_factor_pending(th, false)?;
+                        tx.set_login_success(id, now)?;
+                    }
+                    Ok(first)
+                },
+            )
+            .await?;
+        Ok(if first { codes } else { Vec::new() })
     }
 
     /// The second step of signing in: a code from the app, or one recovery code.
@@ -149,21 +240,7 @@ impl Service {
                     .read()
                     .account(id)?
                     .ok_or_else(ServiceError::unauthenticated)?;
-                let mut method = None;
-                if let Some(row) = tx.read().totp(id)?.filter(|r| r.enabled_at.is_some()) {
-                    let secret = totp::decode_secret(&row.secret)
-                        .ok_or_else(|| ServiceError::internal("stored TOTP secret is not base32"))?;
-                    if let Some(step) = totp::accept(&secret, &code, now, row.last_step) {
-                        tx.set_totp_step(id, step)?;
-                        method = Some("totp");
-                    }
-                }
-                if method.is_none()
-                    && code.trim().len() > totp::DIGITS
-                    && tx.use_recovery_code(id, &token_hash(&normalise_recovery(&code)), now)?
-                {
-                    method = Some("recovery_code");
-                }
+                let method = accept_code(tx, id, &code, now)?;
                 let event = |action, outcome| {
                     let mut ev = AuditEvent::new(now, Some(actor.clone()), action, outcome);
                     ev.client = client.clone();
@@ -219,9 +296,10 @@ impl Service {
             password.to_owned(),
             p.account.password_hash.clone().unwrap_or_default(),
         );
-        let ok = tokio::task::spawn_blocking(move || verify_password(&pw, &phc))
-            .await
-            .map_err(ServiceError::internal)?;
+        let ok = self
+            .hash_gate
+            .run(move || verify_password(&pw, &phc))
+            .await?;
         if !ok {
             return Err(ServiceError::invalid(
                 "password",

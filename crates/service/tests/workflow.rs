@@ -69,18 +69,19 @@ async fn lockout_after_five_failures_until_unlocked() {
             "invalid_credentials"
         );
     }
+    // The guess that locks, and even the right password while locked, answer like any
+    // failure (so that the answer tells no one that the name exists).
     assert_eq!(
         f.svc
             .login("nurse1", "wrong password!", None)
             .await
             .unwrap_err()
             .code,
-        "account_locked"
+        "invalid_credentials"
     );
-    // Even the right password is refused while locked.
     assert_eq!(
         f.svc.login("nurse1", PW, None).await.unwrap_err().code,
-        "account_locked"
+        "invalid_credentials"
     );
     let id = f
         .svc
@@ -100,7 +101,7 @@ async fn lockout_after_five_failures_until_unlocked() {
     }
     assert_eq!(
         f.svc.login("nurse1", PW, None).await.unwrap_err().code,
-        "account_locked"
+        "invalid_credentials"
     );
     f.clock.advance(31 * 60_000);
     f.svc.login("nurse1", PW, None).await.unwrap();

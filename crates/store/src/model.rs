@@ -34,6 +34,8 @@ pub struct Session {
     pub second_factor_pending: bool,
     /// Locked (idle or on request) since; the password unlocks it.
     pub locked_at: Option<Millis>,
+    /// An API token's extra permissions, comma-separated (`export`); none for a browser.
+    pub scopes: Option<String>,
 }
 
 /// One use of break-glass access.
@@ -194,4 +196,20 @@ pub struct AuditFilter {
     pub to: Option<Millis>,
     pub limit: u32,
     pub before_idx: Option<i64>,
+}
+
+/// A role change that waits for a second administrator.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleProposalRow {
+    pub id: i64,
+    pub role_code: String,
+    /// The proposed role (code, names, grants) as JSON.
+    pub proposal: String,
+    /// Why it needs a second person.
+    pub reason: String,
+    pub proposed_by: i64,
+    pub proposed_at: Millis,
+    pub decided_by: Option<i64>,
+    pub decided_at: Option<Millis>,
+    pub outcome: Option<String>,
 }

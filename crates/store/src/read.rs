@@ -8,7 +8,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::ledger::{ROW_COLUMNS, day_of, day_start, row_from, segment_of};
 use crate::{
     AccessCount, Account, AuditFilter, CertificateRow, CheckpointRow, EmergencyRow, LedgerRow,
-    MaintenanceWindow, Patient, RecordRow, Session, Store, StoreError, TotpRow, VersionRow,
+    MaintenanceWindow, Patient, RecordRow, RoleProposalRow, Session, Store, StoreError, TotpRow,
+    VersionRow,
 };
 
 /// A pooled read-only connection; goes back to the pool when dropped.
@@ -189,7 +190,12 @@ impl<'c> Reader<'c> {
     }
 
     pub fn account_by_login(&self, login: &str) -> Result<Option<Account>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE login = ?1");
+        // Login names are compared without case (older instances may hold `Dr.Tanaka`); the
+        // exact spelling wins where two differ only by case.
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE login = ?1 COLLATE NOCASE
+             ORDER BY login = ?1 DESC, id LIMIT 1"
+        );
         Ok(self
             .conn
             .prepare_cached(&sql)?
@@ -218,7 +224,7 @@ impl<'c> Reader<'c> {
     pub fn session(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
         let mut st = self.conn.prepare_cached(
             "SELECT account_id, is_api_token, name, csrf, created_at, last_seen_at, expires_at, revoked_at,
-                    second_factor_pending, locked_at
+                    second_factor_pending, locked_at, scopes
              FROM sessions WHERE token_hash = ?1",
         )?;
         Ok(st
@@ -234,6 +240,7 @@ impl<'c> Reader<'c> {
                     revoked_at: r.get(7)?,
                     second_factor_pending: r.get(8)?,
                     locked_at: r.get(9)?,
+                    scopes: r.get(10)?,
                 })
             })
             .optional()?)
@@ -392,6 +399,24 @@ impl<'c> Reader<'c> {
             .prepare_cached("SELECT role_code FROM two_factor_roles ORDER BY role_code")?;
         let rows = st.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Role changes waiting for a second administrator, then the latest decided ones.
+    pub fn role_proposals(&self, limit: i64) -> Result<Vec<RoleProposalRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, role_code, proposal, reason, proposed_by, proposed_at, decided_by, decided_at, outcome
+             FROM role_proposals ORDER BY outcome IS NOT NULL, id DESC LIMIT ?1",
+        )?;
+        let rows = st.query_map([limit], role_proposal_from)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn role_proposal(&self, id: i64) -> Result<Option<RoleProposalRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, role_code, proposal, reason, proposed_by, proposed_at, decided_by, decided_at, outcome
+             FROM role_proposals WHERE id = ?1",
+        )?;
+        Ok(st.query_row([id], role_proposal_from).optional()?)
     }
 
     pub fn client_cert_roles(&self) -> Result<Vec<String>, StoreError> {
@@ -1030,4 +1055,18 @@ impl ReadOnly {
             .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
         Ok(())
     }
+}
+
+fn role_proposal_from(r: &Row<'_>) -> rusqlite::Result<RoleProposalRow> {
+    Ok(RoleProposalRow {
+        id: r.get(0)?,
+        role_code: r.get(1)?,
+        proposal: r.get(2)?,
+        reason: r.get(3)?,
+        proposed_by: r.get(4)?,
+        proposed_at: r.get(5)?,
+        decided_by: r.get(6)?,
+        decided_at: r.get(7)?,
+        outcome: r.get(8)?,
+    })
 }

@@ -449,6 +449,28 @@ CREATE TABLE passkeys (
 );
 CREATE INDEX passkeys_account ON passkeys(account_id);
 "#,
+    // 10: login names unique without regard to case; API tokens carry scopes; changes to an
+    // administrator's own role (or clinical reading for an administrative role) wait for a
+    // second administrator.
+    r#"
+CREATE INDEX accounts_login_nocase ON accounts(login COLLATE NOCASE);
+CREATE TRIGGER accounts_login_unique_nocase BEFORE INSERT ON accounts
+WHEN EXISTS (SELECT 1 FROM accounts WHERE login = NEW.login COLLATE NOCASE)
+BEGIN SELECT RAISE(ABORT, 'a login name that differs from another only by case'); END;
+ALTER TABLE sessions ADD COLUMN scopes TEXT;
+CREATE TABLE role_proposals (
+    id INTEGER PRIMARY KEY,
+    role_code TEXT NOT NULL,
+    proposal TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    proposed_by INTEGER NOT NULL REFERENCES accounts(id),
+    proposed_at INTEGER NOT NULL,
+    decided_by INTEGER REFERENCES accounts(id),
+    decided_at INTEGER,
+    outcome TEXT CHECK (outcome IN ('approved', 'rejected')),
+    CHECK (decided_by IS NULL OR decided_by <> proposed_by)
+);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -91,6 +91,37 @@ impl<'c> WriteTx<'c> {
         Ok(())
     }
 
+    pub fn insert_role_proposal(
+        &mut self,
+        role_code: &str,
+        proposal: &str,
+        reason: &str,
+        by: i64,
+        now: Millis,
+    ) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO role_proposals (role_code, proposal, reason, proposed_by, proposed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![role_code, proposal, reason, by, now],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Decides a pending proposal; false if it was already decided.
+    pub fn decide_role_proposal(
+        &mut self,
+        id: i64,
+        by: i64,
+        outcome: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE role_proposals SET decided_by = ?2, decided_at = ?3, outcome = ?4
+             WHERE id = ?1 AND outcome IS NULL",
+            params![id, by, now, outcome],
+        )? == 1)
+    }
+
     pub fn save_kind(&mut self, kind: &RecordKind, now: Millis) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO record_kinds (code, name_ja, name_en, retention_years, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -224,11 +255,12 @@ impl<'c> WriteTx<'c> {
         csrf: &str,
         now: Millis,
         expires_at: Option<Millis>,
+        scopes: Option<&str>,
     ) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO sessions (token_hash, account_id, is_api_token, name, csrf, created_at, last_seen_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
-            params![token_hash, account_id, is_api_token, name, csrf, now, expires_at],
+            "INSERT INTO sessions (token_hash, account_id, is_api_token, name, csrf, created_at, last_seen_at, expires_at, scopes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8)",
+            params![token_hash, account_id, is_api_token, name, csrf, now, expires_at, scopes],
         )?;
         Ok(())
     }

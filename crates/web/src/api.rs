@@ -17,13 +17,14 @@ use mamori_service::patients::NewPatient;
 use mamori_service::records::{
     DiffLine, PendingItem, PrintView, RecordInput, RecordSummary, RecordView, Upload, WriteResult,
 };
-use mamori_service::settings::{RoleInput, RoleView};
+use mamori_service::settings::{RoleInput, RoleSaved, RoleView};
 use mamori_service::{Service, ServiceError};
 use mamori_store::{AuditFilter, Patient};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, Auth, ClientAddr, PendingAuth, SESSION_COOKIE};
+use crate::extract::{ApiJson, Auth, ClientAddr, MaybeAuth, PendingAuth, SESSION_COOKIE};
+use mamori_service::auth::SecondFactorProof;
 
 type Svc = State<Arc<Service>>;
 
@@ -67,15 +68,25 @@ pub struct PasswordBody {
     login: String,
     old_password: String,
     new_password: String,
+    /// For an account with a second factor: a code from the app or a recovery code (or send
+    /// the request with the person's own signed-in session or token).
+    #[serde(default)]
+    second_factor_code: Option<String>,
 }
 
 pub async fn change_password(
     State(svc): Svc,
     ClientAddr(client): ClientAddr,
+    MaybeAuth(session): MaybeAuth,
     ApiJson(b): ApiJson<PasswordBody>,
 ) -> Result<Response, ApiError> {
+    let proof = match (&session, b.second_factor_code.as_deref()) {
+        (_, Some(code)) if !code.trim().is_empty() => SecondFactorProof::Code(code),
+        (Some(p), _) => SecondFactorProof::Session(p),
+        _ => SecondFactorProof::None,
+    };
     let ok = svc
-        .change_password(&b.login, &b.old_password, &b.new_password, client)
+        .change_password_with(&b.login, &b.old_password, &b.new_password, client, proof)
         .await?;
     Ok(with_cookie(&svc, ok))
 }
@@ -190,7 +201,11 @@ pub async fn set_role(
 #[derive(Deserialize)]
 pub struct TokenBody {
     name: String,
+    /// Days until it expires (default 90, at most 397).
     days: Option<u32>,
+    /// Extra permissions: `export` (print and export bundles). Break-glass is never a token's.
+    #[serde(default)]
+    scopes: Vec<String>,
 }
 
 pub async fn issue_token(
@@ -201,7 +216,7 @@ pub async fn issue_token(
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(svc.issue_token(&p, id, b.name, b.days).await?),
+        Json(svc.issue_token(&p, id, b.name, b.days, b.scopes).await?),
     ))
 }
 
@@ -227,8 +242,35 @@ pub async fn save_role(
     State(svc): Svc,
     Auth(p): Auth,
     ApiJson(b): ApiJson<RoleInput>,
+) -> Result<Response, ApiError> {
+    Ok(match svc.save_role(&p, b).await? {
+        saved @ RoleSaved::Saved(_) => (StatusCode::OK, Json(saved)).into_response(),
+        proposed => (StatusCode::ACCEPTED, Json(proposed)).into_response(),
+    })
+}
+
+pub async fn role_proposals(
+    State(svc): Svc,
+    Auth(p): Auth,
+) -> ApiResult<Vec<mamori_service::settings::RoleProposal>> {
+    Ok(Json(svc.role_proposals(&p).await?))
+}
+
+pub async fn approve_role_proposal(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
 ) -> ApiResult<mamori_domain::permission::Role> {
-    Ok(Json(svc.save_role(&p, b).await?))
+    Ok(Json(svc.approve_role_proposal(&p, id).await?))
+}
+
+pub async fn reject_role_proposal(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    svc.reject_role_proposal(&p, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn kinds(State(svc): Svc, Auth(p): Auth) -> ApiResult<Vec<RecordKind>> {

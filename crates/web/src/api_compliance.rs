@@ -56,7 +56,12 @@ pub struct CatalogueList {
 }
 
 pub async fn list_catalogues(State(svc): Svc, Auth(p): Auth) -> ApiResult<CatalogueList> {
-    mamori_service::compliance::require_assessor(&p)?;
+    svc.gate(
+        &p,
+        mamori_domain::audit::actions::COMPLIANCE_VIEWED,
+        mamori_service::compliance::require_assessor(&p),
+    )
+    .await?;
     let (catalogues, problems) = svc.catalogue_summaries();
     Ok(Json(CatalogueList {
         catalogues,

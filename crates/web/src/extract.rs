@@ -49,13 +49,6 @@ impl FromRequestParts<Arc<Service>> for Auth {
         svc: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
         let PendingAuth(p) = PendingAuth::from_request_parts(parts, svc).await?;
-        if p.locked {
-            return Err(ServiceError::new(
-                "session_locked",
-                "画面がロックされています。パスワードを入力して再開してください",
-            )
-            .into());
-        }
         if p.second_factor_pending {
             return Err(ServiceError::new(
                 "second_factor_required",
@@ -68,7 +61,7 @@ impl FromRequestParts<Arc<Service>> for Auth {
 }
 
 /// Like `Auth`, but also a session that waits for its second factor (for the endpoints that
-/// complete or enrol it).
+/// complete it, or enrol the first one where the role requires it). Never a locked screen.
 pub struct PendingAuth(pub Principal);
 
 impl FromRequestParts<Arc<Service>> for PendingAuth {
@@ -92,11 +85,39 @@ impl FromRequestParts<Arc<Service>> for PendingAuth {
             ),
         };
         let p = svc.authenticate_pending(&token, client_of(parts)).await?;
+        // A locked screen opens nothing but the unlock page (which takes the password).
+        if p.locked {
+            return Err(ServiceError::new(
+                "session_locked",
+                "画面がロックされています。パスワードを入力して再開してください",
+            )
+            .into());
+        }
         if via_cookie && !matches!(parts.method, Method::GET | Method::HEAD) {
             let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
             svc.check_csrf(&p, presented)?;
         }
         Ok(PendingAuth(p))
+    }
+}
+
+/// The caller if the request carries a fully signed-in session or token, else nobody (for the
+/// public endpoints where a session, when there is one, proves more).
+pub struct MaybeAuth(pub Option<Principal>);
+
+impl FromRequestParts<Arc<Service>> for MaybeAuth {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        svc: &Arc<Service>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(MaybeAuth(
+            Auth::from_request_parts(parts, svc)
+                .await
+                .ok()
+                .map(|Auth(p)| p),
+        ))
     }
 }
 

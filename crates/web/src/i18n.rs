@@ -521,6 +521,16 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "Set a new password after your first sign-in or after a reset.",
     ),
     ("password.old", "現在のパスワード", "Current password"),
+    (
+        "password.second_factor",
+        "確認コード（2要素認証を設定している場合）",
+        "Verification code (if you use two-factor authentication)",
+    ),
+    (
+        "password.second_factor_hint",
+        "認証アプリの6桁のコード、または回復コード。2要素認証を設定していなければ空欄のままにしてください。",
+        "The 6-digit code from your authenticator app, or a recovery code. Leave empty if you have not set up two-factor authentication.",
+    ),
     ("password.new", "新しいパスワード", "New password"),
     (
         "password.confirm",
@@ -694,6 +704,56 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "admin.token_name",
         "用途（例：電子カルテ連携）",
         "Purpose (e.g. EHR link)",
+    ),
+    (
+        "admin.token_scope_export",
+        "印刷・証拠一式の出力も許可する（export）",
+        "Also allow printing and exporting bundles (export)",
+    ),
+    (
+        "admin.token_scope_hint",
+        "トークンは有効期間（既定 90 日、最長 397 日）が過ぎると使えなくなります。非常時アクセス（break-glass）はトークンでは開始できません。",
+        "A token stops working when its period ends (90 days by default, at most 397). Break-glass access can never be started with a token.",
+    ),
+    (
+        "admin.proposal_made",
+        "この変更は、別の管理者の承認を待っています（自分の職種の変更、または管理職種への診療記録の権限の追加は、一人では決められません）",
+        "This change waits for another administrator's approval (one administrator alone cannot change their own role or give an administrative role rights on patients' records)",
+    ),
+    (
+        "admin.proposals",
+        "承認待ちの職種・権限の変更",
+        "Role changes awaiting approval",
+    ),
+    (
+        "admin.proposals_help",
+        "申請した本人以外の管理者が承認すると反映されます。申請者は取り下げられます。",
+        "A change takes effect when an administrator other than its proposer approves it. The proposer may withdraw it.",
+    ),
+    ("admin.proposal_by", "申請者", "Proposed by"),
+    ("admin.proposal_state", "状態", "State"),
+    (
+        "admin.proposal_approve",
+        "承認して反映",
+        "Approve and apply",
+    ),
+    ("admin.proposal_reject", "却下", "Reject"),
+    ("admin.proposal_withdraw", "取り下げ", "Withdraw"),
+    ("admin.proposal_approved", "承認済み", "Approved"),
+    (
+        "admin.proposal_rejected",
+        "却下・取り下げ",
+        "Rejected or withdrawn",
+    ),
+    (
+        "admin.proposal_own_role",
+        "申請者自身の職種",
+        "The proposer's own role",
+    ),
+    (
+        "admin.proposal_clinical",
+        "管理職種への診療記録の権限の追加",
+        "Rights on patients' records for an administrative role",
     ),
     ("admin.token_days", "有効日数", "Valid for (days)"),
     ("admin.token_issue", "発行する", "Issue"),

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod api_compliance;
+pub mod conn;
 pub mod error;
 pub mod extract;
 pub mod headers;
@@ -22,7 +23,6 @@ mod ui_lock;
 mod ui_maintenance;
 mod ui_write;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -318,7 +318,30 @@ pub const ROUTES: &[Route] = &[
         "API トークンの失効",
     ),
     r("GET", "/roles", "listRoles", "職種（ロール）と権限の一覧"),
-    r("POST", "/roles", "saveRole", "職種（ロール）の作成・変更"),
+    r(
+        "POST",
+        "/roles",
+        "saveRole",
+        "職種（ロール）の作成・変更（自分の職種の変更と管理職種への診療記録の権限は、別の管理者の承認待ち: 202）",
+    ),
+    r(
+        "GET",
+        "/roles/proposals",
+        "listRoleProposals",
+        "承認待ち（と最近決まった）職種の変更の申請",
+    ),
+    r(
+        "POST",
+        "/roles/proposals/{id}/approve",
+        "approveRoleProposal",
+        "職種の変更の承認（申請者以外の管理者）",
+    ),
+    r(
+        "POST",
+        "/roles/proposals/{id}/reject",
+        "rejectRoleProposal",
+        "職種の変更の却下（申請者は取り下げ）",
+    ),
     r(
         "GET",
         "/record-kinds",
@@ -667,6 +690,9 @@ fn handler(op: &str) -> MethodRouter<Arc<Service>> {
         "revokeToken" => post(revoke_token),
         "listRoles" => get(roles),
         "saveRole" => post(save_role),
+        "listRoleProposals" => get(role_proposals),
+        "approveRoleProposal" => post(approve_role_proposal),
+        "rejectRoleProposal" => post(reject_role_proposal),
         "listRecordKinds" => get(kinds),
         "saveRecordKind" => post(save_kind),
         "createPatient" => post(create_patient),
@@ -727,12 +753,85 @@ fn handler(op: &str) -> MethodRouter<Arc<Service>> {
     }
 }
 
+/// Operations whose body carries files (records with attachments, evidence files, the asset
+/// CSV); every other request body is small.
+const UPLOAD_OPS: &[&str] = &[
+    "createRecord",
+    "updateDraft",
+    "amendRecord",
+    "addItemEvidence",
+    "importAssets",
+];
+
+/// Largest body of a request that carries no file: forms, JSON, credentials.
+pub const SMALL_BODY: usize = 64 * 1024;
+
+/// Largest body of an upload: the attachment limit, grown by base64 and the JSON or form
+/// around it (a record may carry several attachments).
+pub fn upload_body_limit(svc: &Service) -> usize {
+    (svc.config().records.max_attachment_bytes as usize).saturating_mul(4) / 3 * 5 + (1 << 20)
+}
+
+/// The pages' bodies are bounded before any handler reads them: uploads (multipart forms)
+/// to the upload limit, every other form to `SMALL_BODY`. A declared length past the limit is
+/// refused at once; an undeclared one is cut off when it passes it.
+async fn bounded_body(
+    axum::extract::State(svc): axum::extract::State<Arc<Service>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    // The API's routes carry their own limits (uploads large, everything else small, read no
+    // further than that); a body declared larger than any of them is refused unread.
+    if req.uri().path().starts_with("/api/") {
+        if declared.is_some_and(|n| n > upload_body_limit(&svc)) {
+            return error::ApiError(mamori_service::ServiceError::new(
+                "too_large",
+                "送信されたデータが大きすぎます",
+            ))
+            .into_response();
+        }
+        return next.run(req).await;
+    }
+    let multipart = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let limit = if multipart {
+        upload_body_limit(&svc)
+    } else {
+        SMALL_BODY
+    };
+    if declared.is_some_and(|n| n > limit) {
+        return (
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "送信されたデータが大きすぎます（ファイルは1件あたりの上限以内にしてください）\nThe request is too large.\n",
+        )
+            .into_response();
+    }
+    let req = req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit)));
+    next.run(req).await
+}
+
 pub fn router(svc: Arc<Service>) -> Router {
     let mut api: Router<Arc<Service>> = Router::new();
     let mut by_path: std::collections::BTreeMap<&str, MethodRouter<Arc<Service>>> =
         Default::default();
+    let upload = upload_body_limit(&svc);
     for route in ROUTES {
-        let h = handler(route.op);
+        let limit = if UPLOAD_OPS.contains(&route.op) {
+            upload
+        } else {
+            SMALL_BODY
+        };
+        let h = handler(route.op).layer(DefaultBodyLimit::max(limit));
         let merged = match by_path.remove(route.path) {
             Some(existing) => existing.merge(h),
             None => h,
@@ -742,22 +841,8 @@ pub fn router(svc: Arc<Service>) -> Router {
     for (path, mr) in by_path {
         api = api.route(path, mr);
     }
-    // Base64 grows attachments by a third; leave room for the JSON around them.
-    let limit =
-        (svc.config().records.max_attachment_bytes as usize).saturating_mul(4) / 3 * 5 + (1 << 20);
-    let api = api
-        .fallback(api::not_found)
-        .layer(DefaultBodyLimit::max(limit));
-    Router::new()
-        .nest("/api/v1", api)
-        .route(
-            "/tsa",
-            axum::routing::post(api::dev_tsa).layer(DefaultBodyLimit::max(16 * 1024)),
-        )
-        .route(
-            "/ocsp",
-            axum::routing::post(api::ocsp).layer(DefaultBodyLimit::max(16 * 1024)),
-        )
+    let api = api.fallback(api::not_found);
+    let pages = Router::new()
         .merge(ui::routes())
         .merge(ui_admin::routes())
         .merge(ui_account::routes())
@@ -769,6 +854,28 @@ pub fn router(svc: Arc<Service>) -> Router {
         .merge(ui_backup::routes())
         .merge(ui_evidence::routes())
         .merge(ui_compliance::routes())
+        // Pages' forms: multipart (file uploads) up to the upload limit, checked with the
+        // rest in `bounded_body`; the extractor's own limit is lifted to match.
+        .layer(DefaultBodyLimit::max(upload));
+    Router::new()
+        .nest("/api/v1", api)
+        .route(
+            "/tsa",
+            axum::routing::post(api::dev_tsa).layer(DefaultBodyLimit::max(16 * 1024)),
+        )
+        .route(
+            "/ocsp",
+            axum::routing::post(api::ocsp).layer(DefaultBodyLimit::max(16 * 1024)),
+        )
+        .merge(pages)
+        .layer(axum::middleware::from_fn_with_state(
+            svc.clone(),
+            bounded_body,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            svc.clone(),
+            headers::allowed_host,
+        ))
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(svc)
 }
@@ -789,7 +896,11 @@ pub async fn serve_with(
     tls: Option<tls::TlsOptions>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(svc.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // Before anything is started: a bad certificate or key stops here, with nothing to undo.
+    let acceptor = match &tls {
+        Some(t) => Some(tls::TlsAcceptor::new(&svc, t).await?),
+        None => None,
+    };
     let every = Duration::from_secs(svc.config().ledger.checkpoint_interval_secs.max(1));
     let cp_svc = svc.clone();
     let ticker = tokio::spawn(async move {
@@ -878,14 +989,7 @@ pub async fn serve_with(
             }
         }
     });
-    let result = match tls {
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        Some(t) => tls::accept_loop(svc.clone(), listener, t, shutdown).await,
-    };
+    let result = conn::accept_loop(svc.clone(), listener, acceptor, shutdown).await;
     ticker.abort();
     clock_checker.abort();
     backups.abort();

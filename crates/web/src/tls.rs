@@ -8,15 +8,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use mamori_domain::audit::actions;
 use mamori_service::Service;
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use tower::Service as _;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientCerts {
@@ -122,58 +119,47 @@ async fn refused(svc: &Arc<Service>, addr: SocketAddr, cert: &PeerCert) {
         .await;
 }
 
-/// Accepts TLS connections until `shutdown`, serving the app on each.
-pub async fn accept_loop(
-    svc: Arc<Service>,
-    listener: tokio::net::TcpListener,
-    tls: TlsOptions,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(&svc, &tls).await?));
-    let app = crate::router(svc.clone());
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (tcp, addr) = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-        };
-        let (acceptor, app, svc) = (acceptor.clone(), app.clone(), svc.clone());
-        tokio::spawn(async move {
-            // Unknown CAs, expired or CRL-listed certificates fail here, in the handshake.
-            let Ok(stream) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let peer = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(peer_cert);
-            if let Some(p) = &peer
-                && svc.certificate_refused(&p.serial).await
-            {
-                refused(&svc, addr, p).await;
-                return;
-            }
-            let service = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(addr));
-                    if let Some(p) = &peer {
-                        req.extensions_mut().insert(p.clone());
-                    }
-                    let mut app = app.clone();
-                    async move { app.call(req.map(axum::body::Body::new)).await }
-                },
-            );
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+/// The TLS side of a connection: the handshake (bounded in time) and the per-connection check
+/// of the client certificate against the live revocation list.
+#[derive(Clone)]
+pub struct TlsAcceptor(tokio_rustls::TlsAcceptor);
+
+impl TlsAcceptor {
+    pub async fn new(svc: &Arc<Service>, tls: &TlsOptions) -> std::io::Result<Self> {
+        Ok(Self(tokio_rustls::TlsAcceptor::from(Arc::new(
+            server_config(svc, tls).await?,
+        ))))
+    }
+
+    /// The handshake, within `timeout`; `None` when it fails, times out or the certificate is
+    /// refused (recorded).
+    pub(crate) async fn handshake(
+        &self,
+        svc: &Arc<Service>,
+        tcp: tokio::net::TcpStream,
+        addr: SocketAddr,
+        timeout: std::time::Duration,
+    ) -> Option<(
+        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        Option<PeerCert>,
+    )> {
+        // Unknown CAs, expired or CRL-listed certificates fail here, in the handshake.
+        let stream = tokio::time::timeout(timeout, self.0.accept(tcp))
+            .await
+            .ok()?
+            .ok()?;
+        let peer = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .and_then(peer_cert);
+        if let Some(p) = &peer
+            && svc.certificate_refused(&p.serial).await
+        {
+            refused(svc, addr, p).await;
+            return None;
+        }
+        Some((stream, peer))
     }
 }

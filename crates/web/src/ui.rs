@@ -12,6 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use mamori_domain::permission::Action;
 use mamori_service::audit::jst;
+use mamori_service::auth::SecondFactorProof;
 use mamori_service::crypto::{ct_eq, random_token};
 use mamori_service::records::PendingItem;
 use mamori_service::{Principal, Service, ServiceError};
@@ -466,6 +467,8 @@ pub struct PasswordForm {
     old_password: String,
     new_password: String,
     confirm: String,
+    #[serde(default)]
+    second_factor_code: String,
 }
 
 async fn password_submit(
@@ -493,8 +496,20 @@ async fn password_submit(
             f.login,
         );
     }
+    // Someone already signed in with both factors proves the second one by that session.
+    let session = match cookie(&headers, SESSION_COOKIE) {
+        Some(token) => svc.authenticate(&token, client.clone()).await.ok(),
+        None => None,
+    };
+    let proof = match &session {
+        _ if !f.second_factor_code.trim().is_empty() => {
+            SecondFactorProof::Code(&f.second_factor_code)
+        }
+        Some(p) => SecondFactorProof::Session(p),
+        None => SecondFactorProof::None,
+    };
     match svc
-        .change_password(&f.login, &f.old_password, &f.new_password, client)
+        .change_password_with(&f.login, &f.old_password, &f.new_password, client, proof)
         .await
     {
         Ok(ok) => {

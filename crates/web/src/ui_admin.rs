@@ -13,12 +13,13 @@ use mamori_domain::kinds::RecordKind;
 use mamori_domain::permission::{Action, Grant};
 use mamori_service::accounts::{AccountView, IssuedToken, NewAccount};
 use mamori_service::audit::jst;
-use mamori_service::settings::RoleInput;
+use mamori_service::settings::{RoleInput, RoleSaved};
 use mamori_service::{Principal, Service, ServiceError};
 use serde::Deserialize;
 
 use crate::error::status_of;
 use crate::i18n::Lang;
+use crate::i18n::t;
 use crate::ui::{Layout, error_page, lang_of, layout, render};
 use crate::ui_form::{SignedForm, SignedIn};
 
@@ -32,6 +33,10 @@ pub fn routes() -> axum::Router<Arc<Service>> {
         .route("/admin/accounts/{id}", get(account_page).post(account_act))
         .route("/admin/roles", get(roles_page).post(save_role))
         .route("/admin/roles/{code}", get(role_page))
+        .route(
+            "/admin/role-proposals/{id}",
+            axum::routing::post(decide_role_proposal),
+        )
         .route("/admin/kinds", get(kinds_page).post(save_kind))
         .route("/admin/hygiene", get(hygiene_page))
 }
@@ -334,7 +339,11 @@ async fn account_act(
             .map(|_| None),
         "token" => {
             let days = f.get("days").trim().parse::<u32>().ok();
-            svc.issue_token(&p, id, f.get("token_name"), days)
+            let scopes = match f.get("scope_export").as_str() {
+                "export" => vec!["export".to_owned()],
+                _ => Vec::new(),
+            };
+            svc.issue_token(&p, id, f.get("token_name"), days, scopes)
                 .await
                 .map(Some)
         }
@@ -388,11 +397,27 @@ struct RolesPage {
     tab: &'static str,
     roles: Vec<RoleRow>,
     saved: Option<String>,
+    proposed: Option<i64>,
+    proposals: Vec<ProposalRow>,
+}
+
+/// A role change for a second administrator, as the roles page lists it.
+struct ProposalRow {
+    id: i64,
+    role: String,
+    grants: Vec<String>,
+    reason: String,
+    proposed_by: String,
+    proposed_at: String,
+    /// Someone else proposed it: this administrator may approve.
+    may_approve: bool,
+    decided: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 pub struct SavedQuery {
     saved: Option<String>,
+    proposed: Option<i64>,
 }
 
 /// `write:medical_record` → 「記載：診療録」, for people.
@@ -452,6 +477,53 @@ async fn roles_page(
             builtin: r.role.builtin,
         })
         .collect();
+    let proposals = svc
+        .role_proposals(&p)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|x| ProposalRow {
+            id: x.row.id,
+            role: x.row.role_code.clone(),
+            grants: x
+                .input
+                .as_ref()
+                .map(|i| {
+                    i.grants
+                        .iter()
+                        .filter_map(|g| g.parse().ok())
+                        .map(|g| grant_label(&g, &kinds, lang))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            reason: t(
+                lang,
+                match x.row.reason.as_str() {
+                    "own_role" => "admin.proposal_own_role",
+                    _ => "admin.proposal_clinical",
+                },
+            )
+            .to_owned(),
+            proposed_by: x.proposed_by_name,
+            proposed_at: jst(x.row.proposed_at),
+            may_approve: x.row.proposed_by != p.account.id,
+            decided: x.row.outcome.map(|o| {
+                format!(
+                    "{}（{}、{}）",
+                    t(
+                        lang,
+                        if o == "approved" {
+                            "admin.proposal_approved"
+                        } else {
+                            "admin.proposal_rejected"
+                        }
+                    ),
+                    x.decided_by_name.unwrap_or_default(),
+                    x.row.decided_at.map(jst).unwrap_or_default()
+                )
+            }),
+        })
+        .collect();
     render(
         StatusCode::OK,
         RolesPage {
@@ -459,8 +531,28 @@ async fn roles_page(
             tab: "roles",
             roles: rows,
             saved: q.saved,
+            proposed: q.proposed,
+            proposals,
         },
     )
+}
+
+/// Approves (another administrator) or rejects / withdraws a proposed role change.
+async fn decide_role_proposal(
+    State(svc): Svc,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    SignedForm { p, fields: f }: SignedForm,
+) -> Response {
+    let result = match f.get("op").as_str() {
+        "approve" => svc.approve_role_proposal(&p, id).await.map(|_| ()),
+        "reject" => svc.reject_role_proposal(&p, id).await,
+        _ => Err(ServiceError::invalid("op", "操作の指定が正しくありません")),
+    };
+    match result {
+        Ok(()) => Redirect::to("/admin/roles").into_response(),
+        Err(e) => error_page(&svc, &headers, Some(&p), &e),
+    }
 }
 
 /// One checkbox of the role editor.
@@ -675,7 +767,10 @@ async fn save_role(
         .await;
     }
     let saved = match svc.save_role(&p, input.clone()).await {
-        Ok(r) => {
+        Ok(RoleSaved::Proposed { id, .. }) => {
+            return Redirect::to(&format!("/admin/roles?proposed={id}")).into_response();
+        }
+        Ok(RoleSaved::Saved(r)) => {
             let was = svc
                 .two_factor_roles()
                 .await

@@ -86,6 +86,22 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
     ("token.created", "APIトークン発行", "API token issued"),
     ("token.revoked", "APIトークン失効", "API token revoked"),
     ("role.saved", "職種・権限の変更", "Role saved"),
+    ("role.listed", "職種・権限の一覧", "Roles listed"),
+    (
+        "role.proposed",
+        "職種・権限の変更の申請（別の管理者の承認待ち）",
+        "Role change proposed (awaiting a second administrator)",
+    ),
+    (
+        "role.proposal_approved",
+        "職種・権限の変更の承認",
+        "Role change approved",
+    ),
+    (
+        "role.proposal_rejected",
+        "職種・権限の変更の却下",
+        "Role change rejected",
+    ),
     ("record_kind.saved", "記録種別の変更", "Record kind saved"),
     ("patient.created", "患者登録", "Patient registered"),
     ("patient.search", "患者検索", "Patient search"),

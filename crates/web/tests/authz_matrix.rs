@@ -54,6 +54,9 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "revokeToken"
         | "listRoles"
         | "saveRole"
+        | "listRoleProposals"
+        | "approveRoleProposal"
+        | "rejectRoleProposal"
         | "saveRecordKind"
         | "resetSecondFactor"
         | "setRoleTwoFactor"
@@ -358,8 +361,32 @@ fn every_route_for_every_role() {
             .as_i64()
             .unwrap();
 
+        // Two changes of the administrator's own role, waiting for a second administrator:
+        // one to approve, one to reject.
+        let proposal = |s: &TestServer| -> i64 {
+            let roles = s.call("GET", "/roles", Some(&admin), None).body;
+            let sysadmin = roles
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["code"] == "sysadmin")
+                .unwrap()
+                .clone();
+            let r = s.call(
+                "POST",
+                "/roles",
+                Some(&admin),
+                Some(json!({ "code": "sysadmin", "name_ja": sysadmin["name_ja"], "grants": sysadmin["grants"] })),
+            );
+            assert_eq!(r.status, 202, "{:?}", r.body);
+            r.body["id"].as_i64().unwrap()
+        };
+        let (approve_proposal, reject_proposal) = (proposal(&s), proposal(&s));
+
         let mut own_draft: Option<i64> = None;
         let mut end_elsewhere: Option<u16> = None;
+        let me_login = format!("u{i}.{role}");
+        let mut since = s.svc.now();
         let mut check = |op: &'static str, r: Resp| {
             covered.insert(op);
             let want = allowed(op).contains(role);
@@ -376,6 +403,18 @@ fn every_route_for_every_role() {
                     r.body
                 ));
             }
+            // Each refusal is in the ledger, as a denied event of the person refused.
+            if !want && r.status == 403 {
+                let ledgered = s.recent_events(40).iter().any(|e| {
+                    e["outcome"] == "denied"
+                        && e["actor"]["login"] == me_login.as_str()
+                        && e["ts"].as_i64().unwrap_or(0) >= since
+                });
+                if !ledgered {
+                    failures.push(format!("{role} {op}: refused, but not in the ledger"));
+                }
+            }
+            since = s.svc.now();
         };
         let t = Some(tok.as_str());
         check("me", s.call("GET", "/auth/me", t, None));
@@ -450,6 +489,28 @@ fn every_route_for_every_role() {
         check(
             "saveRole",
             s.call("POST", "/roles", t, Some(json!({ "code": format!("custom{i}"), "name_ja": "独自職種", "grants": ["read:nursing"] }))),
+        );
+        check(
+            "listRoleProposals",
+            s.call("GET", "/roles/proposals", t, None),
+        );
+        check(
+            "approveRoleProposal",
+            s.call(
+                "POST",
+                &format!("/roles/proposals/{approve_proposal}/approve"),
+                t,
+                None,
+            ),
+        );
+        check(
+            "rejectRoleProposal",
+            s.call(
+                "POST",
+                &format!("/roles/proposals/{reject_proposal}/reject"),
+                t,
+                None,
+            ),
         );
         check(
             "saveRecordKind",

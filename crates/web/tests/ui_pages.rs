@@ -347,8 +347,8 @@ fn stale_forms_refusals_locks_and_language() {
         login(&mut other, "dr.ui", "wrong password");
     }
     let locked = login(&mut other, "dr.ui", PW);
-    assert_eq!(locked.status, 423);
-    assert!(locked.body.contains("ロックされています"));
+    assert_eq!(locked.status, 401);
+    assert!(locked.body.contains("ロックされます"));
 }
 
 fn record_id(p: &Page) -> i64 {

@@ -216,6 +216,30 @@ impl TestServer {
             .unwrap()
     }
 
+    /// The last `n` ledger entries' events, oldest first.
+    pub fn recent_events(&self, n: u64) -> Vec<Value> {
+        let g = self.svc.store().reader().unwrap();
+        let r = g.get();
+        let size = r.ledger_size().unwrap();
+        (size.saturating_sub(n)..size)
+            .filter_map(|i| r.ledger_row(i).unwrap())
+            .map(|row| serde_json::from_slice(&row.payload).unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// Every ledger entry's event, oldest first.
+    pub fn ledger_events(&self) -> Vec<Value> {
+        let g = self.svc.store().reader().unwrap();
+        let mut out = Vec::new();
+        g.get()
+            .for_each_ledger_row(|r| {
+                out.push(serde_json::from_slice(&r.payload).unwrap_or(Value::Null));
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+
     pub fn version_count(&self) -> usize {
         let g = self.svc.store().reader().unwrap();
         let mut n = 0;

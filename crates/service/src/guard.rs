@@ -1,0 +1,172 @@
+//! Limits that keep one caller from exhausting the server: password hashing is bounded to a
+//! few at once (each argon2id hash holds 19 MiB), with a short queue and a clear "busy" past
+//! it; attempts on one account run one at a time, so a lockout counts every guess.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedMutexGuard, Semaphore};
+
+use crate::error::{Result, ServiceError};
+
+/// How many pieces of heavy work (password hashes, version comparisons) may run at once and
+/// how many may wait for a turn.
+pub struct Gate {
+    permits: Semaphore,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    running: AtomicUsize,
+    /// The most hashes ever seen running at once (for tests and the status page).
+    peak: AtomicUsize,
+}
+
+/// The refusal when the queue is full: HTTP 503 with `Retry-After`.
+pub fn busy() -> ServiceError {
+    ServiceError::new(
+        "busy",
+        "ただいま混み合っています。少し待ってからもう一度お試しください",
+    )
+}
+
+impl Gate {
+    pub fn new(concurrent: usize, max_waiting: usize) -> Self {
+        Self {
+            permits: Semaphore::new(concurrent.max(1)),
+            waiting: AtomicUsize::new(0),
+            max_waiting,
+            running: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    /// Sized to the machine: one hash per core, sixteen waiting per core.
+    pub fn for_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::new(cores, cores * 16)
+    }
+
+    /// Runs `f` (a hash or verification) on the blocking pool once a permit is free; refuses
+    /// at once when too many already wait.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R> {
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(busy());
+        }
+        let permit = self.permits.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let _permit = permit.map_err(ServiceError::internal)?;
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        let r = tokio::task::spawn_blocking(move || {
+            let r = f();
+            release_freed_memory();
+            r
+        })
+        .await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        r.map_err(ServiceError::internal)
+    }
+
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+/// Hands freed heap back to the system. An argon2id hash allocates 19 MiB and frees it; glibc
+/// keeps such blocks in per-thread arenas (its mmap threshold rises after the first free), so
+/// without this a burst of sign-ins leaves hundreds of MiB resident for good.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the kernel; it touches no live block.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// One async mutex per key, made on demand and dropped when nobody holds or waits for it.
+#[derive(Default)]
+pub struct KeyedLocks(Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>);
+
+pub struct KeyGuard<'a> {
+    locks: &'a KeyedLocks,
+    key: i64,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl KeyedLocks {
+    pub async fn lock(&self, key: i64) -> KeyGuard<'_> {
+        let m = self
+            .0
+            .lock()
+            .expect("keyed locks")
+            .entry(key)
+            .or_default()
+            .clone();
+        KeyGuard {
+            locks: self,
+            key,
+            guard: Some(m.lock_owned().await),
+        }
+    }
+}
+
+impl Drop for KeyGuard<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut map = self.locks.0.lock().expect("keyed locks");
+        // Only the map's own reference left: nobody holds or waits for this key.
+        if map
+            .get(&self.key)
+            .is_some_and(|m| Arc::strong_count(m) == 1)
+        {
+            map.remove(&self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn gate_bounds_concurrency_and_sheds() {
+        let gate = Arc::new(Gate::new(2, 4));
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let g = gate.clone();
+            tasks.push(tokio::spawn(async move {
+                g.run(|| std::thread::sleep(std::time::Duration::from_millis(30)))
+                    .await
+            }));
+        }
+        let mut ok = 0;
+        let mut shed = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => ok += 1,
+                Err(e) => {
+                    assert_eq!(e.code, "busy");
+                    shed += 1
+                }
+            }
+        }
+        assert!(gate.peak() <= 2, "peak {}", gate.peak());
+        assert!(shed > 0 && ok >= 2, "ok {ok}, shed {shed}");
+    }
+
+    #[tokio::test]
+    async fn keyed_locks_serialise_one_key_and_forget_it() {
+        let locks = KeyedLocks::default();
+        {
+            let _a = locks.lock(7).await;
+            let other = tokio::time::timeout(std::time::Duration::from_millis(20), locks.lock(7));
+            assert!(other.await.is_err(), "a second holder of key 7 got in");
+            let _b = locks.lock(8).await;
+        }
+        assert!(locks.0.lock().unwrap().is_empty());
+    }
+}
