@@ -269,3 +269,23 @@ test('backups: the administrator sees what is missing, backs up, drills a restor
   assert.equal(await auditor.page.getByRole('button', { name: '今すぐバックアップ' }).count(), 0);
   await auditor.context.close();
 });
+
+test('an administrator who widens their own role only proposes it: a second administrator must approve', async () => {
+  const { context, page } = await demo.signIn('admin');
+  await page.goto(`${base}/admin/roles`);
+  await page.getByRole('link', { name: 'システム管理者' }).click();
+  await page.getByRole('checkbox', { name: '閲覧（全種別）' }).check();
+  await page.getByRole('button', { name: '保存' }).click();
+  assert.match(await page.getByRole('status').innerText(), /別の管理者の承認を待っています/);
+  const row = page.locator('table[aria-labelledby="proposals-h"] tbody tr').first();
+  assert.match(await row.innerText(), /システム管理者（sysadmin）/);
+  assert.match(await row.innerText(), /申請者自身の職種/);
+  // Not in force, and the proposer may only withdraw it.
+  const roleRow = page.locator('tr', { has: page.getByRole('link', { name: 'システム管理者' }) });
+  assert.doesNotMatch(await roleRow.innerText(), /閲覧：全種別/);
+  assert.equal(await row.getByRole('button', { name: '承認して反映' }).count(), 0);
+  await shot(page, '30-role-proposal');
+  await row.getByRole('button', { name: '取り下げ' }).click();
+  assert.match(await page.locator('table[aria-labelledby="proposals-h"] tbody tr').first().innerText(), /却下・取り下げ/);
+  await context.close();
+});

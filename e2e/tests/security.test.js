@@ -386,3 +386,34 @@ test('a sealed emergency account: one use, announced and queued; then refused un
   assert.match(await officer.page.locator('article', { hasText: 'dent.kobayashi' }).innerText(), /非常用アカウントでのログイン/);
   await officer.context.close();
 });
+
+test('the old password alone does not change the password of an account with two factors', async () => {
+  const { context, page } = await demo.signIn('ph.yamamoto');
+  await page.getByRole('link', { name: '2要素認証' }).click();
+  await page.getByRole('button', { name: '登録を始める' }).click();
+  const secret = (await page.locator('#totp-secret').innerText()).trim();
+  await page.getByLabel('確認コード').fill(totp(secret));
+  await page.getByRole('button', { name: '登録を確定する' }).click();
+  assert.equal(await page.locator('#recovery-codes li').count(), 10);
+  await context.close();
+
+  // Someone who knows only the password is refused, and told what else is needed.
+  const ctx = await demo.browser.newContext();
+  const p = await ctx.newPage();
+  await p.goto(`${base}/password`);
+  await p.getByLabel('ログインID').fill('ph.yamamoto');
+  await p.getByLabel('現在のパスワード').fill(PW);
+  await p.getByLabel('新しいパスワード', { exact: true }).fill('a stolen new passphrase 1');
+  await p.getByLabel('新しいパスワード（確認）').fill('a stolen new passphrase 1');
+  await p.getByRole('button', { name: '変更してログイン' }).click();
+  assert.match(await p.getByRole('alert').innerText(), /確認コードまたは回復コード/);
+  await shot(p, '33-password-needs-second-factor');
+  // The owner, with the code from the app, changes it and is signed in.
+  await p.getByLabel('現在のパスワード').fill(PW);
+  await p.getByLabel('新しいパスワード', { exact: true }).fill('an owner new passphrase 2');
+  await p.getByLabel('新しいパスワード（確認）').fill('an owner new passphrase 2');
+  await p.getByLabel('確認コード（2要素認証を設定している場合）').fill(totp(secret, 1));
+  await p.getByRole('button', { name: '変更してログイン' }).click();
+  await p.waitForURL(`${base}/`);
+  await ctx.close();
+});

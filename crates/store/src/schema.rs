@@ -468,7 +468,8 @@ CREATE TABLE role_proposals (
     decided_by INTEGER REFERENCES accounts(id),
     decided_at INTEGER,
     outcome TEXT CHECK (outcome IN ('approved', 'rejected')),
-    CHECK (decided_by IS NULL OR decided_by <> proposed_by)
+    -- Approved only by someone other than its proposer (who may withdraw it).
+    CHECK (outcome IS NOT 'approved' OR decided_by <> proposed_by)
 );
 "#,
 ];

@@ -459,6 +459,25 @@ async fn roles_page(
         Err(e) => return error_page(&svc, &headers, Some(&p), &e),
     };
     let kinds = svc.kinds(&p).await.unwrap_or_default();
+    let role_name = |code: &str| {
+        roles
+            .iter()
+            .find(|r| r.role.code == code)
+            .map(|r| {
+                let name = if lang == Lang::En {
+                    &r.role.name_en
+                } else {
+                    &r.role.name_ja
+                };
+                format!("{name}（{code}）")
+            })
+            .unwrap_or_else(|| code.to_owned())
+    };
+    let proposals_raw = svc.role_proposals(&p).await.unwrap_or_default();
+    let named: Vec<String> = proposals_raw
+        .iter()
+        .map(|x| role_name(&x.row.role_code))
+        .collect();
     let rows = roles
         .into_iter()
         .map(|r| RoleRow {
@@ -477,14 +496,12 @@ async fn roles_page(
             builtin: r.role.builtin,
         })
         .collect();
-    let proposals = svc
-        .role_proposals(&p)
-        .await
-        .unwrap_or_default()
+    let proposals = proposals_raw
         .into_iter()
-        .map(|x| ProposalRow {
+        .zip(named)
+        .map(|(x, role)| ProposalRow {
             id: x.row.id,
-            role: x.row.role_code.clone(),
+            role,
             grants: x
                 .input
                 .as_ref()

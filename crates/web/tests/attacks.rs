@@ -567,6 +567,15 @@ fn an_administrator_cannot_widen_their_own_role_alone() {
         Some(json!({ "code": "it_admin", "name_ja": "情報担当", "grants": ["admin_accounts", "read:*"] })),
     );
     assert_eq!(r.status, 202, "{}", r.body);
+    // Its proposer may withdraw it.
+    let withdrawn = r.body["id"].as_i64().unwrap();
+    let r = s.call(
+        "POST",
+        &format!("/roles/proposals/{withdrawn}/reject"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
     // An ordinary change applies at once.
     let r = s.call(
         "POST",
