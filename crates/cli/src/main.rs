@@ -65,6 +65,9 @@ enum Cmd {
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Create the demo clinic and exit without serving it.
+        #[arg(long)]
+        no_serve: bool,
     },
     /// Print the latest signed checkpoint, for someone outside the administrator's control to keep.
     Checkpoint {
@@ -202,9 +205,14 @@ fn main() -> ExitCode {
             };
             run_server(&data, listen, None, tls)
         }
-        Cmd::Demo { data, listen } => {
+        Cmd::Demo {
+            data,
+            listen,
+            no_serve,
+        } => {
             init_tracing();
             match demo::prepare(&data, &listen) {
+                Ok(_) if no_serve => ExitCode::SUCCESS,
                 Ok(banner) => run_server(&data, Some(listen), Some(banner), None),
                 Err(e) => fail(e),
             }
@@ -270,12 +278,17 @@ fn print_report(rep: &mamori_service::verify::VerifyReport) {
         "確認したチェックポイント: {}  (最新 size {:?})",
         rep.checkpoints_checked, rep.latest_checkpoint_size
     );
+    println!(
+        "台帳と照合した行: {}  (照合しないもの {} 件: verify --json の not_covered)",
+        rep.state_rows,
+        rep.not_covered.len()
+    );
     for n in &rep.notes {
         println!("注記: {n}");
     }
     if rep.ok {
         println!(
-            "検証結果: OK — 記録・台帳・ファイルに変更や削除は見つかりませんでした ({:.2} 秒)",
+            "検証結果: OK — 記録・台帳・ファイル・保存されたすべての行に変更や削除は見つかりませんでした ({:.2} 秒)",
             rep.seconds
         );
     } else {

@@ -49,6 +49,10 @@ pub struct AuditEvent {
     pub version_digest: Option<String>,
     pub client: Option<String>,
     pub detail: serde_json::Value,
+    /// The rows this event changed, with their new values (`[[table, key, values|null], …]`),
+    /// written by the store in the same transaction; `verify` replays them against the rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<serde_json::Value>,
 }
 
 impl AuditEvent {
@@ -66,6 +70,7 @@ impl AuditEvent {
             version_digest: None,
             client: None,
             detail: serde_json::Value::Null,
+            state: None,
         }
     }
 
@@ -187,6 +192,12 @@ pub mod actions {
     pub const TOKEN_CREATED: &str = "token.created";
     pub const TOKEN_REVOKED: &str = "token.revoked";
     pub const ROLE_SAVED: &str = "role.saved";
+    /// Rows a write changed beyond its own ledger entry, stated so that nothing changes
+    /// unrecorded.
+    pub const STATE_RECORDED: &str = "state.recorded";
+    /// The current values of every covered row, stated once when an instance starts being
+    /// verified row by row (new, or upgraded from a release that did not).
+    pub const STATE_BASELINE: &str = "state.baseline";
     pub const ROLES_VIEWED: &str = "role.listed";
     /// A role change that waits for a second administrator (separation of duties).
     pub const ROLE_PROPOSED: &str = "role.proposed";

@@ -224,7 +224,40 @@ pub fn open_with(
             "台帳の署名鍵がこのインスタンスのものではありません。鍵ファイルを確認してください",
         ));
     }
+    state_baseline(&svc)?;
     Ok(Arc::new(svc))
+}
+
+/// Once per instance (new, or upgraded from a release that did not state its rows): every
+/// covered row's current values go into the ledger, from which `verify` then compares them.
+/// One recorded step; later edits behind mamori's back are found from here on.
+fn state_baseline(svc: &Service) -> Result<()> {
+    let now = svc.now();
+    // On a thread of its own: `open` may be called from inside an async runtime.
+    let store = svc.store.clone();
+    let write = move || {
+        store.write_blocking(move |tx| -> Result<Option<u64>> {
+            if tx.state_baselined()? {
+                return Ok(None);
+            }
+            let template = mamori_domain::audit::AuditEvent::new(
+                now,
+                None,
+                mamori_domain::audit::actions::STATE_BASELINE,
+                mamori_domain::audit::Outcome::Ok,
+            );
+            Ok(Some(tx.append_state_baseline(&template, 500)?))
+        })
+    };
+    let done = std::thread::scope(|sc| sc.spawn(write).join())
+        .map_err(|_| ServiceError::internal("state baseline panicked"))??;
+    if let Some(rows) = done {
+        tracing::info!(
+            rows,
+            "every stored row stated in the ledger (verification baseline)"
+        );
+    }
+    Ok(())
 }
 
 impl Service {

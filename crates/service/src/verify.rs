@@ -35,6 +35,40 @@ pub struct VerifyReport {
     pub problems_total: usize,
     pub notes: Vec<String>,
     pub seconds: f64,
+    /// Rows compared with what the ledger stated about them.
+    pub state_rows: u64,
+    /// What `verify` does not compare with the ledger, and why.
+    pub not_covered: Vec<NotCovered>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotCovered {
+    pub table: &'static str,
+    pub column: Option<&'static str>,
+    pub reason: &'static str,
+}
+
+/// The declared exceptions of the state comparison (see `mamori_store::state`).
+pub fn not_covered() -> Vec<NotCovered> {
+    use mamori_store::state::{NOT_COVERED_COLUMNS, NOT_COVERED_META, NOT_COVERED_TABLES};
+    NOT_COVERED_TABLES
+        .iter()
+        .map(|(t, r)| NotCovered {
+            table: t,
+            column: None,
+            reason: r,
+        })
+        .chain(NOT_COVERED_COLUMNS.iter().map(|(t, c, r)| NotCovered {
+            table: t,
+            column: Some(c),
+            reason: r,
+        }))
+        .chain(NOT_COVERED_META.iter().map(|(k, r)| NotCovered {
+            table: "meta",
+            column: Some(k),
+            reason: r,
+        }))
+        .collect()
 }
 
 impl VerifyReport {
@@ -185,6 +219,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     let mut frontier = Frontier::new();
     let mut next_idx: i64 = 0;
     let mut version_events: HashMap<(i64, i64), (i64, String)> = HashMap::new();
+    let mut stated: StatedMap = HashMap::new();
     let mut stored_seen = 0u64;
     let indexed_upto = r.indexed_upto()?;
     let mut last_ts = i64::MIN;
@@ -261,6 +296,9 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
                 }
                 Parsed::Ok(None) => {}
             }
+            for (t, k, d) in &p.state {
+                stated.insert((t.clone(), k.clone()), (row.idx, *d));
+            }
             if row.idx < indexed_upto {
                 day_check.add(&r, &p, &mut rep)?;
             }
@@ -314,6 +352,16 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     {
         rep.notes.push(format!("最新のチェックポイント以降に {} 件の項目があります（次のチェックポイントで署名されます）", n - last));
     }
+
+    // Every other stored fact: each covered row must be what the ledger last stated.
+    if r.meta(mamori_store::state::BASELINE_KEY)?.is_some() {
+        rep.state_rows = compare_state(&r, stated, &mut rep)?;
+    } else {
+        rep.notes.push(
+            "この台帳にはまだ全データの基準が記録されていません（新しい版の mamori で一度開くと記録されます）。行ごとの照合は行っていません".into(),
+        );
+    }
+    rep.not_covered = not_covered();
 
     // Versions: each row must match what the ledger last recorded about it.
     let blobs = BlobStore::open(dir.join("blobs"))?;
@@ -521,6 +569,33 @@ struct Prepared {
     patient: Option<u64>,
     actor: Option<i64>,
     chart_access: bool,
+    /// The rows this entry states: (table, key, digest of the values or `None` if deleted).
+    state: Vec<StatedRow>,
+}
+
+type StatedRow = (String, String, Option<[u8; 32]>);
+/// A row as an entry states it: (table, key, values or `None` if deleted).
+type StatedValues = (
+    String,
+    String,
+    Option<serde_json::Map<String, serde_json::Value>>,
+);
+/// The last statement about each row: (table, key) → (ledger entry, digest of the values).
+type StatedMap = HashMap<(String, String), (i64, Option<[u8; 32]>)>;
+
+#[derive(Deserialize)]
+struct StateOnly {
+    #[serde(default)]
+    state: Option<Vec<StatedValues>>,
+}
+
+/// The rows an entry states, read only from payloads that carry them (most do not).
+fn stated_rows(payload: &[u8]) -> Option<Vec<StatedValues>> {
+    const MARK: &[u8] = b"\"state\":[";
+    if !payload.windows(MARK.len()).any(|w| w == MARK) {
+        return None;
+    }
+    serde_json::from_slice::<StateOnly>(payload).ok()?.state
 }
 
 impl Prepared {
@@ -536,8 +611,83 @@ impl Prepared {
             patient: row.patient_id.map(|p| keys.hash_one(p)),
             actor: row.actor_id,
             chart_access: mamori_store::is_chart_access(row.action, row.outcome),
+            state: stated_rows(row.payload)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(t, k, v)| (t, k, v.map(|v| mamori_store::state::row_digest(&v))))
+                .collect(),
         }
     }
+}
+
+/// Compares every covered row with what the ledger last stated about it, naming the table,
+/// the row's key and, for a changed row, each column with both values.
+fn compare_state(
+    r: &mamori_store::Reader<'_>,
+    stated: StatedMap,
+    rep: &mut VerifyReport,
+) -> Result<u64> {
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut rows = 0u64;
+    let mut differing: Vec<(
+        String,
+        String,
+        i64,
+        serde_json::Map<String, serde_json::Value>,
+    )> = Vec::new();
+    r.for_each_covered_row(|table, key, values| {
+        rows += 1;
+        let id = (table.to_owned(), key);
+        match stated.get(&id) {
+            Some((_, Some(d))) if *d == mamori_store::state::row_digest(&values) => {}
+            Some((idx, Some(_))) => differing.push((id.0.clone(), id.1.clone(), *idx, values)),
+            Some((idx, None)) => rep.problem(format!(
+                "{} {}: 台帳 (entry {idx}) では削除された行が存在します (a row the ledger deleted is back)",
+                id.0, id.1
+            )),
+            None => rep.problem(format!(
+                "{} {}: 台帳が作成していない行です (a row the ledger never created)",
+                id.0, id.1
+            )),
+        }
+        seen.insert(id);
+        Ok(())
+    })?;
+    for ((table, key), (idx, digest)) in &stated {
+        if digest.is_some() && !seen.contains(&(table.clone(), key.clone())) {
+            rep.problem(format!(
+                "{table} {key}: 台帳 (entry {idx}) が記録した行がありません (a row the ledger created is gone)"
+            ));
+        }
+    }
+    for (table, key, idx, values) in differing {
+        let said = r
+            .ledger_row(idx as u64)?
+            .and_then(|row| stated_rows(&row.payload))
+            .and_then(|rows| {
+                rows.into_iter()
+                    .rev()
+                    .find(|(t, k, _)| *t == table && *k == key)
+                    .and_then(|(_, _, v)| v)
+            })
+            .unwrap_or_default();
+        let mut named = false;
+        for (col, now) in &values {
+            let was = said.get(col).cloned().unwrap_or(serde_json::Value::Null);
+            if &was != now {
+                named = true;
+                rep.problem(format!(
+                    "{table} {key} 列 {col}: 台帳 (entry {idx}) では {was}、行では {now} (changed outside mamori)"
+                ));
+            }
+        }
+        if !named {
+            rep.problem(format!(
+                "{table} {key}: 台帳 (entry {idx}) の記録と一致しません"
+            ));
+        }
+    }
+    Ok(rows)
 }
 
 fn serde_check(row: &mamori_store::RawRow<'_>) -> Parsed {

@@ -119,12 +119,17 @@ pub(crate) fn append(
     ev: &AuditEvent,
 ) -> Result<u64, StoreError> {
     let unsynchronised = state.clock_unsynchronised.load(Ordering::Relaxed);
+    // The rows changed since the previous entry go into this one, with their new values.
+    let changes = crate::state::take_changes(conn)?;
     let adjusted;
-    let ev = if ev.ts < state.last_ts || unsynchronised {
+    let ev = if ev.ts < state.last_ts || unsynchronised || changes.is_some() {
         let mut e = AuditEvent {
             ts: ev.ts.max(state.last_ts),
             ..ev.clone()
         };
+        if let Some(c) = changes {
+            e.state = Some(c);
+        }
         if unsynchronised {
             if !e.detail.is_object() {
                 e.detail = serde_json::Value::Object(Default::default());

@@ -14,6 +14,7 @@ mod model;
 mod passkeys;
 mod read;
 mod schema;
+pub mod state;
 mod write_tx;
 mod writer;
 

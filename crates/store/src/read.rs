@@ -401,6 +401,18 @@ impl<'c> Reader<'c> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Every covered row (see `state`), as (table, key, values).
+    pub fn for_each_covered_row(
+        &self,
+        f: impl FnMut(
+            &str,
+            String,
+            serde_json::Map<String, serde_json::Value>,
+        ) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        crate::state::for_each_covered_row(self.conn, f)
+    }
+
     /// Role changes waiting for a second administrator, then the latest decided ones.
     pub fn role_proposals(&self, limit: i64) -> Result<Vec<RoleProposalRow>, StoreError> {
         let mut st = self.conn.prepare_cached(

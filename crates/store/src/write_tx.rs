@@ -59,6 +59,37 @@ impl<'c> WriteTx<'c> {
         crate::ledger::append(self.conn, self.state, ev)
     }
 
+    /// Whether this instance's rows have been stated in the ledger (see `state`).
+    pub fn state_baselined(&self) -> Result<bool, StoreError> {
+        Ok(self.read().meta(crate::state::BASELINE_KEY)?.is_some())
+    }
+
+    /// States every covered row in ledger entries of `action`, `per_entry` rows each (the
+    /// baseline from which `verify` compares rows with the ledger); returns the rows stated.
+    pub fn append_state_baseline(
+        &mut self,
+        template: &AuditEvent,
+        per_entry: usize,
+    ) -> Result<u64, StoreError> {
+        let mut rows = Vec::new();
+        crate::state::for_each_covered_row(self.conn, |t, k, v| {
+            rows.push(serde_json::json!([t, k, v]));
+            Ok(())
+        })?;
+        let n = rows.len() as u64;
+        let chunks: Vec<Vec<serde_json::Value>> =
+            rows.chunks(per_entry.max(1)).map(<[_]>::to_vec).collect();
+        let total = chunks.len();
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let mut ev = template.clone();
+            ev.detail = serde_json::json!({ "part": i + 1, "of": total, "rows": chunk.len() });
+            ev.state = Some(serde_json::Value::Array(chunk));
+            self.append(&ev)?;
+        }
+        self.set_meta(crate::state::BASELINE_KEY, &self.ledger_size().to_string())?;
+        Ok(n)
+    }
+
     pub fn ledger_size(&self) -> u64 {
         self.state.frontier.size()
     }

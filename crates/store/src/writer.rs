@@ -141,6 +141,7 @@ impl Store {
         let mut conn = open_conn(&db_path, opts.durability)?;
         crate::restrict_file(&db_path)?;
         crate::schema::migrate(&mut conn)?;
+        crate::state::install_capture(&conn)?;
         let mut state = crate::ledger::load_state(&conn)?;
         state.sync_pragma = match opts.durability {
             Durability::Full => "FULL",
@@ -456,10 +457,29 @@ fn commit_batch(
         let mut wtx = WriteTx::new(conn, state);
         // A panicking job drops its reply channel (its caller sees an error); the others go on.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut wtx)));
-        let (keep, done) = match outcome {
+        let (mut keep, done) = match outcome {
             Ok((keep, done)) => (keep, Some(done)),
             Err(_) => (false, None),
         };
+        // A write that changed covered rows after (or without) its last ledger entry: those
+        // rows are stated in an entry of their own, so that nothing changes unrecorded.
+        if keep && matches!(crate::state::pending(conn), Ok(true)) {
+            let ev = mamori_domain::audit::AuditEvent::new(
+                state.last_ts.max(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as i64),
+                ),
+                None,
+                mamori_domain::audit::actions::STATE_RECORDED,
+                mamori_domain::audit::Outcome::Ok,
+            );
+            let mut wtx = WriteTx::new(conn, state);
+            if let Err(e) = wtx.append(&ev) {
+                tracing::error!(error = %e, "could not record a state change; the write is undone");
+                keep = false;
+            }
+        }
         if sp.is_ok() {
             let end = if keep {
                 "RELEASE job"

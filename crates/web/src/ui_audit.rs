@@ -88,6 +88,16 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
     ("role.saved", "職種・権限の変更", "Role saved"),
     ("role.listed", "職種・権限の一覧", "Roles listed"),
     (
+        "state.recorded",
+        "データの変更の記録",
+        "State change recorded",
+    ),
+    (
+        "state.baseline",
+        "検証の基準となる全データの記録",
+        "Baseline of all stored data for verification",
+    ),
+    (
         "role.proposed",
         "職種・権限の変更の申請（別の管理者の承認待ち）",
         "Role change proposed (awaiting a second administrator)",
