@@ -198,6 +198,36 @@ fn every_column_of_every_table_is_covered_or_declared() {
         unnoticed.len()
     );
     assert!(tried > 120, "only {tried} columns tried");
+
+    // A signed record moved to another patient's chart: the signed statement names the first
+    // patient, and `evidence verify` says so.
+    copy_db(&demo, &work);
+    let w = rusqlite::Connection::open(work.join("mamori.db")).unwrap();
+    let (rec, other): (i64, String) = w
+        .query_row(
+            "SELECT s.record_id, (SELECT id FROM patients WHERE id <> r.patient_id LIMIT 1)
+             FROM signatures s JOIN records r ON r.id = s.record_id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    w.execute(
+        "UPDATE records SET patient_id = ?1 WHERE id = ?2",
+        rusqlite::params![other, rec],
+    )
+    .unwrap();
+    drop(w);
+    let o = mamori(&[
+        "evidence",
+        "verify",
+        "--data",
+        work.to_str().unwrap(),
+        "--record",
+        &rec.to_string(),
+    ]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("記録の付け替え"), "{out}");
     eprintln!(
         "{tried} columns changed one at a time, each named by verify; no row to try in: {empty:?}"
     );

@@ -198,6 +198,9 @@ pub mod actions {
     /// The current values of every covered row, stated once when an instance starts being
     /// verified row by row (new, or upgraded from a release that did not).
     pub const STATE_BASELINE: &str = "state.baseline";
+    /// Files in the blob store that no row refers to (content of refused or interrupted
+    /// writes), removed by the sweep.
+    pub const BLOBS_ORPHANS_REMOVED: &str = "blob.orphans_removed";
     pub const ROLES_VIEWED: &str = "role.listed";
     /// A role change that waits for a second administrator (separation of duties).
     pub const ROLE_PROPOSED: &str = "role.proposed";

@@ -350,7 +350,7 @@ pub fn check_version(
     };
     out.signer = Some(sig.signer_subject.clone());
     out.signed_at = Some(sig.signed_at);
-    if let Err(e) = check_signature(r, blobs, anchors, v, sig, now, &mut out) {
+    if let Err(e) = check_signature(r, blobs, anchors, (rec, v), sig, now, &mut out) {
         out.problems.push(e.message);
     }
     out.status = if !out.problems.is_empty() {
@@ -367,7 +367,7 @@ fn check_signature(
     r: &Reader<'_>,
     blobs: &BlobStore,
     anchors: &Anchors,
-    v: &VersionRow,
+    (rec, v): (&RecordRow, &VersionRow),
     sig: &SignatureRow,
     now: Millis,
     out: &mut VersionEvidence,
@@ -382,6 +382,26 @@ fn check_signature(
     })?;
     if facts.record_id != v.record_id || facts.version_no != v.version_no {
         out.problems.push("署名対象が別の記録・版のものです".into());
+    }
+    // The record's placement and people as the rows say now: a record moved to another
+    // patient's chart (混同, JAHIS 09-001 §7.1.2) or relabelled contradicts what was signed.
+    if facts.patient_id != rec.patient_id {
+        out.problems.push(format!(
+            "署名された患者（{}）と、記録が現在属している患者（{}）が異なります（記録の付け替え）",
+            facts.patient_id, rec.patient_id
+        ));
+    }
+    if facts.record_kind != rec.kind {
+        out.problems.push(format!(
+            "署名された記録の種別（{}）と、保存されている種別（{}）が異なります",
+            facts.record_kind, rec.kind
+        ));
+    }
+    if facts.author.id != v.author_id || facts.enterer.id != v.enterer_id {
+        out.problems.push(
+            "署名された作成責任者・入力者と、保存されている版の作成責任者・入力者が異なります"
+                .into(),
+        );
     }
     if facts.content_sha256 != v.content_sha256 {
         out.problems

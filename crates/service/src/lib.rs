@@ -249,6 +249,46 @@ impl Service {
         check
     }
 
+    /// Removes files of the blob store that no row refers to and that have not been written
+    /// or reused for `min_age_ms` (the content of a refused or interrupted write), with a
+    /// ledger entry naming them. Runs on the writer thread, where no reference to a file can
+    /// be in the making; a file about to be referenced was touched by its `put`.
+    pub async fn sweep_orphan_blobs(self: &Arc<Self>, min_age_ms: u64) -> Result<usize> {
+        let blobs = self.store.blobs().clone();
+        let cutoff = std::time::SystemTime::now() - std::time::Duration::from_millis(min_age_ms);
+        let now = self.now();
+        self.store
+            .write(move |tx| -> Result<usize> {
+                let referenced: std::collections::HashSet<String> =
+                    tx.read().blob_ids()?.into_iter().collect();
+                let orphans: Vec<String> = blobs
+                    .files()?
+                    .into_iter()
+                    .filter(|(sha, at)| !referenced.contains(sha) && *at < cutoff)
+                    .map(|(sha, _)| sha)
+                    .collect();
+                if orphans.is_empty() {
+                    return Ok(0);
+                }
+                for sha in &orphans {
+                    blobs.remove(sha)?;
+                }
+                let mut ev = AuditEvent::new(
+                    now,
+                    None,
+                    mamori_domain::audit::actions::BLOBS_ORPHANS_REMOVED,
+                    Outcome::Ok,
+                );
+                ev.detail = serde_json::json!({
+                    "files": orphans.len(),
+                    "sha256": orphans.iter().take(50).collect::<Vec<_>>(),
+                });
+                tx.append(&ev)?;
+                Ok(orphans.len())
+            })
+            .await
+    }
+
     /// A ledger entry with no person behind it (the server itself noticed something).
     pub async fn record_system_event(
         self: &Arc<Self>,

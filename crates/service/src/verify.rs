@@ -37,6 +37,8 @@ pub struct VerifyReport {
     pub seconds: f64,
     /// Rows compared with what the ledger stated about them.
     pub state_rows: u64,
+    /// Files in the blob store that no row refers to.
+    pub orphan_files: u64,
     /// What `verify` does not compare with the ledger, and why.
     pub not_covered: Vec<NotCovered>,
 }
@@ -353,6 +355,23 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
         rep.notes.push(format!("最新のチェックポイント以降に {} 件の項目があります（次のチェックポイントで署名されます）", n - last));
     }
 
+    // Files no row refers to: content of a refused or interrupted write (serve removes them
+    // after ORPHAN_AGE), reported so that nothing stored goes unaccounted for.
+    {
+        let referenced: HashSet<String> = r.blob_ids()?.into_iter().collect();
+        let orphans = BlobStore::open(dir.join("blobs"))?
+            .files()?
+            .into_iter()
+            .filter(|(sha, _)| !referenced.contains(sha))
+            .count();
+        if orphans > 0 {
+            rep.orphan_files = orphans as u64;
+            rep.notes.push(format!(
+                "どの記録からも参照されていないファイルが {orphans} 件あります（拒否・中断された書き込みの内容。稼働中の mamori が1時間以内に削除し、台帳に記録します）"
+            ));
+        }
+    }
+
     // Every other stored fact: each covered row must be what the ledger last stated.
     if r.meta(mamori_store::state::BASELINE_KEY)?.is_some() {
         rep.state_rows = compare_state(&r, stated, &mut rep)?;
@@ -591,8 +610,10 @@ struct StateOnly {
 
 /// The rows an entry states, read only from payloads that carry them (most do not).
 fn stated_rows(payload: &[u8]) -> Option<Vec<StatedValues>> {
+    // `state` is the last field, an array of arrays: only such a payload ends in `]]}` (a
+    // detail object ends in `}}`), so the other entries cost one comparison here.
     const MARK: &[u8] = b"\"state\":[";
-    if !payload.windows(MARK.len()).any(|w| w == MARK) {
+    if !payload.ends_with(b"]]}") || !payload.windows(MARK.len()).any(|w| w == MARK) {
         return None;
     }
     serde_json::from_slice::<StateOnly>(payload).ok()?.state

@@ -747,3 +747,68 @@ async fn passkeys_enrol_and_sign_in_as_the_second_factor() {
     f.svc.remove_passkey(&full, keys[0].id).await.unwrap();
     assert!(f.svc.passkeys(&full).await.unwrap().is_empty());
 }
+
+/// A refused write leaves no file behind unnoticed: verify reports it, the sweep removes it
+/// and says so in the ledger, and a file still referenced is never touched.
+#[tokio::test]
+async fn content_of_a_refused_write_is_reported_then_swept() {
+    let f = fixture().await;
+    let admin = f.admin().await;
+    let doctor = f.user(&admin, "dr.orphan", "doctor").await;
+    let pdf = |tag: &str| Upload {
+        name: "scan.pdf".into(),
+        bytes: format!("%PDF-1.4\n%{tag}\n").into_bytes(),
+    };
+    // A record for a patient that does not exist: refused after its attachment was stored.
+    let err = f
+        .svc
+        .create_record(
+            &doctor,
+            input("P9999", "medical_record", "誤り", "本文"),
+            vec![pdf("orphan")],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "not_found", "{err:?}");
+    let rep = verify_ok(f.svc.data_dir());
+    assert!(rep.ok, "{:?}", rep.problems);
+    // The attachment and the record's content, both stored before the refusal.
+    assert_eq!(rep.orphan_files, 2, "{:?}", rep.notes);
+    // Younger than the age limit: left alone.
+    assert_eq!(f.svc.sweep_orphan_blobs(3_600_000).await.unwrap(), 0);
+    assert_eq!(f.svc.sweep_orphan_blobs(0).await.unwrap(), 2);
+    let rep = verify_ok(f.svc.data_dir());
+    assert!(rep.ok, "{:?}", rep.problems);
+    assert_eq!(rep.orphan_files, 0);
+    // Referenced files survive a sweep.
+    let clerk = f.user(&admin, "clerk.orphan", "clerk").await;
+    f.svc
+        .create_patient(
+            &clerk,
+            mamori_service::patients::NewPatient {
+                id: "P0101".into(),
+                name_kanji: "掃除 残".into(),
+                name_kana: "ソウジ ノコル".into(),
+                birth_date: "1990-01-01".into(),
+                sex: "female".into(),
+            },
+        )
+        .await
+        .unwrap();
+    f.svc
+        .create_record(
+            &doctor,
+            input("P0101", "medical_record", "正", "本文"),
+            vec![pdf("kept")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(f.svc.sweep_orphan_blobs(0).await.unwrap(), 0);
+    let rep = verify_ok(f.svc.data_dir());
+    assert!(
+        rep.ok && rep.orphan_files == 0,
+        "{:?} {:?}",
+        rep.problems,
+        rep.notes
+    );
+}

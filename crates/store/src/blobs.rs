@@ -33,6 +33,11 @@ impl BlobStore {
         let hash = hex::encode(Sha256::digest(bytes));
         let dest = self.path_of(&hash);
         if dest.exists() {
+            // Marked fresh: the orphan sweep leaves young files alone, and this one is about
+            // to be referenced (again).
+            if let Ok(f) = File::options().append(true).open(&dest) {
+                let _ = f.set_modified(std::time::SystemTime::now());
+            }
             return Ok(hash);
         }
         let dir = dest.parent().expect("blob path has a parent");
@@ -67,6 +72,34 @@ impl BlobStore {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Every stored file's name (its SHA-256) and when it was last written or reused.
+    pub fn files(&self) -> Result<Vec<(String, std::time::SystemTime)>, StoreError> {
+        let mut out = Vec::new();
+        for d in fs::read_dir(&self.root)? {
+            let d = d?;
+            let name = d.file_name().to_string_lossy().into_owned();
+            if name.len() != 2 || !d.file_type()?.is_dir() {
+                continue;
+            }
+            for f in fs::read_dir(d.path())? {
+                let f = f?;
+                let rest = f.file_name().to_string_lossy().into_owned();
+                let sha = format!("{name}{rest}");
+                if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    out.push((sha, f.metadata()?.modified()?));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes a stored file (only for the orphan sweep, which runs on the writer thread where
+    /// no reference to it can be in the making).
+    pub fn remove(&self, sha256_hex: &str) -> Result<(), StoreError> {
+        fs::remove_file(self.path_of(sha256_hex))?;
+        Ok(())
     }
 }
 

@@ -880,6 +880,10 @@ pub fn router(svc: Arc<Service>) -> Router {
         .with_state(svc)
 }
 
+/// A file in the blob store that no row refers to is removed once it is this old (a write
+/// references what it stored within seconds).
+pub const ORPHAN_AGE_MS: u64 = 10 * 60_000;
+
 /// Serves until `shutdown` resolves, signing a checkpoint periodically and at the end.
 pub async fn serve(
     svc: Arc<Service>,
@@ -973,13 +977,23 @@ pub async fn serve_with(
             }
         }
     });
-    // Evidence: sign what a crash left unsigned, retry due time-stamps, seal and renew.
+    // Evidence: sign what a crash left unsigned, retry due time-stamps, seal and renew; and
+    // hourly, remove files no row refers to (content of refused writes).
     let ev_svc = svc.clone();
     let evidence = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut minutes = 0u64;
         loop {
             tick.tick().await;
+            if minutes.is_multiple_of(60) {
+                match ev_svc.sweep_orphan_blobs(ORPHAN_AGE_MS).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(files = n, "unreferenced files removed"),
+                    Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
+                }
+            }
+            minutes += 1;
             match ev_svc.evidence_sweep(false).await {
                 Ok(r) if r.sealed.is_some() || !r.renewed.is_empty() || r.signed > 0 => {
                     tracing::info!(?r, "evidence sweep")

@@ -93,6 +93,11 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
         "State change recorded",
     ),
     (
+        "blob.orphans_removed",
+        "参照されていないファイルの削除",
+        "Unreferenced files removed",
+    ),
+    (
         "state.baseline",
         "検証の基準となる全データの記録",
         "Baseline of all stored data for verification",
