@@ -284,7 +284,15 @@ pub fn take_changes(conn: &Connection) -> Result<Option<Value>, StoreError> {
         return Ok(None);
     }
     conn.execute("DELETE FROM state_changes", [])?;
-    let tables = covered_tables(conn)?;
+    // The catalogue is read once per process: every instance a build opens has its schema.
+    static TABLES: std::sync::OnceLock<Vec<Covered>> = std::sync::OnceLock::new();
+    let tables = match TABLES.get() {
+        Some(t) => t,
+        None => {
+            let t = covered_tables(conn)?;
+            TABLES.get_or_init(|| t)
+        }
+    };
     let mut out = Vec::with_capacity(changed.len());
     for (tbl, key) in changed {
         let Some(t) = tables.iter().find(|t| t.table == tbl) else {
