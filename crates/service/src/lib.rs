@@ -264,7 +264,9 @@ impl Service {
                 let orphans: Vec<String> = blobs
                     .files()?
                     .into_iter()
-                    .filter(|(sha, at)| !referenced.contains(sha) && *at < cutoff)
+                    .filter(|(sha, at)| {
+                        !referenced.contains(sha) && *at < cutoff && !blobs.in_flight(sha)
+                    })
                     .map(|(sha, _)| sha)
                     .collect();
                 if orphans.is_empty() {

@@ -228,6 +228,7 @@ impl Service {
     ) -> Result<StoredContent> {
         let mut attachments = kept;
         let mut blobs = Vec::new();
+        let mut held = Vec::new();
         for u in uploads {
             let name = clean_file_name(&u.name)
                 .map_err(|e| ServiceError::from(e).with_field("attachments"))?;
@@ -258,7 +259,8 @@ impl Service {
                     )
                     .with_field("attachments")
                 })?;
-            let sha = self.store.blobs().put(&u.bytes)?;
+            let (sha, h) = self.store.blobs().put_held(&u.bytes)?;
+            held.push(h);
             blobs.push((sha.clone(), u.bytes.len() as u64, media.to_owned()));
             attachments.push(AttachmentRef {
                 name,
@@ -270,9 +272,10 @@ impl Service {
         let content = RecordContent::new(title, body, attachments)
             .map_err(|e| ServiceError::from(e).with_field("title"))?;
         let bytes = content.canonical_bytes();
-        let sha = self.store.blobs().put(&bytes)?;
+        let (sha, h) = self.store.blobs().put_held(&bytes)?;
+        held.push(h);
         blobs.push((sha.clone(), bytes.len() as u64, "application/json".into()));
-        Ok((content, sha, blobs))
+        Ok((content, sha, blobs, held))
     }
 
     /// Carried-over attachments must come from the version being replaced.
@@ -342,66 +345,96 @@ impl Service {
         // Refuse early (still recorded below) rather than store files for a forbidden write.
         let prepared = Self::precheck_write(p, &input.kind)
             .and_then(|_| self.store_content(&input.title, &input.body, Vec::new(), uploads));
-        self.write_audited(Some(p), actions::DRAFT_CREATED, t, move |_, tx, t| {
-            let (_, sha, blobs) = prepared?;
-            let r = tx.read();
-            if r.kind(&input.kind)?.is_none() {
-                return Err(ServiceError::invalid(
-                    "kind",
-                    "記録の種別が正しくありません",
-                ));
-            }
-            if r.patient(&input.patient_id)?.is_none() {
-                return Err(
-                    ServiceError::new("not_found", "患者が見つかりません").with_field("patient_id")
-                );
-            }
-            let (author_id, author_role) = author_of(&r, &pc, input.author_id)?;
-            let effect = decide(
-                &Actor {
-                    id: pc.account.id,
-                    role: &pc.role,
-                },
-                &input.kind,
-                None,
-                Command::Create {
+        let files = stored_files(&prepared);
+        let written = self
+            .write_audited(Some(p), actions::DRAFT_CREATED, t, move |_, tx, t| {
+                let (_, sha, blobs, _held) = prepared?;
+                let r = tx.read();
+                if r.kind(&input.kind)?.is_none() {
+                    return Err(ServiceError::invalid(
+                        "kind",
+                        "記録の種別が正しくありません",
+                    ));
+                }
+                if r.patient(&input.patient_id)?.is_none() {
+                    return Err(ServiceError::new("not_found", "患者が見つかりません")
+                        .with_field("patient_id"));
+                }
+                let (author_id, author_role) = author_of(&r, &pc, input.author_id)?;
+                let effect = decide(
+                    &Actor {
+                        id: pc.account.id,
+                        role: &pc.role,
+                    },
+                    &input.kind,
+                    None,
+                    Command::Create {
+                        author_id,
+                        author_role: &author_role,
+                    },
+                )?;
+                let Effect::NewVersion {
+                    state,
+                    kind,
                     author_id,
-                    author_role: &author_role,
-                },
-            )?;
-            let Effect::NewVersion {
-                state,
-                kind,
-                author_id,
-                enterer_id,
-            } = effect
-            else {
-                return Err(ServiceError::internal("unexpected effect"));
-            };
-            let rid = tx.insert_record(&input.patient_id, &input.kind, now, pc.account.id)?;
-            let v = VersionRow {
-                record_id: rid,
-                version_no: 1,
-                state: state.as_str().into(),
-                kind: kind.as_str().into(),
-                author_id,
-                enterer_id,
-                content_sha256: sha,
-                predecessor: None,
-                reason: None,
-                created_at: now,
-                finalised_at: None,
-                rejection_reason: None,
-                ledger_index: tx.ledger_size() as i64,
-            };
-            tx.insert_version(&v)?;
-            register_blobs(tx, &blobs, now)?;
-            if author_id != enterer_id {
-                t.detail("proxy_for", author_id);
-            }
-            Ok(commit_version(t, &v))
-        })
-        .await
+                    enterer_id,
+                } = effect
+                else {
+                    return Err(ServiceError::internal("unexpected effect"));
+                };
+                let rid = tx.insert_record(&input.patient_id, &input.kind, now, pc.account.id)?;
+                let v = VersionRow {
+                    record_id: rid,
+                    version_no: 1,
+                    state: state.as_str().into(),
+                    kind: kind.as_str().into(),
+                    author_id,
+                    enterer_id,
+                    content_sha256: sha,
+                    predecessor: None,
+                    reason: None,
+                    created_at: now,
+                    finalised_at: None,
+                    rejection_reason: None,
+                    ledger_index: tx.ledger_size() as i64,
+                };
+                tx.insert_version(&v)?;
+                register_blobs(tx, &blobs, now)?;
+                if author_id != enterer_id {
+                    t.detail("proxy_for", author_id);
+                }
+                Ok(commit_version(t, &v))
+            })
+            .await;
+        self.discard_if_refused(&written, files).await;
+        written
+    }
+
+    /// A refused write's files are removed at once, unless something refers to them or
+    /// another request has stored the same bytes and not yet written its rows.
+    async fn discard_if_refused<T>(self: &Arc<Self>, outcome: &Result<T>, files: Vec<String>) {
+        if outcome.is_ok() || files.is_empty() {
+            return;
+        }
+        let blobs = self.store.blobs().clone();
+        let removed = self
+            .store
+            .write(move |tx| -> Result<usize> {
+                let mut n = 0;
+                for sha in files {
+                    if blobs.in_flight(&sha) || tx.read().blob_meta(&sha)?.is_some() {
+                        continue;
+                    }
+                    if blobs.remove(&sha).is_ok() {
+                        n += 1;
+                    }
+                }
+                Ok(n)
+            })
+            .await;
+        if let Err(e) = removed {
+            tracing::warn!(error = %e, "could not remove a refused write's files (the hourly sweep will)");
+        }
     }
 
     /// Applies a state change to the head version (submit, finalise, approve, reject).
@@ -531,11 +564,12 @@ impl Service {
     ) -> Result<WriteResult> {
         let pc = p.clone();
         let (t, prepared) = self.prepare_replacement(p, id, &input, uploads).await?;
+        let files = stored_files(&prepared);
         let now = self.now();
-        self.write_audited(Some(p), actions::DRAFT_UPDATED, t, move |_, tx, t| {
+        let written = self.write_audited(Some(p), actions::DRAFT_UPDATED, t, move |_, tx, t| {
             let (rec, head) = load(tx, id)?;
             decide(&Actor { id: pc.account.id, role: &pc.role }, &rec.kind, Some(&head_of(&head)?), Command::EditDraft)?;
-            let (_, sha, blobs) = prepared?;
+            let (_, sha, blobs, _held) = prepared?;
             if let Some(base) = &input.base_sha256
                 && base != &head.content_sha256 {
                     return Err(ServiceError::new(
@@ -550,7 +584,9 @@ impl Service {
             register_blobs(tx, &blobs, now)?;
             Ok(commit_version(t, &v))
         })
-        .await
+        .await;
+        self.discard_if_refused(&written, files).await;
+        written
     }
 
     /// Corrects a finalised record with a new version that names its predecessor and a reason.
@@ -563,11 +599,12 @@ impl Service {
     ) -> Result<WriteResult> {
         let pc = p.clone();
         let (t, prepared) = self.prepare_replacement(p, id, &input, uploads).await?;
+        let files = stored_files(&prepared);
         let now = self.now();
         let reason = input.reason.clone().unwrap_or_default();
         let mut t = t;
         t.detail("reason", reason.trim());
-        let r = self
+        let written = self
             .write_audited(Some(p), actions::AMENDED, t, move |_, tx, t| {
                 let (rec, head) = load(tx, id)?;
                 let (author_id, author_role) = author_of(&tx.read(), &pc, input.author_id)?;
@@ -585,12 +622,14 @@ impl Service {
                     },
                 )
                 .map_err(|e| ServiceError::from(e).with_field("reason"))?;
-                let (_, sha, blobs) = prepared?;
+                let (_, sha, blobs, _held) = prepared?;
                 let v = new_version(tx, &head, effect, sha, Some(reason.trim().to_owned()), now)?;
                 register_blobs(tx, &blobs, now)?;
                 Ok(commit_version(t, &v))
             })
-            .await?;
+            .await;
+        self.discard_if_refused(&written, files).await;
+        let r = written?;
         self.sign_after_write(p, &r).await;
         Ok(r)
     }
@@ -953,7 +992,21 @@ impl Service {
 
 /// Content stored as blobs ahead of its transaction: the content, its hash, and every new
 /// blob (hash, size, media type) to register.
-type StoredContent = (RecordContent, String, Vec<(String, u64, String)>);
+/// The stored content, its files (sha, size, media type), and this request's claims on them.
+type StoredContent = (
+    RecordContent,
+    String,
+    Vec<(String, u64, String)>,
+    Vec<mamori_store::Held>,
+);
+
+/// The files a prepared write stored, for removal if the write is refused.
+fn stored_files(prepared: &Result<StoredContent>) -> Vec<String> {
+    prepared
+        .as_ref()
+        .map(|(_, _, _, held)| held.iter().map(|h| h.sha256.clone()).collect())
+        .unwrap_or_default()
+}
 
 #[derive(Clone, Copy)]
 enum WhichContent {

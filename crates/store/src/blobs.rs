@@ -1,6 +1,8 @@
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
@@ -11,6 +13,28 @@ use crate::StoreError;
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     root: PathBuf,
+    /// Files a request has stored and not yet referenced (or given up): the clean-up of a
+    /// refused write leaves these alone, whoever else stored the same bytes.
+    inflight: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// A request's claim on a file it stored, until its transaction has run.
+#[derive(Debug)]
+pub struct Held {
+    store: BlobStore,
+    pub sha256: String,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut m = self.store.inflight.lock().expect("inflight blobs");
+        if let Some(n) = m.get_mut(&self.sha256) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.sha256);
+            }
+        }
+    }
 }
 
 impl BlobStore {
@@ -18,7 +42,35 @@ impl BlobStore {
         let root = root.into();
         fs::create_dir_all(root.join("tmp"))?;
         crate::restrict_dir(&root)?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            inflight: Default::default(),
+        })
+    }
+
+    /// `put`, with a claim on the file until the returned `Held` is dropped (the claim comes
+    /// first, so a clean-up that sees no claim cannot remove a file this request relies on).
+    pub fn put_held(&self, bytes: &[u8]) -> Result<(String, Held), StoreError> {
+        let sha = hex::encode(Sha256::digest(bytes));
+        *self
+            .inflight
+            .lock()
+            .expect("inflight blobs")
+            .entry(sha.clone())
+            .or_default() += 1;
+        let held = Held {
+            store: self.clone(),
+            sha256: sha.clone(),
+        };
+        self.put(bytes)?;
+        Ok((sha, held))
+    }
+
+    pub fn in_flight(&self, sha256_hex: &str) -> bool {
+        self.inflight
+            .lock()
+            .expect("inflight blobs")
+            .contains_key(sha256_hex)
     }
 
     pub fn path_of(&self, sha256_hex: &str) -> PathBuf {

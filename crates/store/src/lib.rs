@@ -18,7 +18,7 @@ pub mod state;
 mod write_tx;
 mod writer;
 
-pub use blobs::BlobStore;
+pub use blobs::{BlobStore, Held};
 pub use compliance::{AnswerRow, AssessmentRow, AssetRow, ContactRow, EvidenceRow, RiskRow};
 pub use error::StoreError;
 pub use evidence::{
