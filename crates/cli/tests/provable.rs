@@ -21,19 +21,6 @@ fn copy_db(from: &Path, to: &Path) {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
-
 /// A value that differs from `v` and still fits the column's type.
 fn changed(v: &Value) -> Value {
     match v {
@@ -50,6 +37,134 @@ fn changed(v: &Value) -> Value {
             Value::Blob(b)
         }
     }
+}
+
+fn call(
+    agent: &ureq::Agent,
+    base: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let req = agent
+        .request(method, &format!("{base}{path}"))
+        .set("Authorization", &format!("Bearer {token}"));
+    let res = match body {
+        Some(b) => req.send_json(b),
+        None => req.call(),
+    };
+    match res {
+        Ok(r) => r.into_json().unwrap_or(serde_json::Value::Null),
+        Err(e) => panic!("{method} {path}: {e}"),
+    }
+}
+
+/// Fills the tables the demo leaves empty, the way people would: policies per role, the risk
+/// register, an evidence link, a password reset, break-glass, an authenticator app, a role
+/// proposal.
+fn exercise_through_the_api(demo: &Path) {
+    let port = free_port();
+    let mut server = serve(demo, port);
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+    let agent = fresh();
+    let login = |who: &str| -> String {
+        let r: serde_json::Value = agent
+            .post(&format!("{base}/auth/login"))
+            .send_json(serde_json::json!({ "login": who, "password": "mamori-demo-2026" }))
+            .unwrap()
+            .into_json()
+            .unwrap();
+        r["token"].as_str().unwrap().to_owned()
+    };
+    let admin = login("admin");
+    let a = |m: &str, p: &str, b: Option<serde_json::Value>| call(&agent, &base, m, p, &admin, b);
+    a(
+        "POST",
+        "/roles/radiographer/two-factor",
+        Some(serde_json::json!({ "required": true })),
+    );
+    a(
+        "POST",
+        "/roles/radiographer/client-cert",
+        Some(serde_json::json!({ "required": true })),
+    );
+    a("GET", "/compliance/risks", None);
+    let catalogues = a("GET", "/compliance/catalogues", None);
+    let catalogue = catalogues["catalogues"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = a(
+        "POST",
+        "/compliance/assessments",
+        Some(serde_json::json!({ "catalogue": catalogue })),
+    );
+    let id = created["id"].as_i64().unwrap();
+    let assessment = a("GET", &format!("/compliance/assessments/{id}"), None);
+    let item = assessment["items"][0]["id"].as_str().unwrap().to_owned();
+    a(
+        "POST",
+        &format!("/compliance/assessments/{id}/items/{item}/evidence"),
+        Some(serde_json::json!({ "name": "規程", "url": "https://example.jp/rules" })),
+    );
+    let users = a("GET", "/users", None);
+    let nurse = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["login"] == "ns.sato")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    a(
+        "POST",
+        &format!("/users/{nurse}/reset-password"),
+        Some(
+            serde_json::json!({ "temporary_password": "another temp 5678", "identity_check": "職員証を確認" }),
+        ),
+    );
+    let roles = a("GET", "/roles", None);
+    let sysadmin = roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == "sysadmin")
+        .unwrap()
+        .clone();
+    a(
+        "POST",
+        "/roles",
+        Some(
+            serde_json::json!({ "code": "sysadmin", "name_ja": sysadmin["name_ja"], "grants": sysadmin["grants"] }),
+        ),
+    );
+    let dr = login("dr.suzuki");
+    call(
+        &agent,
+        &base,
+        "POST",
+        "/patients/P01001/emergency",
+        &dr,
+        Some(serde_json::json!({ "reason": "救急搬送、意識なし" })),
+    );
+    let begun = call(&agent, &base, "POST", "/auth/totp/begin", &dr, None);
+    let secret = mamori_domain::totp::decode_secret(begun["secret"].as_str().unwrap()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let code = mamori_domain::totp::code_at_step(&secret, mamori_domain::totp::step_at(now));
+    call(
+        &agent,
+        &base,
+        "POST",
+        "/auth/totp/confirm",
+        &dr,
+        Some(serde_json::json!({ "code": code })),
+    );
+    let _ = server.kill();
+    let _ = server.wait();
 }
 
 #[test]
@@ -78,6 +193,7 @@ fn every_column_of_every_table_is_covered_or_declared() {
         pw.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    exercise_through_the_api(&demo);
     let o = mamori(&["verify", "--data", demo.to_str().unwrap(), "--json"]);
     assert!(o.status.success(), "the demo must verify:\n{}", text(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
