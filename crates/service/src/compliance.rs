@@ -519,10 +519,12 @@ impl Service {
     ) -> Result<i64> {
         self.gate(p, actions::COMPLIANCE_EVIDENCE, may_assess(p))
             .await?;
+        let mut held = None;
         let (kind, name, url, blob) = match input {
             EvidenceInput::File { name, bytes } => {
                 let (name, media) = check_evidence_file(&name, &bytes)?;
-                let sha = self.store().blobs().put(&bytes)?;
+                let (sha, h) = self.store().blobs().put_held(&bytes)?;
+                held = Some(h);
                 (
                     "file",
                     name,
@@ -561,27 +563,33 @@ impl Service {
         if let Some((sha, _, _)) = &blob {
             t.detail("sha256", sha.clone());
         }
-        self.write_audited(Some(p), actions::COMPLIANCE_EVIDENCE, t, move |_, tx, _| {
-            may_assess(&pc)?;
-            let r = tx.read();
-            let (_, c) = open_assessment(&r, &lib, id, "締めた自己点検には証跡を追加できません")?;
-            c.item(&item_id)
-                .ok_or_else(|| ServiceError::not_found("点検項目"))?;
-            if let Some((sha, media, size)) = &blob {
-                tx.insert_blob(sha, *size, media, now)?;
-            }
-            Ok(tx.insert_compliance_evidence(
-                id,
-                &item_id,
-                kind,
-                &name,
-                url.as_deref(),
-                blob.as_ref().map(|(s, m, z)| (s.as_str(), m.as_str(), *z)),
-                pc.account.id,
-                now,
-            )?)
-        })
-        .await
+        let files: Vec<String> = held.iter().map(|h| h.sha256.clone()).collect();
+        let written = self
+            .write_audited(Some(p), actions::COMPLIANCE_EVIDENCE, t, move |_, tx, _| {
+                let _held = held;
+                may_assess(&pc)?;
+                let r = tx.read();
+                let (_, c) =
+                    open_assessment(&r, &lib, id, "締めた自己点検には証跡を追加できません")?;
+                c.item(&item_id)
+                    .ok_or_else(|| ServiceError::not_found("点検項目"))?;
+                if let Some((sha, media, size)) = &blob {
+                    tx.insert_blob(sha, *size, media, now)?;
+                }
+                Ok(tx.insert_compliance_evidence(
+                    id,
+                    &item_id,
+                    kind,
+                    &name,
+                    url.as_deref(),
+                    blob.as_ref().map(|(s, m, z)| (s.as_str(), m.as_str(), *z)),
+                    pc.account.id,
+                    now,
+                )?)
+            })
+            .await;
+        self.discard_if_refused(&written, files).await;
+        written
     }
 
     /// An evidence file's name, media type and bytes.

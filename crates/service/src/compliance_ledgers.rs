@@ -202,7 +202,7 @@ impl Service {
     ) -> Result<()> {
         self.gate(p, actions::ASSET_SAVED, may_assess(p)).await?;
         let (name, media) = check_evidence_file(name, &bytes)?;
-        let sha = self.store().blobs().put(&bytes)?;
+        let (sha, held) = self.store().blobs().put_held(&bytes)?;
         let pc = p.clone();
         let now = self.now();
         let size = bytes.len() as u64;
@@ -210,15 +210,20 @@ impl Service {
         t.detail("asset_id", id);
         t.detail("mds", name.clone());
         t.detail("sha256", sha.clone());
-        self.write_audited(Some(p), actions::ASSET_SAVED, t, move |_, tx, _| {
-            may_assess(&pc)?;
-            tx.insert_blob(&sha, size, media, now)?;
-            if !tx.set_asset_mds(id, &sha, &name, now)? {
-                return Err(ServiceError::not_found("機器"));
-            }
-            Ok(())
-        })
-        .await
+        let files = vec![sha.clone()];
+        let written = self
+            .write_audited(Some(p), actions::ASSET_SAVED, t, move |_, tx, _| {
+                let _held = held;
+                may_assess(&pc)?;
+                tx.insert_blob(&sha, size, media, now)?;
+                if !tx.set_asset_mds(id, &sha, &name, now)? {
+                    return Err(ServiceError::not_found("機器"));
+                }
+                Ok(())
+            })
+            .await;
+        self.discard_if_refused(&written, files).await;
+        written
     }
 
     pub async fn mds_document(

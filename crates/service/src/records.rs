@@ -412,7 +412,11 @@ impl Service {
 
     /// A refused write's files are removed at once, unless something refers to them or
     /// another request has stored the same bytes and not yet written its rows.
-    async fn discard_if_refused<T>(self: &Arc<Self>, outcome: &Result<T>, files: Vec<String>) {
+    pub(crate) async fn discard_if_refused<T>(
+        self: &Arc<Self>,
+        outcome: &Result<T>,
+        files: Vec<String>,
+    ) {
         if outcome.is_ok() || files.is_empty() {
             return;
         }

@@ -774,6 +774,14 @@ async fn content_of_a_refused_write_is_reported_then_swept() {
     let rep = verify_ok(f.svc.data_dir());
     assert!(rep.ok, "{:?}", rep.problems);
     assert_eq!(rep.orphan_files, 0, "{:?}", rep.notes);
+    // Likewise an MDS/SDS file for a device that does not exist.
+    let err = f
+        .svc
+        .attach_mds(&admin, 99_999, "mds.pdf", b"%PDF-1.4\n%mds\n".to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "not_found", "{err:?}");
+    assert_eq!(verify_ok(f.svc.data_dir()).orphan_files, 0);
     // As if the process had died between storing a file and committing its row.
     f.svc.store().blobs().put(b"%PDF-1.4\n%crash\n").unwrap();
     let rep = verify_ok(f.svc.data_dir());
