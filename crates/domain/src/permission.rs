@@ -336,9 +336,80 @@ pub fn default_roles() -> Vec<Role> {
     ]
 }
 
+/// Actions on patients' records: what an administrative role may gain only with a second
+/// administrator's approval.
+const CLINICAL: &[Action] = &[
+    Action::Read,
+    Action::Write,
+    Action::Finalise,
+    Action::ApproveProxy,
+    Action::PrintExport,
+    Action::BreakGlass,
+];
+
+/// Separation of duties: why saving `role` (replacing `existing`) needs a second
+/// administrator when someone holding `holder_role` proposes it — a change to the role one
+/// holds, or clinical rights newly given to a role that administers accounts or settings.
+pub fn needs_second_administrator(
+    holder_role: &str,
+    role: &Role,
+    existing: Option<&Role>,
+) -> Option<&'static str> {
+    if role.code == holder_role {
+        return Some("own_role");
+    }
+    let administrative = role
+        .grants
+        .iter()
+        .any(|g| matches!(g.action, Action::AdminAccounts | Action::AdminSettings));
+    let widened = role
+        .grants
+        .iter()
+        .any(|g| CLINICAL.contains(&g.action) && !existing.is_some_and(|e| e.grants.contains(g)));
+    (administrative && widened).then_some("clinical_rights_for_administrative_role")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_one_administrator_may_not_make_alone() {
+        let roles = default_roles();
+        let get = |c: &str| roles.iter().find(|r| r.code == c).unwrap().clone();
+        let with = |mut r: Role, g: &str| {
+            r.grants.insert(g.parse().unwrap());
+            r
+        };
+        let sysadmin = get("sysadmin");
+        // One's own role, even unchanged.
+        assert_eq!(
+            needs_second_administrator("sysadmin", &sysadmin, Some(&sysadmin)),
+            Some("own_role")
+        );
+        // Reading for an administrative role held by someone else.
+        let widened = with(sysadmin.clone(), "read:*");
+        assert_eq!(
+            needs_second_administrator("it_admin", &widened, Some(&sysadmin)),
+            Some("clinical_rights_for_administrative_role")
+        );
+        // A clinical right it already had, or a clinical role widened: one administrator.
+        assert_eq!(
+            needs_second_administrator("it_admin", &widened, Some(&widened)),
+            None
+        );
+        let nurse = get("nurse");
+        let nurse_more = with(nurse.clone(), "print_export:*");
+        assert_eq!(
+            needs_second_administrator("sysadmin", &nurse_more, Some(&nurse)),
+            None
+        );
+        // A new administrative role born with clinical rights.
+        let mut fresh = with(get("auditor"), "admin_accounts");
+        fresh.code = "it_admin".into();
+        let fresh = with(fresh, "break_glass");
+        assert!(needs_second_administrator("sysadmin", &fresh, None).is_some());
+    }
 
     #[test]
     fn grant_text_round_trips() {

@@ -291,6 +291,37 @@ impl Service {
             .await
     }
 
+    /// A refused write's files are removed at once, unless something refers to them or
+    /// another request has stored the same bytes and not yet written its rows.
+    pub(crate) async fn discard_if_refused<T>(
+        self: &Arc<Self>,
+        outcome: &Result<T>,
+        files: Vec<String>,
+    ) {
+        if outcome.is_ok() || files.is_empty() {
+            return;
+        }
+        let blobs = self.store.blobs().clone();
+        let removed = self
+            .store
+            .write(move |tx| -> Result<usize> {
+                let mut n = 0;
+                for sha in files {
+                    if blobs.in_flight(&sha) || tx.read().blob_meta(&sha)?.is_some() {
+                        continue;
+                    }
+                    if blobs.remove(&sha).is_ok() {
+                        n += 1;
+                    }
+                }
+                Ok(n)
+            })
+            .await;
+        if let Err(e) = removed {
+            tracing::warn!(error = %e, "could not remove a refused write's files (the hourly sweep will)");
+        }
+    }
+
     /// A ledger entry with no person behind it (the server itself noticed something).
     pub async fn record_system_event(
         self: &Arc<Self>,

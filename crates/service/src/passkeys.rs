@@ -300,8 +300,7 @@ impl Service {
                             .read()
                             .account(id)?
                             .ok_or_else(ServiceError::unauthenticated)?;
-                        let (failures, lock) = lockout.after_failure(acc.failed_logins, now);
-                        tx.set_login_failures(id, failures, lock)?;
+                        let lock = crate::auth::count_failure(tx, id, &lockout, now)?;
                         let mut ev = event(actions::LOGIN_FAILED, Outcome::Failed);
                         ev.detail = serde_json::json!({
                             "login": acc.login, "reason": "wrong_passkey", "detail": why, "locked": lock.is_some()

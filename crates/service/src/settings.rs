@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use mamori_domain::audit::actions;
 use mamori_domain::kinds::{RecordKind, valid_kind_code};
-use mamori_domain::permission::{Action, Grant, Role, default_roles, valid_role_code};
+use mamori_domain::permission::{
+    Action, Grant, Role, default_roles, needs_second_administrator, valid_role_code,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ServiceError};
@@ -40,37 +42,6 @@ pub struct RoleProposal {
     pub decided_by_name: Option<String>,
     /// The proposed role, readable (None only if the stored text is damaged).
     pub input: Option<RoleInput>,
-}
-
-/// Actions on patients' records: what an administrative role may gain only with a second
-/// administrator's approval.
-const CLINICAL: &[Action] = &[
-    Action::Read,
-    Action::Write,
-    Action::Finalise,
-    Action::ApproveProxy,
-    Action::PrintExport,
-    Action::BreakGlass,
-];
-
-/// Why this change needs a second administrator, if it does.
-pub fn needs_second_person(
-    p: &Principal,
-    role: &Role,
-    existing: Option<&Role>,
-) -> Option<&'static str> {
-    if role.code == p.role.code {
-        return Some("own_role");
-    }
-    let administrative = role
-        .grants
-        .iter()
-        .any(|g| matches!(g.action, Action::AdminAccounts | Action::AdminSettings));
-    let widened = role
-        .grants
-        .iter()
-        .any(|g| CLINICAL.contains(&g.action) && !existing.is_some_and(|e| e.grants.contains(g)));
-    (administrative && widened).then_some("clinical_rights_for_administrative_role")
 }
 
 fn pending_proposal(
@@ -207,7 +178,7 @@ impl Service {
             .write_audited(Some(p), actions::ROLE_SAVED, t, move |_, tx, t| {
                 pc.require(Action::AdminSettings, None)?;
                 let (role, existing) = checked_role(tx, &input, &pc)?;
-                match needs_second_person(&pc, &role, existing.as_ref()) {
+                match needs_second_administrator(&pc.role.code, &role, existing.as_ref()) {
                     None => {
                         tx.save_role(&role, now)?;
                         Ok(RoleSaved::Saved(role))
