@@ -441,3 +441,25 @@ mod tests {
         assert!(Config::parse("facility = 3", |_| None).is_err());
     }
 }
+
+#[cfg(test)]
+mod host_properties {
+    use super::ServerConfig;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any `Host` a client sends is answered without panicking, and a name that is not
+        /// localhost, an IP address, the RP ID or a configured host is refused, with any port.
+        #[test]
+        fn only_configured_names_pass(host in "\\PC{0,80}", label in "[a-z][a-z0-9-]{0,20}", port in 0u32..70000) {
+            let srv = ServerConfig { allowed_hosts: "karte.clinic.example".into(), ..Default::default() };
+            let _ = srv.host_allowed(&host);
+            let name = format!("{label}.attacker.example");
+            prop_assert!(!srv.host_allowed(&name));
+            let with_port = format!("{name}:{port}");
+            let ours = format!("karte.clinic.example:{port}");
+            prop_assert!(!srv.host_allowed(&with_port));
+            prop_assert!(srv.host_allowed(&ours));
+        }
+    }
+}

@@ -39,9 +39,11 @@ pub fn is_instance(dir: &Path) -> bool {
 /// IME is dr.tanaka) and lower case, so that `Dr.Tanaka` and `dr.tanaka` are one name and no
 /// second account can take a look-alike of the first.
 pub fn normalise_login(login: &str) -> String {
-    icu_normalizer::ComposingNormalizerBorrowed::new_nfkc()
-        .normalize(login.trim())
-        .to_lowercase()
+    // NFKC, lower case, NFKC again (lower-casing can undo a composition), then the spaces
+    // either step uncovered: the same result however often it is applied.
+    let nfkc = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc();
+    let lower = nfkc.normalize(login).to_lowercase();
+    nfkc.normalize(&lower).trim().to_owned()
 }
 
 pub fn validate_login(login: &str) -> Result<()> {
@@ -264,5 +266,35 @@ impl Service {
     /// The facility name recorded at init (the config may rename it for display).
     pub fn facility(&self) -> &str {
         &self.config.facility.name
+    }
+}
+
+#[cfg(test)]
+mod login_properties {
+    use super::{normalise_login, validate_login};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Normalising is idempotent and never panics; whatever it makes of typed input is
+        /// either refused by the login rule or plain lower-case ASCII (no look-alikes).
+        #[test]
+        fn one_spelling_per_name(typed in "\\PC{0,40}") {
+            let once = normalise_login(&typed);
+            prop_assert_eq!(normalise_login(&once), once.clone());
+            if validate_login(&once).is_ok() {
+                prop_assert!(once.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)));
+            }
+        }
+
+        /// A name typed in full width (a Japanese IME) or in capitals is the same name.
+        #[test]
+        fn width_and_case_do_not_make_a_second_name(name in "[a-z][a-z0-9._-]{2,20}") {
+            let wide: String = name
+                .chars()
+                .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap())
+                .collect();
+            prop_assert_eq!(normalise_login(&wide), name.clone());
+            prop_assert_eq!(normalise_login(&name.to_uppercase()), name);
+        }
     }
 }
