@@ -747,6 +747,20 @@ pub fn restore(
     expected_key: Option<&[u8; 32]>,
     progress: &dyn Progress,
 ) -> Result<RestoreOutcome> {
+    restore_then(repo, snapshot, dest, expected_key, progress, &|_, _| Ok(()))
+}
+
+/// Restores like [`restore`], and calls `before_publish` with the complete, synced copy
+/// before it gets its name: if that fails (say, the restore cannot be recorded), the copy is
+/// removed and `dest` never appears.
+pub fn restore_then(
+    repo: &Repository,
+    snapshot: &str,
+    dest: &Path,
+    expected_key: Option<&[u8; 32]>,
+    progress: &dyn Progress,
+    before_publish: &dyn Fn(&Path, &crate::Manifest) -> Result<()>,
+) -> Result<RestoreOutcome> {
     let started = Instant::now();
     if dest.exists()
         && fs::read_dir(dest)
@@ -790,7 +804,8 @@ pub fn restore(
             .iter()
             .map(|f| staging.join(&f.path))
             .collect();
-        crate::target::sync_all_of(&staging, &files)
+        crate::target::sync_all_of(&staging, &files)?;
+        before_publish(&staging, &manifest)
     });
     if let Err(e) = result {
         let _ = fs::remove_dir_all(&staging);
@@ -1071,29 +1086,54 @@ pub struct PruneOutcome {
     pub bytes_freed: u64,
 }
 
-/// Keeps the newest `keep` snapshots (the generations) and removes older ones where the target
-/// allows it, then packs no remaining snapshot uses. A locked object is left alone; a chunk
-/// that any remaining snapshot uses is never removed. Not to be run beside a backup of the
-/// same repository.
-pub fn prune(repo: &Repository, keep: usize) -> Result<PruneOutcome> {
+/// What a prune will remove: decided (and recorded) before anything is deleted.
+#[derive(Clone, Debug, Serialize, Default, PartialEq, Eq)]
+pub struct PrunePlan {
+    pub keep: Vec<String>,
+    pub remove: Vec<String>,
+}
+
+/// The newest `keep` snapshots (at least one) are the generations kept; older ones go.
+pub fn prune_plan(repo: &Repository, keep: usize) -> Result<PrunePlan> {
     let keep = keep.max(1);
     let ids = repo.snapshot_ids()?;
-    let mut out = PruneOutcome::default();
     let cut = ids.len().saturating_sub(keep);
-    for id in &ids[..cut] {
+    Ok(PrunePlan {
+        keep: ids[cut..].to_vec(),
+        remove: ids[..cut].to_vec(),
+    })
+}
+
+/// Keeps the newest `keep` snapshots (the generations) and removes older ones where the target
+/// allows it, then packs no remaining snapshot uses.
+pub fn prune(repo: &Repository, keep: usize) -> Result<PruneOutcome> {
+    let plan = prune_plan(repo, keep)?;
+    prune_planned(repo, &plan)
+}
+
+/// Removes the planned snapshots where the target allows it, then packs that no snapshot
+/// left in the repository uses. A locked object is left alone; a chunk that any remaining
+/// snapshot uses is never removed, including snapshots written after the plan was made.
+pub fn prune_planned(repo: &Repository, plan: &PrunePlan) -> Result<PruneOutcome> {
+    let mut out = PruneOutcome::default();
+    for id in &plan.remove {
         match repo.target.delete(&format!("snapshots/{id}")) {
             Ok(()) => out.removed.push(id.clone()),
             Err(BackupError::Locked(_)) => out.still_locked.push(id.clone()),
             Err(e) => return Err(e),
         }
     }
-    let remaining: Vec<String> = ids[..cut]
+    // Listed again: what is there now is what must stay readable.
+    let remaining: Vec<String> = repo
+        .snapshot_ids()?
+        .into_iter()
+        .filter(|id| !out.removed.contains(id))
+        .collect();
+    out.kept = remaining
         .iter()
-        .filter(|id| out.still_locked.contains(id))
-        .chain(ids[cut..].iter())
+        .filter(|id| !plan.remove.contains(id))
         .cloned()
         .collect();
-    out.kept = ids[cut..].to_vec();
     let mut used: HashSet<[u8; 32]> = HashSet::new();
     for id in &remaining {
         // A snapshot that cannot be read still counts as using everything: never guess.

@@ -17,8 +17,9 @@ pub mod seal;
 pub mod target;
 
 pub use engine::{
-    BackupOutcome, Prepared, Progress, PruneOutcome, RestoreOutcome, Source, VerifyOutcome, backup,
-    backup_prepared, prepare, prune, restore, verify,
+    BackupOutcome, Prepared, Progress, PruneOutcome, PrunePlan, RestoreOutcome, Source,
+    VerifyOutcome, backup, backup_prepared, prepare, prune, prune_plan, prune_planned, restore,
+    restore_then, verify,
 };
 pub use error::{BackupError, Result};
 pub use keys::{KeyFile, KeyMaterial};

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mamori_backup::{KeyFile, Progress};
 use mamori_domain::audit::actions;
 use mamori_service::backup::{self as svc_backup, target_label};
+use mamori_service::operator::{Act, Journal, Recorded};
 
 use crate::fail;
 
@@ -110,8 +111,9 @@ pub enum BackupCmd {
         keep: u32,
         #[command(flatten)]
         key: KeyArgs,
+        /// The instance whose ledger records the plan before anything is deleted (required).
         #[arg(long, env = "MAMORI_DATA")]
-        data: Option<PathBuf>,
+        data: PathBuf,
     },
     /// Record that the newest snapshot of a target went onto a medium that is now disconnected.
     Offline {
@@ -167,13 +169,26 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1048576.0)
 }
 
+/// Records the outcome of what already happened (a run, a check); a failure to record is
+/// reported, not hidden.
 fn record(data: Option<&Path>, action: &'static str, detail: serde_json::Value) {
     let Some(dir) = data else { return };
-    match svc_backup::record_from_cli(dir, action, detail) {
-        Ok("outbox") => eprintln!("（稼働中のサーバが台帳に記録します）"),
-        Ok(_) => eprintln!("台帳に記録しました"),
+    match record_act(dir, action, detail) {
+        Ok(Recorded::Outbox) => eprintln!("（稼働中のサーバが台帳に記録します）"),
+        Ok(Recorded::Ledger) => eprintln!("台帳に記録しました"),
         Err(e) => eprintln!("注意: 台帳に記録できませんでした: {e}"),
     }
+}
+
+fn record_act(
+    dir: &Path,
+    action: &'static str,
+    detail: serde_json::Value,
+) -> Result<Recorded, mamori_service::ServiceError> {
+    let journal = Journal::open(dir)?;
+    let r = journal.record(Act::new(action, detail));
+    journal.close();
+    r
 }
 
 fn print_json(v: &impl serde::Serialize) {
@@ -448,9 +463,9 @@ fn run_inner(cmd: BackupCmd) -> Result<ExitCode, String> {
             key,
             data,
         } => {
-            let repo = svc_backup::open_repository(&target, &key.material()?)
-                .map_err(|e| e.to_string())?;
-            let out = mamori_backup::prune(&repo, keep as usize).map_err(|e| e.to_string())?;
+            let (out, unrecorded) =
+                svc_backup::prune_recorded(&data, &target, &key.material()?, keep)
+                    .map_err(|e| e.to_string())?;
             println!(
                 "{} 世代を保持、{} 件を削除、ロック中で残した {} 件、パック {} 個（{}）を削除",
                 out.kept.len(),
@@ -459,12 +474,10 @@ fn run_inner(cmd: BackupCmd) -> Result<ExitCode, String> {
                 out.packs_removed,
                 mib(out.bytes_freed)
             );
-            record(
-                data.as_deref(),
-                actions::BACKUP_PRUNED,
-                serde_json::json!({"target": target_label(&target), "kept": out.kept.len(),
-                    "removed": out.removed, "still_locked": out.still_locked}),
-            );
+            if let Some(e) = unrecorded {
+                eprintln!("注意: 削除の計画は台帳にありますが、結果を記録できませんでした: {e}");
+                return Ok(ExitCode::from(1));
+            }
             Ok(ExitCode::SUCCESS)
         }
         BackupCmd::Offline {
@@ -481,14 +494,16 @@ fn run_inner(cmd: BackupCmd) -> Result<ExitCode, String> {
             if medium.is_empty() {
                 return Err("--medium に媒体のラベルを指定してください".into());
             }
-            println!(
-                "記録: スナップショット {snapshot} を媒体「{medium}」に保管し、切り離しました"
-            );
-            record(
-                Some(&data),
+            // Here the record is the act: it must be in the ledger (or the outbox).
+            record_act(
+                &data,
                 actions::BACKUP_OFFLINE,
                 serde_json::json!({"target": target_label(&target), "medium": medium,
                     "snapshot": snapshot, "note": note}),
+            )
+            .map_err(|e| format!("台帳に記録できませんでした: {e}"))?;
+            println!(
+                "記録: スナップショット {snapshot} を媒体「{medium}」に保管し、切り離しました"
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -502,13 +517,13 @@ fn ok_ng(b: bool) -> &'static str {
 /// `mamori restore`: a snapshot into a new instance directory.
 pub fn restore(target: &str, snapshot: &str, to: &Path, key: &KeyArgs) -> ExitCode {
     let result = (|| -> Result<(), String> {
-        let repo =
-            svc_backup::open_repository(target, &key.material()?).map_err(|e| e.to_string())?;
-        let id = repo.resolve(Some(snapshot)).map_err(|e| e.to_string())?;
         let bar = Bar::new();
-        let out = mamori_backup::restore(&repo, &id, to, None, &bar).map_err(|e| e.to_string())?;
+        let (out, recorded) =
+            svc_backup::restore_recorded(target, snapshot, to, &key.material()?, &bar)
+                .map_err(|e| e.to_string())?;
         println!(
-            "復元しました: スナップショット {id} → {}（{} ファイル、{}、{:.1} 秒）",
+            "復元しました: スナップショット {} → {}（{} ファイル、{}、{:.1} 秒）",
+            out.snapshot,
             to.display(),
             out.files,
             mib(out.bytes),
@@ -520,14 +535,13 @@ pub fn restore(target: &str, snapshot: &str, to: &Path, key: &KeyArgs) -> ExitCo
             facts["ledger_size"],
             facts["ledger_root"].as_str().unwrap_or("")
         );
+        match recorded {
+            Recorded::Ledger => println!("復元は復元先の台帳に記録しました"),
+            Recorded::Outbox => println!(
+                "鍵のないバックアップでした。鍵を keys/ に戻して最初に起動したとき、復元が台帳に記録されます"
+            ),
+        }
         println!("確認: mamori verify --data {}", to.display());
-        record(
-            Some(to),
-            actions::BACKUP_RESTORED,
-            serde_json::json!({"target": target_label(target), "snapshot": id,
-                "snapshot_created_at": out.manifest.created_at,
-                "ledger_size": facts["ledger_size"], "ledger_root": facts["ledger_root"]}),
-        );
         Ok(())
     })();
     match result {

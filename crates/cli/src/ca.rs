@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use mamori_domain::audit::actions;
 use mamori_service::ca::CertRequest;
 use mamori_service::instance::open;
+use mamori_service::operator::Act;
 
 use crate::fail;
 
@@ -54,7 +56,8 @@ pub enum CaCmd {
         data: PathBuf,
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = 7)]
+        /// How long relying parties may use it before fetching a new one (1–31 days).
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=31))]
         days: u32,
     },
     /// Write the CA certificate (PEM), for clients and for `serve --client-ca`.
@@ -149,6 +152,13 @@ pub fn run(cmd: CaCmd) -> ExitCode {
                 Ok(format!("失効しました: {serial}（{reason}）"))
             }
             CaCmd::Crl { out, days, .. } => {
+                // Signing with the CA key is an act of the key holder: recorded first.
+                svc.record_act(Act::new(
+                    actions::CERT_CRL_ISSUED,
+                    serde_json::json!({"days": days, "out": out.display().to_string()}),
+                ))
+                .await
+                .map_err(|e| e.to_string())?;
                 let pem = svc.crl_pem(days).await.map_err(|e| e.to_string())?;
                 std::fs::write(&out, pem)
                     .map_err(|e| format!("{} に書けません: {e}", out.display()))?;

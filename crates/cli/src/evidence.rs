@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use mamori_domain::audit::actions;
 use mamori_evidence::tsp::format_time;
-use mamori_service::backup::record_from_cli;
 use mamori_service::evidence_read::{Anchors, EvidenceReport, verify_evidence};
 use mamori_service::export::{Access, BundleInfo, Scope, write_bundle};
+use mamori_service::operator::{Act, Journal, Recorded};
 use mamori_service::{Config, ServiceError};
 use mamori_store::{BlobStore, ReadOnly};
 
@@ -175,7 +175,6 @@ pub fn run(cmd: EvidenceCmd) -> ExitCode {
                 print_report(&rep);
             }
             let detail = serde_json::json!({
-                "by": "cli",
                 "record": record,
                 "checked": rep.checked,
                 "ok": rep.ok,
@@ -183,7 +182,11 @@ pub fn run(cmd: EvidenceCmd) -> ExitCode {
                 "unsigned": rep.unsigned,
                 "failed": rep.failed,
             });
-            if let Err(e) = record_from_cli(&data, actions::EVIDENCE_VERIFIED, detail) {
+            if let Err(e) = Journal::open(&data).and_then(|j| {
+                let r = j.record(Act::new(actions::EVIDENCE_VERIFIED, detail));
+                j.close();
+                r
+            }) {
                 eprintln!("（台帳への記録に失敗しました: {e}）");
             }
             if rep.passed() {
@@ -282,71 +285,168 @@ pub fn export(cmd: ExportCmd) -> ExitCode {
         ExportCmd::Record { id, data, out } => (data, out, Scope::Record(id)),
         ExportCmd::Patient { id, data, out } => (data, out, Scope::Patient(id)),
     };
-    let (ro, blobs, anchors, cfg) = match open(&data) {
-        Ok(x) => x,
-        Err(e) => return fail(e),
-    };
-    let file = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&out)
-    {
-        Ok(f) => f,
-        Err(e) => {
-            return fail(format!(
-                "{} を作れません（既にあるファイルは上書きしません）: {e}",
+    match export_recorded(&data, &out, &scope) {
+        Ok((n, sha, recorded)) => {
+            if recorded == Recorded::Outbox {
+                eprintln!("（稼働中のサーバが台帳に記録します）");
+            }
+            println!(
+                "{} に記録 {n} 件の証拠一式を書き出しました（SHA-256 {sha}）。検証: unzip して sh verify.sh",
                 out.display()
-            ));
+            );
+            ExitCode::SUCCESS
         }
-    };
-    let info = BundleInfo {
-        facility: &cfg.facility.name,
-        exported_by: "コマンドライン (mamori export)",
-        now: now_ms(),
-    };
-    let allow = |_: &mamori_store::RecordRow| Ok(());
-    // From the command line, what the records are: finalised versions, never anyone's draft.
-    let sees = |v: &mamori_store::VersionRow| v.state == "finalised";
-    let written = write_bundle(
-        &ro.get(),
-        &blobs,
-        &anchors,
-        &info,
-        &scope,
-        &Access {
-            allow: &allow,
-            sees: &sees,
-        },
-        std::io::BufWriter::new(file),
-    );
-    drop(ro);
-    let n = match written {
-        Ok(n) => n,
-        Err(e) => {
-            let _ = std::fs::remove_file(&out);
-            return fail(e);
-        }
-    };
-    let bytes = std::fs::read(&out).unwrap_or_default();
-    let sha = hex::encode(mamori_evidence::sha256(&bytes));
-    let (record, patient) = match &scope {
-        Scope::Record(id) => (Some(*id), None),
-        Scope::Patient(p) => (None, Some(p.clone())),
-    };
-    let detail = serde_json::json!({
-        "by": "cli",
-        "format": "evidence_bundle",
-        "record": record,
-        "patient": patient,
-        "records": n,
-        "bundle_sha256": sha,
-    });
-    if let Err(e) = record_from_cli(&data, actions::RECORD_EXPORT, detail) {
-        eprintln!("（台帳への記録に失敗しました: {e}）");
+        Err(e) => fail(e),
     }
-    println!(
-        "{} に記録 {n} 件の証拠一式を書き出しました（SHA-256 {sha}）。検証: unzip して sh verify.sh",
-        out.display()
-    );
-    ExitCode::SUCCESS
+}
+
+/// The bundle is written beside `out` under a temporary name, recorded in the ledger (or the
+/// outbox) with its digest, and only then given its name: if the record cannot be written the
+/// bundle never appears.
+fn export_recorded(
+    data: &Path,
+    out: &Path,
+    scope: &Scope,
+) -> Result<(usize, String, Recorded), String> {
+    let journal = Journal::open(data).map_err(|e| {
+        format!("台帳に記録できないため書き出しません（記録してから書き出す決まりです）: {e}")
+    })?;
+    let result = (|| {
+        let (ro, blobs, anchors, cfg) = open(data).map_err(|e| e.to_string())?;
+        // The name is taken first, so that an existing file is never overwritten.
+        reserve(out)?;
+        let tmp = partial_name(out);
+        let written = (|| -> Result<(usize, Option<String>), String> {
+            let file = create_private(&tmp)?;
+            let info = BundleInfo {
+                facility: &cfg.facility.name,
+                exported_by: "コマンドライン (mamori export)",
+                now: now_ms(),
+            };
+            let allow = |_: &mamori_store::RecordRow| Ok(());
+            // From the command line, what the records are: finalised versions, never anyone's
+            // draft.
+            let sees = |v: &mamori_store::VersionRow| v.state == "finalised";
+            let r = ro.get();
+            let patient = match scope {
+                Scope::Record(id) => r
+                    .record(*id)
+                    .map_err(|e| e.to_string())?
+                    .map(|rec| rec.patient_id),
+                Scope::Patient(p) => Some(p.clone()),
+            };
+            let mut w = std::io::BufWriter::new(file);
+            let n = write_bundle(
+                &r,
+                &blobs,
+                &anchors,
+                &info,
+                scope,
+                &Access {
+                    allow: &allow,
+                    sees: &sees,
+                },
+                &mut w,
+            )
+            .map_err(|e| e.to_string())?;
+            w.into_inner()
+                .map_err(|e| e.to_string())?
+                .sync_all()
+                .map_err(|e| e.to_string())?;
+            Ok((n, patient))
+        })();
+        let (n, patient) = match written {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                let _ = std::fs::remove_file(out);
+                return Err(e);
+            }
+        };
+        let (sha, bytes) = match sha256_file(&tmp) {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                let _ = std::fs::remove_file(out);
+                return Err(e);
+            }
+        };
+        let record = match scope {
+            Scope::Record(id) => Some(*id),
+            Scope::Patient(_) => None,
+        };
+        let act = Act {
+            action: actions::RECORD_EXPORT,
+            patient: patient.clone(),
+            record,
+            detail: serde_json::json!({
+                "format": "evidence_bundle",
+                "records": n,
+                "bundle_sha256": sha,
+                "bytes": bytes,
+            }),
+        };
+        let recorded = match journal.record(act) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                let _ = std::fs::remove_file(out);
+                return Err(format!(
+                    "台帳に記録できなかったため、書き出したものを消しました: {e}"
+                ));
+            }
+        };
+        std::fs::rename(&tmp, out).map_err(|e| format!("{} に置けません: {e}", out.display()))?;
+        Ok((n, sha, recorded))
+    })();
+    journal.close();
+    result
+}
+
+fn reserve(out: &Path) -> Result<(), String> {
+    create_private(out)
+        .map(drop)
+        .map_err(|e| format!("{e}（既にあるファイルは上書きしません）"))
+}
+
+fn partial_name(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!(".{name}.partial"))
+}
+
+fn create_private(path: &Path) -> Result<std::fs::File, String> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)
+        .map_err(|e| format!("{} を作れません: {e}", path.display()))
+}
+
+/// The digest of a file read in blocks: a bundle of a long chart need not fit in memory.
+fn sha256_file(path: &Path) -> Result<(String, u64), String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f =
+        std::fs::File::open(path).map_err(|e| format!("{} を読めません: {e}", path.display()))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| format!("{} を読めません: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((hex::encode(h.finalize()), total))
 }

@@ -15,20 +15,6 @@ fn run(args: &[&str]) -> (bool, String) {
     (o.status.success(), text(&o))
 }
 
-fn wait_for_outbox_to_empty(data: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let left = std::fs::read_dir(data.join("outbox"))
-            .map(|d| d.count())
-            .unwrap_or(0);
-        if left == 0 {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("the server did not record the queued events");
-}
-
 fn stop(mut server: Child) {
     let _ = Command::new("kill").arg(server.id().to_string()).status();
     let _ = server.wait();

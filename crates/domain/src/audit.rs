@@ -152,6 +152,7 @@ pub mod actions {
     pub const BACKUP_DRILL: &str = "backup.drill";
     /// A snapshot was copied to a medium that was then disconnected (who, which, when).
     pub const BACKUP_OFFLINE: &str = "backup.offline";
+    pub const BACKUP_PRUNE_PLANNED: &str = "backup.prune_planned";
     pub const BACKUP_PRUNED: &str = "backup.pruned";
     pub const BACKUP_RESTORED: &str = "backup.restored";
     pub const BACKUP_STATUS: &str = "backup.status";
@@ -171,6 +172,7 @@ pub mod actions {
     pub const TLS_REFUSED: &str = "tls.refused";
     pub const CERT_ISSUED: &str = "cert.issued";
     pub const CERT_REVOKED: &str = "cert.revoked";
+    pub const CERT_CRL_ISSUED: &str = "cert.crl_issued";
     pub const CERT_LIST: &str = "cert.list";
     pub const SESSION_LOCKED: &str = "auth.locked";
     pub const SESSION_UNLOCKED: &str = "auth.unlocked";

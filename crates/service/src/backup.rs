@@ -30,11 +30,12 @@ use sha2::{Digest, Sha256};
 
 use crate::config::BackupConfig;
 use crate::error::{Result, ServiceError};
+use crate::operator::{Act, Journal, Recorded};
 use crate::{Principal, Service, Target};
 
 pub use mamori_backup::KeyFile;
 
-pub const OUTBOX: &str = "outbox";
+pub use crate::operator::OUTBOX;
 const STAGING: &str = "backup-staging";
 /// Databases up to this size are backed up from an image in memory; larger ones through a
 /// scratch copy beside the instance.
@@ -507,64 +508,98 @@ pub fn drill(
     })
 }
 
-/// Records a backup event from outside the server: straight into the ledger when the
-/// instance is free, otherwise into the outbox for the running server. Returns where it went.
-pub fn record_from_cli(
-    dir: &Path,
-    action: &'static str,
-    detail: serde_json::Value,
-) -> Result<&'static str> {
-    match crate::instance::open(dir) {
-        Ok(svc) => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(ServiceError::internal)?;
-            let result = rt.block_on(svc.record_system_event(action, detail));
-            svc.store().close();
-            result.map(|_| "ledger")
+/// `mamori backup prune`: the plan (which snapshots go) is in the instance's ledger before
+/// anything is deleted, the outcome after. Without a ledger to record in, nothing is pruned.
+/// The second value is set when the outcome could not be recorded (the plan was).
+pub fn prune_recorded(
+    data: &Path,
+    target: &str,
+    key: &KeyMaterial,
+    keep: u32,
+) -> Result<(PruneOutcome, Option<ServiceError>)> {
+    let journal = Journal::open(data)?;
+    let result = (|| {
+        let repo = open_repository(target, key)?;
+        let plan = mamori_backup::prune_plan(&repo, keep as usize)?;
+        let label = target_label(target);
+        if plan.remove.is_empty() {
+            return Ok((
+                PruneOutcome {
+                    kept: plan.keep,
+                    ..PruneOutcome::default()
+                },
+                None,
+            ));
         }
-        Err(e) if e.code == "locked_instance" => {
-            let outbox = dir.join(OUTBOX);
-            std::fs::create_dir_all(&outbox).map_err(|e| io(&outbox, e))?;
-            let body = serde_json::json!({
-                "action": action,
-                "detail": detail,
-                "queued_at": now_ms(),
-            });
-            let name = format!("{}-{}.json", now_ms(), crate::crypto::random_hex(4));
-            let tmp = outbox.join(format!(".{name}"));
-            std::fs::write(
-                &tmp,
-                serde_json::to_vec(&body).map_err(ServiceError::internal)?,
-            )
-            .map_err(|e| io(&tmp, e))?;
-            mamori_store::restrict_file(&tmp).map_err(|e| io(&tmp, e))?;
-            std::fs::rename(&tmp, outbox.join(&name)).map_err(|e| io(&outbox, e))?;
-            Ok("outbox")
-        }
-        Err(e) => Err(e),
-    }
+        journal.record(Act::new(
+            actions::BACKUP_PRUNE_PLANNED,
+            serde_json::json!({"target": label, "keep": keep, "remove": plan.remove,
+                "kept": plan.keep}),
+        ))?;
+        let out = mamori_backup::prune_planned(&repo, &plan)?;
+        let recorded = journal
+            .record(Act::new(
+                actions::BACKUP_PRUNED,
+                serde_json::json!({"target": label, "kept": out.kept.len(),
+                    "removed": out.removed, "still_locked": out.still_locked,
+                    "packs_removed": out.packs_removed, "bytes_freed": out.bytes_freed}),
+            ))
+            .err();
+        Ok((out, recorded))
+    })();
+    journal.close();
+    result
 }
 
-fn now_ms() -> Millis {
-    use mamori_domain::Clock;
-    mamori_domain::SystemClock.now()
-}
-
-/// The only events the outbox may carry.
-fn outbox_action(name: &str) -> Option<&'static str> {
-    [
-        actions::BACKUP_COMPLETED,
-        actions::BACKUP_FAILED,
-        actions::BACKUP_VERIFIED,
-        actions::BACKUP_DRILL,
-        actions::BACKUP_OFFLINE,
-        actions::BACKUP_PRUNED,
-        actions::BACKUP_RESTORED,
-    ]
-    .into_iter()
-    .find(|a| *a == name)
+/// `mamori restore`: a snapshot into a new instance directory. The restore is recorded in the
+/// restored instance's own ledger (its outbox if the copy has no keys yet; the first start
+/// records it) before the directory gets its name.
+pub fn restore_recorded(
+    target: &str,
+    snapshot: &str,
+    to: &Path,
+    key: &KeyMaterial,
+    progress: &dyn Progress,
+) -> Result<(mamori_backup::RestoreOutcome, Recorded)> {
+    let repo = open_repository(target, key)?;
+    let id = repo.resolve(Some(snapshot))?;
+    let label = target_label(target);
+    let recorded = std::sync::Mutex::new(None);
+    let out = mamori_backup::restore_then(&repo, &id, to, None, progress, &|staged, manifest| {
+        let facts = &manifest.facts;
+        let act = Act::new(
+            actions::BACKUP_RESTORED,
+            serde_json::json!({"target": label, "snapshot": id,
+                "snapshot_created_at": manifest.created_at,
+                "ledger_size": facts["ledger_size"], "ledger_root": facts["ledger_root"]}),
+        );
+        let journal = match Journal::open(staged) {
+            Ok(j) => j,
+            // A backup taken without keys: they are put back by hand before the first start.
+            Err(e) if e.code == "key" => Journal::outbox_of(staged),
+            Err(e) => {
+                return Err(BackupError::Invalid(format!(
+                    "復元したインスタンスを開けません: {e}"
+                )));
+            }
+        };
+        let r = journal.record(act);
+        journal.close();
+        match r {
+            Ok(where_) => {
+                *recorded.lock().expect("recorded") = Some(where_);
+                Ok(())
+            }
+            Err(e) => Err(BackupError::Invalid(format!(
+                "復元を台帳に記録できないため、復元したものを消しました: {e}"
+            ))),
+        }
+    })?;
+    let where_ = recorded
+        .into_inner()
+        .expect("recorded")
+        .unwrap_or(Recorded::Outbox);
+    Ok((out, where_))
 }
 
 /// One backup-related ledger entry, as the status is computed from.
@@ -1128,51 +1163,6 @@ impl Service {
             t.last_ok_at.is_none_or(|at| now - at >= every)
                 && t.last_failure_at.is_none_or(|at| now - at >= HOUR)
         }))
-    }
-
-    /// Records what commands run beside the server left in the outbox.
-    pub async fn ingest_outbox(self: &Arc<Self>) -> Result<usize> {
-        let dir = self.data_dir.join(OUTBOX);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Ok(0);
-        };
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension().is_some_and(|x| x == "json")
-                    && !p
-                        .file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
-        files.sort();
-        let mut n = 0;
-        for path in files {
-            let parsed: Option<(&'static str, serde_json::Value)> = std::fs::read(&path)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| {
-                    let action = outbox_action(v["action"].as_str()?)?;
-                    let mut detail = v["detail"].clone();
-                    if detail.is_object() {
-                        detail["at"] = v["queued_at"].clone();
-                        detail["via"] = "outbox".into();
-                    }
-                    Some((action, detail))
-                });
-            match parsed {
-                Some((action, detail)) => {
-                    self.record_system_event(action, detail).await?;
-                    n += 1;
-                }
-                None => {
-                    tracing::warn!(file = %path.display(), "ignored an unreadable outbox entry")
-                }
-            }
-            let _ = std::fs::remove_file(&path);
-        }
-        Ok(n)
     }
 }
 

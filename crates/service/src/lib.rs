@@ -23,6 +23,7 @@ pub mod instance;
 pub mod ledger;
 pub mod maintenance;
 pub mod notify;
+pub mod operator;
 pub mod passkeys;
 pub mod patients;
 pub mod records;

@@ -61,6 +61,7 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
     ),
     ("cert.issued", "証明書の発行", "Certificate issued"),
     ("cert.revoked", "証明書の失効", "Certificate revoked"),
+    ("cert.crl_issued", "失効リスト (CRL) の発行", "CRL issued"),
     ("cert.list", "証明書一覧の閲覧", "Certificates listed"),
     ("auth.unlocked", "画面ロックの解除", "Screen unlocked"),
     (
@@ -268,6 +269,11 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
         "backup.offline",
         "オフライン媒体への保管",
         "Offline copy recorded",
+    ),
+    (
+        "backup.prune_planned",
+        "古い世代の削除の計画",
+        "Pruning planned",
     ),
     ("backup.pruned", "古い世代の削除", "Old generations pruned"),
     (

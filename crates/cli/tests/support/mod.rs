@@ -197,3 +197,18 @@ pub fn ledger_actions(data: &Path, action: &str) -> Vec<serde_json::Value> {
         .map(|p| serde_json::from_slice(&p.unwrap()).unwrap())
         .collect()
 }
+
+/// Waits until a running server has recorded what commands left in the outbox.
+pub fn wait_for_outbox_to_empty(data: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let left = std::fs::read_dir(data.join("outbox"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        if left == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("the server did not record the queued events");
+}
