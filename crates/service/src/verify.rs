@@ -232,18 +232,25 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     }
     // A reader thread (its own connection) reads rows, hashes leaves and parses payloads; this
     // thread rebuilds the tree and checks hashes, checkpoints and indexes.
-    let (tx, rx) = crossbeam::bounded::<Vec<Prepared>>(8);
+    // Batches go back to the reader to be refilled: memory allocated on one thread and freed
+    // on the other made the two contend for the allocator's lock on every row.
+    let (tx, rx) = crossbeam::bounded::<Batch>(8);
+    let (back_tx, back_rx) = crossbeam::bounded::<Batch>(16);
     let dir2 = dir.to_owned();
     let keys = std::hash::RandomState::new();
     let keys2 = keys.clone();
     let reader = std::thread::spawn(move || -> Result<(), mamori_store::StoreError> {
         let ro = ReadOnly::open(&dir2)?;
-        let mut batch = Vec::with_capacity(4096);
+        let fresh = |back: &crossbeam::Receiver<Batch>| {
+            back.try_recv()
+                .unwrap_or_else(|_| Batch::with_capacity(BATCH))
+        };
+        let mut batch = fresh(&back_rx);
         ro.get().for_each_raw_ledger_row(|row| {
-            batch.push(Prepared::of(&row, &keys2));
-            if batch.len() == 4096
+            batch.push(&row, &keys2);
+            if batch.rows.len() == BATCH
                 && tx
-                    .send(std::mem::replace(&mut batch, Vec::with_capacity(4096)))
+                    .send(std::mem::replace(&mut batch, fresh(&back_rx)))
                     .is_err()
             {
                 return Err(mamori_store::StoreError::Closed);
@@ -257,9 +264,10 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
         keys,
         ..Default::default()
     };
-    for batch in rx {
-        for p in batch {
+    for mut batch in rx {
+        for p in batch.rows.drain(..) {
             let row = &p;
+            let hashes = &batch.hashes[p.hashes.clone()];
             if row.idx != next_idx {
                 rep.problem(format!(
                     "ledger entries {}..{} are missing (台帳の項目が削除されています)",
@@ -277,10 +285,10 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
             last_ts = row.ts;
             let stored = frontier.append_leaf_hash(p.leaf);
             stored_seen += stored.len() as u64;
-            let same = row.hashes.len() == stored.len() * 32
+            let same = hashes.len() == stored.len() * 32
                 && stored
                     .iter()
-                    .zip(row.hashes.chunks(32))
+                    .zip(hashes.chunks(32))
                     .all(|(s, h)| s.hash.as_slice() == h);
             if !same {
                 rep.problem(format!("ledger entry {}: 保存されたハッシュが内容と一致しません (entry or hashes changed)", row.idx));
@@ -313,7 +321,10 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
                 ));
             }
         }
+        batch.hashes.clear();
+        let _ = back_tx.try_send(batch);
     }
+    drop(back_tx);
     reader
         .join()
         .map_err(|_| ServiceError::internal("verify reader panicked"))??;
@@ -577,12 +588,37 @@ enum Parsed {
     Unreadable,
 }
 
+const BATCH: usize = 4096;
+
+/// Rows prepared on the reader thread, with their stored hashes in one buffer.
+struct Batch {
+    rows: Vec<Prepared>,
+    hashes: Vec<u8>,
+}
+
+impl Batch {
+    fn with_capacity(n: usize) -> Self {
+        Batch {
+            rows: Vec::with_capacity(n),
+            hashes: Vec::with_capacity(n * 80),
+        }
+    }
+
+    fn push(&mut self, row: &mamori_store::RawRow<'_>, keys: &std::hash::RandomState) {
+        let start = self.hashes.len();
+        self.hashes.extend_from_slice(row.hashes);
+        self.rows
+            .push(Prepared::of(row, start..self.hashes.len(), keys));
+    }
+}
+
 /// A ledger row with the work that needs no ordering already done (on the reader thread).
 struct Prepared {
     idx: i64,
     ts: i64,
     leaf: mamori_ledger::Hash,
-    hashes: Vec<u8>,
+    /// Where its stored hashes are in the batch's buffer.
+    hashes: std::ops::Range<usize>,
     parsed: Parsed,
     /// Keyed hash of the patient ID, so index checks compare integers, not strings.
     patient: Option<u64>,
@@ -620,14 +656,18 @@ fn stated_rows(payload: &[u8]) -> Option<Vec<StatedValues>> {
 }
 
 impl Prepared {
-    fn of(row: &mamori_store::RawRow<'_>, keys: &std::hash::RandomState) -> Self {
+    fn of(
+        row: &mamori_store::RawRow<'_>,
+        hashes: std::ops::Range<usize>,
+        keys: &std::hash::RandomState,
+    ) -> Self {
         use std::hash::BuildHasher;
         let parsed = fast_check(row).unwrap_or_else(|| serde_check(row));
         Self {
             idx: row.idx,
             ts: row.ts,
             leaf: leaf_hash(row.payload),
-            hashes: row.hashes.to_vec(),
+            hashes,
             parsed,
             patient: row.patient_id.map(|p| keys.hash_one(p)),
             actor: row.actor_id,
