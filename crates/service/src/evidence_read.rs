@@ -546,10 +546,12 @@ pub fn verify_evidence(
                 ));
             }
         }
+        let mut sealed_in: HashMap<i64, u64> = HashMap::new();
         for cp in r.checkpoints()? {
             let Some((family, pos)) = r.checkpoint_family(cp.size)? else {
                 continue;
             };
+            *sealed_in.entry(family).or_default() += 1;
             let member = Member::Checkpoint {
                 note: cp.note.into_bytes(),
             };
@@ -563,6 +565,33 @@ pub fn verify_evidence(
                     .checkpoint_problems
                     .push(format!("チェックポイント {}: {}", cp.size, e.message)),
             }
+        }
+        // The checkpoints table is not a ledger projection (its rows are signed notes), so
+        // its evidence columns are checked against the sealing entries: a checkpoint taken out
+        // of its evidence record, or one claiming a record that was never made, is named.
+        for (idx, _, payload) in
+            r.ledger_entries_of(mamori_domain::audit::actions::EVIDENCE_SEALED)?
+        {
+            let ev: serde_json::Value = serde_json::from_slice(&payload).unwrap_or_default();
+            let (Some(family), Some(want)) = (
+                ev["detail"]["family"].as_i64(),
+                ev["detail"]["checkpoints"].as_u64(),
+            ) else {
+                continue;
+            };
+            let have = sealed_in.remove(&family).unwrap_or(0);
+            if have != want {
+                rep.checkpoint_problems.push(format!(
+                    "証拠記録 {family}（台帳 #{idx}）はチェックポイント {want} 件を保護するはずですが、{have} 件がこの記録を指しています（付け替えまたは解除の可能性）"
+                ));
+            }
+        }
+        let mut unknown: Vec<_> = sealed_in.into_keys().collect();
+        unknown.sort_unstable();
+        for family in unknown {
+            rep.checkpoint_problems.push(format!(
+                "チェックポイントが、台帳に作成の記録がない証拠記録 {family} を指しています"
+            ));
         }
     }
     Ok(rep)

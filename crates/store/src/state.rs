@@ -22,7 +22,7 @@ pub const NOT_COVERED_TABLES: &[(&str, &str)] = &[
     ),
     (
         "checkpoints",
-        "signed checkpoints: each signature and root is checked against the rebuilt tree",
+        "signed checkpoints: each signature and root is checked against the rebuilt tree; which evidence record protects each is checked against the sealing entries by evidence verify",
     ),
     (
         "audit_by_patient",
