@@ -200,7 +200,7 @@ fn exercise_through_the_service(demo: &Path) {
             .await
             .unwrap();
 
-        let mut key = mamori_passkey::soft::Authenticator::new();
+        let key = mamori_passkey::soft::Authenticator::new();
         let pharmacist = sign_in("ph.yamamoto").await;
         let o = svc.begin_passkey_registration(&pharmacist).await.unwrap();
         let ch = mamori_passkey::from_b64url(o["challenge"].as_str().unwrap()).unwrap();
