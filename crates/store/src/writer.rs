@@ -71,7 +71,48 @@ impl WriterStats {
         )
     }
 }
-type Job = Box<dyn FnOnce(&mut WriteTx<'_>) -> (bool, Done) + Send>;
+/// A request to the writer. It runs only inside a transaction and its own savepoint; when the
+/// writer cannot give it those it is answered without running, so that nothing it would
+/// write can commit by another route.
+trait Work: Send {
+    /// Runs the request; says whether its writes are kept, and how to answer after commit.
+    fn run(self: Box<Self>, wtx: &mut WriteTx<'_>) -> (bool, Done);
+    /// Answers without running.
+    fn refuse(self: Box<Self>, why: String);
+}
+
+type Job = Box<dyn Work>;
+
+struct Request<F, R, E> {
+    f: F,
+    reply: oneshot::Sender<Result<R, E>>,
+}
+
+impl<F, R, E> Work for Request<F, R, E>
+where
+    F: FnOnce(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
+    R: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    fn run(self: Box<Self>, wtx: &mut WriteTx<'_>) -> (bool, Done) {
+        let Request { f, reply } = *self;
+        let result = f(wtx);
+        let keep = result.is_ok();
+        let done: Done = Box::new(move |commit| {
+            let _ = reply.send(match commit {
+                Ok(()) => result,
+                Err(e) => Err(E::from(StoreError::Corrupt(format!("commit failed: {e}")))),
+            });
+        });
+        (keep, done)
+    }
+
+    fn refuse(self: Box<Self>, why: String) {
+        let _ = self.reply.send(Err(E::from(StoreError::Corrupt(format!(
+            "the write could not start: {why}"
+        )))));
+    }
+}
 
 enum Msg {
     Job(Job),
@@ -199,17 +240,7 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |wtx| {
-            let result = f(wtx);
-            let keep = result.is_ok();
-            let done: Done = Box::new(move |commit| {
-                let _ = tx.send(match commit {
-                    Ok(()) => result,
-                    Err(e) => Err(E::from(StoreError::Corrupt(format!("commit failed: {e}")))),
-                });
-            });
-            (keep, done)
-        });
+        let job: Job = Box::new(Request { f, reply: tx });
         if self.inner.sender.send(Msg::Job(job)).is_err() {
             // The receiver is gone with the writer; the caller sees Closed below.
         }
@@ -402,6 +433,24 @@ fn index_step(conn: &Connection, state: &mut LedgerState, stats: &WriterStats) {
     }
 }
 
+/// Takes the savepoint a job runs in. In unit tests a job can make the next one fail (on the
+/// writer thread only) to prove that the job after it then writes nothing.
+fn savepoint(conn: &Connection) -> rusqlite::Result<()> {
+    #[cfg(test)]
+    if FAIL_NEXT_SAVEPOINT.with(|f| f.replace(false)) {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            Some("injected savepoint failure".into()),
+        ));
+    }
+    conn.execute_batch("SAVEPOINT job")
+}
+
+#[cfg(test)]
+thread_local! {
+    static FAIL_NEXT_SAVEPOINT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Runs `batch` (and, when `more` is given, requests that arrive while it runs, up to the
 /// batch limit) in one transaction with one commit.
 fn commit_batch(
@@ -418,13 +467,11 @@ fn commit_batch(
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "could not begin a write transaction");
         let msg = e.to_string();
+        // Outside a transaction each statement would commit on its own: none may run.
         for job in batch {
-            // The job must still run to obtain its completion; its writes are discarded.
-            let mut wtx = WriteTx::new(conn, state);
-            let (_, done) = job(&mut wtx);
-            *state = before_batch.clone();
-            done(Err(msg.clone()));
+            job.refuse(msg.clone());
         }
+        *state = before_batch;
         return;
     }
     let mut dones = Vec::with_capacity(batch.len());
@@ -453,10 +500,16 @@ fn commit_batch(
             break;
         };
         let before = state.clone();
-        let sp = conn.execute_batch("SAVEPOINT job");
+        // A job runs only inside its savepoint: otherwise a refusal could not undo its writes
+        // and they would commit with the batch.
+        if let Err(e) = savepoint(conn) {
+            tracing::error!(error = %e, "could not take a savepoint; the request is refused");
+            job.refuse(e.to_string());
+            continue;
+        }
         let mut wtx = WriteTx::new(conn, state);
         // A panicking job drops its reply channel (its caller sees an error); the others go on.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut wtx)));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&mut wtx)));
         let (mut keep, done) = match outcome {
             Ok((keep, done)) => (keep, Some(done)),
             Err(_) => (false, None),
@@ -480,15 +533,13 @@ fn commit_batch(
                 keep = false;
             }
         }
-        if sp.is_ok() {
-            let end = if keep {
-                "RELEASE job"
-            } else {
-                "ROLLBACK TO job; RELEASE job"
-            };
-            if let Err(e) = conn.execute_batch(end) {
-                tracing::error!(error = %e, "savepoint failed");
-            }
+        let end = if keep {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = conn.execute_batch(end) {
+            tracing::error!(error = %e, "savepoint failed");
         }
         if !keep {
             *state = before;
@@ -512,5 +563,45 @@ fn commit_batch(
             let msg = e.to_string();
             dones.into_iter().for_each(|d| d(Err(msg.clone())));
         }
+    }
+}
+
+#[cfg(test)]
+mod savepoint_tests {
+    use super::*;
+
+    #[test]
+    fn a_job_whose_savepoint_fails_is_refused_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path(), StoreOptions::default()).unwrap();
+        store
+            .write_blocking(|_| -> Result<(), StoreError> {
+                FAIL_NEXT_SAVEPOINT.with(|f| f.set(true));
+                Ok(())
+            })
+            .unwrap();
+        let refused = store.write_blocking(|tx| tx.set_meta("written_without_savepoint", "yes"));
+        assert!(refused.is_err(), "{refused:?}");
+        let after = store
+            .reader()
+            .unwrap()
+            .get()
+            .meta("written_without_savepoint")
+            .unwrap();
+        assert_eq!(after, None, "the refused job's write did not commit");
+        store
+            .write_blocking(|tx| tx.set_meta("written_after", "yes"))
+            .unwrap();
+        assert_eq!(
+            store
+                .reader()
+                .unwrap()
+                .get()
+                .meta("written_after")
+                .unwrap()
+                .as_deref(),
+            Some("yes"),
+            "the writer goes on"
+        );
     }
 }
