@@ -94,12 +94,16 @@ impl BlobStore {
         }
         let dir = dest.parent().expect("blob path has a parent");
         fs::create_dir_all(dir)?;
+        // Unique per write: two requests storing the same bytes at once must not share (and
+        // truncate) one temporary file.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = self
             .root
             .join("tmp")
-            .join(format!("{hash}.{}", std::process::id()));
+            .join(format!("{hash}.{}.{n}", std::process::id()));
         {
-            let mut f = File::create(&tmp)?;
+            let mut f = File::options().write(true).create_new(true).open(&tmp)?;
             f.write_all(bytes)?;
             f.sync_all()?;
         }
@@ -182,5 +186,41 @@ mod tests {
         std::fs::write(b.path_of(&h), b"hellO").unwrap();
         assert!(!b.check(&h).unwrap());
         assert!(b.get("../../etc/passwd").is_err());
+    }
+
+    #[test]
+    fn identical_uploads_at_once_all_succeed_and_leave_one_whole_file() {
+        let d = tempfile::tempdir().unwrap();
+        let b = BlobStore::open(d.path().join("blobs")).unwrap();
+        let bytes: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+        for _round in 0..5 {
+            let _ = std::fs::remove_dir_all(d.path().join("blobs"));
+            let b = BlobStore::open(d.path().join("blobs")).unwrap();
+            let start = std::sync::Barrier::new(8);
+            let results: Vec<_> = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            b.put(&bytes)
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for r in &results {
+                assert!(r.is_ok(), "{r:?}");
+            }
+            let h = results[0].as_ref().unwrap();
+            assert!(b.check(h).unwrap(), "the stored file is whole");
+            assert_eq!(
+                std::fs::read_dir(d.path().join("blobs/tmp"))
+                    .unwrap()
+                    .count(),
+                0,
+                "no temporary file is left"
+            );
+        }
+        drop(b);
     }
 }
