@@ -81,8 +81,10 @@ enum Cmd {
         /// A checkpoint kept elsewhere (detects removal of the newest entries).
         #[arg(long)]
         checkpoint: Option<PathBuf>,
-        /// The verifier key to trust (name+id+key), instead of the instance's key file.
-        #[arg(long)]
+        /// The verifier key to trust (name+id+key, as `mamori checkpoint` prints it), instead
+        /// of the instance's key file: an outside verifier needs only this and a copy of the
+        /// data, without `keys/`.
+        #[arg(long = "trusted-key", visible_alias = "key")]
         key: Option<String>,
         /// Print the report as JSON.
         #[arg(long)]

@@ -202,3 +202,36 @@ fn a_removed_entry_of_the_patient_index_is_named() {
     assert!(!ok);
     assert!(out.contains("audit_by_patient"), "{out}");
 }
+
+/// The verifier key `mamori checkpoint` prints for an instance.
+fn verifier_key(data: &Path) -> String {
+    let o = mamori(&["checkpoint", "--data", data.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .find_map(|l| l.strip_prefix("検証鍵: "))
+        .expect("the verifier key is printed")
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn an_outside_verifier_needs_only_the_public_key_and_a_copy_of_the_data() {
+    let c = case();
+    let vkey = verifier_key(&c.data);
+    let copy = c.data.parent().unwrap().join("auditor-copy");
+    copy_dir(&c.data, &copy);
+    std::fs::remove_dir_all(copy.join("keys")).unwrap();
+    let cp = c.checkpoint.to_str().unwrap();
+    let (ok, out) = verify(&copy, &["--trusted-key", &vkey, "--checkpoint", cp]);
+    assert!(ok, "{out}");
+    // Without the public key the copy cannot be checked (and says why).
+    let (ok, out) = verify(&copy, &[]);
+    assert!(!ok && out.contains("ledger.key"), "{out}");
+    // Another instance's key: nothing verifies against it.
+    let other = tempfile::tempdir().unwrap();
+    let other_key = verifier_key(&init_instance(other.path()));
+    let (ok, out) = verify(&copy, &["--trusted-key", &other_key]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("--trusted-key"), "{out}");
+}

@@ -147,18 +147,32 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
         .map_err(|e| ServiceError::new("no_instance", format!("データベースを開けません: {e}")))?;
     let r = ro.get();
     let origin = r.meta("origin")?.unwrap_or_default();
+    let recorded_vkey = r.meta("verifier_key")?;
     let (name, key) = match opts.trusted_key {
-        Some(k) => parse_verifier_key(k)?,
-        None => (origin.clone(), load_signing_key(dir)?.verifying_key()),
+        // An outside verifier holds the public key and a copy of the data, never the private
+        // key: the key given is what the checkpoints must be signed with.
+        Some(k) => {
+            if recorded_vkey.as_deref() != Some(k.trim()) {
+                rep.problem(
+                    "指定された公開鍵は、このインスタンスが初期化時に記録した鍵と異なります (verifier_key in the database differs from --trusted-key)"
+                        .into(),
+                );
+            }
+            parse_verifier_key(k)?
+        }
+        None => {
+            let signing = load_signing_key(dir)?;
+            let own_vkey = mamori_ledger::CheckpointSigner::new(origin.clone(), signing.clone())
+                .verifier_key();
+            if recorded_vkey.as_deref() != Some(own_vkey.as_str()) {
+                rep.problem(
+                    "署名鍵ファイルが初期化時に記録された鍵と一致しません (keys/ledger.key was replaced)"
+                        .into(),
+                );
+            }
+            (origin.clone(), signing.verifying_key())
+        }
     };
-    let own_vkey =
-        mamori_ledger::CheckpointSigner::new(origin.clone(), load_signing_key(dir)?).verifier_key();
-    if r.meta("verifier_key")?.as_deref() != Some(own_vkey.as_str()) {
-        rep.problem(
-            "署名鍵ファイルが初期化時に記録された鍵と一致しません (keys/ledger.key was replaced)"
-                .into(),
-        );
-    }
 
     // Every root the rebuilt tree must reproduce, by size.
     let mut expected: HashMap<u64, ([u8; 32], String)> = HashMap::new();
