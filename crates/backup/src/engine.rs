@@ -650,10 +650,9 @@ fn extend_locks(
                 .ok()
                 .and_then(|b| <[u8; 32]>::try_from(b).ok())
                 .and_then(|id| index.get(&id))
+                && !fresh.contains(hex::encode(loc.pack).as_str())
             {
-                if !fresh.contains(hex::encode(loc.pack).as_str()) {
-                    old_packs.insert(loc.pack);
-                }
+                old_packs.insert(loc.pack);
             }
         }
     }

@@ -104,10 +104,10 @@ impl SignedManifest {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| bad("署名鍵が不正"))?;
-        if let Some(expected) = expected_key {
-            if *expected != key {
-                return Err(bad("このインスタンスの鍵で署名されていません"));
-            }
+        if let Some(expected) = expected_key
+            && *expected != key
+        {
+            return Err(bad("このインスタンスの鍵で署名されていません"));
         }
         let sig: [u8; 64] = hex::decode(&self.signature)
             .ok()

@@ -116,7 +116,7 @@ impl HashTree {
     /// Builds the tree over `leaves` (concatenated hashes of `alg`'s length).
     pub fn build(alg: HashAlg, leaves: Vec<u8>) -> Result<Self> {
         let n = alg.output_len();
-        if leaves.is_empty() || leaves.len() % n != 0 {
+        if leaves.is_empty() || !leaves.len().is_multiple_of(n) {
             return Err(EvidenceError::malformed("ハッシュ木", "葉がありません"));
         }
         let mut levels = vec![leaves];
@@ -281,10 +281,10 @@ pub fn encode(chains: Vec<ArchiveTimeStampChain>) -> Result<Vec<u8>> {
     let mut algs: Vec<Oid> = Vec::new();
     for c in &chains {
         for a in c {
-            if let Some(d) = &a.digest_algorithm {
-                if !algs.contains(&d.oid) {
-                    algs.push(d.oid);
-                }
+            if let Some(d) = &a.digest_algorithm
+                && !algs.contains(&d.oid)
+            {
+                algs.push(d.oid);
             }
         }
     }
