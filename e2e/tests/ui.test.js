@@ -76,9 +76,11 @@ test('a clerk enters on a doctor\'s behalf, cannot finalise, and the doctor appr
   await clerk.page.getByLabel('表題').fill('代行入力の紹介状');
   await clerk.page.getByLabel('責任者').selectOption({ label: '田中 一郎（医師）' });
   await clerk.page.getByRole('button', { name: '確定', exact: true }).click();
-  assert.match(await clerk.page.getByRole('alert').innerText(), /下書きは保存しました/);
+  // Refused as a whole: nothing is saved, and the form comes back with what was typed.
+  assert.match(await clerk.page.getByRole('alert').innerText(), /確定できるのは/);
+  assert.equal(await clerk.page.getByLabel('表題').inputValue(), '代行入力の紹介状');
   await shot(clerk.page, '05-clerk-refused');
-  await clerk.page.getByRole('button', { name: '承認を依頼する' }).click();
+  await clerk.page.getByRole('button', { name: '承認を依頼' }).click();
   assert.match(await clerk.page.locator('.status').first().innerText(), /承認待ち/);
   const url = clerk.page.url();
   await clerk.context.close();

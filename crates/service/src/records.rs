@@ -335,6 +335,17 @@ impl Service {
         input: RecordInput,
         uploads: Vec<Upload>,
     ) -> Result<WriteResult> {
+        self.create_record_then(p, input, uploads, Then::Keep).await
+    }
+
+    /// Creates a record and, in the same transaction, submits or finalises it.
+    pub async fn create_record_then(
+        self: &Arc<Self>,
+        p: &Principal,
+        input: RecordInput,
+        uploads: Vec<Upload>,
+        then: Then,
+    ) -> Result<WriteResult> {
         let pc = p.clone();
         let now = self.now();
         let mut t = Target::default();
@@ -347,7 +358,7 @@ impl Service {
             .and_then(|_| self.store_content(&input.title, &input.body, Vec::new(), uploads));
         let files = stored_files(&prepared);
         let written = self
-            .write_audited(Some(p), actions::DRAFT_CREATED, t, move |_, tx, t| {
+            .write_audited(Some(p), actions::DRAFT_CREATED, t, move |svc, tx, t| {
                 let (_, sha, blobs, _held) = prepared?;
                 let r = tx.read();
                 if r.kind(&input.kind)?.is_none() {
@@ -403,10 +414,23 @@ impl Service {
                 if author_id != enterer_id {
                     t.detail("proxy_for", author_id);
                 }
-                Ok(commit_version(t, &v))
+                finish_draft(
+                    svc,
+                    tx,
+                    &pc,
+                    &input.kind,
+                    actions::DRAFT_CREATED,
+                    v,
+                    then,
+                    now,
+                    t,
+                )
             })
             .await;
         self.discard_if_refused(&written, files).await;
+        if let Ok(r) = &written {
+            self.sign_after_write(p, r).await;
+        }
         written
     }
 
@@ -429,42 +453,7 @@ impl Service {
         }
         self.write_audited(Some(p), action, t, move |_, tx, t| {
             let (rec, head) = load(tx, record_id)?;
-            let reason = match &cmd {
-                HeadCommand::Reject(r) => r.as_str(),
-                _ => "",
-            };
-            let command = match cmd {
-                HeadCommand::Submit => Command::Submit,
-                HeadCommand::Finalise => Command::Finalise,
-                HeadCommand::Approve => Command::Approve,
-                HeadCommand::Reject(_) => Command::Reject { reason },
-            };
-            let h = head_of(&head)?;
-            let effect = decide(
-                &Actor {
-                    id: pc.account.id,
-                    role: &pc.role,
-                },
-                &rec.kind,
-                Some(&h),
-                command,
-            )?;
-            let Effect::SetHeadState(state) = effect else {
-                return Err(ServiceError::internal("unexpected effect"));
-            };
-            let mut v = head.clone();
-            v.state = state.as_str().into();
-            v.ledger_index = tx.ledger_size() as i64;
-            match command {
-                Command::Finalise | Command::Approve => v.finalised_at = Some(now),
-                Command::Submit => v.rejection_reason = None,
-                Command::Reject { reason } => {
-                    v.rejection_reason = Some(reason.trim().to_owned());
-                    t.detail("reason", reason.trim());
-                }
-                _ => {}
-            }
-            tx.update_version(&v)?;
+            let v = set_head_state(tx, &pc, &rec.kind, &head, &cmd, now, t)?;
             Ok(commit_version(t, &v))
         })
         .await
@@ -535,11 +524,24 @@ impl Service {
         input: RecordInput,
         uploads: Vec<Upload>,
     ) -> Result<WriteResult> {
+        self.update_draft_then(p, id, input, uploads, Then::Keep)
+            .await
+    }
+
+    /// Saves a draft and, in the same transaction, submits or finalises it.
+    pub async fn update_draft_then(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        input: RecordInput,
+        uploads: Vec<Upload>,
+        then: Then,
+    ) -> Result<WriteResult> {
         let pc = p.clone();
         let (t, prepared) = self.prepare_replacement(p, id, &input, uploads).await?;
         let files = stored_files(&prepared);
         let now = self.now();
-        let written = self.write_audited(Some(p), actions::DRAFT_UPDATED, t, move |_, tx, t| {
+        let written = self.write_audited(Some(p), actions::DRAFT_UPDATED, t, move |svc, tx, t| {
             let (rec, head) = load(tx, id)?;
             decide(&Actor { id: pc.account.id, role: &pc.role }, &rec.kind, Some(&head_of(&head)?), Command::EditDraft)?;
             let (_, sha, blobs, _held) = prepared?;
@@ -555,10 +557,13 @@ impl Service {
             v.ledger_index = tx.ledger_size() as i64;
             tx.update_version(&v)?;
             register_blobs(tx, &blobs, now)?;
-            Ok(commit_version(t, &v))
+            finish_draft(svc, tx, &pc, &rec.kind, actions::DRAFT_UPDATED, v, then, now, t)
         })
         .await;
         self.discard_if_refused(&written, files).await;
+        if let Ok(r) = &written {
+            self.sign_after_write(p, r).await;
+        }
         written
     }
 
@@ -985,6 +990,115 @@ fn stored_files(prepared: &Result<StoredContent>) -> Vec<String> {
 enum WhichContent {
     Head,
     All,
+}
+
+/// The head version after a state change (submit, finalise, approve, reject) the domain rules
+/// allow, written; its ledger index is the next entry.
+fn set_head_state(
+    tx: &mut WriteTx<'_>,
+    pc: &Principal,
+    kind: &str,
+    head: &VersionRow,
+    cmd: &HeadCommand,
+    now: mamori_domain::Millis,
+    t: &mut Target,
+) -> Result<VersionRow> {
+    let command = match cmd {
+        HeadCommand::Submit => Command::Submit,
+        HeadCommand::Finalise => Command::Finalise,
+        HeadCommand::Approve => Command::Approve,
+        HeadCommand::Reject(reason) => Command::Reject { reason },
+    };
+    let effect = decide(
+        &Actor {
+            id: pc.account.id,
+            role: &pc.role,
+        },
+        kind,
+        Some(&head_of(head)?),
+        command,
+    )?;
+    let Effect::SetHeadState(state) = effect else {
+        return Err(ServiceError::internal("unexpected effect"));
+    };
+    let mut v = head.clone();
+    v.state = state.as_str().into();
+    v.ledger_index = tx.ledger_size() as i64;
+    match command {
+        Command::Finalise | Command::Approve => v.finalised_at = Some(now),
+        Command::Submit => v.rejection_reason = None,
+        Command::Reject { reason } => {
+            v.rejection_reason = Some(reason.trim().to_owned());
+            t.detail("reason", reason.trim());
+        }
+        _ => {}
+    }
+    tx.update_version(&v)?;
+    Ok(v)
+}
+
+/// What happens to a draft right after it is written, in the same transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Then {
+    #[default]
+    Keep,
+    /// A proxy entry goes to its author for approval.
+    Submit,
+    Finalise,
+}
+
+impl Then {
+    fn command(self) -> Option<(HeadCommand, &'static str)> {
+        match self {
+            Then::Keep => None,
+            Then::Submit => Some((HeadCommand::Submit, actions::SUBMITTED)),
+            Then::Finalise => Some((HeadCommand::Finalise, actions::FINALISED)),
+        }
+    }
+}
+
+/// Ends a draft write: with `Then::Keep` the write's own entry states the draft; otherwise
+/// that entry is appended here and the state change follows as a second entry of the same
+/// transaction, so that a crash never leaves a draft the client believes finalised.
+#[allow(clippy::too_many_arguments)]
+fn finish_draft(
+    svc: &Service,
+    tx: &mut WriteTx<'_>,
+    pc: &Principal,
+    kind: &str,
+    draft_action: &'static str,
+    v: VersionRow,
+    then: Then,
+    now: mamori_domain::Millis,
+    t: &mut Target,
+) -> Result<WriteResult> {
+    let Some((cmd, action)) = then.command() else {
+        return Ok(commit_version(t, &v));
+    };
+    // `t` stays as it was until the whole step succeeds: a refusal must not name the record
+    // that was rolled back (its id is given to the next record).
+    let mut written = t.clone();
+    commit_version(&mut written, &v);
+    let idx = tx.append(&svc.event(
+        Some(pc),
+        draft_action,
+        mamori_domain::audit::Outcome::Ok,
+        &written,
+    ))?;
+    if idx != v.ledger_index as u64 {
+        return Err(ServiceError::internal(format!(
+            "ledger index {idx}, expected {}",
+            v.ledger_index
+        )));
+    }
+    let mut next = Target {
+        patient: t.patient.clone(),
+        action: Some(action),
+        ..Default::default()
+    };
+    let v = set_head_state(tx, pc, kind, &v, &cmd, now, &mut next)?;
+    *t = next;
+    Ok(commit_version(t, &v))
 }
 
 enum HeadCommand {

@@ -15,7 +15,8 @@ use mamori_service::auth::LoginOk;
 use mamori_service::ledger::{CheckpointView, ProofView};
 use mamori_service::patients::NewPatient;
 use mamori_service::records::{
-    DiffLine, PendingItem, PrintView, RecordInput, RecordSummary, RecordView, Upload, WriteResult,
+    DiffLine, PendingItem, PrintView, RecordInput, RecordSummary, RecordView, Then, Upload,
+    WriteResult,
 };
 use mamori_service::settings::{RoleInput, RoleSaved, RoleView};
 use mamori_service::{Service, ServiceError};
@@ -333,9 +334,27 @@ pub struct RecordBody {
     input: RecordInput,
     #[serde(default)]
     attachments: Vec<AttachmentIn>,
-    /// Submit a proxy entry for approval right away.
+    /// Submit a proxy entry for approval right away (same transaction).
     #[serde(default)]
     submit: bool,
+    /// Finalise right away (same transaction): the record is never a draft to anyone else.
+    #[serde(default)]
+    finalise: bool,
+}
+
+impl RecordBody {
+    fn then(&self) -> Result<Then, ApiError> {
+        match (self.submit, self.finalise) {
+            (false, false) => Ok(Then::Keep),
+            (true, false) => Ok(Then::Submit),
+            (false, true) => Ok(Then::Finalise),
+            (true, true) => Err(ServiceError::invalid(
+                "finalise",
+                "submit と finalise は同時に指定できません",
+            )
+            .into()),
+        }
+    }
 }
 
 fn uploads(list: Vec<AttachmentIn>) -> Result<Vec<Upload>, ApiError> {
@@ -362,11 +381,9 @@ pub async fn create_record(
     Auth(p): Auth,
     ApiJson(b): ApiJson<RecordBody>,
 ) -> Result<(StatusCode, Json<WriteResult>), ApiError> {
+    let then = b.then()?;
     let ups = uploads(b.attachments)?;
-    let mut w = svc.create_record(&p, b.input, ups).await?;
-    if b.submit {
-        w = svc.submit_record(&p, w.record_id).await?;
-    }
+    let w = svc.create_record_then(&p, b.input, ups, then).await?;
     Ok((StatusCode::CREATED, Json(w)))
 }
 
@@ -376,12 +393,11 @@ pub async fn update_draft(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<RecordBody>,
 ) -> ApiResult<WriteResult> {
+    let then = b.then()?;
     let ups = uploads(b.attachments)?;
-    let mut w = svc.update_draft(&p, id, b.input, ups).await?;
-    if b.submit {
-        w = svc.submit_record(&p, id).await?;
-    }
-    Ok(Json(w))
+    Ok(Json(
+        svc.update_draft_then(&p, id, b.input, ups, then).await?,
+    ))
 }
 
 pub async fn amend(

@@ -985,11 +985,6 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "（添付ファイルはもう一度選んでください）",
         " (choose the attachments again)",
     ),
-    (
-        "form.saved_but",
-        "下書きは保存しました。ただし、",
-        "The draft was saved, but: ",
-    ),
     ("act.finalise", "確定する", "Finalise"),
     ("act.submit", "承認を依頼する", "Submit for approval"),
     ("act.approve", "承認して確定する", "Approve and finalise"),

@@ -38,6 +38,7 @@ fn request_schema(op: &str) -> Option<Value> {
                 ("base_sha256", "string"),
                 ("attachments", "attachments"),
                 ("submit", "boolean"),
+                ("finalise", "boolean"),
             ],
             &["title"],
         )

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use mamori_domain::content::AttachmentRef;
 use mamori_domain::permission::Action;
 use mamori_service::audit::jst;
-use mamori_service::records::{AuthorChoice, RecordInput, Upload};
+use mamori_service::records::{AuthorChoice, RecordInput, Then, Upload};
 use mamori_service::{Principal, Service, ServiceError};
 use serde::Deserialize;
 
@@ -271,28 +271,12 @@ pub async fn new_page(
 }
 
 /// After saving, finalises or submits if that button was pressed; a refusal there keeps the draft.
-async fn follow_up(
-    svc: &Arc<Service>,
-    headers: &HeaderMap,
-    p: &Principal,
-    id: i64,
-    action: &str,
-) -> Response {
-    let done = match action {
-        "finalise" => svc.finalise_record(p, id).await.map(|_| ()),
-        "submit" => svc.submit_record(p, id).await.map(|_| ()),
-        _ => Ok(()),
-    };
-    match done {
-        Ok(()) => Redirect::to(&format!("/records/{id}")).into_response(),
-        Err(e) => {
-            let msg = format!(
-                "{}{}",
-                t(lang_of(headers), "form.saved_but"),
-                crate::ui::say(headers, &e)
-            );
-            show_record(svc, headers, p, id, status_of(e.code), Some(msg)).await
-        }
+/// The form's button: save only, or save and submit / finalise in the same transaction.
+fn then_of(action: &str) -> Then {
+    match action {
+        "finalise" => Then::Finalise,
+        "submit" => Then::Submit,
+        _ => Then::Keep,
     }
 }
 
@@ -340,11 +324,14 @@ pub async fn create(
         .await;
     }
     let result = match input_of(&sent, &pid) {
-        Ok(input) => svc.create_record(&p, input, sent.uploads.clone()).await,
+        Ok(input) => {
+            svc.create_record_then(&p, input, sent.uploads.clone(), then_of(&sent.action))
+                .await
+        }
         Err(e) => Err(e),
     };
     match result {
-        Ok(w) => follow_up(&svc, &headers, &p, w.record_id, &sent.action).await,
+        Ok(w) => Redirect::to(&format!("/records/{}", w.record_id)).into_response(),
         Err(e) => {
             form_page(
                 &svc,
@@ -484,12 +471,14 @@ async fn save_replacement(
     };
     let saved = match mode {
         Mode::Amend => svc.amend_record(p, id, input, sent.uploads.clone()).await,
-        _ => svc.update_draft(p, id, input, sent.uploads.clone()).await,
+        _ => {
+            svc.update_draft_then(p, id, input, sent.uploads.clone(), then_of(&sent.action))
+                .await
+        }
     };
-    match (saved, mode) {
-        (Ok(_), Mode::Amend) => Redirect::to(&format!("/records/{id}")).into_response(),
-        (Ok(_), _) => follow_up(svc, headers, p, id, &sent.action).await,
-        (Err(e), _) => refused(e, sent, existing).await,
+    match saved {
+        Ok(_) => Redirect::to(&format!("/records/{id}")).into_response(),
+        Err(e) => refused(e, sent, existing).await,
     }
 }
 

@@ -482,7 +482,8 @@ fn writing_finalising_proxy_approval_amending_and_printing() {
             .contains("版 2 — 確定（修正）")
     );
 
-    // A clerk enters on the doctor's behalf; finalising is refused but the draft is kept.
+    // A clerk enters on the doctor's behalf; finalising is refused as a whole (one
+    // transaction): nothing is saved, and the form comes back with what was typed.
     let mut clerk = Browser::new(&s);
     login(&mut clerk, "clerk.ui", PW);
     let ct = csrf(&clerk.get("/patients/P1/records/new").body);
@@ -499,7 +500,11 @@ fn writing_finalising_proxy_approval_amending_and_printing() {
         &[],
     );
     assert_eq!(r.status, 403);
-    assert!(r.body.contains("下書きは保存しました"));
+    assert!(r.body.contains("代行の紹介"), "the input is kept");
+    assert!(
+        !clerk.get("/patients/P1").body.contains("代行の紹介"),
+        "no draft was saved"
+    );
     let pending = clerk.post_multipart(
         "/patients/P1/records",
         &[
@@ -518,6 +523,10 @@ fn writing_finalising_proxy_approval_amending_and_printing() {
             .get(&format!("/records/{pid}"))
             .body
             .contains("承認待ち")
+    );
+    assert!(
+        clerk.get("/patients/P1").body.contains("代行の処方"),
+        "the chart lists the clerk's entries (so the check above means something)"
     );
 
     // The doctor sees it, refuses an empty rejection, then approves.
