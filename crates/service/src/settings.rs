@@ -13,13 +13,22 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, ServiceError};
 use crate::{Principal, Service, Target};
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct RoleInput {
     pub code: String,
     pub name_ja: String,
     #[serde(default)]
     pub name_en: String,
     pub grants: Vec<String>,
+    /// A new role: refused when the code is already taken (instead of changing that role).
+    #[serde(default)]
+    pub create: bool,
+    /// Whether members need a second factor; absent leaves it as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_factor: Option<bool>,
+    /// Whether members need a facility client certificate; absent leaves it as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<bool>,
 }
 
 /// What saving a role did.
@@ -110,6 +119,11 @@ fn checked_role(
         ));
     }
     let existing = tx.read().role(&input.code)?;
+    if input.create && existing.is_some() {
+        return Err(
+            ServiceError::new("conflict", "この職種コードは既に使われています").with_field("code"),
+        );
+    }
     // An administrator must not be able to lock every administrator out.
     if input.code == pc.role.code && !grants.iter().any(|g| g.action == Action::AdminSettings) {
         return Err(ServiceError::new(
@@ -129,6 +143,32 @@ fn checked_role(
         builtin: existing.as_ref().is_some_and(|r| r.builtin),
     };
     Ok((role, existing))
+}
+
+/// Saves a role with the sign-in policies given beside it, in the caller's transaction; the
+/// policies that change are named in the entry.
+fn save_role_and_policies(
+    tx: &mut mamori_store::WriteTx<'_>,
+    role: &Role,
+    input: &RoleInput,
+    now: mamori_domain::Millis,
+    t: &mut Target,
+) -> Result<()> {
+    tx.save_role(role, now)?;
+    let r = tx.read();
+    let (two_factor, client_cert) = (
+        r.two_factor_roles()?.contains(&role.code),
+        r.client_cert_roles()?.contains(&role.code),
+    );
+    if let Some(on) = input.two_factor.filter(|on| *on != two_factor) {
+        tx.set_role_two_factor(&role.code, on)?;
+        t.detail("two_factor", on);
+    }
+    if let Some(on) = input.client_cert.filter(|on| *on != client_cert) {
+        tx.set_role_client_cert(&role.code, on)?;
+        t.detail("client_cert", on);
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -180,7 +220,7 @@ impl Service {
                 let (role, existing) = checked_role(tx, &input, &pc)?;
                 match needs_second_administrator(&pc.role.code, &role, existing.as_ref()) {
                     None => {
-                        tx.save_role(&role, now)?;
+                        save_role_and_policies(tx, &role, &input, now, t)?;
                         Ok(RoleSaved::Saved(role))
                     }
                     Some(reason) => {
@@ -256,7 +296,7 @@ impl Service {
                 t.detail("role", input.code.clone());
                 t.detail("grants", input.grants.clone());
                 let (role, _) = checked_role(tx, &input, &pc)?;
-                tx.save_role(&role, now)?;
+                save_role_and_policies(tx, &role, &input, now, t)?;
                 tx.decide_role_proposal(id, pc.account.id, "approved", now)?;
                 Ok(role)
             },

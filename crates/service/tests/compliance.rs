@@ -115,6 +115,7 @@ async fn observed_answers_follow_the_system_both_ways() {
                 name_ja: "監査担当".into(),
                 name_en: "Auditor".into(),
                 grants: vec!["read_audit".into(), "read:*".into()],
+                ..Default::default()
             },
         )
         .await
@@ -128,6 +129,7 @@ async fn observed_answers_follow_the_system_both_ways() {
                 name_ja: "監査担当".into(),
                 name_en: "Auditor".into(),
                 grants: vec!["read_audit".into()],
+                ..Default::default()
             },
         )
         .await

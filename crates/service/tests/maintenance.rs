@@ -52,6 +52,7 @@ async fn maintenance_windows_gate_sign_in_and_produce_a_report() {
                 name_ja: "保守要員".into(),
                 name_en: "Maintenance engineer".into(),
                 grants: vec!["read:*".into()],
+                ..Default::default()
             },
         )
         .await

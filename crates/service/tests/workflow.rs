@@ -344,6 +344,7 @@ async fn account_hygiene_lists_unused_accounts_expired_passwords_and_broad_roles
                 name_ja: "看護師".into(),
                 name_en: "Nurse".into(),
                 grants,
+                ..Default::default()
             },
         )
         .await

@@ -713,6 +713,7 @@ async fn role_page(
                 name_ja: String::new(),
                 name_en: String::new(),
                 grants: Vec::new(),
+                ..Default::default()
             },
         )
     } else {
@@ -726,6 +727,7 @@ async fn role_page(
                 name_ja: r.role.name_ja,
                 name_en: r.role.name_en,
                 grants: r.role.grants.iter().map(ToString::to_string).collect(),
+                ..Default::default()
             },
         )
     };
@@ -760,57 +762,22 @@ async fn save_role(
     let is_new = f.get("is_new") == "1";
     let two_factor = f.get("two_factor") == "on";
     let client_cert = f.get("client_cert") == "on";
+    // One use case, one transaction: the role, the rule that a new code is not taken, and the
+    // sign-in policies beside it.
     let input = RoleInput {
         code: f.get("code").trim().to_owned(),
         name_ja: f.get("name_ja"),
         name_en: f.get("name_en"),
         grants: f.all("grant"),
+        create: is_new,
+        two_factor: Some(two_factor),
+        client_cert: Some(client_cert),
     };
-    if is_new
-        && let Ok(roles) = svc.roles(&p).await
-        && roles.iter().any(|r| r.role.code == input.code)
-    {
-        let e = ServiceError::invalid("code", "この職種コードは既に使われています");
-        return show_role(
-            &svc,
-            &headers,
-            &p,
-            StatusCode::CONFLICT,
-            true,
-            input,
-            (two_factor, client_cert),
-            FormError::of(&headers, &e),
-        )
-        .await;
-    }
     let saved = match svc.save_role(&p, input.clone()).await {
         Ok(RoleSaved::Proposed { id, .. }) => {
             return Redirect::to(&format!("/admin/roles?proposed={id}")).into_response();
         }
-        Ok(RoleSaved::Saved(r)) => {
-            let was = svc
-                .two_factor_roles()
-                .await
-                .unwrap_or_default()
-                .contains(&r.code);
-            let had_cert = svc
-                .client_cert_roles()
-                .await
-                .unwrap_or_default()
-                .contains(&r.code);
-            let mut res = Ok(());
-            if was != two_factor {
-                res = svc
-                    .set_role_two_factor(&p, r.code.clone(), two_factor)
-                    .await;
-            }
-            if res.is_ok() && had_cert != client_cert {
-                res = svc
-                    .set_role_client_cert(&p, r.code.clone(), client_cert)
-                    .await;
-            }
-            res.map(|_| r)
-        }
+        Ok(RoleSaved::Saved(r)) => Ok(r),
         Err(e) => Err(e),
     };
     match saved {

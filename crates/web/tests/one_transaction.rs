@@ -1,6 +1,7 @@
-//! Create-and-finalise (and create-and-submit) is one use case in one transaction (issue
-//! #17.9): the client never holds a draft it believes finalised, and a refused state change
-//! leaves no draft behind.
+//! Use cases that were several transactions in the adapters are one each (issue #17.9, #17.10):
+//! create-and-finalise (the client never holds a draft it believes finalised, and a refused
+//! state change leaves no draft behind), and a role saved with its sign-in policies and the
+//! rule that a new role's code is not taken.
 
 mod common;
 
@@ -103,4 +104,58 @@ fn a_record_is_created_and_finalised_or_submitted_in_one_transaction() {
     )
     .unwrap();
     assert!(rep.ok, "{:?}", rep.problems);
+}
+
+#[test]
+fn a_new_role_and_its_policies_are_one_step_and_a_taken_code_is_refused() {
+    let s = start(|_| {});
+    let admin = s.admin_token();
+    let role = json!({ "code": "night_nurse", "name_ja": "夜勤看護師", "grants": ["read:*"],
+        "create": true, "two_factor": true, "client_cert": true });
+    let before = s.ledger_size();
+    let r = s.call("POST", "/roles", Some(&admin), Some(role.clone()));
+    assert!(r.status == 200 || r.status == 201, "{}", r.body);
+    assert_eq!(
+        s.ledger_size(),
+        before + 1,
+        "one entry for the role and its policies"
+    );
+    let ev = &s.recent_events(1)[0];
+    assert_eq!(ev["action"], "role.saved");
+    assert_eq!(ev["detail"]["two_factor"], true);
+    assert_eq!(ev["detail"]["client_cert"], true);
+    let tf = s.rt.block_on(s.svc.two_factor_roles()).unwrap();
+    let cc = s.rt.block_on(s.svc.client_cert_roles()).unwrap();
+    assert!(tf.contains(&"night_nurse".to_owned()) && cc.contains(&"night_nurse".to_owned()));
+
+    // "New role" with a code that exists: refused by the service (the API had no such rule),
+    // and the existing role is unchanged.
+    let mut again = role.clone();
+    again["name_ja"] = json!("別の職種");
+    again["grants"] = json!(["read:*", "write:*"]);
+    let r = s.call("POST", "/roles", Some(&admin), Some(again));
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["error"]["field"], "code");
+    let roles = s.call("GET", "/roles", Some(&admin), None).body;
+    let saved = roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == "night_nurse")
+        .unwrap()
+        .clone();
+    assert_eq!(saved["name_ja"], "夜勤看護師");
+
+    // Without `create` the same request changes the role, and a policy left out stays.
+    let r = s.call(
+        "POST",
+        "/roles",
+        Some(&admin),
+        Some(
+            json!({ "code": "night_nurse", "name_ja": "夜勤看護師（病棟）", "grants": ["read:*"] }),
+        ),
+    );
+    assert!(r.status == 200 || r.status == 201, "{}", r.body);
+    let tf = s.rt.block_on(s.svc.two_factor_roles()).unwrap();
+    assert!(tf.contains(&"night_nurse".to_owned()));
 }
