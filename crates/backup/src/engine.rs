@@ -326,9 +326,13 @@ pub struct Prepared {
     index: HashMap<[u8; 32], Loc>,
     parent_id: Option<String>,
     parent: HashMap<String, FileEntry>,
+    /// Held from reading the index until the snapshot is written: a prune in between could
+    /// remove a pack this run deduplicates against.
+    lock: crate::RepoLock,
 }
 
 pub fn prepare(repo: &Repository) -> Result<Prepared> {
+    let lock = repo.lock(crate::LockKind::Shared, "backup")?;
     let index = repo.load_index()?;
     let parent_id = repo.snapshot_ids()?.pop();
     let parent: HashMap<String, FileEntry> = match &parent_id {
@@ -342,6 +346,7 @@ pub fn prepare(repo: &Repository) -> Result<Prepared> {
         index,
         parent_id,
         parent,
+        lock,
     })
 }
 
@@ -357,6 +362,7 @@ pub fn backup_prepared(
 ) -> Result<BackupOutcome> {
     let Prepared {
         index,
+        lock: _lock,
         parent_id,
         mut parent,
     } = prepared;
@@ -1093,7 +1099,9 @@ pub struct PrunePlan {
 }
 
 /// The newest `keep` snapshots (at least one) are the generations kept; older ones go.
-pub fn prune_plan(repo: &Repository, keep: usize) -> Result<PrunePlan> {
+/// Made under the exclusive lock the prune then runs under.
+pub fn prune_plan(repo: &Repository, keep: usize, lock: &crate::RepoLock) -> Result<PrunePlan> {
+    lock.require_exclusive()?;
     let keep = keep.max(1);
     let ids = repo.snapshot_ids()?;
     let cut = ids.len().saturating_sub(keep);
@@ -1106,14 +1114,20 @@ pub fn prune_plan(repo: &Repository, keep: usize) -> Result<PrunePlan> {
 /// Keeps the newest `keep` snapshots (the generations) and removes older ones where the target
 /// allows it, then packs no remaining snapshot uses.
 pub fn prune(repo: &Repository, keep: usize) -> Result<PruneOutcome> {
-    let plan = prune_plan(repo, keep)?;
-    prune_planned(repo, &plan)
+    let lock = repo.lock(crate::LockKind::Exclusive, "prune")?;
+    let plan = prune_plan(repo, keep, &lock)?;
+    prune_planned(repo, &plan, &lock)
 }
 
 /// Removes the planned snapshots where the target allows it, then packs that no snapshot
 /// left in the repository uses. A locked object is left alone; a chunk that any remaining
 /// snapshot uses is never removed, including snapshots written after the plan was made.
-pub fn prune_planned(repo: &Repository, plan: &PrunePlan) -> Result<PruneOutcome> {
+pub fn prune_planned(
+    repo: &Repository,
+    plan: &PrunePlan,
+    lock: &crate::RepoLock,
+) -> Result<PruneOutcome> {
+    lock.require_exclusive()?;
     let mut out = PruneOutcome::default();
     for id in &plan.remove {
         match repo.target.delete(&format!("snapshots/{id}")) {

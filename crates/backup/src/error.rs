@@ -27,6 +27,10 @@ pub enum BackupError {
     NoSnapshot(String),
     #[error("{0} は書き込み禁止期間（オブジェクトロック）中のため削除できません")]
     Locked(String),
+    #[error(
+        "バックアップ先は別の処理が使用中です: {0}。終わってからやり直してください（その処理がもう動いていなければ、30分後に自動的に無視されます）"
+    )]
+    RepoLocked(String),
     #[error("バックアップ先との入出力に失敗しました: {0}")]
     Io(String),
     #[error("{0}")]
@@ -44,6 +48,7 @@ impl BackupError {
             BackupError::Corrupt { .. } => "corrupt",
             BackupError::NoSnapshot(_) => "no_snapshot",
             BackupError::Locked(_) => "locked",
+            BackupError::RepoLocked(_) => "repo_locked",
             BackupError::Io(_) => "io",
             BackupError::Invalid(_) => "invalid",
         }

@@ -10,6 +10,7 @@
 pub mod engine;
 pub mod error;
 pub mod keys;
+pub mod lock;
 pub mod manifest;
 pub mod repo;
 pub mod s3;
@@ -23,6 +24,7 @@ pub use engine::{
 };
 pub use error::{BackupError, Result};
 pub use keys::{KeyFile, KeyMaterial};
+pub use lock::{LockKind, RepoLock};
 pub use manifest::{FileEntry, Manifest, SignedManifest};
 pub use repo::{Repository, SnapshotInfo};
 pub use target::{Target, open_target};

@@ -87,7 +87,7 @@ pub struct SnapshotInfo {
 }
 
 pub struct Repository {
-    pub(crate) target: Box<dyn Target>,
+    pub(crate) target: std::sync::Arc<dyn Target>,
     pub config: RepoConfig,
     pub(crate) key: MasterKey,
 }
@@ -134,7 +134,7 @@ impl Repository {
         }
         let key = keys::unlock(material, &config.id, &slots)?;
         Ok(Repository {
-            target,
+            target: target.into(),
             config,
             key,
         })
@@ -179,7 +179,7 @@ impl Repository {
             &serde_json::to_vec_pretty(&config).expect("config serialises"),
         )?;
         Ok(Repository {
-            target,
+            target: target.into(),
             config,
             key,
         })
@@ -187,6 +187,11 @@ impl Repository {
 
     pub fn target(&self) -> &dyn Target {
         self.target.as_ref()
+    }
+
+    /// Takes a repository lock (see `lock`): shared for a backup, exclusive for a prune.
+    pub fn lock(&self, kind: crate::LockKind, purpose: &str) -> Result<crate::RepoLock> {
+        crate::RepoLock::take(self.target.clone(), kind, purpose)
     }
 
     /// Every chunk the repository holds, from all index objects.

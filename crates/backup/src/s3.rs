@@ -40,6 +40,47 @@ pub struct S3Target {
     lock_days: Option<u32>,
     creds: Credentials,
     agent: ureq::Agent,
+    retry: Retry,
+}
+
+/// How often and how patiently a request S3 asks to retry is sent again.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    pub attempts: u32,
+    pub first: Duration,
+    pub longest: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        // 8 attempts over about a minute: long enough for a throttling burst or a rolling
+        // restart of an S3 server, short enough that a dead endpoint is reported.
+        Retry {
+            attempts: 8,
+            first: Duration::from_millis(200),
+            longest: Duration::from_secs(20),
+        }
+    }
+}
+
+fn rand_u8() -> u8 {
+    crate::seal::random_bytes::<1>()[0]
+}
+
+/// `MAMORI_S3_RETRY=attempts,first_ms,longest_ms` (for tests and unusual servers).
+fn retry_from_env() -> Retry {
+    let Ok(v) = std::env::var("MAMORI_S3_RETRY") else {
+        return Retry::default();
+    };
+    let n: Vec<u64> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+    match n[..] {
+        [a, f, l] if a > 0 => Retry {
+            attempts: a as u32,
+            first: Duration::from_millis(f),
+            longest: Duration::from_millis(l),
+        },
+        _ => Retry::default(),
+    }
 }
 
 fn bad_url(url: &str, why: &str) -> BackupError {
@@ -111,6 +152,7 @@ impl S3Target {
             lock_days,
             creds,
             agent,
+            retry: retry_from_env(),
         })
     }
 
@@ -130,8 +172,38 @@ impl S3Target {
         }
     }
 
-    /// Sends one signed request; `Ok(Err((status, code)))` for an S3 error answer.
+    /// Sends a signed request, retrying what S3 asks to be retried (5xx, `SlowDown`, 429,
+    /// dropped connections) with exponential back-off and jitter, signed afresh each time;
+    /// `Ok(Err((status, code)))` for an S3 error answer that is final.
     fn send(
+        &self,
+        method: &str,
+        key: Option<&str>,
+        query: &[(&str, &str)],
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<std::result::Result<Vec<u8>, (u16, String)>> {
+        let mut attempt = 0u32;
+        loop {
+            let answer = self.send_once(method, key, query, headers, body);
+            let retry = match &answer {
+                Ok(Err((status, code))) => *status >= 500 || *status == 429 || code == "SlowDown",
+                Err(BackupError::Io(_)) => true,
+                _ => false,
+            };
+            if !retry || attempt + 1 >= self.retry.attempts {
+                return answer;
+            }
+            let backoff = self.retry.first * 2u32.saturating_pow(attempt);
+            let backoff = backoff.min(self.retry.longest);
+            // Up to half again at random, so that many clients do not retry in step.
+            let jitter = backoff.mul_f64(f64::from(rand_u8()) / 510.0);
+            std::thread::sleep(backoff + jitter);
+            attempt += 1;
+        }
+    }
+
+    fn send_once(
         &self,
         method: &str,
         key: Option<&str>,
@@ -233,34 +305,40 @@ impl S3Target {
                 Ok(b) => b,
                 Err(e) => return Err(self.fail("一覧", prefix, e)),
             };
-            let text = String::from_utf8_lossy(&body).into_owned();
-            for (kind, fields) in xml_records(&text, &["Version", "DeleteMarker"]) {
-                let get = |f: &str| {
-                    fields
-                        .iter()
-                        .find(|(k, _)| k == f)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default()
+            let unreadable = |why: String| {
+                BackupError::Io(format!(
+                    "S3 の一覧 {}/{prefix} を読み取れません（途中で切れたか壊れた応答）: {why}",
+                    self.bucket
+                ))
+            };
+            let text = std::str::from_utf8(&body).map_err(|e| unreadable(e.to_string()))?;
+            let (records, top) =
+                xml_records(text, "ListVersionsResult", &["Version", "DeleteMarker"])
+                    .map_err(unreadable)?;
+            for (kind, fields) in records {
+                let get = |f: &str| fields.iter().find(|(k, _)| k == f).map(|(_, v)| v.clone());
+                let (Some(key), Some(version)) = (get("Key"), get("VersionId")) else {
+                    return Err(unreadable(format!("a {kind} without Key or VersionId")));
                 };
                 out.push((
-                    get("Key"),
-                    get("VersionId"),
+                    key,
+                    version,
                     kind == "DeleteMarker",
-                    get("IsLatest") == "true",
+                    get("IsLatest").as_deref() == Some("true"),
                 ));
             }
-            let truncated = xml_values(&text, "ListVersionsResult/IsTruncated");
-            if truncated.first().map(String::as_str) != Some("true") {
-                return Ok(out);
+            let field = |name: &str| top.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+            match field("IsTruncated").as_deref() {
+                Some("false") => return Ok(out),
+                Some("true") => {}
+                other => return Err(unreadable(format!("IsTruncated is {other:?}"))),
             }
-            key_marker = xml_values(&text, "ListVersionsResult/NextKeyMarker")
-                .pop()
-                .unwrap_or_default();
-            version_marker = xml_values(&text, "ListVersionsResult/NextVersionIdMarker")
-                .pop()
-                .unwrap_or_default();
+            key_marker = field("NextKeyMarker").unwrap_or_default();
+            version_marker = field("NextVersionIdMarker").unwrap_or_default();
             if key_marker.is_empty() {
-                return Ok(out);
+                return Err(unreadable(
+                    "a truncated listing without NextKeyMarker cannot be continued".into(),
+                ));
             }
         }
     }
@@ -381,6 +459,38 @@ impl Target for S3Target {
 
     fn lock_days(&self) -> Option<u32> {
         self.lock_days
+    }
+
+    fn put_lock(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        // Without retention: a lock must be removable by its holder.
+        let headers = vec![(
+            "content-md5",
+            base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes)),
+        )];
+        match self.send("PUT", Some(&self.key(name)), &[], &headers, bytes)? {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.fail("書き込み", &self.key(name), e)),
+        }
+    }
+
+    fn delete_lock(&self, name: &str) -> Result<()> {
+        // A delete marker hides it from `list_current`, whatever retention the bucket applies.
+        match self.send("DELETE", Some(&self.key(name)), &[], &[], b"")? {
+            Ok(_) | Err((404, _)) => Ok(()),
+            Err(e) => Err(self.fail("削除", &self.key(name), e)),
+        }
+    }
+
+    fn list_current(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .versions(&self.key(prefix))?
+            .into_iter()
+            .filter(|(_, _, marker, latest)| *latest && !marker)
+            .filter_map(|(k, _, _, _)| self.name_of(&k).map(str::to_owned))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
     }
 
     fn check_ready(&self) -> Result<()> {
@@ -528,10 +638,11 @@ fn sign_v4(
     )
 }
 
-/// Text of every element at `path` ("A/B/C", from the document root).
+/// Text of every element at `path` ("A/B/C", from the document root); empty for a document
+/// that cannot be read (used for error answers, where a code is a courtesy).
 fn xml_values(xml: &str, path: &str) -> Vec<String> {
     let mut out = Vec::new();
-    walk_xml(xml, |p, text| {
+    let _ = walk_xml(xml, |p, text| {
         if p == path {
             out.push(text.to_owned());
         }
@@ -539,49 +650,122 @@ fn xml_values(xml: &str, path: &str) -> Vec<String> {
     out
 }
 
-/// The child fields of every element named one of `names` directly under the root.
-fn xml_records(xml: &str, names: &[&str]) -> Vec<(String, Vec<(String, String)>)> {
+/// The child fields of every element named one of `names` directly under the root, and the
+/// text of the root's other direct children; an error for anything but one whole, well-formed
+/// document whose root is `root`. A listing cut short must never look like a short listing:
+/// prune would delete what the missing part still uses.
+#[allow(clippy::type_complexity)]
+fn xml_records(
+    xml: &str,
+    root: &str,
+    names: &[&str],
+) -> std::result::Result<(Vec<(String, Vec<(String, String)>)>, Vec<(String, String)>), String> {
     let mut out: Vec<(String, Vec<(String, String)>)> = Vec::new();
-    let mut current: Option<(String, String)> = None; // (element name, its path prefix)
-    walk_xml(xml, |p, text| {
-        let parts: Vec<&str> = p.split('/').collect();
-        if parts.len() == 3 && names.contains(&parts[1]) {
-            let prefix = format!("{}/{}", parts[0], parts[1]);
-            let same = current.as_ref().is_some_and(|(_, cp)| *cp == prefix)
-                && out
-                    .last()
-                    .is_some_and(|(_, f)| !f.iter().any(|(k, _)| k == parts[2]));
-            if !same {
-                out.push((parts[1].to_owned(), Vec::new()));
-                current = Some((parts[1].to_owned(), prefix));
+    let mut top: Vec<(String, String)> = Vec::new();
+    let mut roots = 0;
+    let mut open_record = false;
+    walk_xml_events(xml, |ev| {
+        match ev {
+            XmlEvent::Start(path) => {
+                let parts: Vec<&str> = path.split('/').collect();
+                if parts.len() == 1 {
+                    roots += 1;
+                    if parts[0] != root {
+                        return Err(format!("root element is {} (expected {root})", parts[0]));
+                    }
+                } else if parts.len() == 2 && names.contains(&parts[1]) {
+                    out.push((parts[1].to_owned(), Vec::new()));
+                    open_record = true;
+                }
             }
-            out.last_mut()
-                .expect("pushed")
-                .1
-                .push((parts[2].to_owned(), text.to_owned()));
+            XmlEvent::End(path) => {
+                if path.split('/').count() == 2 {
+                    open_record = false;
+                }
+            }
+            XmlEvent::Text(path, text) => {
+                let parts: Vec<&str> = path.split('/').collect();
+                if parts.len() == 3 && open_record && names.contains(&parts[1]) {
+                    out.last_mut()
+                        .expect("a record is open")
+                        .1
+                        .push((parts[2].to_owned(), text.to_owned()));
+                } else if parts.len() == 2 {
+                    top.push((parts[1].to_owned(), text.to_owned()));
+                }
+            }
         }
-    });
-    out
+        Ok(())
+    })?;
+    if roots != 1 {
+        return Err(format!("{roots} root elements"));
+    }
+    Ok((out, top))
 }
 
-fn walk_xml(xml: &str, mut f: impl FnMut(&str, &str)) {
+enum XmlEvent<'a> {
+    Start(&'a str),
+    End(&'a str),
+    Text(&'a str, &'a str),
+}
+
+fn walk_xml(xml: &str, mut f: impl FnMut(&str, &str)) -> std::result::Result<(), String> {
+    walk_xml_events(xml, |ev| {
+        if let XmlEvent::Text(p, t) = ev {
+            f(p, t);
+        }
+        Ok(())
+    })
+}
+
+/// Every element start, end and text with its path; an error for malformed XML, an entity
+/// that cannot be resolved, an end tag without its start, or a document that ends inside an
+/// element (a truncated answer).
+fn walk_xml_events(
+    xml: &str,
+    mut f: impl FnMut(XmlEvent<'_>) -> std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
+    reader.config_mut().check_end_names = true;
     let mut stack: Vec<String> = Vec::new();
     loop {
         match reader.read_event() {
             Ok(Event::Start(e)) => {
-                stack.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned())
+                stack.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+                f(XmlEvent::Start(&stack.join("/")))?;
+            }
+            Ok(Event::Empty(e)) => {
+                stack.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+                let path = stack.join("/");
+                f(XmlEvent::Start(&path))?;
+                f(XmlEvent::End(&path))?;
+                stack.pop();
             }
             Ok(Event::End(_)) => {
+                if stack.is_empty() {
+                    return Err("an end tag without its start".into());
+                }
+                f(XmlEvent::End(&stack.join("/")))?;
                 stack.pop();
             }
             Ok(Event::Text(t)) => {
-                if let Ok(text) = t.unescape() {
-                    f(&stack.join("/"), text.trim());
+                let text = t.unescape().map_err(|e| format!("text: {e}"))?;
+                let text = text.trim();
+                if !text.is_empty() {
+                    if stack.is_empty() {
+                        return Err("text outside the root element".into());
+                    }
+                    f(XmlEvent::Text(&stack.join("/"), text))?;
                 }
             }
-            Ok(Event::Eof) | Err(_) => break,
+            Ok(Event::Eof) => {
+                if !stack.is_empty() {
+                    return Err(format!("the document ends inside <{}>", stack.join("/")));
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(format!("at byte {}: {e}", reader.buffer_position())),
             _ => {}
         }
     }
@@ -638,8 +822,10 @@ mod tests {
           <DeleteMarker><Key>p/a</Key><VersionId>v2</VersionId><IsLatest>true</IsLatest></DeleteMarker>
           <Version><Key>p/b</Key><VersionId>v3</VersionId><IsLatest>true</IsLatest></Version>
           </ListVersionsResult>"#;
-        let recs = xml_records(xml, &["Version", "DeleteMarker"]);
+        let (recs, top) =
+            xml_records(xml, "ListVersionsResult", &["Version", "DeleteMarker"]).unwrap();
         assert_eq!(recs.len(), 3);
+        assert_eq!(top, [("IsTruncated".to_owned(), "false".to_owned())]);
         assert_eq!(recs[1].0, "DeleteMarker");
         assert_eq!(recs[2].1[0], ("Key".into(), "p/b".into()));
         assert_eq!(xml_values(xml, "ListVersionsResult/IsTruncated"), ["false"]);
@@ -648,5 +834,41 @@ mod tests {
             canonical_query(&[("versions", ""), ("prefix", "x/y")]),
             "prefix=x%2Fy&versions="
         );
+    }
+
+    #[test]
+    fn a_listing_cut_short_or_malformed_is_an_error_not_a_shorter_listing() {
+        let whole = r#"<?xml version="1.0"?><ListVersionsResult><IsTruncated>false</IsTruncated><Version><Key>p/a</Key><VersionId>v1</VersionId><IsLatest>true</IsLatest></Version><Version><Key>p/b</Key><VersionId>v2</VersionId><IsLatest>true</IsLatest></Version></ListVersionsResult>"#;
+        let names = ["Version", "DeleteMarker"];
+        assert_eq!(
+            xml_records(whole, "ListVersionsResult", &names)
+                .unwrap()
+                .0
+                .len(),
+            2
+        );
+        // Cut at every byte: never a valid, shorter listing.
+        for cut in 1..whole.len() {
+            if !whole.is_char_boundary(cut) {
+                continue;
+            }
+            let part = &whole[..cut];
+            assert!(
+                xml_records(part, "ListVersionsResult", &names).is_err(),
+                "accepted a listing cut at byte {cut}: {part}"
+            );
+        }
+        for bad in [
+            "<ListVersionsResult><Version><Key>a</Key></Versio></ListVersionsResult>",
+            "<ListVersionsResult><Version><Key>a&bogus;</Key></Version></ListVersionsResult>",
+            "<Error><Code>InternalError</Code></Error>",
+            "<ListVersionsResult></ListVersionsResult><ListVersionsResult></ListVersionsResult>",
+            "",
+        ] {
+            assert!(
+                xml_records(bad, "ListVersionsResult", &names).is_err(),
+                "accepted {bad}"
+            );
+        }
     }
 }

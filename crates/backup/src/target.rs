@@ -45,6 +45,18 @@ pub trait Target: Send + Sync {
     fn check_ready(&self) -> Result<()> {
         Ok(())
     }
+    /// Stores a repository lock (see `lock`): never write-once, so that it can go away.
+    fn put_lock(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.put(name, bytes)
+    }
+    /// Removes a repository lock (a versioned bucket may only hide it).
+    fn delete_lock(&self, name: &str) -> Result<()> {
+        self.delete(name)
+    }
+    /// Names under `prefix` whose newest version is there (not deleted or hidden).
+    fn list_current(&self, prefix: &str) -> Result<Vec<String>> {
+        self.list(prefix)
+    }
     /// Keeps an object locked until at least `until` (objects still referenced by newer
     /// snapshots must outlive their own first retention).
     fn extend_lock(&self, _name: &str, _until: OffsetDateTime) -> Result<()> {

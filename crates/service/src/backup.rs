@@ -52,6 +52,7 @@ impl From<BackupError> for ServiceError {
                 "no_snapshot" => "backup_no_snapshot",
                 "no_repository" => "backup_no_repository",
                 "locked" => "backup_locked",
+                "repo_locked" => "backup_repo_locked",
                 "invalid" => "invalid_input",
                 _ => "backup_io",
             },
@@ -520,7 +521,9 @@ pub fn prune_recorded(
     let journal = Journal::open(data)?;
     let result = (|| {
         let repo = open_repository(target, key)?;
-        let plan = mamori_backup::prune_plan(&repo, keep as usize)?;
+        // Held from the listing to the last delete: no backup or other prune in between.
+        let lock = repo.lock(mamori_backup::LockKind::Exclusive, "prune")?;
+        let plan = mamori_backup::prune_plan(&repo, keep as usize, &lock)?;
         let label = target_label(target);
         if plan.remove.is_empty() {
             return Ok((
@@ -536,7 +539,8 @@ pub fn prune_recorded(
             serde_json::json!({"target": label, "keep": keep, "remove": plan.remove,
                 "kept": plan.keep}),
         ))?;
-        let out = mamori_backup::prune_planned(&repo, &plan)?;
+        let out = mamori_backup::prune_planned(&repo, &plan, &lock)?;
+        drop(lock);
         let recorded = journal
             .record(Act::new(
                 actions::BACKUP_PRUNED,
