@@ -6,7 +6,6 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use support::*;
 
@@ -251,72 +250,6 @@ fn directory_backup_beside_a_live_server_restores_and_drills() {
         "--quick",
     ]);
     assert!(ok, "{out}");
-}
-
-/// moto's S3 server on 127.0.0.1 (installed by .ci/run: pip install 'moto[server]').
-struct Moto(Child, u16);
-
-impl Moto {
-    fn start() -> Self {
-        let port = free_port();
-        let mut child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server is installed (pip install 'moto[server]')");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Moto(child, port);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("moto_server did not start");
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.1)
-    }
-
-    /// Runs boto3 against the server, as an independent S3 client (and as the attacker).
-    fn boto(&self, script: &str) -> (bool, String) {
-        let o = Command::new("python3")
-            .arg("-c")
-            .arg(format!(
-                "import boto3, botocore\ns3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1')\n{script}",
-                self.endpoint()
-            ))
-            .envs(s3_env())
-            .output()
-            .unwrap();
-        (o.status.success(), text(&o))
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn s3_env() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("AWS_ACCESS_KEY_ID", "backup-writer"),
-        ("AWS_SECRET_ACCESS_KEY", "not-a-real-secret"),
-    ]
-}
-
-fn mamori_s3(args: &[&str]) -> (bool, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_mamori"))
-        .args(args)
-        .envs(s3_env())
-        .output()
-        .unwrap();
-    (o.status.success(), text(&o))
 }
 
 #[test]
