@@ -2,6 +2,7 @@
 //! records with versions, written through the same service calls as real use (so the ledger
 //! holds every step), on a clock that walks through the past six months.
 
+use mamori_service::ErrorCode;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -89,7 +90,7 @@ pub fn prepare(dir: &Path, listen: &str) -> Result<String, ServiceError> {
     let mut cfg = mamori_service::Config::load(dir)?;
     cfg.evidence.dev_tsa = true;
     std::fs::write(dir.join(mamori_service::config::CONFIG_FILE), cfg.to_toml())
-        .map_err(|e| ServiceError::new("io", e.to_string()))?;
+        .map_err(|e| ServiceError::new(ErrorCode::Io, e.to_string()))?;
     let now = mamori_domain::SystemClock.now();
     let clock = Arc::new(StepClock(AtomicI64::new(now - 180 * 86_400_000)));
     let svc = open_with(dir, clock.clone(), StoreOptions::default(), None)?;
@@ -106,7 +107,7 @@ pub fn prepare(dir: &Path, listen: &str) -> Result<String, ServiceError> {
 /// and a printed copy in a safe) and a directory target beside it; `serve` takes the first
 /// backup two minutes after it starts.
 fn configure_backups(dir: &Path) -> Result<(), ServiceError> {
-    let io = |e: std::io::Error| ServiceError::new("io", e.to_string());
+    let io = |e: std::io::Error| ServiceError::new(ErrorCode::Io, e.to_string());
     let key = dir.join(DEMO_BACKUP_KEY);
     std::fs::write(&key, mamori_service::backup::KeyFile::generate().to_text()).map_err(io)?;
     mamori_store::restrict_file(&key).map_err(io)?;

@@ -2,6 +2,7 @@
 //! records, and export bundles. Both read the instance without its writer, so they run beside a
 //! live server; what they do is recorded in the ledger (or the outbox `serve` ingests).
 
+use mamori_service::ErrorCode;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -76,8 +77,12 @@ fn now_ms() -> i64 {
 }
 
 fn open(data: &Path) -> Result<(ReadOnly, BlobStore, Anchors, Config), ServiceError> {
-    let ro = ReadOnly::open(data)
-        .map_err(|e| ServiceError::new("no_instance", format!("データベースを開けません: {e}")))?;
+    let ro = ReadOnly::open(data).map_err(|e| {
+        ServiceError::new(
+            ErrorCode::NoInstance,
+            format!("データベースを開けません: {e}"),
+        )
+    })?;
     let blobs = BlobStore::open(data.join("blobs"))?;
     let cfg = Config::load(data)?;
     let anchors = Anchors::load(data, &cfg.evidence)?;
@@ -234,7 +239,7 @@ where
 {
     let svc = match mamori_service::instance::open(data) {
         Ok(s) => s,
-        Err(e) if e.code == "locked_instance" => {
+        Err(e) if e.code == ErrorCode::LockedInstance => {
             return Err(
                 "サーバーが動いています。止めてから実行してください（封印と更新はサーバーが1分ごとに行い、管理 › 電子署名 の「今すぐ実行」も使えます）"
                     .into(),

@@ -9,6 +9,7 @@ mod compliance;
 mod demo;
 mod evidence;
 
+use mamori_service::ErrorCode;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -323,7 +324,7 @@ fn checkpoint(data: &Path) -> ExitCode {
             }
         }
         // While the server runs it signs checkpoints itself; show its newest one.
-        Err(e) if e.code == "locked_instance" => match mamori_store::ReadOnly::open(data)
+        Err(e) if e.code == ErrorCode::LockedInstance => match mamori_store::ReadOnly::open(data)
             .map_err(ServiceError::from)
             .and_then(|ro| {
                 Ok((

@@ -1,6 +1,7 @@
 //! Account administration (JAHIS 09-001 §6.2(1)(2)): accounts are disabled, never deleted;
 //! a password reset records how the person's identity was checked.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use mamori_domain::audit::actions;
@@ -162,7 +163,7 @@ impl Service {
             }
             if r.account_by_login(&new.login)?.is_some() {
                 return Err(ServiceError::new(
-                    "login_taken",
+                    ErrorCode::LoginTaken,
                     "このログインIDは既に使われています（無効化された利用者のIDも再利用できません）",
                 ));
             }
@@ -339,7 +340,7 @@ impl Service {
         self.admin_change(p, id, action, move |tx, _| {
             if id == me && !active {
                 return Err(ServiceError::new(
-                    "invalid_state",
+                    ErrorCode::InvalidState,
                     "自分自身のアカウントは無効化できません",
                 ));
             }
@@ -369,7 +370,7 @@ impl Service {
         self.admin_change(p, id, actions::ACCOUNT_ROLE_CHANGED, move |tx, _| {
             if id == me {
                 return Err(ServiceError::new(
-                    "invalid_state",
+                    ErrorCode::InvalidState,
                     "自分自身の職種は変更できません",
                 ));
             }
@@ -408,7 +409,7 @@ impl Service {
         self.admin_change(p, id, actions::ACCOUNT_PASSWORD_RESET, move |tx, a| {
             if a.is_service {
                 return Err(ServiceError::new(
-                    "invalid_state",
+                    ErrorCode::InvalidState,
                     "サービスアカウントにはパスワードがありません",
                 ));
             }
@@ -469,7 +470,7 @@ impl Service {
             let a = account_in(&tx.read(), id)?;
             if !a.is_service || !a.active {
                 return Err(ServiceError::new(
-                    "invalid_state",
+                    ErrorCode::InvalidState,
                     "APIトークンは有効なサービスアカウントにだけ発行できます",
                 ));
             }

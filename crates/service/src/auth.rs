@@ -1,5 +1,6 @@
 //! Identification and authentication (JAHIS 09-001 §6.2(1)–(4), §7.1.1).
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use mamori_domain::audit::{ActorRef, AuditEvent, Outcome, actions};
@@ -30,7 +31,7 @@ pub fn has_client_certificate(client: Option<&str>) -> bool {
 
 fn client_certificate_required() -> ServiceError {
     ServiceError::new(
-        "client_certificate_required",
+        ErrorCode::ClientCertificateRequired,
         "この職種は、施設の証明書（クライアント証明書）をインストールした端末からのみ利用できます。システム管理者に相談してください",
     )
 }
@@ -54,7 +55,7 @@ pub struct LoginOk {
 /// without saying whether it applies, so that it tells nobody which login names exist.
 fn bad_credentials() -> ServiceError {
     ServiceError::new(
-        "invalid_credentials",
+        ErrorCode::InvalidCredentials,
         "ログインIDまたはパスワードが正しくありません。誤りが続くとアカウントは一時的にロックされます（お急ぎの場合はシステム管理者にロック解除を依頼してください）",
     )
 }
@@ -214,7 +215,7 @@ impl Service {
         match verdict {
             Verdict::Ok(acc) => Ok(*acc),
             Verdict::Disabled => Err(ServiceError::new(
-                "account_disabled",
+                ErrorCode::AccountDisabled,
                 "このアカウントは使用できません。システム管理者に連絡してください",
             )),
             Verdict::Refused => {
@@ -248,7 +249,7 @@ impl Service {
                 .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
                 .await?;
             return Err(ServiceError::new(
-                "password_change_required",
+                ErrorCode::PasswordChangeRequired,
                 "パスワードの変更が必要です。新しいパスワードを設定してください",
             ));
         }
@@ -310,7 +311,7 @@ impl Service {
                 .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
                 .await?;
             return Err(ServiceError::new(
-                "account_disabled",
+                ErrorCode::AccountDisabled,
                 "この非常用アカウントは使用済みです。システム管理者がパスワードを再設定するまで使えません",
             ));
         }
@@ -542,7 +543,7 @@ impl Service {
                     .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
                     .await?;
                 return Err(ServiceError::new(
-                    "second_factor_required",
+                    ErrorCode::SecondFactorRequired,
                     "2要素認証を設定しているアカウントです。パスワードの変更には、認証アプリの確認コードまたは回復コードも入力してください",
                 )
                 .with_field("second_factor_code"));
@@ -582,7 +583,7 @@ impl Service {
         let p = self.authenticate_pending(token, client).await?;
         if p.second_factor_pending {
             return Err(ServiceError::new(
-                "second_factor_required",
+                ErrorCode::SecondFactorRequired,
                 "2要素認証の確認コードを入力してください",
             ));
         }
@@ -636,7 +637,7 @@ impl Service {
                     .await?;
             }
             return Err(ServiceError::new(
-                "session_expired",
+                ErrorCode::SessionExpired,
                 "一定時間操作がなかったため、ログアウトしました。もう一度ログインしてください",
             ));
         }
@@ -688,7 +689,7 @@ impl Service {
         match presented {
             Some(t) if ct_eq(t, &p.csrf) => Ok(()),
             _ => Err(ServiceError::new(
-                "csrf",
+                ErrorCode::Csrf,
                 "フォームの有効期限が切れました。画面を再読み込みしてからもう一度操作してください",
             )),
         }

@@ -10,6 +10,7 @@
 //! run beside a live server cannot write the ledger (the server holds it), so it leaves the
 //! event in `outbox/` and the server records it within a minute.
 
+use crate::ErrorCode;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -43,21 +44,19 @@ const IN_MEMORY_DB: u64 = 1 << 30;
 
 impl From<BackupError> for ServiceError {
     fn from(e: BackupError) -> Self {
-        ServiceError::new(
-            match e.code() {
-                "wrong_key" => "backup_wrong_key",
-                "no_key" => "backup_no_key",
-                "missing" => "backup_missing",
-                "corrupt" => "backup_corrupt",
-                "no_snapshot" => "backup_no_snapshot",
-                "no_repository" => "backup_no_repository",
-                "locked" => "backup_locked",
-                "repo_locked" => "backup_repo_locked",
-                "invalid" => "invalid_input",
-                _ => "backup_io",
-            },
-            e.to_string(),
-        )
+        let code = match &e {
+            BackupError::WrongKey => ErrorCode::BackupWrongKey,
+            BackupError::NoKey => ErrorCode::BackupNoKey,
+            BackupError::Missing { .. } => ErrorCode::BackupMissing,
+            BackupError::Corrupt { .. } => ErrorCode::BackupCorrupt,
+            BackupError::NoSnapshot(_) => ErrorCode::BackupNoSnapshot,
+            BackupError::NoRepository(_) => ErrorCode::BackupNoRepository,
+            BackupError::Locked(_) => ErrorCode::BackupLocked,
+            BackupError::RepoLocked(_) => ErrorCode::BackupRepoLocked,
+            BackupError::Invalid(_) => ErrorCode::InvalidInput,
+            BackupError::Io(_) => ErrorCode::BackupIo,
+        };
+        ServiceError::new(code, e.to_string())
     }
 }
 
@@ -86,7 +85,7 @@ pub fn instance_facts(dir: &Path) -> Result<InstanceFacts> {
 fn facts_of(r: &mamori_store::Reader<'_>) -> Result<InstanceFacts> {
     let size = r.ledger_size()?;
     let root = Frontier::load(&r.hashes(), size)
-        .map_err(|e| ServiceError::new("corrupt", format!("台帳を読めません: {e}")))?
+        .map_err(|e| ServiceError::new(ErrorCode::Corrupt, format!("台帳を読めません: {e}")))?
         .root();
     let mut h = Sha256::new();
     let mut versions = 0u64;
@@ -117,7 +116,7 @@ pub fn key_material(key_file: Option<&Path>, passphrase: Option<String>) -> Resu
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 ServiceError::new(
-                    "backup_no_key",
+                    ErrorCode::BackupNoKey,
                     format!("鍵ファイル {} を読めません: {e}", path.display()),
                 )
             })?;
@@ -162,7 +161,10 @@ impl Drop for Staged {
 }
 
 fn io(what: &Path, e: std::io::Error) -> ServiceError {
-    ServiceError::new("backup_io", format!("{} を読めません: {e}", what.display()))
+    ServiceError::new(
+        ErrorCode::BackupIo,
+        format!("{} を読めません: {e}", what.display()),
+    )
 }
 
 /// Copies the database (while the server may be writing) and lists the instance's files.
@@ -171,7 +173,7 @@ fn io(what: &Path, e: std::io::Error) -> ServiceError {
 pub fn stage(dir: &Path, include_keys: bool) -> Result<Staged> {
     if !dir.join("mamori.db").exists() {
         return Err(ServiceError::new(
-            "no_instance",
+            ErrorCode::NoInstance,
             format!("{} にインスタンスがありません", dir.display()),
         ));
     }
@@ -580,7 +582,7 @@ pub fn restore_recorded(
         let journal = match Journal::open(staged) {
             Ok(j) => j,
             // A backup taken without keys: they are put back by hand before the first start.
-            Err(e) if e.code == "key" => Journal::outbox_of(staged),
+            Err(e) if e.code == ErrorCode::Key => Journal::outbox_of(staged),
             Err(e) => {
                 return Err(BackupError::Invalid(format!(
                     "復元したインスタンスを開けません: {e}"
@@ -1016,7 +1018,7 @@ impl Service {
     fn claim_backup_runner(&self) -> Result<()> {
         if self.backup_running.swap(true, Ordering::AcqRel) {
             return Err(ServiceError::new(
-                "backup_running",
+                ErrorCode::BackupRunning,
                 "バックアップか復元訓練が実行中です。終わるまでお待ちください",
             ));
         }

@@ -3,6 +3,7 @@
 //! reason codes and a signed CRL. The CA key (ECDSA P-256) lives in `keys/ca.key` beside the
 //! ledger key and is made on first use.
 
+use crate::ErrorCode;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -79,7 +80,7 @@ fn odt(ms: Millis) -> time::OffsetDateTime {
 }
 
 fn ca_err(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::new("ca", format!("認証局の処理に失敗しました: {e}"))
+    ServiceError::new(ErrorCode::Ca, format!("認証局の処理に失敗しました: {e}"))
 }
 
 fn paths(dir: &Path) -> (PathBuf, PathBuf) {

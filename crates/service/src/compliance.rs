@@ -3,6 +3,7 @@
 //! proposed live, with their evidence and time; a person may override one only with a note.
 //! Closing an assessment freezes what was observed, so last year's answers stay last year's.
 
+use crate::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -128,7 +129,7 @@ fn open_assessment<'l>(
         .assessment(id)?
         .ok_or_else(|| ServiceError::not_found("自己点検"))?;
     if row.closed_at.is_some() {
-        return Err(ServiceError::new("conflict", closed));
+        return Err(ServiceError::new(ErrorCode::Conflict, closed));
     }
     let c = lib
         .get(&row.catalogue_id)

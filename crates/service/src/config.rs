@@ -1,6 +1,7 @@
 //! `mamori.toml` in the data directory, overridable by environment variables named
 //! `MAMORI_<SECTION>_<KEY>` (e.g. `MAMORI_SERVER_LISTEN`, `MAMORI_LOCKOUT_MAX_FAILURES`).
 
+use crate::ErrorCode;
 use std::path::Path;
 
 use mamori_domain::password::{LockoutPolicy, PasswordPolicy, SessionPolicy};
@@ -324,7 +325,7 @@ impl Config {
         let path = dir.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| {
             ServiceError::new(
-                "config",
+                ErrorCode::Config,
                 format!("設定ファイル {} を読めません: {e}", path.display()),
             )
         })?;
@@ -335,7 +336,7 @@ impl Config {
     pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut value: toml::Value = toml::from_str(text).map_err(|e| {
             ServiceError::new(
-                "config",
+                ErrorCode::Config,
                 format!("設定ファイルの書式が正しくありません: {e}"),
             )
         })?;
@@ -360,7 +361,7 @@ impl Config {
                     }
                     .ok_or_else(|| {
                         ServiceError::new(
-                            "config",
+                            ErrorCode::Config,
                             format!("環境変数 {var} の値 '{raw}' が正しくありません"),
                         )
                     })?;
@@ -373,9 +374,12 @@ impl Config {
                 }
             }
         }
-        value
-            .try_into()
-            .map_err(|e| ServiceError::new("config", format!("設定の値が正しくありません: {e}")))
+        value.try_into().map_err(|e| {
+            ServiceError::new(
+                ErrorCode::Config,
+                format!("設定の値が正しくありません: {e}"),
+            )
+        })
     }
 
     pub fn to_toml(&self) -> String {

@@ -4,6 +4,7 @@
 //! detail, announced at once (in-app queue, optional webhook), shown with a red banner, and
 //! must be reviewed and closed by a security officer (`read_audit`) with a comment.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use mamori_domain::audit::actions;
@@ -63,7 +64,7 @@ impl Service {
                     .ok_or_else(|| ServiceError::not_found("患者").with_field("patient_id"))?;
                 if pc.emergency_for(&pid).is_some() {
                     return Err(ServiceError::new(
-                        "invalid_state",
+                        ErrorCode::InvalidState,
                         "この患者への非常時アクセスは既に有効です",
                     ));
                 }
@@ -229,7 +230,7 @@ impl Service {
             }
             if !tx.review_emergency_access(id, pc.account.id, &comment, now)? {
                 return Err(ServiceError::new(
-                    "invalid_state",
+                    ErrorCode::InvalidState,
                     "この非常時アクセスは既に確認済みです",
                 ));
             }

@@ -10,6 +10,7 @@
 //!   its newest TSA certificate expires, or with a stronger hash when the configuration says so.
 //! - A finalisation that could not be signed (crash, missing key) is signed by the next sweep.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -42,13 +43,13 @@ const MAX_BACKOFF: Millis = 3_600_000;
 
 fn ev_err(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::new(
-        "evidence",
+        ErrorCode::Evidence,
         format!("電子署名・タイムスタンプの処理に失敗しました: {e}"),
     )
 }
 
 fn from_evidence(e: mamori_evidence::EvidenceError) -> ServiceError {
-    ServiceError::new("evidence", e.message)
+    ServiceError::new(ErrorCode::Evidence, e.message)
 }
 
 /// Parsed keys and certificates kept between signatures (each file is read once).
@@ -388,7 +389,7 @@ impl Service {
             if urls.is_empty() {
                 if !this.config.evidence.dev_tsa {
                     return Err(ServiceError::new(
-                        "no_tsa",
+                        ErrorCode::NoTsa,
                         "タイムスタンプ局 (TSA) が設定されていません（evidence.tsa_urls）",
                     ));
                 }
@@ -403,7 +404,7 @@ impl Service {
                 }
             }
             Err(ServiceError::new(
-                "tsa_unavailable",
+                ErrorCode::TsaUnavailable,
                 format!("タイムスタンプ局に接続できません（{last}）"),
             ))
         })
@@ -445,7 +446,7 @@ impl Service {
             .join(format!("{}.key", row.serial));
         let pem = std::fs::read_to_string(&key_path).map_err(|e| {
             ServiceError::new(
-                "signing_key_missing",
+                ErrorCode::SigningKeyMissing,
                 format!("署名鍵 {} を読めません: {e}", key_path.display()),
             )
         })?;
@@ -700,7 +701,7 @@ impl Service {
             self.time_stamp(digest).await
         } else {
             Err(ServiceError::new(
-                "no_tsa",
+                ErrorCode::NoTsa,
                 "タイムスタンプ局 (TSA) が設定されていません（evidence.tsa_urls）",
             ))
         };
@@ -898,7 +899,10 @@ impl Service {
 
     fn hash_alg(&self) -> Result<HashAlg> {
         HashAlg::parse(&self.config.evidence.hash).ok_or_else(|| {
-            ServiceError::new("config", "evidence.hash は sha256 か sha512 にしてください")
+            ServiceError::new(
+                ErrorCode::Config,
+                "evidence.hash は sha256 か sha512 にしてください",
+            )
         })
     }
 
@@ -999,7 +1003,7 @@ impl Service {
                 let (token, info) = self.time_stamp(input).await?;
                 if info.tsa_not_after <= stamp.tsa_not_after {
                     return Err(ServiceError::new(
-                        "tsa_not_newer",
+                        ErrorCode::TsaNotNewer,
                         "タイムスタンプ局の証明書が前回より新しくないため、証拠記録を更新できません（TSA の鍵更新を確認してください）",
                     ));
                 }
@@ -1088,7 +1092,7 @@ pub(crate) fn pkcs8_from_pem(pem: &str) -> Result<Vec<u8>> {
         .decode(body.trim())
         .map_err(|e| {
             ServiceError::new(
-                "signing_key_missing",
+                ErrorCode::SigningKeyMissing,
                 format!("署名鍵の形式が正しくありません: {e}"),
             )
         })
@@ -1281,7 +1285,7 @@ impl Service {
             Some(u) => (u.rec.clone(), self.statement(&u)?),
             None => {
                 return Err(ServiceError::new(
-                    "conflict",
+                    ErrorCode::Conflict,
                     "この版はすでに署名されています",
                 ));
             }
@@ -1354,7 +1358,7 @@ impl Service {
             Some(u) => (u.rec, u.version),
             None => {
                 return Err(ServiceError::new(
-                    "conflict",
+                    ErrorCode::Conflict,
                     "この版はすでに署名されています",
                 ));
             }

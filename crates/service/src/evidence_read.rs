@@ -2,6 +2,7 @@
 //! command line can run it beside a live server: the signed statement, trust anchors,
 //! evidence records per object, and verification.
 
+use crate::ErrorCode;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -117,9 +118,8 @@ pub struct Anchors {
 impl Anchors {
     pub fn load(dir: &Path, cfg: &EvidenceConfig) -> Result<Self> {
         let ca = match crate::ca::ca_pem(dir) {
-            Some(p) => {
-                Cert::from_pem_chain(&p).map_err(|e| ServiceError::new("evidence", e.message))?
-            }
+            Some(p) => Cert::from_pem_chain(&p)
+                .map_err(|e| ServiceError::new(ErrorCode::Evidence, e.message))?,
             None => Vec::new(),
         };
         let extra = |file: &str| -> Result<Vec<Cert>> {
@@ -129,14 +129,14 @@ impl Anchors {
             let path = dir.join(file.trim());
             let pem = std::fs::read_to_string(&path).map_err(|e| {
                 ServiceError::new(
-                    "config",
+                    ErrorCode::Config,
                     format!(
                         "信頼する証明書のファイル {} を読めません: {e}",
                         path.display()
                     ),
                 )
             })?;
-            Cert::from_pem_chain(&pem).map_err(|e| ServiceError::new("config", e.message))
+            Cert::from_pem_chain(&pem).map_err(|e| ServiceError::new(ErrorCode::Config, e.message))
         };
         let mut signers = ca.clone();
         signers.extend(extra(&cfg.signer_trust)?);
@@ -152,13 +152,14 @@ fn load_chains(r: &Reader<'_>, family: i64) -> Result<Vec<Chain>> {
     r.evidence_chains(family)?
         .into_iter()
         .map(|t| {
-            let alg = HashAlg::parse(&t.alg)
-                .ok_or_else(|| ServiceError::new("corrupt", format!("未知のハッシュ {}", t.alg)))?;
+            let alg = HashAlg::parse(&t.alg).ok_or_else(|| {
+                ServiceError::new(ErrorCode::Corrupt, format!("未知のハッシュ {}", t.alg))
+            })?;
             let ht = HashTree::build(alg, t.leaves.clone())
-                .map_err(|e| ServiceError::new("corrupt", e.message))?;
+                .map_err(|e| ServiceError::new(ErrorCode::Corrupt, e.message))?;
             if ht.root() != t.root.as_slice() {
                 return Err(ServiceError::new(
-                    "corrupt",
+                    ErrorCode::Corrupt,
                     format!("証拠記録 {} のハッシュ木が保存された根と一致しません", t.id),
                 ));
             }
@@ -180,7 +181,7 @@ fn chains_for(
         let hashes = member.hashes(alg, &seq)?;
         if position >= ht.len() || ht.leaf(position) != ers::group_leaf(alg, &hashes).as_slice() {
             return Err(ServiceError::new(
-                "evidence_mismatch",
+                ErrorCode::EvidenceMismatch,
                 "証拠記録のハッシュ木が、この署名・チェックポイントの現在の内容と一致しません（改ざんの可能性）",
             ));
         }
@@ -193,12 +194,12 @@ fn chains_for(
             };
             chain.push(
                 ers::archive_time_stamp(alg, reduced, &s.token)
-                    .map_err(|e| ServiceError::new("corrupt", e.message))?,
+                    .map_err(|e| ServiceError::new(ErrorCode::Corrupt, e.message))?,
             );
         }
         if chain.is_empty() {
             return Err(ServiceError::new(
-                "corrupt",
+                ErrorCode::Corrupt,
                 "証拠記録にタイムスタンプがありません",
             ));
         }
@@ -216,7 +217,7 @@ pub(crate) fn evidence_record(
 ) -> Result<Vec<u8>> {
     let chains = load_chains(r, family)?;
     let seq = chains_for(&chains, position as usize, member)?;
-    ers::encode(seq).map_err(|e| ServiceError::new("corrupt", e.message))
+    ers::encode(seq).map_err(|e| ServiceError::new(ErrorCode::Corrupt, e.message))
 }
 
 /// Every member of a family with its trees built once (for hash-tree renewal).
@@ -378,7 +379,10 @@ fn check_signature(
             .push("署名対象のファイルが書き換えられています（ハッシュ不一致）".into());
     }
     let facts: Statement = serde_json::from_slice(&statement).map_err(|e| {
-        ServiceError::new("corrupt", format!("署名対象の形式が正しくありません: {e}"))
+        ServiceError::new(
+            ErrorCode::Corrupt,
+            format!("署名対象の形式が正しくありません: {e}"),
+        )
     })?;
     if facts.record_id != v.record_id || facts.version_no != v.version_no {
         out.problems.push("署名対象が別の記録・版のものです".into());
@@ -450,7 +454,7 @@ fn check_signature(
         };
         let checked = evidence_record(r, family, pos, &member).and_then(|der| {
             ers::verify(&der, &member.objects(), &anchors.tsa)
-                .map_err(|e| ServiceError::new("evidence", e.message))
+                .map_err(|e| ServiceError::new(ErrorCode::Evidence, e.message))
         });
         match checked {
             Ok(info) => {
@@ -557,7 +561,7 @@ pub fn verify_evidence(
             };
             let checked = evidence_record(r, family, pos, &member).and_then(|der| {
                 ers::verify(&der, &member.objects(), &anchors.tsa)
-                    .map_err(|e| ServiceError::new("evidence", e.message))
+                    .map_err(|e| ServiceError::new(ErrorCode::Evidence, e.message))
             });
             match checked {
                 Ok(_) => rep.checkpoints_sealed += 1,

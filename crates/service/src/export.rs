@@ -5,6 +5,7 @@
 //! with the signed checkpoint, the trust anchors, and a README and `verify.sh` that check it
 //! all with OpenSSL alone.
 
+use crate::ErrorCode;
 use std::fmt::Write as _;
 use std::io::{Seek, Write};
 
@@ -35,7 +36,10 @@ pub struct BundleInfo<'a> {
 }
 
 fn zip_err(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::new("export", format!("エクスポートの作成に失敗しました: {e}"))
+    ServiceError::new(
+        ErrorCode::Export,
+        format!("エクスポートの作成に失敗しました: {e}"),
+    )
 }
 
 fn esc(s: &str) -> String {
@@ -212,8 +216,9 @@ pub fn write_bundle<W: Write + Seek>(
             let base = format!("records/{}/v{}", rec.id, v.version_no);
             let content_bytes = blobs.get(&v.content_sha256)?;
             w.file(&format!("{base}/content.json"), &content_bytes)?;
-            let content: RecordContent = serde_json::from_slice(&content_bytes)
-                .map_err(|e| ServiceError::new("corrupt", format!("本文を読めません: {e}")))?;
+            let content: RecordContent = serde_json::from_slice(&content_bytes).map_err(|e| {
+                ServiceError::new(ErrorCode::Corrupt, format!("本文を読めません: {e}"))
+            })?;
             let mut att_html = String::new();
             for a in &content.attachments {
                 let name = format!("{}-{}", &a.sha256[..12], safe_name(&a.name));
@@ -397,9 +402,10 @@ fn write_signature<W: Write + Seek>(
             signed_at / 1000
         ),
     );
-    let sv = cades::signature_value(&s.p7s).map_err(|e| ServiceError::new("corrupt", e.message))?;
-    if let Some(token) =
-        cades::signature_timestamp(&s.p7s).map_err(|e| ServiceError::new("corrupt", e.message))?
+    let sv = cades::signature_value(&s.p7s)
+        .map_err(|e| ServiceError::new(ErrorCode::Corrupt, e.message))?;
+    if let Some(token) = cades::signature_timestamp(&s.p7s)
+        .map_err(|e| ServiceError::new(ErrorCode::Corrupt, e.message))?
     {
         w.file(&format!("{base}/signature-value.bin"), &sv)?;
         w.file(&format!("{base}/signature.tst"), &token)?;
@@ -484,7 +490,7 @@ fn write_signature<W: Write + Seek>(
 type CoveredStamp = (String, Vec<u8>, String);
 
 fn explain_record(der: &[u8], member: &Member) -> Result<(String, Vec<CoveredStamp>)> {
-    let er = ers::decode(der).map_err(|e| ServiceError::new("corrupt", e.message))?;
+    let er = ers::decode(der).map_err(|e| ServiceError::new(ErrorCode::Corrupt, e.message))?;
     let mut text = String::from(
         "証拠記録 (RFC 4998) の検証手順 / How the evidence record covers this signature\n\
          Each step: sort the listed hashes as bytes, concatenate them, hash the result.\n\
@@ -497,7 +503,7 @@ fn explain_record(der: &[u8], member: &Member) -> Result<(String, Vec<CoveredSta
             .as_ref()
             .map(|a| HashAlg::from_oid(&a.oid))
             .transpose()
-            .map_err(|e| ServiceError::new("corrupt", e.message))?
+            .map_err(|e| ServiceError::new(ErrorCode::Corrupt, e.message))?
             .unwrap_or(HashAlg::Sha256);
         let previous = &er.archive_time_stamp_sequence[..ci];
         let hashes = member.hashes(alg, previous)?;
@@ -555,8 +561,9 @@ fn explain_record(der: &[u8], member: &Member) -> Result<(String, Vec<CoveredSta
                 }
             }
             let digest = ers::walk(alg, &start, reduced.as_deref())
-                .map_err(|e| ServiceError::new("evidence", e.message))?;
-            let token = ers::token_der(ats).map_err(|e| ServiceError::new("corrupt", e.message))?;
+                .map_err(|e| ServiceError::new(ErrorCode::Evidence, e.message))?;
+            let token = ers::token_der(ats)
+                .map_err(|e| ServiceError::new(ErrorCode::Corrupt, e.message))?;
             let name = format!("ats-{}-{}", ci + 1, si + 1);
             let _ = writeln!(text, "  {name}.tst covers {}\n", hex::encode(&digest));
             covered.push((name, token.clone(), hex::encode(&digest)));
@@ -581,8 +588,9 @@ fn write_ledger_proof<W: Write + Seek>(
         return Ok(());
     };
     let hashes = r.hashes();
-    let proof = inclusion_proof(&hashes, index, cp.size)
-        .map_err(|e| ServiceError::new("corrupt", format!("台帳の証明を作れません: {e}")))?;
+    let proof = inclusion_proof(&hashes, index, cp.size).map_err(|e| {
+        ServiceError::new(ErrorCode::Corrupt, format!("台帳の証明を作れません: {e}"))
+    })?;
     let root = root_at(&hashes, cp.size).map_err(ServiceError::internal)?;
     let doc = serde_json::json!({
         "about": "RFC 6962 inclusion proof of the ledger entry that recorded this version, against ledger/checkpoint.txt (leaf = SHA-256(0x00 || event), node = SHA-256(0x01 || left || right))",

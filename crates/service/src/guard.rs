@@ -2,6 +2,7 @@
 //! few at once (each argon2id hash holds 19 MiB), with a short queue and a clear "busy" past
 //! it; attempts on one account run one at a time, so a lockout counts every guess.
 
+use crate::ErrorCode;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,7 @@ pub struct Gate {
 /// The refusal when the queue is full: HTTP 503 with `Retry-After`.
 pub fn busy() -> ServiceError {
     ServiceError::new(
-        "busy",
+        ErrorCode::Busy,
         "ただいま混み合っています。少し待ってからもう一度お試しください",
     )
 }

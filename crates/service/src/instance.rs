@@ -1,5 +1,6 @@
 //! Creating and opening an instance: data directory, configuration, ledger key, defaults.
 
+use crate::ErrorCode;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -67,7 +68,7 @@ pub fn validate_login(login: &str) -> Result<()> {
 pub fn init(dir: &Path, params: &InitParams<'_>) -> Result<()> {
     if is_instance(dir) {
         return Err(ServiceError::new(
-            "exists",
+            ErrorCode::Exists,
             format!("{} には既にインスタンスがあります", dir.display()),
         ));
     }
@@ -158,7 +159,7 @@ pub fn load_signing_key(dir: &Path) -> Result<SigningKey> {
     let path = dir.join(KEY_DIR).join(LEDGER_KEY);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         ServiceError::new(
-            "key",
+            ErrorCode::Key,
             format!("台帳の署名鍵 {} を読めません: {e}", path.display()),
         )
     })?;
@@ -167,7 +168,7 @@ pub fn load_signing_key(dir: &Path) -> Result<SigningKey> {
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| {
             ServiceError::new(
-                "key",
+                ErrorCode::Key,
                 format!("台帳の署名鍵 {} が壊れています", path.display()),
             )
         })?;
@@ -187,7 +188,7 @@ pub fn open_with(
 ) -> Result<Arc<Service>> {
     if !dir.join("mamori.db").exists() {
         return Err(ServiceError::new(
-            "no_instance",
+            ErrorCode::NoInstance,
             format!(
                 "{} にインスタンスがありません。先に `mamori init` を実行してください",
                 dir.display()
@@ -201,7 +202,10 @@ pub fn open_with(
     let key = load_signing_key(dir)?;
     let store = Store::open(dir, opts)?;
     let origin = store.reader()?.get().meta("origin")?.ok_or_else(|| {
-        ServiceError::new("corrupt", "インスタンスの識別子 (origin) がありません")
+        ServiceError::new(
+            ErrorCode::Corrupt,
+            "インスタンスの識別子 (origin) がありません",
+        )
     })?;
     let signer = CheckpointSigner::new(origin, key);
     let svc = Service {
@@ -222,7 +226,7 @@ pub fn open_with(
     let expected = svc.store.reader()?.get().meta("verifier_key")?;
     if expected.as_deref() != Some(svc.signer.verifier_key().as_str()) {
         return Err(ServiceError::new(
-            "key_mismatch",
+            ErrorCode::KeyMismatch,
             "台帳の署名鍵がこのインスタンスのものではありません。鍵ファイルを確認してください",
         ));
     }

@@ -1,5 +1,6 @@
 //! Signed checkpoints and inclusion proofs.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -113,8 +114,9 @@ impl Service {
                 .ledger_row(index)?
                 .ok_or_else(|| ServiceError::not_found("台帳の項目"))?;
             let hashes = r.hashes();
-            let proof = inclusion_proof(&hashes, index, cp2.size)
-                .map_err(|e| ServiceError::new("not_found", format!("証明を作れません: {e}")))?;
+            let proof = inclusion_proof(&hashes, index, cp2.size).map_err(|e| {
+                ServiceError::new(ErrorCode::NotFound, format!("証明を作れません: {e}"))
+            })?;
             let root = root_at(&hashes, cp2.size).map_err(ServiceError::internal)?;
             if hex::encode(root) != cp2.root {
                 return Err(ServiceError::internal(
@@ -201,7 +203,7 @@ impl Service {
             .is_err()
         {
             return Err(ServiceError::new(
-                "busy",
+                ErrorCode::Busy,
                 "検証を実行中です。終わるまでお待ちください",
             ));
         }

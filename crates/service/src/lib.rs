@@ -42,7 +42,7 @@ use mamori_ledger::CheckpointSigner;
 use mamori_store::{Account, Reader, Store, WriteTx};
 
 pub use config::Config;
-pub use error::{Result, ServiceError};
+pub use error::{ErrorCode, Result, ServiceError};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -89,7 +89,7 @@ impl Principal {
             };
             if !granted {
                 return Err(ServiceError::new(
-                    "forbidden",
+                    ErrorCode::Forbidden,
                     "この API トークンには、この操作の範囲（スコープ）がありません",
                 ));
             }
@@ -346,7 +346,7 @@ impl Service {
         let mut t = t.clone();
         t.content_sha256 = None;
         t.version_digest = None;
-        t.detail("error", err.code);
+        t.detail("error", err.code.as_str());
         // A refused request's input is the attacker's choice: only its beginning is kept.
         for v in t.detail.values_mut() {
             mamori_domain::audit::clip_json(v, REFUSED_INPUT_IN_LEDGER);

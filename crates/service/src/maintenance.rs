@@ -4,6 +4,7 @@
 //! touched). Everything done is in the ledger anyway; at the end mamori assembles the work
 //! report (actions, patients touched, times) for the administrator to acknowledge.
 
+use crate::ErrorCode;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -123,7 +124,7 @@ impl Service {
             .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
             .await?;
         Err(ServiceError::new(
-            "maintenance_window_required",
+            ErrorCode::MaintenanceWindowRequired,
             "承認された保守作業の時間外のため、ログインできません。施設のシステム管理者に作業申請の承認を依頼してください",
         ))
     }
@@ -223,7 +224,7 @@ impl Service {
                 .ok_or_else(|| ServiceError::not_found("保守作業"))?;
             if !tx.decide_maintenance_window(id, approve, pc.account.id, now)? {
                 return Err(ServiceError::new(
-                    "invalid_state",
+                    ErrorCode::InvalidState,
                     "この作業申請は既に承認または却下されています",
                 ));
             }
@@ -319,7 +320,7 @@ impl Service {
                     .ok_or_else(|| ServiceError::not_found("保守作業"))?;
                 if w.status != "approved" || now < w.ends_at {
                     return Err(ServiceError::new(
-                        "invalid_state",
+                        ErrorCode::InvalidState,
                         "作業報告は、承認された作業の終了後に確認できます",
                     ));
                 }
@@ -331,7 +332,7 @@ impl Service {
                 }
                 if !tx.acknowledge_maintenance_report(id, pc.account.id, &comment, now)? {
                     return Err(ServiceError::new(
-                        "invalid_state",
+                        ErrorCode::InvalidState,
                         "この作業報告は既に確認済みです",
                     ));
                 }

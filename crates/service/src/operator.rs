@@ -4,6 +4,7 @@
 //! into the ledger; when one does, into `outbox/` (fsynced file and directory), which the
 //! server records within a minute. If neither is possible the act does not happen.
 
+use crate::ErrorCode;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -61,7 +62,7 @@ impl Journal {
                 svc,
                 rt: runtime()?,
             }),
-            Err(e) if e.code == "locked_instance" => Ok(Journal::Outbox(dir.join(OUTBOX))),
+            Err(e) if e.code == ErrorCode::LockedInstance => Ok(Journal::Outbox(dir.join(OUTBOX))),
             Err(e) => Err(e),
         }
     }
@@ -116,7 +117,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn io(what: &Path, e: std::io::Error) -> ServiceError {
     ServiceError::new(
-        "outbox_io",
+        ErrorCode::OutboxIo,
         format!("{} に記録を書けません: {e}", what.display()),
     )
 }

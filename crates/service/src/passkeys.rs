@@ -3,6 +3,7 @@
 //! checks are in `mamori-passkey`; this keeps challenges (one per session, five minutes) and
 //! credentials, and records every registration, use, failure and removal in the ledger.
 
+use crate::ErrorCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -194,7 +195,10 @@ impl Service {
                     }
                     tx.insert_passkey(id, &cred.id, &cred.public_key, cred.sign_count, &name, now)
                         .map_err(|_| {
-                            ServiceError::new("exists", "このパスキーは既に登録されています")
+                            ServiceError::new(
+                                ErrorCode::Exists,
+                                "このパスキーは既に登録されています",
+                            )
                         })?;
                     if first {
                         tx.replace_recovery_codes(id, &hashes)?;
@@ -217,14 +221,14 @@ impl Service {
     ) -> Result<serde_json::Value> {
         if !p.second_factor_pending {
             return Err(ServiceError::new(
-                "invalid_state",
+                ErrorCode::InvalidState,
                 "このセッションは2要素認証を待っていません",
             ));
         }
         let keys = self.passkeys_raw(p.account.id).await?;
         if keys.is_empty() {
             return Err(ServiceError::new(
-                "invalid_state",
+                ErrorCode::InvalidState,
                 "パスキーが登録されていません。確認コードを使ってください",
             ));
         }
@@ -244,7 +248,7 @@ impl Service {
     pub async fn complete_passkey(self: &Arc<Self>, p: &Principal, a: Assertion) -> Result<()> {
         if !p.second_factor_pending {
             return Err(ServiceError::new(
-                "invalid_state",
+                ErrorCode::InvalidState,
                 "このセッションは2要素認証を待っていません",
             ));
         }
@@ -317,7 +321,7 @@ impl Service {
         match (reason, locked) {
             (None, _) => Ok(()),
             (Some(_), true) => Err(ServiceError::new(
-                "account_locked",
+                ErrorCode::AccountLocked,
                 "確認の失敗が続いたため、アカウントがロックされました。システム管理者に連絡してください",
             )),
             (Some(why), false) => Err(ServiceError::invalid("passkey", why)),
@@ -344,7 +348,7 @@ impl Service {
                 let totp = r.totp(id)?.is_some_and(|t| t.enabled_at.is_some());
                 if keys.len() == 1 && !totp && r.role_requires_two_factor(&role)? {
                     return Err(ServiceError::new(
-                        "invalid_state",
+                        ErrorCode::InvalidState,
                         "この職種では2要素認証が必須のため、最後のパスキーは削除できません",
                     ));
                 }

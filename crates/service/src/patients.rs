@@ -1,3 +1,4 @@
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use mamori_domain::audit::actions;
@@ -54,10 +55,11 @@ impl Service {
                 .map_err(|e| ServiceError::from(e).with_field("birth_date"))?;
             let sex = Sex::parse(&new.sex).map_err(|e| ServiceError::from(e).with_field("sex"))?;
             if tx.read().patient(&new.id)?.is_some() {
-                return Err(
-                    ServiceError::new("conflict", "この患者IDは既に登録されています")
-                        .with_field("id"),
-                );
+                return Err(ServiceError::new(
+                    ErrorCode::Conflict,
+                    "この患者IDは既に登録されています",
+                )
+                .with_field("id"));
             }
             tx.insert_patient(
                 &new.id,

@@ -1,6 +1,7 @@
 //! Records and their versions: 真正性 (JAHIS 09-001 §7.1) — author and enterer kept apart,
 //! finalisation, full history, proxy entry with approval — and 見読性 (§7.2) views.
 
+use crate::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -240,7 +241,7 @@ impl Service {
             }
             if u.bytes.len() as u64 > self.config.records.max_attachment_bytes {
                 return Err(ServiceError::new(
-                    "too_large",
+                    ErrorCode::TooLarge,
                     format!(
                         "添付ファイル「{name}」が大きすぎます（上限 {} MB）",
                         self.config.records.max_attachment_bytes / (1024 * 1024)
@@ -252,7 +253,7 @@ impl Service {
                 .filter(|m| ALLOWED_MEDIA_TYPES.contains(m))
                 .ok_or_else(|| {
                     ServiceError::new(
-                        "unsupported_type",
+                        ErrorCode::UnsupportedType,
                         format!(
                             "添付ファイル「{name}」の形式は使えません（PDF・JPEG・PNG・TIFF のみ）"
                         ),
@@ -368,8 +369,10 @@ impl Service {
                     ));
                 }
                 if r.patient(&input.patient_id)?.is_none() {
-                    return Err(ServiceError::new("not_found", "患者が見つかりません")
-                        .with_field("patient_id"));
+                    return Err(
+                        ServiceError::new(ErrorCode::NotFound, "患者が見つかりません")
+                            .with_field("patient_id"),
+                    );
                 }
                 let (author_id, author_role) = author_of(&r, &pc, input.author_id)?;
                 let effect = decide(
@@ -548,7 +551,7 @@ impl Service {
             if let Some(base) = &input.base_sha256
                 && base != &head.content_sha256 {
                     return Err(ServiceError::new(
-                        "conflict",
+                        ErrorCode::Conflict,
                         "編集中に記録が変更されました。最新の内容を確認してから保存し直してください（入力内容は保持されています）",
                     ));
                 }

@@ -1,6 +1,7 @@
 //! Second factor (JAHIS 09-001 §6.2(3); guideline 6.0: 二要素認証): TOTP enrolment with
 //! recovery codes, the second step of signing in, and the facility's per-role requirement.
 
+use crate::ErrorCode;
 use std::sync::Arc;
 
 use mamori_domain::audit::{ActorRef, AuditEvent, Outcome, actions};
@@ -35,14 +36,14 @@ pub struct TotpEnrolment {
 /// factor completes it.
 pub(crate) fn second_factor_due() -> ServiceError {
     ServiceError::new(
-        "second_factor_required",
+        ErrorCode::SecondFactorRequired,
         "2要素認証の確認を先に完了してください。登録済みの認証方法（認証アプリ・パスキー・回復コード）で確認してから設定を変更できます",
     )
 }
 
 pub(crate) fn locked_session() -> ServiceError {
     ServiceError::new(
-        "session_locked",
+        ErrorCode::SessionLocked,
         "画面がロックされています。パスワードを入力すると、続きから再開できます",
     )
 }
@@ -148,7 +149,7 @@ impl Service {
         self.enrolment_gate(p, "totp").await?;
         if self.second_factor_status(p).await?.totp_enabled {
             return Err(ServiceError::new(
-                "invalid_state",
+                ErrorCode::InvalidState,
                 "2要素認証は既に設定されています。設定し直すには、先に解除してください",
             ));
         }
@@ -193,7 +194,7 @@ impl Service {
                         .filter(|r| r.enabled_at.is_none())
                         .ok_or_else(|| {
                             ServiceError::new(
-                                "invalid_state",
+                                ErrorCode::InvalidState,
                                 "登録を始めてからコードを入力してください",
                             )
                         })?;
@@ -220,7 +221,7 @@ impl Service {
     pub async fn complete_second_factor(self: &Arc<Self>, p: &Principal, code: &str) -> Result<()> {
         if !p.second_factor_pending {
             return Err(ServiceError::new(
-                "invalid_state",
+                ErrorCode::InvalidState,
                 "このセッションは2要素認証を待っていません",
             ));
         }
@@ -275,7 +276,7 @@ impl Service {
             Checked::Wrong {
                 locked_until: Some(_),
             } => Err(ServiceError::new(
-                "account_locked",
+                ErrorCode::AccountLocked,
                 "確認コードの誤りが続いたため、アカウントがロックされました。システム管理者に連絡してください",
             )),
             Checked::Wrong { locked_until: None } => Err(wrong_code()),
@@ -287,7 +288,7 @@ impl Service {
         let status = self.second_factor_status(p).await?;
         if status.required_by_role && status.passkeys == 0 {
             return Err(ServiceError::new(
-                "invalid_state",
+                ErrorCode::InvalidState,
                 "この職種では2要素認証が必須のため、解除できません",
             ));
         }

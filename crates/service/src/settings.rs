@@ -1,5 +1,6 @@
 //! Facility settings: 職種 roles and their grants, record kinds and retention periods.
 
+use crate::ErrorCode;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -63,7 +64,7 @@ fn pending_proposal(
         .ok_or_else(|| ServiceError::not_found("職種の変更の申請"))?;
     if row.outcome.is_some() {
         return Err(ServiceError::new(
-            "invalid_state",
+            ErrorCode::InvalidState,
             "この申請は既に承認または却下されています",
         ));
     }
@@ -121,13 +122,14 @@ fn checked_role(
     let existing = tx.read().role(&input.code)?;
     if input.create && existing.is_some() {
         return Err(
-            ServiceError::new("conflict", "この職種コードは既に使われています").with_field("code"),
+            ServiceError::new(ErrorCode::Conflict, "この職種コードは既に使われています")
+                .with_field("code"),
         );
     }
     // An administrator must not be able to lock every administrator out.
     if input.code == pc.role.code && !grants.iter().any(|g| g.action == Action::AdminSettings) {
         return Err(ServiceError::new(
-            "invalid_state",
+            ErrorCode::InvalidState,
             "自分の職種から設定管理権限を外すことはできません",
         ));
     }
@@ -287,7 +289,7 @@ impl Service {
                 let row = pending_proposal(tx, id)?;
                 if row.proposed_by == pc.account.id {
                     return Err(ServiceError::new(
-                        "forbidden",
+                        ErrorCode::Forbidden,
                         "自分で申請した変更は承認できません。別の管理者に承認を依頼してください",
                     ));
                 }

@@ -2,6 +2,7 @@
 //! and checks it against every signed checkpoint (and one held outside, if given). Anything
 //! changed or removed is named.
 
+use crate::ErrorCode;
 use std::borrow::Cow;
 
 use crossbeam_channel as crossbeam;
@@ -143,8 +144,12 @@ pub struct VerifyOptions<'a> {
 pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     let started = Instant::now();
     let mut rep = VerifyReport::default();
-    let ro = ReadOnly::open(dir)
-        .map_err(|e| ServiceError::new("no_instance", format!("データベースを開けません: {e}")))?;
+    let ro = ReadOnly::open(dir).map_err(|e| {
+        ServiceError::new(
+            ErrorCode::NoInstance,
+            format!("データベースを開けません: {e}"),
+        )
+    })?;
     let r = ro.get();
     let origin = r.meta("origin")?.unwrap_or_default();
     let recorded_vkey = r.meta("verifier_key")?;

@@ -1,6 +1,7 @@
 //! Handlers of `/api/v1`. Each one parses, calls one service function, and shapes the reply:
 //! no rule lives here.
 
+use mamori_service::ErrorCode;
 use std::sync::Arc;
 
 use axum::Json;
@@ -595,7 +596,7 @@ pub async fn health() -> Json<serde_json::Value> {
 
 pub async fn not_found() -> ApiError {
     ApiError(ServiceError::new(
-        "not_found",
+        ErrorCode::NotFound,
         "この URL の API はありません",
     ))
 }

@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use mamori_service::ServiceError;
+use mamori_service::{ErrorCode, ServiceError};
 
 /// The API's error body: `{"error": {"code", "message", "field"?}}`. Codes are stable;
 /// messages are Japanese, for people.
@@ -13,34 +13,9 @@ impl From<ServiceError> for ApiError {
     }
 }
 
-pub fn status_of(code: &str) -> StatusCode {
-    match code {
-        "unauthenticated"
-        | "session_expired"
-        | "invalid_credentials"
-        | "second_factor_required"
-        | "session_locked" => StatusCode::UNAUTHORIZED,
-        "forbidden"
-        | "csrf"
-        | "password_change_required"
-        | "account_disabled"
-        | "maintenance_window_required"
-        | "client_certificate_required" => StatusCode::FORBIDDEN,
-        "account_locked" => StatusCode::LOCKED,
-        "not_found" => StatusCode::NOT_FOUND,
-        "invalid_state" | "conflict" | "login_taken" | "exists" | "backup_running" => {
-            StatusCode::CONFLICT
-        }
-        "backup_no_key" | "backup_wrong_key" | "backup_no_repository" | "backup_no_snapshot" => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "unsupported_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "malformed" => StatusCode::BAD_REQUEST,
-        "busy" => StatusCode::SERVICE_UNAVAILABLE,
-        "invalid_input" => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+/// The status each code is answered with (declared with the code in the service).
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl IntoResponse for ApiError {
@@ -51,3 +26,27 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<Json<T>, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_answers_its_status_with_its_code_and_message() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for &code in ErrorCode::ALL {
+            let res = ApiError(ServiceError::new(code, "具体的な説明")).into_response();
+            assert_eq!(res.status().as_u16(), code.status(), "{code}");
+            let body = rt
+                .block_on(axum::body::to_bytes(res.into_body(), 1 << 16))
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["error"]["code"], code.as_str());
+            assert_eq!(v["error"]["message"], "具体的な説明");
+            let en = crate::i18n::error_text(crate::i18n::Lang::En, code, "具体的な説明");
+            assert!(en.starts_with(code.en()) && en.contains("具体的な説明"));
+        }
+    }
+}

@@ -1,3 +1,4 @@
+use mamori_service::ErrorCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -51,7 +52,7 @@ impl FromRequestParts<Arc<Service>> for Auth {
         let PendingAuth(p) = PendingAuth::from_request_parts(parts, svc).await?;
         if p.second_factor_pending {
             return Err(ServiceError::new(
-                "second_factor_required",
+                ErrorCode::SecondFactorRequired,
                 "2要素認証の確認コードを入力してください",
             )
             .into());
@@ -88,7 +89,7 @@ impl FromRequestParts<Arc<Service>> for PendingAuth {
         // A locked screen opens nothing but the unlock page (which takes the password).
         if p.locked {
             return Err(ServiceError::new(
-                "session_locked",
+                ErrorCode::SessionLocked,
                 "画面がロックされています。パスワードを入力して再開してください",
             )
             .into());
@@ -132,26 +133,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rej) => Err(ApiError(match rej {
                 JsonRejection::JsonDataError(e) => ServiceError::new(
-                    "invalid_input",
+                    ErrorCode::InvalidInput,
                     format!(
                         "入力項目の型や必須項目が正しくありません: {}",
                         e.body_text()
                     ),
                 ),
                 JsonRejection::JsonSyntaxError(_) => {
-                    ServiceError::new("malformed", "JSON の書式が正しくありません")
+                    ServiceError::new(ErrorCode::Malformed, "JSON の書式が正しくありません")
                 }
                 JsonRejection::MissingJsonContentType(_) => ServiceError::new(
-                    "malformed",
+                    ErrorCode::Malformed,
                     "Content-Type: application/json で送信してください",
                 ),
                 JsonRejection::BytesRejection(e)
                     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
                 {
-                    ServiceError::new("too_large", "送信されたデータが大きすぎます")
+                    ServiceError::new(ErrorCode::TooLarge, "送信されたデータが大きすぎます")
                 }
                 other => ServiceError::new(
-                    "malformed",
+                    ErrorCode::Malformed,
                     format!("リクエストを読めません: {}", other.body_text()),
                 ),
             })),

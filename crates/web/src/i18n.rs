@@ -1510,56 +1510,28 @@ mod tests {
 /// An error as the person reading the page needs it: the service's Japanese message as is,
 /// or in English a sentence for the error's code followed by the original in brackets (the
 /// detail — which field, which limit — is in the service's words).
-pub fn error_text(lang: Lang, code: &str, message: &str) -> String {
+/// An error for people: the specific (Japanese) message; in English the code's meaning
+/// first, with that message beside it.
+pub fn error_text(lang: Lang, code: mamori_service::ErrorCode, message: &str) -> String {
     if lang == Lang::Ja {
         return message.to_owned();
     }
-    let en = match code {
-        "forbidden" => "Your role does not allow this.",
-        "not_found" => "Not found, or not visible to you.",
-        "invalid_input" => "Please check what you entered.",
-        "invalid_state" | "conflict" => {
-            "This cannot be done now: the record's state does not allow it, or someone changed it meanwhile."
-        }
-        "too_large" => "The upload is too large.",
-        "unsupported_type" => "That kind of file is not accepted (PDF, JPEG, PNG or TIFF).",
-        "invalid_credentials" => "The login ID or password is wrong.",
-        "account_locked" => {
-            "The account is locked after repeated failures. Ask your system administrator."
-        }
-        "account_disabled" => "This account cannot be used. Ask your system administrator.",
-        "session_expired" | "unauthenticated" => "You were signed out. Please sign in again.",
-        "password_change_required" => "You must set a new password first.",
-        "csrf" => "The form has expired. Please try again.",
-        "login_taken" | "exists" => "That name is already in use.",
-        "busy" => "Another run is in progress. Please wait until it ends.",
-        "backup_running" => {
-            "A backup or restore drill is already running. Please wait until it ends."
-        }
-        "backup_no_key" | "backup_wrong_key" => "The backup key is missing or wrong.",
-        "client_certificate_required" => {
-            "Your role may connect only from a device with the facility's client certificate."
-        }
-        "maintenance_window_required" => {
-            "Maintenance accounts sign in only inside an approved work window."
-        }
-        _ => "Something went wrong.",
-    };
-    format!("{en} ({message})")
+    format!("{} ({message})", code.en())
 }
 
 #[cfg(test)]
 mod error_tests {
     use super::*;
+    use mamori_service::ErrorCode;
 
     #[test]
     fn errors_keep_the_detail_in_english() {
         assert_eq!(
-            error_text(Lang::Ja, "forbidden", "権限がありません"),
+            error_text(Lang::Ja, ErrorCode::Forbidden, "権限がありません"),
             "権限がありません"
         );
         assert_eq!(
-            error_text(Lang::En, "forbidden", "権限がありません"),
+            error_text(Lang::En, ErrorCode::Forbidden, "権限がありません"),
             "Your role does not allow this. (権限がありません)"
         );
     }

@@ -23,6 +23,7 @@ mod ui_lock;
 mod ui_maintenance;
 mod ui_write;
 
+use mamori_service::ErrorCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -791,7 +792,7 @@ async fn bounded_body(
     if req.uri().path().starts_with("/api/") {
         if declared.is_some_and(|n| n > upload_body_limit(&svc)) {
             return error::ApiError(mamori_service::ServiceError::new(
-                "too_large",
+                ErrorCode::TooLarge,
                 "送信されたデータが大きすぎます",
             ))
             .into_response();
@@ -970,7 +971,7 @@ pub async fn serve_with(
                 if bk_svc.backup_due().await.unwrap_or(false) {
                     match bk_svc.backup_now(None).await {
                         Ok(()) => tracing::info!("scheduled backup started"),
-                        Err(e) if e.code == "backup_running" => {}
+                        Err(e) if e.code == ErrorCode::BackupRunning => {}
                         Err(e) => tracing::warn!(error = %e, "scheduled backup could not start"),
                     }
                 }

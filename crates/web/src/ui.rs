@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use mamori_domain::permission::Action;
+use mamori_service::ErrorCode;
 use mamori_service::audit::jst;
 use mamori_service::auth::SecondFactorProof;
 use mamori_service::crypto::{ct_eq, random_token};
@@ -226,8 +227,8 @@ pub(crate) async fn signed_in(
     svc.authenticate(&token, client)
         .await
         .map_err(|e| match e.code {
-            "second_factor_required" => Redirect::to("/login/second-factor").into_response(),
-            "session_locked" => Redirect::to("/lock").into_response(),
+            ErrorCode::SecondFactorRequired => Redirect::to("/login/second-factor").into_response(),
+            ErrorCode::SessionLocked => Redirect::to("/lock").into_response(),
             _ => Redirect::to("/login?expired=1").into_response(),
         })
 }
@@ -393,7 +394,7 @@ async fn login_submit(
                 .append(header::SET_COOKIE, session_cookie(&svc, &ok.token));
             res
         }
-        Err(e) if e.code == "password_change_required" => {
+        Err(e) if e.code == ErrorCode::PasswordChangeRequired => {
             Redirect::to(&format!("/password?login={}", urlencode(&login))).into_response()
         }
         Err(e) => login_form(
@@ -724,7 +725,7 @@ pub(crate) async fn show_patient(
     };
     let records = match svc.patient_records(&p, &id).await {
         Ok(list) => list,
-        Err(e) if e.code == "forbidden" => Vec::new(),
+        Err(e) if e.code == ErrorCode::Forbidden => Vec::new(),
         Err(e) => return error_page(&svc, &headers, Some(&p), &e),
     };
     let lang = lang_of(&headers);

@@ -1,6 +1,7 @@
 //! The person's own security settings and the second step of signing in: TOTP enrolment with
 //! a QR code and recovery codes, and the code page after the password.
 
+use mamori_service::ErrorCode;
 use std::sync::Arc;
 
 use askama::Template;
@@ -108,7 +109,7 @@ async fn code_submit(
     };
     match result {
         Ok(()) => Redirect::to("/").into_response(),
-        Err(e) if e.code == "account_locked" => crate::ui::login_form(
+        Err(e) if e.code == ErrorCode::AccountLocked => crate::ui::login_form(
             &svc,
             &headers,
             status_of(e.code),

@@ -2,6 +2,7 @@
 //! working hours, CSV export, and the ledger's checkpoint and verification status. Every
 //! query here is itself a ledger entry (the service records it).
 
+use mamori_service::ErrorCode;
 use std::sync::Arc;
 
 use askama::Template;
@@ -564,7 +565,9 @@ async fn search_page(
                 }
                 rows = rows_of(&entries, q.off_hours == "on", lang);
             }
-            Err(e) if e.code == "forbidden" => return error_page(&svc, &headers, Some(&p), &e),
+            Err(e) if e.code == ErrorCode::Forbidden => {
+                return error_page(&svc, &headers, Some(&p), &e);
+            }
             Err(e) => {
                 status = status_of(e.code);
                 error_field = e.field.unwrap_or("").to_owned();
@@ -762,7 +765,9 @@ async fn counts_page(
             None,
             StatusCode::OK,
         ),
-        Err(e) if e.code == "forbidden" => return error_page(&svc, &headers, Some(&p), &e),
+        Err(e) if e.code == ErrorCode::Forbidden => {
+            return error_page(&svc, &headers, Some(&p), &e);
+        }
         Err(e) => (Vec::new(), Some(say(&headers, &e)), status_of(e.code)),
     };
     render(
@@ -848,7 +853,7 @@ async fn ledger_post(
     };
     match result {
         Ok(()) => Redirect::to("/audit/ledger").into_response(),
-        Err(e) if e.code == "forbidden" => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => {
             show_ledger(
                 &svc,

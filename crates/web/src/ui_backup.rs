@@ -3,6 +3,7 @@
 //! for anything overdue. The administrator can start a backup or a drill and record that a
 //! medium was disconnected; the security officer sees the same page read-only.
 
+use mamori_service::ErrorCode;
 use std::sync::Arc;
 
 use askama::Template;
@@ -180,7 +181,7 @@ async fn after(
 ) -> Response {
     match result {
         Ok(()) => Redirect::to(done).into_response(),
-        Err(e) if e.code == "forbidden" => error_page(svc, headers, Some(p), &e),
+        Err(e) if e.code == ErrorCode::Forbidden => error_page(svc, headers, Some(p), &e),
         Err(e) => show(svc, headers, p, status_of(e.code), None, Some(&e), medium).await,
     }
 }

@@ -2,6 +2,7 @@
 //! (the PKCS#12 file downloads once), list, revoke with a reason, and fetch the CA certificate
 //! and CRL.
 
+use mamori_service::ErrorCode;
 use std::sync::Arc;
 
 use askama::Template;
@@ -143,7 +144,7 @@ async fn issue(
             }
             res
         }
-        Err(e) if e.code == "forbidden" => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => show(&svc, &headers, &p, status_of(e.code), form, Some(&e)).await,
     }
 }
@@ -158,7 +159,7 @@ async fn revoke(
         .await
     {
         Ok(()) => Redirect::to("/admin/certificates").into_response(),
-        Err(e) if e.code == "forbidden" => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => {
             let form = IssueForm {
                 kind: "device".into(),

@@ -2,6 +2,7 @@
 //! such), the asset ledger with CSV import/export and MDS/SDS files, the risk register, the
 //! contact chart, the facility's security organisation, and the printable documents.
 
+use mamori_service::ErrorCode;
 use std::sync::Arc;
 
 use askama::Template;
@@ -92,8 +93,12 @@ async fn read_upload(
     p: &Principal,
     mut mp: Multipart,
 ) -> Result<Upload, ServiceError> {
-    let too_large =
-        || ServiceError::new("too_large", "送信されたファイルが大きすぎます（20MB まで）");
+    let too_large = || {
+        ServiceError::new(
+            ErrorCode::TooLarge,
+            "送信されたファイルが大きすぎます（20MB まで）",
+        )
+    };
     let mut u = Upload {
         fields: Vec::new(),
         file: None,
@@ -205,7 +210,7 @@ async fn create(
         .await
     {
         Ok(id) => Redirect::to(&format!("/compliance/assessments/{id}")).into_response(),
-        Err(e) if e.code == "forbidden" => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => show_home(&svc, &headers, &p, status_of(e.code), Some(&e)).await,
     }
 }
@@ -449,7 +454,7 @@ async fn answer(
     };
     match svc.answer_item(&p, id, &item, input).await {
         Ok(()) => back_to(id, &item),
-        Err(e) if e.code == "forbidden" || e.code == "not_found" => {
+        Err(e) if e.code == ErrorCode::Forbidden || e.code == ErrorCode::NotFound => {
             error_page(&svc, &headers, Some(&p), &e)
         }
         Err(e) => {
@@ -489,7 +494,11 @@ async fn add_evidence(
     };
     match result {
         Ok(()) => back_to(id, &item),
-        Err(e) if e.code == "forbidden" || e.code == "not_found" || e.code == "csrf" => {
+        Err(e)
+            if e.code == ErrorCode::Forbidden
+                || e.code == ErrorCode::NotFound
+                || e.code == ErrorCode::Csrf =>
+        {
             error_page(&svc, &headers, Some(&p), &e)
         }
         Err(e) => {
@@ -703,7 +712,7 @@ async fn save_asset(
     let a = asset_of(&fields);
     match svc.save_asset(&p, a.clone()).await {
         Ok(_) => Redirect::to("/compliance/assets").into_response(),
-        Err(e) if e.code == "forbidden" => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => {
             show_assets(
                 &svc,
@@ -738,7 +747,7 @@ async fn import_assets(
     };
     match result {
         Ok(n) => Redirect::to(&format!("/compliance/assets?imported={n}")).into_response(),
-        Err(e) if e.code == "forbidden" || e.code == "csrf" => {
+        Err(e) if e.code == ErrorCode::Forbidden || e.code == ErrorCode::Csrf => {
             error_page(&svc, &headers, Some(&p), &e)
         }
         Err(e) => {
@@ -792,7 +801,11 @@ async fn attach_mds(
     };
     match result {
         Ok(()) => Redirect::to("/compliance/assets").into_response(),
-        Err(e) if e.code == "forbidden" || e.code == "csrf" || e.code == "not_found" => {
+        Err(e)
+            if e.code == ErrorCode::Forbidden
+                || e.code == ErrorCode::Csrf
+                || e.code == ErrorCode::NotFound =>
+        {
             error_page(&svc, &headers, Some(&p), &e)
         }
         Err(e) => {
@@ -917,7 +930,7 @@ async fn save_risk(
     let id = f.get("id").parse::<i64>().ok();
     match svc.save_risk(&p, id, risk.clone()).await {
         Ok(_) => Redirect::to("/compliance/risks").into_response(),
-        Err(e) if e.code == "forbidden" || e.code == "not_found" => {
+        Err(e) if e.code == ErrorCode::Forbidden || e.code == ErrorCode::NotFound => {
             error_page(&svc, &headers, Some(&p), &e)
         }
         Err(e) => {
@@ -1034,7 +1047,7 @@ async fn save_contacts(
         .collect();
     match svc.save_contacts(&p, input.clone()).await {
         Ok(_) => Redirect::to("/compliance/contacts").into_response(),
-        Err(e) if e.code == "forbidden" => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => {
             let rows = input
                 .into_iter()
@@ -1107,7 +1120,7 @@ async fn save_profile(
     };
     match svc.save_compliance_profile(&p, form.clone()).await {
         Ok(()) => Redirect::to("/compliance/profile?saved=1").into_response(),
-        Err(e) if e.code == "forbidden" => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => render(
             status_of(e.code),
             ProfilePage {

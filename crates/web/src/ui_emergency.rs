@@ -1,6 +1,7 @@
 //! Break-glass in the browser: the form on the chart, the red banner's "end" button, and the
 //! security officers' review queue under 監査.
 
+use mamori_service::ErrorCode;
 use std::sync::Arc;
 
 use askama::Template;
@@ -36,7 +37,7 @@ async fn start(
     let reason = fields.get("reason");
     match svc.start_emergency(&p, &pid, &reason).await {
         Ok(_) => Redirect::to(&format!("/patients/{pid}")).into_response(),
-        Err(e) if e.code == "forbidden" => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => {
             let msg = say(&headers, &e);
             show_patient(
@@ -140,7 +141,7 @@ async fn review(
 ) -> Response {
     match svc.review_emergency(&p, id, &fields.get("comment")).await {
         Ok(()) => Redirect::to("/audit/emergency").into_response(),
-        Err(e) if e.code == "forbidden" => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => {
             let msg = say(&headers, &e);
             show_queue(

@@ -2,6 +2,7 @@
 //! locks the session; the password — not a new sign-in — unlocks it, and a record form being
 //! typed comes back as it was.
 
+use mamori_service::ErrorCode;
 use std::sync::Arc;
 
 use askama::Template;
@@ -121,7 +122,7 @@ async fn unlock(
             Some(r) => crate::ui_write::restore(&svc, &headers, client, &token, &r).await,
             None => Redirect::to("/").into_response(),
         },
-        Err(e) if e.code == "account_locked" => {
+        Err(e) if e.code == ErrorCode::AccountLocked => {
             let mut res = crate::ui::login_form(
                 &svc,
                 &headers,

@@ -1,6 +1,7 @@
 //! Maintenance work windows in the browser (管理 › 保守作業): record a vendor's work request,
 //! approve or reject it, read the work report and acknowledge it.
 
+use mamori_service::ErrorCode;
 use std::sync::Arc;
 
 use askama::Template;
@@ -158,7 +159,7 @@ async fn request(
     };
     match result {
         Ok(()) => Redirect::to("/admin/maintenance").into_response(),
-        Err(e) if e.code == "forbidden" => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => show_list(&svc, &headers, &p, status_of(e.code), form, Some(&e)).await,
     }
 }
@@ -262,7 +263,7 @@ async fn acknowledge(
         .await
     {
         Ok(()) => Redirect::to(&format!("/admin/maintenance/{id}")).into_response(),
-        Err(e) if e.code == "forbidden" => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => {
             let msg = say(&headers, &e);
             show_report(&svc, &headers, &p, id, status_of(e.code), Some(msg)).await

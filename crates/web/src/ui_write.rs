@@ -2,6 +2,7 @@
 //! (finalise, submit, approve, reject, entered in error), plus the print view. Every rule is
 //! the service's; on a refusal the form comes back with what was typed and the reason.
 
+use mamori_service::ErrorCode;
 use std::sync::Arc;
 
 use askama::Template;
@@ -73,7 +74,7 @@ async fn read_form(mut mp: Multipart) -> Result<Sent, ServiceError> {
     let mut s = Sent::default();
     let too_large = || {
         ServiceError::new(
-            "too_large",
+            ErrorCode::TooLarge,
             "送信されたデータが大きすぎます。添付ファイルの大きさを確認してください",
         )
     };
