@@ -31,6 +31,7 @@ pub const SECP384R1: Oid = Oid::new_unwrap("1.3.132.0.34");
 pub const ID_KP_TIME_STAMPING: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.8");
 pub const ID_CE_EXT_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37");
 pub const ID_CE_BASIC_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.19");
+pub const ID_CE_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.15");
 
 /// The algorithm identifier of a digest, with absent parameters (RFC 5754).
 pub fn digest_alg(oid: Oid) -> AlgorithmIdentifierOwned {

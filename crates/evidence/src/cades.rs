@@ -562,7 +562,13 @@ pub fn verify_detached(
         .map(|t| t.gen_time)
         .or(claimed)
         .ok_or_else(|| EvidenceError::malformed("署名", "署名時刻がありません"))?;
-    let path = chain_to_anchor(&signer, &p.certificates(), anchors, validated_at)?;
+    let path = chain_to_anchor(
+        &signer,
+        &p.certificates(),
+        anchors,
+        validated_at,
+        crate::cert::Purpose::Signing,
+    )?;
     Ok(SignatureInfo {
         signer_subject: signer.subject(),
         signer_serial: signer.serial_hex(),

@@ -125,6 +125,23 @@ impl Cert {
             .is_some_and(|e| e.critical)
     }
 
+    /// Whether the key usage (if stated) allows signing certificates (RFC 5280 4.2.1.3).
+    pub fn may_sign_certificates(&self) -> bool {
+        use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
+        match self.extension(ID_CE_KEY_USAGE) {
+            None => true,
+            Some(v) => KeyUsage::from_der(v).is_ok_and(|k| k.0.contains(KeyUsages::KeyCertSign)),
+        }
+    }
+
+    /// The pathLenConstraint of a CA certificate, if it states one.
+    pub fn path_len(&self) -> Option<u8> {
+        use x509_cert::ext::pkix::BasicConstraints;
+        self.extension(ID_CE_BASIC_CONSTRAINTS)
+            .and_then(|v| BasicConstraints::from_der(v).ok())
+            .and_then(|b| b.path_len_constraint)
+    }
+
     pub fn is_ca(&self) -> bool {
         use x509_cert::ext::pkix::BasicConstraints;
         self.extension(ID_CE_BASIC_CONSTRAINTS)
@@ -224,48 +241,253 @@ fn unsupported() -> EvidenceError {
     )
 }
 
-/// Builds the path from `leaf` to one of `anchors` through `pool` and checks every link and
-/// every certificate's validity at `at`. Returns the path, leaf first, anchor last.
+/// Every signature algorithm ring verifies for certificates.
+static SIGNATURE_ALGORITHMS: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = &[
+    webpki::ring::ECDSA_P256_SHA256,
+    webpki::ring::ECDSA_P256_SHA384,
+    webpki::ring::ECDSA_P384_SHA256,
+    webpki::ring::ECDSA_P384_SHA384,
+    webpki::ring::ED25519,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA384,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA512,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+    webpki::ring::RSA_PKCS1_3072_8192_SHA384,
+    webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+    webpki::ring::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+];
+
+/// What a certificate at the end of a path is for; its extended key usage must allow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Signing documents: no extended key usage, or one that includes document signing,
+    /// e-mail protection (S/MIME, used by many signing certificates) or any purpose. A TLS
+    /// certificate does not sign records.
+    Signing,
+    /// RFC 3161 time-stamping (the leaf's critical EKU is checked by the time-stamp reader).
+    TimeStamping,
+}
+
+// OID contents (DER without tag and length) of the purposes above.
+const EKU_ANY: &[u8] = &[0x55, 0x1d, 0x25, 0x00];
+const EKU_EMAIL: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x04];
+const EKU_TIME_STAMPING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08];
+const EKU_DOCUMENT_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x24];
+const EKU_MS_DOCUMENT_SIGNING: &[u8] =
+    &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x0a, 0x03, 0x0c];
+const EKU_ADOBE_AUTHENTIC_DOCUMENTS: &[u8] =
+    &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x2f, 0x01, 0x01, 0x05];
+
+// The context-carrying error needs webpki's private types; the plain one says the same.
+#[allow(deprecated)]
+impl webpki::ExtendedKeyUsageValidator for Purpose {
+    fn validate(
+        &self,
+        iter: webpki::KeyPurposeIdIter<'_, '_>,
+    ) -> std::result::Result<(), webpki::Error> {
+        let allowed: &[&[u8]] = match self {
+            Purpose::Signing => &[
+                EKU_ANY,
+                EKU_EMAIL,
+                EKU_DOCUMENT_SIGNING,
+                EKU_MS_DOCUMENT_SIGNING,
+                EKU_ADOBE_AUTHENTIC_DOCUMENTS,
+            ],
+            Purpose::TimeStamping => &[EKU_TIME_STAMPING],
+        };
+        let mut empty = true;
+        for id in iter {
+            empty = false;
+            let id = id?;
+            if allowed.iter().any(|a| id == webpki::KeyPurposeId::new(a)) {
+                return Ok(());
+            }
+        }
+        // Applied to every certificate of the path: one without the extension restricts
+        // nothing (a CA's, typically).
+        if empty {
+            Ok(())
+        } else {
+            Err(webpki::Error::RequiredEkuNotFound)
+        }
+    }
+}
+
+/// Builds a path from `leaf` to one of `anchors` through `pool`, as a browser would
+/// (rustls-webpki: backtracking over candidate issuers, basic constraints and path length,
+/// unknown critical extensions, extended key usage for `purpose`, each signature over the
+/// exact bytes received), valid at `at` — the time a time-stamp proves, not "now". A CA in the
+/// path whose key usage is stated must allow certificate signing, and the anchor itself must
+/// be valid at `at`. Returns the path, leaf first, anchor last.
 pub fn chain_to_anchor(
     leaf: &Cert,
     pool: &[Cert],
     anchors: &[Cert],
     at: UnixMs,
+    purpose: Purpose,
 ) -> Result<Vec<Cert>> {
+    use rustls_pki_types::{CertificateDer, UnixTime};
+    let at_text = crate::tsp::format_time(at);
+    let ders: Vec<CertificateDer<'_>> = anchors
+        .iter()
+        .map(|a| CertificateDer::from(a.der.as_slice()))
+        .collect();
+    let trust: Vec<(usize, rustls_pki_types::TrustAnchor<'_>)> = ders
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| webpki::anchor_from_trusted_cert(d).ok().map(|t| (i, t)))
+        .collect();
+    // A leaf that is itself an anchor (a self-signed signer trusted as such).
+    if anchors.contains(leaf) {
+        return if leaf.valid_at(at) {
+            Ok(vec![leaf.clone()])
+        } else {
+            Err(not_valid(leaf, &at_text))
+        };
+    }
+    let only: Vec<rustls_pki_types::TrustAnchor<'_>> =
+        trust.iter().map(|(_, t)| t.clone()).collect();
+    let intermediates: Vec<CertificateDer<'_>> = pool
+        .iter()
+        .filter(|c| *c != leaf)
+        .map(|c| CertificateDer::from(c.der.as_slice()))
+        .collect();
+    let leaf_der = CertificateDer::from(leaf.der.as_slice());
+    let ee =
+        webpki::EndEntityCert::try_from(&leaf_der).map_err(|e| path_error(leaf, &at_text, &e))?;
+    let time = UnixTime::since_unix_epoch(std::time::Duration::from_millis(at.max(0) as u64));
+    let verified = ee
+        .verify_for_usage(
+            SIGNATURE_ALGORITHMS,
+            &only,
+            &intermediates,
+            time,
+            purpose,
+            None,
+            None,
+        )
+        .map_err(|e| path_error(leaf, &at_text, &e))?;
     let mut path = vec![leaf.clone()];
-    loop {
-        let current = path.last().expect("path starts with the leaf");
-        if !current.valid_at(at) {
+    for c in verified.intermediate_certificates() {
+        let der = c.der();
+        let found = pool
+            .iter()
+            .find(|p| p.der.as_slice() == der.as_ref())
+            .cloned()
+            .ok_or_else(|| EvidenceError::new("cert_path", "証明書の経路を再構成できません"))?;
+        path.push(found);
+    }
+    let anchor_ta = verified.anchor();
+    let anchor = trust
+        .iter()
+        .find(|(_, t)| {
+            t.subject == anchor_ta.subject
+                && t.subject_public_key_info == anchor_ta.subject_public_key_info
+        })
+        .map(|(i, _)| anchors[*i].clone())
+        .ok_or_else(|| EvidenceError::new("cert_path", "信頼の起点を特定できません"))?;
+    if !anchor.valid_at(at) {
+        return Err(not_valid(&anchor, &at_text));
+    }
+    // webpki takes an anchor as a name and a key; what its certificate says of the path
+    // below it is checked here.
+    let intermediates = path.len() - 1;
+    if !anchor.is_ca() {
+        return Err(EvidenceError::new(
+            "cert_path",
+            format!(
+                "信頼の起点「{}」は認証局の証明書ではありません",
+                anchor.subject()
+            ),
+        ));
+    }
+    if anchor
+        .path_len()
+        .is_some_and(|n| intermediates > n as usize)
+    {
+        return Err(EvidenceError::new(
+            "cert_path",
+            format!(
+                "証明書「{}」の経路が認証局「{}」の許す階層（pathLenConstraint）を超えています",
+                leaf.subject(),
+                anchor.subject()
+            ),
+        ));
+    }
+    path.push(anchor);
+    for ca in &path[1..] {
+        if !ca.may_sign_certificates() {
             return Err(EvidenceError::new(
-                "cert_not_valid",
+                "cert_path",
                 format!(
-                    "証明書「{}」はその時点（{}）で有効期間外です",
-                    current.subject(),
-                    crate::tsp::format_time(at)
+                    "認証局「{}」の証明書は証明書の署名に使えません（keyUsage に keyCertSign がありません）",
+                    ca.subject()
                 ),
             ));
         }
-        if anchors.contains(current) {
-            return Ok(path);
-        }
-        if path.len() > 8 {
-            break;
-        }
-        let next = anchors
-            .iter()
-            .chain(pool.iter())
-            .find(|c| *c != current && c.is_ca() && current.is_signed_by(c))
-            .cloned();
-        match next {
-            Some(c) => path.push(c),
-            None => break,
-        }
     }
-    Err(EvidenceError::new(
-        "untrusted",
+    Ok(path)
+}
+
+fn not_valid(c: &Cert, at: &str) -> EvidenceError {
+    EvidenceError::new(
+        "cert_not_valid",
         format!(
-            "証明書「{}」を信頼できる認証局までたどれません",
-            leaf.subject()
+            "証明書「{}」はその時点（{at}）で有効期間外です",
+            c.subject()
         ),
-    ))
+    )
+}
+
+/// What went wrong with a path, in words a person can act on.
+#[allow(deprecated)]
+fn path_error(leaf: &Cert, at: &str, e: &webpki::Error) -> EvidenceError {
+    use webpki::Error as E;
+    let who = leaf.subject();
+    match e {
+        E::CertExpired { .. } | E::CertNotValidYet { .. } | E::InvalidCertValidity => {
+            EvidenceError::new(
+                "cert_not_valid",
+                format!("証明書「{who}」の経路に、その時点（{at}）で有効期間外の証明書があります"),
+            )
+        }
+        E::UnknownIssuer
+        | E::InvalidSignatureForPublicKey
+        | E::UnsupportedSignatureAlgorithmForPublicKey
+        | E::UnsupportedSignatureAlgorithm
+        | E::UnsupportedSignatureAlgorithmContext(_)
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => EvidenceError::new(
+            "untrusted",
+            format!("証明書「{who}」を信頼できる認証局までたどれません"),
+        ),
+        E::CaUsedAsEndEntity => EvidenceError::new(
+            "cert_path",
+            format!(
+                "証明書「{who}」は認証局の証明書で、署名者・タイムスタンプ局としては使えません"
+            ),
+        ),
+        E::EndEntityUsedAsCa => EvidenceError::new(
+            "cert_path",
+            format!("証明書「{who}」の経路で、認証局でない証明書が発行者として使われています"),
+        ),
+        E::PathLenConstraintViolated => EvidenceError::new(
+            "cert_path",
+            format!("証明書「{who}」の経路が認証局の許す階層（pathLenConstraint）を超えています"),
+        ),
+        E::UnsupportedCriticalExtension => EvidenceError::new(
+            "cert_path",
+            format!("証明書「{who}」の経路に、解釈できない重要（critical）拡張があります"),
+        ),
+        E::RequiredEkuNotFound | E::RequiredEkuNotFoundContext(_) => EvidenceError::new(
+            "cert_path",
+            format!("証明書「{who}」の拡張鍵用途（extendedKeyUsage）がこの用途を許していません"),
+        ),
+        other => EvidenceError::new(
+            "cert_path",
+            format!("証明書「{who}」の経路を検証できません（{other:?}）"),
+        ),
+    }
 }

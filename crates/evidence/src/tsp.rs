@@ -215,7 +215,13 @@ pub fn verify_token(token: &[u8], digest: &[u8], anchors: &[Cert]) -> Result<Tok
         ));
     }
     let gen_time = info.gen_time.to_unix_duration().as_millis() as UnixMs;
-    chain_to_anchor(&tsa, &p.certificates(), anchors, gen_time)?;
+    chain_to_anchor(
+        &tsa,
+        &p.certificates(),
+        anchors,
+        gen_time,
+        crate::cert::Purpose::TimeStamping,
+    )?;
     Ok(TokenInfo {
         gen_time,
         serial: hex::encode(info.serial_number.as_bytes()),

@@ -1300,8 +1300,14 @@ impl Service {
         };
         let now = self.now();
         let anchors = self.evidence_anchors()?;
-        mamori_evidence::cert::chain_to_anchor(&signer, &certs, &anchors.signers, now)
-            .map_err(|e| ServiceError::invalid("certificate", e.message))?;
+        mamori_evidence::cert::chain_to_anchor(
+            &signer,
+            &certs,
+            &anchors.signers,
+            now,
+            mamori_evidence::cert::Purpose::Signing,
+        )
+        .map_err(|e| ServiceError::invalid("certificate", e.message))?;
         let prepared = cades::prepare(&stmt, &signer, now).map_err(from_evidence)?;
         let task = SigningTask {
             record_id,
@@ -1457,17 +1463,22 @@ impl Service {
             .anchors
             .lock()
             .map_err(ServiceError::internal)? = Some(anchors.clone());
-        mamori_evidence::cert::chain_to_anchor(&cert, &certs, &anchors.signers, now).map_err(
-            |e| {
-                ServiceError::invalid(
-                    "p12",
-                    format!(
-                        "{}（信頼する署名者の認証局は evidence.signer_trust に設定します）",
-                        e.message
-                    ),
-                )
-            },
-        )?;
+        mamori_evidence::cert::chain_to_anchor(
+            &cert,
+            &certs,
+            &anchors.signers,
+            now,
+            mamori_evidence::cert::Purpose::Signing,
+        )
+        .map_err(|e| {
+            ServiceError::invalid(
+                "p12",
+                format!(
+                    "{}（信頼する署名者の認証局は evidence.signer_trust に設定します）",
+                    e.message
+                ),
+            )
+        })?;
         let serial = cert.serial_hex();
         let keys = self.data_dir.join(KEY_DIR).join(SIGNERS_DIR);
         std::fs::create_dir_all(&keys).map_err(ev_err)?;
