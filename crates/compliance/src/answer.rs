@@ -65,6 +65,9 @@ pub enum Source {
     Observed,
     /// A person answered, with their name and the time.
     Declared,
+    /// mamori saw part of what the item asks, and it was in order; the rest (named in the
+    /// observation) needs a person's answer. Never counts as はい by itself.
+    PartlyObserved,
     /// Nobody has answered and mamori cannot tell.
     None,
 }
@@ -76,6 +79,10 @@ pub struct Observation {
     pub evidence_ja: String,
     pub evidence_en: String,
     pub observed_at: i64,
+    /// What the item asks that mamori cannot see. A partial check can find a fault (いいえ)
+    /// but never prove the whole item (はい).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unseen_ja: Option<String>,
 }
 
 impl Observation {
@@ -85,7 +92,23 @@ impl Observation {
             evidence_ja: ja.into(),
             evidence_en: en.into(),
             observed_at: at,
+            unseen_ja: None,
         }
+    }
+
+    /// Marks what the item asks beyond what was observed (kept with what was already unseen).
+    pub fn partly(mut self, unseen_ja: impl Into<String>) -> Self {
+        let u = unseen_ja.into();
+        self.unseen_ja = Some(match self.unseen_ja.take() {
+            Some(before) => format!("{before}。{u}"),
+            None => u,
+        });
+        self
+    }
+
+    /// Everything it asks was in order as far as mamori looked, but mamori did not see all.
+    pub fn is_partial_yes(&self) -> bool {
+        self.answer == Answer::Yes && self.unseen_ja.is_some()
     }
 }
 
@@ -135,6 +158,7 @@ pub fn check_declaration(
         });
     }
     if let Some(o) = observed
+        && !o.is_partial_yes()
         && o.answer != answer
         && answer != Answer::Unanswered
         && note.trim().is_empty()
@@ -173,11 +197,12 @@ pub fn resolve(
     let declared = declared.filter(|d| d.answer != Answer::Unanswered || !d.note.is_empty());
     let (answer, source) = match (&declared, &observation) {
         (Some(d), _) if d.answer != Answer::Unanswered => (d.answer, Source::Declared),
+        (_, Some(o)) if o.is_partial_yes() => (Answer::Unanswered, Source::PartlyObserved),
         (_, Some(o)) => (o.answer, Source::Observed),
         _ => (Answer::Unanswered, Source::None),
     };
     let overrides_observation = matches!((&declared, &observation),
-        (Some(d), Some(o)) if d.answer != Answer::Unanswered && d.answer != o.answer);
+        (Some(d), Some(o)) if d.answer != Answer::Unanswered && !o.is_partial_yes() && d.answer != o.answer);
     Resolved {
         item_id: item_id.to_owned(),
         answer,
@@ -413,6 +438,28 @@ mod tests {
             Some(decl(Answer::Unanswered, "後で")),
         );
         assert_eq!((r.answer, r.source), (Answer::No, Source::Observed));
+    }
+
+    #[test]
+    fn a_partial_check_can_say_no_but_never_yes() {
+        let partial = |yes| obs(yes).partly("手順書があるか");
+        let r = resolve("A", Some(partial(true)), None);
+        assert_eq!(
+            (r.answer, r.source),
+            (Answer::Unanswered, Source::PartlyObserved)
+        );
+        let r = resolve("A", Some(partial(false)), None);
+        assert_eq!((r.answer, r.source), (Answer::No, Source::Observed));
+        // The officer answers for the whole item; no override note is needed either way.
+        assert!(check_declaration(Answer::Yes, None, "", Some(&partial(true))).is_ok());
+        assert!(
+            check_declaration(Answer::No, Some("2027-03-31"), "", Some(&partial(true))).is_ok()
+        );
+        let r = resolve("A", Some(partial(true)), Some(decl(Answer::Yes, "")));
+        assert_eq!((r.answer, r.source), (Answer::Yes, Source::Declared));
+        assert!(!r.overrides_observation);
+        // A fault mamori saw still needs a reason to be answered はい.
+        assert!(check_declaration(Answer::Yes, None, "", Some(&partial(false))).is_err());
     }
 
     #[test]

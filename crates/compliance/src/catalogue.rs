@@ -51,6 +51,7 @@ pub const OBSERVABLE: &[&str] = &[
     "connection_restriction",
     "contact_chart",
     "backup_restore",
+    "backup_offline",
     "bcp",
     "clock_sync",
     "maintenance_control",
@@ -97,6 +98,10 @@ pub struct Item {
     pub refs: Vec<String>,
     #[serde(default)]
     pub observe: Option<String>,
+    /// What the item asks that the observation cannot see: then an observation can answer
+    /// いいえ but only a person can answer はい.
+    #[serde(default)]
+    pub unseen: Option<String>,
     #[serde(default)]
     pub uncertain: Option<String>,
 }

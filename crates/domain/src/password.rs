@@ -12,6 +12,8 @@ pub struct PasswordPolicy {
     pub history: usize,
     /// Force a change after this many days (None = no expiry).
     pub max_age_days: Option<u32>,
+    /// Letters, digits and symbols mixed (the 令和7年度 checklist: 英数字・記号を混ぜた8文字以上).
+    pub require_mix: bool,
 }
 
 impl Default for PasswordPolicy {
@@ -20,8 +22,17 @@ impl Default for PasswordPolicy {
             min_length: 8,
             history: 3,
             max_age_days: None,
+            require_mix: true,
         }
     }
+}
+
+/// Whether `pw` mixes letters, digits and symbols (a space counts as a symbol, so that a
+/// passphrase with a number in it qualifies).
+pub fn is_mixed(pw: &str) -> bool {
+    pw.chars().any(char::is_alphabetic)
+        && pw.chars().any(|c| c.is_numeric())
+        && pw.chars().any(|c| !c.is_alphanumeric() && !c.is_control())
 }
 
 /// Upper bound so that a huge "password" cannot be used to burn CPU in the hash.
@@ -54,6 +65,11 @@ pub fn check_strength(policy: &PasswordPolicy, login: &str, pw: &str) -> Result<
         return Err(DomainError::Invalid(format!(
             "パスワードは{MAX_PASSWORD_CHARS}文字以内にしてください"
         )));
+    }
+    if policy.require_mix && !is_mixed(pw) {
+        return Err(DomainError::Invalid(
+            "パスワードには英字・数字・記号（空白も可）をそれぞれ含めてください".into(),
+        ));
     }
     let lower = pw.to_lowercase();
     if login.chars().count() >= 3 && lower.contains(&login.to_lowercase()) {
@@ -171,8 +187,24 @@ mod tests {
         assert!(check_strength(&p, "sato", "password1").is_err());
         assert!(check_strength(&p, "sato", "xxSATOxx99").is_err());
         assert!(check_strength(&p, "sato", &"a1".repeat(200)).is_err());
-        assert!(check_strength(&p, "sato", "桜が咲く春の日に").is_ok());
-        assert!(check_strength(&p, "sato", "correct horse").is_ok());
+        assert!(check_strength(&p, "sato", "桜が咲く春の日に、9時").is_ok());
+        assert!(check_strength(&p, "sato", "correct horse 7").is_ok());
+        assert!(check_strength(&p, "sato", "Tr0ub4dor&3").is_ok());
+        // The 令和7年度 rule: letters, digits and symbols mixed.
+        for weak in [
+            "correct horse",
+            "桜が咲く春の日に",
+            "abcdefgh12",
+            "abcd-efgh",
+            "1234-5678",
+        ] {
+            assert!(check_strength(&p, "sato", weak).is_err(), "{weak}");
+        }
+        let lax = PasswordPolicy {
+            require_mix: false,
+            ..PasswordPolicy::default()
+        };
+        assert!(check_strength(&lax, "sato", "correct horse").is_ok());
     }
 
     #[test]

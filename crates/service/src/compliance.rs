@@ -354,7 +354,7 @@ impl Service {
                     a.and_then(|a| a.observation.as_deref())
                         .and_then(|j| serde_json::from_str(j).ok())
                 } else {
-                    i.observe.as_deref().and_then(|k| observed.get(k).cloned())
+                    observation_for(i, observed)
                 };
                 let declared = a.and_then(|a| declared_of(a, &names));
                 (i.id.clone(), resolve(&i.id, observation, declared))
@@ -700,7 +700,7 @@ impl Service {
                 "refs": i.item.refs,
                 "answer": i.resolved.answer.code(),
                 "answer_ja": i.resolved.answer.ja(),
-                "source": match i.resolved.source { Source::Observed => "observed", Source::Declared => "declared", Source::None => "none" },
+                "source": match i.resolved.source { Source::Observed => "observed", Source::Declared => "declared", Source::PartlyObserved => "partly_observed", Source::None => "none" },
                 "observation": i.resolved.observation.as_ref().map(|o| serde_json::json!({
                     "answer": o.answer.code(),
                     "evidence": o.evidence_ja,
@@ -744,4 +744,20 @@ impl Service {
             }
         }
     }
+}
+
+/// What mamori observes for `item`: the observation its `observe` names, marked partial when
+/// the item asks more than that observation can see.
+pub(crate) fn observation_for(
+    item: &mamori_compliance::catalogue::Item,
+    observed: &HashMap<&'static str, Observation>,
+) -> Option<Observation> {
+    let o = item
+        .observe
+        .as_deref()
+        .and_then(|k| observed.get(k).cloned())?;
+    Some(match &item.unseen {
+        Some(u) => o.partly(u.clone()),
+        None => o,
+    })
 }

@@ -127,6 +127,7 @@ pub fn assessment_doc(v: &AssessmentView, facility: &str, profile: &Profile, now
             match r.source {
                 Source::Observed => basis.push("［観測］".to_owned()),
                 Source::Declared => basis.push("［申告］".to_owned()),
+                Source::PartlyObserved => basis.push("［一部観測・要回答］".to_owned()),
                 Source::None => {}
             }
             if let Some(o) = &r.observation {
@@ -135,6 +136,9 @@ pub fn assessment_doc(v: &AssessmentView, facility: &str, profile: &Profile, now
                     jst(o.observed_at),
                     o.evidence_ja
                 ));
+                if let Some(u) = &o.unseen_ja {
+                    basis.push(format!("mamori からは見えない部分: {u}"));
+                }
             }
             if let Some(dcl) = &r.declared {
                 basis.push(format!(

@@ -171,35 +171,49 @@ impl Service {
             .map(|a| format!("{}（{}）", a.display_name, a.login))
             .collect();
         let in_use: HashSet<&str> = humans.iter().map(|a| a.role.as_str()).collect();
+        // Roles the facility defined itself have no template to be measured against.
+        let own: Vec<String> = roles
+            .iter()
+            .filter(|role| !templates.iter().any(|t| t.code == role.code))
+            .map(|role| role.name_ja.clone())
+            .collect();
+        let observation = if broad.is_empty() {
+            Observation::new(
+                true,
+                format!(
+                    "職種 {} 種類の権限を設定（利用中 {} 種類）。管理者権限: {}",
+                    roles.len(),
+                    in_use.len(),
+                    names(&admins)
+                ),
+                format!(
+                    "{} roles defined; administrators: {}",
+                    roles.len(),
+                    admins.len()
+                ),
+                now,
+            )
+        } else {
+            Observation::new(
+                false,
+                format!(
+                    "ひな形より広い権限の職種があります: {}。管理者権限: {}",
+                    broad.join("、"),
+                    names(&admins)
+                ),
+                format!("Roles wider than their template: {}", broad.join(", ")),
+                now,
+            )
+        };
         o.insert(
             "role_access",
-            if broad.is_empty() {
-                Observation::new(
-                    true,
-                    format!(
-                        "職種 {} 種類の権限を設定（利用中 {} 種類）。管理者権限: {}",
-                        roles.len(),
-                        in_use.len(),
-                        names(&admins)
-                    ),
-                    format!(
-                        "{} roles defined; administrators: {}",
-                        roles.len(),
-                        admins.len()
-                    ),
-                    now,
-                )
+            if own.is_empty() {
+                observation
             } else {
-                Observation::new(
-                    false,
-                    format!(
-                        "ひな形より広い権限の職種があります: {}。管理者権限: {}",
-                        broad.join("、"),
-                        names(&admins)
-                    ),
-                    format!("Roles wider than their template: {}", broad.join(", ")),
-                    now,
-                )
+                observation.partly(format!(
+                    "施設が定義した職種（{}）の権限が職務に見合うか（mamori のひな形がないため比べられません）",
+                    own.join("、")
+                ))
             },
         );
         let cutoff = now - UNUSED_DAYS * DAY;
@@ -228,10 +242,11 @@ impl Service {
         o.insert(
             "password_policy",
             Observation::new(
-                pw.min_length >= 8 && expiry_ok,
+                pw.min_length >= 8 && pw.require_mix && expiry_ok,
                 format!(
-                    "mamori のパスワード: {} 文字以上、直近 {} 個の再利用禁止、有効期限 {}{}",
+                    "mamori のパスワード: {} 文字以上、英字・数字・記号の混在{}、直近 {} 個の再利用禁止、有効期限 {}{}",
                     pw.min_length,
+                    if pw.require_mix { "を必須" } else { "を求めていない（password.require_mix）" },
                     pw.history,
                     pw.max_age_days.map_or("なし".into(), |d| format!("{d} 日")),
                     if pw.max_age_days.is_none() && !expiry_ok {
@@ -440,6 +455,48 @@ impl Service {
                 )
             } else {
                 Observation::new(false, names(&blocking), "Backups or restore drills are missing or failing", now)
+            },
+        );
+        // 「ネットワークから切り離した保管を含めて」: the same, and an offline copy that is not
+        // overdue.
+        let offline_warnings: Vec<String> = b
+            .warnings
+            .iter()
+            .filter(|w| {
+                matches!(
+                    w,
+                    crate::backup::BackupWarning::NoOfflineCopy
+                        | crate::backup::BackupWarning::OfflineOverdue { .. }
+                )
+            })
+            .map(|w| w.message_ja())
+            .collect();
+        let restore_ok = o
+            .get("backup_restore")
+            .is_some_and(|x| x.answer == mamori_compliance::Answer::Yes);
+        o.insert(
+            "backup_offline",
+            if restore_ok && offline_warnings.is_empty() {
+                Observation::new(
+                    true,
+                    format!(
+                        "{}（{} 日ごとの切り離し保管の記録あり）",
+                        o["backup_restore"].evidence_ja, self.config.backup.offline_days
+                    ),
+                    "Backups current, restore drill passed, offline copy recorded and not overdue",
+                    now,
+                )
+            } else {
+                let mut why = offline_warnings;
+                if !restore_ok {
+                    why.insert(0, o["backup_restore"].evidence_ja.clone());
+                }
+                Observation::new(
+                    false,
+                    names(&why),
+                    "No recent offline copy, or backups or drills failing",
+                    now,
+                )
             },
         );
         let overdue: Vec<i64> = windows

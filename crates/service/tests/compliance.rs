@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use mamori_compliance::Answer;
 use mamori_compliance::assets::Asset;
+use mamori_compliance::{Answer, Source};
 use mamori_service::Principal;
 use mamori_service::compliance::{AnswerInput, EvidenceInput};
 use mamori_service::compliance_ledgers::ContactInput;
@@ -214,6 +214,14 @@ async fn observed_answers_follow_the_system_both_ways() {
     f.svc.drill_now(&admin).await.unwrap();
     idle(&f, &admin).await;
     assert_eq!(answer_of(&f, &auditor, "backup_restore").await, yes);
+    // GL6-S-12 asks for storage off the network too: not はい until an offline copy is recorded,
+    // and いいえ again once it is overdue.
+    assert_eq!(answer_of(&f, &auditor, "backup_offline").await, no);
+    f.svc
+        .record_offline_copy(&admin, &target.display().to_string(), "USB-1 月曜", "")
+        .await
+        .unwrap();
+    assert_eq!(answer_of(&f, &auditor, "backup_offline").await, yes);
 
     // Eight days on: the break-glass use is overdue for review, the ledger verification is
     // stale, and the accounts have not been used — and then each is put right.
@@ -261,7 +269,7 @@ async fn observed_answers_follow_the_system_both_ways() {
         .svc
         .authenticate(
             &f.svc
-                .login("admin", "管理者の新しいパスワード", None)
+                .login("admin", "管理者の新しいパスワード 2026", None)
                 .await
                 .unwrap()
                 .token,
@@ -345,7 +353,7 @@ async fn maintenance_reports_left_unacknowledged_are_observed() {
         .svc
         .authenticate(
             &f.svc
-                .login("admin", "管理者の新しいパスワード", None)
+                .login("admin", "管理者の新しいパスワード 2026", None)
                 .await
                 .unwrap()
                 .token,
@@ -729,4 +737,106 @@ async fn idle_lock_and_signatures_are_observed_from_the_configuration() {
     let sig = f.svc.observations(&admin).await.unwrap()["signatures"].clone();
     assert_eq!(sig.answer, Answer::No);
     assert!(sig.evidence_ja.contains("開発用"), "{}", sig.evidence_ja);
+}
+
+/// Issue #18: an item mamori sees only in part is never はい by observation alone; the sheets'
+/// dates are the sheets'; the password item follows the 令和7年度 rule; a role the facility
+/// defined is named as something mamori cannot judge.
+#[tokio::test]
+async fn observations_never_claim_more_than_was_checked() {
+    let f = fixture().await;
+    let admin = f.admin().await;
+    f.svc
+        .save_compliance_profile(
+            &admin,
+            Profile {
+                security_officer: "安全 管理".into(),
+                director: "院長".into(),
+                rules_adopted_on: "2026-04-01".into(),
+                bcp_adopted_on: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let id = f
+        .svc
+        .new_assessment(&admin, "mhlw-guideline-6.0", "2026-11-01")
+        .await
+        .unwrap();
+    let v = f.svc.assessment(&admin, id).await.unwrap();
+    let item = |id: &str| v.items.iter().find(|i| i.item.id == id).unwrap().clone();
+    let mut partial_seen = 0;
+    for i in &v.items {
+        if i.item.unseen.is_some() {
+            assert_ne!(
+                i.resolved.answer,
+                Answer::Yes,
+                "{} is only partly observed",
+                i.item.id
+            );
+            if i.resolved
+                .observation
+                .as_ref()
+                .is_some_and(|o| o.answer == Answer::Yes)
+            {
+                assert_eq!(i.resolved.source, Source::PartlyObserved, "{}", i.item.id);
+                partial_seen += 1;
+            }
+        }
+    }
+    // The operating rules were adopted: GL6-P-1 is seen in part (the adoption, not the review).
+    let p1 = item("GL6-P-1");
+    assert_eq!(p1.resolved.source, Source::PartlyObserved);
+    assert!(
+        p1.resolved
+            .observation
+            .unwrap()
+            .unseen_ja
+            .unwrap()
+            .contains("見直")
+    );
+    assert!(partial_seen >= 1);
+    // The MFA item's date is 令和9年度, so it is not overdue now.
+    assert_eq!(item("GL6-S-14-MFA").item.required_by, 2027);
+    // GL6-S-12 needs an offline copy: none recorded, so いいえ.
+    let s12 = item("GL6-S-12");
+    assert_eq!(s12.item.observe.as_deref(), Some("backup_offline"));
+    assert_eq!(s12.resolved.answer, Answer::No);
+
+    // The password item: the default policy mixes letters, digits and symbols.
+    let obs = f.svc.observations(&admin).await.unwrap();
+    assert!(obs["password_policy"].evidence_ja.contains("混在を必須"));
+    // A role the facility defined itself: mamori says it cannot judge it.
+    assert!(obs["role_access"].unseen_ja.is_none());
+    f.svc
+        .save_role(
+            &admin,
+            mamori_service::settings::RoleInput {
+                code: "night_desk".into(),
+                name_ja: "夜間受付".into(),
+                grants: vec!["read:*".into()],
+                create: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let obs = f.svc.observations(&admin).await.unwrap();
+    assert!(
+        obs["role_access"]
+            .unseen_ja
+            .as_deref()
+            .is_some_and(|u| u.contains("夜間受付")),
+        "{:?}",
+        obs["role_access"]
+    );
+}
+
+#[tokio::test]
+async fn a_policy_without_mixing_is_not_the_r7_rule() {
+    let f = fixture_with(|c| c.password.require_mix = false).await;
+    let admin = f.admin().await;
+    let obs = f.svc.observations(&admin).await.unwrap();
+    assert_eq!(obs["password_policy"].answer, Answer::No);
+    assert!(obs["password_policy"].evidence_ja.contains("求めていない"));
 }

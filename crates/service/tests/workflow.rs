@@ -40,7 +40,7 @@ async fn first_login_forces_a_password_change() {
     assert_eq!(err.code, "invalid_input");
     let ok = f
         .svc
-        .change_password("admin", ADMIN_PW, "管理者の新しいパスワード", None)
+        .change_password("admin", ADMIN_PW, "管理者の新しいパスワード 2026", None)
         .await
         .unwrap();
     assert!(f.svc.authenticate(&ok.token, None).await.is_ok());
@@ -49,7 +49,7 @@ async fn first_login_forces_a_password_change() {
         "invalid_credentials"
     );
     f.svc
-        .login("admin", "管理者の新しいパスワード", None)
+        .login("admin", "管理者の新しいパスワード 2026", None)
         .await
         .unwrap();
 }
@@ -111,7 +111,7 @@ async fn lockout_after_five_failures_until_unlocked() {
 async fn idle_sessions_lock_then_expire() {
     let f = fixture().await;
     let admin = f.admin().await;
-    let pw = "管理者の新しいパスワード";
+    let pw = "管理者の新しいパスワード 2026";
     let tok = f.svc.login("admin", pw, None).await.unwrap().token;
     f.clock.advance(4 * 60_000);
     f.svc.authenticate(&tok, None).await.unwrap();

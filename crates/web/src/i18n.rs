@@ -79,6 +79,16 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ("cmp.uncertain", "出典の注記", "Source note"),
     ("cmp.src_observed", "観測", "Observed"),
     ("cmp.src_declared", "申告", "Declared"),
+    (
+        "cmp.src_partly",
+        "一部観測・要回答",
+        "Partly observed: your answer needed",
+    ),
+    (
+        "cmp.unseen",
+        "mamori からは見えない部分（責任者が確認して回答）",
+        "What mamori cannot see (the officer checks and answers)",
+    ),
     ("cmp.overrides", "観測と異なる", "Differs from observation"),
     ("cmp.observed", "mamoriの観測", "Observed by mamori"),
     ("cmp.answered_by", "回答者", "Answered by"),

@@ -236,6 +236,8 @@ pub struct ItemRow {
     /// observed | declared | none
     pub source: &'static str,
     pub observation: Option<(String, String, &'static str)>,
+    /// What the item asks that mamori cannot see (empty when it sees all).
+    pub unseen: String,
     pub declared: Option<(String, String)>,
     pub owner: String,
     pub due: String,
@@ -305,8 +307,14 @@ fn page_of(
                 source: match r.source {
                     Source::Observed => "observed",
                     Source::Declared => "declared",
+                    Source::PartlyObserved => "partly_observed",
                     Source::None => "none",
                 },
+                unseen: r
+                    .observation
+                    .as_ref()
+                    .and_then(|o| o.unseen_ja.clone())
+                    .unwrap_or_default(),
                 observation: r.observation.as_ref().map(|o| {
                     (
                         if lang == Lang::En {

@@ -651,7 +651,7 @@ fn admin_and_audit_pages_for_every_role() {
                     ("login", new_login.as_str()),
                     ("display_name", "作成テスト"),
                     ("role", "nurse"),
-                    ("password", "a long enough initial pass"),
+                    ("password", "a long enough initial pass 1"),
                 ],
                 &admins,
             ),

@@ -10,7 +10,7 @@ use mamori_service::patients::NewPatient;
 use mamori_service::records::{RecordInput, Upload};
 
 pub const ADMIN_PW: &str = "initial passphrase 1";
-pub const PW: &str = "correct horse battery";
+pub const PW: &str = "correct horse battery 7";
 
 pub fn mamori(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mamori"))

@@ -23,8 +23,8 @@ impl TestClock {
     }
 }
 
-pub const ADMIN_PW: &str = "初期パスワード123";
-pub const PW: &str = "correct horse battery";
+pub const ADMIN_PW: &str = "初期パスワード 123";
+pub const PW: &str = "correct horse battery 7";
 
 pub fn fast_config(dir: &Path) -> Config {
     let mut c = Config::load(dir).unwrap();
@@ -97,7 +97,7 @@ impl Fixture {
     pub async fn admin(&self) -> Principal {
         let ok = self
             .svc
-            .change_password("admin", ADMIN_PW, "管理者の新しいパスワード", None)
+            .change_password("admin", ADMIN_PW, "管理者の新しいパスワード 2026", None)
             .await
             .unwrap();
         self.svc.authenticate(&ok.token, None).await.unwrap()

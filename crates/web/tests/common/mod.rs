@@ -8,7 +8,7 @@ use mamori_service::{Config, Principal, Service};
 use mamori_store::StoreOptions;
 use serde_json::{Value, json};
 
-pub const PW: &str = "correct horse battery";
+pub const PW: &str = "correct horse battery 7";
 
 pub struct TestServer {
     pub rt: tokio::runtime::Runtime,
