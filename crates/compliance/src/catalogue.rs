@@ -472,4 +472,47 @@ required_by = 2025
         lib.add("local.toml", MINIMAL).unwrap();
         assert!(lib.get("t-1").is_some());
     }
+
+    /// The 令和5年度 list of what was due in 2023 and what in 2024 (seed 003: MHLW's
+    /// checklist as published 2023-06-09, transcribed here as scope, keyword, year), against
+    /// the R6 sheet's items: the same items, the same scopes, the same years.
+    #[test]
+    fn the_r6_sheet_has_the_published_items_scopes_and_years() {
+        const PUBLISHED: &[(&str, &str, i32)] = &[
+            ("", "安全管理責任者", 2023),
+            ("医療情報システム全般", "台帳", 2023),
+            ("医療情報システム全般", "リモートメンテナンス", 2023),
+            ("医療情報システム全般", "MDS", 2023),
+            ("サーバ", "アクセス権限", 2023),
+            ("サーバ", "不要なアカウント", 2023),
+            ("サーバ", "アクセスログ", 2023),
+            ("ネットワーク機器", "セキュリティパッチ", 2023),
+            ("ネットワーク機器", "接続元", 2023),
+            ("", "連絡体制図", 2023),
+            ("サーバ", "セキュリティパッチ", 2024),
+            ("サーバ", "不要なソフトウェア", 2024),
+            ("端末PC", "アクセス権限", 2024),
+            ("端末PC", "不要なアカウント", 2024),
+            ("端末PC", "セキュリティパッチ", 2024),
+            ("端末PC", "不要なソフトウェア", 2024),
+            ("", "バックアップ", 2024),
+            ("", "BCP", 2024),
+        ];
+        let lib = Library::embedded();
+        let c = lib.get("mhlw-checklist-medical-r6").unwrap();
+        assert_eq!(c.items.len(), PUBLISHED.len());
+        for (scope, word, year) in PUBLISHED {
+            let found: Vec<&Item> = c
+                .items
+                .iter()
+                .filter(|i| {
+                    i.scope.as_deref().unwrap_or("") == *scope
+                        && (i.text.contains(word)
+                            || (*word == "連絡体制図" && i.text.contains("連絡体制")))
+                })
+                .collect();
+            assert_eq!(found.len(), 1, "{scope} {word}: {found:?}");
+            assert_eq!(found[0].required_by, *year, "{scope} {word}");
+        }
+    }
 }
