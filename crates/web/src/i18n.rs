@@ -543,6 +543,11 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ),
     ("password.new", "新しいパスワード", "New password"),
     (
+        "password.rule",
+        "施設で決めた文字数（既定は8文字）以上で、英字・数字・記号（空白も可）を混ぜてください。以前のパスワードやログインIDは使えません。",
+        "At least the length your facility set (8 by default), mixing letters, digits and symbols (a space counts). Earlier passwords and your login ID cannot be used.",
+    ),
+    (
         "password.confirm",
         "新しいパスワード（確認）",
         "New password (again)",
