@@ -700,6 +700,19 @@ async fn asset_csv_imports_all_or_nothing_and_the_documents_reflect_settings() {
         .unwrap()
         .text();
     assert!(rules.contains("8 文字以上"), "{rules}");
+    for article in [
+        "情報の破棄",
+        "持ち出し",
+        "教育と訓練",
+        "業務の委託と外部保存",
+        "見直し",
+    ] {
+        assert!(
+            rules.contains(article),
+            "{article} missing from the rules draft"
+        );
+    }
+    assert!(rules.contains("破棄の証明書"), "{rules}");
     assert!(
         rules.contains("5 分で画面をロック") || rules.contains("分で画面をロック"),
         "{rules}"
