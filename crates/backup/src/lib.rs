@@ -1,5 +1,5 @@
 //! Backups of a mamori instance that survive ransomware: content-defined chunks, deduplicated,
-//! compressed and sealed with XChaCha20-Poly1305 under a key that never leaves the operator,
+//! compressed and sealed with AES-256-GCM under a key that never leaves the operator,
 //! written once to a directory (NAS, removable medium) or an S3 bucket with Object Lock.
 //!
 //! A repository holds only objects that are never rewritten: `config`, `keys/*` (the master

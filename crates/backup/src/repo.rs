@@ -161,7 +161,8 @@ impl Repository {
             created_at: now_text(),
             chunker: ChunkerParams::default(),
             pack_size: 16 * 1024 * 1024,
-            cipher: "xchacha20poly1305".into(),
+            // Objects name their own format; this says what new ones are written with.
+            cipher: "aes-256-gcm".into(),
             compression: "zstd".into(),
         };
         let (key, slots) = keys::create_slots(material, &config.id, kdf)?;

@@ -1,25 +1,67 @@
 //! Authenticated encryption of every object, and the chunk format inside packs.
 //!
-//! XChaCha20-Poly1305 with a fresh random 192-bit nonce per object: no nonce state has to
-//! survive between runs, machines or targets. The associated data binds each ciphertext to
-//! its name (a chunk to its id, a snapshot to its id), so objects cannot be swapped.
+//! Written from now on: AES-256-GCM (on the CRYPTREC 電子政府推奨暗号リスト) under a key of
+//! its own per object — derived from the repository key and 128 random bits stored with the
+//! object — so that no key ever meets the same nonce twice, however many objects are written
+//! on however many machines, with no nonce state to keep. Objects written by earlier releases
+//! (XChaCha20-Poly1305 with a random 192-bit nonce) stay readable: an object is opened as the
+//! format its first bytes name, and authentication decides.
+//!
+//! The associated data binds each ciphertext to its name (a chunk to its id, a snapshot to its
+//! id), so objects cannot be swapped.
 
+use aes_gcm::Aes256Gcm;
 use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand_core::{OsRng, RngCore};
 
+/// The earlier format's nonce.
 pub const NONCE_LEN: usize = 24;
+/// The current format: this marker, then the per-object salt, then ciphertext and tag.
+const AES_MAGIC: &[u8; 4] = b"mAG1";
+const SALT_LEN: usize = 16;
+const TAG_LEN: usize = 16;
+/// Each object key is used for one encryption only, so a constant nonce never repeats under
+/// a key.
+const AES_NONCE: [u8; 12] = [0; 12];
 const RAW: u8 = 0;
 const ZSTD: u8 = 1;
 /// Compression is kept only when it saves at least this share (attachments are mostly
 /// already-compressed PDF and JPEG, where trying harder only burns time).
 const WORTHWHILE: f64 = 0.97;
 
+fn object_cipher(key: &[u8; 32], salt: &[u8]) -> Aes256Gcm {
+    let mut hasher = blake3::Hasher::new_derive_key("mamori backup 2026-12 AES-256-GCM object key");
+    hasher.update(key);
+    hasher.update(salt);
+    let k: [u8; 32] = *hasher.finalize().as_bytes();
+    Aes256Gcm::new(&k.into())
+}
+
 pub fn seal(key: &[u8; 32], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
-    let cipher = XChaCha20Poly1305::new(key.into());
+    let salt = random_bytes::<SALT_LEN>();
+    let ct = object_cipher(key, &salt)
+        .encrypt(
+            (&AES_NONCE).into(),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .expect("AES-256-GCM encryption cannot fail for in-memory buffers");
+    let mut out = Vec::with_capacity(AES_MAGIC.len() + SALT_LEN + ct.len());
+    out.extend_from_slice(AES_MAGIC);
+    out.extend_from_slice(&salt);
+    out.extend_from_slice(&ct);
+    out
+}
+
+/// The earlier format, kept for tests that prove old repositories stay readable.
+#[cfg(test)]
+pub(crate) fn seal_xchacha(key: &[u8; 32], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     OsRng.fill_bytes(&mut nonce);
-    let ct = cipher
+    let ct = XChaCha20Poly1305::new(key.into())
         .encrypt(
             XNonce::from_slice(&nonce),
             Payload {
@@ -27,16 +69,29 @@ pub fn seal(key: &[u8; 32], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
                 aad,
             },
         )
-        .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
-    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
-    out
+        .expect("in-memory encryption");
+    [nonce.as_slice(), &ct].concat()
 }
 
 /// None when the key is wrong or a single bit of the object changed.
 pub fn open(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
-    if sealed.len() < NONCE_LEN + 16 {
+    let head = AES_MAGIC.len() + SALT_LEN;
+    if sealed.len() >= head + TAG_LEN && sealed.starts_with(AES_MAGIC) {
+        let opened = object_cipher(key, &sealed[AES_MAGIC.len()..head])
+            .decrypt(
+                (&AES_NONCE).into(),
+                Payload {
+                    msg: &sealed[head..],
+                    aad,
+                },
+            )
+            .ok();
+        if opened.is_some() {
+            return opened;
+        }
+        // An earlier object whose random nonce happens to begin with the marker.
+    }
+    if sealed.len() < NONCE_LEN + TAG_LEN {
         return None;
     }
     let (nonce, ct) = sealed.split_at(NONCE_LEN);
@@ -86,10 +141,10 @@ impl Sealer {
     /// Compresses (when worthwhile) and seals one chunk, appending it to `out` (a pack being
     /// filled) with a single copy of the data.
     pub fn seal_into(&mut self, out: &mut Vec<u8>, key: &[u8; 32], id: &[u8; 32], data: &[u8]) {
+        let salt = random_bytes::<SALT_LEN>();
+        out.extend_from_slice(AES_MAGIC);
+        out.extend_from_slice(&salt);
         let start = out.len();
-        let mut nonce = [0u8; NONCE_LEN];
-        OsRng.fill_bytes(&mut nonce);
-        out.extend_from_slice(&nonce);
         if self.compressed(data) {
             out.push(ZSTD);
             out.extend_from_slice(&self.scratch);
@@ -97,13 +152,9 @@ impl Sealer {
             out.push(RAW);
             out.extend_from_slice(data);
         }
-        let tag = XChaCha20Poly1305::new(key.into())
-            .encrypt_in_place_detached(
-                XNonce::from_slice(&nonce),
-                id,
-                &mut out[start + NONCE_LEN..],
-            )
-            .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
+        let tag = object_cipher(key, &salt)
+            .encrypt_in_place_detached((&AES_NONCE).into(), id, &mut out[start..])
+            .expect("AES-256-GCM encryption cannot fail for in-memory buffers");
         out.extend_from_slice(&tag);
     }
 }
@@ -153,7 +204,46 @@ mod tests {
 
         let noise = random_bytes::<4096>();
         let sealed = seal_chunk(&key, &id, &noise);
-        assert_eq!(sealed.len(), noise.len() + 1 + NONCE_LEN + 16, "stored raw");
+        assert_eq!(
+            sealed.len(),
+            noise.len() + 1 + AES_MAGIC.len() + SALT_LEN + TAG_LEN,
+            "stored raw"
+        );
         assert_eq!(open_chunk(&key, &id, &sealed, noise.len()).unwrap(), noise);
+    }
+
+    #[test]
+    fn new_objects_are_aes_gcm_with_a_key_each_and_old_ones_still_open() {
+        let key = random_bytes::<32>();
+        let a = seal(&key, b"same text", b"name");
+        let b = seal(&key, b"same text", b"name");
+        assert!(a.starts_with(AES_MAGIC) && b.starts_with(AES_MAGIC));
+        assert_ne!(a, b, "a fresh object key each time");
+        assert_eq!(open(&key, &a, b"name").unwrap(), b"same text");
+        assert!(open(&key, &a, b"other").is_none());
+        let mut bad = a.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(open(&key, &bad, b"name").is_none());
+
+        // Written by an earlier release: XChaCha20-Poly1305, also a chunk inside a pack.
+        let old = seal_xchacha(&key, b"from 2025", b"name");
+        assert_eq!(open(&key, &old, b"name").unwrap(), b"from 2025");
+        let id = [3u8; 32];
+        let old_chunk = seal_xchacha(&key, &[[RAW].as_slice(), b"chunk"].concat(), &id);
+        assert_eq!(open_chunk(&key, &id, &old_chunk, 5).unwrap(), b"chunk");
+        // An old object whose random nonce begins with the new marker still opens.
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce[..4].copy_from_slice(AES_MAGIC);
+        let ct = XChaCha20Poly1305::new((&key).into())
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: b"x".as_slice(),
+                    aad: b"n",
+                },
+            )
+            .unwrap();
+        let tricky = [nonce.as_slice(), &ct].concat();
+        assert_eq!(open(&key, &tricky, b"n").unwrap(), b"x");
     }
 }
