@@ -683,8 +683,10 @@ fn extend_locks(
     ))
 }
 
-fn hostname() -> String {
-    fs::read_to_string("/etc/hostname")
+/// This machine's name, as the kernel has it (a container's /etc/hostname may be absent).
+pub(crate) fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
         .map(|s| s.trim().to_owned())
         .unwrap_or_default()
 }

@@ -86,13 +86,6 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn this_host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
-}
-
 /// A lock held on a repository; released when dropped.
 pub struct RepoLock {
     target: Arc<dyn Target>,
@@ -121,7 +114,7 @@ impl RepoLock {
 
     /// Takes a lock of `kind` for `purpose`, or says who holds the repository.
     pub fn take(target: Arc<dyn Target>, kind: LockKind, purpose: &str) -> Result<RepoLock> {
-        let host = this_host();
+        let host = crate::engine::hostname();
         // Fail early (and without writing) when someone visibly holds it.
         conflicts(target.as_ref(), kind, None, &host)?;
         let t = now();
@@ -272,7 +265,7 @@ mod tests {
         };
         write(t.as_ref(), &old).unwrap();
         let dead = LockFile {
-            host: this_host(),
+            host: crate::engine::hostname(),
             pid: u32::MAX - 1,
             refreshed: now(),
             ..old.clone()

@@ -552,19 +552,8 @@ pub fn restore(target: &str, snapshot: &str, to: &Path, key: &KeyArgs) -> ExitCo
 
 fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o.open(path).map_err(|e| {
-        format!(
-            "{} を作れません（既にあるなら上書きしません）: {e}",
-            path.display()
-        )
-    })?;
+    let mut f = crate::evidence::create_private(path)
+        .map_err(|e| format!("{e}（既にあるなら上書きしません）"))?;
     f.write_all(bytes)
         .and_then(|_| f.sync_all())
         .map_err(|e| format!("{} に書けません: {e}", path.display()))

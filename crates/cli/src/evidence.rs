@@ -422,7 +422,8 @@ fn partial_name(out: &Path) -> PathBuf {
     out.with_file_name(format!(".{name}.partial"))
 }
 
-fn create_private(path: &Path) -> Result<std::fs::File, String> {
+/// A new file only its owner can read; never an existing one.
+pub(crate) fn create_private(path: &Path) -> Result<std::fs::File, String> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);
     #[cfg(unix)]
