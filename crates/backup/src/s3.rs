@@ -378,6 +378,23 @@ impl S3Target {
         }
     }
 
+    /// One PUT, locked in COMPLIANCE mode for `lock_days` when given.
+    fn put_object(&self, name: &str, bytes: &[u8], lock_days: Option<u32>) -> Result<()> {
+        let mut headers = vec![(
+            "content-md5",
+            base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes)),
+        )];
+        if let Some(days) = lock_days {
+            let until = OffsetDateTime::now_utc() + time::Duration::days(days.into());
+            headers.push(("x-amz-object-lock-mode", "COMPLIANCE".into()));
+            headers.push(("x-amz-object-lock-retain-until-date", iso_seconds(until)));
+        }
+        match self.send("PUT", Some(&self.key(name)), &[], &headers, bytes)? {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.fail("書き込み", &self.key(name), e)),
+        }
+    }
+
     /// Refuses to start a write-once repository in a bucket that cannot hold locks.
     fn check_object_lock(&self) -> Result<()> {
         if self.lock_days.is_none() {
@@ -403,19 +420,7 @@ impl Target for S3Target {
     }
 
     fn put(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let mut headers = vec![(
-            "content-md5",
-            base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes)),
-        )];
-        if let Some(days) = self.lock_days {
-            let until = OffsetDateTime::now_utc() + time::Duration::days(days.into());
-            headers.push(("x-amz-object-lock-mode", "COMPLIANCE".into()));
-            headers.push(("x-amz-object-lock-retain-until-date", iso_seconds(until)));
-        }
-        match self.send("PUT", Some(&self.key(name)), &[], &headers, bytes)? {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.fail("書き込み", &self.key(name), e)),
-        }
+        self.put_object(name, bytes, self.lock_days)
     }
 
     fn get(&self, name: &str) -> Result<Vec<u8>> {
@@ -463,14 +468,7 @@ impl Target for S3Target {
 
     fn put_lock(&self, name: &str, bytes: &[u8]) -> Result<()> {
         // Without retention: a lock must be removable by its holder.
-        let headers = vec![(
-            "content-md5",
-            base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes)),
-        )];
-        match self.send("PUT", Some(&self.key(name)), &[], &headers, bytes)? {
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.fail("書き込み", &self.key(name), e)),
-        }
+        self.put_object(name, bytes, None)
     }
 
     fn delete_lock(&self, name: &str) -> Result<()> {
@@ -869,6 +867,32 @@ mod tests {
                 xml_records(bad, "ListVersionsResult", &names).is_err(),
                 "accepted {bad}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever a server (or something between it and mamori) sends, the listing parser
+        /// answers without panicking; and a listing with anything cut off its end is never
+        /// taken for a whole one.
+        #[test]
+        fn any_answer_is_parsed_or_refused_and_no_cut_listing_passes(
+            junk in ".{0,400}",
+            keys in proptest::collection::vec("[a-z0-9/]{1,12}", 0..6),
+            cut in 1usize..2000,
+        ) {
+            let names = ["Version", "DeleteMarker"];
+            let _ = xml_records(&junk, "ListVersionsResult", &names);
+            let mut whole = String::from("<ListVersionsResult><IsTruncated>false</IsTruncated>");
+            for (i, k) in keys.iter().enumerate() {
+                whole.push_str(&format!("<Version><Key>{k}</Key><VersionId>v{i}</VersionId></Version>"));
+            }
+            whole.push_str("</ListVersionsResult>");
+            let (records, _) = xml_records(&whole, "ListVersionsResult", &names).unwrap();
+            proptest::prop_assert_eq!(records.len(), keys.len());
+            let at = cut % whole.len();
+            if at > 0 && whole.is_char_boundary(at) {
+                proptest::prop_assert!(xml_records(&whole[..at], "ListVersionsResult", &names).is_err());
+            }
         }
     }
 }
