@@ -8,6 +8,7 @@
 //! of mamori's database: the service layer hands it files and the facts to sign.
 
 pub mod engine;
+pub mod erase;
 pub mod error;
 pub mod keys;
 pub mod lock;
@@ -22,6 +23,7 @@ pub use engine::{
     VerifyOutcome, backup, backup_prepared, prepare, prune, prune_plan, prune_planned, restore,
     restore_then, verify,
 };
+pub use erase::{EraseOutcome, erase};
 pub use error::{BackupError, Result};
 pub use keys::{KeyFile, KeyMaterial};
 pub use lock::{LockKind, RepoLock};

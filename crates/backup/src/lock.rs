@@ -160,6 +160,11 @@ impl RepoLock {
         })
     }
 
+    /// The lock object's current name (it changes each time the lock is refreshed).
+    pub fn name(&self) -> String {
+        self.name.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+
     /// Requires that this lock is exclusive (what deleting needs).
     pub fn require_exclusive(&self) -> Result<()> {
         if self.kind == LockKind::Exclusive {

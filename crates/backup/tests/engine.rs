@@ -359,3 +359,28 @@ fn a_prune_cannot_remove_packs_a_running_backup_reuses() {
     restore(&r, &third.snapshot, &out, None, &NoProgress).unwrap();
     assert_eq!(fs::read(out.join("blobs/ab/cdef")).unwrap(), first);
 }
+
+#[test]
+fn an_erased_repository_leaves_nothing_and_cannot_be_opened() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, target) = (tmp.path().join("data"), tmp.path().join("target"));
+    instance(&data);
+    let signer = SigningKey::from_bytes(&[9u8; 32]);
+    let r = repo(&target, &key()).unwrap();
+    backup(&r, &sources(&data), serde_json::json!({}), &signer, &NoProgress).unwrap();
+    let lock = r.lock(LockKind::Exclusive, "erase").unwrap();
+    let out = erase(&r, &lock).unwrap();
+    drop(lock);
+    assert!(out.complete(), "{out:?}");
+    assert_eq!(out.repository, r.config.id);
+    assert!(out.objects >= 5, "config, key slot, pack, index, snapshot: {out:?}");
+    assert!(walk(&target).is_empty(), "left behind: {:?}", walk(&target));
+    assert!(matches!(
+        Repository::open(Box::new(DirTarget::new(&target)), &key()),
+        Err(BackupError::NoRepository(_))
+    ));
+    // Only with the lock held exclusively.
+    let r = repo(&target, &key()).unwrap();
+    let shared = r.lock(LockKind::Shared, "backup").unwrap();
+    assert!(erase(&r, &shared).is_err());
+}

@@ -59,6 +59,10 @@ pub const OBSERVABLE: &[&str] = &[
     "finalisation",
     "signatures",
     "retention",
+    "training",
+    "outsourcing",
+    "take_out",
+    "disposal",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -245,6 +245,11 @@ pub mod actions {
     pub const RISK_SAVED: &str = "risk.saved";
     pub const RISK_DELETED: &str = "risk.deleted";
     pub const CONTACTS_SAVED: &str = "contacts.saved";
+    /// An entry of a facility register (disposal, take-out, training, outside storage).
+    pub const REGISTER_SAVED: &str = "register.saved";
+    /// A backup target is about to be erased (what it holds); then what was erased.
+    pub const BACKUP_ERASE_PLANNED: &str = "backup.erase_planned";
+    pub const BACKUP_ERASED: &str = "backup.erased";
 }
 
 /// The facts of a version row that the ledger commits to.

@@ -770,12 +770,18 @@ pub fn status_from(
     let mut last_offline = None;
     let mut last_drill: Option<DrillView> = None;
     let mut last_good_drill_at = None;
+    // Newest first: what a target held before it was erased is gone.
+    let mut erased: Vec<String> = Vec::new();
     for ev in events {
         let d = &ev.detail;
         match ev.action.as_str() {
+            actions::BACKUP_ERASED => erased.push(text(d, "target")),
             actions::BACKUP_COMPLETED | actions::BACKUP_FAILED => {
                 let name = text(d, "target");
                 let spec = text(d, "target_spec");
+                if erased.iter().any(|e| *e == name || *e == spec) {
+                    continue;
+                }
                 let i = match targets
                     .iter()
                     .position(|t| t.target == spec || t.target == name)
@@ -1015,7 +1021,7 @@ impl Service {
     }
 
     /// One backup or drill at a time; the runner releases `backup_running` when done.
-    fn claim_backup_runner(&self) -> Result<()> {
+    pub(crate) fn claim_backup_runner(&self) -> Result<()> {
         if self.backup_running.swap(true, Ordering::AcqRel) {
             return Err(ServiceError::new(
                 ErrorCode::BackupRunning,

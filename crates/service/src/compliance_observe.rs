@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use mamori_compliance::Observation;
 use mamori_compliance::assets::{self, Asset};
+use mamori_compliance::registers::{self, Entry, Register};
 use mamori_domain::permission::Action;
 use mamori_store::Reader;
 
@@ -628,6 +629,37 @@ impl Service {
                     now,
                 )
             },
+        );
+
+        // The facility's registers.
+        let entries = |reg: Register| -> Result<Vec<Entry>> {
+            Ok(r.register_entries(reg)?
+                .into_iter()
+                .map(|x| x.entry)
+                .collect())
+        };
+        let active: Vec<String> = humans.iter().map(|a| a.login.clone()).collect();
+        o.insert(
+            "training",
+            registers::observe_training(&entries(Register::Training)?, &active, &today, now),
+        );
+        let s3: Vec<String> = self
+            .config
+            .backup
+            .target_list()
+            .into_iter()
+            .filter(|t| t.starts_with("s3://"))
+            .collect();
+        if let Some(x) = registers::observe_outsourcing(&entries(Register::Outsourcing)?, &s3, now) {
+            o.insert("outsourcing", x);
+        }
+        o.insert(
+            "take_out",
+            registers::observe_take_out(&entries(Register::TakeOut)?, &today, now),
+        );
+        o.insert(
+            "disposal",
+            registers::observe_disposal(&entries(Register::Disposal)?, now),
         );
         Ok(o)
     }

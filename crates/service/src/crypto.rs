@@ -46,23 +46,27 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// A one-time recovery code people can copy by hand: `xxxx-xxxx-xxxx`, 60 bits, from an
 /// alphabet without look-alike characters.
 pub fn recovery_code() -> String {
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    grouped_code(b"abcdefghjkmnpqrstuvwxyz23456789", 3)
+}
+
+/// `groups` groups of four characters from `alphabet`, joined by hyphens.
+pub fn grouped_code(alphabet: &[u8], groups: usize) -> String {
     // Rejection sampling: bytes past the last whole multiple of the alphabet would bias it.
-    let limit = (256 / ALPHABET.len() * ALPHABET.len()) as u8;
-    let mut chars = Vec::with_capacity(12);
-    while chars.len() < 12 {
+    let limit = (256 / alphabet.len() * alphabet.len()) as u8;
+    let n = groups * 4;
+    let mut chars = Vec::with_capacity(n);
+    while chars.len() < n {
         for b in random_bytes::<16>() {
-            if b < limit && chars.len() < 12 {
-                chars.push(ALPHABET[b as usize % ALPHABET.len()] as char);
+            if b < limit && chars.len() < n {
+                chars.push(alphabet[b as usize % alphabet.len()] as char);
             }
         }
     }
-    format!(
-        "{}-{}-{}",
-        chars[..4].iter().collect::<String>(),
-        chars[4..8].iter().collect::<String>(),
-        chars[8..].iter().collect::<String>()
-    )
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 pub fn random_token() -> String {

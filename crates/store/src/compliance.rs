@@ -1,7 +1,8 @@
 //! Rows of the compliance pillar: assessments and answers, evidence, the asset ledger, the
-//! risk register and the incident contact chart.
+//! risk register, the incident contact chart and the facility's registers.
 
 use mamori_compliance::assets::Asset;
+use mamori_compliance::registers::{Entry, Register};
 use mamori_compliance::risks::Risk;
 use mamori_domain::Millis;
 use rusqlite::{OptionalExtension, Row, params};
@@ -141,7 +142,62 @@ fn risk(r: &Row<'_>) -> rusqlite::Result<RiskRow> {
     })
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct RegisterRow {
+    pub id: i64,
+    pub register: Register,
+    pub entry: Entry,
+    pub file_sha256: Option<String>,
+    pub file_name: Option<String>,
+    /// `person`, or `mamori` for what it recorded itself (an erasure, an encrypted export).
+    pub source: String,
+    pub recorded_by: Option<i64>,
+    pub recorded_at: Millis,
+    pub updated_at: Millis,
+}
+
+fn register_row(r: &Row<'_>) -> rusqlite::Result<RegisterRow> {
+    let code: String = r.get(1)?;
+    let json: String = r.get(2)?;
+    let bad = |e: String| {
+        rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into())
+    };
+    Ok(RegisterRow {
+        id: r.get(0)?,
+        register: Register::parse(&code).ok_or_else(|| bad(format!("unknown register {code}")))?,
+        entry: serde_json::from_str(&json).map_err(|e| bad(e.to_string()))?,
+        file_sha256: r.get(3)?,
+        file_name: r.get(4)?,
+        source: r.get(5)?,
+        recorded_by: r.get(6)?,
+        recorded_at: r.get(7)?,
+        updated_at: r.get(8)?,
+    })
+}
+
+const REGISTER_COLUMNS: &str = "id, register, entry, file_sha256, file_name, source, recorded_by, recorded_at, updated_at";
+
 impl Reader<'_> {
+    /// One register's entries, newest first.
+    pub fn register_entries(&self, reg: Register) -> Result<Vec<RegisterRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {REGISTER_COLUMNS} FROM compliance_registers WHERE register = ?1 ORDER BY id DESC"
+        ))?;
+        Ok(st
+            .query_map([reg.code()], register_row)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub fn register_entry(&self, id: i64) -> Result<Option<RegisterRow>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {REGISTER_COLUMNS} FROM compliance_registers WHERE id = ?1"
+            ))?
+            .query_row([id], register_row)
+            .optional()?)
+    }
+
     pub fn assessments(&self) -> Result<Vec<AssessmentRow>, StoreError> {
         let mut st = self
             .conn
@@ -247,6 +303,42 @@ impl Reader<'_> {
 }
 
 impl WriteTx<'_> {
+    /// Adds an entry (`id` None) or replaces one entry's fields, keeping its file unless a new
+    /// one is given. Entries are never deleted: a register is evidence.
+    #[allow(clippy::too_many_arguments)]
+    pub fn save_register_entry(
+        &mut self,
+        id: Option<i64>,
+        reg: Register,
+        entry: &Entry,
+        file: Option<(&str, &str)>,
+        source: &str,
+        by: Option<i64>,
+        now: Millis,
+    ) -> Result<Option<i64>, StoreError> {
+        let json = serde_json::to_string(entry).map_err(|e| StoreError::Schema(e.to_string()))?;
+        let (sha, name) = file.unzip();
+        match id {
+            Some(id) => {
+                let n = self.conn.execute(
+                    "UPDATE compliance_registers SET entry = ?3, file_sha256 = COALESCE(?4, file_sha256),
+                     file_name = COALESCE(?5, file_name), updated_at = ?6
+                     WHERE id = ?1 AND register = ?2",
+                    params![id, reg.code(), json, sha, name, now],
+                )?;
+                Ok((n == 1).then_some(id))
+            }
+            None => {
+                self.conn.execute(
+                    "INSERT INTO compliance_registers (register, entry, file_sha256, file_name, source, recorded_by, recorded_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                    params![reg.code(), json, sha, name, source, by, now],
+                )?;
+                Ok(Some(self.conn.last_insert_rowid()))
+            }
+        }
+    }
+
     pub fn insert_assessment(
         &mut self,
         catalogue_id: &str,

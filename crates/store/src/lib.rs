@@ -19,7 +19,9 @@ mod write_tx;
 mod writer;
 
 pub use blobs::{BlobStore, Held};
-pub use compliance::{AnswerRow, AssessmentRow, AssetRow, ContactRow, EvidenceRow, RiskRow};
+pub use compliance::{
+    AnswerRow, AssessmentRow, AssetRow, ContactRow, EvidenceRow, RegisterRow, RiskRow,
+};
 pub use error::StoreError;
 pub use evidence::{
     CheckpointMember, EvidenceHead, EvidenceStamp, EvidenceTree, SignatureRow, SigningCertRow,

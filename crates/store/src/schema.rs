@@ -472,6 +472,23 @@ CREATE TABLE role_proposals (
     CHECK (outcome IS NOT 'approved' OR decided_by <> proposed_by)
 );
 "#,
+    // 11: the facility's registers (disposal, take-out, training, outside storage): entries
+    // kept as the JSON the compliance crate checks, with one file each (certificate,
+    // materials, contract); `source` tells what mamori recorded itself from what a person did.
+    r#"
+CREATE TABLE compliance_registers (
+    id INTEGER PRIMARY KEY,
+    register TEXT NOT NULL CHECK (register IN ('disposal', 'take_out', 'training', 'outsourcing')),
+    entry TEXT NOT NULL,
+    file_sha256 TEXT REFERENCES blobs(sha256),
+    file_name TEXT,
+    source TEXT NOT NULL CHECK (source IN ('person', 'mamori')),
+    recorded_by INTEGER REFERENCES accounts(id),
+    recorded_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX compliance_registers_by_register ON compliance_registers(register, id);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -998,7 +998,7 @@ pub async fn record_evidence(
     Ok(Json(svc.record_evidence(&p, id).await?))
 }
 
-fn zip_response(bytes: Vec<u8>, name: &str) -> Response {
+pub(crate) fn zip_response(bytes: Vec<u8>, name: &str) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -1011,7 +1011,7 @@ fn zip_response(bytes: Vec<u8>, name: &str) -> Response {
 }
 
 /// A file-name-safe form of an identifier (patient IDs are free text).
-fn file_part(s: &str) -> String {
+pub(crate) fn file_part(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod api_compliance;
+pub mod api_registers;
 pub mod conn;
 pub mod error;
 pub mod extract;
@@ -16,6 +17,7 @@ mod ui_audit;
 mod ui_backup;
 mod ui_certs;
 mod ui_compliance;
+mod ui_registers;
 mod ui_emergency;
 mod ui_evidence;
 mod ui_form;
@@ -475,6 +477,12 @@ pub const ROUTES: &[Route] = &[
         "最新のスナップショットをオフライン媒体へ保管し切り離したことの記録",
     ),
     r(
+        "POST",
+        "/backup/erase",
+        "eraseBackupTarget",
+        "バックアップ先の消去（全オブジェクトを削除し、消去記録を破棄台帳へ。確認のため名前の再入力が必要）",
+    ),
+    r(
         "GET",
         "/records/{id}/evidence",
         "recordEvidence",
@@ -491,6 +499,18 @@ pub const ROUTES: &[Route] = &[
         "/patients/{id}/bundle",
         "exportPatientBundle",
         "患者のすべての記録の証拠一式 (ZIP)",
+    ),
+    r(
+        "POST",
+        "/records/{id}/bundle/encrypted",
+        "exportRecordBundleEncrypted",
+        "持ち出し用に暗号化した証拠一式 (AES-256 の ZIP。7-Zip 等で開ける)。目的・承認者は持ち出し台帳に記録",
+    ),
+    r(
+        "POST",
+        "/patients/{id}/bundle/encrypted",
+        "exportPatientBundleEncrypted",
+        "患者のすべての記録を持ち出し用に暗号化した証拠一式 (持ち出し台帳に記録)",
     ),
     r(
         "POST",
@@ -616,6 +636,18 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "GET",
+        "/compliance/registers/{register}",
+        "listRegister",
+        "施設の台帳（disposal 破棄・take_out 持ち出し・training 教育訓練・outsourcing 外部保存）",
+    ),
+    r(
+        "POST",
+        "/compliance/registers/{register}",
+        "saveRegisterEntry",
+        "台帳への記録・更新（削除はできない。変更は台帳の版として ledger に残る）",
+    ),
+    r(
+        "GET",
         "/compliance/profile",
         "complianceProfile",
         "安全管理体制（責任者・規程と BCP の制定日）",
@@ -725,6 +757,11 @@ fn handler(op: &str) -> MethodRouter<Arc<Service>> {
         "recordEvidence" => get(record_evidence),
         "exportRecordBundle" => get(record_bundle),
         "exportPatientBundle" => get(patient_bundle),
+        "exportRecordBundleEncrypted" => post(api_registers::record_bundle_encrypted),
+        "exportPatientBundleEncrypted" => post(api_registers::patient_bundle_encrypted),
+        "eraseBackupTarget" => post(api_registers::erase_backup_target),
+        "listRegister" => get(api_registers::list_register),
+        "saveRegisterEntry" => post(api_registers::save_register_entry),
         "evidenceStatus" => get(evidence_status),
         "beginExternalSignature" => post(begin_external_signature),
         "completeExternalSignature" => post(complete_external_signature),
@@ -762,6 +799,7 @@ const UPLOAD_OPS: &[&str] = &[
     "amendRecord",
     "addItemEvidence",
     "importAssets",
+    "saveRegisterEntry",
 ];
 
 /// Largest body of a request that carries no file: forms, JSON, credentials.
@@ -855,6 +893,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .merge(ui_backup::routes())
         .merge(ui_evidence::routes())
         .merge(ui_compliance::routes())
+        .merge(ui_registers::routes())
         // Pages' forms: multipart (file uploads) up to the upload limit, checked with the
         // rest in `bounded_body`; the extractor's own limit is lifted to match.
         .layer(DefaultBodyLimit::max(upload));

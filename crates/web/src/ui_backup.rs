@@ -28,6 +28,7 @@ pub fn routes() -> axum::Router<Arc<Service>> {
         .route("/admin/backup/run", post(run_now))
         .route("/admin/backup/drill", post(drill_now))
         .route("/admin/backup/offline", post(offline))
+        .route("/admin/backup/erase", post(erase))
 }
 
 pub struct TargetRow {
@@ -145,6 +146,7 @@ async fn show(
 #[derive(serde::Deserialize)]
 struct Started {
     started: Option<String>,
+    erased: Option<String>,
 }
 
 async fn page(
@@ -153,9 +155,11 @@ async fn page(
     SignedIn(p): SignedIn,
     Query(q): Query<Started>,
 ) -> Response {
-    let notice = match q.started.as_deref() {
-        Some("backup") => Some("backup.started"),
-        Some("drill") => Some("backup.drill_started"),
+    let notice = match (q.started.as_deref(), q.erased.as_deref()) {
+        (Some("backup"), _) => Some("backup.started"),
+        (Some("drill"), _) => Some("backup.drill_started"),
+        (_, Some("complete")) => Some("backup.erased"),
+        (_, Some("partial")) => Some("backup.erased_partly"),
         _ => None,
     };
     show(
@@ -231,4 +235,21 @@ async fn offline(
         .await
         .map(|_| ());
     after(&svc, &headers, &p, r, "/admin/backup", medium).await
+}
+
+async fn erase(
+    State(svc): Svc,
+    headers: HeaderMap,
+    SignedForm { p, fields }: SignedForm,
+) -> Response {
+    match svc
+        .erase_backup_target(&p, &fields.get("erase_target"), &fields.get("confirm"))
+        .await
+    {
+        Ok(r) if r.still_locked.is_empty() => {
+            Redirect::to("/admin/backup?erased=complete").into_response()
+        }
+        Ok(_) => Redirect::to("/admin/backup?erased=partial").into_response(),
+        Err(e) => after(&svc, &headers, &p, Err(e), "", String::new()).await,
+    }
 }

@@ -73,13 +73,13 @@ fn answer_label(lang: Lang, a: Answer) -> &'static str {
 }
 
 /// A multipart form with its CSRF checked: text fields and (at most one) file.
-struct Upload {
-    fields: Vec<(String, String)>,
-    file: Option<(String, Vec<u8>)>,
+pub(crate) struct Upload {
+    pub fields: Vec<(String, String)>,
+    pub file: Option<(String, Vec<u8>)>,
 }
 
 impl Upload {
-    fn get(&self, name: &str) -> String {
+    pub(crate) fn get(&self, name: &str) -> String {
         self.fields
             .iter()
             .find(|(k, _)| k == name)
@@ -88,7 +88,7 @@ impl Upload {
     }
 }
 
-async fn read_upload(
+pub(crate) async fn read_upload(
     svc: &Service,
     p: &Principal,
     mut mp: Multipart,

@@ -22,6 +22,7 @@ pub fn routes() -> axum::Router<Arc<Service>> {
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/records/{id}/evidence", get(record_page))
+        .route("/records/{id}/bundle/encrypted", post(encrypted_bundle))
         .route("/admin/evidence", get(admin_page))
         .route("/admin/evidence/seal", post(seal))
 }
@@ -105,6 +106,8 @@ struct RecordPage {
     rows: Vec<Row>,
     can_export: bool,
     passed: bool,
+    /// A fresh random password offered for an encrypted bundle (never stored).
+    password: String,
 }
 
 async fn record_page(
@@ -138,6 +141,7 @@ async fn record_page(
             rows: rep.items.iter().map(|i| row(i, en)).collect(),
             can_export,
             passed: rep.passed(),
+            password: mamori_service::export_encrypted::generate_password(),
             layout,
         },
     )
@@ -243,6 +247,29 @@ async fn seal(State(svc): Svc, headers: HeaderMap, SignedForm { p, .. }: SignedF
             );
             Redirect::to(&format!("/admin/evidence?done={done}")).into_response()
         }
+        Err(e) => error_page(&svc, &headers, Some(&p), &e),
+    }
+}
+
+/// The record's bundle, encrypted to leave the facility, as a download; the take-out
+/// register records why and who approved.
+async fn encrypted_bundle(
+    State(svc): Svc,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    SignedForm { p, fields }: SignedForm,
+) -> Response {
+    let t = mamori_service::export_encrypted::TakeOut {
+        password: fields.get("password"),
+        purpose: fields.get("purpose"),
+        destination: fields.get("destination"),
+        approved_by: fields.get("approved_by"),
+    };
+    match svc
+        .export_bundle_encrypted(&p, mamori_service::export::Scope::Record(id), t)
+        .await
+    {
+        Ok(bytes) => crate::api::zip_response(bytes, &format!("mamori-record-{id}-encrypted.zip")),
         Err(e) => error_page(&svc, &headers, Some(&p), &e),
     }
 }
