@@ -367,13 +367,23 @@ fn an_erased_repository_leaves_nothing_and_cannot_be_opened() {
     instance(&data);
     let signer = SigningKey::from_bytes(&[9u8; 32]);
     let r = repo(&target, &key()).unwrap();
-    backup(&r, &sources(&data), serde_json::json!({}), &signer, &NoProgress).unwrap();
+    backup(
+        &r,
+        &sources(&data),
+        serde_json::json!({}),
+        &signer,
+        &NoProgress,
+    )
+    .unwrap();
     let lock = r.lock(LockKind::Exclusive, "erase").unwrap();
     let out = erase(&r, &lock).unwrap();
     drop(lock);
     assert!(out.complete(), "{out:?}");
     assert_eq!(out.repository, r.config.id);
-    assert!(out.objects >= 5, "config, key slot, pack, index, snapshot: {out:?}");
+    assert!(
+        out.objects >= 5,
+        "config, key slot, pack, index, snapshot: {out:?}"
+    );
     assert!(walk(&target).is_empty(), "left behind: {:?}", walk(&target));
     assert!(matches!(
         Repository::open(Box::new(DirTarget::new(&target)), &key()),

@@ -90,6 +90,15 @@ fn exercise_through_the_api(demo: &Path) {
         Some(serde_json::json!({ "required": true })),
     );
     a("GET", "/compliance/risks", None);
+    a(
+        "POST",
+        "/compliance/registers/training",
+        Some(serde_json::json!({
+            "fields": { "held_on": "2026-10-01", "title": "情報セキュリティ研修", "kind": "periodic", "topics": "標的型メール" },
+            "people": ["admin", "dr.suzuki"],
+            "file": { "name": "資料.pdf", "content_base64": "JVBERi0xLjQKJSVFT0YK" }
+        })),
+    );
     let catalogues = a("GET", "/compliance/catalogues", None);
     let catalogue = catalogues["catalogues"][0]["id"]
         .as_str()

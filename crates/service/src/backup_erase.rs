@@ -40,7 +40,10 @@ fn erasure_doc(
     label: &str,
 ) -> Doc {
     let mut d = Doc::new("バックアップ先の消去記録");
-    d.subtitle = vec![format!("施設: {facility}"), format!("作成: mamori {}", jst(finished))];
+    d.subtitle = vec![
+        format!("施設: {facility}"),
+        format!("作成: mamori {}", jst(finished)),
+    ];
     d.heading("消去した対象");
     d.fields(vec![
         ("バックアップ先".into(), label.to_owned()),
@@ -48,13 +51,19 @@ fn erasure_doc(
         ("実施者".into(), by.to_owned()),
         ("開始".into(), jst(started)),
         ("終了".into(), jst(finished)),
-        ("方法".into(), "全オブジェクト（S3 では全バージョン）の削除と、暗号鍵の格納部（keys/）の削除".into()),
+        (
+            "方法".into(),
+            "全オブジェクト（S3 では全バージョン）の削除と、暗号鍵の格納部（keys/）の削除".into(),
+        ),
     ]);
     d.heading("結果");
     d.fields(vec![
         ("消去前のオブジェクト数".into(), out.objects.to_string()),
         ("削除したオブジェクト数".into(), out.deleted.to_string()),
-        ("保持期間のため残ったもの".into(), out.still_locked.len().to_string()),
+        (
+            "保持期間のため残ったもの".into(),
+            out.still_locked.len().to_string(),
+        ),
     ]);
     if out.still_locked.is_empty() {
         d.para("このバックアップ先に mamori が書いたデータは残っていません。");
@@ -91,7 +100,10 @@ impl Service {
             .unwrap_or_else(|| typed.to_owned());
         let label = target_label(&target);
         if target.is_empty() {
-            return Err(ServiceError::invalid("target", "消去するバックアップ先を入力してください"));
+            return Err(ServiceError::invalid(
+                "target",
+                "消去するバックアップ先を入力してください",
+            ));
         }
         if confirm.trim() != label {
             return Err(ServiceError::invalid(
@@ -166,7 +178,10 @@ impl Service {
         let mut entry = Entry::default();
         for (k, v) in [
             ("disposed_on", jst_date(finished)),
-            ("what", format!("バックアップ先 {label}（リポジトリ {}）", out.repository)),
+            (
+                "what",
+                format!("バックアップ先 {label}（リポジトリ {}）", out.repository),
+            ),
             ("personal", "yes".to_owned()),
             ("method", "crypto_erase".to_owned()),
             ("performed_by", by.clone()),
@@ -199,7 +214,14 @@ impl Service {
             .write_audited(Some(p), actions::BACKUP_ERASED, t, move |_, tx, t| {
                 let _held = held;
                 tx.insert_blob(&file.sha256, size, "application/pdf", now)?;
-                let id = record_own_entry(tx, Register::Disposal, entry, Some(&file), Some(account), now)?;
+                let id = record_own_entry(
+                    tx,
+                    Register::Disposal,
+                    entry,
+                    Some(&file),
+                    Some(account),
+                    now,
+                )?;
                 t.detail("register_entry", id);
                 Ok(id)
             })

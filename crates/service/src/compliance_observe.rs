@@ -650,7 +650,8 @@ impl Service {
             .into_iter()
             .filter(|t| t.starts_with("s3://"))
             .collect();
-        if let Some(x) = registers::observe_outsourcing(&entries(Register::Outsourcing)?, &s3, now) {
+        if let Some(x) = registers::observe_outsourcing(&entries(Register::Outsourcing)?, &s3, now)
+        {
             o.insert("outsourcing", x);
         }
         o.insert(

@@ -133,7 +133,15 @@ impl Service {
                     None => None,
                 };
                 let id = tx
-                    .save_register_entry(id, reg, &entry, stored, "person", Some(pc.account.id), now)?
+                    .save_register_entry(
+                        id,
+                        reg,
+                        &entry,
+                        stored,
+                        "person",
+                        Some(pc.account.id),
+                        now,
+                    )?
                     .ok_or_else(|| ServiceError::not_found("台帳の記録"))?;
                 t.detail("entry_id", id);
                 drop(file);

@@ -52,12 +52,13 @@ pub fn recovery_code() -> String {
 /// `groups` groups of four characters from `alphabet`, joined by hyphens.
 pub fn grouped_code(alphabet: &[u8], groups: usize) -> String {
     // Rejection sampling: bytes past the last whole multiple of the alphabet would bias it.
-    let limit = (256 / alphabet.len() * alphabet.len()) as u8;
+    // (usize: for an alphabet that divides 256 the limit is 256 itself.)
+    let limit = 256 / alphabet.len() * alphabet.len();
     let n = groups * 4;
     let mut chars = Vec::with_capacity(n);
     while chars.len() < n {
         for b in random_bytes::<16>() {
-            if b < limit && chars.len() < n {
+            if usize::from(b) < limit && chars.len() < n {
                 chars.push(alphabet[b as usize % alphabet.len()] as char);
             }
         }

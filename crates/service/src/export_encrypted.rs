@@ -107,7 +107,10 @@ impl Service {
         };
         let mut target = Target::default();
         target.detail("register", Register::TakeOut.code());
-        target.detail("bundle_sha256", hex::encode(mamori_evidence::sha256(&sealed)));
+        target.detail(
+            "bundle_sha256",
+            hex::encode(mamori_evidence::sha256(&sealed)),
+        );
         target.detail("bytes", sealed.len());
         target.detail("encryption", "zip-aes-256 (AE-2)");
         target.detail("entry", serde_json::to_value(&entry).unwrap_or_default());
@@ -147,6 +150,9 @@ mod tests {
         let mut out = Vec::new();
         std::io::Read::read_to_end(&mut f, &mut out).unwrap();
         assert_eq!(out, b"PK inner bundle");
-        assert!(!sealed.windows(5).any(|w| w == b"inner"), "content not in clear");
+        assert!(
+            !sealed.windows(5).any(|w| w == b"inner"),
+            "content not in clear"
+        );
     }
 }

@@ -648,3 +648,122 @@ async fn an_imported_pkcs12_identity_signs_the_authors_records() {
     let rep = report(&f.data(), f.svc.config(), f.clock.now());
     assert_eq!((rep.ok, rep.failed), (1, 0), "{rep:?}");
 }
+
+/// 7-Zip as Debian ships it (`7zz` from the 7zip package, `7z` from p7zip).
+fn seven_zip() -> &'static str {
+    for cmd in ["7zz", "7z"] {
+        if std::process::Command::new(cmd)
+            .arg("i")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return cmd;
+        }
+    }
+    panic!("7-Zip is needed to open encrypted bundles independently: apt-get install 7zip");
+}
+
+#[tokio::test]
+async fn an_encrypted_bundle_opens_with_7zip_and_is_in_the_take_out_register() {
+    use mamori_compliance::registers::Register;
+    use mamori_service::export::Scope;
+    use mamori_service::export_encrypted::{TakeOut, generate_password};
+
+    let f = fixture_with(|c| c.evidence.dev_tsa = true).await;
+    let (admin, doctor) = patient_and_doctor(&f).await;
+    finalised(&f.svc, &doctor, "紹介状の下書き。").await;
+    f.svc.evidence_sweep(true).await.unwrap();
+    let take_out = |password: &str, purpose: &str| TakeOut {
+        password: password.into(),
+        purpose: purpose.into(),
+        destination: "○○大学病院".into(),
+        approved_by: "院長".into(),
+    };
+    // Refused before anything leaves: a short password, no purpose.
+    for (pw, purpose, field) in [
+        ("short-pass", "紹介", "password"),
+        (&*generate_password(), " ", "purpose"),
+    ] {
+        let e = f
+            .svc
+            .export_bundle_encrypted(
+                &doctor,
+                Scope::Patient("P0001".into()),
+                take_out(pw, purpose),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.field, Some(field));
+    }
+    assert!(
+        f.svc
+            .register_entries(&admin, Register::TakeOut)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let password = generate_password();
+    let sealed = f
+        .svc
+        .export_bundle_encrypted(
+            &doctor,
+            Scope::Patient("P0001".into()),
+            take_out(&password, "紹介先への診療情報提供"),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sealed.zip");
+    std::fs::write(&file, &sealed).unwrap();
+    let seven = seven_zip();
+    let wrong = std::process::Command::new(seven)
+        .args(["x", "-y", "-pnot-the-password-at-all"])
+        .arg(format!("-o{}", dir.path().join("wrong").display()))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success(), "opened with a wrong password");
+    let out = std::process::Command::new(seven)
+        .args(["x", "-y", &format!("-p{password}")])
+        .arg(format!("-o{}", dir.path().display()))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let listing = String::from_utf8_lossy(
+        &std::process::Command::new(seven)
+            .args(["l", "-slt"])
+            .arg(&file)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(listing.contains("AES-256"), "{listing}");
+    // Inside: the ordinary bundle, which still verifies with OpenSSL alone.
+    let inner = std::fs::read(dir.path().join("mamori-bundle.zip")).unwrap();
+    unzip(&inner, dir.path());
+    let (ok, text) = verify_sh(dir.path());
+    assert!(ok, "{text}");
+
+    // The take-out register names it, and the ledger ties the entry to this very file.
+    let entries = f
+        .svc
+        .register_entries(&admin, Register::TakeOut)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    let e = &entries[0];
+    assert_eq!(e.source, "mamori");
+    assert_eq!(e.entry.get("medium"), "encrypted_bundle");
+    assert_eq!(e.entry.get("approved_by"), "院長");
+    assert!(e.entry.get("taken_by").contains("dr_sato"));
+    let events = f.events("register.");
+    let saved = events.first().expect("register.saved in the ledger");
+    assert_eq!(
+        saved["detail"]["bundle_sha256"],
+        hex::encode(mamori_evidence::sha256(&sealed))
+    );
+    assert!(!serde_json::to_string(&events).unwrap().contains(&password));
+}

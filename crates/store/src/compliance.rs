@@ -175,7 +175,8 @@ fn register_row(r: &Row<'_>) -> rusqlite::Result<RegisterRow> {
     })
 }
 
-const REGISTER_COLUMNS: &str = "id, register, entry, file_sha256, file_name, source, recorded_by, recorded_at, updated_at";
+const REGISTER_COLUMNS: &str =
+    "id, register, entry, file_sha256, file_name, source, recorded_by, recorded_at, updated_at";
 
 impl Reader<'_> {
     /// One register's entries, newest first.

@@ -100,7 +100,10 @@ pub async fn record_bundle_encrypted(
     let bytes = svc
         .export_bundle_encrypted(&p, Scope::Record(id), b)
         .await?;
-    Ok(zip_response(bytes, &format!("mamori-record-{id}-encrypted.zip")))
+    Ok(zip_response(
+        bytes,
+        &format!("mamori-record-{id}-encrypted.zip"),
+    ))
 }
 
 pub async fn patient_bundle_encrypted(

@@ -17,12 +17,12 @@ mod ui_audit;
 mod ui_backup;
 mod ui_certs;
 mod ui_compliance;
-mod ui_registers;
 mod ui_emergency;
 mod ui_evidence;
 mod ui_form;
 mod ui_lock;
 mod ui_maintenance;
+mod ui_registers;
 mod ui_write;
 
 use mamori_service::ErrorCode;

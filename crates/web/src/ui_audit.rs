@@ -366,6 +366,21 @@ const ACTION_LABELS: &[(&str, &str, &str)] = &[
     ("asset.deleted", "機器台帳からの削除", "Asset removed"),
     ("risk.saved", "リスク台帳の更新", "Risk saved"),
     ("risk.deleted", "リスク台帳からの削除", "Risk removed"),
+    (
+        "register.saved",
+        "台帳（破棄・持ち出し・研修・外部保存）の記録",
+        "Register entry saved",
+    ),
+    (
+        "backup.erase_planned",
+        "バックアップ先の消去（計画）",
+        "Backup target erasure planned",
+    ),
+    (
+        "backup.erased",
+        "バックアップ先の消去",
+        "Backup target erased",
+    ),
     ("contacts.saved", "連絡体制図の更新", "Contact chart saved"),
 ];
 

@@ -102,7 +102,6 @@ async fn show(
     headers: &HeaderMap,
     p: &Principal,
     reg: Register,
-    status: StatusCode,
     form: Option<(Option<i64>, Entry)>,
     edit: Option<i64>,
     error: Option<&ServiceError>,
@@ -179,6 +178,7 @@ async fn show(
         })
         .collect();
     let (file_ja, file_en) = reg.file_label();
+    let status = error.map_or(StatusCode::OK, |e| status_of(e.code));
     render(
         status,
         RegisterPage {
@@ -209,14 +209,8 @@ async fn show(
     )
 }
 
-fn register_or_404(
-    svc: &Arc<Service>,
-    headers: &HeaderMap,
-    p: &Principal,
-    code: &str,
-) -> Result<Register, Response> {
-    Register::parse(code)
-        .ok_or_else(|| error_page(svc, headers, Some(p), &ServiceError::not_found("台帳")))
+fn no_such_register(svc: &Arc<Service>, headers: &HeaderMap, p: &Principal) -> Response {
+    error_page(svc, headers, Some(p), &ServiceError::not_found("台帳"))
 }
 
 async fn register_page(
@@ -226,9 +220,9 @@ async fn register_page(
     Query(q): Query<EditQuery>,
     SignedIn(p): SignedIn,
 ) -> Response {
-    match register_or_404(&svc, &headers, &p, &code) {
-        Ok(reg) => show(&svc, &headers, &p, reg, StatusCode::OK, None, q.edit, None).await,
-        Err(r) => r,
+    match Register::parse(&code) {
+        Some(reg) => show(&svc, &headers, &p, reg, None, q.edit, None).await,
+        None => no_such_register(&svc, &headers, &p),
     }
 }
 
@@ -253,9 +247,8 @@ async fn save_entry(
     SignedIn(p): SignedIn,
     mp: Multipart,
 ) -> Response {
-    let reg = match register_or_404(&svc, &headers, &p, &code) {
-        Ok(r) => r,
-        Err(r) => return r,
+    let Some(reg) = Register::parse(&code) else {
+        return no_such_register(&svc, &headers, &p);
     };
     let u = match read_upload(&svc, &p, mp).await {
         Ok(u) => u,
@@ -271,19 +264,7 @@ async fn save_entry(
         Err(e) if e.code == ErrorCode::Forbidden || e.code == ErrorCode::NotFound => {
             error_page(&svc, &headers, Some(&p), &e)
         }
-        Err(e) => {
-            show(
-                &svc,
-                &headers,
-                &p,
-                reg,
-                status_of(e.code),
-                Some((id, entry)),
-                None,
-                Some(&e),
-            )
-            .await
-        }
+        Err(e) => show(&svc, &headers, &p, reg, Some((id, entry)), None, Some(&e)).await,
     }
 }
 

@@ -72,7 +72,8 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "revokeCertificate"
         | "runBackup"
         | "runRestoreDrill"
-        | "recordOfflineCopy" => vec!["sysadmin"],
+        | "recordOfflineCopy"
+        | "eraseBackupTarget" => vec!["sysadmin"],
         "backupStatus" | "evidenceStatus" => vec!["sysadmin", "auditor"],
         "listCatalogues"
         | "listAssessments"
@@ -90,6 +91,8 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "saveRisk"
         | "listContacts"
         | "saveContacts"
+        | "listRegister"
+        | "saveRegisterEntry"
         | "complianceProfile"
         | "saveComplianceProfile"
         | "facilityDocument" => vec!["sysadmin", "auditor"],
@@ -97,6 +100,8 @@ fn allowed(op: &str) -> Vec<&'static str> {
         "recordEvidence" => READERS.to_vec(),
         "exportRecordBundle"
         | "exportPatientBundle"
+        | "exportRecordBundleEncrypted"
+        | "exportPatientBundleEncrypted"
         | "beginExternalSignature"
         | "completeExternalSignature" => MR_FINALISERS.to_vec(),
         "createPatient" => vec!["doctor", "dentist", "clerk"],
@@ -597,6 +602,20 @@ fn every_route_for_every_role() {
             "exportPatientBundle",
             s.call("GET", "/patients/P1/bundle", t, None),
         );
+        let take_out = json!({ "password": "ABCD-EFGH-JKLM-NPQR", "purpose": "紹介先へ", "approved_by": "院長" });
+        check(
+            "exportRecordBundleEncrypted",
+            s.call(
+                "POST",
+                &format!("/records/{shared}/bundle/encrypted"),
+                t,
+                Some(take_out.clone()),
+            ),
+        );
+        check(
+            "exportPatientBundleEncrypted",
+            s.call("POST", "/patients/P1/bundle/encrypted", t, Some(take_out)),
+        );
         // A record of one's own, finalised (and so waiting for one's external signature);
         // roles that cannot write one try someone else's.
         let r = s.call(
@@ -808,6 +827,19 @@ fn every_route_for_every_role() {
             ),
         );
         check(
+            "listRegister",
+            s.call("GET", "/compliance/registers/training", t, None),
+        );
+        check(
+            "saveRegisterEntry",
+            s.call(
+                "POST",
+                "/compliance/registers/disposal",
+                t,
+                Some(json!({ "fields": { "disposed_on": "2026-11-30", "what": format!("旧PC-{i} のディスク"), "personal": "yes", "method": "physical", "performed_by": "業者", "confirmed_by": "事務長" } })),
+            ),
+        );
+        check(
             "complianceProfile",
             s.call("GET", "/compliance/profile", t, None),
         );
@@ -837,6 +869,25 @@ fn every_route_for_every_role() {
                 "/backup/offline",
                 t,
                 Some(json!({ "target": target.display().to_string(), "medium": "USB-1" })),
+            ),
+        );
+        // A copy of the repository, as a retired medium would hold, for each role to erase.
+        let retired = backups.path().join(format!("retired-{i}"));
+        let copied = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(&target)
+            .arg(&retired)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        let spec = retired.display().to_string();
+        check(
+            "eraseBackupTarget",
+            s.call(
+                "POST",
+                "/backup/erase",
+                t,
+                Some(json!({ "target": spec, "confirm": spec })),
             ),
         );
         let (to_approve, to_reject) = (window_request(&s), window_request(&s));

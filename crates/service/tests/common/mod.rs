@@ -90,6 +90,23 @@ pub async fn fixture_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
 }
 
 impl Fixture {
+    /// The ledger's newest events whose action starts with `prefix`, as recorded (JSON).
+    #[allow(dead_code)]
+    pub fn events(&self, prefix: &str) -> Vec<serde_json::Value> {
+        let guard = self.svc.store().reader().unwrap();
+        guard
+            .get()
+            .audit_events(&mamori_store::AuditFilter {
+                action_prefix: Some(prefix.to_owned()),
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|row| serde_json::from_slice(&row.payload).unwrap())
+            .collect()
+    }
+
     pub fn data(&self) -> std::path::PathBuf {
         self.dir.path().join("data")
     }
