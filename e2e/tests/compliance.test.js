@@ -166,3 +166,40 @@ test('disabling the idle account turns 不要なアカウント into はい; cli
   assert.equal(r.status(), 403);
   await nurse.context.close();
 });
+
+test('the registers: a training session with its attendees, a take-out refused with its reason, then kept', async () => {
+  const { context, page } = await demo.signIn('audit.kato');
+  await page.goto(`${base}/compliance`);
+  await page.getByRole('link', { name: '破棄・持ち出し・研修・外部保存' }).click();
+  await page.getByRole('link', { name: '教育・訓練' }).click();
+  await page.getByRole('heading', { name: '教育・訓練', level: 1 }).waitFor();
+  assert.match(await page.locator('main').innerText(), /まだ記録がありません/);
+  await page.getByLabel('実施日').fill(today);
+  await page.getByLabel('研修・訓練の名称').fill('情報セキュリティ研修（標的型メール）');
+  await page.getByLabel('種類').selectOption({ label: '定期研修' });
+  await page.getByLabel('内容', { exact: false }).first().fill('不審メールの見分け方、USB メモリの扱い');
+  await page.getByRole('checkbox', { name: /audit\.kato/ }).check();
+  await page.getByRole('checkbox', { name: /dr\.tanaka/ }).check();
+  await page.getByRole('button', { name: '保存' }).click();
+  const row = page.locator('#register tbody tr').first();
+  assert.match(await row.innerText(), /情報セキュリティ研修[\s\S]*定期研修[\s\S]*2/);
+  await shot(page, 'compliance-register-training');
+
+  await page.getByRole('link', { name: '持ち出し台帳' }).click();
+  await page.getByLabel('持ち出した日').fill('2026-11-20');
+  await page.getByLabel('持ち出したもの').fill('検査結果の写し');
+  await page.getByLabel('媒体').selectOption({ label: 'USB メモリ・外付けディスク' });
+  await page.getByLabel('暗号化・パスワード設定').selectOption({ label: 'はい' });
+  await page.getByLabel('目的').fill('学会発表（匿名化済み）');
+  await page.getByLabel('持ち出した人').fill('田中 一郎');
+  await page.getByLabel('承認者').fill('院長');
+  await page.getByLabel('返却・消去した日').fill('2026-11-19');
+  await page.getByRole('button', { name: '保存' }).click();
+  assert.match(await page.getByRole('alert').innerText(), /返却・消去した日が持ち出した日より前です/);
+  assert.equal(await page.getByLabel('持ち出したもの').inputValue(), '検査結果の写し');
+  await page.getByLabel('返却・消去した日').fill('2026-11-21');
+  await page.getByRole('button', { name: '保存' }).click();
+  assert.match(await page.locator('#register').innerText(), /検査結果の写し[\s\S]*USB メモリ/);
+  await shot(page, 'compliance-register-take-out');
+  await context.close();
+});

@@ -1,6 +1,10 @@
 // Browser tests of the clinical workflows in headless Chromium against `mamori demo`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startDemo, shot, PW } from '../lib/harness.js';
 
 let demo;
@@ -67,6 +71,25 @@ test('a finalised record is signed and time-stamped; its evidence verifies and d
     page.locator('#bundle').click(),
   ]);
   assert.match(download.suggestedFilename(), /^mamori-record-\d+\.zip$/);
+
+  // To hand it outside: encrypted with the password mamori offers, noted in the take-out register.
+  const password = await page.getByLabel('パスワード').inputValue();
+  assert.match(password, /^([A-Z2-9]{4}-){5}[A-Z2-9]{4}$/);
+  await page.getByLabel('目的').fill('紹介先の病院へ診療情報提供');
+  await page.getByLabel('持ち出し先').fill('市立中央病院');
+  await page.getByLabel('承認者').fill('院長 山本');
+  await shot(page, '24-record-encrypted-export');
+  const [sealed] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: '暗号化して出力' }).click(),
+  ]);
+  assert.match(sealed.suggestedFilename(), /^mamori-record-\d+-encrypted\.zip$/);
+  const out = mkdtempSync(join(tmpdir(), 'mamori-sealed-'));
+  const seven = ['7zz', '7z'].find((c) => spawnSync(c, ['i']).status === 0);
+  assert.ok(seven, '7-Zip (apt-get install 7zip) opens the encrypted bundle');
+  const opened = spawnSync(seven, ['x', '-y', `-p${password}`, `-o${out}`, await sealed.path()]);
+  assert.equal(opened.status, 0, String(opened.stdout));
+  assert.ok(readFileSync(join(out, 'mamori-bundle.zip')).subarray(0, 2).equals(Buffer.from('PK')));
   await context.close();
 });
 
