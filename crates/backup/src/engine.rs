@@ -374,6 +374,20 @@ pub fn backup_prepared(
     let mut unchanged = 0usize;
     // Only files whose size or modification time changed are read again. The stat calls
     // are spread over threads: an instance has tens of thousands of small files.
+    // Files whose chunks are only in packs of an earlier release are read and stored again
+    // (AES-256-GCM); the prune after it drops the old packs.
+    let legacy: HashSet<[u8; 32]> = index
+        .iter()
+        .filter(|(_, loc)| loc.legacy)
+        .map(|(c, _)| *c)
+        .collect();
+    if !legacy.is_empty() {
+        parent.retain(|_, f| {
+            !f.chunks
+                .iter()
+                .any(|c| parse_chunk(c).map_or(true, |c| legacy.contains(&c)))
+        });
+    }
     let metas: Vec<Option<(u64, i64)>> = stat_all(sources, &parent)?;
     for (i, s) in sources.iter().enumerate() {
         if s.immutable
@@ -411,7 +425,13 @@ pub fn backup_prepared(
     let read_total: u64 = to_read.iter().map(|(_, _, len)| *len).sum();
     progress.start("バックアップ", read_total);
 
-    let seen: Mutex<HashSet<[u8; 32]>> = Mutex::new(index.keys().copied().collect());
+    let seen: Mutex<HashSet<[u8; 32]>> = Mutex::new(
+        index
+            .iter()
+            .filter(|(_, loc)| !loc.legacy)
+            .map(|(c, _)| *c)
+            .collect(),
+    );
     let params = repo.config.chunker.clone();
     let pack_size = repo.config.pack_size;
     let n_workers = workers();
@@ -500,6 +520,7 @@ pub fn backup_prepared(
                     packs.lock().expect("packs").push(PackEntry {
                         id: hex::encode(id),
                         blobs: std::mem::take(blobs),
+                        cipher: Some(crate::repo::PACK_CIPHER.to_owned()),
                     });
                     pack.clear();
                     Ok(())
@@ -1160,14 +1181,19 @@ pub fn prune_planned(
         }
     }
     let index_files = repo.index_files()?;
+    // Where each chunk is read from: a legacy pack whose every used chunk is also in a
+    // current pack is no longer needed.
+    let read_from = repo.load_index()?;
     let mut live = IndexFile::default();
     let mut dead: Vec<(String, u64)> = Vec::new();
     for (_, file) in &index_files {
         for pack in &file.packs {
-            let needed = pack
-                .blobs
-                .iter()
-                .any(|(c, ..)| parse_chunk(c).map(|c| used.contains(&c)).unwrap_or(true));
+            let this = parse_chunk(&pack.id).ok();
+            let needed = pack.blobs.iter().any(|(c, ..)| {
+                parse_chunk(c).map_or(true, |c| {
+                    used.contains(&c) && read_from.get(&c).is_none_or(|loc| Some(loc.pack) == this)
+                })
+            });
             if needed {
                 live.packs.push(pack.clone());
             } else {
@@ -1202,4 +1228,85 @@ pub fn prune_planned(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod legacy_packs {
+    use super::*;
+    use crate::keys::KdfParams;
+    use crate::target::DirTarget;
+    use crate::{KeyMaterial, Repository};
+
+    /// Makes the repository's indexes look as an earlier release wrote them (no cipher named).
+    fn forget_ciphers(repo: &Repository) {
+        for (name, mut file) in repo.index_files().unwrap() {
+            for p in &mut file.packs {
+                p.cipher = None;
+            }
+            repo.write_index(&file).unwrap();
+            repo.target.delete(&name).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_next_backup_stores_legacy_chunks_again_and_a_prune_drops_the_old_packs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        fs::create_dir_all(&data).unwrap();
+        fs::write(data.join("mamori.db"), "診療録。".repeat(100_000)).unwrap();
+        let sources = vec![Source::file("mamori.db", data.join("mamori.db"))];
+        let key = KeyMaterial {
+            passphrase: Some("correct horse battery staple".to_string().into()),
+            key_file: None,
+        };
+        let cheap = KdfParams {
+            m_kib: 256,
+            t: 1,
+            p: 1,
+        };
+        let open = || {
+            Repository::open_or_init(Box::new(DirTarget::new(tmp.path().join("t"))), &key, cheap)
+                .unwrap()
+                .0
+        };
+        let signer = SigningKey::from_bytes(&[5u8; 32]);
+        let repo = open();
+        let first = backup(&repo, &sources, serde_json::json!({}), &signer, &NoProgress).unwrap();
+        // Unchanged data: nothing new is stored while the packs are current.
+        let again = backup(&repo, &sources, serde_json::json!({}), &signer, &NoProgress).unwrap();
+        assert_eq!(again.stored_bytes, 0);
+        forget_ciphers(&repo);
+        assert!(repo.load_index().unwrap().values().all(|l| l.legacy));
+        let old_packs: HashSet<[u8; 32]> = repo
+            .load_index()
+            .unwrap()
+            .values()
+            .map(|l| l.pack)
+            .collect();
+
+        // The same unchanged data is now read and stored again in current packs.
+        let migrated =
+            backup(&repo, &sources, serde_json::json!({}), &signer, &NoProgress).unwrap();
+        assert!(migrated.stored_bytes > 0, "{migrated:?}");
+        let index = repo.load_index().unwrap();
+        assert!(index.values().all(|l| !l.legacy), "read from the new packs");
+        // Every snapshot still restores, the oldest included.
+        let out = tmp.path().join("restored");
+        restore(&repo, &first.snapshot, &out, None, &NoProgress).unwrap();
+        assert_eq!(
+            fs::read(out.join("mamori.db")).unwrap(),
+            fs::read(data.join("mamori.db")).unwrap()
+        );
+        // A prune keeping every snapshot still drops the legacy packs: nothing reads them.
+        let lock = repo.lock(crate::LockKind::Exclusive, "prune").unwrap();
+        let plan = prune_plan(&repo, 10, &lock).unwrap();
+        let pruned = prune_planned(&repo, &plan, &lock).unwrap();
+        drop(lock);
+        assert_eq!(pruned.packs_removed, old_packs.len(), "{pruned:?}");
+        for p in &old_packs {
+            assert!(repo.target.get(&pack_name(p)).is_err(), "old pack left");
+        }
+        let v = verify(&repo, None, false, None, &NoProgress).unwrap();
+        assert!(v.problems.is_empty(), "{:?}", v.problems);
+    }
 }

@@ -62,7 +62,13 @@ pub struct Loc {
     pub offset: u64,
     pub len: u32,
     pub raw_len: u32,
+    /// In a pack of an earlier release (XChaCha20-Poly1305): still readable, but the next
+    /// backup stores the chunk again under AES-256-GCM and a prune then drops the old pack.
+    pub legacy: bool,
 }
+
+/// The cipher recorded for packs written by this release; packs without one are legacy.
+pub(crate) const PACK_CIPHER: &str = "aes-256-gcm";
 
 #[derive(Serialize, Deserialize, Default)]
 pub(crate) struct IndexFile {
@@ -74,6 +80,15 @@ pub(crate) struct PackEntry {
     pub id: String,
     /// (chunk id, offset, sealed length, plain length)
     pub blobs: Vec<(String, u64, u32, u32)>,
+    /// How the pack's chunks are sealed; absent in indexes of earlier releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cipher: Option<String>,
+}
+
+impl PackEntry {
+    pub(crate) fn legacy(&self) -> bool {
+        self.cipher.as_deref() != Some(PACK_CIPHER)
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -195,22 +210,32 @@ impl Repository {
         crate::RepoLock::take(self.target.clone(), kind, purpose)
     }
 
-    /// Every chunk the repository holds, from all index objects.
+    /// Every chunk the repository holds, from all index objects; a chunk stored both in a
+    /// legacy pack and a current one is read from the current one.
     pub fn load_index(&self) -> Result<HashMap<[u8; 32], Loc>> {
-        let mut map = HashMap::new();
+        let mut map: HashMap<[u8; 32], Loc> = HashMap::new();
         for (_, file) in self.index_files()? {
             for pack in file.packs {
                 let pack_id = parse_id(&pack.id, "パック")?;
+                let legacy = pack.legacy();
                 for (chunk, offset, len, raw_len) in pack.blobs {
-                    map.insert(
-                        parse_id(&chunk, "チャンク")?,
-                        Loc {
-                            pack: pack_id,
-                            offset,
-                            len,
-                            raw_len,
-                        },
-                    );
+                    let loc = Loc {
+                        pack: pack_id,
+                        offset,
+                        len,
+                        raw_len,
+                        legacy,
+                    };
+                    match map.entry(parse_id(&chunk, "チャンク")?) {
+                        std::collections::hash_map::Entry::Occupied(mut e) => {
+                            if e.get().legacy && !legacy {
+                                e.insert(loc);
+                            }
+                        }
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(loc);
+                        }
+                    }
                 }
             }
         }
