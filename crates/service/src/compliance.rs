@@ -118,6 +118,21 @@ pub fn evidence_media_type(name: &str, bytes: &[u8]) -> Result<&'static str> {
     ))
 }
 
+/// A file a compliance row keeps (an MDS/SDS, a register entry's certificate): its name,
+/// media type and bytes, or `missing` not found.
+pub(crate) fn kept_file(
+    svc: &Service,
+    r: &Reader<'_>,
+    file: (Option<String>, Option<String>),
+    missing: &str,
+) -> Result<(String, String, Vec<u8>)> {
+    let (Some(sha), Some(name)) = file else {
+        return Err(ServiceError::not_found(missing));
+    };
+    let media = r.blob_meta(&sha)?.map(|(_, m)| m).unwrap_or_default();
+    Ok((name, media, svc.store().blobs().get(&sha)?))
+}
+
 /// An assessment that may still change, and its catalogue; `closed` says why it may not.
 fn open_assessment<'l>(
     r: &Reader<'_>,

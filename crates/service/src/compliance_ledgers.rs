@@ -8,7 +8,7 @@ use mamori_compliance::risks::{self, Risk};
 use mamori_domain::audit::actions;
 use mamori_store::{AssetRow, ContactRow, RiskRow};
 
-use crate::compliance::{check_evidence_file, may_assess};
+use crate::compliance::{check_evidence_file, kept_file, may_assess};
 use crate::compliance_observe::{PROFILE_KEY, Profile, profile_in};
 use crate::error::{Result, ServiceError};
 use crate::{Principal, Service, Target};
@@ -238,11 +238,7 @@ impl Service {
             let a = r
                 .asset(id)?
                 .ok_or_else(|| ServiceError::not_found("機器"))?;
-            let (Some(sha), Some(name)) = (a.mds_sha256, a.mds_name) else {
-                return Err(ServiceError::not_found("MDS/SDS の文書"));
-            };
-            let media = r.blob_meta(&sha)?.map(|(_, m)| m).unwrap_or_default();
-            Ok((name, media, this.store().blobs().get(&sha)?))
+            kept_file(this, r, (a.mds_sha256, a.mds_name), "MDS/SDS の文書")
         })
         .await
     }

@@ -10,7 +10,7 @@ use mamori_domain::Millis;
 use mamori_domain::audit::actions;
 use mamori_store::{RegisterRow, WriteTx};
 
-use crate::compliance::{check_evidence_file, may_assess};
+use crate::compliance::{check_evidence_file, kept_file, may_assess};
 use crate::error::{Result, ServiceError};
 use crate::{Principal, Service, Target};
 
@@ -164,11 +164,7 @@ impl Service {
             let row = r
                 .register_entry(id)?
                 .ok_or_else(|| ServiceError::not_found("台帳の記録"))?;
-            let (Some(sha), Some(name)) = (row.file_sha256, row.file_name) else {
-                return Err(ServiceError::not_found("台帳のファイル"));
-            };
-            let media = r.blob_meta(&sha)?.map(|(_, m)| m).unwrap_or_default();
-            Ok((name, media, this.store().blobs().get(&sha)?))
+            kept_file(this, r, (row.file_sha256, row.file_name), "台帳のファイル")
         })
         .await
     }

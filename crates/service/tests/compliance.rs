@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use mamori_compliance::assets::Asset;
 use mamori_compliance::{Answer, Source};
@@ -210,9 +208,9 @@ async fn observed_answers_follow_the_system_both_ways() {
     // Backups: none yet; a backup and a passing drill make it はい.
     assert_eq!(answer_of(&f, &auditor, "backup_restore").await, no);
     f.svc.backup_now(Some(&admin)).await.unwrap();
-    idle(&f, &admin).await;
+    f.backups_idle(&admin).await;
     f.svc.drill_now(&admin).await.unwrap();
-    idle(&f, &admin).await;
+    f.backups_idle(&admin).await;
     assert_eq!(answer_of(&f, &auditor, "backup_restore").await, yes);
     // GL6-S-12 asks for storage off the network too: not はい until an offline copy is recorded,
     // and いいえ again once it is overdue.
@@ -287,16 +285,6 @@ async fn observed_answers_follow_the_system_both_ways() {
     // Clinical staff cannot see any of it.
     let e = f.svc.observations(&doctor).await.unwrap_err();
     assert_eq!(e.code, "forbidden");
-}
-
-async fn idle(f: &Fixture, admin: &Principal) {
-    for _ in 0..600 {
-        if !f.svc.backup_status(admin).await.unwrap().running {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the backup did not finish");
 }
 
 #[tokio::test]

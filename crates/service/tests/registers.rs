@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use common::*;
 use mamori_compliance::Answer;
@@ -171,16 +170,6 @@ async fn registers_are_kept_by_the_officer_checked_and_observed() {
     assert!(observed(&f, &auditor, "take_out").await.is_partial_yes());
 }
 
-async fn idle(f: &Fixture, admin: &Principal) {
-    for _ in 0..600 {
-        if !f.svc.backup_status(admin).await.unwrap().running {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the backup did not finish");
-}
-
 fn files_under(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
         .map(|rd| {
@@ -211,7 +200,7 @@ async fn erasing_a_backup_target_leaves_nothing_and_records_itself() {
     let admin = f.admin().await;
     let auditor = f.user(&admin, "audit.e", "auditor").await;
     f.svc.backup_now(Some(&admin)).await.unwrap();
-    idle(&f, &admin).await;
+    f.backups_idle(&admin).await;
     let before = files_under(&target);
     assert!(before >= 5, "{before}");
     let spec = target.display().to_string();

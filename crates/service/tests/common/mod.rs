@@ -107,6 +107,18 @@ impl Fixture {
             .collect()
     }
 
+    /// Waits until no backup or drill runs.
+    #[allow(dead_code)]
+    pub async fn backups_idle(&self, admin: &Principal) {
+        for _ in 0..600 {
+            if !self.svc.backup_status(admin).await.unwrap().running {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the backup did not finish");
+    }
+
     pub fn data(&self) -> std::path::PathBuf {
         self.dir.path().join("data")
     }
