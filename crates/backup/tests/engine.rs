@@ -394,3 +394,63 @@ fn an_erased_repository_leaves_nothing_and_cannot_be_opened() {
     let shared = r.lock(LockKind::Shared, "backup").unwrap();
     assert!(erase(&r, &shared).is_err());
 }
+
+/// A medium whose retention still protects some objects (as Object Lock in compliance mode).
+struct Retained(DirTarget, &'static str);
+
+impl Target for Retained {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn put(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.0.put(name, bytes)
+    }
+    fn get(&self, name: &str) -> Result<Vec<u8>> {
+        self.0.get(name)
+    }
+    fn get_range(&self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        self.0.get_range(name, offset, len)
+    }
+    fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.0.list(prefix)
+    }
+    fn delete(&self, name: &str) -> Result<()> {
+        if name.starts_with(self.1) {
+            return Err(BackupError::Locked(name.to_owned()));
+        }
+        self.0.delete(name)
+    }
+}
+
+#[test]
+fn what_a_retention_period_keeps_is_named_and_the_key_slots_go_anyway() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, target) = (tmp.path().join("data"), tmp.path().join("target"));
+    instance(&data);
+    let signer = SigningKey::from_bytes(&[9u8; 32]);
+    let r = repo(&target, &key()).unwrap();
+    backup(
+        &r,
+        &sources(&data),
+        serde_json::json!({}),
+        &signer,
+        &NoProgress,
+    )
+    .unwrap();
+    let packs = walk(&target.join("packs")).len();
+    let r = Repository::open(
+        Box::new(Retained(DirTarget::new(&target), "packs/")),
+        &key(),
+    )
+    .unwrap();
+    let lock = r.lock(LockKind::Exclusive, "erase").unwrap();
+    let out = erase(&r, &lock).unwrap();
+    drop(lock);
+    assert!(!out.complete());
+    assert_eq!(out.still_locked.len(), packs, "{out:?}");
+    assert!(out.still_locked.iter().all(|n| n.starts_with("packs/")));
+    assert_eq!(out.deleted + out.still_locked.len(), out.objects);
+    // The packs stay, but nothing that could unlock them: no key slot, no config.
+    assert!(!target.join("keys").exists() || walk(&target.join("keys")).is_empty());
+    assert!(!target.join("config").exists());
+}

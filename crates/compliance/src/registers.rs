@@ -535,6 +535,9 @@ pub fn observe_outsourcing(
     let mut faults = Vec::new();
     for t in s3_targets {
         let bare = bare_target(t);
+        if let Some(region) = aws_region_abroad(t) {
+            faults.push(format!("{bare}: AWS のリージョン {region} は国外です"));
+        }
         match entries
             .iter()
             .find(|e| bare_target(e.get("target")) == bare)
@@ -654,6 +657,22 @@ pub fn observe_disposal(entries: &[Entry], at: i64) -> Observation {
         at,
     )
     .partly("記録のない破棄がないこと、業者に委託した破棄の証明書の確認")
+}
+
+/// The AWS region a target names when it is outside Japan (Tokyo and Osaka are
+/// ap-northeast-1 and -3). Targets with their own endpoint (other providers) are judged by
+/// the register entry alone: their region names are the provider's own.
+fn aws_region_abroad(t: &str) -> Option<String> {
+    let query = t.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let mut region = None;
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("endpoint", _)) => return None,
+            Some(("region", r)) => region = Some(r.to_owned()),
+            _ => {}
+        }
+    }
+    region.filter(|r| !matches!(r.as_str(), "ap-northeast-1" | "ap-northeast-3"))
 }
 
 /// `s3://bucket/prefix` without its settings, the form entries name a target by.
@@ -825,6 +844,35 @@ mod tests {
         e.fields.insert("target".into(), String::new());
         let abroad = observe_outsourcing(&[e], &[], 0).unwrap();
         assert_eq!(abroad.answer, crate::Answer::No);
+        // An AWS region outside Japan is a fault whatever the register says.
+        let mut e2 = entry(
+            &[
+                ("provider", "AWS"),
+                ("service", "S3"),
+                ("target", "s3://b/p"),
+                ("region", "us-east-1"),
+                ("in_japan", "yes"),
+                ("japanese_law", "yes"),
+                ("responsibility", "…"),
+            ],
+            &[],
+        );
+        let us = observe_outsourcing(
+            std::slice::from_ref(&e2),
+            &["s3://b/p?region=us-east-1".to_owned()],
+            0,
+        )
+        .unwrap();
+        assert_eq!(us.answer, crate::Answer::No);
+        assert!(us.evidence_ja.contains("us-east-1"));
+        e2.fields.insert("region".into(), "東京".into());
+        let own_endpoint = observe_outsourcing(
+            &[e2],
+            &["s3://b/p?endpoint=https://s3.example.jp&region=jp-east".to_owned()],
+            0,
+        )
+        .unwrap();
+        assert!(own_endpoint.is_partial_yes());
     }
 
     #[test]
