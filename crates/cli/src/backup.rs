@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mamori_backup::{KeyFile, Progress};
 use mamori_domain::audit::actions;
 use mamori_service::backup::{self as svc_backup, target_label};
-use mamori_service::operator::{Act, Journal, Recorded};
+use mamori_service::ledger::operator::{Act, Journal, Recorded};
 
 use crate::fail;
 

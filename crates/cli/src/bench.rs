@@ -308,12 +308,12 @@ fn verify(entries: usize) -> Result<(), StoreError> {
     drop(svc);
     // Flush the fill to disk first, so the kernel's write-back does not run during the timing.
     std::fs::File::open(data.join("mamori.db"))?.sync_all()?;
-    let opts = mamori_service::verify::VerifyOptions {
+    let opts = mamori_service::ledger::verify::VerifyOptions {
         external_checkpoint: None,
         trusted_key: None,
         skip_blobs: false,
     };
-    let rep = mamori_service::verify::verify(&data, &opts)
+    let rep = mamori_service::ledger::verify::verify(&data, &opts)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     // The comparison: reading the same rows and hashing each payload once, nothing more.
     let ro = mamori_store::ReadOnly::open(&data)?;

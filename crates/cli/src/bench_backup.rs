@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mamori_backup::engine::NoProgress;
-use mamori_service::accounts::NewAccount;
+use mamori_service::access::accounts::NewAccount;
 use mamori_service::instance::{InitParams, init, open_with};
-use mamori_service::patients::NewPatient;
+use mamori_service::records::patients::NewPatient;
 use mamori_service::records::{RecordInput, Upload};
 use mamori_service::{Principal, Service};
 use mamori_store::{Durability, StoreOptions};
@@ -409,9 +409,9 @@ pub fn run(attach_gib: f64, records: usize, keep: Option<PathBuf>) -> R<()> {
         tp(r_restore),
         r_restore / m_restore
     );
-    let v = mamori_service::verify::verify(
+    let v = mamori_service::ledger::verify::verify(
         &m_to,
-        &mamori_service::verify::VerifyOptions {
+        &mamori_service::ledger::verify::VerifyOptions {
             external_checkpoint: None,
             trusted_key: None,
             skip_blobs: false,

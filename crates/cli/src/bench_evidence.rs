@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use mamori_domain::SystemClock;
 use mamori_evidence::ers::{self, HashAlg, HashTree};
-use mamori_service::accounts::NewAccount;
+use mamori_service::access::accounts::NewAccount;
 use mamori_service::instance::{InitParams, init, open_with};
-use mamori_service::patients::NewPatient;
 use mamori_service::records::RecordInput;
+use mamori_service::records::patients::NewPatient;
 use mamori_service::{Config, Principal, Service, ServiceError};
 use mamori_store::StoreOptions;
 
@@ -168,7 +168,7 @@ pub async fn run(versions: usize, finalisations: usize) -> Result<(), ServiceErr
     let ats = ers::archive_time_stamp(alg, tree.reduced(i, &members), &token)
         .map_err(|e| ServiceError::internal(e.message))?;
     let er = ers::encode(vec![vec![ats]]).map_err(|e| ServiceError::internal(e.message))?;
-    let ca = mamori_service::ca::ca_pem(svc.data_dir()).unwrap_or_default();
+    let ca = mamori_service::access::ca::ca_pem(svc.data_dir()).unwrap_or_default();
     let anchors = mamori_evidence::cert::Cert::from_pem_chain(&ca).unwrap_or_default();
     ers::verify(&er, &[&s, &p7s], &anchors).map_err(|e| ServiceError::internal(e.message))?;
     let one = t.elapsed().as_secs_f64();

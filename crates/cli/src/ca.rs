@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use mamori_domain::audit::actions;
-use mamori_service::ca::CertRequest;
+use mamori_service::access::ca::CertRequest;
 use mamori_service::instance::open;
-use mamori_service::operator::Act;
+use mamori_service::ledger::operator::Act;
 
 use crate::fail;
 
@@ -126,7 +126,7 @@ pub fn run(cmd: CaCmd) -> ExitCode {
                 Ok(format!(
                     "発行しました: シリアル {}（有効期限 {}）→ {}",
                     issued.serial,
-                    mamori_service::audit::jst(issued.not_after),
+                    mamori_service::ledger::audit::jst(issued.not_after),
                     out.display()
                 ))
             }
@@ -139,7 +139,7 @@ pub fn run(cmd: CaCmd) -> ExitCode {
                         c.serial,
                         c.kind,
                         c.subject,
-                        mamori_service::audit::jst(c.not_after),
+                        mamori_service::ledger::audit::jst(c.not_after),
                         c.revoke_reason.unwrap_or_default()
                     ));
                 }

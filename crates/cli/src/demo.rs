@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use mamori_domain::Clock;
-use mamori_service::accounts::NewAccount;
+use mamori_service::access::accounts::NewAccount;
 use mamori_service::instance::{InitParams, init, is_instance, open_with};
-use mamori_service::patients::NewPatient;
+use mamori_service::records::patients::NewPatient;
 use mamori_service::records::{RecordInput, Upload};
 use mamori_service::{Principal, Service, ServiceError};
 use mamori_store::StoreOptions;
@@ -148,7 +148,7 @@ async fn demo_window(
     let w = svc
         .request_maintenance(
             admin,
-            mamori_service::maintenance::WindowRequest {
+            mamori_service::access::maintenance::WindowRequest {
                 account_id: id,
                 starts_at: now,
                 ends_at: now + 2 * 3_600_000,
@@ -180,7 +180,7 @@ async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), Ser
             },
         )
         .await?;
-        if *role == mamori_service::maintenance::MAINTENANCE_ROLE {
+        if *role == mamori_service::access::maintenance::MAINTENANCE_ROLE {
             // The engineer's first sign-in happens inside an approved set-up window, as it
             // must; the window's report is acknowledged once it has passed.
             maintenance_windows.push(demo_window(svc, &admin, login).await?);
@@ -449,7 +449,7 @@ async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), Ser
     // People who work here sign in regularly; one technician has not for months (the
     // account the checklist's 不要なアカウント item flags until someone disables it).
     for (login, _, role) in STAFF {
-        if *role != mamori_service::maintenance::MAINTENANCE_ROLE && *login != IDLE_STAFF {
+        if *role != mamori_service::access::maintenance::MAINTENANCE_ROLE && *login != IDLE_STAFF {
             svc.login(login, DEMO_PASSWORD, None).await?;
         }
     }
@@ -467,10 +467,10 @@ const IDLE_STAFF: &str = "mt.ito";
 async fn seed_compliance(svc: &Arc<Service>, admin: &Principal) -> Result<(), ServiceError> {
     use mamori_compliance::assets::Asset;
     use mamori_service::compliance::AnswerInput;
-    use mamori_service::compliance_ledgers::ContactInput;
+    use mamori_service::compliance::facility::ContactInput;
     svc.save_compliance_profile(
         admin,
-        mamori_service::compliance_observe::Profile {
+        mamori_service::compliance::observe::Profile {
             security_officer: "事務長 中村 恵".into(),
             director: "院長 田中 一郎".into(),
             rules_adopted_on: String::new(),
@@ -531,7 +531,7 @@ async fn seed_compliance(svc: &Arc<Service>, admin: &Principal) -> Result<(), Se
         connection_restriction: restriction.into(),
         note: String::new(),
     };
-    let today = mamori_service::audit::jst_date(svc.now());
+    let today = mamori_service::ledger::audit::jst_date(svc.now());
     for a in [
         asset(
             "server",

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use mamori_domain::audit::actions;
 use mamori_evidence::tsp::format_time;
-use mamori_service::evidence_read::{Anchors, EvidenceReport, verify_evidence};
-use mamori_service::export::{Access, BundleInfo, Scope, write_bundle};
-use mamori_service::operator::{Act, Journal, Recorded};
+use mamori_service::evidence::read::{Anchors, EvidenceReport, verify_evidence};
+use mamori_service::ledger::operator::{Act, Journal, Recorded};
+use mamori_service::records::export::{Access, BundleInfo, Scope, write_bundle};
 use mamori_service::{Config, ServiceError};
 use mamori_store::{BlobStore, ReadOnly};
 

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use mamori_service::ServiceError;
 use mamori_service::instance::{InitParams, init, open};
-use mamori_service::verify::{VerifyOptions, verify};
+use mamori_service::ledger::verify::{VerifyOptions, verify};
 
 #[derive(Parser)]
 #[command(
@@ -271,7 +271,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_report(rep: &mamori_service::verify::VerifyReport) {
+fn print_report(rep: &mamori_service::ledger::verify::VerifyReport) {
     println!("台帳の項目: {}  (root {})", rep.ledger_entries, rep.root);
     println!(
         "保存ハッシュ: {}  版: {}  ファイル: {}",

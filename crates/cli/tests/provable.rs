@@ -216,7 +216,7 @@ fn exercise_through_the_service(demo: &Path) {
         let (cd, att) = key.create("localhost", "http://localhost:8080", &ch);
         svc.finish_passkey_registration(
             &pharmacist,
-            mamori_service::passkeys::Registration {
+            mamori_service::access::passkeys::Registration {
                 name: "受付".into(),
                 client_data_json: mamori_passkey::b64url(&cd),
                 attestation_object: mamori_passkey::b64url(&att),

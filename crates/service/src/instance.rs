@@ -219,8 +219,8 @@ pub fn open_with(
         clock_status: std::sync::Mutex::new(None),
         evidence_cache: Default::default(),
         passkey_challenges: Default::default(),
-        hash_gate: crate::guard::Gate::for_machine(),
-        cpu_gate: crate::guard::Gate::for_machine(),
+        hash_gate: crate::access::guard::Gate::for_machine(),
+        cpu_gate: crate::access::guard::Gate::for_machine(),
         login_locks: Default::default(),
     };
     let expected = svc.store.reader()?.get().meta("verifier_key")?;

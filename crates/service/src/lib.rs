@@ -1,39 +1,28 @@
 //! mamori's use cases. Each one authorises, acts, and appends its ledger entry in the same
 //! transaction; a read is in the ledger, durably, before any chart data is returned. The web
 //! and CLI adapters call only these functions.
+//!
+//! The folders are the pillars (see docs/architecture.md for the map): `records` (the vault:
+//! patients, records, export bundles), `access` (accounts, sign-in, second factors, passkeys,
+//! break-glass, maintenance windows, roles and kinds, the facility CA), `ledger` (the ledger,
+//! audit queries, verification, trusted time, the command-line operator's journal),
+//! `evidence` (signatures, time-stamps, evidence records), `backup`, `compliance`. This file
+//! holds what they all share: the `Service` type, `Principal`, and the audited read and write.
 
-pub mod accounts;
-pub mod audit;
-pub mod auth;
+// By capability: each folder's module comment says what it owns and what it may call.
+pub mod access;
 pub mod backup;
-pub mod backup_erase;
-pub mod ca;
 pub mod compliance;
-pub mod compliance_docs;
-pub mod compliance_ledgers;
-pub mod compliance_observe;
-pub mod compliance_registers;
+pub mod evidence;
+pub mod ledger;
+pub mod records;
+
+// Shared by all of them.
 pub mod config;
 pub mod crypto;
-pub mod emergency;
 pub mod error;
-pub mod evidence;
-pub mod evidence_read;
-pub mod export;
-pub mod export_encrypted;
-pub mod guard;
 pub mod instance;
-pub mod ledger;
-pub mod maintenance;
 pub mod notify;
-pub mod operator;
-pub mod passkeys;
-pub mod patients;
-pub mod records;
-pub mod second_factor;
-pub mod settings;
-pub mod timesync;
-pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +32,8 @@ use mamori_domain::permission::{Action, Role};
 use mamori_domain::{Clock, Millis};
 use mamori_ledger::CheckpointSigner;
 use mamori_store::{Account, Reader, Store, WriteTx};
+
+use access::{accounts, guard, passkeys};
 
 pub use config::Config;
 pub use error::{ErrorCode, Result, ServiceError};

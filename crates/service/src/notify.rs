@@ -26,8 +26,8 @@ pub fn emergency_mail(
          この使用は 監査 › 非常時アクセス で確認し、コメントを付けて閉じてください。\n\
          （このメールは自動送信です。記録は改ざん検知台帳にあります。）\n",
         row.reason,
-        crate::audit::jst(row.started_at),
-        crate::audit::jst(row.expires_at),
+        crate::ledger::audit::jst(row.started_at),
+        crate::ledger::audit::jst(row.expires_at),
     );
     (subject, body)
 }

@@ -8,10 +8,10 @@ use common::*;
 use mamori_compliance::assets::Asset;
 use mamori_compliance::{Answer, Source};
 use mamori_service::Principal;
+use mamori_service::compliance::facility::ContactInput;
+use mamori_service::compliance::observe::Profile;
 use mamori_service::compliance::{AnswerInput, EvidenceInput};
-use mamori_service::compliance_ledgers::ContactInput;
-use mamori_service::compliance_observe::Profile;
-use mamori_service::patients::NewPatient;
+use mamori_service::records::patients::NewPatient;
 
 const DAY: i64 = 86_400_000;
 
@@ -108,7 +108,7 @@ async fn observed_answers_follow_the_system_both_ways() {
     f.svc
         .save_role(
             &admin,
-            mamori_service::settings::RoleInput {
+            mamori_service::access::settings::RoleInput {
                 code: "auditor".into(),
                 name_ja: "監査担当".into(),
                 name_en: "Auditor".into(),
@@ -122,7 +122,7 @@ async fn observed_answers_follow_the_system_both_ways() {
     f.svc
         .save_role(
             &admin,
-            mamori_service::settings::RoleInput {
+            mamori_service::access::settings::RoleInput {
                 code: "auditor".into(),
                 name_ja: "監査担当".into(),
                 name_en: "Auditor".into(),
@@ -298,7 +298,7 @@ async fn maintenance_reports_left_unacknowledged_are_observed() {
     f.svc
         .create_account(
             &admin,
-            mamori_service::accounts::NewAccount {
+            mamori_service::access::accounts::NewAccount {
                 login: "se.c".into(),
                 display_name: "保守".into(),
                 role: "maintenance".into(),
@@ -322,7 +322,7 @@ async fn maintenance_reports_left_unacknowledged_are_observed() {
         .svc
         .request_maintenance(
             &admin,
-            mamori_service::maintenance::WindowRequest {
+            mamori_service::access::maintenance::WindowRequest {
                 account_id: se,
                 starts_at: now + 60_000,
                 ends_at: now + 3_600_000,
@@ -680,7 +680,7 @@ async fn asset_csv_imports_all_or_nothing_and_the_documents_reflect_settings() {
     );
 
     // The drafts state the live settings.
-    use mamori_service::compliance_docs::DocKind;
+    use mamori_service::compliance::docs::DocKind;
     let rules = f
         .svc
         .facility_doc(&admin, DocKind::OperatingRules)
@@ -812,7 +812,7 @@ async fn observations_never_claim_more_than_was_checked() {
     f.svc
         .save_role(
             &admin,
-            mamori_service::settings::RoleInput {
+            mamori_service::access::settings::RoleInput {
                 code: "night_desk".into(),
                 name_ja: "夜間受付".into(),
                 grants: vec!["read:*".into()],

@@ -7,8 +7,8 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 
 use common::*;
-use mamori_service::patients::NewPatient;
 use mamori_service::records::RecordInput;
+use mamori_service::records::patients::NewPatient;
 
 /// A one-request HTTP server on 127.0.0.1 that hands back what it received.
 fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<String>) {

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use common::*;
 use mamori_domain::Clock;
-use mamori_service::evidence_read::{Anchors, verify_evidence};
+use mamori_service::evidence::read::{Anchors, verify_evidence};
 use mamori_service::instance::open_with;
-use mamori_service::patients::NewPatient;
 use mamori_service::records::RecordInput;
+use mamori_service::records::patients::NewPatient;
 use mamori_service::{Config, Principal, Service};
 use mamori_store::{ReadOnly, StoreOptions};
 
@@ -60,7 +60,7 @@ fn report(
     dir: &std::path::Path,
     cfg: &Config,
     now: i64,
-) -> mamori_service::evidence_read::EvidenceReport {
+) -> mamori_service::evidence::read::EvidenceReport {
     let ro = ReadOnly::open(dir).unwrap();
     let blobs = mamori_store::BlobStore::open(dir.join("blobs")).unwrap();
     let anchors = Anchors::load(dir, &cfg.evidence).unwrap();
@@ -282,7 +282,7 @@ async fn an_export_bundle_verifies_with_openssl_alone_and_fails_when_changed() {
 
     let bundle = f
         .svc
-        .export_bundle(&doctor, mamori_service::export::Scope::Record(id))
+        .export_bundle(&doctor, mamori_service::records::export::Scope::Record(id))
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -327,7 +327,7 @@ async fn an_export_bundle_verifies_with_openssl_alone_and_fails_when_changed() {
     let clerk = f.svc.authenticate(&clerk.token, None).await.unwrap();
     let e = f
         .svc
-        .export_bundle(&clerk, mamori_service::export::Scope::Record(id))
+        .export_bundle(&clerk, mamori_service::records::export::Scope::Record(id))
         .await
         .unwrap_err();
     assert_eq!(e.code, "forbidden", "{e:?}");
@@ -666,8 +666,8 @@ fn seven_zip() -> &'static str {
 #[tokio::test]
 async fn an_encrypted_bundle_opens_with_7zip_and_is_in_the_take_out_register() {
     use mamori_compliance::registers::Register;
-    use mamori_service::export::Scope;
-    use mamori_service::export_encrypted::{TakeOut, generate_password};
+    use mamori_service::records::export::Scope;
+    use mamori_service::records::export_encrypted::{TakeOut, generate_password};
 
     let f = fixture_with(|c| c.evidence.dev_tsa = true).await;
     let (admin, doctor) = patient_and_doctor(&f).await;

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use mamori_service::maintenance::WindowRequest;
-use mamori_service::patients::NewPatient;
+use mamori_service::access::maintenance::WindowRequest;
+use mamori_service::records::patients::NewPatient;
 
 #[tokio::test]
 async fn maintenance_windows_gate_sign_in_and_produce_a_report() {
@@ -16,7 +16,7 @@ async fn maintenance_windows_gate_sign_in_and_produce_a_report() {
     f.svc
         .create_account(
             &admin,
-            mamori_service::accounts::NewAccount {
+            mamori_service::access::accounts::NewAccount {
                 login: "se.m".into(),
                 display_name: "保守 太郎".into(),
                 role: "maintenance".into(),
@@ -47,7 +47,7 @@ async fn maintenance_windows_gate_sign_in_and_produce_a_report() {
     f.svc
         .save_role(
             &admin,
-            mamori_service::settings::RoleInput {
+            mamori_service::access::settings::RoleInput {
                 code: "maintenance".into(),
                 name_ja: "保守要員".into(),
                 name_en: "Maintenance engineer".into(),
@@ -97,7 +97,7 @@ async fn maintenance_windows_gate_sign_in_and_produce_a_report() {
         .svc
         .request_maintenance(
             &admin,
-            mamori_service::maintenance::WindowRequest {
+            mamori_service::access::maintenance::WindowRequest {
                 account_id: clerk.account.id,
                 ..req(now + hour, now + 2 * hour, "x")
             },

@@ -44,7 +44,10 @@ async fn registers_are_kept_by_the_officer_checked_and_observed() {
     assert_eq!(observed(&f, &auditor, "training").await.answer, Answer::No);
     let session = entry(
         &[
-            ("held_on", &mamori_service::audit::jst_date(f.clock.now())),
+            (
+                "held_on",
+                &mamori_service::ledger::audit::jst_date(f.clock.now()),
+            ),
             ("title", "個人情報保護と標的型メール"),
             ("kind", "periodic"),
             ("topics", "パスワード、USB の扱い"),

@@ -1,9 +1,9 @@
 mod common;
 
 use common::*;
-use mamori_service::patients::NewPatient;
+use mamori_service::ledger::verify::{VerifyOptions, verify};
+use mamori_service::records::patients::NewPatient;
 use mamori_service::records::{RecordInput, Upload};
-use mamori_service::verify::{VerifyOptions, verify};
 
 fn input(patient: &str, kind: &str, title: &str, body: &str) -> RecordInput {
     RecordInput {
@@ -15,7 +15,7 @@ fn input(patient: &str, kind: &str, title: &str, body: &str) -> RecordInput {
     }
 }
 
-fn verify_ok(dir: &std::path::Path) -> mamori_service::verify::VerifyReport {
+fn verify_ok(dir: &std::path::Path) -> mamori_service::ledger::verify::VerifyReport {
     verify(
         dir,
         &VerifyOptions {
@@ -339,7 +339,7 @@ async fn account_hygiene_lists_unused_accounts_expired_passwords_and_broad_roles
     f.svc
         .save_role(
             &admin,
-            mamori_service::settings::RoleInput {
+            mamori_service::access::settings::RoleInput {
                 code: "nurse".into(),
                 name_ja: "看護師".into(),
                 name_en: "Nurse".into(),
@@ -368,7 +368,7 @@ async fn account_hygiene_lists_unused_accounts_expired_passwords_and_broad_roles
         "password_change_required"
     );
     let h = f.svc.account_hygiene(&admin, 30).await.unwrap();
-    let logins = |v: &[mamori_service::accounts::AccountView]| {
+    let logins = |v: &[mamori_service::access::accounts::AccountView]| {
         let mut l: Vec<String> = v.iter().map(|a| a.login.clone()).collect();
         l.sort();
         l
@@ -486,7 +486,7 @@ async fn totp_enrolment_second_step_recovery_codes_and_role_policy() {
     f.svc
         .create_account(
             &admin,
-            mamori_service::accounts::NewAccount {
+            mamori_service::access::accounts::NewAccount {
                 login: "dr.new".into(),
                 display_name: "新任医師".into(),
                 role: "doctor".into(),
@@ -552,7 +552,7 @@ async fn totp_enrolment_second_step_recovery_codes_and_role_policy() {
 /// connection that presented a facility certificate; the refusal is in the ledger.
 #[tokio::test]
 async fn a_role_can_require_a_client_certificate() {
-    use mamori_service::auth::{client_label, has_client_certificate};
+    use mamori_service::access::auth::{client_label, has_client_certificate};
     let f = fixture().await;
     let admin = f.admin().await;
     let _ = f.user(&admin, "dr.cert", "doctor").await;
@@ -622,7 +622,7 @@ async fn a_role_can_require_a_client_certificate() {
 #[tokio::test]
 async fn passkeys_enrol_and_sign_in_as_the_second_factor() {
     use mamori_passkey::{b64url, from_b64url, soft::Authenticator};
-    use mamori_service::passkeys::{Assertion, Registration};
+    use mamori_service::access::passkeys::{Assertion, Registration};
     let f = fixture().await;
     let admin = f.admin().await;
     let _ = f.user(&admin, "dr.pk", "doctor").await;
@@ -799,7 +799,7 @@ async fn content_of_a_refused_write_is_reported_then_swept() {
     f.svc
         .create_patient(
             &clerk,
-            mamori_service::patients::NewPatient {
+            mamori_service::records::patients::NewPatient {
                 id: "P0101".into(),
                 name_kanji: "掃除 残".into(),
                 name_kana: "ソウジ ノコル".into(),

@@ -10,23 +10,23 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use mamori_domain::kinds::RecordKind;
-use mamori_service::accounts::{AccountView, IssuedToken, NewAccount};
-use mamori_service::audit::{AuditEntry, PatientAccessCount, parse_time};
-use mamori_service::auth::LoginOk;
+use mamori_service::access::accounts::{AccountView, IssuedToken, NewAccount};
+use mamori_service::access::auth::LoginOk;
+use mamori_service::access::settings::{RoleInput, RoleSaved, RoleView};
+use mamori_service::ledger::audit::{AuditEntry, PatientAccessCount, parse_time};
 use mamori_service::ledger::{CheckpointView, ProofView};
-use mamori_service::patients::NewPatient;
+use mamori_service::records::patients::NewPatient;
 use mamori_service::records::{
     DiffLine, PendingItem, PrintView, RecordInput, RecordSummary, RecordView, Then, Upload,
     WriteResult,
 };
-use mamori_service::settings::{RoleInput, RoleSaved, RoleView};
 use mamori_service::{Service, ServiceError};
 use mamori_store::{AuditFilter, Patient};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Auth, ClientAddr, MaybeAuth, PendingAuth, SESSION_COOKIE};
-use mamori_service::auth::SecondFactorProof;
+use mamori_service::access::auth::SecondFactorProof;
 
 type Svc = State<Arc<Service>>;
 
@@ -140,7 +140,7 @@ pub async fn account_hygiene(
     State(svc): Svc,
     Auth(p): Auth,
     Query(q): Query<UnusedQuery>,
-) -> ApiResult<mamori_service::accounts::Hygiene> {
+) -> ApiResult<mamori_service::access::accounts::Hygiene> {
     Ok(Json(svc.account_hygiene(&p, q.days.unwrap_or(90)).await?))
 }
 
@@ -254,7 +254,7 @@ pub async fn save_role(
 pub async fn role_proposals(
     State(svc): Svc,
     Auth(p): Auth,
-) -> ApiResult<Vec<mamori_service::settings::RoleProposal>> {
+) -> ApiResult<Vec<mamori_service::access::settings::RoleProposal>> {
     Ok(Json(svc.role_proposals(&p).await?))
 }
 
@@ -609,7 +609,7 @@ pub struct CodeBody {
 pub async fn second_factor_status(
     State(svc): Svc,
     PendingAuth(p): PendingAuth,
-) -> ApiResult<mamori_service::second_factor::SecondFactorStatus> {
+) -> ApiResult<mamori_service::access::second_factor::SecondFactorStatus> {
     Ok(Json(svc.second_factor_status(&p).await?))
 }
 
@@ -623,7 +623,7 @@ pub async fn passkey_registration_options(
 pub async fn register_passkey(
     State(svc): Svc,
     PendingAuth(p): PendingAuth,
-    ApiJson(b): ApiJson<mamori_service::passkeys::Registration>,
+    ApiJson(b): ApiJson<mamori_service::access::passkeys::Registration>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let codes = svc.finish_passkey_registration(&p, b).await?;
     Ok((
@@ -635,7 +635,7 @@ pub async fn register_passkey(
 pub async fn list_passkeys(
     State(svc): Svc,
     Auth(p): Auth,
-) -> ApiResult<Vec<mamori_service::passkeys::PasskeyView>> {
+) -> ApiResult<Vec<mamori_service::access::passkeys::PasskeyView>> {
     Ok(Json(svc.passkeys(&p).await?))
 }
 
@@ -658,7 +658,7 @@ pub async fn passkey_assertion_options(
 pub async fn complete_passkey(
     State(svc): Svc,
     PendingAuth(p): PendingAuth,
-    ApiJson(b): ApiJson<mamori_service::passkeys::Assertion>,
+    ApiJson(b): ApiJson<mamori_service::access::passkeys::Assertion>,
 ) -> ApiResult<serde_json::Value> {
     svc.complete_passkey(&p, b).await?;
     Ok(Json(serde_json::json!({ "ok": true })))
@@ -676,7 +676,7 @@ pub async fn complete_second_factor(
 pub async fn begin_totp(
     State(svc): Svc,
     PendingAuth(p): PendingAuth,
-) -> ApiResult<mamori_service::second_factor::TotpEnrolment> {
+) -> ApiResult<mamori_service::access::second_factor::TotpEnrolment> {
     Ok(Json(svc.begin_totp(&p).await?))
 }
 
@@ -771,7 +771,7 @@ pub async fn emergency_queue(
     State(svc): Svc,
     Auth(p): Auth,
     Query(q): Query<AllQuery>,
-) -> ApiResult<Vec<mamori_service::emergency::EmergencyView>> {
+) -> ApiResult<Vec<mamori_service::access::emergency::EmergencyView>> {
     let all = q.all.as_deref().is_some_and(|v| v == "1" || v == "true");
     Ok(Json(svc.emergency_queue(&p, all).await?))
 }
@@ -794,7 +794,7 @@ pub async fn review_emergency(
 pub async fn maintenance_windows(
     State(svc): Svc,
     Auth(p): Auth,
-) -> ApiResult<Vec<mamori_service::maintenance::WindowView>> {
+) -> ApiResult<Vec<mamori_service::access::maintenance::WindowView>> {
     Ok(Json(svc.maintenance_windows(&p).await?))
 }
 
@@ -812,7 +812,7 @@ pub struct MaintenanceBody {
 fn time_field(v: &serde_json::Value, field: &'static str) -> Result<i64, ServiceError> {
     let parsed = match v {
         serde_json::Value::Number(n) => n.as_i64(),
-        serde_json::Value::String(s) => mamori_service::audit::parse_local_time(s),
+        serde_json::Value::String(s) => mamori_service::ledger::audit::parse_local_time(s),
         _ => None,
     };
     parsed.ok_or_else(|| {
@@ -827,8 +827,14 @@ pub async fn request_maintenance(
     State(svc): Svc,
     Auth(p): Auth,
     ApiJson(b): ApiJson<MaintenanceBody>,
-) -> Result<(StatusCode, Json<mamori_service::maintenance::WindowView>), ApiError> {
-    let req = mamori_service::maintenance::WindowRequest {
+) -> Result<
+    (
+        StatusCode,
+        Json<mamori_service::access::maintenance::WindowView>,
+    ),
+    ApiError,
+> {
+    let req = mamori_service::access::maintenance::WindowRequest {
         account_id: b.account_id,
         starts_at: time_field(&b.starts_at, "starts_at")?,
         ends_at: time_field(&b.ends_at, "ends_at")?,
@@ -863,7 +869,7 @@ pub async fn maintenance_report(
     State(svc): Svc,
     Auth(p): Auth,
     Path(id): Path<i64>,
-) -> ApiResult<mamori_service::maintenance::WorkReport> {
+) -> ApiResult<mamori_service::access::maintenance::WorkReport> {
     Ok(Json(svc.maintenance_report(&p, id).await?))
 }
 
@@ -915,7 +921,7 @@ pub async fn list_certificates(
 #[derive(Deserialize)]
 pub struct IssueBody {
     #[serde(flatten)]
-    req: mamori_service::ca::CertRequest,
+    req: mamori_service::access::ca::CertRequest,
     /// Protects the PKCS#12 file.
     password: String,
 }
@@ -994,7 +1000,7 @@ pub async fn record_evidence(
     State(svc): Svc,
     Auth(p): Auth,
     Path(id): Path<i64>,
-) -> ApiResult<mamori_service::evidence_read::EvidenceReport> {
+) -> ApiResult<mamori_service::evidence::read::EvidenceReport> {
     Ok(Json(svc.record_evidence(&p, id).await?))
 }
 
@@ -1030,7 +1036,7 @@ pub async fn record_bundle(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let bytes = svc
-        .export_bundle(&p, mamori_service::export::Scope::Record(id))
+        .export_bundle(&p, mamori_service::records::export::Scope::Record(id))
         .await?;
     Ok(zip_response(bytes, &format!("mamori-record-{id}.zip")))
 }
@@ -1042,7 +1048,7 @@ pub async fn patient_bundle(
 ) -> Result<Response, ApiError> {
     let name = format!("mamori-patient-{}.zip", file_part(&pid));
     let bytes = svc
-        .export_bundle(&p, mamori_service::export::Scope::Patient(pid))
+        .export_bundle(&p, mamori_service::records::export::Scope::Patient(pid))
         .await?;
     Ok(zip_response(bytes, &name))
 }

@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use mamori_compliance::assets::Asset;
 use mamori_compliance::risks::Risk;
+use mamori_service::compliance::docs::DocKind;
+use mamori_service::compliance::facility::ContactInput;
+use mamori_service::compliance::observe::Profile;
 use mamori_service::compliance::{AnswerInput, AssessmentSummary, CatalogueSummary, EvidenceInput};
-use mamori_service::compliance_docs::DocKind;
-use mamori_service::compliance_ledgers::ContactInput;
-use mamori_service::compliance_observe::Profile;
 use mamori_service::{Service, ServiceError};
 use mamori_store::{AssetRow, ContactRow, RiskRow};
 use serde::Deserialize;
@@ -261,7 +261,7 @@ pub async fn facility_document(
     Path(kind): Path<String>,
     Query(q): Query<DocQuery>,
 ) -> Result<Response, ApiError> {
-    let k = DocKind::parse(&kind).ok_or_else(mamori_service::compliance_docs::unknown_doc)?;
+    let k = DocKind::parse(&kind).ok_or_else(mamori_service::compliance::docs::unknown_doc)?;
     let doc = svc.facility_doc(&p, k).await?;
     Ok(match q.format.as_deref() {
         Some("pdf") => download(

@@ -22,7 +22,10 @@ pub fn client_of(parts: &Parts) -> Option<String> {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string());
     let cert = parts.extensions.get::<crate::tls::PeerCert>();
-    mamori_service::auth::client_label(ip, cert.map(|c| (c.serial.as_str(), c.subject.as_str())))
+    mamori_service::access::auth::client_label(
+        ip,
+        cert.map(|c| (c.serial.as_str(), c.subject.as_str())),
+    )
 }
 
 fn cookie(parts: &Parts, name: &str) -> Option<String> {

@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
-use mamori_service::second_factor::SecondFactorStatus;
+use mamori_service::access::second_factor::SecondFactorStatus;
 use mamori_service::{Principal, Service, ServiceError};
 
 use crate::error::status_of;
@@ -196,9 +196,9 @@ async fn show_settings(
                     (
                         k.id,
                         k.name,
-                        mamori_service::audit::jst(k.created_at),
+                        mamori_service::ledger::audit::jst(k.created_at),
                         k.last_used_at
-                            .map(mamori_service::audit::jst)
+                            .map(mamori_service::ledger::audit::jst)
                             .unwrap_or_default(),
                     )
                 })

@@ -11,9 +11,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use mamori_domain::kinds::RecordKind;
 use mamori_domain::permission::{Action, Grant};
-use mamori_service::accounts::{AccountView, IssuedToken, NewAccount};
-use mamori_service::audit::jst;
-use mamori_service::settings::{RoleInput, RoleSaved};
+use mamori_service::access::accounts::{AccountView, IssuedToken, NewAccount};
+use mamori_service::access::settings::{RoleInput, RoleSaved};
+use mamori_service::ledger::audit::jst;
 use mamori_service::{Principal, Service, ServiceError};
 use serde::Deserialize;
 
@@ -70,7 +70,10 @@ pub struct AccountRow {
     pub created: String,
 }
 
-fn role_names(roles: &[mamori_service::settings::RoleView], lang: Lang) -> Vec<(String, String)> {
+fn role_names(
+    roles: &[mamori_service::access::settings::RoleView],
+    lang: Lang,
+) -> Vec<(String, String)> {
     roles
         .iter()
         .map(|r| {
@@ -911,7 +914,7 @@ struct HygienePage {
     days: u32,
     unused: Vec<AccountRow>,
     expired: Vec<AccountRow>,
-    broad: Vec<mamori_service::accounts::BroadRole>,
+    broad: Vec<mamori_service::access::accounts::BroadRole>,
 }
 
 #[derive(Deserialize, Default)]

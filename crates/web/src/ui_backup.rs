@@ -10,8 +10,8 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use mamori_service::audit::jst;
 use mamori_service::backup::{BackupStatus, DrillView, OfflineCopy};
+use mamori_service::ledger::audit::jst;
 use mamori_service::{Principal, Service, ServiceError};
 
 use crate::error::status_of;

@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use mamori_service::Service;
-use mamori_service::audit::jst;
-use mamori_service::ca::{CertRequest, REASONS};
+use mamori_service::access::ca::{CertRequest, REASONS};
+use mamori_service::ledger::audit::jst;
 use mamori_service::{Principal, ServiceError};
 use mamori_store::CertificateRow;
 

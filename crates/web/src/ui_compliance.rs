@@ -12,11 +12,11 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use mamori_compliance::assets::{Asset, KINDS};
 use mamori_compliance::risks::Risk;
 use mamori_compliance::{Answer, Source};
-use mamori_service::audit::jst;
+use mamori_service::compliance::docs::DocKind;
+use mamori_service::compliance::facility::{CONTACT_CATEGORIES, ContactInput};
+use mamori_service::compliance::observe::Profile;
 use mamori_service::compliance::{AnswerInput, AssessmentView, EvidenceInput};
-use mamori_service::compliance_docs::DocKind;
-use mamori_service::compliance_ledgers::{CONTACT_CATEGORIES, ContactInput};
-use mamori_service::compliance_observe::Profile;
+use mamori_service::ledger::audit::jst;
 use mamori_service::{Principal, Service, ServiceError};
 use mamori_store::{AssetRow, ContactRow, RiskRow};
 use serde::Deserialize;
@@ -190,7 +190,7 @@ async fn show_home(
                 .collect(),
             default_catalogue,
             problems,
-            today: mamori_service::audit::jst_date(svc.now()),
+            today: mamori_service::ledger::audit::jst_date(svc.now()),
             error: error.and_then(|e| FormError::of(headers, e)),
         },
     )
@@ -1160,7 +1160,7 @@ async fn document(
             &svc,
             &headers,
             Some(&p),
-            &mamori_service::compliance_docs::unknown_doc(),
+            &mamori_service::compliance::docs::unknown_doc(),
         );
     };
     match svc.facility_doc(&p, k).await {

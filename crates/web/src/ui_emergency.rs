@@ -9,8 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use mamori_service::Service;
-use mamori_service::audit::jst;
-use mamori_service::emergency::EmergencyView;
+use mamori_service::access::emergency::EmergencyView;
+use mamori_service::ledger::audit::jst;
 use serde::Deserialize;
 
 use crate::error::status_of;

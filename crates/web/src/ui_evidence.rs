@@ -9,8 +9,8 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use mamori_service::audit::jst;
-use mamori_service::evidence_read::VersionEvidence;
+use mamori_service::evidence::read::VersionEvidence;
+use mamori_service::ledger::audit::jst;
 use mamori_service::{Principal, Service};
 
 use crate::ui::{Layout, error_page, layout, render};
@@ -141,7 +141,7 @@ async fn record_page(
             rows: rep.items.iter().map(|i| row(i, en)).collect(),
             can_export,
             passed: rep.passed(),
-            password: mamori_service::export_encrypted::generate_password(),
+            password: mamori_service::records::export_encrypted::generate_password(),
             layout,
         },
     )
@@ -259,14 +259,14 @@ async fn encrypted_bundle(
     Path(id): Path<i64>,
     SignedForm { p, fields }: SignedForm,
 ) -> Response {
-    let t = mamori_service::export_encrypted::TakeOut {
+    let t = mamori_service::records::export_encrypted::TakeOut {
         password: fields.get("password"),
         purpose: fields.get("purpose"),
         destination: fields.get("destination"),
         approved_by: fields.get("approved_by"),
     };
     match svc
-        .export_bundle_encrypted(&p, mamori_service::export::Scope::Record(id), t)
+        .export_bundle_encrypted(&p, mamori_service::records::export::Scope::Record(id), t)
         .await
     {
         Ok(bytes) => crate::api::zip_response(bytes, &format!("mamori-record-{id}-encrypted.zip")),

@@ -8,8 +8,10 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use mamori_service::audit::{jst, parse_local_time};
-use mamori_service::maintenance::{MAINTENANCE_ROLE, WindowRequest, WindowView, WorkReport};
+use mamori_service::access::maintenance::{
+    MAINTENANCE_ROLE, WindowRequest, WindowView, WorkReport,
+};
+use mamori_service::ledger::audit::{jst, parse_local_time};
 use mamori_service::{Principal, Service, ServiceError};
 
 use crate::error::status_of;

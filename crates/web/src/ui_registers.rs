@@ -9,7 +9,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use mamori_compliance::registers::{Entry, FieldKind, Register};
-use mamori_service::audit::jst;
+use mamori_service::ledger::audit::jst;
 use mamori_service::{ErrorCode, Principal, Service, ServiceError};
 use serde::Deserialize;
 

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use mamori_domain::content::AttachmentRef;
 use mamori_domain::permission::Action;
-use mamori_service::audit::jst;
+use mamori_service::ledger::audit::jst;
 use mamori_service::records::{AuthorChoice, RecordInput, Then, Upload};
 use mamori_service::{Principal, Service, ServiceError};
 use serde::Deserialize;

@@ -94,9 +94,9 @@ fn a_record_is_created_and_finalised_or_submitted_in_one_transaction() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["state"], "finalised");
-    let rep = mamori_service::verify::verify(
+    let rep = mamori_service::ledger::verify::verify(
         &s.dir.path().join("data"),
-        &mamori_service::verify::VerifyOptions {
+        &mamori_service::ledger::verify::VerifyOptions {
             external_checkpoint: None,
             trusted_key: None,
             skip_blobs: false,

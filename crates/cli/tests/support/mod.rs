@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use mamori_service::accounts::NewAccount;
-use mamori_service::patients::NewPatient;
+use mamori_service::access::accounts::NewAccount;
+use mamori_service::records::patients::NewPatient;
 use mamori_service::records::{RecordInput, Upload};
 
 pub const ADMIN_PW: &str = "initial passphrase 1";

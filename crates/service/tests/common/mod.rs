@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use mamori_domain::Clock;
-use mamori_service::accounts::NewAccount;
+use mamori_service::access::accounts::NewAccount;
 use mamori_service::instance::{InitParams, init, open_with};
 use mamori_service::{Config, Principal, Service};
 use mamori_store::StoreOptions;

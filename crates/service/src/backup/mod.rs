@@ -9,6 +9,11 @@
 //! Every run, failure, verification, drill and offline copy goes into the ledger. A command
 //! run beside a live server cannot write the ledger (the server holds it), so it leaves the
 //! event in `outbox/` and the server records it within a minute.
+//!
+//! Owns: running, verifying, pruning, restoring and drilling backups (here) and erasing a
+//! retired target (`erase`). Calls `compliance::registers` to record an erasure.
+
+pub mod erase;
 
 use crate::ErrorCode;
 use std::path::{Path, PathBuf};
@@ -31,12 +36,12 @@ use sha2::{Digest, Sha256};
 
 use crate::config::BackupConfig;
 use crate::error::{Result, ServiceError};
-use crate::operator::{Act, Journal, Recorded};
+use crate::ledger::operator::{Act, Journal, Recorded};
 use crate::{Principal, Service, Target};
 
 pub use mamori_backup::KeyFile;
 
-pub use crate::operator::OUTBOX;
+pub use crate::ledger::operator::OUTBOX;
 const STAGING: &str = "backup-staging";
 /// Databases up to this size are backed up from an image in memory; larger ones through a
 /// scratch copy beside the instance.
@@ -423,9 +428,9 @@ pub fn drill(
         problems.push("目録にインスタンスの事実（台帳の大きさと根）がありません".to_owned());
     }
     let v_started = std::time::Instant::now();
-    let verified = crate::verify::verify(
+    let verified = crate::ledger::verify::verify(
         &dest,
-        &crate::verify::VerifyOptions {
+        &crate::ledger::verify::VerifyOptions {
             external_checkpoint: None,
             trusted_key: None,
             skip_blobs: false,

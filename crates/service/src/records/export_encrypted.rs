@@ -12,10 +12,10 @@ use mamori_domain::audit::actions;
 use zip::AesMode;
 use zip::write::SimpleFileOptions;
 
-use crate::audit::jst_date;
-use crate::compliance_registers::record_own_entry;
+use crate::compliance::registers::record_own_entry;
 use crate::error::{Result, ServiceError};
-use crate::export::Scope;
+use crate::ledger::audit::jst_date;
+use crate::records::export::Scope;
 use crate::{Principal, Service, Target};
 
 /// Shortest password accepted: AE-2 derives its key with only 1,000 rounds of PBKDF2-SHA1,

@@ -2,6 +2,16 @@
 //! assessment is a catalogue edition answered at a date. Answers mamori can observe are
 //! proposed live, with their evidence and time; a person may override one only with a note.
 //! Closing an assessment freezes what was observed, so last year's answers stay last year's.
+//!
+//! Owns: assessments and answers (here), what mamori observes (`observe`), the facility's
+//! organisation, asset ledger, risk register and contact chart (`facility`), the registers of
+//! disposal, take-out, training and outside storage (`registers`), and the printable
+//! documents (`docs`). Reads the other pillars' state only to observe it.
+
+pub mod docs;
+pub mod facility;
+pub mod observe;
+pub mod registers;
 
 use crate::ErrorCode;
 use std::collections::HashMap;
@@ -312,7 +322,7 @@ impl Service {
     ) -> Result<i64> {
         let c = self.catalogue(catalogue_id)?;
         let date = if assessed_on.trim().is_empty() {
-            crate::audit::jst_date(self.now())
+            crate::ledger::audit::jst_date(self.now())
         } else {
             assessed_on.trim().to_owned()
         };
@@ -705,7 +715,7 @@ impl Service {
             "catalogue": v.catalogue,
             "fiscal_year": v.fiscal_year,
             "closed": v.closed,
-            "observed_at": crate::audit::rfc3339(v.observed_at),
+            "observed_at": crate::ledger::audit::rfc3339(v.observed_at),
             "score": v.score,
             "items": v.items.iter().map(|i| serde_json::json!({
                 "id": i.item.id,
@@ -719,7 +729,7 @@ impl Service {
                 "observation": i.resolved.observation.as_ref().map(|o| serde_json::json!({
                     "answer": o.answer.code(),
                     "evidence": o.evidence_ja,
-                    "observed_at": crate::audit::rfc3339(o.observed_at),
+                    "observed_at": crate::ledger::audit::rfc3339(o.observed_at),
                 })),
                 "declared": i.resolved.declared,
                 "overrides_observation": i.resolved.overrides_observation,

@@ -173,7 +173,7 @@ impl Service {
         };
         let id = p.account.id;
         let pending = p.second_factor_pending.then(|| p.token_hash.clone());
-        let codes: Vec<String> = (0..crate::second_factor::RECOVERY_CODES)
+        let codes: Vec<String> = (0..crate::access::second_factor::RECOVERY_CODES)
             .map(|_| recovery_code())
             .collect();
         let hashes: Vec<String> = codes.iter().map(|c| token_hash(c)).collect();
@@ -191,7 +191,7 @@ impl Service {
                         && r.totp(id)?.is_none_or(|t| t.enabled_at.is_none());
                     // Checked again in the transaction: a factor enrolled meanwhile counts.
                     if pending.is_some() && !first {
-                        return Err(crate::second_factor::second_factor_due());
+                        return Err(crate::access::second_factor::second_factor_due());
                     }
                     tx.insert_passkey(id, &cred.id, &cred.public_key, cred.sign_count, &name, now)
                         .map_err(|_| {
@@ -304,7 +304,7 @@ impl Service {
                             .read()
                             .account(id)?
                             .ok_or_else(ServiceError::unauthenticated)?;
-                        let lock = crate::auth::count_failure(tx, id, &lockout, now)?;
+                        let lock = crate::access::auth::count_failure(tx, id, &lockout, now)?;
                         let mut ev = event(actions::LOGIN_FAILED, Outcome::Failed);
                         ev.detail = serde_json::json!({
                             "login": acc.login, "reason": "wrong_passkey", "detail": why, "locked": lock.is_some()

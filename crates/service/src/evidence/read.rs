@@ -117,7 +117,7 @@ pub struct Anchors {
 
 impl Anchors {
     pub fn load(dir: &Path, cfg: &EvidenceConfig) -> Result<Self> {
-        let ca = match crate::ca::ca_pem(dir) {
+        let ca = match crate::access::ca::ca_pem(dir) {
             Some(p) => Cert::from_pem_chain(&p)
                 .map_err(|e| ServiceError::new(ErrorCode::Evidence, e.message))?,
             None => Vec::new(),

@@ -553,7 +553,7 @@ impl Service {
         let accepted = self
             .store
             .write(move |tx| -> Result<bool> {
-                if crate::second_factor::accept_code(tx, id, &code, now)?.is_some() {
+                if crate::access::second_factor::accept_code(tx, id, &code, now)?.is_some() {
                     return Ok(true);
                 }
                 let lock = count_failure(tx, id, &lockout, now)?;
@@ -588,7 +588,7 @@ impl Service {
             ));
         }
         if p.locked {
-            return Err(crate::second_factor::locked_session());
+            return Err(crate::access::second_factor::locked_session());
         }
         Ok(p)
     }

@@ -9,11 +9,11 @@ use mamori_compliance::answer::reiwa;
 use mamori_compliance::doc::Doc;
 use mamori_domain::audit::actions;
 
-use crate::audit::jst;
+use crate::compliance::facility::CONTACT_CATEGORIES;
+use crate::compliance::observe::{Profile, profile_in};
 use crate::compliance::{AssessmentView, may_assess};
-use crate::compliance_ledgers::CONTACT_CATEGORIES;
-use crate::compliance_observe::{Profile, profile_in};
 use crate::error::{Result, ServiceError};
+use crate::ledger::audit::jst;
 use crate::{Principal, Service};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,10 +13,10 @@ use mamori_domain::audit::actions;
 use mamori_domain::permission::Action;
 use serde::Serialize;
 
-use crate::audit::{jst, jst_date};
 use crate::backup::{configured_key, open_repository, target_label};
-use crate::compliance_registers::{OwnFile, record_own_entry};
+use crate::compliance::registers::{OwnFile, record_own_entry};
 use crate::error::{Result, ServiceError};
+use crate::ledger::audit::{jst, jst_date};
 use crate::{Principal, Service, Target};
 
 #[derive(Debug, Clone, Serialize)]

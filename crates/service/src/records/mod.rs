@@ -1,5 +1,14 @@
 //! Records and their versions: 真正性 (JAHIS 09-001 §7.1) — author and enterer kept apart,
 //! finalisation, full history, proxy entry with approval — and 見読性 (§7.2) views.
+//!
+//! Owns: patients (`patients`), records and versions (here), export bundles (`export`,
+//! `export_encrypted`). Calls `ledger` (through the audited read and write) and `evidence`
+//! (signing at finalisation, evidence for the bundles), and `compliance::registers` for the
+//! take-out entry of an encrypted bundle.
+
+pub mod export;
+pub mod export_encrypted;
+pub mod patients;
 
 use crate::ErrorCode;
 use std::collections::HashMap;

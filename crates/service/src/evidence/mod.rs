@@ -9,6 +9,12 @@
 //!   evidence record per run (one time-stamp over a hash tree), and renews every record before
 //!   its newest TSA certificate expires, or with a stronger hash when the configuration says so.
 //! - A finalisation that could not be signed (crash, missing key) is signed by the next sweep.
+//!
+//! Owns: signatures, time-stamps and evidence records (here), and reading them back for
+//! verification (`read`). Calls `access::ca` for the facility CA's signing certificates and
+//! `records` for what a finalisation wrote.
+
+pub mod read;
 
 use crate::ErrorCode;
 use std::sync::Arc;
@@ -25,10 +31,10 @@ use mamori_store::{EvidenceStamp, EvidenceTree, SignatureRow, SigningCertRow};
 use rcgen::DnType;
 use serde::Serialize;
 
-use crate::ca::{LeafPurpose, issue_leaf};
+use crate::access::ca::{LeafPurpose, issue_leaf};
 use crate::crypto::random_bytes;
 use crate::error::{Result, ServiceError};
-use crate::evidence_read::{Anchors, statement_bytes};
+use crate::evidence::read::{Anchors, statement_bytes};
 use crate::instance::KEY_DIR;
 use crate::{Principal, Service, Target};
 
@@ -368,7 +374,7 @@ impl Service {
             .map_err(from_evidence)?
             .pop()
             .ok_or_else(|| ev_err("dev-tsa.pem"))?;
-        let ca = crate::ca::ca_pem(&self.data_dir)
+        let ca = crate::access::ca::ca_pem(&self.data_dir)
             .map(|p| Cert::from_pem_chain(&p).unwrap_or_default())
             .unwrap_or_default();
         DevTsa::new(&key.serialize_der(), cert, ca).map_err(from_evidence)
@@ -1039,7 +1045,7 @@ impl Service {
         let (tree, chain_no) = tokio::task::spawn_blocking(move || -> Result<(HashTree, i64)> {
             let ro = this.store.reader()?;
             let r = ro.get();
-            let ctx = crate::evidence_read::FamilyContext::load(&r, family)?;
+            let ctx = crate::evidence::read::FamilyContext::load(&r, family)?;
             let mut leaves = Vec::with_capacity(ctx.members.len() * alg.output_len());
             for i in 0..ctx.members.len() {
                 let previous = ctx.chains_for(i)?;
@@ -1153,12 +1159,12 @@ impl Service {
         self: &Arc<Self>,
         p: &Principal,
         id: i64,
-    ) -> Result<crate::evidence_read::EvidenceReport> {
+    ) -> Result<crate::evidence::read::EvidenceReport> {
         let pc = p.clone();
         let anchors = self.evidence_anchors()?;
         self.read_audited(p, actions::EVIDENCE_VERIFIED, move |svc, r, t| {
             Service::readable_for_read(r, &pc, id, t)?;
-            let rep = crate::evidence_read::verify_evidence(
+            let rep = crate::evidence::read::verify_evidence(
                 r,
                 svc.store.blobs(),
                 &anchors,

@@ -1,4 +1,13 @@
 //! Signed checkpoints and inclusion proofs.
+//!
+//! Owns: the ledger and its checkpoints (here), audit queries (`audit`), verification of the
+//! ledger and every stored row (`verify`), trusted time (`timesync`), and the command-line
+//! operator's journal (`operator`). Calls nothing of the other pillars.
+
+pub mod audit;
+pub mod operator;
+pub mod timesync;
+pub mod verify;
 
 use crate::ErrorCode;
 use std::sync::Arc;
@@ -45,7 +54,7 @@ impl Service {
             size,
             root,
             extensions: vec![
-                format!("time {}", crate::audit::rfc3339(now)),
+                format!("time {}", crate::ledger::audit::rfc3339(now)),
                 self.clock_line(),
             ],
         })
@@ -210,9 +219,9 @@ impl Service {
         let _running = Running(&self.verifying);
         let dir = self.data_dir.clone();
         let report = tokio::task::spawn_blocking(move || {
-            crate::verify::verify(
+            crate::ledger::verify::verify(
                 &dir,
-                &crate::verify::VerifyOptions {
+                &crate::ledger::verify::VerifyOptions {
                     external_checkpoint: None,
                     trusted_key: None,
                     skip_blobs: false,

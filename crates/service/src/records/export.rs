@@ -19,7 +19,7 @@ use zip::write::SimpleFileOptions;
 
 use crate::error::{Result, ServiceError};
 use crate::evidence::Member;
-use crate::evidence_read::{Anchors, check_version, evidence_record};
+use crate::evidence::read::{Anchors, check_version, evidence_record};
 
 /// What to export.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ fn esc(s: &str) -> String {
 }
 
 fn time_jst(ms: Millis) -> String {
-    format!("{} JST", crate::audit::jst(ms))
+    format!("{} JST", crate::ledger::audit::jst(ms))
 }
 
 /// A file name from an attachment's name: no directories, nothing odd.

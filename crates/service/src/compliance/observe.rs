@@ -10,8 +10,8 @@ use mamori_domain::permission::Action;
 use mamori_store::Reader;
 
 use crate::Service;
-use crate::audit::jst;
 use crate::error::Result;
+use crate::ledger::audit::jst;
 
 /// Accounts unused this long count as 不要なアカウント.
 pub const UNUSED_DAYS: i64 = 90;
@@ -55,7 +55,7 @@ impl Service {
     /// Every observation mamori can make now, keyed by the catalogue's `observe` names.
     pub(crate) fn observe_in(&self, r: &Reader<'_>) -> Result<HashMap<&'static str, Observation>> {
         let now = self.now();
-        let today = crate::audit::jst_date(now);
+        let today = crate::ledger::audit::jst_date(now);
         let mut o: HashMap<&'static str, Observation> = HashMap::new();
         let profile = profile_in(r)?;
 

@@ -14,8 +14,8 @@ use mamori_domain::permission::Action;
 use mamori_store::MaintenanceWindow;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::AuditEntry;
 use crate::error::{Result, ServiceError};
+use crate::ledger::audit::AuditEntry;
 use crate::{Principal, Service, Target};
 
 /// The built-in role whose members need a window to sign in.
@@ -263,7 +263,8 @@ impl Service {
                 limit: 10_000,
                 ..Default::default()
             })?;
-            let mut entries: Vec<AuditEntry> = rows.into_iter().map(crate::audit::entry).collect();
+            let mut entries: Vec<AuditEntry> =
+                rows.into_iter().map(crate::ledger::audit::entry).collect();
             entries.reverse();
             let mut by_action = BTreeMap::new();
             let mut per_patient: BTreeMap<String, usize> = BTreeMap::new();

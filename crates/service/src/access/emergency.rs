@@ -255,8 +255,8 @@ impl Service {
                 "role": who.2,
                 "patient_id": row.patient_id,
                 "reason": row.reason,
-                "started_at": crate::audit::rfc3339(row.started_at),
-                "expires_at": crate::audit::rfc3339(row.expires_at),
+                "started_at": crate::ledger::audit::rfc3339(row.started_at),
+                "expires_at": crate::ledger::audit::rfc3339(row.expires_at),
             });
             self.deliver(row.id, "webhook", move || {
                 ureq::AgentBuilder::new()

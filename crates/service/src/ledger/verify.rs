@@ -592,7 +592,7 @@ impl IndexCheck {
             .collect();
         got.sort_unstable();
         if got != exp {
-            let date = crate::audit::jst_date(mamori_store::day_start(day));
+            let date = crate::ledger::audit::jst_date(mamori_store::day_start(day));
             rep.problem(format!(
                 "{date} の閲覧回数の集計が台帳と一致しません (access_counts altered)"
             ));

@@ -8,8 +8,8 @@ use mamori_compliance::risks::{self, Risk};
 use mamori_domain::audit::actions;
 use mamori_store::{AssetRow, ContactRow, RiskRow};
 
+use crate::compliance::observe::{PROFILE_KEY, Profile, profile_in};
 use crate::compliance::{check_evidence_file, kept_file, may_assess};
-use crate::compliance_observe::{PROFILE_KEY, Profile, profile_in};
 use crate::error::{Result, ServiceError};
 use crate::{Principal, Service, Target};
 

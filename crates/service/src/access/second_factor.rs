@@ -257,7 +257,7 @@ impl Service {
                         Ok(Checked::Ok)
                     }
                     None => {
-                        let lock = crate::auth::count_failure(tx, id, &lockout, now)?;
+                        let lock = crate::access::auth::count_failure(tx, id, &lockout, now)?;
                         let mut ev = event(actions::LOGIN_FAILED, Outcome::Failed);
                         ev.detail = serde_json::json!({
                             "login": acc.login, "reason": "wrong_second_factor", "locked": lock.is_some()
@@ -324,7 +324,7 @@ impl Service {
         id: i64,
         identity_check: String,
     ) -> Result<()> {
-        let check = crate::accounts::identity_check_note(&identity_check)?;
+        let check = crate::access::accounts::identity_check_note(&identity_check)?;
         let pc = p.clone();
         let now = self.now();
         let mut t = Target::default();

@@ -41,7 +41,7 @@ impl Service {
     ) -> Result<Patient> {
         let pc = p.clone();
         let now = self.now();
-        let today = crate::audit::jst_date(now);
+        let today = crate::ledger::audit::jst_date(now);
         let mut t = Target::default();
         if validate_patient_id(&new.id).is_ok() {
             t.patient = Some(new.id.clone());
