@@ -87,10 +87,15 @@ mod tests {
     fn every_key_in_use_exists() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut sources = Vec::new();
-        for dir in ["templates", "src"] {
-            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+        let mut dirs = vec![root.join("templates"), root.join("src")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
                 let path = entry.unwrap().path();
-                sources.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    sources.push((path.clone(), std::fs::read_to_string(&path).unwrap()));
+                }
             }
         }
         let mut checked = 0;

@@ -1,8 +1,6 @@
 //! mamori's HTTP adapter: the JSON API under `/api/v1`, security headers, and the server loop.
 
 pub mod api;
-pub mod api_compliance;
-pub mod api_registers;
 pub mod conn;
 pub mod error;
 pub mod extract;
@@ -11,19 +9,6 @@ pub mod i18n;
 pub mod openapi;
 pub mod tls;
 pub mod ui;
-mod ui_account;
-mod ui_admin;
-mod ui_audit;
-mod ui_backup;
-mod ui_certs;
-mod ui_compliance;
-mod ui_emergency;
-mod ui_evidence;
-mod ui_form;
-mod ui_lock;
-mod ui_maintenance;
-mod ui_registers;
-mod ui_write;
 
 use mamori_service::ErrorCode;
 use std::sync::Arc;
@@ -757,34 +742,34 @@ fn handler(op: &str) -> MethodRouter<Arc<Service>> {
         "recordEvidence" => get(record_evidence),
         "exportRecordBundle" => get(record_bundle),
         "exportPatientBundle" => get(patient_bundle),
-        "exportRecordBundleEncrypted" => post(api_registers::record_bundle_encrypted),
-        "exportPatientBundleEncrypted" => post(api_registers::patient_bundle_encrypted),
-        "eraseBackupTarget" => post(api_registers::erase_backup_target),
-        "listRegister" => get(api_registers::list_register),
-        "saveRegisterEntry" => post(api_registers::save_register_entry),
+        "exportRecordBundleEncrypted" => post(api::registers::record_bundle_encrypted),
+        "exportPatientBundleEncrypted" => post(api::registers::patient_bundle_encrypted),
+        "eraseBackupTarget" => post(api::registers::erase_backup_target),
+        "listRegister" => get(api::registers::list_register),
+        "saveRegisterEntry" => post(api::registers::save_register_entry),
         "evidenceStatus" => get(evidence_status),
         "beginExternalSignature" => post(begin_external_signature),
         "completeExternalSignature" => post(complete_external_signature),
         "sealEvidence" => post(seal_evidence),
-        "listCatalogues" => get(api_compliance::list_catalogues),
-        "listAssessments" => get(api_compliance::list_assessments),
-        "createAssessment" => post(api_compliance::create_assessment),
-        "getAssessment" => get(api_compliance::get_assessment),
-        "assessmentReportPdf" => get(api_compliance::assessment_pdf),
-        "answerItem" => post(api_compliance::answer_item),
-        "addItemEvidence" => post(api_compliance::add_item_evidence),
-        "closeAssessment" => post(api_compliance::close_assessment),
-        "listAssets" => get(api_compliance::list_assets),
-        "saveAsset" => post(api_compliance::save_asset),
-        "importAssets" => post(api_compliance::import_assets),
-        "exportAssets" => get(api_compliance::export_assets),
-        "listRisks" => get(api_compliance::list_risks),
-        "saveRisk" => post(api_compliance::save_risk),
-        "listContacts" => get(api_compliance::list_contacts),
-        "saveContacts" => post(api_compliance::save_contacts),
-        "complianceProfile" => get(api_compliance::get_profile),
-        "saveComplianceProfile" => post(api_compliance::save_profile),
-        "facilityDocument" => get(api_compliance::facility_document),
+        "listCatalogues" => get(api::compliance::list_catalogues),
+        "listAssessments" => get(api::compliance::list_assessments),
+        "createAssessment" => post(api::compliance::create_assessment),
+        "getAssessment" => get(api::compliance::get_assessment),
+        "assessmentReportPdf" => get(api::compliance::assessment_pdf),
+        "answerItem" => post(api::compliance::answer_item),
+        "addItemEvidence" => post(api::compliance::add_item_evidence),
+        "closeAssessment" => post(api::compliance::close_assessment),
+        "listAssets" => get(api::compliance::list_assets),
+        "saveAsset" => post(api::compliance::save_asset),
+        "importAssets" => post(api::compliance::import_assets),
+        "exportAssets" => get(api::compliance::export_assets),
+        "listRisks" => get(api::compliance::list_risks),
+        "saveRisk" => post(api::compliance::save_risk),
+        "listContacts" => get(api::compliance::list_contacts),
+        "saveContacts" => post(api::compliance::save_contacts),
+        "complianceProfile" => get(api::compliance::get_profile),
+        "saveComplianceProfile" => post(api::compliance::save_profile),
+        "facilityDocument" => get(api::compliance::facility_document),
         "openapi" => get(|| async { axum::Json(openapi::document()) }),
         "health" => get(health),
         other => unreachable!("route {other} has no handler"),
@@ -883,17 +868,17 @@ pub fn router(svc: Arc<Service>) -> Router {
     let api = api.fallback(api::not_found);
     let pages = Router::new()
         .merge(ui::routes())
-        .merge(ui_admin::routes())
-        .merge(ui_account::routes())
-        .merge(ui_emergency::routes())
-        .merge(ui_maintenance::routes())
-        .merge(ui_lock::routes())
-        .merge(ui_certs::routes())
-        .merge(ui_audit::routes())
-        .merge(ui_backup::routes())
-        .merge(ui_evidence::routes())
-        .merge(ui_compliance::routes())
-        .merge(ui_registers::routes())
+        .merge(ui::admin::routes())
+        .merge(ui::account::routes())
+        .merge(ui::emergency::routes())
+        .merge(ui::maintenance::routes())
+        .merge(ui::lock::routes())
+        .merge(ui::certs::routes())
+        .merge(ui::audit::routes())
+        .merge(ui::backup::routes())
+        .merge(ui::evidence::routes())
+        .merge(ui::compliance::routes())
+        .merge(ui::registers::routes())
         // Pages' forms: multipart (file uploads) up to the upload limit, checked with the
         // rest in `bounded_body`; the extractor's own limit is lifted to match.
         .layer(DefaultBodyLimit::max(upload));

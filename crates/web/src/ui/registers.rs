@@ -13,13 +13,13 @@ use mamori_service::ledger::audit::jst;
 use mamori_service::{ErrorCode, Principal, Service, ServiceError};
 use serde::Deserialize;
 
-use crate::api_compliance::download;
+use crate::api::compliance::download;
 use crate::error::status_of;
 use crate::i18n::Lang;
+use crate::ui::admin::FormError;
+use crate::ui::compliance::{Upload, read_upload};
+use crate::ui::form::SignedIn;
 use crate::ui::{Layout, error_page, lang_of, layout, render};
-use crate::ui_admin::FormError;
-use crate::ui_compliance::{Upload, read_upload};
-use crate::ui_form::SignedIn;
 
 type Svc = State<Arc<Service>>;
 

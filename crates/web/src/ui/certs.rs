@@ -16,9 +16,9 @@ use mamori_service::{Principal, ServiceError};
 use mamori_store::CertificateRow;
 
 use crate::error::status_of;
+use crate::ui::admin::FormError;
+use crate::ui::form::{SignedForm, SignedIn};
 use crate::ui::{Layout, error_page, layout, render};
-use crate::ui_admin::FormError;
-use crate::ui_form::{SignedForm, SignedIn};
 
 type Svc = State<Arc<Service>>;
 

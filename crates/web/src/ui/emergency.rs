@@ -14,8 +14,8 @@ use mamori_service::ledger::audit::jst;
 use serde::Deserialize;
 
 use crate::error::status_of;
+use crate::ui::form::{SignedForm, SignedIn};
 use crate::ui::{Layout, error_page, layout, render, say, show_patient};
-use crate::ui_form::{SignedForm, SignedIn};
 
 type Svc = State<Arc<Service>>;
 

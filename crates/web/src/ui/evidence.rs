@@ -13,8 +13,8 @@ use mamori_service::evidence::read::VersionEvidence;
 use mamori_service::ledger::audit::jst;
 use mamori_service::{Principal, Service};
 
+use crate::ui::form::{SignedForm, SignedIn};
 use crate::ui::{Layout, error_page, layout, render};
-use crate::ui_form::{SignedForm, SignedIn};
 
 type Svc = State<Arc<Service>>;
 

@@ -15,9 +15,9 @@ use mamori_service::ledger::audit::jst;
 use mamori_service::{Principal, Service, ServiceError};
 
 use crate::error::status_of;
+use crate::ui::admin::FormError;
+use crate::ui::form::{SignedForm, SignedIn};
 use crate::ui::{Layout, error_page, layout, render};
-use crate::ui_admin::FormError;
-use crate::ui_form::{SignedForm, SignedIn};
 
 type Svc = State<Arc<Service>>;
 

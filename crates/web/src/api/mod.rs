@@ -1,6 +1,9 @@
 //! Handlers of `/api/v1`. Each one parses, calls one service function, and shapes the reply:
 //! no rule lives here.
 
+pub mod compliance;
+pub mod registers;
+
 use mamori_service::ErrorCode;
 use std::sync::Arc;
 

@@ -2,6 +2,20 @@
 //! calls as the API, so every page that shows chart data is in the ledger the same way.
 //! No JavaScript; forms carry a CSRF token; the stylesheet is a static file (strict CSP).
 
+pub(crate) mod account;
+pub(crate) mod admin;
+pub(crate) mod audit;
+pub(crate) mod backup;
+pub(crate) mod certs;
+pub(crate) mod compliance;
+pub(crate) mod emergency;
+pub(crate) mod evidence;
+pub(crate) mod form;
+pub(crate) mod lock;
+pub(crate) mod maintenance;
+pub(crate) mod registers;
+pub(crate) mod write;
+
 use std::sync::Arc;
 
 use askama::Template;
@@ -24,7 +38,7 @@ use crate::api::session_cookie;
 use crate::error::status_of;
 use crate::extract::{ClientAddr, SESSION_COOKIE};
 use crate::i18n::{Lang, t};
-use crate::ui_form::Fields;
+use crate::ui::form::Fields;
 
 const LOGIN_CSRF_COOKIE: &str = "mamori_login_csrf";
 const LANG_COOKIE: &str = "mamori_lang";
@@ -39,20 +53,23 @@ pub fn routes() -> axum::Router<Arc<Service>> {
         .route("/logout", post(logout))
         .route("/patients", get(home))
         .route("/patients/{id}", get(patient_page))
-        .route("/patients/{id}/records/new", get(crate::ui_write::new_page))
-        .route("/patients/{id}/records", post(crate::ui_write::create))
+        .route(
+            "/patients/{id}/records/new",
+            get(crate::ui::write::new_page),
+        )
+        .route("/patients/{id}/records", post(crate::ui::write::create))
         .route("/records/{id}", get(record_page))
         .route(
             "/records/{id}/edit",
-            get(crate::ui_write::edit_page).post(crate::ui_write::edit_submit),
+            get(crate::ui::write::edit_page).post(crate::ui::write::edit_submit),
         )
         .route(
             "/records/{id}/amend",
-            get(crate::ui_write::amend_page).post(crate::ui_write::amend_submit),
+            get(crate::ui::write::amend_page).post(crate::ui::write::amend_submit),
         )
-        .route("/records/{id}/act", post(crate::ui_write::act))
-        .route("/records/{id}/print", get(crate::ui_write::print_page))
-        .route("/records/{id}/diff", get(crate::ui_write::diff_page))
+        .route("/records/{id}/act", post(crate::ui::write::act))
+        .route("/records/{id}/print", get(crate::ui::write::print_page))
+        .route("/records/{id}/diff", get(crate::ui::write::diff_page))
         .route("/lang", get(set_lang))
         .route("/static/app.css", get(css))
         .route("/static/idle.js", get(idle_js))
@@ -386,7 +403,7 @@ async fn login_submit(
         }
         Ok(ok) if resume.is_some() => {
             let resume = resume.unwrap_or_default();
-            crate::ui_write::restore(&svc, &headers, client, &ok.token, &resume).await
+            crate::ui::write::restore(&svc, &headers, client, &ok.token, &resume).await
         }
         Ok(ok) => {
             let mut res = Redirect::to("/").into_response();
@@ -945,12 +962,15 @@ async fn set_lang(Query(q): Query<LangQuery>) -> Response {
 }
 
 async fn css() -> Response {
-    static_file(include_str!("../static/app.css"), "text/css; charset=utf-8")
+    static_file(
+        include_str!("../../static/app.css"),
+        "text/css; charset=utf-8",
+    )
 }
 
 async fn idle_js() -> Response {
     static_file(
-        include_str!("../static/idle.js"),
+        include_str!("../../static/idle.js"),
         "text/javascript; charset=utf-8",
     )
 }
@@ -972,7 +992,7 @@ async fn doc_css() -> Response {
 
 async fn passkey_js() -> Response {
     static_file(
-        include_str!("../static/passkey.js"),
+        include_str!("../../static/passkey.js"),
         "text/javascript; charset=utf-8",
     )
 }

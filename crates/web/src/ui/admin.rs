@@ -20,8 +20,8 @@ use serde::Deserialize;
 use crate::error::status_of;
 use crate::i18n::Lang;
 use crate::i18n::t;
+use crate::ui::form::{SignedForm, SignedIn};
 use crate::ui::{Layout, error_page, lang_of, layout, render};
-use crate::ui_form::{SignedForm, SignedIn};
 
 type Svc = State<Arc<Service>>;
 

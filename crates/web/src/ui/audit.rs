@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 use crate::error::status_of;
 use crate::i18n::{Lang, t};
+use crate::ui::form::{SignedForm, SignedIn};
 use crate::ui::{Layout, error_page, lang_of, layout, render, say};
-use crate::ui_form::{SignedForm, SignedIn};
 
 type Svc = State<Arc<Service>>;
 
@@ -560,7 +560,7 @@ mod tests {
     /// source, so a new action without a label fails here).
     #[test]
     fn every_action_code_has_a_label() {
-        let src = include_str!("../../domain/src/audit.rs");
+        let src = include_str!("../../../domain/src/audit.rs");
         let mut n = 0;
         for line in src
             .lines()

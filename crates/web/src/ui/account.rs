@@ -15,8 +15,8 @@ use mamori_service::{Principal, Service, ServiceError};
 
 use crate::error::status_of;
 use crate::extract::{SESSION_COOKIE, client_of};
+use crate::ui::form::Fields;
 use crate::ui::{Layout, error_page, layout, render, say};
-use crate::ui_form::Fields;
 
 type Svc = State<Arc<Service>>;
 

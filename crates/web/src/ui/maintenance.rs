@@ -15,9 +15,9 @@ use mamori_service::ledger::audit::{jst, parse_local_time};
 use mamori_service::{Principal, Service, ServiceError};
 
 use crate::error::status_of;
+use crate::ui::admin::FormError;
+use crate::ui::form::{SignedForm, SignedIn};
 use crate::ui::{Layout, error_page, layout, render, say};
-use crate::ui_admin::FormError;
-use crate::ui_form::{SignedForm, SignedIn};
 
 type Svc = State<Arc<Service>>;
 
@@ -221,9 +221,9 @@ async fn show_report(
         .iter()
         .map(|e| EntryRow {
             time: jst(e.ts),
-            action: crate::ui_audit::action_label(lang, &e.action),
+            action: crate::ui::audit::action_label(lang, &e.action),
             refused: e.outcome != "ok",
-            outcome: crate::ui_audit::outcome_label(lang, &e.outcome).to_owned(),
+            outcome: crate::ui::audit::outcome_label(lang, &e.outcome).to_owned(),
             patient: e.patient_id.clone().unwrap_or_default(),
             record: e.record_id.map(|x| x.to_string()).unwrap_or_default(),
         })

@@ -21,12 +21,12 @@ use mamori_service::{Principal, Service, ServiceError};
 use mamori_store::{AssetRow, ContactRow, RiskRow};
 use serde::Deserialize;
 
-use crate::api_compliance::download;
+use crate::api::compliance::download;
 use crate::error::status_of;
 use crate::i18n::Lang;
+use crate::ui::admin::FormError;
+use crate::ui::form::{Fields, SignedForm, SignedIn};
 use crate::ui::{Layout, error_page, lang_of, layout, render};
-use crate::ui_admin::FormError;
-use crate::ui_form::{Fields, SignedForm, SignedIn};
 
 type Svc = State<Arc<Service>>;
 

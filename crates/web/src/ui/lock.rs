@@ -14,8 +14,8 @@ use mamori_service::{Principal, Service};
 
 use crate::error::status_of;
 use crate::extract::{ClientAddr, SESSION_COOKIE};
+use crate::ui::form::{Fields, SignedForm};
 use crate::ui::{Layout, Resume, cookie, layout, render, say};
-use crate::ui_form::{Fields, SignedForm};
 
 type Svc = State<Arc<Service>>;
 
@@ -119,7 +119,7 @@ async fn unlock(
     }
     match svc.unlock_session(&p, &f.get("password")).await {
         Ok(()) => match resume {
-            Some(r) => crate::ui_write::restore(&svc, &headers, client, &token, &r).await,
+            Some(r) => crate::ui::write::restore(&svc, &headers, client, &token, &r).await,
             None => Redirect::to("/").into_response(),
         },
         Err(e) if e.code == ErrorCode::AccountLocked => {
