@@ -776,6 +776,55 @@ mod tests {
         assert_eq!(back_before.unwrap_err().0, "returned_on");
     }
 
+    use proptest::prelude::Strategy;
+
+    proptest::proptest! {
+        /// Whatever arrives (known and unknown keys, any text, any people), checking never
+        /// panics; what passes is trimmed, within its limits and unchanged by a second check;
+        /// what fails names a field and says why in Japanese.
+        #[test]
+        fn checking_any_entry_is_total_and_stable(
+            reg in 0usize..4,
+            pairs in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![
+                        proptest::sample::select(vec![
+                            "taken_on", "what", "medium", "encrypted", "purpose", "taken_by",
+                            "approved_by", "returned_on", "held_on", "title", "kind", "topics",
+                            "disposed_on", "personal", "method", "performed_by", "provider",
+                            "service", "region", "in_japan", "japanese_law", "responsibility",
+                        ]).prop_map(str::to_owned),
+                        "[a-z_]{1,12}",
+                    ],
+                    proptest::prop_oneof![
+                        "\\PC{0,40}",
+                        "20[0-9]{2}-[01][0-9]-[0-3][0-9]",
+                        proptest::sample::select(vec!["yes", "no", "usb", "periodic", "physical", " "]).prop_map(str::to_owned),
+                    ],
+                ),
+                0..16,
+            ),
+            people in proptest::collection::vec("\\PC{0,12}", 0..4),
+        ) {
+            let reg = Register::ALL[reg];
+            let entry = Entry { fields: pairs.into_iter().collect(), people };
+            match entry.checked(reg) {
+                Ok(ok) => {
+                    for (k, v) in &ok.fields {
+                        proptest::prop_assert!(reg.fields().iter().any(|f| f.key == k));
+                        proptest::prop_assert!(!v.is_empty() && v.trim() == v);
+                        proptest::prop_assert!(v.chars().count() <= MAX_FIELD_CHARS);
+                    }
+                    proptest::prop_assert_eq!(ok.clone().checked(reg), Ok(ok));
+                }
+                Err((field, message)) => {
+                    proptest::prop_assert!(!field.is_empty());
+                    proptest::prop_assert!(message.chars().any(|c| c as u32 > 0x3000), "{}", message);
+                }
+            }
+        }
+    }
+
     #[test]
     fn training_is_no_when_missing_or_someone_absent_and_never_a_full_yes() {
         let active = vec!["dr.sato".to_owned(), "ns.suzuki".to_owned()];

@@ -117,6 +117,70 @@ fn malformed_and_mistyped_requests() {
     assert_eq!(r.status, 422);
 }
 
+/// The registers' API: broken bodies, unknown fields, bad values and bad files are refused
+/// in Japanese with the field named, and nothing is kept.
+#[test]
+fn register_entries_refuse_bad_input_and_keep_nothing() {
+    let w = world();
+    let admin = w.s.admin_token();
+    let path = "/compliance/registers/take_out";
+    for (body, status, code, field) in [
+        ("{not json", 400, "malformed", None),
+        (r#"{"fields": "x"}"#, 422, "invalid_input", None),
+        (r#"{"fields": {}, "extra": 1}"#, 422, "invalid_input", None),
+        (
+            r#"{"fields": {"secret": "x"}}"#,
+            422,
+            "invalid_input",
+            Some("fields"),
+        ),
+        (
+            r#"{"fields": {"taken_on": "2026-02-30"}}"#,
+            422,
+            "invalid_input",
+            Some("taken_on"),
+        ),
+        (
+            r#"{"fields": {"taken_on": "2026-02-03", "what": "USB", "medium": "floppy"}}"#,
+            422,
+            "invalid_input",
+            Some("medium"),
+        ),
+        (
+            r#"{"fields": {}, "people": ["dr.a"]}"#,
+            422,
+            "invalid_input",
+            Some("people"),
+        ),
+        (
+            r#"{"fields": {"taken_on": "2026-02-03", "what": "紹介状", "medium": "usb", "encrypted": "yes", "purpose": "紹介", "taken_by": "伊藤", "approved_by": "院長"}, "file": {"name": "a.exe", "content_base64": "TVqQAAMAAAAEAAAA"}}"#,
+            422,
+            "invalid_input",
+            Some("file"),
+        ),
+        (
+            r#"{"fields": {"taken_on": "2026-02-03"}, "file": {"name": "a.pdf", "content_base64": "%%%"}}"#,
+            422,
+            "invalid_input",
+            Some("file"),
+        ),
+    ] {
+        let r = refused(&w, "POST", path, &admin, Some(body), status, code);
+        if let Some(f) = field {
+            assert_eq!(r.body["error"]["field"], f, "{body}: {}", r.body);
+        }
+    }
+    let r = w.s.call(
+        "POST",
+        "/compliance/registers/no_such",
+        Some(&admin),
+        Some(json!({ "fields": {} })),
+    );
+    assert_eq!((r.status, r.code()), (404, "not_found"));
+    let list = w.s.call("GET", path, Some(&admin), None);
+    assert_eq!(list.body, json!([]), "nothing was kept");
+}
+
 #[test]
 fn record_input_errors_name_the_field() {
     let w = world();
