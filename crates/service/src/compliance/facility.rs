@@ -9,7 +9,7 @@ use mamori_domain::audit::actions;
 use mamori_store::{AssetRow, ContactRow, RiskRow};
 
 use crate::compliance::observe::{PROFILE_KEY, Profile, profile_in};
-use crate::compliance::{check_evidence_file, kept_file, may_assess};
+use crate::compliance::{kept_file, may_assess};
 use crate::error::{Result, ServiceError};
 use crate::{Principal, Service, Target};
 
@@ -201,22 +201,19 @@ impl Service {
         bytes: Vec<u8>,
     ) -> Result<()> {
         self.gate(p, actions::ASSET_SAVED, may_assess(p)).await?;
-        let (name, media) = check_evidence_file(name, &bytes)?;
-        let (sha, held) = self.store().blobs().put_held(&bytes)?;
+        let file = self.hold_file(name, &bytes)?;
         let pc = p.clone();
         let now = self.now();
-        let size = bytes.len() as u64;
         let mut t = Target::default();
         t.detail("asset_id", id);
-        t.detail("mds", name.clone());
-        t.detail("sha256", sha.clone());
-        let files = vec![sha.clone()];
+        t.detail("mds", file.name.clone());
+        t.detail("sha256", file.sha256());
+        let files = vec![file.sha256().to_owned()];
         let written = self
             .write_audited(Some(p), actions::ASSET_SAVED, t, move |_, tx, _| {
-                let _held = held;
                 may_assess(&pc)?;
-                tx.insert_blob(&sha, size, media, now)?;
-                if !tx.set_asset_mds(id, &sha, &name, now)? {
+                file.insert(tx, now)?;
+                if !tx.set_asset_mds(id, file.sha256(), &file.name, now)? {
                     return Err(ServiceError::not_found("機器"));
                 }
                 Ok(())

@@ -128,6 +128,39 @@ pub fn evidence_media_type(name: &str, bytes: &[u8]) -> Result<&'static str> {
     ))
 }
 
+/// A file an officer attached (evidence, an MDS/SDS, a register entry's file): checked, in
+/// the blob store, and held there until the transaction that refers to it has decided.
+pub(crate) struct HeldFile {
+    pub name: String,
+    pub media: &'static str,
+    pub size: u64,
+    pub held: mamori_store::Held,
+}
+
+impl HeldFile {
+    pub(crate) fn sha256(&self) -> &str {
+        &self.held.sha256
+    }
+
+    /// The blob row, in the transaction that refers to the file.
+    pub(crate) fn insert(&self, tx: &mut mamori_store::WriteTx<'_>, now: i64) -> Result<()> {
+        Ok(tx.insert_blob(self.sha256(), self.size, self.media, now)?)
+    }
+}
+
+impl Service {
+    pub(crate) fn hold_file(&self, name: &str, bytes: &[u8]) -> Result<HeldFile> {
+        let (name, media) = check_evidence_file(name, bytes)?;
+        let (_, held) = self.store().blobs().put_held(bytes)?;
+        Ok(HeldFile {
+            name,
+            media,
+            size: bytes.len() as u64,
+            held,
+        })
+    }
+}
+
 /// A file a compliance row keeps (an MDS/SDS, a register entry's certificate): its name,
 /// media type and bytes, or `missing` not found.
 pub(crate) fn kept_file(
@@ -545,18 +578,10 @@ impl Service {
     ) -> Result<i64> {
         self.gate(p, actions::COMPLIANCE_EVIDENCE, may_assess(p))
             .await?;
-        let mut held = None;
-        let (kind, name, url, blob) = match input {
+        let (kind, name, url, file) = match input {
             EvidenceInput::File { name, bytes } => {
-                let (name, media) = check_evidence_file(&name, &bytes)?;
-                let (sha, h) = self.store().blobs().put_held(&bytes)?;
-                held = Some(h);
-                (
-                    "file",
-                    name,
-                    None,
-                    Some((sha, media.to_owned(), bytes.len() as u64)),
-                )
+                let f = self.hold_file(&name, &bytes)?;
+                ("file", f.name.clone(), None, Some(f))
             }
             EvidenceInput::Link { name, url } => {
                 let url = url.trim().to_owned();
@@ -586,21 +611,20 @@ impl Service {
         t.detail("item", item_id.clone());
         t.detail("kind", kind);
         t.detail("name", name.clone());
-        if let Some((sha, _, _)) = &blob {
-            t.detail("sha256", sha.clone());
+        if let Some(f) = &file {
+            t.detail("sha256", f.sha256());
         }
-        let files: Vec<String> = held.iter().map(|h| h.sha256.clone()).collect();
+        let files: Vec<String> = file.iter().map(|f| f.sha256().to_owned()).collect();
         let written = self
             .write_audited(Some(p), actions::COMPLIANCE_EVIDENCE, t, move |_, tx, _| {
-                let _held = held;
                 may_assess(&pc)?;
                 let r = tx.read();
                 let (_, c) =
                     open_assessment(&r, &lib, id, "締めた自己点検には証跡を追加できません")?;
                 c.item(&item_id)
                     .ok_or_else(|| ServiceError::not_found("点検項目"))?;
-                if let Some((sha, media, size)) = &blob {
-                    tx.insert_blob(sha, *size, media, now)?;
+                if let Some(f) = &file {
+                    f.insert(tx, now)?;
                 }
                 Ok(tx.insert_compliance_evidence(
                     id,
@@ -608,7 +632,7 @@ impl Service {
                     kind,
                     &name,
                     url.as_deref(),
-                    blob.as_ref().map(|(s, m, z)| (s.as_str(), m.as_str(), *z)),
+                    file.as_ref().map(|f| (f.sha256(), f.media, f.size)),
                     pc.account.id,
                     now,
                 )?)

@@ -10,7 +10,7 @@ use mamori_domain::Millis;
 use mamori_domain::audit::actions;
 use mamori_store::{RegisterRow, WriteTx};
 
-use crate::compliance::{check_evidence_file, kept_file, may_assess};
+use crate::compliance::{kept_file, may_assess};
 use crate::error::{Result, ServiceError};
 use crate::{Principal, Service, Target};
 
@@ -89,11 +89,7 @@ impl Service {
             .checked(reg)
             .map_err(|(f, m)| ServiceError::invalid(f, m))?;
         let file = match file {
-            Some((name, bytes)) if !bytes.is_empty() => {
-                let (name, media) = check_evidence_file(&name, &bytes)?;
-                let (sha, held) = self.store().blobs().put_held(&bytes)?;
-                Some((name, media, sha, held, bytes.len() as u64))
-            }
+            Some((name, bytes)) if !bytes.is_empty() => Some(self.hold_file(&name, &bytes)?),
             _ => None,
         };
         let pc = p.clone();
@@ -102,11 +98,11 @@ impl Service {
         t.detail("register", reg.code());
         t.detail("entry_id", id);
         t.detail("entry", serde_json::to_value(&entry).unwrap_or_default());
-        if let Some((name, _, sha, _, _)) = &file {
-            t.detail("file", name.clone());
-            t.detail("sha256", sha.clone());
+        if let Some(f) = &file {
+            t.detail("file", f.name.clone());
+            t.detail("sha256", f.sha256());
         }
-        let files: Vec<String> = file.iter().map(|f| f.2.clone()).collect();
+        let files: Vec<String> = file.iter().map(|f| f.sha256().to_owned()).collect();
         let written = self
             .write_audited(Some(p), actions::REGISTER_SAVED, t, move |_, tx, t| {
                 may_assess(&pc)?;
@@ -126,9 +122,9 @@ impl Service {
                     }
                 }
                 let stored = match &file {
-                    Some((name, media, sha, _held, size)) => {
-                        tx.insert_blob(sha, *size, media, now)?;
-                        Some((sha.as_str(), name.as_str()))
+                    Some(f) => {
+                        f.insert(tx, now)?;
+                        Some((f.sha256(), f.name.as_str()))
                     }
                     None => None,
                 };
@@ -144,7 +140,6 @@ impl Service {
                     )?
                     .ok_or_else(|| ServiceError::not_found("台帳の記録"))?;
                 t.detail("entry_id", id);
-                drop(file);
                 Ok(id)
             })
             .await;
