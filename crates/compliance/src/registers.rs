@@ -370,16 +370,15 @@ impl Entry {
         self.fields.get(key).map(String::as_str).unwrap_or("")
     }
 
-    /// The label of a choice's value in Japanese, or the value itself.
-    pub fn shown_ja(&self, f: &Field) -> String {
+    /// A field's value as shown: a choice by its label (English when `en`), text as it is.
+    pub fn shown(&self, f: &Field, en: bool) -> &str {
         let v = self.get(f.key);
         match f.kind {
             Choice(options) => options
                 .iter()
                 .find(|(c, _, _)| *c == v)
-                .map(|(_, ja, _)| (*ja).to_owned())
-                .unwrap_or_else(|| v.to_owned()),
-            _ => v.to_owned(),
+                .map_or(v, |(_, ja, e)| if en { *e } else { *ja }),
+            _ => v,
         }
     }
 

@@ -86,17 +86,6 @@ fn pick(lang: Lang, ja: &'static str, en: &'static str) -> &'static str {
     if lang == Lang::En { en } else { ja }
 }
 
-fn shown(lang: Lang, kind: FieldKind, v: &str) -> String {
-    match kind {
-        FieldKind::Choice(options) => options
-            .iter()
-            .find(|(c, _, _)| *c == v)
-            .map(|(_, ja, en)| pick(lang, ja, en).to_owned())
-            .unwrap_or_else(|| v.to_owned()),
-        _ => v.to_owned(),
-    }
-}
-
 async fn show(
     svc: &Arc<Service>,
     headers: &HeaderMap,
@@ -139,7 +128,7 @@ async fn show(
             id: r.id,
             cells: short
                 .iter()
-                .map(|f| shown(lang, f.kind, r.entry.get(f.key)))
+                .map(|f| r.entry.shown(f, lang == Lang::En).to_owned())
                 .collect(),
             long: fields
                 .iter()
