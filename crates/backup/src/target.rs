@@ -181,6 +181,7 @@ pub fn write_new_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Asks the kernel to start writing a file out now, without waiting: by the time the run
 /// makes everything durable, most of it is on disk already.
+#[allow(unsafe_code)] // sync_file_range has no safe wrapper in rustix or std.
 pub fn start_writeback(f: &File) {
     #[cfg(target_os = "linux")]
     {
@@ -199,10 +200,8 @@ pub fn start_writeback(f: &File) {
 pub fn sync_all_of(root: &Path, files: &[PathBuf]) -> Result<()> {
     #[cfg(target_os = "linux")]
     if files.len() > 32 {
-        use std::os::fd::AsRawFd;
         let dir = File::open(root)?;
-        // SAFETY: a valid open descriptor.
-        if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+        if rustix::fs::syncfs(&dir).is_ok() {
             return Ok(());
         }
     }
@@ -347,7 +346,7 @@ mod direct {
                     .write(true)
                     .create_new(true)
                     .mode(0o600)
-                    .custom_flags(libc::O_DIRECT)
+                    .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
                     .open(path)
                 {
                     return linux::write_direct(f, bytes);
@@ -372,68 +371,58 @@ mod direct {
     #[cfg(target_os = "linux")]
     mod linux {
         use super::{ALIGN, File};
-        use std::alloc::{Layout, alloc, dealloc};
         use std::cell::RefCell;
         use std::io::Write;
-        use std::os::fd::AsRawFd;
 
-        /// A page-aligned buffer, one per thread, grown as needed.
-        struct Aligned {
-            ptr: *mut u8,
-            cap: usize,
-        }
+        /// Page-aligned scratch memory without `unsafe`: a plain byte vector one page larger
+        /// than needed, used from its first page-aligned byte on.
+        #[derive(Default)]
+        struct AlignedPages(Vec<u8>);
 
-        impl Drop for Aligned {
-            fn drop(&mut self) {
-                if !self.ptr.is_null() {
-                    // SAFETY: allocated below with exactly this layout.
-                    unsafe {
-                        dealloc(
-                            self.ptr,
-                            Layout::from_size_align(self.cap, ALIGN).expect("layout"),
-                        )
-                    }
+        impl AlignedPages {
+            fn copy_of(&mut self, bytes: &[u8]) -> &[u8] {
+                let need = bytes.len() + ALIGN;
+                if self.0.len() < need {
+                    self.0 = vec![0; need.next_multiple_of(1 << 20)];
                 }
+                let start = self.0.as_ptr().align_offset(ALIGN);
+                let page = &mut self.0[start..start + bytes.len()];
+                page.copy_from_slice(bytes);
+                page
             }
         }
 
         thread_local! {
-            static BOUNCE: RefCell<Aligned> = const { RefCell::new(Aligned { ptr: std::ptr::null_mut(), cap: 0 }) };
+            static BOUNCE: RefCell<AlignedPages> = RefCell::new(AlignedPages::default());
         }
 
         pub fn write_direct(mut f: File, bytes: &[u8]) -> std::io::Result<()> {
             let body = bytes.len() / ALIGN * ALIGN;
-            BOUNCE.with(|b| -> std::io::Result<()> {
-                let mut b = b.borrow_mut();
-                if b.cap < body {
-                    let cap = body.next_multiple_of(1 << 20);
-                    let layout = Layout::from_size_align(cap, ALIGN).expect("layout");
-                    // SAFETY: non-zero size; checked for null below.
-                    let ptr = unsafe { alloc(layout) };
-                    if ptr.is_null() {
-                        return Err(std::io::Error::other("out of memory"));
-                    }
-                    *b = Aligned { ptr, cap };
-                }
-                // SAFETY: `ptr` holds at least `body` bytes and does not overlap `bytes`.
-                let buf = unsafe {
-                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), b.ptr, body);
-                    std::slice::from_raw_parts(b.ptr, body)
-                };
-                f.write_all(buf)
-            })?;
+            BOUNCE.with(|b| f.write_all(b.borrow_mut().copy_of(&bytes[..body])))?;
             if body < bytes.len() {
                 // The unaligned tail through the page cache: clear O_DIRECT on this descriptor.
-                let fd = f.as_raw_fd();
-                // SAFETY: a valid descriptor; only file status flags change.
-                unsafe {
-                    let flags = libc::fcntl(fd, libc::F_GETFL);
-                    libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT);
-                }
+                let flags = rustix::fs::fcntl_getfl(&f)?;
+                rustix::fs::fcntl_setfl(&f, flags & !rustix::fs::OFlags::DIRECT)?;
                 f.write_all(&bytes[body..])?;
             }
             super::super::start_writeback(&f);
             Ok(())
+        }
+
+        #[cfg(test)]
+        mod tests {
+            use super::*;
+
+            #[test]
+            fn aligned_pages_start_on_a_page_and_hold_the_bytes() {
+                let mut pages = AlignedPages::default();
+                for len in [ALIGN, 3 * ALIGN, (1 << 20) + ALIGN] {
+                    let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+                    let copy = pages.copy_of(&bytes);
+                    assert_eq!(copy.as_ptr() as usize % ALIGN, 0);
+                    assert_eq!(copy, &bytes[..]);
+                }
+            }
         }
     }
 }

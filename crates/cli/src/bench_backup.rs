@@ -216,11 +216,7 @@ fn evict(dir: &Path) {
             if p.is_dir() {
                 evict(&p);
             } else if let Ok(f) = std::fs::File::open(&p) {
-                use std::os::fd::AsRawFd;
-                // SAFETY: a valid descriptor; the call only drops clean cached pages.
-                unsafe {
-                    libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
-                }
+                let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
             }
         }
     }

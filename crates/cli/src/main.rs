@@ -1,4 +1,5 @@
 //! The `mamori` command: a thin adapter over the service layer.
+#![forbid(unsafe_code)]
 
 mod backup;
 mod bench;

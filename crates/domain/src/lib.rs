@@ -1,4 +1,5 @@
 //! mamori's rules, free of I/O so that every decision can be tested exhaustively.
+#![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod content;

@@ -9,6 +9,7 @@
 //! - [`cert`]: the certificate checks the three share.
 //!
 //! Nothing here does I/O or reads the clock: times come in as arguments, so tests can travel.
+#![forbid(unsafe_code)]
 
 pub mod asn1;
 pub mod cades;

@@ -4,6 +4,7 @@
 //! verification algorithms of RFC 9162 §2.1.3.2 and §2.1.4.2. Checkpoints use the C2SP
 //! `tlog-checkpoint` body signed as a C2SP `signed-note` with Ed25519. Nothing here performs
 //! I/O: hashes are read through [`HashReader`], so any store can hold them.
+#![forbid(unsafe_code)]
 
 mod hash;
 mod note;

@@ -6,6 +6,7 @@
 //! certificate), the relying-party ID and origins fixed by configuration (never taken from the
 //! request), user presence required, and a signature counter that must move forward when the
 //! authenticator keeps one. No I/O, no clock: the caller keeps challenges and credentials.
+#![forbid(unsafe_code)]
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

@@ -8,6 +8,8 @@
 //! audit queries, verification, trusted time, the command-line operator's journal),
 //! `evidence` (signatures, time-stamps, evidence records), `backup`, `compliance`. This file
 //! holds what they all share: the `Service` type, `Principal`, and the audited read and write.
+// The few system calls without a safe wrapper are allowed one by one, each with its reason.
+#![deny(unsafe_code)]
 
 // By capability: each folder's module comment says what it owns and what it may call.
 pub mod access;

@@ -4,6 +4,7 @@
 //! group-committed transaction, owned by a single writer thread that also appends to the
 //! ledger) and [`Reader`] (read-only connections that never wait on the writer). A PostgreSQL
 //! backend implements the same two surfaces.
+#![forbid(unsafe_code)]
 
 mod blobs;
 mod compliance;

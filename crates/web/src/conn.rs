@@ -26,16 +26,9 @@ const RESERVED_FDS: u64 = 64;
 
 /// The connection cap: the configured one, below the process's open-file limit.
 pub fn connection_cap(configured: usize) -> usize {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own and reads nothing else.
-    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        lim.rlim_cur
-    } else {
-        1024
-    };
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
     let by_fds = soft.saturating_sub(RESERVED_FDS).max(8);
     configured.clamp(1, usize::try_from(by_fds).unwrap_or(usize::MAX))
 }

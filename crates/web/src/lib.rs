@@ -1,4 +1,5 @@
 //! mamori's HTTP adapter: the JSON API under `/api/v1`, security headers, and the server loop.
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod conn;

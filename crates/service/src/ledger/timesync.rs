@@ -16,6 +16,7 @@ use crate::{Service, Target};
 
 /// The kernel's view (adjtimex): Some(false) when it says the clock is unsynchronised.
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code)] // adjtimex has no safe wrapper in rustix or std.
 pub fn kernel_synchronised() -> Option<bool> {
     // SAFETY: adjtimex with modes = 0 only reads; the struct is zeroed and owned here.
     let mut tx: libc::timex = unsafe { std::mem::zeroed() };
