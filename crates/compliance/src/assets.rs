@@ -295,37 +295,27 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Asset>, Vec<RowError>> {
     }
 }
 
-/// Cells that a spreadsheet would run as a formula are prefixed with an apostrophe.
-fn cell(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    }
-}
-
 /// The ledger as CSV in the import format (UTF-8 with BOM so Excel reads it).
 pub fn to_csv(assets: &[Asset]) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(vec![0xEF, 0xBB, 0xBF]);
-    w.write_record(COLUMNS).expect("in-memory write");
-    for a in assets {
-        w.write_record([
-            a.kind.as_str(),
-            &cell(&a.name),
-            &cell(&a.location),
-            &cell(&a.owner),
-            &cell(&a.os),
-            a.patched_on.as_deref().unwrap_or(""),
-            &a.remote_maintenance,
-            &cell(&a.maintainer),
-            &cell(&a.vendor),
-            &a.mds_sds,
-            &cell(&a.connection_restriction),
-            &cell(&a.note),
-        ])
-        .expect("in-memory write");
-    }
-    w.into_inner().expect("in-memory write")
+    crate::spreadsheet::csv(
+        COLUMNS,
+        assets.iter().map(|a| {
+            [
+                a.kind.as_str(),
+                &a.name,
+                &a.location,
+                &a.owner,
+                &a.os,
+                a.patched_on.as_deref().unwrap_or(""),
+                &a.remote_maintenance,
+                &a.maintainer,
+                &a.vendor,
+                &a.mds_sds,
+                &a.connection_restriction,
+                &a.note,
+            ]
+        }),
+    )
 }
 
 fn count(assets: &[Asset], kind: &str) -> usize {

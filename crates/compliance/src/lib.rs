@@ -10,6 +10,7 @@ pub mod doc;
 pub mod pdf;
 pub mod registers;
 pub mod risks;
+pub mod spreadsheet;
 
 pub use answer::{Answer, Observation, Resolved, Score, Source};
 pub use catalogue::{Catalogue, CatalogueError, Item, Library, Section};

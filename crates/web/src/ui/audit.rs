@@ -265,23 +265,7 @@ async fn search_page(
     )
 }
 
-/// A spreadsheet cell: quoted when needed, and never read as a formula by Excel.
-fn csv_cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
-fn csv_of(entries: &[AuditEntry], off_only: bool, lang: Lang) -> String {
-    // A BOM so that Excel, as most clinics open it, reads UTF-8 Japanese correctly.
-    let mut out = String::from("\u{feff}");
+fn csv_of(entries: &[AuditEntry], off_only: bool, lang: Lang) -> Vec<u8> {
     let head = [
         "ledger_index",
         "time_jst",
@@ -298,34 +282,32 @@ fn csv_of(entries: &[AuditEntry], off_only: bool, lang: Lang) -> String {
         "client",
         "detail",
     ];
-    out.push_str(&head.join(","));
-    out.push_str("\r\n");
-    for e in entries.iter().filter(|e| !off_only || e.off_hours) {
-        let cells = [
-            e.index.to_string(),
-            jst(e.ts),
-            if e.off_hours { "1" } else { "0" }.to_owned(),
-            e.actor_id.map(|x| x.to_string()).unwrap_or_default(),
-            e.actor_login.clone().unwrap_or_default(),
-            e.actor_role.clone().unwrap_or_default(),
-            action_label(lang, &e.action),
-            e.action.clone(),
-            e.outcome.clone(),
-            e.patient_id.clone().unwrap_or_default(),
-            e.record_id.map(|x| x.to_string()).unwrap_or_default(),
-            e.version.map(|x| x.to_string()).unwrap_or_default(),
-            e.client.clone().unwrap_or_default(),
-            if e.detail.is_null() {
-                String::new()
-            } else {
-                e.detail.to_string()
-            },
-        ];
-        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-        out.push_str(&line.join(","));
-        out.push_str("\r\n");
-    }
-    out
+    let rows = entries
+        .iter()
+        .filter(|e| !off_only || e.off_hours)
+        .map(|e| {
+            [
+                e.index.to_string(),
+                jst(e.ts),
+                if e.off_hours { "1" } else { "0" }.to_owned(),
+                e.actor_id.map(|x| x.to_string()).unwrap_or_default(),
+                e.actor_login.clone().unwrap_or_default(),
+                e.actor_role.clone().unwrap_or_default(),
+                action_label(lang, &e.action),
+                e.action.clone(),
+                e.outcome.clone(),
+                e.patient_id.clone().unwrap_or_default(),
+                e.record_id.map(|x| x.to_string()).unwrap_or_default(),
+                e.version.map(|x| x.to_string()).unwrap_or_default(),
+                e.client.clone().unwrap_or_default(),
+                if e.detail.is_null() {
+                    String::new()
+                } else {
+                    e.detail.to_string()
+                },
+            ]
+        });
+    mamori_compliance::spreadsheet::csv(&head, rows)
 }
 
 async fn export_csv(
@@ -545,16 +527,6 @@ async fn checkpoint_now(State(svc): Svc, headers: HeaderMap, post: SignedForm) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_cells_are_quoted_and_never_formulas() {
-        assert_eq!(csv_cell("plain"), "plain");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(csv_cell("-1"), "'-1");
-        assert_eq!(csv_cell("line\nbreak"), "\"line\nbreak\"");
-    }
 
     /// Every action the domain defines reads as words in the audit pages (scanned from the
     /// source, so a new action without a label fails here).
