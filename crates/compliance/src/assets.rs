@@ -91,47 +91,7 @@ fn norm_mds(s: &str) -> Option<&'static str> {
     }
 }
 
-/// Whether `s` is a real calendar date YYYY-MM-DD.
-pub fn valid_date(s: &str) -> bool {
-    days(s).is_some()
-}
-
-/// Days since 1970-01-01 of a YYYY-MM-DD date (proleptic Gregorian), checking the day exists.
-pub fn days(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let y: i64 = s[..4].parse().ok()?;
-    let m: i64 = s[5..7].parse().ok()?;
-    let d: i64 = s[8..10].parse().ok()?;
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let len = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&m) || d < 1 || d > len[(m - 1) as usize] {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
+pub use mamori_domain::date::{days, valid as valid_date};
 
 /// One refused row: its line in the file (1 = header) and what is wrong, in Japanese.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -106,20 +106,7 @@ nav.no-print a { color: #0b4f9c; }
 @media print { nav.no-print { display: none; } thead { display: table-header-group; } tr { break-inside: avoid; } }
 "#;
 
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
+use mamori_domain::html::escape as esc;
 
 impl Doc {
     /// A standalone printable HTML page. With `stylesheet` the style is linked (the web

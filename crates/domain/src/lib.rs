@@ -3,7 +3,9 @@
 
 pub mod audit;
 pub mod content;
+pub mod date;
 pub mod error;
+pub mod html;
 pub mod kinds;
 pub mod password;
 pub mod patient;

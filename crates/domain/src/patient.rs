@@ -93,28 +93,11 @@ pub fn validate_birth_date(date: &str, today: &str) -> Result<(), DomainError> {
     let err = || {
         DomainError::Invalid("生年月日は YYYY-MM-DD の形式で正しい日付を入力してください".into())
     };
-    let b = date.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return Err(err());
-    }
-    let num = |s: &str| s.parse::<u32>().map_err(|_| err());
-    let (y, m, d) = (num(&date[..4])?, num(&date[5..7])?, num(&date[8..])?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1850..=9999).contains(&y) || !(1..=12).contains(&m) || d == 0 || d > days[m as usize - 1] {
+    let year_ok = date
+        .get(..4)
+        .and_then(|y| y.parse::<u32>().ok())
+        .is_some_and(|y| y >= 1850);
+    if !year_ok || !crate::date::valid(date) {
         return Err(err());
     }
     if date > today {

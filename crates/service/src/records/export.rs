@@ -42,20 +42,7 @@ fn zip_err(e: impl std::fmt::Display) -> ServiceError {
     )
 }
 
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
+use mamori_domain::html::escape as esc;
 
 fn time_jst(ms: Millis) -> String {
     format!("{} JST", crate::ledger::audit::jst(ms))
