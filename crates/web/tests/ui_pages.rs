@@ -391,6 +391,28 @@ fn writing_finalising_proxy_approval_amending_and_printing() {
         ],
         &[("検査.pdf", b"%PDF-1.4\nui test\n")],
     );
+    // A broken form body (cut off mid-field) is "could not read", not "too large", and
+    // nothing is written.
+    let cut = format!(
+        "------b\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{t}\r\n------b\r\nContent-Disposition: form-data; name=\"title\""
+    );
+    let broken = match dr
+        .agent
+        .post(&format!("{}/patients/P1/records", dr.root))
+        .set("Cookie", &dr.cookie_header())
+        .set("Content-Type", "multipart/form-data; boundary=----b")
+        .send_bytes(cut.as_bytes())
+    {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let broken = dr.take(broken);
+    assert_eq!(broken.status, 400, "{}", broken.body);
+    assert!(
+        broken.body.contains("読み取れませんでした"),
+        "{}",
+        broken.body
+    );
     let id = record_id(&r);
     let page = dr.get(&format!("/records/{id}"));
     assert!(

@@ -13,6 +13,7 @@ pub(crate) mod evidence;
 pub(crate) mod form;
 pub(crate) mod lock;
 pub(crate) mod maintenance;
+pub(crate) mod multipart;
 pub(crate) mod registers;
 pub(crate) mod write;
 

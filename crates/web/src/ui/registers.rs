@@ -220,12 +220,7 @@ fn entry_of(reg: Register, u: &Upload) -> Entry {
     for f in reg.fields() {
         e.fields.insert(f.key.to_owned(), u.get(f.key));
     }
-    e.people = u
-        .fields
-        .iter()
-        .filter(|(k, _)| k == "people")
-        .map(|(_, v)| v.clone())
-        .collect();
+    e.people = u.form.all("people");
     e
 }
 

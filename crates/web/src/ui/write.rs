@@ -2,7 +2,6 @@
 //! (finalise, submit, approve, reject, entered in error), plus the print view. Every rule is
 //! the service's; on a refusal the form comes back with what was typed and the reason.
 
-use mamori_service::ErrorCode;
 use std::sync::Arc;
 
 use askama::Template;
@@ -20,6 +19,7 @@ use serde::Deserialize;
 use crate::error::status_of;
 use crate::extract::ClientAddr;
 use crate::i18n::t;
+use crate::ui::multipart;
 use crate::ui::{
     Layout, Resume, VersionCard, error_page, lang_of, layout, login_form, render, show_record,
     signed_in, version_cards,
@@ -70,44 +70,24 @@ struct Sent {
     restored: bool,
 }
 
-async fn read_form(mut mp: Multipart) -> Result<Sent, ServiceError> {
-    let mut s = Sent::default();
-    let too_large = || {
-        ServiceError::new(
-            ErrorCode::TooLarge,
-            "送信されたデータが大きすぎます。添付ファイルの大きさを確認してください",
-        )
-    };
-    while let Some(field) = mp.next_field().await.map_err(|_| too_large())? {
-        let name = field.name().unwrap_or("").to_owned();
-        if let Some(file) = field.file_name().map(str::to_owned) {
-            let bytes = field.bytes().await.map_err(|_| too_large())?;
-            if !bytes.is_empty() || !file.is_empty() {
-                if bytes.is_empty() {
-                    continue;
-                }
-                s.uploads.push(Upload {
-                    name: file,
-                    bytes: bytes.to_vec(),
-                });
-            }
-            continue;
-        }
-        let text = field.text().await.map_err(|_| too_large())?;
-        match name.as_str() {
-            "csrf" => s.csrf = text,
-            "kind" => s.kind = text,
-            "author_id" => s.author_id = text,
-            "title" => s.title = text,
-            "body" => s.body = text,
-            "keep" => s.keep.push(text),
-            "reason" => s.reason = text,
-            "base_sha256" => s.base_sha256 = text,
-            "action" => s.action = text,
-            _ => {}
-        }
-    }
-    Ok(s)
+async fn read_form(mp: Multipart) -> Result<Sent, ServiceError> {
+    let mut form = multipart::read(mp).await?;
+    Ok(Sent {
+        csrf: form.get("csrf"),
+        kind: form.get("kind"),
+        author_id: form.get("author_id"),
+        title: form.get("title"),
+        body: form.get("body"),
+        keep: form.all("keep"),
+        reason: form.get("reason"),
+        base_sha256: form.get("base_sha256"),
+        action: form.get("action"),
+        uploads: std::mem::take(&mut form.files)
+            .into_iter()
+            .map(|(name, bytes)| Upload { name, bytes })
+            .collect(),
+        restored: false,
+    })
 }
 
 fn input_of(s: &Sent, patient: &str) -> Result<RecordInput, ServiceError> {

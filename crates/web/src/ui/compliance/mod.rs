@@ -17,6 +17,7 @@ use risks::*;
 use mamori_service::ErrorCode;
 use std::sync::Arc;
 
+use crate::ui::multipart::{self, Parts};
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -86,47 +87,23 @@ fn answer_label(lang: Lang, a: Answer) -> &'static str {
 
 /// A multipart form with its CSRF checked: text fields and (at most one) file.
 pub(crate) struct Upload {
-    pub fields: Vec<(String, String)>,
+    pub form: Parts,
     pub file: Option<(String, Vec<u8>)>,
 }
 
 impl Upload {
     pub(crate) fn get(&self, name: &str) -> String {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
+        self.form.get(name)
     }
 }
 
 pub(crate) async fn read_upload(
     svc: &Service,
     p: &Principal,
-    mut mp: Multipart,
+    mp: Multipart,
 ) -> Result<Upload, ServiceError> {
-    let too_large = || {
-        ServiceError::new(
-            ErrorCode::TooLarge,
-            "送信されたファイルが大きすぎます（20MB まで）",
-        )
-    };
-    let mut u = Upload {
-        fields: Vec::new(),
-        file: None,
-    };
-    while let Some(field) = mp.next_field().await.map_err(|_| too_large())? {
-        let name = field.name().unwrap_or("").to_owned();
-        if let Some(file) = field.file_name().map(str::to_owned) {
-            let bytes = field.bytes().await.map_err(|_| too_large())?;
-            if !bytes.is_empty() {
-                u.file = Some((file, bytes.to_vec()));
-            }
-            continue;
-        }
-        let text = field.text().await.map_err(|_| too_large())?;
-        u.fields.push((name, text));
-    }
-    svc.check_csrf(p, Some(&u.get("csrf")))?;
-    Ok(u)
+    let mut form = multipart::read(mp).await?;
+    svc.check_csrf(p, Some(&form.get("csrf")))?;
+    let file = form.files.pop();
+    Ok(Upload { form, file })
 }
