@@ -549,34 +549,25 @@ impl Service {
         uploads: Vec<Upload>,
         then: Then,
     ) -> Result<WriteResult> {
-        let pc = p.clone();
-        let (t, prepared) = self.prepare_replacement(p, id, &input, uploads).await?;
-        let files = stored_files(&prepared);
-        let now = self.now();
-        let written = self.write_audited(Some(p), actions::DRAFT_UPDATED, t, move |svc, tx, t| {
-            let (rec, head) = load(tx, id)?;
-            decide(&Actor { id: pc.account.id, role: &pc.role }, &rec.kind, Some(&head_of(&head)?), Command::EditDraft)?;
-            let (_, sha, blobs, _held) = prepared?;
-            if let Some(base) = &input.base_sha256
-                && base != &head.content_sha256 {
+        let t = Target::default();
+        self.replace_content(p, id, input, uploads, actions::DRAFT_UPDATED, t, move |svc, tx, t, w| {
+            decide(&w.actor(), &w.rec.kind, Some(&head_of(&w.head)?), Command::EditDraft)?;
+            let (_, sha, blobs, _held) = w.prepared?;
+            if let Some(base) = &w.input.base_sha256
+                && base != &w.head.content_sha256 {
                     return Err(ServiceError::new(
                         ErrorCode::Conflict,
                         "編集中に記録が変更されました。最新の内容を確認してから保存し直してください（入力内容は保持されています）",
                     ));
                 }
-            let mut v = head.clone();
+            let mut v = w.head.clone();
             v.content_sha256 = sha;
             v.ledger_index = tx.ledger_size() as i64;
             tx.update_version(&v)?;
-            register_blobs(tx, &blobs, now)?;
-            finish_draft(svc, tx, &pc, &rec.kind, actions::DRAFT_UPDATED, v, then, now, t)
+            register_blobs(tx, &blobs, w.now)?;
+            finish_draft(svc, tx, &w.p, &w.rec.kind, actions::DRAFT_UPDATED, v, then, w.now, t)
         })
-        .await;
-        self.discard_if_refused(&written, files).await;
-        if let Ok(r) = &written {
-            self.sign_after_write(p, r).await;
-        }
-        written
+        .await
     }
 
     /// Corrects a finalised record with a new version that names its predecessor and a reason.
@@ -587,24 +578,22 @@ impl Service {
         input: RecordInput,
         uploads: Vec<Upload>,
     ) -> Result<WriteResult> {
-        let pc = p.clone();
-        let (t, prepared) = self.prepare_replacement(p, id, &input, uploads).await?;
-        let files = stored_files(&prepared);
-        let now = self.now();
         let reason = input.reason.clone().unwrap_or_default();
-        let mut t = t;
+        let mut t = Target::default();
         t.detail("reason", reason.trim());
-        let written = self
-            .write_audited(Some(p), actions::AMENDED, t, move |_, tx, t| {
-                let (rec, head) = load(tx, id)?;
-                let (author_id, author_role) = author_of(&tx.read(), &pc, input.author_id)?;
+        self.replace_content(
+            p,
+            id,
+            input,
+            uploads,
+            actions::AMENDED,
+            t,
+            move |_, tx, t, w| {
+                let (author_id, author_role) = author_of(&tx.read(), &w.p, w.input.author_id)?;
                 let effect = decide(
-                    &Actor {
-                        id: pc.account.id,
-                        role: &pc.role,
-                    },
-                    &rec.kind,
-                    Some(&head_of(&head)?),
+                    &w.actor(),
+                    &w.rec.kind,
+                    Some(&head_of(&w.head)?),
                     Command::Amend {
                         author_id,
                         author_role: &author_role,
@@ -612,16 +601,63 @@ impl Service {
                     },
                 )
                 .map_err(|e| ServiceError::from(e).with_field("reason"))?;
-                let (_, sha, blobs, _held) = prepared?;
-                let v = new_version(tx, &head, effect, sha, Some(reason.trim().to_owned()), now)?;
-                register_blobs(tx, &blobs, now)?;
+                let (_, sha, blobs, _held) = w.prepared?;
+                let v = new_version(
+                    tx,
+                    &w.head,
+                    effect,
+                    sha,
+                    Some(reason.trim().to_owned()),
+                    w.now,
+                )?;
+                register_blobs(tx, &blobs, w.now)?;
                 Ok(commit_version(t, &v))
+            },
+        )
+        .await
+    }
+
+    /// The shared path of every write that replaces a record's content (editing a draft,
+    /// amending a finalised record): the new content is stored ahead of the transaction,
+    /// `apply` decides and writes inside it, files of a refused write are removed, and the
+    /// written version is signed afterwards.
+    #[allow(clippy::too_many_arguments)]
+    async fn replace_content(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+        input: RecordInput,
+        uploads: Vec<Upload>,
+        action: &'static str,
+        extra: Target,
+        apply: impl FnOnce(&Service, &mut WriteTx<'_>, &mut Target, Replacement) -> Result<WriteResult>
+        + Send
+        + 'static,
+    ) -> Result<WriteResult> {
+        let (mut t, prepared) = self.prepare_replacement(p, id, &input, uploads).await?;
+        t.detail.extend(extra.detail);
+        let files = stored_files(&prepared);
+        let now = self.now();
+        let pc = p.clone();
+        let written = self
+            .write_audited(Some(p), action, t, move |svc, tx, t| {
+                let (rec, head) = load(tx, id)?;
+                let w = Replacement {
+                    p: pc,
+                    rec,
+                    head,
+                    input,
+                    prepared,
+                    now,
+                };
+                apply(svc, tx, t, w)
             })
             .await;
         self.discard_if_refused(&written, files).await;
-        let r = written?;
-        self.sign_after_write(p, &r).await;
-        Ok(r)
+        if let Ok(r) = &written {
+            self.sign_after_write(p, r).await;
+        }
+        written
     }
 
     /// Marks a finalised record as entered in error: a new version, the content kept readable.
@@ -980,8 +1016,25 @@ impl Service {
     }
 }
 
-/// Content stored as blobs ahead of its transaction: the content, its hash, and every new
-/// blob (hash, size, media type) to register.
+/// What a content-replacing write works on inside its transaction.
+struct Replacement {
+    p: Principal,
+    rec: RecordRow,
+    head: VersionRow,
+    input: RecordInput,
+    prepared: Result<StoredContent>,
+    now: i64,
+}
+
+impl Replacement {
+    fn actor(&self) -> Actor<'_> {
+        Actor {
+            id: self.p.account.id,
+            role: &self.p.role,
+        }
+    }
+}
+
 /// The stored content, its files (sha, size, media type), and this request's claims on them.
 type StoredContent = (
     RecordContent,
