@@ -13,6 +13,7 @@ use mamori_store::EmergencyRow;
 use serde::Serialize;
 
 use crate::error::{Result, ServiceError};
+use crate::ledger::audit::actor_entries;
 use crate::{Principal, Service, Target};
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,16 +119,9 @@ impl Service {
                     .ended_at
                     .unwrap_or(row.expires_at)
                     .min(now.max(row.started_at));
-                let events = r
-                    .audit_events(&mamori_store::AuditFilter {
-                        patient: (row.kind == "patient").then(|| row.patient_id.clone()),
-                        actor: Some(row.account_id),
-                        from: Some(row.started_at),
-                        to: Some(until + 1),
-                        limit: 10_000,
-                        ..Default::default()
-                    })?
-                    .len();
+                let patient = (row.kind == "patient").then(|| row.patient_id.clone());
+                let events =
+                    actor_entries(r, row.account_id, row.started_at, until + 1, patient)?.len();
                 let a = accounts.get(&row.account_id);
                 out.push(EmergencyView {
                     login: a.map(|a| a.login.clone()).unwrap_or_default(),
@@ -212,12 +206,7 @@ impl Service {
         t.detail("comment", comment.clone());
         self.write_audited(Some(p), actions::EMERGENCY_REVIEWED, t, move |_, tx, t| {
             pc.require(Action::ReadAudit, None)?;
-            if comment.is_empty() || comment.chars().count() > 1000 {
-                return Err(ServiceError::invalid(
-                    "comment",
-                    "確認の結果を1000文字以内で記入してください",
-                ));
-            }
+            let comment = super::review_comment(&comment)?;
             let e = tx
                 .read()
                 .emergency_access(id)?
@@ -228,7 +217,7 @@ impl Service {
                     "自分の非常時アクセスは確認できません。ほかの安全管理担当者に依頼してください",
                 ));
             }
-            if !tx.review_emergency_access(id, pc.account.id, &comment, now)? {
+            if !tx.review_emergency_access(id, pc.account.id, comment, now)? {
                 return Err(ServiceError::new(
                     ErrorCode::InvalidState,
                     "この非常時アクセスは既に確認済みです",

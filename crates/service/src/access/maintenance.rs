@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ServiceError};
 use crate::ledger::audit::AuditEntry;
+use crate::ledger::audit::actor_entries;
 use crate::{Principal, Service, Target};
 
 /// The built-in role whose members need a window to sign in.
@@ -256,15 +257,7 @@ impl Service {
             let w = r
                 .maintenance_window(id)?
                 .ok_or_else(|| ServiceError::not_found("保守作業"))?;
-            let rows = r.audit_events(&mamori_store::AuditFilter {
-                actor: Some(w.account_id),
-                from: Some(w.starts_at),
-                to: Some(w.ends_at),
-                limit: 10_000,
-                ..Default::default()
-            })?;
-            let mut entries: Vec<AuditEntry> =
-                rows.into_iter().map(crate::ledger::audit::entry).collect();
+            let mut entries = actor_entries(r, w.account_id, w.starts_at, w.ends_at, None)?;
             entries.reverse();
             let mut by_action = BTreeMap::new();
             let mut per_patient: BTreeMap<String, usize> = BTreeMap::new();
@@ -325,13 +318,8 @@ impl Service {
                         "作業報告は、承認された作業の終了後に確認できます",
                     ));
                 }
-                if comment.is_empty() || comment.chars().count() > 1000 {
-                    return Err(ServiceError::invalid(
-                        "comment",
-                        "確認の内容を1000文字以内で記入してください",
-                    ));
-                }
-                if !tx.acknowledge_maintenance_report(id, pc.account.id, &comment, now)? {
+                let comment = super::review_comment(&comment)?;
+                if !tx.acknowledge_maintenance_report(id, pc.account.id, comment, now)? {
                     return Err(ServiceError::new(
                         ErrorCode::InvalidState,
                         "この作業報告は既に確認済みです",

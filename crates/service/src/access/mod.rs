@@ -14,3 +14,18 @@ pub mod maintenance;
 pub mod passkeys;
 pub mod second_factor;
 pub mod settings;
+
+use crate::error::{Result, ServiceError};
+
+/// The comment that closes a review (a break-glass use, a maintenance report): required, at
+/// most 1000 characters, trimmed. Checked inside the transaction so a refusal is ledgered.
+pub(crate) fn review_comment(comment: &str) -> Result<&str> {
+    let c = comment.trim();
+    if c.is_empty() || c.chars().count() > 1000 {
+        return Err(ServiceError::invalid(
+            "comment",
+            "確認の内容を1000文字以内で記入してください",
+        ));
+    }
+    Ok(c)
+}

@@ -28,6 +28,26 @@ pub fn jst(ms: Millis) -> String {
     jst_datetime(ms).format(&fmt).unwrap_or_default()
 }
 
+/// What one person did between `from` and `to` (optionally on one patient), newest first, at
+/// most 10,000 entries: the ledger behind a break-glass review and a maintenance report.
+pub(crate) fn actor_entries(
+    r: &mamori_store::Reader<'_>,
+    actor: i64,
+    from: Millis,
+    to: Millis,
+    patient: Option<String>,
+) -> Result<Vec<AuditEntry>> {
+    let rows = r.audit_events(&mamori_store::AuditFilter {
+        patient,
+        actor: Some(actor),
+        from: Some(from),
+        to: Some(to),
+        limit: 10_000,
+        ..Default::default()
+    })?;
+    Ok(rows.into_iter().map(entry).collect())
+}
+
 pub fn jst_date(ms: Millis) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     jst_datetime(ms).format(&fmt).unwrap_or_default()

@@ -362,30 +362,31 @@ async fn existing_of(svc: &Arc<Service>, p: &Principal, id: i64) -> Vec<Attachme
         .unwrap_or_default()
 }
 
+/// The form that replaces a record's content: a draft edit or an amendment.
+async fn replacement_page(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    client: Option<String>,
+    id: i64,
+    mode: Mode,
+) -> Response {
+    let p = signed_in_or_return!(svc, headers, client);
+    match head_for_form(svc, &p, id).await {
+        Ok((pid, sent, existing)) => {
+            let path = mode.replacement_path(id);
+            form_page(svc, headers, &p, path, pid, &sent, existing, mode, None).await
+        }
+        Err(e) => error_page(svc, headers, Some(&p), &e),
+    }
+}
+
 pub async fn edit_page(
     State(svc): Svc,
     headers: HeaderMap,
     ClientAddr(client): ClientAddr,
     Path(id): Path<i64>,
 ) -> Response {
-    let p = signed_in_or_return!(svc, headers, client);
-    match head_for_form(&svc, &p, id).await {
-        Ok((pid, sent, existing)) => {
-            form_page(
-                &svc,
-                &headers,
-                &p,
-                Mode::Edit.replacement_path(id),
-                pid,
-                &sent,
-                existing,
-                Mode::Edit,
-                None,
-            )
-            .await
-        }
-        Err(e) => error_page(&svc, &headers, Some(&p), &e),
-    }
+    replacement_page(&svc, &headers, client, id, Mode::Edit).await
 }
 
 pub async fn edit_submit(
@@ -469,24 +470,7 @@ pub async fn amend_page(
     ClientAddr(client): ClientAddr,
     Path(id): Path<i64>,
 ) -> Response {
-    let p = signed_in_or_return!(svc, headers, client);
-    match head_for_form(&svc, &p, id).await {
-        Ok((pid, sent, existing)) => {
-            form_page(
-                &svc,
-                &headers,
-                &p,
-                Mode::Amend.replacement_path(id),
-                pid,
-                &sent,
-                existing,
-                Mode::Amend,
-                None,
-            )
-            .await
-        }
-        Err(e) => error_page(&svc, &headers, Some(&p), &e),
-    }
+    replacement_page(&svc, &headers, client, id, Mode::Amend).await
 }
 
 pub async fn amend_submit(
