@@ -30,40 +30,120 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ),
 ];
 
-/// What mamori can observe from the live system; an item's `observe` must be one of these.
-pub const OBSERVABLE: &[&str] = &[
-    "security_officer",
-    "operating_rules",
-    "asset_ledger",
-    "remote_maintenance",
-    "mds_sds",
-    "role_access",
-    "unused_accounts",
-    "access_logs",
-    "log_review",
-    "password_policy",
-    "two_factor",
-    "idle_lock",
-    "patches_server",
-    "patches_pc",
-    "patches_network",
-    "patches_all",
-    "connection_restriction",
-    "contact_chart",
-    "backup_restore",
-    "backup_offline",
-    "bcp",
-    "clock_sync",
-    "maintenance_control",
-    "emergency_access",
-    "finalisation",
-    "signatures",
-    "retention",
-    "training",
-    "outsourcing",
-    "take_out",
-    "disposal",
-];
+/// What mamori can observe from the live system; an item's `observe` must name one of these.
+/// The service has exactly one rule per variant (an exhaustive match), so a new observable
+/// cannot be listed here without a rule, nor a rule written for a name no catalogue can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Observable {
+    SecurityOfficer,
+    OperatingRules,
+    AssetLedger,
+    RemoteMaintenance,
+    MdsSds,
+    RoleAccess,
+    UnusedAccounts,
+    AccessLogs,
+    LogReview,
+    PasswordPolicy,
+    TwoFactor,
+    IdleLock,
+    PatchesServer,
+    PatchesPc,
+    PatchesNetwork,
+    PatchesAll,
+    ConnectionRestriction,
+    ContactChart,
+    BackupRestore,
+    BackupOffline,
+    Bcp,
+    ClockSync,
+    MaintenanceControl,
+    EmergencyAccess,
+    Finalisation,
+    Signatures,
+    Retention,
+    Training,
+    Outsourcing,
+    TakeOut,
+    Disposal,
+}
+
+impl Observable {
+    pub const ALL: [Observable; 31] = [
+        Observable::SecurityOfficer,
+        Observable::OperatingRules,
+        Observable::AssetLedger,
+        Observable::RemoteMaintenance,
+        Observable::MdsSds,
+        Observable::RoleAccess,
+        Observable::UnusedAccounts,
+        Observable::AccessLogs,
+        Observable::LogReview,
+        Observable::PasswordPolicy,
+        Observable::TwoFactor,
+        Observable::IdleLock,
+        Observable::PatchesServer,
+        Observable::PatchesPc,
+        Observable::PatchesNetwork,
+        Observable::PatchesAll,
+        Observable::ConnectionRestriction,
+        Observable::ContactChart,
+        Observable::BackupRestore,
+        Observable::BackupOffline,
+        Observable::Bcp,
+        Observable::ClockSync,
+        Observable::MaintenanceControl,
+        Observable::EmergencyAccess,
+        Observable::Finalisation,
+        Observable::Signatures,
+        Observable::Retention,
+        Observable::Training,
+        Observable::Outsourcing,
+        Observable::TakeOut,
+        Observable::Disposal,
+    ];
+
+    /// The name catalogues use in an item's `observe`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Observable::SecurityOfficer => "security_officer",
+            Observable::OperatingRules => "operating_rules",
+            Observable::AssetLedger => "asset_ledger",
+            Observable::RemoteMaintenance => "remote_maintenance",
+            Observable::MdsSds => "mds_sds",
+            Observable::RoleAccess => "role_access",
+            Observable::UnusedAccounts => "unused_accounts",
+            Observable::AccessLogs => "access_logs",
+            Observable::LogReview => "log_review",
+            Observable::PasswordPolicy => "password_policy",
+            Observable::TwoFactor => "two_factor",
+            Observable::IdleLock => "idle_lock",
+            Observable::PatchesServer => "patches_server",
+            Observable::PatchesPc => "patches_pc",
+            Observable::PatchesNetwork => "patches_network",
+            Observable::PatchesAll => "patches_all",
+            Observable::ConnectionRestriction => "connection_restriction",
+            Observable::ContactChart => "contact_chart",
+            Observable::BackupRestore => "backup_restore",
+            Observable::BackupOffline => "backup_offline",
+            Observable::Bcp => "bcp",
+            Observable::ClockSync => "clock_sync",
+            Observable::MaintenanceControl => "maintenance_control",
+            Observable::EmergencyAccess => "emergency_access",
+            Observable::Finalisation => "finalisation",
+            Observable::Signatures => "signatures",
+            Observable::Retention => "retention",
+            Observable::Training => "training",
+            Observable::Outsourcing => "outsourcing",
+            Observable::TakeOut => "take_out",
+            Observable::Disposal => "disposal",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Observable> {
+        Observable::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,6 +188,13 @@ pub struct Item {
     pub unseen: Option<String>,
     #[serde(default)]
     pub uncertain: Option<String>,
+}
+
+impl Item {
+    /// What mamori observes for this item (a loaded catalogue's names are checked).
+    pub fn observable(&self) -> Option<Observable> {
+        self.observe.as_deref().and_then(Observable::parse)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -245,7 +332,7 @@ impl Catalogue {
                 return Err(bad(&place, "required_by", "since より前の年度です"));
             }
             if let Some(o) = &i.observe
-                && !OBSERVABLE.contains(&o.as_str())
+                && Observable::parse(o).is_none()
             {
                 return Err(bad(
                     &place,
@@ -342,6 +429,15 @@ impl Library {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn observables_round_trip_by_name() {
+        for o in Observable::ALL {
+            assert_eq!(Observable::parse(o.as_str()), Some(o));
+        }
+        assert_eq!(Observable::parse("nothing_like_this"), None);
+    }
+
     use super::*;
 
     const MINIMAL: &str = r#"

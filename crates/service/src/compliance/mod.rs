@@ -321,7 +321,7 @@ impl Service {
             Ok(this
                 .observe_in(r)?
                 .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
+                .map(|(k, v)| (k.as_str().to_owned(), v))
                 .collect())
         })
         .await
@@ -391,7 +391,7 @@ impl Service {
         r: &Reader<'_>,
         row: &AssessmentRow,
         c: &Catalogue,
-        observed: &HashMap<&'static str, Observation>,
+        observed: &observe::Observed,
     ) -> Result<HashMap<String, Resolved>> {
         let names: HashMap<i64, String> = r
             .accounts()?
@@ -529,8 +529,8 @@ impl Service {
                 let item = c
                     .item(&item_id)
                     .ok_or_else(|| ServiceError::not_found("点検項目"))?;
-                let observed = match &item.observe {
-                    Some(k) => this.observe_in(&r)?.remove(k.as_str()),
+                let observed = match item.observable() {
+                    Some(k) => this.observe_in(&r)?.remove(&k),
                     None => None,
                 };
                 check_declaration(answer, due.as_deref(), &input.note, observed.as_ref())
@@ -799,12 +799,9 @@ impl Service {
 /// the item asks more than that observation can see.
 pub(crate) fn observation_for(
     item: &mamori_compliance::catalogue::Item,
-    observed: &HashMap<&'static str, Observation>,
+    observed: &observe::Observed,
 ) -> Option<Observation> {
-    let o = item
-        .observe
-        .as_deref()
-        .and_then(|k| observed.get(k).cloned())?;
+    let o = item.observable().and_then(|k| observed.get(&k).cloned())?;
     Some(match &item.unseen {
         Some(u) => o.partly(u.clone()),
         None => o,
