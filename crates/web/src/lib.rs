@@ -12,8 +12,8 @@ pub mod routes;
 pub mod tls;
 pub mod ui;
 
+use routes::UPLOAD_OPS;
 pub use routes::{ROUTES, Route};
-use routes::{UPLOAD_OPS, handler};
 
 use mamori_service::ErrorCode;
 use std::sync::Arc;
@@ -92,7 +92,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         } else {
             SMALL_BODY
         };
-        let h = handler(route.op).layer(DefaultBodyLimit::max(limit));
+        let h = route.method_router().layer(DefaultBodyLimit::max(limit));
         let merged = match by_path.remove(route.path) {
             Some(existing) => existing.merge(h),
             None => h,

@@ -225,3 +225,23 @@ pub fn document() -> Value {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    /// The served document is the one in `docs/openapi.json`, so every change to the API is
+    /// a deliberate, reviewed change to that file (`MAMORI_BLESS=1 cargo test -p mamori-web
+    /// openapi` rewrites it).
+    #[test]
+    fn openapi_document_is_the_published_one() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+        let now = serde_json::to_string_pretty(&super::document()).unwrap() + "\n";
+        if std::env::var_os("MAMORI_BLESS").is_some() {
+            std::fs::write(path, &now).unwrap();
+        }
+        let published = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            published == now,
+            "the API changed; review it and run with MAMORI_BLESS=1 to publish docs/openapi.json"
+        );
+    }
+}
