@@ -222,6 +222,7 @@ pub fn open_with(
         hash_gate: crate::access::guard::Gate::for_machine(),
         cpu_gate: crate::access::guard::Gate::for_machine(),
         login_locks: Default::default(),
+        outside: Default::default(),
     };
     let expected = svc.store.reader()?.get().meta("verifier_key")?;
     if expected.as_deref() != Some(svc.signer.verifier_key().as_str()) {

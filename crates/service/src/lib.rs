@@ -24,7 +24,8 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod instance;
-pub mod notify;
+pub mod outside;
+pub mod scheduler;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -179,9 +180,18 @@ pub struct Service {
     cpu_gate: guard::Gate,
     /// Attempts on one account run one at a time, so that the lockout sees every guess.
     login_locks: guard::KeyedLocks,
+    /// The TSA, webhooks, e-mail and time sources (ports; the system's by default).
+    outside: outside::Outside,
 }
 
 impl Service {
+    /// Uses other adapters to the outside world (tests without a network, other transports).
+    /// Only before the service is shared: `None` once another handle to it exists.
+    pub fn with_outside(mut self: Arc<Self>, o: outside::Outside) -> Option<Arc<Self>> {
+        Arc::get_mut(&mut self)?.outside = o;
+        Some(self)
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

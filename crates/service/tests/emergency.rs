@@ -439,7 +439,7 @@ fn the_announcement_names_who_whom_and_why() {
         reviewed_at: None,
         review_comment: None,
     };
-    let (subject, body) = mamori_service::notify::emergency_mail(
+    let (subject, body) = mamori_service::access::emergency::emergency_mail(
         "みなと診療所",
         ("rt.m", "放射線 太郎", "診療放射線技師"),
         &row,
@@ -454,7 +454,7 @@ fn the_announcement_names_who_whom_and_why() {
             && body.contains("監査 › 非常時アクセス")
     );
     assert!(
-        mamori_service::notify::send(
+        mamori_service::outside::smtp::send(
             "not a url",
             "a@b.example",
             &["c@d.example".into()],

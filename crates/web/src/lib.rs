@@ -17,7 +17,6 @@ pub use routes::{ROUTES, Route};
 
 use mamori_service::ErrorCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -142,10 +141,6 @@ pub fn router(svc: Arc<Service>) -> Router {
         .with_state(svc)
 }
 
-/// A file in the blob store that no row refers to is removed once it is this old (a write
-/// references what it stored within seconds).
-pub const ORPHAN_AGE_MS: u64 = 10 * 60_000;
-
 /// Serves until `shutdown` resolves, signing a checkpoint periodically and at the end.
 pub async fn serve(
     svc: Arc<Service>,
@@ -167,112 +162,9 @@ pub async fn serve_with(
         Some(t) => Some(tls::TlsAcceptor::new(&svc, t).await?),
         None => None,
     };
-    let every = Duration::from_secs(svc.config().ledger.checkpoint_interval_secs.max(1));
-    let cp_svc = svc.clone();
-    let ticker = tokio::spawn(async move {
-        let mut t = tokio::time::interval(every);
-        t.tick().await;
-        loop {
-            t.tick().await;
-            if let Err(e) = cp_svc.checkpoint_now().await {
-                tracing::warn!(error = %e, "periodic checkpoint failed");
-            }
-        }
-    });
-    let verifier = match svc.config().ledger.verify_interval_hours {
-        0 => None,
-        hours => {
-            let v_svc = svc.clone();
-            Some(tokio::spawn(async move {
-                // Not at once: a restart should not cost a full verification before anything else.
-                let first = tokio::time::Instant::now() + Duration::from_secs(60);
-                let mut t = tokio::time::interval_at(first, Duration::from_secs(hours * 3600));
-                loop {
-                    t.tick().await;
-                    match v_svc.verify_and_record(None).await {
-                        Ok(v) if v.ok => tracing::info!(
-                            entries = v.ledger_entries,
-                            "scheduled verification passed"
-                        ),
-                        Ok(v) => tracing::error!(
-                            problems = v.problems_total,
-                            "scheduled verification FAILED"
-                        ),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "scheduled verification could not run")
-                        }
-                    }
-                }
-            }))
-        }
-    };
-    let clock_svc = svc.clone();
-    let clock_every = Duration::from_secs(svc.config().time.check_interval_secs.max(10));
-    let clock_checker = tokio::spawn(async move {
-        let mut t = tokio::time::interval(clock_every);
-        loop {
-            t.tick().await;
-            if let Err(e) = clock_svc.check_clock().await {
-                tracing::warn!(error = %e, "clock check failed");
-            }
-        }
-    });
-    // Events left by commands run beside the server, and the backup schedule.
-    let bk_svc = svc.clone();
-    let backups = tokio::spawn(async move {
-        let mut t = tokio::time::interval(Duration::from_secs(5));
-        let mut next_schedule_check = tokio::time::Instant::now() + Duration::from_secs(120);
-        loop {
-            t.tick().await;
-            if let Err(e) = bk_svc.ingest_outbox().await {
-                tracing::warn!(error = %e, "could not record queued events");
-            }
-            if tokio::time::Instant::now() >= next_schedule_check {
-                next_schedule_check = tokio::time::Instant::now() + Duration::from_secs(60);
-                if bk_svc.backup_due().await.unwrap_or(false) {
-                    match bk_svc.backup_now(None).await {
-                        Ok(()) => tracing::info!("scheduled backup started"),
-                        Err(e) if e.code == ErrorCode::BackupRunning => {}
-                        Err(e) => tracing::warn!(error = %e, "scheduled backup could not start"),
-                    }
-                }
-            }
-        }
-    });
-    // Evidence: sign what a crash left unsigned, retry due time-stamps, seal and renew; and
-    // hourly, remove files no row refers to (content of refused writes).
-    let ev_svc = svc.clone();
-    let evidence = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut minutes = 0u64;
-        loop {
-            tick.tick().await;
-            if minutes.is_multiple_of(60) {
-                match ev_svc.sweep_orphan_blobs(ORPHAN_AGE_MS).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(files = n, "unreferenced files removed"),
-                    Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
-                }
-            }
-            minutes += 1;
-            match ev_svc.evidence_sweep(false).await {
-                Ok(r) if r.sealed.is_some() || !r.renewed.is_empty() || r.signed > 0 => {
-                    tracing::info!(?r, "evidence sweep")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "evidence sweep failed"),
-            }
-        }
-    });
+    let background = mamori_service::scheduler::Background::start(&svc);
     let result = conn::accept_loop(svc.clone(), listener, acceptor, shutdown).await;
-    ticker.abort();
-    clock_checker.abort();
-    backups.abort();
-    evidence.abort();
-    if let Some(v) = verifier {
-        v.abort();
-    }
+    drop(background);
     if let Err(e) = svc.checkpoint_now().await {
         tracing::warn!(error = %e, "final checkpoint failed");
     }

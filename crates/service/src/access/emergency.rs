@@ -247,17 +247,11 @@ impl Service {
                 "started_at": crate::ledger::audit::rfc3339(row.started_at),
                 "expires_at": crate::ledger::audit::rfc3339(row.expires_at),
             });
+            let hooks = Arc::clone(&self.outside.webhooks);
             self.deliver(row.id, "webhook", move || {
-                ureq::AgentBuilder::new()
-                    .timeout(std::time::Duration::from_secs(10))
-                    .build()
-                    .post(&url)
-                    .send_json(body)
-                    .map(|r| serde_json::json!(r.status()))
-                    .map_err(|e| match e {
-                        ureq::Error::Status(code, _) => format!("HTTP {code}"),
-                        ureq::Error::Transport(t) => t.kind().to_string(),
-                    })
+                hooks
+                    .post(&url, &body)
+                    .map(|status| serde_json::json!(status))
             });
         }
         let smtp = cfg.smtp_url.trim().to_owned();
@@ -268,10 +262,13 @@ impl Service {
             .filter(|s| !s.is_empty())
             .collect();
         if !smtp.is_empty() && !to.is_empty() {
-            let mail = crate::notify::emergency_mail(self.facility(), who, row);
+            let mail = emergency_mail(self.facility(), who, row);
             let from = cfg.mail_from.trim().to_owned();
+            let transport = Arc::clone(&self.outside.mail);
             self.deliver(row.id, "email", move || {
-                crate::notify::send(&smtp, &from, &to, &mail).map(|n| serde_json::json!(n))
+                transport
+                    .send(&smtp, &from, &to, &mail)
+                    .map(|n| serde_json::json!(n))
             });
         }
     }
@@ -315,4 +312,32 @@ impl Service {
                 .await;
         });
     }
+}
+
+/// Subject and body of the announcement of one emergency use.
+pub fn emergency_mail(
+    facility: &str,
+    who: (&str, &str, &str),
+    row: &EmergencyRow,
+) -> (String, String) {
+    let (login, name, role) = who;
+    let what = if row.kind == "account" {
+        "非常用アカウントが使われました".to_owned()
+    } else {
+        format!(
+            "患者 {} の記録が非常時アクセスで開かれました",
+            row.patient_id
+        )
+    };
+    let subject = format!("【mamori {facility}】{what}（{name}）");
+    let body = format!(
+        "{facility} の mamori からのお知らせです。\n\n{what}。\n\n\
+         職員: {name}（{login}、{role}）\n理由: {}\n開始: {}\n期限: {}\n\n\
+         この使用は 監査 › 非常時アクセス で確認し、コメントを付けて閉じてください。\n\
+         （このメールは自動送信です。記録は改ざん検知台帳にあります。）\n",
+        row.reason,
+        crate::ledger::audit::jst(row.started_at),
+        crate::ledger::audit::jst(row.expires_at),
+    );
+    (subject, body)
 }

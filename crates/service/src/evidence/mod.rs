@@ -404,7 +404,7 @@ impl Service {
             }
             let mut last = String::new();
             for url in &urls {
-                match post_tsa(url, &req) {
+                match this.outside.time_stamps.request(url, &req) {
                     Ok(r) => return Ok(r),
                     Err(e) => last = format!("{url}: {e}"),
                 }
@@ -1134,22 +1134,6 @@ fn tree_row(
         root: tree.root().to_vec(),
         leaves: tree.leaves().to_vec(),
     }
-}
-
-/// One RFC 3161 request over HTTP (`application/timestamp-query`).
-fn post_tsa(url: &str, req: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    use std::io::Read;
-    let resp = ureq::post(url)
-        .timeout(std::time::Duration::from_secs(10))
-        .set("Content-Type", "application/timestamp-query")
-        .send_bytes(req)
-        .map_err(|e| e.to_string())?;
-    let mut body = Vec::new();
-    resp.into_reader()
-        .take(1 << 20)
-        .read_to_end(&mut body)
-        .map_err(|e| e.to_string())?;
-    Ok(body)
 }
 
 impl Service {

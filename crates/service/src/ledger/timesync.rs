@@ -3,79 +3,14 @@
 //! warning and the marking of ledger entries written while the clock is not trusted. A change
 //! of verdict is itself a ledger entry.
 
-use std::net::{ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mamori_domain::Millis;
 use mamori_domain::audit::actions;
 use mamori_domain::timesync::{self, ClockStatus};
 
 use crate::error::{Result, ServiceError};
 use crate::{Service, Target};
-
-/// The kernel's view (adjtimex): Some(false) when it says the clock is unsynchronised.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)] // adjtimex has no safe wrapper in rustix or std.
-pub fn kernel_synchronised() -> Option<bool> {
-    // SAFETY: adjtimex with modes = 0 only reads; the struct is zeroed and owned here.
-    let mut tx: libc::timex = unsafe { std::mem::zeroed() };
-    let state = unsafe { libc::adjtimex(&mut tx) };
-    if state < 0 {
-        return None;
-    }
-    Some(state != libc::TIME_ERROR && tx.status & libc::STA_UNSYNC == 0)
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn kernel_synchronised() -> Option<bool> {
-    None
-}
-
-/// One SNTP exchange with `server` (`host` or `host:port`); `now` is our clock.
-pub fn query(
-    server: &str,
-    timeout: Duration,
-    now: impl Fn() -> Millis,
-) -> std::result::Result<(Millis, Millis), String> {
-    let addr = if server.contains(':') {
-        server.to_owned()
-    } else {
-        format!("{server}:123")
-    };
-    let target = addr
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or("名前を解決できません")?;
-    let bind = if target.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    };
-    let sock = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
-    sock.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    let t1 = now();
-    let req = timesync::request(t1);
-    sock.send_to(&req, target).map_err(|e| e.to_string())?;
-    let mut buf = [0u8; 128];
-    let (n, from) = sock.recv_from(&mut buf).map_err(|e| match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => "応答がありません".into(),
-        _ => e.to_string(),
-    })?;
-    let t4 = now();
-    if from.ip() != target.ip() {
-        return Err("別のアドレスから応答がありました".into());
-    }
-    let reply = timesync::parse_reply(&buf[..n], &req).map_err(|e| e.to_string())?;
-    Ok(timesync::offset_and_delay(
-        t1,
-        reply.receive,
-        reply.transmit,
-        t4,
-    ))
-}
 
 impl Service {
     pub fn clock_status(&self) -> Option<ClockStatus> {
@@ -96,9 +31,8 @@ impl Service {
         let ntp = tokio::task::spawn_blocking(move || {
             let mut last = None;
             for s in servers {
-                let r = query(&s, Duration::from_millis(cfg.timeout_ms.max(1)), || {
-                    this.now()
-                });
+                let timeout = Duration::from_millis(cfg.timeout_ms.max(1));
+                let r = this.outside.time.ntp(&s, timeout, &|| this.now());
                 let ok = r.is_ok();
                 last = Some((s, r));
                 if ok {
@@ -109,7 +43,8 @@ impl Service {
         })
         .await
         .map_err(ServiceError::internal)?;
-        let status = timesync::judge(self.now(), ntp, kernel_synchronised(), cfg.max_offset_ms);
+        let kernel = self.outside.time.kernel_synchronised();
+        let status = timesync::judge(self.now(), ntp, kernel, cfg.max_offset_ms);
         let changed = {
             let mut slot = self
                 .clock_status

@@ -66,6 +66,14 @@ pub async fn fixture() -> Fixture {
 
 /// A fixture whose configuration `tweak` adjusts first.
 pub async fn fixture_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
+    fixture_outside(tweak, None).await
+}
+
+/// A fixture talking to `outside` (fake transports) instead of the network.
+pub async fn fixture_outside(
+    tweak: impl FnOnce(&mut Config),
+    outside: Option<mamori_service::outside::Outside>,
+) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d2 = data.clone();
@@ -85,7 +93,10 @@ pub async fn fixture_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
     let clock = Arc::new(TestClock(AtomicI64::new(t0())));
     let mut config = fast_config(&data);
     tweak(&mut config);
-    let svc = open_with(&data, clock.clone(), StoreOptions::default(), Some(config)).unwrap();
+    let mut svc = open_with(&data, clock.clone(), StoreOptions::default(), Some(config)).unwrap();
+    if let Some(o) = outside {
+        svc = svc.with_outside(o).expect("not shared yet");
+    }
     Fixture { dir, svc, clock }
 }
 

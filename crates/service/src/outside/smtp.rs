@@ -1,35 +1,22 @@
-//! E-mail announcements (break-glass): the message, and one SMTP delivery with lettre.
+//! E-mail over SMTP with lettre (blocking; callers run it off the async workers).
 
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::{Message, SmtpTransport, Transport};
-use mamori_store::EmergencyRow;
 
-/// Subject and body of the announcement of one emergency use.
-pub fn emergency_mail(
-    facility: &str,
-    who: (&str, &str, &str),
-    row: &EmergencyRow,
-) -> (String, String) {
-    let (login, name, role) = who;
-    let what = if row.kind == "account" {
-        "非常用アカウントが使われました".to_owned()
-    } else {
-        format!(
-            "患者 {} の記録が非常時アクセスで開かれました",
-            row.patient_id
-        )
-    };
-    let subject = format!("【mamori {facility}】{what}（{name}）");
-    let body = format!(
-        "{facility} の mamori からのお知らせです。\n\n{what}。\n\n\
-         職員: {name}（{login}、{role}）\n理由: {}\n開始: {}\n期限: {}\n\n\
-         この使用は 監査 › 非常時アクセス で確認し、コメントを付けて閉じてください。\n\
-         （このメールは自動送信です。記録は改ざん検知台帳にあります。）\n",
-        row.reason,
-        crate::ledger::audit::jst(row.started_at),
-        crate::ledger::audit::jst(row.expires_at),
-    );
-    (subject, body)
+use super::{Failure, MailTransport};
+
+pub struct Smtp;
+
+impl MailTransport for Smtp {
+    fn send(
+        &self,
+        smtp_url: &str,
+        from: &str,
+        to: &[String],
+        mail: &(String, String),
+    ) -> Result<usize, Failure> {
+        send(smtp_url, from, to, mail)
+    }
 }
 
 /// Sends `mail` to every address in `to` through `smtp_url`; the number of recipients on

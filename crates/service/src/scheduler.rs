@@ -1,0 +1,162 @@
+//! The background work a serving instance does on its own: periodic checkpoints, clock
+//! checks, the scheduled full verification, the backup schedule (with events queued by
+//! commands run beside the server), and the evidence sweep (signing what a crash left,
+//! retrying time-stamps, sealing, renewing) with the hourly removal of unreferenced files.
+//!
+//! All of it starts in `Background::start` and stops when the handle is dropped, so one node
+//! runs it; with several nodes (issue #22) only the holder of a lease will call `start`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::Service;
+use crate::error::ErrorCode;
+
+/// A file in the blob store that no row refers to is removed once it is this old (a write
+/// references what it stored within seconds).
+pub const ORPHAN_AGE_MS: u64 = 10 * 60_000;
+
+/// The running background tasks; dropping it stops them.
+pub struct Background(Vec<JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// `work` every `every`, the first time after `first`.
+fn every<F, Fut>(first: Duration, every: Duration, work: F) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + first, every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            t.tick().await;
+            work().await;
+        }
+    })
+}
+
+impl Background {
+    pub fn start(svc: &Arc<Service>) -> Background {
+        let cfg = svc.config();
+        let mut tasks = Vec::new();
+
+        let s = svc.clone();
+        let period = Duration::from_secs(cfg.ledger.checkpoint_interval_secs.max(1));
+        tasks.push(every(period, period, move || {
+            let s = s.clone();
+            async move {
+                if let Err(e) = s.checkpoint_now().await {
+                    tracing::warn!(error = %e, "periodic checkpoint failed");
+                }
+            }
+        }));
+
+        let hours = cfg.ledger.verify_interval_hours;
+        if hours > 0 {
+            let s = svc.clone();
+            // Not at once: a restart should not cost a full verification before anything else.
+            let first = Duration::from_secs(60);
+            tasks.push(every(first, Duration::from_secs(hours * 3600), move || {
+                let s = s.clone();
+                async move {
+                    match s.verify_and_record(None).await {
+                        Ok(v) if v.ok => tracing::info!(
+                            entries = v.ledger_entries,
+                            "scheduled verification passed"
+                        ),
+                        Ok(v) => tracing::error!(
+                            problems = v.problems_total,
+                            "scheduled verification FAILED"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "scheduled verification could not run")
+                        }
+                    }
+                }
+            }));
+        }
+
+        let s = svc.clone();
+        let period = Duration::from_secs(cfg.time.check_interval_secs.max(10));
+        tasks.push(every(Duration::ZERO, period, move || {
+            let s = s.clone();
+            async move {
+                if let Err(e) = s.check_clock().await {
+                    tracing::warn!(error = %e, "clock check failed");
+                }
+            }
+        }));
+
+        // Events left by commands run beside the server every 5 s; the backup schedule every
+        // minute, from two minutes after the start.
+        let s = svc.clone();
+        let period = Duration::from_secs(5);
+        tasks.push(every(Duration::ZERO, period, move || {
+            let s = s.clone();
+            async move {
+                if let Err(e) = s.ingest_outbox().await {
+                    tracing::warn!(error = %e, "could not record queued events");
+                }
+            }
+        }));
+        let s = svc.clone();
+        tasks.push(every(
+            Duration::from_secs(120),
+            Duration::from_secs(60),
+            move || {
+                let s = s.clone();
+                async move {
+                    if s.backup_due().await.unwrap_or(false) {
+                        match s.backup_now(None).await {
+                            Ok(()) => tracing::info!("scheduled backup started"),
+                            Err(e) if e.code == ErrorCode::BackupRunning => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "scheduled backup could not start")
+                            }
+                        }
+                    }
+                }
+            },
+        ));
+
+        let s = svc.clone();
+        tasks.push(every(
+            Duration::ZERO,
+            Duration::from_secs(3600),
+            move || {
+                let s = s.clone();
+                async move {
+                    match s.sweep_orphan_blobs(ORPHAN_AGE_MS).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(files = n, "unreferenced files removed"),
+                        Err(e) => tracing::warn!(error = %e, "orphan sweep failed"),
+                    }
+                }
+            },
+        ));
+        let s = svc.clone();
+        tasks.push(every(Duration::ZERO, Duration::from_secs(60), move || {
+            let s = s.clone();
+            async move {
+                match s.evidence_sweep(false).await {
+                    Ok(r) if r.sealed.is_some() || !r.renewed.is_empty() || r.signed > 0 => {
+                        tracing::info!(?r, "evidence sweep")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "evidence sweep failed"),
+                }
+            }
+        }));
+        Background(tasks)
+    }
+}
