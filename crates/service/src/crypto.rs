@@ -1,4 +1,5 @@
-//! Password hashing (argon2id), random tokens, and constant-time comparison.
+//! Password hashing (argon2id), random tokens, constant-time comparison, and PKCS #8 keys in
+//! PEM.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -7,6 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::error::{ErrorCode, Result, ServiceError};
 
 fn argon2() -> Argon2<'static> {
     // OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane.
@@ -112,4 +115,30 @@ mod tests {
         assert!(!ct_eq("abc", "abd"));
         assert!(!ct_eq("abc", "abcd"));
     }
+}
+
+/// The PKCS#8 DER inside a `PRIVATE KEY` PEM (as rcgen writes and as imports are stored).
+pub(crate) fn pkcs8_from_pem(pem: &str) -> Result<Vec<u8>> {
+    use base64::Engine;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .map_err(|e| {
+            ServiceError::new(
+                ErrorCode::SigningKeyMissing,
+                format!("署名鍵の形式が正しくありません: {e}"),
+            )
+        })
+}
+
+pub(crate) fn pkcs8_to_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    pem
 }

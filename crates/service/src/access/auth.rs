@@ -60,21 +60,6 @@ fn bad_credentials() -> ServiceError {
     )
 }
 
-/// One more failed attempt on account `id` (password, code or passkey), counted from the
-/// stored count in the caller's transaction — the same commit that records it — so parallel
-/// attempts cannot overwrite each other's count. The lock's end if this attempt locks.
-pub(crate) fn count_failure(
-    tx: &mut mamori_store::WriteTx<'_>,
-    id: i64,
-    lockout: &mamori_domain::password::LockoutPolicy,
-    now: mamori_domain::Millis,
-) -> Result<Option<mamori_domain::Millis>> {
-    let before = tx.read().account(id)?.map_or(0, |a| a.failed_logins);
-    let (failures, lock) = lockout.after_failure(before, now);
-    tx.set_login_failures(id, failures, lock)?;
-    Ok(lock)
-}
-
 /// How a password change proves the account's second factor, where it has one.
 pub enum SecondFactorProof<'a> {
     None,
@@ -185,7 +170,8 @@ impl Service {
                     let (id, lockout) = (acc.id, self.config.lockout.clone());
                     self.store
                         .write(move |tx| -> Result<()> {
-                            if count_failure(tx, id, &lockout, now)?.is_some() {
+                            if crate::access::guard::count_failure(tx, id, &lockout, now)?.is_some()
+                            {
                                 ev.detail["locked"] = serde_json::Value::Bool(true);
                             }
                             tx.append(&ev)?;
@@ -556,7 +542,7 @@ impl Service {
                 if crate::access::second_factor::accept_code(tx, id, &code, now)?.is_some() {
                     return Ok(true);
                 }
-                let lock = count_failure(tx, id, &lockout, now)?;
+                let lock = crate::access::guard::count_failure(tx, id, &lockout, now)?;
                 ev.detail =
                     serde_json::json!({ "error": "wrong_second_factor", "locked": lock.is_some() });
                 tx.append(&ev)?;

@@ -534,9 +534,8 @@ impl Service {
         let (dir, now) = (self.data_dir.clone(), self.now());
         tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
             let (key_path, cert_path) = paths(&dir);
-            let key = crate::evidence::pkcs8_from_pem(
-                &std::fs::read_to_string(key_path).map_err(ca_err)?,
-            )?;
+            let key =
+                crate::crypto::pkcs8_from_pem(&std::fs::read_to_string(key_path).map_err(ca_err)?)?;
             let key = mamori_evidence::cades::Pkcs8Signer::from_pkcs8(&key).map_err(ca_err)?;
             let ca = mamori_evidence::cert::Cert::from_pem_chain(
                 &std::fs::read_to_string(cert_path).map_err(ca_err)?,

@@ -130,6 +130,21 @@ impl Drop for KeyGuard<'_> {
     }
 }
 
+/// One more failed attempt on account `id` (password, code or passkey), counted from the
+/// stored count in the caller's transaction — the same commit that records it — so parallel
+/// attempts cannot overwrite each other's count. The lock's end if this attempt locks.
+pub(crate) fn count_failure(
+    tx: &mut mamori_store::WriteTx<'_>,
+    id: i64,
+    lockout: &mamori_domain::password::LockoutPolicy,
+    now: mamori_domain::Millis,
+) -> Result<Option<mamori_domain::Millis>> {
+    let before = tx.read().account(id)?.map_or(0, |a| a.failed_logins);
+    let (failures, lock) = lockout.after_failure(before, now);
+    tx.set_login_failures(id, failures, lock)?;
+    Ok(lock)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -304,7 +304,7 @@ impl Service {
                             .read()
                             .account(id)?
                             .ok_or_else(ServiceError::unauthenticated)?;
-                        let lock = crate::access::auth::count_failure(tx, id, &lockout, now)?;
+                        let lock = crate::access::guard::count_failure(tx, id, &lockout, now)?;
                         let mut ev = event(actions::LOGIN_FAILED, Outcome::Failed);
                         ev.detail = serde_json::json!({
                             "login": acc.login, "reason": "wrong_passkey", "detail": why, "locked": lock.is_some()

@@ -257,7 +257,7 @@ impl Service {
                         Ok(Checked::Ok)
                     }
                     None => {
-                        let lock = crate::access::auth::count_failure(tx, id, &lockout, now)?;
+                        let lock = crate::access::guard::count_failure(tx, id, &lockout, now)?;
                         let mut ev = event(actions::LOGIN_FAILED, Outcome::Failed);
                         ev.detail = serde_json::json!({
                             "login": acc.login, "reason": "wrong_second_factor", "locked": lock.is_some()

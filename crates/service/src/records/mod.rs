@@ -617,6 +617,22 @@ impl Service {
         .await
     }
 
+    /// Signs the version a write just finalised; a failure is logged and left to the sweep,
+    /// since the finalisation itself is already durable.
+    pub(crate) async fn sign_after_write(self: &Arc<Self>, p: &Principal, r: &WriteResult) {
+        if r.state != mamori_domain::version::VersionState::Finalised {
+            return;
+        }
+        if let Err(e) = self.sign_version(Some(p), r.record_id, r.version_no).await {
+            tracing::warn!(
+                record = r.record_id,
+                version = r.version_no,
+                error = %e.message,
+                "signing after finalisation failed; the evidence sweep will retry"
+            );
+        }
+    }
+
     /// The shared path of every write that replaces a record's content (editing a draft,
     /// amending a finalised record): the new content is stored ahead of the transaction,
     /// `apply` decides and writes inside it, files of a refused write are removed, and the

@@ -1,0 +1,301 @@
+//! Signatures made outside mamori (an HPKI card in the signer's own tool): the signing task
+//! handed out, the returned signature checked and stored, and imported signing identities.
+
+use super::*;
+use crate::crypto::pkcs8_to_pem;
+
+/// What an author's card or signing service must sign to finish a signature started with
+/// [`Service::begin_external_signature`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SigningTask {
+    pub record_id: i64,
+    pub version_no: i64,
+    /// The DER signed attributes (base64): sign these bytes with SHA-256 (ECDSA or RSA
+    /// PKCS#1 v1.5) using the certificate's key.
+    pub to_be_signed: String,
+    /// SHA-256 of `to_be_signed` (hex), for devices that sign a digest.
+    pub digest_sha256: String,
+    pub signing_time: Millis,
+    /// The statement being signed (base64): the version's facts and content.
+    pub statement: String,
+}
+
+impl Service {
+    /// Only the version's author, in a role that may finalise its kind, signs it; checked
+    /// before anything about the version's state is revealed.
+    /// Whether `p` may sign this version outside mamori; a refusal is in the ledger under
+    /// `action`.
+    pub(super) async fn external_signer_check(
+        self: &Arc<Self>,
+        p: &Principal,
+        record_id: i64,
+        version_no: i64,
+        action: &'static str,
+    ) -> Result<()> {
+        let check = self.external_signer_rule(p, record_id, version_no).await;
+        self.gate(p, action, check).await
+    }
+
+    pub(super) async fn external_signer_rule(
+        self: &Arc<Self>,
+        p: &Principal,
+        record_id: i64,
+        version_no: i64,
+    ) -> Result<()> {
+        let (rec, version) = self
+            .store
+            .read(move |r| {
+                Ok((
+                    r.record(record_id)?,
+                    r.versions(record_id)?
+                        .into_iter()
+                        .find(|v| v.version_no == version_no),
+                ))
+            })
+            .await?;
+        let (Some(rec), Some(version)) = (rec, version) else {
+            return Err(ServiceError::not_found("版"));
+        };
+        p.require(mamori_domain::permission::Action::Finalise, Some(&rec.kind))?;
+        if version.author_id != p.account.id {
+            return Err(ServiceError::forbidden(
+                "署名できるのはこの版の作成責任者だけです",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Step 1 of a signature made outside mamori: the author gives their certificate (and its
+    /// chain), mamori returns the signed attributes to sign. Recorded in the ledger.
+    pub async fn begin_external_signature(
+        self: &Arc<Self>,
+        p: &Principal,
+        record_id: i64,
+        version_no: i64,
+        certificate_pem: &str,
+    ) -> Result<SigningTask> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        self.external_signer_check(p, record_id, version_no, actions::RECORD_SIGNING_REQUESTED)
+            .await?;
+        let (rec, stmt) = match self.unsigned_version(record_id, version_no).await? {
+            Some(u) => (u.rec.clone(), self.statement(&u)?),
+            None => {
+                return Err(ServiceError::new(
+                    ErrorCode::Conflict,
+                    "この版はすでに署名されています",
+                ));
+            }
+        };
+        let certs = Cert::from_pem_chain(certificate_pem)
+            .map_err(|e| ServiceError::invalid("certificate", e.message))?;
+        let Some(signer) = certs.first().cloned() else {
+            return Err(ServiceError::invalid(
+                "certificate",
+                "署名者の証明書 (PEM) を指定してください",
+            ));
+        };
+        let now = self.now();
+        let anchors = self.evidence_anchors()?;
+        mamori_evidence::cert::chain_to_anchor(
+            &signer,
+            &certs,
+            &anchors.signers,
+            now,
+            mamori_evidence::cert::Purpose::Signing,
+        )
+        .map_err(|e| ServiceError::invalid("certificate", e.message))?;
+        let prepared = cades::prepare(&stmt, &signer, now).map_err(from_evidence)?;
+        let task = SigningTask {
+            record_id,
+            version_no,
+            to_be_signed: b64.encode(&prepared.to_be_signed),
+            digest_sha256: hex::encode(mamori_evidence::sha256(&prepared.to_be_signed)),
+            signing_time: now,
+            statement: b64.encode(&stmt),
+        };
+        let req = mamori_store::SigningRequest {
+            record_id,
+            version_no,
+            statement: stmt,
+            cert: signer.der.clone(),
+            chain: certs
+                .iter()
+                .map(|c| c.to_pem())
+                .collect::<String>()
+                .into_bytes(),
+            signing_time: now,
+            requested_by: p.account.id,
+        };
+        let mut t = Target {
+            record: Some(record_id),
+            version: Some(version_no),
+            patient: Some(rec.patient_id.clone()),
+            ..Default::default()
+        };
+        t.detail("signer", signer.subject());
+        t.detail("signer_serial", signer.serial_hex());
+        self.write_audited(
+            Some(p),
+            actions::RECORD_SIGNING_REQUESTED,
+            t,
+            move |_, tx, _| Ok(tx.put_signing_request(&req)?),
+        )
+        .await?;
+        Ok(task)
+    }
+
+    /// Step 2: the signature value from the card or service. mamori checks it against the
+    /// certificate, assembles the CMS signature, time-stamps it and stores it.
+    pub async fn complete_external_signature(
+        self: &Arc<Self>,
+        p: &Principal,
+        record_id: i64,
+        version_no: i64,
+        signature_b64: &str,
+    ) -> Result<SignOutcome> {
+        use base64::Engine;
+        self.external_signer_check(p, record_id, version_no, actions::RECORD_SIGNED)
+            .await?;
+        let (rec, version) = match self.unsigned_version(record_id, version_no).await? {
+            Some(u) => (u.rec, u.version),
+            None => {
+                return Err(ServiceError::new(
+                    ErrorCode::Conflict,
+                    "この版はすでに署名されています",
+                ));
+            }
+        };
+        let req = self
+            .store
+            .read(move |r| r.signing_request(record_id, version_no))
+            .await?
+            .filter(|q| q.requested_by == p.account.id)
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "signature",
+                    "先に署名の準備（証明書の登録）を行ってください",
+                )
+            })?;
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(signature_b64.trim())
+            .map_err(|_| {
+                ServiceError::invalid("signature", "署名値は base64 で指定してください")
+            })?;
+        let signer = Cert::from_der(&req.cert).map_err(from_evidence)?;
+        let chain = Cert::from_pem_chain(&String::from_utf8_lossy(&req.chain)).unwrap_or_default();
+        let algorithm = if signer.spki().algorithm.oid == mamori_evidence::asn1::RSA_ENCRYPTION {
+            mamori_evidence::asn1::SHA256_WITH_RSA
+        } else {
+            mamori_evidence::asn1::ECDSA_WITH_SHA256
+        };
+        let prepared =
+            cades::prepare(&req.statement, &signer, req.signing_time).map_err(from_evidence)?;
+        let p7s = cades::assemble(prepared, algorithm, &signature, &chain)
+            .map_err(|e| ServiceError::invalid("signature", e.message))?;
+        self.store_signature(
+            Some(p),
+            &rec,
+            &version,
+            req.statement,
+            p7s,
+            &signer.serial_hex(),
+            &signer,
+            req.signing_time,
+            true,
+        )
+        .await
+    }
+
+    /// Imports a signing identity from PKCS#12 (e.g. an HPKI certificate with its key) for the
+    /// account `login`: the key must match the certificate, and the certificate chain to a
+    /// trusted signer root (the facility CA or `evidence.signer_trust`). It becomes the
+    /// account's current signing key. For the command line (whoever holds the instance's keys).
+    pub async fn import_signing_identity(
+        self: &Arc<Self>,
+        login: &str,
+        p12: &[u8],
+        password: &str,
+    ) -> Result<SigningCertRow> {
+        let l = login.to_owned();
+        let account = self
+            .store
+            .read(move |r| r.account_by_login(&l))
+            .await?
+            .filter(|a| a.active)
+            .ok_or_else(|| {
+                ServiceError::invalid("login", "有効なアカウントのログインIDを指定してください")
+            })?;
+        let store = p12_keystore::KeyStore::from_pkcs12(p12, password).map_err(|_| {
+            ServiceError::invalid(
+                "p12",
+                "PKCS#12 ファイルを開けません（パスワードとファイルを確認してください）",
+            )
+        })?;
+        let (_, chain) = store.private_key_chain().ok_or_else(|| {
+            ServiceError::invalid("p12", "PKCS#12 ファイルに秘密鍵と証明書がありません")
+        })?;
+        let certs: Vec<Cert> = chain
+            .chain()
+            .iter()
+            .map(|c| Cert::from_der(c.as_der()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| ServiceError::invalid("p12", e.message))?;
+        let key = Pkcs8Signer::from_pkcs8(chain.key())
+            .map_err(|e| ServiceError::invalid("p12", e.message))?;
+        let Some(cert) = certs.iter().find(|c| key.matches(c)).cloned() else {
+            return Err(ServiceError::invalid(
+                "p12",
+                "PKCS#12 の秘密鍵がどの証明書とも対応していません",
+            ));
+        };
+        let now = self.now();
+        self.ensure_ca().await?;
+        // Read the trust files afresh: an administrator may just have added the HPKI roots.
+        let anchors = Arc::new(Anchors::load(&self.data_dir, &self.config.evidence)?);
+        *self
+            .evidence_cache
+            .anchors
+            .lock()
+            .map_err(ServiceError::internal)? = Some(anchors.clone());
+        mamori_evidence::cert::chain_to_anchor(
+            &cert,
+            &certs,
+            &anchors.signers,
+            now,
+            mamori_evidence::cert::Purpose::Signing,
+        )
+        .map_err(|e| {
+            ServiceError::invalid(
+                "p12",
+                format!(
+                    "{}（信頼する署名者の認証局は evidence.signer_trust に設定します）",
+                    e.message
+                ),
+            )
+        })?;
+        let serial = cert.serial_hex();
+        let keys = self.data_dir.join(KEY_DIR).join(SIGNERS_DIR);
+        std::fs::create_dir_all(&keys).map_err(ev_err)?;
+        mamori_store::restrict_dir(&keys).map_err(ev_err)?;
+        let path = keys.join(format!("{serial}.key"));
+        std::fs::write(&path, pkcs8_to_pem(chain.key())).map_err(ev_err)?;
+        mamori_store::restrict_file(&path).map_err(ev_err)?;
+        let row = SigningCertRow {
+            serial: serial.clone(),
+            account_id: account.id,
+            cert: cert.der.clone(),
+            source: "imported".into(),
+            not_before: cert.not_before(),
+            not_after: cert.not_after(),
+            created_at: now,
+            retired_at: None,
+        };
+        let mut t = Target::default();
+        t.detail("subject", cert.subject());
+        t.detail("issuer", cert.issuer());
+        self.record_signing_cert(actions::SIGNING_CERT_IMPORTED, &row, &account.login, t)
+            .await?;
+        Ok(row)
+    }
+}

@@ -1,0 +1,368 @@
+//! Signing finalised versions: each author's signing key and certificate (issued by the
+//! facility CA), the statement signed for a version, and the stored CAdES signature.
+
+use super::*;
+use crate::crypto::pkcs8_from_pem;
+
+impl Service {
+    /// The author's signing certificate and key (imported, or issued by the facility CA),
+    /// issuing a new one from the facility CA when the author has none that is valid now.
+    pub(super) async fn signing_key_for(
+        self: &Arc<Self>,
+        account_id: i64,
+    ) -> Result<(SigningCertRow, Arc<(Cert, Pkcs8Signer)>)> {
+        let now = self.now();
+        let current = self.store.read(move |r| r.signing_cert(account_id)).await?;
+        let usable = current.filter(|c| c.not_before <= now && now < c.not_after);
+        let row = match usable {
+            Some(c) => c,
+            None => self.issue_signing_cert(account_id).await?,
+        };
+        if let Some(k) = self
+            .evidence_cache
+            .signers
+            .lock()
+            .map_err(ServiceError::internal)?
+            .get(&row.serial)
+        {
+            return Ok((row, k.clone()));
+        }
+        let cert = Cert::from_der(&row.cert).map_err(from_evidence)?;
+        let key_path = self
+            .data_dir
+            .join(KEY_DIR)
+            .join(SIGNERS_DIR)
+            .join(format!("{}.key", row.serial));
+        let pem = std::fs::read_to_string(&key_path).map_err(|e| {
+            ServiceError::new(
+                ErrorCode::SigningKeyMissing,
+                format!("署名鍵 {} を読めません: {e}", key_path.display()),
+            )
+        })?;
+        let key = Pkcs8Signer::from_pkcs8(&pkcs8_from_pem(&pem)?).map_err(from_evidence)?;
+        let pair = Arc::new((cert, key));
+        self.evidence_cache
+            .signers
+            .lock()
+            .map_err(ServiceError::internal)?
+            .insert(row.serial.clone(), pair.clone());
+        Ok((row, pair))
+    }
+
+    /// Makes `row` the account's current signing certificate, recorded in the ledger.
+    pub(super) async fn record_signing_cert(
+        self: &Arc<Self>,
+        action: &'static str,
+        row: &SigningCertRow,
+        login: &str,
+        mut t: Target,
+    ) -> Result<()> {
+        t.detail("serial", row.serial.clone());
+        t.detail("account", row.account_id);
+        t.detail("login", login.to_owned());
+        t.detail("not_after", row.not_after);
+        let r2 = row.clone();
+        self.write_audited(None, action, t, move |_, tx, _| {
+            Ok(tx.insert_signing_cert(&r2)?)
+        })
+        .await
+    }
+
+    pub(super) async fn issue_signing_cert(
+        self: &Arc<Self>,
+        account_id: i64,
+    ) -> Result<SigningCertRow> {
+        self.ensure_ca().await?;
+        let (account, role) = self
+            .store
+            .read(move |r| {
+                let a = r.account(account_id)?;
+                let role = match &a {
+                    Some(a) => r.role(&a.role)?.map(|r| r.name_ja),
+                    None => None,
+                };
+                Ok((a, role))
+            })
+            .await?;
+        let account = account.ok_or_else(|| ServiceError::not_found("署名者のアカウント"))?;
+        let now = self.now();
+        let days = self.config.evidence.signer_days.max(1) as Millis;
+        let (dir, facility) = (self.data_dir.clone(), self.facility().to_owned());
+        let subject = vec![
+            (DnType::CommonName, account.display_name.clone()),
+            (DnType::OrganizationName, facility),
+            (
+                DnType::OrganizationalUnitName,
+                role.unwrap_or(account.role.clone()),
+            ),
+            // UID (RFC 4519): the login, so a verifier sees which account signed.
+            (
+                DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 1]),
+                account.login.clone(),
+            ),
+        ];
+        let leaf = tokio::task::spawn_blocking(move || -> Result<_> {
+            let leaf = issue_leaf(
+                &dir,
+                &subject,
+                LeafPurpose::Signing,
+                now - 60_000,
+                now + days * DAY,
+            )?;
+            let keys = dir.join(KEY_DIR).join(SIGNERS_DIR);
+            std::fs::create_dir_all(&keys).map_err(ev_err)?;
+            mamori_store::restrict_dir(&keys).map_err(ev_err)?;
+            let path = keys.join(format!("{}.key", leaf.serial));
+            std::fs::write(&path, &leaf.key_pem).map_err(ev_err)?;
+            mamori_store::restrict_file(&path).map_err(ev_err)?;
+            Ok(leaf)
+        })
+        .await
+        .map_err(ServiceError::internal)??;
+        let row = SigningCertRow {
+            serial: leaf.serial.clone(),
+            account_id,
+            cert: leaf.cert_der,
+            source: "facility".into(),
+            not_before: now - 60_000,
+            not_after: now + days * DAY,
+            created_at: now,
+            retired_at: None,
+        };
+        self.record_signing_cert(
+            actions::SIGNING_CERT_ISSUED,
+            &row,
+            &account.login,
+            Target::default(),
+        )
+        .await?;
+        Ok(row)
+    }
+
+    /// A finalised version that has no signature yet, with what its statement names; `None`
+    /// when it is signed already.
+    pub(super) async fn unsigned_version(
+        self: &Arc<Self>,
+        record_id: i64,
+        version_no: i64,
+    ) -> Result<Option<Unsigned>> {
+        let (rec, version, signed_before, origin, people, roles) = self
+            .store
+            .read(move |r| {
+                let v = r
+                    .versions(record_id)?
+                    .into_iter()
+                    .find(|v| v.version_no == version_no);
+                let mut people = Vec::new();
+                let mut roles = Vec::new();
+                if let Some(v) = &v {
+                    for id in [v.author_id, v.enterer_id] {
+                        if let Some(a) = r.account(id)? {
+                            if let Some(role) = r.role(&a.role)? {
+                                roles.push(role);
+                            }
+                            people.push(a);
+                        }
+                    }
+                }
+                Ok((
+                    r.record(record_id)?,
+                    v,
+                    r.signature(record_id, version_no)?.is_some(),
+                    r.meta("origin")?,
+                    people,
+                    roles,
+                ))
+            })
+            .await?;
+        let rec = rec.ok_or_else(|| ServiceError::not_found("記録"))?;
+        let version = version.ok_or_else(|| ServiceError::not_found("版"))?;
+        if version.state != "finalised" {
+            return Err(ServiceError::invalid(
+                "state",
+                "確定していない版には署名しません",
+            ));
+        }
+        if signed_before {
+            return Ok(None);
+        }
+        Ok(Some(Unsigned {
+            rec,
+            version,
+            origin: origin.unwrap_or_default(),
+            people,
+            roles,
+        }))
+    }
+
+    /// The exact bytes the author signs for `u`.
+    pub(super) fn statement(&self, u: &Unsigned) -> Result<Vec<u8>> {
+        let content = self.store.blobs().get(&u.version.content_sha256)?;
+        statement_bytes(
+            self.facility(),
+            &u.origin,
+            &u.rec,
+            &u.version,
+            &u.people,
+            &u.roles,
+            &content,
+        )
+    }
+
+    /// Whether this author signs outside mamori (HPKI card, cloud signing service).
+    pub(super) fn signs_externally(&self, login: &str) -> bool {
+        self.config
+            .evidence
+            .external_signers
+            .split(',')
+            .any(|l| l.trim() == login)
+    }
+
+    /// Signs a finalised version for its responsible author and asks for the time-stamp.
+    /// Idempotent: a version signed before is left as it is. Authors who sign outside mamori
+    /// are left to the external-signing API.
+    pub async fn sign_version(
+        self: &Arc<Self>,
+        p: Option<&Principal>,
+        record_id: i64,
+        version_no: i64,
+    ) -> Result<SignOutcome> {
+        let none = |message: Option<&str>| SignOutcome {
+            signed: false,
+            timestamped: false,
+            message: message.map(str::to_owned),
+        };
+        if !self.config.evidence.sign {
+            return Ok(none(None));
+        }
+        let Some(u) = self.unsigned_version(record_id, version_no).await? else {
+            return Ok(SignOutcome {
+                signed: true,
+                timestamped: false,
+                message: Some("署名済みです".into()),
+            });
+        };
+        // Authors who sign outside mamori are left alone before any statement is built (the
+        // sweep meets their versions every minute).
+        if self.signs_externally(u.author_login()) {
+            return Ok(none(Some(
+                "作成者の外部署名（HPKI カード等）を待っています",
+            )));
+        }
+        let stmt = self.statement(&u)?;
+        let (rec, version) = (u.rec, u.version);
+        let (row, pair) = self.signing_key_for(version.author_id).await?;
+        let (cert, key) = (&pair.0, &pair.1);
+        let now = self.now();
+        let anchors = self.evidence_anchors()?;
+        // The .p7s carries the signer's issuer, not every trusted root.
+        let issuers: Vec<Cert> = anchors
+            .signers
+            .iter()
+            .filter(|c| c.parsed.tbs_certificate.subject == cert.parsed.tbs_certificate.issuer)
+            .cloned()
+            .collect();
+        let p7s = cades::sign_detached(&stmt, cert, &issuers, key, now).map_err(from_evidence)?;
+        self.store_signature(p, &rec, &version, stmt, p7s, &row.serial, cert, now, false)
+            .await
+    }
+
+    /// Time-stamps a fresh signature and stores both in one commit (B-B alone when no TSA
+    /// answers: it is retried later).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn store_signature(
+        self: &Arc<Self>,
+        p: Option<&Principal>,
+        rec: &mamori_store::RecordRow,
+        version: &mamori_store::VersionRow,
+        stmt: Vec<u8>,
+        p7s: Vec<u8>,
+        signer_serial: &str,
+        cert: &Cert,
+        now: Millis,
+        external: bool,
+    ) -> Result<SignOutcome> {
+        let (record_id, version_no) = (version.record_id, version.version_no);
+        let statement_sha = hex::encode(mamori_evidence::sha256(&stmt));
+        // The time-stamp is asked for before anything is written, so that a signature and its
+        // time-stamp land in one commit; a TSA outage leaves a B-B signature to retry.
+        let digest = cades::signature_value(&p7s)
+            .map(|v| mamori_evidence::sha256(&v).to_vec())
+            .map_err(from_evidence)?;
+        let stamped = if self.tsa_configured() {
+            self.time_stamp(digest).await
+        } else {
+            Err(ServiceError::new(
+                ErrorCode::NoTsa,
+                "タイムスタンプ局 (TSA) が設定されていません（evidence.tsa_urls）",
+            ))
+        };
+        let (p7s, token_info, error) = match stamped {
+            Ok((token, info)) => (
+                cades::with_signature_timestamp(&p7s, &token).map_err(from_evidence)?,
+                Some(info),
+                None,
+            ),
+            Err(e) => (p7s, None, Some(e.message)),
+        };
+        let sig = SignatureRow {
+            record_id,
+            version_no,
+            statement_sha256: statement_sha.clone(),
+            statement: stmt,
+            p7s: p7s.clone(),
+            signer_account: version.author_id,
+            signer_serial: signer_serial.to_owned(),
+            signer_subject: cert.subject(),
+            signed_at: now,
+            timestamped_at: token_info.as_ref().map(|i| i.gen_time),
+            tsa_attempts: i64::from(error.is_some()),
+            tsa_last_error: error.clone(),
+            tsa_next_try: error.as_ref().map(|_| now + 60_000),
+            evidence_family: None,
+            evidence_position: None,
+        };
+        let mut t = Target {
+            record: Some(record_id),
+            version: Some(version_no),
+            patient: Some(rec.patient_id.clone()),
+            content_sha256: Some(version.content_sha256.clone()),
+            ..Default::default()
+        };
+        t.detail("signer_serial", signer_serial.to_owned());
+        t.detail("signer", cert.subject());
+        t.detail("statement_sha256", statement_sha);
+        t.detail("p7s_sha256", hex::encode(mamori_evidence::sha256(&p7s)));
+        if external {
+            t.detail("external", true);
+        }
+        match &token_info {
+            Some(info) => {
+                t.detail("level", "CAdES-B-T");
+                t.detail("gen_time", info.gen_time);
+                t.detail("tsa", info.tsa_subject.clone());
+                t.detail("tsa_serial", info.serial.clone());
+            }
+            None => {
+                t.detail("level", "CAdES-B-B");
+                t.detail("timestamp_error", error.clone().unwrap_or_default());
+            }
+        }
+        let inserted = self
+            .write_audited(p, actions::RECORD_SIGNED, t, move |_, tx, _| {
+                let fresh = tx.insert_signature(&sig)?;
+                tx.delete_signing_request(record_id, version_no)?;
+                Ok(fresh)
+            })
+            .await?;
+        Ok(SignOutcome {
+            signed: true,
+            timestamped: inserted && token_info.is_some(),
+            message: if inserted {
+                error
+            } else {
+                Some("署名済みです".into())
+            },
+        })
+    }
+}
