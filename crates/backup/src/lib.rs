@@ -31,4 +31,17 @@ pub use keys::{KeyFile, KeyMaterial};
 pub use lock::{LockKind, RepoLock};
 pub use manifest::{FileEntry, Manifest, SignedManifest};
 pub use repo::{Repository, SnapshotInfo};
-pub use target::{Target, open_target};
+pub use target::Target;
+
+/// Opens `spec`: a directory path, or `s3://bucket/prefix?endpoint=…&region=…&lock_days=…`.
+pub fn open_target(spec: &str) -> Result<Box<dyn Target>> {
+    if spec.starts_with("s3://") {
+        Ok(Box::new(s3::S3Target::from_url(spec)?))
+    } else if spec.contains("://") {
+        Err(BackupError::Invalid(format!(
+            "バックアップ先 {spec} の形式が分かりません（ディレクトリか s3://バケット/接頭辞）"
+        )))
+    } else {
+        Ok(Box::new(target::DirTarget::new(spec)))
+    }
+}

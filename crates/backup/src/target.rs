@@ -64,19 +64,6 @@ pub trait Target: Send + Sync {
     }
 }
 
-/// Opens `spec`: a directory path, or `s3://bucket/prefix?endpoint=…&region=…&lock_days=…`.
-pub fn open_target(spec: &str) -> Result<Box<dyn Target>> {
-    if spec.starts_with("s3://") {
-        Ok(Box::new(crate::s3::S3Target::from_url(spec)?))
-    } else if spec.contains("://") {
-        Err(BackupError::Invalid(format!(
-            "バックアップ先 {spec} の形式が分かりません（ディレクトリか s3://バケット/接頭辞）"
-        )))
-    } else {
-        Ok(Box::new(DirTarget::new(spec)))
-    }
-}
-
 /// A directory: local disk, a NAS mount, or removable media that is then disconnected.
 pub struct DirTarget {
     root: PathBuf,

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use mamori_domain::audit::actions;
-use mamori_evidence::tsp::format_time;
+use mamori_evidence::format_time;
 use mamori_service::evidence::read::{Anchors, EvidenceReport, verify_evidence};
 use mamori_service::ledger::operator::{Act, Journal, Recorded};
 use mamori_service::records::export::{Access, BundleInfo, Scope, write_bundle};

@@ -3,8 +3,6 @@
 
 mod backup;
 mod bench;
-mod bench_backup;
-mod bench_evidence;
 mod ca;
 mod compliance;
 mod demo;

@@ -132,7 +132,7 @@ pub struct Refusal {
 }
 
 fn is_date(s: &str) -> bool {
-    crate::assets::valid_date(s)
+    mamori_domain::date::valid(s)
 }
 
 /// The rules a declaration must meet: an いいえ has a target date (the checklist asks for

@@ -1,5 +1,5 @@
 //! A printable document as plain structure (title, headings, paragraphs, field lists, tables),
-//! rendered to HTML by the web layer and to PDF by [`crate::pdf`], so both say the same.
+//! rendered to HTML by the web layer and to PDF by the `pdf` module, so both say the same.
 
 use serde::Serialize;
 

@@ -330,7 +330,7 @@ pub fn chain_to_anchor(
     purpose: Purpose,
 ) -> Result<Vec<Cert>> {
     use rustls_pki_types::{CertificateDer, UnixTime};
-    let at_text = crate::tsp::format_time(at);
+    let at_text = crate::format_time(at);
     let ders: Vec<CertificateDer<'_>> = anchors
         .iter()
         .map(|a| CertificateDer::from(a.der.as_slice()))

@@ -375,8 +375,8 @@ pub fn verify(er_der: &[u8], objects: &[&[u8]], anchors: &[Cert]) -> Result<Reco
                         "renewed_too_late",
                         format!(
                             "証拠記録の更新（{}）が、前のタイムスタンプの証明書の期限（{}）より後です",
-                            tsp::format_time(info.gen_time),
-                            tsp::format_time(last.tsa_not_after)
+                            crate::format_time(info.gen_time),
+                            crate::format_time(last.tsa_not_after)
                         ),
                     ));
                 }

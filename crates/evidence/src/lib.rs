@@ -14,6 +14,7 @@
 pub mod asn1;
 pub mod cades;
 pub mod cert;
+pub mod cms;
 mod error;
 pub mod ers;
 pub mod ocsp;
@@ -28,4 +29,24 @@ pub type UnixMs = i64;
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(data).into()
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for messages.
+pub fn format_time(ms: UnixMs) -> String {
+    der::asn1::GeneralizedTime::from_unix_duration(std::time::Duration::from_millis(
+        ms.max(0) as u64
+    ))
+    .map(|t| {
+        let d = t.to_date_time();
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            d.year(),
+            d.month(),
+            d.day(),
+            d.hour(),
+            d.minutes(),
+            d.seconds()
+        )
+    })
+    .unwrap_or_else(|_| ms.to_string())
 }

@@ -12,31 +12,13 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_tsp::{Accuracy, MessageImprint, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
 
 use crate::asn1::*;
-use crate::cades::{self, EcdsaP256, RawSigner};
 use crate::cert::{Cert, chain_to_anchor};
+use crate::cms::{self as cades, EcdsaP256, RawSigner};
 use crate::{EvidenceError, Result, UnixMs};
 
 /// The policy of mamori's development TSA: under IANA's enterprise number for documentation
 /// and examples (RFC 5612), so it can never be mistaken for a real TSA's policy.
 pub const DEV_TSA_POLICY: Oid = Oid::new_unwrap("1.3.6.1.4.1.32473.77.1");
-
-/// `YYYY-MM-DD HH:MM:SS UTC` for messages.
-pub fn format_time(ms: UnixMs) -> String {
-    GeneralizedTime::from_unix_duration(std::time::Duration::from_millis(ms.max(0) as u64))
-        .map(|t| {
-            let d = t.to_date_time();
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-                d.year(),
-                d.month(),
-                d.day(),
-                d.hour(),
-                d.minutes(),
-                d.seconds()
-            )
-        })
-        .unwrap_or_else(|_| ms.to_string())
-}
 
 fn imprint_alg(digest: &[u8]) -> Result<Oid> {
     match digest.len() {

@@ -94,29 +94,6 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn password_round_trip() {
-        let h = hash_password("桜が咲く春の日に");
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("桜が咲く春の日に", &h));
-        assert!(!verify_password("桜が咲く春の日", &h));
-        assert!(!verify_password("x", "not a hash"));
-    }
-
-    #[test]
-    fn tokens() {
-        assert_ne!(random_token(), random_token());
-        assert_eq!(random_token().len(), 43);
-        assert!(ct_eq("abc", "abc"));
-        assert!(!ct_eq("abc", "abd"));
-        assert!(!ct_eq("abc", "abcd"));
-    }
-}
-
 /// The PKCS#8 DER inside a `PRIVATE KEY` PEM (as rcgen writes and as imports are stored).
 pub(crate) fn pkcs8_from_pem(pem: &str) -> Result<Vec<u8>> {
     use base64::Engine;
@@ -141,4 +118,27 @@ pub(crate) fn pkcs8_to_pem(der: &[u8]) -> String {
     }
     pem.push_str("-----END PRIVATE KEY-----\n");
     pem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_round_trip() {
+        let h = hash_password("桜が咲く春の日に");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("桜が咲く春の日に", &h));
+        assert!(!verify_password("桜が咲く春の日", &h));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens() {
+        assert_ne!(random_token(), random_token());
+        assert_eq!(random_token().len(), 43);
+        assert!(ct_eq("abc", "abc"));
+        assert!(!ct_eq("abc", "abd"));
+        assert!(!ct_eq("abc", "abcd"));
+    }
 }

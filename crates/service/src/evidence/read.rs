@@ -461,7 +461,7 @@ fn check_signature(
                 if info.renew_before < now {
                     out.problems.push(format!(
                         "証拠記録の更新が間に合いませんでした（TSA 証明書の期限 {}）",
-                        mamori_evidence::tsp::format_time(info.renew_before)
+                        mamori_evidence::format_time(info.renew_before)
                     ));
                 }
                 out.sealed = Some(SealedInfo::of(family, &info));

@@ -5,7 +5,6 @@
 use mamori_service::ErrorCode;
 use std::sync::Arc;
 
-use askama::Template;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -15,7 +14,7 @@ use mamori_service::{Principal, Service};
 use crate::error::status_of;
 use crate::extract::{ClientAddr, SESSION_COOKIE};
 use crate::ui::form::{Fields, SignedForm};
-use crate::ui::{Layout, Resume, cookie, layout, render, say};
+use crate::ui::{Resume, cookie, say, unlock_form};
 
 type Svc = State<Arc<Service>>;
 
@@ -24,17 +23,6 @@ pub fn routes() -> axum::Router<Arc<Service>> {
     axum::Router::new()
         .route("/lock", get(lock_page).post(lock_now))
         .route("/lock/unlock", post(unlock))
-}
-
-#[derive(Template)]
-#[template(path = "lock.html")]
-struct LockPage {
-    layout: Layout,
-    /// Whose screen this is (the person unlocks with their own password).
-    name: String,
-    login: String,
-    error: Option<String>,
-    resume: Option<Resume>,
 }
 
 /// The locked session's person, or the login page when there is no session any more.
@@ -49,28 +37,6 @@ async fn locked_principal(
         .await
         .map(|p| (p, token))
         .map_err(|_| Redirect::to("/login?expired=1").into_response())
-}
-
-/// The unlock page, carrying a draft when there is one. The layout shows no menu: nothing
-/// but unlocking is open, and no patient data is on this page.
-pub(crate) fn unlock_form(
-    svc: &Service,
-    headers: &HeaderMap,
-    p: &Principal,
-    status: StatusCode,
-    error: Option<String>,
-    resume: Option<Resume>,
-) -> Response {
-    render(
-        status,
-        LockPage {
-            layout: layout(svc, headers, None, p.csrf.clone()),
-            name: p.account.display_name.clone(),
-            login: p.account.login.clone(),
-            error,
-            resume,
-        },
-    )
 }
 
 async fn lock_page(

@@ -338,6 +338,39 @@ fn signed_out_form<T: Template>(
     res
 }
 
+#[derive(Template)]
+#[template(path = "lock.html")]
+struct LockPage {
+    layout: Layout,
+    /// Whose screen this is (the person unlocks with their own password).
+    name: String,
+    login: String,
+    error: Option<String>,
+    resume: Option<Resume>,
+}
+
+/// The unlock page, carrying a draft when there is one. The layout shows no menu: nothing
+/// but unlocking is open, and no patient data is on this page.
+pub(crate) fn unlock_form(
+    svc: &Service,
+    headers: &HeaderMap,
+    p: &Principal,
+    status: StatusCode,
+    error: Option<String>,
+    resume: Option<Resume>,
+) -> Response {
+    render(
+        status,
+        LockPage {
+            layout: layout(svc, headers, None, p.csrf.clone()),
+            name: p.account.display_name.clone(),
+            login: p.account.login.clone(),
+            error,
+            resume,
+        },
+    )
+}
+
 pub(crate) fn login_form(
     svc: &Service,
     headers: &HeaderMap,

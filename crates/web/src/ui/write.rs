@@ -718,7 +718,7 @@ async fn writer_or_resume(
     let sent = read_form(mp).await;
     match (session, sent) {
         // A locked screen (idle, or the lock button): the draft goes through the unlock page.
-        (Ok(p), Ok(s)) if p.locked => Err(crate::ui::lock::unlock_form(
+        (Ok(p), Ok(s)) if p.locked => Err(crate::ui::unlock_form(
             svc,
             headers,
             &p,
@@ -730,7 +730,7 @@ async fn writer_or_resume(
             if svc.check_csrf(&p, Some(&s.csrf)).is_ok() {
                 let _ = svc.lock_session(&p).await;
             }
-            Err(crate::ui::lock::unlock_form(
+            Err(crate::ui::unlock_form(
                 svc,
                 headers,
                 &p,

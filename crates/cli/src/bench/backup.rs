@@ -223,7 +223,7 @@ fn evict(dir: &Path) {
 }
 
 pub fn run(attach_gib: f64, records: usize, keep: Option<PathBuf>) -> R<()> {
-    println!("machine: {}", crate::bench::machine());
+    println!("machine: {}", super::machine());
     let restic_version = Command::new("restic")
         .arg("version")
         .output()

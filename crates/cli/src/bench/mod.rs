@@ -1,6 +1,9 @@
 //! Benchmarks. Each prints its figures together with the comparison run in the same process,
 //! so ratios are meaningful on whatever machine runs them.
 
+mod backup;
+mod evidence;
+
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -95,13 +98,13 @@ pub fn run(which: Which) -> ExitCode {
         Which::Verify { entries } => verify(entries),
         Which::Access { events } => access(events),
         Which::Backup { gib, records, dir } => {
-            crate::bench_backup::run(gib, records, dir).map_err(StoreError::Corrupt)
+            backup::run(gib, records, dir).map_err(StoreError::Corrupt)
         }
         Which::Evidence {
             versions,
             finalisations,
         } => rt
-            .block_on(crate::bench_evidence::run(versions, finalisations))
+            .block_on(evidence::run(versions, finalisations))
             .map_err(|e| StoreError::Corrupt(e.message)),
     };
     match r {
