@@ -4,6 +4,9 @@
 //! workers hash, compress and seal new chunks, one thread fills packs and writes them. Files
 //! unchanged since the previous snapshot (same path, size and modification time) are not read
 //! again, which is what keeps a daily run short.
+//!
+//! Length: the snapshot pipeline (scan, chunk, seal, pack, commit) and restore share the
+//! workers' state, so they stay in one file; about 80 lines are tests.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};

@@ -1,3 +1,7 @@
+//! The read side of the store: one `Reader` method per query (56 of them), each a prepared
+//! statement and its row mapping. Long because the schema is wide, not because any query is;
+//! the compliance tables' queries are in `compliance.rs`.
+
 use std::collections::HashMap;
 
 use mamori_domain::Millis;

@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use mamori_domain::content::AttachmentRef;
 use mamori_domain::permission::Action;
-use mamori_service::ledger::audit::jst;
 use mamori_service::records::{AuthorChoice, RecordInput, Then, Upload};
 use mamori_service::{Principal, Service, ServiceError};
 use serde::Deserialize;
@@ -21,8 +20,7 @@ use crate::extract::ClientAddr;
 use crate::i18n::t;
 use crate::ui::multipart;
 use crate::ui::{
-    Layout, Resume, VersionCard, error_page, lang_of, layout, login_form, render, show_record,
-    signed_in, version_cards,
+    Layout, Resume, error_page, lang_of, layout, login_form, render, show_record, signed_in,
 };
 
 type Svc = State<Arc<Service>>;
@@ -215,15 +213,6 @@ impl Mode {
             Mode::Amend => "form.amend",
         }
     }
-}
-
-macro_rules! signed_in_or_return {
-    ($svc:expr, $headers:expr, $client:expr) => {
-        match signed_in(&$svc, &$headers, $client).await {
-            Ok(p) => p,
-            Err(r) => return r,
-        }
-    };
 }
 
 pub async fn new_page(
@@ -535,169 +524,6 @@ pub async fn act(
             .await
         }
     }
-}
-
-#[derive(Template)]
-#[template(path = "print.html")]
-struct PrintPage {
-    facility: String,
-    patient_id: String,
-    patient_name: String,
-    birth_date: String,
-    printed_at: String,
-    printed_by: String,
-    ledger_size: u64,
-    title: String,
-    status: &'static str,
-    versions: Vec<VersionCard>,
-    lang: &'static str,
-    t: crate::ui::Tr,
-}
-
-pub async fn print_page(
-    State(svc): Svc,
-    headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
-    Path(id): Path<i64>,
-) -> Response {
-    let p = signed_in_or_return!(svc, headers, client);
-    let v = match svc.print_record(&p, id).await {
-        Ok(v) => v,
-        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
-    };
-    let title = v
-        .record
-        .versions
-        .last()
-        .map(|x| x.content.title.clone())
-        .unwrap_or_default();
-    let lang = lang_of(&headers);
-    render(
-        StatusCode::OK,
-        PrintPage {
-            lang: lang.code(),
-            t: crate::ui::Tr::of(lang),
-            facility: v.facility,
-            patient_id: v.patient.id,
-            patient_name: v.patient.name_kanji,
-            birth_date: v.patient.birth_date,
-            printed_at: jst(v.printed_at),
-            printed_by: v.printed_by.display_name,
-            ledger_size: v.ledger_size,
-            title,
-            status: crate::ui::status_text(lang, v.record.status),
-            versions: version_cards(v.record.versions, lang),
-        },
-    )
-}
-
-pub struct DiffRow {
-    left: String,
-    left_class: &'static str,
-    right: String,
-    right_class: &'static str,
-}
-
-#[derive(Template)]
-#[template(path = "diff.html")]
-struct DiffPage {
-    layout: Layout,
-    record_id: i64,
-    title: String,
-    from: i64,
-    to: i64,
-    numbers: Vec<i64>,
-    rows: Vec<DiffRow>,
-}
-
-#[derive(Deserialize)]
-pub struct DiffQuery {
-    from: Option<i64>,
-    to: Option<i64>,
-}
-
-/// Lines of a unified diff laid out side by side: unchanged lines on both sides, removals on
-/// the left, additions on the right, paired up where a block was replaced.
-fn side_by_side(lines: Vec<mamori_service::records::DiffLine>) -> Vec<DiffRow> {
-    let mut rows = Vec::new();
-    let (mut dels, mut ins): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
-    let flush = |rows: &mut Vec<DiffRow>, dels: &mut Vec<String>, ins: &mut Vec<String>| {
-        for i in 0..dels.len().max(ins.len()) {
-            let l = dels.get(i).cloned();
-            let r = ins.get(i).cloned();
-            rows.push(DiffRow {
-                left_class: if l.is_some() { "del" } else { "" },
-                left: l.unwrap_or_default(),
-                right_class: if r.is_some() { "ins" } else { "" },
-                right: r.unwrap_or_default(),
-            });
-        }
-        dels.clear();
-        ins.clear();
-    };
-    for l in lines {
-        match l.tag {
-            "delete" => dels.push(l.text),
-            "insert" => ins.push(l.text),
-            _ => {
-                flush(&mut rows, &mut dels, &mut ins);
-                rows.push(DiffRow {
-                    left: l.text.clone(),
-                    left_class: "",
-                    right: l.text,
-                    right_class: "",
-                });
-            }
-        }
-    }
-    flush(&mut rows, &mut dels, &mut ins);
-    rows
-}
-
-pub async fn diff_page(
-    State(svc): Svc,
-    headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
-    Path(id): Path<i64>,
-    axum::extract::Query(q): axum::extract::Query<DiffQuery>,
-) -> Response {
-    let p = signed_in_or_return!(svc, headers, client);
-    let view = match svc.record(&p, id).await {
-        Ok(v) => v,
-        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
-    };
-    let numbers: Vec<i64> = view.versions.iter().map(|v| v.version_no).collect();
-    let last = numbers.last().copied().unwrap_or(1);
-    let to = q.to.unwrap_or(last);
-    let from = q.from.unwrap_or_else(|| {
-        numbers
-            .iter()
-            .rev()
-            .copied()
-            .find(|n| *n < to)
-            .unwrap_or(to)
-    });
-    let rows = match svc.diff_versions(&p, id, from, to).await {
-        Ok(lines) => side_by_side(lines),
-        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
-    };
-    let title = view
-        .versions
-        .last()
-        .map(|v| v.content.title.clone())
-        .unwrap_or_default();
-    render(
-        StatusCode::OK,
-        DiffPage {
-            layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
-            record_id: id,
-            title,
-            from,
-            to,
-            numbers,
-            rows,
-        },
-    )
 }
 
 /// The signed-in writer and what the form sent. When the session has ended while the person
