@@ -46,6 +46,16 @@ pub struct RecordView {
     pub versions: Vec<VersionView>,
 }
 
+impl RecordView {
+    /// The title of the newest version (what the record is called now).
+    pub fn title(&self) -> String {
+        self.versions
+            .last()
+            .map(|v| v.content.title.clone())
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RecordSummary {
     pub id: i64,

@@ -730,11 +730,7 @@ pub(crate) async fn show_record(
         .collect();
     let can_print = p.role.allows(Action::PrintExport, Some(&view.kind))
         && p.role.allows(Action::Read, Some(&view.kind));
-    let title = view
-        .versions
-        .last()
-        .map(|v| v.content.title.clone())
-        .unwrap_or_default();
+    let title = view.title();
     render(
         status,
         RecordPage {

@@ -162,11 +162,7 @@ pub async fn diff_page(
         Ok(lines) => side_by_side(lines),
         Err(e) => return error_page(&svc, &headers, Some(&p), &e),
     };
-    let title = view
-        .versions
-        .last()
-        .map(|v| v.content.title.clone())
-        .unwrap_or_default();
+    let title = view.title();
     render(
         StatusCode::OK,
         DiffPage {
