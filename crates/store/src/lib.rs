@@ -13,6 +13,7 @@ mod evidence;
 mod ledger;
 mod model;
 mod passkeys;
+pub mod pool;
 mod read;
 mod schema;
 pub mod state;

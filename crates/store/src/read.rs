@@ -18,12 +18,12 @@ use crate::{
 
 /// A pooled read-only connection; goes back to the pool when dropped.
 pub struct ReaderGuard {
-    conn: Option<Connection>,
+    conn: Option<crate::pool::Lent>,
     store: Store,
 }
 
 impl ReaderGuard {
-    pub(crate) fn new(conn: Connection, store: Store) -> Self {
+    pub(crate) fn new(conn: crate::pool::Lent, store: Store) -> Self {
         Self {
             conn: Some(conn),
             store,
@@ -31,7 +31,13 @@ impl ReaderGuard {
     }
 
     pub fn get(&self) -> Reader<'_> {
-        Reader::new(self.conn.as_ref().expect("connection present until drop"))
+        Reader::new(
+            &self
+                .conn
+                .as_ref()
+                .expect("connection present until drop")
+                .conn,
+        )
     }
 }
 

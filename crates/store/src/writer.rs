@@ -31,6 +31,8 @@ pub struct StoreOptions {
     pub max_batch: usize,
     /// Bring the query indexes up to date whenever the writer is idle (off only in tests).
     pub background_indexing: bool,
+    /// Read-only connections kept open; a reader waits for one rather than opening another.
+    pub readers: usize,
 }
 
 impl Default for StoreOptions {
@@ -39,6 +41,7 @@ impl Default for StoreOptions {
             durability: Durability::Full,
             max_batch: 1024,
             background_indexing: true,
+            readers: crate::pool::default_size(),
         }
     }
 }
@@ -125,7 +128,7 @@ struct Inner {
     _lock: std::fs::File,
     sender: Sender<Msg>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    readers: Mutex<Vec<Connection>>,
+    readers: crate::pool::Pool,
     blobs: BlobStore,
     stats: Arc<WriterStats>,
     clock_unsynchronised: Arc<std::sync::atomic::AtomicBool>,
@@ -200,11 +203,11 @@ impl Store {
             .spawn(move || run_writer(conn, state, rx, max_batch, background, &wstats))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                db_path,
+                db_path: db_path.clone(),
                 _lock: lock,
                 sender,
                 writer: Mutex::new(Some(writer)),
-                readers: Mutex::new(Vec::new()),
+                readers: crate::pool::Pool::new(db_path.clone(), opts.readers),
                 blobs,
                 stats,
                 clock_unsynchronised,
@@ -276,42 +279,42 @@ impl Store {
             .unwrap_or_else(|_| Err(E::from(StoreError::Closed)))
     }
 
-    /// A pooled read-only connection.
+    /// A pooled read-only connection (waits for one when all are lent).
     pub fn reader(&self) -> Result<ReaderGuard, StoreError> {
-        let conn = self.inner.readers.lock().expect("reader pool").pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.inner.db_path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                c.busy_timeout(std::time::Duration::from_secs(10))?;
-                c
-            }
-        };
-        Ok(ReaderGuard::new(conn, self.clone()))
+        Ok(ReaderGuard::new(self.inner.readers.take()?, self.clone()))
     }
 
-    pub(crate) fn give_back(&self, conn: Connection) {
-        let mut pool = self.inner.readers.lock().expect("reader pool");
-        if pool.len() < 16 {
-            pool.push(conn);
-        }
+    pub(crate) fn give_back(&self, lent: crate::pool::Lent) {
+        self.inner.readers.give_back(lent);
     }
 
-    /// Runs a read on a blocking thread (reads never wait on the writer).
+    /// Read-only connections open now (idle or lent).
+    pub fn reader_connections(&self) -> usize {
+        self.inner.readers.open_connections()
+    }
+
+    /// Runs a read on a blocking thread (reads never wait on the writer). The connection is
+    /// reserved before the thread is: a read waiting for a connection holds no thread.
     pub async fn read<R: Send + 'static>(
         &self,
         f: impl FnOnce(&crate::Reader<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
+        let permit = self
+            .inner
+            .readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let store = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let r = tokio::task::spawn_blocking(move || {
             let guard = store.reader()?;
             f(&guard.get())
         })
         .await
-        .map_err(|e| StoreError::Corrupt(format!("read task failed: {e}")))?
+        .map_err(|e| StoreError::Corrupt(format!("read task failed: {e}")));
+        drop(permit);
+        r?
     }
 
     /// Finishes queued writes and stops the writer.

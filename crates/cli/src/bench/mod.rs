@@ -3,6 +3,7 @@
 
 mod backup;
 mod evidence;
+mod http;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -48,6 +49,17 @@ pub enum Which {
         #[arg(long, default_value_t = 20_000)]
         records: usize,
         /// Keep the working directory (instance, repositories) here instead of a temporary one.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Chart reads through HTTP (wrk against the demo clinic on 127.0.0.1): requests/s and
+    /// p50/p99 per endpoint beside /health, the ledger-only append rate, resident memory.
+    Http {
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Keep the instance here instead of a temporary directory.
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
@@ -97,6 +109,11 @@ pub fn run(which: Which) -> ExitCode {
         } => rt.block_on(ledger(events, writers, per_row, patients)),
         Which::Verify { entries } => verify(entries),
         Which::Access { events } => access(events),
+        Which::Http {
+            connections,
+            seconds,
+            dir,
+        } => http::run(connections, seconds, dir.as_deref()).map_err(StoreError::Corrupt),
         Which::Backup { gib, records, dir } => {
             backup::run(gib, records, dir).map_err(StoreError::Corrupt)
         }

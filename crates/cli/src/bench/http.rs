@@ -1,0 +1,244 @@
+//! `mamori bench http`: the demo clinic served on 127.0.0.1 by this process, driven by an
+//! independent load generator (`wrk`) over real TCP, with a doctor's bearer token. Prints
+//! requests/s and p50/p99 per endpoint beside the `/health` ceiling (the same server with no
+//! store work), the ledger-only append rate and the process's resident memory, all from one
+//! run, so the ratios hold on any machine.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mamori_domain::audit::{ActorRef, AuditEvent, Outcome, actions};
+use mamori_service::{Service, ServiceError};
+
+/// One endpoint's figures, as `wrk --latency` reports them.
+#[derive(Debug, Default, Clone)]
+pub struct Figures {
+    pub requests_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub non_2xx: u64,
+    pub errors: u64,
+}
+
+/// A wrk latency figure ("1.23ms", "850.00us", "1.02s") in milliseconds.
+fn millis(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
+    let n: f64 = n.parse().ok()?;
+    Some(match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => return None,
+    })
+}
+
+/// The figures in wrk's `--latency` output.
+pub fn parse_wrk(out: &str) -> Option<Figures> {
+    let mut f = Figures::default();
+    let mut seen_rate = false;
+    for line in out.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", n] => {
+                f.requests_per_sec = n.parse().ok()?;
+                seen_rate = true;
+            }
+            ["50%", v] => f.p50_ms = millis(v)?,
+            ["99%", v] => f.p99_ms = millis(v)?,
+            ["Non-2xx", "or", "3xx", "responses:", n] => f.non_2xx = n.parse().ok()?,
+            ["Socket", "errors:", rest @ ..] => {
+                // connect 0, read 0, write 0, timeout 0
+                f.errors = rest
+                    .iter()
+                    .filter_map(|w| w.trim_end_matches(',').parse::<u64>().ok())
+                    .sum();
+            }
+            _ => {}
+        }
+    }
+    seen_rate.then_some(f)
+}
+
+fn wrk(url: &str, token: &str, connections: usize, seconds: u64) -> Result<Figures, String> {
+    let threads = connections.clamp(1, 2);
+    let out = Command::new("wrk")
+        .args([
+            "-t",
+            &threads.to_string(),
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+            "--latency",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            url,
+        ])
+        .output()
+        .map_err(|e| format!("wrk を起動できません（apt-get install wrk）: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_wrk(&text).ok_or_else(|| format!("wrk の出力を読めません:\n{text}"))
+}
+
+/// Resident memory of this process, in MiB.
+pub fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// Durable ledger appends per second with 64 concurrent writers (the store alone).
+async fn ledger_rate(svc: &Arc<Service>, events: usize) -> f64 {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    let writers = 64;
+    for w in 0..writers {
+        let store = svc.store().clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (w..events).step_by(writers) {
+                let ev = AuditEvent::new(
+                    1_700_000_000_000 + i as i64,
+                    Some(ActorRef {
+                        id: 2,
+                        login: "bench".into(),
+                        role: "doctor".into(),
+                    }),
+                    actions::RECORD_READ,
+                    Outcome::Ok,
+                );
+                let _ = store
+                    .write(move |tx| tx.append(&ev).map_err(ServiceError::from))
+                    .await;
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    events as f64 / start.elapsed().as_secs_f64()
+}
+
+pub fn run(connections: usize, seconds: u64, keep: Option<&Path>) -> Result<(), String> {
+    println!("machine: {}", super::machine());
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = keep.map_or_else(|| tmp.path().join("data"), Path::to_path_buf);
+    let t = Instant::now();
+    crate::demo::prepare(&dir, "127.0.0.1:0").map_err(|e| e.message)?;
+    // The benchmark measures the interactive path alone: no scheduled backup during the run.
+    let mut cfg = mamori_service::Config::load(&dir).map_err(|e| e.message)?;
+    cfg.backup.targets.clear();
+    std::fs::write(dir.join(mamori_service::config::CONFIG_FILE), cfg.to_toml())
+        .map_err(|e| e.to_string())?;
+    println!("demo clinic prepared in {:.1} s", t.elapsed().as_secs_f64());
+    let svc = mamori_service::instance::open(&dir).map_err(|e| e.message)?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let ok = svc
+            .login("dr.tanaka", crate::demo::DEMO_PASSWORD, None)
+            .await
+            .map_err(|e| e.message)?;
+        let doctor = svc
+            .authenticate(&ok.token, None)
+            .await
+            .map_err(|e| e.message)?;
+        let patients = svc
+            .search_patients(&doctor, "イ")
+            .await
+            .map_err(|e| e.message)?;
+        let patient = patients.first().ok_or("デモに患者がいません")?.id.clone();
+        let records = svc
+            .patient_records(&doctor, &patient)
+            .await
+            .map_err(|e| e.message)?;
+        let record = records.first().ok_or("デモの患者に記録がありません")?.id;
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(mamori_web::serve(svc.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        let base = format!("http://{addr}/api/v1");
+        let q = "%E3%82%A4"; // イ
+        let endpoints = [
+            ("GET /health", format!("{base}/health")),
+            ("GET /auth/me", format!("{base}/auth/me")),
+            ("GET /records/{id}", format!("{base}/records/{record}")),
+            ("GET /patients?q=イ", format!("{base}/patients?q={q}")),
+            (
+                "GET /patients/{id}/records",
+                format!("{base}/patients/{patient}/records"),
+            ),
+        ];
+        let entries = svc
+            .store()
+            .reader()
+            .and_then(|r| r.get().ledger_size())
+            .map_err(|e| e.to_string())?;
+        println!(
+            "wrk: {connections} connections, {seconds} s per endpoint; ledger: {entries} entries"
+        );
+        println!(
+            "{:<28} {:>10} {:>9} {:>9} {:>9} {:>8}",
+            "endpoint", "req/s", "p50 ms", "p99 ms", "÷health", "non-2xx"
+        );
+        let mut health = 0.0;
+        let token = ok.token.clone();
+        for (name, url) in &endpoints {
+            let (u, tk) = (url.clone(), token.clone());
+            let f = tokio::task::spawn_blocking(move || wrk(&u, &tk, connections, seconds))
+                .await
+                .map_err(|e| e.to_string())??;
+            if health == 0.0 {
+                health = f.requests_per_sec;
+            }
+            println!(
+                "{:<28} {:>10.0} {:>9.2} {:>9.2} {:>9.3} {:>8}",
+                name,
+                f.requests_per_sec,
+                f.p50_ms,
+                f.p99_ms,
+                f.requests_per_sec / health,
+                f.non_2xx + f.errors
+            );
+        }
+        println!("resident memory after the runs: {:.0} MiB", rss_mib());
+        let _ = stop.send(());
+        let _ = server.await;
+        let svc = mamori_service::instance::open(&dir).map_err(|e| e.message)?;
+        let events = (seconds as usize * 5_000).clamp(2_000, 200_000);
+        let rate = ledger_rate(&svc, events).await;
+        println!("ledger-only durable appends (64 writers): {rate:.0}/s");
+        svc.store().close();
+        Ok::<(), String>(())
+    })?;
+    drop(tmp);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk_latency_output() {
+        let out = "Running 2s test @ http://127.0.0.1:1/api/v1/health\n  2 threads and 8 connections\n  Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency   101.00us   20.00us   1.20ms   90.00%\n  Latency Distribution\n     50%   95.00us\n     75%  110.00us\n     90%  130.00us\n     99%    1.02ms\n  123456 requests in 2.00s, 10.00MB read\n  Socket errors: connect 0, read 1, write 0, timeout 2\n  Non-2xx or 3xx responses: 5\nRequests/sec:  61728.00\nTransfer/sec:      5.00MB\n";
+        let f = parse_wrk(out).unwrap();
+        assert_eq!(f.requests_per_sec, 61728.0);
+        assert!((f.p50_ms - 0.095).abs() < 1e-9 && (f.p99_ms - 1.02).abs() < 1e-9);
+        assert_eq!((f.non_2xx, f.errors), (5, 3));
+        assert_eq!(millis("1.5s"), Some(1500.0));
+        assert!(parse_wrk("nothing").is_none());
+    }
+}
