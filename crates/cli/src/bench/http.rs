@@ -214,13 +214,11 @@ pub fn run(connections: usize, seconds: u64, keep: Option<&Path>) -> Result<(), 
             );
         }
         println!("resident memory after the runs: {:.0} MiB", rss_mib());
-        let _ = stop.send(());
-        let _ = server.await;
-        let svc = mamori_service::instance::open(&dir).map_err(|e| e.message)?;
         let events = (seconds as usize * 5_000).clamp(2_000, 200_000);
         let rate = ledger_rate(&svc, events).await;
         println!("ledger-only durable appends (64 writers): {rate:.0}/s");
-        svc.store().close();
+        let _ = stop.send(());
+        let _ = server.await;
         Ok::<(), String>(())
     })?;
     drop(tmp);

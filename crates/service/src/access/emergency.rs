@@ -206,7 +206,7 @@ impl Service {
         t.detail("comment", comment.clone());
         self.write_audited(Some(p), actions::EMERGENCY_REVIEWED, t, move |_, tx, t| {
             pc.require(Action::ReadAudit, None)?;
-            let comment = super::review_comment(&comment)?;
+            let comment = super::review_comment(&comment, "確認の結果")?;
             let e = tx
                 .read()
                 .emergency_access(id)?

@@ -318,7 +318,7 @@ impl Service {
                         "作業報告は、承認された作業の終了後に確認できます",
                     ));
                 }
-                let comment = super::review_comment(&comment)?;
+                let comment = super::review_comment(&comment, "確認の内容")?;
                 if !tx.acknowledge_maintenance_report(id, pc.account.id, comment, now)? {
                     return Err(ServiceError::new(
                         ErrorCode::InvalidState,

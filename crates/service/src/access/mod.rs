@@ -19,12 +19,13 @@ use crate::error::{Result, ServiceError};
 
 /// The comment that closes a review (a break-glass use, a maintenance report): required, at
 /// most 1000 characters, trimmed. Checked inside the transaction so a refusal is ledgered.
-pub(crate) fn review_comment(comment: &str) -> Result<&str> {
+/// `what` names it as the form does (確認の結果, 確認の内容).
+pub(crate) fn review_comment<'a>(comment: &'a str, what: &str) -> Result<&'a str> {
     let c = comment.trim();
     if c.is_empty() || c.chars().count() > 1000 {
         return Err(ServiceError::invalid(
             "comment",
-            "確認の内容を1000文字以内で記入してください",
+            format!("{what}を1000文字以内で記入してください"),
         ));
     }
     Ok(c)
