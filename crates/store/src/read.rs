@@ -174,20 +174,14 @@ impl<'c> Reader<'c> {
         let mut st = self.conn.prepare_cached(
             "SELECT code, name_ja, name_en, retention_years FROM record_kinds ORDER BY rowid",
         )?;
-        Ok(st
-            .query_map([], |r| {
-                Ok(RecordKind {
-                    code: r.get(0)?,
-                    name_ja: r.get(1)?,
-                    name_en: r.get(2)?,
-                    retention_years: r.get(3)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?)
+        Ok(st.query_map([], kind_from)?.collect::<Result<_, _>>()?)
     }
 
     pub fn kind(&self, code: &str) -> Result<Option<RecordKind>, StoreError> {
-        Ok(self.kinds()?.into_iter().find(|k| k.code == code))
+        let mut st = self.conn.prepare_cached(
+            "SELECT code, name_ja, name_en, retention_years FROM record_kinds WHERE code = ?1",
+        )?;
+        Ok(st.query_row([code], kind_from).optional()?)
     }
 
     pub fn account(&self, id: i64) -> Result<Option<Account>, StoreError> {
@@ -1090,5 +1084,14 @@ fn role_proposal_from(r: &Row<'_>) -> rusqlite::Result<RoleProposalRow> {
         decided_by: r.get(6)?,
         decided_at: r.get(7)?,
         outcome: r.get(8)?,
+    })
+}
+
+fn kind_from(r: &Row<'_>) -> rusqlite::Result<RecordKind> {
+    Ok(RecordKind {
+        code: r.get(0)?,
+        name_ja: r.get(1)?,
+        name_en: r.get(2)?,
+        retention_years: r.get(3)?,
     })
 }

@@ -72,6 +72,8 @@ pub struct Cache {
     anchors: std::sync::Mutex<Option<Arc<Anchors>>>,
     /// When the sweep last looked for finalised versions left unsigned.
     unsigned_scan: std::sync::atomic::AtomicI64,
+    /// What each `.p7s` (by its SHA-256) says about its time-stamp (see `signature_brief`).
+    briefs: std::sync::Mutex<std::collections::HashMap<[u8; 32], (bool, bool)>>,
 }
 
 /// A finalised version without a signature, and the people its statement names.
@@ -118,17 +120,52 @@ pub struct SignatureBrief {
     pub development_tsa: bool,
 }
 
+/// What a stored `.p7s` says about its time-stamp: (has one, from the development TSA).
+/// Parsing it is the costly part of showing a signature, and a `.p7s` never changes but by
+/// gaining its time-stamp, so the answer is kept by the file's hash.
+fn p7s_facts(p7s: &[u8]) -> (bool, bool) {
+    let token = cades::signature_timestamp(p7s).ok().flatten();
+    let dev = token.as_deref().is_some_and(tsp::is_development);
+    (token.is_some(), dev)
+}
+
+/// Facts of this many distinct `.p7s` files are kept (about 100 bytes each).
+const BRIEF_CACHE: usize = 100_000;
+
+impl Service {
+    /// A signature as the record page shows it, its `.p7s` parsed once per content.
+    pub(crate) fn signature_brief(&self, s: &SignatureRow) -> SignatureBrief {
+        let key: [u8; 32] = mamori_evidence::sha256(&s.p7s);
+        let known = self
+            .evidence_cache
+            .briefs
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).copied());
+        let facts = known.unwrap_or_else(|| {
+            let f = p7s_facts(&s.p7s);
+            if let Ok(mut m) = self.evidence_cache.briefs.lock() {
+                if m.len() >= BRIEF_CACHE {
+                    m.clear();
+                }
+                m.insert(key, f);
+            }
+            f
+        });
+        SignatureBrief::with_facts(s, facts)
+    }
+}
+
 impl SignatureBrief {
     pub fn of(s: &SignatureRow) -> Self {
-        let token = cades::signature_timestamp(&s.p7s).ok().flatten();
+        Self::with_facts(s, p7s_facts(&s.p7s))
+    }
+
+    fn with_facts(s: &SignatureRow, (stamped, development): (bool, bool)) -> Self {
         Self {
             signer: s.signer_subject.clone(),
             serial: s.signer_serial.clone(),
-            level: if token.is_some() {
-                "CAdES-B-T"
-            } else {
-                "CAdES-B-B"
-            },
+            level: if stamped { "CAdES-B-T" } else { "CAdES-B-B" },
             signed_at: s.signed_at,
             timestamped_at: s.timestamped_at,
             pending_error: s
@@ -137,7 +174,7 @@ impl SignatureBrief {
                 .then(|| s.tsa_last_error.clone())
                 .flatten(),
             sealed: s.evidence_family.is_some(),
-            development_tsa: token.is_some_and(|t| tsp::is_development(&t)),
+            development_tsa: development,
         }
     }
 }

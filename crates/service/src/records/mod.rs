@@ -520,8 +520,12 @@ impl Replacement {
 
 #[derive(Clone, Copy)]
 enum WhichContent {
+    /// The newest version's content, every version's signature (the record page).
     Head,
+    /// Every version's content and signature (history, print, export).
     All,
+    /// The newest version's content only, no signatures (a patient's list of records).
+    Summary,
 }
 
 /// The head version after a state change (submit, finalise, approve, reject) the domain rules

@@ -121,8 +121,28 @@ pub struct PrintView {
     pub ledger_size: u64,
 }
 
+/// The people a read names, each looked up once per request.
+#[derive(Default)]
+pub(super) struct People(HashMap<i64, PersonRef>);
+
+impl People {
+    pub(super) fn get(&mut self, r: &Reader<'_>, id: i64) -> Result<PersonRef> {
+        if let Some(p) = self.0.get(&id) {
+            return Ok(p.clone());
+        }
+        let found = r.account(id)?;
+        let p = person_of(found.as_ref(), id);
+        self.0.insert(id, p.clone());
+        Ok(p)
+    }
+}
+
 pub(super) fn person(accounts: &HashMap<i64, Account>, id: i64) -> PersonRef {
-    match accounts.get(&id) {
+    person_of(accounts.get(&id), id)
+}
+
+fn person_of(account: Option<&Account>, id: i64) -> PersonRef {
+    match account {
         Some(a) => PersonRef {
             id,
             login: a.login.clone(),
@@ -151,9 +171,8 @@ impl Service {
         p: &Principal,
         rec: &RecordRow,
         with_content_of: WhichContent,
+        people: &mut People,
     ) -> Result<RecordView> {
-        let accounts: HashMap<i64, Account> =
-            r.accounts()?.into_iter().map(|a| (a.id, a)).collect();
         let all = r.versions(rec.id)?;
         let visible: Vec<&VersionRow> = all
             .iter()
@@ -179,13 +198,16 @@ impl Service {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                let signature = r
-                    .signature(v.record_id, v.version_no)?
-                    .map(|s| crate::evidence::SignatureBrief::of(&s));
+                let signature = match with_content_of {
+                    WhichContent::Summary => None,
+                    _ => r
+                        .signature(v.record_id, v.version_no)?
+                        .map(|s| self.signature_brief(&s)),
+                };
                 let content = match with_content_of {
                     WhichContent::All => self.load_content(&v.content_sha256)?,
-                    WhichContent::Head if i == last => self.load_content(&v.content_sha256)?,
-                    WhichContent::Head => RecordContent {
+                    _ if i == last => self.load_content(&v.content_sha256)?,
+                    _ => RecordContent {
                         v: 1,
                         title: String::new(),
                         body: String::new(),
@@ -196,8 +218,8 @@ impl Service {
                     version_no: v.version_no,
                     state: v.state.clone(),
                     kind: v.kind.clone(),
-                    author: person(&accounts, v.author_id),
-                    enterer: person(&accounts, v.enterer_id),
+                    author: people.get(r, v.author_id)?,
+                    enterer: people.get(r, v.enterer_id)?,
                     proxy_entry: v.author_id != v.enterer_id,
                     content,
                     content_sha256: v.content_sha256.clone(),
@@ -210,7 +232,8 @@ impl Service {
                     signature: signature.clone(),
                     awaiting_signature: self.config.evidence.sign
                         && v.state == "finalised"
-                        && signature.is_none(),
+                        && signature.is_none()
+                        && !matches!(with_content_of, WhichContent::Summary),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -284,7 +307,7 @@ impl Service {
         let pc = p.clone();
         self.read_audited(p, actions::RECORD_READ, move |svc, r, t| {
             let rec = Self::readable(r, &pc, id, Action::Read, t)?;
-            svc.view(r, &pc, &rec, WhichContent::Head)
+            svc.view(r, &pc, &rec, WhichContent::Head, &mut People::default())
         })
         .await
     }
@@ -293,7 +316,7 @@ impl Service {
         let pc = p.clone();
         self.read_audited(p, actions::RECORD_HISTORY, move |svc, r, t| {
             let rec = Self::readable(r, &pc, id, Action::Read, t)?;
-            svc.view(r, &pc, &rec, WhichContent::All)
+            svc.view(r, &pc, &rec, WhichContent::All, &mut People::default())
         })
         .await
     }
@@ -312,7 +335,7 @@ impl Service {
                 t.detail("from", from);
                 t.detail("to", to);
                 let rec = Self::readable(r, &pc, id, Action::Read, t)?;
-                let view = svc.view(r, &pc, &rec, WhichContent::All)?;
+                let view = svc.view(r, &pc, &rec, WhichContent::All, &mut People::default())?;
                 let text = |n: i64| -> Result<String> {
                     let v = view
                         .versions
@@ -355,11 +378,12 @@ impl Service {
             r.patient(&pid)?
                 .ok_or_else(|| ServiceError::not_found("患者"))?;
             let mut out = Vec::new();
+            let mut people = People::default();
             for rec in r.records_of_patient(&pid)? {
                 if !pc.role.allows(Action::Read, Some(&rec.kind)) && emergency.is_none() {
                     continue;
                 }
-                let Ok(view) = svc.view(r, &pc, &rec, WhichContent::Head) else {
+                let Ok(view) = svc.view(r, &pc, &rec, WhichContent::Summary, &mut people) else {
                     continue;
                 };
                 let head = view.versions.last().expect("view has a version");
@@ -394,7 +418,7 @@ impl Service {
         self.read_audited(p, actions::ATTACHMENT_READ, move |svc, r, t| {
             t.detail("attachment", sha.clone());
             let rec = Self::readable(r, &pc, id, Action::Read, t)?;
-            let view = svc.view(r, &pc, &rec, WhichContent::All)?;
+            let view = svc.view(r, &pc, &rec, WhichContent::All, &mut People::default())?;
             let a = view
                 .versions
                 .iter()
@@ -414,7 +438,7 @@ impl Service {
         self.read_audited(p, actions::RECORD_EXPORT, move |svc, r, t| {
             let rec = Self::readable(r, &pc, id, Action::PrintExport, t)?;
             pc.require(Action::Read, Some(&rec.kind))?;
-            let record = svc.view(r, &pc, &rec, WhichContent::All)?;
+            let record = svc.view(r, &pc, &rec, WhichContent::All, &mut People::default())?;
             let patient = r
                 .patient(&rec.patient_id)?
                 .ok_or_else(|| ServiceError::not_found("患者"))?;
