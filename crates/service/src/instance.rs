@@ -223,6 +223,7 @@ pub fn open_with(
         cpu_gate: crate::access::guard::Gate::for_machine(),
         login_locks: Default::default(),
         outside: Default::default(),
+        content_cache: Default::default(),
     };
     let expected = svc.store.reader()?.get().meta("verifier_key")?;
     if expected.as_deref() != Some(svc.signer.verifier_key().as_str()) {

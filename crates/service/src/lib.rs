@@ -182,6 +182,8 @@ pub struct Service {
     login_locks: guard::KeyedLocks,
     /// The TSA, webhooks, e-mail and time sources (ports; the system's by default).
     outside: outside::Outside,
+    /// Record contents recently read (immutable, named by their hash).
+    content_cache: records::ContentCache,
 }
 
 impl Service {

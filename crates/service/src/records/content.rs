@@ -34,9 +34,14 @@ pub(super) fn register_blobs(
 
 impl Service {
     pub(super) fn load_content(&self, sha: &str) -> Result<RecordContent> {
+        if let Some(c) = self.content_cache.get(sha) {
+            return Ok(c);
+        }
         let bytes = self.store.blobs().get(sha)?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| ServiceError::internal(format!("content blob {sha}: {e}")))
+        let content: RecordContent = serde_json::from_slice(&bytes)
+            .map_err(|e| ServiceError::internal(format!("content blob {sha}: {e}")))?;
+        self.content_cache.put(sha, &content, bytes.len());
+        Ok(content)
     }
 
     /// Stores new attachments and the content as blobs (before the transaction that refers to them).
@@ -129,5 +134,44 @@ impl Service {
                     })
             })
             .collect()
+    }
+}
+
+/// Record contents recently read, by their SHA-256. A content blob is named by its hash and
+/// never rewritten, so a cached content is the content; the cache only saves the file read and
+/// the JSON parse of a chart opened again. Bounded by the bytes it holds.
+pub(crate) struct ContentCache {
+    map: std::sync::Mutex<(HashMap<String, RecordContent>, usize)>,
+}
+
+/// Most content bytes kept (a chart's text is a few kilobytes).
+const CONTENT_CACHE_BYTES: usize = 32 << 20;
+
+impl Default for ContentCache {
+    fn default() -> Self {
+        ContentCache {
+            map: std::sync::Mutex::new((HashMap::new(), 0)),
+        }
+    }
+}
+
+impl ContentCache {
+    fn get(&self, sha: &str) -> Option<RecordContent> {
+        self.map.lock().ok()?.0.get(sha).cloned()
+    }
+
+    fn put(&self, sha: &str, content: &RecordContent, size: usize) {
+        if size > CONTENT_CACHE_BYTES / 64 {
+            return;
+        }
+        if let Ok(mut m) = self.map.lock() {
+            if m.1 + size > CONTENT_CACHE_BYTES {
+                m.0.clear();
+                m.1 = 0;
+            }
+            if m.0.insert(sha.to_owned(), content.clone()).is_none() {
+                m.1 += size;
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@
 
 mod content;
 pub mod export;
+pub(crate) use content::ContentCache;
 use content::{StoredContent, register_blobs, stored_files};
 mod read;
 pub use read::*;
