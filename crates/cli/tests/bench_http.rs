@@ -28,6 +28,7 @@ fn bench_http_prints_every_figure() {
         "GET /records/{id}",
         "GET /patients?q=イ",
         "GET /patients/{id}/records",
+        "POST /records (finalise)",
     ] {
         let line = text
             .lines()

@@ -63,9 +63,19 @@ pub fn parse_wrk(out: &str) -> Option<Figures> {
     seen_rate.then_some(f)
 }
 
-fn wrk(url: &str, token: &str, connections: usize, seconds: u64) -> Result<Figures, String> {
+fn wrk(
+    url: &str,
+    token: &str,
+    connections: usize,
+    seconds: u64,
+    script: Option<&Path>,
+) -> Result<Figures, String> {
     let threads = connections.clamp(1, 2);
-    let out = Command::new("wrk")
+    let mut cmd = Command::new("wrk");
+    if let Some(s) = script {
+        cmd.arg("-s").arg(s);
+    }
+    let out = cmd
         .args([
             "-t",
             &threads.to_string(),
@@ -197,7 +207,7 @@ pub fn run(connections: usize, seconds: u64, keep: Option<&Path>) -> Result<(), 
         let token = ok.token.clone();
         for (name, url) in &endpoints {
             let (u, tk) = (url.clone(), token.clone());
-            let f = tokio::task::spawn_blocking(move || wrk(&u, &tk, connections, seconds))
+            let f = tokio::task::spawn_blocking(move || wrk(&u, &tk, connections, seconds, None))
                 .await
                 .map_err(|e| e.to_string())??;
             if health == 0.0 {
@@ -213,6 +223,38 @@ pub fn run(connections: usize, seconds: u64, keep: Option<&Path>) -> Result<(), 
                 f.non_2xx + f.errors
             );
         }
+        // Writes: each request creates a record and finalises it in the same transaction; the
+        // version is signed and time-stamped by the in-process development TSA.
+        let script = dir.with_file_name("bench-finalise.lua");
+        let body = serde_json::json!({
+            "patient_id": patient,
+            "kind": "medical_record",
+            "title": "負荷試験",
+            "body": "S: 変わりなし\nO: 血圧 128/76\nA: 安定\nP: 継続",
+            "finalise": true,
+        });
+        std::fs::write(
+            &script,
+            format!(
+                "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = {}\n",
+                serde_json::to_string(&body.to_string()).expect("json")
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let (u, tk, sc) = (format!("{base}/records"), token.clone(), script.clone());
+        let f = tokio::task::spawn_blocking(move || wrk(&u, &tk, connections, seconds, Some(&sc)))
+            .await
+            .map_err(|e| e.to_string())??;
+        println!(
+            "{:<28} {:>10.0} {:>9.2} {:>9.2} {:>9.3} {:>8}",
+            "POST /records (finalise)",
+            f.requests_per_sec,
+            f.p50_ms,
+            f.p99_ms,
+            f.requests_per_sec / health,
+            f.non_2xx + f.errors
+        );
+        let _ = std::fs::remove_file(&script);
         println!("resident memory after the runs: {:.0} MiB", rss_mib());
         let events = (seconds as usize * 5_000).clamp(2_000, 200_000);
         let rate = ledger_rate(&svc, events).await;
