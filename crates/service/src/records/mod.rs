@@ -231,6 +231,19 @@ impl Service {
         written
     }
 
+    /// The ledger target of a write on record `id`, naming its patient when the record exists
+    /// (a write refused for a missing record is still ledgered, without a patient).
+    async fn record_target(self: &Arc<Self>, id: i64) -> Result<Target> {
+        let mut t = Target {
+            record: Some(id),
+            ..Default::default()
+        };
+        if let Some((rec, _)) = self.record_kind_of(id).await? {
+            t.patient = Some(rec.patient_id);
+        }
+        Ok(t)
+    }
+
     /// Applies a state change to the head version (submit, finalise, approve, reject).
     async fn change_head(
         self: &Arc<Self>,
@@ -241,13 +254,7 @@ impl Service {
     ) -> Result<WriteResult> {
         let pc = p.clone();
         let now = self.now();
-        let mut t = Target {
-            record: Some(record_id),
-            ..Default::default()
-        };
-        if let Some((rec, _)) = self.record_kind_of(record_id).await? {
-            t.patient = Some(rec.patient_id);
-        }
+        let t = self.record_target(record_id).await?;
         self.write_audited(Some(p), action, t, move |_, tx, t| {
             let (rec, head) = load(tx, record_id)?;
             let v = set_head_state(tx, &pc, &rec.kind, &head, &cmd, now, t)?;
@@ -470,13 +477,7 @@ impl Service {
     ) -> Result<WriteResult> {
         let pc = p.clone();
         let now = self.now();
-        let mut t = Target {
-            record: Some(id),
-            ..Default::default()
-        };
-        if let Some((rec, _)) = self.record_kind_of(id).await? {
-            t.patient = Some(rec.patient_id);
-        }
+        let mut t = self.record_target(id).await?;
         t.detail("reason", reason.trim());
         let r = self
             .write_audited(Some(p), actions::ENTERED_IN_ERROR, t, move |_, tx, t| {
