@@ -151,6 +151,11 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// glibc's allocator serialises threads that free what another allocated (a request's rows
+/// are built on a reader thread and dropped on an async worker); mimalloc frees locally.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {

@@ -224,6 +224,7 @@ pub fn open_with(
         login_locks: Default::default(),
         outside: Default::default(),
         content_cache: Default::default(),
+        sign_ins: Default::default(),
     };
     let expected = svc.store.reader()?.get().meta("verifier_key")?;
     if expected.as_deref() != Some(svc.signer.verifier_key().as_str()) {

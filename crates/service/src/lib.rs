@@ -184,6 +184,8 @@ pub struct Service {
     outside: outside::Outside,
     /// Record contents recently read (immutable, named by their hash).
     content_cache: records::ContentCache,
+    /// What session tokens resolve to, while the store says it cannot have changed.
+    sign_ins: access::sign_in_state::SignInCache,
 }
 
 impl Service {

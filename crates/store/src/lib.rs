@@ -6,6 +6,7 @@
 //! backend implements the same two surfaces.
 #![forbid(unsafe_code)]
 
+mod access_watch;
 mod blobs;
 mod compliance;
 mod error;
@@ -17,9 +18,11 @@ pub mod pool;
 mod read;
 mod schema;
 pub mod state;
+mod wal_checkpointer;
 mod write_tx;
 mod writer;
 
+pub use access_watch::ACCESS_TABLES;
 pub use blobs::{BlobStore, Held};
 pub use compliance::{
     AnswerRow, AssessmentRow, AssetRow, ContactRow, EvidenceRow, RegisterRow, RiskRow,

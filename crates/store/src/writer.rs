@@ -55,6 +55,8 @@ pub struct WriterStats {
     pub jobs: AtomicU64,
     pub job_nanos: AtomicU64,
     pub commit_nanos: AtomicU64,
+    /// The slowest single commit (fsync included): what a waiting request felt at worst.
+    pub slowest_commit_nanos: AtomicU64,
     pub indexed: AtomicU64,
     pub index_nanos: AtomicU64,
 }
@@ -64,11 +66,12 @@ impl WriterStats {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let (b, j) = (g(&self.batches).max(1), g(&self.jobs));
         format!(
-            "writer: {j} requests in {} commits ({:.1} per commit); running requests {:.1} µs each, commit {:.0} µs each; indexed {} entries in {:.0} ms",
+            "writer: {j} requests in {} commits ({:.1} per commit); running requests {:.1} µs each, commit {:.0} µs each (slowest {:.1} ms); indexed {} entries in {:.0} ms",
             g(&self.batches),
             j as f64 / b as f64,
             g(&self.job_nanos) as f64 / j.max(1) as f64 / 1000.0,
             g(&self.commit_nanos) as f64 / b as f64 / 1000.0,
+            g(&self.slowest_commit_nanos) as f64 / 1e6,
             g(&self.indexed),
             g(&self.index_nanos) as f64 / 1e6
         )
@@ -131,6 +134,8 @@ struct Inner {
     readers: crate::pool::Pool,
     blobs: BlobStore,
     stats: Arc<WriterStats>,
+    access: crate::access_watch::AccessWatch,
+    _checkpointer: crate::wal_checkpointer::Checkpointer,
     clock_unsynchronised: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -198,9 +203,12 @@ impl Store {
         let background = opts.background_indexing;
         let wstats = stats.clone();
         let clock_unsynchronised = state.clock_unsynchronised.clone();
+        let access = crate::access_watch::AccessWatch::default();
+        access.install(&conn);
+        let waccess = access.clone();
         let writer = std::thread::Builder::new()
             .name("mamori-writer".into())
-            .spawn(move || run_writer(conn, state, rx, max_batch, background, &wstats))?;
+            .spawn(move || run_writer(conn, state, rx, max_batch, background, &wstats, &waccess))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db_path: db_path.clone(),
@@ -210,6 +218,8 @@ impl Store {
                 readers: crate::pool::Pool::new(db_path.clone(), opts.readers),
                 blobs,
                 stats,
+                access,
+                _checkpointer: crate::wal_checkpointer::Checkpointer::start(&db_path)?,
                 clock_unsynchronised,
             }),
         })
@@ -220,6 +230,13 @@ impl Store {
         self.inner
             .clock_unsynchronised
             .store(yes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Moves on whenever a commit changed who a session is or what it may do (see
+    /// `ACCESS_TABLES`); a cache of sign-in state filled at one generation is good while the
+    /// generation stays the same.
+    pub fn access_generation(&self) -> u64 {
+        self.inner.access.generation()
     }
 
     pub fn stats(&self) -> &WriterStats {
@@ -328,7 +345,7 @@ impl Store {
 
 /// Entries indexed per index transaction, and the backlog at which indexing interleaves with
 /// client writes instead of waiting for an idle moment.
-const INDEX_CHUNK: u64 = 16_384;
+const INDEX_CHUNK: u64 = 2_048;
 const INDEX_BACKLOG_MAX: u64 = 200_000;
 /// Idle time after which a small backlog is indexed.
 const INDEX_IDLE: std::time::Duration = std::time::Duration::from_millis(50);
@@ -340,6 +357,7 @@ fn run_writer(
     max_batch: usize,
     background: bool,
     stats: &WriterStats,
+    access: &crate::access_watch::AccessWatch,
 ) {
     let mut stop = false;
     while !stop {
@@ -392,6 +410,7 @@ fn run_writer(
             batch,
             Some((&rx, max_batch, &mut stop)),
             stats,
+            access,
         );
         if background && state.frontier.size() - state.indexed_upto > INDEX_BACKLOG_MAX {
             index_step(&conn, &mut state, stats);
@@ -399,7 +418,7 @@ fn run_writer(
     }
     // Drain whatever is left so no caller waits forever, then leave the indexes complete.
     while let Ok(Msg::Job(j)) = rx.try_recv() {
-        commit_batch(&conn, &mut state, vec![j], None, stats);
+        commit_batch(&conn, &mut state, vec![j], None, stats, access);
     }
     while background && state.indexed_upto < state.frontier.size() {
         let before = state.indexed_upto;
@@ -462,6 +481,7 @@ fn commit_batch(
     batch: Vec<Job>,
     more: Option<(&Receiver<Msg>, usize, &mut bool)>,
     stats: &WriterStats,
+    access: &crate::access_watch::AccessWatch,
 ) {
     let started = std::time::Instant::now();
     stats.batches.fetch_add(1, Ordering::Relaxed);
@@ -554,14 +574,21 @@ fn commit_batch(
         .job_nanos
         .fetch_add((committing - started).as_nanos() as u64, Ordering::Relaxed);
     let committed = conn.execute_batch("COMMIT");
+    let took = committing.elapsed().as_nanos() as u64;
+    stats.commit_nanos.fetch_add(took, Ordering::Relaxed);
     stats
-        .commit_nanos
-        .fetch_add(committing.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        .slowest_commit_nanos
+        .fetch_max(took, Ordering::Relaxed);
     match committed {
-        Ok(()) => dones.into_iter().for_each(|d| d(Ok(()))),
+        Ok(()) => {
+            // Before anyone is answered: whoever revoked a session must not see it served.
+            access.transaction_ended();
+            dones.into_iter().for_each(|d| d(Ok(())));
+        }
         Err(e) => {
             tracing::error!(error = %e, "commit failed; the whole batch is rolled back");
             let _ = conn.execute_batch("ROLLBACK");
+            access.transaction_ended();
             *state = before_batch;
             let msg = e.to_string();
             dones.into_iter().for_each(|d| d(Err(msg.clone())));

@@ -256,6 +256,7 @@ pub fn run(connections: usize, seconds: u64, keep: Option<&Path>) -> Result<(), 
         );
         let _ = std::fs::remove_file(&script);
         println!("resident memory after the runs: {:.0} MiB", rss_mib());
+        println!("{}", svc.store().stats().summary());
         let events = (seconds as usize * 5_000).clamp(2_000, 200_000);
         let rate = ledger_rate(&svc, events).await;
         println!("ledger-only durable appends (64 writers): {rate:.0}/s");

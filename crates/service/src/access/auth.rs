@@ -7,6 +7,7 @@ use mamori_domain::audit::{ActorRef, AuditEvent, Outcome, actions};
 use mamori_domain::password::{check_strength, is_locked, password_expired};
 use serde::Serialize;
 
+use crate::access::sign_in_state::SignInState;
 use crate::crypto::{burn_verify, ct_eq, hash_password, random_token, token_hash, verify_password};
 use crate::error::{Result, ServiceError};
 use crate::{Principal, Service, Target};
@@ -588,25 +589,27 @@ impl Service {
     ) -> Result<Principal> {
         let now = self.now();
         let th = token_hash(token);
-        let th2 = th.clone();
-        let found = self
-            .store
-            .read(move |r| {
-                let Some(s) = r.session(&th2)? else {
-                    return Ok(None);
-                };
-                let Some(a) = r.account(s.account_id)? else {
-                    return Ok(None);
-                };
-                let role = r.role(&a.role)?;
-                let emergency = r.emergency_accesses(Some(a.id), Some(now), false)?;
-                let needs_cert = r.role_requires_client_cert(&a.role)?;
-                Ok(Some((s, a, role, emergency, needs_cert)))
-            })
-            .await?;
-        let Some((s, account, Some(role), emergency, needs_cert)) = found else {
+        let generation = self.store.access_generation();
+        let found = match self.sign_ins.get(&th, generation) {
+            Some(state) => Some(state),
+            None => {
+                let th2 = th.clone();
+                let read = self
+                    .store
+                    .read(move |r| SignInState::read(r, &th2, now))
+                    .await?
+                    .map(Arc::new);
+                if let Some(state) = &read {
+                    self.sign_ins.put(th.clone(), generation, state.clone());
+                }
+                read
+            }
+        };
+        let Some(state) = found else {
             return Err(ServiceError::unauthenticated());
         };
+        let (s, account, role) = (&state.session, state.account.clone(), state.role.clone());
+        let (emergency, needs_cert) = (state.emergency_at(now), state.needs_client_cert);
         // A session (or token) carried to a connection without a certificate is refused.
         if needs_cert && !has_client_certificate(client.as_deref()) {
             return Err(client_certificate_required());
@@ -653,7 +656,7 @@ impl Service {
             account,
             role,
             token_hash: th,
-            csrf: s.csrf,
+            csrf: s.csrf.clone(),
             is_api_token: s.is_api_token,
             client,
             session_seen_at: seen,

@@ -14,6 +14,7 @@ pub mod maintenance;
 pub mod passkeys;
 pub mod second_factor;
 pub mod settings;
+pub(crate) mod sign_in_state;
 
 use crate::error::{Result, ServiceError};
 
