@@ -192,6 +192,7 @@ impl From<StoreError> for ServiceError {
                 ErrorCode::LockedInstance,
                 "このデータディレクトリは別の mamori プロセスが使用中です（mamori serve が動いていないか確認してください）",
             ),
+            StoreError::Overloaded => crate::access::guard::busy(),
             e => Self::internal(e),
         }
     }

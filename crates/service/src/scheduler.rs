@@ -18,6 +18,36 @@ use crate::error::ErrorCode;
 /// references what it stored within seconds).
 pub const ORPHAN_AGE_MS: u64 = 10 * 60_000;
 
+/// The scheduling priority of background work (0 is normal, 19 the lowest). At 10 a busy
+/// interactive thread gets about nine tenths of a contended core.
+const BACKGROUND_NICE: i32 = 10;
+
+/// Runs heavy work that nobody waits for at the screen (verification, backups and drills,
+/// evidence trees) on a thread of its own at a lower priority; the threads it starts inherit
+/// the priority. Chart reads then keep the cores while it runs (docs/benchmarks.md).
+pub(crate) async fn in_background<R: Send + 'static>(
+    work: impl FnOnce() -> R + Send + 'static,
+) -> crate::error::Result<R> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("mamori-background".into())
+        .spawn(move || {
+            lower_priority();
+            let _ = tx.send(work());
+        })
+        .map_err(crate::ServiceError::internal)?;
+    rx.await
+        .map_err(|_| crate::ServiceError::internal("background work stopped unexpectedly"))
+}
+
+/// Lowers the calling thread's priority (Linux: per thread). Failing is harmless.
+fn lower_priority() {
+    let me = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(me), BACKGROUND_NICE) {
+        tracing::debug!(error = %e, "could not lower the priority of background work");
+    }
+}
+
 /// The running background tasks; dropping it stops them.
 pub struct Background(Vec<JoinHandle<()>>);
 
@@ -158,5 +188,23 @@ impl Background {
             }
         }));
         Background(tasks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn background_work_runs_at_the_lower_priority_and_the_caller_keeps_its_own() {
+        let mine = || rustix::process::getpriority_process(Some(rustix::thread::gettid()));
+        let before = mine().unwrap();
+        let (theirs, child) = super::in_background(move || {
+            let child = std::thread::spawn(mine).join().unwrap().unwrap();
+            (mine().unwrap(), child)
+        })
+        .await
+        .unwrap();
+        assert_eq!(theirs, (before + super::BACKGROUND_NICE).min(19));
+        assert_eq!(child, theirs, "threads it starts inherit the priority");
+        assert_eq!(mine().unwrap(), before);
     }
 }

@@ -8,6 +8,10 @@ pub enum StoreError {
     Locked,
     #[error("the store is shut down")]
     Closed,
+    /// A read waited longer than the store's patience for a connection: the server is
+    /// overloaded and says so rather than letting every request wait longer.
+    #[error("no database connection became free in time")]
+    Overloaded,
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     #[error("{0}")]

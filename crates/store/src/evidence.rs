@@ -432,14 +432,20 @@ impl Reader<'_> {
     }
 
     /// Time-stamped signatures not yet in an evidence record, in key order.
-    pub fn unsealed_signatures(&self) -> Result<Vec<SignatureRow>, StoreError> {
-        let mut st = self.conn.prepare(&format!(
+    /// Time-stamped signatures in no evidence record yet, oldest records first, at most
+    /// `limit` (all with `None`).
+    pub fn unsealed_signatures(
+        &self,
+        limit: Option<usize>,
+    ) -> Result<Vec<SignatureRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
             "SELECT {SIG_COLUMNS} FROM signatures
              WHERE evidence_family IS NULL AND timestamped_at IS NOT NULL
-             ORDER BY record_id, version_no"
+             ORDER BY record_id, version_no LIMIT ?1"
         ))?;
+        let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         Ok(st
-            .query_map([], signature_from)?
+            .query_map([limit], signature_from)?
             .collect::<Result<_, _>>()?)
     }
 

@@ -57,6 +57,8 @@ pub struct WriterStats {
     pub commit_nanos: AtomicU64,
     /// The slowest single commit (fsync included): what a waiting request felt at worst.
     pub slowest_commit_nanos: AtomicU64,
+    /// The longest the writer was held by one batch (its requests and its commit).
+    pub slowest_batch_nanos: AtomicU64,
     pub indexed: AtomicU64,
     pub index_nanos: AtomicU64,
 }
@@ -66,12 +68,13 @@ impl WriterStats {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let (b, j) = (g(&self.batches).max(1), g(&self.jobs));
         format!(
-            "writer: {j} requests in {} commits ({:.1} per commit); running requests {:.1} µs each, commit {:.0} µs each (slowest {:.1} ms); indexed {} entries in {:.0} ms",
+            "writer: {j} requests in {} commits ({:.1} per commit); running requests {:.1} µs each, commit {:.0} µs each (slowest {:.1} ms, slowest batch {:.1} ms); indexed {} entries in {:.0} ms",
             g(&self.batches),
             j as f64 / b as f64,
             g(&self.job_nanos) as f64 / j.max(1) as f64 / 1000.0,
             g(&self.commit_nanos) as f64 / b as f64 / 1000.0,
             g(&self.slowest_commit_nanos) as f64 / 1e6,
+            g(&self.slowest_batch_nanos) as f64 / 1e6,
             g(&self.indexed),
             g(&self.index_nanos) as f64 / 1e6
         )
@@ -316,12 +319,9 @@ impl Store {
         &self,
         f: impl FnOnce(&crate::Reader<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let permit = self
-            .inner
-            .readers
-            .permits
-            .acquire()
+        let permit = tokio::time::timeout(READ_PATIENCE, self.inner.readers.permits.acquire())
             .await
+            .map_err(|_| StoreError::Overloaded)?
             .map_err(|_| StoreError::Closed)?;
         let store = self.clone();
         let r = tokio::task::spawn_blocking(move || {
@@ -342,6 +342,11 @@ impl Store {
         }
     }
 }
+
+/// How long an async read waits for a connection before the request is refused as overload
+/// (HTTP 503 with Retry-After): under a burst far past capacity, a quick "come back" is kinder
+/// than an answer that arrives after the user gave up.
+const READ_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Entries indexed per index transaction, and the backlog at which indexing interleaves with
 /// client writes instead of waiting for an idle moment.
@@ -579,6 +584,9 @@ fn commit_batch(
     stats
         .slowest_commit_nanos
         .fetch_max(took, Ordering::Relaxed);
+    stats
+        .slowest_batch_nanos
+        .fetch_max(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
     match committed {
         Ok(()) => {
             // Before anyone is answered: whoever revoked a session must not see it served.

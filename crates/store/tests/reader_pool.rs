@@ -81,3 +81,32 @@ fn a_nested_reader_gets_an_extra_connection_instead_of_a_deadlock() {
     assert_eq!(store.reader_connections(), 1);
     store.close();
 }
+
+/// Far past capacity a read is refused as overload after a bounded wait, instead of waiting
+/// without end; the reads already running finish normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_waits_too_long_for_a_connection_is_refused_as_overload() {
+    let (_dir, store) = store(1);
+    let s = store.clone();
+    let long = tokio::spawn(async move {
+        s.read(|r| {
+            std::thread::sleep(Duration::from_millis(3_000));
+            r.ledger_size()
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = Instant::now();
+    let refused = store.read(|r| r.ledger_size()).await;
+    assert!(
+        matches!(refused, Err(mamori_store::StoreError::Overloaded)),
+        "{refused:?}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_millis(2_800),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(long.await.unwrap().is_ok());
+    assert!(store.read(|r| r.ledger_size()).await.is_ok());
+}

@@ -24,6 +24,30 @@ use crate::tls::{PeerCert, TlsAcceptor};
 /// Descriptors kept free for the database, the blob store, logs and outbound calls.
 const RESERVED_FDS: u64 = 64;
 
+/// Connections past the cap being answered "busy" at once; beyond these they are dropped.
+const REFUSING_AT_ONCE: usize = 32;
+
+/// What a connection past the cap is told before it is closed.
+fn over_capacity() -> Vec<u8> {
+    let body = "ただいま混み合っています。少し待ってから再度お試しください\n";
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Tells a connection past the cap to come back later, without reading its request.
+async fn refuse_over_capacity(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        tcp.write_all(&over_capacity()).await?;
+        tcp.shutdown().await
+    })
+    .await;
+}
+
 /// The connection cap: the configured one, below the process's open-file limit.
 pub fn connection_cap(configured: usize) -> usize {
     let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
@@ -122,6 +146,7 @@ pub async fn accept_loop(
     let cfg = svc.config().server.clone();
     let cap = connection_cap(cfg.max_connections);
     let slots = Arc::new(Semaphore::new(cap));
+    let refusals = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
     let header_timeout = Duration::from_secs(cfg.header_timeout_secs.max(1));
     let idle_timeout = Duration::from_secs(cfg.idle_timeout_secs.max(1));
     let timeouts = (header_timeout, idle_timeout);
@@ -147,7 +172,16 @@ pub async fn accept_loop(
             if refused_since_log == 1 || refused_since_log.is_multiple_of(1000) {
                 tracing::warn!(cap, refused = refused_since_log, "connection limit reached");
             }
-            drop(tcp);
+            // Over plain HTTP the client is told to come back (503, Retry-After) rather than
+            // seeing a reset; over TLS there is no way to say it without a handshake.
+            if tls.is_none()
+                && let Ok(refusing) = refusals.clone().try_acquire_owned()
+            {
+                tokio::spawn(async move {
+                    let _refusing = refusing;
+                    refuse_over_capacity(tcp).await;
+                });
+            }
             continue;
         };
         refused_since_log = 0;

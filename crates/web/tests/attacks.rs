@@ -473,13 +473,27 @@ fn slow_clients_do_not_take_the_server_down() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(ok, "/health did not answer beside 60 slow connections");
-    // Every slow connection was closed by the server.
+    // Every slow connection was closed by the server; those past the cap were told to come
+    // back (503 with Retry-After) rather than reset.
+    let mut told_busy = 0;
     for mut c in slow {
         c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         let mut buf = Vec::new();
         let r = c.read_to_end(&mut buf);
         assert!(r.is_ok() || buf.is_empty(), "{r:?}");
+        let text = String::from_utf8_lossy(&buf);
+        if text.starts_with("HTTP/1.1 503") {
+            assert!(
+                text.contains("Retry-After: 1") && text.contains("混み合っています"),
+                "{text}"
+            );
+            told_busy += 1;
+        }
     }
+    assert!(
+        told_busy >= 20,
+        "{told_busy} of the 20 past the cap were told to come back"
+    );
     // A connection that says nothing at all is closed too.
     let mut silent = connect(&s);
     silent

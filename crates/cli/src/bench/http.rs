@@ -4,7 +4,7 @@
 //! store work), the ledger-only append rate and the process's resident memory, all from one
 //! run, so the ratios hold on any machine.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
@@ -137,15 +137,176 @@ async fn ledger_rate(svc: &Arc<Service>, events: usize) -> f64 {
     events as f64 / start.elapsed().as_secs_f64()
 }
 
-pub fn run(connections: usize, seconds: u64, keep: Option<&Path>) -> Result<(), String> {
+/// What `mamori bench http` runs besides the read table and the writes.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub connections: usize,
+    pub seconds: u64,
+    /// Keep the instance here instead of a temporary directory.
+    pub dir: Option<PathBuf>,
+    /// Grow the ledger to this many entries, then measure the reads again.
+    pub ledger_entries: u64,
+    /// Measure chart reads while a backup, an evidence seal and a full verification run.
+    pub background: bool,
+    /// Connections for the overload run (0: none), held for `overload_seconds`.
+    pub overload: usize,
+    pub overload_seconds: u64,
+}
+
+fn row(name: &str, f: &Figures, base: f64) {
+    println!(
+        "{:<28} {:>10.0} {:>9.2} {:>9.2} {:>9.3} {:>8}",
+        name,
+        f.requests_per_sec,
+        f.p50_ms,
+        f.p99_ms,
+        f.requests_per_sec / base,
+        f.non_2xx + f.errors
+    );
+}
+
+async fn wrk_async(
+    url: &str,
+    token: &str,
+    connections: usize,
+    seconds: u64,
+    script: Option<PathBuf>,
+) -> Result<Figures, String> {
+    let (u, tk) = (url.to_owned(), token.to_owned());
+    tokio::task::spawn_blocking(move || wrk(&u, &tk, connections, seconds, script.as_deref()))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// Appends `n` ledger entries shaped like a hospital's chart reads (spread over 20,000
+/// patients), in large transactions, and indexes them.
+async fn grow_ledger(svc: &Arc<Service>, n: u64) -> Result<(), String> {
+    let t = Instant::now();
+    let ts = svc.now();
+    let chunk = 20_000u64;
+    let mut done = 0u64;
+    while done < n {
+        let upto = (done + chunk).min(n);
+        let from = done;
+        svc.store()
+            .write(move |tx| -> Result<(), mamori_store::StoreError> {
+                for i in from..upto {
+                    tx.append(&super::event(i as usize / 8, ts, 20_000))?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        done = upto;
+        if done.is_multiple_of(1_000_000) {
+            println!(
+                "  … {done} entries appended ({:.0} s)",
+                t.elapsed().as_secs_f64()
+            );
+        }
+    }
+    svc.store()
+        .write(|tx| tx.index_all())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "ledger grown by {n} entries and indexed in {:.0} s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// One piece of background work, run again and again while the reads are measured.
+#[derive(Clone, Copy)]
+enum Job {
+    Backup,
+    Seal,
+    Verify,
+}
+
+impl Job {
+    fn name(self) -> &'static str {
+        match self {
+            Job::Backup => "backup",
+            Job::Seal => "evidence seal",
+            Job::Verify => "verify now",
+        }
+    }
+
+    async fn run_once(self, svc: &Arc<Service>) -> Result<(), String> {
+        match self {
+            Job::Backup => {
+                svc.backup_now(None).await.map_err(|e| e.message)?;
+                while svc.backup_in_progress() {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+            Job::Seal => {
+                svc.evidence_sweep(true).await.map_err(|e| e.message)?;
+            }
+            Job::Verify => {
+                svc.verify_and_record(None).await.map_err(|e| e.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Chart reads while `job` runs over and over; prints the rate beside the idle one.
+async fn reads_during(
+    svc: &Arc<Service>,
+    job: Job,
+    url: &str,
+    token: &str,
+    o: &Options,
+    idle: f64,
+) -> Result<(), String> {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (s, st) = (svc.clone(), stop.clone());
+    let worker = tokio::spawn(async move {
+        let (mut runs, mut busy) = (0u32, 0.0f64);
+        while !st.load(std::sync::atomic::Ordering::Relaxed) {
+            let t = Instant::now();
+            job.run_once(&s).await?;
+            busy += t.elapsed().as_secs_f64();
+            runs += 1;
+        }
+        Ok::<_, String>((runs, busy))
+    });
+    // Let the job get going before the reads are measured.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let f = wrk_async(url, token, o.connections, o.seconds, None).await?;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (runs, busy) = worker.await.map_err(|e| e.to_string())??;
+    row(&format!("  during {}", job.name()), &f, idle);
+    println!("      ({runs} run(s), {busy:.1} s of work; ÷idle is the share of idle reads kept)");
+    println!("      {}", svc.store().stats().summary());
+    Ok(())
+}
+
+pub fn run(o: &Options) -> Result<(), String> {
+    let (connections, seconds) = (o.connections, o.seconds);
     println!("machine: {}", super::machine());
+    // wrk and the server each hold one descriptor per connection.
+    let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    if let Some(max) = nofile.maximum {
+        let _ = rustix::process::setrlimit(
+            rustix::process::Resource::Nofile,
+            rustix::process::Rlimit {
+                current: Some(max),
+                maximum: Some(max),
+            },
+        );
+    }
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let dir = keep.map_or_else(|| tmp.path().join("data"), Path::to_path_buf);
+    let dir = o.dir.clone().unwrap_or_else(|| tmp.path().join("data"));
     let t = Instant::now();
     crate::demo::prepare(&dir, "127.0.0.1:0").map_err(|e| e.message)?;
-    // The benchmark measures the interactive path alone: no scheduled backup during the run.
+    // The interactive path alone unless asked: no backup on schedule during the run. The
+    // target stays configured for the background measurement.
     let mut cfg = mamori_service::Config::load(&dir).map_err(|e| e.message)?;
-    cfg.backup.targets.clear();
+    cfg.backup.interval_hours = 0;
+    cfg.server.max_connections = cfg.server.max_connections.max(o.overload + 64);
     std::fs::write(dir.join(mamori_service::config::CONFIG_FILE), cfg.to_toml())
         .map_err(|e| e.to_string())?;
     println!("demo clinic prepared in {:.1} s", t.elapsed().as_secs_f64());
@@ -181,53 +342,47 @@ pub fn run(connections: usize, seconds: u64, keep: Option<&Path>) -> Result<(), 
         }));
         let base = format!("http://{addr}/api/v1");
         let q = "%E3%82%A4"; // イ
+        let record_url = format!("{base}/records/{record}");
         let endpoints = [
             ("GET /health", format!("{base}/health")),
             ("GET /auth/me", format!("{base}/auth/me")),
-            ("GET /records/{id}", format!("{base}/records/{record}")),
+            ("GET /records/{id}", record_url.clone()),
             ("GET /patients?q=イ", format!("{base}/patients?q={q}")),
             (
                 "GET /patients/{id}/records",
                 format!("{base}/patients/{patient}/records"),
             ),
         ];
-        let entries = svc
-            .store()
-            .reader()
-            .and_then(|r| r.get().ledger_size())
-            .map_err(|e| e.to_string())?;
+        let entries = || {
+            svc.store()
+                .reader()
+                .and_then(|r| r.get().ledger_size())
+                .map_err(|e| e.to_string())
+        };
         println!(
-            "wrk: {connections} connections, {seconds} s per endpoint; ledger: {entries} entries"
+            "wrk: {connections} connections, {seconds} s per endpoint; ledger: {} entries",
+            entries()?
         );
         println!(
             "{:<28} {:>10} {:>9} {:>9} {:>9} {:>8}",
             "endpoint", "req/s", "p50 ms", "p99 ms", "÷health", "non-2xx"
         );
-        let mut health = 0.0;
         let token = ok.token.clone();
+        let mut small = Vec::new();
         for (name, url) in &endpoints {
-            let (u, tk) = (url.clone(), token.clone());
-            let f = tokio::task::spawn_blocking(move || wrk(&u, &tk, connections, seconds, None))
-                .await
-                .map_err(|e| e.to_string())??;
-            if health == 0.0 {
-                health = f.requests_per_sec;
-            }
-            println!(
-                "{:<28} {:>10.0} {:>9.2} {:>9.2} {:>9.3} {:>8}",
-                name,
-                f.requests_per_sec,
-                f.p50_ms,
-                f.p99_ms,
-                f.requests_per_sec / health,
-                f.non_2xx + f.errors
-            );
+            let f = wrk_async(url, &token, connections, seconds, None).await?;
+            let health = small.first().map_or(f.requests_per_sec, |h: &Figures| h.requests_per_sec);
+            row(name, &f, health);
+            small.push(f);
         }
+        let health = small[0].requests_per_sec;
         // Writes: each request creates a record and finalises it in the same transaction; the
-        // version is signed and time-stamped by the in-process development TSA.
+        // version is signed and time-stamped by the in-process development TSA. The records
+        // go to another patient, so that the list measured above stays the same size.
+        let writes_for = patients.get(1).map_or(&patient, |p| &p.id);
         let script = dir.with_file_name("bench-finalise.lua");
         let body = serde_json::json!({
-            "patient_id": patient,
+            "patient_id": writes_for,
             "kind": "medical_record",
             "title": "負荷試験",
             "body": "S: 変わりなし\nO: 血圧 128/76\nA: 安定\nP: 継続",
@@ -241,25 +396,73 @@ pub fn run(connections: usize, seconds: u64, keep: Option<&Path>) -> Result<(), 
             ),
         )
         .map_err(|e| e.to_string())?;
-        let (u, tk, sc) = (format!("{base}/records"), token.clone(), script.clone());
-        let f = tokio::task::spawn_blocking(move || wrk(&u, &tk, connections, seconds, Some(&sc)))
-            .await
-            .map_err(|e| e.to_string())??;
-        println!(
-            "{:<28} {:>10.0} {:>9.2} {:>9.2} {:>9.3} {:>8}",
-            "POST /records (finalise)",
-            f.requests_per_sec,
-            f.p50_ms,
-            f.p99_ms,
-            f.requests_per_sec / health,
-            f.non_2xx + f.errors
-        );
+        let f = wrk_async(
+            &format!("{base}/records"),
+            &token,
+            connections,
+            seconds,
+            Some(script.clone()),
+        )
+        .await?;
+        row("POST /records (finalise)", &f, health);
         let _ = std::fs::remove_file(&script);
         println!("resident memory after the runs: {:.0} MiB", rss_mib());
         println!("{}", svc.store().stats().summary());
         let events = (seconds as usize * 5_000).clamp(2_000, 200_000);
         let rate = ledger_rate(&svc, events).await;
         println!("ledger-only durable appends (64 writers): {rate:.0}/s");
+
+        if o.ledger_entries > 0 {
+            let have = entries()?;
+            if o.ledger_entries > have {
+                println!();
+                grow_ledger(&svc, o.ledger_entries - have).await?;
+            }
+            println!(
+                "the same reads with {} ledger entries (÷small: against the table above)",
+                entries()?
+            );
+            println!(
+                "{:<28} {:>10} {:>9} {:>9} {:>9} {:>8}",
+                "endpoint", "req/s", "p50 ms", "p99 ms", "÷small", "non-2xx"
+            );
+            for ((name, url), before) in endpoints.iter().zip(&small) {
+                let f = wrk_async(url, &token, connections, seconds, None).await?;
+                row(name, &f, before.requests_per_sec);
+            }
+        }
+
+        if o.background {
+            println!();
+            let idle = wrk_async(&record_url, &token, connections, seconds, None).await?;
+            println!(
+                "chart reads beside background work ({} entries; ÷idle: against idle reads now)",
+                entries()?
+            );
+            row("GET /records/{id} idle", &idle, idle.requests_per_sec);
+            for job in [Job::Backup, Job::Seal, Job::Verify] {
+                reads_during(&svc, job, &record_url, &token, o, idle.requests_per_sec).await?;
+            }
+        }
+
+        if o.overload > 0 {
+            println!();
+            println!(
+                "overload: {} connections for {} s on GET /records/{{id}} (non-2xx are 503 + Retry-After)",
+                o.overload, o.overload_seconds
+            );
+            let f = wrk_async(&record_url, &token, o.overload, o.overload_seconds, None).await?;
+            println!(
+                "{:<28} {:>10} {:>9} {:>9} {:>9} {:>8}",
+                "endpoint", "req/s", "p50 ms", "p99 ms", "÷health", "non-2xx"
+            );
+            row("GET /records/{id}", &f, health);
+            println!(
+                "  socket errors {}; resident memory {:.0} MiB",
+                f.errors,
+                rss_mib()
+            );
+        }
         let _ = stop.send(());
         let _ = server.await;
         Ok::<(), String>(())

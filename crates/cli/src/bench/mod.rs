@@ -62,6 +62,20 @@ pub enum Which {
         /// Keep the instance here instead of a temporary directory.
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
+        /// Then grow the ledger to this many entries and measure the reads again (the
+        /// ÷small column: within 10 % is the goal).
+        #[arg(long, default_value_t = 0)]
+        ledger_entries: u64,
+        /// Also measure chart reads while a backup, an evidence seal and a full
+        /// verification run (goal: at least half the idle rate).
+        #[arg(long)]
+        background: bool,
+        /// Also hold this many connections (e.g. 1000) on a chart read for
+        /// --overload-seconds: what fails, p99, resident memory.
+        #[arg(long, default_value_t = 0)]
+        overload: usize,
+        #[arg(long, default_value_t = 30)]
+        overload_seconds: u64,
     },
     /// Finalisations per second with and without signatures + time-stamps, and the time to
     /// build and stamp one evidence record over N versions.
@@ -113,7 +127,20 @@ pub fn run(which: Which) -> ExitCode {
             connections,
             seconds,
             dir,
-        } => http::run(connections, seconds, dir.as_deref()).map_err(StoreError::Corrupt),
+            ledger_entries,
+            background,
+            overload,
+            overload_seconds,
+        } => http::run(&http::Options {
+            connections,
+            seconds,
+            dir,
+            ledger_entries,
+            background,
+            overload,
+            overload_seconds,
+        })
+        .map_err(StoreError::Corrupt),
         Which::Backup { gib, records, dir } => {
             backup::run(gib, records, dir).map_err(StoreError::Corrupt)
         }

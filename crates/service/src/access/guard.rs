@@ -79,7 +79,9 @@ impl Gate {
 
 /// Hands freed heap back to the system. An argon2id hash allocates 19 MiB and frees it; glibc
 /// keeps such blocks in per-thread arenas (its mmap threshold rises after the first free), so
-/// without this a burst of sign-ins leaves hundreds of MiB resident for good.
+/// without this a burst of sign-ins leaves hundreds of MiB resident for good. (The `mamori`
+/// binary allocates with mimalloc, which returns such blocks itself; SQLite still uses glibc,
+/// and libraries linking this crate may too.)
 #[allow(unsafe_code)] // malloc_trim is glibc-only; no crate wraps it.
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

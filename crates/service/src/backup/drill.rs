@@ -165,12 +165,12 @@ impl Service {
         tokio::spawn(async move {
             let scratch = this.data_dir.join(STAGING);
             let t2 = target.clone();
-            let result = tokio::task::spawn_blocking(move || {
+            let result = crate::scheduler::in_background(move || {
                 std::fs::create_dir_all(&scratch).map_err(|e| io(&scratch, e))?;
                 drill(&t2, None, &key, &scratch, false, &NoProgress)
             })
             .await
-            .unwrap_or_else(|e| Err(ServiceError::internal(e)));
+            .unwrap_or_else(Err);
             let detail = match result {
                 Ok(report) => report.detail(),
                 Err(e) => serde_json::json!({

@@ -621,6 +621,11 @@ impl Service {
         Ok(targets)
     }
 
+    /// Whether a backup or drill started by this server is running now.
+    pub fn backup_in_progress(&self) -> bool {
+        self.backup_running.load(Ordering::Acquire)
+    }
+
     /// One backup or drill at a time; the runner releases `backup_running` when done.
     pub(crate) fn claim_backup_runner(&self) -> Result<()> {
         if self.backup_running.swap(true, Ordering::AcqRel) {
@@ -673,7 +678,7 @@ impl Service {
                     key.clone(),
                     target.clone(),
                 );
-                let result = tokio::task::spawn_blocking(move || {
+                let result = crate::scheduler::in_background(move || {
                     run_backup(
                         &dir,
                         &t2,
@@ -684,7 +689,7 @@ impl Service {
                     )
                 })
                 .await
-                .unwrap_or_else(|e| Err(ServiceError::internal(e)));
+                .unwrap_or_else(Err);
                 let (action, detail) = match result {
                     Ok(run) => {
                         let mut d = run.detail();

@@ -274,7 +274,7 @@ impl Service {
         let cfg = &self.config.evidence;
         let now = self.now();
         let (pending, oldest_pending) = r.timestamps_pending()?;
-        let unsealed = r.unsealed_signatures()?.len();
+        let unsealed = r.unsealed_signatures(None)?.len();
         let heads = r.evidence_heads()?;
         let margin = cfg.renew_days as Millis * DAY;
         let next_renewal = heads.iter().map(|h| h.stamp.tsa_not_after - margin).min();

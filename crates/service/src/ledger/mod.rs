@@ -218,7 +218,7 @@ impl Service {
         }
         let _running = Running(&self.verifying);
         let dir = self.data_dir.clone();
-        let report = tokio::task::spawn_blocking(move || {
+        let report = crate::scheduler::in_background(move || {
             crate::ledger::verify::verify(
                 &dir,
                 &crate::ledger::verify::VerifyOptions {
@@ -228,8 +228,7 @@ impl Service {
                 },
             )
         })
-        .await
-        .map_err(ServiceError::internal)??;
+        .await??;
         let mut t = crate::Target::default();
         t.detail("ok", report.ok);
         t.detail("ledger_entries", report.ledger_entries);
