@@ -5,35 +5,6 @@ mod common;
 
 use common::*;
 use mamori_service::ErrorCode;
-use mamori_service::access::accounts::NewAccount;
-
-async fn doctor_token(
-    f: &Fixture,
-    admin: &mamori_service::Principal,
-    login: &str,
-) -> (i64, String) {
-    let initial = "temporary pass 1234".to_string();
-    let a = f
-        .svc
-        .create_account(
-            admin,
-            NewAccount {
-                login: login.into(),
-                display_name: format!("{login} さん"),
-                role: "doctor".into(),
-                password: Some(initial.clone()),
-                service: false,
-            },
-        )
-        .await
-        .unwrap();
-    let ok = f
-        .svc
-        .change_password(login, &initial, PW, None)
-        .await
-        .unwrap();
-    (a.id, ok.token)
-}
 
 #[tokio::test]
 async fn revocation_deactivation_and_role_changes_are_seen_by_the_next_request() {
@@ -41,7 +12,7 @@ async fn revocation_deactivation_and_role_changes_are_seen_by_the_next_request()
     let admin = f.admin().await;
 
     // Sign-out ends the session at once, though the session was just served from memory.
-    let (_, token) = doctor_token(&f, &admin, "dr.a").await;
+    let (_, token) = f.user_token(&admin, "dr.a", "doctor").await;
     let p = f.svc.authenticate(&token, None).await.unwrap();
     f.svc.authenticate(&token, None).await.unwrap();
     f.svc.logout(&p).await.unwrap();
@@ -55,13 +26,13 @@ async fn revocation_deactivation_and_role_changes_are_seen_by_the_next_request()
     );
 
     // Deactivating the account refuses its open session on the next request.
-    let (id, token) = doctor_token(&f, &admin, "dr.b").await;
+    let (id, token) = f.user_token(&admin, "dr.b", "doctor").await;
     f.svc.authenticate(&token, None).await.unwrap();
     f.svc.set_account_active(&admin, id, false).await.unwrap();
     assert!(f.svc.authenticate(&token, None).await.is_err());
 
     // A role that now needs a client certificate refuses a session without one.
-    let (_, token) = doctor_token(&f, &admin, "dr.c").await;
+    let (_, token) = f.user_token(&admin, "dr.c", "doctor").await;
     f.svc.authenticate(&token, None).await.unwrap();
     f.svc
         .set_role_client_cert(&admin, "doctor".into(), true)

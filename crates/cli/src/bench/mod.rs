@@ -54,29 +54,7 @@ pub enum Which {
     },
     /// Chart reads through HTTP (wrk against the demo clinic on 127.0.0.1): requests/s and
     /// p50/p99 per endpoint beside /health, the ledger-only append rate, resident memory.
-    Http {
-        #[arg(long, default_value_t = 64)]
-        connections: usize,
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Keep the instance here instead of a temporary directory.
-        #[arg(long)]
-        dir: Option<std::path::PathBuf>,
-        /// Then grow the ledger to this many entries and measure the reads again (the
-        /// ÷small column: within 10 % is the goal).
-        #[arg(long, default_value_t = 0)]
-        ledger_entries: u64,
-        /// Also measure chart reads while a backup, an evidence seal and a full
-        /// verification run (goal: at least half the idle rate).
-        #[arg(long)]
-        background: bool,
-        /// Also hold this many connections (e.g. 1000) on a chart read for
-        /// --overload-seconds: what fails, p99, resident memory.
-        #[arg(long, default_value_t = 0)]
-        overload: usize,
-        #[arg(long, default_value_t = 30)]
-        overload_seconds: u64,
-    },
+    Http(http::Options),
     /// Finalisations per second with and without signatures + time-stamps, and the time to
     /// build and stamp one evidence record over N versions.
     Evidence {
@@ -123,24 +101,7 @@ pub fn run(which: Which) -> ExitCode {
         } => rt.block_on(ledger(events, writers, per_row, patients)),
         Which::Verify { entries } => verify(entries),
         Which::Access { events } => access(events),
-        Which::Http {
-            connections,
-            seconds,
-            dir,
-            ledger_entries,
-            background,
-            overload,
-            overload_seconds,
-        } => http::run(&http::Options {
-            connections,
-            seconds,
-            dir,
-            ledger_entries,
-            background,
-            overload,
-            overload_seconds,
-        })
-        .map_err(StoreError::Corrupt),
+        Which::Http(o) => http::run(&o).map_err(StoreError::Corrupt),
         Which::Backup { gib, records, dir } => {
             backup::run(gib, records, dir).map_err(StoreError::Corrupt)
         }

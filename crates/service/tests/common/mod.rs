@@ -145,8 +145,15 @@ impl Fixture {
 
     /// Creates an account with `role` and returns it logged in.
     pub async fn user(&self, admin: &Principal, login: &str, role: &str) -> Principal {
+        let (_, token) = self.user_token(admin, login, role).await;
+        self.svc.authenticate(&token, None).await.unwrap()
+    }
+
+    /// Creates an account with `role`, signs it in, and returns its id and session token.
+    pub async fn user_token(&self, admin: &Principal, login: &str, role: &str) -> (i64, String) {
         let initial = "temporary pass 1234".to_string();
-        self.svc
+        let a = self
+            .svc
             .create_account(
                 admin,
                 NewAccount {
@@ -164,6 +171,6 @@ impl Fixture {
             .change_password(login, &initial, PW, None)
             .await
             .unwrap();
-        self.svc.authenticate(&ok.token, None).await.unwrap()
+        (a.id, ok.token)
     }
 }
