@@ -1026,6 +1026,32 @@ impl ReadOnly {
     pub fn get(&self) -> Reader<'_> {
         Reader::new(&self.conn)
     }
+
+    /// Runs `f` and names every table its statements read (SQLite's authorizer, asked as each
+    /// statement is prepared on this fresh connection). For tests that keep a cache's
+    /// invalidation complete: what a cached read reads must be what invalidates it.
+    pub fn tables_read<R>(
+        &self,
+        f: impl FnOnce(&Reader<'_>) -> R,
+    ) -> (R, std::collections::BTreeSet<String>) {
+        use rusqlite::hooks::{AuthAction, Authorization};
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+        let s2 = seen.clone();
+        self.conn
+            .authorizer(Some(move |ctx: rusqlite::hooks::AuthContext<'_>| {
+                if let AuthAction::Read { table_name, .. } = ctx.action {
+                    s2.lock()
+                        .expect("tables read")
+                        .insert(table_name.to_owned());
+                }
+                Authorization::Allow
+            }));
+        let r = f(&self.get());
+        self.conn
+            .authorizer(None::<fn(rusqlite::hooks::AuthContext<'_>) -> Authorization>);
+        let tables = std::mem::take(&mut *seen.lock().expect("tables read"));
+        (r, tables)
+    }
 }
 
 impl ReadOnly {

@@ -86,3 +86,49 @@ impl SignInCache {
         map.insert(token_hash, (generation, state));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cache is invalidated by changes to `ACCESS_TABLES`; so the state it keeps must be
+    /// read from those tables and no other. A read added here without its table there fails.
+    #[test]
+    fn the_sign_in_read_touches_only_the_tables_that_invalidate_it() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::instance::init(
+            dir.path(),
+            &crate::instance::InitParams {
+                facility: "試験",
+                admin_login: "admin",
+                admin_password: "初期パスワード 123",
+            },
+        )
+        .unwrap();
+        let svc = crate::instance::open(dir.path()).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let token = rt
+            .block_on(svc.change_password(
+                "admin",
+                "初期パスワード 123",
+                "管理者の新しいパスワード 2026",
+                None,
+            ))
+            .unwrap()
+            .token;
+        let ro = mamori_store::ReadOnly::open(dir.path()).unwrap();
+        let (state, tables) = ro.tables_read(|r| {
+            SignInState::read(r, &crate::crypto::token_hash(&token), i64::MAX / 2).unwrap()
+        });
+        assert!(state.is_some(), "the session is found");
+        let allowed: std::collections::BTreeSet<String> = mamori_store::ACCESS_TABLES
+            .iter()
+            .map(|t| (*t).to_owned())
+            .collect();
+        assert!(!tables.is_empty());
+        assert!(
+            tables.is_subset(&allowed),
+            "read {tables:?}; only {allowed:?} invalidate the cache"
+        );
+    }
+}
