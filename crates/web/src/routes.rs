@@ -273,7 +273,9 @@ pub const ROUTES: &[Route] = &[
     route!(public GET "/openapi.json" "openapi" => || async { axum::Json(crate::openapi::document()) },
         "この API の OpenAPI 文書"),
     route!(public GET "/health" "health" => health,
-        "稼働確認"),
+        "稼働確認（プロセスが応答するか）"),
+    route!(public GET "/ready" "ready" => crate::api::ready,
+        "サービス可能か（データベースと台帳の書き込みが応答するか。不可なら 503）"),
 ];
 
 /// Operations whose body carries files (records with attachments, evidence files, the asset

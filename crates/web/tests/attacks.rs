@@ -763,3 +763,21 @@ fn host_names_login_names_and_page_uploads() {
     let answer = String::from_utf8_lossy(&buf);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 }
+
+/// Readiness for a load balancer: 200 while a read connection answers and the ledger writer
+/// commits; 503 naming the writer once it has stopped (while `/health` still says "up").
+#[test]
+fn readiness_names_the_part_that_cannot_serve() {
+    let s = start(|_| {});
+    let r = s.call("GET", "/ready", None, None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "ready");
+    assert_eq!(r.body["database"], "ok");
+    assert_eq!(r.body["ledger_writer"], "ok");
+    s.svc.store().close();
+    let r = s.call("GET", "/ready", None, None);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.body["ledger_writer"], "unavailable");
+    assert_eq!(r.body["database"], "ok");
+    assert_eq!(s.call("GET", "/health", None, None).status, 200);
+}

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod operator;
+pub mod readiness;
 pub mod timesync;
 pub mod verify;
 

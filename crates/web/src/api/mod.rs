@@ -49,6 +49,22 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// 200 when the database answers and the ledger writer commits, else 503 naming the part.
+pub async fn ready(State(svc): Svc) -> Response {
+    let r = svc.readiness().await;
+    let status = if r.ready() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if r.ready() { "ready" } else { "unavailable" },
+        "database": if r.database { "ok" } else { "unavailable" },
+        "ledger_writer": if r.ledger_writer { "ok" } else { "unavailable" },
+    });
+    (status, Json(body)).into_response()
+}
+
 pub async fn not_found() -> ApiError {
     ApiError(ServiceError::new(
         ErrorCode::NotFound,

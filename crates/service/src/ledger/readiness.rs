@@ -1,0 +1,43 @@
+//! Whether this instance can serve: a read connection answers and the ledger writer commits.
+//! For a load balancer or monitoring, beside `/health` (which only says the process is up).
+//! Answers name no figures, only each part's state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::Service;
+
+/// How long each part may take before it counts as not ready.
+const PATIENCE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Readiness {
+    /// A read connection answered a query.
+    pub database: bool,
+    /// The single writer ran a (empty) request and committed it.
+    pub ledger_writer: bool,
+}
+
+impl Readiness {
+    pub fn ready(&self) -> bool {
+        self.database && self.ledger_writer
+    }
+}
+
+impl Service {
+    pub async fn readiness(self: &Arc<Self>) -> Readiness {
+        let read = tokio::time::timeout(PATIENCE, self.store.read(|r| r.ledger_size()));
+        let database = matches!(read.await, Ok(Ok(_)));
+        let write = tokio::time::timeout(
+            PATIENCE,
+            self.store.write(|_| Ok::<(), mamori_store::StoreError>(())),
+        );
+        let ledger_writer = matches!(write.await, Ok(Ok(())));
+        Readiness {
+            database,
+            ledger_writer,
+        }
+    }
+}
