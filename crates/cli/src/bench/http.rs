@@ -163,6 +163,14 @@ pub struct Options {
     pub overload_seconds: u64,
 }
 
+/// The table's header; `ratio` names the last-but-one column (what the rates are divided by).
+fn header(ratio: &str) {
+    println!(
+        "{:<28} {:>10} {:>9} {:>9} {:>9} {:>8}",
+        "endpoint", "req/s", "p50 ms", "p99 ms", ratio, "non-2xx"
+    );
+}
+
 fn row(name: &str, f: &Figures, base: f64) {
     println!(
         "{:<28} {:>10.0} {:>9.2} {:>9.2} {:>9.3} {:>8}",
@@ -373,10 +381,7 @@ pub fn run(o: &Options) -> Result<(), String> {
             "wrk: {connections} connections, {seconds} s per endpoint; ledger: {} entries",
             entries()?
         );
-        println!(
-            "{:<28} {:>10} {:>9} {:>9} {:>9} {:>8}",
-            "endpoint", "req/s", "p50 ms", "p99 ms", "÷health", "non-2xx"
-        );
+        header("÷health");
         let token = ok.token.clone();
         let mut small = Vec::new();
         for (name, url) in &endpoints {
@@ -432,10 +437,7 @@ pub fn run(o: &Options) -> Result<(), String> {
                 "the same reads with {} ledger entries (÷small: against the table above)",
                 entries()?
             );
-            println!(
-                "{:<28} {:>10} {:>9} {:>9} {:>9} {:>8}",
-                "endpoint", "req/s", "p50 ms", "p99 ms", "÷small", "non-2xx"
-            );
+            header("÷small");
             for ((name, url), before) in endpoints.iter().zip(&small) {
                 let f = wrk_async(url, &token, connections, seconds, None).await?;
                 row(name, &f, before.requests_per_sec);
@@ -462,10 +464,7 @@ pub fn run(o: &Options) -> Result<(), String> {
                 o.overload, o.overload_seconds
             );
             let f = wrk_async(&record_url, &token, o.overload, o.overload_seconds, None).await?;
-            println!(
-                "{:<28} {:>10} {:>9} {:>9} {:>9} {:>8}",
-                "endpoint", "req/s", "p50 ms", "p99 ms", "÷health", "non-2xx"
-            );
+            header("÷health");
             row("GET /records/{id}", &f, health);
             println!(
                 "  socket errors {}; resident memory {:.0} MiB",

@@ -7,7 +7,6 @@ use mamori_domain::audit::{ActorRef, AuditEvent, Outcome, actions};
 use mamori_domain::password::{check_strength, is_locked, password_expired};
 use serde::Serialize;
 
-use crate::access::sign_in_state::SignInState;
 use crate::crypto::{burn_verify, ct_eq, hash_password, random_token, token_hash, verify_password};
 use crate::error::{Result, ServiceError};
 use crate::{Principal, Service, Target};
@@ -589,23 +588,7 @@ impl Service {
     ) -> Result<Principal> {
         let now = self.now();
         let th = token_hash(token);
-        let generation = self.store.access_generation();
-        let found = match self.sign_ins.get(&th, generation) {
-            Some(state) => Some(state),
-            None => {
-                let th2 = th.clone();
-                let read = self
-                    .store
-                    .read(move |r| SignInState::read(r, &th2, now))
-                    .await?
-                    .map(Arc::new);
-                if let Some(state) = &read {
-                    self.sign_ins.put(th.clone(), generation, state.clone());
-                }
-                read
-            }
-        };
-        let Some(state) = found else {
+        let Some(state) = self.sign_ins.resolve(&self.store, &th, now).await? else {
             return Err(ServiceError::unauthenticated());
         };
         let (s, account, role) = (&state.session, state.account.clone(), state.role.clone());

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use mamori_domain::Millis;
 use mamori_domain::permission::Role;
-use mamori_store::{Account, EmergencyRow, Reader, Session, StoreError};
+use mamori_store::{Account, EmergencyRow, Reader, Session, Store, StoreError};
 
 /// The rows a token resolves to.
 #[derive(Debug, Clone)]
@@ -65,17 +65,40 @@ pub(crate) struct SignInCache {
 }
 
 impl SignInCache {
+    /// What `token_hash` resolves to: the kept state while the store's access generation has
+    /// not moved since it was read, else read now (and kept). `None`: no such session.
+    pub async fn resolve(
+        &self,
+        store: &Store,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<Option<Arc<SignInState>>, StoreError> {
+        // Taken before the read: a change committed during the read leaves the entry stale.
+        let generation = store.access_generation();
+        if let Some(state) = self.get(token_hash, generation) {
+            return Ok(Some(state));
+        }
+        let th = token_hash.to_owned();
+        let read = store
+            .read(move |r| SignInState::read(r, &th, now))
+            .await?
+            .map(Arc::new);
+        if let Some(state) = &read {
+            self.put(token_hash.to_owned(), generation, state.clone());
+        }
+        Ok(read)
+    }
+
     /// The state for `token_hash` if it was read at `generation`.
-    pub fn get(&self, token_hash: &str, generation: u64) -> Option<Arc<SignInState>> {
+    fn get(&self, token_hash: &str, generation: u64) -> Option<Arc<SignInState>> {
         let map = self.entries.lock().expect("sign-in cache");
         map.get(token_hash)
             .filter(|(g, _)| *g == generation)
             .map(|(_, s)| s.clone())
     }
 
-    /// Keeps `state`, read at `generation` (taken *before* the read, so that a change
-    /// committed during the read leaves the entry already stale).
-    pub fn put(&self, token_hash: String, generation: u64, state: Arc<SignInState>) {
+    /// Keeps `state`, read at `generation`.
+    fn put(&self, token_hash: String, generation: u64, state: Arc<SignInState>) {
         let mut map = self.entries.lock().expect("sign-in cache");
         if map.len() >= CAPACITY {
             map.retain(|_, (g, _)| *g == generation);

@@ -1,8 +1,9 @@
 //! Signed checkpoints and inclusion proofs.
 //!
 //! Owns: the ledger and its checkpoints (here), audit queries (`audit`), verification of the
-//! ledger and every stored row (`verify`), trusted time (`timesync`), and the command-line
-//! operator's journal (`operator`). Calls nothing of the other pillars.
+//! ledger and every stored row (`verify`), trusted time (`timesync`), the command-line
+//! operator's journal (`operator`), and whether the database and ledger writer answer
+//! (`readiness`). Calls nothing of the other pillars.
 
 pub mod audit;
 pub mod operator;
