@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 
 use crate::error::{BackupError, Result};
 use crate::manifest::{FileEntry, MANIFEST_FORMAT, Manifest, SignedManifest};
+use crate::paged::{PART, Paged, PagedFile, Plan};
 use crate::repo::{IndexFile, Loc, PackEntry, Repository, now_text, pack_name};
 use crate::seal::{Sealer, open_chunk, random_bytes};
 
@@ -54,6 +55,8 @@ pub struct Source {
     /// Cut into smaller chunks (a database, where a day's changes touch pages all over the
     /// file): a changed page then costs a quarter of the bytes. Must stay the same for a path.
     pub small_chunks: bool,
+    /// Read in fixed parts from a source that knows which parts changed (the database).
+    pub paged: Option<Paged>,
 }
 
 impl Source {
@@ -64,6 +67,15 @@ impl Source {
             data: None,
             immutable: false,
             small_chunks: false,
+            paged: None,
+        }
+    }
+
+    /// A file read in fixed parts, only the changed ones when the parent snapshot allows.
+    pub fn paged(path: impl Into<String>, file: Arc<dyn PagedFile>) -> Self {
+        Source {
+            paged: Some(Paged(file)),
+            ..Source::file(path, PathBuf::new())
         }
     }
 
@@ -142,6 +154,8 @@ enum Done {
         file: usize,
         seq: usize,
         id: [u8; 32],
+        /// A part's BLAKE3 chaining value (or, for a file of one part, its hash).
+        cv: Option<[u8; 32]>,
     },
     File {
         file: usize,
@@ -162,11 +176,107 @@ struct Job {
     buf: Arc<Vec<u8>>,
     off: usize,
     len: usize,
+    hash: PartHash,
+}
+
+/// What a worker hashes besides the chunk id, for a part of a paged file.
+#[derive(Clone, Copy)]
+enum PartHash {
+    None,
+    /// The chaining value of the part at this offset.
+    Cv(u64),
+    /// The file's hash (a file of one part).
+    Root,
 }
 
 impl Job {
     fn data(&self) -> &[u8] {
         &self.buf[self.off..self.off + self.len]
+    }
+
+    fn part_hash(&self) -> Option<[u8; 32]> {
+        match self.hash {
+            PartHash::None => None,
+            PartHash::Cv(at) => Some(crate::tree_hash::part_cv(at, self.data())),
+            PartHash::Root => Some(*blake3::hash(self.data()).as_bytes()),
+        }
+    }
+}
+
+/// Reads the parts `plan` does not take from the parent, a window at a time, and hands each on;
+/// the parts it takes go straight to the chunk list. False when the workers stopped.
+fn read_paged(
+    file: usize,
+    src: &dyn PagedFile,
+    plan: &Plan,
+    pool: &mut WindowPool,
+    progress: &dyn Progress,
+    jobs: &crossbeam_channel::Sender<Job>,
+    done: &crossbeam_channel::Sender<Done>,
+) -> Result<bool> {
+    let per_window = (WINDOW / PART) as usize;
+    let mut i = 0;
+    while i < plan.parts {
+        if let Some((id, cv)) = plan.reuse[i] {
+            let _ = done.send(Done::Chunk {
+                file,
+                seq: i,
+                id,
+                cv: Some(cv),
+            });
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < plan.parts && plan.reuse[j].is_none() && j - i < per_window {
+            j += 1;
+        }
+        let start = i as u64 * PART;
+        let end = (j as u64 * PART).min(plan.len);
+        let mut buf = pool.take((end - start) as usize);
+        buf.resize((end - start) as usize, 0);
+        src.read_at(start, &mut buf)?;
+        progress.advance(end - start);
+        let buf = Arc::new(buf);
+        pool.keep(&buf);
+        for k in i..j {
+            let off = (k - i) as u64 * PART;
+            let job = Job {
+                file,
+                seq: k,
+                buf: buf.clone(),
+                off: off as usize,
+                len: PART.min(end - start - off) as usize,
+                hash: if plan.single() {
+                    PartHash::Root
+                } else {
+                    PartHash::Cv(k as u64 * PART)
+                },
+            };
+            if jobs.send(job).is_err() {
+                return Ok(false);
+            }
+        }
+        i = j;
+    }
+    let _ = done.send(Done::File {
+        file,
+        size: plan.len,
+        blake3: String::new(),
+        chunks: plan.parts,
+        mtime_ms: 0,
+    });
+    Ok(true)
+}
+
+/// The whole file's hash of a paged file, from its parts' hashes.
+fn paged_hash(plan: &Plan, cvs: &[[u8; 32]]) -> String {
+    match cvs {
+        [] => blake3::hash(&[]).to_hex().to_string(),
+        [root] if plan.single() => hex::encode(root),
+        _ => crate::tree_hash::root(cvs, PART, plan.len)
+            .to_hex()
+            .to_string(),
     }
 }
 
@@ -181,7 +291,7 @@ fn stat_all(
     parent: &HashMap<String, FileEntry>,
 ) -> Result<Vec<Option<(u64, i64)>>> {
     let stat = |s: &Source| -> Result<Option<(u64, i64)>> {
-        if s.data.is_some() || (s.immutable && parent.contains_key(&s.path)) {
+        if s.data.is_some() || s.paged.is_some() || (s.immutable && parent.contains_key(&s.path)) {
             return Ok(None);
         }
         let m = fs::metadata(&s.file)
@@ -392,7 +502,16 @@ pub fn backup_prepared(
         });
     }
     let metas: Vec<Option<(u64, i64)>> = stat_all(sources, &parent)?;
+    let mut plans: HashMap<usize, Plan> = HashMap::new();
     for (i, s) in sources.iter().enumerate() {
+        if let Some(paged) = &s.paged {
+            let plan = crate::paged::plan(&*paged.0, parent.remove(&s.path).as_ref());
+            total_bytes += plan.len;
+            entries.push(None);
+            to_read.push((i, s, plan.read_bytes()));
+            plans.insert(i, plan);
+            continue;
+        }
         if s.immutable
             && let Some(p) = parent.remove(&s.path)
         {
@@ -446,16 +565,26 @@ pub fn backup_prepared(
     let new_chunks = AtomicUsize::new(0);
 
     let mut chunk_lists: HashMap<usize, Vec<Option<[u8; 32]>>> = HashMap::new();
+    let mut cv_lists: HashMap<usize, Vec<Option<[u8; 32]>>> = HashMap::new();
     let mut file_facts: HashMap<usize, (u64, String, usize, i64)> = HashMap::new();
 
     let (read_result, worker_results) = std::thread::scope(|scope| {
         let reader = {
             let done_tx = done_tx.clone();
-            let (to_read, params) = (&to_read, &params);
+            let (to_read, params, plans) = (&to_read, &params, &plans);
             scope.spawn(move || -> Result<()> {
                 let mut pool = WindowPool::default();
                 let small = params.small();
                 for (i, s, _) in to_read {
+                    if let (Some(paged), Some(plan)) = (&s.paged, plans.get(i)) {
+                        let read = read_paged(
+                            *i, &*paged.0, plan, &mut pool, progress, &job_tx, &done_tx,
+                        )?;
+                        if !read {
+                            return Ok(());
+                        }
+                        continue;
+                    }
                     let params = if s.small_chunks { &small } else { params };
                     let mut seq = 0usize;
                     let mut emit = |buf, off, len| {
@@ -465,6 +594,7 @@ pub fn backup_prepared(
                             buf,
                             off,
                             len,
+                            hash: PartHash::None,
                         });
                         seq += 1;
                         sent.is_ok()
@@ -549,6 +679,7 @@ pub fn backup_prepared(
                         file: job.file,
                         seq: job.seq,
                         id,
+                        cv: job.part_hash(),
                     });
                 }
                 flush(&mut pack, &mut blobs)
@@ -558,12 +689,19 @@ pub fn backup_prepared(
         drop(job_rx);
         for d in done_rx {
             match d {
-                Done::Chunk { file, seq, id } => {
+                Done::Chunk { file, seq, id, cv } => {
                     let list = chunk_lists.entry(file).or_default();
                     if list.len() <= seq {
                         list.resize(seq + 1, None);
                     }
                     list[seq] = Some(id);
+                    if let Some(cv) = cv {
+                        let list = cv_lists.entry(file).or_default();
+                        if list.len() <= seq {
+                            list.resize(seq + 1, None);
+                        }
+                        list[seq] = Some(cv);
+                    }
                 }
                 Done::File {
                     file,
@@ -596,7 +734,7 @@ pub fn backup_prepared(
     let stored_bytes = stored.into_inner();
 
     for (i, _, _) in &to_read {
-        let (size, blake3, n, mtime_ms) = file_facts.remove(i).ok_or_else(|| {
+        let (size, mut blake3, n, mtime_ms) = file_facts.remove(i).ok_or_else(|| {
             BackupError::Io(format!("{} を読み切れませんでした", sources[*i].path))
         })?;
         let list = chunk_lists.remove(i).unwrap_or_default();
@@ -605,6 +743,19 @@ pub fn backup_prepared(
                 "{} のチャンクがそろいません",
                 sources[*i].path
             )));
+        }
+        let mut paged = None;
+        if let Some(plan) = plans.get(i) {
+            let cvs: Option<Vec<[u8; 32]>> =
+                cv_lists.remove(i).unwrap_or_default().into_iter().collect();
+            let cvs = cvs.filter(|c| c.len() == n).ok_or_else(|| {
+                BackupError::Io(format!(
+                    "{} の部分のハッシュがそろいません",
+                    sources[*i].path
+                ))
+            })?;
+            blake3 = paged_hash(plan, &cvs);
+            paged = plan.entry(&cvs);
         }
         entries[*i] = Some(FileEntry {
             path: sources[*i].path.clone(),
@@ -615,6 +766,7 @@ pub fn backup_prepared(
                 .into_iter()
                 .map(|c| hex::encode(c.expect("checked")))
                 .collect(),
+            paged,
         });
     }
     let files: Vec<FileEntry> = entries

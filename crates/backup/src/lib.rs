@@ -15,10 +15,12 @@ pub mod error;
 pub mod keys;
 pub mod lock;
 pub mod manifest;
+pub mod paged;
 pub mod repo;
 pub mod s3;
 pub mod seal;
 pub mod target;
+pub mod tree_hash;
 
 pub use engine::{
     BackupOutcome, Prepared, Progress, PruneOutcome, PrunePlan, RestoreOutcome, Source,
@@ -29,7 +31,8 @@ pub use erase::{EraseOutcome, erase};
 pub use error::{BackupError, Result};
 pub use keys::{KeyFile, KeyMaterial};
 pub use lock::{LockKind, RepoLock};
-pub use manifest::{FileEntry, Manifest, SignedManifest};
+pub use manifest::{FileEntry, Manifest, PagedEntry, SignedManifest};
+pub use paged::{PageMark, PagedFile};
 pub use repo::{Repository, SnapshotInfo};
 pub use target::Target;
 

@@ -18,6 +18,24 @@ pub struct FileEntry {
     pub blake3: String,
     /// Chunk ids (keyed BLAKE3, hex) in file order.
     pub chunks: Vec<String>,
+    /// For a file backed up in fixed parts (the database): what the next backup needs to
+    /// take unchanged parts from this snapshot without reading them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paged: Option<PagedEntry>,
+}
+
+/// A file stored as fixed-size parts, one chunk each.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PagedEntry {
+    /// Bytes per part; the last part may be shorter.
+    pub part: u64,
+    /// The change-tracking state the file was read in (see `PagedFile::mark`).
+    pub map: String,
+    pub round: u64,
+    /// Backups since every part was last read.
+    pub since_full: u32,
+    /// BLAKE3 chaining value of each part (hex), from which the whole file's hash is made.
+    pub cvs: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -9,16 +9,19 @@
 mod access_watch;
 mod blobs;
 mod compliance;
+mod db_image;
 mod error;
 mod evidence;
 mod ledger;
 mod model;
+mod page_map;
 mod passkeys;
 pub mod pool;
 mod read;
 mod schema;
 pub mod state;
 mod wal_checkpointer;
+mod wal_frames;
 mod write_tx;
 mod writer;
 
@@ -27,6 +30,7 @@ pub use blobs::{BlobStore, Held};
 pub use compliance::{
     AnswerRow, AssessmentRow, AssetRow, ContactRow, EvidenceRow, RegisterRow, RiskRow,
 };
+pub use db_image::{DatabaseImage, ImageMark};
 pub use error::StoreError;
 pub use evidence::{
     CheckpointMember, EvidenceHead, EvidenceStamp, EvidenceTree, SignatureRow, SigningCertRow,

@@ -1027,6 +1027,10 @@ impl ReadOnly {
         Reader::new(&self.conn)
     }
 
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Runs `f` and names every table its statements read (SQLite's authorizer, asked as each
     /// statement is prepared on this fresh connection). For tests that keep a cache's
     /// invalidation complete: what a cached read reads must be what invalidates it.
@@ -1055,44 +1059,9 @@ impl ReadOnly {
 }
 
 impl ReadOnly {
-    /// The whole database as one file image, as of this view's read snapshot (the same moment
-    /// everything else read through this view sees). For backups of modest databases: no
-    /// scratch file is written and read back.
-    pub fn database_image(&self) -> Result<Vec<u8>, StoreError> {
-        self.begin_snapshot()?;
-        let data = self.conn.serialize(rusqlite::DatabaseName::Main)?;
-        Ok(data.to_vec())
-    }
-
-    /// Copies the database to `dest` as of this view's read snapshot, while a server may keep
-    /// writing (SQLite's online backup from this connection, all pages in one step).
-    pub fn copy_database(&self, dest: &std::path::Path) -> Result<(), StoreError> {
-        self.begin_snapshot()?;
-        let mut dst = Connection::open(dest)?;
-        // A scratch copy, read back at once and made durable by the backup itself: no
-        // journal, no syncs, and a cache large enough that pages are not spilled one by one.
-        dst.execute_batch(
-            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;",
-        )?;
-        {
-            let backup = rusqlite::backup::Backup::new(&self.conn, &mut dst)?;
-            use rusqlite::backup::StepResult;
-            loop {
-                match backup.step(-1)? {
-                    StepResult::Done => break,
-                    StepResult::More => {}
-                    _ => std::thread::sleep(std::time::Duration::from_millis(20)),
-                }
-            }
-        }
-        dst.close().map_err(|(_, e)| StoreError::from(e))?;
-        crate::restrict_file(dest)?;
-        Ok(())
-    }
-
     /// `BEGIN` is deferred: the snapshot is taken at the first read. Reading once here pins it
     /// before the image is made, if nothing was read yet.
-    fn begin_snapshot(&self) -> Result<(), StoreError> {
+    pub(crate) fn begin_snapshot(&self) -> Result<(), StoreError> {
         self.conn
             .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
         Ok(())

@@ -166,9 +166,10 @@ pub(crate) fn open_conn(path: &Path, durability: Durability) -> Result<Connectio
         },
     )?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Appends rewrite the same right-edge pages commit after commit; checkpointing less often
-    // copies each of them back once instead of many times (the WAL stays under ~64 MiB).
-    conn.pragma_update(None, "wal_autocheckpoint", 16_000)?;
+    // Only the checkpointer copies the log back, after recording which pages it may copy
+    // (`wal_checkpointer.rs`): incremental backups rely on that record.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    crate::wal_checkpointer::no_checkpoint_on_close(&conn)?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(conn)
 }

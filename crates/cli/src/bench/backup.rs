@@ -222,7 +222,7 @@ fn evict(dir: &Path) {
     }
 }
 
-pub fn run(attach_gib: f64, records: usize, keep: Option<PathBuf>) -> R<()> {
+pub fn run(attach_gib: f64, records: usize, keep: Option<PathBuf>, ledger_entries: u64) -> R<()> {
     println!("machine: {}", super::machine());
     let restic_version = Command::new("restic")
         .arg("version")
@@ -272,6 +272,16 @@ pub fn run(attach_gib: f64, records: usize, keep: Option<PathBuf>) -> R<()> {
         .map_err(e)?;
     let attach_bytes = (attach_gib * (1u64 << 30) as f64) as u64;
     let (dr, ids) = rt.block_on(fill(&svc, records, attach_bytes))?;
+    let have = svc
+        .store()
+        .reader()
+        .map_err(e)?
+        .get()
+        .ledger_size()
+        .map_err(e)?;
+    if ledger_entries > have {
+        rt.block_on(super::grow_ledger(&svc, ledger_entries - have))?;
+    }
     rt.block_on(svc.checkpoint_now()).map_err(e)?;
     sync_disks();
     let size = dir_size(&data);
@@ -317,7 +327,8 @@ pub fn run(attach_gib: f64, records: usize, keep: Option<PathBuf>) -> R<()> {
     // 3. Three rounds of: 1 % of the records change (amended: a new version each), then an
     // incremental backup with each tool. The median round counts.
     let n_change = (ids.len() / 100).max(1);
-    let (mut m_incrs, mut r_incrs, mut stored) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut m_incrs, mut r_incrs, mut stored, mut read) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..3 {
         rt.block_on(async {
             for (k, id) in ids
@@ -344,6 +355,7 @@ pub fn run(attach_gib: f64, records: usize, keep: Option<PathBuf>) -> R<()> {
             .map_err(e)?;
         m_incrs.push(t.elapsed().as_secs_f64());
         stored.push(incr.outcome.stored_bytes);
+        read.push(incr.outcome.read_bytes);
         sync_disks();
         r_incrs.push(restic(
             &["backup", data.to_str().ok_or("path")?],
@@ -356,10 +368,12 @@ pub fn run(attach_gib: f64, records: usize, keep: Option<PathBuf>) -> R<()> {
         v[v.len() / 2]
     };
     let (m_incr, r_incr) = (median(&mut m_incrs), median(&mut r_incrs));
+    let mean_mib = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len() as f64 / 1048576.0;
     println!(
-        "incremental     mamori {m_incr:>7.2} s ({:.1} % of its full; goal < 5 %), stored {:.1} MiB   restic {r_incr:>7.2} s ({:.1} % of its full)   ({n_change} records amended per round; median of 3 rounds)",
+        "incremental     mamori {m_incr:>7.2} s ({:.1} % of its full; goal < 5 %), read {:.1} MiB, stored {:.1} MiB   restic {r_incr:>7.2} s ({:.1} % of its full)   ({n_change} records amended per round; median of 3 rounds)",
         m_incr / m_full * 100.0,
-        stored.iter().sum::<u64>() as f64 / stored.len() as f64 / 1048576.0,
+        mean_mib(&read),
+        mean_mib(&stored),
         r_incr / r_full * 100.0
     );
     svc.store().close();

@@ -198,42 +198,6 @@ async fn wrk_async(
 
 /// Appends `n` ledger entries shaped like a hospital's chart reads (spread over 20,000
 /// patients), in large transactions, and indexes them.
-async fn grow_ledger(svc: &Arc<Service>, n: u64) -> Result<(), String> {
-    let t = Instant::now();
-    let ts = svc.now();
-    let chunk = 20_000u64;
-    let mut done = 0u64;
-    while done < n {
-        let upto = (done + chunk).min(n);
-        let from = done;
-        svc.store()
-            .write(move |tx| -> Result<(), mamori_store::StoreError> {
-                for i in from..upto {
-                    tx.append(&super::event(i as usize / 8, ts, 20_000))?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        done = upto;
-        if done.is_multiple_of(1_000_000) {
-            println!(
-                "  … {done} entries appended ({:.0} s)",
-                t.elapsed().as_secs_f64()
-            );
-        }
-    }
-    svc.store()
-        .write(|tx| tx.index_all())
-        .await
-        .map_err(|e| e.to_string())?;
-    println!(
-        "ledger grown by {n} entries and indexed in {:.0} s",
-        t.elapsed().as_secs_f64()
-    );
-    Ok(())
-}
-
 /// One piece of background work, run again and again while the reads are measured.
 #[derive(Clone, Copy)]
 enum Job {
@@ -431,7 +395,7 @@ pub fn run(o: &Options) -> Result<(), String> {
             let have = entries()?;
             if o.ledger_entries > have {
                 println!();
-                grow_ledger(&svc, o.ledger_entries - have).await?;
+                super::grow_ledger(&svc, o.ledger_entries - have).await?;
             }
             println!(
                 "the same reads with {} ledger entries (÷small: against the table above)",

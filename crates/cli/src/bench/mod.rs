@@ -51,6 +51,10 @@ pub enum Which {
         /// Keep the working directory (instance, repositories) here instead of a temporary one.
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
+        /// Grow the ledger to this many entries before the first backup (issue #20: an
+        /// incremental must stay small however large the ledger grows).
+        #[arg(long, default_value_t = 0)]
+        ledger_entries: u64,
     },
     /// Chart reads through HTTP (wrk against the demo clinic on 127.0.0.1): requests/s and
     /// p50/p99 per endpoint beside /health, the ledger-only append rate, resident memory.
@@ -79,6 +83,44 @@ fn event(i: usize, ts: i64, patients: usize) -> AuditEvent {
     e
 }
 
+/// Appends `n` chart-read entries in large transactions, then indexes them: a ledger of the
+/// size a hospital reaches in years, built in a minute or two.
+pub(crate) async fn grow_ledger(svc: &Arc<mamori_service::Service>, n: u64) -> Result<(), String> {
+    let t = Instant::now();
+    let ts = svc.now();
+    let chunk = 20_000u64;
+    let mut done = 0u64;
+    while done < n {
+        let upto = (done + chunk).min(n);
+        let from = done;
+        svc.store()
+            .write(move |tx| -> Result<(), mamori_store::StoreError> {
+                for i in from..upto {
+                    tx.append(&event(i as usize / 8, ts, 20_000))?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        done = upto;
+        if done.is_multiple_of(1_000_000) {
+            println!(
+                "  … {done} entries appended ({:.0} s)",
+                t.elapsed().as_secs_f64()
+            );
+        }
+    }
+    svc.store()
+        .write(|tx| tx.index_all())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "ledger grown by {n} entries and indexed in {:.0} s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -102,9 +144,12 @@ pub fn run(which: Which) -> ExitCode {
         Which::Verify { entries } => verify(entries),
         Which::Access { events } => access(events),
         Which::Http(o) => http::run(&o).map_err(StoreError::Corrupt),
-        Which::Backup { gib, records, dir } => {
-            backup::run(gib, records, dir).map_err(StoreError::Corrupt)
-        }
+        Which::Backup {
+            gib,
+            records,
+            dir,
+            ledger_entries,
+        } => backup::run(gib, records, dir, ledger_entries).map_err(StoreError::Corrupt),
         Which::Evidence {
             versions,
             finalisations,

@@ -15,6 +15,7 @@
 
 mod drill;
 pub mod erase;
+mod paged_db;
 mod status;
 pub use drill::*;
 pub use status::*;
@@ -47,9 +48,6 @@ pub use mamori_backup::KeyFile;
 
 pub use crate::ledger::operator::OUTBOX;
 const STAGING: &str = "backup-staging";
-/// Databases up to this size are backed up from an image in memory; larger ones through a
-/// scratch copy beside the instance.
-const IN_MEMORY_DB: u64 = 1 << 30;
 
 impl From<BackupError> for ServiceError {
     fn from(e: BackupError) -> Self {
@@ -156,17 +154,10 @@ pub fn configured_key(dir: &Path, cfg: &BackupConfig) -> Result<KeyMaterial> {
     )
 }
 
-/// A consistent copy of the database and the list of everything else to back up.
+/// A read snapshot of the database and the list of everything else to back up.
 pub struct Staged {
-    root: PathBuf,
     pub sources: Vec<Source>,
     pub facts: InstanceFacts,
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
 }
 
 fn io(what: &Path, e: std::io::Error) -> ServiceError {
@@ -176,9 +167,11 @@ fn io(what: &Path, e: std::io::Error) -> ServiceError {
     )
 }
 
-/// Copies the database (while the server may be writing) and lists the instance's files.
-/// Blobs are content-addressed and written before the transaction that references them, so
-/// every blob the copied database names is already on disk when the directory is listed.
+/// Takes a read snapshot of the database (while the server may be writing) and lists the
+/// instance's files. Blobs are content-addressed and written before the transaction that
+/// references them, so every blob the snapshot names is already on disk when the directory is
+/// listed. The database is read in place by the backup, only the parts changed since the
+/// previous snapshot when the page map can tell (`paged_db.rs`).
 pub fn stage(dir: &Path, include_keys: bool) -> Result<Staged> {
     if !dir.join("mamori.db").exists() {
         return Err(ServiceError::new(
@@ -186,34 +179,16 @@ pub fn stage(dir: &Path, include_keys: bool) -> Result<Staged> {
             format!("{} にインスタンスがありません", dir.display()),
         ));
     }
-    let root = dir.join(STAGING).join(crate::crypto::random_hex(6));
-    std::fs::create_dir_all(&root).map_err(|e| io(&root, e))?;
-    mamori_store::restrict_dir(&dir.join(STAGING)).map_err(|e| io(&root, e))?;
-    let db = root.join("mamori.db");
-    let staged = |sources, facts| Staged {
-        root: root.clone(),
-        sources,
-        facts,
-    };
-    // Built first so that a failure below still removes the copy.
-    let mut s = staged(Vec::new(), empty_facts());
     // One read snapshot for the facts and the database image: they describe the same moment.
-    let ro = ReadOnly::open(dir)?;
-    s.facts = facts_of(&ro.get())?;
-    let on_disk = ["mamori.db", "mamori.db-wal"]
-        .iter()
-        .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
-        .map(|m| m.len())
-        .sum::<u64>();
-    if on_disk <= IN_MEMORY_DB {
-        s.sources
-            .push(Source::memory("mamori.db", ro.database_image()?).with_small_chunks());
-    } else {
-        ro.copy_database(&db)?;
-        s.sources
-            .push(Source::file("mamori.db", db).with_small_chunks());
-    }
-    drop(ro);
+    let image = mamori_store::DatabaseImage::open(dir)?;
+    let mut s = Staged {
+        facts: image.with_reader(facts_of)?,
+        sources: Vec::new(),
+    };
+    s.sources.push(Source::paged(
+        "mamori.db",
+        Arc::new(paged_db::PagedDb(image)),
+    ));
     s.sources.push(Source::file(
         crate::config::CONFIG_FILE,
         dir.join(crate::config::CONFIG_FILE),
@@ -238,20 +213,6 @@ pub fn stage(dir: &Path, include_keys: bool) -> Result<Staged> {
         }
     }
     Ok(s)
-}
-
-fn empty_facts() -> InstanceFacts {
-    InstanceFacts {
-        facility: String::new(),
-        origin: String::new(),
-        verifier_key: String::new(),
-        ledger_size: 0,
-        ledger_root: String::new(),
-        versions: 0,
-        versions_digest: String::new(),
-        blobs: 0,
-        checkpoint: None,
-    }
 }
 
 fn list_files(dir: &Path, prefix: &str, out: &mut Vec<Source>) -> Result<()> {
