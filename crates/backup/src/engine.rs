@@ -545,6 +545,14 @@ pub fn backup_prepared(
         }
     }
     let read_total: u64 = to_read.iter().map(|(_, _, len)| *len).sum();
+    let phase = |what: &str| {
+        tracing::debug!(
+            phase = what,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "backup"
+        )
+    };
+    phase("planned");
     progress.start("バックアップ", read_total);
 
     let seen: Mutex<HashSet<[u8; 32]>> = Mutex::new(
@@ -729,6 +737,7 @@ pub fn backup_prepared(
     progress.finish();
     // Every pack is durable before an index or snapshot names it.
     repo.target.sync()?;
+    phase("packs written and synced");
     let packs = packs.into_inner().expect("packs");
     let new_chunks = new_chunks.into_inner();
     let stored_bytes = stored.into_inner();
@@ -780,6 +789,7 @@ pub fn backup_prepared(
             packs: packs.clone(),
         })?;
     }
+    phase("index written");
     let locked_until = extend_locks(repo, &index, &packs, &files)?;
     let id = new_snapshot_id();
     let manifest = Manifest {
@@ -797,6 +807,7 @@ pub fn backup_prepared(
     };
     let files_count = manifest.files.len();
     repo.write_snapshot(&id, &SignedManifest::sign(&manifest, signer))?;
+    phase("snapshot written");
     Ok(BackupOutcome {
         snapshot: id,
         target: repo.target.describe(),

@@ -271,7 +271,14 @@ fn main() -> ExitCode {
             to,
             key,
         } => backup::restore(&target, &snapshot, &to, &key),
-        Cmd::Bench { which } => bench::run(which),
+        Cmd::Bench { which } => {
+            // Quiet unless asked: the figures are the output (MAMORI_LOG=mamori_backup=debug
+            // shows where a backup's time goes).
+            if std::env::var_os("MAMORI_LOG").is_some() {
+                init_tracing();
+            }
+            bench::run(which)
+        }
     }
 }
 

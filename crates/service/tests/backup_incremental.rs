@@ -108,6 +108,10 @@ async fn an_incremental_reads_the_changed_pages_and_restores_an_instance_that_ve
         .await
         .unwrap();
 
+    // Pages the checkpointer has not recorded yet when a backup starts are recorded in a later
+    // round and read again by the next backup (never too few, sometimes a little too many):
+    // let a round pass, as the minutes between two scheduled backups do.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
     let data = f.data();
     let target = f.dir.path().join("nas");
     let t = target.to_str().unwrap().to_owned();
@@ -147,8 +151,12 @@ async fn an_incremental_reads_the_changed_pages_and_restores_an_instance_that_ve
     let incr = tokio::task::spawn_blocking(move || backup(&d, &t2, &k))
         .await
         .unwrap();
+    println!(
+        "incremental read {} of a {db_size}-byte database",
+        incr.outcome.read_bytes
+    );
     assert!(
-        incr.outcome.read_bytes < db_size / 3,
+        incr.outcome.read_bytes < db_size / 10,
         "read {} of a {db_size}-byte database",
         incr.outcome.read_bytes
     );
@@ -168,7 +176,7 @@ async fn an_incremental_reads_the_changed_pages_and_restores_an_instance_that_ve
     let offline = tokio::task::spawn_blocking(move || backup(&d, &t2, &k))
         .await
         .unwrap();
-    assert!(offline.outcome.read_bytes < db_size / 3);
+    assert!(offline.outcome.read_bytes < db_size / 10);
     let restored = restores_and_verifies(
         &t,
         &key,

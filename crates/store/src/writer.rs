@@ -210,9 +210,18 @@ impl Store {
         let access = crate::access_watch::AccessWatch::default();
         access.install(&conn);
         let waccess = access.clone();
+        let checkpointer = crate::wal_checkpointer::Checkpointer::start(&db_path)?;
+        let backstop = checkpointer.backstop(&db_path);
         let writer = std::thread::Builder::new()
             .name("mamori-writer".into())
-            .spawn(move || run_writer(conn, state, rx, max_batch, background, &wstats, &waccess))?;
+            .spawn(move || {
+                let around = Around {
+                    stats: &wstats,
+                    access: &waccess,
+                    backstop: &backstop,
+                };
+                run_writer(conn, state, rx, max_batch, background, around)
+            })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db_path: db_path.clone(),
@@ -223,7 +232,7 @@ impl Store {
                 blobs,
                 stats,
                 access,
-                _checkpointer: crate::wal_checkpointer::Checkpointer::start(&db_path)?,
+                _checkpointer: checkpointer,
                 clock_unsynchronised,
             }),
         })
@@ -356,15 +365,26 @@ const INDEX_BACKLOG_MAX: u64 = 200_000;
 /// Idle time after which a small backlog is indexed.
 const INDEX_IDLE: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// What the writer thread reports to and answers to, besides its connection and queue.
+struct Around<'a> {
+    stats: &'a WriterStats,
+    access: &'a crate::access_watch::AccessWatch,
+    backstop: &'a crate::wal_checkpointer::Backstop,
+}
+
 fn run_writer(
     conn: Connection,
     mut state: LedgerState,
     rx: Receiver<Msg>,
     max_batch: usize,
     background: bool,
-    stats: &WriterStats,
-    access: &crate::access_watch::AccessWatch,
+    around: Around<'_>,
 ) {
+    let Around {
+        stats,
+        access,
+        backstop,
+    } = around;
     let mut stop = false;
     while !stop {
         // The query indexes are brought up to date in large chunks: when the backlog is big,
@@ -376,6 +396,7 @@ fn run_writer(
                 let backlog = state.frontier.size() - state.indexed_upto;
                 if background && backlog >= INDEX_CHUNK {
                     index_step(&conn, &mut state, stats);
+                    backstop.after_commit();
                     continue;
                 }
                 let wait = if background && backlog > 0 {
@@ -421,6 +442,7 @@ fn run_writer(
         if background && state.frontier.size() - state.indexed_upto > INDEX_BACKLOG_MAX {
             index_step(&conn, &mut state, stats);
         }
+        backstop.after_commit();
     }
     // Drain whatever is left so no caller waits forever, then leave the indexes complete.
     while let Ok(Msg::Job(j)) = rx.try_recv() {

@@ -367,6 +367,17 @@ pub fn run(attach_gib: f64, records: usize, keep: Option<PathBuf>, ledger_entrie
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
+    let rounds = |v: &[f64]| {
+        v.iter()
+            .map(|s| format!("{s:.2}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    println!(
+        "incremental rounds (s)   mamori {}   restic {}",
+        rounds(&m_incrs),
+        rounds(&r_incrs)
+    );
     let (m_incr, r_incr) = (median(&mut m_incrs), median(&mut r_incrs));
     let mean_mib = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len() as f64 / 1048576.0;
     println!(

@@ -287,6 +287,11 @@ pub fn run_backup(
     });
     let staged = staged?;
     let (prepared, repo, created) = repo?;
+    tracing::debug!(
+        phase = "instance staged, repository prepared",
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "backup"
+    );
     let facts = serde_json::to_value(&staged.facts).map_err(ServiceError::internal)?;
     let outcome = mamori_backup::backup_prepared(
         &repo,
