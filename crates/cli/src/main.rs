@@ -137,13 +137,19 @@ enum Cmd {
     },
 }
 
+/// Logs to standard error: readable lines by default, one JSON object per line with
+/// `MAMORI_LOG_FORMAT=json` (for journald forwarding or a log collector).
 fn init_tracing() {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("MAMORI_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if std::env::var("MAMORI_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {

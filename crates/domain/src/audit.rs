@@ -168,6 +168,8 @@ pub mod actions {
     pub const EVIDENCE_RENEWED: &str = "evidence.renewed";
     pub const EVIDENCE_VERIFIED: &str = "evidence.verified";
     pub const EVIDENCE_STATUS: &str = "evidence.status";
+    /// Refused reads of the monitoring figures (successful scrapes are not entries).
+    pub const METRICS_READ: &str = "ops.metrics";
     pub const EVIDENCE_REQUESTED: &str = "evidence.requested";
     pub const TLS_REFUSED: &str = "tls.refused";
     pub const CERT_ISSUED: &str = "cert.issued";

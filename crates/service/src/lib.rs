@@ -24,6 +24,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod instance;
+pub mod monitoring;
 pub mod outside;
 pub mod scheduler;
 

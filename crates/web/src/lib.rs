@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod headers;
 pub mod i18n;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod tls;
@@ -101,7 +102,9 @@ pub fn router(svc: Arc<Service>) -> Router {
     for (path, mr) in by_path {
         api = api.route(path, mr);
     }
-    let api = api.fallback(api::not_found);
+    let api = api
+        .fallback(api::not_found)
+        .layer(axum::middleware::from_fn(metrics::track));
     let pages = Router::new()
         .merge(ui::routes())
         .merge(ui::admin::routes())
@@ -117,7 +120,8 @@ pub fn router(svc: Arc<Service>) -> Router {
         .merge(ui::registers::routes())
         // Pages' forms: multipart (file uploads) up to the upload limit, checked with the
         // rest in `bounded_body`; the extractor's own limit is lifted to match.
-        .layer(DefaultBodyLimit::max(upload));
+        .layer(DefaultBodyLimit::max(upload))
+        .layer(axum::middleware::from_fn(metrics::track));
     Router::new()
         .nest("/api/v1", api)
         .route(

@@ -276,6 +276,8 @@ pub const ROUTES: &[Route] = &[
         "稼働確認（プロセスが応答するか）"),
     route!(public GET "/ready" "ready" => crate::api::ready,
         "サービス可能か（データベースと台帳の書き込みが応答するか。不可なら 503）"),
+    route!(GET "/metrics" "metrics" => crate::api::metrics,
+        "稼働指標（Prometheus / OpenMetrics 形式。管理者のトークンで）"),
 ];
 
 /// Operations whose body carries files (records with attachments, evidence files, the asset

@@ -73,7 +73,8 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "runBackup"
         | "runRestoreDrill"
         | "recordOfflineCopy"
-        | "eraseBackupTarget" => vec!["sysadmin"],
+        | "eraseBackupTarget"
+        | "metrics" => vec!["sysadmin"],
         "backupStatus" | "evidenceStatus" => vec!["sysadmin", "auditor"],
         "listCatalogues"
         | "listAssessments"
@@ -857,6 +858,7 @@ fn every_route_for_every_role() {
             s.call("GET", "/compliance/documents/rules", t, None),
         );
         check("backupStatus", s.call("GET", "/backup/status", t, None));
+        check("metrics", s.call("GET", "/metrics", t, None));
         backups_idle(&s, &admin);
         check("runBackup", s.call("POST", "/backup/run", t, None));
         backups_idle(&s, &admin);

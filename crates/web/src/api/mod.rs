@@ -49,6 +49,19 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// Prometheus metrics (OpenMetrics text) for the administrator's token.
+pub async fn metrics(State(svc): Svc, Auth(p): Auth) -> Result<Response, crate::error::ApiError> {
+    let v = svc.vitals(&p).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::render(&v),
+    )
+        .into_response())
+}
+
 /// 200 when the database answers and the ledger writer commits, else 503 naming the part.
 pub async fn ready(State(svc): Svc) -> Response {
     let r = svc.readiness().await;
