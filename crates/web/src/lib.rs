@@ -9,6 +9,7 @@ pub mod headers;
 pub mod i18n;
 pub mod metrics;
 pub mod openapi;
+pub mod panic_guard;
 pub mod routes;
 pub mod tls;
 pub mod ui;
@@ -141,6 +142,7 @@ pub fn router(svc: Arc<Service>) -> Router {
             svc.clone(),
             headers::allowed_host,
         ))
+        .layer(axum::middleware::from_fn(panic_guard::guard))
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(svc)
 }

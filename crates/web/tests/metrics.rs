@@ -70,6 +70,10 @@ fn the_administrator_reads_prometheus_metrics_and_nobody_else_does() {
         r.headers
     );
     assert_eq!(s.ledger_size(), before, "a scrape is not a ledger entry");
+    assert!(
+        r.header("x-request-id").is_some_and(|id| id.len() == 16),
+        "every answer carries its request ID"
+    );
     let text = r.body.as_str().unwrap().to_owned();
     for line in [
         // Counters are per process (other tests in this binary count too): labels, not totals.
