@@ -19,11 +19,17 @@ fn the_service_unit_is_rated_ok_by_systemd_analyze() {
     let text = String::from_utf8_lossy(&out.stdout);
     let level = text
         .lines()
-        .find_map(|l| l.split("Overall exposure level for mamori.service: ").nth(1))
+        .find_map(|l| {
+            l.split("Overall exposure level for mamori.service: ")
+                .nth(1)
+        })
         .and_then(|r| r.split_whitespace().next())
         .and_then(|n| n.parse::<f64>().ok())
         .unwrap_or_else(|| panic!("no exposure level in:\n{text}"));
-    assert!(out.status.success() && level <= 2.0, "exposure {level}:\n{text}");
+    assert!(
+        out.status.success() && level <= 2.0,
+        "exposure {level}:\n{text}"
+    );
 }
 
 #[test]
