@@ -42,19 +42,14 @@ pub trait Progress: Sync {
 pub struct NoProgress;
 impl Progress for NoProgress {}
 
-/// One file to back up: where it goes in the snapshot, and where to read it now (or its
-/// bytes, for a database image taken in memory).
+/// One file to back up: where it goes in the snapshot, and where to read it now.
 #[derive(Clone, Debug)]
 pub struct Source {
     pub path: String,
     pub file: PathBuf,
-    pub data: Option<Arc<Vec<u8>>>,
     /// Never rewritten once it exists (content-addressed, like mamori's blobs): when the
     /// previous snapshot has it, it is taken from there without even a stat.
     pub immutable: bool,
-    /// Cut into smaller chunks (a database, where a day's changes touch pages all over the
-    /// file): a changed page then costs a quarter of the bytes. Must stay the same for a path.
-    pub small_chunks: bool,
     /// Read in fixed parts from a source that knows which parts changed (the database).
     pub paged: Option<Paged>,
 }
@@ -64,9 +59,7 @@ impl Source {
         Source {
             path: path.into(),
             file: file.into(),
-            data: None,
             immutable: false,
-            small_chunks: false,
             paged: None,
         }
     }
@@ -83,20 +76,6 @@ impl Source {
         Source {
             immutable: true,
             ..Source::file(path, file)
-        }
-    }
-
-    pub fn memory(path: impl Into<String>, bytes: Vec<u8>) -> Self {
-        Source {
-            data: Some(Arc::new(bytes)),
-            ..Source::file(path, PathBuf::new())
-        }
-    }
-
-    pub fn with_small_chunks(self) -> Self {
-        Source {
-            small_chunks: true,
-            ..self
         }
     }
 }
@@ -284,14 +263,14 @@ fn paged_hash(plan: &Plan, cvs: &[[u8; 32]]) -> String {
 /// carried over and cut again with what follows.
 const WINDOW: u64 = 32 << 20;
 
-/// Stats every file source that needs it (None for sources in memory and immutable files the
+/// Stats every file source that needs it (None for paged sources and immutable files the
 /// parent has), on a few threads.
 fn stat_all(
     sources: &[Source],
     parent: &HashMap<String, FileEntry>,
 ) -> Result<Vec<Option<(u64, i64)>>> {
     let stat = |s: &Source| -> Result<Option<(u64, i64)>> {
-        if s.data.is_some() || s.paged.is_some() || (s.immutable && parent.contains_key(&s.path)) {
+        if s.paged.is_some() || (s.immutable && parent.contains_key(&s.path)) {
             return Ok(None);
         }
         let m = fs::metadata(&s.file)
@@ -310,35 +289,6 @@ fn stat_all(
         }
         Ok(out)
     })
-}
-
-/// Cuts a buffer already in memory; returns its size, BLAKE3 hash and whether all of it went.
-fn chunk_memory(
-    buf: &Arc<Vec<u8>>,
-    params: &crate::repo::ChunkerParams,
-    seed: u64,
-    progress: &dyn Progress,
-    mut emit: impl FnMut(Arc<Vec<u8>>, usize, usize) -> bool,
-) -> (u64, String, bool) {
-    progress.advance(buf.len() as u64);
-    let cutter = FastCDC::with_level_and_seed(
-        buf,
-        params.min,
-        params.avg,
-        params.max,
-        Normalization::Level1,
-        seed,
-    );
-    for c in cutter {
-        if !emit(buf.clone(), c.offset, c.length) {
-            return (buf.len() as u64, String::new(), false);
-        }
-    }
-    (
-        buf.len() as u64,
-        blake3::hash(buf).to_hex().to_string(),
-        true,
-    )
 }
 
 /// Read windows handed back for reuse once every chunk of them is sealed: allocating and
@@ -521,12 +471,7 @@ pub fn backup_prepared(
             continue;
         }
         let Some((len, mtime)) = metas[i] else {
-            // In memory (the database image): always read.
-            let len = s.data.as_ref().map_or(0, |d| d.len() as u64);
-            total_bytes += len;
-            entries.push(None);
-            to_read.push((i, s, len));
-            continue;
+            unreachable!("every file source not taken above was stat-ed");
         };
         total_bytes += len;
         // The parent is the newest snapshot, which pruning never removes: its chunks are there.
@@ -582,7 +527,6 @@ pub fn backup_prepared(
             let (to_read, params, plans) = (&to_read, &params, &plans);
             scope.spawn(move || -> Result<()> {
                 let mut pool = WindowPool::default();
-                let small = params.small();
                 for (i, s, _) in to_read {
                     if let (Some(paged), Some(plan)) = (&s.paged, plans.get(i)) {
                         let read = read_paged(
@@ -593,7 +537,6 @@ pub fn backup_prepared(
                         }
                         continue;
                     }
-                    let params = if s.small_chunks { &small } else { params };
                     let mut seq = 0usize;
                     let mut emit = |buf, off, len| {
                         let sent = job_tx.send(Job {
@@ -607,25 +550,12 @@ pub fn backup_prepared(
                         seq += 1;
                         sent.is_ok()
                     };
-                    let (size, blake3, whole, mtime) = match &s.data {
-                        Some(bytes) => {
-                            let (size, hash, whole) =
-                                chunk_memory(bytes, params, key.cdc_seed, progress, &mut emit);
-                            (size, hash, whole, 0)
-                        }
-                        None => {
-                            let f = File::open(&s.file).map_err(|e| {
-                                BackupError::Io(format!("{}: {e}", s.file.display()))
-                            })?;
-                            let mtime = mtime_ms(&f.metadata()?);
-                            let (size, hash, whole) =
-                                chunk_file(f, &mut pool, params, key.cdc_seed, progress, &mut emit)
-                                    .map_err(|e| {
-                                        BackupError::Io(format!("{}: {e}", s.file.display()))
-                                    })?;
-                            (size, hash, whole, mtime)
-                        }
-                    };
+                    let f = File::open(&s.file)
+                        .map_err(|e| BackupError::Io(format!("{}: {e}", s.file.display())))?;
+                    let mtime = mtime_ms(&f.metadata()?);
+                    let (size, blake3, whole) =
+                        chunk_file(f, &mut pool, params, key.cdc_seed, progress, &mut emit)
+                            .map_err(|e| BackupError::Io(format!("{}: {e}", s.file.display())))?;
                     if !whole {
                         return Ok(()); // the workers stopped; their error is reported
                     }

@@ -22,24 +22,13 @@ pub struct ChunkerParams {
 }
 
 impl Default for ChunkerParams {
-    /// restic's sizes: large enough that the index stays small, small enough that a changed
-    /// page of the database costs about a megabyte.
+    /// restic's sizes: large enough that the index stays small (the database is not cut by
+    /// content but in fixed parts, `paged.rs`).
     fn default() -> Self {
         ChunkerParams {
             min: 512 * 1024,
             avg: 1024 * 1024,
             max: 8 * 1024 * 1024,
-        }
-    }
-}
-
-impl ChunkerParams {
-    /// A quarter of the sizes, for files whose changes are scattered (databases).
-    pub fn small(&self) -> Self {
-        ChunkerParams {
-            min: (self.min / 4).max(64 * 1024),
-            avg: (self.avg / 4).max(128 * 1024),
-            max: (self.max / 4).max(512 * 1024),
         }
     }
 }
