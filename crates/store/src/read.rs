@@ -682,6 +682,17 @@ impl<'c> Reader<'c> {
     }
 
     /// The first entry at or after `ts` (the ledger is ordered by time).
+    /// How many entries with exactly `action` were written from `from` on: a count in SQLite,
+    /// no row read out (monitoring asks every few seconds).
+    pub fn count_action_since(&self, action: &str, from: Millis) -> Result<u64, StoreError> {
+        let lo = self.idx_at_or_after(from)?;
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM ledger WHERE idx >= ?1 AND action = ?2")?
+            .query_row(params![lo, action], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
     pub fn idx_at_or_after(&self, ts: Millis) -> Result<i64, StoreError> {
         let (mut lo, mut hi) = (0i64, self.ledger_size()? as i64);
         let mut st = self
