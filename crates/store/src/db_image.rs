@@ -74,7 +74,7 @@ impl DatabaseImage {
             )
         };
         let file = File::open(&db)?;
-        let wal = dir.join("mamori.db-wal");
+        let wal = crate::beside(&db, "-wal");
         let bound =
             file.metadata()?.len() / 512 + std::fs::metadata(&wal).map_or(0, |m| m.len()) / 536 + 1;
         let found = scan(

@@ -45,6 +45,13 @@ pub use read::{RawRow, ReadOnly, Reader};
 pub use write_tx::WriteTx;
 pub use writer::{Durability, Store, StoreOptions, WriterStats};
 
+/// A file SQLite or mamori keeps beside the database: `mamori.db-wal`, `mamori.db-pages`.
+pub(crate) fn beside(db: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    db.with_file_name(name)
+}
+
 /// Restricts a file to its owner: keys and the database hold secrets and patient data.
 #[cfg(unix)]
 pub fn restrict_file(path: &std::path::Path) -> std::io::Result<()> {

@@ -60,11 +60,7 @@ pub(crate) struct PageMap {
 
 /// Where the map of `db` lives.
 pub(crate) fn path_of(db: &Path) -> PathBuf {
-    db.with_file_name(format!(
-        "{}-pages",
-        db.file_name()
-            .map_or("mamori.db".into(), |n| n.to_string_lossy())
-    ))
+    crate::beside(db, "-pages")
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {

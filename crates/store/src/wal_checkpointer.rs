@@ -133,11 +133,7 @@ impl Checkpointer {
 }
 
 fn wal_path(db: &Path) -> PathBuf {
-    db.with_file_name(format!(
-        "{}-wal",
-        db.file_name()
-            .map_or("mamori.db".into(), |n| n.to_string_lossy())
-    ))
+    crate::beside(db, "-wal")
 }
 
 impl Rounds {
