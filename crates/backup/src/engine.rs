@@ -248,6 +248,14 @@ fn read_paged(
     Ok(true)
 }
 
+/// Sets a file's `seq`th chunk (or part hash); they arrive from the workers in any order.
+fn put(list: &mut Vec<Option<[u8; 32]>>, seq: usize, v: [u8; 32]) {
+    if list.len() <= seq {
+        list.resize(seq + 1, None);
+    }
+    list[seq] = Some(v);
+}
+
 /// The whole file's hash of a paged file, from its parts' hashes.
 fn paged_hash(plan: &Plan, cvs: &[[u8; 32]]) -> String {
     match cvs {
@@ -628,17 +636,9 @@ pub fn backup_prepared(
         for d in done_rx {
             match d {
                 Done::Chunk { file, seq, id, cv } => {
-                    let list = chunk_lists.entry(file).or_default();
-                    if list.len() <= seq {
-                        list.resize(seq + 1, None);
-                    }
-                    list[seq] = Some(id);
+                    put(chunk_lists.entry(file).or_default(), seq, id);
                     if let Some(cv) = cv {
-                        let list = cv_lists.entry(file).or_default();
-                        if list.len() <= seq {
-                            list.resize(seq + 1, None);
-                        }
-                        list[seq] = Some(cv);
+                        put(cv_lists.entry(file).or_default(), seq, cv);
                     }
                 }
                 Done::File {
