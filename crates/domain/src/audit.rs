@@ -202,6 +202,8 @@ pub mod actions {
     /// The current values of every covered row, stated once when an instance starts being
     /// verified row by row (new, or upgraded from a release that did not).
     pub const STATE_BASELINE: &str = "state.baseline";
+    /// A database from an earlier release migrated, with where its pre-upgrade copy is.
+    pub const INSTANCE_UPGRADED: &str = "instance.upgraded";
     /// Files in the blob store that no row refers to (content of refused or interrupted
     /// writes), removed by the sweep.
     pub const BLOBS_ORPHANS_REMOVED: &str = "blob.orphans_removed";

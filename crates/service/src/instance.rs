@@ -233,8 +233,44 @@ pub fn open_with(
             "台帳の署名鍵がこのインスタンスのものではありません。鍵ファイルを確認してください",
         ));
     }
+    record_upgrade(&svc)?;
     state_baseline(&svc)?;
     Ok(Arc::new(svc))
+}
+
+/// The first entry after a schema upgrade says what changed and where the copy from before
+/// is: an inspector sees the upgrade in the ledger, an operator finds the way back.
+fn record_upgrade(svc: &Service) -> Result<()> {
+    let Some(u) = svc.store.upgrade().cloned() else {
+        return Ok(());
+    };
+    let event = mamori_domain::audit::AuditEvent::new(
+        svc.now(),
+        None,
+        mamori_domain::audit::actions::INSTANCE_UPGRADED,
+        mamori_domain::audit::Outcome::Ok,
+    )
+    .detail(serde_json::json!({
+        "schema_from": u.from,
+        "schema_to": u.to,
+        "release": env!("CARGO_PKG_VERSION"),
+        "pre_upgrade_copy": u.copy.strip_prefix(&svc.data_dir).unwrap_or(&u.copy).display().to_string(),
+        "copy_bytes": u.copy_bytes,
+        "copy_ledger_entries": u.ledger_entries,
+    }));
+    let store = svc.store.clone();
+    std::thread::scope(|sc| {
+        sc.spawn(move || store.write_blocking(move |tx| tx.append(&event)))
+            .join()
+    })
+    .map_err(|_| ServiceError::internal("recording the upgrade panicked"))??;
+    tracing::warn!(
+        from = u.from,
+        to = u.to,
+        copy = %u.copy.display(),
+        "database upgraded from an earlier release; the copy from before is kept"
+    );
+    Ok(())
 }
 
 /// Once per instance (new, or upgraded from a release that did not state its rows): every

@@ -20,6 +20,7 @@ pub mod pool;
 mod read;
 mod schema;
 pub mod state;
+mod upgrade;
 mod wal_checkpointer;
 mod wal_frames;
 mod write_tx;
@@ -42,6 +43,8 @@ pub use ledger::{
 pub use model::*;
 pub use passkeys::PasskeyRow;
 pub use read::{RawRow, ReadOnly, Reader};
+pub use schema::VERSION as SCHEMA_VERSION;
+pub use upgrade::{PRE_UPGRADE_DIR, Upgrade};
 pub use write_tx::WriteTx;
 pub use writer::{Durability, Store, StoreOptions, WriterStats};
 

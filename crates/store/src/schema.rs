@@ -491,20 +491,91 @@ CREATE INDEX compliance_registers_by_register ON compliance_registers(register, 
 "#,
 ];
 
-pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let current: usize =
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
-    if current > MIGRATIONS.len() {
+/// The schema this build writes.
+pub const VERSION: usize = MIGRATIONS.len();
+
+/// The schema version of an open database (0: empty).
+pub fn version(conn: &Connection) -> Result<usize, StoreError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize)
+}
+
+/// Brings the database to [`VERSION`]; the version it had, if it had to change.
+pub fn migrate(conn: &mut Connection) -> Result<Option<usize>, StoreError> {
+    migrate_with(conn, MIGRATIONS)
+}
+
+/// Every pending migration in one transaction: a failure anywhere leaves the database exactly
+/// as it was (the same schema, the same version), never half upgraded.
+fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> Result<Option<usize>, StoreError> {
+    let current = version(conn)?;
+    if current > migrations.len() {
         return Err(StoreError::Schema(format!(
-            "the database is from a newer mamori (schema {current}, this build knows {})",
-            MIGRATIONS.len()
+            "このデータベースは新しいリリースの mamori で作られています（スキーマ {current}、このリリースは {} まで）。新しいリリースで開いてください",
+            migrations.len()
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
+    if current == migrations.len() {
+        return Ok(None);
     }
-    Ok(())
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for (i, sql) in migrations.iter().enumerate().skip(current) {
+        tx.execute_batch(sql).map_err(|e| {
+            StoreError::Schema(format!(
+                "スキーマ更新 {} に失敗しました（{e}）。データベースは更新前のまま（スキーマ {current}）です",
+                i + 1
+            ))
+        })?;
+    }
+    tx.pragma_update(None, "user_version", migrations.len() as i64)?;
+    tx.commit()?;
+    Ok(Some(current))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables(conn: &Connection) -> Vec<String> {
+        let mut st = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_database_as_it_was() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let old = &MIGRATIONS[..VERSION - 2];
+        assert_eq!(migrate_with(&mut conn, old).unwrap(), Some(0));
+        let before = tables(&conn);
+        // The next real migration, then one that fails: neither may stay.
+        let mut next: Vec<&str> = MIGRATIONS[..VERSION - 1].to_vec();
+        next.push("CREATE TABLE upgrade_probe (x); INSERT INTO no_such_table VALUES (1);");
+        let e = migrate_with(&mut conn, &next).unwrap_err();
+        assert!(e.to_string().contains("更新前のまま"), "{e}");
+        assert_eq!(version(&conn).unwrap(), VERSION - 2);
+        assert_eq!(tables(&conn), before);
+        // The real migrations still apply afterwards, all together.
+        assert_eq!(migrate(&mut conn).unwrap(), Some(VERSION - 2));
+        assert_eq!(version(&conn).unwrap(), VERSION);
+        assert_eq!(migrate(&mut conn).unwrap(), None);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_release_is_refused_untouched() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.pragma_update(None, "user_version", (VERSION + 1) as i64)
+            .unwrap();
+        assert!(
+            migrate(&mut conn)
+                .unwrap_err()
+                .to_string()
+                .contains("新しいリリース")
+        );
+        assert_eq!(version(&conn).unwrap(), VERSION + 1);
+    }
 }

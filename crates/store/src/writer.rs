@@ -140,6 +140,7 @@ struct Inner {
     access: crate::access_watch::AccessWatch,
     _checkpointer: crate::wal_checkpointer::Checkpointer,
     clock_unsynchronised: Arc<std::sync::atomic::AtomicBool>,
+    upgrade: Option<crate::upgrade::Upgrade>,
 }
 
 /// A handle on an instance's storage; cheap to clone.
@@ -193,6 +194,17 @@ impl Store {
         let db_path = dir.join("mamori.db");
         let mut conn = open_conn(&db_path, opts.durability)?;
         crate::restrict_file(&db_path)?;
+        let found = crate::schema::version(&conn)?;
+        let upgrade = if found > 0 && found < crate::schema::VERSION {
+            Some(crate::upgrade::copy_before(
+                &conn,
+                dir,
+                found,
+                crate::schema::VERSION,
+            )?)
+        } else {
+            None
+        };
         crate::schema::migrate(&mut conn)?;
         crate::state::install_capture(&conn)?;
         let mut state = crate::ledger::load_state(&conn)?;
@@ -234,11 +246,17 @@ impl Store {
                 access,
                 _checkpointer: checkpointer,
                 clock_unsynchronised,
+                upgrade,
             }),
         })
     }
 
     /// While set, every ledger entry records that the clock was not trusted when written.
+    /// The schema upgrade this open made, with its pre-upgrade copy (none: already current).
+    pub fn upgrade(&self) -> Option<&crate::upgrade::Upgrade> {
+        self.inner.upgrade.as_ref()
+    }
+
     pub fn set_clock_unsynchronised(&self, yes: bool) {
         self.inner
             .clock_unsynchronised

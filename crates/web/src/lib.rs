@@ -6,6 +6,8 @@ pub mod conn;
 pub mod error;
 pub mod extract;
 pub mod headers;
+#[doc(hidden)]
+pub mod hostile;
 pub mod i18n;
 pub mod metrics;
 pub mod openapi;

@@ -1,0 +1,257 @@
+//! Targets over the parsers that need no instance: each takes any bytes, must not panic, and
+//! checks what must hold of whatever it accepts.
+
+use mamori_domain::content::{ALLOWED_MEDIA_TYPES, clean_file_name, sniff_media_type};
+use mamori_evidence::cades;
+use mamori_evidence::cert::Cert;
+use mamori_evidence::cms::{EcdsaP256, Pkcs8Signer};
+use mamori_evidence::ers::{self, HashAlg, HashTree};
+use mamori_evidence::tsp;
+use mamori_passkey::RelyingParty;
+
+use crate::pki::{NOW, pki};
+
+/// Uploads: the type is sniffed from the bytes, the name cleaned.
+pub fn upload_type(data: &[u8]) {
+    if let Some(t) = sniff_media_type(data) {
+        assert!(ALLOWED_MEDIA_TYPES.contains(&t));
+    }
+    if let Ok(name) = clean_file_name(&String::from_utf8_lossy(data)) {
+        assert!(!name.contains(['/', '\\']) && !name.chars().any(char::is_control));
+        assert!(!name.is_empty() && name != "." && name != "..");
+    }
+}
+
+/// The asset-ledger CSV import: whatever it accepts, its own export reads back the same.
+pub fn asset_csv(data: &[u8]) {
+    if let Ok(assets) = mamori_compliance::assets::parse_csv(data) {
+        let again =
+            mamori_compliance::assets::parse_csv(&mamori_compliance::assets::to_csv(&assets))
+                .expect("an export reads back");
+        assert_eq!(again, assets);
+    }
+}
+
+/// Catalogue TOML (an administrator may load their own checklist).
+pub fn catalogue_toml(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = mamori_compliance::catalogue::Catalogue::parse("fuzz.toml", text);
+    }
+}
+
+pub const TSP_DIGEST: [u8; 32] = [0x5a; 32];
+pub const TSP_NONCE: [u8; 8] = [7; 8];
+
+/// A TSA's response (RFC 3161): the token it carries is checked against the digest asked for.
+pub fn tsp_response(data: &[u8]) {
+    if let Ok(token) = tsp::token_from_response(data, &TSP_DIGEST, &TSP_NONCE) {
+        let _ = tsp::peek(&token);
+        let _ = tsp::is_development(&token);
+        if let Ok(info) = tsp::verify_token(&token, &TSP_DIGEST, std::slice::from_ref(&pki().ca)) {
+            assert!(info.gen_time > 0);
+        }
+    }
+    let _ = tsp::peek(data);
+}
+
+/// The OCSP responder (`POST /ocsp`, unauthenticated): every request, however broken, gets a
+/// DER OCSPResponse.
+pub fn ocsp_request(data: &[u8]) {
+    use der::Decode;
+    let p = pki();
+    let key = EcdsaP256::from_pkcs8(&p.ca_pkcs8).expect("the CA key");
+    let out = mamori_evidence::ocsp::respond(data, &p.ca, &key, NOW, |_| {
+        mamori_evidence::ocsp::Status::Good
+    });
+    x509_ocsp::OcspResponse::from_der(&out).expect("an OCSP response");
+}
+
+/// Certificates: imported trust anchors, client certificates, the chains inside signatures.
+pub fn certificate(data: &[u8]) {
+    if let Ok(c) = Cert::from_der(data) {
+        let _ = (c.subject(), c.issuer(), c.serial_hex(), c.to_pem());
+        let _ = (c.not_before(), c.not_after(), c.is_ca(), c.path_len());
+        let _ = (
+            c.may_sign_certificates(),
+            c.eku_critical(),
+            c.is_signed_by(&c),
+        );
+        let _ = mamori_evidence::cert::chain_to_anchor(
+            &c,
+            &[],
+            std::slice::from_ref(&pki().ca),
+            NOW,
+            mamori_evidence::cert::Purpose::Signing,
+        );
+        assert_eq!(Cert::from_pem_chain(&c.to_pem()).expect("own PEM").len(), 1);
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = Cert::from_pem_chain(text);
+    }
+}
+
+pub const P12_PASSWORD: &str = "fuzz passphrase";
+
+/// PKCS#12 import of a signing identity (HPKI card exports).
+pub fn pkcs12(data: &[u8]) {
+    let Ok(store) = p12_keystore::KeyStore::from_pkcs12(data, P12_PASSWORD) else {
+        return;
+    };
+    if let Some((_, chain)) = store.private_key_chain() {
+        for c in chain.chain() {
+            let _ = Cert::from_der(c.as_der());
+        }
+        let _ = Pkcs8Signer::from_pkcs8(chain.key());
+    }
+}
+
+pub const RP_ID: &str = "clinic.example";
+pub const ORIGIN: &str = "https://clinic.example";
+pub const CHALLENGE: [u8; 32] = [0xc4; 32];
+
+/// Splits `data` into parts, each preceded by its 2-byte length; the last takes the rest.
+pub fn split(data: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut out = Vec::with_capacity(n);
+    let mut rest = data;
+    for _ in 1..n {
+        let (len, tail) = match rest {
+            [a, b, tail @ ..] => (usize::from(u16::from_be_bytes([*a, *b])), tail),
+            _ => (0, &[][..]),
+        };
+        let len = len.min(tail.len());
+        out.push(&tail[..len]);
+        rest = &tail[len..];
+    }
+    out.push(rest);
+    out
+}
+
+pub fn join(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i + 1 < parts.len() {
+            out.extend_from_slice(&(p.len() as u16).to_be_bytes());
+        }
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+/// WebAuthn (CBOR attestation objects, COSE keys, authenticator data, client data JSON):
+/// the first byte says registration (even) or assertion (odd).
+pub fn webauthn(data: &[u8]) {
+    let rp = RelyingParty {
+        id: RP_ID.into(),
+        origins: vec![ORIGIN.into()],
+    };
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    if which % 2 == 0 {
+        let p = split(rest, 2);
+        if let Ok(c) = mamori_passkey::verify_registration(&rp, &CHALLENGE, p[0], p[1]) {
+            assert!(!c.id.is_empty() && c.id.len() <= 1023);
+            assert_eq!(c.public_key.len(), 65);
+        }
+    } else {
+        let p = split(rest, 4);
+        let _ = mamori_passkey::verify_assertion(&rp, &CHALLENGE, p[0], 0, p[1], p[2], p[3]);
+    }
+}
+
+pub const SIGNED_CONTENT: &[u8] = "{\"title\":\"診療情報提供書\",\"body\":\"経過良好\"}".as_bytes();
+
+/// CAdES signatures: an external signer's `.p7s` and every stored signature on verification.
+pub fn cades_signature(data: &[u8]) {
+    let p = pki();
+    let _ = cades::signature_value(data);
+    let _ = cades::signature_timestamp(data);
+    if let Ok(info) = cades::verify_detached(
+        data,
+        SIGNED_CONTENT,
+        std::slice::from_ref(&p.ca),
+        std::slice::from_ref(&p.ca),
+    ) {
+        assert!(!info.signer_serial.is_empty());
+    }
+}
+
+pub fn er_objects() -> [&'static [u8]; 2] {
+    [b"record 1 version 1", b"signature of record 1"]
+}
+
+/// RFC 4998 evidence records, as read back on verification and from exported bundles.
+pub fn evidence_record(data: &[u8]) {
+    let _ = ers::decode(data);
+    let _ = ers::verify(data, &er_objects(), std::slice::from_ref(&pki().ca));
+}
+
+/// A valid evidence record over [`er_objects`] and one other object.
+pub fn evidence_record_seed() -> Vec<u8> {
+    let alg = HashAlg::Sha256;
+    let objects: [Vec<Vec<u8>>; 2] = [
+        er_objects().iter().map(|o| alg.digest(o)).collect(),
+        vec![alg.digest(b"another record")],
+    ];
+    let leaves: Vec<u8> = objects
+        .iter()
+        .flat_map(|m| ers::group_leaf(alg, m))
+        .collect();
+    let tree = HashTree::build(alg, leaves).expect("a tree");
+    let token = stamp(tree.root());
+    let ats = ers::archive_time_stamp(alg, tree.reduced(0, &objects[0]), &token).expect("ATS");
+    ers::encode(vec![vec![ats]]).expect("encodes")
+}
+
+pub fn stamp(digest: &[u8]) -> Vec<u8> {
+    let resp = pki().tsa.respond(
+        &tsp::request(digest, &TSP_NONCE).expect("a request"),
+        NOW,
+        &[1],
+    );
+    tsp::token_from_response(&resp, digest, &TSP_NONCE).expect("a token")
+}
+
+/// A CAdES-B-T signature over [`SIGNED_CONTENT`].
+pub fn cades_seed() -> Vec<u8> {
+    let p = pki();
+    let key = EcdsaP256::from_pkcs8(&p.signer.pkcs8).expect("the signer's key");
+    let p7s = cades::sign_detached(
+        SIGNED_CONTENT,
+        &p.signer.cert,
+        std::slice::from_ref(&p.ca),
+        &key,
+        NOW,
+    )
+    .expect("signs");
+    let digest = mamori_evidence::sha256(&cades::signature_value(&p7s).expect("a value"));
+    let resp = p.tsa.respond(
+        &tsp::request(&digest, &TSP_NONCE).expect("a request"),
+        NOW,
+        &[2],
+    );
+    let token = tsp::token_from_response(&resp, &digest, &TSP_NONCE).expect("a token");
+    cades::with_signature_timestamp(&p7s, &token).expect("B-T")
+}
+
+/// A backup snapshot's signed manifest, as read from a target on restore and verify.
+pub fn backup_manifest(data: &[u8]) {
+    if let Some(m) = mamori_backup::SignedManifest::from_object(data)
+        && let Ok(manifest) = m.verified(None)
+    {
+        // What a verified manifest says is what was signed: its own text parses back.
+        assert_eq!(
+            serde_json::from_str::<mamori_backup::Manifest>(&m.manifest)
+                .expect("the signed text")
+                .files
+                .len(),
+            manifest.files.len()
+        );
+    }
+}
+
+/// An SNTP server's reply to the clock check.
+pub fn sntp_reply(data: &[u8]) {
+    let sent = mamori_domain::timesync::request(NOW);
+    let _ = mamori_domain::timesync::parse_reply(data, &sent);
+}

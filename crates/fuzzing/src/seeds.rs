@@ -1,0 +1,164 @@
+//! Well-formed inputs for each target, made with the same code that makes them in mamori, so
+//! that mutations start past the first length check.
+
+use der::Encode;
+use mamori_evidence::tsp;
+use sha1::Digest;
+
+use crate::parsers::{self, CHALLENGE, ORIGIN, P12_PASSWORD, RP_ID, TSP_DIGEST, TSP_NONCE};
+use crate::pki::{NOW, pki};
+
+pub fn upload() -> Vec<Vec<u8>> {
+    vec![
+        b"%PDF-1.7\n".to_vec(),
+        vec![0xFF, 0xD8, 0xFF, 0xE0],
+        b"\x89PNG\r\n\x1a\n".to_vec(),
+        b"II*\0".to_vec(),
+        "紹介状 2026-12.pdf".as_bytes().to_vec(),
+        b"../../etc/passwd".to_vec(),
+    ]
+}
+
+pub fn asset_csv() -> Vec<Vec<u8>> {
+    let text = "\u{feff}kind,name,location,owner,os,patched_on,remote_maintenance,maintainer,vendor,mds_sds,connection_restriction,note\n\
+                server,電子カルテサーバ,サーバ室,院長,Ubuntu 24.04,2026-11-01,yes,〇〇メディカル,〇〇メディカル,received,,\n\
+                network,UTM,サーバ室,院長,FortiOS 7.4,2026-09-15,いいえ,,△△ネット,受領,\"院内LANと保守VPNのみ, 管理画面は院内から\",\n";
+    vec![text.as_bytes().to_vec()]
+}
+
+pub fn catalogue() -> Vec<Vec<u8>> {
+    mamori_compliance::catalogue::EMBEDDED
+        .iter()
+        .map(|(_, text)| text.as_bytes().to_vec())
+        .collect()
+}
+
+pub fn tsp_response() -> Vec<Vec<u8>> {
+    let req = tsp::request(&TSP_DIGEST, &TSP_NONCE).expect("a request");
+    vec![
+        pki().tsa.respond(&req, NOW, &[1, 2]),
+        pki().tsa.respond(b"not a request", NOW, &[3]),
+    ]
+}
+
+pub fn ocsp_request() -> Vec<Vec<u8>> {
+    use x509_ocsp::{CertId, OcspRequest, Request, TbsRequest, Version};
+    let p = pki();
+    let name =
+        p.ca.parsed
+            .tbs_certificate
+            .subject
+            .to_der()
+            .expect("a name");
+    let key = p.ca.spki().subject_public_key.raw_bytes();
+    let id = |serial: x509_cert::serial_number::SerialNumber| CertId {
+        hash_algorithm: spki::AlgorithmIdentifierOwned {
+            oid: der::asn1::ObjectIdentifier::new_unwrap("1.3.14.3.2.26"),
+            parameters: None,
+        },
+        issuer_name_hash: der::asn1::OctetString::new(sha1::Sha1::digest(&name).to_vec())
+            .expect("octets"),
+        issuer_key_hash: der::asn1::OctetString::new(sha1::Sha1::digest(key).to_vec())
+            .expect("octets"),
+        serial_number: serial,
+    };
+    let req = OcspRequest {
+        tbs_request: TbsRequest {
+            version: Version::V1,
+            requestor_name: None,
+            request_list: vec![Request {
+                req_cert: id(p.signer.cert.parsed.tbs_certificate.serial_number.clone()),
+                single_request_extensions: None,
+            }],
+            request_extensions: None,
+        },
+        optional_signature: None,
+    };
+    vec![req.to_der().expect("DER")]
+}
+
+pub fn certificate() -> Vec<Vec<u8>> {
+    let p = pki();
+    vec![
+        p.ca.der.clone(),
+        p.signer.cert.der.clone(),
+        p.tsa.certificate().der.clone(),
+        p.signer.cert.to_pem().into_bytes(),
+    ]
+}
+
+pub fn pkcs12() -> Vec<Vec<u8>> {
+    let p = pki();
+    let mut store = p12_keystore::KeyStore::new();
+    let chain = vec![
+        p12_keystore::Certificate::from_der(&p.signer.cert.der).expect("a certificate"),
+        p12_keystore::Certificate::from_der(&p.ca.der).expect("a certificate"),
+    ];
+    store.add_entry(
+        "signer",
+        p12_keystore::KeyStoreEntry::PrivateKeyChain(p12_keystore::PrivateKeyChain::new(
+            p.signer.pkcs8.clone(),
+            [1u8; 8],
+            chain,
+        )),
+    );
+    vec![store.writer(P12_PASSWORD).write().expect("PKCS#12")]
+}
+
+pub fn webauthn() -> Vec<Vec<u8>> {
+    let mut a = mamori_passkey::soft::Authenticator::new();
+    let (cd, att) = a.create(RP_ID, ORIGIN, &CHALLENGE);
+    let rp = mamori_passkey::RelyingParty {
+        id: RP_ID.into(),
+        origins: vec![ORIGIN.into()],
+    };
+    let cred = mamori_passkey::verify_registration(&rp, &CHALLENGE, &cd, &att).expect("registers");
+    let mut reg = vec![0u8];
+    reg.extend(parsers::join(&[&cd, &att]));
+    let (cd2, auth, sig) = a.get(RP_ID, ORIGIN, &CHALLENGE);
+    let mut get = vec![1u8];
+    get.extend(parsers::join(&[&cred.public_key, &cd2, &auth, &sig]));
+    vec![reg, get]
+}
+
+pub fn cades() -> Vec<Vec<u8>> {
+    vec![parsers::cades_seed()]
+}
+
+pub fn evidence_record() -> Vec<Vec<u8>> {
+    vec![parsers::evidence_record_seed()]
+}
+
+pub fn backup_manifest() -> Vec<Vec<u8>> {
+    let m = mamori_backup::Manifest {
+        format: "mamori-backup-manifest/1".into(),
+        snapshot: "0".repeat(64),
+        created_at: "2026-12-05T00:00:00Z".into(),
+        created_ms: NOW,
+        host: "clinic".into(),
+        tool: "mamori".into(),
+        parent: None,
+        total_bytes: 3,
+        locked_until: None,
+        facts: serde_json::json!({"ledger": {"size": 1, "root": "00"}}),
+        files: vec![mamori_backup::FileEntry {
+            path: "mamori.db".into(),
+            size: 3,
+            mtime_ms: NOW,
+            blake3: "11".repeat(32),
+            chunks: vec!["22".repeat(32)],
+            paged: None,
+        }],
+    };
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    vec![mamori_backup::SignedManifest::sign(&m, &key).to_object()]
+}
+
+pub fn sntp() -> Vec<Vec<u8>> {
+    let sent = mamori_domain::timesync::request(NOW);
+    let mut reply = sent;
+    reply[0] = 0x24; // version 4, mode 4 (server)
+    reply[1] = 2;
+    reply[24..32].copy_from_slice(&sent[40..48]);
+    vec![reply.to_vec()]
+}
