@@ -60,6 +60,17 @@ pub enum CaCmd {
         #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=31))]
         days: u32,
     },
+    /// Issue the server's HTTPS certificate for the names and addresses staff type (the
+    /// previous one is revoked as superseded); `serve` uses it from its next start.
+    ServerCert {
+        #[arg(long, env = "MAMORI_DATA")]
+        data: PathBuf,
+        /// A host name or IP address of this server (repeat for each).
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        #[arg(long, default_value_t = mamori_service::access::server_cert::DEFAULT_DAYS)]
+        days: u32,
+    },
     /// Write the CA certificate (PEM), for clients and for `serve --client-ca`.
     Cert {
         #[arg(long, env = "MAMORI_DATA")]
@@ -67,6 +78,24 @@ pub enum CaCmd {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// What an operator needs after a server certificate is issued: the names it covers, until
+/// when, and the fingerprint to compare on each PC when installing the CA certificate.
+pub(crate) fn server_cert_said(
+    info: &mamori_service::access::server_cert::ServerCertInfo,
+    data: &Path,
+) -> String {
+    format!(
+        "サーバ証明書を発行しました: {}（有効期限 {}）\n\
+         次回の mamori serve から HTTPS で使われます。\n\
+         各 PC には認証局の証明書を入れてください（管理 › 証明書 に手順、または mamori ca cert --data {} --out ca.pem）。\n\
+         認証局の指紋 (SHA-256): {}",
+        info.hosts.join(", "),
+        mamori_service::ledger::audit::jst(info.not_after),
+        data.display(),
+        info.ca_fingerprint
+    )
 }
 
 pub(crate) fn password(file: Option<&Path>) -> Result<String, String> {
@@ -88,6 +117,7 @@ pub fn run(cmd: CaCmd) -> ExitCode {
         | CaCmd::List { data }
         | CaCmd::Revoke { data, .. }
         | CaCmd::Crl { data, .. }
+        | CaCmd::ServerCert { data, .. }
         | CaCmd::Cert { data, .. } => data.clone(),
     };
     let svc = match open(&data) {
@@ -163,6 +193,13 @@ pub fn run(cmd: CaCmd) -> ExitCode {
                 std::fs::write(&out, pem)
                     .map_err(|e| format!("{} に書けません: {e}", out.display()))?;
                 Ok(format!("CRL を書き出しました: {}", out.display()))
+            }
+            CaCmd::ServerCert { hosts, days, .. } => {
+                let info = svc
+                    .issue_server_certificate(None, &hosts, days)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(server_cert_said(&info, &data))
             }
             CaCmd::Cert { out, .. } => {
                 let pem = svc.ca_certificate().await.map_err(|e| e.to_string())?;

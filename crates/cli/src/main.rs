@@ -41,23 +41,31 @@ enum Cmd {
         /// File holding the administrator's initial password (never given on the command line).
         #[arg(long)]
         admin_password_file: PathBuf,
+        /// A host name or IP address staff use to reach this server (repeat for each); the
+        /// HTTPS certificate is issued for them. Default: this machine's name and localhost.
+        #[arg(long = "host")]
+        hosts: Vec<String>,
     },
-    /// Serve an instance over HTTP, or HTTPS with --tls-cert/--tls-key.
+    /// Serve an instance over HTTPS with the certificate `init` issued (tls/), or the one given
+    /// by --tls-cert/--tls-key. Plain HTTP only on a loopback address or with --insecure-http.
     Serve {
         #[arg(long, env = "MAMORI_DATA")]
         data: PathBuf,
         /// Address to listen on (overrides mamori.toml's server.listen).
         #[arg(long)]
         listen: Option<String>,
-        /// The server's certificate chain (PEM); serves HTTPS.
+        /// The server's certificate chain (PEM), instead of tls/server.pem.
         #[arg(long, requires = "tls_key")]
         tls_cert: Option<PathBuf>,
         /// The server's private key (PEM).
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
         /// Client certificates of the facility CA: required, optional or none.
-        #[arg(long, default_value = "none", requires = "tls_cert")]
+        #[arg(long, default_value = "none")]
         client_cert: String,
+        /// Serve plain HTTP even to the network (every page then warns that it is unencrypted).
+        #[arg(long, conflicts_with = "tls_cert")]
+        insecure_http: bool,
     },
     /// Create (if absent) and serve a demo clinic with staff of every role and sample records.
     Demo {
@@ -170,6 +178,7 @@ fn main() -> ExitCode {
             facility,
             admin,
             admin_password_file,
+            hosts,
         } => {
             let pw = match std::fs::read_to_string(&admin_password_file) {
                 Ok(s) => s.trim_end_matches(['\r', '\n']).to_owned(),
@@ -180,16 +189,40 @@ fn main() -> ExitCode {
                     ));
                 }
             };
-            match init(
+            let hosts = if hosts.is_empty() {
+                mamori_service::access::server_cert::default_hosts()
+            } else {
+                hosts
+            };
+            // The names are checked before anything is created.
+            for h in &hosts {
+                if let Err(e) = mamori_service::access::server_cert::check_host(h) {
+                    return fail(e);
+                }
+            }
+            let made = init(
                 &data,
                 &InitParams {
                     facility: &facility,
                     admin_login: &admin,
                     admin_password: &pw,
                 },
-            ) {
-                Ok(()) => {
+            )
+            .and_then(|()| {
+                let svc = open(&data)?;
+                let rt = tokio::runtime::Runtime::new().expect("runtime");
+                let info = rt.block_on(svc.issue_server_certificate(
+                    None,
+                    &hosts,
+                    mamori_service::access::server_cert::DEFAULT_DAYS,
+                ));
+                svc.store().close();
+                info
+            });
+            match made {
+                Ok(info) => {
                     println!("インスタンスを作成しました: {}", data.display());
+                    println!("{}", ca::server_cert_said(&info, &data));
                     println!("管理者 {admin} で初回ログインし、パスワードを変更してください。");
                     println!("起動: mamori serve --data {}", data.display());
                     ExitCode::SUCCESS
@@ -203,20 +236,25 @@ fn main() -> ExitCode {
             tls_cert,
             tls_key,
             client_cert,
+            insecure_http,
         } => {
             init_tracing();
-            let tls = match (tls_cert, tls_key) {
-                (Some(cert), Some(key)) => match client_cert.parse() {
-                    Ok(client_certs) => Some(mamori_web::tls::TlsOptions {
-                        cert,
-                        key,
-                        client_certs,
-                    }),
-                    Err(e) => return fail(e),
-                },
-                _ => None,
+            let client_certs = match client_cert.parse() {
+                Ok(c) => c,
+                Err(e) => return fail(e),
             };
-            run_server(&data, listen, None, tls)
+            let transport = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Transport::Given(mamori_web::tls::TlsOptions {
+                    cert,
+                    key,
+                    client_certs,
+                }),
+                _ => Transport::Instance {
+                    client_certs,
+                    insecure_http,
+                },
+            };
+            run_server(&data, listen, None, transport)
         }
         Cmd::Demo {
             data,
@@ -226,7 +264,15 @@ fn main() -> ExitCode {
             init_tracing();
             match demo::prepare(&data, &listen) {
                 Ok(_) if no_serve => ExitCode::SUCCESS,
-                Ok(banner) => run_server(&data, Some(listen), Some(banner), None),
+                Ok(banner) => run_server(
+                    &data,
+                    Some(listen),
+                    Some(banner),
+                    Transport::Instance {
+                        client_certs: mamori_web::tls::ClientCerts::Off,
+                        insecure_http: false,
+                    },
+                ),
                 Err(e) => fail(e),
             }
         }
@@ -362,23 +408,90 @@ fn checkpoint(data: &Path) -> ExitCode {
     }
 }
 
+/// How `serve` is to speak: with the certificate files given, or as the instance decides.
+enum Transport {
+    Given(mamori_web::tls::TlsOptions),
+    Instance {
+        client_certs: mamori_web::tls::ClientCerts,
+        insecure_http: bool,
+    },
+}
+
+/// HTTPS with the instance's own certificate when it has one; plain HTTP only where nothing
+/// else can listen in (loopback) or when the operator insists (`--insecure-http`).
+fn choose_tls(
+    data: &Path,
+    transport: Transport,
+    local: std::net::SocketAddr,
+) -> Result<Option<mamori_web::tls::TlsOptions>, String> {
+    use mamori_web::tls::ClientCerts;
+    let (client_certs, insecure_http) = match transport {
+        Transport::Given(t) => return Ok(Some(t)),
+        Transport::Instance {
+            client_certs,
+            insecure_http,
+        } => (client_certs, insecure_http),
+    };
+    let (cert, key) = mamori_service::access::server_cert::server_tls_paths(data);
+    if !insecure_http && cert.exists() && key.exists() {
+        return Ok(Some(mamori_web::tls::TlsOptions {
+            cert,
+            key,
+            client_certs,
+        }));
+    }
+    if client_certs != ClientCerts::Off {
+        return Err(
+            "クライアント証明書の確認には HTTPS が必要です（--insecure-http とは併用できません）"
+                .into(),
+        );
+    }
+    if insecure_http || local.ip().is_loopback() {
+        return Ok(None);
+    }
+    Err(format!(
+        "{local} は他の端末から届くアドレスなので、暗号化しない HTTP では起動しません。\n\
+         サーバ証明書を発行してください: mamori ca server-cert --data {} --host <職員が入力するホスト名や IP アドレス>\n\
+         （どうしても HTTP で動かす場合は --insecure-http。すべての画面に警告が出ます）",
+        data.display()
+    ))
+}
+
 fn run_server(
     data: &Path,
     listen: Option<String>,
     banner: Option<String>,
-    tls: Option<mamori_web::tls::TlsOptions>,
+    transport: Transport,
 ) -> ExitCode {
+    let addr = match listen {
+        Some(a) => a,
+        None => match mamori_service::Config::load(data) {
+            Ok(c) => c.server.listen,
+            Err(e) => return fail(e),
+        },
+    };
+    // An address given as numbers is judged before any socket is opened.
+    let decided = match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) => match choose_tls(data, transport, a) {
+            Ok(tls) => Ok(tls),
+            Err(e) => return fail(e),
+        },
+        Err(_) => Err(transport),
+    };
     let svc = match open(data) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let addr = listen.unwrap_or_else(|| svc.config().server.listen.clone());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|e| format!("{addr} で待ち受けできません: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let tls = match decided {
+            Ok(tls) => tls,
+            Err(later) => choose_tls(data, later, local)?,
+        };
         if let Some(b) = banner {
             println!("{b}");
         }

@@ -21,6 +21,8 @@ fn json_logs_are_one_object_per_line_without_secrets() {
             data.to_str().unwrap(),
             "--listen",
             &format!("127.0.0.1:{port}"),
+            // These tests speak HTTP on loopback; HTTPS by default has its own test.
+            "--insecure-http",
         ])
         .env("MAMORI_LOG_FORMAT", "json")
         .env("MAMORI_LOG", "debug")

@@ -216,6 +216,7 @@ pub fn open_with(
         data_dir: dir.to_owned(),
         verifying: std::sync::atomic::AtomicBool::new(false),
         backup_running: std::sync::atomic::AtomicBool::new(false),
+        unencrypted_network: std::sync::atomic::AtomicBool::new(false),
         clock_status: std::sync::Mutex::new(None),
         evidence_cache: Default::default(),
         passkey_challenges: Default::default(),

@@ -169,6 +169,8 @@ pub struct Service {
     verifying: std::sync::atomic::AtomicBool,
     /// Set while a backup started by the server runs, so that two cannot overlap.
     backup_running: std::sync::atomic::AtomicBool,
+    /// Served over plain HTTP on an address other hosts reach (`serve --insecure-http`).
+    unencrypted_network: std::sync::atomic::AtomicBool,
     /// Parsed signing keys, the development TSA and trust anchors, kept between signatures.
     evidence_cache: evidence::Cache,
     /// The last clock check (trusted time), if one ran.
@@ -203,6 +205,24 @@ impl Service {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Says whether this instance is served over plain HTTP to the network (not loopback):
+    /// pages then warn everyone, and cookies cannot be marked Secure (browsers would drop
+    /// them).
+    pub fn set_unencrypted_network(&self, yes: bool) {
+        self.unencrypted_network
+            .store(yes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn unencrypted_network(&self) -> bool {
+        self.unencrypted_network
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether cookies get the Secure flag: as configured, unless served unencrypted.
+    pub fn secure_cookies(&self) -> bool {
+        self.config.server.secure_cookies && !self.unencrypted_network()
     }
 
     /// The password-hashing gate (its peak concurrency is what the attack tests check).

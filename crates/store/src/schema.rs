@@ -489,6 +489,27 @@ CREATE TABLE compliance_registers (
 );
 CREATE INDEX compliance_registers_by_register ON compliance_registers(register, id);
 "#,
+    r#"
+-- The server's own TLS certificate is issued by the facility CA too (HTTPS by default), and
+-- recorded with the clients' ones: SQLite changes a CHECK only by rebuilding the table.
+CREATE TABLE certificates_v2 (
+    serial TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('device', 'user', 'server')),
+    subject TEXT NOT NULL,
+    account_id INTEGER REFERENCES accounts(id),
+    device_id TEXT,
+    not_before INTEGER NOT NULL,
+    not_after INTEGER NOT NULL,
+    issued_at INTEGER NOT NULL,
+    issued_by INTEGER REFERENCES accounts(id),
+    revoked_at INTEGER,
+    revoke_reason TEXT,
+    revoked_by INTEGER REFERENCES accounts(id)
+);
+INSERT INTO certificates_v2 SELECT * FROM certificates;
+DROP TABLE certificates;
+ALTER TABLE certificates_v2 RENAME TO certificates;
+"#,
 ];
 
 /// The schema this build writes.

@@ -132,6 +132,10 @@ pub fn router(svc: Arc<Service>) -> Router {
             axum::routing::post(api::dev_tsa).layer(DefaultBodyLimit::max(16 * 1024)),
         )
         .route(
+            "/ca.crt",
+            axum::routing::get(api::access::ca_certificate_der),
+        )
+        .route(
             "/ocsp",
             axum::routing::post(api::ocsp).layer(DefaultBodyLimit::max(16 * 1024)),
         )
@@ -170,6 +174,13 @@ pub async fn serve_with(
         Some(t) => Some(tls::TlsAcceptor::new(&svc, t).await?),
         None => None,
     };
+    let reachable = !listener.local_addr()?.ip().is_loopback();
+    svc.set_unencrypted_network(tls.is_none() && reachable);
+    if svc.unencrypted_network() {
+        tracing::warn!(
+            "serving plain HTTP to the network: passwords and patient data cross it unencrypted"
+        );
+    }
     let background = mamori_service::scheduler::Background::start(&svc);
     let result = conn::accept_loop(svc.clone(), listener, acceptor, shutdown).await;
     drop(background);

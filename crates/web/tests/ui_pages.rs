@@ -705,6 +705,11 @@ fn admin_and_audit_pages_for_every_role() {
                 ],
                 &admins,
             ),
+            (
+                "/admin/certificates/server".into(),
+                vec![("hosts", "karte.clinic.test\n192.168.1.10")],
+                &admins,
+            ),
             ("/audit/ledger/checkpoint".into(), vec![], &ledger_viewers),
             (
                 "/patients/P1/emergency".into(),
@@ -1075,4 +1080,25 @@ fn signatures_show_on_the_record_verify_on_their_page_and_download_as_a_bundle()
     assert_eq!(b.get("/admin/evidence").status, 403);
     let r = o.post("/admin/evidence/seal", &[("csrf", &csrf(&page.body))]);
     assert_eq!(r.status, 403);
+}
+
+/// Served over plain HTTP to the network (`serve --insecure-http`): every page says so, and
+/// the session cookie drops Secure (a browser would not send it back over HTTP otherwise).
+#[test]
+fn plain_http_to_the_network_warns_on_every_page() {
+    let s = start(|c| c.server.secure_cookies = true);
+    let origin = s.base.trim_end_matches("/api/v1").to_owned();
+    let get = || {
+        let r = ureq::get(&format!("{origin}/login")).call().unwrap();
+        let cookie = r.header("set-cookie").unwrap_or_default().to_owned();
+        (cookie, r.into_string().unwrap())
+    };
+    let (cookie, body) = get();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(!body.contains("unencrypted-banner"));
+    s.svc.set_unencrypted_network(true);
+    let (cookie, body) = get();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    assert!(body.contains("unencrypted-banner"), "{body}");
+    assert!(body.contains("暗号化されていない通信"), "{body}");
 }

@@ -153,6 +153,8 @@ pub fn serve(data: &std::path::Path, port: u16) -> Child {
             data.to_str().unwrap(),
             "--listen",
             &format!("127.0.0.1:{port}"),
+            // These tests speak HTTP on loopback; HTTPS by default has its own test.
+            "--insecure-http",
         ])
         .env("MAMORI_LOCKOUT_FAILURE_DELAY_MS", "0")
         .stdout(Stdio::null())

@@ -74,12 +74,12 @@ fn reason_code(r: &str) -> Option<RevocationReason> {
     })
 }
 
-fn odt(ms: Millis) -> time::OffsetDateTime {
+pub(super) fn odt(ms: Millis) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
-fn ca_err(e: impl std::fmt::Display) -> ServiceError {
+pub(super) fn ca_err(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::new(ErrorCode::Ca, format!("認証局の処理に失敗しました: {e}"))
 }
 
@@ -114,7 +114,7 @@ fn ensure_ca(dir: &Path, facility: &str, now: Millis) -> Result<bool> {
     Ok(true)
 }
 
-fn issuer(dir: &Path) -> Result<(Issuer<'static, KeyPair>, String)> {
+pub(super) fn issuer(dir: &Path) -> Result<(Issuer<'static, KeyPair>, String)> {
     let (key_path, cert_path) = paths(dir);
     let key_pem = std::fs::read_to_string(&key_path).map_err(ca_err)?;
     let cert_pem = std::fs::read_to_string(&cert_path).map_err(ca_err)?;
@@ -136,7 +136,7 @@ fn pem_body(pem: &str) -> Result<Vec<u8>> {
 }
 
 impl Service {
-    async fn ensure_ca_recorded(self: &Arc<Self>) -> Result<()> {
+    pub(super) async fn ensure_ca_recorded(self: &Arc<Self>) -> Result<()> {
         let (dir, facility, now) = (
             self.data_dir.clone(),
             self.facility().to_owned(),

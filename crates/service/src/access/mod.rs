@@ -13,6 +13,7 @@ pub mod guard;
 pub mod maintenance;
 pub mod passkeys;
 pub mod second_factor;
+pub mod server_cert;
 pub mod settings;
 pub(crate) mod sign_in_state;
 

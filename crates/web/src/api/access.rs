@@ -11,11 +11,7 @@ pub struct LoginBody {
 }
 
 pub(crate) fn session_cookie(svc: &Service, token: &str) -> HeaderValue {
-    let secure = if svc.config().server.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if svc.secure_cookies() { "; Secure" } else { "" };
     let max_age = u64::from(svc.config().session.absolute_hours) * 3600;
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
@@ -555,6 +551,22 @@ pub async fn ca_certificate(State(svc): Svc) -> Result<Response, ApiError> {
         svc.ca_certificate().await?,
         "application/x-pem-file",
     ))
+}
+
+/// The CA certificate in DER under a short address (`/ca.crt`) for PCs to install: Windows
+/// and macOS open this type with their certificate installers.
+pub async fn ca_certificate_der(State(svc): Svc) -> Result<Response, ApiError> {
+    let mut res = svc.ca_certificate_der().await?.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-x509-ca-cert"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"mamori-ca.crt\""),
+    );
+    Ok(res)
 }
 
 pub async fn ca_crl(State(svc): Svc) -> Result<Response, ApiError> {

@@ -6,11 +6,12 @@ use mamori_service::ErrorCode;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use mamori_service::Service;
 use mamori_service::access::ca::{CertRequest, REASONS};
+use mamori_service::access::server_cert::ServerCertInfo;
 use mamori_service::ledger::audit::jst;
 use mamori_service::{Principal, ServiceError};
 use mamori_store::CertificateRow;
@@ -18,7 +19,7 @@ use mamori_store::CertificateRow;
 use crate::error::status_of;
 use crate::ui::admin::FormError;
 use crate::ui::form::{SignedForm, SignedIn};
-use crate::ui::{Layout, error_page, layout, render};
+use crate::ui::{Layout, Tr, error_page, lang_of, layout, render};
 
 type Svc = State<Arc<Service>>;
 
@@ -27,6 +28,7 @@ pub fn routes() -> axum::Router<Arc<Service>> {
     axum::Router::new()
         .route("/admin/certificates", get(list_page).post(issue))
         .route("/admin/certificates/revoke", post(revoke))
+        .route("/admin/certificates/server", post(reissue_server))
 }
 
 pub struct CertRow {
@@ -54,6 +56,17 @@ struct ListPage {
     reasons: Vec<(&'static str, &'static str)>,
     form: IssueForm,
     error: Option<FormError>,
+    server: Option<ServerCertInfo>,
+    server_expires: String,
+    hosts_text: String,
+    notice: Option<String>,
+}
+
+/// What `show` draws besides the list: the server certificate's form and a notice.
+#[derive(Default)]
+struct ServerForm {
+    hosts: Option<String>,
+    notice: Option<String>,
 }
 
 async fn show(
@@ -63,11 +76,22 @@ async fn show(
     status: StatusCode,
     form: IssueForm,
     error: Option<&ServiceError>,
+    sf: ServerForm,
 ) -> Response {
     let list = match svc.certificates(Some(p)).await {
         Ok(l) => l,
         Err(e) => return error_page(svc, headers, Some(p), &e),
     };
+    let server = match svc.server_certificate().await {
+        Ok(s) => s,
+        Err(e) => return error_page(svc, headers, Some(p), &e),
+    };
+    let hosts_text = sf.hosts.unwrap_or_else(|| {
+        server
+            .as_ref()
+            .map(|s| s.hosts.join("\n"))
+            .unwrap_or_default()
+    });
     let rows = list
         .into_iter()
         .map(|c| CertRow {
@@ -96,17 +120,87 @@ async fn show(
             reasons: REASONS.to_vec(),
             form,
             error: error.and_then(|e| FormError::of(headers, e)),
+            server_expires: server
+                .as_ref()
+                .map(|s| jst(s.not_after))
+                .unwrap_or_default(),
+            server,
+            hosts_text,
+            notice: sf.notice,
         },
     )
 }
 
-async fn list_page(State(svc): Svc, headers: HeaderMap, SignedIn(p): SignedIn) -> Response {
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    server: String,
+}
+
+async fn list_page(
+    State(svc): Svc,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+    SignedIn(p): SignedIn,
+) -> Response {
     let form = IssueForm {
         kind: "device".into(),
         days: "397".into(),
         ..Default::default()
     };
-    show(&svc, &headers, &p, StatusCode::OK, form, None).await
+    let sf = ServerForm {
+        hosts: None,
+        notice: (q.server == "issued").then(|| {
+            Tr::of(lang_of(&headers))
+                .get("tls.issued_notice")
+                .to_owned()
+        }),
+    };
+    show(&svc, &headers, &p, StatusCode::OK, form, None, sf).await
+}
+
+fn fresh_issue_form() -> IssueForm {
+    IssueForm {
+        kind: "device".into(),
+        days: "397".into(),
+        ..Default::default()
+    }
+}
+
+/// Issues the server's certificate for the names typed (one per line); it is used from the
+/// next start, which the notice says.
+async fn reissue_server(
+    State(svc): Svc,
+    headers: HeaderMap,
+    SignedForm { p, fields }: SignedForm,
+) -> Response {
+    let text = fields.get("hosts");
+    let hosts: Vec<String> = text
+        .split(['\n', ',', ' '])
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .collect();
+    let days = mamori_service::access::server_cert::DEFAULT_DAYS;
+    match svc.issue_server_certificate(Some(&p), &hosts, days).await {
+        Ok(_) => Redirect::to("/admin/certificates?server=issued").into_response(),
+        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) => {
+            let sf = ServerForm {
+                hosts: Some(text),
+                notice: None,
+            };
+            show(
+                &svc,
+                &headers,
+                &p,
+                status_of(e.code),
+                fresh_issue_form(),
+                Some(&e),
+                sf,
+            )
+            .await
+        }
+    }
 }
 
 /// Issues and answers with the PKCS#12 file itself (a download); on refusal, the form again.
@@ -145,7 +239,18 @@ async fn issue(
             res
         }
         Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
-        Err(e) => show(&svc, &headers, &p, status_of(e.code), form, Some(&e)).await,
+        Err(e) => {
+            show(
+                &svc,
+                &headers,
+                &p,
+                status_of(e.code),
+                form,
+                Some(&e),
+                ServerForm::default(),
+            )
+            .await
+        }
     }
 }
 
@@ -161,12 +266,17 @@ async fn revoke(
         Ok(()) => Redirect::to("/admin/certificates").into_response(),
         Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => {
-            let form = IssueForm {
-                kind: "device".into(),
-                days: "397".into(),
-                ..Default::default()
-            };
-            show(&svc, &headers, &p, status_of(e.code), form, Some(&e)).await
+            let form = fresh_issue_form();
+            show(
+                &svc,
+                &headers,
+                &p,
+                status_of(e.code),
+                form,
+                Some(&e),
+                ServerForm::default(),
+            )
+            .await
         }
     }
 }

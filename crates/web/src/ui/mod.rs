@@ -128,6 +128,8 @@ pub struct Layout {
     pub idle_action: &'static str,
     /// Active break-glass accesses: id, patient, until (JST) — shown as a red banner.
     pub emergency: Vec<(i64, String, String)>,
+    /// Served over plain HTTP to the network: a warning on every page.
+    pub unencrypted: bool,
 }
 
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -193,6 +195,7 @@ pub(crate) fn layout(
         idle_left: p.map_or(0, |p| {
             (p.session_seen_at + idle_period_ms(svc) - svc.now()).max(0) / 1000
         }),
+        unencrypted: svc.unencrypted_network(),
         csrf,
     }
 }
@@ -334,11 +337,7 @@ fn signed_out_form<T: Template>(
     page: impl FnOnce(Layout) -> T,
 ) -> Response {
     let token = random_token();
-    let secure = if svc.config().server.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if svc.secure_cookies() { "; Secure" } else { "" };
     let mut res = render(status, page(layout(svc, headers, None, token.clone())));
     res.headers_mut().append(
         header::SET_COOKIE,
