@@ -86,6 +86,7 @@ error_codes! {
     Key = "key", 500, "インスタンスの鍵を読めません", "The instance's key cannot be read.";
     KeyMismatch = "key_mismatch", 500, "インスタンスの鍵が記録された鍵と一致しません", "The instance's key does not match the one recorded.";
     SchemaUpgrade = "schema_upgrade", 500, "データベースをこのリリースの形式に更新できません", "The database cannot be brought to this release's format.";
+    Unwritable = "unwritable", 503, "ディスクに書き込めないため保存できませんでした", "The disk refused the write; nothing was saved.";
     Ca = "ca", 500, "施設CAの処理に失敗しました", "The facility CA failed.";
     Config = "config", 500, "設定に誤りがあります", "The configuration is wrong.";
     Corrupt = "corrupt", 500, "保存されたデータが壊れています", "Stored data is damaged.";
@@ -196,6 +197,7 @@ impl From<StoreError> for ServiceError {
             StoreError::Overloaded => crate::access::guard::busy(),
             // What to do is in the message (free space, a newer release's database).
             StoreError::Schema(m) => Self::new(ErrorCode::SchemaUpgrade, m),
+            StoreError::Unwritable(u) => Self::new(ErrorCode::Unwritable, u.to_string()),
             e => Self::internal(e),
         }
     }

@@ -93,7 +93,6 @@ impl BlobStore {
             return Ok(hash);
         }
         let dir = dest.parent().expect("blob path has a parent");
-        fs::create_dir_all(dir)?;
         // Unique per write: two requests storing the same bytes at once must not share (and
         // truncate) one temporary file.
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -102,14 +101,23 @@ impl BlobStore {
             .root
             .join("tmp")
             .join(format!("{hash}.{}.{n}", std::process::id()));
-        {
+        let written = (|| -> std::io::Result<()> {
+            fs::create_dir_all(dir)?;
             let mut f = File::options().write(true).create_new(true).open(&tmp)?;
             f.write_all(bytes)?;
             f.sync_all()?;
+            crate::restrict_file(&tmp)?;
+            fs::rename(&tmp, &dest)?;
+            sync_dir(dir)
+        })();
+        if let Err(e) = written {
+            // A part written before the disk filled up would hold the space it needs.
+            let _ = fs::remove_file(&tmp);
+            return Err(match crate::disk::from_io(&e, &self.root) {
+                Some(u) => StoreError::Unwritable(u),
+                None => e.into(),
+            });
         }
-        crate::restrict_file(&tmp)?;
-        fs::rename(&tmp, &dest)?;
-        sync_dir(dir)?;
         Ok(hash)
     }
 

@@ -16,4 +16,7 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Schema(String),
+    /// The disk refused the write; nothing of it was kept.
+    #[error("{0}")]
+    Unwritable(crate::disk::Unwritable),
 }

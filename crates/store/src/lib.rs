@@ -10,6 +10,7 @@ mod access_watch;
 mod blobs;
 mod compliance;
 mod db_image;
+pub mod disk;
 mod error;
 mod evidence;
 mod ledger;

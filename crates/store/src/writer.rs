@@ -46,7 +46,31 @@ impl Default for StoreOptions {
     }
 }
 
-type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Done = Box<dyn FnOnce(Result<(), Failure>) + Send>;
+
+/// Why a request's writes did not commit, as every request of the batch is told.
+#[derive(Clone, Debug)]
+enum Failure {
+    /// The disk refused it (full, read-only, failing).
+    Unwritable(crate::disk::Unwritable),
+    Other(String),
+}
+
+impl Failure {
+    fn of(e: &rusqlite::Error, dir: &Path) -> Self {
+        match crate::disk::from_sqlite(e, dir) {
+            Some(u) => Failure::Unwritable(u),
+            None => Failure::Other(e.to_string()),
+        }
+    }
+
+    fn into_error(self, what: &str) -> StoreError {
+        match self {
+            Failure::Unwritable(u) => StoreError::Unwritable(u),
+            Failure::Other(e) => StoreError::Corrupt(format!("{what}: {e}")),
+        }
+    }
+}
 
 /// Counters of the writer's work, for benchmarks and operations.
 #[derive(Debug, Default)]
@@ -87,7 +111,7 @@ trait Work: Send {
     /// Runs the request; says whether its writes are kept, and how to answer after commit.
     fn run(self: Box<Self>, wtx: &mut WriteTx<'_>) -> (bool, Done);
     /// Answers without running.
-    fn refuse(self: Box<Self>, why: String);
+    fn refuse(self: Box<Self>, why: Failure);
 }
 
 type Job = Box<dyn Work>;
@@ -110,16 +134,16 @@ where
         let done: Done = Box::new(move |commit| {
             let _ = reply.send(match commit {
                 Ok(()) => result,
-                Err(e) => Err(E::from(StoreError::Corrupt(format!("commit failed: {e}")))),
+                Err(e) => Err(E::from(e.into_error("commit failed"))),
             });
         });
         (keep, done)
     }
 
-    fn refuse(self: Box<Self>, why: String) {
-        let _ = self.reply.send(Err(E::from(StoreError::Corrupt(format!(
-            "the write could not start: {why}"
-        )))));
+    fn refuse(self: Box<Self>, why: Failure) {
+        let _ = self
+            .reply
+            .send(Err(E::from(why.into_error("the write could not start"))));
     }
 }
 
@@ -224,6 +248,7 @@ impl Store {
         let waccess = access.clone();
         let checkpointer = crate::wal_checkpointer::Checkpointer::start(&db_path)?;
         let backstop = checkpointer.backstop(&db_path);
+        let wdir = dir.to_owned();
         let writer = std::thread::Builder::new()
             .name("mamori-writer".into())
             .spawn(move || {
@@ -231,6 +256,7 @@ impl Store {
                     stats: &wstats,
                     access: &waccess,
                     backstop: &backstop,
+                    dir: &wdir,
                 };
                 run_writer(conn, state, rx, max_batch, background, around)
             })?;
@@ -388,6 +414,8 @@ struct Around<'a> {
     stats: &'a WriterStats,
     access: &'a crate::access_watch::AccessWatch,
     backstop: &'a crate::wal_checkpointer::Backstop,
+    /// The database's directory, asked what a failed write means.
+    dir: &'a Path,
 }
 
 fn run_writer(
@@ -402,6 +430,7 @@ fn run_writer(
         stats,
         access,
         backstop,
+        dir,
     } = around;
     let mut stop = false;
     while !stop {
@@ -454,8 +483,7 @@ fn run_writer(
             &mut state,
             batch,
             Some((&rx, max_batch, &mut stop)),
-            stats,
-            access,
+            (stats, access, dir),
         );
         if background && state.frontier.size() - state.indexed_upto > INDEX_BACKLOG_MAX {
             index_step(&conn, &mut state, stats);
@@ -464,7 +492,7 @@ fn run_writer(
     }
     // Drain whatever is left so no caller waits forever, then leave the indexes complete.
     while let Ok(Msg::Job(j)) = rx.try_recv() {
-        commit_batch(&conn, &mut state, vec![j], None, stats, access);
+        commit_batch(&conn, &mut state, vec![j], None, (stats, access, dir));
     }
     while background && state.indexed_upto < state.frontier.size() {
         let before = state.indexed_upto;
@@ -526,8 +554,7 @@ fn commit_batch(
     state: &mut LedgerState,
     batch: Vec<Job>,
     more: Option<(&Receiver<Msg>, usize, &mut bool)>,
-    stats: &WriterStats,
-    access: &crate::access_watch::AccessWatch,
+    (stats, access, dir): (&WriterStats, &crate::access_watch::AccessWatch, &Path),
 ) {
     let started = std::time::Instant::now();
     stats.batches.fetch_add(1, Ordering::Relaxed);
@@ -535,10 +562,10 @@ fn commit_batch(
     let before_batch = state.clone();
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %e, "could not begin a write transaction");
-        let msg = e.to_string();
+        let why = Failure::of(&e, dir);
         // Outside a transaction each statement would commit on its own: none may run.
         for job in batch {
-            job.refuse(msg.clone());
+            job.refuse(why.clone());
         }
         *state = before_batch;
         return;
@@ -573,7 +600,7 @@ fn commit_batch(
         // and they would commit with the batch.
         if let Err(e) = savepoint(conn) {
             tracing::error!(error = %e, "could not take a savepoint; the request is refused");
-            job.refuse(e.to_string());
+            job.refuse(Failure::of(&e, dir));
             continue;
         }
         let mut wtx = WriteTx::new(conn, state);
@@ -639,8 +666,8 @@ fn commit_batch(
             let _ = conn.execute_batch("ROLLBACK");
             access.transaction_ended();
             *state = before_batch;
-            let msg = e.to_string();
-            dones.into_iter().for_each(|d| d(Err(msg.clone())));
+            let why = Failure::of(&e, dir);
+            dones.into_iter().for_each(|d| d(Err(why.clone())));
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Whether this instance can serve: a read connection answers and the ledger writer commits.
+//! Whether this instance can serve: a read connection answers, the ledger writer commits and
+//! the disk takes writes.
 //! For a load balancer or monitoring, beside `/health` (which only says the process is up).
 //! Answers name no figures, only each part's state.
 
@@ -18,11 +19,13 @@ pub struct Readiness {
     pub database: bool,
     /// The single writer ran a (empty) request and committed it.
     pub ledger_writer: bool,
+    /// The data directory's file system takes writes: not read-only, not full.
+    pub storage: bool,
 }
 
 impl Readiness {
     pub fn ready(&self) -> bool {
-        self.database && self.ledger_writer
+        self.database && self.ledger_writer && self.storage
     }
 }
 
@@ -38,6 +41,7 @@ impl Service {
         Readiness {
             database,
             ledger_writer,
+            storage: mamori_store::disk::probe(&self.data_dir).is_none(),
         }
     }
 }

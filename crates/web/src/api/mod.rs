@@ -74,6 +74,7 @@ pub async fn ready(State(svc): Svc) -> Response {
         "status": if r.ready() { "ready" } else { "unavailable" },
         "database": if r.database { "ok" } else { "unavailable" },
         "ledger_writer": if r.ledger_writer { "ok" } else { "unavailable" },
+        "storage": if r.storage { "ok" } else { "unavailable" },
     });
     (status, Json(body)).into_response()
 }
