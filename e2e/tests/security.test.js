@@ -361,6 +361,36 @@ test('certificates: the administrator issues a device certificate (downloaded on
   await context.close();
 });
 
+test('HTTPS: the administrator issues the server certificate and sees how PCs install the CA, with its fingerprint', async () => {
+  const { context, page } = await demo.signIn('admin');
+  await page.goto(`${base}/admin/certificates`);
+  assert.match(await page.locator('main').innerText(), /サーバ証明書はまだありません/);
+  await page.getByLabel('ホスト名・IPアドレス').fill('bad name/');
+  await page.getByRole('button', { name: '発行する', exact: true }).click();
+  assert.match(await page.getByRole('alert').first().innerText(), /ホスト名でも IP アドレスでもありません/);
+  await page.getByLabel('ホスト名・IPアドレス').fill('karte.demo.test\n127.0.0.1');
+  await page.getByRole('button', { name: '発行する', exact: true }).click();
+  assert.match(await page.getByRole('status').innerText(), /再起動すると新しい証明書/);
+  const main = await page.locator('main').innerText();
+  assert.match(main, /karte\.demo\.test, 127\.0\.0\.1/);
+  await page.getByText('Windows（Edge・Chrome）').click();
+  assert.match(await page.locator('main').innerText(), /信頼されたルート証明機関/);
+  await shot(page, '41-https-ca-install');
+  // The CA certificate PCs download is the one whose fingerprint the page shows.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('link', { name: /認証局の証明書をダウンロード/ }).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), 'mamori-ca.crt');
+  const der = readFileSync(await download.path());
+  const { createHash } = await import('node:crypto');
+  const expected = createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g).join(':');
+  assert.equal(await page.locator('#ca-fingerprint').innerText(), expected);
+  const row = page.locator('tr', { hasText: 'karte.demo.test' });
+  assert.match(await row.innerText(), /サーバ（HTTPS）/);
+  await context.close();
+});
+
 test('a sealed emergency account: one use, announced and queued; then refused until reset', async () => {
   const admin = await demo.signIn('admin');
   await admin.page.goto(`${base}/admin/accounts`);

@@ -45,6 +45,10 @@ enum Cmd {
         /// HTTPS certificate is issued for them. Default: this machine's name and localhost.
         #[arg(long = "host")]
         hosts: Vec<String>,
+        /// Where `serve` listens (server.listen), e.g. 0.0.0.0:8443 for the clinic's PCs.
+        /// Default: 127.0.0.1:8080, this machine only.
+        #[arg(long)]
+        listen: Option<String>,
     },
     /// Serve an instance over HTTPS with the certificate `init` issued (tls/), or the one given
     /// by --tls-cert/--tls-key. Plain HTTP only on a loopback address or with --insecure-http.
@@ -179,6 +183,7 @@ fn main() -> ExitCode {
             admin,
             admin_password_file,
             hosts,
+            listen,
         } => {
             let pw = match std::fs::read_to_string(&admin_password_file) {
                 Ok(s) => s.trim_end_matches(['\r', '\n']).to_owned(),
@@ -194,7 +199,14 @@ fn main() -> ExitCode {
             } else {
                 hosts
             };
-            // The names are checked before anything is created.
+            // The names and the address are checked before anything is created.
+            if let Some(l) = &listen
+                && l.parse::<std::net::SocketAddr>().is_err()
+            {
+                return fail(format!(
+                    "「{l}」は待ち受けアドレスではありません（例: 0.0.0.0:8443）"
+                ));
+            }
             for h in &hosts {
                 if let Err(e) = mamori_service::access::server_cert::check_host(h) {
                     return fail(e);
@@ -208,6 +220,10 @@ fn main() -> ExitCode {
                     admin_password: &pw,
                 },
             )
+            .and_then(|()| match &listen {
+                Some(l) => mamori_service::instance::set_listen(&data, l),
+                None => Ok(()),
+            })
             .and_then(|()| {
                 let svc = open(&data)?;
                 let rt = tokio::runtime::Runtime::new().expect("runtime");

@@ -27,6 +27,10 @@ fn curl(args: &[&str]) -> (bool, String) {
 }
 
 fn init_with_hosts(dir: &Path, hosts: &[&str]) -> (std::path::PathBuf, String) {
+    init_with(dir, hosts, None)
+}
+
+fn init_with(dir: &Path, hosts: &[&str], listen: Option<&str>) -> (std::path::PathBuf, String) {
     let data = dir.join("data");
     let pwf = dir.join("pw.txt");
     std::fs::write(&pwf, format!("{ADMIN_PW}\n")).unwrap();
@@ -43,6 +47,9 @@ fn init_with_hosts(dir: &Path, hosts: &[&str]) -> (std::path::PathBuf, String) {
     ];
     for h in hosts {
         args.extend(["--host", h]);
+    }
+    if let Some(l) = listen {
+        args.extend(["--listen", l]);
     }
     let o = mamori(&args);
     assert!(o.status.success(), "{}", text(&o));
@@ -63,9 +70,14 @@ impl Drop for Server {
 }
 
 fn start(data: &Path, port: u16, extra: &[&str]) -> Server {
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["serve", "--data", data.to_str().unwrap()];
+    // Port 0: where `init --listen` put it, from mamori.toml.
+    if port != 0 {
+        args.extend(["--listen", &listen]);
+    }
     let child = Command::new(env!("CARGO_BIN_EXE_mamori"))
-        .args(["serve", "--data", data.to_str().unwrap(), "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
+        .args(&args)
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -88,7 +100,13 @@ fn wait_for(url: &str, ca: &str) -> (bool, String) {
 #[test]
 fn init_issues_a_server_certificate_and_serve_speaks_https_with_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (data, said) = init_with_hosts(dir.path(), &["karte.clinic.test", "127.0.0.1"]);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (data, said) = init_with(
+        dir.path(),
+        &["karte.clinic.test", "127.0.0.1"],
+        Some(&listen),
+    );
     assert!(said.contains("karte.clinic.test, 127.0.0.1"), "{said}");
     assert!(said.contains("SHA-256"), "{said}");
     let tls = data.join("tls");
@@ -108,8 +126,8 @@ fn init_issues_a_server_certificate_and_serve_speaks_https_with_it() {
     );
     assert!(o.status.success(), "{}", text(&o));
     let ca = ca.to_str().unwrap();
-    let port = free_port();
-    let _server = start(&data, port, &[]);
+    // Started without --listen: the address init wrote into mamori.toml.
+    let _server = start(&data, 0, &[]);
     let (ok, out) = wait_for(&format!("https://127.0.0.1:{port}/api/v1/health"), ca);
     assert!(ok, "{out}");
     let resolve = format!("karte.clinic.test:{port}:127.0.0.1");
@@ -187,7 +205,28 @@ fn a_new_server_certificate_supersedes_the_old_one() {
             .ends_with(".new")),
         "no half-written files left"
     );
-    // A name that is neither a host name nor an address is refused, and nothing changes.
+    // A name that is neither a host name nor an address is refused, and nothing changes; so is
+    // a listening address that is not one, before any instance is made.
+    let o = mamori(&[
+        "init",
+        "--data",
+        dir.path().join("other").to_str().unwrap(),
+        "--facility",
+        "x",
+        "--admin",
+        "admin",
+        "--admin-password-file",
+        dir.path().join("pw.txt").to_str().unwrap(),
+        "--listen",
+        "everywhere",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("待ち受けアドレスではありません"),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.path().join("other").exists());
     let o = mamori(&["ca", "server-cert", "--data", d, "--host", "bad name/"]);
     assert!(!o.status.success());
     assert!(

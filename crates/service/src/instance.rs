@@ -63,6 +63,26 @@ pub fn validate_login(login: &str) -> Result<()> {
     }
 }
 
+/// Changes where `serve` listens (`server.listen` in mamori.toml), e.g. right after `init` on
+/// a server the clinic's PCs reach (`0.0.0.0:8443`). Environment overrides are not written.
+pub fn set_listen(dir: &Path, listen: &str) -> Result<()> {
+    listen.parse::<std::net::SocketAddr>().map_err(|_| {
+        ServiceError::invalid(
+            "listen",
+            format!("「{listen}」は待ち受けアドレスではありません（例: 0.0.0.0:8443）"),
+        )
+    })?;
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(io)?;
+    let mut config = Config::parse(&text, |_| None)?;
+    config.server.listen = listen.to_owned();
+    // A whole new file or the old one, never half of each.
+    let fresh = path.with_extension("toml.new");
+    let _ = std::fs::remove_file(&fresh);
+    write_private(&fresh, config.to_toml().as_bytes())?;
+    std::fs::rename(&fresh, &path).map_err(io)
+}
+
 /// Creates a new instance in `dir` with one administrator who must change the initial
 /// password at first login.
 pub fn init(dir: &Path, params: &InitParams<'_>) -> Result<()> {

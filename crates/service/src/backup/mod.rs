@@ -195,6 +195,9 @@ pub fn stage(dir: &Path, include_keys: bool) -> Result<Staged> {
     ));
     if include_keys {
         list_files(&dir.join(crate::instance::KEY_DIR), "keys", &mut s.sources)?;
+        // The server's HTTPS key and certificate: a restored instance serves as before.
+        let tls = crate::access::server_cert::TLS_DIR;
+        list_files(&dir.join(tls), tls, &mut s.sources)?;
     }
     let blobs = dir.join("blobs");
     if blobs.exists() {
