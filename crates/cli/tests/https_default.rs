@@ -31,29 +31,14 @@ fn init_with_hosts(dir: &Path, hosts: &[&str]) -> (std::path::PathBuf, String) {
 }
 
 fn init_with(dir: &Path, hosts: &[&str], listen: Option<&str>) -> (std::path::PathBuf, String) {
-    let data = dir.join("data");
-    let pwf = dir.join("pw.txt");
-    std::fs::write(&pwf, format!("{ADMIN_PW}\n")).unwrap();
-    let mut args = vec![
-        "init",
-        "--data",
-        data.to_str().unwrap(),
-        "--facility",
-        "テスト診療所",
-        "--admin",
-        "admin",
-        "--admin-password-file",
-        pwf.to_str().unwrap(),
-    ];
+    let mut args = Vec::new();
     for h in hosts {
         args.extend(["--host", h]);
     }
     if let Some(l) = listen {
         args.extend(["--listen", l]);
     }
-    let o = mamori(&args);
-    assert!(o.status.success(), "{}", text(&o));
-    (data, text(&o))
+    init_instance_with(dir, &args)
 }
 
 fn mode(p: &Path) -> u32 {
@@ -216,7 +201,7 @@ fn a_new_server_certificate_supersedes_the_old_one() {
         "--admin",
         "admin",
         "--admin-password-file",
-        dir.path().join("pw.txt").to_str().unwrap(),
+        dir.path().join("admin-password.txt").to_str().unwrap(),
         "--listen",
         "everywhere",
     ]);

@@ -486,18 +486,7 @@ fn every_column_of_every_table_is_covered_or_declared() {
 /// time this release opens it; from then on an edit of any row is found.
 #[test]
 fn an_instance_from_the_previous_release_is_baselined_once_then_covered() {
-    let dir = tempfile::tempdir().unwrap();
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/instance-before-state-capture.tar.gz"
-    );
-    let st = std::process::Command::new("tar")
-        .args(["xzf", fixture, "-C"])
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let data = dir.path().join("data");
+    let (_dir, data) = unpack_fixture("instance-before-state-capture.tar.gz");
     let d = data.to_str().unwrap();
     // Before it is opened: verifies as before, and says the rows are not compared yet.
     let o = mamori(&["verify", "--data", d, "--json"]);

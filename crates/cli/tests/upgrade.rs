@@ -11,21 +11,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 use support::*;
 
-fn unpack_fixture() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/instance-before-state-capture.tar.gz"
-    );
-    let st = std::process::Command::new("tar")
-        .args(["xzf", fixture, "-C"])
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let data = dir.path().join("data");
-    (dir, data)
-}
+const FIXTURE: &str = "instance-before-state-capture.tar.gz";
 
 /// Schema version, ledger size and the newest entry's hash, read without writing.
 fn facts(db: &Path) -> (i64, i64, Vec<u8>) {
@@ -52,7 +38,7 @@ fn copies(data: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn an_instance_from_an_earlier_release_is_copied_then_migrated_and_still_verifies() {
-    let (_dir, data) = unpack_fixture();
+    let (_dir, data) = unpack_fixture(FIXTURE);
     let d = data.to_str().unwrap();
     let (old_version, old_entries, old_head) = facts(&data.join("mamori.db"));
     assert!(
@@ -130,7 +116,7 @@ fn an_instance_from_an_earlier_release_is_copied_then_migrated_and_still_verifie
 
 #[test]
 fn without_room_for_the_copy_nothing_is_migrated() {
-    let (_dir, data) = unpack_fixture();
+    let (_dir, data) = unpack_fixture(FIXTURE);
     let before = facts(&data.join("mamori.db"));
     // Where the copy would go cannot become a directory.
     std::fs::write(data.join("pre-upgrade"), b"in the way").unwrap();

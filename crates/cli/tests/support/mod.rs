@@ -29,10 +29,16 @@ pub fn text(o: &Output) -> String {
 
 /// `mamori init` through the CLI, exactly as an administrator would.
 pub fn init_instance(dir: &Path) -> PathBuf {
+    init_instance_with(dir, &[]).0
+}
+
+/// `mamori init` with further arguments (`--host`, `--listen`); the data path and what it
+/// printed.
+pub fn init_instance_with(dir: &Path, extra: &[&str]) -> (PathBuf, String) {
     let data = dir.join("data");
     let pwf = dir.join("admin-password.txt");
     std::fs::write(&pwf, format!("{ADMIN_PW}\n")).unwrap();
-    let o = mamori(&[
+    let mut args = vec![
         "init",
         "--data",
         data.to_str().unwrap(),
@@ -42,9 +48,30 @@ pub fn init_instance(dir: &Path) -> PathBuf {
         "admin",
         "--admin-password-file",
         pwf.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let o = mamori(&args);
     assert!(o.status.success(), "{}", text(&o));
-    data
+    (data, text(&o))
+}
+
+/// Unpacks `tests/fixtures/<name>` (an instance made by an earlier release, as `data/`);
+/// the directory and the data path.
+pub fn unpack_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let st = Command::new("tar")
+        .arg("xzf")
+        .arg(&fixture)
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(st.success(), "unpacking {}", fixture.display());
+    let data = dir.path().join("data");
+    (dir, data)
 }
 
 /// Adds a doctor, a clerk, a patient and a few finalised records (one with an attachment).

@@ -60,6 +60,24 @@ fn next_tuesday_morning() -> i64 {
     d * DAY + 3_600_000
 }
 
+/// `init` of the tests' clinic at `data` (its administrator's password is [`ADMIN_PW`]).
+pub async fn init_at(data: &Path) {
+    let d2 = data.to_owned();
+    tokio::task::spawn_blocking(move || {
+        init(
+            &d2,
+            &InitParams {
+                facility: "テスト診療所",
+                admin_login: "admin",
+                admin_password: ADMIN_PW,
+            },
+        )
+        .unwrap()
+    })
+    .await
+    .unwrap();
+}
+
 pub async fn fixture() -> Fixture {
     fixture_with(|_| {}).await
 }
@@ -76,20 +94,7 @@ pub async fn fixture_outside(
 ) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let d2 = data.clone();
-    tokio::task::spawn_blocking(move || {
-        init(
-            &d2,
-            &InitParams {
-                facility: "テスト診療所",
-                admin_login: "admin",
-                admin_password: ADMIN_PW,
-            },
-        )
-        .unwrap()
-    })
-    .await
-    .unwrap();
+    init_at(&data).await;
     let clock = Arc::new(TestClock(AtomicI64::new(t0())));
     let mut config = fast_config(&data);
     tweak(&mut config);

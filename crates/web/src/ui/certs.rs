@@ -183,22 +183,12 @@ async fn reissue_server(
     let days = mamori_service::access::server_cert::DEFAULT_DAYS;
     match svc.issue_server_certificate(Some(&p), &hosts, days).await {
         Ok(_) => Redirect::to("/admin/certificates?server=issued").into_response(),
-        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => {
             let sf = ServerForm {
                 hosts: Some(text),
                 notice: None,
             };
-            show(
-                &svc,
-                &headers,
-                &p,
-                status_of(e.code),
-                fresh_issue_form(),
-                Some(&e),
-                sf,
-            )
-            .await
+            refused(&svc, &headers, &p, &e, fresh_issue_form(), sf).await
         }
     }
 }
@@ -238,20 +228,24 @@ async fn issue(
             }
             res
         }
-        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
-        Err(e) => {
-            show(
-                &svc,
-                &headers,
-                &p,
-                status_of(e.code),
-                form,
-                Some(&e),
-                ServerForm::default(),
-            )
-            .await
-        }
+        Err(e) => refused(&svc, &headers, &p, &e, form, ServerForm::default()).await,
     }
+}
+
+/// A refusal: the error page when the role may not, otherwise the page again with the error
+/// beside what was typed.
+async fn refused(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    p: &Principal,
+    e: &ServiceError,
+    form: IssueForm,
+    sf: ServerForm,
+) -> Response {
+    if e.code == ErrorCode::Forbidden {
+        return error_page(svc, headers, Some(p), e);
+    }
+    show(svc, headers, p, status_of(e.code), form, Some(e), sf).await
 }
 
 async fn revoke(
@@ -264,19 +258,9 @@ async fn revoke(
         .await
     {
         Ok(()) => Redirect::to("/admin/certificates").into_response(),
-        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => {
-            let form = fresh_issue_form();
-            show(
-                &svc,
-                &headers,
-                &p,
-                status_of(e.code),
-                form,
-                Some(&e),
-                ServerForm::default(),
-            )
-            .await
+            let sf = ServerForm::default();
+            refused(&svc, &headers, &p, &e, fresh_issue_form(), sf).await
         }
     }
 }
