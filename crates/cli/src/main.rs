@@ -224,6 +224,7 @@ fn main() -> ExitCode {
                 Some(l) => mamori_service::instance::set_listen(&data, l),
                 None => Ok(()),
             })
+            .and_then(|()| mamori_service::instance::set_passkey_host(&data, &hosts))
             .and_then(|()| {
                 let svc = open(&data)?;
                 let rt = tokio::runtime::Runtime::new().expect("runtime");

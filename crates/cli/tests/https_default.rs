@@ -12,7 +12,7 @@ use support::*;
 
 fn curl(args: &[&str]) -> (bool, String) {
     let o = Command::new("curl")
-        .args(["-sS", "--max-time", "5"])
+        .args(["-sSf", "--max-time", "5"])
         .args(args)
         .output()
         .expect("curl (installed by .ci/run)");
@@ -94,6 +94,17 @@ fn init_issues_a_server_certificate_and_serve_speaks_https_with_it() {
     );
     assert!(said.contains("karte.clinic.test, 127.0.0.1"), "{said}");
     assert!(said.contains("SHA-256"), "{said}");
+    // Requests naming the host are answered (DNS rebinding is refused for other names), and
+    // passkeys are bound to it.
+    let toml = std::fs::read_to_string(data.join("mamori.toml")).unwrap();
+    assert!(
+        toml.contains("allowed_hosts = \"karte.clinic.test\""),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("passkey_rp_id = \"karte.clinic.test\""),
+        "{toml}"
+    );
     let tls = data.join("tls");
     assert_eq!(mode(&tls), 0o700);
     assert_eq!(mode(&tls.join("server.key")), 0o600);
@@ -135,7 +146,7 @@ fn init_issues_a_server_certificate_and_serve_speaks_https_with_it() {
         &format!("https://other.clinic.test:{port}/api/v1/health"),
     ]);
     assert!(!ok);
-    let (ok, out) = curl(&["-f", &format!("http://127.0.0.1:{port}/api/v1/health")]);
+    let (ok, out) = curl(&[&format!("http://127.0.0.1:{port}/api/v1/health")]);
     assert!(!ok, "{out}");
     // The CA certificate PCs install is served for the administrator's instructions.
     let (ok, out) = curl(&[
@@ -167,6 +178,11 @@ fn a_new_server_certificate_supersedes_the_old_one() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert_ne!(std::fs::read(data.join("tls/server.pem")).unwrap(), before);
+    let toml = std::fs::read_to_string(data.join("mamori.toml")).unwrap();
+    assert!(
+        toml.contains("allowed_hosts = \"old.clinic.test,new.clinic.test\""),
+        "{toml}"
+    );
     let o = mamori(&["ca", "list", "--data", d]);
     let list = text(&o);
     let lines: Vec<&str> = list.lines().filter(|l| l.contains("server")).collect();
@@ -238,7 +254,7 @@ fn plain_http_only_on_loopback_or_when_insisted() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut r = (false, String::new());
     while Instant::now() < deadline && !r.0 {
-        r = curl(&["-f", &format!("http://127.0.0.1:{port}/api/v1/health")]);
+        r = curl(&[&format!("http://127.0.0.1:{port}/api/v1/health")]);
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(r.0, "{}", r.1);

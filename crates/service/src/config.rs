@@ -238,6 +238,24 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// Adds the DNS names among `hosts` to `allowed_hosts` (addresses and `localhost` are
+    /// always allowed), keeping those already there.
+    pub fn allow_hosts(&mut self, hosts: &[String]) {
+        let mut list: Vec<String> = self
+            .allowed_hosts
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        for h in hosts {
+            let h = h.trim().trim_end_matches('.').to_ascii_lowercase();
+            if h != "localhost" && h.parse::<std::net::IpAddr>().is_err() && !list.contains(&h) {
+                list.push(h);
+            }
+        }
+        self.allowed_hosts = list.join(",");
+    }
+
     /// Whether a request's `Host` (with or without its port) is one this server answers to.
     pub fn host_allowed(&self, host: &str) -> bool {
         let name = match host.strip_prefix('[') {
@@ -332,6 +350,38 @@ impl Config {
         Self::parse(&text, |k| std::env::var(k).ok())
     }
 
+    /// Rewrites `dir/mamori.toml` with `change` applied, as a whole new file (written beside
+    /// it, synced, renamed). Environment overrides are not written into it.
+    pub fn edit(dir: &Path, change: impl FnOnce(&mut Config)) -> Result<()> {
+        let path = dir.join(CONFIG_FILE);
+        let fail = |e: std::io::Error| {
+            ServiceError::new(
+                ErrorCode::Config,
+                format!("設定ファイル {} を書き換えられません: {e}", path.display()),
+            )
+        };
+        let text = std::fs::read_to_string(&path).map_err(fail)?;
+        let mut config = Self::parse(&text, |_| None)?;
+        change(&mut config);
+        let fresh = path.with_extension("toml.new");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let _ = std::fs::remove_file(&fresh);
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                o.mode(0o600);
+            }
+            let mut f = o.open(&fresh)?;
+            f.write_all(config.to_toml().as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&fresh, &path)
+        };
+        write().map_err(fail)
+    }
+
     /// Parses TOML text and applies overrides from `env` (a function so tests need no globals).
     pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut value: toml::Value = toml::from_str(text).map_err(|e| {
@@ -393,6 +443,21 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn certificate_host_names_join_the_allowed_hosts_and_addresses_do_not() {
+        let mut s = ServerConfig::default();
+        s.allow_hosts(&[
+            "Karte.Clinic.Local.".into(),
+            "192.168.1.10".into(),
+            "localhost".into(),
+        ]);
+        assert_eq!(s.allowed_hosts, "karte.clinic.local");
+        s.allow_hosts(&["karte.clinic.local".into(), "b.local".into()]);
+        assert_eq!(s.allowed_hosts, "karte.clinic.local,b.local");
+        assert!(s.host_allowed("karte.clinic.local:8443"));
+        assert!(!s.host_allowed("evil.example"));
+    }
+
     use super::*;
 
     #[test]

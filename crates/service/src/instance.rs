@@ -72,15 +72,23 @@ pub fn set_listen(dir: &Path, listen: &str) -> Result<()> {
             format!("「{listen}」は待ち受けアドレスではありません（例: 0.0.0.0:8443）"),
         )
     })?;
-    let path = dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&path).map_err(io)?;
-    let mut config = Config::parse(&text, |_| None)?;
-    config.server.listen = listen.to_owned();
-    // A whole new file or the old one, never half of each.
-    let fresh = path.with_extension("toml.new");
-    let _ = std::fs::remove_file(&fresh);
-    write_private(&fresh, config.to_toml().as_bytes())?;
-    std::fs::rename(&fresh, &path).map_err(io)
+    Config::edit(dir, |c| c.server.listen = listen.to_owned())
+}
+
+/// Right after `init`: passkeys are bound to the first host name staff type (not to
+/// `localhost`, which only this machine reaches).
+pub fn set_passkey_host(dir: &Path, hosts: &[String]) -> Result<()> {
+    let Some(name) = hosts.iter().find(|h| {
+        let h = h.trim();
+        h != "localhost" && h.parse::<std::net::IpAddr>().is_err()
+    }) else {
+        return Ok(());
+    };
+    Config::edit(dir, |c| {
+        if c.server.passkey_rp_id == "localhost" {
+            c.server.passkey_rp_id = name.trim().to_ascii_lowercase();
+        }
+    })
 }
 
 /// Creates a new instance in `dir` with one administrator who must change the initial

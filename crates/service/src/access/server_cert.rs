@@ -258,6 +258,8 @@ impl Service {
                 .and_then(|d| d.sync_all())
                 .map_err(ca_err)?;
         }
+        // The names are answered to from the next start, with the certificate.
+        crate::config::Config::edit(&self.data_dir, |c| c.server.allow_hosts(&names))?;
         let ca_fingerprint = fingerprint(&self.ca_certificate_der().await?);
         Ok(ServerCertInfo {
             serial,
