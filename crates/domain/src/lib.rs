@@ -7,6 +7,7 @@ pub mod date;
 pub mod error;
 pub mod html;
 pub mod kinds;
+pub mod net;
 pub mod password;
 pub mod patient;
 pub mod permission;

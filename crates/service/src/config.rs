@@ -220,6 +220,10 @@ pub struct ServerConfig {
     pub header_timeout_secs: u64,
     /// Seconds a connection may stay idle (no request in progress, nothing sent either way).
     pub idle_timeout_secs: u64,
+    /// Reverse proxies (nginx, HAProxy) in front of mamori, comma-separated addresses or ranges:
+    /// only for connections from these is `X-Forwarded-For` believed, and only as far as they
+    /// wrote it. Empty: the connecting address is the client.
+    pub trusted_proxies: String,
 }
 
 impl Default for ServerConfig {
@@ -233,11 +237,19 @@ impl Default for ServerConfig {
             max_connections: 1024,
             header_timeout_secs: 10,
             idle_timeout_secs: 60,
+            trusted_proxies: String::new(),
         }
     }
 }
 
 impl ServerConfig {
+    /// `trusted_proxies`, parsed; an entry that is not an address or a range is an error.
+    pub fn trusted_proxy_list(&self) -> Result<Vec<mamori_domain::net::Cidr>> {
+        mamori_domain::net::parse_list(&self.trusted_proxies).map_err(|e| {
+            ServiceError::new(ErrorCode::Config, format!("server.trusted_proxies: {e}"))
+        })
+    }
+
     /// Adds the DNS names among `hosts` to `allowed_hosts` (addresses and `localhost` are
     /// always allowed), keeping those already there.
     pub fn allow_hosts(&mut self, hosts: &[String]) {
@@ -424,12 +436,14 @@ impl Config {
                 }
             }
         }
-        value.try_into().map_err(|e| {
+        let config: Config = value.try_into().map_err(|e| {
             ServiceError::new(
                 ErrorCode::Config,
                 format!("設定の値が正しくありません: {e}"),
             )
-        })
+        })?;
+        config.server.trusted_proxy_list()?;
+        Ok(config)
     }
 
     pub fn to_toml(&self) -> String {
@@ -443,6 +457,19 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_trusted_proxy_that_is_not_an_address_stops_the_start() {
+        let with = |v: &str| {
+            let mut c = super::Config::new("テスト診療所");
+            c.server.trusted_proxies = v.into();
+            super::Config::parse(&c.to_toml(), |_| None)
+        };
+        let e = with("10.0.0.2, nginx").unwrap_err();
+        assert!(e.message.contains("server.trusted_proxies"), "{e:?}");
+        let c = with("10.0.0.0/24").unwrap();
+        assert_eq!(c.server.trusted_proxy_list().unwrap().len(), 1);
+    }
+
     #[test]
     fn certificate_host_names_join_the_allowed_hosts_and_addresses_do_not() {
         let mut s = ServerConfig::default();

@@ -17,15 +17,51 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Where a request came from, for the ledger: the address, and the client certificate
 /// (serial and name) when the connection presented one.
 pub fn client_of(parts: &Parts) -> Option<String> {
-    let ip = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+    let ip = match parts.extensions.get::<Forwarded>() {
+        Some(Forwarded { client, via }) => Some(format!("{client} via {via}")),
+        None => parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+    };
     let cert = parts.extensions.get::<crate::tls::PeerCert>();
     mamori_service::access::auth::client_label(
         ip,
         cert.map(|c| (c.serial.as_str(), c.subject.as_str())),
     )
+}
+
+/// A request that came through a trusted reverse proxy: the client's address and the proxy's.
+#[derive(Clone, Copy, Debug)]
+pub struct Forwarded {
+    pub client: std::net::IpAddr,
+    pub via: std::net::IpAddr,
+}
+
+/// Middleware: for a connection from a trusted proxy (`server.trusted_proxies`), the client
+/// named in `X-Forwarded-For` as far as trusted proxies wrote it.
+pub async fn forwarded(
+    axum::extract::State(trusted): axum::extract::State<Arc<Vec<mamori_domain::net::Cidr>>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if !trusted.is_empty()
+        && let Some(peer) = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+    {
+        let values: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if let (client, Some(via)) = mamori_domain::net::client_address(peer, &values, &trusted) {
+            req.extensions_mut().insert(Forwarded { client, via });
+        }
+    }
+    next.run(req).await
 }
 
 fn cookie(parts: &Parts, name: &str) -> Option<String> {

@@ -148,6 +148,10 @@ pub fn router(svc: Arc<Service>) -> Router {
             svc.clone(),
             headers::allowed_host,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(svc.config().server.trusted_proxy_list().unwrap_or_default()),
+            extract::forwarded,
+        ))
         .layer(axum::middleware::from_fn(panic_guard::guard))
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(svc)

@@ -781,3 +781,43 @@ fn readiness_names_the_part_that_cannot_serve() {
     assert_eq!(r.body["database"], "ok");
     assert_eq!(s.call("GET", "/health", None, None).status, 200);
 }
+
+/// Behind a reverse proxy (issue #22): `X-Forwarded-For` names the client only when the
+/// connection comes from a configured trusted proxy, and only as far as that proxy wrote it;
+/// otherwise a client cannot choose the address the ledger records.
+#[test]
+fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+    fn login_from(s: &TestServer, forwarded: &str) -> String {
+        let agent = ureq::AgentBuilder::new().max_idle_connections(0).build();
+        let r = agent
+            .post(&format!("{}/auth/login", s.base))
+            .set("X-Forwarded-For", forwarded)
+            .send_json(json!({"login": "nobody.here", "password": "wrong password 1"}));
+        assert!(r.is_err(), "a failed sign-in");
+        let events = s
+            .svc
+            .store()
+            .reader()
+            .unwrap()
+            .get()
+            .audit_events(&mamori_store::AuditFilter {
+                action_prefix: Some("auth.login".into()),
+                limit: 1,
+                ..Default::default()
+            })
+            .unwrap();
+        let ev: serde_json::Value = serde_json::from_slice(&events[0].payload).unwrap();
+        ev["client"].as_str().unwrap_or_default().to_owned()
+    }
+    // No proxy configured: the header is the client's own words, and ignored.
+    let s = start(|_| {});
+    assert_eq!(login_from(&s, "203.0.113.9"), "127.0.0.1");
+    // This machine is the trusted proxy: the address it saw, and that it came through it.
+    let s = start(|c| c.server.trusted_proxies = "127.0.0.1".into());
+    assert_eq!(login_from(&s, "203.0.113.9"), "203.0.113.9 via 127.0.0.1");
+    // A forged first hop stays outside what the proxy appended.
+    assert_eq!(
+        login_from(&s, "6.6.6.6, 203.0.113.9"),
+        "203.0.113.9 via 127.0.0.1"
+    );
+}
