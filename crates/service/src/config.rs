@@ -457,12 +457,14 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_trusted_proxy_that_is_not_an_address_stops_the_start() {
         let with = |v: &str| {
-            let mut c = super::Config::new("テスト診療所");
+            let mut c = Config::new("テスト診療所");
             c.server.trusted_proxies = v.into();
-            super::Config::parse(&c.to_toml(), |_| None)
+            Config::parse(&c.to_toml(), |_| None)
         };
         let e = with("10.0.0.2, nginx").unwrap_err();
         assert!(e.message.contains("server.trusted_proxies"), "{e:?}");
@@ -484,8 +486,6 @@ mod tests {
         assert!(s.host_allowed("karte.clinic.local:8443"));
         assert!(!s.host_allowed("evil.example"));
     }
-
-    use super::*;
 
     #[test]
     fn round_trip_and_env_overrides() {
