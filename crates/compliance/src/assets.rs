@@ -224,7 +224,10 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<Asset>, Vec<RowError>> {
                 &format!("{MAX_ROWS} 行を超えています。分けて取り込んでください"),
             ));
         }
-        let get = |i: usize| cols[i].and_then(|c| rec.get(c)).unwrap_or("").to_owned();
+        let get = |i: usize| {
+            let cell = cols[i].and_then(|c| rec.get(c)).unwrap_or("");
+            crate::spreadsheet::unguarded(cell).to_owned()
+        };
         let a = Asset {
             kind: get(0),
             name: get(1),

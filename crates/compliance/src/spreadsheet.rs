@@ -2,12 +2,28 @@
 //! line ends, quoting by the `csv` crate, and no cell that a spreadsheet would run as a formula
 //! (CSV injection: a value starting with `=`, `+`, `-`, `@`, tab or CR gets an apostrophe).
 
+/// Whether a spreadsheet could take the cell for a formula — or, after its leading
+/// apostrophes, it reads as one that was guarded (so that guarding can be undone exactly).
+fn needs_guard(s: &str) -> bool {
+    s.starts_with(['=', '+', '-', '@', '\t', '\r'])
+        || s.strip_prefix('\'').is_some_and(needs_guard)
+}
+
 /// The cell as a spreadsheet should show it, never as a formula.
 pub fn guarded(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if needs_guard(s) {
         format!("'{s}").into()
     } else {
         s.into()
+    }
+}
+
+/// The value a guarded cell stands for: the apostrophe [`guarded`] adds is taken off again
+/// (as a spreadsheet does), so an exported file imports back unchanged.
+pub fn unguarded(s: &str) -> &str {
+    match s.strip_prefix('\'') {
+        Some(rest) if needs_guard(rest) => rest,
+        _ => s,
     }
 }
 
@@ -34,6 +50,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guarded_cell_reads_back_as_it_was() {
+        for v in [
+            "-1", "=SUM(A1)", "+81 3", "@x", "'quoted", "'-kept?", "plain", "",
+        ] {
+            assert_eq!(unguarded(&guarded(v)), v, "{v}");
+        }
+    }
 
     #[test]
     fn cells_are_quoted_and_never_formulas() {

@@ -8,7 +8,11 @@ pub fn valid(s: &str) -> bool {
 /// Days since 1970-01-01 of a YYYY-MM-DD date (proleptic Gregorian), checking the day exists.
 pub fn days(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+    let digits = [0, 1, 2, 3, 5, 6, 8, 9]
+        .iter()
+        .all(|&i| b.get(i).is_some_and(u8::is_ascii_digit));
+    // Only digits: `i64::from_str` alone would take "-026" or "+026" as a year (found by fuzzing).
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !digits {
         return None;
     }
     let y: i64 = s[..4].parse().ok()?;
@@ -54,5 +58,8 @@ mod tests {
         assert_eq!(days("2026-13-01"), None);
         assert_eq!(days("2026-1-01"), None);
         assert!(valid("2000-02-29") && !valid("1900-02-29"));
+        assert_eq!(days("-026-11-01"), None);
+        assert_eq!(days("+026-11-01"), None);
+        assert_eq!(days("2026-+1-01"), None);
     }
 }

@@ -38,9 +38,23 @@ fn mutated(seeds: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Inputs the long cargo-fuzz runs found (docs/security.md), kept so that they stay fixed.
+fn regressions(name: &str) -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("regressions")
+        .join(name);
+    match std::fs::read_dir(dir) {
+        Ok(d) => d
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 fn run(t: &Target, cases: u32) {
-    let seeds = (t.seeds)();
+    let mut seeds = (t.seeds)();
     assert!(!seeds.is_empty(), "{} has seeds", t.name);
+    seeds.extend(regressions(t.name));
     for s in &seeds {
         (t.run)(s);
     }
