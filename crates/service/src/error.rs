@@ -243,6 +243,7 @@ mod tests {
                             | ErrorCode::NoInstance
                             | ErrorCode::Key
                             | ErrorCode::KeyMismatch
+                            | ErrorCode::SchemaUpgrade
                             | ErrorCode::Ca
                             | ErrorCode::Config
                             | ErrorCode::Corrupt
