@@ -5,8 +5,7 @@
 /// Whether a spreadsheet could take the cell for a formula — or, after its leading
 /// apostrophes, it reads as one that was guarded (so that guarding can be undone exactly).
 fn needs_guard(s: &str) -> bool {
-    s.starts_with(['=', '+', '-', '@', '\t', '\r'])
-        || s.strip_prefix('\'').is_some_and(needs_guard)
+    s.starts_with(['=', '+', '-', '@', '\t', '\r']) || s.strip_prefix('\'').is_some_and(needs_guard)
 }
 
 /// The cell as a spreadsheet should show it, never as a formula.

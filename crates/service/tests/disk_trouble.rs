@@ -150,6 +150,21 @@ async fn record(
     Ok(w.record_id)
 }
 
+/// Readiness as a load balancer sees it, polling: the disk is asked at most once a second.
+async fn readiness_becomes(
+    svc: &Arc<Service>,
+    storage: bool,
+) -> mamori_service::ledger::readiness::Readiness {
+    for _ in 0..40 {
+        let r = svc.readiness().await;
+        if r.storage == storage {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    svc.readiness().await
+}
+
 fn verified(data: &Path) {
     let rep = mamori_service::ledger::verify::verify(
         data,
@@ -204,7 +219,7 @@ async fn a_full_or_failing_disk_refuses_clearly_and_loses_nothing_acknowledged()
     big.resize(256 * 1024, b'x');
     let e = record(&svc, &dr, "満杯の間", &big).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::Unwritable, "{e:?}");
-    let r = svc.readiness().await;
+    let r = readiness_becomes(&svc, false).await;
     assert!(!r.storage && !r.ready(), "{r:?}");
     // Every look at a chart is a ledger entry: reads go on while their entries still fit where
     // the log has room, and the first whose entry cannot be made durable is not served.
@@ -220,7 +235,7 @@ async fn a_full_or_failing_disk_refuses_clearly_and_loses_nothing_acknowledged()
 
     // Space comes back: the same process writes again, nobody restarts anything.
     std::fs::remove_file(filler).unwrap();
-    assert!(svc.readiness().await.ready());
+    assert!(readiness_becomes(&svc, true).await.ready());
     assert_eq!(
         svc.patient(&dr, &refused).await.unwrap_err().code,
         ErrorCode::NotFound
@@ -235,7 +250,7 @@ async fn a_full_or_failing_disk_refuses_clearly_and_loses_nothing_acknowledged()
     let e = svc.create_patient(&dr, patient("P3")).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::Unwritable, "{e:?}");
     assert!(e.message.contains("読み取り専用"), "{}", e.message);
-    assert!(!svc.readiness().await.storage);
+    assert!(!readiness_becomes(&svc, false).await.storage);
     assert_eq!(
         svc.record(&dr, r2).await.unwrap_err().code,
         ErrorCode::Unwritable

@@ -29,6 +29,23 @@ impl Readiness {
     }
 }
 
+/// The disk probe writes a file: asked at most once a second per data directory, however often
+/// `/ready` (which needs no sign-in) is called.
+fn storage_ok(dir: &std::path::Path) -> bool {
+    type Last = Option<(std::path::PathBuf, std::time::Instant, bool)>;
+    static LAST: std::sync::Mutex<Last> = std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((d, at, ok)) = &*last
+        && d == dir
+        && at.elapsed() < Duration::from_secs(1)
+    {
+        return *ok;
+    }
+    let ok = mamori_store::disk::probe(dir).is_none();
+    *last = Some((dir.to_owned(), std::time::Instant::now(), ok));
+    ok
+}
+
 impl Service {
     pub async fn readiness(self: &Arc<Self>) -> Readiness {
         let read = tokio::time::timeout(PATIENCE, self.store.read(|r| r.ledger_size()));
@@ -41,7 +58,7 @@ impl Service {
         Readiness {
             database,
             ledger_writer,
-            storage: mamori_store::disk::probe(&self.data_dir).is_none(),
+            storage: storage_ok(&self.data_dir),
         }
     }
 }
