@@ -114,6 +114,42 @@ fn ensure_ca(dir: &Path, facility: &str, now: Millis) -> Result<bool> {
     Ok(true)
 }
 
+/// A certificate the CA has just issued, as recorded: valid from a minute before `now` (the
+/// clocks of PCs differ a little), not revoked.
+pub(super) fn issued_row(
+    serial: &str,
+    kind: &str,
+    subject: String,
+    now: Millis,
+    not_after: Millis,
+    by: Option<&Principal>,
+) -> CertificateRow {
+    CertificateRow {
+        serial: serial.to_owned(),
+        kind: kind.into(),
+        subject,
+        account_id: None,
+        device_id: None,
+        not_before: now - 60_000,
+        not_after,
+        issued_at: now,
+        issued_by: by.map(|p| p.account.id),
+        revoked_at: None,
+        revoke_reason: None,
+        revoked_by: None,
+    }
+}
+
+/// What the ledger entry of an issuance names.
+pub(super) fn issued_target(row: &CertificateRow) -> Target {
+    let mut t = Target::default();
+    t.detail("serial", row.serial.clone());
+    t.detail("kind", row.kind.clone());
+    t.detail("subject", row.subject.clone());
+    t.detail("not_after", row.not_after);
+    t
+}
+
 pub(super) fn issuer(dir: &Path) -> Result<(Issuer<'static, KeyPair>, String)> {
     let (key_path, cert_path) = paths(dir);
     let key_pem = std::fs::read_to_string(&key_path).map_err(ca_err)?;
@@ -299,27 +335,14 @@ impl Service {
             .await
             .map_err(ServiceError::internal)??;
         let row = CertificateRow {
-            serial: serial.clone(),
-            kind: kind.into(),
-            subject: name,
             account_id,
             device_id,
-            not_before: now - 60_000,
-            not_after,
-            issued_at: now,
-            issued_by: p.map(|p| p.account.id),
-            revoked_at: None,
-            revoke_reason: None,
-            revoked_by: None,
+            ..issued_row(&serial, kind, name, now, not_after, p)
         };
-        let mut t = Target::default();
-        t.detail("serial", serial.clone());
-        t.detail("kind", row.kind.clone());
-        t.detail("subject", row.subject.clone());
+        let mut t = issued_target(&row);
         if let Some(d) = &row.device_id {
             t.detail("device_id", d.clone());
         }
-        t.detail("not_after", not_after);
         self.write_audited(p, actions::CERT_ISSUED, t, move |_, tx, _| {
             Ok(tx.insert_certificate(&row)?)
         })

@@ -11,17 +11,16 @@ use std::sync::Arc;
 use mamori_domain::Millis;
 use mamori_domain::audit::actions;
 use mamori_domain::permission::Action;
-use mamori_store::CertificateRow;
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair,
     KeyUsagePurpose, SanType, SerialNumber,
 };
 use serde::Serialize;
 
-use super::ca::{ca_err, issuer, odt};
+use super::ca::{ca_err, issued_row, issued_target, issuer, odt};
 use crate::crypto::random_bytes;
 use crate::error::{Result, ServiceError};
-use crate::{Principal, Service, Target};
+use crate::{Principal, Service};
 
 pub const TLS_DIR: &str = "tls";
 /// The server's certificate followed by the facility CA's (the chain a browser is sent).
@@ -206,25 +205,9 @@ impl Service {
         })
         .await
         .map_err(ServiceError::internal)??;
-        let row = CertificateRow {
-            serial: serial.clone(),
-            kind: "server".into(),
-            subject: names.join(", "),
-            account_id: None,
-            device_id: None,
-            not_before: now - 60_000,
-            not_after,
-            issued_at: now,
-            issued_by: p.map(|p| p.account.id),
-            revoked_at: None,
-            revoke_reason: None,
-            revoked_by: None,
-        };
-        let mut t = Target::default();
-        t.detail("serial", serial.clone());
-        t.detail("kind", "server");
+        let row = issued_row(&serial, "server", names.join(", "), now, not_after, p);
+        let mut t = issued_target(&row);
         t.detail("hosts", names.clone());
-        t.detail("not_after", not_after);
         let by = p.map(|p| p.account.id);
         let recorded = self
             .write_audited(p, actions::CERT_ISSUED, t, move |_, tx, t| {
