@@ -52,3 +52,29 @@ fn the_service_unit_keeps_its_hardening() {
         assert!(text.contains(setting), "{setting:?} missing from the unit");
     }
 }
+
+/// The README's first command, `cargo run --release -- demo`, works only while `mamori` is the
+/// workspace's one binary: any other (a tool, a seed writer) belongs in `examples/`.
+#[test]
+fn mamori_is_the_workspaces_only_binary() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bins: Vec<String> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .filter(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "bin"))
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(bins, ["mamori"], "cargo run -- demo would ask which binary");
+}

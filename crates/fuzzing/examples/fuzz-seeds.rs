@@ -1,5 +1,6 @@
 //! Writes every target's seeds into `<dir>/<target>/` for cargo-fuzz:
-//! `cargo run -p mamori-fuzzing --bin fuzz-seeds -- fuzz/corpus`.
+//! `cargo run -p mamori-fuzzing --example fuzz-seeds -- fuzz/corpus` (an example, not a binary:
+//! `cargo run -- demo` at the top must find only `mamori`).
 
 fn main() {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).unwrap_or("fuzz/corpus".into()));
