@@ -9,6 +9,7 @@ mod demo;
 mod evidence;
 
 use mamori_service::ErrorCode;
+use mamori_web::tls::Transport;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -425,55 +426,6 @@ fn checkpoint(data: &Path) -> ExitCode {
     }
 }
 
-/// How `serve` is to speak: with the certificate files given, or as the instance decides.
-enum Transport {
-    Given(mamori_web::tls::TlsOptions),
-    Instance {
-        client_certs: mamori_web::tls::ClientCerts,
-        insecure_http: bool,
-    },
-}
-
-/// HTTPS with the instance's own certificate when it has one; plain HTTP only where nothing
-/// else can listen in (loopback) or when the operator insists (`--insecure-http`).
-fn choose_tls(
-    data: &Path,
-    transport: Transport,
-    local: std::net::SocketAddr,
-) -> Result<Option<mamori_web::tls::TlsOptions>, String> {
-    use mamori_web::tls::ClientCerts;
-    let (client_certs, insecure_http) = match transport {
-        Transport::Given(t) => return Ok(Some(t)),
-        Transport::Instance {
-            client_certs,
-            insecure_http,
-        } => (client_certs, insecure_http),
-    };
-    let (cert, key) = mamori_service::access::server_cert::server_tls_paths(data);
-    if !insecure_http && cert.exists() && key.exists() {
-        return Ok(Some(mamori_web::tls::TlsOptions {
-            cert,
-            key,
-            client_certs,
-        }));
-    }
-    if client_certs != ClientCerts::Off {
-        return Err(
-            "クライアント証明書の確認には HTTPS が必要です（--insecure-http とは併用できません）"
-                .into(),
-        );
-    }
-    if insecure_http || local.ip().is_loopback() {
-        return Ok(None);
-    }
-    Err(format!(
-        "{local} は他の端末から届くアドレスなので、暗号化しない HTTP では起動しません。\n\
-         サーバ証明書を発行してください: mamori ca server-cert --data {} --host <職員が入力するホスト名や IP アドレス>\n\
-         （どうしても HTTP で動かす場合は --insecure-http。すべての画面に警告が出ます）",
-        data.display()
-    ))
-}
-
 fn run_server(
     data: &Path,
     listen: Option<String>,
@@ -489,7 +441,7 @@ fn run_server(
     };
     // An address given as numbers is judged before any socket is opened.
     let decided = match addr.parse::<std::net::SocketAddr>() {
-        Ok(a) => match choose_tls(data, transport, a) {
+        Ok(a) => match mamori_web::tls::choose(data, transport, a) {
             Ok(tls) => Ok(tls),
             Err(e) => return fail(e),
         },
@@ -507,7 +459,7 @@ fn run_server(
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         let tls = match decided {
             Ok(tls) => tls,
-            Err(later) => choose_tls(data, later, local)?,
+            Err(later) => mamori_web::tls::choose(data, later, local)?,
         };
         if let Some(b) = banner {
             println!("{b}");

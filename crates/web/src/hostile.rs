@@ -15,12 +15,9 @@ pub async fn read_form(
         .header("content-type", content_type)
         .body(axum::body::Body::from(body))
         .map_err(ServiceError::internal)?;
-    let mp = Multipart::from_request(req, &()).await.map_err(|_| {
-        ServiceError::new(
-            mamori_service::ErrorCode::Malformed,
-            "送信されたフォームを読み取れませんでした。もう一度送信してください",
-        )
-    })?;
+    let mp = Multipart::from_request(req, &())
+        .await
+        .map_err(|_| crate::ui::multipart::unreadable())?;
     let parts = crate::ui::multipart::read(mp).await?;
     Ok((parts.fields, parts.files))
 }

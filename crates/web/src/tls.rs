@@ -45,6 +45,54 @@ pub struct TlsOptions {
     pub client_certs: ClientCerts,
 }
 
+/// How `serve` is to speak: with the certificate files given, or as the instance decides.
+pub enum Transport {
+    Given(TlsOptions),
+    Instance {
+        client_certs: ClientCerts,
+        insecure_http: bool,
+    },
+}
+
+/// What `serve` speaks (the same rule `serve_with` warns by): HTTPS with the instance's own certificate when it has one; plain HTTP only where nothing
+/// else can listen in (loopback) or when the operator insists (`--insecure-http`).
+pub fn choose(
+    data: &std::path::Path,
+    transport: Transport,
+    local: std::net::SocketAddr,
+) -> Result<Option<TlsOptions>, String> {
+    let (client_certs, insecure_http) = match transport {
+        Transport::Given(t) => return Ok(Some(t)),
+        Transport::Instance {
+            client_certs,
+            insecure_http,
+        } => (client_certs, insecure_http),
+    };
+    let (cert, key) = mamori_service::access::server_cert::server_tls_paths(data);
+    if !insecure_http && cert.exists() && key.exists() {
+        return Ok(Some(TlsOptions {
+            cert,
+            key,
+            client_certs,
+        }));
+    }
+    if client_certs != ClientCerts::Off {
+        return Err(
+            "クライアント証明書の確認には HTTPS が必要です（--insecure-http とは併用できません）"
+                .into(),
+        );
+    }
+    if insecure_http || local.ip().is_loopback() {
+        return Ok(None);
+    }
+    Err(format!(
+        "{local} は他の端末から届くアドレスなので、暗号化しない HTTP では起動しません。\n\
+         サーバ証明書を発行してください: mamori ca server-cert --data {} --host <職員が入力するホスト名や IP アドレス>\n\
+         （どうしても HTTP で動かす場合は --insecure-http。すべての画面に警告が出ます）",
+        data.display()
+    ))
+}
+
 /// The client certificate of a connection, attached to each of its requests.
 #[derive(Clone, Debug)]
 pub struct PeerCert {

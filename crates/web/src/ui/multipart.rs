@@ -42,11 +42,16 @@ fn refusal(e: MultipartError) -> ServiceError {
             "送信されたデータが大きすぎます。添付ファイルの大きさを確認してください（1ファイル 20MB まで）",
         )
     } else {
-        ServiceError::new(
-            ErrorCode::Malformed,
-            "送信されたフォームを読み取れませんでした。もう一度送信してください",
-        )
+        unreadable()
     }
+}
+
+/// A body that is not a form (broken boundary, not multipart at all).
+pub(crate) fn unreadable() -> ServiceError {
+    ServiceError::new(
+        ErrorCode::Malformed,
+        "送信されたフォームを読み取れませんでした。もう一度送信してください",
+    )
 }
 
 pub(crate) async fn read(mut mp: Multipart) -> Result<Parts, ServiceError> {
