@@ -89,6 +89,11 @@ pub const TARGETS: &[Target] = &[
         seeds: restore::seeds,
     },
     Target {
+        name: "forwarded_for",
+        run: parsers::forwarded_for,
+        seeds: seeds::forwarded_for,
+    },
+    Target {
         name: "sntp_reply",
         run: parsers::sntp_reply,
         seeds: seeds::sntp,

@@ -255,3 +255,32 @@ pub fn sntp_reply(data: &[u8]) {
     let sent = mamori_domain::timesync::request(NOW);
     let _ = mamori_domain::timesync::parse_reply(data, &sent);
 }
+
+/// `X-Forwarded-For` behind `server.trusted_proxies`: the first line is the trusted list (as
+/// configured), the second the header; the peer is 10.0.0.2. An untrusted peer is never
+/// replaced, and a client named is one the header holds.
+pub fn forwarded_for(data: &[u8]) {
+    use mamori_domain::net::{client_address, parse_list};
+    let text = String::from_utf8_lossy(data);
+    let mut lines = text.splitn(2, '\n');
+    let list = lines.next().unwrap_or("");
+    let header = lines.next().unwrap_or("");
+    let Ok(trusted) = parse_list(list) else {
+        return;
+    };
+    let peer: std::net::IpAddr = [10, 0, 0, 2].into();
+    let (client, via) = client_address(peer, &[header], &trusted);
+    if !trusted.iter().any(|c| c.contains(peer)) {
+        assert_eq!((client, via), (peer, None));
+    }
+    assert_eq!(via.is_some(), client != peer);
+    if client != peer {
+        assert!(
+            header
+                .split(',')
+                .filter_map(|h| h.trim().parse::<std::net::IpAddr>().ok())
+                .any(|ip| ip.to_canonical() == client),
+            "{client} is not in {header:?}"
+        );
+    }
+}

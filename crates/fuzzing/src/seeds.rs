@@ -162,3 +162,14 @@ pub fn sntp() -> Vec<Vec<u8>> {
     reply[24..32].copy_from_slice(&sent[40..48]);
     vec![reply.to_vec()]
 }
+
+pub fn forwarded_for() -> Vec<Vec<u8>> {
+    [
+        "10.0.0.0/8\n198.51.100.7",
+        "10.0.0.2, fd00::/8\n6.6.6.6, 198.51.100.7, 10.1.2.3",
+        "\n203.0.113.9",
+        "10.0.0.2\n::ffff:198.51.100.7, unknown",
+    ]
+    .map(|s| s.as_bytes().to_vec())
+    .to_vec()
+}

@@ -109,6 +109,7 @@ bounded! {
     evidence_record: 1000,
     backup_manifest: 1000,
     backup_restore: 200,
+    forwarded_for: 2000,
     sntp_reply: 2000,
 }
 
