@@ -67,6 +67,25 @@ impl Frontier {
         Ok(Self { size, edge })
     }
 
+    /// The edge's hashes, concatenated largest subtree first: with the size, all a log needs
+    /// to keep (e.g. in one coordinator row) to go on appending.
+    pub fn edge_bytes(&self) -> Vec<u8> {
+        self.edge.concat()
+    }
+
+    /// The frontier of a tree of `size` leaves from [`Frontier::edge_bytes`]; `None` when the
+    /// bytes cannot be that tree's edge (one 32-byte hash per set bit of the size).
+    pub fn from_edge(size: u64, bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != size.count_ones() as usize * 32 {
+            return None;
+        }
+        let edge = bytes
+            .chunks_exact(32)
+            .map(|c| c.try_into().expect("32-byte chunks"))
+            .collect();
+        Some(Self { size, edge })
+    }
+
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -129,6 +148,26 @@ mod tests {
             }
             assert_eq!(next, stored_hash_count(f.size()));
         }
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::*;
+
+    #[test]
+    fn edge_bytes_round_trip_and_go_on_appending_alike() {
+        let mut f = Frontier::new();
+        for i in 0..200u64 {
+            let mut copy = Frontier::from_edge(f.size(), &f.edge_bytes()).unwrap();
+            assert_eq!(copy, f);
+            assert_eq!(copy.append(&i.to_le_bytes()), f.append(&i.to_le_bytes()));
+        }
+        // 200 = 0b1100_1000: three subtrees, so 96 bytes and nothing else.
+        let bytes = f.edge_bytes();
+        assert_eq!(bytes.len(), 96);
+        assert!(Frontier::from_edge(200, &bytes[..64]).is_none());
+        assert!(Frontier::from_edge(201, &bytes).is_none());
     }
 }
 

@@ -2,6 +2,17 @@
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL refused or failed a statement (issue #22's backend).
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// A database error reported to every request of a batch (the driver's own error is not
+    /// `Clone`).
+    #[error("database error: {0}")]
+    Database(String),
+    /// The database server could not be reached in the time the store waits for it; nothing
+    /// of the request was kept.
+    #[error("the database server cannot be reached: {0}")]
+    Unreachable(String),
     #[error("file error: {0}")]
     Io(#[from] std::io::Error),
     #[error("another mamori process is using this data directory")]

@@ -18,6 +18,7 @@ mod model;
 mod page_map;
 mod passkeys;
 pub mod pool;
+pub mod postgres;
 mod read;
 mod schema;
 pub mod state;

@@ -1,0 +1,229 @@
+//! A PostgreSQL cluster of the test's own: `initdb` into a temporary directory, `pg_ctl start`
+//! on a free port of 127.0.0.1, `pg_ctl stop -m immediate` (a crash, as far as the data
+//! files know) when dropped or asked.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    as_postgres: bool,
+}
+
+/// Where Debian keeps the server binaries (`/usr/lib/postgresql/<major>/bin`), newest major first,
+/// else whatever `initdb` is on the PATH.
+fn server_bin() -> PathBuf {
+    let mut majors: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((major, bin))
+        })
+        .collect();
+    majors.sort();
+    if let Some((_, bin)) = majors.pop() {
+        return bin;
+    }
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p).find(|d| d.join("initdb").exists() && d.join("pg_ctl").exists())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "PostgreSQL's server binaries (initdb, pg_ctl) were not found: `apt install postgresql` \
+             (.ci/run does this) — the PostgreSQL tests run against a real server"
+        )
+    })
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().unwrap().port()
+}
+
+impl Cluster {
+    /// A fresh cluster with durable commits (fsync and `synchronous_commit` on, the defaults).
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A fresh cluster with extra `postgresql.conf` settings.
+    pub fn start_with(settings: &[(&str, &str)]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("mamori-pg-")
+            .tempdir()
+            .expect("temporary directory");
+        let as_postgres = rustix::process::geteuid().is_root();
+        let cluster = Self {
+            dir,
+            bin: server_bin(),
+            port: free_port(),
+            as_postgres,
+        };
+        if as_postgres {
+            cluster.must(
+                Command::new("chown")
+                    .arg("postgres:")
+                    .arg(cluster.dir.path()),
+            );
+        }
+        let data = cluster.data();
+        cluster.must(
+            cluster
+                .server("initdb")
+                .args([
+                    "--auth=trust",
+                    "--username=postgres",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                    "-D",
+                ])
+                .arg(&data),
+        );
+        let mut conf = format!(
+            "listen_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
+             max_connections = 300\nshared_buffers = 128MB\nfsync = on\nsynchronous_commit = on\n\
+             log_min_messages = warning\nlogging_collector = off\n",
+            cluster.port,
+            cluster.dir.path().display()
+        );
+        for (k, v) in settings {
+            conf.push_str(&format!("{k} = '{v}'\n"));
+        }
+        let mut existing = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+        existing.push_str(&conf);
+        std::fs::write(data.join("postgresql.conf"), existing).unwrap();
+        cluster.start_again();
+        cluster
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A server binary, run as the cluster's owner.
+    fn server(&self, name: &str) -> Command {
+        let program = self.bin.join(name);
+        let mut c = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        };
+        c.current_dir(self.dir.path());
+        c
+    }
+
+    fn must(&self, c: &mut Command) -> Output {
+        let out = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "{c:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Output {
+        let log = self.dir.path().join("server.log");
+        let mut c = self.server("pg_ctl");
+        c.arg("-D").arg(self.data()).arg("-l").arg(log).args(args);
+        c.output().unwrap_or_else(|e| panic!("pg_ctl: {e}"))
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    pub fn start_again(&self) {
+        let out = self.pg_ctl(&["-w", "-t", "60", "start"]);
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+    }
+
+    /// Stops the server the way a crash would (`pg_ctl stop -m immediate`: no checkpoint, the
+    /// next start replays the WAL).
+    pub fn stop_immediate(&self) {
+        let out = self.pg_ctl(&["-w", "-m", "immediate", "stop"]);
+        assert!(
+            out.status.success(),
+            "pg_ctl stop failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The server's log so far (for a failing test's message).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A connection URL for `database` as the superuser, over TCP on 127.0.0.1.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Creates an empty database and returns its URL.
+    pub fn database(&self, name: &str) -> String {
+        self.psql("postgres", &format!("CREATE DATABASE \"{name}\""));
+        self.url(name)
+    }
+
+    /// Runs SQL through `psql` (unaligned, tuples only) and returns what it printed.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let psql = Some(self.bin.join("psql"))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| "psql".into());
+        let out = Command::new(psql)
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+            ])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "psql `{sql}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.pg_ctl(&["-w", "-m", "immediate", "stop"]);
+    }
+}
