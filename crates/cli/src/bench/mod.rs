@@ -4,6 +4,7 @@
 mod backup;
 mod evidence;
 mod http;
+mod postgres;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -28,6 +29,14 @@ pub enum Which {
         /// Distinct patients the events are spread over (2,000 ≈ a large hospital's day).
         #[arg(long, default_value_t = 2_000)]
         patients: usize,
+        /// Also append the same load to the ledger on this PostgreSQL database (in a schema of
+        /// its own, dropped afterwards), e.g. postgres://mamori@127.0.0.1/mamori.
+        #[arg(long)]
+        database: Option<String>,
+        /// Nodes sequencing into the PostgreSQL ledger at once (each its own connection and
+        /// group commit), the writers spread over them.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
     },
     /// `verify` throughput over a ledger of N entries.
     Verify {
@@ -69,7 +78,7 @@ pub enum Which {
     },
 }
 
-fn event(i: usize, ts: i64, patients: usize) -> AuditEvent {
+pub(crate) fn event(i: usize, ts: i64, patients: usize) -> AuditEvent {
     let actor = ActorRef {
         id: (i % 200) as i64 + 2,
         login: format!("staff{:03}", i % 200),
@@ -121,7 +130,7 @@ pub(crate) async fn grow_ledger(svc: &Arc<mamori_service::Service>, n: u64) -> R
     Ok(())
 }
 
-fn pct(sorted: &[Duration], p: f64) -> f64 {
+pub(crate) fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -140,7 +149,15 @@ pub fn run(which: Which) -> ExitCode {
             writers,
             per_row,
             patients,
-        } => rt.block_on(ledger(events, writers, per_row, patients)),
+            database,
+            nodes,
+        } => rt.block_on(async {
+            let sqlite = ledger(events, writers, per_row, patients).await?;
+            match database {
+                Some(url) => postgres::ledger(&url, events, writers, nodes, sqlite).await,
+                None => Ok(()),
+            }
+        }),
         Which::Verify { entries } => verify(entries),
         Which::Access { events } => access(events),
         Which::Http(o) => http::run(&o).map_err(StoreError::Corrupt),
@@ -181,12 +198,13 @@ pub(crate) fn machine() -> String {
     format!("{cpu}, {cores} cores")
 }
 
+/// Returns the group-commit rate, for the PostgreSQL comparison in the same run.
 async fn ledger(
     events: usize,
     writers: usize,
     per_row: usize,
     patients: usize,
-) -> Result<(), StoreError> {
+) -> Result<f64, StoreError> {
     println!("machine: {}", machine());
     println!(
         "ledger append: {events} chart-access events over {patients} patients, {writers} concurrent writers, synchronous=FULL (fsync per commit)"
@@ -296,7 +314,7 @@ async fn ledger(
         "ratio raw batched / mamori:     {:.2}x  (goal: ≤ 2x)",
         batched / rate
     );
-    Ok(())
+    Ok(rate)
 }
 
 /// Fills a store with `n` events quickly (large batches), for the verify and query benches.

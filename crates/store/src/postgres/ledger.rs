@@ -11,6 +11,7 @@ use mamori_domain::audit::AuditEvent;
 use mamori_ledger::Frontier;
 use rand_core::{OsRng, RngCore};
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, Statement};
 
 use super::{connect, retryable, schema};
@@ -190,10 +191,26 @@ fn sequence(frontier: &mut Frontier, last_ts: &mut i64, batch: &[Job]) -> Column
     c
 }
 
-async fn attempt(conn: &mut Conn, batch: &[Job], id: &[u8]) -> Result<u64, Failed> {
+/// One try at sequencing the batch. While this node waited for the coordinator row (another
+/// node was committing), more appends may have arrived: when `more` is given they join the
+/// batch, so that contention between nodes makes batches larger rather than throughput lower.
+async fn attempt(
+    conn: &mut Conn,
+    batch: &mut Vec<Job>,
+    more: Option<(&mut mpsc::Receiver<Job>, usize)>,
+    id: &[u8],
+) -> Result<u64, Failed> {
     let before = |e: tokio_postgres::Error| Failed::Before(e.into());
     let tx = conn.client.transaction().await.map_err(before)?;
     let head = tx.query_one(&conn.lock_head, &[]).await.map_err(before)?;
+    if let Some((rx, max)) = more {
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+    }
     let size: i64 = head.get(0);
     let mut last_ts: i64 = head.get(1);
     let edge: &[u8] = head.get(2);
@@ -280,7 +297,17 @@ async fn run(
         let mut id = [0u8; 16];
         OsRng.fill_bytes(&mut id);
         let deadline = Instant::now() + opts.reconnect_for;
-        let outcome = sequence_batch(&config, &mut conn, &batch, &id, deadline, &stats).await;
+        let outcome = sequence_batch(
+            &config,
+            &mut conn,
+            &mut batch,
+            &mut rx,
+            opts.max_batch,
+            &id,
+            deadline,
+            &stats,
+        )
+        .await;
         if outcome.is_ok() {
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats
@@ -297,16 +324,21 @@ async fn run(
     }
 }
 
-/// Runs the batch until it is in, or it certainly is not and will not be.
+/// Runs the batch until it is in, or it certainly is not and will not be. The batch grows only
+/// on the first try: once a COMMIT may have happened, the id stands for exactly those entries.
+#[allow(clippy::too_many_arguments)]
 async fn sequence_batch(
     config: &Config,
     conn: &mut Option<Conn>,
-    batch: &[Job],
+    batch: &mut Vec<Job>,
+    rx: &mut mpsc::Receiver<Job>,
+    max_batch: usize,
     id: &[u8],
     deadline: Instant,
     stats: &PgLedgerStats,
 ) -> Result<u64, StoreError> {
     let mut unsure = false;
+    let mut first_try = true;
     loop {
         let c = match conn {
             Some(c) => c,
@@ -328,8 +360,26 @@ async fn sequence_batch(
                 }
             }
         }
-        let failed = match attempt(c, batch, id).await {
+        let more = first_try.then_some((&mut *rx, max_batch));
+        first_try = false;
+        let failed = match attempt(c, batch, more, id).await {
             Ok(first) => return Ok(first),
+            // An earlier try of this batch did commit after all (its connection broke while the
+            // server went on): the id is taken, so the entries are in.
+            Err(Failed::Before(StoreError::Postgres(e)))
+                if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                    && e.as_db_error().and_then(|d| d.constraint())
+                        == Some("ledger_batches_pkey") =>
+            {
+                if Instant::now() >= deadline {
+                    return Err(StoreError::Corrupt(
+                        "a ledger batch id is taken but its batch cannot be found".into(),
+                    ));
+                }
+                unsure = true;
+                *conn = None;
+                continue;
+            }
             Err(f) => f,
         };
         let retry = failed.retryable() && Instant::now() < deadline;

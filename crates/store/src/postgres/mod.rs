@@ -18,6 +18,7 @@ mod verify;
 use std::str::FromStr;
 
 pub use ledger::{PgLedger, PgLedgerOptions, PgLedgerStats};
+pub use tokio_postgres::Config;
 pub use verify::{LedgerCheck, verify_ledger};
 
 use crate::StoreError;

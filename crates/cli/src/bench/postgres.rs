@@ -1,0 +1,121 @@
+//! The ledger on PostgreSQL under the same load as the SQLite run before it (issue #22's goal:
+//! ≥ 20,000 durable events/s with 64 writers, `synchronous_commit = on`).
+
+use std::time::{Duration, Instant};
+
+use mamori_store::StoreError;
+use mamori_store::postgres::{
+    Config, PgLedger, PgLedgerOptions, connect, parse_url, verify_ledger,
+};
+
+use super::{event, pct};
+
+pub(super) async fn ledger(
+    url: &str,
+    events: usize,
+    writers: usize,
+    nodes: usize,
+    sqlite_rate: f64,
+) -> Result<(), StoreError> {
+    let nodes = nodes.max(1);
+    let mut config = parse_url(url)?;
+    let admin = connect(&config).await?;
+    let settings = admin
+        .query_one(
+            "SELECT current_setting('server_version'), current_setting('fsync'),
+                    current_setting('synchronous_commit'), current_setting('synchronous_standby_names')",
+            &[],
+        )
+        .await?;
+    let (version, fsync, sync_commit, standbys): (String, String, String, String) = (
+        settings.get(0),
+        settings.get(1),
+        settings.get(2),
+        settings.get(3),
+    );
+    println!(
+        "\nPostgreSQL {version}: fsync={fsync} synchronous_commit={sync_commit} synchronous_standby_names='{standbys}'"
+    );
+    if fsync != "on" || sync_commit == "off" || sync_commit == "local" && !standbys.is_empty() {
+        println!(
+            "  note: commits are not fully durable with these settings; the figure is not comparable"
+        );
+    }
+    // A schema of the bench's own, so that a real instance's ledger in the same database is
+    // never touched, and nothing is left behind.
+    let schema = format!("mamori_bench_{}", std::process::id());
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await?;
+    config.options(format!("-c search_path={schema}"));
+    let result = run(&config, events, writers, nodes, sqlite_rate).await;
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await?;
+    result
+}
+
+async fn run(
+    config: &Config,
+    events: usize,
+    writers: usize,
+    nodes: usize,
+    sqlite_rate: f64,
+) -> Result<(), StoreError> {
+    let mut ledgers = Vec::new();
+    for _ in 0..nodes {
+        ledgers.push(PgLedger::open(config.clone(), PgLedgerOptions::default()).await?);
+    }
+    let per_writer = events / writers.max(1);
+    let t0 = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..writers {
+        let ledger = ledgers[w % nodes].clone();
+        set.spawn(async move {
+            let mut lat = Vec::with_capacity(per_writer);
+            for k in 0..per_writer {
+                let i = w * per_writer + k;
+                let ev = event(i, 1_795_000_000_000 + i as i64, 20_000);
+                let s = Instant::now();
+                ledger.append(ev).await?;
+                lat.push(s.elapsed());
+            }
+            Ok::<_, StoreError>(lat)
+        });
+    }
+    let mut lat: Vec<Duration> = Vec::new();
+    while let Some(r) = set.join_next().await {
+        lat.extend(r.map_err(|e| StoreError::Corrupt(e.to_string()))??);
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    lat.sort();
+    let n = lat.len();
+    let rate = n as f64 / elapsed;
+    let batches: u64 = ledgers
+        .iter()
+        .map(|l| l.stats().batches.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    println!(
+        "mamori ledger on PostgreSQL ({nodes} node(s), {writers} writers): {rate:>10.0} events/s   p50 {:.2} ms   p99 {:.2} ms   ({n} events in {elapsed:.2} s, {batches} transactions, {:.1} entries each)  (goal: ≥ 20,000/s)",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        n as f64 / batches.max(1) as f64
+    );
+    println!(
+        "ratio PostgreSQL / SQLite (same run): {:.2}x",
+        rate / sqlite_rate
+    );
+    let t = Instant::now();
+    let check = verify_ledger(&connect(config).await?).await?;
+    println!(
+        "verify on PostgreSQL: {} entries re-derived in {:.2} s, {}",
+        check.size,
+        t.elapsed().as_secs_f64(),
+        if check.problems.is_empty() {
+            "intact".to_owned()
+        } else {
+            format!("{} problems", check.problems.len())
+        }
+    );
+    Ok(())
+}
