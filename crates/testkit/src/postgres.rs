@@ -103,6 +103,84 @@ impl Cluster {
         cluster
     }
 
+    /// A streaming standby of this cluster (`pg_basebackup -R`) on a port of its own, started
+    /// and connected. Make it synchronous with [`Cluster::require_synchronous_standby`].
+    pub fn standby(&self) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("mamori-pg-standby-")
+            .tempdir()
+            .expect("temporary directory");
+        let standby = Self {
+            dir,
+            bin: self.bin.clone(),
+            port: free_port(),
+            as_postgres: self.as_postgres,
+        };
+        if standby.as_postgres {
+            standby.must(
+                Command::new("chown")
+                    .arg("postgres:")
+                    .arg(standby.dir.path()),
+            );
+        }
+        standby.must(
+            standby
+                .server("pg_basebackup")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
+                .args(["-X", "stream", "-R", "--no-sync", "--checkpoint=fast", "-D"])
+                .arg(standby.data()),
+        );
+        let conf = standby.data().join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str(&format!(
+            "port = {}\nunix_socket_directories = '{}'\ncluster_name = 'standby{}'\n",
+            standby.port,
+            standby.dir.path().display(),
+            standby.port
+        ));
+        std::fs::write(&conf, text).unwrap();
+        standby.start_again();
+        standby
+    }
+
+    /// Commits on this primary wait until a standby has the WAL on disk
+    /// (`synchronous_standby_names = '*'`); returns once one standby streams synchronously.
+    pub fn require_synchronous_standby(&self) {
+        self.psql(
+            "postgres",
+            "ALTER SYSTEM SET synchronous_standby_names = '*'",
+        );
+        self.psql("postgres", "SELECT pg_reload_conf()");
+        for _ in 0..300 {
+            if self.psql(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync' AND state = 'streaming'",
+            ) == "1"
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("no synchronous standby after 30 s:\n{}", self.log());
+    }
+
+    /// Makes this standby the primary (`pg_ctl promote`) and waits until it accepts writes.
+    pub fn promote(&self) {
+        let out = self.pg_ctl(&["-w", "-t", "60", "promote"]);
+        assert!(
+            out.status.success(),
+            "pg_ctl promote failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
