@@ -65,7 +65,7 @@ async fn losing_the_primary_loses_no_acknowledged_entry_after_promoting_the_sync
             unreachable!()
         })
     };
-    let (mut acked, failed) =
+    let (mut acked, failed, _) =
         load(&[a.clone(), b.clone()], 16, 200, Duration::from_millis(3)).await;
     failover.await.unwrap();
     let (probes, recovered_after) = probe.await.unwrap();

@@ -29,7 +29,7 @@ async fn two_nodes_sequence_one_ledger_with_the_root_sqlite_computes() {
         Default::default(),
     )
     .await;
-    let (acked, failed) = load(&[a.clone(), b.clone()], 24, 60, Duration::ZERO).await;
+    let (acked, failed, _) = load(&[a.clone(), b.clone()], 24, 60, Duration::ZERO).await;
     assert_eq!(failed, 0);
     let n = 2 * 24 * 60;
     assert_eq!(acked.len(), n);
@@ -86,8 +86,13 @@ async fn a_database_crash_under_load_loses_no_acknowledged_entry_and_repeats_non
             cluster.start_again();
         })
     };
-    let (acked, failed) = load(&[a.clone(), b.clone()], 16, 150, Duration::from_millis(2)).await;
+    let (acked, failed, slowest) =
+        load(&[a.clone(), b.clone()], 16, 150, Duration::from_millis(2)).await;
     crash.await.unwrap();
+    eprintln!(
+        "database crash: server down 0.7 s; the slowest append waited {:.2} s",
+        slowest.as_secs_f64()
+    );
     assert_eq!(
         failed, 0,
         "appends failed although the database came back in time"
@@ -140,7 +145,7 @@ async fn a_node_whose_connection_dies_mid_batch_is_replaced_without_a_gap() {
             killed
         })
     };
-    let (acked, failed) = load(&[a.clone(), b], 16, 120, Duration::from_millis(1)).await;
+    let (acked, failed, _) = load(&[a.clone(), b], 16, 120, Duration::from_millis(1)).await;
     assert!(killer.await.unwrap() > 0);
     assert_eq!(failed, 0);
     let stored = nonces(&url).await;

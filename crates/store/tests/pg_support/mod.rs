@@ -55,13 +55,14 @@ pub async fn nonces(url: &str) -> HashMap<u64, String> {
 }
 
 /// Starts `writers` tasks per node, each appending `each` events; returns what was
-/// acknowledged (index → nonce) and how many appends failed.
+/// acknowledged (index → nonce), how many appends failed, and the slowest append (what a user
+/// waited at worst across a failure).
 pub async fn load(
     nodes: &[PgLedger],
     writers: usize,
     each: usize,
     pause: Duration,
-) -> (HashMap<u64, String>, usize) {
+) -> (HashMap<u64, String>, usize, Duration) {
     let mut tasks = tokio::task::JoinSet::new();
     for (n, ledger) in nodes.iter().enumerate() {
         for w in 0..writers {
@@ -69,12 +70,15 @@ pub async fn load(
             tasks.spawn(async move {
                 let mut acked = Vec::new();
                 let mut failed = 0;
+                let mut slowest = Duration::ZERO;
                 for k in 0..each {
                     let nonce = format!("n{n}-w{w}-{k}");
-                    match ledger
+                    let t = std::time::Instant::now();
+                    let r = ledger
                         .append(event(&nonce, 1_795_000_000_000 + k as i64))
-                        .await
-                    {
+                        .await;
+                    slowest = slowest.max(t.elapsed());
+                    match r {
                         Ok(idx) => acked.push((idx, nonce)),
                         Err(_) => failed += 1,
                     }
@@ -82,15 +86,17 @@ pub async fn load(
                         tokio::time::sleep(pause).await;
                     }
                 }
-                (acked, failed)
+                (acked, failed, slowest)
             });
         }
     }
     let mut acked = HashMap::new();
     let mut failed = 0;
+    let mut slowest = Duration::ZERO;
     while let Some(r) = tasks.join_next().await {
-        let (a, f) = r.unwrap();
+        let (a, f, s) = r.unwrap();
         failed += f;
+        slowest = slowest.max(s);
         for (idx, nonce) in a {
             assert!(
                 acked.insert(idx, nonce).is_none(),
@@ -98,7 +104,7 @@ pub async fn load(
             );
         }
     }
-    (acked, failed)
+    (acked, failed, slowest)
 }
 
 pub fn assert_all_present(acked: &HashMap<u64, String>, stored: &HashMap<u64, String>) {
