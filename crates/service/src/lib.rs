@@ -283,29 +283,29 @@ impl Service {
 
     /// Removes files of the blob store that no row refers to and that have not been written
     /// or reused for `min_age_ms` (the content of a refused or interrupted write), with a
-    /// ledger entry naming them. Runs on the writer thread, where no reference to a file can
-    /// be in the making; a file about to be referenced was touched by its `put`.
+    /// ledger entry naming them. One write chooses them and records the entry; the next removes
+    /// them, each only if it is still unreferenced and unclaimed (both run in the group commit,
+    /// where no reference can be in the making). Either write can run again with the same effect.
     pub async fn sweep_orphan_blobs(self: &Arc<Self>, min_age_ms: u64) -> Result<usize> {
         let blobs = self.store.blobs().clone();
         let cutoff = std::time::SystemTime::now() - std::time::Duration::from_millis(min_age_ms);
         let now = self.now();
-        self.store
-            .write(move |tx| -> Result<usize> {
+        let chosen = blobs.clone();
+        let orphans = self
+            .store
+            .write(move |tx| -> Result<Vec<String>> {
                 let referenced: std::collections::HashSet<String> =
                     tx.read().blob_ids()?.into_iter().collect();
-                let orphans: Vec<String> = blobs
+                let orphans: Vec<String> = chosen
                     .files()?
                     .into_iter()
                     .filter(|(sha, at)| {
-                        !referenced.contains(sha) && *at < cutoff && !blobs.in_flight(sha)
+                        !referenced.contains(sha) && *at < cutoff && !chosen.in_flight(sha)
                     })
                     .map(|(sha, _)| sha)
                     .collect();
                 if orphans.is_empty() {
-                    return Ok(0);
-                }
-                for sha in &orphans {
-                    blobs.remove(sha)?;
+                    return Ok(orphans);
                 }
                 let mut ev = AuditEvent::new(
                     now,
@@ -318,8 +318,14 @@ impl Service {
                     "sha256": orphans.iter().take(50).collect::<Vec<_>>(),
                 });
                 tx.append(&ev)?;
-                Ok(orphans.len())
+                Ok(orphans)
             })
+            .await?;
+        if orphans.is_empty() {
+            return Ok(0);
+        }
+        self.store
+            .write(move |tx| -> Result<usize> { Ok(remove_unreferenced(&blobs, tx, &orphans)) })
             .await
     }
 
@@ -336,18 +342,7 @@ impl Service {
         let blobs = self.store.blobs().clone();
         let removed = self
             .store
-            .write(move |tx| -> Result<usize> {
-                let mut n = 0;
-                for sha in files {
-                    if blobs.in_flight(&sha) || tx.read().blob_meta(&sha)?.is_some() {
-                        continue;
-                    }
-                    if blobs.remove(&sha).is_ok() {
-                        n += 1;
-                    }
-                }
-                Ok(n)
-            })
+            .write(move |tx| -> Result<usize> { Ok(remove_unreferenced(&blobs, tx, &files)) })
             .await;
         if let Err(e) = removed {
             tracing::warn!(error = %e, "could not remove a refused write's files (the hourly sweep will)");
@@ -396,14 +391,15 @@ impl Service {
         self: &Arc<Self>,
         p: Option<&Principal>,
         action: &'static str,
-        mut target: Target,
-        f: impl FnOnce(&Service, &mut WriteTx<'_>, &mut Target) -> Result<R> + Send + 'static,
+        target: Target,
+        f: impl Fn(&Service, &mut WriteTx<'_>, &mut Target) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         let this = Arc::clone(self);
         let p = p.cloned();
         let outcome: Result<Result<R>> = self
             .store
             .write(move |tx| {
+                let mut target = target.clone();
                 let body = tx.attempt(|tx| {
                     let r = f(&this, tx, &mut target)?;
                     let ev = this.event(
@@ -461,4 +457,28 @@ impl Service {
             .await?;
         result
     }
+}
+
+/// Removes those of `files` that no row refers to and no request has claimed. Idempotent (a
+/// file already gone counts as removed before), so a write that runs it can run again.
+fn remove_unreferenced(
+    blobs: &mamori_store::BlobStore,
+    tx: &mut WriteTx<'_>,
+    files: &[String],
+) -> usize {
+    let r = tx.read();
+    let mut n = 0;
+    for sha in files {
+        if blobs.in_flight(sha) || !matches!(r.blob_meta(sha), Ok(None)) {
+            continue;
+        }
+        match blobs.remove(sha) {
+            Ok(()) => n += 1,
+            Err(mamori_store::StoreError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                n += 1
+            }
+            Err(_) => {}
+        }
+    }
+    n
 }

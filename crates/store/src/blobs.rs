@@ -25,6 +25,23 @@ pub struct Held {
     pub sha256: String,
 }
 
+/// Another claim on the same file (a write that may run again keeps its own).
+impl Clone for Held {
+    fn clone(&self) -> Self {
+        *self
+            .store
+            .inflight
+            .lock()
+            .expect("inflight blobs")
+            .entry(self.sha256.clone())
+            .or_default() += 1;
+        Self {
+            store: self.store.clone(),
+            sha256: self.sha256.clone(),
+        }
+    }
+}
+
 impl Drop for Held {
     fn drop(&mut self) {
         let mut m = self.store.inflight.lock().expect("inflight blobs");

@@ -54,6 +54,24 @@ impl<'c> WriteTx<'c> {
         result
     }
 
+    /// Runs `f` and undoes everything it did, ledger appends included: a rehearsal of the run
+    /// that a retrying backend would throw away.
+    pub(crate) fn rehearse<R, E>(
+        &mut self,
+        f: &impl Fn(&mut WriteTx<'_>) -> Result<R, E>,
+    ) -> Result<(), StoreError> {
+        self.depth += 1;
+        let name = format!("rehearsal{}", self.depth);
+        self.conn.execute_batch(&format!("SAVEPOINT {name}"))?;
+        let before = self.state.clone();
+        let _ = f(self);
+        *self.state = before;
+        self.depth -= 1;
+        self.conn
+            .execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"))?;
+        Ok(())
+    }
+
     /// Appends an event to the ledger; returns its index.
     pub fn append(&mut self, ev: &AuditEvent) -> Result<u64, StoreError> {
         crate::ledger::append(self.conn, self.state, ev)

@@ -116,6 +116,9 @@ trait Work: Send {
 
 type Job = Box<dyn Work>;
 
+/// Debug builds (every test) run each request twice, the first time undone.
+const REHEARSE: bool = cfg!(debug_assertions);
+
 struct Request<F, R, E> {
     f: F,
     reply: oneshot::Sender<Result<R, E>>,
@@ -123,12 +126,18 @@ struct Request<F, R, E> {
 
 impl<F, R, E> Work for Request<F, R, E>
 where
-    F: FnOnce(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
+    F: Fn(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
     R: Send + 'static,
     E: From<StoreError> + Send + 'static,
 {
     fn run(self: Box<Self>, wtx: &mut WriteTx<'_>) -> (bool, Done) {
         let Request { f, reply } = *self;
+        if REHEARSE {
+            // What a PostgreSQL serialization failure does: the request runs, everything it
+            // wrote is undone, and it runs again. A request that cannot be run twice (one that
+            // consumed its input or acted outside the transaction) fails its tests here.
+            let _ = wtx.rehearse(&f);
+        }
         let result = f(wtx);
         let keep = result.is_ok();
         let done: Done = Box::new(move |commit| {
@@ -310,7 +319,7 @@ impl Store {
 
     fn submit<R, E>(
         &self,
-        f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
+        f: impl Fn(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
     ) -> oneshot::Receiver<Result<R, E>>
     where
         R: Send + 'static,
@@ -326,9 +335,13 @@ impl Store {
 
     /// Runs `f` in the next group commit and resolves once it is durable. When `f` fails,
     /// everything it wrote is rolled back and the error returned.
+    ///
+    /// `f` is `Fn`, not `FnOnce`: a backend may run it again after undoing it (PostgreSQL
+    /// answers a serialization failure that way), so it must take its input by reference and
+    /// act only through the transaction. Debug builds rehearse this on every write.
     pub async fn write<R, E>(
         &self,
-        f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
+        f: impl Fn(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
     ) -> Result<R, E>
     where
         R: Send + 'static,
@@ -342,7 +355,7 @@ impl Store {
     /// The same as [`Store::write`], for callers outside an async runtime.
     pub fn write_blocking<R, E>(
         &self,
-        f: impl FnOnce(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
+        f: impl Fn(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
     ) -> Result<R, E>
     where
         R: Send + 'static,

@@ -308,7 +308,7 @@ impl Service {
         p: &Principal,
         id: i64,
         action: &'static str,
-        change: impl FnOnce(&mut mamori_store::WriteTx<'_>, &Account) -> Result<()> + Send + 'static,
+        change: impl Fn(&mut mamori_store::WriteTx<'_>, &Account) -> Result<()> + Send + 'static,
     ) -> Result<AccountView> {
         let pc = p.clone();
         let now = self.now();

@@ -166,10 +166,11 @@ impl Service {
                     })
                     .await?;
                 if !ok {
-                    let mut ev = fail_event(Some(actor_of(&acc)), "wrong_password");
+                    let ev = fail_event(Some(actor_of(&acc)), "wrong_password");
                     let (id, lockout) = (acc.id, self.config.lockout.clone());
                     self.store
                         .write(move |tx| -> Result<()> {
+                            let mut ev = ev.clone();
                             if crate::access::guard::count_failure(tx, id, &lockout, now)?.is_some()
                             {
                                 ev.detail["locked"] = serde_json::Value::Bool(true);
@@ -363,7 +364,7 @@ impl Service {
                 }
                 tx.append(&ev)?;
                 // The emergency account's use: queued for review, in the ledger.
-                match emergency_use {
+                match emergency_use.clone() {
                     Some(mut use_ev) => {
                         let eid = tx.insert_emergency_account_use(id, now, absolute)?;
                         use_ev.detail = serde_json::json!({ "emergency": eid });
@@ -543,6 +544,7 @@ impl Service {
                     return Ok(true);
                 }
                 let lock = crate::access::guard::count_failure(tx, id, &lockout, now)?;
+                let mut ev = ev.clone();
                 ev.detail =
                     serde_json::json!({ "error": "wrong_second_factor", "locked": lock.is_some() });
                 tx.append(&ev)?;

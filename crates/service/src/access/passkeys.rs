@@ -289,8 +289,8 @@ impl Service {
                     ev.client = client.clone();
                     ev
                 };
-                match verdict {
-                    Ok((key, count)) => {
+                match &verdict {
+                    &Ok((key, count)) => {
                         tx.use_passkey(key, count, now)?;
                         tx.set_session_second_factor_pending(&th, false)?;
                         tx.set_login_success(id, now)?;

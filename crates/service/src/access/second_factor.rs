@@ -368,7 +368,7 @@ impl Service {
         role: String,
         required: bool,
         action: &'static str,
-        set: impl FnOnce(
+        set: impl Fn(
             &mut mamori_store::WriteTx<'_>,
             &str,
             bool,

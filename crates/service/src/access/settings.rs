@@ -371,7 +371,7 @@ impl Service {
                 ));
             }
             let k = RecordKind {
-                code: kind.code,
+                code: kind.code.clone(),
                 name_ja: kind.name_ja.trim().to_owned(),
                 name_en: kind.name_en.trim().to_owned(),
                 retention_years: kind.retention_years,

@@ -212,12 +212,12 @@ impl Service {
         let size = pdf.len() as u64;
         let written = self
             .write_audited(Some(p), actions::BACKUP_ERASED, t, move |_, tx, t| {
-                let _held = held;
+                let _held = &held;
                 tx.insert_blob(&file.sha256, size, "application/pdf", now)?;
                 let id = record_own_entry(
                     tx,
                     Register::Disposal,
-                    entry,
+                    entry.clone(),
                     Some(&file),
                     Some(account),
                     now,

@@ -568,11 +568,11 @@ impl Service {
                 t.detail("note", note.clone());
                 Ok(OfflineCopy {
                     at: this.now(),
-                    medium,
-                    target,
-                    snapshot,
-                    by: Some(by),
-                    note,
+                    medium: medium.clone(),
+                    target: target.clone(),
+                    snapshot: snapshot.clone(),
+                    by: Some(by.clone()),
+                    note: note.clone(),
                 })
             },
         )

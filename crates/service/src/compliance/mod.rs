@@ -377,7 +377,13 @@ impl Service {
             if let Some(p) = &pc {
                 may_assess(p)?;
             }
-            let id = tx.insert_assessment(c.id(), &title, &date, pc.map(|p| p.account.id), now)?;
+            let id = tx.insert_assessment(
+                c.id(),
+                &title,
+                &date,
+                pc.as_ref().map(|p| p.account.id),
+                now,
+            )?;
             t.detail("assessment", id);
             Ok(id)
         })
@@ -555,7 +561,7 @@ impl Service {
                         answer: answer.code().to_owned(),
                         source: "declared".into(),
                         owner: input.owner.trim().to_owned(),
-                        due,
+                        due: due.clone(),
                         note: input.note.trim().to_owned(),
                         observation: None,
                         answered_by: Some(pc.account.id),

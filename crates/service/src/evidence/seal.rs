@@ -171,7 +171,7 @@ impl Service {
                 tx.insert_evidence_stamp(&EvidenceStamp {
                     tree_id: id,
                     seq: 0,
-                    token,
+                    token: token.clone(),
                     gen_time,
                     tsa_not_after: not_after,
                 })?;
@@ -288,7 +288,7 @@ impl Service {
             Ok(tx.insert_evidence_stamp(&EvidenceStamp {
                 tree_id: id,
                 seq: 0,
-                token,
+                token: token.clone(),
                 gen_time,
                 tsa_not_after: not_after,
             })?)

@@ -204,7 +204,7 @@ impl Service {
                     Some(p),
                     actions::LEDGER_VERIFIED,
                     Default::default(),
-                    move |_, _, _| Err(e),
+                    move |_, _, _| Err(e.clone()),
                 )
                 .await;
         }

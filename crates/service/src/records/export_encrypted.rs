@@ -119,7 +119,14 @@ impl Service {
         }
         let (account, now) = (p.account.id, self.now());
         self.write_audited(Some(p), actions::REGISTER_SAVED, target, move |_, tx, t| {
-            let id = record_own_entry(tx, Register::TakeOut, entry, None, Some(account), now)?;
+            let id = record_own_entry(
+                tx,
+                Register::TakeOut,
+                entry.clone(),
+                None,
+                Some(account),
+                now,
+            )?;
             t.detail("entry_id", id);
             Ok(())
         })

@@ -154,7 +154,7 @@ impl Service {
         let files = stored_files(&prepared);
         let written = self
             .write_audited(Some(p), actions::DRAFT_CREATED, t, move |svc, tx, t| {
-                let (_, sha, blobs, _held) = prepared?;
+                let (_, sha, blobs, _held) = prepared.clone()?;
                 let r = tx.read();
                 if r.kind(&input.kind)?.is_none() {
                     return Err(ServiceError::invalid(
@@ -438,7 +438,7 @@ impl Service {
         uploads: Vec<Upload>,
         action: &'static str,
         extra: Target,
-        apply: impl FnOnce(&Service, &mut WriteTx<'_>, &mut Target, Replacement) -> Result<WriteResult>
+        apply: impl Fn(&Service, &mut WriteTx<'_>, &mut Target, Replacement) -> Result<WriteResult>
         + Send
         + 'static,
     ) -> Result<WriteResult> {
@@ -451,11 +451,11 @@ impl Service {
             .write_audited(Some(p), action, t, move |svc, tx, t| {
                 let (rec, head) = load(tx, id)?;
                 let w = Replacement {
-                    p: pc,
+                    p: pc.clone(),
                     rec,
                     head,
-                    input,
-                    prepared,
+                    input: input.clone(),
+                    prepared: prepared.clone(),
                     now,
                 };
                 apply(svc, tx, t, w)
