@@ -519,58 +519,51 @@ impl Service {
         t.detail("assessment", id);
         t.detail("item", item_id.clone());
         t.detail("answer", answer.code());
-        self.write_audited(
-            Some(p),
-            actions::COMPLIANCE_ANSWERED,
-            t,
-            move |this, tx, t| {
-                may_assess(&pc)?;
-                let r = tx.read();
-                let (_, c) = open_assessment(
-                    &r,
-                    &lib,
-                    id,
-                    "締めた自己点検の回答は変えられません。新しい点検を始めてください",
-                )?;
-                let item = c
-                    .item(&item_id)
-                    .ok_or_else(|| ServiceError::not_found("点検項目"))?;
-                let observed = match item.observable() {
-                    Some(k) => this.observe_in(&r)?.remove(&k),
-                    None => None,
-                };
-                check_declaration(answer, due.as_deref(), &input.note, observed.as_ref())
-                    .map_err(|e| ServiceError::invalid(e.field, e.message))?;
-                if input.owner.chars().count() > 200 {
-                    return Err(ServiceError::invalid(
-                        "owner",
-                        "担当者は200文字以内にしてください",
-                    ));
-                }
-                if let Some(o) = &observed
-                    && o.answer != answer
-                    && answer != Answer::Unanswered
-                {
-                    t.detail("overrides_observation", o.answer.code());
-                    t.detail("note", input.note.clone());
-                }
-                tx.upsert_answer(
-                    id,
-                    &AnswerRow {
-                        item_id: item_id.clone(),
-                        answer: answer.code().to_owned(),
-                        source: "declared".into(),
-                        owner: input.owner.trim().to_owned(),
-                        due: due.clone(),
-                        note: input.note.trim().to_owned(),
-                        observation: None,
-                        answered_by: Some(pc.account.id),
-                        answered_at: now,
-                    },
-                )?;
-                Ok(())
-            },
-        )
+        let observed = self.observe_before_writing(p).await?;
+        self.write_audited(Some(p), actions::COMPLIANCE_ANSWERED, t, move |_, tx, t| {
+            may_assess(&pc)?;
+            let r = tx.read();
+            let (_, c) = open_assessment(
+                &r,
+                &lib,
+                id,
+                "締めた自己点検の回答は変えられません。新しい点検を始めてください",
+            )?;
+            let item = c
+                .item(&item_id)
+                .ok_or_else(|| ServiceError::not_found("点検項目"))?;
+            let observed = item.observable().and_then(|k| observed.get(&k).cloned());
+            check_declaration(answer, due.as_deref(), &input.note, observed.as_ref())
+                .map_err(|e| ServiceError::invalid(e.field, e.message))?;
+            if input.owner.chars().count() > 200 {
+                return Err(ServiceError::invalid(
+                    "owner",
+                    "担当者は200文字以内にしてください",
+                ));
+            }
+            if let Some(o) = &observed
+                && o.answer != answer
+                && answer != Answer::Unanswered
+            {
+                t.detail("overrides_observation", o.answer.code());
+                t.detail("note", input.note.clone());
+            }
+            tx.upsert_answer(
+                id,
+                &AnswerRow {
+                    item_id: item_id.clone(),
+                    answer: answer.code().to_owned(),
+                    source: "declared".into(),
+                    owner: input.owner.trim().to_owned(),
+                    due: due.clone(),
+                    note: input.note.trim().to_owned(),
+                    observation: None,
+                    answered_by: Some(pc.account.id),
+                    answered_at: now,
+                },
+            )?;
+            Ok(())
+        })
         .await
     }
 
@@ -675,6 +668,18 @@ impl Service {
         .await
     }
 
+    /// What mamori observes now, read before a write that needs it: every observation reads a
+    /// good part of the instance, which must not hold up the group commit (nor run again when
+    /// a write is retried). Nothing is read for someone who may not assess; their write is
+    /// refused, and recorded, as before.
+    async fn observe_before_writing(self: &Arc<Self>, p: &Principal) -> Result<observe::Observed> {
+        if may_assess(p).is_err() {
+            return Ok(Default::default());
+        }
+        let this = Arc::clone(self);
+        self.store.read(move |r| Ok(this.observe_in(r))).await?
+    }
+
     /// Closes an assessment: what mamori observes now is frozen into it, and no answer
     /// changes afterwards (next year's assessment compares against it).
     pub async fn close_assessment(self: &Arc<Self>, p: &Principal, id: i64) -> Result<()> {
@@ -683,6 +688,7 @@ impl Service {
         let now = self.now();
         let mut t = Target::default();
         t.detail("assessment", id);
+        let observed = self.observe_before_writing(p).await?;
         self.write_audited(
             Some(p),
             actions::COMPLIANCE_CLOSED,
@@ -691,7 +697,6 @@ impl Service {
                 may_assess(&pc)?;
                 let r = tx.read();
                 let (row, c) = open_assessment(&r, &lib, id, "この自己点検はすでに締めてあります")?;
-                let observed = this.observe_in(&r)?;
                 let resolved = this.resolved_in(&r, &row, c, &observed)?;
                 let stored: HashMap<String, AnswerRow> = r
                     .answers(id)?
@@ -792,10 +797,19 @@ impl Service {
                 let mut t = Target::default();
                 t.detail("assessment", id);
                 t.detail("via", "cli");
-                self.write_audited(None, actions::COMPLIANCE_REPORT, t, move |this, tx, _| {
-                    this.view_in(&tx.read(), &lib, id)
+                // Built from a read snapshot, outside the group commit; the entry (or the
+                // refusal) is written after.
+                let this = Arc::clone(self);
+                let view = self
+                    .store
+                    .read(move |r| Ok(this.view_in(r, &lib, id)))
+                    .await?;
+                let refusal = view.as_ref().err().cloned();
+                self.write_audited(None, actions::COMPLIANCE_REPORT, t, move |_, _, _| {
+                    refusal.clone().map_or(Ok(()), Err)
                 })
-                .await
+                .await?;
+                view
             }
         }
     }
