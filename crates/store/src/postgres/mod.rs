@@ -11,12 +11,14 @@
 //! lost its connection during `COMMIT` finds out afterwards whether the batch is in — an
 //! acknowledged entry is never missing and an entry is never written twice.
 
+mod leader;
 mod ledger;
 mod schema;
 mod verify;
 
 use std::str::FromStr;
 
+pub use leader::{LeaderOptions, Leadership, lock_key};
 pub use ledger::{PgLedger, PgLedgerOptions, PgLedgerStats};
 pub use tokio_postgres::Config;
 pub use verify::{LedgerCheck, verify_ledger};
