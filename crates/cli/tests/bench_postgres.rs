@@ -39,7 +39,30 @@ fn bench_ledger_on_postgres_prints_both_backends_and_leaves_nothing() {
         "mamori ledger on PostgreSQL (2 node(s), 16 writers):",
         "ratio PostgreSQL / SQLite (same run):",
         "verify on PostgreSQL: 4000 entries re-derived",
+        "bytes per entry",
         "intact",
+    ] {
+        assert!(text.contains(line), "missing `{line}` in:\n{text}");
+    }
+    let out = mamori(&[
+        "bench",
+        "ledger",
+        "--events",
+        "3000",
+        "--writers",
+        "12",
+        "--per-row",
+        "20",
+        "--facilities",
+        "3",
+        "--database",
+        &url,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for line in [
+        "3 facilities on one PostgreSQL server, 12 writers:",
+        "verify on PostgreSQL: facilities 0..3 intact",
     ] {
         assert!(text.contains(line), "missing `{line}` in:\n{text}");
     }

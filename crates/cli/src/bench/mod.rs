@@ -37,6 +37,10 @@ pub enum Which {
         /// group commit), the writers spread over them.
         #[arg(long, default_value_t = 1)]
         nodes: usize,
+        /// Facilities sharing the PostgreSQL server, each with a ledger of its own (a vendor
+        /// hosting many clinics), the writers spread over them.
+        #[arg(long, default_value_t = 1)]
+        facilities: usize,
     },
     /// `verify` throughput over a ledger of N entries.
     Verify {
@@ -151,10 +155,13 @@ pub fn run(which: Which) -> ExitCode {
             patients,
             database,
             nodes,
+            facilities,
         } => rt.block_on(async {
             let sqlite = ledger(events, writers, per_row, patients).await?;
             match database {
-                Some(url) => postgres::ledger(&url, events, writers, nodes, sqlite).await,
+                Some(url) => {
+                    postgres::ledger(&url, events, writers, nodes, facilities, sqlite).await
+                }
                 None => Ok(()),
             }
         }),

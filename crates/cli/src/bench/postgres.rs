@@ -15,9 +15,11 @@ pub(super) async fn ledger(
     events: usize,
     writers: usize,
     nodes: usize,
+    facilities: usize,
     sqlite_rate: f64,
 ) -> Result<(), StoreError> {
     let nodes = nodes.max(1);
+    let facilities = facilities.max(1);
     let mut config = parse_url(url)?;
     let admin = connect(&config).await?;
     let settings = admin
@@ -41,18 +43,84 @@ pub(super) async fn ledger(
             "  note: commits are not fully durable with these settings; the figure is not comparable"
         );
     }
-    // A schema of the bench's own, so that a real instance's ledger in the same database is
-    // never touched, and nothing is left behind.
-    let schema = format!("mamori_bench_{}", std::process::id());
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await?;
-    config.options(format!("-c search_path={schema}"));
-    let result = run(&config, events, writers, nodes, sqlite_rate).await;
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
-        .await?;
+    // Schemas of the bench's own (one per facility), so that a real instance's ledger in the
+    // same database is never touched, and nothing is left behind.
+    let schemas: Vec<String> = (0..facilities)
+        .map(|f| format!("mamori_bench_{}_{f}", std::process::id()))
+        .collect();
+    let mut configs = Vec::new();
+    for schema in &schemas {
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await?;
+        let mut c = config.clone();
+        c.options(format!("-c search_path={schema}"));
+        configs.push(c);
+    }
+    config.options(format!("-c search_path={}", schemas[0]));
+    let result = if facilities == 1 {
+        run(&config, events, writers, nodes, sqlite_rate).await
+    } else {
+        shared(&configs, events, writers).await
+    };
+    for schema in &schemas {
+        admin
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await?;
+    }
     result
+}
+
+/// Many facilities on one server (a vendor's shared cluster): each facility its own ledger and
+/// node, the writers spread over them. What counts is the server's total.
+async fn shared(configs: &[Config], events: usize, writers: usize) -> Result<(), StoreError> {
+    let facilities = configs.len();
+    let writers = writers.max(facilities);
+    let mut ledgers = Vec::new();
+    for c in configs {
+        ledgers.push(PgLedger::open(c.clone(), PgLedgerOptions::default()).await?);
+    }
+    let per_writer = events / writers;
+    let t0 = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..writers {
+        let ledger = ledgers[w % facilities].clone();
+        set.spawn(async move {
+            for k in 0..per_writer {
+                let i = w * per_writer + k;
+                ledger
+                    .append(event(i, 1_795_000_000_000 + i as i64, 20_000))
+                    .await?;
+            }
+            Ok::<_, StoreError>(())
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.map_err(|e| StoreError::Corrupt(e.to_string()))??;
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let n = per_writer * writers;
+    let batches: u64 = ledgers
+        .iter()
+        .map(|l| l.stats().batches.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    println!(
+        "{facilities} facilities on one PostgreSQL server, {writers} writers: {:>10.0} events/s in all   ({n} events in {elapsed:.2} s, {:.0} transactions/s, {:.1} entries each)",
+        n as f64 / elapsed,
+        batches as f64 / elapsed,
+        n as f64 / batches.max(1) as f64
+    );
+    for (f, c) in configs.iter().enumerate().take(3) {
+        let check = verify_ledger(&connect(c).await?).await?;
+        if !check.problems.is_empty() {
+            return Err(StoreError::Corrupt(format!(
+                "facility {f}: {:?}",
+                check.problems
+            )));
+        }
+    }
+    println!("verify on PostgreSQL: facilities 0..3 intact");
+    Ok(())
 }
 
 async fn run(
@@ -105,8 +173,18 @@ async fn run(
         "ratio PostgreSQL / SQLite (same run): {:.2}x",
         rate / sqlite_rate
     );
+    let c = connect(config).await?;
+    let bytes: i64 = c
+        .query_one("SELECT pg_total_relation_size('ledger')", &[])
+        .await?
+        .get(0);
+    println!(
+        "stored: {:.0} bytes per entry (table, primary key and TOAST; {} MiB in all)",
+        bytes as f64 / n.max(1) as f64,
+        bytes >> 20
+    );
     let t = Instant::now();
-    let check = verify_ledger(&connect(config).await?).await?;
+    let check = verify_ledger(&c).await?;
     println!(
         "verify on PostgreSQL: {} entries re-derived in {:.2} s, {}",
         check.size,
