@@ -54,6 +54,27 @@ impl Cluster {
 
     /// A fresh cluster with extra `postgresql.conf` settings.
     pub fn start_with(settings: &[(&str, &str)]) -> Self {
+        Self::start_with_files(settings, &[])
+    }
+
+    /// A cluster that serves TLS with this certificate chain and key (PEM); `ssl = on`.
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> Self {
+        Self::start_with_files(
+            &[
+                ("ssl", "on"),
+                ("ssl_cert_file", "../server.crt"),
+                ("ssl_key_file", "../server.key"),
+            ],
+            &[
+                ("server.crt", cert_pem.as_bytes()),
+                ("server.key", key_pem.as_bytes()),
+            ],
+        )
+    }
+
+    /// As `start_with`, with files put beside the data directory first (owner-only, owned by
+    /// the server's user), for settings that name them relative to it.
+    pub fn start_with_files(settings: &[(&str, &str)], files: &[(&str, &[u8])]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("mamori-pg-")
             .tempdir()
@@ -71,6 +92,14 @@ impl Cluster {
                     .arg("postgres:")
                     .arg(cluster.dir.path()),
             );
+        }
+        for (name, bytes) in files {
+            let path = cluster.dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            cluster.must(Command::new("chmod").arg("600").arg(&path));
+            if as_postgres {
+                cluster.must(Command::new("chown").arg("postgres:").arg(&path));
+            }
         }
         let data = cluster.data();
         cluster.must(

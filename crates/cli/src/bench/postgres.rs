@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use mamori_store::StoreError;
 use mamori_store::postgres::{
-    Config, PgLedger, PgLedgerOptions, connect, parse_url, verify_ledger,
+    Database, PgLedger, PgLedgerOptions, connect, parse_url, verify_ledger,
 };
 
 use super::{event, pct};
@@ -20,7 +20,7 @@ pub(super) async fn ledger(
 ) -> Result<(), StoreError> {
     let nodes = nodes.max(1);
     let facilities = facilities.max(1);
-    let mut config = parse_url(url)?;
+    let config = parse_url(url)?;
     let admin = connect(&config).await?;
     let settings = admin
         .query_one(
@@ -53,11 +53,13 @@ pub(super) async fn ledger(
         admin
             .batch_execute(&format!("CREATE SCHEMA {schema}"))
             .await?;
-        let mut c = config.clone();
-        c.options(format!("-c search_path={schema}"));
-        configs.push(c);
+        configs.push(
+            config
+                .clone()
+                .with_options(&format!("-c search_path={schema}")),
+        );
     }
-    config.options(format!("-c search_path={}", schemas[0]));
+    let config = configs[0].clone();
     let result = if facilities == 1 {
         run(&config, events, writers, nodes, sqlite_rate).await
     } else {
@@ -73,7 +75,7 @@ pub(super) async fn ledger(
 
 /// Many facilities on one server (a vendor's shared cluster): each facility its own ledger and
 /// node, the writers spread over them. What counts is the server's total.
-async fn shared(configs: &[Config], events: usize, writers: usize) -> Result<(), StoreError> {
+async fn shared(configs: &[Database], events: usize, writers: usize) -> Result<(), StoreError> {
     let facilities = configs.len();
     let writers = writers.max(facilities);
     let mut ledgers = Vec::new();
@@ -124,7 +126,7 @@ async fn shared(configs: &[Config], events: usize, writers: usize) -> Result<(),
 }
 
 async fn run(
-    config: &Config,
+    config: &Database,
     events: usize,
     writers: usize,
     nodes: usize,

@@ -10,9 +10,9 @@
 
 use std::time::Duration;
 
+use super::Database;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
-use tokio_postgres::Config;
 
 use super::connect;
 
@@ -47,7 +47,7 @@ pub fn lock_key(work: &str) -> i64 {
 
 impl Leadership {
     /// Starts campaigning for `work` in the background.
-    pub fn start(config: Config, work: &str, opts: LeaderOptions) -> Self {
+    pub fn start(config: Database, work: &str, opts: LeaderOptions) -> Self {
         let (tx, leading) = watch::channel(false);
         let key = lock_key(work);
         let work = work.to_owned();

@@ -12,9 +12,9 @@ use mamori_ledger::Frontier;
 use rand_core::{OsRng, RngCore};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, Statement};
+use tokio_postgres::{Client, Statement};
 
-use super::{connect, retryable, schema};
+use super::{Database, connect, retryable, schema};
 use crate::StoreError;
 
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ pub struct PgLedger {
 
 impl PgLedger {
     /// Connects, creates the tables if the database is new, and starts the writer task.
-    pub async fn open(config: Config, opts: PgLedgerOptions) -> Result<Self, StoreError> {
+    pub async fn open(config: Database, opts: PgLedgerOptions) -> Result<Self, StoreError> {
         let conn = Conn::open(&config).await?;
         let (jobs, rx) = mpsc::channel(opts.max_batch.max(1) * 16);
         let stats = Arc::new(PgLedgerStats::default());
@@ -93,7 +93,7 @@ struct Conn {
 }
 
 impl Conn {
-    async fn open(config: &Config) -> Result<Self, StoreError> {
+    async fn open(config: &Database) -> Result<Self, StoreError> {
         let mut client = connect(config).await?;
         schema::install(&mut client).await?;
         let lock_head = client
@@ -254,7 +254,7 @@ async fn committed(conn: &Conn, id: &[u8]) -> Result<Option<u64>, StoreError> {
 }
 
 async fn reconnect(
-    config: &Config,
+    config: &Database,
     deadline: Instant,
     stats: &PgLedgerStats,
 ) -> Result<Conn, StoreError> {
@@ -278,7 +278,7 @@ async fn reconnect(
 }
 
 async fn run(
-    config: Config,
+    config: Database,
     conn: Conn,
     mut rx: mpsc::Receiver<Job>,
     opts: PgLedgerOptions,
@@ -328,7 +328,7 @@ async fn run(
 /// on the first try: once a COMMIT may have happened, the id stands for exactly those entries.
 #[allow(clippy::too_many_arguments)]
 async fn sequence_batch(
-    config: &Config,
+    config: &Database,
     conn: &mut Option<Conn>,
     batch: &mut Vec<Job>,
     rx: &mut mpsc::Receiver<Job>,

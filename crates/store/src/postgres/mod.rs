@@ -21,18 +21,45 @@ use std::str::FromStr;
 pub use leader::{LeaderOptions, Leadership, lock_key};
 pub use ledger::{PgLedger, PgLedgerOptions, PgLedgerStats};
 pub use tokio_postgres::Config;
+
 pub use verify::{LedgerCheck, verify_ledger};
 
 use crate::StoreError;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
 
-/// Parses a `postgres://` URL (or `key=value` string) and refuses one that would send patient
-/// data in the clear to another machine: without TLS support in this build, only loopback
-/// addresses and Unix sockets are accepted unless the URL says `sslmode=disable` explicitly
-/// (a private network the operator vouches for).
-pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, StoreError> {
-    let config = tokio_postgres::Config::from_str(url)
+/// Where the database is and how to reach it: the driver's settings, and the TLS settings
+/// when the connection is encrypted.
+#[derive(Clone)]
+pub struct Database {
+    pub config: Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+impl Database {
+    /// Another session setting for every connection (e.g. `-c search_path=…`).
+    pub fn with_options(mut self, options: &str) -> Self {
+        self.config.options(options);
+        self
+    }
+
+    pub fn encrypted(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
+/// Parses a `postgres://` URL (or `key=value` string). Patient data never travels in the clear
+/// to another machine, nor may a connection silently fall back to it:
+///
+/// - a host other than loopback or a Unix socket needs `sslmode=require` with `sslrootcert=`
+///   (the CA that issued the server's certificate; the name in the URL is checked against the
+///   certificate), or an explicit `sslmode=disable` (a private network the operator vouches
+///   for);
+/// - `sslmode=require` anywhere means TLS with that verification; `prefer` (the driver's
+///   default, which falls back to plain text) is refused for remote hosts.
+pub fn parse_url(url: &str) -> Result<Database, StoreError> {
+    let (url, root) = take_param(url, "sslrootcert");
+    let config = Config::from_str(&url)
         .map_err(|e| StoreError::Schema(format!("the database URL cannot be read: {e}")))?;
     if config.get_hosts().is_empty() {
         return Err(StoreError::Schema(
@@ -44,14 +71,100 @@ pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, StoreError> {
         #[cfg(unix)]
         Host::Unix(_) => false,
     });
-    if remote && config.get_ssl_mode() != SslMode::Disable {
-        return Err(StoreError::Schema(
-            "this build connects to PostgreSQL without TLS: use a loopback address or a Unix socket, \
-             or add sslmode=disable to the URL if the network between mamori and the database is private"
-                .into(),
-        ));
+    let tls = match (config.get_ssl_mode(), root) {
+        (SslMode::Require, Some(path)) => Some(tls_to(&path)?),
+        (SslMode::Require, None) => {
+            return Err(StoreError::Schema(
+                "sslmode=require needs sslrootcert=<CA certificate file> to check the database server's certificate"
+                    .into(),
+            ));
+        }
+        (SslMode::Disable, _) => None,
+        (_, Some(_)) => {
+            return Err(StoreError::Schema(
+                "sslrootcert is given: add sslmode=require so that the connection cannot fall back to plain text".into(),
+            ));
+        }
+        (_, None) if remote => {
+            return Err(StoreError::Schema(
+                "a database on another machine needs sslmode=require&sslrootcert=<CA certificate file>, \
+                 or sslmode=disable if the network between mamori and the database is private"
+                    .into(),
+            ));
+        }
+        (_, None) => None,
+    };
+    let mut config = config;
+    if tls.is_none() {
+        // Loopback, a socket, or disable: never attempt (and half-trust) TLS.
+        config.ssl_mode(SslMode::Disable);
     }
-    Ok(config)
+    Ok(Database { config, tls })
+}
+
+/// Removes `key=value` from a URL's query (or a `key=value` string) and returns its value:
+/// the driver does not know libpq's `sslrootcert`.
+fn take_param(url: &str, key: &str) -> (String, Option<String>) {
+    let prefix = format!("{key}=");
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let Some((base, query)) = url.split_once('?') else {
+            return (url.to_owned(), None);
+        };
+        let mut found = None;
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|p| match p.strip_prefix(&prefix) {
+                Some(v) => {
+                    found = Some(v.to_owned());
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        let url = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        (url, found)
+    } else {
+        let mut found = None;
+        let kept: Vec<&str> = url
+            .split_whitespace()
+            .filter(|p| match p.strip_prefix(&prefix) {
+                Some(v) => {
+                    found = Some(v.to_owned());
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        (kept.join(" "), found)
+    }
+}
+
+/// TLS that trusts only the CA certificates in `path` (PEM).
+fn tls_to(path: &str) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    use rustls_pki_types::pem::PemObject;
+    let bad = |why: String| StoreError::Schema(format!("sslrootcert {path}: {why}"));
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots
+            .add(cert.map_err(|e| bad(e.to_string()))?)
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("no certificate in the file".into()));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -64,18 +177,42 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// Opens one connection; its I/O runs on a task of its own until the client is dropped.
-pub async fn connect(
-    config: &tokio_postgres::Config,
-) -> Result<tokio_postgres::Client, StoreError> {
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|e| StoreError::Unreachable(e.to_string()))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "PostgreSQL connection ended");
+pub async fn connect(db: &Database) -> Result<tokio_postgres::Client, StoreError> {
+    // The driver's message alone says "error performing TLS handshake"; why is in its sources.
+    let unreachable = |e: tokio_postgres::Error| {
+        let mut msg = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            msg.push_str(": ");
+            msg.push_str(&c.to_string());
+            cause = c.source();
         }
-    });
+        StoreError::Unreachable(msg)
+    };
+    let client = match &db.tls {
+        Some(tls) => {
+            let (client, connection) = db.config.connect(tls.clone()).await.map_err(unreachable)?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "PostgreSQL connection ended");
+                }
+            });
+            client
+        }
+        None => {
+            let (client, connection) = db
+                .config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(unreachable)?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "PostgreSQL connection ended");
+                }
+            });
+            client
+        }
+    };
     Ok(client)
 }
 
@@ -108,6 +245,20 @@ mod tests {
 
     #[test]
     fn urls_that_would_leave_the_machine_in_the_clear_are_refused() {
+        let ca = std::env::temp_dir().join(format!("mamori-test-ca-{}.pem", std::process::id()));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(&ca, cert.pem()).unwrap();
+        let with_ca = format!(
+            "postgres://mamori@db.clinic.local/mamori?sslmode=require&sslrootcert={}",
+            ca.display()
+        );
+        let db = parse_url(&with_ca).unwrap();
+        assert!(db.encrypted());
+        assert!(!parse_url("postgres://m@127.0.0.1/m").unwrap().encrypted());
         for ok in [
             "postgres://mamori@127.0.0.1:5432/mamori",
             "postgres://mamori@localhost/mamori",
@@ -124,8 +275,34 @@ mod tests {
             "postgres://m@127.0.0.1:5432,10.0.0.6:5432/m",
             "postgres://",
             "mysql://x",
+            "postgres://mamori@db.clinic.local/mamori?sslmode=require",
+            "postgres://mamori@127.0.0.1/mamori?sslrootcert=/etc/ssl/x.pem",
+            "postgres://mamori@db.clinic.local/mamori?sslmode=require&sslrootcert=/nonexistent.pem",
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
+        let _ = std::fs::remove_file(ca);
+    }
+
+    #[test]
+    fn sslrootcert_is_taken_out_of_either_form() {
+        assert_eq!(
+            take_param(
+                "postgres://a@h/d?sslmode=require&sslrootcert=/x.pem&application_name=n",
+                "sslrootcert"
+            ),
+            (
+                "postgres://a@h/d?sslmode=require&application_name=n".into(),
+                Some("/x.pem".into())
+            )
+        );
+        assert_eq!(
+            take_param("postgres://a@h/d?sslrootcert=/x.pem", "sslrootcert"),
+            ("postgres://a@h/d".into(), Some("/x.pem".into()))
+        );
+        assert_eq!(
+            take_param("host=h sslrootcert=/x.pem dbname=d", "sslrootcert"),
+            ("host=h dbname=d".into(), Some("/x.pem".into()))
+        );
     }
 }
