@@ -32,19 +32,25 @@ fn pki(names: &[&str]) -> Pki {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_connection_is_encrypted_and_the_server_is_checked() {
-    let good = pki(&["127.0.0.1"]);
-    let cluster = Cluster::start_with_tls(&good.server_pem, &good.server_key);
+/// A database on `cluster` and a URL that requires TLS and trusts only `pki`'s CA.
+fn trusting(cluster: &Cluster, pki: &Pki) -> (tempfile::TempDir, std::path::PathBuf, String) {
     cluster.database("mamori");
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &good.ca_pem).unwrap();
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
     let url = format!(
         "postgres://postgres@127.0.0.1:{}/mamori?sslmode=require&sslrootcert={}",
         cluster.port(),
         ca.display()
     );
+    (dir, ca, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_is_encrypted_and_the_server_is_checked() {
+    let good = pki(&["127.0.0.1"]);
+    let cluster = Cluster::start_with_tls(&good.server_pem, &good.server_key);
+    let (dir, ca, url) = trusting(&cluster, &good);
     let db = parse_url(&url).unwrap();
     assert!(db.encrypted());
     let client = connect(&db).await.unwrap();
@@ -93,14 +99,6 @@ async fn the_connection_is_encrypted_and_the_server_is_checked() {
 async fn a_server_without_tls_is_refused_not_used_in_the_clear() {
     let good = pki(&["127.0.0.1"]);
     let cluster = Cluster::start();
-    cluster.database("mamori");
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, &good.ca_pem).unwrap();
-    let url = format!(
-        "postgres://postgres@127.0.0.1:{}/mamori?sslmode=require&sslrootcert={}",
-        cluster.port(),
-        ca.display()
-    );
+    let (_dir, _, url) = trusting(&cluster, &good);
     assert!(connect(&parse_url(&url).unwrap()).await.is_err());
 }

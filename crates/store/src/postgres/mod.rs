@@ -106,41 +106,31 @@ pub fn parse_url(url: &str) -> Result<Database, StoreError> {
 /// the driver does not know libpq's `sslrootcert`.
 fn take_param(url: &str, key: &str) -> (String, Option<String>) {
     let prefix = format!("{key}=");
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let Some((base, query)) = url.split_once('?') else {
-            return (url.to_owned(), None);
-        };
-        let mut found = None;
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|p| match p.strip_prefix(&prefix) {
-                Some(v) => {
-                    found = Some(v.to_owned());
-                    false
+    let mut found = None;
+    let mut keep = |part: &&str| match part.strip_prefix(&prefix) {
+        Some(v) => {
+            found = Some(v.to_owned());
+            false
+        }
+        None => true,
+    };
+    let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        match url.split_once('?') {
+            None => url.to_owned(),
+            Some((base, query)) => {
+                let kept: Vec<&str> = query.split('&').filter(&mut keep).collect();
+                if kept.is_empty() {
+                    base.to_owned()
+                } else {
+                    format!("{base}?{}", kept.join("&"))
                 }
-                None => true,
-            })
-            .collect();
-        let url = if kept.is_empty() {
-            base.to_owned()
-        } else {
-            format!("{base}?{}", kept.join("&"))
-        };
-        (url, found)
+            }
+        }
     } else {
-        let mut found = None;
-        let kept: Vec<&str> = url
-            .split_whitespace()
-            .filter(|p| match p.strip_prefix(&prefix) {
-                Some(v) => {
-                    found = Some(v.to_owned());
-                    false
-                }
-                None => true,
-            })
-            .collect();
-        (kept.join(" "), found)
-    }
+        let kept: Vec<&str> = url.split_whitespace().filter(&mut keep).collect();
+        kept.join(" ")
+    };
+    (rest, found)
 }
 
 /// TLS that trusts only the CA certificates in `path` (PEM).
@@ -178,8 +168,25 @@ fn is_loopback(host: &str) -> bool {
 
 /// Opens one connection; its I/O runs on a task of its own until the client is dropped.
 pub async fn connect(db: &Database) -> Result<tokio_postgres::Client, StoreError> {
-    // The driver's message alone says "error performing TLS handshake"; why is in its sources.
-    let unreachable = |e: tokio_postgres::Error| {
+    match &db.tls {
+        Some(tls) => open(db.config.connect(tls.clone()).await),
+        None => open(db.config.connect(tokio_postgres::NoTls).await),
+    }
+}
+
+fn open<S, T>(
+    connected: Result<
+        (tokio_postgres::Client, tokio_postgres::Connection<S, T>),
+        tokio_postgres::Error,
+    >,
+) -> Result<tokio_postgres::Client, StoreError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (client, connection) = connected.map_err(|e| {
+        // The driver's message alone says "error performing TLS handshake"; why is in its
+        // sources.
         let mut msg = e.to_string();
         let mut cause = std::error::Error::source(&e);
         while let Some(c) = cause {
@@ -188,31 +195,12 @@ pub async fn connect(db: &Database) -> Result<tokio_postgres::Client, StoreError
             cause = c.source();
         }
         StoreError::Unreachable(msg)
-    };
-    let client = match &db.tls {
-        Some(tls) => {
-            let (client, connection) = db.config.connect(tls.clone()).await.map_err(unreachable)?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "PostgreSQL connection ended");
-                }
-            });
-            client
+    })?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "PostgreSQL connection ended");
         }
-        None => {
-            let (client, connection) = db
-                .config
-                .connect(tokio_postgres::NoTls)
-                .await
-                .map_err(unreachable)?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "PostgreSQL connection ended");
-                }
-            });
-            client
-        }
-    };
+    });
     Ok(client)
 }
 
