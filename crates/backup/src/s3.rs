@@ -37,6 +37,9 @@ pub struct Credentials {
 pub struct S3Target {
     endpoint: String,
     host: String,
+    /// Virtual-hosted addressing (`bucket.host/key`, AWS's default) rather than path-style
+    /// (`host/bucket/key`, what most on-premises servers expect).
+    virtual_host: bool,
     region: String,
     bucket: String,
     prefix: String,
@@ -90,10 +93,48 @@ fn bad_url(url: &str, why: &str) -> BackupError {
     BackupError::Invalid(format!("S3 のバックアップ先 {url} を解釈できません: {why}"))
 }
 
+impl Credentials {
+    /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN).
+    pub fn from_env() -> Result<Self> {
+        Ok(Credentials {
+            access_key: std::env::var("AWS_ACCESS_KEY_ID").map_err(|_| {
+                BackupError::Invalid("S3 の認証情報 AWS_ACCESS_KEY_ID が設定されていません".into())
+            })?,
+            secret_key: std::env::var("AWS_SECRET_ACCESS_KEY").map_err(|_| {
+                BackupError::Invalid(
+                    "S3 の認証情報 AWS_SECRET_ACCESS_KEY が設定されていません".into(),
+                )
+            })?,
+            session_token: std::env::var("AWS_SESSION_TOKEN").ok(),
+        })
+    }
+}
+
+/// Names under `.localhost` are the machine itself (RFC 6761 §6.3), as browsers treat them;
+/// virtual-hosted addressing against a local S3 server needs `bucket.localhost`.
+fn resolve(netloc: &str) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    use std::net::ToSocketAddrs;
+    if let Some((host, port)) = netloc.rsplit_once(':')
+        && (host == "localhost" || host.ends_with(".localhost"))
+        && let Ok(port) = port.parse::<u16>()
+    {
+        return Ok(vec![
+            (std::net::Ipv4Addr::LOCALHOST, port).into(),
+            (std::net::Ipv6Addr::LOCALHOST, port).into(),
+        ]);
+    }
+    Ok(netloc.to_socket_addrs()?.collect())
+}
+
 impl S3Target {
-    /// `s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=ap-northeast-1&lock_days=30`;
-    /// credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN).
+    /// `s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=ap-northeast-1&lock_days=30`
+    /// (`&addressing=virtual` for `bucket.host`); credentials from the environment.
     pub fn from_url(url: &str) -> Result<Self> {
+        Self::from_url_with(url, Credentials::from_env()?)
+    }
+
+    /// The same with the credentials given.
+    pub fn from_url_with(url: &str, creds: Credentials) -> Result<Self> {
         let rest = url
             .strip_prefix("s3://")
             .ok_or_else(|| bad_url(url, "s3:// で始まりません"))?;
@@ -109,6 +150,7 @@ impl S3Target {
         let mut endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
         let mut region = std::env::var("AWS_REGION").unwrap_or_else(|_| "ap-northeast-1".into());
         let mut lock_days = Some(30);
+        let mut virtual_host = false;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             match k {
@@ -119,6 +161,13 @@ impl S3Target {
                         .parse()
                         .map_err(|_| bad_url(url, "lock_days は日数です"))?;
                     lock_days = (days > 0).then_some(days);
+                }
+                "addressing" => {
+                    virtual_host = match v {
+                        "virtual" => true,
+                        "path" => false,
+                        _ => return Err(bad_url(url, "addressing は virtual か path です")),
+                    }
                 }
                 _ => return Err(bad_url(url, &format!("{k} という設定はありません"))),
             }
@@ -131,24 +180,28 @@ impl S3Target {
             .split_once("://")
             .map(|(_, h)| h.split('/').next().unwrap_or(h).to_owned())
             .ok_or_else(|| bad_url(url, "endpoint は http(s)://ホスト です"))?;
-        let creds = Credentials {
-            access_key: std::env::var("AWS_ACCESS_KEY_ID").map_err(|_| {
-                BackupError::Invalid("S3 の認証情報 AWS_ACCESS_KEY_ID が設定されていません".into())
-            })?,
-            secret_key: std::env::var("AWS_SECRET_ACCESS_KEY").map_err(|_| {
-                BackupError::Invalid(
-                    "S3 の認証情報 AWS_SECRET_ACCESS_KEY が設定されていません".into(),
-                )
-            })?,
-            session_token: std::env::var("AWS_SESSION_TOKEN").ok(),
-        };
+        if virtual_host
+            && host
+                .rsplit_once(':')
+                .map_or(host.as_str(), |(h, _)| h)
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok()
+        {
+            return Err(bad_url(
+                url,
+                "addressing=virtual にはホスト名の endpoint が必要です（IP アドレスの前にバケット名は付けられません）",
+            ));
+        }
         let agent = ureq::AgentBuilder::new()
+            .resolver(resolve)
             .timeout_connect(Duration::from_secs(10))
             .timeout(Duration::from_secs(300))
             .build();
         Ok(S3Target {
             endpoint,
             host,
+            virtual_host,
             region,
             bucket: bucket.to_owned(),
             prefix: prefix.trim_matches('/').to_owned(),
@@ -157,6 +210,12 @@ impl S3Target {
             agent,
             retry: retry_from_env(),
         })
+    }
+
+    /// How patiently requests are retried (the default: 8 attempts over about a minute).
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
     }
 
     fn key(&self, name: &str) -> String {
@@ -214,16 +273,26 @@ impl S3Target {
         headers: &[(&str, String)],
         body: &[u8],
     ) -> Result<std::result::Result<Vec<u8>, (u16, String)>> {
-        let path = match key {
-            Some(k) => format!("/{}/{}", self.bucket, uri_encode(k, false)),
-            None => format!("/{}", self.bucket),
+        let path = match (key, self.virtual_host) {
+            (Some(k), false) => format!("/{}/{}", self.bucket, uri_encode(k, false)),
+            (None, false) => format!("/{}", self.bucket),
+            (Some(k), true) => format!("/{}", uri_encode(k, false)),
+            (None, true) => "/".to_owned(),
+        };
+        let (host, endpoint) = if self.virtual_host {
+            let (scheme, _) = self.endpoint.split_once("://").unwrap_or(("https", ""));
+            let host = format!("{}.{}", self.bucket, self.host);
+            let endpoint = format!("{scheme}://{host}");
+            (host, endpoint)
+        } else {
+            (self.host.clone(), self.endpoint.clone())
         };
         let now = OffsetDateTime::now_utc();
         let mut all: Vec<(String, String)> = headers
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
             .collect();
-        all.push(("host".into(), self.host.clone()));
+        all.push(("host".into(), host));
         all.push((
             "x-amz-content-sha256".into(),
             hex::encode(Sha256::digest(body)),
@@ -243,9 +312,9 @@ impl S3Target {
         );
         let qs = canonical_query(query);
         let url = if qs.is_empty() {
-            format!("{}{path}", self.endpoint)
+            format!("{endpoint}{path}")
         } else {
-            format!("{}{path}?{qs}", self.endpoint)
+            format!("{endpoint}{path}?{qs}")
         };
         let mut req = self.agent.request(method, &url).set("authorization", &auth);
         for (k, v) in &all {
@@ -296,6 +365,41 @@ impl S3Target {
 
     /// Every version of every key under `prefix`: (key, version id, is a delete marker, is latest).
     fn versions(&self, prefix: &str) -> Result<Vec<(String, String, bool, bool)>> {
+        Ok(self
+            .versions_dated(prefix)?
+            .into_iter()
+            .map(|(k, v, marker, latest, _)| (k, v, marker, latest))
+            .collect())
+    }
+
+    /// The current objects under `prefix` (names without the target's prefix) and when each
+    /// was last written.
+    pub fn list_dated(&self, prefix: &str) -> Result<Vec<(String, OffsetDateTime)>> {
+        let mut out = Vec::new();
+        for (k, _, marker, latest, modified) in self.versions_dated(&self.key(prefix))? {
+            if !latest || marker {
+                continue;
+            }
+            let Some(name) = self.name_of(&k) else {
+                continue;
+            };
+            let at = modified
+                .as_deref()
+                .and_then(|m| OffsetDateTime::parse(m, &Rfc3339).ok())
+                .ok_or_else(|| {
+                    BackupError::Io(format!("S3 の一覧: {k} の LastModified を読めません"))
+                })?;
+            out.push((name.to_owned(), at));
+        }
+        Ok(out)
+    }
+
+    /// `versions`, with each version's LastModified.
+    #[allow(clippy::type_complexity)]
+    fn versions_dated(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String, bool, bool, Option<String>)>> {
         let mut out = Vec::new();
         let (mut key_marker, mut version_marker) = (String::new(), String::new());
         loop {
@@ -328,6 +432,7 @@ impl S3Target {
                     version,
                     kind == "DeleteMarker",
                     get("IsLatest").as_deref() == Some("true"),
+                    get("LastModified"),
                 ));
             }
             let field = |name: &str| top.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());

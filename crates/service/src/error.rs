@@ -86,6 +86,7 @@ error_codes! {
     Key = "key", 500, "インスタンスの鍵を読めません", "The instance's key cannot be read.";
     KeyMismatch = "key_mismatch", 500, "インスタンスの鍵が記録された鍵と一致しません", "The instance's key does not match the one recorded.";
     SchemaUpgrade = "schema_upgrade", 500, "データベースをこのリリースの形式に更新できません", "The database cannot be brought to this release's format.";
+    StorageUnreachable = "storage_unreachable", 503, "保存先に接続できないため処理できませんでした（何も保存されていません）。しばらくしてから再度お試しください", "The storage (database or file store) cannot be reached; nothing was saved. Please try again later.";
     Unwritable = "unwritable", 503, "ディスクに書き込めないため保存できませんでした", "The disk refused the write; nothing was saved.";
     Ca = "ca", 500, "施設CAの処理に失敗しました", "The facility CA failed.";
     Config = "config", 500, "設定に誤りがあります", "The configuration is wrong.";
@@ -198,6 +199,14 @@ impl From<StoreError> for ServiceError {
             // What to do is in the message (free space, a newer release's database).
             StoreError::Schema(m) => Self::new(ErrorCode::SchemaUpgrade, m),
             StoreError::Unwritable(u) => Self::new(ErrorCode::Unwritable, u.to_string()),
+            StoreError::Unreachable(detail) => {
+                // Where and why is for the administrator's log; the person is told what it means.
+                tracing::warn!(%detail, "storage unreachable");
+                Self::new(
+                    ErrorCode::StorageUnreachable,
+                    ErrorCode::StorageUnreachable.ja(),
+                )
+            }
             e => Self::internal(e),
         }
     }

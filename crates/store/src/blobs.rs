@@ -8,11 +8,27 @@ use sha2::{Digest, Sha256};
 
 use crate::StoreError;
 
+/// Where content-addressed files are kept: a directory (the default) or an object store.
+/// Names are SHA-256 hex; a file is never rewritten with other bytes.
+pub trait BlobBackend: Send + Sync + std::fmt::Debug {
+    /// Stores `bytes` under `sha256_hex` durably before returning. When the name exists, the
+    /// bytes are already there; its age is refreshed instead (the orphan sweep spares young
+    /// files, and this one is about to be referenced).
+    fn put(&self, sha256_hex: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    fn get(&self, sha256_hex: &str) -> Result<Vec<u8>, StoreError>;
+    /// Every stored name with when it was last written or refreshed.
+    fn files(&self) -> Result<Vec<(String, std::time::SystemTime)>, StoreError>;
+    /// Removes a file; a missing one is `StoreError::Io` of kind `NotFound`.
+    fn remove(&self, sha256_hex: &str) -> Result<(), StoreError>;
+    /// Where a file is, for people (a path, or `s3://bucket/key`).
+    fn location(&self, sha256_hex: &str) -> String;
+}
+
 /// Content-addressed files: the name is the SHA-256 of the bytes, so a file cannot change
 /// without `verify` noticing, and identical attachments are stored once.
 #[derive(Clone, Debug)]
 pub struct BlobStore {
-    root: PathBuf,
+    backend: Arc<dyn BlobBackend>,
     /// Files a request has stored and not yet referenced (or given up): the clean-up of a
     /// refused write leaves these alone, whoever else stored the same bytes.
     inflight: Arc<Mutex<HashMap<String, usize>>>,
@@ -54,15 +70,25 @@ impl Drop for Held {
     }
 }
 
+fn check_name(sha256_hex: &str) -> Result<(), StoreError> {
+    if sha256_hex.len() != 64 || !sha256_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(StoreError::Corrupt(format!("bad blob id {sha256_hex}")));
+    }
+    Ok(())
+}
+
 impl BlobStore {
+    /// Files in a directory of this machine.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
-        let root = root.into();
-        fs::create_dir_all(root.join("tmp"))?;
-        crate::restrict_dir(&root)?;
-        Ok(Self {
-            root,
+        Ok(Self::with_backend(Arc::new(DiskBlobs::open(root)?)))
+    }
+
+    /// Files wherever `backend` keeps them.
+    pub fn with_backend(backend: Arc<dyn BlobBackend>) -> Self {
+        Self {
+            backend,
             inflight: Default::default(),
-        })
+        }
     }
 
     /// `put`, with a claim on the file until the returned `Held` is dropped (the claim comes
@@ -90,24 +116,73 @@ impl BlobStore {
             .contains_key(sha256_hex)
     }
 
+    /// Stores bytes durably and returns their hash. Called before the transaction that
+    /// references the blob, so a crash can leave an unreferenced blob but never a reference to
+    /// a missing one.
+    pub fn put(&self, bytes: &[u8]) -> Result<String, StoreError> {
+        let hash = hex::encode(Sha256::digest(bytes));
+        self.backend.put(&hash, bytes)?;
+        Ok(hash)
+    }
+
+    pub fn get(&self, sha256_hex: &str) -> Result<Vec<u8>, StoreError> {
+        check_name(sha256_hex)?;
+        self.backend.get(sha256_hex)
+    }
+
+    /// Re-hashes one blob; Ok(false) when its bytes no longer match its name.
+    pub fn check(&self, sha256_hex: &str) -> Result<bool, StoreError> {
+        let bytes = self.get(sha256_hex)?;
+        Ok(hex::encode(Sha256::digest(&bytes)) == sha256_hex)
+    }
+
+    /// Where a file is, for messages.
+    pub fn location(&self, sha256_hex: &str) -> String {
+        self.backend.location(sha256_hex)
+    }
+
+    /// Every stored file's name (its SHA-256) and when it was last written or reused.
+    pub fn files(&self) -> Result<Vec<(String, std::time::SystemTime)>, StoreError> {
+        self.backend.files()
+    }
+
+    /// Removes a stored file (only for the orphan sweep and the clean-up of a refused write,
+    /// which decide in the group commit, where no reference to it can be in the making).
+    pub fn remove(&self, sha256_hex: &str) -> Result<(), StoreError> {
+        check_name(sha256_hex)?;
+        self.backend.remove(sha256_hex)
+    }
+}
+
+/// Files under a directory: `ab/cdef…` (the first two hex digits as a subdirectory).
+#[derive(Debug)]
+pub struct DiskBlobs {
+    root: PathBuf,
+}
+
+impl DiskBlobs {
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        fs::create_dir_all(root.join("tmp"))?;
+        crate::restrict_dir(&root)?;
+        Ok(Self { root })
+    }
+
     pub fn path_of(&self, sha256_hex: &str) -> PathBuf {
         let (a, b) = sha256_hex.split_at(2.min(sha256_hex.len()));
         self.root.join(a).join(b)
     }
+}
 
-    /// Stores bytes durably (write, fsync, rename, fsync directory) and returns their hash.
-    /// Called before the transaction that references the blob, so a crash can leave an
-    /// unreferenced blob but never a reference to a missing one.
-    pub fn put(&self, bytes: &[u8]) -> Result<String, StoreError> {
-        let hash = hex::encode(Sha256::digest(bytes));
-        let dest = self.path_of(&hash);
+impl BlobBackend for DiskBlobs {
+    /// Write, fsync, rename, fsync the directory.
+    fn put(&self, hash: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let dest = self.path_of(hash);
         if dest.exists() {
-            // Marked fresh: the orphan sweep leaves young files alone, and this one is about
-            // to be referenced (again).
             if let Ok(f) = File::options().append(true).open(&dest) {
                 let _ = f.set_modified(std::time::SystemTime::now());
             }
-            return Ok(hash);
+            return Ok(());
         }
         let dir = dest.parent().expect("blob path has a parent");
         // Unique per write: two requests storing the same bytes at once must not share (and
@@ -135,28 +210,14 @@ impl BlobStore {
                 None => e.into(),
             });
         }
-        Ok(hash)
+        Ok(())
     }
 
-    pub fn get(&self, sha256_hex: &str) -> Result<Vec<u8>, StoreError> {
-        if sha256_hex.len() != 64 || !sha256_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(StoreError::Corrupt(format!("bad blob id {sha256_hex}")));
-        }
+    fn get(&self, sha256_hex: &str) -> Result<Vec<u8>, StoreError> {
         Ok(fs::read(self.path_of(sha256_hex))?)
     }
 
-    /// Re-hashes one blob; Ok(false) when its bytes no longer match its name.
-    pub fn check(&self, sha256_hex: &str) -> Result<bool, StoreError> {
-        let bytes = self.get(sha256_hex)?;
-        Ok(hex::encode(Sha256::digest(&bytes)) == sha256_hex)
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Every stored file's name (its SHA-256) and when it was last written or reused.
-    pub fn files(&self) -> Result<Vec<(String, std::time::SystemTime)>, StoreError> {
+    fn files(&self) -> Result<Vec<(String, std::time::SystemTime)>, StoreError> {
         let mut out = Vec::new();
         for d in fs::read_dir(&self.root)? {
             let d = d?;
@@ -176,11 +237,13 @@ impl BlobStore {
         Ok(out)
     }
 
-    /// Removes a stored file (only for the orphan sweep, which runs on the writer thread where
-    /// no reference to it can be in the making).
-    pub fn remove(&self, sha256_hex: &str) -> Result<(), StoreError> {
+    fn remove(&self, sha256_hex: &str) -> Result<(), StoreError> {
         fs::remove_file(self.path_of(sha256_hex))?;
         Ok(())
+    }
+
+    fn location(&self, sha256_hex: &str) -> String {
+        self.path_of(sha256_hex).display().to_string()
     }
 }
 
@@ -208,7 +271,7 @@ mod tests {
         );
         assert_eq!(b.get(&h).unwrap(), b"hello");
         assert!(b.check(&h).unwrap());
-        std::fs::write(b.path_of(&h), b"hellO").unwrap();
+        std::fs::write(b.location(&h), b"hellO").unwrap();
         assert!(!b.check(&h).unwrap());
         assert!(b.get("../../etc/passwd").is_err());
     }

@@ -29,7 +29,7 @@ mod write_tx;
 mod writer;
 
 pub use access_watch::ACCESS_TABLES;
-pub use blobs::{BlobStore, Held};
+pub use blobs::{BlobBackend, BlobStore, DiskBlobs, Held};
 pub use compliance::{
     AnswerRow, AssessmentRow, AssetRow, ContactRow, EvidenceRow, RegisterRow, RiskRow,
 };

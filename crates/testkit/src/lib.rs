@@ -7,4 +7,5 @@
 //! fixes it: a test that silently skipped would prove nothing.
 #![forbid(unsafe_code)]
 
+pub mod moto;
 pub mod postgres;

@@ -242,60 +242,13 @@ pub fn wait_for_outbox_to_empty(data: &Path) {
     panic!("the server did not record the queued events");
 }
 
-/// moto's S3 server on 127.0.0.1 (installed by .ci/run: pip install 'moto[server]').
-pub struct Moto(Child, u16);
-
-impl Moto {
-    pub fn start() -> Self {
-        let port = free_port();
-        let mut child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server is installed (pip install 'moto[server]')");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Moto(child, port);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("moto_server did not start");
-    }
-
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.1)
-    }
-
-    /// Runs boto3 against the server, as an independent S3 client (and as the attacker).
-    pub fn boto(&self, script: &str) -> (bool, String) {
-        let o = Command::new("python3")
-            .arg("-c")
-            .arg(format!(
-                "import boto3, botocore\ns3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1')\n{script}",
-                self.endpoint()
-            ))
-            .envs(s3_env())
-            .output()
-            .unwrap();
-        (o.status.success(), text(&o))
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+#[allow(unused_imports)]
+pub use mamori_testkit::moto::Moto;
 
 pub fn s3_env() -> Vec<(&'static str, &'static str)> {
     vec![
-        ("AWS_ACCESS_KEY_ID", "backup-writer"),
-        ("AWS_SECRET_ACCESS_KEY", "not-a-real-secret"),
+        ("AWS_ACCESS_KEY_ID", mamori_testkit::moto::ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", mamori_testkit::moto::SECRET_KEY),
     ]
 }
 

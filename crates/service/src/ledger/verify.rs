@@ -430,7 +430,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
                 } else {
                     rep.problem(format!(
                         "blob {sha} ({what}, {}) の内容がハッシュと一致しません (changed)",
-                        blobs.path_of(sha).display()
+                        blobs.location(sha)
                     ));
                     None
                 }
@@ -438,7 +438,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
             Err(_) => {
                 rep.problem(format!(
                     "blob {sha} ({what}) is missing ({})",
-                    blobs.path_of(sha).display()
+                    blobs.location(sha)
                 ));
                 None
             }

@@ -9,6 +9,7 @@
 
 pub mod http;
 pub mod kernel;
+pub mod s3_blobs;
 pub mod smtp;
 pub mod sntp;
 
