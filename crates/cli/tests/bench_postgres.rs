@@ -7,7 +7,7 @@
 mod support;
 
 use mamori_testkit::postgres::Cluster;
-use support::mamori;
+use support::{assert_prints, mamori};
 
 #[test]
 fn bench_ledger_on_postgres_prints_both_backends_and_leaves_nothing() {
@@ -27,23 +27,18 @@ fn bench_ledger_on_postgres_prints_both_backends_and_leaves_nothing() {
         "--database",
         &url,
     ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    assert_prints(
+        &out,
+        &[
+            "mamori ledger (group commit):",
+            "synchronous_commit=on",
+            "mamori ledger on PostgreSQL (2 node(s), 16 writers):",
+            "ratio PostgreSQL / SQLite (same run):",
+            "verify on PostgreSQL: 4000 entries re-derived",
+            "bytes per entry",
+            "intact",
+        ],
     );
-    for line in [
-        "mamori ledger (group commit):",
-        "synchronous_commit=on",
-        "mamori ledger on PostgreSQL (2 node(s), 16 writers):",
-        "ratio PostgreSQL / SQLite (same run):",
-        "verify on PostgreSQL: 4000 entries re-derived",
-        "bytes per entry",
-        "intact",
-    ] {
-        assert!(text.contains(line), "missing `{line}` in:\n{text}");
-    }
     let out = mamori(&[
         "bench",
         "ledger",
@@ -58,14 +53,13 @@ fn bench_ledger_on_postgres_prints_both_backends_and_leaves_nothing() {
         "--database",
         &url,
     ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
-    for line in [
-        "3 facilities on one PostgreSQL server, 12 writers:",
-        "verify on PostgreSQL: facilities 0..3 intact",
-    ] {
-        assert!(text.contains(line), "missing `{line}` in:\n{text}");
-    }
+    assert_prints(
+        &out,
+        &[
+            "3 facilities on one PostgreSQL server, 12 writers:",
+            "verify on PostgreSQL: facilities 0..3 intact",
+        ],
+    );
     assert_eq!(
         cluster.psql(
             "mamori",

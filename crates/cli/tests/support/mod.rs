@@ -19,6 +19,20 @@ pub fn mamori(args: &[&str]) -> Output {
         .expect("run mamori")
 }
 
+/// Checks that a command succeeded and printed every one of `lines`; returns what it printed.
+pub fn assert_prints(out: &Output, lines: &[&str]) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in lines {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+    text
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "{}{}",
