@@ -82,30 +82,12 @@ async fn shared(configs: &[Database], events: usize, writers: usize) -> Result<(
     for c in configs {
         ledgers.push(PgLedger::open(c.clone(), PgLedgerOptions::default()).await?);
     }
-    let per_writer = events / writers;
-    let t0 = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for w in 0..writers {
-        let ledger = ledgers[w % facilities].clone();
-        set.spawn(async move {
-            for k in 0..per_writer {
-                let i = w * per_writer + k;
-                ledger
-                    .append(event(i, 1_795_000_000_000 + i as i64, 20_000))
-                    .await?;
-            }
-            Ok::<_, StoreError>(())
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        r.map_err(|e| StoreError::Corrupt(e.to_string()))??;
-    }
-    let elapsed = t0.elapsed().as_secs_f64();
-    let n = per_writer * writers;
-    let batches: u64 = ledgers
-        .iter()
-        .map(|l| l.stats().batches.load(std::sync::atomic::Ordering::Relaxed))
-        .sum();
+    let Load {
+        latencies,
+        elapsed,
+        transactions: batches,
+    } = drive(&ledgers, events, writers).await?;
+    let n = latencies.len();
     println!(
         "{facilities} facilities on one PostgreSQL server, {writers} writers: {:>10.0} events/s in all   ({n} events in {elapsed:.2} s, {:.0} transactions/s, {:.1} entries each)",
         n as f64 / elapsed,
@@ -136,35 +118,13 @@ async fn run(
     for _ in 0..nodes {
         ledgers.push(PgLedger::open(config.clone(), PgLedgerOptions::default()).await?);
     }
-    let per_writer = events / writers.max(1);
-    let t0 = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for w in 0..writers {
-        let ledger = ledgers[w % nodes].clone();
-        set.spawn(async move {
-            let mut lat = Vec::with_capacity(per_writer);
-            for k in 0..per_writer {
-                let i = w * per_writer + k;
-                let ev = event(i, 1_795_000_000_000 + i as i64, 20_000);
-                let s = Instant::now();
-                ledger.append(ev).await?;
-                lat.push(s.elapsed());
-            }
-            Ok::<_, StoreError>(lat)
-        });
-    }
-    let mut lat: Vec<Duration> = Vec::new();
-    while let Some(r) = set.join_next().await {
-        lat.extend(r.map_err(|e| StoreError::Corrupt(e.to_string()))??);
-    }
-    let elapsed = t0.elapsed().as_secs_f64();
-    lat.sort();
+    let Load {
+        latencies: lat,
+        elapsed,
+        transactions: batches,
+    } = drive(&ledgers, events, writers).await?;
     let n = lat.len();
     let rate = n as f64 / elapsed;
-    let batches: u64 = ledgers
-        .iter()
-        .map(|l| l.stats().batches.load(std::sync::atomic::Ordering::Relaxed))
-        .sum();
     println!(
         "mamori ledger on PostgreSQL ({nodes} node(s), {writers} writers): {rate:>10.0} events/s   p50 {:.2} ms   p99 {:.2} ms   ({n} events in {elapsed:.2} s, {batches} transactions, {:.1} entries each)  (goal: ≥ 20,000/s)",
         pct(&lat, 0.5),
@@ -198,4 +158,49 @@ async fn run(
         }
     );
     Ok(())
+}
+
+/// What one load over a set of nodes did.
+struct Load {
+    /// Each append's wait for its acknowledgement, sorted.
+    latencies: Vec<Duration>,
+    elapsed: f64,
+    transactions: u64,
+}
+
+/// `writers` tasks, spread over `ledgers` in turn, each appending its share of `events` and
+/// waiting for each acknowledgement.
+async fn drive(ledgers: &[PgLedger], events: usize, writers: usize) -> Result<Load, StoreError> {
+    let per_writer = events / writers.max(1);
+    let t0 = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..writers {
+        let ledger = ledgers[w % ledgers.len()].clone();
+        set.spawn(async move {
+            let mut lat = Vec::with_capacity(per_writer);
+            for k in 0..per_writer {
+                let i = w * per_writer + k;
+                let ev = event(i, 1_795_000_000_000 + i as i64, 20_000);
+                let s = Instant::now();
+                ledger.append(ev).await?;
+                lat.push(s.elapsed());
+            }
+            Ok::<_, StoreError>(lat)
+        });
+    }
+    let mut latencies: Vec<Duration> = Vec::new();
+    while let Some(r) = set.join_next().await {
+        latencies.extend(r.map_err(|e| StoreError::Corrupt(e.to_string()))??);
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    latencies.sort();
+    let transactions = ledgers
+        .iter()
+        .map(|l| l.stats().batches.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    Ok(Load {
+        latencies,
+        elapsed,
+        transactions,
+    })
 }
