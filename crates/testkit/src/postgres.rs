@@ -86,20 +86,12 @@ impl Cluster {
             port: free_port(),
             as_postgres,
         };
-        if as_postgres {
-            cluster.must(
-                Command::new("chown")
-                    .arg("postgres:")
-                    .arg(cluster.dir.path()),
-            );
-        }
+        cluster.own(cluster.dir.path());
         for (name, bytes) in files {
             let path = cluster.dir.path().join(name);
             std::fs::write(&path, bytes).unwrap();
             cluster.must(Command::new("chmod").arg("600").arg(&path));
-            if as_postgres {
-                cluster.must(Command::new("chown").arg("postgres:").arg(&path));
-            }
+            cluster.own(&path);
         }
         let data = cluster.data();
         cluster.must(
@@ -145,13 +137,7 @@ impl Cluster {
             port: free_port(),
             as_postgres: self.as_postgres,
         };
-        if standby.as_postgres {
-            standby.must(
-                Command::new("chown")
-                    .arg("postgres:")
-                    .arg(standby.dir.path()),
-            );
-        }
+        standby.own(standby.dir.path());
         standby.must(
             standby
                 .server("pg_basebackup")
@@ -208,6 +194,13 @@ impl Cluster {
             "pg_ctl promote failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Gives `path` to the server's user when the tests run as root.
+    fn own(&self, path: &Path) {
+        if self.as_postgres {
+            self.must(Command::new("chown").arg("postgres:").arg(path));
+        }
     }
 
     fn data(&self) -> PathBuf {
