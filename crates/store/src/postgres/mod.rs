@@ -60,10 +60,10 @@ impl Database {
 pub fn parse_url(url: &str) -> Result<Database, StoreError> {
     let (url, root) = take_param(url, "sslrootcert");
     let config = Config::from_str(&url)
-        .map_err(|e| StoreError::Schema(format!("the database URL cannot be read: {e}")))?;
+        .map_err(|e| StoreError::Schema(format!("データベースの URL を読み取れません: {e}")))?;
     if config.get_hosts().is_empty() {
         return Err(StoreError::Schema(
-            "the database URL names no host (postgres://user@host:5432/database)".into(),
+            "データベースの URL にホストがありません（postgres://ユーザー@ホスト:5432/データベース）".into(),
         ));
     }
     let remote = config.get_hosts().iter().any(|h| match h {
@@ -75,20 +75,20 @@ pub fn parse_url(url: &str) -> Result<Database, StoreError> {
         (SslMode::Require, Some(path)) => Some(tls_to(&path)?),
         (SslMode::Require, None) => {
             return Err(StoreError::Schema(
-                "sslmode=require needs sslrootcert=<CA certificate file> to check the database server's certificate"
+                "sslmode=require には、データベースサーバーの証明書を確かめる CA 証明書 sslrootcert=<ファイル> も指定してください"
                     .into(),
             ));
         }
         (SslMode::Disable, _) => None,
         (_, Some(_)) => {
             return Err(StoreError::Schema(
-                "sslrootcert is given: add sslmode=require so that the connection cannot fall back to plain text".into(),
+                "sslrootcert を指定したときは sslmode=require も指定してください（暗号化なしの接続に戻らないように）".into(),
             ));
         }
         (_, None) if remote => {
             return Err(StoreError::Schema(
-                "a database on another machine needs sslmode=require&sslrootcert=<CA certificate file>, \
-                 or sslmode=disable if the network between mamori and the database is private"
+                "別のマシンのデータベースには sslmode=require&sslrootcert=<CA 証明書ファイル> を指定してください\
+                 （mamori とデータベースの間が閉じたネットワークなら sslmode=disable）"
                     .into(),
             ));
         }
@@ -136,7 +136,7 @@ fn take_param(url: &str, key: &str) -> (String, Option<String>) {
 /// TLS that trusts only the CA certificates in `path` (PEM).
 fn tls_to(path: &str) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
     use rustls_pki_types::pem::PemObject;
-    let bad = |why: String| StoreError::Schema(format!("sslrootcert {path}: {why}"));
+    let bad = |why: String| StoreError::Schema(format!("CA 証明書 {path} を使えません: {why}"));
     let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
@@ -145,7 +145,7 @@ fn tls_to(path: &str) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreE
             .map_err(|e| bad(e.to_string()))?;
     }
     if roots.is_empty() {
-        return Err(bad("no certificate in the file".into()));
+        return Err(bad("証明書が含まれていません".into()));
     }
     let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -270,6 +270,28 @@ mod tests {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
         let _ = std::fs::remove_file(ca);
+    }
+
+    proptest::proptest! {
+        /// Whatever an operator writes is read or refused with a message, never a panic.
+        #[test]
+        fn any_database_url_is_read_or_refused(
+            tail in ".{0,120}",
+            scheme in proptest::sample::select(vec!["", "postgres://", "postgresql://", "host="]),
+        ) {
+            if let Err(e) = parse_url(&format!("{scheme}{tail}")) {
+                proptest::prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn refusals_say_what_to_write_in_japanese() {
+        let e = parse_url("postgres://mamori@db.clinic.local/mamori")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("sslmode=require&sslrootcert"), "{e}");
+        assert!(e.to_string().contains("別のマシン"), "{e}");
     }
 
     #[test]
