@@ -1,11 +1,11 @@
 //! Rows of the compliance pillar: assessments and answers, evidence, the asset ledger, the
 //! risk register, the incident contact chart and the facility's registers.
 
+use crate::sql::{OptionalExtension, Row, params};
 use mamori_compliance::assets::Asset;
 use mamori_compliance::registers::{Entry, Register};
 use mamori_compliance::risks::Risk;
 use mamori_domain::Millis;
-use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use crate::{Reader, StoreError, WriteTx};
@@ -84,7 +84,7 @@ pub struct ContactRow {
     pub position: i64,
 }
 
-fn assessment(r: &Row<'_>) -> rusqlite::Result<AssessmentRow> {
+fn assessment(r: &Row<'_>) -> crate::sql::Result<AssessmentRow> {
     Ok(AssessmentRow {
         id: r.get(0)?,
         catalogue_id: r.get(1)?,
@@ -99,7 +99,7 @@ fn assessment(r: &Row<'_>) -> rusqlite::Result<AssessmentRow> {
 
 const ASSESSMENT: &str = "SELECT id, catalogue_id, title, assessed_on, created_by, created_at, closed_at, closed_by FROM compliance_assessments";
 
-fn asset(r: &Row<'_>) -> rusqlite::Result<AssetRow> {
+fn asset(r: &Row<'_>) -> crate::sql::Result<AssetRow> {
     Ok(AssetRow {
         id: r.get(0)?,
         asset: Asset {
@@ -124,7 +124,7 @@ fn asset(r: &Row<'_>) -> rusqlite::Result<AssetRow> {
 
 const ASSET: &str = "SELECT id, name, kind, location, owner, os, patched_on, remote_maintenance, maintainer, vendor, mds_sds, connection_restriction, note, mds_sha256, mds_name, updated_at FROM compliance_assets";
 
-fn risk(r: &Row<'_>) -> rusqlite::Result<RiskRow> {
+fn risk(r: &Row<'_>) -> crate::sql::Result<RiskRow> {
     Ok(RiskRow {
         id: r.get(0)?,
         seed_key: r.get(1)?,
@@ -156,7 +156,7 @@ pub struct RegisterRow {
     pub updated_at: Millis,
 }
 
-fn register_row(r: &Row<'_>) -> rusqlite::Result<RegisterRow> {
+fn register_row(r: &Row<'_>) -> crate::sql::Result<RegisterRow> {
     let code: String = r.get(1)?;
     let json: String = r.get(2)?;
     let bad = |e: String| {
@@ -203,7 +203,7 @@ impl Reader<'_> {
         let mut st = self
             .conn
             .prepare_cached(&format!("{ASSESSMENT} ORDER BY assessed_on DESC, id DESC"))?;
-        Ok(st.query_map([], assessment)?.collect::<Result<_, _>>()?)
+        Ok(st.query_map((), assessment)?.collect::<Result<_, _>>()?)
     }
 
     pub fn assessment(&self, id: i64) -> Result<Option<AssessmentRow>, StoreError> {
@@ -263,7 +263,7 @@ impl Reader<'_> {
         let mut st = self
             .conn
             .prepare_cached(&format!("{ASSET} ORDER BY kind, name"))?;
-        Ok(st.query_map([], asset)?.collect::<Result<_, _>>()?)
+        Ok(st.query_map((), asset)?.collect::<Result<_, _>>()?)
     }
 
     pub fn asset(&self, id: i64) -> Result<Option<AssetRow>, StoreError> {
@@ -278,7 +278,7 @@ impl Reader<'_> {
             "SELECT id, seed_key, asset, threat, likelihood, impact, control, feature, residual, owner, updated_at
              FROM compliance_risks ORDER BY likelihood * impact DESC, id",
         )?;
-        Ok(st.query_map([], risk)?.collect::<Result<_, _>>()?)
+        Ok(st.query_map((), risk)?.collect::<Result<_, _>>()?)
     }
 
     pub fn contacts(&self) -> Result<Vec<ContactRow>, StoreError> {
@@ -287,7 +287,7 @@ impl Reader<'_> {
              FROM incident_contacts ORDER BY position, id",
         )?;
         Ok(st
-            .query_map([], |r| {
+            .query_map((), |r| {
                 Ok(ContactRow {
                     id: r.get(0)?,
                     category: r.get(1)?,
@@ -335,7 +335,7 @@ impl WriteTx<'_> {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
                     params![reg.code(), json, sha, name, source, by, now],
                 )?;
-                Ok(Some(self.conn.last_insert_rowid()))
+                Ok(Some(self.conn.last_insert_rowid()?))
             }
         }
     }
@@ -352,7 +352,7 @@ impl WriteTx<'_> {
             "INSERT INTO compliance_assessments (catalogue_id, title, assessed_on, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![catalogue_id, title, assessed_on, by, now],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.conn.last_insert_rowid()?)
     }
 
     pub fn close_assessment(&mut self, id: i64, by: i64, now: Millis) -> Result<(), StoreError> {
@@ -414,7 +414,7 @@ impl WriteTx<'_> {
                 now
             ],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.conn.last_insert_rowid()?)
     }
 
     /// Inserts a device, or replaces the one with the same name; returns its id.
@@ -493,7 +493,7 @@ impl WriteTx<'_> {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     params![seed_key, r.asset, r.threat, r.likelihood, r.impact, r.control, r.feature, r.residual, r.owner, now],
                 )?;
-                Ok(self.conn.last_insert_rowid())
+                Ok(self.conn.last_insert_rowid()?)
             }
         }
     }
@@ -507,7 +507,7 @@ impl WriteTx<'_> {
 
     /// Replaces the whole contact chart (it is edited as one form).
     pub fn replace_contacts(&mut self, rows: &[ContactRow]) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM incident_contacts", [])?;
+        self.conn.execute("DELETE FROM incident_contacts", ())?;
         for (i, c) in rows.iter().enumerate() {
             self.conn.execute(
                 "INSERT INTO incident_contacts (category, name, organisation, phone, email, note, position) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -69,8 +69,8 @@ impl DatabaseImage {
         let (page_size, pages): (u32, u32) = {
             let c = ro.conn();
             (
-                c.query_row("PRAGMA page_size", [], |r| r.get(0))?,
-                c.query_row("PRAGMA page_count", [], |r| r.get(0))?,
+                c.query_row("PRAGMA page_size", (), |r| r.get(0))?,
+                c.query_row("PRAGMA page_count", (), |r| r.get(0))?,
             )
         };
         let file = File::open(&db)?;

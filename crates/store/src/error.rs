@@ -1,7 +1,8 @@
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A statement failed on whichever database the store runs on.
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sql(#[from] crate::sql::Error),
     /// PostgreSQL refused or failed a statement (issue #22's backend).
     #[error("PostgreSQL: {0}")]
     Postgres(#[from] tokio_postgres::Error),
@@ -30,4 +31,10 @@ pub enum StoreError {
     /// The disk refused the write; nothing of it was kept.
     #[error("{0}")]
     Unwritable(crate::disk::Unwritable),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sql(crate::sql::Error::Sqlite(e))
+    }
 }

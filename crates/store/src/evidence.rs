@@ -1,8 +1,8 @@
 //! Rows of the evidence pillar: staff signing certificates, signatures per finalised version,
 //! and RFC 4998 evidence-record trees with their archive time-stamps.
 
+use crate::sql::{OptionalExtension, Row, params};
 use mamori_domain::Millis;
-use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use crate::{Reader, StoreError, WriteTx};
@@ -73,7 +73,7 @@ const SIG_COLUMNS: &str =
     signer_subject, signed_at, timestamped_at, tsa_attempts, tsa_last_error, tsa_next_try,
     evidence_family, evidence_position";
 
-fn signature_from(r: &Row<'_>) -> rusqlite::Result<SignatureRow> {
+fn signature_from(r: &Row<'_>) -> crate::sql::Result<SignatureRow> {
     Ok(SignatureRow {
         record_id: r.get(0)?,
         version_no: r.get(1)?,
@@ -93,7 +93,7 @@ fn signature_from(r: &Row<'_>) -> rusqlite::Result<SignatureRow> {
     })
 }
 
-fn signing_cert_from(r: &Row<'_>) -> rusqlite::Result<SigningCertRow> {
+fn signing_cert_from(r: &Row<'_>) -> crate::sql::Result<SigningCertRow> {
     Ok(SigningCertRow {
         serial: r.get(0)?,
         account_id: r.get(1)?,
@@ -106,7 +106,7 @@ fn signing_cert_from(r: &Row<'_>) -> rusqlite::Result<SigningCertRow> {
     })
 }
 
-fn tree_from(r: &Row<'_>) -> rusqlite::Result<EvidenceTree> {
+fn tree_from(r: &Row<'_>) -> crate::sql::Result<EvidenceTree> {
     Ok(EvidenceTree {
         id: r.get(0)?,
         family: r.get(1)?,
@@ -119,7 +119,7 @@ fn tree_from(r: &Row<'_>) -> rusqlite::Result<EvidenceTree> {
     })
 }
 
-fn stamp_from(r: &Row<'_>) -> rusqlite::Result<EvidenceStamp> {
+fn stamp_from(r: &Row<'_>) -> crate::sql::Result<EvidenceStamp> {
     Ok(EvidenceStamp {
         tree_id: r.get(0)?,
         seq: r.get(1)?,
@@ -287,7 +287,7 @@ impl WriteTx<'_> {
                 t.leaves
             ],
         )?;
-        let id = self.conn.last_insert_rowid();
+        let id = self.conn.last_insert_rowid()?;
         if t.family == 0 {
             self.conn
                 .execute("UPDATE evidence_trees SET family = id WHERE id = ?1", [id])?;
@@ -355,7 +355,7 @@ impl Reader<'_> {
              FROM signing_certs ORDER BY created_at DESC",
         )?;
         Ok(st
-            .query_map([], signing_cert_from)?
+            .query_map((), signing_cert_from)?
             .collect::<Result<_, _>>()?)
     }
 
@@ -390,8 +390,9 @@ impl Reader<'_> {
         let mut st = self.conn.prepare(&format!(
             "SELECT {SIG_COLUMNS} FROM signatures ORDER BY record_id, version_no"
         ))?;
-        let mut rows = st.query([])?;
+        let mut rows = st.query(())?;
         while let Some(r) = rows.next()? {
+            let r = &r;
             f(signature_from(r)?)?;
         }
         Ok(())
@@ -413,7 +414,7 @@ impl Reader<'_> {
     pub fn timestamps_pending(&self) -> Result<(i64, Option<Millis>), StoreError> {
         Ok(self.conn.query_row(
             "SELECT count(*), min(signed_at) FROM signatures WHERE timestamped_at IS NULL",
-            [],
+            (),
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?)
     }
@@ -454,7 +455,7 @@ impl Reader<'_> {
             "SELECT size, note FROM checkpoints WHERE evidence_family IS NULL ORDER BY size",
         )?;
         Ok(st
-            .query_map([], |r| {
+            .query_map((), |r| {
                 Ok(CheckpointMember {
                     size: r.get::<_, i64>(0)? as u64,
                     note: r.get(1)?,
@@ -522,7 +523,7 @@ impl Reader<'_> {
              ORDER BY t.family",
         )?;
         Ok(st
-            .query_map([], |r| {
+            .query_map((), |r| {
                 Ok(EvidenceHead {
                     family: r.get(0)?,
                     tree_id: r.get(1)?,
@@ -589,7 +590,7 @@ impl Reader<'_> {
     pub fn last_evidence_at(&self) -> Result<Option<Millis>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT max(created_at) FROM evidence_trees", [], |r| {
+            .query_row("SELECT max(created_at) FROM evidence_trees", (), |r| {
                 r.get(0)
             })?)
     }

@@ -1,7 +1,7 @@
+use crate::sql::{Conn, OptionalExtension, params};
 use mamori_domain::Millis;
 use mamori_domain::audit::{AuditEvent, actions};
 use mamori_ledger::{Frontier, Hash, HashReader, completing_leaf};
-use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -63,7 +63,7 @@ pub(crate) struct LedgerState {
 }
 
 /// Stored Merkle hashes, read from the row of the entry that completed each subtree.
-pub struct LedgerHashes<'c>(pub &'c Connection);
+pub struct LedgerHashes<'c>(pub Conn<'c>);
 
 impl HashReader for LedgerHashes<'_> {
     type Error = String;
@@ -83,10 +83,10 @@ impl HashReader for LedgerHashes<'_> {
     }
 }
 
-pub(crate) fn load_state(conn: &Connection) -> Result<LedgerState, StoreError> {
+pub(crate) fn load_state(conn: Conn<'_>) -> Result<LedgerState, StoreError> {
     let (size, last_ts): (i64, Option<i64>) = conn.query_row(
         "SELECT COALESCE(MAX(idx) + 1, 0), MAX(ts) FROM ledger",
-        [],
+        (),
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let frontier = Frontier::load(&LedgerHashes(conn), size as u64).map_err(|e| {
@@ -97,7 +97,7 @@ pub(crate) fn load_state(conn: &Connection) -> Result<LedgerState, StoreError> {
     let indexed_upto = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'indexed_upto'",
-            [],
+            (),
             |r| r.get::<_, String>(0),
         )
         .optional()?
@@ -114,7 +114,7 @@ pub(crate) fn load_state(conn: &Connection) -> Result<LedgerState, StoreError> {
 
 /// Appends one event. Its time is raised to the previous entry's if the clock went back.
 pub(crate) fn append(
-    conn: &Connection,
+    conn: Conn<'_>,
     state: &mut LedgerState,
     ev: &AuditEvent,
 ) -> Result<u64, StoreError> {
@@ -180,7 +180,7 @@ const SQL_DAY: &str = "((ts + 32400000) / 86400000)";
 /// Adds up to `limit` not-yet-indexed entries to the query indexes; returns how many.
 /// Set-based, so SQLite derives the rows itself, in key order.
 pub(crate) fn index_pending(
-    conn: &Connection,
+    conn: Conn<'_>,
     state: &mut LedgerState,
     limit: u64,
 ) -> Result<u64, StoreError> {
@@ -227,7 +227,7 @@ pub(crate) fn index_pending(
 #[cfg(test)]
 #[test]
 fn sql_day_matches_day_of() {
-    let conn = Connection::open_in_memory().unwrap();
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
     for ts in [
         0i64,
         1_795_482_000_000,
@@ -238,7 +238,7 @@ fn sql_day_matches_day_of() {
         let d: i64 = conn
             .query_row(
                 &format!("SELECT {}", SQL_DAY.replace("ts", &ts.to_string())),
-                [],
+                (),
                 |r| r.get(0),
             )
             .unwrap();
@@ -246,7 +246,7 @@ fn sql_day_matches_day_of() {
     }
 }
 
-pub(crate) fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {
+pub(crate) fn row_from(r: &crate::sql::Row<'_>) -> crate::sql::Result<LedgerRow> {
     Ok(LedgerRow {
         idx: r.get(0)?,
         ts: r.get(1)?,

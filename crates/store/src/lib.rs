@@ -21,6 +21,7 @@ pub mod pool;
 pub mod postgres;
 mod read;
 mod schema;
+pub mod sql;
 pub mod state;
 mod upgrade;
 mod wal_checkpointer;

@@ -1,7 +1,7 @@
 //! Passkeys (WebAuthn credentials) registered as second factors.
 
+use crate::sql::params;
 use mamori_domain::Millis;
-use rusqlite::params;
 use serde::Serialize;
 
 use crate::{Reader, StoreError, WriteTx};
@@ -57,7 +57,7 @@ impl WriteTx<'_> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![account_id, credential_id, public_key, sign_count, name, now],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.conn.last_insert_rowid()?)
     }
 
     pub fn use_passkey(&mut self, id: i64, sign_count: u32, now: Millis) -> Result<(), StoreError> {

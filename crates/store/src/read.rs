@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use mamori_domain::Millis;
 use mamori_domain::kinds::RecordKind;
 use mamori_domain::permission::Role;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::Connection;
+
+use crate::sql::{Conn, OptionalExtension, Row, params};
 
 use crate::ledger::{ROW_COLUMNS, day_of, day_start, row_from, segment_of};
 use crate::{
@@ -51,10 +53,10 @@ impl Drop for ReaderGuard {
 
 /// The read side. Also available inside a write transaction (`WriteTx::read`).
 pub struct Reader<'c> {
-    pub(crate) conn: &'c Connection,
+    pub(crate) conn: Conn<'c>,
 }
 
-fn account_from(r: &Row<'_>) -> rusqlite::Result<Account> {
+fn account_from(r: &Row<'_>) -> crate::sql::Result<Account> {
     Ok(Account {
         id: r.get(0)?,
         login: r.get(1)?,
@@ -76,7 +78,7 @@ const ACCOUNT_COLUMNS: &str =
     "id, login, display_name, role, is_service, status, password_hash, password_changed_at,
     must_change_password, failed_logins, locked_until, last_login_at, created_at";
 
-fn version_from(r: &Row<'_>) -> rusqlite::Result<VersionRow> {
+fn version_from(r: &Row<'_>) -> crate::sql::Result<VersionRow> {
     Ok(VersionRow {
         record_id: r.get(0)?,
         version_no: r.get(1)?,
@@ -98,7 +100,7 @@ const VERSION_COLUMNS: &str =
     "record_id, version_no, state, kind, author_id, enterer_id, content_sha256,
     predecessor, reason, created_at, finalised_at, rejection_reason, ledger_index";
 
-fn record_from(r: &Row<'_>) -> rusqlite::Result<RecordRow> {
+fn record_from(r: &Row<'_>) -> crate::sql::Result<RecordRow> {
     Ok(RecordRow {
         id: r.get(0)?,
         patient_id: r.get(1)?,
@@ -108,7 +110,7 @@ fn record_from(r: &Row<'_>) -> rusqlite::Result<RecordRow> {
     })
 }
 
-fn patient_from(r: &Row<'_>) -> rusqlite::Result<Patient> {
+fn patient_from(r: &Row<'_>) -> crate::sql::Result<Patient> {
     Ok(Patient {
         id: r.get(0)?,
         name_kanji: r.get(1)?,
@@ -119,7 +121,7 @@ fn patient_from(r: &Row<'_>) -> rusqlite::Result<Patient> {
     })
 }
 
-fn role_from(r: &Row<'_>) -> rusqlite::Result<Role> {
+fn role_from(r: &Row<'_>) -> crate::sql::Result<Role> {
     let grants: String = r.get(3)?;
     Ok(Role {
         code: r.get(0)?,
@@ -145,8 +147,8 @@ fn like_prefix(s: &str) -> String {
 }
 
 impl<'c> Reader<'c> {
-    pub(crate) fn new(conn: &'c Connection) -> Self {
-        Self { conn }
+    pub(crate) fn new(conn: impl Into<Conn<'c>>) -> Self {
+        Self { conn: conn.into() }
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -160,7 +162,7 @@ impl<'c> Reader<'c> {
         let mut st = self.conn.prepare_cached(
             "SELECT code, name_ja, name_en, grants, builtin FROM roles ORDER BY builtin DESC, code",
         )?;
-        Ok(st.query_map([], role_from)?.collect::<Result<_, _>>()?)
+        Ok(st.query_map((), role_from)?.collect::<Result<_, _>>()?)
     }
 
     pub fn role(&self, code: &str) -> Result<Option<Role>, StoreError> {
@@ -174,7 +176,7 @@ impl<'c> Reader<'c> {
         let mut st = self.conn.prepare_cached(
             "SELECT code, name_ja, name_en, retention_years FROM record_kinds ORDER BY rowid",
         )?;
-        Ok(st.query_map([], kind_from)?.collect::<Result<_, _>>()?)
+        Ok(st.query_map((), kind_from)?.collect::<Result<_, _>>()?)
     }
 
     pub fn kind(&self, code: &str) -> Result<Option<RecordKind>, StoreError> {
@@ -212,7 +214,7 @@ impl<'c> Reader<'c> {
         Ok(self
             .conn
             .prepare_cached(&sql)?
-            .query_map([], account_from)?
+            .query_map((), account_from)?
             .collect::<Result<_, _>>()?)
     }
 
@@ -354,7 +356,7 @@ impl<'c> Reader<'c> {
                     issued_by, revoked_at, revoke_reason, revoked_by
              FROM certificates ORDER BY issued_at DESC, serial",
         )?;
-        let rows = st.query_map([], |r| {
+        let rows = st.query_map((), |r| {
             Ok(CertificateRow {
                 serial: r.get(0)?,
                 kind: r.get(1)?,
@@ -401,7 +403,7 @@ impl<'c> Reader<'c> {
         let mut st = self
             .conn
             .prepare_cached("SELECT role_code FROM two_factor_roles ORDER BY role_code")?;
-        let rows = st.query_map([], |r| r.get(0))?;
+        let rows = st.query_map((), |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -439,7 +441,7 @@ impl<'c> Reader<'c> {
         let mut st = self
             .conn
             .prepare_cached("SELECT role_code FROM client_cert_roles ORDER BY role_code")?;
-        let rows = st.query_map([], |r| r.get(0))?;
+        let rows = st.query_map((), |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -552,7 +554,7 @@ impl<'c> Reader<'c> {
     pub fn ledger_size(&self) -> Result<u64, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger", [], |r| {
+            .query_row("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger", (), |r| {
                 r.get::<_, i64>(0)
             })? as u64)
     }
@@ -574,7 +576,7 @@ impl<'c> Reader<'c> {
         let mut st = self
             .conn
             .prepare_cached("SELECT size, root, created_at, note FROM checkpoints ORDER BY size")?;
-        let rows = st.query_map([], |r| {
+        let rows = st.query_map((), |r| {
             let root: Vec<u8> = r.get(1)?;
             Ok((r.get::<_, i64>(0)?, root, r.get(2)?, r.get(3)?))
         })?;
@@ -602,13 +604,14 @@ impl<'c> Reader<'c> {
     ) -> Result<(), StoreError> {
         let sql = format!("SELECT {ROW_COLUMNS} FROM ledger ORDER BY idx");
         let mut st = self.conn.prepare(&sql)?;
-        let mut rows = st.query([])?;
-        fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, StoreError> {
+        let mut rows = st.query(())?;
+        fn text<'r>(r: &'r Row<'_>, i: usize) -> Result<Option<&'r str>, StoreError> {
             Ok(r.get_ref(i)?
                 .as_str_or_null()
-                .map_err(rusqlite::Error::from)?)
+                .map_err(|m| crate::sql::Error::conversion(0, m))?)
         }
         while let Some(r) = rows.next()? {
+            let r = &r;
             f(RawRow {
                 idx: r.get(0)?,
                 ts: r.get(1)?,
@@ -617,8 +620,14 @@ impl<'c> Reader<'c> {
                 outcome: text(r, 4)?.unwrap_or(""),
                 patient_id: text(r, 5)?,
                 record_id: r.get(6)?,
-                payload: r.get_ref(7)?.as_blob().map_err(rusqlite::Error::from)?,
-                hashes: r.get_ref(8)?.as_blob().map_err(rusqlite::Error::from)?,
+                payload: r
+                    .get_ref(7)?
+                    .as_blob()
+                    .map_err(|m| crate::sql::Error::conversion(0, m))?,
+                hashes: r
+                    .get_ref(8)?
+                    .as_blob()
+                    .map_err(|m| crate::sql::Error::conversion(0, m))?,
             })?;
         }
         Ok(())
@@ -630,8 +639,9 @@ impl<'c> Reader<'c> {
     ) -> Result<(), StoreError> {
         let sql = format!("SELECT {ROW_COLUMNS} FROM ledger ORDER BY idx");
         let mut st = self.conn.prepare(&sql)?;
-        let mut rows = st.query([])?;
+        let mut rows = st.query(())?;
         while let Some(r) = rows.next()? {
+            let r = &r;
             f(row_from(r)?)?;
         }
         Ok(())
@@ -643,8 +653,9 @@ impl<'c> Reader<'c> {
     ) -> Result<(), StoreError> {
         let sql = format!("SELECT {VERSION_COLUMNS} FROM versions ORDER BY record_id, version_no");
         let mut st = self.conn.prepare(&sql)?;
-        let mut rows = st.query([])?;
+        let mut rows = st.query(())?;
         while let Some(r) = rows.next()? {
+            let r = &r;
             f(version_from(r)?)?;
         }
         Ok(())
@@ -659,10 +670,17 @@ impl<'c> Reader<'c> {
         let mut st = self.conn.prepare(
             "SELECT record_id, version_no, state, content_sha256 FROM versions ORDER BY record_id, version_no",
         )?;
-        let mut rows = st.query([])?;
+        let mut rows = st.query(())?;
         while let Some(r) = rows.next()? {
-            let state = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
-            let sha = r.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
+            let r = &r;
+            let state = r
+                .get_ref(2)?
+                .as_str()
+                .map_err(|m| crate::sql::Error::conversion(0, m))?;
+            let sha = r
+                .get_ref(3)?
+                .as_str()
+                .map_err(|m| crate::sql::Error::conversion(0, m))?;
             f(r.get(0)?, r.get(1)?, state, sha);
         }
         Ok(())
@@ -671,14 +689,14 @@ impl<'c> Reader<'c> {
     pub fn blob_count(&self) -> Result<u64, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT count(*) FROM blobs", [], |r| r.get::<_, i64>(0))? as u64)
+            .query_row("SELECT count(*) FROM blobs", (), |r| r.get::<_, i64>(0))? as u64)
     }
 
     pub fn blob_ids(&self) -> Result<Vec<String>, StoreError> {
         let mut st = self
             .conn
             .prepare("SELECT sha256 FROM blobs ORDER BY sha256")?;
-        Ok(st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+        Ok(st.query_map((), |r| r.get(0))?.collect::<Result<_, _>>()?)
     }
 
     /// The first entry at or after `ts` (the ledger is ordered by time).
@@ -773,6 +791,7 @@ impl<'c> Reader<'c> {
             let mut st = self.conn.prepare_cached(&sql)?;
             let mut rows = st.query(params![tail_lo, hi])?;
             while let Some(r) = rows.next()? {
+                let r = &r;
                 let row = row_from(r)?;
                 if keep(&row) {
                     out.push(row);
@@ -787,9 +806,9 @@ impl<'c> Reader<'c> {
             return Ok(out);
         }
         // 2. The indexed part.
-        let (table, key): (&str, rusqlite::types::Value) = match (&f.patient, f.actor) {
-            (Some(p), _) => ("audit_by_patient", p.clone().into()),
-            (None, Some(a)) => ("audit_by_actor", a.into()),
+        let (table, key): (&str, crate::sql::Value) = match (&f.patient, f.actor) {
+            (Some(p), _) => ("audit_by_patient", crate::sql::Value::Text(p.clone())),
+            (None, Some(a)) => ("audit_by_actor", crate::sql::Value::Integer(a)),
             (None, None) => {
                 let sql = format!(
                     "SELECT {ROW_COLUMNS} FROM ledger WHERE idx >= ?1 AND idx < ?2 ORDER BY idx DESC"
@@ -797,6 +816,7 @@ impl<'c> Reader<'c> {
                 let mut st = self.conn.prepare_cached(&sql)?;
                 let mut rows = st.query(params![lo, hi])?;
                 while let Some(r) = rows.next()? {
+                    let r = &r;
                     let row = row_from(r)?;
                     if keep(&row) {
                         out.push(row);
@@ -886,7 +906,11 @@ impl<'c> Reader<'c> {
             )?;
             let mut rows = st.query(params![first_full, last_excl])?;
             while let Some(r) = rows.next()? {
-                let p = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+                let r = &r;
+                let p = r
+                    .get_ref(0)?
+                    .as_str()
+                    .map_err(|m| crate::sql::Error::conversion(0, m))?;
                 let (a, n): (i64, i64) = (r.get(1)?, r.get(2)?);
                 match acc.get_mut(&(p.to_owned(), a)) {
                     Some(v) => *v += n,
@@ -920,6 +944,7 @@ impl<'c> Reader<'c> {
             }
             let mut rows = st.query(params![a, b])?;
             while let Some(r) = rows.next()? {
+                let r = &r;
                 let p: String = r.get(0)?;
                 *acc.entry((p, r.get(1)?)).or_default() += 1;
             }
@@ -959,7 +984,7 @@ impl<'c> Reader<'c> {
         let n = |t: &str| -> Result<i64, StoreError> {
             Ok(self
                 .conn
-                .query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))?)
+                .query_row(&format!("SELECT COUNT(*) FROM {t}"), (), |r| r.get(0))?)
         };
         Ok((
             n("audit_by_patient")?,
@@ -1074,12 +1099,12 @@ impl ReadOnly {
     /// before the image is made, if nothing was read yet.
     pub(crate) fn begin_snapshot(&self) -> Result<(), StoreError> {
         self.conn
-            .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+            .query_row("SELECT count(*) FROM sqlite_schema", (), |_| Ok(()))?;
         Ok(())
     }
 }
 
-fn role_proposal_from(r: &Row<'_>) -> rusqlite::Result<RoleProposalRow> {
+fn role_proposal_from(r: &Row<'_>) -> crate::sql::Result<RoleProposalRow> {
     Ok(RoleProposalRow {
         id: r.get(0)?,
         role_code: r.get(1)?,
@@ -1093,7 +1118,7 @@ fn role_proposal_from(r: &Row<'_>) -> rusqlite::Result<RoleProposalRow> {
     })
 }
 
-fn kind_from(r: &Row<'_>) -> rusqlite::Result<RecordKind> {
+fn kind_from(r: &Row<'_>) -> crate::sql::Result<RecordKind> {
     Ok(RecordKind {
         code: r.get(0)?,
         name_ja: r.get(1)?,

@@ -517,7 +517,7 @@ pub const VERSION: usize = MIGRATIONS.len();
 
 /// The schema version of an open database (0: empty).
 pub fn version(conn: &Connection) -> Result<usize, StoreError> {
-    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize)
+    Ok(conn.query_row("PRAGMA user_version", (), |r| r.get::<_, i64>(0))? as usize)
 }
 
 /// Brings the database to [`VERSION`]; the version it had, if it had to change.
@@ -560,7 +560,7 @@ mod tests {
         let mut st = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .unwrap();
-        st.query_map([], |r| r.get(0))
+        st.query_map((), |r| r.get(0))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()

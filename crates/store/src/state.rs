@@ -7,12 +7,11 @@
 //! already prove (the ledger itself, its indexes, record versions, blobs), and the few columns
 //! that are operational state only.
 
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, params};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::StoreError;
+use crate::sql::{Conn, Params, ToValue, ValueRef};
 
 /// Tables outside the state capture, each with what proves it instead.
 pub const NOT_COVERED_TABLES: &[(&str, &str)] = &[
@@ -35,6 +34,18 @@ pub const NOT_COVERED_TABLES: &[(&str, &str)] = &[
     (
         "access_counts",
         "query index: re-derived from the ledger by verify",
+    ),
+    (
+        "ledger_head",
+        "PostgreSQL's coordinator row of the ledger: its size, newest time and tree edge are re-derived from the entries by verify",
+    ),
+    (
+        "ledger_batches",
+        "PostgreSQL's record of which batches committed, read only by a node that lost the answer to its COMMIT; no fact of the ledger",
+    ),
+    (
+        "schema_version",
+        "PostgreSQL's schema number, compared with the build at every start; states no fact of the records",
     ),
     (
         "versions",
@@ -91,59 +102,97 @@ impl Covered {
         self.columns.iter().filter(|c| self.covers(c))
     }
 
-    fn select(&self) -> String {
+    /// The key as SQLite's `json_array` (the form the ledger has stated keys in since state
+    /// capture began), then the covered columns; PostgreSQL selects the key columns and the
+    /// same JSON is built in Rust (see [`key_json`]).
+    fn select(&self, conn: Conn<'_>) -> String {
         let cols: Vec<String> = self.covered_columns().map(|c| format!("\"{c}\"")).collect();
         let key: Vec<String> = self.key.iter().map(|k| format!("\"{k}\"")).collect();
-        format!(
-            "SELECT json_array({}), {} FROM \"{}\"",
-            key.join(", "),
-            cols.join(", "),
-            self.table
-        )
+        let key = match conn {
+            Conn::Sqlite(_) => format!("json_array({})", key.join(", ")),
+            Conn::Pg(_) => key.join(", "),
+        };
+        format!("SELECT {key}, {} FROM \"{}\"", cols.join(", "), self.table)
+    }
+
+    fn key_width(&self, conn: Conn<'_>) -> usize {
+        match conn {
+            Conn::Sqlite(_) => 1,
+            Conn::Pg(_) => self.key.len(),
+        }
     }
 }
 
-/// Every covered table, from SQLite's own catalogue: a table added later is covered unless it
-/// is declared above.
-pub fn covered_tables(conn: &Connection) -> Result<Vec<Covered>, StoreError> {
-    let mut names: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    names.retain(|n| !NOT_COVERED_TABLES.iter().any(|(t, _)| t == n));
-    names
-        .into_iter()
-        .map(|table| {
-            let mut cols: Vec<(i64, String, i64)> = conn
-                .prepare(&format!(
-                    "SELECT cid, name, pk FROM pragma_table_info('{table}')"
-                ))?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<_, _>>()?;
-            cols.sort_by_key(|c| c.0);
-            let mut key: Vec<(i64, String)> = cols
-                .iter()
-                .filter(|c| c.2 > 0)
-                .map(|c| (c.2, c.1.clone()))
-                .collect();
-            key.sort();
-            let key = if key.is_empty() {
-                vec!["rowid".to_owned()]
-            } else {
-                key.into_iter().map(|k| k.1).collect()
-            };
-            Ok(Covered {
-                table,
-                columns: cols.into_iter().map(|c| c.1).collect(),
-                key,
-            })
-        })
-        .collect()
+/// Every covered table, from the database's own catalogue: a table added later is covered
+/// unless it is declared above.
+pub fn covered_tables<'c>(conn: impl Into<Conn<'c>>) -> Result<Vec<Covered>, StoreError> {
+    let conn = conn.into();
+    // (table, column, position, position in the primary key or 0)
+    let catalogue: Vec<(String, String, i64, i64)> = match conn {
+        Conn::Sqlite(_) => conn
+            .prepare(
+                "SELECT m.name, c.name, c.cid, c.pk FROM sqlite_schema m, pragma_table_info(m.name) c
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, c.cid",
+            )?
+            .query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?,
+        Conn::Pg(_) => conn
+            .prepare(
+                "SELECT c.table_name::text, c.column_name::text, c.ordinal_position::bigint,
+                        COALESCE((SELECT k.ordinal_position FROM information_schema.key_column_usage k
+                                  JOIN information_schema.table_constraints t
+                                    ON t.constraint_name = k.constraint_name AND t.table_schema = k.table_schema
+                                  WHERE t.constraint_type = 'PRIMARY KEY' AND k.table_schema = c.table_schema
+                                    AND k.table_name = c.table_name AND k.column_name = c.column_name), 0)::bigint
+                 FROM information_schema.columns c
+                 JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+                 WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
+                 ORDER BY 1, 3",
+            )?
+            .query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?,
+    };
+    let mut tables: Vec<Covered> = Vec::new();
+    let mut keys: Vec<Vec<(i64, String)>> = Vec::new();
+    for (table, column, _, pk) in catalogue {
+        if NOT_COVERED_TABLES.iter().any(|(t, _)| *t == table) {
+            continue;
+        }
+        if tables.last().is_none_or(|t| t.table != table) {
+            tables.push(Covered {
+                table: table.clone(),
+                columns: Vec::new(),
+                key: Vec::new(),
+            });
+            keys.push(Vec::new());
+        }
+        let (t, k) = (
+            tables.last_mut().expect("pushed"),
+            keys.last_mut().expect("pushed"),
+        );
+        if pk > 0 {
+            k.push((pk, column.clone()));
+        }
+        // PostgreSQL has no rowid: a table that has none but its own gets a `rowid` key column,
+        // which is the key and not one of the row's facts, as in SQLite.
+        if column != "rowid" {
+            t.columns.push(column);
+        }
+    }
+    for (t, mut k) in tables.iter_mut().zip(keys) {
+        k.sort();
+        t.key = if k.is_empty() {
+            vec!["rowid".to_owned()]
+        } else {
+            k.into_iter().map(|k| k.1).collect()
+        };
+    }
+    Ok(tables)
 }
 
 /// Installs the capture on the writer connection: a temporary table of changed keys and, per
 /// covered table, temporary triggers that note each insert, covered update and delete.
-pub fn install_capture(conn: &Connection) -> Result<(), StoreError> {
+pub fn install_capture(conn: &rusqlite::Connection) -> Result<(), StoreError> {
     let tables = covered_tables(conn)?;
     let mut sql = String::from(
         "CREATE TEMP TABLE IF NOT EXISTS state_changes (seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, key TEXT NOT NULL);\n",
@@ -200,9 +249,8 @@ fn value_of(v: ValueRef<'_>) -> Value {
         ValueRef::Integer(i) => Value::from(i),
         ValueRef::Real(f) => Value::from(f),
         ValueRef::Text(t) => {
-            let s = String::from_utf8_lossy(t);
-            if s.len() <= INLINE_TEXT {
-                Value::String(s.into_owned())
+            if t.len() <= INLINE_TEXT {
+                Value::String(t.to_owned())
             } else {
                 Value::String(format!("sha256:{}", hex::encode(Sha256::digest(t))))
             }
@@ -213,13 +261,13 @@ fn value_of(v: ValueRef<'_>) -> Value {
 
 /// Reads rows of `t` (all, or those matching `filter` with its parameters) as (key, values).
 fn read_rows(
-    conn: &Connection,
+    conn: Conn<'_>,
     t: &Covered,
-    filter: Option<(&str, &[&dyn rusqlite::ToSql])>,
+    filter: Option<(&str, &[&dyn ToValue])>,
     mut f: impl FnMut(String, Map<String, Value>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut sql = t.select();
-    let params: &[&dyn rusqlite::ToSql] = match filter {
+    let mut sql = t.select(conn);
+    let params: &[&dyn ToValue] = match filter {
         Some((w, p)) => {
             sql.push_str(" WHERE ");
             sql.push_str(w);
@@ -238,11 +286,16 @@ fn read_rows(
     let mut st = conn.prepare_cached(&sql)?;
     let mut rows = st.query(params)?;
     let cols: Vec<&String> = t.covered_columns().collect();
+    let width = t.key_width(conn);
     while let Some(r) = rows.next()? {
-        let key: String = r.get(0)?;
+        let r = &r;
+        let key: String = match conn {
+            Conn::Sqlite(_) => r.get(0)?,
+            Conn::Pg(_) => key_json((0..width).map(|i| r.get_ref(i)).collect::<Result<_, _>>()?),
+        };
         let mut m = Map::new();
         for (i, c) in cols.iter().enumerate() {
-            m.insert((*c).clone(), value_of(r.get_ref(i + 1)?));
+            m.insert((*c).clone(), value_of(r.get_ref(i + width)?));
         }
         f(key, m)?;
     }
@@ -251,7 +304,7 @@ fn read_rows(
 
 /// Every row of every covered table, as (table, key, values): for verify and the baseline.
 pub fn for_each_covered_row(
-    conn: &Connection,
+    conn: Conn<'_>,
     mut f: impl FnMut(&str, String, Map<String, Value>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     for t in covered_tables(conn)? {
@@ -267,30 +320,41 @@ pub fn row_digest(values: &Map<String, Value>) -> [u8; 32] {
 
 /// The rows changed since the last call, with their values now (`null` for a deleted row),
 /// in the order first changed: `[[table, key, values|null], …]`. Empties the capture.
-pub fn take_changes(conn: &Connection) -> Result<Option<Value>, StoreError> {
+pub fn take_changes(conn: Conn<'_>) -> Result<Option<Value>, StoreError> {
     // A connection without the capture (a test's or a tool's own) has nothing to state.
-    let mut st = match conn
-        .prepare_cached("SELECT tbl, key FROM state_changes GROUP BY tbl, key ORDER BY MIN(seq)")
-    {
-        Ok(st) => st,
-        Err(e) if e.to_string().contains("no such table") => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let changed: Vec<(String, String)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+    if !capturing(conn)? {
+        return Ok(None);
+    }
+    let mut changed: Vec<(String, String)> = conn
+        .prepare_cached("SELECT tbl, key FROM state_changes GROUP BY tbl, key ORDER BY MIN(seq)")?
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    drop(st);
+    if let Conn::Pg(_) = conn {
+        // The trigger wrote PostgreSQL's JSON text; the ledger states SQLite's compact form.
+        for (_, key) in &mut changed {
+            let v: Value = serde_json::from_str(key)
+                .map_err(|e| StoreError::Corrupt(format!("a captured key is not JSON: {e}")))?;
+            *key = v.to_string();
+        }
+        let mut seen = std::collections::HashSet::new();
+        changed.retain(|c| seen.insert(c.clone()));
+    }
     if changed.is_empty() {
         return Ok(None);
     }
-    conn.execute("DELETE FROM state_changes", [])?;
+    conn.execute("DELETE FROM state_changes", ())?;
     // The catalogue is read once per process: every instance a build opens has its schema.
-    static TABLES: std::sync::OnceLock<Vec<Covered>> = std::sync::OnceLock::new();
-    let tables = match TABLES.get() {
+    static SQLITE: std::sync::OnceLock<Vec<Covered>> = std::sync::OnceLock::new();
+    static PG: std::sync::OnceLock<Vec<Covered>> = std::sync::OnceLock::new();
+    let once = match conn {
+        Conn::Sqlite(_) => &SQLITE,
+        Conn::Pg(_) => &PG,
+    };
+    let tables = match once.get() {
         Some(t) => t,
         None => {
             let t = covered_tables(conn)?;
-            TABLES.get_or_init(|| t)
+            once.get_or_init(|| t)
         }
     };
     let mut out = Vec::with_capacity(changed.len());
@@ -298,22 +362,42 @@ pub fn take_changes(conn: &Connection) -> Result<Option<Value>, StoreError> {
         let Some(t) = tables.iter().find(|t| t.table == tbl) else {
             continue;
         };
-        let cond: Vec<String> = t
-            .key
-            .iter()
-            .enumerate()
-            .map(|(i, k)| format!("\"{k}\" IS json_extract(?1, '$[{i}]')"))
-            .collect();
         let mut found = Value::Null;
-        read_rows(
-            conn,
-            t,
-            Some((&cond.join(" AND "), params![key] as &[&dyn rusqlite::ToSql])),
-            |_, m| {
-                found = Value::Object(m);
-                Ok(())
-            },
-        )?;
+        let mut keep = |_, m| {
+            found = Value::Object(m);
+            Ok(())
+        };
+        match conn {
+            Conn::Sqlite(_) => {
+                let cond: Vec<String> = t
+                    .key
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| format!("\"{k}\" IS json_extract(?1, '$[{i}]')"))
+                    .collect();
+                read_rows(conn, t, Some((&cond.join(" AND "), &[&key])), &mut keep)?;
+            }
+            Conn::Pg(_) => {
+                // Each key part compared as text: the JSON gives integers and strings alike.
+                let parts: Vec<Value> = serde_json::from_str(&key).unwrap_or_default();
+                let parts: Vec<String> = parts
+                    .iter()
+                    .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+                    .collect();
+                let cond: Vec<String> = t
+                    .key
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| format!("\"{k}\"::text = ?{}", i + 1))
+                    .collect();
+                read_rows(
+                    conn,
+                    t,
+                    Some((&cond.join(" AND "), &parts.values())),
+                    &mut keep,
+                )?;
+            }
+        }
         out.push(Value::Array(vec![
             Value::String(tbl),
             Value::String(key),
@@ -324,10 +408,47 @@ pub fn take_changes(conn: &Connection) -> Result<Option<Value>, StoreError> {
 }
 
 /// Whether changes wait to be recorded (a write that appended no ledger entry).
-pub fn pending(conn: &Connection) -> Result<bool, StoreError> {
-    match conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM state_changes)") {
-        Ok(mut st) => Ok(st.query_row([], |r| r.get(0))?),
-        Err(e) if e.to_string().contains("no such table") => Ok(false),
-        Err(e) => Err(e.into()),
+pub fn pending<'c>(conn: impl Into<Conn<'c>>) -> Result<bool, StoreError> {
+    let conn = conn.into();
+    if !capturing(conn)? {
+        return Ok(false);
     }
+    Ok(
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM state_changes)", (), |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// Whether this connection captures changes (the writer's does; a tool's own does not).
+fn capturing(conn: Conn<'_>) -> Result<bool, StoreError> {
+    Ok(match conn {
+        Conn::Sqlite(c) => match c.prepare_cached("SELECT 1 FROM temp.state_changes") {
+            Ok(_) => true,
+            Err(e) if e.to_string().contains("no such table") => false,
+            Err(e) => return Err(e.into()),
+        },
+        Conn::Pg(_) => conn.query_row(
+            "SELECT to_regclass('pg_temp.state_changes') IS NOT NULL",
+            (),
+            |r| r.get(0),
+        )?,
+    })
+}
+
+/// The key of a row as SQLite's `json_array` writes it, from the key columns' values.
+fn key_json(parts: Vec<ValueRef<'_>>) -> String {
+    Value::Array(
+        parts
+            .into_iter()
+            .map(|p| match p {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(i) => Value::from(i),
+                ValueRef::Real(f) => Value::from(f),
+                ValueRef::Text(t) => Value::from(t),
+                ValueRef::Blob(b) => Value::from(hex::encode(b)),
+            })
+            .collect(),
+    )
+    .to_string()
 }

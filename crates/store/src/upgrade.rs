@@ -55,7 +55,7 @@ pub(crate) fn copy_before(
         let entries: i64 = {
             let c = Connection::open(&part)?;
             c.pragma_update(None, "journal_mode", "DELETE")?;
-            c.query_row("SELECT count(*) FROM ledger", [], |r| r.get(0))?
+            c.query_row("SELECT count(*) FROM ledger", (), |r| r.get(0))?
         };
         let file = std::fs::File::open(&part)?;
         file.sync_all()?;

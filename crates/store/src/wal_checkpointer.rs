@@ -150,7 +150,7 @@ impl Rounds {
         self.pin.execute_batch("BEGIN")?;
         let pinned = self
             .pin
-            .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()));
+            .query_row("SELECT count(*) FROM sqlite_schema", (), |_| Ok(()));
         let result = pinned.map_err(StoreError::from).and_then(|()| {
             let bound = stamp.size / 512 + wal_len(&self.wal) / 536 + 1;
             let found = scan(
@@ -166,7 +166,7 @@ impl Rounds {
             // Busy (behind a reader) is normal; the next round continues where this one stopped.
             if let Err(e) = self
                 .conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", (), |_| Ok(()))
             {
                 tracing::debug!(error = %e, "passive checkpoint did not run");
             }
@@ -237,7 +237,7 @@ mod tests {
             w.execute("DELETE FROM t WHERE rowid % 4 = ?1", [i % 4])
                 .unwrap();
             for _ in 0..4 {
-                w.execute("INSERT INTO t VALUES (randomblob(1048576))", [])
+                w.execute("INSERT INTO t VALUES (randomblob(1048576))", ())
                     .unwrap();
             }
             w.execute_batch("COMMIT").unwrap();

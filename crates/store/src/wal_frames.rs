@@ -124,10 +124,10 @@ mod tests {
         );
         // Ten rows of 3 KB: new pages at the end of the table.
         for _ in 0..10 {
-            c.execute("INSERT INTO t VALUES (zeroblob(3000))", [])
+            c.execute("INSERT INTO t VALUES (zeroblob(3000))", ())
                 .unwrap();
         }
-        let pages: u32 = c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        let pages: u32 = c.query_row("PRAGMA page_count", (), |r| r.get(0)).unwrap();
         let next = scan(&wal, &mut cur, 1 << 20).unwrap();
         assert!(
             next.pages.contains(&pages),
@@ -137,9 +137,9 @@ mod tests {
         assert!(next.pages.iter().all(|p| *p <= pages));
         // After a full checkpoint the next write restarts the log with new salts: the cursor
         // starts again from the first frame.
-        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", (), |_| Ok(()))
             .unwrap();
-        c.execute("UPDATE t SET x = zeroblob(10) WHERE rowid = 1", [])
+        c.execute("UPDATE t SET x = zeroblob(10) WHERE rowid = 1", ())
             .unwrap();
         let after = scan(&wal, &mut cur, 1 << 20).unwrap();
         assert!(!after.pages.is_empty());
@@ -207,7 +207,7 @@ mod tests {
                 .is_empty()
         );
         let c = wal_db(dir.path());
-        c.execute("INSERT INTO t VALUES (zeroblob(3000))", [])
+        c.execute("INSERT INTO t VALUES (zeroblob(3000))", ())
             .unwrap();
         let pages = scan(&dir.path().join("t.db-wal"), &mut cur, 1)
             .unwrap()

@@ -1,24 +1,24 @@
+use crate::sql::{Conn, params};
 use mamori_domain::Millis;
 use mamori_domain::audit::AuditEvent;
 use mamori_domain::kinds::RecordKind;
 use mamori_domain::permission::Role;
 use mamori_ledger::Hash;
-use rusqlite::{Connection, params};
 
 use crate::ledger::LedgerState;
 use crate::{CertificateRow, Reader, StoreError, VersionRow};
 
 /// The write side, valid inside one transaction of the group commit.
 pub struct WriteTx<'c> {
-    pub(crate) conn: &'c Connection,
+    pub(crate) conn: Conn<'c>,
     state: &'c mut LedgerState,
     depth: u32,
 }
 
 impl<'c> WriteTx<'c> {
-    pub(crate) fn new(conn: &'c Connection, state: &'c mut LedgerState) -> Self {
+    pub(crate) fn new(conn: impl Into<Conn<'c>>, state: &'c mut LedgerState) -> Self {
         Self {
-            conn,
+            conn: conn.into(),
             state,
             depth: 0,
         }
@@ -153,7 +153,7 @@ impl<'c> WriteTx<'c> {
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![role_code, proposal, reason, by, now],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.conn.last_insert_rowid()?)
     }
 
     /// Decides a pending proposal; false if it was already decided.
@@ -199,7 +199,7 @@ impl<'c> WriteTx<'c> {
              VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7, ?6, ?8)",
             params![login, display_name, role, is_service, password_hash, now, must_change, created_by],
         )?;
-        let id = self.conn.last_insert_rowid();
+        let id = self.conn.last_insert_rowid()?;
         if let Some(h) = password_hash {
             self.push_password_history(id, h, now)?;
         }
@@ -417,7 +417,7 @@ impl<'c> WriteTx<'c> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'requested')",
             params![account_id, starts_at, ends_at, purpose, personal_info, requested_by, now],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.conn.last_insert_rowid()?)
     }
 
     /// Approves or rejects a requested window; false if it was not waiting for a decision.
@@ -498,7 +498,7 @@ impl<'c> WriteTx<'c> {
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![account_id, patient_id, reason, now, expires_at],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.conn.last_insert_rowid()?)
     }
 
     /// Records that a sealed emergency account signed in (kind `account`).
@@ -517,7 +517,7 @@ impl<'c> WriteTx<'c> {
             "UPDATE emergency_accounts SET used_at = ?2 WHERE account_id = ?1",
             params![account_id, now],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.conn.last_insert_rowid()?)
     }
 
     /// Marks (or unmarks) an account as a sealed emergency account.
@@ -666,7 +666,7 @@ impl<'c> WriteTx<'c> {
         self.conn
             .prepare_cached("INSERT INTO records (patient_id, kind, created_at, created_by) VALUES (?1, ?2, ?3, ?4)")?
             .execute(params![patient_id, kind, now, by])?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.conn.last_insert_rowid()?)
     }
 
     pub fn insert_version(&mut self, v: &VersionRow) -> Result<(), StoreError> {

@@ -240,7 +240,7 @@ impl Store {
         };
         crate::schema::migrate(&mut conn)?;
         crate::state::install_capture(&conn)?;
-        let mut state = crate::ledger::load_state(&conn)?;
+        let mut state = crate::ledger::load_state((&conn).into())?;
         state.sync_pragma = match opts.durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
@@ -522,7 +522,7 @@ fn index_step(conn: &Connection, state: &mut LedgerState, stats: &WriterStats) {
     let r = conn
         .execute_batch("BEGIN IMMEDIATE")
         .map_err(StoreError::from)
-        .and_then(|_| crate::ledger::index_pending(conn, state, INDEX_CHUNK))
+        .and_then(|_| crate::ledger::index_pending(conn.into(), state, INDEX_CHUNK))
         .and_then(|n| {
             conn.execute_batch("COMMIT")
                 .map(|_| n)
