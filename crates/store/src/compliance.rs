@@ -330,12 +330,13 @@ impl WriteTx<'_> {
                 Ok((n == 1).then_some(id))
             }
             None => {
-                self.conn.execute(
+                let inserted: i64 = self.conn.query_row(
                     "INSERT INTO compliance_registers (register, entry, file_sha256, file_name, source, recorded_by, recorded_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id",
                     params![reg.code(), json, sha, name, source, by, now],
+                    |r| r.get(0),
                 )?;
-                Ok(Some(self.conn.last_insert_rowid()?))
+                Ok(Some(inserted))
             }
         }
     }
@@ -348,11 +349,12 @@ impl WriteTx<'_> {
         by: Option<i64>,
         now: Millis,
     ) -> Result<i64, StoreError> {
-        self.conn.execute(
-            "INSERT INTO compliance_assessments (catalogue_id, title, assessed_on, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        let inserted: i64 = self.conn.query_row(
+            "INSERT INTO compliance_assessments (catalogue_id, title, assessed_on, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
             params![catalogue_id, title, assessed_on, by, now],
+            |r| r.get(0),
         )?;
-        Ok(self.conn.last_insert_rowid()?)
+        Ok(inserted)
     }
 
     pub fn close_assessment(&mut self, id: i64, by: i64, now: Millis) -> Result<(), StoreError> {
@@ -398,9 +400,9 @@ impl WriteTx<'_> {
         by: i64,
         now: Millis,
     ) -> Result<i64, StoreError> {
-        self.conn.execute(
+        let inserted: i64 = self.conn.query_row(
             "INSERT INTO compliance_evidence (assessment_id, item_id, kind, name, url, sha256, media_type, size, added_by, added_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
             params![
                 assessment_id,
                 item_id,
@@ -413,8 +415,9 @@ impl WriteTx<'_> {
                 by,
                 now
             ],
+            |r| r.get(0),
         )?;
-        Ok(self.conn.last_insert_rowid()?)
+        Ok(inserted)
     }
 
     /// Inserts a device, or replaces the one with the same name; returns its id.
@@ -488,12 +491,21 @@ impl WriteTx<'_> {
                 Ok(id)
             }
             None => {
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO compliance_risks (seed_key, asset, threat, likelihood, impact, control, feature, residual, owner, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                let inserted: Option<i64> = self.conn.query_row(
+                    "INSERT INTO compliance_risks (seed_key, asset, threat, likelihood, impact, control, feature, residual, owner, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING RETURNING id",
                     params![seed_key, r.asset, r.threat, r.likelihood, r.impact, r.control, r.feature, r.residual, r.owner, now],
-                )?;
-                Ok(self.conn.last_insert_rowid()?)
+                    |r| r.get(0),
+                ).optional()?;
+                // A seeded risk that is already there keeps its row (and its id).
+                match inserted {
+                    Some(id) => Ok(id),
+                    None => Ok(self.conn.query_row(
+                        "SELECT id FROM compliance_risks WHERE seed_key = ?1",
+                        [seed_key],
+                        |r| r.get(0),
+                    )?),
+                }
             }
         }
     }

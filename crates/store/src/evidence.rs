@@ -187,10 +187,10 @@ impl WriteTx<'_> {
     /// Records a signature; false if the version already has one (signing is idempotent).
     pub fn insert_signature(&mut self, s: &SignatureRow) -> Result<bool, StoreError> {
         let n = self.conn.execute(
-            "INSERT OR IGNORE INTO signatures (record_id, version_no, statement_sha256, statement, p7s,
+            "INSERT INTO signatures (record_id, version_no, statement_sha256, statement, p7s,
                 signer_account, signer_serial, signer_subject, signed_at, timestamped_at,
                 tsa_attempts, tsa_last_error, tsa_next_try)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO NOTHING",
             params![
                 s.record_id,
                 s.version_no,
@@ -244,9 +244,12 @@ impl WriteTx<'_> {
     /// Starts (or restarts) an external signature of a version.
     pub fn put_signing_request(&mut self, q: &SigningRequest) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT OR REPLACE INTO signing_requests
+            "INSERT INTO signing_requests
                 (record_id, version_no, statement, cert, chain, signing_time, requested_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (record_id, version_no) DO UPDATE SET statement = excluded.statement,
+                cert = excluded.cert, chain = excluded.chain, signing_time = excluded.signing_time,
+                requested_by = excluded.requested_by",
             params![
                 q.record_id,
                 q.version_no,
@@ -274,9 +277,9 @@ impl WriteTx<'_> {
 
     /// Stores a tree; a first chain (`family` 0) starts its own family.
     pub fn insert_evidence_tree(&mut self, t: &EvidenceTree) -> Result<i64, StoreError> {
-        self.conn.execute(
+        let inserted: i64 = self.conn.query_row(
             "INSERT INTO evidence_trees (family, chain_no, alg, created_at, leaf_count, root, leaves)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
             params![
                 t.family,
                 t.chain_no,
@@ -286,8 +289,9 @@ impl WriteTx<'_> {
                 t.root,
                 t.leaves
             ],
+            |r| r.get(0),
         )?;
-        let id = self.conn.last_insert_rowid()?;
+        let id = inserted;
         if t.family == 0 {
             self.conn
                 .execute("UPDATE evidence_trees SET family = id WHERE id = ?1", [id])?;

@@ -52,12 +52,13 @@ impl WriteTx<'_> {
         name: &str,
         now: Millis,
     ) -> Result<i64, StoreError> {
-        self.conn.execute(
+        let inserted: i64 = self.conn.query_row(
             "INSERT INTO passkeys (account_id, credential_id, public_key, sign_count, name, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
             params![account_id, credential_id, public_key, sign_count, name, now],
+            |r| r.get(0),
         )?;
-        Ok(self.conn.last_insert_rowid()?)
+        Ok(inserted)
     }
 
     pub fn use_passkey(&mut self, id: i64, sign_count: u32, now: Millis) -> Result<(), StoreError> {

@@ -148,12 +148,13 @@ impl<'c> WriteTx<'c> {
         by: i64,
         now: Millis,
     ) -> Result<i64, StoreError> {
-        self.conn.execute(
+        let inserted: i64 = self.conn.query_row(
             "INSERT INTO role_proposals (role_code, proposal, reason, proposed_by, proposed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
             params![role_code, proposal, reason, by, now],
+            |r| r.get(0),
         )?;
-        Ok(self.conn.last_insert_rowid()?)
+        Ok(inserted)
     }
 
     /// Decides a pending proposal; false if it was already decided.
@@ -193,13 +194,14 @@ impl<'c> WriteTx<'c> {
         now: Millis,
         created_by: Option<i64>,
     ) -> Result<i64, StoreError> {
-        self.conn.execute(
+        let inserted: i64 = self.conn.query_row(
             "INSERT INTO accounts (login, display_name, role, is_service, status, password_hash, password_changed_at,
                 must_change_password, created_at, created_by)
-             VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7, ?6, ?8)",
+             VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7, ?6, ?8) RETURNING id",
             params![login, display_name, role, is_service, password_hash, now, must_change, created_by],
+            |r| r.get(0),
         )?;
-        let id = self.conn.last_insert_rowid()?;
+        let id = inserted;
         if let Some(h) = password_hash {
             self.push_password_history(id, h, now)?;
         }
@@ -411,13 +413,14 @@ impl<'c> WriteTx<'c> {
         requested_by: i64,
         now: Millis,
     ) -> Result<i64, StoreError> {
-        self.conn.execute(
+        let inserted: i64 = self.conn.query_row(
             "INSERT INTO maintenance_windows
                (account_id, starts_at, ends_at, purpose, personal_info, requested_by, requested_at, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'requested')",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'requested') RETURNING id",
             params![account_id, starts_at, ends_at, purpose, personal_info, requested_by, now],
+            |r| r.get(0),
         )?;
-        Ok(self.conn.last_insert_rowid()?)
+        Ok(inserted)
     }
 
     /// Approves or rejects a requested window; false if it was not waiting for a decision.
@@ -493,12 +496,13 @@ impl<'c> WriteTx<'c> {
         now: Millis,
         expires_at: Millis,
     ) -> Result<i64, StoreError> {
-        self.conn.execute(
+        let inserted: i64 = self.conn.query_row(
             "INSERT INTO emergency_access (account_id, patient_id, reason, started_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
             params![account_id, patient_id, reason, now, expires_at],
+            |r| r.get(0),
         )?;
-        Ok(self.conn.last_insert_rowid()?)
+        Ok(inserted)
     }
 
     /// Records that a sealed emergency account signed in (kind `account`).
@@ -508,23 +512,24 @@ impl<'c> WriteTx<'c> {
         now: Millis,
         expires_at: Millis,
     ) -> Result<i64, StoreError> {
-        self.conn.execute(
+        let inserted: i64 = self.conn.query_row(
             "INSERT INTO emergency_access (kind, account_id, patient_id, reason, started_at, expires_at)
-             VALUES ('account', ?1, NULL, '非常用アカウントでのログイン', ?2, ?3)",
+             VALUES ('account', ?1, NULL, '非常用アカウントでのログイン', ?2, ?3) RETURNING id",
             params![account_id, now, expires_at],
+            |r| r.get(0),
         )?;
         self.conn.execute(
             "UPDATE emergency_accounts SET used_at = ?2 WHERE account_id = ?1",
             params![account_id, now],
         )?;
-        Ok(self.conn.last_insert_rowid()?)
+        Ok(inserted)
     }
 
     /// Marks (or unmarks) an account as a sealed emergency account.
     pub fn set_emergency_account(&mut self, account_id: i64, yes: bool) -> Result<(), StoreError> {
         if yes {
             self.conn.execute(
-                "INSERT OR IGNORE INTO emergency_accounts (account_id, used_at) VALUES (?1, NULL)",
+                "INSERT INTO emergency_accounts (account_id, used_at) VALUES (?1, NULL) ON CONFLICT DO NOTHING",
                 [account_id],
             )?;
         } else {
@@ -569,7 +574,7 @@ impl<'c> WriteTx<'c> {
     pub fn set_role_client_cert(&mut self, code: &str, required: bool) -> Result<(), StoreError> {
         if required {
             self.conn.execute(
-                "INSERT OR IGNORE INTO client_cert_roles (role_code) VALUES (?1)",
+                "INSERT INTO client_cert_roles (role_code) VALUES (?1) ON CONFLICT DO NOTHING",
                 [code],
             )?;
         } else {
@@ -582,7 +587,7 @@ impl<'c> WriteTx<'c> {
     pub fn set_role_two_factor(&mut self, code: &str, required: bool) -> Result<(), StoreError> {
         if required {
             self.conn.execute(
-                "INSERT OR IGNORE INTO two_factor_roles (role_code) VALUES (?1)",
+                "INSERT INTO two_factor_roles (role_code) VALUES (?1) ON CONFLICT DO NOTHING",
                 [code],
             )?;
         } else {
@@ -663,10 +668,11 @@ impl<'c> WriteTx<'c> {
         now: Millis,
         by: i64,
     ) -> Result<i64, StoreError> {
-        self.conn
-            .prepare_cached("INSERT INTO records (patient_id, kind, created_at, created_by) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![patient_id, kind, now, by])?;
-        Ok(self.conn.last_insert_rowid()?)
+        Ok(self.conn.query_row(
+            "INSERT INTO records (patient_id, kind, created_at, created_by) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            params![patient_id, kind, now, by],
+            |r| r.get(0),
+        )?)
     }
 
     pub fn insert_version(&mut self, v: &VersionRow) -> Result<(), StoreError> {
@@ -730,7 +736,7 @@ impl<'c> WriteTx<'c> {
         now: Millis,
     ) -> Result<(), StoreError> {
         self.conn
-            .prepare_cached("INSERT OR IGNORE INTO blobs (sha256, size, media_type, created_at) VALUES (?1, ?2, ?3, ?4)")?
+            .prepare_cached("INSERT INTO blobs (sha256, size, media_type, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
             .execute(params![sha256, size as i64, media_type, now])?;
         Ok(())
     }
@@ -743,7 +749,7 @@ impl<'c> WriteTx<'c> {
         note: &str,
     ) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT OR IGNORE INTO checkpoints (size, root, created_at, note) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO checkpoints (size, root, created_at, note) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
             params![size as i64, &root[..], now, note],
         )?;
         Ok(())

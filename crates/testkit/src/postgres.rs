@@ -287,6 +287,12 @@ impl Cluster {
 
     /// Runs SQL through `psql` (unaligned, tuples only) and returns what it printed.
     pub fn psql(&self, database: &str, sql: &str) -> String {
+        self.try_psql(database, sql)
+            .unwrap_or_else(|e| panic!("psql `{sql}` failed: {e}"))
+    }
+
+    /// Runs SQL through `psql`; what it printed, or what the server refused.
+    pub fn try_psql(&self, database: &str, sql: &str) -> Result<String, String> {
         let psql = Some(self.bin.join("psql"))
             .filter(|p| p.exists())
             .unwrap_or_else(|| "psql".into());
@@ -313,12 +319,10 @@ impl Cluster {
             ])
             .output()
             .expect("psql");
-        assert!(
-            out.status.success(),
-            "psql `{sql}` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 }
 

@@ -14,6 +14,8 @@
 mod leader;
 mod ledger;
 mod schema;
+mod store;
+mod store_schema;
 mod verify;
 
 use std::str::FromStr;
@@ -22,6 +24,7 @@ pub use leader::{LeaderOptions, Leadership, lock_key};
 pub use ledger::{PgLedger, PgLedgerOptions, PgLedgerStats};
 pub use tokio_postgres::Config;
 
+pub use store::PgStore;
 pub use verify::{LedgerCheck, verify_ledger};
 
 use crate::StoreError;

@@ -8,7 +8,7 @@ use crate::StoreError;
 /// Held while installing, so that nodes starting together do not race on `CREATE`.
 const INSTALL_LOCK: i64 = 0x6d61_6d6f_7269_0001; // "mamori" + 1
 
-const DDL: &str = r#"
+pub(crate) const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS ledger (
     idx        bigint PRIMARY KEY CHECK (idx >= 0),
     ts         bigint NOT NULL,

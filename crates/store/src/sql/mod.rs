@@ -8,7 +8,7 @@
 //! the embedded default, where the latency budget is micro-seconds; this layer adds one
 //! indirection there and nothing else.
 
-mod pg;
+pub(crate) mod pg;
 mod value;
 
 pub use pg::PgConn;
@@ -198,16 +198,6 @@ impl<'c> Conn<'c> {
                 conn: c,
                 sql: sql.to_owned(),
             }),
-        }
-    }
-
-    /// The key the last `INSERT` on this connection gave its row.
-    pub fn last_insert_rowid(&self) -> Result<i64> {
-        match self {
-            Self::Sqlite(c) => Ok(c.last_insert_rowid()),
-            // The sequence value the session drew last: the key of the row just inserted,
-            // as every table with a generated key draws it from its own sequence.
-            Self::Pg(_) => self.query_row("SELECT lastval()", (), |r| r.get(0)),
         }
     }
 

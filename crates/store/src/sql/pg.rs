@@ -72,7 +72,7 @@ impl PgConn {
         if let Some(s) = self.prepared.lock().expect("statements").get(sql) {
             return Ok(s.clone());
         }
-        let st = wait(self.client.prepare(&placeholders(sql))).map_err(pg_error)?;
+        let st = wait(self.client.prepare(&translate(sql))).map_err(pg_error)?;
         self.prepared
             .lock()
             .expect("statements")
@@ -134,6 +134,64 @@ fn pg_error(e: tokio_postgres::Error) -> Error {
         message: msg,
         constraint,
     }
+}
+
+/// A statement of the store in PostgreSQL's dialect: `?N` placeholders as `$N`; SQLite's
+/// case-insensitive comparisons (`COLLATE NOCASE`, `LIKE` on ASCII) as `lower()` and `ILIKE`.
+pub(crate) fn translate(sql: &str) -> String {
+    placeholders(&replace_word(&nocase(sql), "LIKE", "ILIKE"))
+}
+
+/// `word` replaced where it stands as a whole word (not inside a name or a quoted string).
+pub(crate) fn replace_word(sql: &str, word: &str, by: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let bytes = sql.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut i = 0;
+    let mut quoted = false;
+    while i < sql.len() {
+        let c = bytes[i];
+        if c == b'\'' {
+            quoted = !quoted;
+        }
+        if !quoted
+            && sql[i..].starts_with(word)
+            && (i == 0 || !ident(bytes[i - 1]))
+            && bytes.get(i + word.len()).is_none_or(|b| !ident(*b))
+        {
+            out.push_str(by);
+            i += word.len();
+            continue;
+        }
+        let ch = sql[i..].chars().next().expect("in bounds");
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// `x COLLATE NOCASE` as `lower(x)`, for an expression that is one name.
+pub(crate) fn nocase(sql: &str) -> String {
+    let mut s = sql.to_owned();
+    while let Some(at) = s.find(" COLLATE NOCASE") {
+        let start = s[..at]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '?' | '$')))
+            .map_or(0, |p| p + 1);
+        let name = s[start..at].to_owned();
+        s.replace_range(
+            start..at + " COLLATE NOCASE".len(),
+            &format!("lower({name})"),
+        );
+        // In `a = b COLLATE NOCASE` the collation applies to the comparison: both sides.
+        if let Some(left_end) = s[..start].strip_suffix(" = ").map(str::len) {
+            let left_start = s[..left_end]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '?' | '$')))
+                .map_or(0, |p| p + 1);
+            let left = s[left_start..left_end].to_owned();
+            s.replace_range(left_start..left_end, &format!("lower({left})"));
+        }
+    }
+    s
 }
 
 /// SQLite's `?N` placeholders as PostgreSQL's `$N`, outside quoted text and names.
@@ -301,6 +359,34 @@ impl ToSql for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_are_replaced_whole_and_outside_quotes() {
+        assert_eq!(
+            replace_word("a INTEGER, b INTEGERS, c 'INTEGER'", "INTEGER", "BIGINT"),
+            "a BIGINT, b INTEGERS, c 'INTEGER'"
+        );
+    }
+
+    #[test]
+    fn nocase_becomes_lower() {
+        assert_eq!(
+            nocase("WHERE login = NEW.login COLLATE NOCASE"),
+            "WHERE lower(login) = lower(NEW.login)"
+        );
+        assert_eq!(
+            nocase("ON accounts(login COLLATE NOCASE)"),
+            "ON accounts(lower(login))"
+        );
+    }
+
+    #[test]
+    fn case_insensitive_comparisons_keep_their_meaning() {
+        assert_eq!(
+            translate("SELECT 1 FROM accounts WHERE login = ?1 COLLATE NOCASE AND id LIKE ?2"),
+            "SELECT 1 FROM accounts WHERE lower(login) = lower($1) AND id ILIKE $2"
+        );
+    }
 
     #[test]
     fn placeholders_are_renamed_outside_quotes_only() {
