@@ -452,3 +452,17 @@ fn key_json(parts: Vec<ValueRef<'_>>) -> String {
     )
     .to_string()
 }
+
+/// The entry that states rows a write changed after (or without) its last entry: stamped now,
+/// never before the newest entry.
+pub(crate) fn recorded_event(last_ts: i64) -> mamori_domain::audit::AuditEvent {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    mamori_domain::audit::AuditEvent::new(
+        last_ts.max(now),
+        None,
+        mamori_domain::audit::actions::STATE_RECORDED,
+        mamori_domain::audit::Outcome::Ok,
+    )
+}

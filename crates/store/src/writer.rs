@@ -626,16 +626,7 @@ fn commit_batch(
         // A write that changed covered rows after (or without) its last ledger entry: those
         // rows are stated in an entry of their own, so that nothing changes unrecorded.
         if keep && matches!(crate::state::pending(conn), Ok(true)) {
-            let ev = mamori_domain::audit::AuditEvent::new(
-                state.last_ts.max(
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as i64),
-                ),
-                None,
-                mamori_domain::audit::actions::STATE_RECORDED,
-                mamori_domain::audit::Outcome::Ok,
-            );
+            let ev = crate::state::recorded_event(state.last_ts);
             let mut wtx = WriteTx::new(conn, state);
             if let Err(e) = wtx.append(&ev) {
                 tracing::error!(error = %e, "could not record a state change; the write is undone");

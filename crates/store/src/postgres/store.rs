@@ -109,16 +109,7 @@ fn run<R, E: From<StoreError>>(
     let r = f(&mut WriteTx::new(c, state))?;
     // Rows changed after the last entry are stated in one of their own, as on SQLite.
     if crate::state::pending(c)? {
-        let ev = mamori_domain::audit::AuditEvent::new(
-            state.last_ts.max(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64),
-            ),
-            None,
-            mamori_domain::audit::actions::STATE_RECORDED,
-            mamori_domain::audit::Outcome::Ok,
-        );
+        let ev = crate::state::recorded_event(state.last_ts);
         WriteTx::new(c, state).append(&ev)?;
     }
     c.execute(
