@@ -77,7 +77,7 @@ fn now_ms() -> i64 {
 }
 
 fn open(data: &Path) -> Result<(ReadOnly, BlobStore, Anchors, Config), ServiceError> {
-    let ro = ReadOnly::open(data).map_err(|e| {
+    let ro = mamori_service::instance::read_only(data).map_err(|e| {
         ServiceError::new(
             ErrorCode::NoInstance,
             format!("データベースを開けません: {e}"),

@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mamori_service::ServiceError;
-use mamori_service::instance::{InitParams, init, open};
+use mamori_service::instance::{InitParams, open};
 use mamori_service::ledger::verify::{VerifyOptions, verify};
 
 #[derive(Parser)]
@@ -50,6 +49,11 @@ enum Cmd {
         /// Default: 127.0.0.1:8080, this machine only.
         #[arg(long)]
         listen: Option<String>,
+        /// Keep the instance's state in this PostgreSQL database (`postgres://user@host/db`;
+        /// another machine needs `?sslmode=require&sslrootcert=ca.pem`) instead of SQLite in
+        /// the data directory, which then keeps the configuration, keys and content files.
+        #[arg(long, env = "MAMORI_DATABASE_URL")]
+        database: Option<String>,
     },
     /// Serve an instance over HTTPS with the certificate `init` issued (tls/), or the one given
     /// by --tls-cert/--tls-key. Plain HTTP only on a loopback address or with --insecure-http.
@@ -143,10 +147,29 @@ enum Cmd {
         #[command(flatten)]
         key: backup::KeyArgs,
     },
+    /// Where the instance's state lives: move it from SQLite to PostgreSQL.
+    Store {
+        #[command(subcommand)]
+        cmd: StoreCmd,
+    },
     /// Benchmarks that print their figures (see docs/benchmarks.md).
     Bench {
         #[command(subcommand)]
         which: bench::Which,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCmd {
+    /// Copy a SQLite instance into an empty PostgreSQL database in one recorded step (the
+    /// server must be stopped); the SQLite files are kept in before-postgres/.
+    Migrate {
+        #[arg(long, env = "MAMORI_DATA")]
+        data: PathBuf,
+        /// The database: postgres://user@host/db (another machine needs
+        /// ?sslmode=require&sslrootcert=ca.pem).
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -185,6 +208,7 @@ fn main() -> ExitCode {
             admin_password_file,
             hosts,
             listen,
+            database,
         } => {
             let pw = match std::fs::read_to_string(&admin_password_file) {
                 Ok(s) => s.trim_end_matches(['\r', '\n']).to_owned(),
@@ -213,13 +237,14 @@ fn main() -> ExitCode {
                     return fail(e);
                 }
             }
-            let made = init(
+            let made = mamori_service::instance::init_with_database(
                 &data,
                 &InitParams {
                     facility: &facility,
                     admin_login: &admin,
                     admin_password: &pw,
                 },
+                database.as_deref(),
             )
             .and_then(|()| match &listen {
                 Some(l) => mamori_service::instance::set_listen(&data, l),
@@ -341,6 +366,23 @@ fn main() -> ExitCode {
             to,
             key,
         } => backup::restore(&target, &snapshot, &to, &key),
+        Cmd::Store {
+            cmd: StoreCmd::Migrate { data, to },
+        } => match mamori_service::instance::migrate_to_postgres(&data, &to) {
+            Ok(m) => {
+                println!(
+                    "PostgreSQL に移しました: {} 表・{} 行（台帳 {} 件、root {}、SQLite 側と一致）",
+                    m.copied.tables, m.copied.rows, m.ledger_size, m.ledger_root
+                );
+                println!(
+                    "元の SQLite のファイルは {}/ に残してあります。mamori verify --data {} で確かめられます。",
+                    mamori_service::instance::BEFORE_POSTGRES_DIR,
+                    data.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
         Cmd::Bench { which } => {
             // Quiet unless asked: the figures are the output (MAMORI_LOG=mamori_backup=debug
             // shows where a backup's time goes).
@@ -405,23 +447,23 @@ fn checkpoint(data: &Path) -> ExitCode {
             }
         }
         // While the server runs it signs checkpoints itself; show its newest one.
-        Err(e) if e.code == ErrorCode::LockedInstance => match mamori_store::ReadOnly::open(data)
-            .map_err(ServiceError::from)
-            .and_then(|ro| {
+        Err(e) if e.code == ErrorCode::LockedInstance => {
+            match mamori_service::instance::read_only(data).and_then(|ro| {
                 Ok((
                     ro.get().checkpoints()?.pop(),
                     ro.get().meta("verifier_key")?,
                 ))
             }) {
-            Ok((Some(cp), vkey)) => {
-                print!("{}", cp.note);
-                eprintln!("（稼働中のサーバーが最後に署名したチェックポイントです）");
-                eprintln!("検証鍵: {}", vkey.unwrap_or_default());
-                ExitCode::SUCCESS
+                Ok((Some(cp), vkey)) => {
+                    print!("{}", cp.note);
+                    eprintln!("（稼働中のサーバーが最後に署名したチェックポイントです）");
+                    eprintln!("検証鍵: {}", vkey.unwrap_or_default());
+                    ExitCode::SUCCESS
+                }
+                Ok((None, _)) => fail("チェックポイントがまだありません"),
+                Err(e) => fail(e),
             }
-            Ok((None, _)) => fail("チェックポイントがまだありません"),
-            Err(e) => fail(e),
-        },
+        }
         Err(e) => fail(e),
     }
 }

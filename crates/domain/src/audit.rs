@@ -204,6 +204,9 @@ pub mod actions {
     pub const STATE_BASELINE: &str = "state.baseline";
     /// A database from an earlier release migrated, with where its pre-upgrade copy is.
     pub const INSTANCE_UPGRADED: &str = "instance.upgraded";
+    /// The instance's state moved from SQLite to PostgreSQL, with the ledger root both sides
+    /// gave and where the SQLite file from before is kept.
+    pub const STORE_MIGRATED: &str = "store.migrated";
     /// Files in the blob store that no row refers to (content of refused or interrupted
     /// writes), removed by the sweep.
     pub const BLOBS_ORPHANS_REMOVED: &str = "blob.orphans_removed";

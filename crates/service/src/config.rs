@@ -34,6 +34,18 @@ pub struct Config {
     pub backup: BackupConfig,
     #[serde(default)]
     pub evidence: EvidenceConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+}
+
+/// Where the instance's state lives: empty for SQLite in the data directory (the default),
+/// or a `postgres://` URL (issue #22). A URL to another machine needs
+/// `sslmode=require&sslrootcert=…` (or an explicit `sslmode=disable`); its password may be
+/// given as MAMORI_DATABASE_URL instead of in this file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    pub url: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -348,6 +360,7 @@ impl Config {
             time: TimeConfig::default(),
             backup: BackupConfig::default(),
             evidence: EvidenceConfig::default(),
+            database: DatabaseConfig::default(),
         }
     }
 

@@ -32,6 +32,37 @@ fn io(e: std::io::Error) -> ServiceError {
     ServiceError::internal(e)
 }
 
+/// The store of the instance in `dir`: SQLite there, or PostgreSQL when the configuration
+/// names a database.
+pub fn open_store(dir: &Path, config: &Config, opts: StoreOptions) -> Result<Store> {
+    match database(config)? {
+        None => Ok(Store::open(dir, opts)?),
+        Some(db) => Ok(Store::open_postgres(dir, &db, opts)?),
+    }
+}
+
+/// The PostgreSQL database the configuration names, if any.
+pub fn database(config: &Config) -> Result<Option<mamori_store::postgres::Database>> {
+    let url = config.database.url.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    mamori_store::postgres::parse_url(url)
+        .map(Some)
+        .map_err(|e| ServiceError::invalid("database", e.to_string()))
+}
+
+/// One read-only snapshot of the instance in `dir`, whichever database holds it.
+pub fn read_only(dir: &Path) -> Result<mamori_store::ReadOnly> {
+    if !dir.join("mamori.db").exists()
+        && dir.join(CONFIG_FILE).exists()
+        && let Some(db) = database(&Config::load(dir)?)?
+    {
+        return Ok(mamori_store::ReadOnly::open_postgres(&db)?);
+    }
+    Ok(mamori_store::ReadOnly::open(dir)?)
+}
+
 pub fn is_instance(dir: &Path) -> bool {
     dir.join("mamori.db").exists() || dir.join(CONFIG_FILE).exists()
 }
@@ -94,6 +125,16 @@ pub fn set_passkey_host(dir: &Path, hosts: &[String]) -> Result<()> {
 /// Creates a new instance in `dir` with one administrator who must change the initial
 /// password at first login.
 pub fn init(dir: &Path, params: &InitParams<'_>) -> Result<()> {
+    init_with_database(dir, params, None)
+}
+
+/// The same, with the state in the PostgreSQL database at `database` (which must not hold
+/// an instance already); `dir` keeps the configuration, keys and content files.
+pub fn init_with_database(
+    dir: &Path,
+    params: &InitParams<'_>,
+    database: Option<&str>,
+) -> Result<()> {
     if is_instance(dir) {
         return Err(ServiceError::new(
             ErrorCode::Exists,
@@ -109,8 +150,23 @@ pub fn init(dir: &Path, params: &InitParams<'_>) -> Result<()> {
     }
     let admin_login = normalise_login(params.admin_login);
     validate_login(&admin_login)?;
-    let config = Config::new(facility);
+    let mut config = Config::new(facility);
     check_strength(&config.password, &admin_login, params.admin_password)?;
+    if let Some(url) = database {
+        config.database.url = url.trim().to_owned();
+    }
+    // Refused before anything is written: a URL that would leave the machine in the clear,
+    // an unreachable server, a database that already holds an instance.
+    if let Some(db) = self::database(&config)? {
+        let probe = mamori_store::ReadOnly::open_postgres(&db)?;
+        let existing = probe.get().meta("origin").unwrap_or(None);
+        if let Some(origin) = existing {
+            return Err(ServiceError::new(
+                ErrorCode::Conflict,
+                format!("このデータベースには既にインスタンス（{origin}）があります"),
+            ));
+        }
+    }
 
     std::fs::create_dir_all(dir.join(KEY_DIR)).map_err(io)?;
     mamori_store::restrict_dir(dir).map_err(io)?;
@@ -123,7 +179,7 @@ pub fn init(dir: &Path, params: &InitParams<'_>) -> Result<()> {
 
     let origin = format!("mamori.local/{}", random_hex(6));
     let signer = CheckpointSigner::new(origin.clone(), key);
-    let store = Store::open(dir, StoreOptions::default()).map_err(ServiceError::from)?;
+    let store = open_store(dir, &config, StoreOptions::default())?;
     let now = SystemClock.now();
     let admin_hash = hash_password(params.admin_password);
     let (login, vkey, fac) = (
@@ -214,21 +270,27 @@ pub fn open_with(
     opts: StoreOptions,
     config_override: Option<Config>,
 ) -> Result<Arc<Service>> {
-    if !dir.join("mamori.db").exists() {
-        return Err(ServiceError::new(
+    let no_instance = || {
+        ServiceError::new(
             ErrorCode::NoInstance,
             format!(
                 "{} にインスタンスがありません。先に `mamori init` を実行してください",
                 dir.display()
             ),
-        ));
+        )
+    };
+    if !dir.join("mamori.db").exists() && !dir.join(CONFIG_FILE).exists() {
+        return Err(no_instance());
     }
     let config = match config_override {
         Some(c) => c,
         None => Config::load(dir)?,
     };
+    if !dir.join("mamori.db").exists() && database(&config)?.is_none() {
+        return Err(no_instance());
+    }
     let key = load_signing_key(dir)?;
-    let store = Store::open(dir, opts)?;
+    let store = open_store(dir, &config, opts)?;
     let origin = store.reader()?.get().meta("origin")?.ok_or_else(|| {
         ServiceError::new(
             ErrorCode::Corrupt,
@@ -339,6 +401,56 @@ impl Service {
     pub fn facility(&self) -> &str {
         &self.config.facility.name
     }
+}
+
+/// Where the SQLite files of an instance moved to PostgreSQL are kept (the way back).
+pub const BEFORE_POSTGRES_DIR: &str = "before-postgres";
+
+/// Moves the SQLite instance in `dir` to the empty PostgreSQL database at `url`, in one
+/// recorded step: the state is copied in one transaction there and its ledger root checked
+/// against SQLite's, the SQLite files are kept in `before-postgres/`, the configuration names
+/// the database, and the first entry on PostgreSQL says what moved (size and root before).
+pub fn migrate_to_postgres(dir: &Path, url: &str) -> Result<mamori_store::Migrated> {
+    if !dir.join("mamori.db").exists() {
+        return Err(ServiceError::new(
+            ErrorCode::NoInstance,
+            format!(
+                "{} に SQLite のインスタンスがありません（既に PostgreSQL に移したものは移せません）",
+                dir.display()
+            ),
+        ));
+    }
+    let mut config = Config::load(dir)?;
+    config.database.url = url.trim().to_owned();
+    let db = database(&config)?.expect("a URL was given");
+    let moved = mamori_store::migrate_to_postgres(dir, &db)?;
+    let kept = dir.join(BEFORE_POSTGRES_DIR);
+    std::fs::create_dir_all(&kept).map_err(io)?;
+    for name in [
+        "mamori.db",
+        "mamori.db-wal",
+        "mamori.db-shm",
+        "mamori.db-pages",
+    ] {
+        let from = dir.join(name);
+        if from.exists() {
+            std::fs::rename(&from, kept.join(name)).map_err(io)?;
+        }
+    }
+    Config::edit(dir, |c| c.database.url = config.database.url.clone())?;
+    let svc = open(dir)?;
+    let event = AuditEvent::new(svc.now(), None, actions::STORE_MIGRATED, Outcome::Ok).detail(
+        serde_json::json!({
+            "to": "postgresql",
+            "ledger_size": moved.ledger_size,
+            "ledger_root": moved.ledger_root,
+            "rows": moved.copied.rows,
+            "sqlite_kept": format!("{BEFORE_POSTGRES_DIR}/mamori.db"),
+        }),
+    );
+    svc.store.write_blocking(move |tx| tx.append(&event))?;
+    svc.store.close();
+    Ok(moved)
 }
 
 #[cfg(test)]

@@ -3,8 +3,12 @@
 //! commands run beside the server), and the evidence sweep (signing what a crash left,
 //! retrying time-stamps, sealing, renewing) with the hourly removal of unreferenced files.
 //!
-//! All of it starts in `Background::start` and stops when the handle is dropped, so one node
-//! runs it; with several nodes (issue #22) only the holder of a lease will call `start`.
+//! All of it starts in `Background::start` and stops when the handle is dropped. On an
+//! instance whose state is in PostgreSQL several nodes may serve it: the work on the shared
+//! state (checkpoints, the scheduled verification and backups, the evidence sweep, the orphan
+//! sweep) runs only on the node that holds the database's advisory lock for it, and moves to
+//! another node within seconds when that node dies; each node still checks its own clock and
+//! records what commands run beside it queued.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,16 +52,46 @@ fn lower_priority() {
     }
 }
 
-/// The running background tasks; dropping it stops them.
-pub struct Background(Vec<JoinHandle<()>>);
+/// The running background tasks; dropping it stops them (and gives up the lead).
+pub struct Background {
+    tasks: Vec<JoinHandle<()>>,
+    lead: Lead,
+}
 
 impl Drop for Background {
     fn drop(&mut self) {
-        for t in &self.0 {
+        for t in &self.tasks {
             t.abort();
         }
     }
 }
+
+impl Background {
+    /// Whether this node runs the work on the shared state now (always, on SQLite).
+    pub fn leading(&self) -> bool {
+        self.lead.leading()
+    }
+}
+
+/// Who runs the work on the shared state: this process alone (SQLite), or the holder of a
+/// PostgreSQL advisory lock among the nodes.
+#[derive(Clone)]
+enum Lead {
+    Alone,
+    Shared(Arc<mamori_store::postgres::Leadership>),
+}
+
+impl Lead {
+    fn leading(&self) -> bool {
+        match self {
+            Lead::Alone => true,
+            Lead::Shared(l) => l.is_leader(),
+        }
+    }
+}
+
+/// The name of the lock the nodes of one instance contend for.
+const LEAD_WORK: &str = "background";
 
 /// `work` every `every`, the first time after `first`.
 fn every<F, Fut>(first: Duration, every: Duration, work: F) -> JoinHandle<()>
@@ -79,12 +113,23 @@ impl Background {
     pub fn start(svc: &Arc<Service>) -> Background {
         let cfg = svc.config();
         let mut tasks = Vec::new();
+        let lead = match crate::instance::database(cfg) {
+            Ok(Some(db)) => Lead::Shared(Arc::new(mamori_store::postgres::Leadership::start(
+                db,
+                &format!("{LEAD_WORK} {}", svc.signer.verifier_key()),
+                Default::default(),
+            ))),
+            _ => Lead::Alone,
+        };
 
-        let s = svc.clone();
+        let (s, l) = (svc.clone(), lead.clone());
         let period = Duration::from_secs(cfg.ledger.checkpoint_interval_secs.max(1));
         tasks.push(every(period, period, move || {
-            let s = s.clone();
+            let (s, leading) = (s.clone(), l.leading());
             async move {
+                if !leading {
+                    return;
+                }
                 if let Err(e) = s.checkpoint_now().await {
                     tracing::warn!(error = %e, "periodic checkpoint failed");
                 }
@@ -93,12 +138,15 @@ impl Background {
 
         let hours = cfg.ledger.verify_interval_hours;
         if hours > 0 {
-            let s = svc.clone();
+            let (s, l) = (svc.clone(), lead.clone());
             // Not at once: a restart should not cost a full verification before anything else.
             let first = Duration::from_secs(60);
             tasks.push(every(first, Duration::from_secs(hours * 3600), move || {
-                let s = s.clone();
+                let (s, leading) = (s.clone(), l.leading());
                 async move {
+                    if !leading {
+                        return;
+                    }
                     match s.verify_and_record(None).await {
                         Ok(v) if v.ok => tracing::info!(
                             entries = v.ledger_entries,
@@ -139,14 +187,14 @@ impl Background {
                 }
             }
         }));
-        let s = svc.clone();
+        let (s, l) = (svc.clone(), lead.clone());
         tasks.push(every(
             Duration::from_secs(120),
             Duration::from_secs(60),
             move || {
-                let s = s.clone();
+                let (s, leading) = (s.clone(), l.leading());
                 async move {
-                    if s.backup_due().await.unwrap_or(false) {
+                    if leading && s.backup_due().await.unwrap_or(false) {
                         match s.backup_now(None).await {
                             Ok(()) => tracing::info!("scheduled backup started"),
                             Err(e) if e.code == ErrorCode::BackupRunning => {}
@@ -159,13 +207,16 @@ impl Background {
             },
         ));
 
-        let s = svc.clone();
+        let (s, l) = (svc.clone(), lead.clone());
         tasks.push(every(
             Duration::ZERO,
             Duration::from_secs(3600),
             move || {
-                let s = s.clone();
+                let (s, leading) = (s.clone(), l.leading());
                 async move {
+                    if !leading {
+                        return;
+                    }
                     match s.sweep_orphan_blobs(ORPHAN_AGE_MS).await {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(files = n, "unreferenced files removed"),
@@ -174,10 +225,13 @@ impl Background {
                 }
             },
         ));
-        let s = svc.clone();
+        let (s, l) = (svc.clone(), lead.clone());
         tasks.push(every(Duration::ZERO, Duration::from_secs(60), move || {
-            let s = s.clone();
+            let (s, leading) = (s.clone(), l.leading());
             async move {
+                if !leading {
+                    return;
+                }
                 match s.evidence_sweep(false).await {
                     Ok(r) if r.sealed.is_some() || !r.renewed.is_empty() || r.signed > 0 => {
                         tracing::info!(?r, "evidence sweep")
@@ -187,7 +241,7 @@ impl Background {
                 }
             }
         }));
-        Background(tasks)
+        Background { tasks, lead }
     }
 }
 

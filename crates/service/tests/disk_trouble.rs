@@ -180,6 +180,12 @@ fn verified(data: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_or_failing_disk_refuses_clearly_and_loses_nothing_acknowledged() {
+    if mamori_testkit::postgres::suite_on_postgresql(
+        "a full disk",
+        "it fills the disk under SQLite's files; a PostgreSQL instance's state is on the database server's disk",
+    ) {
+        return;
+    }
     let Some(disk) = Disk::new() else { return };
     let data = disk.mnt.join("data");
     init_at(&data).await;

@@ -67,7 +67,7 @@ impl DatabaseImage {
             _ => None,
         };
         let (page_size, pages): (u32, u32) = {
-            let c = ro.conn();
+            let c = ro.conn()?;
             (
                 c.query_row("PRAGMA page_size", (), |r| r.get(0))?,
                 c.query_row("PRAGMA page_count", (), |r| r.get(0))?,
@@ -150,7 +150,7 @@ impl DatabaseImage {
     /// and as the reference `read_at` is tested against).
     pub fn to_vec(&self) -> Result<Vec<u8>, StoreError> {
         let ro = self.ro.lock().expect("image snapshot");
-        Ok(ro.conn().serialize(rusqlite::DatabaseName::Main)?.to_vec())
+        Ok(ro.conn()?.serialize(rusqlite::DatabaseName::Main)?.to_vec())
     }
 
     /// Fills `buf` with the image's bytes from `offset` (page-aligned).
@@ -173,7 +173,7 @@ impl DatabaseImage {
         let last = ((offset + buf.len() as u64).div_ceil(page)) as u32;
         let ro = self.ro.lock().expect("image snapshot");
         let mut stmt = ro
-            .conn()
+            .conn()?
             .prepare_cached("SELECT data FROM sqlite_dbpage WHERE pgno = ?1")?;
         for p in self.in_log.range(first..=last) {
             let at = ((u64::from(*p) - 1) * page - offset) as usize;

@@ -448,7 +448,7 @@ impl Reader<'_> {
              WHERE evidence_family IS NULL AND timestamped_at IS NOT NULL
              ORDER BY record_id, version_no LIMIT ?1"
         ))?;
-        let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let limit = limit.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
         Ok(st
             .query_map([limit], signature_from)?
             .collect::<Result<_, _>>()?)

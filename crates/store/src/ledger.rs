@@ -213,7 +213,7 @@ pub(crate) fn index_pending(
          WHERE idx >= ?1 AND idx < ?2 AND patient_id IS NOT NULL AND actor_id IS NOT NULL
            AND outcome = 'ok' AND action IN ({access})
          GROUP BY 1, 2, 3
-         ON CONFLICT (day, patient_id, actor_id) DO UPDATE SET n = n + excluded.n"
+         ON CONFLICT (day, patient_id, actor_id) DO UPDATE SET n = access_counts.n + excluded.n"
     ))?
     .execute(range)?;
     conn.prepare_cached(

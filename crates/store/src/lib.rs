@@ -9,6 +9,7 @@
 mod access_watch;
 mod blobs;
 mod compliance;
+mod copy;
 mod db_image;
 pub mod disk;
 mod error;
@@ -34,6 +35,7 @@ pub use blobs::{BlobBackend, BlobStore, DiskBlobs, Held};
 pub use compliance::{
     AnswerRow, AssessmentRow, AssetRow, ContactRow, EvidenceRow, RegisterRow, RiskRow,
 };
+pub use copy::{Copied, Migrated, copy_into_sqlite, copy_tables, migrate_to_postgres};
 pub use db_image::{DatabaseImage, ImageMark};
 pub use error::StoreError;
 pub use evidence::{

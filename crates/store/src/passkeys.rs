@@ -76,7 +76,7 @@ impl WriteTx<'_> {
         id: Option<i64>,
     ) -> Result<usize, StoreError> {
         Ok(self.conn.execute(
-            "DELETE FROM passkeys WHERE account_id = ?1 AND (?2 IS NULL OR id = ?2)",
+            "DELETE FROM passkeys WHERE account_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR id = ?2)",
             params![account_id, id],
         )?)
     }

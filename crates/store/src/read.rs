@@ -20,12 +20,18 @@ use crate::{
 
 /// A pooled read-only connection; goes back to the pool when dropped.
 pub struct ReaderGuard {
-    conn: Option<crate::pool::Lent>,
+    conn: Option<Held>,
     store: Store,
 }
 
+/// A reader's connection, from whichever database the store is on.
+pub(crate) enum Held {
+    Sqlite(crate::pool::Lent),
+    Pg(crate::sql::PgConn),
+}
+
 impl ReaderGuard {
-    pub(crate) fn new(conn: crate::pool::Lent, store: Store) -> Self {
+    pub(crate) fn new(conn: Held, store: Store) -> Self {
         Self {
             conn: Some(conn),
             store,
@@ -33,13 +39,10 @@ impl ReaderGuard {
     }
 
     pub fn get(&self) -> Reader<'_> {
-        Reader::new(
-            &self
-                .conn
-                .as_ref()
-                .expect("connection present until drop")
-                .conn,
-        )
+        match self.conn.as_ref().expect("connection present until drop") {
+            Held::Sqlite(l) => Reader::new(&l.conn),
+            Held::Pg(c) => Reader::new(Conn::Pg(c)),
+        }
     }
 }
 
@@ -287,8 +290,8 @@ impl<'c> Reader<'c> {
             "SELECT id, account_id, COALESCE(patient_id, ''), reason, started_at, expires_at,
                     ended_at, reviewed_by, reviewed_at, review_comment, kind
              FROM emergency_access
-             WHERE (?1 IS NULL OR account_id = ?1)
-               AND (?2 IS NULL OR (ended_at IS NULL AND expires_at > ?2))
+             WHERE (CAST(?1 AS BIGINT) IS NULL OR account_id = ?1)
+               AND (CAST(?2 AS BIGINT) IS NULL OR (ended_at IS NULL AND expires_at > ?2))
                AND (?3 = 0 OR reviewed_at IS NULL)
              ORDER BY id DESC LIMIT 1000",
         )?;
@@ -319,7 +322,7 @@ impl<'c> Reader<'c> {
             "SELECT id, account_id, starts_at, ends_at, purpose, personal_info, requested_by,
                     requested_at, status, decided_by, decided_at, acknowledged_by,
                     acknowledged_at, acknowledgement
-             FROM maintenance_windows WHERE (?1 IS NULL OR account_id = ?1)
+             FROM maintenance_windows WHERE (CAST(?1 AS BIGINT) IS NULL OR account_id = ?1)
              ORDER BY starts_at DESC, id DESC LIMIT 1000",
         )?;
         let rows = st.query_map([account], |r| {
@@ -1037,6 +1040,9 @@ pub type SegmentIndex = (Vec<(String, i64)>, Vec<(i64, i64)>);
 /// A read-only view of an instance that starts no writer (for `verify` and offline tools).
 pub struct ReadOnly {
     conn: Connection,
+    /// On PostgreSQL, the snapshot's connection; `conn` is then an empty in-memory database
+    /// that nothing reads.
+    pg: Option<crate::sql::PgConn>,
 }
 
 impl ReadOnly {
@@ -1056,20 +1062,41 @@ impl ReadOnly {
         // One read snapshot for the whole connection: a verifier running beside a live
         // server must see the ledger, versions and indexes as of one moment.
         conn.execute_batch("BEGIN")?;
-        Ok(Self { conn })
+        Ok(Self { conn, pg: None })
+    }
+
+    /// One read-only snapshot of an instance whose state is in PostgreSQL (repeatable read:
+    /// the ledger, versions and indexes as of one moment, while nodes go on writing).
+    pub fn open_postgres(db: &crate::postgres::Database) -> Result<Self, StoreError> {
+        let pg = crate::sql::PgConn::connect(db)?;
+        Conn::Pg(&pg).execute_batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        Ok(Self {
+            conn: Connection::open_in_memory()?,
+            pg: Some(pg),
+        })
     }
 
     pub fn get(&self) -> Reader<'_> {
-        Reader::new(&self.conn)
+        match &self.pg {
+            Some(pg) => Reader::new(Conn::Pg(pg)),
+            None => Reader::new(&self.conn),
+        }
     }
 
-    pub(crate) fn conn(&self) -> &Connection {
-        &self.conn
+    /// The SQLite connection, for what exists only there (database images).
+    pub(crate) fn conn(&self) -> Result<&Connection, StoreError> {
+        match self.pg {
+            None => Ok(&self.conn),
+            Some(_) => Err(StoreError::Schema(
+                "PostgreSQL の状態は SQLite のデータベース像として写せません".into(),
+            )),
+        }
     }
 
     /// Runs `f` and names every table its statements read (SQLite's authorizer, asked as each
     /// statement is prepared on this fresh connection). For tests that keep a cache's
-    /// invalidation complete: what a cached read reads must be what invalidates it.
+    /// invalidation complete: what a cached read reads must be what invalidates it. SQLite
+    /// only: on PostgreSQL the set is empty.
     pub fn tables_read<R>(
         &self,
         f: impl FnOnce(&Reader<'_>) -> R,
@@ -1098,7 +1125,7 @@ impl ReadOnly {
     /// `BEGIN` is deferred: the snapshot is taken at the first read. Reading once here pins it
     /// before the image is made, if nothing was read yet.
     pub(crate) fn begin_snapshot(&self) -> Result<(), StoreError> {
-        self.conn
+        self.conn()?
             .query_row("SELECT count(*) FROM sqlite_schema", (), |_| Ok(()))?;
         Ok(())
     }

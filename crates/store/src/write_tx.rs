@@ -605,7 +605,7 @@ impl<'c> WriteTx<'c> {
         now: Millis,
     ) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE sessions SET locked_at = ?2, last_seen_at = CASE WHEN ?2 IS NULL THEN ?3 ELSE last_seen_at END
+            "UPDATE sessions SET locked_at = ?2, last_seen_at = CASE WHEN CAST(?2 AS BIGINT) IS NULL THEN ?3 ELSE last_seen_at END
              WHERE token_hash = ?1",
             params![token_hash, locked_at, now],
         )?;

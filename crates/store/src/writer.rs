@@ -3,7 +3,7 @@
 //! one fsync. Each request runs in its own savepoint, so one refused request never undoes
 //! another's.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -162,7 +162,6 @@ enum Msg {
 }
 
 struct Inner {
-    db_path: PathBuf,
     /// Held for the store's lifetime: one process writes an instance's ledger at a time.
     _lock: std::fs::File,
     sender: Sender<Msg>,
@@ -179,7 +178,32 @@ struct Inner {
 /// A handle on an instance's storage; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    engine: Arc<Engine>,
+}
+
+/// Where the instance's state lives.
+// One per open store, behind an Arc: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Engine {
+    /// SQLite in the data directory: the default, and the single-binary clinic's.
+    Sqlite(Inner),
+    /// PostgreSQL (issue #22), with the content files still in the data directory.
+    Pg(PgEngine),
+}
+
+struct PgEngine {
+    pg: crate::postgres::PgStore,
+    /// Held for the store's lifetime: one process per data directory, as on SQLite.
+    _lock: std::fs::File,
+    blobs: BlobStore,
+    stats: Arc<WriterStats>,
+    clock_unsynchronised: Arc<std::sync::atomic::AtomicBool>,
+    /// Moves on at every ask: another node may have changed who a session is, and no
+    /// notice of it arrives here yet, so nothing about access is served from memory.
+    access_asks: AtomicU64,
+    permits: tokio::sync::Semaphore,
+    /// Set by `close`: later writes are refused as on SQLite once its writer has stopped.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 pub(crate) fn open_conn(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
@@ -208,22 +232,27 @@ pub(crate) fn open_conn(path: &Path, durability: Durability) -> Result<Connectio
     Ok(conn)
 }
 
+/// One process per data directory: it holds the instance's keys and content files.
+pub(crate) fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("mamori.lock"))?;
+    crate::restrict_file(&dir.join("mamori.lock"))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the store in `dir`: `mamori.db` and `blobs/`.
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)?;
         crate::restrict_dir(dir)?;
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join("mamori.lock"))?;
-        crate::restrict_file(&dir.join("mamori.lock"))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked),
-            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
-        }
+        let lock = lock_dir(dir)?;
         let db_path = dir.join("mamori.db");
         let mut conn = open_conn(&db_path, opts.durability)?;
         crate::restrict_file(&db_path)?;
@@ -270,8 +299,7 @@ impl Store {
                 run_writer(conn, state, rx, max_batch, background, around)
             })?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                db_path: db_path.clone(),
+            engine: Arc::new(Engine::Sqlite(Inner {
                 _lock: lock,
                 sender,
                 writer: Mutex::new(Some(writer)),
@@ -282,39 +310,88 @@ impl Store {
                 _checkpointer: checkpointer,
                 clock_unsynchronised,
                 upgrade,
-            }),
+            })),
         })
+    }
+
+    /// Opens the store with its state in PostgreSQL (created there if the database is
+    /// empty) and its content files in `dir`.
+    pub fn open_postgres(
+        dir: &Path,
+        db: &crate::postgres::Database,
+        opts: StoreOptions,
+    ) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        crate::restrict_dir(dir)?;
+        let lock = lock_dir(dir)?;
+        let pg = crate::postgres::PgStore::open_with(db, opts.readers)?;
+        let clock_unsynchronised = pg.clock_flag();
+        Ok(Self {
+            engine: Arc::new(Engine::Pg(PgEngine {
+                pg,
+                _lock: lock,
+                blobs: BlobStore::open(dir.join("blobs"))?,
+                stats: Arc::new(WriterStats::default()),
+                clock_unsynchronised,
+                access_asks: AtomicU64::new(0),
+                permits: tokio::sync::Semaphore::new(opts.readers.max(1)),
+                closed: std::sync::atomic::AtomicBool::new(false),
+            })),
+        })
+    }
+
+    /// Whether the state is in PostgreSQL (some operations, such as SQLite's page-level
+    /// backups, exist only for SQLite).
+    pub fn on_postgres(&self) -> bool {
+        matches!(*self.engine, Engine::Pg(_))
     }
 
     /// While set, every ledger entry records that the clock was not trusted when written.
     /// The schema upgrade this open made, with its pre-upgrade copy (none: already current).
     pub fn upgrade(&self) -> Option<&crate::upgrade::Upgrade> {
-        self.inner.upgrade.as_ref()
+        match &*self.engine {
+            Engine::Sqlite(i) => i.upgrade.as_ref(),
+            Engine::Pg(_) => None,
+        }
     }
 
     pub fn set_clock_unsynchronised(&self, yes: bool) {
-        self.inner
-            .clock_unsynchronised
-            .store(yes, std::sync::atomic::Ordering::Relaxed);
+        let flag = match &*self.engine {
+            Engine::Sqlite(i) => &i.clock_unsynchronised,
+            Engine::Pg(p) => &p.clock_unsynchronised,
+        };
+        flag.store(yes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Moves on whenever a commit changed who a session is or what it may do (see
     /// `ACCESS_TABLES`); a cache of sign-in state filled at one generation is good while the
     /// generation stays the same.
     pub fn access_generation(&self) -> u64 {
-        self.inner.access.generation()
+        match &*self.engine {
+            Engine::Sqlite(i) => i.access.generation(),
+            Engine::Pg(p) => p.access_asks.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     pub fn stats(&self) -> &WriterStats {
-        &self.inner.stats
+        match &*self.engine {
+            Engine::Sqlite(i) => &i.stats,
+            Engine::Pg(p) => &p.stats,
+        }
     }
 
     pub fn blobs(&self) -> &BlobStore {
-        &self.inner.blobs
+        match &*self.engine {
+            Engine::Sqlite(i) => &i.blobs,
+            Engine::Pg(p) => &p.blobs,
+        }
     }
 
-    pub fn db_path(&self) -> &Path {
-        &self.inner.db_path
+    fn sqlite(&self) -> Option<&Inner> {
+        match &*self.engine {
+            Engine::Sqlite(i) => Some(i),
+            Engine::Pg(_) => None,
+        }
     }
 
     fn submit<R, E>(
@@ -326,9 +403,48 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(Request { f, reply: tx });
-        if self.inner.sender.send(Msg::Job(job)).is_err() {
-            // The receiver is gone with the writer; the caller sees Closed below.
+        match &*self.engine {
+            Engine::Sqlite(i) => {
+                let job: Job = Box::new(Request { f, reply: tx });
+                if i.sender.send(Msg::Job(job)).is_err() {
+                    // The receiver is gone with the writer; the caller sees Closed below.
+                }
+            }
+            Engine::Pg(p) if p.closed.load(Ordering::Acquire) => {
+                let _ = tx.send(Err(E::from(StoreError::Closed)));
+            }
+            Engine::Pg(_) => {
+                // One transaction per request, on a thread of its own (the PostgreSQL
+                // writer waits for the ledger's lock and for the server).
+                let store = self.clone();
+                let run = move || {
+                    let r = {
+                        let Engine::Pg(p) = &*store.engine else {
+                            unreachable!("engine fixed at open")
+                        };
+                        let t = std::time::Instant::now();
+                        let r = p.pg.write(f);
+                        p.stats.batches.fetch_add(1, Ordering::Relaxed);
+                        p.stats.jobs.fetch_add(1, Ordering::Relaxed);
+                        p.stats
+                            .commit_nanos
+                            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                        r
+                    };
+                    // The caller may close the store as soon as it is answered: this handle
+                    // (and the data directory's lock it shares) is let go first.
+                    drop(store);
+                    let _ = tx.send(r);
+                };
+                match tokio::runtime::Handle::try_current() {
+                    Ok(h) => {
+                        h.spawn_blocking(run);
+                    }
+                    Err(_) => {
+                        std::thread::spawn(run);
+                    }
+                }
+            }
         }
         rx
     }
@@ -368,16 +484,27 @@ impl Store {
 
     /// A pooled read-only connection (waits for one when all are lent).
     pub fn reader(&self) -> Result<ReaderGuard, StoreError> {
-        Ok(ReaderGuard::new(self.inner.readers.take()?, self.clone()))
+        let held = match &*self.engine {
+            Engine::Sqlite(i) => crate::read::Held::Sqlite(i.readers.take()?),
+            Engine::Pg(p) => crate::read::Held::Pg(p.pg.take_reader()?),
+        };
+        Ok(ReaderGuard::new(held, self.clone()))
     }
 
-    pub(crate) fn give_back(&self, lent: crate::pool::Lent) {
-        self.inner.readers.give_back(lent);
+    pub(crate) fn give_back(&self, held: crate::read::Held) {
+        match (&*self.engine, held) {
+            (Engine::Sqlite(i), crate::read::Held::Sqlite(l)) => i.readers.give_back(l),
+            (Engine::Pg(p), crate::read::Held::Pg(c)) => p.pg.give_back(c),
+            _ => {}
+        }
     }
 
-    /// Read-only connections open now (idle or lent).
+    /// Read-only connections open now (idle or lent; on PostgreSQL, the permits in use).
     pub fn reader_connections(&self) -> usize {
-        self.inner.readers.open_connections()
+        match &*self.engine {
+            Engine::Sqlite(i) => i.readers.open_connections(),
+            Engine::Pg(p) => p.permits.available_permits(),
+        }
     }
 
     /// Runs a read on a blocking thread (reads never wait on the writer). The connection is
@@ -386,7 +513,11 @@ impl Store {
         &self,
         f: impl FnOnce(&crate::Reader<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let permit = tokio::time::timeout(READ_PATIENCE, self.inner.readers.permits.acquire())
+        let permits = match &*self.engine {
+            Engine::Sqlite(i) => &i.readers.permits,
+            Engine::Pg(p) => &p.permits,
+        };
+        let permit = tokio::time::timeout(READ_PATIENCE, permits.acquire())
             .await
             .map_err(|_| StoreError::Overloaded)?
             .map_err(|_| StoreError::Closed)?;
@@ -403,8 +534,16 @@ impl Store {
 
     /// Finishes queued writes and stops the writer.
     pub fn close(&self) {
-        let _ = self.inner.sender.send(Msg::Stop);
-        if let Some(h) = self.inner.writer.lock().expect("writer handle").take() {
+        let Some(i) = self.sqlite() else {
+            // Every PostgreSQL write finishes before its caller is answered; later ones are
+            // refused.
+            if let Engine::Pg(p) = &*self.engine {
+                p.closed.store(true, Ordering::Release);
+            }
+            return;
+        };
+        let _ = i.sender.send(Msg::Stop);
+        if let Some(h) = i.writer.lock().expect("writer handle").take() {
             let _ = h.join();
         }
     }

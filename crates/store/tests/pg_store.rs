@@ -162,7 +162,7 @@ fn the_store_on_postgresql_writes_reads_and_states_rows_as_on_sqlite() {
     }
 
     let on_lite = seen(&lite.reader().unwrap().get());
-    let on_pg = pg.read(seen);
+    let on_pg = pg.read(seen).unwrap();
     assert_eq!(on_pg, on_lite);
 
     // The same entries, states included. The entry that states rows changed after a write's
@@ -177,7 +177,7 @@ fn the_store_on_postgresql_writes_reads_and_states_rows_as_on_sqlite() {
         v
     };
     let lite_rows = rows(&lite.reader().unwrap().get());
-    let pg_rows = pg.read(rows);
+    let pg_rows = pg.read(rows).unwrap();
     assert_eq!(pg_rows.len(), lite_rows.len());
     assert_eq!(lite_rows.len(), 5);
     let untimed = |payload: &[u8]| {

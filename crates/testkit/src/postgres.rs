@@ -331,3 +331,50 @@ impl Drop for Cluster {
         let _ = self.pg_ctl(&["-w", "-m", "immediate", "stop"]);
     }
 }
+
+/// When `MAMORI_TEST_POSTGRES_URL` names a server (`postgres://postgres@127.0.0.1:PORT`, as
+/// `scripts/test-on-postgres.sh` starts one), a new empty database on it for one test's
+/// instance; otherwise `None` and the test's instance is on SQLite. This is how the API and
+/// service suites run a second time with their state in PostgreSQL.
+pub fn suite_database() -> Option<String> {
+    let server = std::env::var("MAMORI_TEST_POSTGRES_URL").ok()?;
+    let server = server.trim_end_matches('/');
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let psql = Some(server_bin().join("psql"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| "psql".into());
+    let out = Command::new(psql)
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &format!("{server}/postgres"),
+        ])
+        .args(["-c", &format!("CREATE DATABASE \"{name}\"")])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "CREATE DATABASE on {server} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(format!("{server}/{name}"))
+}
+
+/// Whether this test run puts its instances on PostgreSQL (`scripts/test-on-postgres.sh`):
+/// a test of a SQLite mechanism (its page-level incremental backups, its full-disk handling)
+/// says so and returns.
+pub fn suite_on_postgresql(test: &str, why: &str) -> bool {
+    let on = std::env::var_os("MAMORI_TEST_POSTGRES_URL").is_some();
+    if on {
+        eprintln!("{test}: not run on PostgreSQL — {why}");
+    }
+    on
+}

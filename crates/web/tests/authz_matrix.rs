@@ -211,10 +211,8 @@ fn every_route_for_every_role() {
     });
     let admin = s.admin_token();
     // One finished backup, so that an offline copy of it can be recorded.
-    assert_eq!(
-        s.call("POST", "/backup/run", Some(&admin), None).status,
-        202
-    );
+    let r = s.call("POST", "/backup/run", Some(&admin), None);
+    assert_eq!(r.status, 202, "{}", r.body);
     let st = backups_idle(&s, &admin);
     assert!(st["targets"][0]["last_ok_at"].is_i64(), "{st}");
     let (dr, dr_tok) = s.user(&admin, "dr.matrix", "doctor");

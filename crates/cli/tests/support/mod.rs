@@ -227,18 +227,18 @@ pub fn fresh() -> ureq::Agent {
 
 /// The payloads of the ledger entries with `action`, oldest first.
 pub fn ledger_actions(data: &Path, action: &str) -> Vec<serde_json::Value> {
-    let conn = rusqlite::Connection::open_with_flags(
-        data.join("mamori.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    let mut st = conn
-        .prepare("SELECT payload FROM ledger WHERE action = ?1 ORDER BY idx")
+    // Through the store, so that an instance on PostgreSQL is read the same way.
+    let ro = mamori_service::instance::read_only(data).unwrap();
+    let mut out = Vec::new();
+    ro.get()
+        .for_each_ledger_row(|row| {
+            if row.action == action {
+                out.push(serde_json::from_slice(&row.payload).unwrap());
+            }
+            Ok(())
+        })
         .unwrap();
-    st.query_map([action], |r| r.get::<_, Vec<u8>>(0))
-        .unwrap()
-        .map(|p| serde_json::from_slice(&p.unwrap()).unwrap())
-        .collect()
+    out
 }
 
 /// Waits until a running server has recorded what commands left in the outbox.

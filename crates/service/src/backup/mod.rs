@@ -35,7 +35,6 @@ use mamori_domain::Millis;
 use mamori_domain::audit::actions;
 use mamori_domain::permission::Action;
 use mamori_ledger::Frontier;
-use mamori_store::ReadOnly;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -86,7 +85,7 @@ pub struct InstanceFacts {
 
 /// Reads the facts of the instance database in `dir` (one read snapshot).
 pub fn instance_facts(dir: &Path) -> Result<InstanceFacts> {
-    facts_of(&ReadOnly::open(dir)?.get())
+    facts_of(&crate::instance::read_only(dir)?.get())
 }
 
 fn facts_of(r: &mamori_store::Reader<'_>) -> Result<InstanceFacts> {
@@ -158,6 +157,8 @@ pub fn configured_key(dir: &Path, cfg: &BackupConfig) -> Result<KeyMaterial> {
 pub struct Staged {
     pub sources: Vec<Source>,
     pub facts: InstanceFacts,
+    /// Files made for this backup (a PostgreSQL instance's database copy), removed after.
+    pub _made: Option<tempfile::TempDir>,
 }
 
 fn io(what: &Path, e: std::io::Error) -> ServiceError {
@@ -173,6 +174,9 @@ fn io(what: &Path, e: std::io::Error) -> ServiceError {
 /// listed. The database is read in place by the backup, only the parts changed since the
 /// previous snapshot when the page map can tell (`paged_db.rs`).
 pub fn stage(dir: &Path, include_keys: bool) -> Result<Staged> {
+    if !dir.join("mamori.db").exists() && crate::instance::is_instance(dir) {
+        return stage_postgres(dir, include_keys);
+    }
     if !dir.join("mamori.db").exists() {
         return Err(ServiceError::new(
             ErrorCode::NoInstance,
@@ -184,6 +188,7 @@ pub fn stage(dir: &Path, include_keys: bool) -> Result<Staged> {
     let mut s = Staged {
         facts: image.with_reader(facts_of)?,
         sources: Vec::new(),
+        _made: None,
     };
     s.sources.push(Source::paged(
         "mamori.db",
@@ -193,11 +198,49 @@ pub fn stage(dir: &Path, include_keys: bool) -> Result<Staged> {
         crate::config::CONFIG_FILE,
         dir.join(crate::config::CONFIG_FILE),
     ));
+    files_of(dir, include_keys, &mut s.sources)?;
+    Ok(s)
+}
+
+/// A PostgreSQL instance is backed up as a SQLite database: its tables copied, in one
+/// repeatable-read snapshot, into a SQLite file of the same schema — the same rows, the same
+/// ledger entries byte for byte, the facts of that snapshot in the manifest. Restores and
+/// drills are then those of any instance; the restored copy is a SQLite instance (its
+/// configuration names no database), which `mamori store migrate --to` moves into a new
+/// PostgreSQL database.
+fn stage_postgres(dir: &Path, include_keys: bool) -> Result<Staged> {
+    let made = tempfile::Builder::new()
+        .prefix(".backup-")
+        .tempdir_in(dir)
+        .map_err(|e| io(dir, e))?;
+    let snapshot = crate::instance::read_only(dir)?;
+    let db = made.path().join("mamori.db");
+    mamori_store::copy_into_sqlite(&snapshot, &db)?;
+    let facts = facts_of(&snapshot.get())?;
+    drop(snapshot);
+    let mut config = crate::config::Config::load(dir)?;
+    config.database = Default::default();
+    let config_file = made.path().join(crate::config::CONFIG_FILE);
+    std::fs::write(&config_file, config.to_toml()).map_err(|e| io(&config_file, e))?;
+    let mut sources = vec![
+        Source::file("mamori.db", db),
+        Source::file(crate::config::CONFIG_FILE, config_file),
+    ];
+    files_of(dir, include_keys, &mut sources)?;
+    Ok(Staged {
+        sources,
+        facts,
+        _made: Some(made),
+    })
+}
+
+/// Keys (when asked), the server's certificate and the content files.
+fn files_of(dir: &Path, include_keys: bool, sources: &mut Vec<Source>) -> Result<()> {
     if include_keys {
-        list_files(&dir.join(crate::instance::KEY_DIR), "keys", &mut s.sources)?;
+        list_files(&dir.join(crate::instance::KEY_DIR), "keys", sources)?;
         // The server's HTTPS key and certificate: a restored instance serves as before.
         let tls = crate::access::server_cert::TLS_DIR;
-        list_files(&dir.join(tls), tls, &mut s.sources)?;
+        list_files(&dir.join(tls), tls, sources)?;
     }
     let blobs = dir.join("blobs");
     if blobs.exists() {
@@ -206,16 +249,16 @@ pub fn stage(dir: &Path, include_keys: bool) -> Result<Staged> {
             let name = entry.file_name().to_string_lossy().into_owned();
             // file_type() comes with the directory listing: no stat per entry.
             if name != "tmp" && entry.file_type().is_ok_and(|t| t.is_dir()) {
-                let from = s.sources.len();
-                list_files(&entry.path(), &format!("blobs/{name}"), &mut s.sources)?;
+                let from = sources.len();
+                list_files(&entry.path(), &format!("blobs/{name}"), sources)?;
                 // Named by their SHA-256 and never rewritten.
-                for src in &mut s.sources[from..] {
+                for src in &mut sources[from..] {
                     src.immutable = true;
                 }
             }
         }
     }
-    Ok(s)
+    Ok(())
 }
 
 fn list_files(dir: &Path, prefix: &str, out: &mut Vec<Source>) -> Result<()> {

@@ -18,7 +18,7 @@ use base64::Engine;
 use ed25519_dalek::VerifyingKey;
 use mamori_domain::content::RecordContent;
 use mamori_ledger::{Frontier, SignedCheckpoint, leaf_hash};
-use mamori_store::{BlobStore, ReadOnly};
+use mamori_store::BlobStore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ServiceError};
@@ -148,7 +148,7 @@ pub struct VerifyOptions<'a> {
 pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     let started = Instant::now();
     let mut rep = VerifyReport::default();
-    let ro = ReadOnly::open(dir).map_err(|e| {
+    let ro = crate::instance::read_only(dir).map_err(|e| {
         ServiceError::new(
             ErrorCode::NoInstance,
             format!("データベースを開けません: {e}"),
@@ -263,7 +263,8 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     let keys = std::hash::RandomState::new();
     let keys2 = keys.clone();
     let reader = std::thread::spawn(move || -> Result<(), mamori_store::StoreError> {
-        let ro = ReadOnly::open(&dir2)?;
+        let ro = crate::instance::read_only(&dir2)
+            .map_err(|e| mamori_store::StoreError::Schema(e.to_string()))?;
         let fresh = |back: &crossbeam::Receiver<Batch>| {
             back.try_recv()
                 .unwrap_or_else(|_| Batch::with_capacity(BATCH))

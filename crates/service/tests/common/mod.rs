@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use mamori_domain::Clock;
 use mamori_service::access::accounts::NewAccount;
-use mamori_service::instance::{InitParams, init, open_with};
+use mamori_service::instance::{InitParams, open_with};
 use mamori_service::{Config, Principal, Service};
 use mamori_store::StoreOptions;
 
@@ -63,14 +63,17 @@ fn next_tuesday_morning() -> i64 {
 /// `init` of the tests' clinic at `data` (its administrator's password is [`ADMIN_PW`]).
 pub async fn init_at(data: &Path) {
     let d2 = data.to_owned();
+    // On SQLite, or (scripts/test-on-postgres.sh) on a new PostgreSQL database.
+    let database = mamori_testkit::postgres::suite_database();
     tokio::task::spawn_blocking(move || {
-        init(
+        mamori_service::instance::init_with_database(
             &d2,
             &InitParams {
                 facility: "テスト診療所",
                 admin_login: "admin",
                 admin_password: ADMIN_PW,
             },
+            database.as_deref(),
         )
         .unwrap()
     })

@@ -25,6 +25,8 @@ pub use ledger::{PgLedger, PgLedgerOptions, PgLedgerStats};
 pub use tokio_postgres::Config;
 
 pub use store::PgStore;
+pub(crate) use store::{CAPTURE_TABLE, install};
+pub(crate) use store_schema::{in_reference_order, numbers_rows};
 pub use verify::{LedgerCheck, verify_ledger};
 
 use crate::StoreError;

@@ -10,9 +10,8 @@
 //! request changed are stated in its ledger entries exactly as on SQLite (the capture's
 //! triggers are generated with the schema), and the head moves in the same transaction.
 //!
-//! Not yet here (issue #22 goes on): group commit of several requests per transaction, the
-//! query indexes' catch-up, retries across a failover, and `Store` choosing this backend from
-//! `--database`.
+//! Not yet here (issue #22 goes on): group commit of several requests per transaction and
+//! retries across a failover.
 
 use std::sync::Mutex;
 
@@ -28,7 +27,10 @@ const INSTALL_LOCK: i64 = 0x6d61_6d6f_7269_0002;
 
 pub struct PgStore {
     writer: Mutex<Writer>,
-    reader: Mutex<PgConn>,
+    readers: Mutex<Vec<PgConn>>,
+    db: Database,
+    /// Idle reader connections kept; more are opened when all are lent.
+    keep_readers: usize,
 }
 
 struct Writer {
@@ -39,16 +41,46 @@ struct Writer {
 impl PgStore {
     /// Connects, creating the schema in an empty database.
     pub fn open(db: &Database) -> Result<Self, StoreError> {
+        Self::open_with(db, crate::pool::default_size())
+    }
+
+    pub(crate) fn open_with(db: &Database, keep_readers: usize) -> Result<Self, StoreError> {
         let conn = PgConn::connect(db)?;
         install(&conn)?;
-        Conn::Pg(&conn).execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS state_changes (seq bigserial PRIMARY KEY, tbl text NOT NULL, key text NOT NULL)",
-        )?;
+        Conn::Pg(&conn).execute_batch(CAPTURE_TABLE)?;
         let state = crate::ledger::load_state(Conn::Pg(&conn))?;
         Ok(Self {
             writer: Mutex::new(Writer { conn, state }),
-            reader: Mutex::new(PgConn::connect(db)?),
+            readers: Mutex::new(Vec::new()),
+            db: db.clone(),
+            keep_readers: keep_readers.max(1),
         })
+    }
+
+    /// The flag every entry reads to say the clock was not trusted when it was written.
+    pub(crate) fn clock_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.writer
+            .lock()
+            .expect("PostgreSQL writer")
+            .state
+            .clock_unsynchronised
+            .clone()
+    }
+
+    /// A reader connection: an idle one, or a new one.
+    pub(crate) fn take_reader(&self) -> Result<PgConn, StoreError> {
+        let idle = self.readers.lock().expect("PostgreSQL readers").pop();
+        if let Some(c) = idle.filter(|c| !c.is_closed()) {
+            return Ok(c);
+        }
+        PgConn::connect(&self.db)
+    }
+
+    pub(crate) fn give_back(&self, c: PgConn) {
+        let mut idle = self.readers.lock().expect("PostgreSQL readers");
+        if !c.is_closed() && idle.len() < self.keep_readers {
+            idle.push(c);
+        }
     }
 
     /// Runs `f` in one transaction with the ledger locked; everything it wrote and appended
@@ -78,9 +110,11 @@ impl PgStore {
     }
 
     /// A reader on its own connection: it sees what has committed.
-    pub fn read<R>(&self, f: impl FnOnce(&Reader<'_>) -> R) -> R {
-        let conn = self.reader.lock().expect("PostgreSQL reader");
-        f(&Reader::new(Conn::Pg(&conn)))
+    pub fn read<R>(&self, f: impl FnOnce(&Reader<'_>) -> R) -> Result<R, StoreError> {
+        let conn = self.take_reader()?;
+        let r = f(&Reader::new(Conn::Pg(&conn)));
+        self.give_back(conn);
+        Ok(r)
     }
 }
 
@@ -97,8 +131,10 @@ fn run<R, E: From<StoreError>>(
         )
         .map_err(StoreError::from)?;
     if size as u64 != state.frontier.size() {
-        // Another node appended: take the ledger as it is now.
+        // Another node appended: take the ledger as it is now (the clock flag is this node's).
+        let clock = state.clock_unsynchronised.clone();
         *state = crate::ledger::load_state(c)?;
+        state.clock_unsynchronised = clock;
         let stored = Frontier::from_edge(size as u64, &edge);
         if stored.as_ref().map(Frontier::root) != Some(state.frontier.root()) {
             return Err(E::from(StoreError::Corrupt(
@@ -112,6 +148,8 @@ fn run<R, E: From<StoreError>>(
         let ev = crate::state::recorded_event(state.last_ts);
         WriteTx::new(c, state).append(&ev)?;
     }
+    // The query indexes follow in the same transaction: a write adds a few entries.
+    crate::ledger::index_pending(c, state, u64::MAX)?;
     c.execute(
         "UPDATE ledger_head SET size = ?1, last_ts = ?2, edge = ?3 WHERE id = 1",
         crate::sql::params![
@@ -126,7 +164,7 @@ fn run<R, E: From<StoreError>>(
 
 /// Creates the ledger's and the store's tables in an empty database; refuses a database whose
 /// schema is of another build.
-fn install(conn: &PgConn) -> Result<(), StoreError> {
+pub(crate) fn install(conn: &PgConn) -> Result<(), StoreError> {
     let c = Conn::Pg(conn);
     c.execute_batch("BEGIN")?;
     let done = (|| {
@@ -168,3 +206,7 @@ fn install(conn: &PgConn) -> Result<(), StoreError> {
         }
     }
 }
+
+/// The temporary table the state capture writes into; a session without it cannot change a
+/// covered table.
+pub(crate) const CAPTURE_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS state_changes (seq bigserial PRIMARY KEY, tbl text NOT NULL, key text NOT NULL)";

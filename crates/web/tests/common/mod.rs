@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use mamori_service::instance::{InitParams, init, open_with};
+use mamori_service::instance::{InitParams, init_with_database, open_with};
 use mamori_service::{Config, Principal, Service};
 use mamori_store::StoreOptions;
 use serde_json::{Value, json};
@@ -18,15 +18,22 @@ pub struct TestServer {
 }
 
 pub fn start(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    // On SQLite, or (scripts/test-on-postgres.sh) on a new PostgreSQL database.
+    start_on(mamori_testkit::postgres::suite_database().as_deref(), tweak)
+}
+
+/// A server whose state is in the PostgreSQL database at `database` (SQLite when `None`).
+pub fn start_on(database: Option<&str>, tweak: impl FnOnce(&mut Config)) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    init(
+    init_with_database(
         &data,
         &InitParams {
             facility: "テスト診療所",
             admin_login: "admin",
             admin_password: "initial passphrase 1",
         },
+        database,
     )
     .unwrap();
     let mut cfg = Config::load(&data).unwrap();
