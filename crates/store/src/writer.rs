@@ -202,8 +202,6 @@ struct PgEngine {
     /// notice of it arrives here yet, so nothing about access is served from memory.
     access_asks: AtomicU64,
     permits: tokio::sync::Semaphore,
-    /// Set by `close`: later writes are refused as on SQLite once its writer has stopped.
-    closed: std::sync::atomic::AtomicBool,
 }
 
 pub(crate) fn open_conn(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
@@ -335,7 +333,6 @@ impl Store {
                 clock_unsynchronised,
                 access_asks: AtomicU64::new(0),
                 permits: tokio::sync::Semaphore::new(opts.readers.max(1)),
-                closed: std::sync::atomic::AtomicBool::new(false),
             })),
         })
     }
@@ -402,51 +399,18 @@ impl Store {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
         match &*self.engine {
             Engine::Sqlite(i) => {
+                let (tx, rx) = oneshot::channel();
                 let job: Job = Box::new(Request { f, reply: tx });
                 if i.sender.send(Msg::Job(job)).is_err() {
                     // The receiver is gone with the writer; the caller sees Closed below.
                 }
+                rx
             }
-            Engine::Pg(p) if p.closed.load(Ordering::Acquire) => {
-                let _ = tx.send(Err(E::from(StoreError::Closed)));
-            }
-            Engine::Pg(_) => {
-                // One transaction per request, on a thread of its own (the PostgreSQL
-                // writer waits for the ledger's lock and for the server).
-                let store = self.clone();
-                let run = move || {
-                    let r = {
-                        let Engine::Pg(p) = &*store.engine else {
-                            unreachable!("engine fixed at open")
-                        };
-                        let t = std::time::Instant::now();
-                        let r = p.pg.write(f);
-                        p.stats.batches.fetch_add(1, Ordering::Relaxed);
-                        p.stats.jobs.fetch_add(1, Ordering::Relaxed);
-                        p.stats
-                            .commit_nanos
-                            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                        r
-                    };
-                    // The caller may close the store as soon as it is answered: this handle
-                    // (and the data directory's lock it shares) is let go first.
-                    drop(store);
-                    let _ = tx.send(r);
-                };
-                match tokio::runtime::Handle::try_current() {
-                    Ok(h) => {
-                        h.spawn_blocking(run);
-                    }
-                    Err(_) => {
-                        std::thread::spawn(run);
-                    }
-                }
-            }
+            // The node's PostgreSQL writer: group commit, retried across failovers.
+            Engine::Pg(p) => p.pg.submit(f),
         }
-        rx
     }
 
     /// Runs `f` in the next group commit and resolves once it is durable. When `f` fails,
@@ -538,7 +502,7 @@ impl Store {
             // Every PostgreSQL write finishes before its caller is answered; later ones are
             // refused.
             if let Engine::Pg(p) = &*self.engine {
-                p.closed.store(true, Ordering::Release);
+                p.pg.close();
             }
             return;
         };

@@ -158,7 +158,7 @@ fn the_store_on_postgresql_writes_reads_and_states_rows_as_on_sqlite() {
     for step in steps() {
         let s = step.clone();
         lite.write_blocking(move |tx| s(tx)).unwrap();
-        pg.write(|tx| step(tx)).unwrap();
+        pg.write(move |tx| step(tx)).unwrap();
     }
 
     let on_lite = seen(&lite.reader().unwrap().get());

@@ -161,6 +161,11 @@ pub struct Options {
     pub overload: usize,
     #[arg(long, default_value_t = 30)]
     pub overload_seconds: u64,
+    /// Then move the same demo clinic into this empty PostgreSQL database
+    /// (`mamori store migrate`) and measure the same reads and writes there (÷SQLite: against
+    /// the table above, same run), e.g. postgres://mamori@127.0.0.1/bench.
+    #[arg(long)]
+    pub database: Option<String>,
 }
 
 /// The table's header; `ratio` names the last-but-one column (what the rates are divided by).
@@ -294,6 +299,9 @@ pub fn run(o: &Options) -> Result<(), String> {
     println!("demo clinic prepared in {:.1} s", t.elapsed().as_secs_f64());
     let svc = mamori_service::instance::open(&dir).map_err(|e| e.message)?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let mut on_sqlite: Vec<(String, Figures)> = Vec::new();
+    let sqlite_figures = &mut on_sqlite;
+    let data = dir.clone();
     rt.block_on(async move {
         let ok = svc
             .login("dr.tanaka", crate::demo::DEMO_PASSWORD, None)
@@ -385,6 +393,10 @@ pub fn run(o: &Options) -> Result<(), String> {
         .await?;
         row("POST /records (finalise)", &f, health);
         let _ = std::fs::remove_file(&script);
+        for ((name, _), fig) in endpoints.iter().zip(&small) {
+            sqlite_figures.push((name.to_string(), fig.clone()));
+        }
+        sqlite_figures.push(("POST /records (finalise)".into(), f.clone()));
         println!("resident memory after the runs: {:.0} MiB", rss_mib());
         println!("{}", svc.store().stats().summary());
         let events = (seconds as usize * 5_000).clamp(2_000, 200_000);
@@ -438,10 +450,114 @@ pub fn run(o: &Options) -> Result<(), String> {
         }
         let _ = stop.send(());
         let _ = server.await;
+        svc.store().close();
         Ok::<(), String>(())
     })?;
+    if let Some(url) = &o.database {
+        on_postgres(&rt, &data, url, o, &on_sqlite)?;
+    }
     drop(tmp);
     Ok(())
+}
+
+/// The same demo clinic moved into PostgreSQL, the same reads and writes: what a request
+/// costs there against SQLite in the same run.
+fn on_postgres(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    url: &str,
+    o: &Options,
+    on_sqlite: &[(String, Figures)],
+) -> Result<(), String> {
+    let t = Instant::now();
+    let moved = mamori_service::instance::migrate_to_postgres(dir, url).map_err(|e| e.message)?;
+    println!();
+    println!(
+        "moved to PostgreSQL in {:.1} s ({} rows; ledger root {} on both sides)",
+        t.elapsed().as_secs_f64(),
+        moved.copied.rows,
+        &moved.ledger_root[..16]
+    );
+    let svc = mamori_service::instance::open(dir).map_err(|e| e.message)?;
+    rt.block_on(async move {
+        let ok = svc
+            .login("dr.tanaka", crate::demo::DEMO_PASSWORD, None)
+            .await
+            .map_err(|e| e.message)?;
+        let doctor = svc
+            .authenticate(&ok.token, None)
+            .await
+            .map_err(|e| e.message)?;
+        let patients = svc
+            .search_patients(&doctor, "イ")
+            .await
+            .map_err(|e| e.message)?;
+        let patient = patients.first().ok_or("デモに患者がいません")?.id.clone();
+        let records = svc
+            .patient_records(&doctor, &patient)
+            .await
+            .map_err(|e| e.message)?;
+        let record = records.first().ok_or("デモの患者に記録がありません")?.id;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(mamori_web::serve(svc.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        let base = format!("http://{addr}/api/v1");
+        let q = "%E3%82%A4"; // イ
+        let urls = [
+            format!("{base}/health"),
+            format!("{base}/auth/me"),
+            format!("{base}/records/{record}"),
+            format!("{base}/patients?q={q}"),
+            format!("{base}/patients/{patient}/records"),
+        ];
+        println!(
+            "the same on PostgreSQL (÷SQLite: against the same endpoint on SQLite above, same run)"
+        );
+        header("÷SQLite");
+        for ((name, before), url) in on_sqlite.iter().zip(&urls) {
+            let f = wrk_async(url, &ok.token, o.connections, o.seconds, None).await?;
+            row(name, &f, before.requests_per_sec);
+        }
+        let writes_for = patients.get(1).map_or(&patient, |p| &p.id);
+        let script = dir.with_file_name("bench-finalise-pg.lua");
+        let body = serde_json::json!({
+            "patient_id": writes_for,
+            "kind": "medical_record",
+            "title": "負荷試験",
+            "body": "S: 変わりなし\nO: 血圧 128/76\nA: 安定\nP: 継続",
+            "finalise": true,
+        });
+        std::fs::write(
+            &script,
+            format!(
+                "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = {}\n",
+                serde_json::to_string(&body.to_string()).expect("json")
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let f = wrk_async(
+            &format!("{base}/records"),
+            &ok.token,
+            o.connections,
+            o.seconds,
+            Some(script.clone()),
+        )
+        .await?;
+        let _ = std::fs::remove_file(&script);
+        if let Some((name, before)) = on_sqlite.last() {
+            row(name, &f, before.requests_per_sec);
+        }
+        println!("resident memory after the runs: {:.0} MiB", rss_mib());
+        let _ = stop.send(());
+        let _ = server.await;
+        svc.store().close();
+        Ok::<(), String>(())
+    })
 }
 
 #[cfg(test)]

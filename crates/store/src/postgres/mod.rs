@@ -16,6 +16,7 @@ mod ledger;
 mod schema;
 mod store;
 mod store_schema;
+mod store_writer;
 mod verify;
 
 use std::str::FromStr;

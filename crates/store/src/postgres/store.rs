@@ -10,15 +10,16 @@
 //! request changed are stated in its ledger entries exactly as on SQLite (the capture's
 //! triggers are generated with the schema), and the head moves in the same transaction.
 //!
-//! Not yet here (issue #22 goes on): group commit of several requests per transaction and
-//! retries across a failover.
+//! The writer (group commit, retries across restarts and failovers) is `store_writer.rs`.
 
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, atomic::Ordering};
 
-use mamori_ledger::Frontier;
+use tokio::sync::oneshot;
 
 use super::Database;
-use crate::ledger::LedgerState;
+use super::store_writer::{Job, Request};
 use crate::sql::{Conn, PgConn};
 use crate::{Reader, StoreError, WriteTx};
 
@@ -26,16 +27,14 @@ use crate::{Reader, StoreError, WriteTx};
 const INSTALL_LOCK: i64 = 0x6d61_6d6f_7269_0002;
 
 pub struct PgStore {
-    writer: Mutex<Writer>,
+    sender: Mutex<Option<crossbeam_channel::Sender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    stopping: Arc<AtomicBool>,
+    clock: Arc<AtomicBool>,
     readers: Mutex<Vec<PgConn>>,
     db: Database,
     /// Idle reader connections kept; more are opened when all are lent.
     keep_readers: usize,
-}
-
-struct Writer {
-    conn: PgConn,
-    state: LedgerState,
 }
 
 impl PgStore {
@@ -45,12 +44,21 @@ impl PgStore {
     }
 
     pub(crate) fn open_with(db: &Database, keep_readers: usize) -> Result<Self, StoreError> {
-        let conn = PgConn::connect(db)?;
+        let conn = super::store_writer::writer_connection(db)?;
         install(&conn)?;
-        Conn::Pg(&conn).execute_batch(CAPTURE_TABLE)?;
         let state = crate::ledger::load_state(Conn::Pg(&conn))?;
+        let clock = state.clock_unsynchronised.clone();
+        let (sender, rx) = crossbeam_channel::unbounded();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (wdb, wstop) = (db.clone(), stopping.clone());
+        let writer = std::thread::Builder::new()
+            .name("mamori-pg-writer".into())
+            .spawn(move || super::store_writer::run(wdb, conn, state, rx, wstop))?;
         Ok(Self {
-            writer: Mutex::new(Writer { conn, state }),
+            sender: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(writer)),
+            stopping,
+            clock,
             readers: Mutex::new(Vec::new()),
             db: db.clone(),
             keep_readers: keep_readers.max(1),
@@ -58,13 +66,39 @@ impl PgStore {
     }
 
     /// The flag every entry reads to say the clock was not trusted when it was written.
-    pub(crate) fn clock_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-        self.writer
-            .lock()
-            .expect("PostgreSQL writer")
-            .state
-            .clock_unsynchronised
-            .clone()
+    pub(crate) fn clock_flag(&self) -> Arc<AtomicBool> {
+        self.clock.clone()
+    }
+
+    /// Queues `f` for the next group commit; the answer comes once it is durable.
+    pub(crate) fn submit<R, E>(
+        &self,
+        f: impl Fn(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
+    ) -> oneshot::Receiver<Result<R, E>>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(Request {
+            f,
+            result: None,
+            reply,
+        });
+        if let Some(s) = self.sender.lock().expect("PostgreSQL writer").as_ref() {
+            // A send fails only when the writer is gone; the caller then sees Closed.
+            let _ = s.send(job);
+        }
+        rx
+    }
+
+    /// Finishes what is queued and stops the writer; later writes are refused.
+    pub(crate) fn close(&self) {
+        self.stopping.store(true, Ordering::Release);
+        drop(self.sender.lock().expect("PostgreSQL writer").take());
+        if let Some(h) = self.writer.lock().expect("PostgreSQL writer").take() {
+            let _ = h.join();
+        }
     }
 
     /// A reader connection: an idle one, or a new one.
@@ -83,30 +117,20 @@ impl PgStore {
         }
     }
 
-    /// Runs `f` in one transaction with the ledger locked; everything it wrote and appended
-    /// commits together or not at all.
-    pub fn write<R, E: From<StoreError>>(
+    /// Runs `f` in the next group commit (with the ledger locked) and waits until it is
+    /// durable; everything it wrote and appended commits together or not at all. Not for use
+    /// inside an async runtime (`Store::write` is).
+    pub fn write<R, E>(
         &self,
-        f: impl Fn(&mut WriteTx<'_>) -> Result<R, E>,
-    ) -> Result<R, E> {
-        let mut w = self.writer.lock().expect("PostgreSQL writer");
-        let Writer { conn, state } = &mut *w;
-        let c = Conn::Pg(&*conn);
-        c.execute_batch("BEGIN").map_err(StoreError::from)?;
-        let before = state.clone();
-        let result = run(c, state, &f);
-        let done = match result {
-            Ok(r) => c
-                .execute_batch("COMMIT")
-                .map(|()| r)
-                .map_err(|e| E::from(e.into())),
-            Err(e) => Err(e),
-        };
-        if done.is_err() {
-            let _ = c.execute_batch("ROLLBACK");
-            *state = before;
-        }
-        done
+        f: impl Fn(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.submit(f)
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(E::from(StoreError::Closed)))
     }
 
     /// A reader on its own connection: it sees what has committed.
@@ -116,50 +140,6 @@ impl PgStore {
         self.give_back(conn);
         Ok(r)
     }
-}
-
-fn run<R, E: From<StoreError>>(
-    c: Conn<'_>,
-    state: &mut LedgerState,
-    f: &impl Fn(&mut WriteTx<'_>) -> Result<R, E>,
-) -> Result<R, E> {
-    let (size, edge): (i64, Vec<u8>) = c
-        .query_row(
-            "SELECT size, edge FROM ledger_head WHERE id = 1 FOR UPDATE",
-            (),
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .map_err(StoreError::from)?;
-    if size as u64 != state.frontier.size() {
-        // Another node appended: take the ledger as it is now (the clock flag is this node's).
-        let clock = state.clock_unsynchronised.clone();
-        *state = crate::ledger::load_state(c)?;
-        state.clock_unsynchronised = clock;
-        let stored = Frontier::from_edge(size as u64, &edge);
-        if stored.as_ref().map(Frontier::root) != Some(state.frontier.root()) {
-            return Err(E::from(StoreError::Corrupt(
-                "the ledger's head does not match its entries; run `mamori verify`".into(),
-            )));
-        }
-    }
-    let r = f(&mut WriteTx::new(c, state))?;
-    // Rows changed after the last entry are stated in one of their own, as on SQLite.
-    if crate::state::pending(c)? {
-        let ev = crate::state::recorded_event(state.last_ts);
-        WriteTx::new(c, state).append(&ev)?;
-    }
-    // The query indexes follow in the same transaction: a write adds a few entries.
-    crate::ledger::index_pending(c, state, u64::MAX)?;
-    c.execute(
-        "UPDATE ledger_head SET size = ?1, last_ts = ?2, edge = ?3 WHERE id = 1",
-        crate::sql::params![
-            state.frontier.size() as i64,
-            state.last_ts,
-            state.frontier.edge_bytes()
-        ],
-    )
-    .map_err(StoreError::from)?;
-    Ok(r)
 }
 
 /// Creates the ledger's and the store's tables in an empty database; refuses a database whose
@@ -210,3 +190,9 @@ pub(crate) fn install(conn: &PgConn) -> Result<(), StoreError> {
 /// The temporary table the state capture writes into; a session without it cannot change a
 /// covered table.
 pub(crate) const CAPTURE_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS state_changes (seq bigserial PRIMARY KEY, tbl text NOT NULL, key text NOT NULL)";
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

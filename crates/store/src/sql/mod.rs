@@ -65,7 +65,13 @@ pub enum Error {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
     #[error("PostgreSQL: {message}")]
-    Postgres { message: String, constraint: bool },
+    Postgres {
+        message: String,
+        constraint: bool,
+        /// The connection or the server failed (restart, failover, broken socket), not the
+        /// statement: worth running again on a fresh connection.
+        retryable: bool,
+    },
     /// `query_row` found no row (`.optional()` turns this into `None`).
     #[error("the query returned no row")]
     NoRows,

@@ -133,6 +133,7 @@ fn pg_error(e: tokio_postgres::Error) -> Error {
     Error::Postgres {
         message: msg,
         constraint,
+        retryable: crate::postgres::retryable(&e),
     }
 }
 
