@@ -55,25 +55,46 @@ pub fn copy_tables(from: &ReadOnly, to: Conn<'_>) -> Result<Copied, StoreError> 
     for t in tables()? {
         let cols: Vec<String> = t.columns.iter().map(|c| format!("\"{c}\"")).collect();
         let cols = cols.join(", ");
-        let marks: Vec<String> = (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
-        let insert = format!(
-            "INSERT INTO \"{}\" ({cols}) VALUES ({})",
-            t.name,
-            marks.join(", ")
-        );
+        // Many rows per INSERT: one round trip per few hundred rows, not per row.
+        let per_insert = (4_000 / t.columns.len()).clamp(1, 500);
+        let insert = |rows: usize| {
+            let width = t.columns.len();
+            let tuples: Vec<String> = (0..rows)
+                .map(|r| {
+                    let marks: Vec<String> =
+                        (1..=width).map(|i| format!("?{}", r * width + i)).collect();
+                    format!("({})", marks.join(", "))
+                })
+                .collect();
+            format!(
+                "INSERT INTO \"{}\" ({cols}) VALUES {}",
+                t.name,
+                tuples.join(", ")
+            )
+        };
+        let full = insert(per_insert);
         // In key order: a row that names another of its table (an account's creator) comes
         // after it, as it was written.
         let mut st = src.prepare(&format!("SELECT {cols} FROM \"{}\" ORDER BY 1", t.name))?;
         let mut rows = st.query(())?;
+        let mut pending: Vec<Value> = Vec::new();
+        let mut n = 0;
         while let Some(r) = rows.next()? {
-            let values: Vec<Value> = (0..t.columns.len())
-                .map(|i| r.get::<_, Value>(i))
-                .collect::<Result<_, _>>()?;
-            to.execute(&insert, values)?;
+            for i in 0..t.columns.len() {
+                pending.push(r.get::<_, Value>(i)?);
+            }
+            n += 1;
+            if n == per_insert {
+                to.execute(&full, std::mem::take(&mut pending))?;
+                n = 0;
+            }
             copied.rows += 1;
             if t.name == "ledger" {
                 copied.ledger_entries += 1;
             }
+        }
+        if n > 0 {
+            to.execute(&insert(n), pending)?;
         }
         copied.tables += 1;
     }
