@@ -23,6 +23,16 @@ use super::store_writer::{Job, Request};
 use crate::sql::{Conn, PgConn};
 use crate::{Reader, StoreError, WriteTx};
 
+/// How long a reader waits for a lent connection before it opens one more.
+const READER_PATIENCE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The readers' connections: idle ones, and how many are open (idle or lent).
+#[derive(Default)]
+struct Readers {
+    idle: Vec<PgConn>,
+    open: usize,
+}
+
 /// Held while installing the schema, so that nodes starting together do not race on it.
 const INSTALL_LOCK: i64 = 0x6d61_6d6f_7269_0002;
 
@@ -31,7 +41,8 @@ pub struct PgStore {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     stopping: Arc<AtomicBool>,
     clock: Arc<AtomicBool>,
-    readers: Mutex<Vec<PgConn>>,
+    readers: Mutex<Readers>,
+    returned: std::sync::Condvar,
     db: Database,
     /// Idle reader connections kept; more are opened when all are lent.
     keep_readers: usize,
@@ -59,9 +70,12 @@ impl PgStore {
             writer: Mutex::new(Some(writer)),
             stopping,
             clock,
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new(Readers::default()),
+            returned: std::sync::Condvar::new(),
             db: db.clone(),
-            keep_readers: keep_readers.max(1),
+            // Requests wait on the server more than on SQLite: more connections keep the two
+            // cores busy while others wait for an answer.
+            keep_readers: keep_readers.max(16),
         })
     }
 
@@ -101,20 +115,56 @@ impl PgStore {
         }
     }
 
-    /// A reader connection: an idle one, or a new one.
+    /// A reader connection: an idle one; a new one while fewer than the pool's size are
+    /// open; otherwise the next one given back. Opening a connection costs a server process
+    /// and several round trips, so a burst of requests waits briefly rather than opening and
+    /// dropping connections. A thread that already holds a reader and asks for another (which
+    /// could wait forever) gets an extra connection after a short wait instead.
     pub(crate) fn take_reader(&self) -> Result<PgConn, StoreError> {
-        let idle = self.readers.lock().expect("PostgreSQL readers").pop();
-        if let Some(c) = idle.filter(|c| !c.is_closed()) {
-            return Ok(c);
+        let mut r = self.readers.lock().expect("PostgreSQL readers");
+        let deadline = std::time::Instant::now() + READER_PATIENCE;
+        loop {
+            if let Some(c) = r.idle.pop() {
+                if !c.is_closed() {
+                    return Ok(c);
+                }
+                r.open -= 1;
+                continue;
+            }
+            if r.open < self.keep_readers {
+                r.open += 1;
+                drop(r);
+                return PgConn::connect(&self.db).inspect_err(|_| {
+                    self.readers.lock().expect("PostgreSQL readers").open -= 1;
+                    self.returned.notify_one();
+                });
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                // All lent: one more, closed when given back.
+                r.open += 1;
+                drop(r);
+                return PgConn::connect(&self.db).inspect_err(|_| {
+                    self.readers.lock().expect("PostgreSQL readers").open -= 1;
+                });
+            }
+            r = self
+                .returned
+                .wait_timeout(r, deadline - now)
+                .expect("PostgreSQL readers")
+                .0;
         }
-        PgConn::connect(&self.db)
     }
 
     pub(crate) fn give_back(&self, c: PgConn) {
-        let mut idle = self.readers.lock().expect("PostgreSQL readers");
-        if !c.is_closed() && idle.len() < self.keep_readers {
-            idle.push(c);
+        let mut r = self.readers.lock().expect("PostgreSQL readers");
+        if !c.is_closed() && r.idle.len() < self.keep_readers && r.open <= self.keep_readers {
+            r.idle.push(c);
+        } else {
+            r.open -= 1;
         }
+        drop(r);
+        self.returned.notify_one();
     }
 
     /// Runs `f` in the next group commit (with the ledger locked) and waits until it is
