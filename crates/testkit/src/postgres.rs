@@ -41,6 +41,13 @@ fn server_bin() -> PathBuf {
     })
 }
 
+/// `psql` beside the server binaries, else the one on the PATH.
+fn psql_in(bin: &Path) -> PathBuf {
+    Some(bin.join("psql"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| "psql".into())
+}
+
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().unwrap().port()
@@ -293,10 +300,7 @@ impl Cluster {
 
     /// Runs SQL through `psql`; what it printed, or what the server refused.
     pub fn try_psql(&self, database: &str, sql: &str) -> Result<String, String> {
-        let psql = Some(self.bin.join("psql"))
-            .filter(|p| p.exists())
-            .unwrap_or_else(|| "psql".into());
-        let out = Command::new(psql)
+        let out = Command::new(psql_in(&self.bin))
             .args([
                 "-X",
                 "-q",
@@ -345,10 +349,7 @@ pub fn suite_database() -> Option<String> {
         std::process::id(),
         N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let psql = Some(server_bin().join("psql"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| "psql".into());
-    let out = Command::new(psql)
+    let out = Command::new(psql_in(&server_bin()))
         .args([
             "-X",
             "-q",

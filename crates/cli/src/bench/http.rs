@@ -303,24 +303,12 @@ pub fn run(o: &Options) -> Result<(), String> {
     let sqlite_figures = &mut on_sqlite;
     let data = dir.clone();
     rt.block_on(async move {
-        let ok = svc
-            .login("dr.tanaka", crate::demo::DEMO_PASSWORD, None)
-            .await
-            .map_err(|e| e.message)?;
-        let doctor = svc
-            .authenticate(&ok.token, None)
-            .await
-            .map_err(|e| e.message)?;
-        let patients = svc
-            .search_patients(&doctor, "イ")
-            .await
-            .map_err(|e| e.message)?;
-        let patient = patients.first().ok_or("デモに患者がいません")?.id.clone();
-        let records = svc
-            .patient_records(&doctor, &patient)
-            .await
-            .map_err(|e| e.message)?;
-        let record = records.first().ok_or("デモの患者に記録がありません")?.id;
+        let Session {
+            ok,
+            patients,
+            patient,
+            record,
+        } = session(&svc).await?;
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -367,22 +355,7 @@ pub fn run(o: &Options) -> Result<(), String> {
         // version is signed and time-stamped by the in-process development TSA. The records
         // go to another patient, so that the list measured above stays the same size.
         let writes_for = patients.get(1).map_or(&patient, |p| &p.id);
-        let script = dir.with_file_name("bench-finalise.lua");
-        let body = serde_json::json!({
-            "patient_id": writes_for,
-            "kind": "medical_record",
-            "title": "負荷試験",
-            "body": "S: 変わりなし\nO: 血圧 128/76\nA: 安定\nP: 継続",
-            "finalise": true,
-        });
-        std::fs::write(
-            &script,
-            format!(
-                "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = {}\n",
-                serde_json::to_string(&body.to_string()).expect("json")
-            ),
-        )
-        .map_err(|e| e.to_string())?;
+        let script = finalise_script(&dir.with_file_name("bench-finalise.lua"), writes_for)?;
         let f = wrk_async(
             &format!("{base}/records"),
             &token,
@@ -460,6 +433,62 @@ pub fn run(o: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// The demo doctor signed in, with a patient and one of their records to read.
+struct Session {
+    ok: mamori_service::access::auth::LoginOk,
+    patients: Vec<mamori_store::Patient>,
+    patient: String,
+    record: i64,
+}
+
+async fn session(svc: &std::sync::Arc<mamori_service::Service>) -> Result<Session, String> {
+    let ok = svc
+        .login("dr.tanaka", crate::demo::DEMO_PASSWORD, None)
+        .await
+        .map_err(|e| e.message)?;
+    let doctor = svc
+        .authenticate(&ok.token, None)
+        .await
+        .map_err(|e| e.message)?;
+    let patients = svc
+        .search_patients(&doctor, "イ")
+        .await
+        .map_err(|e| e.message)?;
+    let patient = patients.first().ok_or("デモに患者がいません")?.id.clone();
+    let records = svc
+        .patient_records(&doctor, &patient)
+        .await
+        .map_err(|e| e.message)?;
+    let record = records.first().ok_or("デモの患者に記録がありません")?.id;
+    Ok(Session {
+        ok,
+        patients,
+        patient,
+        record,
+    })
+}
+
+/// The wrk script of the write measured: each request creates a record for `patient` and
+/// finalises it in the same transaction (signed and time-stamped by the development TSA).
+fn finalise_script(path: &std::path::Path, patient: &str) -> Result<std::path::PathBuf, String> {
+    let body = serde_json::json!({
+        "patient_id": patient,
+        "kind": "medical_record",
+        "title": "負荷試験",
+        "body": "S: 変わりなし\nO: 血圧 128/76\nA: 安定\nP: 継続",
+        "finalise": true,
+    });
+    std::fs::write(
+        path,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = {}\n",
+            serde_json::to_string(&body.to_string()).expect("json")
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(path.to_owned())
+}
+
 /// The same demo clinic moved into PostgreSQL, the same reads and writes: what a request
 /// costs there against SQLite in the same run.
 fn on_postgres(
@@ -480,24 +509,12 @@ fn on_postgres(
     );
     let svc = mamori_service::instance::open(dir).map_err(|e| e.message)?;
     rt.block_on(async move {
-        let ok = svc
-            .login("dr.tanaka", crate::demo::DEMO_PASSWORD, None)
-            .await
-            .map_err(|e| e.message)?;
-        let doctor = svc
-            .authenticate(&ok.token, None)
-            .await
-            .map_err(|e| e.message)?;
-        let patients = svc
-            .search_patients(&doctor, "イ")
-            .await
-            .map_err(|e| e.message)?;
-        let patient = patients.first().ok_or("デモに患者がいません")?.id.clone();
-        let records = svc
-            .patient_records(&doctor, &patient)
-            .await
-            .map_err(|e| e.message)?;
-        let record = records.first().ok_or("デモの患者に記録がありません")?.id;
+        let Session {
+            ok,
+            patients,
+            patient,
+            record,
+        } = session(&svc).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| e.to_string())?;
@@ -524,22 +541,7 @@ fn on_postgres(
             row(name, &f, before.requests_per_sec);
         }
         let writes_for = patients.get(1).map_or(&patient, |p| &p.id);
-        let script = dir.with_file_name("bench-finalise-pg.lua");
-        let body = serde_json::json!({
-            "patient_id": writes_for,
-            "kind": "medical_record",
-            "title": "負荷試験",
-            "body": "S: 変わりなし\nO: 血圧 128/76\nA: 安定\nP: 継続",
-            "finalise": true,
-        });
-        std::fs::write(
-            &script,
-            format!(
-                "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = {}\n",
-                serde_json::to_string(&body.to_string()).expect("json")
-            ),
-        )
-        .map_err(|e| e.to_string())?;
+        let script = finalise_script(&dir.with_file_name("bench-finalise-pg.lua"), writes_for)?;
         let f = wrk_async(
             &format!("{base}/records"),
             &ok.token,
