@@ -306,7 +306,11 @@ impl<'a> tokio_postgres::types::FromSql<'a> for Numeric {
         let last_power = i32::from(weight) - i32::from(n) + 1;
         if n > 0 && last_power > 0 {
             int = int
-                .checked_mul(10000i128.pow(last_power as u32))
+                .checked_mul(
+                    10000i128
+                        .checked_pow(last_power as u32)
+                        .ok_or("numeric out of range")?,
+                )
                 .ok_or("numeric out of range")?;
         }
         let negative = sign == 0x4000;
@@ -379,6 +383,32 @@ mod tests {
             nocase("ON accounts(login COLLATE NOCASE)"),
             "ON accounts(lower(login))"
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever bytes arrive as a `numeric`, decoding answers or refuses; it never panics.
+        #[test]
+        fn any_numeric_bytes_decode_or_are_refused(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            use tokio_postgres::types::FromSql;
+            let _ = Numeric::from_sql(&Type::NUMERIC, &raw);
+        }
+    }
+
+    #[test]
+    fn numerics_decode_as_integers_or_reals() {
+        use tokio_postgres::types::FromSql;
+        let words = |w: &[i16]| w.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>();
+        // 12345678 = 1234·10000 + 5678: two digits, weight 1, positive, scale 0.
+        let n = Numeric::from_sql(&Type::NUMERIC, &words(&[2, 1, 0, 0, 1234, 5678])).unwrap();
+        assert_eq!(n.0, Value::Integer(12_345_678));
+        // 20000 = 2·10000 with its trailing zero group not sent.
+        let n = Numeric::from_sql(&Type::NUMERIC, &words(&[1, 1, 0, 0, 2])).unwrap();
+        assert_eq!(n.0, Value::Integer(20_000));
+        // -1.5: digits 1 and 5000 at weights 0 and -1, negative, scale 1.
+        let n = Numeric::from_sql(&Type::NUMERIC, &words(&[2, 0, 0x4000, 1, 1, 5000])).unwrap();
+        assert_eq!(n.0, Value::Real(-1.5));
+        // Past i64: refused, not wrapped.
+        assert!(Numeric::from_sql(&Type::NUMERIC, &words(&[1, 9, 0, 0, 1])).is_err());
     }
 
     #[test]
