@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mamori_domain::audit::{AuditEvent, Outcome, actions};
 use mamori_domain::permission::Role;
-use mamori_store::postgres::{PgStore, parse_url};
+use mamori_store::postgres::parse_url;
 use mamori_store::{Store, StoreError, StoreOptions, VersionRow, WriteTx};
 use mamori_testkit::postgres::Cluster;
 
@@ -151,18 +151,24 @@ fn seen(r: &mamori_store::Reader<'_>) -> Vec<String> {
 fn the_store_on_postgresql_writes_reads_and_states_rows_as_on_sqlite() {
     let cluster = Cluster::start();
     let url = cluster.database("store");
-    let pg = PgStore::open(&parse_url(&url).unwrap()).unwrap();
+    let pg_dir = tempfile::tempdir().unwrap();
+    let pg = Store::open_postgres(
+        pg_dir.path(),
+        &parse_url(&url).unwrap(),
+        StoreOptions::default(),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let lite = Store::open(dir.path(), StoreOptions::default()).unwrap();
 
     for step in steps() {
         let s = step.clone();
         lite.write_blocking(move |tx| s(tx)).unwrap();
-        pg.write(move |tx| step(tx)).unwrap();
+        pg.write_blocking(move |tx| step(tx)).unwrap();
     }
 
     let on_lite = seen(&lite.reader().unwrap().get());
-    let on_pg = pg.read(seen).unwrap();
+    let on_pg = seen(&pg.reader().unwrap().get());
     assert_eq!(on_pg, on_lite);
 
     // The same entries, states included. The entry that states rows changed after a write's
@@ -177,7 +183,7 @@ fn the_store_on_postgresql_writes_reads_and_states_rows_as_on_sqlite() {
         v
     };
     let lite_rows = rows(&lite.reader().unwrap().get());
-    let pg_rows = pg.read(rows).unwrap();
+    let pg_rows = rows(&pg.reader().unwrap().get());
     assert_eq!(pg_rows.len(), lite_rows.len());
     assert_eq!(lite_rows.len(), 5);
     let untimed = |payload: &[u8]| {
@@ -207,14 +213,14 @@ fn the_store_on_postgresql_writes_reads_and_states_rows_as_on_sqlite() {
     assert_eq!(check.size, 5);
 
     // The database's own rules hold there too.
-    let refused = pg.write(|tx| {
+    let refused = pg.write_blocking(|tx| {
         tx.update_version(&VersionRow {
             reason: Some("後から書き換え".into()),
             ..tx.read().versions(1)?.remove(0)
         })
     });
     assert!(refused.is_err(), "a finalised version was changed");
-    let dup = pg.write(|tx| {
+    let dup = pg.write_blocking(|tx| {
         tx.insert_account(
             "DR.SATO",
             "別人",

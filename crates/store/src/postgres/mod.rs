@@ -25,7 +25,7 @@ pub use leader::{LeaderOptions, Leadership, lock_key};
 pub use ledger::{PgLedger, PgLedgerOptions, PgLedgerStats};
 pub use tokio_postgres::Config;
 
-pub use store::PgStore;
+pub(crate) use store::PgStore;
 pub(crate) use store::{CAPTURE_TABLE, install};
 pub(crate) use store_schema::{in_reference_order, numbers_rows};
 pub use verify::{LedgerCheck, verify_ledger};

@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use super::Database;
 use super::store_writer::{Job, Request};
 use crate::sql::{Conn, PgConn};
-use crate::{Reader, StoreError, WriteTx};
+use crate::{StoreError, WriteTx};
 
 /// How long a reader waits for a lent connection before it opens one more.
 const READER_PATIENCE: std::time::Duration = std::time::Duration::from_millis(100);
@@ -36,7 +36,7 @@ struct Readers {
 /// Held while installing the schema, so that nodes starting together do not race on it.
 const INSTALL_LOCK: i64 = 0x6d61_6d6f_7269_0002;
 
-pub struct PgStore {
+pub(crate) struct PgStore {
     sender: Mutex<Option<crossbeam_channel::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     stopping: Arc<AtomicBool>,
@@ -50,10 +50,6 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects, creating the schema in an empty database.
-    pub fn open(db: &Database) -> Result<Self, StoreError> {
-        Self::open_with(db, crate::pool::default_size())
-    }
-
     pub(crate) fn open_with(db: &Database, keep_readers: usize) -> Result<Self, StoreError> {
         let conn = super::store_writer::writer_connection(db)?;
         install(&conn)?;
@@ -165,30 +161,6 @@ impl PgStore {
         }
         drop(r);
         self.returned.notify_one();
-    }
-
-    /// Runs `f` in the next group commit (with the ledger locked) and waits until it is
-    /// durable; everything it wrote and appended commits together or not at all. Not for use
-    /// inside an async runtime (`Store::write` is).
-    pub fn write<R, E>(
-        &self,
-        f: impl Fn(&mut WriteTx<'_>) -> Result<R, E> + Send + 'static,
-    ) -> Result<R, E>
-    where
-        R: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
-        self.submit(f)
-            .blocking_recv()
-            .unwrap_or_else(|_| Err(E::from(StoreError::Closed)))
-    }
-
-    /// A reader on its own connection: it sees what has committed.
-    pub fn read<R>(&self, f: impl FnOnce(&Reader<'_>) -> R) -> Result<R, StoreError> {
-        let conn = self.take_reader()?;
-        let r = f(&Reader::new(Conn::Pg(&conn)));
-        self.give_back(conn);
-        Ok(r)
     }
 }
 
