@@ -52,6 +52,18 @@ pub struct Source {
     pub immutable: bool,
     /// Read in fixed parts from a source that knows which parts changed (the database).
     pub paged: Option<Paged>,
+    /// Bytes asked for when the file is read, not a path (a content file in a bucket).
+    pub fetch: Option<Fetch>,
+}
+
+/// How a fetched source's bytes are got; asked only when the parent snapshot lacks the file.
+#[derive(Clone)]
+pub struct Fetch(pub Arc<dyn Fn() -> std::io::Result<Vec<u8>> + Send + Sync>);
+
+impl std::fmt::Debug for Fetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fetch")
+    }
 }
 
 impl Source {
@@ -61,6 +73,19 @@ impl Source {
             file: file.into(),
             immutable: false,
             paged: None,
+            fetch: None,
+        }
+    }
+
+    /// An immutable file whose bytes `fetch` gets (from an object store) when it is read.
+    pub fn fetched(
+        path: impl Into<String>,
+        fetch: impl Fn() -> std::io::Result<Vec<u8>> + Send + Sync + 'static,
+    ) -> Self {
+        Source {
+            immutable: true,
+            fetch: Some(Fetch(Arc::new(fetch))),
+            ..Source::file(path, PathBuf::new())
         }
     }
 
@@ -278,7 +303,7 @@ fn stat_all(
     parent: &HashMap<String, FileEntry>,
 ) -> Result<Vec<Option<(u64, i64)>>> {
     let stat = |s: &Source| -> Result<Option<(u64, i64)>> {
-        if s.paged.is_some() || (s.immutable && parent.contains_key(&s.path)) {
+        if s.paged.is_some() || s.fetch.is_some() || (s.immutable && parent.contains_key(&s.path)) {
             return Ok(None);
         }
         let m = fs::metadata(&s.file)
@@ -327,7 +352,7 @@ impl WindowPool {
 /// Reads `f` window by window, cuts it into content-defined chunks and hands each on; returns
 /// the file's size and BLAKE3 hash.
 fn chunk_file(
-    mut f: File,
+    mut f: impl Read,
     pool: &mut WindowPool,
     params: &crate::repo::ChunkerParams,
     seed: u64,
@@ -478,6 +503,12 @@ pub fn backup_prepared(
             entries.push(Some(p));
             continue;
         }
+        if s.fetch.is_some() {
+            // Its size is known once fetched; progress counts it then.
+            entries.push(None);
+            to_read.push((i, s, 0));
+            continue;
+        }
         let Some((len, mtime)) = metas[i] else {
             unreachable!("every file source not taken above was stat-ed");
         };
@@ -558,12 +589,29 @@ pub fn backup_prepared(
                         seq += 1;
                         sent.is_ok()
                     };
-                    let f = File::open(&s.file)
-                        .map_err(|e| BackupError::Io(format!("{}: {e}", s.file.display())))?;
-                    let mtime = mtime_ms(&f.metadata()?);
-                    let (size, blake3, whole) =
-                        chunk_file(f, &mut pool, params, key.cdc_seed, progress, &mut emit)
+                    let (size, blake3, whole, mtime) = if let Some(fetch) = &s.fetch {
+                        let bytes =
+                            (fetch.0)().map_err(|e| BackupError::Io(format!("{}: {e}", s.path)))?;
+                        let (size, blake3, whole) = chunk_file(
+                            std::io::Cursor::new(bytes),
+                            &mut pool,
+                            params,
+                            key.cdc_seed,
+                            progress,
+                            &mut emit,
+                        )?;
+                        (size, blake3, whole, 0)
+                    } else {
+                        let f = File::open(&s.file)
                             .map_err(|e| BackupError::Io(format!("{}: {e}", s.file.display())))?;
+                        let mtime = mtime_ms(&f.metadata()?);
+                        let (size, blake3, whole) =
+                            chunk_file(f, &mut pool, params, key.cdc_seed, progress, &mut emit)
+                                .map_err(|e| {
+                                    BackupError::Io(format!("{}: {e}", s.file.display()))
+                                })?;
+                        (size, blake3, whole, mtime)
+                    };
                     if !whole {
                         return Ok(()); // the workers stopped; their error is reported
                     }

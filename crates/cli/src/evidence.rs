@@ -83,7 +83,7 @@ fn open(data: &Path) -> Result<(ReadOnly, BlobStore, Anchors, Config), ServiceEr
             format!("データベースを開けません: {e}"),
         )
     })?;
-    let blobs = BlobStore::open(data.join("blobs"))?;
+    let blobs = mamori_service::instance::blob_store(data)?;
     let cfg = Config::load(data)?;
     let anchors = Anchors::load(data, &cfg.evidence)?;
     Ok((ro, blobs, anchors, cfg))

@@ -54,6 +54,11 @@ enum Cmd {
         /// the data directory, which then keeps the configuration, keys and content files.
         #[arg(long, env = "MAMORI_DATABASE_URL")]
         database: Option<String>,
+        /// Keep content files in an S3-compatible bucket every node shares
+        /// (`s3://bucket/prefix?endpoint=https://…&region=…`; credentials from
+        /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). Needs --database; the prefix must be empty.
+        #[arg(long)]
+        blobs: Option<String>,
     },
     /// Serve an instance over HTTPS with the certificate `init` issued (tls/), or the one given
     /// by --tls-cert/--tls-key. Plain HTTP only on a loopback address or with --insecure-http.
@@ -170,6 +175,10 @@ enum StoreCmd {
         /// ?sslmode=require&sslrootcert=ca.pem).
         #[arg(long)]
         to: String,
+        /// Move the content files into this bucket too (s3://bucket/prefix?endpoint=…;
+        /// the prefix must be empty); they are kept in before-postgres/blobs/.
+        #[arg(long)]
+        blobs: Option<String>,
     },
 }
 
@@ -209,6 +218,7 @@ fn main() -> ExitCode {
             hosts,
             listen,
             database,
+            blobs,
         } => {
             let pw = match std::fs::read_to_string(&admin_password_file) {
                 Ok(s) => s.trim_end_matches(['\r', '\n']).to_owned(),
@@ -245,6 +255,7 @@ fn main() -> ExitCode {
                     admin_password: &pw,
                 },
                 database.as_deref(),
+                blobs.as_deref(),
             )
             .and_then(|()| match &listen {
                 Some(l) => mamori_service::instance::set_listen(&data, l),
@@ -367,8 +378,8 @@ fn main() -> ExitCode {
             key,
         } => backup::restore(&target, &snapshot, &to, &key),
         Cmd::Store {
-            cmd: StoreCmd::Migrate { data, to },
-        } => match mamori_service::instance::migrate_to_postgres(&data, &to) {
+            cmd: StoreCmd::Migrate { data, to, blobs },
+        } => match mamori_service::instance::migrate_to_postgres(&data, &to, blobs.as_deref()) {
             Ok(m) => {
                 println!(
                     "PostgreSQL に移しました: {} 表・{} 行（台帳 {} 件、root {}、SQLite 側と一致）",

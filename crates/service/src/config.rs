@@ -42,10 +42,16 @@ pub struct Config {
 /// or a `postgres://` URL (issue #22). A URL to another machine needs
 /// `sslmode=require&sslrootcert=…` (or an explicit `sslmode=disable`); its password may be
 /// given as MAMORI_DATABASE_URL instead of in this file.
+///
+/// `blobs`: where content files live when the state is in PostgreSQL — empty for `blobs/` in
+/// the data directory, or `s3://bucket/prefix?endpoint=…&region=…[&addressing=virtual]`
+/// (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), which every node of the
+/// instance then shares.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DatabaseConfig {
     pub url: String,
+    pub blobs: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -34,7 +34,8 @@ fn io(e: std::io::Error) -> ServiceError {
 
 /// The store of the instance in `dir`: SQLite there, or PostgreSQL when the configuration
 /// names a database.
-pub fn open_store(dir: &Path, config: &Config, opts: StoreOptions) -> Result<Store> {
+pub fn open_store(dir: &Path, config: &Config, mut opts: StoreOptions) -> Result<Store> {
+    opts.blobs = blob_backend(config)?;
     match database(config)? {
         None => Ok(Store::open(dir, opts)?),
         Some(db) => Ok(Store::open_postgres(dir, &db, opts)?),
@@ -50,6 +51,83 @@ pub fn database(config: &Config) -> Result<Option<mamori_store::postgres::Databa
     mamori_store::postgres::parse_url(url)
         .map(Some)
         .map_err(|e| ServiceError::invalid("database", e.to_string()))
+}
+
+/// Where the configuration keeps content files when not in `blobs/` of the data directory:
+/// small ones in the database, the others in the bucket it names.
+pub fn blob_backend(config: &Config) -> Result<Option<Arc<dyn mamori_store::BlobBackend>>> {
+    let Some(bucket) = bucket(config)? else {
+        return Ok(None);
+    };
+    let db = database(config)?.expect("a bucket is only configured beside a database");
+    // Record texts in the database, attachments in the bucket: a bucket that cannot be
+    // reached stops uploads, not the writing and reading of text records.
+    Ok(Some(Arc::new(mamori_store::postgres::Tiered {
+        small: Arc::new(mamori_store::postgres::PgBlobs::new(db)),
+        large: bucket,
+    })))
+}
+
+/// The bucket the configuration names for content files. Only beside a PostgreSQL database:
+/// a bucket is for several nodes, and one node on SQLite keeps its files beside its database,
+/// in the same backups.
+fn bucket(config: &Config) -> Result<Option<Arc<dyn mamori_store::BlobBackend>>> {
+    let url = config.database.blobs.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    if config.database.url.trim().is_empty() {
+        return Err(ServiceError::invalid(
+            "blobs",
+            "内容ファイルを S3 に置けるのは、状態を PostgreSQL に置くインスタンスだけです（[database] url も設定してください）",
+        ));
+    }
+    if !url.starts_with("s3://") {
+        return Err(ServiceError::invalid(
+            "blobs",
+            "内容ファイルの置き場所は s3://バケット/接頭辞?endpoint=…&region=… の形で書いてください",
+        ));
+    }
+    let creds = mamori_backup::s3::Credentials::from_env()
+        .map_err(|e| ServiceError::invalid("blobs", e.to_string()))?;
+    let bucket = crate::outside::s3_blobs::S3Blobs::open(url, creds)
+        .map_err(|e| ServiceError::invalid("blobs", e.to_string()))?;
+    Ok(Some(Arc::new(bucket)))
+}
+
+/// A bucket for a new instance's files must be reachable and hold none: files of another
+/// instance there would be taken for this one's, and its orphan sweep would remove them.
+fn check_empty_bucket(b: &dyn mamori_store::BlobBackend, url: &str) -> Result<()> {
+    let found = b.files().map_err(|e| {
+        ServiceError::new(
+            ErrorCode::StorageUnreachable,
+            format!("内容ファイルの置き場所（S3）に接続できません: {e}"),
+        )
+    })?;
+    if !found.is_empty() {
+        return Err(ServiceError::new(
+            ErrorCode::Conflict,
+            format!(
+                "内容ファイルの置き場所 {} には既に {} 個のファイルがあります。空の置き場所（別の接頭辞）を指定してください",
+                url.split('?').next().unwrap_or(url),
+                found.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The content files of the instance in `dir`, wherever its configuration keeps them.
+pub fn blob_store(dir: &Path) -> Result<mamori_store::BlobStore> {
+    let backend = if dir.join(CONFIG_FILE).exists() {
+        blob_backend(&Config::load(dir)?)?
+    } else {
+        None
+    };
+    Ok(match backend {
+        Some(b) => mamori_store::BlobStore::with_backend(b),
+        None => mamori_store::BlobStore::open(dir.join("blobs"))?,
+    })
 }
 
 /// One read-only snapshot of the instance in `dir`, whichever database holds it.
@@ -125,7 +203,7 @@ pub fn set_passkey_host(dir: &Path, hosts: &[String]) -> Result<()> {
 /// Creates a new instance in `dir` with one administrator who must change the initial
 /// password at first login.
 pub fn init(dir: &Path, params: &InitParams<'_>) -> Result<()> {
-    init_with_database(dir, params, None)
+    init_with_database(dir, params, None, None)
 }
 
 /// The same, with the state in the PostgreSQL database at `database` (which must not hold
@@ -134,6 +212,7 @@ pub fn init_with_database(
     dir: &Path,
     params: &InitParams<'_>,
     database: Option<&str>,
+    blobs: Option<&str>,
 ) -> Result<()> {
     if is_instance(dir) {
         return Err(ServiceError::new(
@@ -155,8 +234,15 @@ pub fn init_with_database(
     if let Some(url) = database {
         config.database.url = url.trim().to_owned();
     }
+    if let Some(url) = blobs {
+        config.database.blobs = url.trim().to_owned();
+    }
     // Refused before anything is written: a URL that would leave the machine in the clear,
-    // an unreachable server, a database that already holds an instance.
+    // an unreachable server, a database that already holds an instance, a bucket that
+    // cannot be reached or already holds files.
+    if let Some(b) = bucket(&config)? {
+        check_empty_bucket(&*b, &config.database.blobs)?;
+    }
     if let Some(db) = self::database(&config)? {
         let probe = mamori_store::ReadOnly::open_postgres(&db)?;
         let existing = probe.get().meta("origin").unwrap_or(None);
@@ -304,15 +390,11 @@ pub fn open_with(
         clock,
         signer,
         data_dir: dir.to_owned(),
-        verifying: std::sync::atomic::AtomicBool::new(false),
-        backup_running: std::sync::atomic::AtomicBool::new(false),
         unencrypted_network: std::sync::atomic::AtomicBool::new(false),
         clock_status: std::sync::Mutex::new(None),
         evidence_cache: Default::default(),
-        passkey_challenges: Default::default(),
         hash_gate: crate::access::guard::Gate::for_machine(),
         cpu_gate: crate::access::guard::Gate::for_machine(),
-        login_locks: Default::default(),
         outside: Default::default(),
         content_cache: Default::default(),
         sign_ins: Default::default(),
@@ -410,7 +492,11 @@ pub const BEFORE_POSTGRES_DIR: &str = "before-postgres";
 /// recorded step: the state is copied in one transaction there and its ledger root checked
 /// against SQLite's, the SQLite files are kept in `before-postgres/`, the configuration names
 /// the database, and the first entry on PostgreSQL says what moved (size and root before).
-pub fn migrate_to_postgres(dir: &Path, url: &str) -> Result<mamori_store::Migrated> {
+pub fn migrate_to_postgres(
+    dir: &Path,
+    url: &str,
+    blobs: Option<&str>,
+) -> Result<mamori_store::Migrated> {
     if !dir.join("mamori.db").exists() {
         return Err(ServiceError::new(
             ErrorCode::NoInstance,
@@ -422,7 +508,28 @@ pub fn migrate_to_postgres(dir: &Path, url: &str) -> Result<mamori_store::Migrat
     }
     let mut config = Config::load(dir)?;
     config.database.url = url.trim().to_owned();
+    if let Some(b) = blobs {
+        config.database.blobs = b.trim().to_owned();
+    }
     let db = database(&config)?.expect("a URL was given");
+    // The files first, all into the bucket: one that refuses them stops the move before the
+    // database is touched. (Later small files go to the database; reads look in both.)
+    let bucket = bucket(&config)?;
+    let mut files_moved = 0u64;
+    if let Some(b) = &bucket {
+        check_empty_bucket(&**b, &config.database.blobs)?;
+        let here = mamori_store::BlobStore::open(dir.join("blobs"))?;
+        let there = mamori_store::BlobStore::with_backend(b.clone());
+        for (sha, _) in here.files()? {
+            let bytes = here.get(&sha)?;
+            if there.put(&bytes)? != sha {
+                return Err(ServiceError::internal(format!(
+                    "{sha} の内容が名前と合いません"
+                )));
+            }
+            files_moved += 1;
+        }
+    }
     let moved = mamori_store::migrate_to_postgres(dir, &db)?;
     let kept = dir.join(BEFORE_POSTGRES_DIR);
     std::fs::create_dir_all(&kept).map_err(io)?;
@@ -437,7 +544,13 @@ pub fn migrate_to_postgres(dir: &Path, url: &str) -> Result<mamori_store::Migrat
             std::fs::rename(&from, kept.join(name)).map_err(io)?;
         }
     }
-    Config::edit(dir, |c| c.database.url = config.database.url.clone())?;
+    if bucket.is_some() && dir.join("blobs").exists() {
+        std::fs::rename(dir.join("blobs"), kept.join("blobs")).map_err(io)?;
+    }
+    Config::edit(dir, |c| {
+        c.database.url = config.database.url.clone();
+        c.database.blobs = config.database.blobs.clone();
+    })?;
     let svc = open(dir)?;
     let event = AuditEvent::new(svc.now(), None, actions::STORE_MIGRATED, Outcome::Ok).detail(
         serde_json::json!({
@@ -446,6 +559,7 @@ pub fn migrate_to_postgres(dir: &Path, url: &str) -> Result<mamori_store::Migrat
             "ledger_root": moved.ledger_root,
             "rows": moved.copied.rows,
             "sqlite_kept": format!("{BEFORE_POSTGRES_DIR}/mamori.db"),
+            "files_to_bucket": bucket.as_ref().map(|_| files_moved),
         }),
     );
     svc.store.write_blocking(move |tx| tx.append(&event))?;

@@ -37,7 +37,7 @@ use mamori_domain::{Clock, Millis};
 use mamori_ledger::CheckpointSigner;
 use mamori_store::{Account, Reader, Store, WriteTx};
 
-use access::{accounts, guard, passkeys};
+use access::{accounts, guard};
 
 pub use config::Config;
 pub use error::{ErrorCode, Result, ServiceError};
@@ -165,24 +165,16 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     signer: CheckpointSigner,
     data_dir: PathBuf,
-    /// Set while a full verification runs, so that two cannot overlap.
-    verifying: std::sync::atomic::AtomicBool,
-    /// Set while a backup started by the server runs, so that two cannot overlap.
-    backup_running: std::sync::atomic::AtomicBool,
     /// Served over plain HTTP on an address other hosts reach (`serve --insecure-http`).
     unencrypted_network: std::sync::atomic::AtomicBool,
     /// Parsed signing keys, the development TSA and trust anchors, kept between signatures.
     evidence_cache: evidence::Cache,
     /// The last clock check (trusted time), if one ran.
     clock_status: std::sync::Mutex<Option<mamori_domain::timesync::ClockStatus>>,
-    /// Outstanding passkey challenges by session, each with its purpose and expiry.
-    passkey_challenges: passkeys::Challenges,
     /// Bounds concurrent password hashing (memory) and sheds what waits too long.
     hash_gate: guard::Gate,
     /// Bounds CPU-heavy comparisons (version diffs) to the cores, off the async workers.
     cpu_gate: guard::Gate,
-    /// Attempts on one account run one at a time, so that the lockout sees every guess.
-    login_locks: guard::KeyedLocks,
     /// The TSA, webhooks, e-mail and time sources (ports; the system's by default).
     outside: outside::Outside,
     /// Record contents recently read (immutable, named by their hash).

@@ -48,6 +48,7 @@ fn background_work_runs_on_one_node_and_moves_when_it_stops() {
             admin_password: "initial passphrase 1",
         },
         Some(&url),
+        None,
     )
     .unwrap();
     second_node(&a, &b);

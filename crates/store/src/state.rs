@@ -44,6 +44,14 @@ pub const NOT_COVERED_TABLES: &[(&str, &str)] = &[
         "PostgreSQL's record of which batches committed, read only by a node that lost the answer to its COMMIT; no fact of the ledger",
     ),
     (
+        "blob_bytes",
+        "PostgreSQL's small content files (record texts, small attachments) when the large ones are in a bucket: named by their SHA-256, re-hashed by verify against the names the ledger states, like files on disk",
+    ),
+    (
+        "ephemeral",
+        "PostgreSQL's short-lived values shared by the nodes (passkey challenges, five minutes, used once): no fact of the records; a planted challenge opens nothing without the authenticator's signature",
+    ),
+    (
         "schema_version",
         "PostgreSQL's schema number, compared with the build at every start; states no fact of the records",
     ),

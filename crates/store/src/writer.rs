@@ -33,6 +33,8 @@ pub struct StoreOptions {
     pub background_indexing: bool,
     /// Read-only connections kept open; a reader waits for one rather than opening another.
     pub readers: usize,
+    /// Where content files live; None: `blobs/` in the data directory.
+    pub blobs: Option<Arc<dyn crate::BlobBackend>>,
 }
 
 impl Default for StoreOptions {
@@ -42,6 +44,7 @@ impl Default for StoreOptions {
             max_batch: 1024,
             background_indexing: true,
             readers: crate::pool::default_size(),
+            blobs: None,
         }
     }
 }
@@ -179,6 +182,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct Store {
     engine: Arc<Engine>,
+    /// Turns and short-lived values within this process (`shared.rs`).
+    pub(crate) shared: Arc<crate::shared::Local>,
 }
 
 /// Where the instance's state lives.
@@ -245,6 +250,13 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
     }
 }
 
+fn blob_store(dir: &Path, opts: &StoreOptions) -> Result<BlobStore, StoreError> {
+    match &opts.blobs {
+        Some(b) => Ok(BlobStore::with_backend(b.clone())),
+        None => BlobStore::open(dir.join("blobs")),
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the store in `dir`: `mamori.db` and `blobs/`.
     pub fn open(dir: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
@@ -272,7 +284,7 @@ impl Store {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
         };
-        let blobs = BlobStore::open(dir.join("blobs"))?;
+        let blobs = blob_store(dir, &opts)?;
         let (sender, rx) = crossbeam_channel::unbounded();
         let max_batch = opts.max_batch.max(1);
         let stats = Arc::new(WriterStats::default());
@@ -309,6 +321,7 @@ impl Store {
                 clock_unsynchronised,
                 upgrade,
             })),
+            shared: Default::default(),
         })
     }
 
@@ -328,12 +341,13 @@ impl Store {
             engine: Arc::new(Engine::Pg(PgEngine {
                 pg,
                 _lock: lock,
-                blobs: BlobStore::open(dir.join("blobs"))?,
+                blobs: blob_store(dir, &opts)?,
                 stats: Arc::new(WriterStats::default()),
                 clock_unsynchronised,
                 access_asks: AtomicU64::new(0),
                 permits: tokio::sync::Semaphore::new(opts.readers.max(1)),
             })),
+            shared: Default::default(),
         })
     }
 
@@ -453,6 +467,28 @@ impl Store {
             Engine::Pg(p) => crate::read::Held::Pg(p.pg.take_reader()?),
         };
         Ok(ReaderGuard::new(held, self.clone()))
+    }
+
+    /// A PostgreSQL connection for a turn's lock or a short-lived value (from the readers'
+    /// pool; given back with no lock held).
+    pub(crate) fn lock_connection(&self) -> Result<crate::sql::PgConn, StoreError> {
+        match &*self.engine {
+            Engine::Pg(p) => p.pg.take_reader(),
+            Engine::Sqlite(_) => Err(StoreError::Schema("not on PostgreSQL".into())),
+        }
+    }
+
+    pub(crate) fn give_back_lock_connection(&self, c: crate::sql::PgConn) {
+        if let Engine::Pg(p) = &*self.engine {
+            p.pg.give_back(c);
+        }
+    }
+
+    /// Closes a lock connection whose lock could not be released (closing releases it).
+    pub(crate) fn discard_lock_connection(&self, c: crate::sql::PgConn) {
+        if let Engine::Pg(p) = &*self.engine {
+            p.pg.discard(c);
+        }
     }
 
     pub(crate) fn give_back(&self, held: crate::read::Held) {

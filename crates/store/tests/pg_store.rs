@@ -243,3 +243,76 @@ fn the_store_on_postgresql_writes_reads_and_states_rows_as_on_sqlite() {
     let refused = out.expect_err("a direct change went through");
     assert!(refused.contains("state_changes"), "{refused}");
 }
+
+/// Two nodes of one instance (two stores on one database, each with its own directory) share
+/// turns and short-lived values: a turn held on one is refused on the other until dropped,
+/// a waiter on the other gets it then, and a value put on one is taken once, on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_turns_and_short_lived_values() {
+    let cluster = Cluster::start();
+    let db = parse_url(&cluster.database("shared")).unwrap();
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = {
+        let (db1, db2) = (db.clone(), db.clone());
+        let (p1, p2) = (d1.path().to_owned(), d2.path().to_owned());
+        let a = tokio::task::spawn_blocking(move || {
+            Store::open_postgres(&p1, &db1, StoreOptions::default()).unwrap()
+        })
+        .await
+        .unwrap();
+        let b = tokio::task::spawn_blocking(move || {
+            Store::open_postgres(&p2, &db2, StoreOptions::default()).unwrap()
+        })
+        .await
+        .unwrap();
+        (a, b)
+    };
+
+    let held = a.try_turn("backup").await.unwrap().expect("free at first");
+    assert!(b.try_turn("backup").await.unwrap().is_none(), "held on a");
+    let b2 = b.clone();
+    assert!(
+        tokio::task::spawn_blocking(move || b2.turn_taken("backup"))
+            .await
+            .unwrap()
+            .unwrap()
+    );
+    // A waiter on b gets the turn once a lets it go.
+    let waiter = {
+        let b = b.clone();
+        tokio::spawn(async move { b.turn("backup").await.map(|_| std::time::Instant::now()) })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!waiter.is_finished(), "b waits while a holds the turn");
+    let released = std::time::Instant::now();
+    drop(held);
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), waiter)
+        .await
+        .expect("b got the turn")
+        .unwrap()
+        .unwrap();
+    assert!(got >= released);
+
+    a.put_ephemeral("challenge s1", b"get:xyz".to_vec(), T0, T0 + 300_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.take_ephemeral("challenge s1", T0 + 1).await.unwrap(),
+        Some(b"get:xyz".to_vec())
+    );
+    assert_eq!(
+        a.take_ephemeral("challenge s1", T0 + 1).await.unwrap(),
+        None
+    );
+    a.put_ephemeral("challenge s2", b"x".to_vec(), T0, T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.take_ephemeral("challenge s2", T0 + 10).await.unwrap(),
+        None,
+        "expired"
+    );
+    // Neither the values nor the turns are in the ledger.
+    let r = a.reader().unwrap();
+    assert_eq!(r.get().ledger_size().unwrap(), 0);
+}

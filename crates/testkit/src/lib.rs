@@ -8,4 +8,5 @@
 #![forbid(unsafe_code)]
 
 pub mod moto;
+pub mod nginx;
 pub mod postgres;

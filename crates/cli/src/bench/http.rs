@@ -224,7 +224,7 @@ impl Job {
         match self {
             Job::Backup => {
                 svc.backup_now(None).await.map_err(|e| e.message)?;
-                while svc.backup_in_progress() {
+                while svc.backup_in_progress().unwrap_or(false) {
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
             }
@@ -499,7 +499,8 @@ fn on_postgres(
     on_sqlite: &[(String, Figures)],
 ) -> Result<(), String> {
     let t = Instant::now();
-    let moved = mamori_service::instance::migrate_to_postgres(dir, url).map_err(|e| e.message)?;
+    let moved =
+        mamori_service::instance::migrate_to_postgres(dir, url, None).map_err(|e| e.message)?;
     println!();
     println!(
         "moved to PostgreSQL in {:.1} s ({} rows; ledger root {} on both sides)",

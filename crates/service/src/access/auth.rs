@@ -107,7 +107,7 @@ impl Service {
             None
         };
         let _turn = match &account {
-            Some(a) => Some(self.login_locks.lock(a.id).await),
+            Some(a) => Some(self.store.turn(&format!("sign-in {}", a.id)).await?),
             None => None,
         };
         let now = self.now();

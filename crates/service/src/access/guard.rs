@@ -1,13 +1,11 @@
 //! Limits that keep one caller from exhausting the server: password hashing is bounded to a
 //! few at once (each argon2id hash holds 19 MiB), with a short queue and a clear "busy" past
-//! it; attempts on one account run one at a time, so a lockout counts every guess.
+//! it. (Attempts on one account take turns through the store, on every node: `auth.rs`.)
 
 use crate::ErrorCode;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
-use tokio::sync::{OwnedMutexGuard, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::error::{Result, ServiceError};
 
@@ -91,47 +89,6 @@ fn release_freed_memory() {
     }
 }
 
-/// One async mutex per key, made on demand and dropped when nobody holds or waits for it.
-#[derive(Default)]
-pub struct KeyedLocks(Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>);
-
-pub struct KeyGuard<'a> {
-    locks: &'a KeyedLocks,
-    key: i64,
-    guard: Option<OwnedMutexGuard<()>>,
-}
-
-impl KeyedLocks {
-    pub async fn lock(&self, key: i64) -> KeyGuard<'_> {
-        let m = self
-            .0
-            .lock()
-            .expect("keyed locks")
-            .entry(key)
-            .or_default()
-            .clone();
-        KeyGuard {
-            locks: self,
-            key,
-            guard: Some(m.lock_owned().await),
-        }
-    }
-}
-
-impl Drop for KeyGuard<'_> {
-    fn drop(&mut self) {
-        drop(self.guard.take());
-        let mut map = self.locks.0.lock().expect("keyed locks");
-        // Only the map's own reference left: nobody holds or waits for this key.
-        if map
-            .get(&self.key)
-            .is_some_and(|m| Arc::strong_count(m) == 1)
-        {
-            map.remove(&self.key);
-        }
-    }
-}
-
 /// One more failed attempt on account `id` (password, code or passkey), counted from the
 /// stored count in the caller's transaction — the same commit that records it — so parallel
 /// attempts cannot overwrite each other's count. The lock's end if this attempt locks.
@@ -150,6 +107,7 @@ pub(crate) fn count_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn gate_bounds_concurrency_and_sheds() {
@@ -175,17 +133,5 @@ mod tests {
         }
         assert!(gate.peak() <= 2, "peak {}", gate.peak());
         assert!(shed > 0 && ok >= 2, "ok {ok}, shed {shed}");
-    }
-
-    #[tokio::test]
-    async fn keyed_locks_serialise_one_key_and_forget_it() {
-        let locks = KeyedLocks::default();
-        {
-            let _a = locks.lock(7).await;
-            let other = tokio::time::timeout(std::time::Duration::from_millis(20), locks.lock(7));
-            assert!(other.await.is_err(), "a second holder of key 7 got in");
-            let _b = locks.lock(8).await;
-        }
-        assert!(locks.0.lock().unwrap().is_empty());
     }
 }

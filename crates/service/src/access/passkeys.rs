@@ -4,8 +4,7 @@
 //! credentials, and records every registration, use, failure and removal in the ledger.
 
 use crate::ErrorCode;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use mamori_domain::audit::{AuditEvent, Outcome, actions};
 use mamori_passkey::{RelyingParty, b64url, from_b64url};
@@ -17,36 +16,34 @@ use crate::{Principal, Service, Target};
 
 const CHALLENGE_MS: i64 = 5 * 60_000;
 
-/// One outstanding challenge: its bytes, what it is for, and when it expires.
-struct Challenge {
-    bytes: Vec<u8>,
-    purpose: &'static str,
-    expires: i64,
+/// Where a session's challenge is kept: in the store's short-lived values, so that a
+/// challenge issued by one node can be answered through another (one per session; a new one
+/// replaces it).
+fn challenge_key(session: &str) -> String {
+    format!("passkey challenge {session}")
 }
 
-#[derive(Default)]
-pub struct Challenges(Mutex<HashMap<String, Challenge>>);
-
-impl Challenges {
-    fn issue(&self, session: &str, purpose: &'static str, now: i64) -> Vec<u8> {
+impl Service {
+    async fn issue_challenge(&self, session: &str, purpose: &'static str) -> Result<Vec<u8>> {
         let c = random_bytes::<32>().to_vec();
-        let mut m = self.0.lock().expect("challenge map");
-        m.retain(|_, c| c.expires > now);
-        m.insert(
-            session.to_owned(),
-            Challenge {
-                bytes: c.clone(),
-                purpose,
-                expires: now + CHALLENGE_MS,
-            },
-        );
-        c
+        let mut kept = format!("{purpose}:").into_bytes();
+        kept.extend_from_slice(&c);
+        let now = self.now();
+        self.store
+            .put_ephemeral(&challenge_key(session), kept, now, now + CHALLENGE_MS)
+            .await?;
+        Ok(c)
     }
 
-    /// The session's challenge for `purpose`, used up by asking.
-    fn take(&self, session: &str, purpose: &'static str, now: i64) -> Result<Vec<u8>> {
-        match self.0.lock().expect("challenge map").remove(session) {
-            Some(c) if c.purpose == purpose && c.expires > now => Ok(c.bytes),
+    /// The session's challenge for `purpose`, used up by asking (on every node).
+    async fn take_challenge(&self, session: &str, purpose: &'static str) -> Result<Vec<u8>> {
+        let kept = self
+            .store
+            .take_ephemeral(&challenge_key(session), self.now())
+            .await?;
+        let prefix = format!("{purpose}:");
+        match kept {
+            Some(k) if k.starts_with(prefix.as_bytes()) => Ok(k[prefix.len()..].to_vec()),
             _ => Err(ServiceError::invalid(
                 "passkey",
                 "確認の有効期限が切れました。もう一度ボタンを押してください",
@@ -123,9 +120,7 @@ impl Service {
         self.enrolment_gate(p, "passkey").await?;
         let existing = self.passkeys_raw(p.account.id).await?;
         let rp = self.relying_party();
-        let challenge = self
-            .passkey_challenges
-            .issue(&p.token_hash, "create", self.now());
+        let challenge = self.issue_challenge(&p.token_hash, "create").await?;
         Ok(serde_json::json!({
             "challenge": b64url(&challenge),
             "rp": { "id": rp.id, "name": format!("mamori {}", self.facility()) },
@@ -155,7 +150,7 @@ impl Service {
     ) -> Result<Vec<String>> {
         self.enrolment_gate(p, "passkey").await?;
         let now = self.now();
-        let challenge = self.passkey_challenges.take(&p.token_hash, "create", now)?;
+        let challenge = self.take_challenge(&p.token_hash, "create").await?;
         let cd = field("client_data_json", &reg.client_data_json)?;
         let att = field("attestation_object", &reg.attestation_object)?;
         let cred =
@@ -232,9 +227,7 @@ impl Service {
                 "パスキーが登録されていません。確認コードを使ってください",
             ));
         }
-        let challenge = self
-            .passkey_challenges
-            .issue(&p.token_hash, "get", self.now());
+        let challenge = self.issue_challenge(&p.token_hash, "get").await?;
         Ok(serde_json::json!({
             "challenge": b64url(&challenge),
             "rpId": self.relying_party().id,
@@ -253,7 +246,7 @@ impl Service {
             ));
         }
         let now = self.now();
-        let challenge = self.passkey_challenges.take(&p.token_hash, "get", now)?;
+        let challenge = self.take_challenge(&p.token_hash, "get").await?;
         let cred_id = field("credential_id", &a.credential_id)?;
         let cd = field("client_data_json", &a.client_data_json)?;
         let ad = field("authenticator_data", &a.authenticator_data)?;

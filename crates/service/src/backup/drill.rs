@@ -160,7 +160,7 @@ impl Service {
         .await?;
         let target = self.configured_targets()?.swap_remove(0);
         let key = configured_key(&self.data_dir, &self.config.backup)?;
-        self.claim_backup_runner()?;
+        let turn = self.claim_backup_runner().await?;
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let scratch = this.data_dir.join(STAGING);
@@ -185,7 +185,7 @@ impl Service {
             {
                 tracing::error!(error = %e, "could not record a restore drill in the ledger");
             }
-            this.backup_running.store(false, Ordering::Release);
+            drop(turn);
         });
         Ok(())
     }

@@ -4,7 +4,6 @@
 //! administrator, only a repository the configured backup key opens, only with its name typed.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use mamori_backup::LockKind;
 use mamori_compliance::doc::Doc;
@@ -111,10 +110,8 @@ impl Service {
                 "確認のため、消去するバックアップ先の名前をそのまま入力してください",
             ));
         }
-        self.claim_backup_runner()?;
-        let result = self.erase_claimed(p, target, label).await;
-        self.backup_running.store(false, Ordering::Release);
-        result
+        let _turn = self.claim_backup_runner().await?;
+        self.erase_claimed(p, target, label).await
     }
 
     async fn erase_claimed(

@@ -23,7 +23,6 @@ pub use status::*;
 use crate::ErrorCode;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use ed25519_dalek::SigningKey;
 use mamori_backup::engine::NoProgress;
@@ -219,6 +218,9 @@ fn stage_postgres(dir: &Path, include_keys: bool) -> Result<Staged> {
     let facts = facts_of(&snapshot.get())?;
     drop(snapshot);
     let mut config = crate::config::Config::load(dir)?;
+    // The restored copy is one self-contained SQLite instance: its files come back into
+    // its `blobs/` from wherever they are now.
+    let bucket = crate::instance::blob_backend(&config)?;
     config.database = Default::default();
     let config_file = made.path().join(crate::config::CONFIG_FILE);
     std::fs::write(&config_file, config.to_toml()).map_err(|e| io(&config_file, e))?;
@@ -227,6 +229,9 @@ fn stage_postgres(dir: &Path, include_keys: bool) -> Result<Staged> {
         Source::file(crate::config::CONFIG_FILE, config_file),
     ];
     files_of(dir, include_keys, &mut sources)?;
+    if let Some(bucket) = bucket {
+        bucket_files(mamori_store::BlobStore::with_backend(bucket), &mut sources)?;
+    }
     Ok(Staged {
         sources,
         facts,
@@ -257,6 +262,31 @@ fn files_of(dir: &Path, include_keys: bool, sources: &mut Vec<Source>) -> Result
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// The content files in a bucket, under the names they have on disk (`blobs/ab/cdef…`). Each
+/// is fetched only when the previous snapshot lacks it (they are never rewritten), and its
+/// bytes must hash to its name.
+fn bucket_files(blobs: mamori_store::BlobStore, sources: &mut Vec<Source>) -> Result<()> {
+    let mut names: Vec<String> = blobs.files()?.into_iter().map(|(sha, _)| sha).collect();
+    names.sort();
+    for sha in names {
+        let (b, name) = (blobs.clone(), sha.clone());
+        sources.push(Source::fetched(
+            format!("blobs/{}/{}", &sha[..2], &sha[2..]),
+            move || {
+                let bytes = b.get(&name).map_err(std::io::Error::other)?;
+                let got = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+                if got != name {
+                    return Err(std::io::Error::other(format!(
+                        "{name} の内容が名前と合いません（{got}）"
+                    )));
+                }
+                Ok(bytes)
+            },
+        ));
     }
     Ok(())
 }
@@ -633,20 +663,21 @@ impl Service {
         Ok(targets)
     }
 
-    /// Whether a backup or drill started by this server is running now.
-    pub fn backup_in_progress(&self) -> bool {
-        self.backup_running.load(Ordering::Acquire)
+    /// Whether a backup, drill or erasure is running now (on any node). Blocking on
+    /// PostgreSQL (one query): call it off the async workers.
+    pub fn backup_in_progress(&self) -> Result<bool> {
+        Ok(self.store.turn_taken(BACKUP_TURN)?)
     }
 
-    /// One backup or drill at a time; the runner releases `backup_running` when done.
-    pub(crate) fn claim_backup_runner(&self) -> Result<()> {
-        if self.backup_running.swap(true, Ordering::AcqRel) {
-            return Err(ServiceError::new(
+    /// One backup, drill or erasure at a time on the whole instance; held until the runner
+    /// drops the turn.
+    pub(crate) async fn claim_backup_runner(&self) -> Result<mamori_store::Turn> {
+        self.store.try_turn(BACKUP_TURN).await?.ok_or_else(|| {
+            ServiceError::new(
                 ErrorCode::BackupRunning,
                 "バックアップか復元訓練が実行中です。終わるまでお待ちください",
-            ));
-        }
-        Ok(())
+            )
+        })
     }
 
     /// Starts a backup of every configured target in the background (a person asked, or the
@@ -680,7 +711,7 @@ impl Service {
                 return Err(e);
             }
         };
-        self.claim_backup_runner()?;
+        let turn = self.claim_backup_runner().await?;
         let this = Arc::clone(self);
         tokio::spawn(async move {
             for target in targets {
@@ -725,8 +756,11 @@ impl Service {
                     tracing::error!(error = %e, "could not record a backup in the ledger");
                 }
             }
-            this.backup_running.store(false, Ordering::Release);
+            drop(turn);
         });
         Ok(())
     }
 }
+
+/// The turn a backup, drill or erasure holds.
+const BACKUP_TURN: &str = "backup";

@@ -260,7 +260,7 @@ impl Service {
             .map(|t| target_label(t))
             .collect();
         let mut s = status_from(&events, &self.config.backup, &configured, self.now());
-        s.running = self.backup_running.load(Ordering::Acquire);
+        s.running = self.backup_in_progress()?;
         Ok(s)
     }
 

@@ -167,14 +167,6 @@ fn may_see_ledger(p: &Principal) -> Result<()> {
         .or_else(|_| p.require(Action::AdminSettings, None))
 }
 
-struct Running<'a>(&'a std::sync::atomic::AtomicBool);
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, std::sync::atomic::Ordering::Release);
-    }
-}
-
 impl Service {
     /// Signs a checkpoint now, on request of an auditor or administrator (recorded).
     pub async fn checkpoint_by(self: &Arc<Self>, p: &Principal) -> Result<CheckpointView> {
@@ -195,7 +187,6 @@ impl Service {
         self: &Arc<Self>,
         p: Option<&Principal>,
     ) -> Result<VerificationView> {
-        use std::sync::atomic::Ordering;
         if let Some(p) = p
             && let Err(e) = may_see_ledger(p)
         {
@@ -208,17 +199,13 @@ impl Service {
                 )
                 .await;
         }
-        if self
-            .verifying
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        // One verification at a time on the whole instance (every node reads everything).
+        let Some(_running) = self.store.try_turn("verify").await? else {
             return Err(ServiceError::new(
                 ErrorCode::Busy,
                 "検証を実行中です。終わるまでお待ちください",
             ));
-        }
-        let _running = Running(&self.verifying);
+        };
         let dir = self.data_dir.clone();
         let report = crate::scheduler::in_background(move || {
             crate::ledger::verify::verify(

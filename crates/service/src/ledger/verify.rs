@@ -18,7 +18,6 @@ use base64::Engine;
 use ed25519_dalek::VerifyingKey;
 use mamori_domain::content::RecordContent;
 use mamori_ledger::{Frontier, SignedCheckpoint, leaf_hash};
-use mamori_store::BlobStore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ServiceError};
@@ -394,7 +393,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     // after ORPHAN_AGE), reported so that nothing stored goes unaccounted for.
     {
         let referenced: HashSet<String> = r.blob_ids()?.into_iter().collect();
-        let orphans = BlobStore::open(dir.join("blobs"))?
+        let orphans = crate::instance::blob_store(dir)?
             .files()?
             .into_iter()
             .filter(|(sha, _)| !referenced.contains(sha))
@@ -418,7 +417,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     rep.not_covered = not_covered();
 
     // Versions: each row must match what the ledger last recorded about it.
-    let blobs = BlobStore::open(dir.join("blobs"))?;
+    let blobs = crate::instance::blob_store(dir)?;
     let mut blob_ok: HashSet<String> = HashSet::new();
     let mut check_blob = |sha: &str, what: &str, rep: &mut VerifyReport| -> Option<Vec<u8>> {
         match blobs.get(sha) {

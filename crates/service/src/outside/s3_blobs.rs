@@ -2,14 +2,22 @@
 //! data directory: the same content-addressed names (`ab/cdef…`), through the backup pillar's
 //! S3 client (SigV4, retries with back-off, path-style or virtual-hosted addressing).
 //!
-//! Not yet selectable in `mamori.toml`: an instance whose files live in a bucket also needs
-//! its backups to take them from there and restores to put them back (issue #22). Until then
-//! this is the tested building block.
+//! Selected by `[database] blobs = "s3://…"` beside a PostgreSQL database, where it holds the
+//! files larger than `SMALL_FILE` (the database holds the rest: `postgres::Tiered`).
 
 use mamori_backup::BackupError;
 use mamori_backup::s3::{Credentials, S3Target};
 use mamori_backup::target::Target;
 use mamori_store::{BlobBackend, StoreError};
+
+/// A person waits on an upload: a few quick attempts ride out a throttling answer or a
+/// dropped connection, and an unreachable bucket is reported within about two seconds
+/// (backups, which nobody waits on, retry for a minute).
+const INTERACTIVE: mamori_backup::s3::Retry = mamori_backup::s3::Retry {
+    attempts: 3,
+    first: std::time::Duration::from_millis(200),
+    longest: std::time::Duration::from_secs(1),
+};
 
 pub struct S3Blobs {
     target: S3Target,
@@ -39,7 +47,8 @@ impl S3Blobs {
             format!("{url}?lock_days=0")
         };
         let target = S3Target::from_url_with(&with_lock, creds)
-            .map_err(|e| StoreError::Schema(e.to_string()))?;
+            .map_err(|e| StoreError::Schema(e.to_string()))?
+            .with_retry(INTERACTIVE);
         Ok(Self::from_target(target))
     }
 

@@ -74,6 +74,7 @@ pub async fn init_at(data: &Path) {
                 admin_password: ADMIN_PW,
             },
             database.as_deref(),
+            None,
         )
         .unwrap()
     })

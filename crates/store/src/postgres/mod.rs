@@ -14,6 +14,7 @@
 mod leader;
 mod ledger;
 mod schema;
+mod small_blobs;
 mod store;
 mod store_schema;
 mod store_writer;
@@ -23,6 +24,8 @@ use std::str::FromStr;
 
 pub use leader::{LeaderOptions, Leadership, lock_key};
 pub use ledger::{PgLedger, PgLedgerOptions, PgLedgerStats};
+pub(crate) use small_blobs::BLOB_BYTES_DDL;
+pub use small_blobs::{PgBlobs, SMALL_FILE, Tiered};
 pub use tokio_postgres::Config;
 
 pub(crate) use store::PgStore;

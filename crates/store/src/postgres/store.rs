@@ -152,6 +152,13 @@ impl PgStore {
         }
     }
 
+    /// Closes a lent connection that must not be lent again (it may still hold a lock).
+    pub(crate) fn discard(&self, c: PgConn) {
+        drop(c);
+        self.readers.lock().expect("PostgreSQL readers").open -= 1;
+        self.returned.notify_one();
+    }
+
     pub(crate) fn give_back(&self, c: PgConn) {
         let mut r = self.readers.lock().expect("PostgreSQL readers");
         if !c.is_closed() && r.idle.len() < self.keep_readers && r.open <= self.keep_readers {
@@ -200,6 +207,10 @@ pub(crate) fn install(conn: &PgConn) -> Result<(), StoreError> {
             }
         }
     })();
+    let done = done.and_then(|()| {
+        c.execute_batch(crate::shared::EPHEMERAL_DDL)?;
+        Ok(c.execute_batch(super::BLOB_BYTES_DDL)?)
+    });
     match done {
         Ok(()) => Ok(c.execute_batch("COMMIT")?),
         Err(e) => {

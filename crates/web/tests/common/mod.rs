@@ -34,6 +34,7 @@ pub fn start_on(database: Option<&str>, tweak: impl FnOnce(&mut Config)) -> Test
             admin_password: "initial passphrase 1",
         },
         database,
+        None,
     )
     .unwrap();
     let mut cfg = Config::load(&data).unwrap();
