@@ -28,6 +28,8 @@ pub(crate) const EPHEMERAL_DDL: &str = "CREATE UNLOGGED TABLE IF NOT EXISTS ephe
 #[derive(Default)]
 pub(crate) struct Local {
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Turns dropped whose database lock is being released (on a blocking thread).
+    releasing: Mutex<HashMap<String, usize>>,
     values: Mutex<HashMap<String, (Vec<u8>, i64)>>,
 }
 
@@ -93,10 +95,28 @@ impl Store {
         Ok(turn)
     }
 
-    /// The turn on `name` if nobody, on any node, holds it now.
+    fn releasing(&self, name: &str) -> bool {
+        self.shared
+            .releasing
+            .lock()
+            .expect("releasing turns")
+            .contains_key(name)
+    }
+
+    /// The turn on `name` if nobody, on any node, holds it now. A turn of this node that was
+    /// just given up, its database lock still being released, is free: that is waited for.
     pub async fn try_turn(&self, name: &str) -> Result<Option<Turn>, StoreError> {
-        let Ok(local) = self.local_turn(name).try_lock_owned() else {
-            return Ok(None);
+        let m = self.local_turn(name);
+        let local = match m.clone().try_lock_owned() {
+            Ok(g) => g,
+            Err(_) if self.releasing(name) => {
+                match tokio::time::timeout(std::time::Duration::from_secs(5), m.lock_owned()).await
+                {
+                    Ok(g) => g,
+                    Err(_) => return Ok(None),
+                }
+            }
+            Err(_) => return Ok(None),
         };
         let mut turn = Turn {
             local: Some(local),
@@ -240,6 +260,15 @@ impl Drop for Turn {
         let (store, name) = (self.store.clone(), std::mem::take(&mut self.name));
         let pg = self.pg.take();
         let on_pg = pg.is_some();
+        if on_pg {
+            *store
+                .shared
+                .releasing
+                .lock()
+                .expect("releasing turns")
+                .entry(name.clone())
+                .or_default() += 1;
+        }
         // The database's lock is released before the node's next waiter is let in.
         let release = move || {
             if let Some((c, key)) = pg {
@@ -256,6 +285,16 @@ impl Drop for Turn {
                 }
             }
             drop(local);
+            if on_pg {
+                // After the local lock: a `try_turn` that saw it held waits for it meanwhile.
+                let mut r = store.shared.releasing.lock().expect("releasing turns");
+                if let Some(n) = r.get_mut(&name) {
+                    *n -= 1;
+                    if *n == 0 {
+                        r.remove(&name);
+                    }
+                }
+            }
             store.forget_idle_turn(&name);
         };
         match tokio::runtime::Handle::try_current() {

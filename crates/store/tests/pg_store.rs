@@ -313,6 +313,27 @@ async fn two_nodes_share_turns_and_short_lived_values() {
         "expired"
     );
     // Neither the values nor the turns are in the ledger.
-    let r = a.reader().unwrap();
-    assert_eq!(r.get().ledger_size().unwrap(), 0);
+    assert_eq!(a.reader().unwrap().get().ledger_size().unwrap(), 0);
+
+    // Both nodes write at once: each takes the ledger's edge from the coordinator row when
+    // the other appended; every entry once, and the ledger re-derives to the same head.
+    let mut writes = Vec::new();
+    for n in 0..200i64 {
+        let node = if n % 2 == 0 { a.clone() } else { b.clone() };
+        writes.push(tokio::spawn(async move {
+            node.write(move |tx| tx.append(&event(actions::LOGIN, T0 + n)).map(|_| ()))
+                .await
+        }));
+    }
+    for w in writes {
+        w.await.unwrap().unwrap();
+    }
+    let check = mamori_store::postgres::verify_ledger(
+        &mamori_store::postgres::connect(&db).await.unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+    assert_eq!(check.size, 200);
+    assert_eq!(b.reader().unwrap().get().ledger_size().unwrap(), 200);
 }

@@ -166,6 +166,11 @@ pub struct Options {
     /// the table above, same run), e.g. postgres://mamori@127.0.0.1/bench.
     #[arg(long)]
     pub database: Option<String>,
+    /// With --database: then serve it from this many nodes (each with its own data directory)
+    /// behind nginx (Debian's, apt-get install nginx-light) and compare chart reads through
+    /// the proxy with one node read directly, in the same run.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
 }
 
 /// The table's header; `ratio` names the last-but-one column (what the rates are divided by).
@@ -556,11 +561,92 @@ fn on_postgres(
             row(name, &f, before.requests_per_sec);
         }
         println!("resident memory after the runs: {:.0} MiB", rss_mib());
+        if o.nodes >= 2 {
+            behind_proxy(dir, addr.port(), &ok.token, &record, o).await?;
+        }
         let _ = stop.send(());
         let _ = server.await;
         svc.store().close();
         Ok::<(), String>(())
     })
+}
+
+/// Copies a data directory for another node: configuration, keys, certificate, files.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_tree(&e.path(), &target)?;
+        } else if e.file_name() != "mamori.lock" {
+            std::fs::copy(e.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The chart read again: one node directly, one node through nginx, then `o.nodes` nodes
+/// through nginx (the others opened on copies of the data directory, in this process).
+async fn behind_proxy(
+    dir: &std::path::Path,
+    first: u16,
+    token: &str,
+    record: &i64,
+    o: &Options,
+) -> Result<(), String> {
+    let mut ports = vec![first];
+    let mut others = Vec::new();
+    for n in 2..=o.nodes {
+        let copy = dir.with_file_name(format!("node{n}"));
+        copy_tree(dir, &copy).map_err(|e| e.to_string())?;
+        let svc = mamori_service::instance::open(&copy).map_err(|e| e.message)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        ports.push(listener.local_addr().map_err(|e| e.to_string())?.port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(mamori_web::serve(svc.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        others.push((svc, stop, server));
+    }
+    let path = format!("/api/v1/records/{record}");
+    let direct = wrk_async(
+        &format!("http://127.0.0.1:{first}{path}"),
+        token,
+        o.connections,
+        o.seconds,
+        None,
+    )
+    .await?;
+    println!();
+    println!(
+        "chart reads on PostgreSQL through nginx (÷direct: against one node read directly, same run)"
+    );
+    header("÷direct");
+    row("one node, direct", &direct, direct.requests_per_sec);
+    for (label, upstreams) in [
+        ("one node, via nginx".to_owned(), &ports[..1]),
+        (format!("{} nodes, via nginx", ports.len()), &ports[..]),
+    ] {
+        let proxy = mamori_testkit::nginx::Proxy::start(upstreams);
+        let f = wrk_async(
+            &format!("http://127.0.0.1:{}{path}", proxy.port()),
+            token,
+            o.connections,
+            o.seconds,
+            None,
+        )
+        .await?;
+        row(&label, &f, direct.requests_per_sec);
+    }
+    for (svc, stop, server) in others {
+        let _ = stop.send(());
+        let _ = server.await;
+        svc.store().close();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use super::Database;
 use crate::ledger::LedgerState;
-use crate::sql::{Conn, PgConn, params};
+use crate::sql::{Conn, OptionalExtension, PgConn, params};
 use crate::{StoreError, WriteTx};
 
 /// How long a batch is retried across restarts and failovers before its callers are told the
@@ -209,16 +209,33 @@ fn attempt(
         )
         .map_err(before)?;
     if size as u64 != state.frontier.size() {
-        // Another node appended: take the ledger as it is now (the clock flag is this node's).
-        let clock = state.clock_unsynchronised.clone();
-        *state = crate::ledger::load_state(c).map_err(Failed::Before)?;
-        state.clock_unsynchronised = clock;
-        let stored = Frontier::from_edge(size as u64, &edge);
-        if stored.as_ref().map(Frontier::root) != Some(state.frontier.root()) {
-            return Err(Failed::Before(StoreError::Corrupt(
-                "the ledger's head does not match its entries; run `mamori verify`".into(),
-            )));
-        }
+        // Another node appended: take the tree's edge from the coordinator row, which that
+        // node wrote in the same transaction as its entries (`verify` re-derives it from the
+        // entries), and the newest time from the newest entry — entry times never go back.
+        // Not from the whole table: a scan per switch between nodes would cost more than
+        // the batch.
+        let frontier = Frontier::from_edge(size as u64, &edge).ok_or_else(|| {
+            Failed::Before(StoreError::Corrupt(
+                "the ledger's head is unreadable; run `mamori verify`".into(),
+            ))
+        })?;
+        let last_ts: Option<i64> = c
+            .query_row("SELECT ts FROM ledger WHERE idx = ?1", [size - 1], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(before)?;
+        let indexed_upto: Option<String> = c
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'indexed_upto'",
+                (),
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(before)?;
+        state.frontier = frontier;
+        state.last_ts = last_ts.unwrap_or(i64::MIN);
+        state.indexed_upto = indexed_upto.and_then(|v| v.parse().ok()).unwrap_or(0);
     }
     let first = state.frontier.size();
     for job in batch.iter_mut() {
