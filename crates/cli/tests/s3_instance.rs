@@ -60,17 +60,8 @@ fn verified(data: &std::path::Path) -> serde_json::Value {
 
 #[test]
 fn content_files_live_in_a_bucket_are_verified_backed_up_and_survive_its_loss() {
-    // SAFETY: the only test in this binary; set before any thread reads the environment.
-    // `populate` opens the instance in this process, which takes its S3 credentials from it.
-    unsafe {
-        for (k, v) in s3_env() {
-            std::env::set_var(k, v);
-        }
-    }
+    let moto = moto_with_files_bucket();
     let cluster = Cluster::start();
-    let moto = Moto::start();
-    let (ok, out) = moto.boto("s3.create_bucket(Bucket='files')");
-    assert!(ok, "{out}");
     let dir = tempfile::tempdir().unwrap();
     let url = cluster.database("clinic");
 

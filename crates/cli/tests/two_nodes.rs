@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,39 +15,6 @@ use std::time::{Duration, Instant};
 use mamori_testkit::nginx::Proxy;
 use mamori_testkit::postgres::Cluster;
 use support::*;
-
-fn start_node(data: &std::path::Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_mamori"))
-        .args([
-            "serve",
-            "--data",
-            data.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--insecure-http",
-        ])
-        .envs(s3_env())
-        .env("MAMORI_LOCKOUT_FAILURE_DELAY_MS", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if fresh()
-            .get(&format!("http://127.0.0.1:{port}/api/v1/health"))
-            .call()
-            .is_ok()
-        {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut child = child;
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("node on {port} did not start");
-}
 
 fn api(port: u16) -> String {
     format!("http://127.0.0.1:{port}/api/v1")
@@ -73,17 +40,8 @@ fn refusal(r: Result<ureq::Response, ureq::Error>) -> (u16, String, String) {
 
 #[test]
 fn two_nodes_behind_nginx_share_what_they_know_and_survive_one_killed() {
-    // SAFETY: the only test in this binary; set before any thread reads the environment.
-    // `populate` opens the instance in this process, which reads its S3 credentials from it.
-    unsafe {
-        for (k, v) in s3_env() {
-            std::env::set_var(k, v);
-        }
-    }
+    let moto = moto_with_files_bucket();
     let cluster = Cluster::start();
-    let moto = Moto::start();
-    let (ok, out) = moto.boto("s3.create_bucket(Bucket='files')");
-    assert!(ok, "{out}");
     let dir = tempfile::tempdir().unwrap();
     let blobs = format!(
         "s3://files/clinic?endpoint={}&region=us-east-1",
@@ -103,8 +61,8 @@ fn two_nodes_behind_nginx_share_what_they_know_and_survive_one_killed() {
     copy_dir(&node1, &node2);
 
     let (pa, pb) = (free_port(), free_port());
-    let mut a = start_node(&node1, pa);
-    let mut b = start_node(&node2, pb);
+    let mut a = serve_with(&node1, pa, &s3_env());
+    let mut b = serve_with(&node2, pb, &s3_env());
     let proxy = Proxy::start(&[pa, pb]);
     let via = api(proxy.port());
 

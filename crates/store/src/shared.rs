@@ -68,13 +68,7 @@ impl Store {
     /// the waiters queue in memory; across nodes the first in each node's queue waits on the
     /// database.
     pub async fn turn(&self, name: &str) -> Result<Turn, StoreError> {
-        let local = self.local_turn(name).lock_owned().await;
-        let mut turn = Turn {
-            local: Some(local),
-            store: self.clone(),
-            name: name.to_owned(),
-            pg: None,
-        };
+        let mut turn = self.held_turn(self.local_turn(name).lock_owned().await, name);
         if self.on_postgres() {
             let (store, key) = (self.clone(), lock_key(name));
             turn.pg = Some(
@@ -93,6 +87,16 @@ impl Store {
             );
         }
         Ok(turn)
+    }
+
+    /// A turn held in this process so far (the database's lock is added on PostgreSQL).
+    fn held_turn(&self, local: OwnedMutexGuard<()>, name: &str) -> Turn {
+        Turn {
+            local: Some(local),
+            store: self.clone(),
+            name: name.to_owned(),
+            pg: None,
+        }
     }
 
     fn releasing(&self, name: &str) -> bool {
@@ -118,12 +122,7 @@ impl Store {
             }
             Err(_) => return Ok(None),
         };
-        let mut turn = Turn {
-            local: Some(local),
-            store: self.clone(),
-            name: name.to_owned(),
-            pg: None,
-        };
+        let mut turn = self.held_turn(local, name);
         if self.on_postgres() {
             let (store, key) = (self.clone(), lock_key(name));
             let got = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {

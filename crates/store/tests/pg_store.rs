@@ -328,11 +328,10 @@ async fn two_nodes_share_turns_and_short_lived_values() {
     for w in writes {
         w.await.unwrap().unwrap();
     }
-    let check = mamori_store::postgres::verify_ledger(
-        &mamori_store::postgres::connect(&db).await.unwrap(),
-    )
-    .await
-    .unwrap();
+    let check =
+        mamori_store::postgres::verify_ledger(&mamori_store::postgres::connect(&db).await.unwrap())
+            .await
+            .unwrap();
     assert!(check.problems.is_empty(), "{:?}", check.problems);
     assert_eq!(check.size, 200);
     assert_eq!(b.reader().unwrap().get().ledger_size().unwrap(), 200);

@@ -187,6 +187,11 @@ pub fn free_port() -> u16 {
 }
 
 pub fn serve(data: &std::path::Path, port: u16) -> Child {
+    serve_with(data, port, &[])
+}
+
+/// `serve` with further environment (S3 credentials for a node whose files are in a bucket).
+pub fn serve_with(data: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_mamori"))
         .args([
             "serve",
@@ -198,6 +203,7 @@ pub fn serve(data: &std::path::Path, port: u16) -> Child {
             "--insecure-http",
         ])
         .env("MAMORI_LOCKOUT_FAILURE_DELAY_MS", "0")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -264,6 +270,24 @@ pub fn s3_env() -> Vec<(&'static str, &'static str)> {
         ("AWS_ACCESS_KEY_ID", mamori_testkit::moto::ACCESS_KEY),
         ("AWS_SECRET_ACCESS_KEY", mamori_testkit::moto::SECRET_KEY),
     ]
+}
+
+/// moto with an empty bucket `files`, and this process's environment holding the S3
+/// credentials (for an instance opened in the test that keeps its files there).
+///
+/// Call it first, from a test that is alone in its binary: it sets the environment.
+#[allow(dead_code)]
+pub fn moto_with_files_bucket() -> Moto {
+    // SAFETY: called before the test starts threads of its own, in a binary of one test.
+    unsafe {
+        for (k, v) in s3_env() {
+            std::env::set_var(k, v);
+        }
+    }
+    let moto = Moto::start();
+    let (ok, out) = moto.boto("s3.create_bucket(Bucket='files')");
+    assert!(ok, "{out}");
+    moto
 }
 
 pub fn mamori_s3(args: &[&str]) -> (bool, String) {
