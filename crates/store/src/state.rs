@@ -65,6 +65,11 @@ pub const NOT_COVERED_TABLES: &[(&str, &str)] = &[
 /// and whose editing grants nothing.
 pub const NOT_COVERED_COLUMNS: &[(&str, &str, &str)] = &[
     (
+        "*",
+        "rowid",
+        "PostgreSQL's stand-in for SQLite's implicit rowid in a table with a primary key of its own: the order rows were inserted in, which some lists follow; as on SQLite, not one of the row's facts (where a table has no other key, rowid is its key and covered)",
+    ),
+    (
         "sessions",
         "last_seen_at",
         "a session's last activity, written at most every 30 s to run the idle timeout; editing it only shortens or lengthens an idle period",
