@@ -25,12 +25,29 @@ pub(crate) const EPHEMERAL_DDL: &str = "CREATE UNLOGGED TABLE IF NOT EXISTS ephe
      (key text PRIMARY KEY, value bytea NOT NULL, expires bigint NOT NULL)";
 
 /// The in-process half: turns among this node's tasks, and on SQLite the values.
-#[derive(Default)]
 pub(crate) struct Local {
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Turns dropped whose database lock is being released (on a blocking thread).
     releasing: Mutex<HashMap<String, usize>>,
     values: Mutex<HashMap<String, (Vec<u8>, i64)>>,
+    /// Database turns held at once by this node, each on a connection of its own: sign-ins
+    /// to many accounts at once wait here, in memory, instead of opening connections until
+    /// the server refuses more.
+    db_turns: Arc<tokio::sync::Semaphore>,
+}
+
+/// Database turns one node holds at once.
+const DB_TURNS: usize = 32;
+
+impl Default for Local {
+    fn default() -> Self {
+        Self {
+            turns: Default::default(),
+            releasing: Default::default(),
+            values: Default::default(),
+            db_turns: Arc::new(tokio::sync::Semaphore::new(DB_TURNS)),
+        }
+    }
 }
 
 /// A turn on `name`, held until dropped, across every node of the instance.
@@ -38,8 +55,10 @@ pub struct Turn {
     local: Option<OwnedMutexGuard<()>>,
     store: Store,
     name: String,
-    /// PostgreSQL: the connection holding the advisory lock.
+    /// PostgreSQL: the connection holding the advisory lock, and its place among the
+    /// node's database turns.
     pg: Option<(PgConn, i64)>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl std::fmt::Debug for Turn {
@@ -70,6 +89,7 @@ impl Store {
     pub async fn turn(&self, name: &str) -> Result<Turn, StoreError> {
         let mut turn = self.held_turn(self.local_turn(name).lock_owned().await, name);
         if self.on_postgres() {
+            turn.permit = Some(self.db_turn_permit().await?);
             let (store, key) = (self.clone(), lock_key(name));
             turn.pg = Some(
                 tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
@@ -96,7 +116,17 @@ impl Store {
             store: self.clone(),
             name: name.to_owned(),
             pg: None,
+            permit: None,
         }
+    }
+
+    async fn db_turn_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
+        self.shared
+            .db_turns
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)
     }
 
     fn releasing(&self, name: &str) -> bool {
@@ -124,17 +154,22 @@ impl Store {
         };
         let mut turn = self.held_turn(local, name);
         if self.on_postgres() {
+            turn.permit = Some(self.db_turn_permit().await?);
             let (store, key) = (self.clone(), lock_key(name));
             let got = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
                 let c = store.lock_connection()?;
-                let ok: bool =
-                    Conn::Pg(&c)
-                        .query_row("SELECT pg_try_advisory_lock(?1)", [key], |r| r.get(0))?;
-                if ok {
-                    Ok(Some((c, key)))
-                } else {
-                    store.give_back_lock_connection(c);
-                    Ok(None)
+                match Conn::Pg(&c).query_row("SELECT pg_try_advisory_lock(?1)", [key], |r| {
+                    r.get::<_, bool>(0)
+                }) {
+                    Ok(true) => Ok(Some((c, key))),
+                    Ok(false) => {
+                        store.give_back_lock_connection(c);
+                        Ok(None)
+                    }
+                    Err(e) => {
+                        store.discard_lock_connection(c);
+                        Err(e.into())
+                    }
                 }
             })
             .await
@@ -258,6 +293,7 @@ impl Drop for Turn {
         let local = self.local.take();
         let (store, name) = (self.store.clone(), std::mem::take(&mut self.name));
         let pg = self.pg.take();
+        let permit = self.permit.take();
         let on_pg = pg.is_some();
         if on_pg {
             *store
@@ -283,6 +319,7 @@ impl Drop for Turn {
                     store.discard_lock_connection(c);
                 }
             }
+            drop(permit);
             drop(local);
             if on_pg {
                 // After the local lock: a `try_turn` that saw it held waits for it meanwhile.

@@ -312,6 +312,37 @@ async fn two_nodes_share_turns_and_short_lived_values() {
         None,
         "expired"
     );
+    // Sign-ins to many accounts at once: turns beyond the node's database share wait in
+    // memory; the connections to the server stay bounded.
+    let mut many = Vec::new();
+    for n in 0..120 {
+        let a = a.clone();
+        many.push(tokio::spawn(async move {
+            let t = a.turn(&format!("sign-in {n}")).await.unwrap();
+            // Longer than a reader waits before opening a connection beyond the pool.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            drop(t);
+        }));
+    }
+    let mut connections = 0i64;
+    while !many.iter().all(|t| t.is_finished()) {
+        let now: i64 = cluster
+            .psql(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = 'shared'",
+            )
+            .parse()
+            .unwrap();
+        connections = connections.max(now);
+    }
+    for t in many {
+        t.await.unwrap();
+    }
+    assert!(
+        connections <= 60,
+        "{connections} connections during the burst"
+    );
+
     // Neither the values nor the turns are in the ledger.
     assert_eq!(a.reader().unwrap().get().ledger_size().unwrap(), 0);
 
