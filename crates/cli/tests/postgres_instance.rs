@@ -69,27 +69,9 @@ fn an_instance_lives_on_postgresql_is_verified_backed_up_and_migrated_there() {
     let o = mamori(&["backup", "keygen", "--out", key.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let nas = dir.path().join("nas");
-    let o = mamori(&[
-        "backup",
-        "run",
-        "--data",
-        data.to_str().unwrap(),
-        "--target",
-        nas.to_str().unwrap(),
-        "--key-file",
-        key.to_str().unwrap(),
-    ]);
+    let o = backup("run", &data, &nas, &key, &[]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = mamori(&[
-        "backup",
-        "drill",
-        "--data",
-        data.to_str().unwrap(),
-        "--target",
-        nas.to_str().unwrap(),
-        "--key-file",
-        key.to_str().unwrap(),
-    ]);
+    let o = backup("drill", &data, &nas, &key, &[]);
     let drill = text(&o);
     assert!(o.status.success(), "{drill}");
     assert!(drill.contains("この世代から復旧できます"), "{drill}");

@@ -161,31 +161,19 @@ fn content_files_live_in_a_bucket_are_verified_backed_up_and_survive_its_loss() 
     let o = mamori(&["backup", "keygen", "--out", key.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let nas = dir.path().join("nas");
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "backup",
-            "--data",
-            data.to_str().unwrap(),
-            "--target",
-            nas.to_str().unwrap(),
-            "--key-file",
-            key.to_str().unwrap(),
-        ];
-        args.splice(1..1, extra.iter().copied().take(1));
-        args.extend_from_slice(&extra[1..]);
-        mamori_s3(&args)
-    };
-    let (ok, out) = run(&["run"]);
-    assert!(ok, "{out}");
+    // The process's environment holds the S3 credentials (moto_with_files_bucket).
+    let o = backup("run", &data, &nas, &key, &[]);
+    assert!(o.status.success(), "{}", text(&o));
     let scratch = dir.path().join("scratch");
-    let (ok, drill) = run(&[
+    let o = backup(
         "drill",
-        "--keep",
-        "--json",
-        "--scratch",
-        scratch.to_str().unwrap(),
-    ]);
-    assert!(ok, "{drill}");
+        &data,
+        &nas,
+        &key,
+        &["--keep", "--json", "--scratch", scratch.to_str().unwrap()],
+    );
+    let drill = text(&o);
+    assert!(o.status.success(), "{drill}");
     let report = json_in(&drill);
     assert_eq!(report["ok"], true, "{report}");
     let restored = std::path::PathBuf::from(report["kept_at"].as_str().unwrap());

@@ -596,3 +596,36 @@ mod login_properties {
         }
     }
 }
+
+#[cfg(test)]
+mod blob_config {
+    use super::*;
+
+    fn refusal(url: &str, blobs: &str) -> String {
+        let mut c = Config::new("試験");
+        c.database.url = url.into();
+        c.database.blobs = blobs.into();
+        match blob_backend(&c) {
+            Err(e) => e.message,
+            Ok(_) => panic!("{blobs} was accepted"),
+        }
+    }
+
+    /// The bucket is operator input: what cannot be used is refused in Japanese, saying what
+    /// to write, before anything connects anywhere.
+    #[test]
+    fn a_bucket_that_cannot_be_used_is_refused_with_what_to_write() {
+        assert!(blob_backend(&Config::new("試験")).unwrap().is_none());
+        let alone = refusal("", "s3://files/clinic?endpoint=http://127.0.0.1:9&region=x");
+        assert!(alone.contains("[database] url"), "{alone}");
+        let pg = "postgres://mamori@127.0.0.1/mamori";
+        for bad in [
+            "/srv/files",
+            "file:///srv/files",
+            "https://s3.example.jp/files",
+        ] {
+            let m = refusal(pg, bad);
+            assert!(m.contains("s3://バケット/接頭辞"), "{bad}: {m}");
+        }
+    }
+}

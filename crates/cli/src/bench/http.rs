@@ -315,27 +315,11 @@ pub fn run(o: &Options) -> Result<(), String> {
             record,
         } = session(&svc).await?;
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(mamori_web::serve(svc.clone(), listener, async {
-            let _ = stopped.await;
-        }));
+        let served = Served::start(&svc).await?;
+        let addr = served.addr;
         let base = format!("http://{addr}/api/v1");
-        let q = "%E3%82%A4"; // イ
         let record_url = format!("{base}/records/{record}");
-        let endpoints = [
-            ("GET /health", format!("{base}/health")),
-            ("GET /auth/me", format!("{base}/auth/me")),
-            ("GET /records/{id}", record_url.clone()),
-            ("GET /patients?q=イ", format!("{base}/patients?q={q}")),
-            (
-                "GET /patients/{id}/records",
-                format!("{base}/patients/{patient}/records"),
-            ),
-        ];
+        let endpoints = endpoints(&base, &patient, record);
         let entries = || {
             svc.store()
                 .reader()
@@ -426,8 +410,7 @@ pub fn run(o: &Options) -> Result<(), String> {
                 rss_mib()
             );
         }
-        let _ = stop.send(());
-        let _ = server.await;
+        served.stop().await;
         svc.store().close();
         Ok::<(), String>(())
     })?;
@@ -436,6 +419,47 @@ pub fn run(o: &Options) -> Result<(), String> {
     }
     drop(tmp);
     Ok(())
+}
+
+/// The endpoints read, named, in the order every table prints them.
+fn endpoints(base: &str, patient: &str, record: i64) -> [(&'static str, String); 5] {
+    let q = "%E3%82%A4"; // イ
+    [
+        ("GET /health", format!("{base}/health")),
+        ("GET /auth/me", format!("{base}/auth/me")),
+        ("GET /records/{id}", format!("{base}/records/{record}")),
+        ("GET /patients?q=イ", format!("{base}/patients?q={q}")),
+        (
+            "GET /patients/{id}/records",
+            format!("{base}/patients/{patient}/records"),
+        ),
+    ]
+}
+
+/// One node's HTTP server on a free port of 127.0.0.1, until stopped.
+struct Served {
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    async fn start(svc: &Arc<Service>) -> Result<Self, String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(mamori_web::serve(svc.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self { addr, stop, server })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+    }
 }
 
 /// The demo doctor signed in, with a patient and one of their records to read.
@@ -521,28 +545,15 @@ fn on_postgres(
             patient,
             record,
         } = session(&svc).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(mamori_web::serve(svc.clone(), listener, async {
-            let _ = stopped.await;
-        }));
+        let served = Served::start(&svc).await?;
+        let addr = served.addr;
         let base = format!("http://{addr}/api/v1");
-        let q = "%E3%82%A4"; // イ
-        let urls = [
-            format!("{base}/health"),
-            format!("{base}/auth/me"),
-            format!("{base}/records/{record}"),
-            format!("{base}/patients?q={q}"),
-            format!("{base}/patients/{patient}/records"),
-        ];
+        let urls = endpoints(&base, &patient, record);
         println!(
             "the same on PostgreSQL (÷SQLite: against the same endpoint on SQLite above, same run)"
         );
         header("÷SQLite");
-        for ((name, before), url) in on_sqlite.iter().zip(&urls) {
+        for ((name, before), (_, url)) in on_sqlite.iter().zip(&urls) {
             let f = wrk_async(url, &ok.token, o.connections, o.seconds, None).await?;
             row(name, &f, before.requests_per_sec);
         }
@@ -564,8 +575,7 @@ fn on_postgres(
         if o.nodes >= 2 {
             behind_proxy(dir, addr.port(), &ok.token, &record, o).await?;
         }
-        let _ = stop.send(());
-        let _ = server.await;
+        served.stop().await;
         svc.store().close();
         Ok::<(), String>(())
     })
@@ -601,15 +611,9 @@ async fn behind_proxy(
         let copy = dir.with_file_name(format!("node{n}"));
         copy_tree(dir, &copy).map_err(|e| e.to_string())?;
         let svc = mamori_service::instance::open(&copy).map_err(|e| e.message)?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        ports.push(listener.local_addr().map_err(|e| e.to_string())?.port());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(mamori_web::serve(svc.clone(), listener, async {
-            let _ = stopped.await;
-        }));
-        others.push((svc, stop, server));
+        let served = Served::start(&svc).await?;
+        ports.push(served.addr.port());
+        others.push((svc, served));
     }
     let path = format!("/api/v1/records/{record}");
     let direct = wrk_async(
@@ -641,9 +645,8 @@ async fn behind_proxy(
         .await?;
         row(&label, &f, direct.requests_per_sec);
     }
-    for (svc, stop, server) in others {
-        let _ = stop.send(());
-        let _ = server.await;
+    for (svc, served) in others {
+        served.stop().await;
         svc.store().close();
     }
     Ok(())

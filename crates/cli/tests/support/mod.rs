@@ -33,6 +33,23 @@ pub fn assert_prints(out: &Output, lines: &[&str]) -> String {
     text
 }
 
+/// `mamori backup <what> --data … --target … --key-file …` and `extra`.
+#[allow(dead_code)]
+pub fn backup(what: &str, data: &Path, target: &Path, key: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "backup",
+        what,
+        "--data",
+        data.to_str().unwrap(),
+        "--target",
+        target.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    mamori(&args)
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "{}{}",

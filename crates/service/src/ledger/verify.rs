@@ -391,9 +391,10 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
 
     // Files no row refers to: content of a refused or interrupted write (serve removes them
     // after ORPHAN_AGE), reported so that nothing stored goes unaccounted for.
+    let blobs = crate::instance::blob_store(dir)?;
     {
         let referenced: HashSet<String> = r.blob_ids()?.into_iter().collect();
-        let orphans = crate::instance::blob_store(dir)?
+        let orphans = blobs
             .files()?
             .into_iter()
             .filter(|(sha, _)| !referenced.contains(sha))
@@ -417,7 +418,6 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     rep.not_covered = not_covered();
 
     // Versions: each row must match what the ledger last recorded about it.
-    let blobs = crate::instance::blob_store(dir)?;
     let mut blob_ok: HashSet<String> = HashSet::new();
     let mut check_blob = |sha: &str, what: &str, rep: &mut VerifyReport| -> Option<Vec<u8>> {
         match blobs.get(sha) {
