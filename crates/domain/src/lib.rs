@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod bookkeeping;
 pub mod content;
 pub mod date;
 pub mod error;

@@ -33,10 +33,14 @@ pub enum Action {
     /// In an emergency, open one patient's records beyond the role's rights for a limited
     /// time, giving a reason (break-glass; reviewed afterwards).
     BreakGlass,
+    /// Open, search and download the facility's transaction documents (電子取引データ).
+    ReadTransactions,
+    /// Register transaction documents and record corrections (訂正) and cancellations.
+    WriteTransactions,
 }
 
 impl Action {
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 12] = [
         Action::Read,
         Action::Write,
         Action::Finalise,
@@ -47,6 +51,8 @@ impl Action {
         Action::AdminAccounts,
         Action::AdminSettings,
         Action::BreakGlass,
+        Action::ReadTransactions,
+        Action::WriteTransactions,
     ];
 
     /// Whether the action applies to a record kind (otherwise it is facility-wide).
@@ -73,6 +79,8 @@ impl Action {
             Action::AdminAccounts => "admin_accounts",
             Action::AdminSettings => "admin_settings",
             Action::BreakGlass => "break_glass",
+            Action::ReadTransactions => "transactions_read",
+            Action::WriteTransactions => "transactions_write",
         }
     }
 
@@ -88,6 +96,8 @@ impl Action {
             Action::AdminAccounts => "アカウント管理",
             Action::AdminSettings => "設定管理",
             Action::BreakGlass => "非常時アクセス",
+            Action::ReadTransactions => "取引書類の閲覧",
+            Action::WriteTransactions => "取引書類の登録・訂正",
         }
     }
 }
@@ -332,6 +342,13 @@ pub fn default_roles() -> Vec<Role> {
             &["admin_accounts", "admin_settings"],
         ),
         role("auditor", "監査担当", "Auditor", &["read_audit"]),
+        // 電子帳簿保存法: the clinic's invoices and receipts, nothing of the patients'.
+        role(
+            "accountant",
+            "経理担当",
+            "Accounting",
+            &["transactions_read", "transactions_write"],
+        ),
         role("maintenance", "保守要員", "Maintenance engineer", &[]),
     ]
 }

@@ -510,6 +510,74 @@ INSERT INTO certificates_v2 SELECT * FROM certificates;
 DROP TABLE certificates;
 ALTER TABLE certificates_v2 RENAME TO certificates;
 "#,
+    // 13: 電子帳簿保存法 — the facility's transaction documents. A document's current fields
+    // (the search columns, indexed) in `tx_documents`; every version, never changed or removed,
+    // in `tx_versions`; each file's RFC 3161 time-stamp token in `tx_stamps`.
+    r#"
+CREATE TABLE tx_documents (
+    id INTEGER PRIMARY KEY,
+    current_version INTEGER NOT NULL,
+    doc_type TEXT NOT NULL CHECK (doc_type IN ('invoice', 'receipt', 'quotation', 'contract', 'delivery', 'order', 'other')),
+    direction TEXT NOT NULL CHECK (direction IN ('received', 'issued')),
+    transaction_date TEXT,
+    amount INTEGER CHECK (amount IS NULL OR amount >= 0),
+    counterparty TEXT,
+    counterparty_key TEXT,
+    registration_number TEXT,
+    document_number TEXT,
+    received_on TEXT,
+    file_sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    status TEXT NOT NULL CHECK (status IN ('active', 'cancelled')),
+    retention_until TEXT NOT NULL,
+    stamp_due TEXT,
+    registered_at INTEGER NOT NULL,
+    registered_by INTEGER REFERENCES accounts(id),
+    updated_at INTEGER NOT NULL,
+    stamp_attempts INTEGER NOT NULL DEFAULT 0,
+    stamp_next_at INTEGER,
+    stamp_error TEXT
+);
+CREATE INDEX tx_documents_by_date ON tx_documents(transaction_date, id);
+CREATE INDEX tx_documents_by_amount ON tx_documents(amount, id);
+CREATE INDEX tx_documents_by_counterparty ON tx_documents(counterparty_key, id);
+CREATE INDEX tx_documents_by_file ON tx_documents(file_sha256);
+CREATE INDEX tx_documents_stamp_pending ON tx_documents(stamp_next_at) WHERE stamp_next_at IS NOT NULL;
+CREATE TRIGGER tx_documents_never_deleted BEFORE DELETE ON tx_documents
+BEGIN SELECT RAISE(ABORT, 'transaction documents are never deleted'); END;
+
+CREATE TABLE tx_versions (
+    document_id INTEGER NOT NULL REFERENCES tx_documents(id),
+    version_no INTEGER NOT NULL,
+    fields TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    file_name TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    change TEXT NOT NULL CHECK (change IN ('registered', 'corrected', 'cancelled')),
+    reason TEXT,
+    entered_by INTEGER REFERENCES accounts(id),
+    entered_at INTEGER NOT NULL,
+    PRIMARY KEY (document_id, version_no)
+) WITHOUT ROWID;
+CREATE TRIGGER tx_versions_immutable BEFORE UPDATE ON tx_versions
+BEGIN SELECT RAISE(ABORT, 'transaction document versions are immutable'); END;
+CREATE TRIGGER tx_versions_never_deleted BEFORE DELETE ON tx_versions
+BEGIN SELECT RAISE(ABORT, 'transaction document versions are never deleted'); END;
+
+CREATE TABLE tx_stamps (
+    document_id INTEGER NOT NULL REFERENCES tx_documents(id),
+    file_sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    token BLOB NOT NULL,
+    gen_time INTEGER NOT NULL,
+    tsa TEXT NOT NULL,
+    development INTEGER NOT NULL CHECK (development IN (0, 1)),
+    stamped_at INTEGER NOT NULL,
+    PRIMARY KEY (document_id, file_sha256)
+) WITHOUT ROWID;
+CREATE TRIGGER tx_stamps_immutable BEFORE UPDATE ON tx_stamps
+BEGIN SELECT RAISE(ABORT, 'time-stamps are immutable'); END;
+CREATE TRIGGER tx_stamps_never_deleted BEFORE DELETE ON tx_stamps
+BEGIN SELECT RAISE(ABORT, 'time-stamps are never deleted'); END;
+"#,
 ];
 
 /// The schema this build writes.
