@@ -28,6 +28,7 @@ pub const STAFF: &[(&str, &str, &str)] = &[
     ("mt.ito", "伊藤 彩", "lab_technician"),
     ("clerk.nakamura", "中村 由美", "clerk"),
     ("audit.kato", "加藤 誠", "auditor"),
+    ("keiri.kimura", "木村 恵", "accountant"),
     ("se.yoshida", "吉田 大輔", "maintenance"),
 ];
 
@@ -455,6 +456,7 @@ async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), Ser
     }
     svc.login("admin", DEMO_PASSWORD, None).await?;
     seed_compliance(svc, &admin).await?;
+    crate::demo_books::seed(svc, &by("keiri.kimura"), clock.now()).await?;
     // The ledger verified once set up, as `serve` does every `ledger.verify_interval_hours`.
     svc.verify_and_record(None).await?;
     Ok(())

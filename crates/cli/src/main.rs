@@ -6,6 +6,7 @@ mod bench;
 mod ca;
 mod compliance;
 mod demo;
+mod demo_books;
 mod evidence;
 
 use mamori_service::ErrorCode;

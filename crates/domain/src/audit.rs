@@ -257,6 +257,20 @@ pub mod actions {
     /// A backup target is about to be erased (what it holds); then what was erased.
     pub const BACKUP_ERASE_PLANNED: &str = "backup.erase_planned";
     pub const BACKUP_ERASED: &str = "backup.erased";
+    // 電子帳簿保存法: the facility's transaction documents.
+    pub const TRANSACTION_REGISTERED: &str = "transaction.registered";
+    pub const TRANSACTION_CORRECTED: &str = "transaction.corrected";
+    pub const TRANSACTION_CANCELLED: &str = "transaction.cancelled";
+    pub const TRANSACTION_VIEWED: &str = "transaction.viewed";
+    pub const TRANSACTION_FILE_READ: &str = "transaction.file_read";
+    pub const TRANSACTION_SEARCHED: &str = "transaction.searched";
+    /// The whole set for a period downloaded (税務調査のダウンロードの求め).
+    pub const TRANSACTION_EXPORTED: &str = "transaction.exported";
+    pub const TRANSACTION_TIMESTAMPED: &str = "transaction.timestamped";
+    pub const TRANSACTION_TIMESTAMP_FAILED: &str = "transaction.timestamp_failed";
+    /// 一括検証: every time-stamp of a period checked.
+    pub const TRANSACTION_STAMPS_VERIFIED: &str = "transaction.stamps_verified";
+    pub const TRANSACTION_SETTINGS: &str = "transaction.settings_saved";
 }
 
 /// The facts of a version row that the ledger commits to.

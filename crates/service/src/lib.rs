@@ -18,6 +18,7 @@ pub mod compliance;
 pub mod evidence;
 pub mod ledger;
 pub mod records;
+pub mod transactions;
 
 // Shared by all of them.
 pub mod config;

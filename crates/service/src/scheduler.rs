@@ -239,6 +239,12 @@ impl Background {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "evidence sweep failed"),
                 }
+                // Transaction documents whose time-stamp failed at registration.
+                match s.transaction_stamp_sweep().await {
+                    Ok((0, 0)) => {}
+                    Ok((ok, failed)) => tracing::info!(ok, failed, "transaction stamps retried"),
+                    Err(e) => tracing::warn!(error = %e, "transaction stamp sweep failed"),
+                }
             }
         }));
         Background { tasks, lead }

@@ -456,3 +456,64 @@ impl WriteTx<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Store, StoreOptions};
+
+    /// Defence in depth behind `verify`: not even the application can rewrite or remove a
+    /// version, a stamp or a document.
+    #[test]
+    fn history_cannot_be_rewritten_or_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        store
+            .write_blocking(|tx| -> Result<(), StoreError> {
+                let sha = "ab".repeat(32);
+                tx.insert_blob(&sha, 1, "application/pdf", 0)?;
+                let w = TxWrite {
+                    doc_type: "invoice",
+                    direction: "received",
+                    transaction_date: Some("2026-11-30"),
+                    amount: Some(1),
+                    counterparty: None,
+                    counterparty_key: None,
+                    registration_number: None,
+                    document_number: None,
+                    received_on: None,
+                    retention_until: "2037-03-31",
+                    stamp_due: None,
+                    fields_json: "{}",
+                    file_sha256: &sha,
+                    file_name: "a.pdf",
+                    media_type: "application/pdf",
+                };
+                let id = tx.insert_tx_document(&w, None, 1)?;
+                tx.insert_tx_stamp(&TxStampRow {
+                    document_id: id,
+                    file_sha256: sha.clone(),
+                    token: vec![1],
+                    gen_time: 1,
+                    tsa: "t".into(),
+                    development: true,
+                    stamped_at: 1,
+                })?;
+                Ok(())
+            })
+            .unwrap();
+        for sql in [
+            "UPDATE tx_versions SET reason = 'x'",
+            "DELETE FROM tx_versions",
+            "DELETE FROM tx_documents",
+            "UPDATE tx_stamps SET gen_time = 2",
+            "DELETE FROM tx_stamps",
+        ] {
+            let r = store.write_blocking(move |tx| -> Result<usize, StoreError> {
+                Ok(tx.conn.execute(sql, ())?)
+            });
+            assert!(r.is_err(), "{sql} was allowed");
+        }
+        store.close();
+    }
+}

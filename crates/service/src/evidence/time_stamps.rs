@@ -190,3 +190,26 @@ impl Service {
         }
     }
 }
+
+impl Service {
+    /// Checks a stored RFC 3161 token over `digest` against the configured TSA roots (for
+    /// stamps made outside the evidence pillar: transaction documents).
+    pub(crate) fn check_time_stamp(&self, token: &[u8], digest: &[u8]) -> Result<TokenInfo> {
+        let anchors = self.evidence_anchors()?;
+        tsp::verify_token(token, digest, &anchors.tsa).map_err(from_evidence)
+    }
+}
+
+impl Service {
+    /// The TSA roots time-stamps are checked against, as PEM (put beside exported tokens so
+    /// they can be checked with `openssl ts -verify` elsewhere).
+    pub(crate) fn tsa_roots_pem(&self) -> Result<String> {
+        Ok(self
+            .evidence_anchors()?
+            .tsa
+            .iter()
+            .map(|c| c.to_pem())
+            .collect::<Vec<_>>()
+            .join(""))
+    }
+}

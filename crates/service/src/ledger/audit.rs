@@ -15,7 +15,7 @@ use crate::{Principal, Service};
 
 const JST_OFFSET_MS: i64 = 9 * 3_600_000;
 
-fn jst_datetime(ms: Millis) -> time::OffsetDateTime {
+pub(crate) fn jst_datetime(ms: Millis) -> time::OffsetDateTime {
     let offset = time::UtcOffset::from_hms(9, 0, 0).expect("valid offset");
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
