@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mamori_compliance::doc::Doc;
 use mamori_domain::bookkeeping::{
-    BookkeepingSettings, DocType, Direction, DocumentFields, InvoiceKind, RateAmount, calendar,
+    BookkeepingSettings, Direction, DocType, DocumentFields, InvoiceKind, RateAmount, calendar,
 };
 use mamori_service::transactions::{TxFile, TxInput};
 use mamori_service::{Principal, Service, ServiceError};
@@ -17,10 +17,19 @@ fn invoice_pdf(f: &DocumentFields) -> Vec<u8> {
     let mut d = Doc::new(format!("{title}（デモ）"));
     d.fields(vec![
         ("発行者".into(), f.counterparty.clone().unwrap_or_default()),
-        ("登録番号".into(), f.registration_number.clone().unwrap_or_default()),
+        (
+            "登録番号".into(),
+            f.registration_number.clone().unwrap_or_default(),
+        ),
         ("宛先".into(), f.recipient.clone().unwrap_or_default()),
-        ("取引年月日".into(), f.transaction_date.clone().unwrap_or_default()),
-        ("書類番号".into(), f.document_number.clone().unwrap_or_default()),
+        (
+            "取引年月日".into(),
+            f.transaction_date.clone().unwrap_or_default(),
+        ),
+        (
+            "書類番号".into(),
+            f.document_number.clone().unwrap_or_default(),
+        ),
         ("取引内容".into(), f.description.clone().unwrap_or_default()),
     ]);
     let rows = f
@@ -30,13 +39,22 @@ fn invoice_pdf(f: &DocumentFields) -> Vec<u8> {
             vec![
                 format!("{}%", r.rate),
                 mamori_domain::bookkeeping::invoice::yen(r.base),
-                r.tax.map(mamori_domain::bookkeeping::invoice::yen).unwrap_or_default(),
+                r.tax
+                    .map(mamori_domain::bookkeeping::invoice::yen)
+                    .unwrap_or_default(),
             ]
         })
         .collect();
-    d.table(&["税率", "対価の額（税抜）", "消費税額"], &[20, 40, 40], rows);
+    d.table(
+        &["税率", "対価の額（税抜）", "消費税額"],
+        &[20, 40, 40],
+        rows,
+    );
     if let Some(a) = f.amount {
-        d.para(format!("合計 {}", mamori_domain::bookkeeping::invoice::yen(a)));
+        d.para(format!(
+            "合計 {}",
+            mamori_domain::bookkeeping::invoice::yen(a)
+        ));
     }
     mamori_compliance::pdf::render(&d)
 }
@@ -113,9 +131,27 @@ pub async fn seed(svc: &Arc<Service>, clerk: &Principal, now: i64) -> Result<(),
         ..Default::default()
     };
     let mut docs = vec![
-        invoice(40, "東京メディカル株式会社", "T1180301018771", "TM-2026-0812", 120_000),
-        invoice(25, "ＡＢＣ薬品株式会社", "T4011001098993", "A-55190", 48_000),
-        invoice(9, "東京メディカル株式会社", "T1180301018771", "TM-2026-0911", 86_000),
+        invoice(
+            40,
+            "東京メディカル株式会社",
+            "T1180301018771",
+            "TM-2026-0812",
+            120_000,
+        ),
+        invoice(
+            25,
+            "ＡＢＣ薬品株式会社",
+            "T4011001098993",
+            "A-55190",
+            48_000,
+        ),
+        invoice(
+            9,
+            "東京メディカル株式会社",
+            "T1180301018771",
+            "TM-2026-0911",
+            86_000,
+        ),
         DocumentFields {
             doc_type: DocType::Receipt,
             transaction_date: Some(day(now, 12)),
@@ -125,7 +161,11 @@ pub async fn seed(svc: &Arc<Service>, clerk: &Principal, now: i64) -> Result<(),
             invoice_kind: Some(InvoiceKind::Simplified),
             registration_number: Some("T2120901007402".into()),
             description: Some("コピー用紙".into()),
-            rates: vec![RateAmount { rate: 10, base: 3_000, tax: Some(300) }],
+            rates: vec![RateAmount {
+                rate: 10,
+                base: 3_000,
+                tax: Some(300),
+            }],
             ..Default::default()
         },
         DocumentFields {

@@ -27,13 +27,25 @@ fn the_minimum_example() {
     assert_eq!(
         f.rates,
         [
-            RateAmount { rate: 10, base: 252_500, tax: Some(25_250) },
-            RateAmount { rate: 0, base: 3_490, tax: Some(0) },
+            RateAmount {
+                rate: 10,
+                base: 252_500,
+                tax: Some(25_250)
+            },
+            RateAmount {
+                rate: 0,
+                base: 3_490,
+                tax: Some(0)
+            },
         ]
     );
     let c = checks(f);
     // The placeholder registration number fails its check digit; everything else holds.
-    let failed: Vec<&str> = c.iter().filter(|c| !c.ok).map(|c| c.code.as_str()).collect();
+    let failed: Vec<&str> = c
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.code.as_str())
+        .collect();
     assert_eq!(failed, ["registration"], "{c:#?}");
     assert!(c.iter().any(|c| c.code == "total" && c.ok));
 }
@@ -46,11 +58,22 @@ fn the_nta_question_45_example() {
     assert_eq!(
         f.rates,
         [
-            RateAmount { rate: 8, base: 15_000, tax: Some(1_200) },
-            RateAmount { rate: 10, base: 2_000, tax: Some(200) },
+            RateAmount {
+                rate: 8,
+                base: 15_000,
+                tax: Some(1_200)
+            },
+            RateAmount {
+                rate: 10,
+                base: 2_000,
+                tax: Some(200)
+            },
         ]
     );
-    assert_eq!(f.description.as_deref(), Some("小麦粉、牛肉、キッチンペーパー"));
+    assert_eq!(
+        f.description.as_deref(),
+        Some("小麦粉、牛肉、キッチンペーパー")
+    );
     let c = checks(f);
     for code in ["required_items", "tax_rate_8", "tax_rate_10", "total"] {
         assert!(c.iter().any(|c| c.code == code && c.ok), "{code}: {c:#?}");

@@ -435,23 +435,25 @@ fn record_upgrade(svc: &Service) -> Result<()> {
     let now = svc.now();
     std::thread::scope(|sc| {
         sc.spawn(move || {
-            store.write_blocking(move |tx| -> std::result::Result<(), mamori_store::StoreError> {
-                // Built-in roles a later release adds (経理担当 with the 電帳法 pillar) arrive
-                // with the upgrade, in the same transaction as its entry.
-                let mut added = Vec::new();
-                for r in default_roles() {
-                    if tx.read().role(&r.code)?.is_none() {
-                        tx.save_role(&r, now)?;
-                        added.push(r.code.clone());
+            store.write_blocking(
+                move |tx| -> std::result::Result<(), mamori_store::StoreError> {
+                    // Built-in roles a later release adds (経理担当 with the 電帳法 pillar) arrive
+                    // with the upgrade, in the same transaction as its entry.
+                    let mut added = Vec::new();
+                    for r in default_roles() {
+                        if tx.read().role(&r.code)?.is_none() {
+                            tx.save_role(&r, now)?;
+                            added.push(r.code.clone());
+                        }
                     }
-                }
-                let mut event = event.clone();
-                if !added.is_empty() {
-                    event.detail["roles_added"] = serde_json::json!(added);
-                }
-                tx.append(&event)?;
-                Ok(())
-            })
+                    let mut event = event.clone();
+                    if !added.is_empty() {
+                        event.detail["roles_added"] = serde_json::json!(added);
+                    }
+                    tx.append(&event)?;
+                    Ok(())
+                },
+            )
         })
         .join()
     })

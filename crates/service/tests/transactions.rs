@@ -6,7 +6,7 @@ mod common;
 use std::io::Read;
 
 use common::*;
-use mamori_domain::bookkeeping::{DocType, Direction, DocumentFields, InvoiceKind, RateAmount};
+use mamori_domain::bookkeeping::{Direction, DocType, DocumentFields, InvoiceKind, RateAmount};
 use mamori_service::transactions::{StampVerdict, TxFile, TxInput, TxSearch};
 use mamori_service::{ErrorCode, Principal};
 
@@ -87,7 +87,11 @@ async fn only_the_roles_that_hold_the_right_may_register_or_read() {
     let d = today(&f);
     let ok = f
         .svc
-        .register_transaction(Some(&accountant), invoice(&d, 11_000, "医療材料株式会社"), pdf("a"))
+        .register_transaction(
+            Some(&accountant),
+            invoice(&d, 11_000, "医療材料株式会社"),
+            pdf("a"),
+        )
         .await
         .unwrap();
     assert!(ok.stamped, "{:?}", ok.stamp_error);
@@ -123,14 +127,22 @@ async fn register_correct_cancel_keeps_every_version_and_reason() {
     let d = today(&f);
     let w = f
         .svc
-        .register_transaction(Some(&acc), invoice(&d, 11_000, "医療材料株式会社"), pdf("v1"))
+        .register_transaction(
+            Some(&acc),
+            invoice(&d, 11_000, "医療材料株式会社"),
+            pdf("v1"),
+        )
         .await
         .unwrap();
     let v = f.svc.transaction(Some(&acc), w.id).await.unwrap();
     assert_eq!(v.versions.len(), 1);
     assert!(v.stamp.as_ref().is_some_and(|s| s.development));
     assert!(v.checks.iter().all(|c| c.ok), "{:#?}", v.checks);
-    assert!(v.warnings.iter().any(|w| w.contains("開発用TSA")), "{:?}", v.warnings);
+    assert!(
+        v.warnings.iter().any(|w| w.contains("開発用TSA")),
+        "{:?}",
+        v.warnings
+    );
 
     // A correction needs its reason and the version it started from.
     let mut fixed = invoice(&d, 12_100, "医療材料株式会社");
@@ -143,7 +155,14 @@ async fn register_correct_cancel_keeps_every_version_and_reason() {
     assert_eq!(e.field, Some("reason"));
     let c = f
         .svc
-        .correct_transaction(Some(&acc), w.id, 1, fixed.clone(), None, "金額の入力誤り".into())
+        .correct_transaction(
+            Some(&acc),
+            w.id,
+            1,
+            fixed.clone(),
+            None,
+            "金額の入力誤り".into(),
+        )
         .await
         .unwrap();
     assert_eq!(c.version, 2);
@@ -176,19 +195,39 @@ async fn register_correct_cancel_keeps_every_version_and_reason() {
     let v = f.svc.transaction(Some(&acc), w.id).await.unwrap();
     assert_eq!(v.document.status, "cancelled");
     let changes: Vec<&str> = v.versions.iter().map(|v| v.change.as_str()).collect();
-    assert_eq!(changes, ["registered", "corrected", "corrected", "cancelled"]);
+    assert_eq!(
+        changes,
+        ["registered", "corrected", "corrected", "cancelled"]
+    );
     assert_eq!(v.versions[1].reason.as_deref(), Some("金額の入力誤り"));
     assert_eq!(v.stamps.len(), 2, "both files keep their stamps");
     // The first file still opens.
-    let (_, _, first) = f.svc.transaction_file(Some(&acc), w.id, Some(1)).await.unwrap();
+    let (_, _, first) = f
+        .svc
+        .transaction_file(Some(&acc), w.id, Some(1))
+        .await
+        .unwrap();
     assert_eq!(first, pdf("v1").bytes);
     // Cancelled documents drop out of the default search but are found on request.
-    assert!(f.svc.search_transactions(Some(&acc), TxSearch::default()).await.unwrap().is_empty());
+    assert!(
+        f.svc
+            .search_transactions(Some(&acc), TxSearch::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let all = TxSearch {
         include_cancelled: true,
         ..Default::default()
     };
-    assert_eq!(f.svc.search_transactions(Some(&acc), all).await.unwrap().len(), 1);
+    assert_eq!(
+        f.svc
+            .search_transactions(Some(&acc), all)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     // No change can be made to a cancelled one.
     let e = f
         .svc
@@ -203,7 +242,8 @@ async fn register_correct_cancel_keeps_every_version_and_reason() {
         ("transaction.cancelled", "二重に登録したため"),
     ] {
         assert!(
-            ev.iter().any(|e| e["action"] == action && e["detail"]["reason"] == reason),
+            ev.iter()
+                .any(|e| e["action"] == action && e["detail"]["reason"] == reason),
             "{action}"
         );
     }
@@ -224,16 +264,26 @@ async fn bad_input_is_refused_by_field_and_nothing_is_kept() {
             pdf("cd"),
             "registration_number",
         ),
-        (invoice("2099-01-01", 100, "A"), pdf("future"), "transaction_date"),
+        (
+            invoice("2099-01-01", 100, "A"),
+            pdf("future"),
+            "transaction_date",
+        ),
         (invoice(&d, -100, "A"), pdf("neg"), "amount"),
         (
             invoice(&d, 100, "A"),
-            TxFile { name: "x.exe".into(), bytes: b"MZ\x90\x00".to_vec() },
+            TxFile {
+                name: "x.exe".into(),
+                bytes: b"MZ\x90\x00".to_vec(),
+            },
             "file",
         ),
         (
             invoice(&d, 100, "A"),
-            TxFile { name: "broken.xml".into(), bytes: b"<Invoice><oops".to_vec() },
+            TxFile {
+                name: "broken.xml".into(),
+                bytes: b"<Invoice><oops".to_vec(),
+            },
             "file",
         ),
         (
@@ -247,10 +297,20 @@ async fn bad_input_is_refused_by_field_and_nothing_is_kept() {
         ),
         (
             invoice(&d, 100, "A"),
-            TxFile { name: "huge.pdf".into(), bytes: [b"%PDF-".as_slice(), &vec![0u8; 21 * 1024 * 1024]].concat() },
+            TxFile {
+                name: "huge.pdf".into(),
+                bytes: [b"%PDF-".as_slice(), &vec![0u8; 21 * 1024 * 1024]].concat(),
+            },
             "file",
         ),
-        (invoice(&d, 100, "A"), TxFile { name: "empty.pdf".into(), bytes: vec![] }, "file"),
+        (
+            invoice(&d, 100, "A"),
+            TxFile {
+                name: "empty.pdf".into(),
+                bytes: vec![],
+            },
+            "file",
+        ),
     ];
     for (input, file, field) in cases {
         let e = f
@@ -260,7 +320,9 @@ async fn bad_input_is_refused_by_field_and_nothing_is_kept() {
             .unwrap_err();
         assert_eq!(e.field, Some(field), "{}", e.message);
         assert!(
-            e.message.chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c)),
+            e.message
+                .chars()
+                .any(|c| ('\u{3040}'..='\u{30ff}').contains(&c)),
             "in Japanese: {}",
             e.message
         );
@@ -270,7 +332,11 @@ async fn bad_input_is_refused_by_field_and_nothing_is_kept() {
     let mut printed = invoice(&d, 100, "A");
     printed.fields.registration_number = Some("T1234567890123".into());
     printed.as_printed = true;
-    let w = f.svc.register_transaction(Some(&acc), printed, pdf("printed")).await.unwrap();
+    let w = f
+        .svc
+        .register_transaction(Some(&acc), printed, pdf("printed"))
+        .await
+        .unwrap();
     let v = f.svc.transaction(Some(&acc), w.id).await.unwrap();
     assert!(v.checks.iter().any(|c| c.code == "registration" && !c.ok));
     // A duplicate: the same file, or the same counterparty's number and date.
@@ -282,14 +348,20 @@ async fn bad_input_is_refused_by_field_and_nothing_is_kept() {
     assert_eq!((e.code, e.field), (ErrorCode::Conflict, Some("file")));
     let mut numbered = invoice(&d, 100, "Ｃ商事");
     numbered.fields.document_number = Some("No.1".into());
-    f.svc.register_transaction(Some(&acc), numbered.clone(), pdf("n1")).await.unwrap();
+    f.svc
+        .register_transaction(Some(&acc), numbered.clone(), pdf("n1"))
+        .await
+        .unwrap();
     numbered.fields.counterparty = Some("株式会社 C商事".into());
     let e = f
         .svc
         .register_transaction(Some(&acc), numbered, pdf("n2"))
         .await
         .unwrap_err();
-    assert_eq!((e.code, e.field), (ErrorCode::Conflict, Some("document_number")));
+    assert_eq!(
+        (e.code, e.field),
+        (ErrorCode::Conflict, Some("document_number"))
+    );
 }
 
 #[tokio::test]
@@ -317,9 +389,17 @@ async fn a_jp_pint_file_fills_the_fields_and_its_checks_show() {
     assert_eq!(v.fields.counterparty.as_deref(), Some("株式会社 △△商事"));
     assert_eq!(v.versions[0].media_type, "application/xml");
     // The sample's registration number is the specification's placeholder: shown, not fixed.
-    let failed: Vec<&str> = v.checks.iter().filter(|c| !c.ok).map(|c| c.code.as_str()).collect();
+    let failed: Vec<&str> = v
+        .checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.code.as_str())
+        .collect();
     assert_eq!(failed, ["registration"]);
-    assert_eq!(v.fields.registration_number.as_deref(), Some("T1234567890123"));
+    assert_eq!(
+        v.fields.registration_number.as_deref(),
+        Some("T1234567890123")
+    );
 }
 
 #[tokio::test]
@@ -327,9 +407,13 @@ async fn search_bulk_verification_and_the_tax_officers_zip() {
     let (f, _, acc) = setup().await;
     let d = today(&f);
     let mut ids = Vec::new();
-    for (i, (amount, who)) in [(11_000, "医療材料株式会社"), (55_000, "ＡＢＣ薬品"), (3_300, "東京ガス株式会社")]
-        .into_iter()
-        .enumerate()
+    for (i, (amount, who)) in [
+        (11_000, "医療材料株式会社"),
+        (55_000, "ＡＢＣ薬品"),
+        (3_300, "東京ガス株式会社"),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let w = f
             .svc
@@ -350,15 +434,32 @@ async fn search_bulk_verification_and_the_tax_officers_zip() {
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(search(TxSearch { counterparty: "abc".into(), ..Default::default() }).await, [ids[1]]);
     assert_eq!(
-        search(TxSearch { min: "5000".into(), max: "20000".into(), ..Default::default() }).await,
+        search(TxSearch {
+            counterparty: "abc".into(),
+            ..Default::default()
+        })
+        .await,
+        [ids[1]]
+    );
+    assert_eq!(
+        search(TxSearch {
+            min: "5000".into(),
+            max: "20000".into(),
+            ..Default::default()
+        })
+        .await,
         [ids[0]]
     );
     assert_eq!(
-        search(TxSearch { from: d.clone(), to: d.clone(), counterparty: "株式会社".into(), ..Default::default() })
-            .await
-            .len(),
+        search(TxSearch {
+            from: d.clone(),
+            to: d.clone(),
+            counterparty: "株式会社".into(),
+            ..Default::default()
+        })
+        .await
+        .len(),
         3,
         "a corporate-form mark alone matches everything"
     );
@@ -371,7 +472,13 @@ async fn search_bulk_verification_and_the_tax_officers_zip() {
     assert_eq!((rep.documents, rep.stamps, rep.development), (3, 3, 3));
     assert!(rep.passed(), "{rep:#?}");
     // A file changed on disk is named by the bulk verification.
-    let sha = f.svc.transaction(Some(&acc), ids[0]).await.unwrap().document.file_sha256;
+    let sha = f
+        .svc
+        .transaction(Some(&acc), ids[0])
+        .await
+        .unwrap()
+        .document
+        .file_sha256;
     let path = f.data().join("blobs").join(&sha[..2]).join(&sha[2..]);
     std::fs::write(&path, b"%PDF-1.4 altered").unwrap();
     let rep = f
@@ -380,10 +487,11 @@ async fn search_bulk_verification_and_the_tax_officers_zip() {
         .await
         .unwrap();
     assert!(!rep.passed());
-    assert!(rep
-        .problems
-        .iter()
-        .any(|p| p.document == ids[0] && p.verdict == StampVerdict::FileChanged));
+    assert!(
+        rep.problems
+            .iter()
+            .any(|p| p.document == ids[0] && p.verdict == StampVerdict::FileChanged)
+    );
     std::fs::write(&path, pdf("s0").bytes).unwrap();
 
     let (zip, summary) = f
@@ -391,10 +499,16 @@ async fn search_bulk_verification_and_the_tax_officers_zip() {
         .export_transactions(Some(&acc), d.clone(), d.clone())
         .await
         .unwrap();
-    assert_eq!((summary.documents, summary.files, summary.stamps), (3, 3, 3));
+    assert_eq!(
+        (summary.documents, summary.files, summary.stamps),
+        (3, 3, 3)
+    );
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
     let mut index = Vec::new();
-    z.by_name("index.csv").unwrap().read_to_end(&mut index).unwrap();
+    z.by_name("index.csv")
+        .unwrap()
+        .read_to_end(&mut index)
+        .unwrap();
     assert!(index.starts_with(b"\xef\xbb\xbf"), "UTF-8 with BOM");
     let text = String::from_utf8(index[3..].to_vec()).unwrap();
     let lines: Vec<&str> = text.lines().collect();

@@ -128,14 +128,18 @@ pub struct TxQuery {
 }
 
 fn like_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 impl Reader<'_> {
     pub fn tx_document(&self, id: i64) -> Result<Option<TxDocumentRow>, StoreError> {
         Ok(self
             .conn
-            .prepare_cached(&format!("SELECT {DOC_COLUMNS} FROM tx_documents WHERE id = ?1"))?
+            .prepare_cached(&format!(
+                "SELECT {DOC_COLUMNS} FROM tx_documents WHERE id = ?1"
+            ))?
             .query_row([id], doc_row)
             .optional()?)
     }
@@ -188,7 +192,9 @@ impl Reader<'_> {
         let mut st = self.conn.prepare_cached(
             "SELECT id FROM tx_documents WHERE file_sha256 = ?1 AND status = 'active' ORDER BY id",
         )?;
-        Ok(st.query_map([sha256], |r| r.get(0))?.collect::<Result<_, _>>()?)
+        Ok(st
+            .query_map([sha256], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
     }
 
     /// An active document with the same counterparty, document number and date.
@@ -205,9 +211,10 @@ impl Reader<'_> {
                  AND COALESCE(transaction_date, '') = COALESCE(?3, '') AND status = 'active'
                  ORDER BY id LIMIT 1",
             )?
-            .query_row(params![counterparty_key, document_number, transaction_date], |r| {
-                r.get(0)
-            })
+            .query_row(
+                params![counterparty_key, document_number, transaction_date],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
@@ -285,7 +292,11 @@ impl Reader<'_> {
         } else {
             format!("WHERE {}", clauses.join(" AND "))
         };
-        let limit = if q.limit == 0 { 200 } else { q.limit.min(10_000) };
+        let limit = if q.limit == 0 {
+            200
+        } else {
+            q.limit.min(10_000)
+        };
         let sql = format!(
             "SELECT {DOC_COLUMNS} FROM tx_documents {filter}
              ORDER BY transaction_date IS NULL, transaction_date, id LIMIT {limit} OFFSET {}",
@@ -293,7 +304,9 @@ impl Reader<'_> {
         );
         let refs: Vec<&dyn ToValue> = values.iter().map(|v| v.as_ref()).collect();
         let mut st = self.conn.prepare(&sql)?;
-        Ok(st.query_map(refs.as_slice(), doc_row)?.collect::<Result<_, _>>()?)
+        Ok(st
+            .query_map(refs.as_slice(), doc_row)?
+            .collect::<Result<_, _>>()?)
     }
 }
 

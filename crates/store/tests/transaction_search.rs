@@ -51,11 +51,19 @@ struct Doc {
 fn matches(d: &Doc, q: &TxQuery) -> bool {
     let key = d.counterparty.as_deref().map(search_key);
     (q.include_cancelled || !d.cancelled)
-        && q.date_from.as_ref().is_none_or(|f| d.date.as_ref().is_some_and(|x| x >= f))
-        && q.date_to.as_ref().is_none_or(|t| d.date.as_ref().is_some_and(|x| x <= t))
-        && q.amount_min.is_none_or(|m| d.amount.is_some_and(|a| a >= m))
-        && q.amount_max.is_none_or(|m| d.amount.is_some_and(|a| a <= m))
-        && q.counterparty_key.as_ref().is_none_or(|k| key.as_ref().is_some_and(|x| x.contains(k.as_str())))
+        && q.date_from
+            .as_ref()
+            .is_none_or(|f| d.date.as_ref().is_some_and(|x| x >= f))
+        && q.date_to
+            .as_ref()
+            .is_none_or(|t| d.date.as_ref().is_some_and(|x| x <= t))
+        && q.amount_min
+            .is_none_or(|m| d.amount.is_some_and(|a| a >= m))
+        && q.amount_max
+            .is_none_or(|m| d.amount.is_some_and(|a| a <= m))
+        && q.counterparty_key
+            .as_ref()
+            .is_none_or(|k| key.as_ref().is_some_and(|x| x.contains(k.as_str())))
         && q.doc_type.as_ref().is_none_or(|t| t == d.doc_type)
         && q.missing.iter().all(|m| match m.as_str() {
             "transaction_date" => d.date.is_none(),
@@ -148,16 +156,31 @@ fn every_combination_matches_a_naive_scan() {
                     file_name: "x.pdf",
                     media_type: "application/pdf",
                 };
-                assert_eq!(tx.add_tx_version(id, 1, &w, "cancelled", "二重登録", None, 2)?, Some(2));
+                assert_eq!(
+                    tx.add_tx_version(id, 1, &w, "cancelled", "二重登録", None, 2)?,
+                    Some(2)
+                );
                 // A second cancellation of the same version is refused (None), not applied.
-                assert_eq!(tx.add_tx_version(id, 1, &w, "cancelled", "x", None, 3)?, None);
+                assert_eq!(
+                    tx.add_tx_version(id, 1, &w, "cancelled", "x", None, 3)?,
+                    None
+                );
                 Ok(())
             })
             .unwrap();
     }
     let guard = store.reader().unwrap();
     let r = guard.get();
-    let needles = ["abc商事", "医療材料", "%", "_", "100%", "田中", "ガス", "zzz"];
+    let needles = [
+        "abc商事",
+        "医療材料",
+        "%",
+        "_",
+        "100%",
+        "田中",
+        "ガス",
+        "zzz",
+    ];
     let mut checked = 0;
     for i in 0..400 {
         let mut q = TxQuery {
@@ -209,7 +232,10 @@ fn every_combination_matches_a_naive_scan() {
         assert_eq!(got, want, "query {q:?}");
         checked += want.len();
     }
-    assert!(checked > 10_000, "the queries found too little to mean much: {checked}");
+    assert!(
+        checked > 10_000,
+        "the queries found too little to mean much: {checked}"
+    );
     // Paging walks the same order.
     let page = |offset| {
         r.tx_search(&TxQuery {

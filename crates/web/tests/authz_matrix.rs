@@ -98,6 +98,18 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "saveComplianceProfile"
         | "facilityDocument" => vec!["sysadmin", "auditor"],
         "sealEvidence" => vec!["sysadmin"],
+        "searchTransactions"
+        | "registerTransaction"
+        | "bookkeepingSettings"
+        | "saveBookkeepingSettings"
+        | "checkRegistrationNumber"
+        | "verifyTransactionStamps"
+        | "exportTransactions"
+        | "getTransaction"
+        | "transactionFile"
+        | "transactionTimestamp"
+        | "correctTransaction"
+        | "cancelTransaction" => vec!["accountant"],
         "recordEvidence" => READERS.to_vec(),
         "exportRecordBundle"
         | "exportPatientBundle"
@@ -302,6 +314,8 @@ fn every_route_for_every_role() {
         r.body["id"].as_i64().unwrap()
     };
 
+    let (_, keiri_tok) = s.user(&admin, "keiri.matrix", "accountant");
+    let today = mamori_service::ledger::audit::jst_date(s.svc.now());
     let mut failures = Vec::new();
     let mut covered: BTreeSet<&str> = BTreeSet::new();
     for (i, role) in ROLES.iter().enumerate() {
@@ -854,6 +868,118 @@ fn every_route_for_every_role() {
         check(
             "facilityDocument",
             s.call("GET", "/compliance/documents/rules", t, None),
+        );
+        // Transaction documents (電子帳簿保存法), made by an accounting clerk for each role.
+        let tx_doc = |tag: String| -> i64 {
+            let file =
+                base64::engine::general_purpose::STANDARD.encode(format!("%PDF-1.4\n% {tag}\n"));
+            let r = s.call(
+                "POST",
+                "/transactions",
+                Some(&keiri_tok),
+                Some(
+                    json!({ "doc_type": "invoice", "transaction_date": today, "amount": 1100,
+                    "counterparty": "医療材料株式会社", "received_on": today,
+                    "file": { "name": "請求書.pdf", "content_base64": file } }),
+                ),
+            );
+            assert_eq!(r.status, 201, "{}", r.body);
+            r.body["id"].as_i64().unwrap()
+        };
+        let (tx_a, tx_b) = (tx_doc(format!("a{i}")), tx_doc(format!("b{i}")));
+        check(
+            "searchTransactions",
+            s.call(
+                "GET",
+                "/transactions?counterparty=%E5%8C%BB%E7%99%82&min=100",
+                t,
+                None,
+            ),
+        );
+        check(
+            "registerTransaction",
+            s.call(
+                "POST",
+                "/transactions",
+                t,
+                Some(json!({ "doc_type": "receipt", "transaction_date": today, "amount": 330,
+                    "counterparty": "文具店",
+                    "file": { "name": "領収書.pdf", "content_base64": base64::engine::general_purpose::STANDARD.encode(format!("%PDF-1.4\n% r{i}\n")) } })),
+            ),
+        );
+        check(
+            "getTransaction",
+            s.call("GET", &format!("/transactions/{tx_a}"), t, None),
+        );
+        check(
+            "transactionFile",
+            s.call("GET", &format!("/transactions/{tx_a}/file"), t, None),
+        );
+        check(
+            "transactionTimestamp",
+            s.call("GET", &format!("/transactions/{tx_a}/timestamp"), t, None),
+        );
+        check(
+            "correctTransaction",
+            s.call(
+                "POST",
+                &format!("/transactions/{tx_a}/corrections"),
+                t,
+                Some(json!({ "base_version": 1, "reason": "金額の誤り", "doc_type": "invoice",
+                    "transaction_date": today, "amount": 1210, "counterparty": "医療材料株式会社" })),
+            ),
+        );
+        check(
+            "cancelTransaction",
+            s.call(
+                "POST",
+                &format!("/transactions/{tx_b}/cancel"),
+                t,
+                Some(json!({ "base_version": 1, "reason": "二重登録" })),
+            ),
+        );
+        check(
+            "verifyTransactionStamps",
+            s.call(
+                "POST",
+                "/transactions/verify-stamps",
+                t,
+                Some(json!({ "from": today, "to": today })),
+            ),
+        );
+        check(
+            "exportTransactions",
+            s.call(
+                "GET",
+                &format!("/transactions/export?from={today}&to={today}"),
+                t,
+                None,
+            ),
+        );
+        check(
+            "bookkeepingSettings",
+            s.call("GET", "/transactions/settings", t, None),
+        );
+        check(
+            "saveBookkeepingSettings",
+            s.call(
+                "POST",
+                "/transactions/settings",
+                t,
+                Some(
+                    json!({ "legal_form": "medical_corporation", "fiscal_year_end_month": 3,
+                    "filing_extension": false, "loss_years": [], "processing_months": 0 }),
+                ),
+            ),
+        );
+        check(
+            "checkRegistrationNumber",
+            s.call(
+                "GET",
+                "/transactions/check-number?number=T1180301018771",
+                t,
+                None,
+            ),
         );
         check("backupStatus", s.call("GET", "/backup/status", t, None));
         check("metrics", s.call("GET", "/metrics", t, None));

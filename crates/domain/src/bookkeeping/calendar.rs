@@ -45,7 +45,20 @@ pub fn weekday(day: Day) -> u32 {
 
 fn days_in_month(y: i64, m: u32) -> u32 {
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][(m - 1) as usize]
+    [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ][(m - 1) as usize]
 }
 
 /// The last day of the month `day` is in.
@@ -211,11 +224,11 @@ mod tests {
         // Friday 2026-05-01 + 1: the Golden Week (5/2 Sat … 5/6 振替休日) is skipped.
         assert_eq!(format(add_business_days(ymd(2026, 5, 1), 1)), "2026-05-07");
         // 2026-12-25 (Fri) + 2: 12/28, then 1/4 (12/29–1/3 closed).
-        assert_eq!(format(add_business_days(ymd(2026, 12, 25), 2)), "2027-01-04");
         assert_eq!(
-            business_days_between(ymd(2026, 5, 1), ymd(2026, 5, 8)),
-            2
+            format(add_business_days(ymd(2026, 12, 25), 2)),
+            "2027-01-04"
         );
+        assert_eq!(business_days_between(ymd(2026, 5, 1), ymd(2026, 5, 8)), 2);
         assert_eq!(business_days_between(ymd(2026, 5, 8), ymd(2026, 5, 1)), 0);
     }
 }

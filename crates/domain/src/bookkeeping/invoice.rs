@@ -34,7 +34,11 @@ pub fn yen(n: i64) -> String {
         }
         out.push(c);
     }
-    if n < 0 { format!("-{out}円") } else { format!("{out}円") }
+    if n < 0 {
+        format!("-{out}円")
+    } else {
+        format!("{out}円")
+    }
 }
 
 /// The tax of `base` at `rate` percent, rounded down and up (the issuer chooses 切り捨て,
@@ -110,13 +114,21 @@ pub fn checks(f: &DocumentFields) -> Vec<Check> {
         check(
             "required_items",
             false,
-            format!("{}の記載事項が不足: {}", kind.label_ja(), missing.join("、")),
+            format!(
+                "{}の記載事項が不足: {}",
+                kind.label_ja(),
+                missing.join("、")
+            ),
         )
     });
     for r in &f.rates {
         let Some(tax) = r.tax else { continue };
         let (lo, hi) = tax_bounds(r.base, r.rate, f.amounts_include_tax);
-        let basis = if f.amounts_include_tax { "税込" } else { "税抜" };
+        let basis = if f.amounts_include_tax {
+            "税込"
+        } else {
+            "税抜"
+        };
         let expected = if lo == hi {
             yen(lo)
         } else {
@@ -145,7 +157,9 @@ pub fn checks(f: &DocumentFields) -> Vec<Check> {
     }
     if let Some(amount) = f.amount
         && !f.rates.is_empty()
-        && f.rates.iter().all(|r| r.tax.is_some() || f.amounts_include_tax)
+        && f.rates
+            .iter()
+            .all(|r| r.tax.is_some() || f.amounts_include_tax)
     {
         let base: i64 = f.rates.iter().map(|r| r.base).sum();
         let tax: i64 = f.rates.iter().filter_map(|r| r.tax).sum();
@@ -187,8 +201,16 @@ mod tests {
             description: Some("小麦粉※、牛肉※、キッチンペーパー（※は軽減税率対象）".into()),
             recipient: Some("株式会社 〇〇".into()),
             rates: vec![
-                RateAmount { rate: 8, base: 15_000, tax: Some(1_200) },
-                RateAmount { rate: 10, base: 2_000, tax: Some(200) },
+                RateAmount {
+                    rate: 8,
+                    base: 15_000,
+                    tax: Some(1_200),
+                },
+                RateAmount {
+                    rate: 10,
+                    base: 2_000,
+                    tax: Some(200),
+                },
             ],
             amount: Some(18_400),
             ..Default::default()
@@ -213,7 +235,11 @@ mod tests {
         // Rounding per line and adding up is not allowed: three lines of 税抜 105円 at 8%
         // (8.4 each, 8 × 3 = 24) against 315円 × 8% = 25.2 → 25 or 26.
         let mut f = qualified();
-        f.rates = vec![RateAmount { rate: 8, base: 315, tax: Some(24) }];
+        f.rates = vec![RateAmount {
+            rate: 8,
+            base: 315,
+            tax: Some(24),
+        }];
         f.amount = None;
         let c = checks(&f);
         let t = c.iter().find(|c| c.code == "tax_rate_8").unwrap();
@@ -227,7 +253,10 @@ mod tests {
         f.rates[0].tax = None;
         assert_eq!(
             missing_items(InvoiceKind::Qualified, &f),
-            ["税率ごとに区分した消費税額等", "書類の交付を受ける事業者の氏名又は名称"]
+            [
+                "税率ごとに区分した消費税額等",
+                "書類の交付を受ける事業者の氏名又は名称"
+            ]
         );
         // A 適格簡易請求書 needs neither the recipient nor, with the rate, the tax.
         assert!(missing_items(InvoiceKind::Simplified, &f).is_empty());

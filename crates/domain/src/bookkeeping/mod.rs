@@ -276,7 +276,12 @@ impl DocumentFields {
         clean(&mut self.document_number, "document_number", 100)?;
         clean(&mut self.recipient, "recipient", 200)?;
         clean(&mut self.description, "description", 2000)?;
-        check_date(&self.transaction_date, "transaction_date", "取引年月日", today)?;
+        check_date(
+            &self.transaction_date,
+            "transaction_date",
+            "取引年月日",
+            today,
+        )?;
         check_date(&self.received_on, "received_on", "受領日", today)?;
         check_amount(self.amount, "amount", "取引金額")?;
         if let Some(n) = &self.registration_number {
@@ -354,7 +359,10 @@ mod tests {
                 Box::new(|f| f.transaction_date = Some("2026-12-06".into())),
                 "transaction_date",
             ),
-            (Box::new(|f| f.received_on = Some("2099-01-01".into())), "received_on"),
+            (
+                Box::new(|f| f.received_on = Some("2099-01-01".into())),
+                "received_on",
+            ),
             (Box::new(|f| f.amount = Some(-1)), "amount"),
             (Box::new(|f| f.amount = Some(MAX_AMOUNT + 1)), "amount"),
             (
@@ -365,18 +373,35 @@ mod tests {
                 Box::new(|f| f.registration_number = Some("12345".into())),
                 "registration_number",
             ),
-            (Box::new(|f| f.counterparty = Some("あ".repeat(201))), "counterparty"),
+            (
+                Box::new(|f| f.counterparty = Some("あ".repeat(201))),
+                "counterparty",
+            ),
             (
                 Box::new(|f| {
                     f.rates = vec![
-                        RateAmount { rate: 10, base: 1, tax: None },
-                        RateAmount { rate: 10, base: 2, tax: None },
+                        RateAmount {
+                            rate: 10,
+                            base: 1,
+                            tax: None,
+                        },
+                        RateAmount {
+                            rate: 10,
+                            base: 2,
+                            tax: None,
+                        },
                     ]
                 }),
                 "rates",
             ),
             (
-                Box::new(|f| f.rates = vec![RateAmount { rate: 10, base: -5, tax: None }]),
+                Box::new(|f| {
+                    f.rates = vec![RateAmount {
+                        rate: 10,
+                        base: -5,
+                        tax: None,
+                    }]
+                }),
                 "rates",
             ),
         ];
@@ -441,7 +466,18 @@ pub fn search_key(name: &str) -> String {
         })
         .collect();
     let mut out = folded;
-    for mark in ["株式会社", "有限会社", "合同会社", "医療法人社団", "医療法人財団", "医療法人", "(株)", "(有)", "㈱", "㈲"] {
+    for mark in [
+        "株式会社",
+        "有限会社",
+        "合同会社",
+        "医療法人社団",
+        "医療法人財団",
+        "医療法人",
+        "(株)",
+        "(有)",
+        "㈱",
+        "㈲",
+    ] {
         out = out.replace(mark, "");
     }
     out
@@ -453,7 +489,12 @@ mod search_key_tests {
 
     #[test]
     fn names_fold_to_one_key() {
-        for n in ["株式会社 ＡＢＣ商事", "ABC商事", "(株)abc商事", "㈱ ＡＢＣ 商事"] {
+        for n in [
+            "株式会社 ＡＢＣ商事",
+            "ABC商事",
+            "(株)abc商事",
+            "㈱ ＡＢＣ 商事",
+        ] {
             assert_eq!(search_key(n), "abc商事", "{n}");
         }
         assert!(search_key("医療材料株式会社 東京支店").contains("医療材料"));

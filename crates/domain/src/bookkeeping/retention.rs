@@ -94,7 +94,10 @@ impl BookkeepingSettings {
             ));
         }
         if self.loss_years.iter().any(|y| !(1990..=2200).contains(y)) {
-            return Err(("loss_years", "欠損金の事業年度の年が正しくありません".into()));
+            return Err((
+                "loss_years",
+                "欠損金の事業年度の年が正しくありません".into(),
+            ));
         }
         Ok(())
     }

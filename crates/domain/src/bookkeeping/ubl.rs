@@ -10,8 +10,8 @@ use quick_xml::NsReader;
 use quick_xml::events::Event;
 use quick_xml::name::{Namespace, ResolveResult};
 
-use super::{DocType, DocumentFields, InvoiceKind, RateAmount};
 use super::{Direction, MAX_AMOUNT};
+use super::{DocType, DocumentFields, InvoiceKind, RateAmount};
 
 const INVOICE_NS: &[u8] = b"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2";
 const CREDIT_NOTE_NS: &[u8] = b"urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2";
@@ -79,9 +79,14 @@ fn yen(text: &str, element: &str) -> Result<i64, String> {
             clip(t)
         )));
     }
-    let v: i64 = int.parse().map_err(|_| format!("金額「{}」が大きすぎます", clip(t)))?;
+    let v: i64 = int
+        .parse()
+        .map_err(|_| format!("金額「{}」が大きすぎます", clip(t)))?;
     if v.abs() > MAX_AMOUNT {
-        return Err(refuse(format!("金額「{}」（{element}）が大きすぎます", clip(t))));
+        return Err(refuse(format!(
+            "金額「{}」（{element}）が大きすぎます",
+            clip(t)
+        )));
     }
     Ok(v)
 }
@@ -139,7 +144,10 @@ pub fn parse(bytes: &[u8], direction: Direction) -> Result<ParsedInvoice, String
                 currency_attr.clear();
                 for a in e.attributes().flatten() {
                     if a.key.local_name().as_ref() == b"currencyID" {
-                        currency_attr = a.unescape_value().map(|v| v.into_owned()).unwrap_or_default();
+                        currency_attr = a
+                            .unescape_value()
+                            .map(|v| v.into_owned())
+                            .unwrap_or_default();
                     }
                 }
                 let p = path.join("/");
@@ -207,20 +215,31 @@ fn take(seen: &mut Seen, path: &[String], v: String, currency: &str) {
         ["IssueDate"] => seen.issue_date = Some(v),
         ["InvoiceTypeCode"] | ["CreditNoteTypeCode"] => seen.type_code = Some(v),
         ["DocumentCurrencyCode"] => seen.currency = Some(v),
-        ["AccountingSupplierParty", "Party", "PartyTaxScheme", "CompanyID"] => {
+        [
+            "AccountingSupplierParty",
+            "Party",
+            "PartyTaxScheme",
+            "CompanyID",
+        ] => {
             if v.starts_with('T') || v.starts_with('Ｔ') || seen.supplier_registration.is_none() {
                 seen.supplier_registration = Some(v);
             }
         }
-        ["AccountingSupplierParty", "Party", "PartyLegalEntity", "RegistrationName"] => {
-            seen.supplier_name = Some(v)
-        }
+        [
+            "AccountingSupplierParty",
+            "Party",
+            "PartyLegalEntity",
+            "RegistrationName",
+        ] => seen.supplier_name = Some(v),
         ["AccountingSupplierParty", "Party", "PartyName", "Name"] => {
             seen.supplier_trading_name = Some(v)
         }
-        ["AccountingCustomerParty", "Party", "PartyLegalEntity", "RegistrationName"] => {
-            seen.customer_name = Some(v)
-        }
+        [
+            "AccountingCustomerParty",
+            "Party",
+            "PartyLegalEntity",
+            "RegistrationName",
+        ] => seen.customer_name = Some(v),
         ["AccountingCustomerParty", "Party", "PartyName", "Name"] => {
             seen.customer_trading_name = Some(v)
         }
@@ -273,7 +292,11 @@ fn finish(seen: Seen, root: &str, direction: Direction) -> Result<ParsedInvoice,
     if currency != "JPY" {
         return Err(refuse(format!(
             "通貨が円（JPY）ではありません（{}）。金額は自動で読めないため、PDF と同じく項目を入力して登録してください",
-            if currency.is_empty() { "記載なし".to_owned() } else { clip(&currency) }
+            if currency.is_empty() {
+                "記載なし".to_owned()
+            } else {
+                clip(&currency)
+            }
         )));
     }
     let issue_date = seen
@@ -323,10 +346,23 @@ fn finish(seen: Seen, root: &str, direction: Direction) -> Result<ParsedInvoice,
         r.base = r.base.abs();
         r.tax = r.tax.map(i64::abs);
     }
-    let supplier = seen.supplier_name.clone().or(seen.supplier_trading_name.clone());
-    let customer = seen.customer_name.clone().or(seen.customer_trading_name.clone());
-    let mut names: Vec<String> = seen.item_names.iter().take(MAX_NAMES_IN_DESCRIPTION).cloned().collect();
-    if seen.item_names.len() > MAX_NAMES_IN_DESCRIPTION || seen.lines > names.len() && !names.is_empty() {
+    let supplier = seen
+        .supplier_name
+        .clone()
+        .or(seen.supplier_trading_name.clone());
+    let customer = seen
+        .customer_name
+        .clone()
+        .or(seen.customer_trading_name.clone());
+    let mut names: Vec<String> = seen
+        .item_names
+        .iter()
+        .take(MAX_NAMES_IN_DESCRIPTION)
+        .cloned()
+        .collect();
+    if seen.item_names.len() > MAX_NAMES_IN_DESCRIPTION
+        || seen.lines > names.len() && !names.is_empty()
+    {
         names.push(format!("ほか（全{}行）", seen.lines));
     }
     let description = (!names.is_empty()).then(|| names.join("、"));
@@ -364,7 +400,10 @@ fn finish(seen: Seen, root: &str, direction: Direction) -> Result<ParsedInvoice,
 /// of an unknown type).
 pub fn looks_like_xml(bytes: &[u8]) -> bool {
     let b = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
     b[start..].starts_with(b"<")
 }
 
@@ -403,10 +442,20 @@ mod tests {
         assert_eq!(f.registration_number.as_deref(), Some("T1180301018771"));
         assert_eq!(f.document_number.as_deref(), Some("INV-1"));
         assert_eq!(f.description.as_deref(), Some("ディスポ手袋 & マスク"));
-        assert_eq!(f.rates, [RateAmount { rate: 10, base: 11_000, tax: Some(1_100) }]);
+        assert_eq!(
+            f.rates,
+            [RateAmount {
+                rate: 10,
+                base: 11_000,
+                tax: Some(1_100)
+            }]
+        );
         assert!(super::super::checks(f).iter().all(|c| c.ok));
         let issued = parse(MINIMAL.as_bytes(), Direction::Issued).unwrap();
-        assert_eq!(issued.fields.counterparty.as_deref(), Some("医療法人 まもり会"));
+        assert_eq!(
+            issued.fields.counterparty.as_deref(),
+            Some("医療法人 まもり会")
+        );
     }
 
     #[test]
@@ -434,16 +483,32 @@ mod tests {
             assert!(e.contains(expect), "{e}");
         }
         let usd = MINIMAL.replace(">JPY<", ">USD<");
-        assert!(parse(usd.as_bytes(), Direction::Received).unwrap_err().contains("円"));
+        assert!(
+            parse(usd.as_bytes(), Direction::Received)
+                .unwrap_err()
+                .contains("円")
+        );
         let frac = MINIMAL.replace(">12100<", ">12100.5<");
-        assert!(parse(frac.as_bytes(), Direction::Received).unwrap_err().contains("12100.5"));
+        assert!(
+            parse(frac.as_bytes(), Direction::Received)
+                .unwrap_err()
+                .contains("12100.5")
+        );
         let no_date = MINIMAL.replace("<cbc:IssueDate>2026-11-30</cbc:IssueDate>", "");
-        assert!(parse(no_date.as_bytes(), Direction::Received).unwrap_err().contains("IssueDate"));
+        assert!(
+            parse(no_date.as_bytes(), Direction::Received)
+                .unwrap_err()
+                .contains("IssueDate")
+        );
         let deep = format!(
             "<Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\">{}",
             "<a>".repeat(100)
         );
-        assert!(parse(deep.as_bytes(), Direction::Received).unwrap_err().contains("深すぎ"));
+        assert!(
+            parse(deep.as_bytes(), Direction::Received)
+                .unwrap_err()
+                .contains("深すぎ")
+        );
     }
 
     #[test]

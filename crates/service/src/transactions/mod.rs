@@ -21,9 +21,7 @@ pub use stamps::{BulkVerifyReport, StampVerdict};
 use std::sync::Arc;
 
 use mamori_domain::audit::actions;
-use mamori_domain::bookkeeping::{
-    self, BookkeepingSettings, DocumentFields, calendar, ubl,
-};
+use mamori_domain::bookkeeping::{self, BookkeepingSettings, DocumentFields, calendar, ubl};
 use mamori_domain::content::{clean_file_name, sniff_media_type};
 use mamori_domain::permission::Action;
 use mamori_store::{Reader, TxWrite};
@@ -87,7 +85,10 @@ fn inspect_file(
 ) -> Result<(String, &'static str, Option<ubl::ParsedInvoice>)> {
     let name = clean_file_name(&f.name).map_err(|e| ServiceError::from(e).with_field("file"))?;
     if f.bytes.is_empty() {
-        return Err(ServiceError::invalid("file", format!("ファイル「{name}」が空です")));
+        return Err(ServiceError::invalid(
+            "file",
+            format!("ファイル「{name}」が空です"),
+        ));
     }
     if f.bytes.len() as u64 > max {
         return Err(ServiceError::new(
@@ -129,7 +130,11 @@ fn merge(parsed: DocumentFields, given: &TxInput) -> DocumentFields {
     DocumentFields {
         doc_type: g.doc_type,
         direction: g.direction,
-        transaction_date: pick(&g.transaction_date, parsed.transaction_date, "transaction_date"),
+        transaction_date: pick(
+            &g.transaction_date,
+            parsed.transaction_date,
+            "transaction_date",
+        ),
         amount: if typed("amount") && g.amount.is_some() {
             g.amount
         } else {
@@ -143,11 +148,19 @@ fn merge(parsed: DocumentFields, given: &TxInput) -> DocumentFields {
             "registration_number",
         ),
         received_on: g.received_on.clone(),
-        document_number: pick(&g.document_number, parsed.document_number, "document_number"),
+        document_number: pick(
+            &g.document_number,
+            parsed.document_number,
+            "document_number",
+        ),
         invoice_kind: g.invoice_kind.or(parsed.invoice_kind),
         recipient: pick(&g.recipient, parsed.recipient, "recipient"),
         description: pick(&g.description, parsed.description, "description"),
-        rates: if g.rates.is_empty() { parsed.rates } else { g.rates.clone() },
+        rates: if g.rates.is_empty() {
+            parsed.rates
+        } else {
+            g.rates.clone()
+        },
         amounts_include_tax: if g.rates.is_empty() {
             parsed.amounts_include_tax
         } else {
@@ -229,9 +242,9 @@ impl Service {
         registered_on: calendar::Day,
     ) -> Result<Prepared> {
         let today = jst_today(self.now());
-        fields.validate(today, as_printed).map_err(|e| {
-            ServiceError::invalid(e.field, e.message)
-        })?;
+        fields
+            .validate(today, as_printed)
+            .map_err(|e| ServiceError::invalid(e.field, e.message))?;
         let settings = settings_of(r)?;
         let key = fields.counterparty.as_deref().map(bookkeeping::search_key);
         let retention_until = calendar::format(fields.retention_until(&settings, registered_on));
@@ -259,8 +272,12 @@ impl Service {
         file: TxFile,
     ) -> Result<TxWritten> {
         if let Some(p) = p {
-            self.gate(p, actions::TRANSACTION_REGISTERED, may(Some(p), Action::WriteTransactions))
-                .await?;
+            self.gate(
+                p,
+                actions::TRANSACTION_REGISTERED,
+                may(Some(p), Action::WriteTransactions),
+            )
+            .await?;
         }
         let max = self.config.records.max_attachment_bytes;
         let (name, media, parsed) = inspect_file(&file, max, input.fields.direction)?;
@@ -282,24 +299,33 @@ impl Service {
         let (sha2, media2) = (sha.clone(), media.to_owned());
         let pc = p.cloned();
         let result = self
-            .write_audited(p, actions::TRANSACTION_REGISTERED, Target::default(), move |svc, tx, t| {
-                let prep = svc.prepare_tx(
-                    &tx.read(),
-                    fields.clone(),
-                    as_printed,
-                    (sha2.clone(), name.clone(), media2.clone()),
-                    jst_today(now),
-                )?;
-                refuse_duplicate(&tx.read(), &prep, None)?;
-                tx.insert_blob(&sha2, size, &media2, now)?;
-                let id = tx.insert_tx_document(&prep.write(), pc.as_ref().map(|p| p.account.id), now)?;
-                tx.tx_stamp_wanted(id, now)?;
-                prep.target(t, Some(id), 1);
-                if pc.is_none() {
-                    t.detail("operator", "command line");
-                }
-                Ok(id)
-            })
+            .write_audited(
+                p,
+                actions::TRANSACTION_REGISTERED,
+                Target::default(),
+                move |svc, tx, t| {
+                    let prep = svc.prepare_tx(
+                        &tx.read(),
+                        fields.clone(),
+                        as_printed,
+                        (sha2.clone(), name.clone(), media2.clone()),
+                        jst_today(now),
+                    )?;
+                    refuse_duplicate(&tx.read(), &prep, None)?;
+                    tx.insert_blob(&sha2, size, &media2, now)?;
+                    let id = tx.insert_tx_document(
+                        &prep.write(),
+                        pc.as_ref().map(|p| p.account.id),
+                        now,
+                    )?;
+                    tx.tx_stamp_wanted(id, now)?;
+                    prep.target(t, Some(id), 1);
+                    if pc.is_none() {
+                        t.detail("operator", "command line");
+                    }
+                    Ok(id)
+                },
+            )
             .await;
         drop(held);
         self.discard_if_refused(&result, vec![sha.clone()]).await;
@@ -326,8 +352,12 @@ impl Service {
         reason: String,
     ) -> Result<TxWritten> {
         if let Some(p) = p {
-            self.gate(p, actions::TRANSACTION_CORRECTED, may(Some(p), Action::WriteTransactions))
-                .await?;
+            self.gate(
+                p,
+                actions::TRANSACTION_CORRECTED,
+                may(Some(p), Action::WriteTransactions),
+            )
+            .await?;
         }
         let reason = required_reason(&reason)?;
         let max = self.config.records.max_attachment_bytes;
@@ -345,7 +375,14 @@ impl Service {
                     None => input.fields.clone(),
                 };
                 let (sha, held) = self.store.blobs().put_held(&f.bytes)?;
-                Some((fields, name, media.to_owned(), sha, held, f.bytes.len() as u64))
+                Some((
+                    fields,
+                    name,
+                    media.to_owned(),
+                    sha,
+                    held,
+                    f.bytes.len() as u64,
+                ))
             }
             None => None,
         };
@@ -358,35 +395,43 @@ impl Service {
         let now = self.now();
         let by = p.map(|p| p.account.id);
         let result = self
-            .write_audited(p, actions::TRANSACTION_CORRECTED, Target::default(), move |svc, tx, t| {
-                let r = tx.read();
-                let doc = r
-                    .tx_document(id)?
-                    .ok_or_else(|| ServiceError::not_found("取引書類"))?;
-                if doc.status != "active" {
-                    return Err(ServiceError::new(
-                        ErrorCode::InvalidState,
-                        "取り消された書類は訂正できません",
-                    ));
-                }
-                let current = r
-                    .tx_versions(id)?
-                    .pop()
-                    .ok_or_else(|| ServiceError::internal("document without versions"))?;
-                let (fields, file) = match &upload {
-                    Some((f, n, m, s, _)) => (f.clone(), (s.clone(), n.clone(), m.clone())),
-                    None => (
-                        plain_fields.clone(),
-                        (current.file_sha256.clone(), current.file_name.clone(), current.media_type.clone()),
-                    ),
-                };
-                let registered_on = jst_today(doc.registered_at);
-                let prep = svc.prepare_tx(&r, fields, as_printed, file, registered_on)?;
-                refuse_duplicate(&r, &prep, Some(id))?;
-                if let Some((_, _, m, s, size)) = &upload {
-                    tx.insert_blob(s, *size, m, now)?;
-                }
-                let version = tx
+            .write_audited(
+                p,
+                actions::TRANSACTION_CORRECTED,
+                Target::default(),
+                move |svc, tx, t| {
+                    let r = tx.read();
+                    let doc = r
+                        .tx_document(id)?
+                        .ok_or_else(|| ServiceError::not_found("取引書類"))?;
+                    if doc.status != "active" {
+                        return Err(ServiceError::new(
+                            ErrorCode::InvalidState,
+                            "取り消された書類は訂正できません",
+                        ));
+                    }
+                    let current = r
+                        .tx_versions(id)?
+                        .pop()
+                        .ok_or_else(|| ServiceError::internal("document without versions"))?;
+                    let (fields, file) = match &upload {
+                        Some((f, n, m, s, _)) => (f.clone(), (s.clone(), n.clone(), m.clone())),
+                        None => (
+                            plain_fields.clone(),
+                            (
+                                current.file_sha256.clone(),
+                                current.file_name.clone(),
+                                current.media_type.clone(),
+                            ),
+                        ),
+                    };
+                    let registered_on = jst_today(doc.registered_at);
+                    let prep = svc.prepare_tx(&r, fields, as_printed, file, registered_on)?;
+                    refuse_duplicate(&r, &prep, Some(id))?;
+                    if let Some((_, _, m, s, size)) = &upload {
+                        tx.insert_blob(s, *size, m, now)?;
+                    }
+                    let version = tx
                     .add_tx_version(id, base_version, &prep.write(), "corrected", &reason, by, now)?
                     .ok_or_else(|| {
                         ServiceError::new(
@@ -394,15 +439,16 @@ impl Service {
                             "ほかの人が先にこの書類を訂正しました。最新の内容を確認してください",
                         )
                     })?;
-                let new_file = prep.file_sha256 != doc.file_sha256;
-                if new_file {
-                    tx.tx_stamp_wanted(id, now)?;
-                }
-                prep.target(t, Some(id), version);
-                t.detail("reason", reason.clone());
-                t.detail("new_file", new_file);
-                Ok((version, new_file))
-            })
+                    let new_file = prep.file_sha256 != doc.file_sha256;
+                    if new_file {
+                        tx.tx_stamp_wanted(id, now)?;
+                    }
+                    prep.target(t, Some(id), version);
+                    t.detail("reason", reason.clone());
+                    t.detail("new_file", new_file);
+                    Ok((version, new_file))
+                },
+            )
             .await;
         drop(new_file);
         self.discard_if_refused(&result, stored).await;
@@ -431,44 +477,61 @@ impl Service {
         reason: String,
     ) -> Result<i64> {
         if let Some(p) = p {
-            self.gate(p, actions::TRANSACTION_CANCELLED, may(Some(p), Action::WriteTransactions))
-                .await?;
+            self.gate(
+                p,
+                actions::TRANSACTION_CANCELLED,
+                may(Some(p), Action::WriteTransactions),
+            )
+            .await?;
         }
         let reason = required_reason(&reason)?;
         let now = self.now();
         let by = p.map(|p| p.account.id);
-        self.write_audited(p, actions::TRANSACTION_CANCELLED, Target::default(), move |svc, tx, t| {
-            let r = tx.read();
-            let doc = r
-                .tx_document(id)?
-                .ok_or_else(|| ServiceError::not_found("取引書類"))?;
-            let current = r
-                .tx_versions(id)?
-                .pop()
-                .ok_or_else(|| ServiceError::internal("document without versions"))?;
-            let fields: DocumentFields =
-                serde_json::from_str(&current.fields).map_err(ServiceError::internal)?;
-            let mut prep = svc.prepare_tx(
-                &r,
-                fields,
-                true,
-                (current.file_sha256, current.file_name, current.media_type),
-                jst_today(doc.registered_at),
-            )?;
-            // A cancelled document keeps the retention it had (never shorter).
-            prep.retention_until = prep.retention_until.max(doc.retention_until.clone());
-            let version = tx
-                .add_tx_version(id, base_version, &prep.write(), "cancelled", &reason, by, now)?
-                .ok_or_else(|| {
-                    ServiceError::new(
-                        ErrorCode::Conflict,
-                        "この書類は取り消し済みか、ほかの人が先に変更しました",
-                    )
-                })?;
-            prep.target(t, Some(id), version);
-            t.detail("reason", reason.clone());
-            Ok(version)
-        })
+        self.write_audited(
+            p,
+            actions::TRANSACTION_CANCELLED,
+            Target::default(),
+            move |svc, tx, t| {
+                let r = tx.read();
+                let doc = r
+                    .tx_document(id)?
+                    .ok_or_else(|| ServiceError::not_found("取引書類"))?;
+                let current = r
+                    .tx_versions(id)?
+                    .pop()
+                    .ok_or_else(|| ServiceError::internal("document without versions"))?;
+                let fields: DocumentFields =
+                    serde_json::from_str(&current.fields).map_err(ServiceError::internal)?;
+                let mut prep = svc.prepare_tx(
+                    &r,
+                    fields,
+                    true,
+                    (current.file_sha256, current.file_name, current.media_type),
+                    jst_today(doc.registered_at),
+                )?;
+                // A cancelled document keeps the retention it had (never shorter).
+                prep.retention_until = prep.retention_until.max(doc.retention_until.clone());
+                let version = tx
+                    .add_tx_version(
+                        id,
+                        base_version,
+                        &prep.write(),
+                        "cancelled",
+                        &reason,
+                        by,
+                        now,
+                    )?
+                    .ok_or_else(|| {
+                        ServiceError::new(
+                            ErrorCode::Conflict,
+                            "この書類は取り消し済みか、ほかの人が先に変更しました",
+                        )
+                    })?;
+                prep.target(t, Some(id), version);
+                t.detail("reason", reason.clone());
+                Ok(version)
+            },
+        )
         .await
     }
 
@@ -484,8 +547,12 @@ impl Service {
         settings: BookkeepingSettings,
     ) -> Result<()> {
         if let Some(p) = p {
-            self.gate(p, actions::TRANSACTION_SETTINGS, may(Some(p), Action::WriteTransactions))
-                .await?;
+            self.gate(
+                p,
+                actions::TRANSACTION_SETTINGS,
+                may(Some(p), Action::WriteTransactions),
+            )
+            .await?;
         }
         settings
             .validate()
@@ -511,7 +578,10 @@ fn required_reason(reason: &str) -> Result<String> {
         ));
     }
     if r.chars().count() > 500 {
-        return Err(ServiceError::invalid("reason", "理由は500文字以内で入力してください"));
+        return Err(ServiceError::invalid(
+            "reason",
+            "理由は500文字以内で入力してください",
+        ));
     }
     Ok(r.to_owned())
 }
@@ -532,11 +602,8 @@ fn refuse_duplicate(r: &Reader<'_>, prep: &Prepared, this: Option<i64>) -> Resul
         .with_field("file"));
     }
     if let (Some(key), Some(number)) = (&prep.key, &prep.fields.document_number)
-        && let Some(other) = r.tx_same_document(
-            key,
-            number,
-            prep.fields.transaction_date.as_deref(),
-        )?
+        && let Some(other) =
+            r.tx_same_document(key, number, prep.fields.transaction_date.as_deref())?
         && Some(other) != this
     {
         return Err(ServiceError::new(

@@ -2,8 +2,8 @@
 //! search; a file or a time-stamp token. Each read is in the ledger before it is answered.
 
 use super::*;
-use mamori_domain::bookkeeping::Check;
 use mamori_domain::Millis;
+use mamori_domain::bookkeeping::Check;
 use mamori_store::{TxDocumentRow, TxQuery, TxStampRow};
 
 #[derive(Debug, Clone, Serialize)]
@@ -95,8 +95,14 @@ fn yen_arg(s: &str, field: &'static str) -> Result<Option<i64>> {
     }
     match t.parse::<i64>() {
         Ok(v) if (0..=bookkeeping::MAX_AMOUNT).contains(&v) => Ok(Some(v)),
-        Ok(_) => Err(ServiceError::invalid(field, "金額は0以上で入力してください")),
-        Err(_) => Err(ServiceError::invalid(field, "金額は数字で入力してください（例: 12100）")),
+        Ok(_) => Err(ServiceError::invalid(
+            field,
+            "金額は0以上で入力してください",
+        )),
+        Err(_) => Err(ServiceError::invalid(
+            field,
+            "金額は数字で入力してください（例: 12100）",
+        )),
     }
 }
 
@@ -121,20 +127,28 @@ impl TxSearch {
         if let (Some(f), Some(t)) = (&date_from, &date_to)
             && t < f
         {
-            return Err(ServiceError::invalid("to", "期間の終わりが始まりより前です"));
+            return Err(ServiceError::invalid(
+                "to",
+                "期間の終わりが始まりより前です",
+            ));
         }
         let amount_min = yen_arg(&self.min, "min")?;
         let amount_max = yen_arg(&self.max, "max")?;
         if let (Some(a), Some(b)) = (amount_min, amount_max)
             && b < a
         {
-            return Err(ServiceError::invalid("max", "金額の上限が下限より小さいです"));
+            return Err(ServiceError::invalid(
+                "max",
+                "金額の上限が下限より小さいです",
+            ));
         }
         let doc_type = match self.doc_type.trim() {
             "" => None,
             t => Some(
                 bookkeeping::DocType::parse(t)
-                    .ok_or_else(|| ServiceError::invalid("doc_type", "書類の種類が正しくありません"))?
+                    .ok_or_else(|| {
+                        ServiceError::invalid("doc_type", "書類の種類が正しくありません")
+                    })?
                     .as_str()
                     .to_owned(),
             ),
@@ -143,7 +157,9 @@ impl TxSearch {
             "" => None,
             d => Some(
                 bookkeeping::Direction::parse(d)
-                    .ok_or_else(|| ServiceError::invalid("direction", "受領・発行の指定が正しくありません"))?
+                    .ok_or_else(|| {
+                        ServiceError::invalid("direction", "受領・発行の指定が正しくありません")
+                    })?
                     .as_str()
                     .to_owned(),
             ),
@@ -160,7 +176,10 @@ impl TxSearch {
         };
         let counterparty = self.counterparty.trim();
         if counterparty.chars().count() > 200 {
-            return Err(ServiceError::invalid("counterparty", "取引先は200文字以内で入力してください"));
+            return Err(ServiceError::invalid(
+                "counterparty",
+                "取引先は200文字以内で入力してください",
+            ));
         }
         Ok(TxQuery {
             date_from,
@@ -172,7 +191,11 @@ impl TxSearch {
             direction,
             missing,
             include_cancelled: self.include_cancelled,
-            limit: if self.limit == 0 { 200 } else { self.limit.min(10_000) },
+            limit: if self.limit == 0 {
+                200
+            } else {
+                self.limit.min(10_000)
+            },
             offset: self.offset,
         })
     }
@@ -346,7 +369,9 @@ impl Service {
         self.read_logged(p, actions::TRANSACTION_FILE_READ, move |_, r, t| {
             t.detail("document", id);
             t.detail("what", "timestamp_token");
-            let doc = r.tx_document(id)?.ok_or_else(|| ServiceError::not_found("取引書類"))?;
+            let doc = r
+                .tx_document(id)?
+                .ok_or_else(|| ServiceError::not_found("取引書類"))?;
             r.tx_stamps(id)?
                 .into_iter()
                 .find(|s| s.file_sha256 == doc.file_sha256)
@@ -358,7 +383,9 @@ impl Service {
 }
 
 pub(crate) fn load_view(r: &Reader<'_>, id: i64, now: Millis) -> Result<TxView> {
-    let document = r.tx_document(id)?.ok_or_else(|| ServiceError::not_found("取引書類"))?;
+    let document = r
+        .tx_document(id)?
+        .ok_or_else(|| ServiceError::not_found("取引書類"))?;
     let rows = r.tx_versions(id)?;
     let mut versions = Vec::with_capacity(rows.len());
     for v in rows {
@@ -386,7 +413,9 @@ pub(crate) fn load_view(r: &Reader<'_>, id: i64, now: Millis) -> Result<TxView> 
         .map(|v| v.fields.clone())
         .ok_or_else(|| ServiceError::internal("document without versions"))?;
     let stamp_rows = r.tx_stamps(id)?;
-    let current = stamp_rows.iter().find(|s| s.file_sha256 == document.file_sha256);
+    let current = stamp_rows
+        .iter()
+        .find(|s| s.file_sha256 == document.file_sha256);
     let warnings = warnings(&document, &fields, current, jst_today(now));
     let checks = bookkeeping::checks(&fields);
     Ok(TxView {
@@ -469,7 +498,12 @@ mod tests {
         );
         assert!(w.iter().any(|w| w.contains("開発用TSA")));
         // A received document without its receipt date cannot be judged.
-        let w = warnings(&doc(None, "2026-11-04"), &DocumentFields::default(), None, today);
+        let w = warnings(
+            &doc(None, "2026-11-04"),
+            &DocumentFields::default(),
+            None,
+            today,
+        );
         assert!(w[0].contains("受領日が未入力"));
     }
 
@@ -479,15 +513,50 @@ mod tests {
             let e = s.query().unwrap_err();
             assert_eq!(e.field, Some(field), "{}", e.message);
         };
-        bad(TxSearch { from: "2026/01/01".into(), ..Default::default() }, "from");
         bad(
-            TxSearch { from: "2026-02-01".into(), to: "2026-01-01".into(), ..Default::default() },
+            TxSearch {
+                from: "2026/01/01".into(),
+                ..Default::default()
+            },
+            "from",
+        );
+        bad(
+            TxSearch {
+                from: "2026-02-01".into(),
+                to: "2026-01-01".into(),
+                ..Default::default()
+            },
             "to",
         );
-        bad(TxSearch { min: "-5".into(), ..Default::default() }, "min");
-        bad(TxSearch { min: "abc".into(), ..Default::default() }, "min");
-        bad(TxSearch { min: "100".into(), max: "50".into(), ..Default::default() }, "max");
-        bad(TxSearch { missing: "x".into(), ..Default::default() }, "missing");
+        bad(
+            TxSearch {
+                min: "-5".into(),
+                ..Default::default()
+            },
+            "min",
+        );
+        bad(
+            TxSearch {
+                min: "abc".into(),
+                ..Default::default()
+            },
+            "min",
+        );
+        bad(
+            TxSearch {
+                min: "100".into(),
+                max: "50".into(),
+                ..Default::default()
+            },
+            "max",
+        );
+        bad(
+            TxSearch {
+                missing: "x".into(),
+                ..Default::default()
+            },
+            "missing",
+        );
         let q = TxSearch {
             min: "１２，１００円".into(),
             counterparty: " ＡＢＣ商事 ".into(),

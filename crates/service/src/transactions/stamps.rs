@@ -45,7 +45,9 @@ pub struct BulkVerifyReport {
 
 impl BulkVerifyReport {
     pub fn passed(&self) -> bool {
-        self.problems.iter().all(|p| p.verdict == StampVerdict::Development)
+        self.problems
+            .iter()
+            .all(|p| p.verdict == StampVerdict::Development)
     }
 }
 
@@ -83,9 +85,12 @@ impl Service {
                 t.detail("tsa_serial", info.serial.clone());
                 t.detail("development", info.development);
                 let view = TxStampView::from(&row);
-                self.write_audited(None, actions::TRANSACTION_TIMESTAMPED, t, move |_, tx, _| {
-                    Ok(tx.insert_tx_stamp(&row)?)
-                })
+                self.write_audited(
+                    None,
+                    actions::TRANSACTION_TIMESTAMPED,
+                    t,
+                    move |_, tx, _| Ok(tx.insert_tx_stamp(&row)?),
+                )
                 .await?;
                 Ok(view)
             }
@@ -160,7 +165,10 @@ impl Service {
                 "検証する期間（始まりと終わり）を指定してください",
             ));
         }
-        let (df, dt) = (q.date_from.clone().unwrap_or_default(), q.date_to.clone().unwrap_or_default());
+        let (df, dt) = (
+            q.date_from.clone().unwrap_or_default(),
+            q.date_to.clone().unwrap_or_default(),
+        );
         self.read_logged(p, actions::TRANSACTION_STAMPS_VERIFIED, move |svc, r, t| {
             let mut docs = r.tx_search(&q)?;
             docs.extend(undated_in(r, &df, &dt)?);
@@ -204,7 +212,9 @@ impl Service {
                     if actual != s.file_sha256 {
                         rep.problems.push(check(
                             StampVerdict::FileChanged,
-                            format!("ファイルがタイムスタンプの後に変わっています（SHA-256 {actual}）"),
+                            format!(
+                                "ファイルがタイムスタンプの後に変わっています（SHA-256 {actual}）"
+                            ),
                         ));
                         continue;
                     }
@@ -257,8 +267,7 @@ pub(super) fn undated_in(
         limit: 10_000,
         ..Default::default()
     };
-    Ok(r
-        .tx_search(&q)?
+    Ok(r.tx_search(&q)?
         .into_iter()
         .filter(|d| (f..=t).contains(&jst_today(d.registered_at)))
         .collect())

@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod ledger;
 pub mod records;
 pub mod registers;
+pub mod transactions;
 
 pub use access::*;
 pub use backup::*;

@@ -266,7 +266,7 @@ pub fn record_body(patient: &str, kind: &str, title: &str, author: Option<i64>) 
 }
 
 /// The default 職種 roles, in the order the matrix tests walk them.
-pub const ROLES: [&str; 10] = [
+pub const ROLES: [&str; 11] = [
     "doctor",
     "dentist",
     "pharmacist",
@@ -277,4 +277,5 @@ pub const ROLES: [&str; 10] = [
     "sysadmin",
     "auditor",
     "maintenance",
+    "accountant",
 ];
