@@ -8,6 +8,7 @@ mod compliance;
 mod demo;
 mod demo_books;
 mod evidence;
+mod transactions;
 
 use mamori_service::ErrorCode;
 use mamori_web::tls::Transport;
@@ -135,6 +136,12 @@ enum Cmd {
     Compliance {
         #[command(subcommand)]
         cmd: compliance::ComplianceCmd,
+    },
+    /// 電子帳簿保存法: transaction documents — import, search, export (税務調査用), 一括検証,
+    /// registration-number check.
+    Transactions {
+        #[command(subcommand)]
+        cmd: transactions::TransactionsCmd,
     },
     /// Export a record or a patient's records as a ZIP that verifies with OpenSSL alone.
     Export {
@@ -336,6 +343,7 @@ fn main() -> ExitCode {
         Cmd::Evidence { cmd } => evidence::run(cmd),
         Cmd::Export { what } => evidence::export(what),
         Cmd::Compliance { cmd } => compliance::run(cmd),
+        Cmd::Transactions { cmd } => transactions::run(cmd),
         Cmd::Verify {
             data,
             checkpoint,
