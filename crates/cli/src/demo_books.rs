@@ -111,27 +111,31 @@ fn day(now: i64, days_ago: i64) -> String {
 pub async fn seed(svc: &Arc<Service>, clerk: &Principal, now: i64) -> Result<(), ServiceError> {
     svc.save_bookkeeping_settings(Some(clerk), BookkeepingSettings::default())
         .await?;
-    let invoice = |days: i64, who: &str, reg: &str, number: &str, base: i64| DocumentFields {
-        doc_type: DocType::Invoice,
-        direction: Direction::Received,
-        transaction_date: Some(day(now, days + 2)),
-        received_on: Some(day(now, days)),
-        amount: Some(base + base / 10),
-        counterparty: Some(who.into()),
-        registration_number: Some(reg.into()),
-        document_number: Some(number.into()),
-        invoice_kind: Some(InvoiceKind::Qualified),
-        recipient: Some("守りクリニック".into()),
-        description: Some("診療材料".into()),
-        rates: vec![RateAmount {
-            rate: 10,
-            base,
-            tax: Some(base / 10),
-        }],
-        ..Default::default()
-    };
+    // Received within the last days (registered in time), except one found in an inbox
+    // weeks later: its late registration is what the detail page warns about.
+    let invoice =
+        |days: i64, received: i64, who: &str, reg: &str, number: &str, base: i64| DocumentFields {
+            doc_type: DocType::Invoice,
+            direction: Direction::Received,
+            transaction_date: Some(day(now, days)),
+            received_on: Some(day(now, received)),
+            amount: Some(base + base / 10),
+            counterparty: Some(who.into()),
+            registration_number: Some(reg.into()),
+            document_number: Some(number.into()),
+            invoice_kind: Some(InvoiceKind::Qualified),
+            recipient: Some("守りクリニック".into()),
+            description: Some("診療材料".into()),
+            rates: vec![RateAmount {
+                rate: 10,
+                base,
+                tax: Some(base / 10),
+            }],
+            ..Default::default()
+        };
     let mut docs = vec![
         invoice(
+            42,
             40,
             "東京メディカル株式会社",
             "T1180301018771",
@@ -140,6 +144,7 @@ pub async fn seed(svc: &Arc<Service>, clerk: &Principal, now: i64) -> Result<(),
         ),
         invoice(
             25,
+            2,
             "ＡＢＣ薬品株式会社",
             "T4011001098993",
             "A-55190",
@@ -147,6 +152,7 @@ pub async fn seed(svc: &Arc<Service>, clerk: &Principal, now: i64) -> Result<(),
         ),
         invoice(
             9,
+            1,
             "東京メディカル株式会社",
             "T1180301018771",
             "TM-2026-0911",
@@ -154,8 +160,8 @@ pub async fn seed(svc: &Arc<Service>, clerk: &Principal, now: i64) -> Result<(),
         ),
         DocumentFields {
             doc_type: DocType::Receipt,
-            transaction_date: Some(day(now, 12)),
-            received_on: Some(day(now, 12)),
+            transaction_date: Some(day(now, 3)),
+            received_on: Some(day(now, 3)),
             amount: Some(3_300),
             counterparty: Some("文具のまもり堂".into()),
             invoice_kind: Some(InvoiceKind::Simplified),
@@ -171,7 +177,7 @@ pub async fn seed(svc: &Arc<Service>, clerk: &Principal, now: i64) -> Result<(),
         DocumentFields {
             doc_type: DocType::Contract,
             transaction_date: Some(day(now, 60)),
-            received_on: Some(day(now, 58)),
+            received_on: Some(day(now, 1)),
             amount: Some(660_000),
             counterparty: Some("株式会社 まもり清掃サービス".into()),
             description: Some("院内清掃業務委託契約（年間）".into()),

@@ -121,6 +121,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .merge(ui::evidence::routes())
         .merge(ui::compliance::routes())
         .merge(ui::registers::routes())
+        .merge(ui::transactions::routes())
         // Pages' forms: multipart (file uploads) up to the upload limit, checked with the
         // rest in `bounded_body`; the extractor's own limit is lifted to match.
         .layer(DefaultBodyLimit::max(upload))

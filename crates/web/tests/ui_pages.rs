@@ -602,6 +602,7 @@ fn admin_and_audit_pages_for_every_role() {
     let admins = ["sysadmin"];
     let auditors = ["auditor"];
     let ledger_viewers = ["auditor", "sysadmin"];
+    let accountants = ["accountant"];
     let gets: Vec<(String, &[&str])> = vec![
         ("/admin/accounts".into(), &admins),
         ("/admin/accounts?unused=30".into(), &admins),
@@ -636,6 +637,15 @@ fn admin_and_audit_pages_for_every_role() {
             &ledger_viewers,
         ),
         ("/compliance/documents/contacts".into(), &ledger_viewers),
+        ("/transactions".into(), &accountants),
+        (
+            "/transactions?from=2026-01-01&to=2026-12-31&counterparty=abc&min=1".into(),
+            &accountants,
+        ),
+        ("/transactions/new".into(), &accountants),
+        ("/transactions/verify".into(), &accountants),
+        ("/transactions/export".into(), &accountants),
+        ("/transactions/settings".into(), &accountants),
     ];
     let break_glass: &[&str] = &[
         "doctor",
@@ -656,7 +666,8 @@ fn admin_and_audit_pages_for_every_role() {
         s.user(&admin, &login_id, role);
         let mut b = Browser::new(&s);
         assert_eq!(login(&mut b, &login_id, PW).status, 303);
-        let token = csrf(&b.get("/").body);
+        // Any signed-in page carries the token (an accounting clerk's "/" is a redirect).
+        let token = csrf(&b.get("/account/second-factor").body);
         for (path, allowed) in &gets {
             let r = b.get(path);
             let want = if allowed.contains(role) { 200 } else { 403 };
@@ -755,6 +766,16 @@ fn admin_and_audit_pages_for_every_role() {
                 "/compliance/profile".into(),
                 vec![("security_officer", "事務長")],
                 &ledger_viewers,
+            ),
+            (
+                "/transactions/settings".into(),
+                vec![
+                    ("legal_form", "medical_corporation"),
+                    ("fiscal_year_end_month", "3"),
+                    ("processing_months", "1"),
+                    ("loss_years", ""),
+                ],
+                &accountants,
             ),
         ];
         for (path, fields, allowed) in &posts {

@@ -26,6 +26,7 @@ pub(crate) mod multipart;
 pub(crate) mod print;
 pub(crate) mod registers;
 mod sign_in;
+pub(crate) mod transactions;
 use sign_in::*;
 pub(crate) mod write;
 
@@ -112,6 +113,7 @@ pub struct UserBar {
     pub admin: bool,
     pub audit: bool,
     pub compliance: bool,
+    pub transactions: bool,
 }
 
 pub struct Layout {
@@ -175,6 +177,7 @@ pub(crate) fn layout(
             audit: p.role.allows(Action::ReadAudit, None),
             compliance: p.role.allows(Action::ReadAudit, None)
                 || p.role.allows(Action::AdminSettings, None),
+            transactions: p.role.allows(Action::ReadTransactions, None),
         }),
         idle_seconds: if p.is_some() {
             idle_period_ms(svc) as u64 / 1000
@@ -444,6 +447,10 @@ async fn home(
         Err(r) => return r,
     };
     let q = sq.q.unwrap_or_default();
+    // An accounting clerk reads no chart: the transaction documents are their home.
+    if !p.role.allows(Action::Read, None) && p.role.allows(Action::ReadTransactions, None) {
+        return Redirect::to("/transactions").into_response();
+    }
     let (mut patients, mut error) = (Vec::new(), None);
     let searched = !q.trim().is_empty();
     if searched {
