@@ -119,6 +119,15 @@ test('the accounting clerk searches, registers, corrects, cancels, verifies and 
   assert.ok(statSync(saved).size > 1000);
   assert.match(zip.suggestedFilename(), /^transactions_.*\.zip$/);
 
+  // The drafts of the 事務処理規程 and システム概要書, filled in from the settings.
+  await page.getByRole('link', { name: '設定' }).click();
+  await page.getByRole('link', { name: '電子取引データの訂正及び削除の防止に関する事務処理規程' }).click();
+  const rules = await page.locator('body').innerText();
+  assert.match(rules, /第5条（訂正及び削除の原則禁止）/);
+  assert.match(rules, /木村 恵/);
+  await shot(page, 'transactions-rules');
+  await page.goBack();
+
   // The same pages in English.
   await page.getByRole('link', { name: 'English' }).click();
   await page.goto(`${demo.base}/transactions`);

@@ -133,7 +133,7 @@ pub async fn seed(svc: &Arc<Service>, clerk: &Principal, now: i64) -> Result<(),
             }],
             ..Default::default()
         };
-    let mut docs = vec![
+    let mut docs = [
         invoice(
             42,
             40,

@@ -28,6 +28,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "mhlw-guideline-6.0.toml",
         include_str!("../../../catalogues/mhlw-guideline-6.0.toml"),
     ),
+    (
+        "nta-dencho-2024.toml",
+        include_str!("../../../catalogues/nta-dencho-2024.toml"),
+    ),
 ];
 
 /// What mamori can observe from the live system; an item's `observe` must name one of these.
@@ -66,10 +70,20 @@ pub enum Observable {
     Outsourcing,
     TakeOut,
     Disposal,
+    /// 電子帳簿保存法: corrections and cancellations kept as versions, proven by the ledger.
+    TxHistory,
+    /// Every transaction document's file time-stamped by an accredited TSA, in time.
+    TxTimestamps,
+    /// Every document findable by date, amount and counterparty.
+    TxSearch,
+    /// The facility's legal form and year end set, so retention dates are its own.
+    TxRetention,
+    /// Received invoices pass the インボイス checks.
+    InvoiceChecks,
 }
 
 impl Observable {
-    pub const ALL: [Observable; 31] = [
+    pub const ALL: [Observable; 36] = [
         Observable::SecurityOfficer,
         Observable::OperatingRules,
         Observable::AssetLedger,
@@ -101,6 +115,11 @@ impl Observable {
         Observable::Outsourcing,
         Observable::TakeOut,
         Observable::Disposal,
+        Observable::TxHistory,
+        Observable::TxTimestamps,
+        Observable::TxSearch,
+        Observable::TxRetention,
+        Observable::InvoiceChecks,
     ];
 
     /// The name catalogues use in an item's `observe`.
@@ -137,6 +156,11 @@ impl Observable {
             Observable::Outsourcing => "outsourcing",
             Observable::TakeOut => "take_out",
             Observable::Disposal => "disposal",
+            Observable::TxHistory => "tx_history",
+            Observable::TxTimestamps => "tx_timestamps",
+            Observable::TxSearch => "tx_search",
+            Observable::TxRetention => "tx_retention",
+            Observable::InvoiceChecks => "invoice_checks",
         }
     }
 
@@ -224,7 +248,7 @@ pub enum CatalogueError {
     },
 }
 
-const SHEETS: &[&str] = &["medical", "vendor", "guideline"];
+const SHEETS: &[&str] = &["medical", "vendor", "guideline", "dencho"];
 
 fn id_ok(s: &str) -> bool {
     !s.is_empty()
@@ -360,6 +384,7 @@ impl Catalogue {
         match self.catalogue.sheet.as_str() {
             "medical" => "医療機関確認用",
             "vendor" => "事業者確認用",
+            "dencho" => "電子帳簿保存法・インボイス",
             _ => "ガイドライン遵守事項",
         }
     }

@@ -534,3 +534,74 @@ async fn search_bulk_verification_and_the_tax_officers_zip() {
         .unwrap_err();
     assert_eq!(e.field, Some("from"));
 }
+
+#[tokio::test]
+async fn the_dencho_checklist_is_answered_from_the_documents_both_ways() {
+    use mamori_compliance::Answer;
+    let (f, admin, acc) = setup().await;
+    let auditor = f.user(&admin, "kansa", "auditor").await;
+    let observed = |key: &'static str| {
+        let svc = f.svc.clone();
+        let auditor = auditor.clone();
+        async move { svc.observations(&auditor).await.unwrap().remove(key) }
+    };
+    // Nothing registered: nothing to say about documents (a person answers).
+    for key in ["tx_history", "tx_timestamps", "tx_search", "invoice_checks"] {
+        assert!(observed(key).await.is_none(), "{key}");
+    }
+    assert_eq!(observed("tx_retention").await.unwrap().answer, Answer::No);
+    let d = today(&f);
+    f.svc
+        .register_transaction(
+            Some(&acc),
+            invoice(&d, 11_000, "医療材料株式会社"),
+            pdf("o1"),
+        )
+        .await
+        .unwrap();
+    let mut blank = invoice(&d, 2_200, "x");
+    blank.fields.counterparty = None;
+    blank.fields.invoice_kind = None;
+    f.svc
+        .register_transaction(Some(&acc), blank, pdf("o2"))
+        .await
+        .unwrap();
+    // The development TSA's stamps have no legal weight: いいえ, saying why.
+    let t = observed("tx_timestamps").await.unwrap();
+    assert_eq!(t.answer, Answer::No);
+    assert!(t.evidence_ja.contains("開発用TSA"), "{}", t.evidence_ja);
+    let s = observed("tx_search").await.unwrap();
+    assert_eq!(s.answer, Answer::No);
+    assert!(s.evidence_ja.contains("#2"), "{}", s.evidence_ja);
+    assert_eq!(
+        observed("invoice_checks").await.unwrap().answer,
+        Answer::Yes
+    );
+    // A failing invoice turns it.
+    let mut wrong = invoice(&d, 11_000, "ＡＢＣ商事");
+    wrong.fields.rates[0].tax = Some(999);
+    f.svc
+        .register_transaction(Some(&acc), wrong, pdf("o3"))
+        .await
+        .unwrap();
+    let i = observed("invoice_checks").await.unwrap();
+    assert_eq!(i.answer, Answer::No);
+    assert!(i.evidence_ja.contains("#3"));
+    // Settings saved: retention is the facility's own.
+    f.svc
+        .save_bookkeeping_settings(Some(&acc), Default::default())
+        .await
+        .unwrap();
+    assert_eq!(observed("tx_retention").await.unwrap().answer, Answer::Yes);
+    // History: vouched for once the ledger is verified.
+    assert_eq!(observed("tx_history").await.unwrap().answer, Answer::No);
+    f.svc.verify_and_record(None).await.unwrap();
+    assert_eq!(observed("tx_history").await.unwrap().answer, Answer::Yes);
+    // The catalogue is there with these items observed.
+    let (list, problems) = f.svc.catalogue_summaries();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(
+        list.iter()
+            .any(|c| c.header.id == "nta-dencho-2024" && c.observable == 6)
+    );
+}

@@ -52,7 +52,7 @@ pub use passkeys::PasskeyRow;
 pub use read::{RawRow, ReadOnly, Reader};
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use shared::Turn;
-pub use transactions::{TxDocumentRow, TxQuery, TxStampRow, TxVersionRow, TxWrite};
+pub use transactions::{TxDocumentRow, TxFact, TxQuery, TxStampRow, TxVersionRow, TxWrite};
 pub use upgrade::{PRE_UPGRADE_DIR, Upgrade};
 pub use write_tx::WriteTx;
 pub use writer::{Durability, Store, StoreOptions, WriterStats};

@@ -87,6 +87,24 @@ pub struct TxStampRow {
     pub stamped_at: Millis,
 }
 
+/// One document as the self-assessment looks at it: its search fields, deadline, the current
+/// file's stamp, and its current fields (JSON) for the インボイス checks.
+#[derive(Debug, Clone)]
+pub struct TxFact {
+    pub id: i64,
+    pub current_version: i64,
+    pub status: String,
+    pub direction: String,
+    pub transaction_date: Option<String>,
+    pub amount: Option<i64>,
+    pub counterparty: Option<String>,
+    pub stamp_due: Option<String>,
+    pub registered_at: Millis,
+    pub stamp_gen_time: Option<Millis>,
+    pub stamp_development: Option<bool>,
+    pub fields: String,
+}
+
 /// What is written for a new document or version: the search columns (derived from the
 /// fields by the service) and the version itself.
 #[derive(Debug, Clone)]
@@ -238,6 +256,36 @@ impl Reader<'_> {
             (),
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?)
+    }
+
+    /// Every document with what the self-assessment needs, in one query.
+    pub fn tx_facts(&self) -> Result<Vec<TxFact>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT d.id, d.current_version, d.status, d.direction, d.transaction_date, d.amount, d.counterparty,
+                    d.stamp_due, d.registered_at, s.gen_time, s.development, v.fields
+             FROM tx_documents d
+             JOIN tx_versions v ON v.document_id = d.id AND v.version_no = d.current_version
+             LEFT JOIN tx_stamps s ON s.document_id = d.id AND s.file_sha256 = d.file_sha256
+             ORDER BY d.id",
+        )?;
+        Ok(st
+            .query_map((), |r| {
+                Ok(TxFact {
+                    id: r.get(0)?,
+                    current_version: r.get(1)?,
+                    status: r.get(2)?,
+                    direction: r.get(3)?,
+                    transaction_date: r.get(4)?,
+                    amount: r.get(5)?,
+                    counterparty: r.get(6)?,
+                    stamp_due: r.get(7)?,
+                    registered_at: r.get(8)?,
+                    stamp_gen_time: r.get(9)?,
+                    stamp_development: r.get(10)?,
+                    fields: r.get(11)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
     }
 
     /// The search; ordered by transaction date (empty last), then ID.

@@ -284,6 +284,8 @@ pub const ROUTES: &[Route] = &[
         "一括検証: 期間（取引年月日）内のすべてのタイムスタンプとファイルを検証"),
     route!(GET "/transactions/export" "exportTransactions" => crate::api::transactions::export,
         "税務調査用ダウンロード: 期間の全書類・索引 CSV（UTF-8 BOM）・全版・タイムスタンプを ZIP で"),
+    route!(GET "/transactions/documents/{kind}" "bookkeepingDocument" => crate::api::transactions::document,
+        "事務処理規程（rules）・システム概要書（overview）の草案（JSON または ?format=pdf）"),
     route!(GET "/transactions/{id}" "getTransaction" => crate::api::transactions::get,
         "取引書類（全版・インボイス検査・期限の注意・タイムスタンプ）"),
     route!(GET "/transactions/{id}/file" "transactionFile" => crate::api::transactions::file,

@@ -110,6 +110,7 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "transactionTimestamp"
         | "correctTransaction"
         | "cancelTransaction" => vec!["accountant"],
+        "bookkeepingDocument" => vec!["sysadmin", "auditor", "accountant"],
         "recordEvidence" => READERS.to_vec(),
         "exportRecordBundle"
         | "exportPatientBundle"
@@ -971,6 +972,10 @@ fn every_route_for_every_role() {
                     "filing_extension": false, "loss_years": [], "processing_months": 0 }),
                 ),
             ),
+        );
+        check(
+            "bookkeepingDocument",
+            s.call("GET", "/transactions/documents/rules", t, None),
         );
         check(
             "checkRegistrationNumber",

@@ -350,7 +350,8 @@ mod tests {
 
     #[test]
     fn bad_fields_are_named() {
-        let cases: Vec<(Box<dyn Fn(&mut DocumentFields)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut DocumentFields)>;
+        let cases: Vec<(Change, &str)> = vec![
             (
                 Box::new(|f| f.transaction_date = Some("2026-13-01".into())),
                 "transaction_date",

@@ -220,10 +220,8 @@ fn take(seen: &mut Seen, path: &[String], v: String, currency: &str) {
             "Party",
             "PartyTaxScheme",
             "CompanyID",
-        ] => {
-            if v.starts_with('T') || v.starts_with('Ｔ') || seen.supplier_registration.is_none() {
-                seen.supplier_registration = Some(v);
-            }
+        ] if v.starts_with('T') || v.starts_with('Ｔ') || seen.supplier_registration.is_none() => {
+            seen.supplier_registration = Some(v);
         }
         [
             "AccountingSupplierParty",
@@ -260,10 +258,10 @@ fn take(seen: &mut Seen, path: &[String], v: String, currency: &str) {
         }
         ["LegalMonetaryTotal", "TaxInclusiveAmount"] => seen.tax_inclusive = Some(pair()),
         ["LegalMonetaryTotal", "PayableAmount"] => seen.payable = Some(pair()),
-        ["InvoiceLine" | "CreditNoteLine", "Item", "Name"] => {
-            if seen.item_names.len() < MAX_NAMES_IN_DESCRIPTION + 1 {
-                seen.item_names.push(v)
-            }
+        ["InvoiceLine" | "CreditNoteLine", "Item", "Name"]
+            if seen.item_names.len() <= MAX_NAMES_IN_DESCRIPTION =>
+        {
+            seen.item_names.push(v)
         }
         _ => {}
     }

@@ -24,6 +24,8 @@ use crate::ledger::VerificationView;
 use crate::ledger::audit::jst;
 use mamori_domain::timesync::ClockStatus;
 
+mod books;
+
 /// Accounts unused this long count as 不要なアカウント.
 pub const UNUSED_DAYS: i64 = 90;
 /// Patches older than this count as not applied.
@@ -98,6 +100,9 @@ struct Facts<'a> {
     kinds: Vec<mamori_domain::kinds::RecordKind>,
     contacts: Vec<mamori_store::ContactRow>,
     registers: HashMap<Register, Vec<Entry>>,
+    transactions: Vec<mamori_store::TxFact>,
+    /// The facility's bookkeeping settings, if someone saved them.
+    bookkeeping: Option<String>,
 }
 
 impl<'a> Facts<'a> {
@@ -141,6 +146,8 @@ impl<'a> Facts<'a> {
             kinds: r.kinds()?,
             contacts: r.contacts()?,
             registers,
+            transactions: r.tx_facts()?,
+            bookkeeping: r.meta("bookkeeping_settings")?,
         })
     }
 
@@ -245,6 +252,11 @@ fn rule(k: Observable, f: &Facts<'_>) -> Option<Observation> {
             f.register(Register::Disposal),
             now,
         )),
+        O::TxHistory => books::history(f),
+        O::TxTimestamps => books::timestamps(f),
+        O::TxSearch => books::search(f),
+        O::TxRetention => Some(books::retention(f)),
+        O::InvoiceChecks => books::invoice_checks(f),
     }
 }
 

@@ -10,10 +10,12 @@
 //! (check digit, required items, per-rate rounding, holidays, deadlines, retention, JP PINT)
 //! are the domain's `bookkeeping`.
 
+mod documents;
 mod export;
 mod read;
 mod stamps;
 
+pub use documents::BooksDoc;
 pub use export::ExportSummary;
 pub use read::*;
 pub use stamps::{BulkVerifyReport, StampVerdict};

@@ -316,3 +316,32 @@ pub async fn check_number(
         },
     ))
 }
+
+#[derive(Deserialize)]
+pub struct DocQuery {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// The drafts of the 事務処理規程 (`rules`) and the システム概要書 (`overview`).
+pub async fn document(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(kind): Path<String>,
+    Query(q): Query<DocQuery>,
+) -> Result<Response, ApiError> {
+    let k = mamori_service::transactions::BooksDoc::parse(&kind)
+        .ok_or_else(mamori_service::compliance::docs::unknown_doc)?;
+    let doc = svc.bookkeeping_doc(&p, k).await?;
+    Ok(match q.format.as_deref() {
+        Some("pdf") => download(
+            "application/pdf",
+            &format!("{kind}.pdf"),
+            mamori_compliance::pdf::render(&doc),
+        ),
+        None | Some("json") => Json(doc).into_response(),
+        Some(_) => {
+            return Err(ServiceError::invalid("format", "format は json か pdf です").into());
+        }
+    })
+}

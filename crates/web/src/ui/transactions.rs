@@ -41,6 +41,7 @@ pub fn routes() -> axum::Router<Arc<Service>> {
             "/transactions/settings",
             get(settings_page).post(save_settings),
         )
+        .route("/transactions/documents/{kind}", get(document))
         .route("/transactions/{id}", get(detail_page))
         .route(
             "/transactions/{id}/correct",
@@ -1003,5 +1004,43 @@ async fn save_settings(State(svc): Svc, headers: HeaderMap, post: SignedForm) ->
             let s = parsed.unwrap_or_default();
             settings_view(&svc, &headers, &p, s, false, Some(&e))
         }
+    }
+}
+
+#[derive(Deserialize)]
+struct FormatQuery {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+async fn document(
+    State(svc): Svc,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    Query(q): Query<FormatQuery>,
+    SignedIn(p): SignedIn,
+) -> Response {
+    let Some(k) = mamori_service::transactions::BooksDoc::parse(&kind) else {
+        return error_page(
+            &svc,
+            &headers,
+            Some(&p),
+            &mamori_service::compliance::docs::unknown_doc(),
+        );
+    };
+    match svc.bookkeeping_doc(&p, k).await {
+        Ok(d) if q.format.as_deref() == Some("pdf") => download(
+            "application/pdf",
+            &format!("{kind}.pdf"),
+            mamori_compliance::pdf::render(&d),
+        ),
+        Ok(d) => {
+            let nav = format!(
+                "<a href=\"/transactions/settings\">{}</a> <a href=\"/transactions/documents/{kind}?format=pdf\">PDF</a>",
+                crate::i18n::t(lang_of(&headers), "cmp.back")
+            );
+            crate::ui::compliance::assessments::print_page(d.to_html(Some("/static/doc.css"), &nav))
+        }
+        Err(e) => error_page(&svc, &headers, Some(&p), &e),
     }
 }

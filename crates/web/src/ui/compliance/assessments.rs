@@ -421,7 +421,7 @@ pub(super) async fn close(
     }
 }
 
-pub(super) fn print_page(html: String) -> Response {
+pub(crate) fn print_page(html: String) -> Response {
     let mut res = Html(html).into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));

@@ -2,7 +2,7 @@
 //! such), the asset ledger with CSV import/export and MDS/SDS files, the risk register, the
 //! contact chart, the facility's security organisation, and the printable documents.
 
-mod assessments;
+pub(crate) mod assessments;
 mod assets;
 mod contacts;
 mod profile;
