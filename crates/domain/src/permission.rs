@@ -483,6 +483,7 @@ mod tests {
                 ("clerk", Action::RegisterPatient) => true,
                 ("sysadmin", Action::AdminAccounts | Action::AdminSettings) => true,
                 ("auditor", Action::ReadAudit) => true,
+                ("accountant", Action::ReadTransactions | Action::WriteTransactions) => true,
                 (
                     "pharmacist" | "nurse" | "radiographer" | "lab_technician",
                     Action::BreakGlass,
@@ -518,6 +519,7 @@ mod tests {
             "診療放射線技師",
             "臨床検査技師",
             "医療事務",
+            "経理担当",
             "システム管理者",
             "監査担当",
             "保守要員",
