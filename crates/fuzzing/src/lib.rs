@@ -29,6 +29,11 @@ pub const TARGETS: &[Target] = &[
         seeds: seeds::asset_csv,
     },
     Target {
+        name: "jp_pint_invoice",
+        run: parsers::jp_pint_invoice,
+        seeds: seeds::jp_pint,
+    },
+    Target {
         name: "catalogue_toml",
         run: parsers::catalogue_toml,
         seeds: seeds::catalogue,

@@ -32,6 +32,40 @@ pub fn asset_csv(data: &[u8]) {
     }
 }
 
+/// A received e-invoice (JP PINT / Peppol UBL XML, the sender's file): whatever is read holds
+/// what the service then relies on, the fields validate or are refused by name, and the
+/// インボイス checks run on anything; a registration number typed by a person never panics.
+pub fn jp_pint_invoice(data: &[u8]) {
+    use mamori_domain::bookkeeping::{Direction, checks, registration, ubl};
+    let _ = registration::check(
+        &String::from_utf8_lossy(data),
+        registration::CounterpartyKind::Corporation,
+    );
+    for direction in [Direction::Received, Direction::Issued] {
+        if let Ok(p) = ubl::parse(data, direction) {
+            let f = &p.fields;
+            assert!(f.amount.is_none_or(|a| a >= 0));
+            assert!(
+                f.rates
+                    .iter()
+                    .all(|r| r.base >= 0 && r.tax.is_none_or(|t| t >= 0))
+            );
+            assert!(
+                f.transaction_date
+                    .as_deref()
+                    .is_some_and(mamori_domain::date::valid)
+            );
+            let _ = checks(f);
+            let mut g = f.clone();
+            if g.validate(mamori_domain::bookkeeping::calendar::ymd(2100, 1, 1), true)
+                .is_ok()
+            {
+                let _ = checks(&g);
+            }
+        }
+    }
+}
+
 /// Catalogue TOML (an administrator may load their own checklist).
 pub fn catalogue_toml(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {

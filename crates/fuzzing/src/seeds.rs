@@ -173,3 +173,22 @@ pub fn forwarded_for() -> Vec<Vec<u8>> {
     .map(|s| s.as_bytes().to_vec())
     .to_vec()
 }
+
+/// The published JP PINT samples (tests/fixtures/jp-pint), a credit note, and a registration
+/// number as a person types it.
+pub fn jp_pint() -> Vec<Vec<u8>> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/jp-pint");
+    let mut out: Vec<Vec<u8>> = ["Example1-minimum.xml", "NTA_QandA_45.xml"]
+        .iter()
+        .map(|n| std::fs::read(format!("{dir}/{n}")).expect("fixture"))
+        .collect();
+    let credit = String::from_utf8(out[1].clone())
+        .expect("utf-8")
+        .replace("Invoice-2", "CreditNote-2")
+        .replace("<Invoice ", "<CreditNote ")
+        .replace("</Invoice>", "</CreditNote>")
+        .replace("InvoiceLine>", "CreditNoteLine>");
+    out.push(credit.into_bytes());
+    out.push("Ｔ１１８０-３０１０-１８７７１".as_bytes().to_vec());
+    out
+}

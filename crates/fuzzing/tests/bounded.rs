@@ -97,6 +97,7 @@ macro_rules! bounded {
 bounded! {
     upload_type: 2000,
     asset_csv: 1000,
+    jp_pint_invoice: 1000,
     catalogue_toml: 300,
     multipart_form: 1000,
     api_json: 400,

@@ -93,3 +93,20 @@ fn an_undamaged_repository_restores() {
     mamori_fuzzing::restore::damaged_restore(&[0, 1]);
     assert!(mamori_fuzzing::restore::last_restore_succeeded());
 }
+
+#[test]
+fn seeded_e_invoices_are_read() {
+    use mamori_domain::bookkeeping::{Direction, ubl};
+    let s = seeds::jp_pint();
+    for seed in &s[..3] {
+        let p = ubl::parse(seed, Direction::Received).unwrap();
+        assert!(p.fields.amount.is_some());
+    }
+    assert_eq!(
+        ubl::parse(&s[2], Direction::Received)
+            .unwrap()
+            .fields
+            .invoice_kind,
+        Some(mamori_domain::bookkeeping::InvoiceKind::Return)
+    );
+}
