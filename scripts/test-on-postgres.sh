@@ -32,6 +32,6 @@ trap stop EXIT
 
 MAMORI_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port" \
   cargo test --locked -p mamori-web -p mamori-service "$@"
-# The store's own query test (indexes against a naive scan) on the same server.
+# The store's own query tests (indexes against a naive scan) on the same server.
 MAMORI_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port" \
-  cargo test --locked -p mamori-store --test queries_match_brute_force "$@"
+  cargo test --locked -p mamori-store --test queries_match_brute_force --test transaction_search "$@"
