@@ -73,6 +73,12 @@ fn an_instance_from_an_earlier_release_is_copied_then_migrated_and_still_verifie
     assert_eq!(detail["copy_ledger_entries"], old_entries);
     let named = detail["pre_upgrade_copy"].as_str().unwrap();
     assert_eq!(data.join(named), c[0]);
+    // Built-in roles the release adds arrive with it (経理担当 with the 電帳法 documents).
+    assert_eq!(
+        detail["roles_added"],
+        serde_json::json!(["accountant"]),
+        "{detail}"
+    );
 
     // Everything still proves itself.
     let o = mamori(&["verify", "--data", d]);

@@ -414,23 +414,36 @@ pub fn open_with(
 /// The first entry after a schema upgrade says what changed and where the copy from before
 /// is: an inspector sees the upgrade in the ledger, an operator finds the way back.
 fn record_upgrade(svc: &Service) -> Result<()> {
-    let Some(u) = svc.store.upgrade().cloned() else {
-        return Ok(());
+    let detail = match (svc.store.upgrade().cloned(), svc.store.upgraded_from()) {
+        (Some(u), _) => serde_json::json!({
+            "schema_from": u.from,
+            "schema_to": u.to,
+            "release": env!("CARGO_PKG_VERSION"),
+            "pre_upgrade_copy": u.copy.strip_prefix(&svc.data_dir).unwrap_or(&u.copy).display().to_string(),
+            "copy_bytes": u.copy_bytes,
+            "copy_ledger_entries": u.ledger_entries,
+        }),
+        // PostgreSQL: the database server's own backups (pg_dump) are the way back.
+        (None, Some(from)) => serde_json::json!({
+            "schema_from": from,
+            "schema_to": mamori_store::SCHEMA_VERSION,
+            "release": env!("CARGO_PKG_VERSION"),
+            "database": "postgresql",
+        }),
+        (None, None) => return Ok(()),
     };
+    let (from, to) = (
+        detail["schema_from"].as_u64().unwrap_or(0),
+        detail["schema_to"].as_u64().unwrap_or(0),
+    );
+    let copy = detail["pre_upgrade_copy"].as_str().unwrap_or("").to_owned();
     let event = mamori_domain::audit::AuditEvent::new(
         svc.now(),
         None,
         mamori_domain::audit::actions::INSTANCE_UPGRADED,
         mamori_domain::audit::Outcome::Ok,
     )
-    .detail(serde_json::json!({
-        "schema_from": u.from,
-        "schema_to": u.to,
-        "release": env!("CARGO_PKG_VERSION"),
-        "pre_upgrade_copy": u.copy.strip_prefix(&svc.data_dir).unwrap_or(&u.copy).display().to_string(),
-        "copy_bytes": u.copy_bytes,
-        "copy_ledger_entries": u.ledger_entries,
-    }));
+    .detail(detail);
     let store = svc.store.clone();
     let now = svc.now();
     std::thread::scope(|sc| {
@@ -459,9 +472,9 @@ fn record_upgrade(svc: &Service) -> Result<()> {
     })
     .map_err(|_| ServiceError::internal("recording the upgrade panicked"))??;
     tracing::warn!(
-        from = u.from,
-        to = u.to,
-        copy = %u.copy.display(),
+        from,
+        to,
+        copy,
         "database upgraded from an earlier release; the copy from before is kept"
     );
     Ok(())

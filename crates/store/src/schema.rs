@@ -593,6 +593,11 @@ pub fn migrate(conn: &mut Connection) -> Result<Option<usize>, StoreError> {
     migrate_with(conn, MIGRATIONS)
 }
 
+/// The first `n` migrations (an earlier release's schema, for the PostgreSQL upgrade).
+pub(crate) fn migrate_first(conn: &mut Connection, n: usize) -> Result<Option<usize>, StoreError> {
+    migrate_with(conn, &MIGRATIONS[..n.min(MIGRATIONS.len())])
+}
+
 /// Every pending migration in one transaction: a failure anywhere leaves the database exactly
 /// as it was (the same schema, the same version), never half upgraded.
 fn migrate_with(conn: &mut Connection, migrations: &[&str]) -> Result<Option<usize>, StoreError> {

@@ -366,6 +366,15 @@ impl Store {
         }
     }
 
+    /// The schema an earlier release left that this open upgraded (both engines; SQLite's
+    /// with the copy in [`Store::upgrade`]).
+    pub fn upgraded_from(&self) -> Option<usize> {
+        match &*self.engine {
+            Engine::Sqlite(i) => i.upgrade.as_ref().map(|u| u.from),
+            Engine::Pg(p) => p.pg.upgraded_from,
+        }
+    }
+
     pub fn set_clock_unsynchronised(&self, yes: bool) {
         let flag = match &*self.engine {
             Engine::Sqlite(i) => &i.clock_unsynchronised,

@@ -367,3 +367,44 @@ async fn two_nodes_share_turns_and_short_lived_values() {
     assert_eq!(check.size, 200);
     assert_eq!(b.reader().unwrap().get().ledger_size().unwrap(), 200);
 }
+
+/// A database an earlier release made (here: the schema before the transaction documents)
+/// is brought to this release's schema when this release opens it: the new tables with their
+/// guards and their state capture, in one transaction, recorded as an upgrade.
+#[test]
+fn an_earlier_releases_database_is_upgraded_in_place() {
+    let cluster = Cluster::start();
+    let url = cluster.database("older");
+    let db = parse_url(&url).unwrap();
+    let before = mamori_store::SCHEMA_VERSION - 1;
+    mamori_store::postgres::install_release_schema(&db, before).unwrap();
+    assert_eq!(
+        cluster
+            .psql("older", "SELECT to_regclass('tx_documents') IS NULL")
+            .trim(),
+        "t"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_postgres(dir.path(), &db, StoreOptions::default()).unwrap();
+    assert_eq!(store.upgraded_from(), Some(before));
+    let triggers = cluster.psql(
+        "older",
+        "SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'tx_versions'::regclass AND NOT tgisinternal",
+    );
+    assert_eq!(
+        triggers.trim(),
+        "state_del,state_ins,state_upd,tx_versions_immutable,tx_versions_never_deleted"
+    );
+    assert_eq!(
+        cluster
+            .psql("older", "SELECT version FROM schema_version")
+            .trim(),
+        mamori_store::SCHEMA_VERSION.to_string()
+    );
+    store.close();
+    drop(store);
+    // Opened again: nothing more to do.
+    let store = Store::open_postgres(dir.path(), &db, StoreOptions::default()).unwrap();
+    assert_eq!(store.upgraded_from(), None);
+    store.close();
+}

@@ -29,6 +29,8 @@ pub use small_blobs::{PgBlobs, SMALL_FILE, Tiered};
 pub use tokio_postgres::Config;
 
 pub(crate) use store::PgStore;
+#[doc(hidden)]
+pub use store::install_release_schema;
 pub(crate) use store::{CAPTURE_TABLE, install};
 pub(crate) use store_schema::{in_reference_order, numbers_rows};
 pub use verify::{LedgerCheck, verify_ledger};

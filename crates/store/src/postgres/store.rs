@@ -46,13 +46,15 @@ pub(crate) struct PgStore {
     db: Database,
     /// Idle reader connections kept; more are opened when all are lent.
     keep_readers: usize,
+    /// The schema this open upgraded from (an earlier release's database).
+    pub(crate) upgraded_from: Option<usize>,
 }
 
 impl PgStore {
     /// Connects, creating the schema in an empty database.
     pub(crate) fn open_with(db: &Database, keep_readers: usize) -> Result<Self, StoreError> {
         let conn = super::store_writer::writer_connection(db)?;
-        install(&conn)?;
+        let upgraded_from = install(&conn)?;
         let state = crate::ledger::load_state(Conn::Pg(&conn))?;
         let clock = state.clock_unsynchronised.clone();
         let (sender, rx) = crossbeam_channel::unbounded();
@@ -72,6 +74,7 @@ impl PgStore {
             // Requests wait on the server more than on SQLite: more connections keep the two
             // cores busy while others wait for an answer.
             keep_readers: keep_readers.max(16),
+            upgraded_from,
         })
     }
 
@@ -173,7 +176,8 @@ impl PgStore {
 
 /// Creates the ledger's and the store's tables in an empty database; refuses a database whose
 /// schema is of another build.
-pub(crate) fn install(conn: &PgConn) -> Result<(), StoreError> {
+/// The schema version it had, when it was an earlier release's and was upgraded.
+pub(crate) fn install(conn: &PgConn) -> Result<Option<usize>, StoreError> {
     let c = Conn::Pg(conn);
     c.execute_batch("BEGIN")?;
     let done = (|| {
@@ -188,30 +192,76 @@ pub(crate) fn install(conn: &PgConn) -> Result<(), StoreError> {
             None
         };
         match version {
-            Some(v) if v as usize == crate::SCHEMA_VERSION => Ok(()),
+            Some(v) if v as usize == crate::SCHEMA_VERSION => Ok(None),
+            Some(v) if (v as usize) < crate::SCHEMA_VERSION => {
+                // An earlier release's database: what it lacks is added in this transaction
+                // (under the install lock, so one node of several does it).
+                let Some((ddl, tables)) = super::store_schema::upgrade_ddl(v as usize)? else {
+                    return Err(StoreError::Schema(format!(
+                        "PostgreSQL のスキーマ {v} からこのリリース（{}）へは自動で更新できません。pg_dump を取り、リリースノートの手順で更新してください",
+                        crate::SCHEMA_VERSION
+                    )));
+                };
+                c.execute_batch(&ddl)?;
+                let covered: Vec<crate::state::Covered> = crate::state::covered_tables(c)?
+                    .into_iter()
+                    .filter(|t| tables.contains(&t.table))
+                    .collect();
+                c.execute_batch(&super::store_schema::capture_ddl(&covered))?;
+                c.execute(
+                    "UPDATE schema_version SET version = ?1",
+                    [crate::SCHEMA_VERSION as i64],
+                )?;
+                Ok(Some(v as usize))
+            }
             Some(v) => Err(StoreError::Schema(format!(
-                "PostgreSQL のスキーマ {v} はこのリリース（{}）と異なります",
+                "PostgreSQL のスキーマ {v} はこのリリース（{}）より新しいリリースのものです。新しいリリースで開いてください",
                 crate::SCHEMA_VERSION
             ))),
             None => {
-                c.execute_batch(super::schema::DDL)?;
-                c.execute_batch(&super::store_schema::ddl()?)?;
-                let covered = crate::state::covered_tables(c)?;
-                c.execute_batch(&super::store_schema::capture_ddl(&covered))?;
-                c.execute_batch("CREATE TABLE schema_version (version bigint NOT NULL)")?;
-                c.execute(
-                    "INSERT INTO schema_version (version) VALUES (?1)",
-                    [crate::SCHEMA_VERSION as i64],
-                )?;
-                Ok(())
+                create_schema(c, crate::SCHEMA_VERSION)?;
+                Ok(None)
             }
         }
     })();
-    let done = done.and_then(|()| {
+    let done = done.and_then(|upgraded| {
         c.execute_batch(crate::shared::EPHEMERAL_DDL)?;
-        Ok(c.execute_batch(super::BLOB_BYTES_DDL)?)
+        c.execute_batch(super::BLOB_BYTES_DDL)?;
+        Ok(upgraded)
     });
     match done {
+        Ok(upgraded) => {
+            c.execute_batch("COMMIT")?;
+            Ok(upgraded)
+        }
+        Err(e) => {
+            let _ = c.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// The schema of the release whose store had `migrations` migrations, in an empty database.
+fn create_schema(c: Conn<'_>, migrations: usize) -> Result<(), StoreError> {
+    c.execute_batch(super::schema::DDL)?;
+    c.execute_batch(&super::store_schema::ddl_at(migrations)?)?;
+    let covered = crate::state::covered_tables(c)?;
+    c.execute_batch(&super::store_schema::capture_ddl(&covered))?;
+    c.execute_batch("CREATE TABLE schema_version (version bigint NOT NULL)")?;
+    c.execute(
+        "INSERT INTO schema_version (version) VALUES (?1)",
+        [migrations as i64],
+    )?;
+    Ok(())
+}
+
+/// An earlier release's schema in an empty database (tests of the upgrade).
+#[doc(hidden)]
+pub fn install_release_schema(db: &super::Database, migrations: usize) -> Result<(), StoreError> {
+    let conn = super::store_writer::writer_connection(db)?;
+    let c = Conn::Pg(&conn);
+    c.execute_batch("BEGIN")?;
+    match create_schema(c, migrations) {
         Ok(()) => Ok(c.execute_batch("COMMIT")?),
         Err(e) => {
             let _ = c.execute_batch("ROLLBACK");

@@ -17,27 +17,71 @@ use crate::StoreError;
 use crate::sql::pg::{nocase, replace_word};
 use crate::state::NOT_COVERED_META;
 
-/// Every statement of the schema, in an order PostgreSQL accepts (referenced tables first).
-pub(crate) fn ddl() -> Result<String, StoreError> {
+/// The SQLite schema after the first `migrations` migrations: (type, name, table, sql).
+fn objects_at(
+    migrations: usize,
+) -> Result<(Connection, Vec<(String, String, String, String)>), StoreError> {
     let mut conn = Connection::open_in_memory()?;
-    crate::schema::migrate(&mut conn)?;
-    let objects: Vec<(String, String, String, String)> = conn
+    crate::schema::migrate_first(&mut conn, migrations)?;
+    let objects = conn
         .prepare(
             "SELECT type, name, tbl_name, sql FROM sqlite_schema
              WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
         )?
         .query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<Result<_, _>>()?;
+    Ok((conn, objects))
+}
+
+/// Every statement of the schema, in an order PostgreSQL accepts (referenced tables first).
+#[cfg(test)]
+pub(crate) fn ddl() -> Result<String, StoreError> {
+    ddl_at(crate::SCHEMA_VERSION)
+}
+
+/// The same for the schema after the first `migrations` migrations (an earlier release's).
+pub(crate) fn ddl_at(migrations: usize) -> Result<String, StoreError> {
+    let (conn, objects) = objects_at(migrations)?;
+    translate(&conn, &objects)
+}
+
+/// The statements that bring a database made at schema `from` to this release's schema, when
+/// the migrations between only add tables, indexes and triggers (the usual case); `None`
+/// when one of them changes or removes an existing object, which needs a migration written for
+/// PostgreSQL and is refused.
+pub(crate) fn upgrade_ddl(from: usize) -> Result<Option<(String, Vec<String>)>, StoreError> {
+    let (_, before) = objects_at(from)?;
+    let (conn, after) = objects_at(crate::SCHEMA_VERSION)?;
+    let unchanged = before.iter().all(|b| after.iter().any(|a| a == b));
+    if !unchanged {
+        return Ok(None);
+    }
+    let added: Vec<(String, String, String, String)> = after
+        .into_iter()
+        .filter(|a| !before.iter().any(|b| b.1 == a.1))
+        .collect();
+    let tables = added
+        .iter()
+        .filter(|o| o.0 == "table")
+        .map(|o| o.1.clone())
+        .collect();
+    Ok(Some((translate(&conn, &added)?, tables)))
+}
+
+fn translate(
+    conn: &Connection,
+    objects: &[(String, String, String, String)],
+) -> Result<String, StoreError> {
     let mut tables: Vec<(String, String)> = Vec::new();
     let mut rest = String::new();
-    for (kind, name, table, sql) in &objects {
+    for (kind, name, table, sql) in objects {
         // The ledger's table is the multi-node ledger's (same columns, its own triggers).
         if table == "ledger" {
             continue;
         }
         match kind.as_str() {
             "table" => {
-                let keyed = has_primary_key(&conn, name)?;
+                let keyed = has_primary_key(conn, name)?;
                 tables.push((name.clone(), translate_table(sql, keyed)));
             }
             "index" => {
