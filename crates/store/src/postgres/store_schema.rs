@@ -17,10 +17,11 @@ use crate::StoreError;
 use crate::sql::pg::{nocase, replace_word};
 use crate::state::NOT_COVERED_META;
 
-/// The SQLite schema after the first `migrations` migrations: (type, name, table, sql).
-fn objects_at(
-    migrations: usize,
-) -> Result<(Connection, Vec<(String, String, String, String)>), StoreError> {
+/// One object of SQLite's catalogue: (type, name, table, sql).
+type Object = (String, String, String, String);
+
+/// The SQLite schema after the first `migrations` migrations.
+fn objects_at(migrations: usize) -> Result<(Connection, Vec<Object>), StoreError> {
     let mut conn = Connection::open_in_memory()?;
     crate::schema::migrate_first(&mut conn, migrations)?;
     let objects = conn
@@ -56,7 +57,7 @@ pub(crate) fn upgrade_ddl(from: usize) -> Result<Option<(String, Vec<String>)>, 
     if !unchanged {
         return Ok(None);
     }
-    let added: Vec<(String, String, String, String)> = after
+    let added: Vec<Object> = after
         .into_iter()
         .filter(|a| !before.iter().any(|b| b.1 == a.1))
         .collect();
@@ -68,10 +69,7 @@ pub(crate) fn upgrade_ddl(from: usize) -> Result<Option<(String, Vec<String>)>, 
     Ok(Some((translate(&conn, &added)?, tables)))
 }
 
-fn translate(
-    conn: &Connection,
-    objects: &[(String, String, String, String)],
-) -> Result<String, StoreError> {
+fn translate(conn: &Connection, objects: &[Object]) -> Result<String, StoreError> {
     let mut tables: Vec<(String, String)> = Vec::new();
     let mut rest = String::new();
     for (kind, name, table, sql) in objects {
