@@ -102,6 +102,13 @@ pub enum TransactionsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Import the NTA 公表サイト's data (a CSV of the 全件 or 差分 download, unzipped) to confirm
+    /// registration numbers on their transaction dates; mamori itself contacts no one.
+    ImportRegistry {
+        #[arg(long, env = "MAMORI_DATA")]
+        data: PathBuf,
+        file: PathBuf,
+    },
     /// Check a registration number: exit 0 when well formed with a valid check digit.
     CheckNumber {
         number: String,
@@ -135,6 +142,28 @@ pub fn run(cmd: TransactionsCmd) -> ExitCode {
                     eprintln!("{}: {}", number.trim(), e.message_ja());
                     ExitCode::from(1)
                 }
+            }
+        }
+        TransactionsCmd::ImportRegistry { data, file } => {
+            let bytes = match std::fs::read(&file) {
+                Ok(b) => b,
+                Err(e) => return fail(format!("{} を読めません: {e}", file.display())),
+            };
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match with_instance(&data, |svc| async move {
+                svc.import_invoice_registry(None, name, bytes).await
+            }) {
+                Ok(s) => {
+                    println!(
+                        "公表サイトのデータを取り込みました: {} 件（{}、SHA-256 {}）",
+                        s.rows, s.imported_on, s.file_sha256
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
             }
         }
         TransactionsCmd::Import {

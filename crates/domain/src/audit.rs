@@ -271,6 +271,8 @@ pub mod actions {
     /// 一括検証: every time-stamp of a period checked.
     pub const TRANSACTION_STAMPS_VERIFIED: &str = "transaction.stamps_verified";
     pub const TRANSACTION_SETTINGS: &str = "transaction.settings_saved";
+    /// The NTA 公表サイト's data of registered invoice issuers imported.
+    pub const TRANSACTION_REGISTRY_IMPORTED: &str = "transaction.registry_imported";
 }
 
 /// The facts of a version row that the ledger commits to.

@@ -605,3 +605,84 @@ async fn the_dencho_checklist_is_answered_from_the_documents_both_ways() {
             .any(|c| c.header.id == "nta-dencho-2024" && c.observable == 6)
     );
 }
+
+fn registry_csv(rows: &[(&str, &str, &str, &str)]) -> Vec<u8> {
+    rows.iter()
+        .map(|(number, registered, cancelled, name)| {
+            let mut cols = vec![String::new(); 30];
+            cols[1] = number.to_string();
+            cols[2] = "01".into();
+            cols[4] = "2".into();
+            cols[6] = "1".into();
+            cols[7] = registered.to_string();
+            cols[9] = cancelled.to_string();
+            cols[18] = name.to_string();
+            cols.join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn the_nta_registry_confirms_numbers_on_the_transaction_date() {
+    let (f, _, acc) = setup().await;
+    let d = today(&f);
+    let w = f
+        .svc
+        .register_transaction(
+            Some(&acc),
+            invoice(&d, 11_000, "医療材料株式会社"),
+            pdf("r1"),
+        )
+        .await
+        .unwrap();
+    // Before any import the check is not made (format and check digit only).
+    let v = f.svc.transaction(Some(&acc), w.id).await.unwrap();
+    assert!(!v.checks.iter().any(|c| c.code == "registry"));
+    // A broken file is refused in Japanese and imports nothing.
+    let e = f
+        .svc
+        .import_invoice_registry(Some(&acc), "x.csv".into(), b"a,b\n".to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(e.field, Some("file"));
+    assert!(e.message.contains("公表サイト"));
+    assert!(f.svc.invoice_registry_status().await.unwrap().is_none());
+    // Registered: the check passes.
+    let s = f
+        .svc
+        .import_invoice_registry(
+            Some(&acc),
+            "zenken.csv".into(),
+            registry_csv(&[("1180301018771", "2023-10-01", "", "医療材料株式会社")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.rows, 1);
+    let v = f.svc.transaction(Some(&acc), w.id).await.unwrap();
+    let c = v.checks.iter().find(|c| c.code == "registry").unwrap();
+    assert!(c.ok, "{}", c.message);
+    // A later 差分 file cancels it before the transaction date: the check fails, saying so.
+    f.svc
+        .import_invoice_registry(
+            Some(&acc),
+            "sabun.csv".into(),
+            registry_csv(&[(
+                "T1180301018771",
+                "2023-10-01",
+                "2024-03-31",
+                "医療材料株式会社",
+            )]),
+        )
+        .await
+        .unwrap();
+    let v = f.svc.transaction(Some(&acc), w.id).await.unwrap();
+    let c = v.checks.iter().find(|c| c.code == "registry").unwrap();
+    assert!(!c.ok && c.message.contains("取消済み"), "{}", c.message);
+    let ev = f.events("transaction.registry_imported");
+    assert_eq!(ev.len(), 3, "two imports and the refusal: {ev:#?}");
+    // verify recomputes the digest the import stated.
+    let rep = f.svc.verify_and_record(None).await.unwrap();
+    assert!(rep.ok, "{:?}", rep.problems);
+}

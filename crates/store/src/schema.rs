@@ -512,7 +512,8 @@ ALTER TABLE certificates_v2 RENAME TO certificates;
 "#,
     // 13: 電子帳簿保存法 — the facility's transaction documents. A document's current fields
     // (the search columns, indexed) in `tx_documents`; every version, never changed or removed,
-    // in `tx_versions`; each file's RFC 3161 time-stamp token in `tx_stamps`.
+    // in `tx_versions`; each file's RFC 3161 time-stamp token in `tx_stamps`; the NTA's list
+    // of registered invoice issuers in `invoice_registry`.
     r#"
 CREATE TABLE tx_documents (
     id INTEGER PRIMARY KEY,
@@ -577,6 +578,17 @@ CREATE TRIGGER tx_stamps_immutable BEFORE UPDATE ON tx_stamps
 BEGIN SELECT RAISE(ABORT, 'time-stamps are immutable'); END;
 CREATE TRIGGER tx_stamps_never_deleted BEFORE DELETE ON tx_stamps
 BEGIN SELECT RAISE(ABORT, 'time-stamps are never deleted'); END;
+
+-- The NTA 公表サイト's data, imported offline: public reference data, proven as a whole by the
+-- digest the import states (meta `invoice_registry`), which verify recomputes.
+CREATE TABLE invoice_registry (
+    registration_number TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    registered_on TEXT NOT NULL,
+    cancelled_on TEXT,
+    lapsed_on TEXT
+) WITHOUT ROWID;
 "#,
 ];
 

@@ -358,7 +358,83 @@ impl Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    pub fn registry_entry(
+        &self,
+        number: &str,
+    ) -> Result<Option<mamori_domain::bookkeeping::registry::RegistryEntry>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT registration_number, kind, name, registered_on, cancelled_on, lapsed_on
+                 FROM invoice_registry WHERE registration_number = ?1",
+            )?
+            .query_row([number], registry_row)
+            .optional()?)
+    }
+
+    /// The digest of the whole registry (as the import computed it) and its row count.
+    pub fn registry_digest(&self) -> Result<(String, u64), StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT registration_number, kind, name, registered_on, cancelled_on, lapsed_on
+             FROM invoice_registry ORDER BY registration_number",
+        )?;
+        let mut rows = st.query(())?;
+        let mut all = Vec::new();
+        while let Some(r) = rows.next()? {
+            all.push(registry_row(&r)?);
+        }
+        Ok((
+            mamori_domain::bookkeeping::registry::digest(all.iter()),
+            all.len() as u64,
+        ))
+    }
+}
+
+fn registry_row(
+    r: &Row<'_>,
+) -> crate::sql::Result<mamori_domain::bookkeeping::registry::RegistryEntry> {
+    Ok(mamori_domain::bookkeeping::registry::RegistryEntry {
+        number: r.get(0)?,
+        kind: r.get(1)?,
+        name: r.get(2)?,
+        registered_on: r.get(3)?,
+        cancelled_on: r.get(4)?,
+        lapsed_on: r.get(5)?,
+    })
+}
+
 impl WriteTx<'_> {
+    /// Applies an import of the 公表サイト data (new and changed numbers, removals).
+    pub fn apply_registry(
+        &mut self,
+        changes: &[mamori_domain::bookkeeping::registry::RegistryChange],
+    ) -> Result<(usize, usize), StoreError> {
+        use mamori_domain::bookkeeping::registry::RegistryChange;
+        let (mut upserted, mut removed) = (0, 0);
+        for c in changes {
+            match c {
+                RegistryChange::Upsert(e) => {
+                    self.conn.execute(
+                        "INSERT INTO invoice_registry (registration_number, kind, name, registered_on, cancelled_on, lapsed_on)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (registration_number) DO UPDATE SET kind = excluded.kind, name = excluded.name,
+                         registered_on = excluded.registered_on, cancelled_on = excluded.cancelled_on, lapsed_on = excluded.lapsed_on",
+                        params![e.number, e.kind, e.name, e.registered_on, e.cancelled_on, e.lapsed_on],
+                    )?;
+                    upserted += 1;
+                }
+                RegistryChange::Remove(n) => {
+                    removed += self.conn.execute(
+                        "DELETE FROM invoice_registry WHERE registration_number = ?1",
+                        [n],
+                    )?;
+                }
+            }
+        }
+        Ok((upserted, removed))
+    }
+
     /// A new document with its first version; returns its ID.
     pub fn insert_tx_document(
         &mut self,

@@ -284,6 +284,8 @@ pub const ROUTES: &[Route] = &[
         "一括検証: 期間（取引年月日）内のすべてのタイムスタンプとファイルを検証"),
     route!(GET "/transactions/export" "exportTransactions" => crate::api::transactions::export,
         "税務調査用ダウンロード: 期間の全書類・索引 CSV（UTF-8 BOM）・全版・タイムスタンプを ZIP で"),
+    route!(POST "/transactions/registry" "importInvoiceRegistry" => crate::api::transactions::import_registry,
+        "国税庁 公表サイトのデータ（全件・差分の CSV）の取込。受領した請求書の登録番号を取引日時点で確認する"),
     route!(GET "/transactions/documents/{kind}" "bookkeepingDocument" => crate::api::transactions::document,
         "事務処理規程（rules）・システム概要書（overview）の草案（JSON または ?format=pdf）"),
     route!(GET "/transactions/{id}" "getTransaction" => crate::api::transactions::get,
@@ -317,4 +319,5 @@ pub(crate) const UPLOAD_OPS: &[&str] = &[
     "saveRegisterEntry",
     "registerTransaction",
     "correctTransaction",
+    "importInvoiceRegistry",
 ];

@@ -109,7 +109,8 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "transactionFile"
         | "transactionTimestamp"
         | "correctTransaction"
-        | "cancelTransaction" => vec!["accountant"],
+        | "cancelTransaction"
+        | "importInvoiceRegistry" => vec!["accountant"],
         "bookkeepingDocument" => vec!["sysadmin", "auditor", "accountant"],
         "recordEvidence" => READERS.to_vec(),
         "exportRecordBundle"
@@ -973,6 +974,24 @@ fn every_route_for_every_role() {
                 ),
             ),
         );
+        {
+            let mut cols = vec![String::new(); 30];
+            cols[1] = "T1180301018771".into();
+            cols[2] = "01".into();
+            cols[6] = "1".into();
+            cols[7] = "2023-10-01".into();
+            cols[18] = format!("取引先{i}");
+            let csv = base64::engine::general_purpose::STANDARD.encode(cols.join(","));
+            check(
+                "importInvoiceRegistry",
+                s.call(
+                    "POST",
+                    "/transactions/registry",
+                    t,
+                    Some(json!({ "name": "sabun.csv", "content_base64": csv })),
+                ),
+            );
+        }
         check(
             "bookkeepingDocument",
             s.call("GET", "/transactions/documents/rules", t, None),

@@ -6,6 +6,7 @@
 pub mod calendar;
 pub mod invoice;
 pub mod registration;
+pub mod registry;
 pub mod retention;
 pub mod ubl;
 

@@ -417,6 +417,19 @@ pub fn verify(dir: &Path, opts: &VerifyOptions<'_>) -> Result<VerifyReport> {
     }
     rep.not_covered = not_covered();
 
+    // The NTA registry data, proven as a whole: the digest its import stated (meta, itself
+    // stated in the ledger) against the table as it is.
+    if let Some(stated) = r.meta(crate::transactions::REGISTRY_KEY)? {
+        let stated: serde_json::Value = serde_json::from_str(&stated).unwrap_or_default();
+        let (digest, rows) = r.registry_digest()?;
+        if stated["digest"].as_str() != Some(digest.as_str()) {
+            rep.problem(format!(
+                "invoice_registry: 公表サイトのデータ（取込時 {} 件）が取込後に変わっています（現在 {rows} 件、ダイジェスト不一致）",
+                stated["rows"]
+            ));
+        }
+    }
+
     // Versions: each row must match what the ledger last recorded about it.
     let mut blob_ok: HashSet<String> = HashSet::new();
     let mut check_blob = |sha: &str, what: &str, rep: &mut VerifyReport| -> Option<Vec<u8>> {

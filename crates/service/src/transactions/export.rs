@@ -90,13 +90,27 @@ impl Service {
             limit: 10_000,
             ..Default::default()
         };
-        let q = search.query()?;
-        let (Some(df), Some(dt)) = (q.date_from.clone(), q.date_to.clone()) else {
-            return Err(ServiceError::invalid(
-                "from",
-                "出力する期間（始まりと終わり）を指定してください",
-            ));
-        };
+        self.may_read(p, actions::TRANSACTION_EXPORTED).await?;
+        let q = self
+            .ledgered(
+                p,
+                actions::TRANSACTION_EXPORTED,
+                search.query().and_then(|q| {
+                    if q.date_from.is_none() || q.date_to.is_none() {
+                        Err(ServiceError::invalid(
+                            "from",
+                            "出力する期間（始まりと終わり）を指定してください",
+                        ))
+                    } else {
+                        Ok(q)
+                    }
+                }),
+            )
+            .await?;
+        let (df, dt) = (
+            q.date_from.clone().unwrap_or_default(),
+            q.date_to.clone().unwrap_or_default(),
+        );
         let roots = self.tsa_roots_pem().unwrap_or_default();
         let now = self.now();
         self.read_logged(p, actions::TRANSACTION_EXPORTED, move |svc, r, t| {

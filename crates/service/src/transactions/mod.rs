@@ -13,11 +13,14 @@
 mod documents;
 mod export;
 mod read;
+mod registry;
 mod stamps;
 
 pub use documents::BooksDoc;
 pub use export::ExportSummary;
 pub use read::*;
+pub use registry::REGISTRY_KEY;
+pub use registry::RegistryStatus;
 pub use stamps::{BulkVerifyReport, StampVerdict};
 
 use std::sync::Arc;
@@ -235,6 +238,20 @@ pub(crate) fn jst_today(now: mamori_domain::Millis) -> calendar::Day {
 }
 
 impl Service {
+    /// A refusal found before the write began (a broken file, a bad query) is in the ledger
+    /// like any other: the person's, with the error's code.
+    pub(super) async fn ledgered<T>(
+        self: &Arc<Self>,
+        p: Option<&Principal>,
+        action: &'static str,
+        r: Result<T>,
+    ) -> Result<T> {
+        if let (Err(e), Some(p)) = (&r, p) {
+            self.gate(p, action, Err(e.clone())).await?;
+        }
+        r
+    }
+
     fn prepare_tx(
         &self,
         r: &Reader<'_>,
@@ -282,7 +299,13 @@ impl Service {
             .await?;
         }
         let max = self.config.records.max_attachment_bytes;
-        let (name, media, parsed) = inspect_file(&file, max, input.fields.direction)?;
+        let (name, media, parsed) = self
+            .ledgered(
+                p,
+                actions::TRANSACTION_REGISTERED,
+                inspect_file(&file, max, input.fields.direction),
+            )
+            .await?;
         let e_invoice = parsed.as_ref().map(|p| p.customization_id.clone());
         let (fields, from_file) = match parsed {
             Some(p) => {
@@ -361,12 +384,20 @@ impl Service {
             )
             .await?;
         }
-        let reason = required_reason(&reason)?;
+        let reason = self
+            .ledgered(p, actions::TRANSACTION_CORRECTED, required_reason(&reason))
+            .await?;
         let max = self.config.records.max_attachment_bytes;
         let mut from_file = false;
         let new_file = match &file {
             Some(f) => {
-                let (name, media, parsed) = inspect_file(f, max, input.fields.direction)?;
+                let (name, media, parsed) = self
+                    .ledgered(
+                        p,
+                        actions::TRANSACTION_CORRECTED,
+                        inspect_file(f, max, input.fields.direction),
+                    )
+                    .await?;
                 let fields = match parsed {
                     Some(p) => {
                         let merged = merge(p.fields.clone(), &input);
@@ -556,9 +587,14 @@ impl Service {
             )
             .await?;
         }
-        settings
-            .validate()
-            .map_err(|(f, m)| ServiceError::invalid(f, m))?;
+        self.ledgered(
+            p,
+            actions::TRANSACTION_SETTINGS,
+            settings
+                .validate()
+                .map_err(|(f, m)| ServiceError::invalid(f, m)),
+        )
+        .await?;
         let json = serde_json::to_string(&settings).map_err(ServiceError::internal)?;
         let mut t = Target::default();
         t.detail("legal_form", settings.legal_form.as_str());

@@ -264,6 +264,22 @@ pub fn warnings(
 }
 
 impl Service {
+    /// Refuses (in the ledger) a person without the right to read the documents, before
+    /// anything else is looked at.
+    pub(super) async fn may_read(
+        self: &Arc<Self>,
+        p: Option<&Principal>,
+        action: &'static str,
+    ) -> Result<()> {
+        match p {
+            Some(p) => {
+                self.gate(p, action, may(Some(p), Action::ReadTransactions))
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
     /// A read by a person (`read_audited`) or by the command-line operator (the same entry
     /// without an actor).
     pub(super) async fn read_logged<R: Send + 'static>(
@@ -316,17 +332,10 @@ impl Service {
         p: Option<&Principal>,
         search: TxSearch,
     ) -> Result<Vec<TxDocumentRow>> {
-        let q = match search.query() {
-            Ok(q) => q,
-            Err(e) => {
-                if let Some(p) = p {
-                    return self
-                        .read_audited(p, actions::TRANSACTION_SEARCHED, move |_, _, _| Err(e))
-                        .await;
-                }
-                return Err(e);
-            }
-        };
+        self.may_read(p, actions::TRANSACTION_SEARCHED).await?;
+        let q = self
+            .ledgered(p, actions::TRANSACTION_SEARCHED, search.query())
+            .await?;
         let detail = search.detail();
         self.read_logged(p, actions::TRANSACTION_SEARCHED, move |_, r, t| {
             t.detail("query", detail);
@@ -417,7 +426,10 @@ pub(crate) fn load_view(r: &Reader<'_>, id: i64, now: Millis) -> Result<TxView> 
         .iter()
         .find(|s| s.file_sha256 == document.file_sha256);
     let warnings = warnings(&document, &fields, current, jst_today(now));
-    let checks = bookkeeping::checks(&fields);
+    let mut checks = bookkeeping::checks(&fields);
+    if let Some(c) = super::registry::registry_check(r, &fields)? {
+        checks.push(c);
+    }
     Ok(TxView {
         stamp: current.map(TxStampView::from),
         stamps: stamp_rows.iter().map(TxStampView::from).collect(),

@@ -158,13 +158,24 @@ impl Service {
             limit: 10_000,
             ..Default::default()
         };
-        let q = search.query()?;
-        if q.date_from.is_none() || q.date_to.is_none() {
-            return Err(ServiceError::invalid(
-                "from",
-                "検証する期間（始まりと終わり）を指定してください",
-            ));
-        }
+        self.may_read(p, actions::TRANSACTION_STAMPS_VERIFIED)
+            .await?;
+        let q = self
+            .ledgered(
+                p,
+                actions::TRANSACTION_STAMPS_VERIFIED,
+                search.query().and_then(|q| {
+                    if q.date_from.is_none() || q.date_to.is_none() {
+                        Err(ServiceError::invalid(
+                            "from",
+                            "検証する期間（始まりと終わり）を指定してください",
+                        ))
+                    } else {
+                        Ok(q)
+                    }
+                }),
+            )
+            .await?;
         let (df, dt) = (
             q.date_from.clone().unwrap_or_default(),
             q.date_to.clone().unwrap_or_default(),

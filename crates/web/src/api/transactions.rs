@@ -345,3 +345,25 @@ pub async fn document(
         }
     })
 }
+
+/// Imports the NTA 公表サイト's data (a CSV of the 全件 or 差分 download, unzipped).
+pub async fn import_registry(
+    State(svc): Svc,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<FileBody>,
+) -> Result<
+    (
+        StatusCode,
+        Json<mamori_service::transactions::RegistryStatus>,
+    ),
+    ApiError,
+> {
+    let f = decode(b)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            svc.import_invoice_registry(Some(&p), f.name, f.bytes)
+                .await?,
+        ),
+    ))
+}

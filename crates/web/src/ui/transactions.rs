@@ -41,6 +41,10 @@ pub fn routes() -> axum::Router<Arc<Service>> {
             "/transactions/settings",
             get(settings_page).post(save_settings),
         )
+        .route(
+            "/transactions/registry",
+            axum::routing::post(import_registry),
+        )
         .route("/transactions/documents/{kind}", get(document))
         .route("/transactions/{id}", get(detail_page))
         .route(
@@ -873,8 +877,11 @@ struct SettingsPage {
     saved: bool,
     can_write: bool,
     error: Option<FormError>,
+    /// The imported 公表サイト data: rows and the day it was imported.
+    registry: Option<(u64, String)>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn settings_view(
     svc: &Arc<Service>,
     headers: &HeaderMap,
@@ -882,6 +889,7 @@ fn settings_view(
     s: BookkeepingSettings,
     saved: bool,
     error: Option<&ServiceError>,
+    registry: Option<(u64, String)>,
 ) -> Response {
     let lang = lang_of(headers);
     let status = error.map_or(StatusCode::OK, |e| status_of(e.code));
@@ -922,8 +930,17 @@ fn settings_view(
             saved,
             can_write: can_write(p),
             error: error.and_then(|e| FormError::of(headers, e)),
+            registry,
         },
     )
+}
+
+async fn registry_of(svc: &Arc<Service>) -> Option<(u64, String)> {
+    svc.invoice_registry_status()
+        .await
+        .ok()
+        .flatten()
+        .map(|s| (s.rows, s.imported_on))
 }
 
 #[derive(Deserialize)]
@@ -948,8 +965,9 @@ async fn settings_page(
     {
         return error_page(&svc, &headers, Some(&p), &e);
     }
+    let registry = registry_of(&svc).await;
     match svc.bookkeeping_settings().await {
-        Ok(s) => settings_view(&svc, &headers, &p, s, q.saved.is_some(), None),
+        Ok(s) => settings_view(&svc, &headers, &p, s, q.saved.is_some(), None, registry),
         Err(e) => error_page(&svc, &headers, Some(&p), &e),
     }
 }
@@ -1002,7 +1020,36 @@ async fn save_settings(State(svc): Svc, headers: HeaderMap, post: SignedForm) ->
         Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
         Err(e) => {
             let s = parsed.unwrap_or_default();
-            settings_view(&svc, &headers, &p, s, false, Some(&e))
+            let registry = registry_of(&svc).await;
+            settings_view(&svc, &headers, &p, s, false, Some(&e), registry)
+        }
+    }
+}
+
+async fn import_registry(
+    State(svc): Svc,
+    headers: HeaderMap,
+    SignedIn(p): SignedIn,
+    mp: Multipart,
+) -> Response {
+    let u = match read_upload(&svc, &p, mp).await {
+        Ok(u) => u,
+        Err(e) => return error_page(&svc, &headers, Some(&p), &e),
+    };
+    let outcome = match u.file.clone() {
+        Some((name, bytes)) => svc
+            .import_invoice_registry(Some(&p), name, bytes)
+            .await
+            .map(|_| ()),
+        None => Err(ServiceError::invalid("file", "ファイルを選んでください")),
+    };
+    match outcome {
+        Ok(()) => Redirect::to("/transactions/settings?saved=1").into_response(),
+        Err(e) if e.code == ErrorCode::Forbidden => error_page(&svc, &headers, Some(&p), &e),
+        Err(e) => {
+            let s = svc.bookkeeping_settings().await.unwrap_or_default();
+            let registry = registry_of(&svc).await;
+            settings_view(&svc, &headers, &p, s, false, Some(&e), registry)
         }
     }
 }
