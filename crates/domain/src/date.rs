@@ -5,6 +5,17 @@ pub fn valid(s: &str) -> bool {
     days(s).is_some()
 }
 
+/// The number of days in month `m` (1–12) of year `y` (proleptic Gregorian).
+pub fn days_in_month(y: i64, m: u32) -> u32 {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 /// Days since 1970-01-01 of a YYYY-MM-DD date (proleptic Gregorian), checking the day exists.
 pub fn days(s: &str) -> Option<i64> {
     let b = s.as_bytes();
@@ -18,22 +29,7 @@ pub fn days(s: &str) -> Option<i64> {
     let y: i64 = s[..4].parse().ok()?;
     let m: i64 = s[5..7].parse().ok()?;
     let d: i64 = s[8..10].parse().ok()?;
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let len = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&m) || d < 1 || d > len[(m - 1) as usize] {
+    if !(1..=12).contains(&m) || d < 1 || d > i64::from(days_in_month(y, m as u32)) {
         return None;
     }
     // Howard Hinnant's days_from_civil.

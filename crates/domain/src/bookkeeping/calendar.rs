@@ -43,28 +43,10 @@ pub fn weekday(day: Day) -> u32 {
     (day + 3).rem_euclid(7) as u32
 }
 
-fn days_in_month(y: i64, m: u32) -> u32 {
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ][(m - 1) as usize]
-}
-
 /// The last day of the month `day` is in.
 pub fn end_of_month(day: Day) -> Day {
     let (y, m, _) = civil(day);
-    ymd(y, m, days_in_month(y, m))
+    ymd(y, m, crate::date::days_in_month(y, m))
 }
 
 /// `day` moved by `months` calendar months, clamped to the end of a shorter month
@@ -73,7 +55,7 @@ pub fn add_months(day: Day, months: i64) -> Day {
     let (y, m, d) = civil(day);
     let total = y * 12 + i64::from(m - 1) + months;
     let (ny, nm) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u32);
-    ymd(ny, nm, d.min(days_in_month(ny, nm)))
+    ymd(ny, nm, d.min(crate::date::days_in_month(ny, nm)))
 }
 
 /// The n-th Monday of a month.

@@ -83,28 +83,12 @@ impl Service {
         from: String,
         to: String,
     ) -> Result<(Vec<u8>, ExportSummary)> {
-        let search = TxSearch {
-            from,
-            to,
-            include_cancelled: true,
-            limit: 10_000,
-            ..Default::default()
-        };
         self.may_read(p, actions::TRANSACTION_EXPORTED).await?;
         let q = self
             .ledgered(
                 p,
                 actions::TRANSACTION_EXPORTED,
-                search.query().and_then(|q| {
-                    if q.date_from.is_none() || q.date_to.is_none() {
-                        Err(ServiceError::invalid(
-                            "from",
-                            "出力する期間（始まりと終わり）を指定してください",
-                        ))
-                    } else {
-                        Ok(q)
-                    }
-                }),
+                TxSearch::period(from, to, "出力する"),
             )
             .await?;
         let (df, dt) = (

@@ -290,14 +290,7 @@ impl Service {
         input: TxInput,
         file: TxFile,
     ) -> Result<TxWritten> {
-        if let Some(p) = p {
-            self.gate(
-                p,
-                actions::TRANSACTION_REGISTERED,
-                may(Some(p), Action::WriteTransactions),
-            )
-            .await?;
-        }
+        self.may_write(p, actions::TRANSACTION_REGISTERED).await?;
         let max = self.config.records.max_attachment_bytes;
         let (name, media, parsed) = self
             .ledgered(
@@ -376,14 +369,7 @@ impl Service {
         file: Option<TxFile>,
         reason: String,
     ) -> Result<TxWritten> {
-        if let Some(p) = p {
-            self.gate(
-                p,
-                actions::TRANSACTION_CORRECTED,
-                may(Some(p), Action::WriteTransactions),
-            )
-            .await?;
-        }
+        self.may_write(p, actions::TRANSACTION_CORRECTED).await?;
         let reason = self
             .ledgered(p, actions::TRANSACTION_CORRECTED, required_reason(&reason))
             .await?;
@@ -509,14 +495,7 @@ impl Service {
         base_version: i64,
         reason: String,
     ) -> Result<i64> {
-        if let Some(p) = p {
-            self.gate(
-                p,
-                actions::TRANSACTION_CANCELLED,
-                may(Some(p), Action::WriteTransactions),
-            )
-            .await?;
-        }
+        self.may_write(p, actions::TRANSACTION_CANCELLED).await?;
         let reason = required_reason(&reason)?;
         let now = self.now();
         let by = p.map(|p| p.account.id);
@@ -579,14 +558,7 @@ impl Service {
         p: Option<&Principal>,
         settings: BookkeepingSettings,
     ) -> Result<()> {
-        if let Some(p) = p {
-            self.gate(
-                p,
-                actions::TRANSACTION_SETTINGS,
-                may(Some(p), Action::WriteTransactions),
-            )
-            .await?;
-        }
+        self.may_write(p, actions::TRANSACTION_SETTINGS).await?;
         self.ledgered(
             p,
             actions::TRANSACTION_SETTINGS,

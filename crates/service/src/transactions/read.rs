@@ -200,6 +200,26 @@ impl TxSearch {
         })
     }
 
+    /// The query of a period both ends of which are required (一括検証, the tax officer's ZIP):
+    /// every document, cancelled ones included.
+    pub fn period(from: String, to: String, what: &str) -> Result<TxQuery> {
+        let q = TxSearch {
+            from,
+            to,
+            include_cancelled: true,
+            limit: 10_000,
+            ..Default::default()
+        }
+        .query()?;
+        if q.date_from.is_none() || q.date_to.is_none() {
+            return Err(ServiceError::invalid(
+                "from",
+                format!("{what}期間（始まりと終わり）を指定してください"),
+            ));
+        }
+        Ok(q)
+    }
+
     /// The query as the ledger keeps it (what was looked for, not what was found).
     fn detail(&self) -> serde_json::Value {
         serde_json::json!({
@@ -274,6 +294,21 @@ impl Service {
         match p {
             Some(p) => {
                 self.gate(p, action, may(Some(p), Action::ReadTransactions))
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The same for the right to register and correct.
+    pub(super) async fn may_write(
+        self: &Arc<Self>,
+        p: Option<&Principal>,
+        action: &'static str,
+    ) -> Result<()> {
+        match p {
+            Some(p) => {
+                self.gate(p, action, may(Some(p), Action::WriteTransactions))
                     .await
             }
             None => Ok(()),

@@ -49,14 +49,8 @@ impl Service {
         file_name: String,
         bytes: Vec<u8>,
     ) -> Result<RegistryStatus> {
-        if let Some(p) = p {
-            self.gate(
-                p,
-                actions::TRANSACTION_REGISTRY_IMPORTED,
-                may(Some(p), Action::WriteTransactions),
-            )
+        self.may_write(p, actions::TRANSACTION_REGISTRY_IMPORTED)
             .await?;
-        }
         let changes = self
             .ledgered(
                 p,

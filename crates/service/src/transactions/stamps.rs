@@ -151,29 +151,13 @@ impl Service {
         from: String,
         to: String,
     ) -> Result<BulkVerifyReport> {
-        let search = TxSearch {
-            from: from.clone(),
-            to: to.clone(),
-            include_cancelled: true,
-            limit: 10_000,
-            ..Default::default()
-        };
         self.may_read(p, actions::TRANSACTION_STAMPS_VERIFIED)
             .await?;
         let q = self
             .ledgered(
                 p,
                 actions::TRANSACTION_STAMPS_VERIFIED,
-                search.query().and_then(|q| {
-                    if q.date_from.is_none() || q.date_to.is_none() {
-                        Err(ServiceError::invalid(
-                            "from",
-                            "検証する期間（始まりと終わり）を指定してください",
-                        ))
-                    } else {
-                        Ok(q)
-                    }
-                }),
+                TxSearch::period(from, to, "検証する"),
             )
             .await?;
         let (df, dt) = (

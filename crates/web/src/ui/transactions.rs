@@ -8,10 +8,12 @@ use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use mamori_domain::audit::actions;
 use mamori_domain::bookkeeping::{
     BookkeepingSettings, CounterpartyKind, Direction, DocType, DocumentFields, InvoiceKind,
     LegalForm, RateAmount, invoice::yen,
 };
+use mamori_domain::permission::Action;
 use mamori_service::ledger::audit::jst;
 use mamori_service::transactions::{BulkVerifyReport, TxFile, TxInput, TxSearch, TxView};
 use mamori_service::{ErrorCode, Principal, Service, ServiceError};
@@ -117,8 +119,7 @@ struct ListPage {
 }
 
 fn can_write(p: &Principal) -> bool {
-    p.role
-        .allows(mamori_domain::permission::Action::WriteTransactions, None)
+    p.role.allows(Action::WriteTransactions, None)
 }
 
 async fn list_page(
@@ -400,15 +401,16 @@ fn form_page(
 }
 
 async fn new_page(State(svc): Svc, headers: HeaderMap, SignedIn(p): SignedIn) -> Response {
-    if let Err(e) = p.require(mamori_domain::permission::Action::WriteTransactions, None) {
-        let _ = svc
-            .gate(
-                &p,
-                mamori_domain::audit::actions::TRANSACTION_REGISTERED,
-                Err(e.clone()),
-            )
-            .await;
-        return error_page(&svc, &headers, Some(&p), &e);
+    if let Err(r) = refuse_without(
+        &svc,
+        &headers,
+        &p,
+        actions::TRANSACTION_REGISTERED,
+        Action::WriteTransactions,
+    )
+    .await
+    {
+        return r;
     }
     let mut v = FormValues::of(&DocumentFields::default());
     v.received_on = mamori_service::ledger::audit::jst_date(svc.now());
@@ -617,15 +619,16 @@ async fn correct_page(
     Path(id): Path<i64>,
     SignedIn(p): SignedIn,
 ) -> Response {
-    if let Err(e) = p.require(mamori_domain::permission::Action::WriteTransactions, None) {
-        let _ = svc
-            .gate(
-                &p,
-                mamori_domain::audit::actions::TRANSACTION_CORRECTED,
-                Err(e.clone()),
-            )
-            .await;
-        return error_page(&svc, &headers, Some(&p), &e);
+    if let Err(r) = refuse_without(
+        &svc,
+        &headers,
+        &p,
+        actions::TRANSACTION_CORRECTED,
+        Action::WriteTransactions,
+    )
+    .await
+    {
+        return r;
     }
     match svc.transaction(Some(&p), id).await {
         Ok(v) => {
@@ -802,20 +805,31 @@ fn period_page(
     )
 }
 
-fn may_read(p: &Principal) -> Result<(), ServiceError> {
-    p.require(mamori_domain::permission::Action::ReadTransactions, None)
+/// Someone without `right` gets the refusal page, and the refusal is in the ledger as
+/// `action`'s.
+async fn refuse_without(
+    svc: &Arc<Service>,
+    headers: &HeaderMap,
+    p: &Principal,
+    action: &'static str,
+    right: Action,
+) -> Result<(), Response> {
+    svc.gate(p, action, p.require(right, None))
+        .await
+        .map_err(|e| error_page(svc, headers, Some(p), &e))
 }
 
 async fn verify_page(State(svc): Svc, headers: HeaderMap, SignedIn(p): SignedIn) -> Response {
-    if let Err(e) = svc
-        .gate(
-            &p,
-            mamori_domain::audit::actions::TRANSACTION_STAMPS_VERIFIED,
-            may_read(&p),
-        )
-        .await
+    if let Err(r) = refuse_without(
+        &svc,
+        &headers,
+        &p,
+        actions::TRANSACTION_STAMPS_VERIFIED,
+        Action::ReadTransactions,
+    )
+    .await
     {
-        return error_page(&svc, &headers, Some(&p), &e);
+        return r;
     }
     period_page(&svc, &headers, &p, "verify", Period::default(), None, None)
 }
@@ -837,15 +851,16 @@ async fn verify(State(svc): Svc, headers: HeaderMap, post: SignedForm) -> Respon
 }
 
 async fn export_page(State(svc): Svc, headers: HeaderMap, SignedIn(p): SignedIn) -> Response {
-    if let Err(e) = svc
-        .gate(
-            &p,
-            mamori_domain::audit::actions::TRANSACTION_EXPORTED,
-            may_read(&p),
-        )
-        .await
+    if let Err(r) = refuse_without(
+        &svc,
+        &headers,
+        &p,
+        actions::TRANSACTION_EXPORTED,
+        Action::ReadTransactions,
+    )
+    .await
     {
-        return error_page(&svc, &headers, Some(&p), &e);
+        return r;
     }
     period_page(&svc, &headers, &p, "export", Period::default(), None, None)
 }
@@ -955,15 +970,16 @@ async fn settings_page(
     Query(q): Query<SavedQuery>,
     SignedIn(p): SignedIn,
 ) -> Response {
-    if let Err(e) = svc
-        .gate(
-            &p,
-            mamori_domain::audit::actions::TRANSACTION_VIEWED,
-            may_read(&p),
-        )
-        .await
+    if let Err(r) = refuse_without(
+        &svc,
+        &headers,
+        &p,
+        actions::TRANSACTION_VIEWED,
+        Action::ReadTransactions,
+    )
+    .await
     {
-        return error_page(&svc, &headers, Some(&p), &e);
+        return r;
     }
     let registry = registry_of(&svc).await;
     match svc.bookkeeping_settings().await {
