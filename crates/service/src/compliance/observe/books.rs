@@ -85,10 +85,10 @@ pub(super) fn timestamps(f: &Facts<'_>) -> Option<Observation> {
         return Some(Observation::new(
             true,
             format!(
-                "取引書類 {} 件すべてに認定タイムスタンプ局のタイムスタンプが期限内に付いている",
+                "取引書類 {} 件すべてに、設定されたタイムスタンプ局（開発用ではない）のタイムスタンプが期限内に付いている",
                 docs.len()
             ),
-            "Every document time-stamped in time by the configured TSA",
+            "Every document time-stamped in time by the configured (non-development) TSA",
             f.now,
         ));
     }
