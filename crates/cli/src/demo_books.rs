@@ -105,7 +105,7 @@ fn jp_pint(date: &str, number: &str) -> Vec<u8> {
 }
 
 fn day(now: i64, days_ago: i64) -> String {
-    calendar::format(mamori_service::transactions::jst_day(now) - days_ago)
+    calendar::format(calendar::jst_day(now) - days_ago)
 }
 
 pub async fn seed(svc: &Arc<Service>, clerk: &Principal, now: i64) -> Result<(), ServiceError> {

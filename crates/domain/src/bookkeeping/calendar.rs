@@ -9,6 +9,11 @@
 /// A calendar day as days since 1970-01-01.
 pub type Day = i64;
 
+/// The calendar day in Japan (UTC+9, no daylight saving) of a moment in ms since the epoch.
+pub fn jst_day(ms: crate::Millis) -> Day {
+    (ms + 9 * 3_600_000).div_euclid(86_400_000)
+}
+
 /// The YYYY-MM-DD text of a day.
 pub fn format(day: Day) -> String {
     let (y, m, d) = civil(day);

@@ -210,6 +210,25 @@ fn err(field: &'static str, message: impl Into<String>) -> FieldError {
     }
 }
 
+/// Whole yen as people type them: full-width digits, thousands separators and 円 allowed,
+/// a sign kept (the range is the caller's to check). `Ok(None)` for nothing typed.
+pub fn parse_yen(text: &str) -> Result<Option<i64>, std::num::ParseIntError> {
+    let t: String = text
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ',' | '，' | '円' | ' ' | '　'))
+        .map(|c| match c {
+            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+            'ー' | '－' | '−' => '-',
+            c => c,
+        })
+        .collect();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    t.parse().map(Some)
+}
+
 /// The largest amount accepted (1 兆円): larger is a typing mistake, and sums stay in i64.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
 
@@ -414,6 +433,15 @@ mod tests {
             assert_eq!(e.field, field, "{}", e.message);
             assert!(!e.message.is_empty());
         }
+    }
+
+    #[test]
+    fn yen_as_typed() {
+        assert_eq!(parse_yen("１２，１００円").ok(), Some(Some(12_100)));
+        assert_eq!(parse_yen(" 1,000 ").ok(), Some(Some(1_000)));
+        assert_eq!(parse_yen("－5").ok(), Some(Some(-5)));
+        assert_eq!(parse_yen("").ok(), Some(None));
+        assert!(parse_yen("abc").is_err());
     }
 
     #[test]

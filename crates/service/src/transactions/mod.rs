@@ -26,8 +26,9 @@ pub use stamps::{BulkVerifyReport, StampVerdict};
 use std::sync::Arc;
 
 use mamori_domain::audit::actions;
+use mamori_domain::bookkeeping::calendar::jst_day as jst_today;
 use mamori_domain::bookkeeping::{self, BookkeepingSettings, DocumentFields, calendar, ubl};
-use mamori_domain::content::{clean_file_name, sniff_media_type};
+use mamori_domain::content::{clean_file_name, sha256_hex, sniff_media_type};
 use mamori_domain::permission::Action;
 use mamori_store::{Reader, TxWrite};
 use serde::{Deserialize, Serialize};
@@ -225,16 +226,6 @@ pub(crate) fn settings_of(r: &Reader<'_>) -> Result<BookkeepingSettings> {
             .map_err(|e| ServiceError::internal(format!("bookkeeping settings: {e}")))?,
         None => BookkeepingSettings::default(),
     })
-}
-
-/// The calendar day in Japan of a moment.
-pub fn jst_day(now: mamori_domain::Millis) -> calendar::Day {
-    jst_today(now)
-}
-
-/// Today in Japan, as a calendar day.
-pub(crate) fn jst_today(now: mamori_domain::Millis) -> calendar::Day {
-    (now + 9 * 3_600_000).div_euclid(86_400_000)
 }
 
 impl Service {
@@ -625,9 +616,4 @@ fn refuse_duplicate(r: &Reader<'_>, prep: &Prepared, this: Option<i64>) -> Resul
         .with_field("document_number"));
     }
     Ok(())
-}
-
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
 }

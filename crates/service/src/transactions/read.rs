@@ -81,24 +81,12 @@ pub struct TxSearch {
 }
 
 fn yen_arg(s: &str, field: &'static str) -> Result<Option<i64>> {
-    let t: String = s
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, ',' | '，' | '円' | ' '))
-        .map(|c| match c {
-            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
-            c => c,
-        })
-        .collect();
-    if t.is_empty() {
-        return Ok(None);
-    }
-    match t.parse::<i64>() {
-        Ok(v) if (0..=bookkeeping::MAX_AMOUNT).contains(&v) => Ok(Some(v)),
-        Ok(_) => Err(ServiceError::invalid(
+    match bookkeeping::parse_yen(s) {
+        Ok(Some(v)) if !(0..=bookkeeping::MAX_AMOUNT).contains(&v) => Err(ServiceError::invalid(
             field,
             "金額は0以上で入力してください",
         )),
+        Ok(v) => Ok(v),
         Err(_) => Err(ServiceError::invalid(
             field,
             "金額は数字で入力してください（例: 12100）",
@@ -291,13 +279,7 @@ impl Service {
         p: Option<&Principal>,
         action: &'static str,
     ) -> Result<()> {
-        match p {
-            Some(p) => {
-                self.gate(p, action, may(Some(p), Action::ReadTransactions))
-                    .await
-            }
-            None => Ok(()),
-        }
+        self.may_do(p, action, Action::ReadTransactions).await
     }
 
     /// The same for the right to register and correct.
@@ -306,11 +288,17 @@ impl Service {
         p: Option<&Principal>,
         action: &'static str,
     ) -> Result<()> {
+        self.may_do(p, action, Action::WriteTransactions).await
+    }
+
+    async fn may_do(
+        self: &Arc<Self>,
+        p: Option<&Principal>,
+        action: &'static str,
+        right: Action,
+    ) -> Result<()> {
         match p {
-            Some(p) => {
-                self.gate(p, action, may(Some(p), Action::WriteTransactions))
-                    .await
-            }
+            Some(p) => self.gate(p, action, may(Some(p), right)).await,
             None => Ok(()),
         }
     }

@@ -249,20 +249,7 @@ impl FormValues {
     fn input(&self) -> Result<TxInput, ServiceError> {
         let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
         let number = |s: &str, field: &'static str| -> Result<Option<i64>, ServiceError> {
-            let t: String = s
-                .trim()
-                .chars()
-                .filter(|c| !matches!(c, ',' | '，' | '円'))
-                .map(|c| match c {
-                    '０'..='９' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
-                    'ー' | '－' => '-',
-                    c => c,
-                })
-                .collect();
-            if t.is_empty() {
-                return Ok(None);
-            }
-            t.parse().map(Some).map_err(|_| {
+            mamori_domain::bookkeeping::parse_yen(s).map_err(|_| {
                 ServiceError::invalid(field, "金額は数字で入力してください（例: 12100）")
             })
         };

@@ -3,7 +3,8 @@
 //! fields), retention settings and the インボイス checks. No documents: nothing to observe (a
 //! person answers), never a はい about nothing.
 
-use mamori_domain::bookkeeping::{self, DocumentFields, calendar};
+use mamori_domain::bookkeeping::calendar::{self, jst_day};
+use mamori_domain::bookkeeping::{self, DocumentFields};
 
 use super::{Facts, verification_problem};
 use mamori_compliance::Observation;
@@ -19,10 +20,6 @@ fn ids(list: &[i64]) -> String {
     } else {
         shown.join("、")
     }
-}
-
-fn jst_day(ms: i64) -> calendar::Day {
-    (ms + 9 * 3_600_000).div_euclid(86_400_000)
 }
 
 pub(super) fn history(f: &Facts<'_>) -> Option<Observation> {
