@@ -15,6 +15,8 @@ deb=$(ls -t target/debian/mamori_*_amd64.deb | head -1)
 say "built $deb ($(du -h "$deb" | cut -f1))"
 info=$(dpkg-deb --info "$deb"); contents=$(dpkg-deb --contents "$deb")
 grep -q "Depends:.*adduser" <<<"$info" || fail "Depends lacks adduser"
+# Signing keys live in SoftHSM2 tokens (issue #24).
+grep -q "Depends:.*softhsm2" <<<"$info" || fail "Depends lacks softhsm2"
 grep -q "./lib/systemd/system/mamori.service" <<<"$contents" || fail "no unit"
 
 export DEBIAN_FRONTEND=noninteractive

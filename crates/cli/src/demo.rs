@@ -16,6 +16,8 @@ use mamori_service::{Principal, Service, ServiceError};
 use mamori_store::StoreOptions;
 
 pub const DEMO_PASSWORD: &str = "mamori-demo-2026";
+/// Every demo signer's signing PIN (a real one is the holder's own secret).
+pub const DEMO_SIGNING_PIN: &str = "mamori-sign-2026";
 const INITIAL: &str = "demo initial 2026";
 
 pub const STAFF: &[(&str, &str, &str)] = &[
@@ -60,7 +62,7 @@ fn banner(dir: &Path, listen: &str) -> String {
         dir.join(DEMO_BACKUP_KEY).display()
     ));
     s.push_str(&format!(
-        "\n電子署名: 確定した記録は作成者の鍵で署名され、開発用TSA（法的効力なし）でタイムスタンプが付きます。\n  検証: mamori evidence verify --data {}\n",
+        "\n電子署名: 確定した記録は、作成者が署名用 PIN（デモではすべて {DEMO_SIGNING_PIN}）で署名ウィンドウを開くと\n  本人の鍵（SoftHSM2 のトークン内）で署名され、開発用TSA（法的効力なし）でタイムスタンプが付きます。\n  検証: mamori evidence verify --data {}\n",
         dir.display()
     ));
     s.push_str(&format!(
@@ -198,6 +200,7 @@ async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), Ser
             .expect("demo staff")
             .clone()
     };
+    let signers = demo_signing_keys(svc, &staff).await?;
     let (tanaka, suzuki, dentist) = (by("dr.tanaka"), by("dr.suzuki"), by("dent.kobayashi"));
     let (pharm, nurse, rt, mt, clerk) = (
         by("ph.yamamoto"),
@@ -447,6 +450,25 @@ async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), Ser
         svc.acknowledge_maintenance(&admin, id, "初期設定の作業報告を確認した")
             .await?;
     }
+    sign_as_the_authors(svc, &signers).await?;
+    if !signers.is_empty() {
+        // Two of today's records wait for dr.tanaka's signature (her home page lists them).
+        let pid = "P01001";
+        for title in ["本日の外来診療録", "紹介状（下書きから確定）"] {
+            finalised(
+                svc,
+                &tanaka,
+                input(
+                    pid,
+                    "medical_record",
+                    title,
+                    "署名ウィンドウを開くと署名されます",
+                ),
+                vec![],
+            )
+            .await?;
+        }
+    }
     // People who work here sign in regularly; one technician has not for months (the
     // account the checklist's 不要なアカウント item flags until someone disables it).
     for (login, _, role) in STAFF {
@@ -463,6 +485,48 @@ async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), Ser
 }
 
 const IDLE_STAFF: &str = "mt.ito";
+
+/// Each member of staff who finalises records sets a signing PIN: a key in a token of their
+/// own. None when no PKCS#11 token is available (the records then wait for signatures).
+async fn demo_signing_keys(
+    svc: &Arc<Service>,
+    staff: &[Principal],
+) -> Result<Vec<Principal>, ServiceError> {
+    let mut signers = Vec::new();
+    for p in staff {
+        if !p
+            .role
+            .allows(mamori_domain::permission::Action::Finalise, None)
+        {
+            continue;
+        }
+        match svc.set_signing_pin(p, DEMO_SIGNING_PIN, None, false).await {
+            Ok(_) => signers.push(p.clone()),
+            Err(e) if e.code == ErrorCode::TokenUnavailable => {
+                println!("（電子署名なし: {}）", e.message);
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(signers)
+}
+
+/// Each signer opens their signing window once, at the end of the demo's half year, and
+/// signs what they finalised; then closes it, as at the end of a working day.
+async fn sign_as_the_authors(
+    svc: &Arc<Service>,
+    signers: &[Principal],
+) -> Result<(), ServiceError> {
+    for p in signers {
+        let mut rep = svc.open_signing_window(p, DEMO_SIGNING_PIN).await?;
+        while rep.remaining > 0 && rep.signed > 0 {
+            rep = svc.sign_pending(p).await?;
+        }
+        svc.close_signing_window(p).await?;
+    }
+    Ok(())
+}
 
 /// Last year's closed self-assessment, the security organisation, part of the contact chart
 /// and of the asset ledger: enough that a new assessment shows observed answers both ways.

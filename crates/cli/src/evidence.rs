@@ -30,14 +30,15 @@ pub enum EvidenceCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Sign what is unsigned, retry time-stamps, seal and renew now (the server does this on
-    /// its own every minute; this is for an instance that is not being served).
+    /// Retry time-stamps, seal and renew now (the server does this on its own every minute;
+    /// this is for an instance that is not being served). It never signs: only a signer does.
     Seal {
         #[arg(long, env = "MAMORI_DATA")]
         data: PathBuf,
     },
-    /// Import a staff member's signing certificate and key from PKCS#12 (e.g. HPKI); it must
-    /// chain to the facility CA or evidence.signer_trust. The server must be stopped.
+    /// Import a staff member's signing certificate and key from PKCS#12 (e.g. HPKI) into a
+    /// PKCS#11 token of its own under the holder's signing PIN; it must chain to the facility CA
+    /// or evidence.signer_trust. Nothing of the key stays in a file. The server must be stopped.
     ImportKey {
         #[arg(long, env = "MAMORI_DATA")]
         data: PathBuf,
@@ -48,6 +49,10 @@ pub enum EvidenceCmd {
         /// File holding the PKCS#12 password (never given on the command line).
         #[arg(long)]
         password_file: PathBuf,
+        /// The holder's new signing PIN: a file, or `-` for the holder to type it on standard
+        /// input (never given on the command line).
+        #[arg(long)]
+        pin_file: PathBuf,
     },
 }
 
@@ -205,14 +210,14 @@ pub fn run(cmd: EvidenceCmd) -> ExitCode {
             login,
             p12,
             password_file,
-        } => import_key(&data, &login, &p12, &password_file),
+            pin_file,
+        } => import_key(&data, &login, &p12, &password_file, &pin_file),
         EvidenceCmd::Seal { data } => {
             let swept = with_instance(&data, |svc| async move { svc.evidence_sweep(true).await });
             match swept {
                 Ok(r) => {
                     println!(
-                        "署名 {} 件、タイムスタンプ {} 件（失敗 {}）、証拠記録の作成 {}、更新 {} 件",
-                        r.signed,
+                        "タイムスタンプ {} 件（失敗 {}）、証拠記録の作成 {}、更新 {} 件",
                         r.timestamped,
                         r.timestamp_failures,
                         r.sealed
@@ -256,7 +261,13 @@ where
     r.map_err(|e| e.to_string())
 }
 
-fn import_key(data: &Path, login: &str, p12: &Path, password_file: &Path) -> ExitCode {
+fn import_key(
+    data: &Path,
+    login: &str,
+    p12: &Path,
+    password_file: &Path,
+    pin_file: &Path,
+) -> ExitCode {
     let bytes = match std::fs::read(p12) {
         Ok(b) => b,
         Err(e) => return fail(format!("{} を読めません: {e}", p12.display())),
@@ -265,17 +276,30 @@ fn import_key(data: &Path, login: &str, p12: &Path, password_file: &Path) -> Exi
         Ok(p) => p,
         Err(e) => return fail(e),
     };
+    let pin = if pin_file == Path::new("-") {
+        let mut line = String::new();
+        eprint!("{login} の署名用 PIN: ");
+        match std::io::stdin().read_line(&mut line) {
+            Ok(_) => line.trim_end_matches(['\r', '\n']).to_owned(),
+            Err(e) => return fail(format!("署名用 PIN を読めません: {e}")),
+        }
+    } else {
+        match crate::ca::password(Some(pin_file)) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        }
+    };
     let login = login.to_owned();
     let imported = with_instance(data, |svc| async move {
         let row = svc
-            .import_signing_identity(&login, &bytes, &password)
+            .import_signing_identity(&login, &bytes, &password, &pin)
             .await?;
         Ok((login, row))
     });
     match imported {
         Ok((login, row)) => {
             println!(
-                "{login} の署名鍵を取り込みました（シリアル {}、{} まで有効）。以後の確定はこの鍵で署名されます。",
+                "{login} の署名鍵をトークンに取り込みました（シリアル {}、{} まで有効）。本人が署名用 PIN で署名ウィンドウを開くと、この鍵で署名されます。元の PKCS#12 ファイルは安全に保管するか消去してください。",
                 row.serial,
                 format_time(row.not_after)
             );

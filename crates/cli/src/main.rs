@@ -1,5 +1,5 @@
 //! The `mamori` command: a thin adapter over the service layer.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod backup;
 mod bench;
@@ -15,7 +15,7 @@ use mamori_web::tls::Transport;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use mamori_service::instance::{InitParams, open};
 use mamori_service::ledger::verify::{VerifyOptions, verify};
 
@@ -216,7 +216,11 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    if let Some(dir) = data_dir_of(&matches) {
+        use_instance_tokens(&dir);
+    }
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.cmd {
         Cmd::Init {
             data,
@@ -551,4 +555,32 @@ fn run_server(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
+}
+
+/// The `--data` directory of whichever subcommand was given.
+fn data_dir_of(m: &clap::ArgMatches) -> Option<PathBuf> {
+    if let Some((_, sub)) = m.subcommand() {
+        return data_dir_of(sub);
+    }
+    m.try_get_one::<PathBuf>("data").ok().flatten().cloned()
+}
+
+/// With the default PKCS#11 module (SoftHSM2), the signing keys' tokens are the instance's
+/// own: `keys/tokens/` of its data directory, named to SoftHSM2 by `SOFTHSM2_CONF` (the only
+/// way it takes one). A configured module (an HSM) keeps the operator's environment.
+#[allow(unsafe_code)]
+fn use_instance_tokens(dir: &Path) {
+    let module = mamori_service::Config::load(dir)
+        .map(|c| c.evidence.pkcs11_module)
+        .unwrap_or_default();
+    if !module.trim().is_empty() {
+        return;
+    }
+    let Ok(abs) = std::path::absolute(dir) else {
+        return;
+    };
+    let conf = mamori_service::evidence::window::softhsm_conf_path(&abs);
+    // SAFETY: called first thing in `main`, before the runtime or any other thread exists, so
+    // nothing reads the environment concurrently.
+    unsafe { std::env::set_var("SOFTHSM2_CONF", conf) };
 }

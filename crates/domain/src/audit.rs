@@ -160,6 +160,15 @@ pub mod actions {
     pub const CA_CREATED: &str = "ca.created";
     pub const SIGNING_CERT_ISSUED: &str = "signing_cert.issued";
     pub const SIGNING_CERT_IMPORTED: &str = "signing_cert.imported";
+    /// The holder set or changed their signing PIN (a new key in its own token, or the PIN).
+    pub const SIGNING_PIN_SET: &str = "signing.pin_set";
+    /// The holder opened their signing window with the PIN (or was refused).
+    pub const SIGNING_WINDOW_OPENED: &str = "signing.window_opened";
+    pub const SIGNING_WINDOW_CLOSED: &str = "signing.window_closed";
+    /// Signing keys that lay in plain files were erased and their certificates retired.
+    pub const SIGNING_KEYS_MIGRATED: &str = "signing.keys_migrated";
+    /// A signature was asked for without the holder's open window (refused).
+    pub const SIGNING_REFUSED: &str = "signing.refused";
     pub const RECORD_SIGNED: &str = "record.signed";
     pub const RECORD_SIGNING_REQUESTED: &str = "record.signing_requested";
     pub const RECORD_TIMESTAMPED: &str = "record.timestamped";

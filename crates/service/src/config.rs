@@ -81,6 +81,13 @@ pub struct EvidenceConfig {
     /// Logins of authors who sign outside mamori (HPKI card, cloud signing), comma-separated:
     /// their finalised versions wait for a signature through the external-signing API.
     pub external_signers: String,
+    /// The PKCS#11 module holding the staff's signing keys (an HSM's library). Empty: Debian's
+    /// SoftHSM2 (`apt-get install softhsm2`), its tokens in `keys/tokens/` of the data directory.
+    pub pkcs11_module: String,
+    /// How long a signing window stays open after its holder entered the signing PIN.
+    pub signing_window_hours: u64,
+    /// The shortest signing PIN accepted.
+    pub signing_pin_min: usize,
 }
 
 impl Default for EvidenceConfig {
@@ -97,6 +104,9 @@ impl Default for EvidenceConfig {
             hash: "sha256".into(),
             signer_days: 2 * 365,
             external_signers: String::new(),
+            pkcs11_module: String::new(),
+            signing_window_hours: 8,
+            signing_pin_min: 8,
         }
     }
 }

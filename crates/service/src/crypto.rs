@@ -28,6 +28,16 @@ pub fn hash_password(pw: &str) -> String {
         .to_string()
 }
 
+/// A signing PIN stretched with argon2id under `salt`, as the token's PIN: a copy of the token
+/// files then costs an attacker one argon2id per guess, not one cheap hash.
+pub fn stretch_pin(pin: &str, salt: &[u8]) -> String {
+    let mut out = [0u8; 32];
+    argon2()
+        .hash_password_into(pin.as_bytes(), salt, &mut out)
+        .expect("argon2 with a 16-byte salt");
+    hex::encode(out)
+}
+
 /// Verifies in constant time (argon2's comparison is constant-time).
 pub fn verify_password(pw: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| argon2().verify_password(pw.as_bytes(), &h).is_ok())
@@ -106,18 +116,6 @@ pub(crate) fn pkcs8_from_pem(pem: &str) -> Result<Vec<u8>> {
                 format!("署名鍵の形式が正しくありません: {e}"),
             )
         })
-}
-
-pub(crate) fn pkcs8_to_pem(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
-        pem.push('\n');
-    }
-    pem.push_str("-----END PRIVATE KEY-----\n");
-    pem
 }
 
 #[cfg(test)]

@@ -68,6 +68,10 @@ error_codes! {
     TsaUnavailable = "tsa_unavailable", 503, "タイムスタンプ局 (TSA) に接続できません。後で自動的に再試行します", "The time-stamping authority cannot be reached; it will be retried.";
     TsaNotNewer = "tsa_not_newer", 502, "タイムスタンプ局の応答が更新になっていません", "The time-stamping authority's answer is not newer than the one held.";
     SigningKeyMissing = "signing_key_missing", 409, "この職員の署名鍵がまだありません", "This staff member has no signing key yet.";
+    SigningPinWrong = "signing_pin_wrong", 403, "署名用 PIN が違います", "The signing PIN is wrong.";
+    SigningPinLocked = "signing_pin_locked", 423, "署名用 PIN の誤入力が続いたため、しばらく署名ウィンドウを開けません", "The signing PIN was wrong too often; wait before trying again.";
+    SigningWindowClosed = "signing_window_closed", 409, "署名ウィンドウが開いていません。署名用 PIN を入力して開いてください", "Your signing window is closed. Open it with your signing PIN.";
+    TokenUnavailable = "token_unavailable", 503, "署名鍵のトークン (PKCS#11) を使えません", "The signing-key token (PKCS#11) is not available.";
     EvidenceMismatch = "evidence_mismatch", 422, "署名・証拠が記録の内容と一致しません", "The signature or evidence does not match the record.";
     Evidence = "evidence", 500, "署名・タイムスタンプ・証拠記録の処理に失敗しました", "Signing, time-stamping or evidence processing failed.";
     Export = "export", 500, "書き出しに失敗しました", "The export failed.";

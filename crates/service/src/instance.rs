@@ -408,6 +408,7 @@ pub fn open_with(
     }
     record_upgrade(&svc)?;
     state_baseline(&svc)?;
+    Service::migrate_plain_signing_keys(&svc)?;
     Ok(Arc::new(svc))
 }
 

@@ -233,7 +233,7 @@ impl Background {
                     return;
                 }
                 match s.evidence_sweep(false).await {
-                    Ok(r) if r.sealed.is_some() || !r.renewed.is_empty() || r.signed > 0 => {
+                    Ok(r) if r.sealed.is_some() || !r.renewed.is_empty() => {
                         tracing::info!(?r, "evidence sweep")
                     }
                     Ok(_) => {}

@@ -19,7 +19,12 @@ const DAY: i64 = 86_400_000;
 
 async fn patient_and_doctor(f: &Fixture) -> (Principal, Principal) {
     let admin = f.admin().await;
-    let doctor = f.user(&admin, "dr_sato", "doctor").await;
+    // dr_sato signs with their key in its token, or (external_signers) with an HPKI card.
+    let doctor = if f.svc.config().evidence.external_signers.contains("dr_sato") {
+        f.user(&admin, "dr_sato", "doctor").await
+    } else {
+        f.signer(&admin, "dr_sato", "doctor").await
+    };
     let clerk = f.user(&admin, "clerk1", "clerk").await;
     f.svc
         .create_patient(
@@ -543,7 +548,13 @@ async fn an_author_signs_with_a_key_outside_mamori_through_the_two_step_api() {
             .signature
             .is_none()
     );
-    assert_eq!(f.svc.evidence_sweep(false).await.unwrap().signed, 0);
+    f.svc.evidence_sweep(true).await.unwrap();
+    assert!(
+        f.svc.record(&doctor, id).await.unwrap().versions[0]
+            .signature
+            .is_none(),
+        "nothing in the background signs"
+    );
 
     // An unknown CA is refused; someone other than the author is refused.
     let (stranger, _, _) = outside_signer("見知らぬ人");
@@ -627,23 +638,42 @@ async fn an_imported_pkcs12_identity_signs_the_authors_records() {
     std::fs::write(f.data().join("hpki-roots.pem"), other_root).unwrap();
     let e = f
         .svc
-        .import_signing_identity("dr_sato", &p12, "p12 password")
+        .import_signing_identity("dr_sato", &p12, "p12 password", "取り込み PIN 9753")
         .await
         .unwrap_err();
     assert!(e.message.contains("signer_trust"), "{e:?}");
     std::fs::write(f.data().join("hpki-roots.pem"), root_pem).unwrap();
     let e = f
         .svc
-        .import_signing_identity("dr_sato", &p12, "wrong")
+        .import_signing_identity("dr_sato", &p12, "wrong", "取り込み PIN 9753")
         .await
         .unwrap_err();
     assert!(e.message.contains("パスワード"), "{e:?}");
+    let e = f
+        .svc
+        .import_signing_identity("dr_sato", &p12, "p12 password", "1234")
+        .await
+        .unwrap_err();
+    assert_eq!(e.field, Some("pin"), "a short PIN is refused: {e:?}");
     let row = f
         .svc
-        .import_signing_identity("dr_sato", &p12, "p12 password")
+        .import_signing_identity("dr_sato", &p12, "p12 password", "取り込み PIN 9753")
         .await
         .unwrap();
     assert_eq!(row.source, "imported");
+    // The import closed the window of the previous key; the imported one opens with its PIN.
+    let id = finalised(&f.svc, &doctor, "取り込む前の窓は閉じている").await;
+    assert!(
+        f.svc.record(&doctor, id).await.unwrap().versions[0]
+            .signature
+            .is_none()
+    );
+    let opened = f
+        .svc
+        .open_signing_window(&doctor, "取り込み PIN 9753")
+        .await
+        .unwrap();
+    assert_eq!(opened.signed, 1, "{opened:?}");
     let id = finalised(&f.svc, &doctor, "取り込んだ鍵で署名").await;
     let sig = f.svc.record(&doctor, id).await.unwrap().versions[0]
         .signature
@@ -652,7 +682,7 @@ async fn an_imported_pkcs12_identity_signs_the_authors_records() {
     assert!(sig.signer.contains("HPKI 取り込み"), "{sig:?}");
     assert_eq!(sig.serial, row.serial);
     let rep = report(&f.data(), f.svc.config(), f.clock.now());
-    assert_eq!((rep.ok, rep.failed), (1, 0), "{rep:?}");
+    assert_eq!((rep.ok, rep.failed), (2, 0), "{rep:?}");
 }
 
 /// 7-Zip as Debian ships it (`7zz` from the 7zip package, `7z` from p7zip).

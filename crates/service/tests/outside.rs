@@ -135,7 +135,7 @@ async fn the_clock_verdict_follows_the_time_source() {
 async fn doctor_and_patient(f: &Fixture) -> (mamori_service::Principal, mamori_service::Principal) {
     let admin = f.admin().await;
     let clerk = f.user(&admin, "clerk.o", "clerk").await;
-    let doctor = f.user(&admin, "dr.o", "doctor").await;
+    let doctor = f.signer(&admin, "dr.o", "doctor").await;
     f.svc
         .create_patient(
             &clerk,

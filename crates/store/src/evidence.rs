@@ -156,6 +156,16 @@ pub struct EvidenceHead {
 pub type LedgerEntry = (i64, Option<i64>, Vec<u8>);
 
 /// A checkpoint an evidence record covers, or may cover.
+/// A finalised version waiting for its author's signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AwaitingSignature {
+    pub record_id: i64,
+    pub version_no: i64,
+    pub patient_id: String,
+    pub kind: String,
+    pub finalised_at: Option<Millis>,
+}
+
 #[derive(Debug, Clone)]
 pub struct CheckpointMember {
     pub size: u64,
@@ -163,6 +173,26 @@ pub struct CheckpointMember {
 }
 
 impl WriteTx<'_> {
+    /// Retires a signing certificate (its key will sign no more); `false` if it was retired.
+    pub fn retire_signing_cert(&mut self, serial: &str, at: Millis) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE signing_certs SET retired_at = ?2 WHERE serial = ?1 AND retired_at IS NULL",
+            params![serial, at],
+        )? == 1)
+    }
+
+    /// Retires every current signing certificate of an account (disabled).
+    pub fn retire_signing_certs_of(
+        &mut self,
+        account_id: i64,
+        at: Millis,
+    ) -> Result<usize, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE signing_certs SET retired_at = ?2 WHERE account_id = ?1 AND retired_at IS NULL",
+            params![account_id, at],
+        )?)
+    }
+
     pub fn insert_signing_cert(&mut self, c: &SigningCertRow) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE signing_certs SET retired_at = ?2 WHERE account_id = ?1 AND retired_at IS NULL",
@@ -421,6 +451,33 @@ impl Reader<'_> {
             (),
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?)
+    }
+
+    /// Finalised versions whose responsible author is `author_id` and that have no signature
+    /// yet, oldest first: what awaits the author's signing window.
+    pub fn awaiting_signature(
+        &self,
+        author_id: i64,
+        limit: i64,
+    ) -> Result<Vec<AwaitingSignature>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT v.record_id, v.version_no, r.patient_id, r.kind, v.finalised_at FROM versions v
+             JOIN records r ON r.id = v.record_id
+             LEFT JOIN signatures s ON s.record_id = v.record_id AND s.version_no = v.version_no
+             WHERE v.author_id = ?1 AND v.state = 'finalised' AND s.record_id IS NULL
+             ORDER BY v.finalised_at, v.record_id LIMIT ?2",
+        )?;
+        Ok(st
+            .query_map(params![author_id, limit], |r| {
+                Ok(AwaitingSignature {
+                    record_id: r.get(0)?,
+                    version_no: r.get(1)?,
+                    patient_id: r.get(2)?,
+                    kind: r.get(3)?,
+                    finalised_at: r.get(4)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
     }
 
     /// Finalised versions without a signature (signing failed or was interrupted).

@@ -10,3 +10,5 @@
 pub mod moto;
 pub mod nginx;
 pub mod postgres;
+pub mod softhsm;
+pub use softhsm::softhsm;

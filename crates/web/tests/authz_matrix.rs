@@ -119,6 +119,15 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "exportPatientBundleEncrypted"
         | "beginExternalSignature"
         | "completeExternalSignature" => MR_FINALISERS.to_vec(),
+        "signingStatus" | "setSigningPin" | "openSigningWindow" | "closeSigningWindow"
+        | "awaitingSignature" | "signPending" => vec![
+            "doctor",
+            "dentist",
+            "pharmacist",
+            "nurse",
+            "radiographer",
+            "lab_technician",
+        ],
         "createPatient" => vec!["doctor", "dentist", "clerk"],
         "searchPatients" | "getPatient" | "patientRecords" | "getRecord" | "recordVersions"
         | "diffVersions" | "getAttachment" => READERS.to_vec(),
@@ -669,6 +678,30 @@ fn every_route_for_every_role() {
                 t,
                 Some(json!({ "signature_base64": signature })),
             ),
+        );
+        // Signing keys under sole control: a key in a token of one's own under a PIN, the
+        // window opened with it, what awaits one's signature, signing it, closing.
+        check("signingStatus", s.call("GET", "/auth/signing", t, None));
+        let pin = json!({ "pin": "matrix PIN 13579" });
+        check(
+            "setSigningPin",
+            s.call("POST", "/auth/signing-pin", t, Some(pin.clone())),
+        );
+        check(
+            "openSigningWindow",
+            s.call("POST", "/auth/signing-window", t, Some(pin)),
+        );
+        check(
+            "awaitingSignature",
+            s.call("GET", "/records/sign-pending", t, None),
+        );
+        check(
+            "signPending",
+            s.call("POST", "/records/sign-pending", t, None),
+        );
+        check(
+            "closeSigningWindow",
+            s.call("POST", "/auth/signing-window/close", t, None),
         );
         check("evidenceStatus", s.call("GET", "/evidence/status", t, None));
         check("sealEvidence", s.call("POST", "/evidence/seal", t, None));

@@ -1013,6 +1013,30 @@ fn signatures_show_on_the_record_verify_on_their_page_and_download_as_a_bundle()
         Some(&clerk_tok),
         Some(json!({ "id": "P9", "name_kanji": "署名 花子", "name_kana": "ショメイ ハナコ", "birth_date": "1980-01-01", "sex": "female" })),
     );
+    // The doctor's key in its own token under their PIN, the signing window open (API).
+    let pin = json!({ "pin": "署名 PIN 8642" });
+    let r = s.call(
+        "POST",
+        "/auth/signing-pin",
+        Some(&dr_tok),
+        Some(pin.clone()),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["has_key"], true, "{}", r.body);
+    let r = s.call(
+        "POST",
+        "/auth/signing-window",
+        Some(&dr_tok),
+        Some(json!({ "pin": "違う PIN 0000" })),
+    );
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "signing_pin_wrong"),
+        "{}",
+        r.body
+    );
+    let r = s.call("POST", "/auth/signing-window", Some(&dr_tok), Some(pin));
+    assert_eq!(r.status, 200, "{}", r.body);
     let id = s
         .call(
             "POST",

@@ -106,6 +106,9 @@ pub fn unpack_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// Adds a doctor, a clerk, a patient and a few finalised records (one with an attachment).
+/// The signing PIN of the tests' doctors.
+pub const SIGNING_PIN: &str = "署名用 PIN 2468";
+
 pub fn populate(data: &Path) -> Vec<i64> {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let svc = mamori_service::instance::open(data).unwrap();
@@ -136,6 +139,12 @@ pub fn populate(data: &Path) -> Vec<i64> {
             .authenticate(&svc.login("dr.a", PW, None).await.unwrap().token, None)
             .await
             .unwrap();
+        // dr.a signs as they finalise: a key in its token under the PIN, the window open.
+        mamori_testkit::softhsm();
+        svc.set_signing_pin(&dr, SIGNING_PIN, None, false)
+            .await
+            .unwrap();
+        svc.open_signing_window(&dr, SIGNING_PIN).await.unwrap();
         svc.create_patient(
             &dr,
             NewPatient {

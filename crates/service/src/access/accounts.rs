@@ -347,10 +347,17 @@ impl Service {
             tx.set_account_active(id, active)?;
             if !active {
                 tx.revoke_sessions_of(id, true, now)?;
+                // A disabled person's signing key signs no more; re-enabled, they make a new one.
+                tx.retire_signing_certs_of(id, now)?;
             }
             Ok(())
         })
         .await
+        .inspect(|_| {
+            if !active {
+                self.close_signing_windows(Some(id), None);
+            }
+        })
     }
 
     pub async fn unlock_account(self: &Arc<Self>, p: &Principal, id: i64) -> Result<AccountView> {

@@ -709,6 +709,7 @@ impl Service {
     }
 
     pub async fn logout(self: &Arc<Self>, p: &Principal) -> Result<()> {
+        self.close_signing_windows(None, Some(&p.token_hash));
         let th = p.token_hash.clone();
         let now = self.now();
         self.write_audited(

@@ -459,12 +459,11 @@ impl Service {
     }
 }
 
-/// A certificate the facility CA issued for mamori's own use (staff signing keys, the
-/// development TSA), with its new key.
+/// A certificate the facility CA issued for mamori's own use (the development TSA), with its
+/// new key. Staff signing keys never leave their token ([`issue_for_key`]).
 pub(crate) struct Leaf {
     pub cert_der: Vec<u8>,
     pub key_pem: String,
-    pub serial: String,
 }
 
 /// What a [`Leaf`] is for.
@@ -483,8 +482,47 @@ pub(crate) fn issue_leaf(
     not_before: Millis,
     not_after: Millis,
 ) -> Result<Leaf> {
-    let (issuer, _) = issuer(dir)?;
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(ca_err)?;
+    let serial = leaf_serial();
+    let cert_der = certify(dir, subject, purpose, not_before, not_after, &key, &serial)?;
+    Ok(Leaf {
+        cert_der,
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// A random certificate serial, positive and minimal in DER (no sign bit, no leading zero).
+pub(crate) fn leaf_serial() -> [u8; 16] {
+    let mut b = random_bytes::<16>();
+    b[0] = (b[0] & 0x7f) | 0x40;
+    b
+}
+
+/// A certificate from the facility CA for a key held elsewhere (a PKCS#11 token): `spki` is its
+/// DER SubjectPublicKeyInfo, `serial` one of [`leaf_serial`].
+pub(crate) fn issue_for_key(
+    dir: &Path,
+    subject: &[(DnType, String)],
+    purpose: LeafPurpose,
+    not_before: Millis,
+    not_after: Millis,
+    spki: &[u8],
+    serial: &[u8; 16],
+) -> Result<Vec<u8>> {
+    let key = rcgen::SubjectPublicKeyInfo::from_der(spki).map_err(ca_err)?;
+    certify(dir, subject, purpose, not_before, not_after, &key, serial)
+}
+
+fn certify(
+    dir: &Path,
+    subject: &[(DnType, String)],
+    purpose: LeafPurpose,
+    not_before: Millis,
+    not_after: Millis,
+    key: &impl rcgen::PublicKeyData,
+    serial: &[u8; 16],
+) -> Result<Vec<u8>> {
+    let (issuer, _) = issuer(dir)?;
     let mut params = CertificateParams::new(Vec::<String>::new()).map_err(ca_err)?;
     let mut dn = DistinguishedName::new();
     for (t, v) in subject {
@@ -514,20 +552,10 @@ pub(crate) fn issue_leaf(
     }
     params.not_before = odt(not_before);
     params.not_after = odt(not_after);
-    let serial_bytes = {
-        let mut b = random_bytes::<16>();
-        // Positive and minimal in DER: no sign bit, no leading zero byte.
-        b[0] = (b[0] & 0x7f) | 0x40;
-        b
-    };
-    params.serial_number = Some(SerialNumber::from_slice(&serial_bytes));
+    params.serial_number = Some(SerialNumber::from_slice(serial));
     params.use_authority_key_identifier_extension = true;
-    let cert = params.signed_by(&key, &issuer).map_err(ca_err)?;
-    Ok(Leaf {
-        cert_der: cert.der().to_vec(),
-        key_pem: key.serialize_pem(),
-        serial: hex::encode(serial_bytes),
-    })
+    let cert = params.signed_by(key, &issuer).map_err(ca_err)?;
+    Ok(cert.der().to_vec())
 }
 
 impl Service {

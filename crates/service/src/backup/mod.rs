@@ -242,7 +242,9 @@ fn stage_postgres(dir: &Path, include_keys: bool) -> Result<Staged> {
 /// Keys (when asked), the server's certificate and the content files.
 fn files_of(dir: &Path, include_keys: bool, sources: &mut Vec<Source>) -> Result<()> {
     if include_keys {
-        list_files(&dir.join(crate::instance::KEY_DIR), "keys", sources)?;
+        // With its subdirectories: the signing keys' tokens (`keys/tokens/<token>/…`), each
+        // object encrypted under its holder's PIN.
+        list_tree(&dir.join(crate::instance::KEY_DIR), "keys", sources)?;
         // The server's HTTPS key and certificate: a restored instance serves as before.
         let tls = crate::access::server_cert::TLS_DIR;
         list_files(&dir.join(tls), tls, sources)?;
@@ -304,6 +306,25 @@ fn list_files(dir: &Path, prefix: &str, out: &mut Vec<Source>) -> Result<()> {
     names.sort();
     for name in names {
         out.push(Source::file(format!("{prefix}/{name}"), dir.join(&name)));
+    }
+    Ok(())
+}
+
+/// `list_files`, and the same in every subdirectory.
+fn list_tree(dir: &Path, prefix: &str, out: &mut Vec<Source>) -> Result<()> {
+    list_files(dir, prefix, out)?;
+    if !dir.exists() {
+        return Ok(());
+    }
+    let mut subdirs: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    subdirs.sort();
+    for name in subdirs {
+        list_tree(&dir.join(&name), &format!("{prefix}/{name}"), out)?;
     }
     Ok(())
 }

@@ -2,7 +2,6 @@
 //! handed out, the returned signature checked and stored, and imported signing identities.
 
 use super::*;
-use crate::crypto::pkcs8_to_pem;
 
 /// What an author's card or signing service must sign to finish a signature started with
 /// [`Service::begin_external_signature`].
@@ -209,14 +208,17 @@ impl Service {
 
     /// Imports a signing identity from PKCS#12 (e.g. an HPKI certificate with its key) for the
     /// account `login`: the key must match the certificate, and the certificate chain to a
-    /// trusted signer root (the facility CA or `evidence.signer_trust`). It becomes the
-    /// account's current signing key. For the command line (whoever holds the instance's keys).
+    /// trusted signer root (the facility CA or `evidence.signer_trust`). The key goes into a new
+    /// token of its own under `pin`, the holder's signing PIN (typed by the holder), and becomes
+    /// the account's current signing key; nothing of it stays in a file. For the command line.
     pub async fn import_signing_identity(
         self: &Arc<Self>,
         login: &str,
         p12: &[u8],
         password: &str,
+        pin: &str,
     ) -> Result<SigningCertRow> {
+        self.check_pin_form(pin)?;
         let l = login.to_owned();
         let account = self
             .store
@@ -275,17 +277,21 @@ impl Service {
             )
         })?;
         let serial = cert.serial_hex();
-        let keys = self.data_dir.join(KEY_DIR).join(SIGNERS_DIR);
-        std::fs::create_dir_all(&keys).map_err(ev_err)?;
-        mamori_store::restrict_dir(&keys).map_err(ev_err)?;
-        let path = keys.join(format!("{serial}.key"));
-        std::fs::write(&path, pkcs8_to_pem(chain.key())).map_err(ev_err)?;
-        mamori_store::restrict_file(&path).map_err(ev_err)?;
+        let module = self.token_module()?;
+        let (label, token_pin) = (
+            super::window::token_label(&serial),
+            super::window::token_pin(&serial, pin),
+        );
+        let pkcs8 = chain.key().to_vec();
+        tokio::task::spawn_blocking(move || module.import_key(&label, &token_pin, &pkcs8))
+            .await
+            .map_err(ServiceError::internal)?
+            .map_err(super::window::token_error)?;
         let row = SigningCertRow {
             serial: serial.clone(),
             account_id: account.id,
             cert: cert.der.clone(),
-            source: "imported".into(),
+            source: super::window::SOURCE_TOKEN_IMPORTED.into(),
             not_before: cert.not_before(),
             not_after: cert.not_after(),
             created_at: now,
@@ -294,6 +300,8 @@ impl Service {
         let mut t = Target::default();
         t.detail("subject", cert.subject());
         t.detail("issuer", cert.issuer());
+        t.detail("token", super::window::token_label(&serial));
+        self.close_signing_windows(Some(account.id), None);
         self.record_signing_cert(actions::SIGNING_CERT_IMPORTED, &row, &account.login, t)
             .await?;
         Ok(row)

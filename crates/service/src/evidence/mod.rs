@@ -1,14 +1,15 @@
 //! Signatures and time-stamps on finalised records, and evidence records that keep them
 //! provable for the retention period (JAHIS 09-001 §6.8; guideline 6.0 企画管理編 14).
 //!
-//! - When a version is finalised (or a proxy entry approved), its responsible author signs a
-//!   statement of it (CAdES-B-B) with a signing key the facility CA issued for them; the
+//! - When a version is finalised (or a proxy entry approved) by its responsible author while
+//!   their signing window is open, they sign a statement of it (CAdES-B-B) with their key in
+//!   its PKCS#11 token (`window`); otherwise it awaits their signature until they open one. The
 //!   signature value is then time-stamped (B-T). A TSA outage leaves the signature "time-stamp
 //!   pending": `serve` retries with back-off and the administrators are warned.
 //! - `serve` seals new time-stamped signatures and ledger checkpoints into one RFC 4998
 //!   evidence record per run (one time-stamp over a hash tree), and renews every record before
 //!   its newest TSA certificate expires, or with a stronger hash when the configuration says so.
-//! - A finalisation that could not be signed (crash, missing key) is signed by the next sweep.
+//! - Nothing in the background signs: a version left unsigned waits for its author.
 //!
 //! Owns: signatures, time-stamps and evidence records (here), and reading them back for
 //! verification (`read`). Calls `access::ca` for the facility CA's signing certificates and
@@ -19,12 +20,13 @@ pub mod read;
 mod seal;
 mod signing;
 mod time_stamps;
+pub mod window;
 
 pub use external::SigningTask;
+pub use window::{SignReport, SigningStatus};
 
 use crate::ErrorCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use mamori_domain::Millis;
 use mamori_domain::audit::actions;
@@ -48,8 +50,6 @@ pub const SIGNERS_DIR: &str = "signers";
 pub const DEV_TSA_KEY: &str = "dev-tsa.key";
 pub const DEV_TSA_CERT: &str = "dev-tsa.pem";
 const DAY: Millis = 86_400_000;
-/// How often the sweep looks for finalised versions a crash left unsigned.
-const UNSIGNED_SCAN_EVERY: Millis = 3_600_000;
 /// The longest a failing time-stamp waits before the next try.
 const MAX_BACKOFF: Millis = 3_600_000;
 
@@ -67,11 +67,12 @@ fn from_evidence(e: mamori_evidence::EvidenceError) -> ServiceError {
 /// Parsed keys and certificates kept between signatures (each file is read once).
 #[derive(Default)]
 pub struct Cache {
-    signers: std::sync::Mutex<std::collections::HashMap<String, Arc<(Cert, Pkcs8Signer)>>>,
+    /// Open signing windows by account (memory only: a restart closes every window).
+    windows: std::sync::Mutex<std::collections::HashMap<i64, window::Window>>,
+    /// Wrong signing PINs in a row by account, and when the last was.
+    pin_failures: std::sync::Mutex<std::collections::HashMap<i64, (u32, Millis)>>,
     dev_tsa: std::sync::Mutex<Option<Arc<DevTsa>>>,
     anchors: std::sync::Mutex<Option<Arc<Anchors>>>,
-    /// When the sweep last looked for finalised versions left unsigned.
-    unsigned_scan: std::sync::atomic::AtomicI64,
     /// What each `.p7s` (by its SHA-256) says about its time-stamp (see `signature_brief`).
     briefs: std::sync::Mutex<std::collections::HashMap<[u8; 32], (bool, bool)>>,
 }
@@ -201,7 +202,6 @@ pub struct EvidenceStatus {
 /// One run of the evidence sweep.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SweepReport {
-    pub signed: usize,
     pub timestamped: usize,
     pub timestamp_failures: usize,
     pub sealed: Option<SealReport>,

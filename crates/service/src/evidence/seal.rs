@@ -1,5 +1,4 @@
-//! Evidence records (RFC 4998): the sweep that signs what a crash left and retries due
-//! time-stamps, sealing signatures into hash trees, and renewing them before their algorithms or
+//! Evidence records (RFC 4998): the sweep that retries due time-stamps (it never signs), sealing signatures into hash trees, and renewing them before their algorithms or
 //! certificates weaken.
 
 use super::*;
@@ -30,35 +29,11 @@ pub(super) fn tree_row(
 }
 
 impl Service {
-    /// The periodic evidence work of `serve`: sign what is unsigned, retry due time-stamps,
-    /// seal when the interval has passed, renew what needs renewal.
+    /// The periodic evidence work of `serve`: retry due time-stamps, seal when the interval has passed, renew what needs renewal.
     pub async fn evidence_sweep(self: &Arc<Self>, force_seal: bool) -> Result<SweepReport> {
         let mut rep = SweepReport::default();
         if !self.config.evidence.sign {
             return Ok(rep);
-        }
-        // Finalisations are signed as they happen; this only heals what a crash or an error left
-        // unsigned. It joins every version, so it runs at start, hourly, and when asked — not
-        // every minute. All of them: versions waiting for an external signature come back each
-        // time and must not crowd out those mamori signs itself.
-        let now = self.now();
-        let last = self.evidence_cache.unsigned_scan.load(Ordering::Relaxed);
-        let unsigned = if force_seal || last == 0 || now - last >= UNSIGNED_SCAN_EVERY {
-            self.evidence_cache
-                .unsigned_scan
-                .store(now.max(1), Ordering::Relaxed);
-            self.store.read(|r| r.unsigned_finalised(100_000)).await?
-        } else {
-            Vec::new()
-        };
-        for (rid, vno) in unsigned {
-            if self
-                .sign_version(None, rid, vno)
-                .await
-                .is_ok_and(|o| o.signed)
-            {
-                rep.signed += 1;
-            }
         }
         let now = self.now();
         let due = self.store.read(move |r| r.timestamps_due(now, 200)).await?;

@@ -2,53 +2,8 @@
 //! facility CA), the statement signed for a version, and the stored CAdES signature.
 
 use super::*;
-use crate::crypto::pkcs8_from_pem;
 
 impl Service {
-    /// The author's signing certificate and key (imported, or issued by the facility CA),
-    /// issuing a new one from the facility CA when the author has none that is valid now.
-    pub(super) async fn signing_key_for(
-        self: &Arc<Self>,
-        account_id: i64,
-    ) -> Result<(SigningCertRow, Arc<(Cert, Pkcs8Signer)>)> {
-        let now = self.now();
-        let current = self.store.read(move |r| r.signing_cert(account_id)).await?;
-        let usable = current.filter(|c| c.not_before <= now && now < c.not_after);
-        let row = match usable {
-            Some(c) => c,
-            None => self.issue_signing_cert(account_id).await?,
-        };
-        if let Some(k) = self
-            .evidence_cache
-            .signers
-            .lock()
-            .map_err(ServiceError::internal)?
-            .get(&row.serial)
-        {
-            return Ok((row, k.clone()));
-        }
-        let cert = Cert::from_der(&row.cert).map_err(from_evidence)?;
-        let key_path = self
-            .data_dir
-            .join(KEY_DIR)
-            .join(SIGNERS_DIR)
-            .join(format!("{}.key", row.serial));
-        let pem = std::fs::read_to_string(&key_path).map_err(|e| {
-            ServiceError::new(
-                ErrorCode::SigningKeyMissing,
-                format!("署名鍵 {} を読めません: {e}", key_path.display()),
-            )
-        })?;
-        let key = Pkcs8Signer::from_pkcs8(&pkcs8_from_pem(&pem)?).map_err(from_evidence)?;
-        let pair = Arc::new((cert, key));
-        self.evidence_cache
-            .signers
-            .lock()
-            .map_err(ServiceError::internal)?
-            .insert(row.serial.clone(), pair.clone());
-        Ok((row, pair))
-    }
-
     /// Makes `row` the account's current signing certificate, recorded in the ledger.
     pub(super) async fn record_signing_cert(
         self: &Arc<Self>,
@@ -68,11 +23,11 @@ impl Service {
         .await
     }
 
-    pub(super) async fn issue_signing_cert(
+    /// The account and the subject of its signing certificate: name, facility, 職種 and login.
+    pub(super) async fn signer_subject(
         self: &Arc<Self>,
         account_id: i64,
-    ) -> Result<SigningCertRow> {
-        self.ensure_ca().await?;
+    ) -> Result<(mamori_store::Account, Vec<(DnType, String)>)> {
         let (account, role) = self
             .store
             .read(move |r| {
@@ -85,12 +40,9 @@ impl Service {
             })
             .await?;
         let account = account.ok_or_else(|| ServiceError::not_found("署名者のアカウント"))?;
-        let now = self.now();
-        let days = self.config.evidence.signer_days.max(1) as Millis;
-        let (dir, facility) = (self.data_dir.clone(), self.facility().to_owned());
         let subject = vec![
             (DnType::CommonName, account.display_name.clone()),
-            (DnType::OrganizationName, facility),
+            (DnType::OrganizationName, self.facility().to_owned()),
             (
                 DnType::OrganizationalUnitName,
                 role.unwrap_or(account.role.clone()),
@@ -101,42 +53,7 @@ impl Service {
                 account.login.clone(),
             ),
         ];
-        let leaf = tokio::task::spawn_blocking(move || -> Result<_> {
-            let leaf = issue_leaf(
-                &dir,
-                &subject,
-                LeafPurpose::Signing,
-                now - 60_000,
-                now + days * DAY,
-            )?;
-            let keys = dir.join(KEY_DIR).join(SIGNERS_DIR);
-            std::fs::create_dir_all(&keys).map_err(ev_err)?;
-            mamori_store::restrict_dir(&keys).map_err(ev_err)?;
-            let path = keys.join(format!("{}.key", leaf.serial));
-            std::fs::write(&path, &leaf.key_pem).map_err(ev_err)?;
-            mamori_store::restrict_file(&path).map_err(ev_err)?;
-            Ok(leaf)
-        })
-        .await
-        .map_err(ServiceError::internal)??;
-        let row = SigningCertRow {
-            serial: leaf.serial.clone(),
-            account_id,
-            cert: leaf.cert_der,
-            source: "facility".into(),
-            not_before: now - 60_000,
-            not_after: now + days * DAY,
-            created_at: now,
-            retired_at: None,
-        };
-        self.record_signing_cert(
-            actions::SIGNING_CERT_ISSUED,
-            &row,
-            &account.login,
-            Target::default(),
-        )
-        .await?;
-        Ok(row)
+        Ok((account, subject))
     }
 
     /// A finalised version that has no signature yet, with what its statement names; `None`
@@ -249,10 +166,27 @@ impl Service {
                 "作成者の外部署名（HPKI カード等）を待っています",
             )));
         }
+        // Only the author's own act signs, inside the author's open window: never a background
+        // job, never someone else acting on the record.
+        let awaiting = |why: &str| SignOutcome {
+            signed: false,
+            timestamped: false,
+            message: Some(why.to_owned()),
+        };
+        let Some(p) = p else {
+            return Ok(awaiting("作成者の署名を待っています"));
+        };
+        if p.account.id != u.version.author_id {
+            return Ok(awaiting("作成者の署名を待っています"));
+        }
+        let Some((row, cert, key)) = self.window_of(p) else {
+            return Ok(awaiting(
+                "署名ウィンドウが開いていないため、署名を待っています（署名用 PIN で開くと署名されます）",
+            ));
+        };
         let stmt = self.statement(&u)?;
         let (rec, version) = (u.rec, u.version);
-        let (row, pair) = self.signing_key_for(version.author_id).await?;
-        let (cert, key) = (&pair.0, &pair.1);
+        let cert = &cert;
         let now = self.now();
         let anchors = self.evidence_anchors()?;
         // The .p7s carries the signer's issuer, not every trusted root.
@@ -262,9 +196,20 @@ impl Service {
             .filter(|c| c.parsed.tbs_certificate.subject == cert.parsed.tbs_certificate.issuer)
             .cloned()
             .collect();
-        let p7s = cades::sign_detached(&stmt, cert, &issuers, key, now).map_err(from_evidence)?;
-        self.store_signature(p, &rec, &version, stmt, p7s, &row.serial, cert, now, false)
-            .await
+        let p7s = cades::sign_detached(&stmt, cert, &issuers, key.as_ref(), now)
+            .map_err(from_evidence)?;
+        self.store_signature(
+            Some(p),
+            &rec,
+            &version,
+            stmt,
+            p7s,
+            &row.serial,
+            cert,
+            now,
+            false,
+        )
+        .await
     }
 
     /// Time-stamps a fresh signature and stores both in one commit (B-B alone when no TSA

@@ -158,6 +158,14 @@ impl Fixture {
         self.svc.authenticate(&token, None).await.unwrap()
     }
 
+    /// `user`, who also holds a signing key (in SoftHSM2) under [`SIGNING_PIN`] and has opened
+    /// the signing window with it: their finalisations are signed as they happen.
+    pub async fn signer(&self, admin: &Principal, login: &str, role: &str) -> Principal {
+        let p = self.user(admin, login, role).await;
+        open_signing_window(&self.svc, &p).await;
+        p
+    }
+
     /// Creates an account with `role`, signs it in, and returns its id and session token.
     pub async fn user_token(&self, admin: &Principal, login: &str, role: &str) -> (i64, String) {
         let initial = "temporary pass 1234".to_string();
@@ -182,4 +190,18 @@ impl Fixture {
             .unwrap();
         (a.id, ok.token)
     }
+}
+
+/// The tests' signing PIN.
+pub const SIGNING_PIN: &str = "署名用 PIN 2468";
+
+/// Sets `p`'s signing PIN (a new key in its own token) and opens their signing window.
+pub async fn open_signing_window(svc: &Arc<Service>, p: &Principal) {
+    mamori_testkit::softhsm();
+    svc.set_signing_pin(p, SIGNING_PIN, None, false)
+        .await
+        .expect("signing PIN set");
+    svc.open_signing_window(p, SIGNING_PIN)
+        .await
+        .expect("signing window opened");
 }

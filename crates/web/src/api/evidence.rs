@@ -89,3 +89,66 @@ pub async fn complete_external_signature(
             .await?,
     ))
 }
+
+#[derive(Deserialize)]
+pub struct SigningPinBody {
+    /// The new signing PIN (at least `evidence.signing_pin_min` characters).
+    pin: String,
+    /// The current PIN, to change it.
+    #[serde(default)]
+    current_pin: Option<String>,
+    /// Make a new key under the new PIN (the old PIN is forgotten); the old key is retired.
+    #[serde(default)]
+    new_key: bool,
+}
+
+#[derive(Deserialize)]
+pub struct SigningWindowBody {
+    /// The signing PIN.
+    pin: String,
+}
+
+pub async fn signing_status(
+    State(svc): Svc,
+    Auth(p): Auth,
+) -> ApiResult<mamori_service::evidence::SigningStatus> {
+    Ok(Json(svc.signing_status(&p).await?))
+}
+
+pub async fn set_signing_pin(
+    State(svc): Svc,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<SigningPinBody>,
+) -> ApiResult<mamori_service::evidence::SigningStatus> {
+    Ok(Json(
+        svc.set_signing_pin(&p, &b.pin, b.current_pin.as_deref(), b.new_key)
+            .await?,
+    ))
+}
+
+pub async fn open_signing_window(
+    State(svc): Svc,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<SigningWindowBody>,
+) -> ApiResult<mamori_service::evidence::SignReport> {
+    Ok(Json(svc.open_signing_window(&p, &b.pin).await?))
+}
+
+pub async fn close_signing_window(State(svc): Svc, Auth(p): Auth) -> ApiResult<serde_json::Value> {
+    svc.close_signing_window(&p).await?;
+    Ok(Json(serde_json::json!({ "closed": true })))
+}
+
+pub async fn awaiting_signature(
+    State(svc): Svc,
+    Auth(p): Auth,
+) -> ApiResult<Vec<mamori_store::AwaitingSignature>> {
+    Ok(Json(svc.awaiting_signature(&p).await?))
+}
+
+pub async fn sign_pending(
+    State(svc): Svc,
+    Auth(p): Auth,
+) -> ApiResult<mamori_service::evidence::SignReport> {
+    Ok(Json(svc.sign_pending(&p).await?))
+}

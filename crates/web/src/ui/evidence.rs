@@ -191,25 +191,23 @@ async fn show(
     };
     let layout = layout(svc, headers, Some(p), p.csrf.clone());
     let en = layout.lang == "en";
-    // `done` is four counts from the sweep: signed, time-stamped, sealed, renewed.
+    // `done` is three counts from the sweep: time-stamped, sealed, renewed (it never signs).
     let notice = done.map(|d| {
         let n: Vec<u64> = d.split(',').map(|x| x.parse().unwrap_or(0)).collect();
         let at = |i: usize| n.get(i).copied().unwrap_or(0);
         if en {
             format!(
-                "Done: {} signed, {} time-stamped, {} added to an evidence record, {} renewed.",
+                "Done: {} time-stamped, {} added to an evidence record, {} renewed.",
                 at(0),
                 at(1),
-                at(2),
-                at(3)
+                at(2)
             )
         } else {
             format!(
-                "実行しました: 署名 {} 件、タイムスタンプ {} 件、証拠記録への追加 {} 件、更新 {} 件。",
+                "実行しました: タイムスタンプ {} 件、証拠記録への追加 {} 件、更新 {} 件。",
                 at(0),
                 at(1),
-                at(2),
-                at(3)
+                at(2)
             )
         }
     });
@@ -239,8 +237,7 @@ async fn seal(State(svc): Svc, headers: HeaderMap, SignedForm { p, .. }: SignedF
     match svc.seal_now(&p).await {
         Ok(r) => {
             let done = format!(
-                "{},{},{},{}",
-                r.signed,
+                "{},{},{}",
                 r.timestamped,
                 r.sealed.map(|s| s.signatures + s.checkpoints).unwrap_or(0),
                 r.renewed.len()

@@ -24,6 +24,8 @@ pub fn start(tweak: impl FnOnce(&mut Config)) -> TestServer {
 
 /// A server whose state is in the PostgreSQL database at `database` (SQLite when `None`).
 pub fn start_on(database: Option<&str>, tweak: impl FnOnce(&mut Config)) -> TestServer {
+    // Signing keys live in SoftHSM2 tokens (under target/softhsm2).
+    mamori_testkit::softhsm();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     init_with_database(
