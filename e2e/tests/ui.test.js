@@ -52,6 +52,11 @@ test('a doctor writes and finalises a record with an attachment', async () => {
 
 test('a finalised record is signed and time-stamped; its evidence verifies and downloads', async () => {
   const { context, page } = await signIn('dr.suzuki');
+  // Her signing window, opened with her signing PIN, signs what she finalises in this sign-in.
+  await page.goto(`${base}/signing`);
+  await page.getByLabel('署名用 PIN', { exact: true }).fill('mamori-sign-2026');
+  await page.getByRole('button', { name: '開いて署名する' }).click();
+  assert.match(await page.locator('#signing-notice').innerText(), /署名ウィンドウを開き/);
   await page.goto(`${base}/patients/P01005/records/new`);
   await page.getByLabel('表題').fill('署名される退院時要約');
   await page.getByLabel('本文').fill('経過良好にて退院。');

@@ -112,6 +112,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .merge(ui::routes())
         .merge(ui::admin::routes())
         .merge(ui::account::routes())
+        .merge(ui::signing::routes())
         .merge(ui::emergency::routes())
         .merge(ui::maintenance::routes())
         .merge(ui::lock::routes())

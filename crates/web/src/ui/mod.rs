@@ -26,6 +26,7 @@ pub(crate) mod multipart;
 pub(crate) mod print;
 pub(crate) mod registers;
 mod sign_in;
+pub(crate) mod signing;
 pub(crate) mod transactions;
 use sign_in::*;
 pub(crate) mod write;
@@ -114,6 +115,8 @@ pub struct UserBar {
     pub audit: bool,
     pub compliance: bool,
     pub transactions: bool,
+    /// Finalises records, so holds a signing key (電子署名).
+    pub signer: bool,
 }
 
 pub struct Layout {
@@ -178,6 +181,7 @@ pub(crate) fn layout(
             compliance: p.role.allows(Action::ReadAudit, None)
                 || p.role.allows(Action::AdminSettings, None),
             transactions: p.role.allows(Action::ReadTransactions, None),
+            signer: p.role.allows(Action::Finalise, None),
         }),
         idle_seconds: if p.is_some() {
             idle_period_ms(svc) as u64 / 1000
@@ -429,6 +433,8 @@ struct HomePage {
     emergency_due: usize,
     /// For administrators and auditors: why the clock is not trusted.
     clock_problem: Option<String>,
+    /// For signers: (has a key, finalised versions waiting for their signature, window open).
+    signing: Option<(bool, usize, bool)>,
 }
 
 #[derive(Deserialize)]
@@ -472,9 +478,18 @@ async fn home(
     .flatten()
     .filter(|c| !c.synchronised)
     .map(|c| c.problem.unwrap_or_default());
+    let signing = if p.role.allows(Action::Finalise, None) {
+        svc.signing_status(&p)
+            .await
+            .ok()
+            .map(|s| (s.has_key, s.awaiting, s.window_until.is_some()))
+    } else {
+        None
+    };
     let page = HomePage {
         emergency_due,
         clock_problem,
+        signing,
         layout: layout(&svc, &headers, Some(&p), p.csrf.clone()),
         q,
         searched,

@@ -1,0 +1,64 @@
+// Browser tests of 電子署名 against `mamori demo`: a doctor's home page says two records await
+// her signature; a wrong signing PIN is refused in Japanese; her PIN opens the window and signs
+// them; she closes it; the page in English; a clerk has neither the menu entry nor the page.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDemo, shot } from '../lib/harness.js';
+
+let demo;
+
+before(async () => {
+  demo = await startDemo();
+});
+
+after(async () => {
+  await demo?.stop();
+});
+
+test('a doctor opens her signing window with her PIN and signs what awaited her', async () => {
+  const { context, page } = await demo.signIn('dr.tanaka');
+  const notice = page.locator('#signing-home');
+  assert.match(await notice.innerText(), /署名待ち: 2/);
+  await shot(page, 'signing-home');
+  await notice.getByRole('link').click();
+  await page.getByRole('heading', { name: /電子署名/ }).first().waitFor();
+  assert.equal(await page.locator('#signing-awaiting').innerText(), '2');
+  assert.equal(await page.locator('#awaiting-list tbody tr').count(), 2);
+  assert.match(await page.locator('#signing-window').innerText(), /閉じています/);
+
+  // A wrong PIN: refused in Japanese, the field marked, nothing signed.
+  const pin = page.getByLabel('署名用 PIN', { exact: true });
+  await pin.fill('まちがい 0000');
+  await page.getByRole('button', { name: '開いて署名する' }).click();
+  assert.match(await page.getByRole('alert').first().innerText(), /署名用 PIN が違います/);
+  assert.equal(await page.getByLabel('署名用 PIN', { exact: true }).getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.locator('#signing-awaiting').innerText(), '2');
+  await shot(page, 'signing-wrong-pin');
+
+  // Her PIN: the window opens and both are signed.
+  await page.getByLabel('署名用 PIN', { exact: true }).fill('mamori-sign-2026');
+  await page.keyboard.press('Enter');
+  assert.match(await page.locator('#signing-notice').innerText(), /署名ウィンドウを開き、2 件に署名しました/);
+  assert.match(await page.locator('#signing-window').innerText(), /開いています/);
+  assert.equal(await page.locator('#signing-awaiting').innerText(), '0');
+  await shot(page, 'signing-open');
+  await page.getByRole('button', { name: '署名ウィンドウを閉じる' }).click();
+  assert.match(await page.locator('#signing-notice').innerText(), /閉じました/);
+  assert.match(await page.locator('#signing-window').innerText(), /閉じています/);
+
+  // In English.
+  await page.goto(`${demo.base}/lang?to=en`);
+  await page.goto(`${demo.base}/signing`);
+  await page.getByRole('heading', { name: /Electronic signatures/ }).waitFor();
+  assert.match(await page.locator('main').innerText(), /Signing window/);
+  await context.close();
+});
+
+test('a clerk has no signing key, no menu entry and no page', async () => {
+  const { context, page } = await demo.signIn('clerk.nakamura');
+  assert.equal(await page.getByRole('link', { name: '電子署名' }).count(), 0);
+  const r = await page.goto(`${demo.base}/signing`);
+  assert.equal(r.status(), 403);
+  assert.match(await page.locator('main').innerText(), /確定する職種だけ/);
+  await context.close();
+});
