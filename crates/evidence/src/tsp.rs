@@ -229,11 +229,65 @@ pub fn is_development(token: &[u8]) -> bool {
         .is_ok_and(|(info, _)| info.policy == DEV_TSA_POLICY)
 }
 
+/// The TSAs the facility names as accredited (総務大臣認定): their certificates, or the CA
+/// certificates that issue them, and optionally the policies their tokens must carry.
+#[derive(Clone, Debug, Default)]
+pub struct AccreditedTsas {
+    pub certs: Vec<Cert>,
+    /// Policy OIDs (dotted); empty: any policy of a listed TSA.
+    pub policies: Vec<String>,
+}
+
+impl AccreditedTsas {
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty()
+    }
+
+    /// Whether `token` was made by one of these TSAs: its signing certificate is listed, or
+    /// chains (at the token's time, as a time-stamping certificate) to one listed; and its
+    /// policy is listed when policies are named. mamori's development TSA never is, whatever
+    /// the list says. Says nothing about whether the token is otherwise valid.
+    pub fn accepts(&self, token: &[u8]) -> bool {
+        if self.certs.is_empty() {
+            return false;
+        }
+        let Ok(p) = cades::parse(token, "タイムスタンプ") else {
+            return false;
+        };
+        let Ok((info, _)) = tst_info(&p) else {
+            return false;
+        };
+        if info.policy == DEV_TSA_POLICY {
+            return false;
+        }
+        let policy = info.policy.to_string();
+        if !self.policies.is_empty() && !self.policies.iter().any(|x| x.trim() == policy) {
+            return false;
+        }
+        let Ok(tsa) = p.signer(&[]) else {
+            return false;
+        };
+        if self.certs.iter().any(|c| c.der == tsa.der) {
+            return true;
+        }
+        let at = info.gen_time.to_unix_duration().as_millis() as UnixMs;
+        chain_to_anchor(
+            &tsa,
+            &p.certificates(),
+            &self.certs,
+            at,
+            crate::cert::Purpose::TimeStamping,
+        )
+        .is_ok()
+    }
+}
+
 /// mamori's development TSA: answers RFC 3161 requests with tokens under [`DEV_TSA_POLICY`].
 pub struct DevTsa {
     key: EcdsaP256,
     cert: Cert,
     chain: Vec<Cert>,
+    policy: Oid,
 }
 
 impl DevTsa {
@@ -242,7 +296,15 @@ impl DevTsa {
             key: EcdsaP256::from_pkcs8(pkcs8)?,
             cert,
             chain,
+            policy: DEV_TSA_POLICY,
         })
+    }
+
+    /// The same TSA under another policy: a stand-in, in tests, for someone else's TSA (an
+    /// accredited one, say). mamori itself only ever runs it under [`DEV_TSA_POLICY`].
+    pub fn with_policy(mut self, policy: Oid) -> Self {
+        self.policy = policy;
+        self
     }
 
     pub fn certificate(&self) -> &Cert {
@@ -268,7 +330,7 @@ impl DevTsa {
         let secs = std::time::Duration::from_secs((now.max(0) / 1000) as u64);
         let info = TstInfo {
             version: TspVersion::V1,
-            policy: req.req_policy.unwrap_or(DEV_TSA_POLICY),
+            policy: req.req_policy.unwrap_or(self.policy),
             message_imprint: req.message_imprint,
             serial_number: positive_int(serial)?,
             gen_time: GeneralizedTime::from_unix_duration(secs)
@@ -285,7 +347,7 @@ impl DevTsa {
             )),
             extensions: None,
         };
-        if info.policy != DEV_TSA_POLICY {
+        if info.policy != self.policy {
             return Err(EvidenceError::malformed("要求", "未知のポリシー"));
         }
         let info_der = info

@@ -417,3 +417,58 @@ fn an_rsa_key_from_pkcs8_signs_through_ring() {
     let other = Pki::new("x").signer("y");
     assert!(!signer.matches(&other.cert));
 }
+
+/// A token of `tsa` over some digest at `NOW`.
+fn token_of(tsa: &DevTsa) -> Vec<u8> {
+    let digest = sha256(b"signature value");
+    let nonce = [3u8; 8];
+    let resp = tsa.respond(&tsp::request(&digest, &nonce).unwrap(), NOW, &[4]);
+    tsp::token_from_response(&resp, &digest, &nonce).unwrap()
+}
+
+#[test]
+fn only_a_listed_tsa_under_a_listed_policy_counts_as_accredited_and_never_the_development_one() {
+    use mamori_evidence::tsp::AccreditedTsas;
+    let policy = der::asn1::ObjectIdentifier::new_unwrap("1.2.392.200999.1.1");
+    // An outside TSA (its own CA), standing in for an accredited one.
+    let outside = Pki::new("認定TSA事業者 CA");
+    let h = outside.tsa("認定タイムスタンプ局", NOW - DAY, NOW + DAY);
+    let accredited = DevTsa::new(&h.pkcs8, h.cert.clone(), vec![outside.ca.clone()])
+        .unwrap()
+        .with_policy(policy);
+    let token = token_of(&accredited);
+    // The facility's development TSA.
+    let clinic = Pki::new("Test Clinic CA");
+    let dev = dev_tsa(&clinic, NOW - DAY, NOW + DAY);
+    let dev_token = token_of(&dev);
+
+    let none = AccreditedTsas::default();
+    assert!(!none.accepts(&token), "nothing listed: nothing accredited");
+    let by_cert = AccreditedTsas {
+        certs: vec![h.cert.clone()],
+        policies: vec![],
+    };
+    assert!(by_cert.accepts(&token));
+    let by_ca = AccreditedTsas {
+        certs: vec![outside.ca.clone()],
+        policies: vec!["1.2.392.200999.1.1".into()],
+    };
+    assert!(by_ca.accepts(&token));
+    let other_policy = AccreditedTsas {
+        certs: vec![outside.ca.clone()],
+        policies: vec!["1.2.392.200999.9.9".into()],
+    };
+    assert!(!other_policy.accepts(&token));
+    let other_ca = AccreditedTsas {
+        certs: vec![clinic.ca.clone()],
+        policies: vec![],
+    };
+    assert!(!other_ca.accepts(&token), "a TSA of another CA is not");
+    // Listing the development TSA (or its CA) does not make it accredited.
+    let dev_listed = AccreditedTsas {
+        certs: vec![dev.certificate().clone(), clinic.ca.clone()],
+        policies: vec![],
+    };
+    assert!(!dev_listed.accepts(&dev_token));
+    assert!(!by_cert.accepts(b"not a token"));
+}

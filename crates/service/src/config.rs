@@ -81,6 +81,12 @@ pub struct EvidenceConfig {
     /// Logins of authors who sign outside mamori (HPKI card, cloud signing), comma-separated:
     /// their finalised versions wait for a signature through the external-signing API.
     pub external_signers: String,
+    /// PEM file (in the data directory) of the accredited (総務大臣認定) TSAs' certificates, or of
+    /// the CA certificates that issue them: a time-stamp from any other TSA is shown as not
+    /// accredited, and the self-assessment answers from it.
+    pub accredited_tsa_certs: String,
+    /// The accredited TSAs' policy OIDs, comma-separated (empty: any policy of a listed TSA).
+    pub accredited_tsa_policies: String,
     /// The PKCS#11 module holding the staff's signing keys (an HSM's library). Empty: Debian's
     /// SoftHSM2 (`apt-get install softhsm2`), its tokens in `keys/tokens/` of the data directory.
     pub pkcs11_module: String,
@@ -104,6 +110,8 @@ impl Default for EvidenceConfig {
             hash: "sha256".into(),
             signer_days: 2 * 365,
             external_signers: String::new(),
+            accredited_tsa_certs: String::new(),
+            accredited_tsa_policies: String::new(),
             pkcs11_module: String::new(),
             signing_window_hours: 8,
             signing_pin_min: 8,

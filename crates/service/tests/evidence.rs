@@ -6,6 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::openssl_tsa::openssl_tsa;
 use common::*;
 use mamori_domain::Clock;
 use mamori_service::evidence::read::{Anchors, verify_evidence};
@@ -345,98 +346,6 @@ async fn an_export_bundle_verifies_with_openssl_alone_and_fails_when_changed() {
     let _ = admin;
 }
 
-/// An RFC 3161 TSA that is not mamori's: `openssl ts -reply` behind a small HTTP server.
-struct OpensslTsa {
-    child: std::process::Child,
-    pub url: String,
-    pub root_pem: String,
-}
-
-impl Drop for OpensslTsa {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sh(dir: &std::path::Path, script: &str) {
-    let o = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{script}: {o:?}");
-}
-
-fn openssl_tsa(dir: &std::path::Path) -> OpensslTsa {
-    sh(
-        dir,
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
-           -subj '/CN=Independent TSA Root' -days 3650 \
-           -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null && \
-         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tsa.key -out tsa.csr \
-           -subj '/CN=OpenSSL Test TSA' 2>/dev/null && \
-         printf 'keyUsage=critical,digitalSignature,nonRepudiation\\nextendedKeyUsage=critical,timeStamping\\n' > ext.cnf && \
-         openssl x509 -req -in tsa.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out tsa.pem -days 3650 \
-           -extfile ext.cnf 2>/dev/null && echo 01 > tsaserial",
-    );
-    let d = dir.display();
-    std::fs::write(
-        dir.join("tsa.cnf"),
-        format!(
-            "[tsa]\ndefault_tsa = tsa_config1\n[tsa_config1]\nserial = {d}/tsaserial\n\
-             signer_cert = {d}/tsa.pem\ncerts = {d}/ca.pem\nsigner_key = {d}/tsa.key\n\
-             signer_digest = sha256\ndefault_policy = 1.2.3.4.1\ndigests = sha256, sha384, sha512\n\
-             accuracy = secs:1\nordering = yes\ntsa_name = yes\ness_cert_id_chain = no\n\
-             ess_cert_id_alg = sha256\n"
-        ),
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server = format!(
-        r#"
-import http.server, subprocess
-D = {d:?}
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        req = self.rfile.read(int(self.headers['Content-Length']))
-        open(D + '/req.tsq', 'wb').write(req)
-        subprocess.run(['openssl', 'ts', '-reply', '-config', D + '/tsa.cnf', '-queryfile', D + '/req.tsq',
-                        '-out', D + '/resp.tsr'], check=True, capture_output=True)
-        body = open(D + '/resp.tsr', 'rb').read()
-        self.send_response(200)
-        self.send_header('Content-Type', 'application/timestamp-reply')
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()
-"#
-    );
-    let child = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(server)
-        .spawn()
-        .expect("python3 runs the TSA fixture");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    OpensslTsa {
-        child,
-        url: format!("http://127.0.0.1:{port}/"),
-        root_pem: std::fs::read_to_string(dir.join("ca.pem")).unwrap(),
-    }
-}
-
 #[tokio::test]
 async fn an_independent_rfc3161_tsa_over_http_time_stamps_the_signatures() {
     let tsa_dir = tempfile::tempdir().unwrap();
@@ -469,10 +378,68 @@ async fn an_independent_rfc3161_tsa_over_http_time_stamps_the_signatures() {
     let ts = rep.items[0].timestamp.clone().unwrap();
     assert!(ts.tsa_subject.contains("OpenSSL Test TSA"), "{ts:?}");
     assert_eq!(ts.policy, "1.2.3.4.1");
+    // Nothing names it accredited: it is shown so, and the status cannot tell.
+    assert!(!sig.accredited_tsa);
+    let admin = f.admin_again().await;
+    let st = f.svc.evidence_status(&admin).await.unwrap();
+    assert_eq!((st.accredited_tsas, st.not_accredited), (0, 0), "{st:?}");
     // Its evidence record is stamped by the same TSA.
     let sealed = f.svc.evidence_sweep(true).await.unwrap().sealed.unwrap();
     assert_eq!(sealed.signatures, 1);
     assert!(report(&f.data(), f.svc.config(), f.clock.now()).passed());
+
+    // Named accredited (its CA and policy): its time-stamps are shown so, and the status
+    // says every recent one is. Under another policy, they are not, and the status warns.
+    let now = f.clock.now();
+    let url = tsa.url.clone();
+    let f = reopen(f, move |c| {
+        c.evidence.tsa_urls = url;
+        c.evidence.tsa_trust = "tsa-roots.pem".into();
+        c.evidence.accredited_tsa_certs = "tsa-roots.pem".into();
+        c.evidence.accredited_tsa_policies = "1.2.3.4.1".into();
+    });
+    f.clock.0.store(now, std::sync::atomic::Ordering::SeqCst);
+    let doctor = f
+        .svc
+        .authenticate(&f.svc.login("dr_sato", PW, None).await.unwrap().token, None)
+        .await
+        .unwrap();
+    f.svc
+        .open_signing_window(&doctor, SIGNING_PIN)
+        .await
+        .unwrap();
+    let id = finalised(&f.svc, &doctor, "認定TSAでの確定").await;
+    let sig = f.svc.record(&doctor, id).await.unwrap().versions[0]
+        .signature
+        .clone()
+        .unwrap();
+    assert!(sig.accredited_tsa, "{sig:?}");
+    let admin = f.admin_again().await;
+    let st = f.svc.evidence_status(&admin).await.unwrap();
+    assert_eq!(
+        (
+            st.accredited_tsas,
+            st.accreditation_checked,
+            st.not_accredited
+        ),
+        (1, 2, 0),
+        "{st:?}"
+    );
+    assert!(st.warnings.is_empty(), "{st:?}");
+    let url = tsa.url.clone();
+    let f = reopen(f, move |c| {
+        c.evidence.tsa_urls = url;
+        c.evidence.tsa_trust = "tsa-roots.pem".into();
+        c.evidence.accredited_tsa_certs = "tsa-roots.pem".into();
+        c.evidence.accredited_tsa_policies = "1.2.392.200999.1".into();
+    });
+    let admin = f.admin_again().await;
+    let st = f.svc.evidence_status(&admin).await.unwrap();
+    assert_eq!(st.not_accredited, 2, "{st:?}");
+    assert!(
+        st.warnings.iter().any(|w| w.contains("総務大臣認定")),
+        "{st:?}"
+    );
 
     // Without its root in tsa_trust, the same TSA's tokens are not accepted.
     let f2 = fixture_with({

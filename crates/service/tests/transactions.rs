@@ -686,3 +686,92 @@ async fn the_nta_registry_confirms_numbers_on_the_transaction_date() {
     let rep = f.svc.verify_and_record(None).await.unwrap();
     assert!(rep.ok, "{:?}", rep.problems);
 }
+
+/// DC-A-2 follows the configured accredited TSAs: a TSA nothing names accredited is only part
+/// of the item (はい with what mamori could not see); named, a full はい; named under another
+/// policy, いいえ with the documents.
+#[tokio::test]
+async fn the_time_stamp_item_follows_the_tsas_named_accredited() {
+    use mamori_compliance::Answer;
+    let tsa_dir = tempfile::tempdir().unwrap();
+    let tsa = common::openssl_tsa::openssl_tsa(tsa_dir.path());
+    let config = |policies: &'static str| {
+        let url = tsa.url.clone();
+        move |c: &mut mamori_service::Config| {
+            c.evidence.tsa_urls = url;
+            c.evidence.tsa_trust = "tsa-roots.pem".into();
+            if !policies.is_empty() {
+                c.evidence.accredited_tsa_certs = "tsa-roots.pem".into();
+                c.evidence.accredited_tsa_policies = policies.into();
+            }
+        }
+    };
+    let f = fixture_with(config("")).await;
+    // OpenSSL stamps with the real time; the instance's clock follows.
+    f.clock.0.store(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    std::fs::write(f.data().join("tsa-roots.pem"), &tsa.root_pem).unwrap();
+    let admin = f.admin().await;
+    let acc = f.user(&admin, "keiri", "accountant").await;
+    let auditor = f.user(&admin, "kansa", "auditor").await;
+    let d = today(&f);
+    let ok = f
+        .svc
+        .register_transaction(
+            Some(&acc),
+            invoice(&d, 11_000, "医療材料株式会社"),
+            pdf("t1"),
+        )
+        .await
+        .unwrap();
+    assert!(ok.stamped, "{:?}", ok.stamp_error);
+    let observed = |f: &Fixture| {
+        let (svc, auditor) = (f.svc.clone(), auditor.clone());
+        async move {
+            svc.observations(&auditor)
+                .await
+                .unwrap()
+                .remove("tx_timestamps")
+                .unwrap()
+        }
+    };
+    let o = observed(&f).await;
+    assert!(o.is_partial_yes(), "{o:?}");
+    assert!(o.unseen_ja.unwrap().contains("総務大臣認定"));
+
+    // The same instance with the TSA named accredited, then under another policy.
+    let reopen = |f: Fixture, tweak: Box<dyn FnOnce(&mut mamori_service::Config)>| {
+        let Fixture { dir, svc, clock } = f;
+        svc.store().close();
+        drop(svc);
+        let data = dir.path().join("data");
+        let mut cfg = fast_config(&data);
+        tweak(&mut cfg);
+        let svc = mamori_service::instance::open_with(
+            &data,
+            clock.clone(),
+            mamori_store::StoreOptions::default(),
+            Some(cfg),
+        )
+        .unwrap();
+        Fixture { dir, svc, clock }
+    };
+    let f = reopen(f, Box::new(config("1.2.3.4.1")));
+    let o = observed(&f).await;
+    assert_eq!(o.answer, Answer::Yes);
+    assert!(o.unseen_ja.is_none(), "{o:?}");
+    assert!(
+        o.evidence_ja.contains("総務大臣認定として設定された"),
+        "{}",
+        o.evidence_ja
+    );
+    let f = reopen(f, Box::new(config("1.2.392.200999.1")));
+    let o = observed(&f).await;
+    assert_eq!(o.answer, Answer::No);
+    assert!(o.evidence_ja.contains("#1"), "{}", o.evidence_ja);
+}

@@ -480,6 +480,18 @@ impl Reader<'_> {
             .collect::<Result<_, _>>()?)
     }
 
+    /// The `.p7s` of the time-stamped signatures of the newest records (walking the primary
+    /// key backwards: no scan of every signature).
+    pub fn latest_timestamped_signatures(&self, limit: i64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT p7s FROM signatures WHERE timestamped_at IS NOT NULL
+             ORDER BY record_id DESC, version_no DESC LIMIT ?1",
+        )?;
+        Ok(st
+            .query_map([limit], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+
     /// Finalised versions without a signature (signing failed or was interrupted).
     pub fn unsigned_finalised(&self, limit: i64) -> Result<Vec<(i64, i64)>, StoreError> {
         let mut st = self.conn.prepare_cached(

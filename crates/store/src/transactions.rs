@@ -102,6 +102,8 @@ pub struct TxFact {
     pub registered_at: Millis,
     pub stamp_gen_time: Option<Millis>,
     pub stamp_development: Option<bool>,
+    /// The time-stamp token (for the accreditation of its TSA).
+    pub stamp_token: Option<Vec<u8>>,
     pub fields: String,
 }
 
@@ -262,7 +264,7 @@ impl Reader<'_> {
     pub fn tx_facts(&self) -> Result<Vec<TxFact>, StoreError> {
         let mut st = self.conn.prepare_cached(
             "SELECT d.id, d.current_version, d.status, d.direction, d.transaction_date, d.amount, d.counterparty,
-                    d.stamp_due, d.registered_at, s.gen_time, s.development, v.fields
+                    d.stamp_due, d.registered_at, s.gen_time, s.development, v.fields, s.token
              FROM tx_documents d
              JOIN tx_versions v ON v.document_id = d.id AND v.version_no = d.current_version
              LEFT JOIN tx_stamps s ON s.document_id = d.id AND s.file_sha256 = d.file_sha256
@@ -283,6 +285,7 @@ impl Reader<'_> {
                     stamp_gen_time: r.get(9)?,
                     stamp_development: r.get(10)?,
                     fields: r.get(11)?,
+                    stamp_token: r.get(12)?,
                 })
             })?
             .collect::<Result<_, _>>()?)

@@ -101,6 +101,8 @@ struct Facts<'a> {
     contacts: Vec<mamori_store::ContactRow>,
     registers: HashMap<Register, Vec<Entry>>,
     transactions: Vec<mamori_store::TxFact>,
+    /// The TSAs the configuration names accredited (総務大臣認定).
+    accredited: mamori_evidence::tsp::AccreditedTsas,
     /// The facility's bookkeeping settings, if someone saved them.
     bookkeeping: Option<String>,
 }
@@ -147,6 +149,7 @@ impl<'a> Facts<'a> {
             contacts: r.contacts()?,
             registers,
             transactions: r.tx_facts()?,
+            accredited: svc.evidence_anchors()?.accredited.clone(),
             bookkeeping: r.meta("bookkeeping_settings")?,
         })
     }
@@ -726,7 +729,8 @@ fn signatures(ev: &EvidenceStatus, now: i64) -> Observation {
             "Signing at finalisation is off",
             now,
         )
-    } else if ev.warnings.is_empty() {
+    } else if ev.warnings.is_empty() && ev.accredited_tsas == 0 {
+        // The TSA is not the development one, but nothing says it is accredited.
         Observation::new(
             true,
             format!(
@@ -734,6 +738,17 @@ fn signatures(ev: &EvidenceStatus, now: i64) -> Observation {
                 ev.tsa, ev.families
             ),
             "Signed and time-stamped; evidence records current",
+            now,
+        )
+        .partly("タイムスタンプ局が総務大臣認定か（evidence.accredited_tsa_certs に認定TSAの証明書が設定されていない）")
+    } else if ev.warnings.is_empty() {
+        Observation::new(
+            true,
+            format!(
+                "確定した版に電子署名とタイムスタンプ（{}）。最近のタイムスタンプ {} 件すべてが総務大臣認定として設定されたタイムスタンプ局のもの。長期保存用の証拠記録 {} 件",
+                ev.tsa, ev.accreditation_checked, ev.families
+            ),
+            "Signed and time-stamped by a TSA named accredited; evidence records current",
             now,
         )
     } else {

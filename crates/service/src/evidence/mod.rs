@@ -74,7 +74,7 @@ pub struct Cache {
     dev_tsa: std::sync::Mutex<Option<Arc<DevTsa>>>,
     anchors: std::sync::Mutex<Option<Arc<Anchors>>>,
     /// What each `.p7s` (by its SHA-256) says about its time-stamp (see `signature_brief`).
-    briefs: std::sync::Mutex<std::collections::HashMap<[u8; 32], (bool, bool)>>,
+    briefs: std::sync::Mutex<std::collections::HashMap<[u8; 32], (bool, bool, bool)>>,
 }
 
 /// A finalised version without a signature, and the people its statement names.
@@ -119,16 +119,23 @@ pub struct SignatureBrief {
     pub sealed: bool,
     /// Time-stamped by mamori's development TSA (no legal weight).
     pub development_tsa: bool,
+    /// Time-stamped by a TSA the configuration names accredited (総務大臣認定).
+    pub accredited_tsa: bool,
 }
 
 /// What a stored `.p7s` says about its time-stamp: (has one, from the development TSA).
 /// Parsing it is the costly part of showing a signature, and a `.p7s` never changes but by
 /// gaining its time-stamp, so the answer is kept by the file's hash.
-fn p7s_facts(p7s: &[u8]) -> (bool, bool) {
+/// (time-stamped, by the development TSA, by a TSA named accredited)
+fn p7s_facts(p7s: &[u8], accredited: &tsp::AccreditedTsas) -> (bool, bool, bool) {
     let token = cades::signature_timestamp(p7s).ok().flatten();
     let dev = token.as_deref().is_some_and(tsp::is_development);
-    (token.is_some(), dev)
+    let ok = token.as_deref().is_some_and(|t| accredited.accepts(t));
+    (token.is_some(), dev, ok)
 }
+
+/// The newest time-stamped signatures checked for accreditation in the status.
+const ACCREDITATION_SAMPLE: i64 = 200;
 
 /// Facts of this many distinct `.p7s` files are kept (about 100 bytes each).
 const BRIEF_CACHE: usize = 100_000;
@@ -144,7 +151,11 @@ impl Service {
             .ok()
             .and_then(|m| m.get(&key).copied());
         let facts = known.unwrap_or_else(|| {
-            let f = p7s_facts(&s.p7s);
+            let accredited = self
+                .evidence_anchors()
+                .map(|a| a.accredited.clone())
+                .unwrap_or_default();
+            let f = p7s_facts(&s.p7s, &accredited);
             if let Ok(mut m) = self.evidence_cache.briefs.lock() {
                 if m.len() >= BRIEF_CACHE {
                     m.clear();
@@ -158,11 +169,10 @@ impl Service {
 }
 
 impl SignatureBrief {
-    pub fn of(s: &SignatureRow) -> Self {
-        Self::with_facts(s, p7s_facts(&s.p7s))
-    }
-
-    fn with_facts(s: &SignatureRow, (stamped, development): (bool, bool)) -> Self {
+    fn with_facts(
+        s: &SignatureRow,
+        (stamped, development, accredited): (bool, bool, bool),
+    ) -> Self {
         Self {
             signer: s.signer_subject.clone(),
             serial: s.signer_serial.clone(),
@@ -176,6 +186,7 @@ impl SignatureBrief {
                 .flatten(),
             sealed: s.evidence_family.is_some(),
             development_tsa: development,
+            accredited_tsa: accredited,
         }
     }
 }
@@ -194,6 +205,12 @@ pub struct EvidenceStatus {
     pub last_sealed_at: Option<Millis>,
     /// The earliest time an evidence record must be renewed by.
     pub next_renewal: Option<Millis>,
+    /// How many TSA certificates the configuration names accredited (0: accreditation unknown).
+    pub accredited_tsas: usize,
+    /// Of the newest time-stamped signatures, how many were checked for accreditation, and how
+    /// many came from a TSA not named accredited.
+    pub accreditation_checked: usize,
+    pub not_accredited: usize,
     pub warnings: Vec<String>,
     /// The same warnings in English.
     pub warnings_en: Vec<String>,
@@ -319,8 +336,28 @@ impl Service {
                     .into(),
             ));
         }
+        let accredited = self.evidence_anchors()?.accredited.clone();
+        let (mut checked, mut not_accredited) = (0, 0);
+        if !accredited.is_empty() {
+            for p7s in r.latest_timestamped_signatures(ACCREDITATION_SAMPLE)? {
+                checked += 1;
+                let token = cades::signature_timestamp(&p7s).ok().flatten();
+                if !token.is_some_and(|t| accredited.accepts(&t)) {
+                    not_accredited += 1;
+                }
+            }
+        }
+        if not_accredited > 0 {
+            w.push((
+                format!("最近のタイムスタンプ {checked} 件のうち {not_accredited} 件が、総務大臣認定として設定されたタイムスタンプ局（evidence.accredited_tsa_certs）のものではありません"),
+                format!("{not_accredited} of the latest {checked} time-stamps are not from a TSA named accredited (evidence.accredited_tsa_certs)."),
+            ));
+        }
         let (warnings, warnings_en) = w.into_iter().unzip();
         Ok(EvidenceStatus {
+            accredited_tsas: accredited.certs.len(),
+            accreditation_checked: checked,
+            not_accredited,
             signing: cfg.sign,
             tsa,
             development_tsa,
@@ -335,7 +372,7 @@ impl Service {
         })
     }
 
-    fn evidence_anchors(&self) -> Result<Arc<Anchors>> {
+    pub(crate) fn evidence_anchors(&self) -> Result<Arc<Anchors>> {
         let mut cached = self
             .evidence_cache
             .anchors

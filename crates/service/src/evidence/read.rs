@@ -113,6 +113,8 @@ pub fn statement_bytes(
 pub struct Anchors {
     pub signers: Vec<Cert>,
     pub tsa: Vec<Cert>,
+    /// The TSAs named accredited (`evidence.accredited_tsa_certs`, `…_policies`).
+    pub accredited: mamori_evidence::tsp::AccreditedTsas,
 }
 
 impl Anchors {
@@ -142,7 +144,21 @@ impl Anchors {
         signers.extend(extra(&cfg.signer_trust)?);
         let mut tsa = ca;
         tsa.extend(extra(&cfg.tsa_trust)?);
-        Ok(Self { signers, tsa })
+        let accredited = mamori_evidence::tsp::AccreditedTsas {
+            certs: extra(&cfg.accredited_tsa_certs)?,
+            policies: cfg
+                .accredited_tsa_policies
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        };
+        Ok(Self {
+            signers,
+            tsa,
+            accredited,
+        })
     }
 }
 

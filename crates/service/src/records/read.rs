@@ -29,8 +29,8 @@ pub struct VersionView {
     pub ledger_index: i64,
     /// The author's electronic signature of a finalised version.
     pub signature: Option<crate::evidence::SignatureBrief>,
-    /// Finalised while signing is on, but not signed yet (an author who signs outside mamori,
-    /// or a signature the sweep will retry).
+    /// Finalised while signing is on, but not signed yet: waiting for its author to open their
+    /// signing window (or to sign outside mamori).
     pub awaiting_signature: bool,
 }
 

@@ -1,4 +1,5 @@
 #![allow(dead_code)]
+pub mod openssl_tsa;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -147,6 +148,16 @@ impl Fixture {
         let ok = self
             .svc
             .change_password("admin", ADMIN_PW, "管理者の新しいパスワード 2026", None)
+            .await
+            .unwrap();
+        self.svc.authenticate(&ok.token, None).await.unwrap()
+    }
+
+    /// The administrator signed in again, after [`Fixture::admin`] changed the password.
+    pub async fn admin_again(&self) -> Principal {
+        let ok = self
+            .svc
+            .login("admin", "管理者の新しいパスワード 2026", None)
             .await
             .unwrap();
         self.svc.authenticate(&ok.token, None).await.unwrap()

@@ -155,6 +155,8 @@ struct AdminPage {
     admin: bool,
     tsa: String,
     development: bool,
+    /// (TSA certificates named accredited, recent time-stamps checked, of them not accredited)
+    accreditation: (usize, usize, usize),
     signing: bool,
     pending: i64,
     unsealed: usize,
@@ -220,6 +222,7 @@ async fn show(
                 .is_ok(),
             tsa: s.tsa.clone(),
             development: s.development_tsa,
+            accreditation: (s.accredited_tsas, s.accreditation_checked, s.not_accredited),
             signing: s.signing,
             pending: s.pending,
             unsealed: s.unsealed,

@@ -628,8 +628,10 @@ pub(crate) struct VersionCard {
     pub body: String,
     pub attachments: Vec<mamori_domain::content::AttachmentRef>,
     pub signature: Option<SignatureCard>,
-    /// Finalised, but not signed yet (an author signing outside mamori, or a retry pending).
+    /// Finalised, but not signed yet: its author has not opened their signing window.
     pub awaiting_signature: bool,
+    /// The viewer is the version's author (the page links to their signing window).
+    pub own: bool,
 }
 
 /// A finalised version's signature on the record page.
@@ -641,6 +643,8 @@ pub struct SignatureCard {
     pub error: String,
     pub sealed: bool,
     pub development: bool,
+    /// By a TSA the configuration names accredited (総務大臣認定).
+    pub accredited: bool,
 }
 
 #[derive(Template)]
@@ -694,6 +698,7 @@ async fn record_page(
 pub(crate) fn version_cards(
     versions: Vec<mamori_service::records::VersionView>,
     lang: Lang,
+    viewer: i64,
 ) -> Vec<VersionCard> {
     let n = versions.len();
     versions
@@ -716,6 +721,7 @@ pub(crate) fn version_cards(
             body: v.content.body,
             attachments: v.content.attachments,
             awaiting_signature: v.awaiting_signature,
+            own: v.author.id == viewer,
             signature: v.signature.map(|s| SignatureCard {
                 signer: s.signer,
                 level: s.level,
@@ -724,6 +730,7 @@ pub(crate) fn version_cards(
                 error: s.pending_error.unwrap_or_default(),
                 sealed: s.sealed,
                 development: s.development_tsa,
+                accredited: s.accredited_tsa,
             }),
         })
         .collect()
@@ -767,7 +774,7 @@ pub(crate) async fn show_record(
             status: status_text(lang, view.status),
             status_class: status_class(view.status),
             has_signature: view.versions.iter().any(|v| v.signature.is_some()),
-            versions: version_cards(view.versions, lang),
+            versions: version_cards(view.versions, lang, p.account.id),
         },
     )
 }

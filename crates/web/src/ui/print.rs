@@ -67,7 +67,7 @@ pub async fn print_page(
             ledger_size: v.ledger_size,
             title,
             status: crate::ui::status_text(lang, v.record.status),
-            versions: version_cards(v.record.versions, lang),
+            versions: version_cards(v.record.versions, lang, p.account.id),
         },
     )
 }

@@ -62,6 +62,7 @@ pub(super) fn timestamps(f: &Facts<'_>) -> Option<Observation> {
     }
     let today = jst_day(f.now);
     let (mut waiting, mut development, mut late) = (Vec::new(), Vec::new(), Vec::new());
+    let mut not_accredited = Vec::new();
     for d in &docs {
         let due = d.stamp_due.as_deref().and_then(calendar::parse);
         match (d.stamp_gen_time, due) {
@@ -71,6 +72,11 @@ pub(super) fn timestamps(f: &Facts<'_>) -> Option<Observation> {
         }
         if d.stamp_development == Some(true) {
             development.push(d.id);
+        } else if let Some(token) = &d.stamp_token
+            && !f.accredited.is_empty()
+            && !f.accredited.accepts(token)
+        {
+            not_accredited.push(d.id);
         }
         if d.stamp_gen_time.is_none() && due.is_some_and(|due| today > due) {
             late.push(d.id);
@@ -78,14 +84,29 @@ pub(super) fn timestamps(f: &Facts<'_>) -> Option<Observation> {
     }
     late.sort_unstable();
     late.dedup();
-    if waiting.is_empty() && development.is_empty() && late.is_empty() {
+    if waiting.is_empty() && development.is_empty() && late.is_empty() && not_accredited.is_empty()
+    {
+        if f.accredited.is_empty() {
+            return Some(
+                Observation::new(
+                    true,
+                    format!(
+                        "取引書類 {} 件すべてに、設定されたタイムスタンプ局（開発用ではない）のタイムスタンプが期限内に付いている",
+                        docs.len()
+                    ),
+                    "Every document time-stamped in time by the configured (non-development) TSA",
+                    f.now,
+                )
+                .partly("そのタイムスタンプ局が総務大臣認定か（evidence.accredited_tsa_certs に認定TSAの証明書が設定されていない）"),
+            );
+        }
         return Some(Observation::new(
             true,
             format!(
-                "取引書類 {} 件すべてに、設定されたタイムスタンプ局（開発用ではない）のタイムスタンプが期限内に付いている",
+                "取引書類 {} 件すべてに、総務大臣認定として設定されたタイムスタンプ局（evidence.accredited_tsa_certs）のタイムスタンプが期限内に付いている",
                 docs.len()
             ),
-            "Every document time-stamped in time by the configured (non-development) TSA",
+            "Every document time-stamped in time by a TSA named accredited",
             f.now,
         ));
     }
@@ -104,6 +125,13 @@ pub(super) fn timestamps(f: &Facts<'_>) -> Option<Observation> {
         why.push(format!(
             "開発用TSA（法的効力なし）{} 件。総務大臣認定のタイムスタンプ局を設定してください",
             development.len()
+        ));
+    }
+    if !not_accredited.is_empty() {
+        why.push(format!(
+            "総務大臣認定として設定されたもの以外のタイムスタンプ局 {} 件（{}）",
+            not_accredited.len(),
+            ids(&not_accredited)
         ));
     }
     Some(Observation::new(
