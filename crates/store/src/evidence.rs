@@ -383,6 +383,22 @@ impl Reader<'_> {
             .optional()?)
     }
 
+    /// One signing certificate by its serial (hex, as stored).
+    pub fn signing_cert_by_serial(
+        &self,
+        serial: &str,
+    ) -> Result<Option<SigningCertRow>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT serial, account_id, cert, source, not_before, not_after, created_at, retired_at
+                 FROM signing_certs WHERE serial = ?1",
+                [serial],
+                signing_cert_from,
+            )
+            .optional()?)
+    }
+
     pub fn signing_certs(&self) -> Result<Vec<SigningCertRow>, StoreError> {
         let mut st = self.conn.prepare_cached(
             "SELECT serial, account_id, cert, source, not_before, not_after, created_at, retired_at

@@ -415,16 +415,50 @@ impl Service {
         )
     }
 
+    /// Every certificate the facility CA issued, by serial: client and server certificates,
+    /// and staff signing certificates (a retired one — new key, disabled account, key erased
+    /// from a file — is revoked from its retirement on, as superseded).
+    pub(crate) async fn issued_certificates(
+        self: &Arc<Self>,
+    ) -> Result<std::collections::HashMap<String, Issued>> {
+        let (certs, signing) = self
+            .store
+            .read(|r| Ok((r.certificates()?, r.signing_certs()?)))
+            .await?;
+        let mut all: std::collections::HashMap<String, Issued> = certs
+            .into_iter()
+            .map(|c| {
+                (
+                    c.serial.clone(),
+                    Issued {
+                        revoked_at: c.revoked_at,
+                        reason: c.revoke_reason,
+                    },
+                )
+            })
+            .collect();
+        for c in signing.into_iter().filter(|c| c.source == "facility") {
+            all.insert(
+                c.serial,
+                Issued {
+                    revoked_at: c.retired_at,
+                    reason: c.retired_at.map(|_| "superseded".to_owned()),
+                },
+            );
+        }
+        Ok(all)
+    }
+
     /// A freshly signed CRL (PEM) of every revoked certificate, valid for `days`.
     pub async fn crl_pem(self: &Arc<Self>, days: u32) -> Result<String> {
         self.ensure_ca_recorded().await?;
-        let revoked: Vec<CertificateRow> = self
-            .store
-            .read(|r| r.certificates())
+        let mut revoked: Vec<(String, Issued)> = self
+            .issued_certificates()
             .await?
             .into_iter()
-            .filter(|c| c.revoked_at.is_some())
+            .filter(|(_, c)| c.revoked_at.is_some())
             .collect();
+        revoked.sort_by(|a, b| a.0.cmp(&b.0));
         let (dir, now) = (self.data_dir.clone(), self.now());
         tokio::task::spawn_blocking(move || -> Result<String> {
             let (issuer, _) = issuer(&dir)?;
@@ -435,13 +469,13 @@ impl Service {
                 issuing_distribution_point: None,
                 revoked_certs: revoked
                     .iter()
-                    .map(|c| -> Result<RevokedCertParams> {
+                    .map(|(serial, c)| -> Result<RevokedCertParams> {
                         Ok(RevokedCertParams {
                             serial_number: SerialNumber::from_slice(
-                                &hex::decode(&c.serial).map_err(ca_err)?,
+                                &hex::decode(serial).map_err(ca_err)?,
                             ),
                             revocation_time: odt(c.revoked_at.unwrap_or(now)),
-                            reason_code: c.revoke_reason.as_deref().and_then(reason_code),
+                            reason_code: c.reason.as_deref().and_then(reason_code),
                             invalidity_date: None,
                         })
                     })
@@ -457,6 +491,12 @@ impl Service {
         .await
         .map_err(ServiceError::internal)?
     }
+}
+
+/// A certificate the facility CA issued, as its CRL and OCSP responder tell it.
+pub(crate) struct Issued {
+    pub revoked_at: Option<Millis>,
+    pub reason: Option<String>,
 }
 
 /// A certificate the facility CA issued for mamori's own use (the development TSA), with its
@@ -575,13 +615,7 @@ impl Service {
     /// (from the moment of revocation, with its reason) or unknown; signed by the CA.
     pub async fn ocsp_respond(self: &Arc<Self>, request: Vec<u8>) -> Result<Vec<u8>> {
         self.ensure_ca_recorded().await?;
-        let rows: std::collections::HashMap<String, CertificateRow> = self
-            .store
-            .read(|r| r.certificates())
-            .await?
-            .into_iter()
-            .map(|c| (c.serial.clone(), c))
-            .collect();
+        let rows = self.issued_certificates().await?;
         let (dir, now) = (self.data_dir.clone(), self.now());
         tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
             let (key_path, cert_path) = paths(&dir);
@@ -605,7 +639,7 @@ impl Service {
                         Some(c) => match c.revoked_at {
                             Some(at) => Status::Revoked {
                                 at,
-                                reason: c.revoke_reason.clone(),
+                                reason: c.reason.clone(),
                             },
                             None => Status::Good,
                         },

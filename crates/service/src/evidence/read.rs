@@ -458,6 +458,20 @@ fn check_signature(
     }
     match cades::verify_detached(&sig.p7s, &statement, &anchors.signers, &anchors.tsa) {
         Ok(info) => {
+            // Revocation as of the signature's proven time: a key the facility CA revoked
+            // (retired) signs nothing afterwards, whatever the signature claims.
+            let cert = r
+                .signing_cert_by_serial(&info.signer_serial)?
+                .filter(|c| c.source == "facility");
+            if let Some(at) = cert.and_then(|c| c.retired_at)
+                && info.validated_at >= at
+            {
+                out.problems.push(format!(
+                    "電子署名: 署名者の証明書は {} に失効しています（署名の時刻 {}）",
+                    mamori_evidence::format_time(at),
+                    mamori_evidence::format_time(info.validated_at)
+                ));
+            }
             out.level = Some(info.level);
             out.timestamp = info.timestamp;
         }
