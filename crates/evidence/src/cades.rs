@@ -27,6 +27,11 @@ pub fn signature_value(p7s: &[u8]) -> Result<Vec<u8>> {
     Ok(parse(p7s, "署名")?.si.signature.as_bytes().to_vec())
 }
 
+/// The signer's certificate carried in a `.p7s` (not checked: for showing who signed).
+pub fn signer_certificate(p7s: &[u8]) -> Result<Cert> {
+    parse(p7s, "署名")?.signer(&[])
+}
+
 /// The signature time-stamp token inside a `.p7s`, if any.
 pub fn signature_timestamp(p7s: &[u8]) -> Result<Option<Vec<u8>>> {
     let p = parse(p7s, "署名")?;

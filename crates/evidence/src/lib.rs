@@ -17,6 +17,7 @@ pub mod cert;
 pub mod cms;
 mod error;
 pub mod ers;
+pub mod hcrole;
 pub mod ocsp;
 pub mod tsp;
 

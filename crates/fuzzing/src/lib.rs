@@ -34,6 +34,11 @@ pub const TARGETS: &[Target] = &[
         seeds: seeds::jp_pint,
     },
     Target {
+        name: "hc_role",
+        run: parsers::hc_role,
+        seeds: seeds::hc_role,
+    },
+    Target {
         name: "catalogue_toml",
         run: parsers::catalogue_toml,
         seeds: seeds::catalogue,

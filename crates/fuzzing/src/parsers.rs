@@ -118,9 +118,19 @@ pub fn certificate(data: &[u8]) {
             mamori_evidence::cert::Purpose::Signing,
         );
         assert_eq!(Cert::from_pem_chain(&c.to_pem()).expect("own PEM").len(), 1);
+        let _ = mamori_evidence::hcrole::roles(&c);
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = Cert::from_pem_chain(text);
+    }
+}
+
+/// HPKI qualifications (hcRole) in a certificate's subjectDirectoryAttributes: whatever the
+/// bytes, no panic, and every role read has a scheme and a name.
+pub fn hc_role(data: &[u8]) {
+    for r in mamori_evidence::hcrole::roles_in_extension(data) {
+        assert!(!r.scheme.is_empty() && !r.name.is_empty());
+        let _ = (r.is_hpki(), r.label_ja());
     }
 }
 

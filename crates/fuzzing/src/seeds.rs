@@ -87,6 +87,14 @@ pub fn certificate() -> Vec<Vec<u8>> {
     ]
 }
 
+pub fn hc_role() -> Vec<Vec<u8>> {
+    use mamori_evidence::hcrole::{FACILITY_ROLE, HPKI_QUALIFICATIONS, extension_value};
+    vec![
+        extension_value(HPKI_QUALIFICATIONS, "Medical Doctor"),
+        extension_value(FACILITY_ROLE, "Pharmacist"),
+    ]
+}
+
 pub fn pkcs12() -> Vec<Vec<u8>> {
     let p = pki();
     let mut store = p12_keystore::KeyStore::new();

@@ -98,6 +98,7 @@ bounded! {
     upload_type: 2000,
     asset_csv: 1000,
     jp_pint_invoice: 1000,
+    hc_role: 2000,
     catalogue_toml: 300,
     multipart_form: 1000,
     api_json: 400,

@@ -87,6 +87,12 @@ pub struct EvidenceConfig {
     pub accredited_tsa_certs: String,
     /// The accredited TSAs' policy OIDs, comma-separated (empty: any policy of a listed TSA).
     pub accredited_tsa_policies: String,
+    /// Record kinds whose signer must hold one of these qualifications (hcRole names as HPKI
+    /// writes them: `Medical Doctor`, `Dentist`, `Pharmacist` …), from their certificate.
+    pub qualifications: std::collections::BTreeMap<String, Vec<String>>,
+    /// Whether the facility CA's own statement of a qualification (in its certificates, marked
+    /// as not HPKI) satisfies `qualifications`; `false` asks for HPKI certificates.
+    pub facility_qualifications: bool,
     /// The PKCS#11 module holding the staff's signing keys (an HSM's library). Empty: Debian's
     /// SoftHSM2 (`apt-get install softhsm2`), its tokens in `keys/tokens/` of the data directory.
     pub pkcs11_module: String,
@@ -112,6 +118,16 @@ impl Default for EvidenceConfig {
             external_signers: String::new(),
             accredited_tsa_certs: String::new(),
             accredited_tsa_policies: String::new(),
+            qualifications: [("prescription", ()), ("referral", ())]
+                .into_iter()
+                .map(|(k, ())| {
+                    (
+                        k.to_owned(),
+                        vec!["Medical Doctor".to_owned(), "Dentist".to_owned()],
+                    )
+                })
+                .collect(),
+            facility_qualifications: true,
             pkcs11_module: String::new(),
             signing_window_hours: 8,
             signing_pin_min: 8,

@@ -468,6 +468,14 @@ async fn an_independent_rfc3161_tsa_over_http_time_stamps_the_signatures() {
 
 /// An outside CA (standing in for an HPKI CA) and one certificate with its key.
 fn outside_signer(name: &str) -> (String, rcgen::KeyPair, String) {
+    let (mut signers, root) = outside_signers(&[(name, None)]);
+    let (cert, key) = signers.remove(0);
+    (cert, key, root)
+}
+
+/// An outside CA and, for each (name, HPKI hcRole), a signing certificate with its key; the
+/// hcRole as the HPKI certificate policy writes it (scheme 1.2.392.100495.1.6.1.1).
+fn outside_signers(people: &[(&str, Option<&str>)]) -> (Vec<(String, rcgen::KeyPair)>, String) {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     };
@@ -480,18 +488,36 @@ fn outside_signer(name: &str) -> (String, rcgen::KeyPair, String) {
     p.not_before = time::OffsetDateTime::from_unix_timestamp(t0() / 1000 - 86_400).unwrap();
     p.not_after = time::OffsetDateTime::from_unix_timestamp(t0() / 1000 + 86_400 * 3650).unwrap();
     let ca = p.self_signed(&ca_key).unwrap();
+    let root = ca.pem();
     let issuer = Issuer::from_ca_cert_der(ca.der(), ca_key).unwrap();
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name.push(DnType::CommonName, name);
-    p.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::ContentCommitment,
-    ];
-    p.not_before = time::OffsetDateTime::from_unix_timestamp(t0() / 1000 - 86_400).unwrap();
-    p.not_after = time::OffsetDateTime::from_unix_timestamp(t0() / 1000 + 86_400 * 730).unwrap();
-    let cert = p.signed_by(&key, &issuer).unwrap();
-    (cert.pem(), key, ca.pem())
+    let signers = people
+        .iter()
+        .map(|(name, role)| {
+            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.distinguished_name.push(DnType::CommonName, *name);
+            p.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::ContentCommitment,
+            ];
+            p.not_before = time::OffsetDateTime::from_unix_timestamp(t0() / 1000 - 86_400).unwrap();
+            p.not_after =
+                time::OffsetDateTime::from_unix_timestamp(t0() / 1000 + 86_400 * 730).unwrap();
+            if let Some(role) = role {
+                p.custom_extensions
+                    .push(rcgen::CustomExtension::from_oid_content(
+                        &[2, 5, 29, 9],
+                        mamori_evidence::hcrole::extension_value(
+                            mamori_evidence::hcrole::HPKI_QUALIFICATIONS,
+                            role,
+                        ),
+                    ));
+            }
+            let cert = p.signed_by(&key, &issuer).unwrap();
+            (cert.pem(), key)
+        })
+        .collect();
+    (signers, root)
 }
 
 #[tokio::test]
@@ -914,4 +940,178 @@ async fn a_retired_signing_certificate_is_revoked_in_the_crl_and_ocsp_and_later_
             .any(|p| p.contains("失効しています")),
         "{rep:?}"
     );
+}
+
+/// Records of a kind that needs a qualification (紹介状: 医師 or 歯科医師 by default) are signed
+/// only with a certificate whose hcRole says so: the facility CA's statement (allowed unless
+/// `evidence.facility_qualifications = false`) or an HPKI one; anything else is refused, with
+/// what was needed and found, and recorded.
+#[tokio::test]
+async fn a_referral_is_signed_only_under_a_doctors_qualification_from_the_certificate() {
+    use base64::Engine;
+    use rcgen::SigningKey;
+    let f = fixture_with(|c| c.evidence.dev_tsa = true).await;
+    let (admin, doctor) = patient_and_doctor(&f).await;
+    let referral = |title: &'static str| {
+        let (svc, doctor) = (f.svc.clone(), doctor.clone());
+        async move {
+            let w = svc
+                .create_record(
+                    &doctor,
+                    RecordInput {
+                        patient_id: "P0001".into(),
+                        kind: "referral".into(),
+                        title: title.into(),
+                        body: "ご高診のほどよろしくお願いいたします。".into(),
+                        ..Default::default()
+                    },
+                    vec![],
+                )
+                .await
+                .unwrap();
+            svc.finalise_record(&doctor, w.record_id).await.unwrap();
+            w.record_id
+        }
+    };
+    // The facility CA wrote 医師 into the doctor's certificate, marked as its own statement.
+    let st = f.svc.signing_status(&doctor).await.unwrap();
+    assert_eq!(
+        st.qualification.as_deref(),
+        Some("医師（施設CAによる・HPKIではない）")
+    );
+    let id = referral("紹介状").await;
+    let sig = f.svc.record(&doctor, id).await.unwrap().versions[0]
+        .signature
+        .clone()
+        .expect("signed: the facility's statement is accepted by default");
+    assert_eq!(
+        sig.qualification.as_deref(),
+        Some("医師（施設CAによる・HPKIではない）")
+    );
+    let _ = admin;
+
+    // Asking for HPKI: the same doctor's next referral waits, and the refusal says why.
+    let f = reopen(f, |c| {
+        c.evidence.dev_tsa = true;
+        c.evidence.facility_qualifications = false;
+    });
+    let doctor = f
+        .svc
+        .authenticate(&f.svc.login("dr_sato", PW, None).await.unwrap().token, None)
+        .await
+        .unwrap();
+    let rep = f
+        .svc
+        .open_signing_window(&doctor, SIGNING_PIN)
+        .await
+        .unwrap();
+    assert_eq!(rep.signed, 0);
+    let w = f
+        .svc
+        .create_record(
+            &doctor,
+            RecordInput {
+                patient_id: "P0001".into(),
+                kind: "referral".into(),
+                title: "HPKI が要る紹介状".into(),
+                body: "本文".into(),
+                ..Default::default()
+            },
+            vec![],
+        )
+        .await
+        .unwrap();
+    f.svc.finalise_record(&doctor, w.record_id).await.unwrap();
+    let v = &f.svc.record(&doctor, w.record_id).await.unwrap().versions[0];
+    assert!(v.signature.is_none() && v.awaiting_signature);
+    let refused = f
+        .events("signing.refused")
+        .into_iter()
+        .next()
+        .expect("the refusal is in the ledger");
+    assert_eq!(refused["outcome"], "denied");
+    assert_eq!(refused["record"], w.record_id);
+    let rep = f.svc.sign_pending(&doctor).await.unwrap();
+    assert_eq!((rep.signed, rep.remaining), (0, 1), "{rep:?}");
+    assert!(
+        rep.failures[0].contains("施設CAによる資格は認めない"),
+        "{rep:?}"
+    );
+
+    // Signing with an HPKI card instead (outside mamori).
+    let f = reopen(f, |c| {
+        c.evidence.dev_tsa = true;
+        c.evidence.facility_qualifications = false;
+        c.evidence.external_signers = "dr_sato".into();
+        c.evidence.signer_trust = "hpki-roots.pem".into();
+    });
+    let doctor = f
+        .svc
+        .authenticate(&f.svc.login("dr_sato", PW, None).await.unwrap().token, None)
+        .await
+        .unwrap();
+    let w = f
+        .svc
+        .create_record(
+            &doctor,
+            RecordInput {
+                patient_id: "P0001".into(),
+                kind: "referral".into(),
+                title: "カードで署名する紹介状".into(),
+                body: "本文".into(),
+                ..Default::default()
+            },
+            vec![],
+        )
+        .await
+        .unwrap();
+    f.svc.finalise_record(&doctor, w.record_id).await.unwrap();
+    let id = w.record_id;
+
+    // Outside (HPKI) certificates: a 薬剤師's is refused for a referral, a 医師's signs it.
+    let (mut people, root) = outside_signers(&[
+        ("薬剤師 テスト", Some("Pharmacist")),
+        ("医師 テスト", Some("Medical Doctor")),
+    ]);
+    std::fs::write(f.data().join("hpki-roots.pem"), root).unwrap();
+    let (dr_pem, dr_key) = people.remove(1);
+    let (ph_pem, _) = people.remove(0);
+    let e = f
+        .svc
+        .begin_external_signature(&doctor, id, 1, &ph_pem)
+        .await
+        .unwrap_err();
+    assert_eq!(e.field, Some("certificate"));
+    assert!(
+        e.message.contains("紹介状には 医師・歯科医師 の資格"),
+        "{e:?}"
+    );
+    assert!(e.message.contains("薬剤師（HPKI）"), "{e:?}");
+    assert!(e.message.contains("施設CAによる資格は認めない"), "{e:?}");
+    let refused = f
+        .events("record.signing_requested")
+        .into_iter()
+        .find(|e| e["outcome"] != "ok")
+        .expect("the refusal is in the ledger");
+    assert_eq!(refused["detail"]["error"], "invalid_input");
+    let task = f
+        .svc
+        .begin_external_signature(&doctor, id, 1, &dr_pem)
+        .await
+        .unwrap();
+    let tbs = base64::engine::general_purpose::STANDARD
+        .decode(&task.to_be_signed)
+        .unwrap();
+    let signature = base64::engine::general_purpose::STANDARD.encode(dr_key.sign(&tbs).unwrap());
+    let done = f
+        .svc
+        .complete_external_signature(&doctor, id, 1, &signature)
+        .await
+        .unwrap();
+    assert!(done.signed);
+    let sig = f.svc.record(&doctor, id).await.unwrap().versions[0]
+        .signature
+        .clone()
+        .unwrap();
+    assert_eq!(sig.qualification.as_deref(), Some("医師（HPKI）"));
 }

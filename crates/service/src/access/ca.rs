@@ -524,7 +524,9 @@ pub(crate) fn issue_leaf(
 ) -> Result<Leaf> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(ca_err)?;
     let serial = leaf_serial();
-    let cert_der = certify(dir, subject, purpose, not_before, not_after, &key, &serial)?;
+    let cert_der = certify(
+        dir, subject, purpose, not_before, not_after, &key, &serial, None,
+    )?;
     Ok(Leaf {
         cert_der,
         key_pem: key.serialize_pem(),
@@ -539,7 +541,9 @@ pub(crate) fn leaf_serial() -> [u8; 16] {
 }
 
 /// A certificate from the facility CA for a key held elsewhere (a PKCS#11 token): `spki` is its
-/// DER SubjectPublicKeyInfo, `serial` one of [`leaf_serial`].
+/// DER SubjectPublicKeyInfo, `serial` one of [`leaf_serial`], `hc_role` the qualification the
+/// facility states (ISO 17090 hcRole under mamori's own scheme, so never taken for HPKI).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn issue_for_key(
     dir: &Path,
     subject: &[(DnType, String)],
@@ -548,11 +552,15 @@ pub(crate) fn issue_for_key(
     not_after: Millis,
     spki: &[u8],
     serial: &[u8; 16],
+    hc_role: Option<&str>,
 ) -> Result<Vec<u8>> {
     let key = rcgen::SubjectPublicKeyInfo::from_der(spki).map_err(ca_err)?;
-    certify(dir, subject, purpose, not_before, not_after, &key, serial)
+    certify(
+        dir, subject, purpose, not_before, not_after, &key, serial, hc_role,
+    )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn certify(
     dir: &Path,
     subject: &[(DnType, String)],
@@ -561,6 +569,7 @@ fn certify(
     not_after: Millis,
     key: &impl rcgen::PublicKeyData,
     serial: &[u8; 16],
+    hc_role: Option<&str>,
 ) -> Result<Vec<u8>> {
     let (issuer, _) = issuer(dir)?;
     let mut params = CertificateParams::new(Vec::<String>::new()).map_err(ca_err)?;
@@ -592,6 +601,18 @@ fn certify(
     }
     params.not_before = odt(not_before);
     params.not_after = odt(not_after);
+    if let Some(role) = hc_role {
+        // subjectDirectoryAttributes (2.5.29.9), not critical, as HPKI writes it.
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[2, 5, 29, 9],
+                mamori_evidence::hcrole::extension_value(
+                    mamori_evidence::hcrole::FACILITY_ROLE,
+                    role,
+                ),
+            ));
+    }
     params.serial_number = Some(SerialNumber::from_slice(serial));
     params.use_authority_key_identifier_extension = true;
     let cert = params.signed_by(key, &issuer).map_err(ca_err)?;

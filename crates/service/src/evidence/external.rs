@@ -104,6 +104,18 @@ impl Service {
             mamori_evidence::cert::Purpose::Signing,
         )
         .map_err(|e| ServiceError::invalid("certificate", e.message))?;
+        if let Err(why) = self.check_qualification(&rec.kind, &signer).await {
+            let t = Target {
+                record: Some(record_id),
+                version: Some(version_no),
+                patient: Some(rec.patient_id.clone()),
+                ..Default::default()
+            };
+            let e = ServiceError::invalid("certificate", why);
+            return self
+                .refuse(p, actions::RECORD_SIGNING_REQUESTED, t, e)
+                .await;
+        }
         let prepared = cades::prepare(&stmt, &signer, now).map_err(from_evidence)?;
         let task = SigningTask {
             record_id,

@@ -74,7 +74,7 @@ pub struct Cache {
     dev_tsa: std::sync::Mutex<Option<Arc<DevTsa>>>,
     anchors: std::sync::Mutex<Option<Arc<Anchors>>>,
     /// What each `.p7s` (by its SHA-256) says about its time-stamp (see `signature_brief`).
-    briefs: std::sync::Mutex<std::collections::HashMap<[u8; 32], (bool, bool, bool)>>,
+    briefs: std::sync::Mutex<std::collections::HashMap<[u8; 32], P7sFacts>>,
 }
 
 /// A finalised version without a signature, and the people its statement names.
@@ -121,17 +121,37 @@ pub struct SignatureBrief {
     pub development_tsa: bool,
     /// Time-stamped by a TSA the configuration names accredited (総務大臣認定).
     pub accredited_tsa: bool,
+    /// The signer's qualification from their certificate (hcRole), e.g. `医師（HPKI）`.
+    pub qualification: Option<String>,
 }
 
 /// What a stored `.p7s` says about its time-stamp: (has one, from the development TSA).
 /// Parsing it is the costly part of showing a signature, and a `.p7s` never changes but by
 /// gaining its time-stamp, so the answer is kept by the file's hash.
-/// (time-stamped, by the development TSA, by a TSA named accredited)
-fn p7s_facts(p7s: &[u8], accredited: &tsp::AccreditedTsas) -> (bool, bool, bool) {
+/// What the record page shows of a `.p7s`, read from it once.
+#[derive(Clone, Debug)]
+struct P7sFacts {
+    stamped: bool,
+    development: bool,
+    accredited: bool,
+    /// The signer certificate's qualifications (hcRole), in words.
+    qualification: Option<String>,
+}
+
+fn p7s_facts(p7s: &[u8], accredited: &tsp::AccreditedTsas) -> P7sFacts {
     let token = cades::signature_timestamp(p7s).ok().flatten();
-    let dev = token.as_deref().is_some_and(tsp::is_development);
-    let ok = token.as_deref().is_some_and(|t| accredited.accepts(t));
-    (token.is_some(), dev, ok)
+    let roles: Vec<String> = cades::signer_certificate(p7s)
+        .map(|c| mamori_evidence::hcrole::roles(&c))
+        .unwrap_or_default()
+        .iter()
+        .map(mamori_evidence::hcrole::HcRole::label_ja)
+        .collect();
+    P7sFacts {
+        stamped: token.is_some(),
+        development: token.as_deref().is_some_and(tsp::is_development),
+        accredited: token.as_deref().is_some_and(|t| accredited.accepts(t)),
+        qualification: (!roles.is_empty()).then(|| roles.join("、")),
+    }
 }
 
 /// The newest time-stamped signatures checked for accreditation in the status.
@@ -149,7 +169,7 @@ impl Service {
             .briefs
             .lock()
             .ok()
-            .and_then(|m| m.get(&key).copied());
+            .and_then(|m| m.get(&key).cloned());
         let facts = known.unwrap_or_else(|| {
             let accredited = self
                 .evidence_anchors()
@@ -160,7 +180,7 @@ impl Service {
                 if m.len() >= BRIEF_CACHE {
                     m.clear();
                 }
-                m.insert(key, f);
+                m.insert(key, f.clone());
             }
             f
         });
@@ -169,10 +189,13 @@ impl Service {
 }
 
 impl SignatureBrief {
-    fn with_facts(
-        s: &SignatureRow,
-        (stamped, development, accredited): (bool, bool, bool),
-    ) -> Self {
+    fn with_facts(s: &SignatureRow, f: P7sFacts) -> Self {
+        let P7sFacts {
+            stamped,
+            development,
+            accredited,
+            qualification,
+        } = f;
         Self {
             signer: s.signer_subject.clone(),
             serial: s.signer_serial.clone(),
@@ -187,6 +210,7 @@ impl SignatureBrief {
             sealed: s.evidence_family.is_some(),
             development_tsa: development,
             accredited_tsa: accredited,
+            qualification,
         }
     }
 }

@@ -126,6 +126,62 @@ impl Service {
         )
     }
 
+    /// Whether `cert` carries a qualification (hcRole) that records of `kind` require
+    /// (`evidence.qualifications`): an HPKI one, or the facility CA's own statement when
+    /// `evidence.facility_qualifications` allows it. The refusal says what was needed and found.
+    pub(super) async fn check_qualification(
+        self: &Arc<Self>,
+        kind: &str,
+        cert: &Cert,
+    ) -> std::result::Result<(), String> {
+        use mamori_evidence::hcrole::{self, HcRole};
+        let cfg = &self.config.evidence;
+        let Some(required) = cfg.qualifications.get(kind).filter(|r| !r.is_empty()) else {
+            return Ok(());
+        };
+        let roles = hcrole::roles(cert);
+        let counts = |r: &HcRole| r.is_hpki() || (r.is_facility() && cfg.facility_qualifications);
+        if roles
+            .iter()
+            .any(|r| counts(r) && required.iter().any(|q| q == &r.name))
+        {
+            return Ok(());
+        }
+        let needed: Vec<String> = required
+            .iter()
+            .map(|q| {
+                HcRole {
+                    scheme: String::new(),
+                    name: q.clone(),
+                }
+                .name_ja()
+            })
+            .collect();
+        let found: Vec<String> = roles.iter().map(HcRole::label_ja).collect();
+        let k = kind.to_owned();
+        let kind = self
+            .store
+            .read(move |r| r.kind(&k))
+            .await
+            .ok()
+            .flatten()
+            .map_or_else(|| kind.to_owned(), |k| k.name_ja);
+        Err(format!(
+            "{kind}には {} の資格 (hcRole) を示す証明書での署名が必要です。署名者の証明書の資格: {}{}",
+            needed.join("・"),
+            if found.is_empty() {
+                "なし".to_owned()
+            } else {
+                found.join("、")
+            },
+            if cfg.facility_qualifications {
+                ""
+            } else {
+                "（施設CAによる資格は認めない設定です）"
+            }
+        ))
+    }
+
     /// Whether this author signs outside mamori (HPKI card, cloud signing service).
     pub(super) fn signs_externally(&self, login: &str) -> bool {
         self.config
@@ -184,6 +240,18 @@ impl Service {
                 "署名ウィンドウが開いていないため、署名を待っています（署名用 PIN で開くと署名されます）",
             ));
         };
+        if let Err(why) = self.check_qualification(&u.rec.kind, &cert).await {
+            let mut t = Target {
+                record: Some(record_id),
+                version: Some(version_no),
+                patient: Some(u.rec.patient_id.clone()),
+                ..Default::default()
+            };
+            t.detail("signer_serial", row.serial.clone());
+            let e = ServiceError::forbidden(why.clone());
+            let _ = self.refuse::<()>(p, actions::SIGNING_REFUSED, t, e).await;
+            return Ok(awaiting(&why));
+        }
         let stmt = self.statement(&u)?;
         let (rec, version) = (u.rec, u.version);
         let cert = &cert;

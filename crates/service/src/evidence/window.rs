@@ -44,6 +44,8 @@ pub struct SigningStatus {
     pub has_key: bool,
     pub serial: Option<String>,
     pub subject: Option<String>,
+    /// The qualifications (hcRole) the certificate states, in words.
+    pub qualification: Option<String>,
     pub not_after: Option<Millis>,
     /// Until when the window is open (absent: closed).
     pub window_until: Option<Millis>,
@@ -116,6 +118,17 @@ fn ensure_softhsm_dir(data_dir: &std::path::Path) -> Result<()> {
         std::fs::write(&conf, want).map_err(ev_err)?;
     }
     Ok(())
+}
+
+/// The national qualification the facility states for a built-in 職種 in its own signing
+/// certificates (hcRole, marked as the facility's): the names HPKI uses.
+fn facility_role(role_code: &str) -> Option<&'static str> {
+    match role_code {
+        "doctor" => Some("Medical Doctor"),
+        "dentist" => Some("Dentist"),
+        "pharmacist" => Some("Pharmacist"),
+        _ => None,
+    }
 }
 
 /// Signing keys are for those who finalise records as their responsible author.
@@ -236,6 +249,16 @@ impl Service {
             has_key: row.is_some(),
             serial: row.as_ref().map(|r| r.serial.clone()),
             subject: cert.as_ref().map(|c| c.subject()),
+            qualification: cert
+                .as_ref()
+                .map(|c| {
+                    mamori_evidence::hcrole::roles(c)
+                        .iter()
+                        .map(mamori_evidence::hcrole::HcRole::label_ja)
+                        .collect::<Vec<_>>()
+                        .join("、")
+                })
+                .filter(|q| !q.is_empty()),
             not_after: row.as_ref().map(|r| r.not_after),
             window_until: self.window_until(p),
             awaiting,
@@ -335,7 +358,7 @@ impl Service {
     }
 
     /// Records a refusal (in the ledger) and returns it.
-    async fn refuse<T>(
+    pub(super) async fn refuse<T>(
         self: &Arc<Self>,
         p: &Principal,
         action: &'static str,
@@ -355,6 +378,7 @@ impl Service {
         let module = self.token_module()?;
         self.ensure_ca().await?;
         let (account, subject) = self.signer_subject(p.account.id).await?;
+        let role_code = account.role.clone();
         let serial_bytes = crate::access::ca::leaf_serial();
         let serial = hex::encode(serial_bytes);
         let now = self.now();
@@ -372,6 +396,7 @@ impl Service {
                 now + days * DAY,
                 &spki,
                 &serial_bytes,
+                facility_role(&role_code),
             )
         })
         .await

@@ -645,6 +645,8 @@ pub struct SignatureCard {
     pub development: bool,
     /// By a TSA the configuration names accredited (総務大臣認定).
     pub accredited: bool,
+    /// The signer's qualification (hcRole) from the certificate, in words; empty if none.
+    pub qualification: String,
 }
 
 #[derive(Template)]
@@ -731,6 +733,7 @@ pub(crate) fn version_cards(
                 sealed: s.sealed,
                 development: s.development_tsa,
                 accredited: s.accredited_tsa,
+                qualification: s.qualification.unwrap_or_default(),
             }),
         })
         .collect()
