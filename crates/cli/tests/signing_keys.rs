@@ -8,40 +8,6 @@ use std::path::Path;
 
 use support::*;
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Walks `dir`; panics on a private key in any file but the instance's own three keys
-/// (facility CA, ledger, development TSA: no person's signature). Returns the files seen.
-fn no_private_signing_key(dir: &Path) -> usize {
-    let own = ["ca.key", "ledger.key", "dev-tsa.key"];
-    let sec1 = [0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20];
-    let pkcs8_ec = [
-        0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
-    ];
-    let (mut n, mut stack) = (0, vec![dir.to_owned()]);
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            n += 1;
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if own.contains(&name.as_str()) {
-                continue;
-            }
-            let bytes = std::fs::read(&p).unwrap();
-            for needle in [&b"PRIVATE KEY"[..], &sec1, &pkcs8_ec] {
-                assert!(!contains(&bytes, needle), "{}", p.display());
-            }
-        }
-    }
-    n
-}
-
 fn tokens(data: &Path) -> usize {
     std::fs::read_dir(data.join("keys/tokens"))
         .map(|d| d.flatten().filter(|e| e.path().is_dir()).count())
@@ -57,7 +23,7 @@ fn signing_keys_live_in_the_instances_tokens_and_a_restored_backup_still_signs()
     assert!(o.status.success(), "{}", text(&o));
     // One token per member of staff who finalises (doctors, dentist, pharmacist, nurse, …).
     assert!(tokens(&demo) >= 6, "{}", tokens(&demo));
-    assert!(no_private_signing_key(&demo) > 20);
+    assert!(mamori_testkit::keys::assert_no_private_signing_key(&demo, &[]) > 20);
     assert!(!demo.join("keys/signers").exists());
 
     // Backed up with the keys, restored elsewhere: the tokens come along, still sealed.
@@ -86,7 +52,7 @@ fn signing_keys_live_in_the_instances_tokens_and_a_restored_backup_still_signs()
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(tokens(&restored), tokens(&demo));
-    no_private_signing_key(&restored);
+    mamori_testkit::keys::assert_no_private_signing_key(&restored, &[]);
 
     // The restored instance: dr.tanaka signs in and opens her window with her PIN; the two
     // records that waited for her are signed with the restored key.

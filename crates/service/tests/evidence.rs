@@ -44,13 +44,27 @@ async fn patient_and_doctor(f: &Fixture) -> (Principal, Principal) {
 }
 
 async fn finalised(svc: &Arc<Service>, doctor: &Principal, body: &str) -> i64 {
+    finalised_with(svc, doctor, "medical_record", "経過記録", body).await
+}
+
+async fn finalised_of_kind(svc: &Arc<Service>, doctor: &Principal, kind: &str, title: &str) -> i64 {
+    finalised_with(svc, doctor, kind, title, "本文").await
+}
+
+async fn finalised_with(
+    svc: &Arc<Service>,
+    doctor: &Principal,
+    kind: &str,
+    title: &str,
+    body: &str,
+) -> i64 {
     let w = svc
         .create_record(
             doctor,
             RecordInput {
                 patient_id: "P0001".into(),
-                kind: "medical_record".into(),
-                title: "経過記録".into(),
+                kind: kind.into(),
+                title: title.into(),
                 body: body.into(),
                 ..Default::default()
             },
@@ -357,13 +371,7 @@ async fn an_independent_rfc3161_tsa_over_http_time_stamps_the_signatures() {
     })
     .await;
     // OpenSSL stamps with the real time; run the instance's clock on it too.
-    f.clock.0.store(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64,
-        std::sync::atomic::Ordering::SeqCst,
-    );
+    f.run_on_real_time();
     std::fs::write(f.data().join("tsa-roots.pem"), &tsa.root_pem).unwrap();
     let (_, doctor) = patient_and_doctor(&f).await;
     let id = finalised(&f.svc, &doctor, "外部TSAでの確定").await;
@@ -859,13 +867,7 @@ async fn ocsp_status(svc: &Arc<Service>, dir: &std::path::Path) -> String {
 async fn a_retired_signing_certificate_is_revoked_in_the_crl_and_ocsp_and_later_signatures_fail() {
     let f = fixture_with(|c| c.evidence.dev_tsa = true).await;
     // OpenSSL checks the answers against the real time; the instance runs on it too.
-    f.clock.0.store(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64,
-        std::sync::atomic::Ordering::SeqCst,
-    );
+    f.run_on_real_time();
     let (admin, doctor) = patient_and_doctor(&f).await;
     let id = finalised(&f.svc, &doctor, "失効前の署名").await;
     let serial = f.svc.signing_status(&doctor).await.unwrap().serial.unwrap();
@@ -952,34 +954,13 @@ async fn a_referral_is_signed_only_under_a_doctors_qualification_from_the_certif
     use rcgen::SigningKey;
     let f = fixture_with(|c| c.evidence.dev_tsa = true).await;
     let (admin, doctor) = patient_and_doctor(&f).await;
-    let referral = |title: &'static str| {
-        let (svc, doctor) = (f.svc.clone(), doctor.clone());
-        async move {
-            let w = svc
-                .create_record(
-                    &doctor,
-                    RecordInput {
-                        patient_id: "P0001".into(),
-                        kind: "referral".into(),
-                        title: title.into(),
-                        body: "ご高診のほどよろしくお願いいたします。".into(),
-                        ..Default::default()
-                    },
-                    vec![],
-                )
-                .await
-                .unwrap();
-            svc.finalise_record(&doctor, w.record_id).await.unwrap();
-            w.record_id
-        }
-    };
     // The facility CA wrote 医師 into the doctor's certificate, marked as its own statement.
     let st = f.svc.signing_status(&doctor).await.unwrap();
     assert_eq!(
         st.qualification.as_deref(),
         Some("医師（施設CAによる・HPKIではない）")
     );
-    let id = referral("紹介状").await;
+    let id = finalised_of_kind(&f.svc, &doctor, "referral", "紹介状").await;
     let sig = f.svc.record(&doctor, id).await.unwrap().versions[0]
         .signature
         .clone()
@@ -1006,23 +987,8 @@ async fn a_referral_is_signed_only_under_a_doctors_qualification_from_the_certif
         .await
         .unwrap();
     assert_eq!(rep.signed, 0);
-    let w = f
-        .svc
-        .create_record(
-            &doctor,
-            RecordInput {
-                patient_id: "P0001".into(),
-                kind: "referral".into(),
-                title: "HPKI が要る紹介状".into(),
-                body: "本文".into(),
-                ..Default::default()
-            },
-            vec![],
-        )
-        .await
-        .unwrap();
-    f.svc.finalise_record(&doctor, w.record_id).await.unwrap();
-    let v = &f.svc.record(&doctor, w.record_id).await.unwrap().versions[0];
+    let rid = finalised_of_kind(&f.svc, &doctor, "referral", "HPKI が要る紹介状").await;
+    let v = &f.svc.record(&doctor, rid).await.unwrap().versions[0];
     assert!(v.signature.is_none() && v.awaiting_signature);
     let refused = f
         .events("signing.refused")
@@ -1030,7 +996,7 @@ async fn a_referral_is_signed_only_under_a_doctors_qualification_from_the_certif
         .next()
         .expect("the refusal is in the ledger");
     assert_eq!(refused["outcome"], "denied");
-    assert_eq!(refused["record"], w.record_id);
+    assert_eq!(refused["record"], rid);
     let rep = f.svc.sign_pending(&doctor).await.unwrap();
     assert_eq!((rep.signed, rep.remaining), (0, 1), "{rep:?}");
     assert!(
@@ -1050,23 +1016,7 @@ async fn a_referral_is_signed_only_under_a_doctors_qualification_from_the_certif
         .authenticate(&f.svc.login("dr_sato", PW, None).await.unwrap().token, None)
         .await
         .unwrap();
-    let w = f
-        .svc
-        .create_record(
-            &doctor,
-            RecordInput {
-                patient_id: "P0001".into(),
-                kind: "referral".into(),
-                title: "カードで署名する紹介状".into(),
-                body: "本文".into(),
-                ..Default::default()
-            },
-            vec![],
-        )
-        .await
-        .unwrap();
-    f.svc.finalise_record(&doctor, w.record_id).await.unwrap();
-    let id = w.record_id;
+    let id = finalised_of_kind(&f.svc, &doctor, "referral", "カードで署名する紹介状").await;
 
     // Outside (HPKI) certificates: a 薬剤師's is refused for a referral, a 医師's signs it.
     let (mut people, root) = outside_signers(&[

@@ -250,50 +250,11 @@ async fn futures_ids(svc: &Arc<Service>, dr: &Principal, n: usize) -> Vec<i64> {
     ids
 }
 
-/// Every file under `dir`, with its path.
-fn files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
-}
-
 /// No file holds a person's private signing key: not the erased legacy key (by its bytes),
-/// and no PEM or DER private key at all beyond the instance's own three (facility CA, ledger,
-/// development TSA), which are not anyone's signature.
+/// and no PEM or DER private key at all beyond the instance's own three.
 fn assert_no_signing_key(dir: &Path, legacy_pkcs8: &[u8], legacy_scalar: &[u8]) {
-    let own = ["ca.key", "ledger.key", "dev-tsa.key"];
-    // SEC1 ECPrivateKey and PKCS#8 for P-256, as DER.
-    let sec1 = [0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20];
-    let pkcs8_ec = [
-        0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
-    ];
-    let mut n = 0;
-    for (path, bytes) in files(dir) {
-        n += 1;
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(!contains(&bytes, legacy_pkcs8), "{}", path.display());
-        assert!(!contains(&bytes, legacy_scalar), "{}", path.display());
-        if own.contains(&name.as_str()) {
-            continue;
-        }
-        assert!(!contains(&bytes, b"PRIVATE KEY"), "{}", path.display());
-        assert!(!contains(&bytes, &sec1), "{}", path.display());
-        assert!(!contains(&bytes, &pkcs8_ec), "{}", path.display());
-    }
+    let n =
+        mamori_testkit::keys::assert_no_private_signing_key(dir, &[legacy_pkcs8, legacy_scalar]);
     assert!(n > 3, "the walk found the files in {}: {n}", dir.display());
 }
 

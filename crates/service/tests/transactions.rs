@@ -708,13 +708,7 @@ async fn the_time_stamp_item_follows_the_tsas_named_accredited() {
     };
     let f = fixture_with(config("")).await;
     // OpenSSL stamps with the real time; the instance's clock follows.
-    f.clock.0.store(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64,
-        std::sync::atomic::Ordering::SeqCst,
-    );
+    f.run_on_real_time();
     std::fs::write(f.data().join("tsa-roots.pem"), &tsa.root_pem).unwrap();
     let admin = f.admin().await;
     let acc = f.user(&admin, "keiri", "accountant").await;

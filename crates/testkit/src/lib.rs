@@ -7,6 +7,7 @@
 //! fixes it: a test that silently skipped would prove nothing.
 #![forbid(unsafe_code)]
 
+pub mod keys;
 pub mod moto;
 pub mod nginx;
 pub mod postgres;

@@ -153,6 +153,18 @@ impl Fixture {
         self.svc.authenticate(&ok.token, None).await.unwrap()
     }
 
+    /// Sets the instance's clock to the real time: for outside programs (OpenSSL as a TSA or
+    /// as the reader of OCSP answers) that check times against their own clock.
+    pub fn run_on_real_time(&self) {
+        self.clock.0.store(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock after 1970")
+                .as_millis() as i64,
+            Ordering::SeqCst,
+        );
+    }
+
     /// The administrator signed in again, after [`Fixture::admin`] changed the password.
     pub async fn admin_again(&self) -> Principal {
         let ok = self
