@@ -54,6 +54,33 @@ test('a doctor opens her signing window with her PIN and signs what awaited her'
   await context.close();
 });
 
+test('a dentist who forgot her PIN makes a new key with her password, and it signs', async () => {
+  const { context, page } = await demo.signIn('dent.kobayashi');
+  await page.goto(`${demo.base}/signing`);
+  const form = page.locator('form[action="/signing/pin"]').filter({ has: page.locator('input[name="new_key"]') });
+  await form.getByLabel('新しい署名用 PIN', { exact: true }).fill('あたらしい PIN 2580');
+  await form.getByLabel('新しい署名用 PIN（確認）').fill('あたらしい PIN 2580');
+  await form.getByLabel('ログインのパスワード（本人の確認）').fill('not my password');
+  await form.getByRole('button', { name: '新しい署名鍵を作る' }).click();
+  assert.match(await page.getByRole('alert').first().innerText(), /パスワード/);
+  const again = page.locator('form[action="/signing/pin"]').filter({ has: page.locator('input[name="new_key"]') });
+  await again.getByLabel('新しい署名用 PIN', { exact: true }).fill('あたらしい PIN 2580');
+  await again.getByLabel('新しい署名用 PIN（確認）').fill('あたらしい PIN 2580');
+  await again.getByLabel('ログインのパスワード（本人の確認）').fill('mamori-demo-2026');
+  await again.getByRole('button', { name: '新しい署名鍵を作る' }).click();
+  assert.match(await page.locator('#signing-notice').innerText(), /署名鍵を作成し/);
+  assert.match(await page.locator('#signing-qualification').innerText(), /歯科医師（施設CAによる・HPKIではない）/);
+  // The old PIN no longer opens anything; the new one does.
+  await page.getByLabel('署名用 PIN', { exact: true }).fill('mamori-sign-2026');
+  await page.getByRole('button', { name: '開いて署名する' }).click();
+  assert.match(await page.getByRole('alert').first().innerText(), /署名用 PIN が違います/);
+  await page.getByLabel('署名用 PIN', { exact: true }).fill('あたらしい PIN 2580');
+  await page.getByRole('button', { name: '開いて署名する' }).click();
+  assert.match(await page.locator('#signing-window').innerText(), /開いています/);
+  await shot(page, 'signing-new-key');
+  await context.close();
+});
+
 test('a clerk has no signing key, no menu entry and no page', async () => {
   const { context, page } = await demo.signIn('clerk.nakamura');
   assert.equal(await page.getByRole('link', { name: '電子署名' }).count(), 0);

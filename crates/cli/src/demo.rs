@@ -500,7 +500,8 @@ async fn demo_signing_keys(
         {
             continue;
         }
-        match svc.set_signing_pin(p, DEMO_SIGNING_PIN, None, false).await {
+        let change = mamori_service::evidence::PinChange::new_key(DEMO_SIGNING_PIN, DEMO_PASSWORD);
+        match svc.set_signing_pin(p, &change).await {
             Ok(_) => signers.push(p.clone()),
             Err(e) if e.code == ErrorCode::TokenUnavailable => {
                 println!("（電子署名なし: {}）", e.message);

@@ -9,10 +9,20 @@ use std::sync::Arc;
 
 use common::*;
 use mamori_domain::Clock;
+use mamori_service::evidence::PinChange;
 use mamori_service::instance::open_with;
 use mamori_service::records::RecordInput;
 use mamori_service::records::patients::NewPatient;
 use mamori_service::{Principal, Service};
+
+/// Changing the PIN with the current one.
+fn change(pin: &str, current: Option<&str>) -> PinChange {
+    PinChange {
+        pin: pin.into(),
+        current_pin: current.map(str::to_owned),
+        ..Default::default()
+    }
+}
 use mamori_store::StoreOptions;
 
 const PIN: &str = "ひみつの PIN 2468";
@@ -79,19 +89,42 @@ async fn a_version_waits_for_its_author_and_only_the_authors_pin_signs_it() {
     // Too short, or one character repeated: refused with the field named, and recorded.
     let e = f
         .svc
-        .set_signing_pin(&dr, "1234", None, false)
+        .set_signing_pin(&dr, &PinChange::new_key("1234", PW))
         .await
         .unwrap_err();
     assert_eq!((e.code.as_str(), e.field), ("invalid_input", Some("pin")));
     let e = f
         .svc
-        .set_signing_pin(&dr, "11111111", None, false)
+        .set_signing_pin(&dr, &PinChange::new_key("11111111", PW))
         .await
         .unwrap_err();
     assert!(e.message.contains("同じ文字"), "{e:?}");
     assert_eq!(last(&f, "signing.pin_set")["outcome"], "failed");
 
-    let st = f.svc.set_signing_pin(&dr, PIN, None, false).await.unwrap();
+    // Making a key asks for the account's password: an open session alone is not enough.
+    let e = f
+        .svc
+        .set_signing_pin(&dr, &PinChange::new_key(PIN, "not the password"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field, Some("password"), "{e:?}");
+    let e = f
+        .svc
+        .set_signing_pin(
+            &dr,
+            &PinChange {
+                pin: PIN.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.field, Some("password"), "{e:?}");
+    let st = f
+        .svc
+        .set_signing_pin(&dr, &PinChange::new_key(PIN, PW))
+        .await
+        .unwrap();
     assert!(st.has_key && st.window_until.is_none(), "{st:?}");
     let pin_set = last(&f, "signing.pin_set");
     assert_eq!(pin_set["outcome"], "ok");
@@ -202,13 +235,13 @@ async fn a_version_waits_for_its_author_and_only_the_authors_pin_signs_it() {
     // Changing the PIN needs the current one; forgetting it means a new key.
     let e = f
         .svc
-        .set_signing_pin(&dr2, "新しい PIN 1357", Some("違う PIN 0000"), false)
+        .set_signing_pin(&dr2, &change("新しい PIN 1357", Some("違う PIN 0000")))
         .await
         .unwrap_err();
     assert_eq!(e.code.as_str(), "signing_pin_wrong");
     let before = f.svc.signing_status(&dr2).await.unwrap().serial;
     f.svc
-        .set_signing_pin(&dr2, "新しい PIN 1357", Some(PIN), false)
+        .set_signing_pin(&dr2, &change("新しい PIN 1357", Some(PIN)))
         .await
         .unwrap();
     assert_eq!(f.svc.signing_status(&dr2).await.unwrap().serial, before);
@@ -219,7 +252,13 @@ async fn a_version_waits_for_its_author_and_only_the_authors_pin_signs_it() {
         .unwrap();
     let st = f
         .svc
-        .set_signing_pin(&dr2, "忘れた後の PIN 97531", None, true)
+        .set_signing_pin(
+            &dr2,
+            &PinChange {
+                new_key: true,
+                ..PinChange::new_key("忘れた後の PIN 97531", PW)
+            },
+        )
         .await
         .unwrap();
     assert_ne!(st.serial, before, "a new key, the old one retired");

@@ -223,7 +223,7 @@ pub const ROUTES: &[Route] = &[
     route!(GET "/auth/signing" "signingStatus" => signing_status,
         "自分の署名鍵（PKCS#11 トークン）と署名ウィンドウの状態、署名待ちの件数"),
     route!(POST "/auth/signing-pin" "setSigningPin" => set_signing_pin,
-        "署名用 PIN の設定（初回は自分専用のトークンに署名鍵を作成）・変更（current_pin）・忘れた場合の鍵の作り直し（new_key）"),
+        "署名用 PIN の設定（初回は自分専用のトークンに署名鍵を作成: pin とログインのパスワード password）・変更（current_pin）・忘れた場合の鍵の作り直し（new_key と password）"),
     route!(POST "/auth/signing-window" "openSigningWindow" => open_signing_window,
         "署名用 PIN で署名ウィンドウを開き（evidence.signing_window_hours の間）、署名待ちの確定版に署名"),
     route!(POST "/auth/signing-window/close" "closeSigningWindow" => close_signing_window,

@@ -685,7 +685,12 @@ fn every_route_for_every_role() {
         let pin = json!({ "pin": "matrix PIN 13579" });
         check(
             "setSigningPin",
-            s.call("POST", "/auth/signing-pin", t, Some(pin.clone())),
+            s.call(
+                "POST",
+                "/auth/signing-pin",
+                t,
+                Some(json!({ "pin": "matrix PIN 13579", "password": PW })),
+            ),
         );
         check(
             "openSigningWindow",

@@ -1019,7 +1019,7 @@ fn signatures_show_on_the_record_verify_on_their_page_and_download_as_a_bundle()
         "POST",
         "/auth/signing-pin",
         Some(&dr_tok),
-        Some(pin.clone()),
+        Some(json!({ "pin": "署名 PIN 8642", "password": PW })),
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["has_key"], true, "{}", r.body);

@@ -141,9 +141,8 @@ pub fn populate(data: &Path) -> Vec<i64> {
             .unwrap();
         // dr.a signs as they finalise: a key in its token under the PIN, the window open.
         mamori_testkit::softhsm();
-        svc.set_signing_pin(&dr, SIGNING_PIN, None, false)
-            .await
-            .unwrap();
+        let change = mamori_service::evidence::PinChange::new_key(SIGNING_PIN, PW);
+        svc.set_signing_pin(&dr, &change).await.unwrap();
         svc.open_signing_window(&dr, SIGNING_PIN).await.unwrap();
         svc.create_patient(
             &dr,

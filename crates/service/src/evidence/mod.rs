@@ -23,7 +23,7 @@ mod time_stamps;
 pub mod window;
 
 pub use external::SigningTask;
-pub use window::{SignReport, SigningStatus};
+pub use window::{PinChange, SignReport, SigningStatus};
 
 use crate::ErrorCode;
 use std::sync::Arc;

@@ -58,6 +58,34 @@ pub struct SigningStatus {
     pub pin_min: usize,
 }
 
+/// Setting or changing a signing PIN. No `Debug`: it carries secrets.
+#[derive(Clone, Default, serde::Deserialize)]
+pub struct PinChange {
+    /// The new signing PIN.
+    pub pin: String,
+    /// The current PIN, to change it (the key stays).
+    #[serde(default)]
+    pub current_pin: Option<String>,
+    /// Make a new key (the PIN is forgotten); the old key is retired.
+    #[serde(default)]
+    pub new_key: bool,
+    /// The account's password: making a key asks for it, so a session left open is not
+    /// enough to put a key of someone else's choosing in the holder's name.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl PinChange {
+    /// A first key (or a new one) under `pin`, with the account's password.
+    pub fn new_key(pin: &str, password: &str) -> Self {
+        Self {
+            pin: pin.to_owned(),
+            password: Some(password.to_owned()),
+            ..Default::default()
+        }
+    }
+}
+
 /// What opening a window or `sign-pending` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct SignReport {
@@ -288,10 +316,13 @@ impl Service {
     pub async fn set_signing_pin(
         self: &Arc<Self>,
         p: &Principal,
-        pin: &str,
-        current: Option<&str>,
-        new_key: bool,
+        change: &PinChange,
     ) -> Result<SigningStatus> {
+        let (pin, current, new_key) = (
+            change.pin.as_str(),
+            change.current_pin.as_deref().filter(|c| !c.is_empty()),
+            change.new_key,
+        );
         let mut t = Target::default();
         t.detail("new_key", new_key);
         let checked = self.signing_pin_checks(p, pin);
@@ -338,6 +369,12 @@ impl Service {
                 return self.refuse(p, actions::SIGNING_PIN_SET, t, e).await;
             }
             _ => {
+                if let Err(e) = self
+                    .step_up_password(p, change.password.as_deref().unwrap_or(""))
+                    .await
+                {
+                    return self.refuse(p, actions::SIGNING_PIN_SET, t, e).await;
+                }
                 self.close_signing_windows(Some(p.account.id), None);
                 if let Err(e) = self.new_token_key(p, pin).await {
                     return self.refuse(p, actions::SIGNING_PIN_SET, t, e).await;
@@ -345,6 +382,29 @@ impl Service {
             }
         }
         self.signing_status(p).await
+    }
+
+    /// The account's password, checked before a key is made in the holder's name (wrong ones
+    /// count with wrong PINs towards the pause).
+    async fn step_up_password(self: &Arc<Self>, p: &Principal, password: &str) -> Result<()> {
+        self.pin_attempt_allowed(p.account.id)?;
+        let (pw, phc) = (
+            password.to_owned(),
+            p.account.password_hash.clone().unwrap_or_default(),
+        );
+        let ok = self
+            .hash_gate
+            .run(move || crate::crypto::verify_password(&pw, &phc))
+            .await?;
+        self.note_pin_result(p.account.id, ok);
+        if ok {
+            Ok(())
+        } else {
+            Err(ServiceError::invalid(
+                "password",
+                "署名鍵を作るには、ログインのパスワードを入力してください（正しくありません）",
+            ))
+        }
     }
 
     fn signing_pin_checks(&self, p: &Principal, pin: &str) -> Result<()> {

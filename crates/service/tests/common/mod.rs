@@ -221,7 +221,8 @@ pub const SIGNING_PIN: &str = "署名用 PIN 2468";
 /// Sets `p`'s signing PIN (a new key in its own token) and opens their signing window.
 pub async fn open_signing_window(svc: &Arc<Service>, p: &Principal) {
     mamori_testkit::softhsm();
-    svc.set_signing_pin(p, SIGNING_PIN, None, false)
+    let change = mamori_service::evidence::PinChange::new_key(SIGNING_PIN, PW);
+    svc.set_signing_pin(p, &change)
         .await
         .expect("signing PIN set");
     svc.open_signing_window(p, SIGNING_PIN)

@@ -91,18 +91,6 @@ pub async fn complete_external_signature(
 }
 
 #[derive(Deserialize)]
-pub struct SigningPinBody {
-    /// The new signing PIN (at least `evidence.signing_pin_min` characters).
-    pin: String,
-    /// The current PIN, to change it.
-    #[serde(default)]
-    current_pin: Option<String>,
-    /// Make a new key under the new PIN (the old PIN is forgotten); the old key is retired.
-    #[serde(default)]
-    new_key: bool,
-}
-
-#[derive(Deserialize)]
 pub struct SigningWindowBody {
     /// The signing PIN.
     pin: String,
@@ -118,12 +106,9 @@ pub async fn signing_status(
 pub async fn set_signing_pin(
     State(svc): Svc,
     Auth(p): Auth,
-    ApiJson(b): ApiJson<SigningPinBody>,
+    ApiJson(b): ApiJson<mamori_service::evidence::PinChange>,
 ) -> ApiResult<mamori_service::evidence::SigningStatus> {
-    Ok(Json(
-        svc.set_signing_pin(&p, &b.pin, b.current_pin.as_deref(), b.new_key)
-            .await?,
-    ))
+    Ok(Json(svc.set_signing_pin(&p, &b).await?))
 }
 
 pub async fn open_signing_window(

@@ -194,8 +194,13 @@ async fn set_pin(
         return refused(&svc, &headers, &p, e, "pin").await;
     }
     let had_key = svc.signing_status(&p).await.is_ok_and(|s| s.has_key);
-    let current = (!current.is_empty()).then_some(current.as_str());
-    match svc.set_signing_pin(&p, &pin, current, new_key).await {
+    let change = mamori_service::evidence::PinChange {
+        pin,
+        current_pin: Some(current),
+        new_key,
+        password: Some(fields.get("password")),
+    };
+    match svc.set_signing_pin(&p, &change).await {
         Ok(_) => {
             let what = if had_key && !new_key {
                 "changed"
