@@ -32,6 +32,13 @@ pub fn signer_certificate(p7s: &[u8]) -> Result<Cert> {
     parse(p7s, "署名")?.signer(&[])
 }
 
+/// The certificates a `.p7s` carries (the signer's and its chain).
+pub fn certificates(p7s: &[u8]) -> Vec<Cert> {
+    parse(p7s, "署名")
+        .map(|p| p.certificates())
+        .unwrap_or_default()
+}
+
 /// The signature time-stamp token inside a `.p7s`, if any.
 pub fn signature_timestamp(p7s: &[u8]) -> Result<Option<Vec<u8>>> {
     let p = parse(p7s, "署名")?;

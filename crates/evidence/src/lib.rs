@@ -15,6 +15,7 @@ pub mod asn1;
 pub mod cades;
 pub mod cert;
 pub mod cms;
+pub mod crl;
 mod error;
 pub mod ers;
 pub mod hcrole;

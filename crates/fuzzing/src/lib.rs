@@ -34,6 +34,11 @@ pub const TARGETS: &[Target] = &[
         seeds: seeds::jp_pint,
     },
     Target {
+        name: "signer_crl",
+        run: parsers::signer_crl,
+        seeds: seeds::signer_crl,
+    },
+    Target {
         name: "hc_role",
         run: parsers::hc_role,
         seeds: seeds::hc_role,

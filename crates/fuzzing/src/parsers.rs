@@ -134,6 +134,18 @@ pub fn hc_role(data: &[u8]) {
     }
 }
 
+/// CRLs of signer CAs as the facility downloads them (PEM or DER): no panic; one the fuzz CA
+/// signed is recognised as its, and says whether the fuzz signer is listed.
+pub fn signer_crl(data: &[u8]) {
+    let p = pki();
+    if let Ok(crls) = mamori_evidence::crl::Crl::from_file_bytes(data) {
+        for c in &crls {
+            let _ = (c.is_signed_by(&p.ca), c.revoked_at(&p.signer.cert));
+        }
+        let _ = mamori_evidence::crl::status(&p.signer.cert, &crls, std::slice::from_ref(&p.ca));
+    }
+}
+
 pub const P12_PASSWORD: &str = "fuzz passphrase";
 
 /// PKCS#12 import of a signing identity (HPKI card exports).

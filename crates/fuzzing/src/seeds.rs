@@ -87,6 +87,37 @@ pub fn certificate() -> Vec<Vec<u8>> {
     ]
 }
 
+/// A CRL of the fuzz CA listing its signer, as PEM and as DER.
+pub fn signer_crl() -> Vec<Vec<u8>> {
+    let p = pki();
+    let key = rcgen::KeyPair::try_from(p.ca_pkcs8.as_slice()).expect("the CA key");
+    let issuer = rcgen::Issuer::from_ca_cert_der(&p.ca.der.clone().into(), key).expect("issuer");
+    let at = time::OffsetDateTime::from_unix_timestamp(crate::pki::NOW / 1000).expect("a time");
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update: at,
+        next_update: at + time::Duration::days(7),
+        crl_number: rcgen::SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: vec![rcgen::RevokedCertParams {
+            serial_number: rcgen::SerialNumber::from_slice(
+                p.signer
+                    .cert
+                    .parsed
+                    .tbs_certificate
+                    .serial_number
+                    .as_bytes(),
+            ),
+            revocation_time: at,
+            reason_code: None,
+            invalidity_date: None,
+        }],
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&issuer)
+    .expect("a CRL");
+    vec![crl.der().to_vec(), crl.pem().expect("PEM").into_bytes()]
+}
+
 pub fn hc_role() -> Vec<Vec<u8>> {
     use mamori_evidence::hcrole::{FACILITY_ROLE, HPKI_QUALIFICATIONS, extension_value};
     vec![

@@ -99,6 +99,7 @@ bounded! {
     asset_csv: 1000,
     jp_pint_invoice: 1000,
     hc_role: 2000,
+    signer_crl: 500,
     catalogue_toml: 300,
     multipart_form: 1000,
     api_json: 400,

@@ -87,6 +87,11 @@ pub struct EvidenceConfig {
     pub accredited_tsa_certs: String,
     /// The accredited TSAs' policy OIDs, comma-separated (empty: any policy of a listed TSA).
     pub accredited_tsa_policies: String,
+    /// CRL files (DER or PEM, in the data directory, comma-separated) of the CAs in
+    /// `signer_trust` (HPKI CAs publish them; download them as they are renewed): a signer
+    /// certificate they list is refused from its revocation on. The facility CA's own
+    /// revocations need no file.
+    pub signer_crls: String,
     /// Record kinds whose signer must hold one of these qualifications (hcRole names as HPKI
     /// writes them: `Medical Doctor`, `Dentist`, `Pharmacist` …), from their certificate.
     pub qualifications: std::collections::BTreeMap<String, Vec<String>>,
@@ -118,6 +123,7 @@ impl Default for EvidenceConfig {
             external_signers: String::new(),
             accredited_tsa_certs: String::new(),
             accredited_tsa_policies: String::new(),
+            signer_crls: String::new(),
             qualifications: [("prescription", ()), ("referral", ())]
                 .into_iter()
                 .map(|(k, ())| {

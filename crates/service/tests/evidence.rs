@@ -484,6 +484,14 @@ fn outside_signer(name: &str) -> (String, rcgen::KeyPair, String) {
 /// An outside CA and, for each (name, HPKI hcRole), a signing certificate with its key; the
 /// hcRole as the HPKI certificate policy writes it (scheme 1.2.392.100495.1.6.1.1).
 fn outside_signers(people: &[(&str, Option<&str>)]) -> (Vec<(String, rcgen::KeyPair)>, String) {
+    let (signers, root, _) = outside_signers_with_ca_key(people);
+    (signers, root)
+}
+
+/// `outside_signers`, and the CA's key (PKCS#8 DER), to sign its CRLs.
+fn outside_signers_with_ca_key(
+    people: &[(&str, Option<&str>)],
+) -> (Vec<(String, rcgen::KeyPair)>, String, Vec<u8>) {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     };
@@ -492,11 +500,12 @@ fn outside_signers(people: &[(&str, Option<&str>)]) -> (Vec<(String, rcgen::KeyP
     p.distinguished_name
         .push(DnType::CommonName, "Test HPKI Root");
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     p.not_before = time::OffsetDateTime::from_unix_timestamp(t0() / 1000 - 86_400).unwrap();
     p.not_after = time::OffsetDateTime::from_unix_timestamp(t0() / 1000 + 86_400 * 3650).unwrap();
     let ca = p.self_signed(&ca_key).unwrap();
     let root = ca.pem();
+    let ca_key_der = ca_key.serialize_der();
     let issuer = Issuer::from_ca_cert_der(ca.der(), ca_key).unwrap();
     let signers = people
         .iter()
@@ -525,7 +534,7 @@ fn outside_signers(people: &[(&str, Option<&str>)]) -> (Vec<(String, rcgen::KeyP
             (cert.pem(), key)
         })
         .collect();
-    (signers, root)
+    (signers, root, ca_key_der)
 }
 
 #[tokio::test]
@@ -1064,4 +1073,115 @@ async fn a_referral_is_signed_only_under_a_doctors_qualification_from_the_certif
         .clone()
         .unwrap();
     assert_eq!(sig.qualification.as_deref(), Some("医師（HPKI）"));
+}
+
+/// An outside (HPKI) signer's certificate that its CA's CRL lists is refused from the
+/// revocation on, and a signature proven after the revocation fails verification; one made
+/// before stands.
+#[tokio::test]
+async fn an_outside_signers_crl_refuses_the_certificate_from_its_revocation_on() {
+    use base64::Engine;
+    use rcgen::SigningKey;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let f = fixture_with(|c| {
+        c.evidence.dev_tsa = true;
+        c.evidence.external_signers = "dr_sato".into();
+        c.evidence.signer_trust = "hpki-roots.pem".into();
+    })
+    .await;
+    let (mut people, root, ca_key_der) =
+        outside_signers_with_ca_key(&[("医師 テスト", Some("Medical Doctor"))]);
+    std::fs::write(f.data().join("hpki-roots.pem"), &root).unwrap();
+    let (cert_pem, key) = people.remove(0);
+    let (_, doctor) = patient_and_doctor(&f).await;
+    let sign = |id: i64| {
+        let (svc, doctor, cert_pem) = (f.svc.clone(), doctor.clone(), cert_pem.clone());
+        let key = rcgen::KeyPair::try_from(key.serialize_der().as_slice()).unwrap();
+        async move {
+            let task = svc
+                .begin_external_signature(&doctor, id, 1, &cert_pem)
+                .await?;
+            let tbs = b64.decode(&task.to_be_signed).unwrap();
+            svc.complete_external_signature(&doctor, id, 1, &b64.encode(key.sign(&tbs).unwrap()))
+                .await
+        }
+    };
+    let first = finalised(&f.svc, &doctor, "失効前に外部署名").await;
+    assert!(sign(first).await.unwrap().signed);
+
+    // The CA revokes the certificate a day from now; the facility downloads its CRL.
+    let cert = mamori_evidence::cert::Cert::from_pem_chain(&cert_pem)
+        .unwrap()
+        .remove(0);
+    let serial = cert
+        .parsed
+        .tbs_certificate
+        .serial_number
+        .as_bytes()
+        .to_vec();
+    let data = f.data();
+    let write_crl = |revoked_at: i64| {
+        let issuer = rcgen::Issuer::from_ca_cert_pem(
+            &root,
+            rcgen::KeyPair::try_from(ca_key_der.as_slice()).unwrap(),
+        )
+        .unwrap();
+        let pem = rcgen::CertificateRevocationListParams {
+            this_update: time::OffsetDateTime::from_unix_timestamp(revoked_at / 1000).unwrap(),
+            next_update: time::OffsetDateTime::from_unix_timestamp(revoked_at / 1000 + 86_400 * 7)
+                .unwrap(),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: vec![rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from_slice(&serial),
+                revocation_time: time::OffsetDateTime::from_unix_timestamp(revoked_at / 1000)
+                    .unwrap(),
+                reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            }],
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&issuer)
+        .unwrap()
+        .pem()
+        .unwrap();
+        std::fs::write(data.join("hpki.crl"), pem).unwrap();
+    };
+    write_crl(f.clock.now() + DAY);
+    let f = reopen(f, |c| {
+        c.evidence.dev_tsa = true;
+        c.evidence.external_signers = "dr_sato".into();
+        c.evidence.signer_trust = "hpki-roots.pem".into();
+        c.evidence.signer_crls = "hpki.crl".into();
+    });
+    // Revoked, but not yet: the first signature stands.
+    assert!(report(&f.data(), f.svc.config(), f.clock.now()).passed());
+    f.clock.advance(2 * DAY);
+    let doctor = f
+        .svc
+        .authenticate(&f.svc.login("dr_sato", PW, None).await.unwrap().token, None)
+        .await
+        .unwrap();
+    let second = finalised(&f.svc, &doctor, "失効後に外部署名").await;
+    let e = f
+        .svc
+        .begin_external_signature(&doctor, second, 1, &cert_pem)
+        .await
+        .unwrap_err();
+    assert_eq!(e.field, Some("certificate"));
+    assert!(e.message.contains("失効しています"), "{e:?}");
+    // The first signature, made before the revocation, still verifies.
+    assert!(report(&f.data(), f.svc.config(), f.clock.now()).passed());
+
+    // Had the CA revoked it before the first signature, that signature fails verification.
+    write_crl(f.clock.now() - 10 * DAY);
+    let cfg = f.svc.config().clone();
+    let rep = report(&f.data(), &cfg, f.clock.now());
+    assert!(!rep.passed());
+    assert!(
+        rep.items
+            .iter()
+            .any(|i| i.problems.iter().any(|p| p.contains("失効しています"))),
+        "{rep:?}"
+    );
 }

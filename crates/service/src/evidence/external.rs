@@ -19,6 +19,17 @@ pub struct SigningTask {
     pub statement: String,
 }
 
+/// A signer certificate its CA's CRL lists as revoked.
+fn revoked(at: Millis) -> ServiceError {
+    ServiceError::invalid(
+        "certificate",
+        format!(
+            "署名者の証明書は {} に失効しています（認証局の CRL: evidence.signer_crls）",
+            mamori_evidence::format_time(at)
+        ),
+    )
+}
+
 impl Service {
     /// Only the version's author, in a role that may finalise its kind, signs it; checked
     /// before anything about the version's state is revealed.
@@ -104,6 +115,20 @@ impl Service {
             mamori_evidence::cert::Purpose::Signing,
         )
         .map_err(|e| ServiceError::invalid("certificate", e.message))?;
+        if let Some(at) = anchors.revoked_at(&signer, &certs)
+            && at <= now
+        {
+            let t = Target {
+                record: Some(record_id),
+                version: Some(version_no),
+                patient: Some(rec.patient_id.clone()),
+                ..Default::default()
+            };
+            let e = revoked(at);
+            return self
+                .refuse(p, actions::RECORD_SIGNING_REQUESTED, t, e)
+                .await;
+        }
         if let Err(why) = self.check_qualification(&rec.kind, &signer).await {
             let t = Target {
                 record: Some(record_id),
@@ -288,6 +313,11 @@ impl Service {
                 ),
             )
         })?;
+        if let Some(at) = anchors.revoked_at(&cert, &certs)
+            && at <= now
+        {
+            return Err(revoked(at).with_field("p12"));
+        }
         let serial = cert.serial_hex();
         let module = self.token_module()?;
         let (label, token_pin) = (

@@ -115,6 +115,20 @@ pub struct Anchors {
     pub tsa: Vec<Cert>,
     /// The TSAs named accredited (`evidence.accredited_tsa_certs`, `…_policies`).
     pub accredited: mamori_evidence::tsp::AccreditedTsas,
+    /// The outside signer CAs' CRLs (`evidence.signer_crls`).
+    pub crls: Vec<mamori_evidence::crl::Crl>,
+}
+
+impl Anchors {
+    /// When the CRLs say `cert` (with `chain`, its issuers) was revoked, if they do.
+    pub fn revoked_at(&self, cert: &Cert, chain: &[Cert]) -> Option<Millis> {
+        let mut issuers = chain.to_vec();
+        issuers.extend(self.signers.iter().cloned());
+        match mamori_evidence::crl::status(cert, &self.crls, &issuers) {
+            mamori_evidence::crl::Revocation::Revoked { at } => Some(at),
+            _ => None,
+        }
+    }
 }
 
 impl Anchors {
@@ -154,10 +168,34 @@ impl Anchors {
                 .map(str::to_owned)
                 .collect(),
         };
+        let mut crls = Vec::new();
+        for file in cfg
+            .signer_crls
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+        {
+            let path = dir.join(file);
+            let bytes = std::fs::read(&path).map_err(|e| {
+                ServiceError::new(
+                    ErrorCode::Config,
+                    format!("CRL のファイル {} を読めません: {e}", path.display()),
+                )
+            })?;
+            crls.extend(
+                mamori_evidence::crl::Crl::from_file_bytes(&bytes).map_err(|e| {
+                    ServiceError::new(
+                        ErrorCode::Config,
+                        format!("CRL のファイル {}: {}", path.display(), e.message),
+                    )
+                })?,
+            );
+        }
         Ok(Self {
             signers,
             tsa,
             accredited,
+            crls,
         })
     }
 }
@@ -463,7 +501,10 @@ fn check_signature(
             let cert = r
                 .signing_cert_by_serial(&info.signer_serial)?
                 .filter(|c| c.source == "facility");
-            if let Some(at) = cert.and_then(|c| c.retired_at)
+            let outside = cades::signer_certificate(&sig.p7s)
+                .ok()
+                .and_then(|c| anchors.revoked_at(&c, &cades::certificates(&sig.p7s)));
+            if let Some(at) = cert.and_then(|c| c.retired_at).or(outside)
                 && info.validated_at >= at
             {
                 out.problems.push(format!(
