@@ -215,8 +215,8 @@ impl Service {
                 message: Some("署名済みです".into()),
             });
         };
-        // Authors who sign outside mamori are left alone before any statement is built (the
-        // sweep meets their versions every minute).
+        // Authors who sign outside mamori are left alone before any statement is built: their
+        // versions wait for the external-signing API.
         if self.signs_externally(u.author_login()) {
             return Ok(none(Some(
                 "作成者の外部署名（HPKI カード等）を待っています",
@@ -240,6 +240,11 @@ impl Service {
                 "署名ウィンドウが開いていないため、署名を待っています（署名用 PIN で開くと署名されます）",
             ));
         };
+        if self.now() >= row.not_after {
+            return Ok(awaiting(
+                "署名用証明書の有効期限が切れています。電子署名のページで新しい署名鍵を作ってください",
+            ));
+        }
         if let Err(why) = self.check_qualification(&u.rec.kind, &cert).await {
             let mut t = Target {
                 record: Some(record_id),
