@@ -106,6 +106,27 @@ pub fn verify_detached(
     anchors: &[Cert],
     tsa_anchors: &[Cert],
 ) -> Result<SignatureInfo> {
+    verify_over(
+        p7s,
+        &sha256(content),
+        anchors,
+        tsa_anchors,
+        None,
+        ["CAdES-B-T", "CAdES-B-B"],
+    )
+}
+
+/// [`verify_detached`] for content known by its SHA-256; `claimed` stands in for a missing
+/// signing-time attribute (PAdES keeps it in the PDF); `levels` names the result with and
+/// without a signature time-stamp.
+pub(crate) fn verify_over(
+    p7s: &[u8],
+    digest: &[u8; 32],
+    anchors: &[Cert],
+    tsa_anchors: &[Cert],
+    claimed: Option<UnixMs>,
+    levels: [&'static str; 2],
+) -> Result<SignatureInfo> {
     let p = parse(p7s, "署名")?;
     if p.sd.encap_content_info.econtent.is_some() {
         return Err(EvidenceError::malformed("署名", "分離署名ではありません"));
@@ -116,7 +137,7 @@ pub fn verify_detached(
             "content-type 属性が id-data ではありません",
         ));
     }
-    if p.message_digest()? != sha256(content) {
+    if p.message_digest()? != digest.as_slice() {
         return Err(EvidenceError::new(
             "content_mismatch",
             "署名された内容と現在の内容が一致しません（改ざんまたは取り違え）",
@@ -132,7 +153,7 @@ pub fn verify_detached(
         )?),
         None => None,
     };
-    let claimed = p.signing_time();
+    let claimed = p.signing_time().or(claimed);
     let validated_at = timestamp
         .as_ref()
         .map(|t| t.gen_time)
@@ -151,9 +172,9 @@ pub fn verify_detached(
         issuer_subject: path.get(1).map(|c| c.subject()).unwrap_or_default(),
         claimed_signing_time: claimed,
         level: if timestamp.is_some() {
-            "CAdES-B-T"
+            levels[0]
         } else {
-            "CAdES-B-B"
+            levels[1]
         },
         timestamp,
         validated_at,

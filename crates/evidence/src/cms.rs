@@ -157,22 +157,31 @@ pub(crate) fn prepare_for(
     signer: &Cert,
     signing_time: UnixMs,
 ) -> Result<Prepared> {
-    let time =
-        UtcTime::from_unix_duration(std::time::Duration::from_millis(signing_time.max(0) as u64))
+    prepare_attrs(econtent_type, digest, signer, Some(signing_time))
+}
+
+/// The signed attributes: content type, message digest, the ESS signing certificate, and the
+/// signing time where the format wants it in the CMS (PAdES keeps it in the PDF, `/M`).
+pub(crate) fn prepare_attrs(
+    econtent_type: Oid,
+    digest: &[u8; 32],
+    signer: &Cert,
+    signing_time: Option<UnixMs>,
+) -> Result<Prepared> {
+    let mut list = vec![attribute(ID_CONTENT_TYPE, any(&econtent_type)?)?];
+    if let Some(at) = signing_time {
+        let time = UtcTime::from_unix_duration(std::time::Duration::from_millis(at.max(0) as u64))
             .map_err(|e| EvidenceError::malformed("署名時刻", e))?;
-    let list = vec![
-        attribute(ID_CONTENT_TYPE, any(&econtent_type)?)?,
-        attribute(ID_SIGNING_TIME, any(&time)?)?,
-        attribute(
-            ID_MESSAGE_DIGEST,
-            any(&OctetString::new(digest.to_vec())
-                .map_err(|e| EvidenceError::malformed("属性", e))?)?,
-        )?,
-        attribute(
-            ID_AA_SIGNING_CERTIFICATE_V2,
-            any(&signing_certificate_v2(signer)?)?,
-        )?,
-    ];
+        list.push(attribute(ID_SIGNING_TIME, any(&time)?)?);
+    }
+    list.push(attribute(
+        ID_MESSAGE_DIGEST,
+        any(&OctetString::new(digest.to_vec()).map_err(|e| EvidenceError::malformed("属性", e))?)?,
+    )?);
+    list.push(attribute(
+        ID_AA_SIGNING_CERTIFICATE_V2,
+        any(&signing_certificate_v2(signer)?)?,
+    )?);
     let attrs = SetOfVec::try_from(list).map_err(|e| EvidenceError::malformed("属性", e))?;
     let to_be_signed = attrs
         .to_der()

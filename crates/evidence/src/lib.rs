@@ -20,6 +20,7 @@ mod error;
 pub mod ers;
 pub mod hcrole;
 pub mod ocsp;
+pub mod pades;
 pub mod tsp;
 
 pub use error::{EvidenceError, Result};
