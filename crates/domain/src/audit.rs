@@ -170,6 +170,8 @@ pub mod actions {
     /// A signature was asked for without the holder's open window (refused).
     pub const SIGNING_REFUSED: &str = "signing.refused";
     pub const RECORD_SIGNED: &str = "record.signed";
+    /// The signed PDF (PAdES) of a finalised version was made and stored.
+    pub const RECORD_PDF_SIGNED: &str = "record.pdf_signed";
     pub const RECORD_SIGNING_REQUESTED: &str = "record.signing_requested";
     pub const RECORD_TIMESTAMPED: &str = "record.timestamped";
     pub const RECORD_TIMESTAMP_FAILED: &str = "record.timestamp_failed";

@@ -105,6 +105,15 @@ pub struct EvidenceConfig {
     pub signing_window_hours: u64,
     /// The shortest signing PIN accepted.
     pub signing_pin_min: usize,
+    /// Record kinds whose finalised versions also get a PDF signed by their author (PAdES),
+    /// comma-separated: 紹介状, 同意書 and 診断書 (add a kind with the code
+    /// `medical_certificate`). Empty: none.
+    pub pdf_kinds: String,
+    /// The OpenType font embedded (as a subset) in those PDFs. Empty: the first of Debian's
+    /// Japanese fonts found (Noto Sans CJK from fonts-noto-cjk, then IPAex Gothic).
+    pub pdf_font: String,
+    /// The face in a font collection (`.ttc`): 0 is Japanese in Noto Sans CJK.
+    pub pdf_font_index: u32,
 }
 
 impl Default for EvidenceConfig {
@@ -137,11 +146,38 @@ impl Default for EvidenceConfig {
             pkcs11_module: String::new(),
             signing_window_hours: 8,
             signing_pin_min: 8,
+            pdf_kinds: "referral,consent,medical_certificate".into(),
+            pdf_font: String::new(),
+            pdf_font_index: 0,
         }
     }
 }
 
+/// Debian's Japanese fonts, in the order tried when `evidence.pdf_font` is empty.
+pub const PDF_FONTS: &[&str] = &[
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf",
+    "/usr/share/fonts/truetype/fonts-japanese-gothic.ttf",
+];
+
 impl EvidenceConfig {
+    /// Whether finalised versions of `kind` get a signed PDF.
+    pub fn pdf_for(&self, kind: &str) -> bool {
+        self.pdf_kinds.split(',').any(|k| k.trim() == kind)
+    }
+
+    /// The font file for PDFs and its face.
+    pub fn pdf_font_path(&self) -> Option<(std::path::PathBuf, u32)> {
+        if !self.pdf_font.trim().is_empty() {
+            return Some((self.pdf_font.trim().into(), self.pdf_font_index));
+        }
+        PDF_FONTS
+            .iter()
+            .map(std::path::PathBuf::from)
+            .find(|p| p.is_file())
+            .map(|p| (p, 0))
+    }
+
     pub fn tsa_url_list(&self) -> Vec<String> {
         self.tsa_urls
             .split(',')

@@ -1185,3 +1185,156 @@ async fn an_outside_signers_crl_refuses_the_certificate_from_its_revocation_on()
         "{rep:?}"
     );
 }
+
+fn tool(cmd: &str, args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let out = std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} is needed for this test: {e}"));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finalised_referral_comes_as_a_pdf_its_author_signed_that_pyhanko_accepts() {
+    use std::ffi::OsStr;
+    let f = fixture_with(|c| c.evidence.dev_tsa = true).await;
+    let (admin, doctor) = patient_and_doctor(&f).await;
+    let id = finalised_with(
+        &f.svc,
+        &doctor,
+        "referral",
+        "〇〇病院 内科 御侍史",
+        "下記の患者様をご紹介いたします。\n傷病名: 高血圧症\n精査加療をお願い申し上げます。",
+    )
+    .await;
+    let pdf = f.svc.signed_pdf(&doctor, id, 1).await.unwrap();
+    assert_eq!(pdf.level, "PAdES-B-T");
+    let made = f.events("record.pdf_signed");
+    assert_eq!(made.len(), 1);
+    assert_eq!(
+        made[0]["detail"]["pdf_sha256"],
+        hex::encode(mamori_evidence::sha256(&pdf.bytes)),
+        "the ledger states the file's hash"
+    );
+
+    // mamori's own check, then the independent verifiers.
+    let anchors = Anchors::load(&f.data(), &f.svc.config().evidence).unwrap();
+    let r = mamori_evidence::pades::verify(&pdf.bytes, &anchors.signers, &anchors.tsa).unwrap();
+    let info = r[0].signature.as_ref().unwrap();
+    assert!(info.signer_subject.contains("dr_sato"));
+    // The instance's clock runs days ahead of the machine's: validate as of the time-stamp.
+    let at = time::OffsetDateTime::from_unix_timestamp(info.validated_at / 1000 + 60)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(&pdf.file_name);
+    std::fs::write(&path, &pdf.bytes).unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, mamori_service::access::ca::ca_pem(&f.data()).unwrap()).unwrap();
+    let (ok, out) = tool(
+        "pyhanko",
+        &[
+            OsStr::new("sign"),
+            OsStr::new("validate"),
+            OsStr::new("--no-revocation-check"),
+            OsStr::new("--validation-time"),
+            OsStr::new(&at),
+            OsStr::new("--trust"),
+            ca.as_os_str(),
+            OsStr::new("--trust-replace"),
+            OsStr::new("--pretty-print"),
+            path.as_os_str(),
+        ],
+    );
+    assert!(ok && out.contains("judged VALID"), "pyhanko: {out}");
+    assert!(out.contains("The TSA certificate is trusted."), "{out}");
+    let (ok, out) = tool("qpdf", &[OsStr::new("--check"), path.as_os_str()]);
+    assert!(ok, "qpdf: {out}");
+    let (ok, text) = tool(
+        "pdftotext",
+        &[
+            OsStr::new("-enc"),
+            OsStr::new("UTF-8"),
+            path.as_os_str(),
+            OsStr::new("-"),
+        ],
+    );
+    assert!(ok, "{text}");
+    for want in [
+        "紹介状",
+        "〇〇病院 内科 御侍史",
+        "山田 太郎",
+        "P0001",
+        "高血圧症",
+    ] {
+        assert!(text.contains(want), "{want:?} not in the PDF: {text}");
+    }
+
+    // Who may have it: those who may print and export the kind.
+    let clerk = f.user(&admin, "clerk2", "clerk").await;
+    assert!(f.svc.signed_pdf(&clerk, id, 1).await.is_ok());
+    let nurse = f.user(&admin, "nurse1", "nurse").await;
+    let e = f.svc.signed_pdf(&nurse, id, 1).await.unwrap_err();
+    assert_eq!(e.code.as_str(), "forbidden", "{e:?}");
+    let downloads = f.events("record.print_export");
+    assert!(
+        downloads
+            .iter()
+            .any(|d| d["outcome"] == "denied" && d["detail"]["format"] == "pdf"),
+        "the refusal is in the ledger: {downloads:?}"
+    );
+    // A kind the facility keeps no PDF of.
+    let chart = finalised_of_kind(&f.svc, &doctor, "medical_record", "経過記録").await;
+    assert_eq!(
+        f.svc
+            .signed_pdf(&doctor, chart, 1)
+            .await
+            .unwrap_err()
+            .code
+            .as_str(),
+        "not_found"
+    );
+
+    let item = |rep: &mamori_service::evidence::read::EvidenceReport| {
+        rep.items
+            .iter()
+            .find(|i| i.record_id == id)
+            .cloned()
+            .unwrap()
+    };
+    let cfg = f.svc.config().clone();
+    let before = report(&f.data(), &cfg, f.clock.now());
+    assert_eq!(item(&before).pdf.as_deref(), Some("PAdES-B-T"));
+    assert_eq!(item(&before).status, "ok");
+
+    // A changed file is an error, never a download, and evidence verification names it.
+    let file = f
+        .svc
+        .store()
+        .blobs()
+        .location(&hex::encode(mamori_evidence::sha256(&pdf.bytes)));
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes.len() / 3;
+    bytes[at] ^= 1;
+    std::fs::write(&file, &bytes).unwrap();
+    let e = f.svc.signed_pdf(&doctor, id, 1).await.unwrap_err();
+    assert!(e.message.contains("一致しません"), "{e:?}");
+    let after = report(&f.data(), &cfg, f.clock.now());
+    assert_eq!(item(&after).status, "failed");
+    assert!(
+        item(&after)
+            .problems
+            .iter()
+            .any(|p| p.contains("署名付き PDF")),
+        "{:?}",
+        item(&after).problems
+    );
+}

@@ -21,6 +21,18 @@ pub struct SigningCertRow {
     pub retired_at: Option<Millis>,
 }
 
+/// A version's signed PDF: the file (in blobs) as it stands and its PAdES level.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedPdfRow {
+    pub record_id: i64,
+    pub version_no: i64,
+    pub pdf_sha256: String,
+    pub level: String,
+    pub signer_serial: String,
+    pub signed_at: Millis,
+    pub timestamped_at: Option<Millis>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SignatureRow {
     pub record_id: i64,
@@ -240,6 +252,25 @@ impl WriteTx<'_> {
         Ok(n == 1)
     }
 
+    /// Records a version's signed PDF (its file already in blobs); false if it has one.
+    pub fn insert_signed_pdf(&mut self, s: &SignedPdfRow) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "INSERT INTO signed_pdfs (record_id, version_no, pdf_sha256, level, signer_serial,
+                signed_at, timestamped_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            params![
+                s.record_id,
+                s.version_no,
+                s.pdf_sha256,
+                s.level,
+                s.signer_serial,
+                s.signed_at,
+                s.timestamped_at
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
     /// Replaces a B-B signature with its B-T form.
     pub fn set_signature_timestamp(
         &mut self,
@@ -421,6 +452,27 @@ impl Reader<'_> {
             ))?
             .query_row([record_id, version_no], signature_from)
             .optional()?)
+    }
+
+    /// The signed PDFs of a record's versions.
+    pub fn signed_pdfs_of(&self, record_id: i64) -> Result<Vec<SignedPdfRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT record_id, version_no, pdf_sha256, level, signer_serial, signed_at, timestamped_at
+             FROM signed_pdfs WHERE record_id = ?1 ORDER BY version_no",
+        )?;
+        Ok(st
+            .query_map([record_id], |r| {
+                Ok(SignedPdfRow {
+                    record_id: r.get(0)?,
+                    version_no: r.get(1)?,
+                    pdf_sha256: r.get(2)?,
+                    level: r.get(3)?,
+                    signer_serial: r.get(4)?,
+                    signed_at: r.get(5)?,
+                    timestamped_at: r.get(6)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
     }
 
     pub fn signatures_of(&self, record_id: i64) -> Result<Vec<SignatureRow>, StoreError> {

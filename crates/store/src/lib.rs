@@ -42,7 +42,7 @@ pub use db_image::{DatabaseImage, ImageMark};
 pub use error::StoreError;
 pub use evidence::{
     AwaitingSignature, CheckpointMember, EvidenceHead, EvidenceStamp, EvidenceTree, SignatureRow,
-    SigningCertRow, SigningRequest,
+    SignedPdfRow, SigningCertRow, SigningRequest,
 };
 pub use ledger::{
     LedgerHashes, LedgerRow, SEGMENT_BITS, day_of, day_start, is_chart_access, segment_of,

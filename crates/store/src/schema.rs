@@ -590,6 +590,25 @@ CREATE TABLE invoice_registry (
     lapsed_on TEXT
 ) WITHOUT ROWID;
 "#,
+    // 14: signed PDFs (PAdES) of finalised versions: the file as it stands (each later level
+    // an incremental update of the one before, every file kept in blobs) and its level.
+    r#"
+CREATE TABLE signed_pdfs (
+    record_id INTEGER NOT NULL,
+    version_no INTEGER NOT NULL,
+    pdf_sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    level TEXT NOT NULL,
+    signer_serial TEXT NOT NULL,
+    signed_at INTEGER NOT NULL,
+    timestamped_at INTEGER,
+    PRIMARY KEY (record_id, version_no),
+    FOREIGN KEY (record_id, version_no) REFERENCES versions(record_id, version_no)
+) WITHOUT ROWID;
+CREATE TRIGGER signed_pdfs_never_deleted BEFORE DELETE ON signed_pdfs
+BEGIN SELECT RAISE(ABORT, 'signed PDFs are never deleted'); END;
+CREATE TRIGGER signed_pdfs_signer_fixed BEFORE UPDATE OF signer_serial, signed_at ON signed_pdfs
+BEGIN SELECT RAISE(ABORT, 'a signed PDF never changes who signed it'); END;
+"#,
 ];
 
 /// The schema this build writes.

@@ -16,6 +16,7 @@
 //! `records` for what a finalisation wrote.
 
 mod external;
+mod pdf;
 pub mod read;
 mod seal;
 mod signing;
@@ -23,6 +24,7 @@ mod time_stamps;
 pub mod window;
 
 pub use external::SigningTask;
+pub use pdf::SignedPdf;
 pub use window::{PinChange, SignReport, SigningStatus};
 
 use crate::ErrorCode;

@@ -323,6 +323,8 @@ pub struct VersionEvidence {
     pub signed_at: Option<Millis>,
     pub timestamp: Option<TokenInfo>,
     pub sealed: Option<SealedInfo>,
+    /// The signed PDF's PAdES level as verified here, when the version has one.
+    pub pdf: Option<String>,
     pub problems: Vec<String>,
 }
 
@@ -397,6 +399,7 @@ pub fn check_version(
         signed_at: None,
         timestamp: None,
         sealed: None,
+        pdf: None,
         problems: Vec::new(),
     };
     let Some(sig) = sig else {
@@ -408,6 +411,10 @@ pub fn check_version(
     if let Err(e) = check_signature(r, blobs, anchors, (rec, v), sig, now, &mut out) {
         out.problems.push(e.message);
     }
+    match check_pdf(r, blobs, anchors, v, sig) {
+        Ok(level) => out.pdf = level,
+        Err(e) => out.problems.push(e.message),
+    }
     out.status = if !out.problems.is_empty() {
         "failed"
     } else if out.timestamp.is_none() {
@@ -416,6 +423,46 @@ pub fn check_version(
         "ok"
     };
     out
+}
+
+/// The version's signed PDF, if it has one: the file is the one the row (and the ledger) names,
+/// every PAdES signature and document time-stamp in it verifies, and it was signed with the
+/// same certificate as the version's statement. Returns the level.
+fn check_pdf(
+    r: &Reader<'_>,
+    blobs: &BlobStore,
+    anchors: &Anchors,
+    v: &VersionRow,
+    sig: &SignatureRow,
+) -> Result<Option<String>> {
+    let Some(row) = r
+        .signed_pdfs_of(v.record_id)?
+        .into_iter()
+        .find(|p| p.version_no == v.version_no)
+    else {
+        return Ok(None);
+    };
+    let fail = |m: String| ServiceError::new(ErrorCode::Evidence, format!("署名付き PDF: {m}"));
+    let bytes = blobs
+        .get(&row.pdf_sha256)
+        .map_err(|e| fail(format!("ファイルを読めません（{e}）")))?;
+    if hex::encode(mamori_evidence::sha256(&bytes)) != row.pdf_sha256 {
+        return Err(fail(
+            "ファイルが書き換えられています（ハッシュ不一致）".into(),
+        ));
+    }
+    let reports = mamori_evidence::pades::verify(&bytes, &anchors.signers, &anchors.tsa)
+        .map_err(|e| fail(e.message))?;
+    let signer = reports
+        .iter()
+        .find_map(|x| x.signature.as_ref())
+        .ok_or_else(|| fail("作成者の署名がありません".into()))?;
+    if signer.signer_serial != row.signer_serial || row.signer_serial != sig.signer_serial {
+        return Err(fail(
+            "署名者の証明書が、この版の電子署名の証明書と異なります".into(),
+        ));
+    }
+    Ok(Some(row.level))
 }
 
 fn check_signature(

@@ -2,6 +2,7 @@
 //! facility CA), the statement signed for a version, and the stored CAdES signature.
 
 use super::*;
+use mamori_evidence::cades::RawSigner;
 
 impl Service {
     /// Makes `row` the account's current signing certificate, recorded in the ledger.
@@ -271,18 +272,32 @@ impl Service {
             .collect();
         let p7s = cades::sign_detached(&stmt, cert, &issuers, key.as_ref(), now)
             .map_err(from_evidence)?;
-        self.store_signature(
-            Some(p),
-            &rec,
-            &version,
-            stmt,
-            p7s,
-            &row.serial,
-            cert,
-            now,
-            false,
-        )
-        .await
+        let mut outcome = self
+            .store_signature(
+                Some(p),
+                &rec,
+                &version,
+                stmt,
+                p7s,
+                &row.serial,
+                cert,
+                now,
+                false,
+            )
+            .await?;
+        // The document itself, signed in the same act with the same key; a failure leaves the
+        // statement's signature standing and says why.
+        if outcome.signed && self.config.evidence.pdf_for(&rec.kind) {
+            let signer: Arc<dyn RawSigner + Send + Sync> = key.clone();
+            if let Err(e) = self
+                .sign_pdf(p, &rec, &version, &row.serial, cert, &issuers, signer, now)
+                .await
+            {
+                tracing::warn!(record = record_id, version = version_no, error = %e.message, "signed PDF not made");
+                outcome.message = Some(e.message);
+            }
+        }
+        Ok(outcome)
     }
 
     /// Time-stamps a fresh signature and stores both in one commit (B-B alone when no TSA

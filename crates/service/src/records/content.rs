@@ -33,7 +33,7 @@ pub(super) fn register_blobs(
 }
 
 impl Service {
-    pub(super) fn load_content(&self, sha: &str) -> Result<RecordContent> {
+    pub(crate) fn load_content(&self, sha: &str) -> Result<RecordContent> {
         if let Some(c) = self.content_cache.get(sha) {
             return Ok(c);
         }

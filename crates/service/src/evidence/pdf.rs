@@ -1,0 +1,265 @@
+//! Signed PDFs of finalised versions (PAdES): for the record kinds the facility names
+//! (`evidence.pdf_kinds`: 紹介状, 同意書, 診断書 by default), the author's act of signing in their
+//! open window also makes the document a patient or another clinic receives, and signs it with
+//! the same key in its token. The PDF is checked by mamori's own PAdES verification before it is
+//! stored, so nothing half-signed is ever kept; its file is a blob and the ledger states its
+//! hash and level.
+
+use std::sync::Arc;
+
+use mamori_domain::Millis;
+use mamori_domain::audit::actions;
+use mamori_evidence::cades::{self, RawSigner};
+use mamori_evidence::cert::Cert;
+use mamori_evidence::pades;
+use mamori_pdf::{Field, FontFile, Letter, SigningRequest};
+use mamori_store::{RecordRow, SignedPdfRow, VersionRow};
+
+use super::from_evidence;
+use crate::error::{Result, ServiceError};
+use crate::ledger::audit::jst;
+use crate::{ErrorCode, Principal, Service, Target};
+
+/// Bytes kept in `/Contents` for the CMS: the signer's chain and a time-stamp token with its
+/// TSA's chain fit with room to spare.
+const CONTENTS_ROOM: usize = 24 * 1024;
+
+fn pdf_err(e: mamori_pdf::PdfError) -> ServiceError {
+    ServiceError::new(
+        ErrorCode::Evidence,
+        format!("署名付き PDF を作れません: {e}"),
+    )
+}
+
+impl Service {
+    /// The letter's text: whose record, who is responsible, what it says.
+    async fn letter(self: &Arc<Self>, rec: &RecordRow, v: &VersionRow) -> Result<Letter> {
+        let (rec_c, v_c) = (rec.clone(), v.clone());
+        let (kind, patient, author, author_role, enterer) = self
+            .store
+            .read(move |r| {
+                let name =
+                    |id: i64| -> std::result::Result<(String, String), mamori_store::StoreError> {
+                        let a = r.account(id)?;
+                        let role = match &a {
+                            Some(a) => r.role(&a.role)?.map(|x| x.name_ja).unwrap_or_default(),
+                            None => String::new(),
+                        };
+                        Ok((a.map(|a| a.display_name).unwrap_or_default(), role))
+                    };
+                let (author, role) = name(v_c.author_id)?;
+                let enterer = if v_c.enterer_id == v_c.author_id {
+                    None
+                } else {
+                    Some(name(v_c.enterer_id)?.0)
+                };
+                Ok((
+                    r.kind(&rec_c.kind)?
+                        .map_or_else(|| rec_c.kind.clone(), |k| k.name_ja),
+                    r.patient(&rec_c.patient_id)?,
+                    author,
+                    role,
+                    enterer,
+                ))
+            })
+            .await?;
+        let content = self.load_content(&v.content_sha256)?;
+        let patient = patient.ok_or_else(|| ServiceError::not_found("患者"))?;
+        let finalised = v.finalised_at.unwrap_or(v.created_at);
+        let mut heading = vec![
+            self.facility().to_owned(),
+            format!(
+                "患者: {}（{}） {}　生年月日 {}",
+                patient.name_kanji, patient.id, patient.name_kana, patient.birth_date
+            ),
+            format!(
+                "作成者（責任者）: {author}（{author_role}）　確定 {}",
+                jst(finalised)
+            ),
+        ];
+        if let Some(e) = enterer {
+            heading.push(format!("代行入力: {e}　入力 {}", jst(v.created_at)));
+        }
+        if let Some(r) = &v.reason {
+            heading.push(format!("修正の理由: {r}"));
+        }
+        let mut body = content.body.clone();
+        if !content.attachments.is_empty() {
+            body.push_str("\n\n添付:");
+            for a in &content.attachments {
+                body.push_str(&format!("\n・{}（SHA-256 {}）", a.name, a.sha256));
+            }
+        }
+        Ok(Letter {
+            title: format!("{kind} — {}", content.title),
+            heading,
+            body,
+            footer: format!(
+                "{}　記録 {} 第 {} 版　台帳 #{}",
+                self.facility(),
+                v.record_id,
+                v.version_no,
+                v.ledger_index
+            ),
+            created_unix: finalised / 1000,
+            author,
+            language: "ja".into(),
+        })
+    }
+
+    fn pdf_font(&self) -> Result<FontFile> {
+        let (path, index) = self.config.evidence.pdf_font_path().ok_or_else(|| {
+            ServiceError::new(
+                ErrorCode::Evidence,
+                "PDF に埋め込む日本語フォントが見つかりません（evidence.pdf_font を設定するか、apt-get install fonts-noto-cjk）",
+            )
+        })?;
+        let data = std::fs::read(&path).map_err(|e| {
+            ServiceError::new(
+                ErrorCode::Evidence,
+                format!("フォント {} を読めません: {e}", path.display()),
+            )
+        })?;
+        Ok(FontFile { data, index })
+    }
+
+    /// Makes, signs (B-T when a TSA answers, else B-B), checks and stores the PDF of a version
+    /// its author has just signed, with the key of their open window. Returns the level.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn sign_pdf(
+        self: &Arc<Self>,
+        p: &Principal,
+        rec: &RecordRow,
+        version: &VersionRow,
+        signer_serial: &str,
+        cert: &Cert,
+        chain: &[Cert],
+        key: Arc<dyn RawSigner + Send + Sync>,
+        now: Millis,
+    ) -> Result<&'static str> {
+        let letter = self.letter(rec, version).await?;
+        let font = self.pdf_font()?;
+        let (cert_c, chain_c, name) = (cert.clone(), chain.to_vec(), letter.author.clone());
+        let (placeholder, cms) = tokio::task::spawn_blocking(move || -> Result<_> {
+            let pdf = mamori_pdf::render(&letter, &font).map_err(pdf_err)?;
+            let placeholder = mamori_pdf::prepare_signature(
+                &pdf,
+                &SigningRequest {
+                    field: Field::Signature,
+                    signing_unix: Some(now / 1000),
+                    name: Some(name),
+                    reason: Some("作成者（責任者）としての電子署名".into()),
+                    location: None,
+                    room: CONTENTS_ROOM,
+                },
+            )
+            .map_err(pdf_err)?;
+            let cms = pades::sign(&placeholder.signed_bytes(), &cert_c, &chain_c, key.as_ref())
+                .map_err(from_evidence)?;
+            Ok((placeholder, cms))
+        })
+        .await
+        .map_err(ServiceError::internal)??;
+        let digest = cades::signature_value(&cms)
+            .map(|v| mamori_evidence::sha256(&v).to_vec())
+            .map_err(from_evidence)?;
+        let (cms, gen_time) = match self.time_stamp(digest).await {
+            Ok((token, info)) => (
+                cades::with_signature_timestamp(&cms, &token).map_err(from_evidence)?,
+                Some(info.gen_time),
+            ),
+            Err(_) => (cms, None),
+        };
+        let pdf = mamori_pdf::with_contents(placeholder, &cms).map_err(pdf_err)?;
+        let anchors = self.evidence_anchors()?;
+        let report = pades::verify(&pdf, &anchors.signers, &anchors.tsa).map_err(from_evidence)?;
+        let level: &'static str = if gen_time.is_some() {
+            "PAdES-B-T"
+        } else {
+            "PAdES-B-B"
+        };
+        debug_assert_eq!(report[0].level, level);
+        let (sha, held) = self.store.blobs().put_held(&pdf)?;
+        let row = SignedPdfRow {
+            record_id: version.record_id,
+            version_no: version.version_no,
+            pdf_sha256: sha.clone(),
+            level: level.to_owned(),
+            signer_serial: signer_serial.to_owned(),
+            signed_at: now,
+            timestamped_at: gen_time,
+        };
+        let mut t = Target {
+            record: Some(version.record_id),
+            version: Some(version.version_no),
+            patient: Some(rec.patient_id.clone()),
+            content_sha256: Some(version.content_sha256.clone()),
+            ..Default::default()
+        };
+        t.detail("pdf_sha256", sha.clone());
+        t.detail("pdf_size", pdf.len());
+        t.detail("level", level);
+        t.detail("signer_serial", signer_serial.to_owned());
+        let size = pdf.len() as u64;
+        let written = self
+            .write_audited(Some(p), actions::RECORD_PDF_SIGNED, t, move |_, tx, _| {
+                tx.insert_blob(&row.pdf_sha256, size, "application/pdf", now)?;
+                Ok(tx.insert_signed_pdf(&row)?)
+            })
+            .await;
+        drop(held);
+        self.discard_if_refused(&written, vec![sha]).await;
+        written?;
+        Ok(level)
+    }
+}
+
+/// A version's signed PDF, for download.
+#[derive(Debug, Clone)]
+pub struct SignedPdf {
+    pub bytes: Vec<u8>,
+    pub file_name: String,
+    pub level: String,
+}
+
+impl Service {
+    /// The signed PDF of one version, for whoever may print and export the record (and read
+    /// it); the download is a ledger entry like any export. The file is re-hashed on the way
+    /// out, so a changed file is an error, never a download.
+    pub async fn signed_pdf(
+        self: &Arc<Self>,
+        p: &Principal,
+        record_id: i64,
+        version_no: i64,
+    ) -> Result<SignedPdf> {
+        let pc = p.clone();
+        let row = self
+            .read_audited(p, actions::RECORD_EXPORT, move |_, r, t| {
+                // What was asked for is in the entry, a refusal included.
+                t.version = Some(version_no);
+                t.detail("format", "pdf");
+                let rec = Self::readable_for_export(r, &pc, record_id, t)?;
+                pc.require(mamori_domain::permission::Action::Read, Some(&rec.kind))?;
+                let row = r
+                    .signed_pdfs_of(record_id)?
+                    .into_iter()
+                    .find(|s| s.version_no == version_no)
+                    .ok_or_else(|| ServiceError::not_found("この版の署名付き PDF"))?;
+                t.detail("pdf_sha256", row.pdf_sha256.clone());
+                Ok(row)
+            })
+            .await?;
+        let bytes = self.store.blobs().get(&row.pdf_sha256)?;
+        if hex::encode(mamori_evidence::sha256(&bytes)) != row.pdf_sha256 {
+            return Err(ServiceError::new(
+                ErrorCode::Evidence,
+                "署名付き PDF のファイルが記録と一致しません（改ざんの疑い。mamori verify で確認してください）",
+            ));
+        }
+        Ok(SignedPdf {
+            bytes,
+            file_name: format!("record-{record_id}-v{version_no}.pdf"),
+            level: row.level,
+        })
+    }
+}
