@@ -74,6 +74,16 @@ pub enum ExportCmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// One finalised version's signed PDF (PAdES), checked before it is written.
+    Pdf {
+        id: i64,
+        #[arg(long)]
+        version: i64,
+        #[arg(long, env = "MAMORI_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn now_ms() -> i64 {
@@ -313,6 +323,12 @@ pub fn export(cmd: ExportCmd) -> ExitCode {
     let (data, out, scope) = match cmd {
         ExportCmd::Record { id, data, out } => (data, out, Scope::Record(id)),
         ExportCmd::Patient { id, data, out } => (data, out, Scope::Patient(id)),
+        ExportCmd::Pdf {
+            id,
+            version,
+            data,
+            out,
+        } => return export_pdf(id, version, &data, &out),
     };
     match export_recorded(&data, &out, &scope) {
         Ok((n, sha, recorded)) => {
@@ -392,19 +408,11 @@ fn export_recorded(
                 return Err(e);
             }
         };
-        let (sha, bytes) = match sha256_file(&tmp) {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                let _ = std::fs::remove_file(out);
-                return Err(e);
-            }
-        };
         let record = match scope {
             Scope::Record(id) => Some(*id),
             Scope::Patient(_) => None,
         };
-        let act = Act {
+        let (sha, recorded) = record_then_name(&journal, &tmp, out, |sha, bytes| Act {
             action: actions::RECORD_EXPORT,
             patient: patient.clone(),
             record,
@@ -414,22 +422,105 @@ fn export_recorded(
                 "bundle_sha256": sha,
                 "bytes": bytes,
             }),
-        };
-        let recorded = match journal.record(act) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                let _ = std::fs::remove_file(out);
-                return Err(format!(
-                    "台帳に記録できなかったため、書き出したものを消しました: {e}"
-                ));
-            }
-        };
-        std::fs::rename(&tmp, out).map_err(|e| format!("{} に置けません: {e}", out.display()))?;
+        })?;
         Ok((n, sha, recorded))
     })();
     journal.close();
     result
+}
+
+/// The finished file at `tmp` is hashed, recorded in the ledger (or the outbox) by `act`, and
+/// only then given its name `out`; anything that fails removes both.
+fn record_then_name(
+    journal: &Journal,
+    tmp: &Path,
+    out: &Path,
+    act: impl FnOnce(&str, u64) -> Act,
+) -> Result<(String, Recorded), String> {
+    let cleanup = || {
+        let _ = std::fs::remove_file(tmp);
+        let _ = std::fs::remove_file(out);
+    };
+    let (sha, bytes) = sha256_file(tmp).inspect_err(|_| cleanup())?;
+    let recorded = journal.record(act(&sha, bytes)).map_err(|e| {
+        cleanup();
+        format!("台帳に記録できなかったため、書き出したものを消しました: {e}")
+    })?;
+    std::fs::rename(tmp, out).map_err(|e| format!("{} に置けません: {e}", out.display()))?;
+    Ok((sha, recorded))
+}
+
+/// `mamori export pdf`: a version's signed PDF, checked (its hash against the row, every
+/// PAdES signature against the facility's anchors) before it is written, and recorded like
+/// any export.
+pub fn export_pdf(id: i64, version: i64, data: &Path, out: &Path) -> ExitCode {
+    let done = (|| -> Result<(String, String, Recorded), String> {
+        let journal = Journal::open(data).map_err(|e| {
+            format!("台帳に記録できないため書き出しません（記録してから書き出す決まりです）: {e}")
+        })?;
+        let result = (|| {
+            let (ro, blobs, anchors, _) = open(data).map_err(|e| e.to_string())?;
+            let r = ro.get();
+            let rec = r
+                .record(id)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("記録 {id} はありません"))?;
+            let row = r
+                .signed_pdf(id, version)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("記録 {id} 第 {version} 版の署名付き PDF はありません"))?;
+            let bytes = blobs.get(&row.pdf_sha256).map_err(|e| e.to_string())?;
+            if hex::encode(mamori_evidence::sha256(&bytes)) != row.pdf_sha256 {
+                return Err("署名付き PDF のファイルが記録と一致しません（改ざんの疑い）".into());
+            }
+            let reports = mamori_evidence::pades::verify(&bytes, &anchors.signers, &anchors.tsa)
+                .map_err(|e| format!("署名付き PDF の署名を検証できません: {}", e.message))?;
+            let level = reports
+                .iter()
+                .map(|x| x.level.clone())
+                .collect::<Vec<_>>()
+                .join(" + ");
+            reserve(out)?;
+            let tmp = partial_name(out);
+            let written = (|| -> Result<(), String> {
+                let mut f = create_private(&tmp)?;
+                std::io::Write::write_all(&mut f, &bytes).map_err(|e| e.to_string())?;
+                f.sync_all().map_err(|e| e.to_string())
+            })();
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                let _ = std::fs::remove_file(out);
+                return Err(e);
+            }
+            let (sha, recorded) = record_then_name(&journal, &tmp, out, |sha, size| Act {
+                action: actions::RECORD_EXPORT,
+                patient: Some(rec.patient_id.clone()),
+                record: Some(id),
+                detail: serde_json::json!({
+                    "format": "pdf",
+                    "version": version,
+                    "pdf_sha256": sha,
+                    "bytes": size,
+                }),
+            })?;
+            Ok((sha, level, recorded))
+        })();
+        journal.close();
+        result
+    })();
+    match done {
+        Ok((sha, level, recorded)) => {
+            if recorded == Recorded::Outbox {
+                eprintln!("（稼働中のサーバが台帳に記録します）");
+            }
+            println!(
+                "{} に記録 {id} 第 {version} 版の署名付き PDF（{level}）を書き出しました（SHA-256 {sha}）",
+                out.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
 }
 
 fn reserve(out: &Path) -> Result<(), String> {

@@ -25,6 +25,7 @@ fn signing_keys_live_in_the_instances_tokens_and_a_restored_backup_still_signs()
     assert!(tokens(&demo) >= 6, "{}", tokens(&demo));
     assert!(mamori_testkit::keys::assert_no_private_signing_key(&demo, &[]) > 20);
     assert!(!demo.join("keys/signers").exists());
+    export_a_signed_pdf(&demo, dir.path());
 
     // Backed up with the keys, restored elsewhere: the tokens come along, still sealed.
     let cfg = mamori_service::Config::load(&demo).unwrap();
@@ -100,4 +101,72 @@ fn signing_keys_live_in_the_instances_tokens_and_a_restored_backup_still_signs()
         conf.contains(restored.join("keys/tokens").to_str().unwrap()),
         "{conf}"
     );
+}
+
+/// `mamori export pdf` writes a signed 紹介状 or 同意書 of the demo that pyHanko accepts, records
+/// the export, and refuses a version without a PDF or an existing file.
+fn export_a_signed_pdf(demo: &Path, dir: &Path) {
+    let d = demo.to_str().unwrap();
+    let (id, version) = {
+        let ro = mamori_service::instance::read_only(demo).unwrap();
+        let r = ro.get();
+        (1..2000)
+            .find_map(|id| r.signed_pdfs_of(id).unwrap().into_iter().next())
+            .map(|p| (p.record_id, p.version_no))
+            .expect("the demo signs some referrals and consent forms as PDFs")
+    };
+    let out = dir.join("letter.pdf");
+    let (id_s, v_s) = (id.to_string(), version.to_string());
+    let args = |out: &Path| {
+        vec![
+            "export".to_owned(),
+            "pdf".into(),
+            id_s.clone(),
+            "--version".into(),
+            v_s.clone(),
+            "--data".into(),
+            d.into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ]
+    };
+    let run = |a: Vec<String>| mamori(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args(&out));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("PAdES-B-T"), "{}", text(&o));
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, mamori_service::access::ca::ca_pem(demo).unwrap()).unwrap();
+    let v = std::process::Command::new("pyhanko")
+        .args([
+            "sign",
+            "validate",
+            "--no-revocation-check",
+            "--trust-replace",
+            "--trust",
+        ])
+        .arg(&ca)
+        .arg(&out)
+        .output()
+        .expect("pyhanko");
+    let said = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        v.status.success() && said.contains(":INTACT:TRUSTED,TIMESTAMP_TOKEN<INTACT:TRUSTED>"),
+        "{said}"
+    );
+    // Again to the same name: refused, the file untouched.
+    let before = std::fs::read(&out).unwrap();
+    let o = run(args(&out));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+    // A version that has no PDF: refused, nothing written.
+    let none = dir.join("none.pdf");
+    let mut a = args(&none);
+    a[4] = "99".into();
+    let o = run(a);
+    assert!(
+        !o.status.success() && text(&o).contains("ありません"),
+        "{}",
+        text(&o)
+    );
+    assert!(!none.exists());
 }

@@ -454,6 +454,18 @@ impl Reader<'_> {
             .optional()?)
     }
 
+    /// One version's signed PDF.
+    pub fn signed_pdf(
+        &self,
+        record_id: i64,
+        version_no: i64,
+    ) -> Result<Option<SignedPdfRow>, StoreError> {
+        Ok(self
+            .signed_pdfs_of(record_id)?
+            .into_iter()
+            .find(|p| p.version_no == version_no))
+    }
+
     /// The signed PDFs of a record's versions.
     pub fn signed_pdfs_of(&self, record_id: i64) -> Result<Vec<SignedPdfRow>, StoreError> {
         let mut st = self.conn.prepare_cached(

@@ -190,6 +190,8 @@ pub const ROUTES: &[Route] = &[
         "添付ファイル"),
     route!(GET "/records/{id}/print" "printRecord" => print,
         "印刷・出力用の内容（出力として記録）"),
+    route!(GET "/records/{id}/versions/{version}/pdf" "recordPdf" => record_pdf,
+        "確定版の署名付き PDF（PAdES、作成者の電子署名とタイムスタンプ付き。紹介状・同意書・診断書など evidence.pdf_kinds の種別。出力として記録）"),
     route!(GET "/approvals" "pendingApprovals" => approvals,
         "自分の承認待ちの代行入力"),
     route!(GET "/audit/events" "auditEvents" => audit_events,

@@ -113,6 +113,8 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "importInvoiceRegistry" => vec!["accountant"],
         "bookkeepingDocument" => vec!["sysadmin", "auditor", "accountant"],
         "recordEvidence" => READERS.to_vec(),
+        // Those who may print and export 紹介状 (and read them).
+        "recordPdf" => vec!["doctor", "dentist", "clerk"],
         "exportRecordBundle"
         | "exportPatientBundle"
         | "exportRecordBundleEncrypted"
@@ -276,6 +278,48 @@ fn every_route_for_every_role() {
         Some(json!({ "title": "共有記録", "body": "訂正", "reason": "誤字", "keep_attachments": [att] })),
     );
     assert_eq!(r.status, 201, "{:?}", r.body);
+
+    // A referral its author signed in their window: it has a signed PDF (PAdES).
+    let pin = json!({ "pin": "matrix 医師 PIN 2468" });
+    let r = s.call(
+        "POST",
+        "/auth/signing-pin",
+        Some(&dr_tok),
+        Some(json!({ "pin": "matrix 医師 PIN 2468", "password": PW })),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.call("POST", "/auth/signing-window", Some(&dr_tok), Some(pin));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let referral = s
+        .call(
+            "POST",
+            "/records",
+            Some(&dr_tok),
+            Some(record_body("P1", "referral", "紹介状", None)),
+        )
+        .body["record_id"]
+        .as_i64()
+        .unwrap();
+    let r = s.call(
+        "POST",
+        &format!("/records/{referral}/finalize"),
+        Some(&dr_tok),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s.call(
+        "GET",
+        &format!("/records/{referral}/versions/1/pdf"),
+        Some(&dr_tok),
+        None,
+    );
+    assert_eq!(
+        r.status, 200,
+        "the author's referral has its PDF: {}",
+        r.body
+    );
+    let r = s.call("POST", "/auth/signing-window/close", Some(&dr_tok), None);
+    assert_eq!(r.status, 200, "{}", r.body);
 
     let finalised = |s: &TestServer, title: &str| -> i64 {
         let id = s
@@ -613,6 +657,15 @@ fn every_route_for_every_role() {
         check(
             "printRecord",
             s.call("GET", &format!("/records/{shared}/print"), t, None),
+        );
+        check(
+            "recordPdf",
+            s.call(
+                "GET",
+                &format!("/records/{referral}/versions/1/pdf"),
+                t,
+                None,
+            ),
         );
         check(
             "recordEvidence",

@@ -125,6 +125,9 @@ pub struct SignatureBrief {
     pub accredited_tsa: bool,
     /// The signer's qualification from their certificate (hcRole), e.g. `医師（HPKI）`.
     pub qualification: Option<String>,
+    /// The PAdES level of the version's signed PDF, when it has one
+    /// (`GET /records/{id}/versions/{n}/pdf`).
+    pub pdf: Option<String>,
 }
 
 /// What a stored `.p7s` says about its time-stamp: (has one, from the development TSA).
@@ -213,6 +216,7 @@ impl SignatureBrief {
             development_tsa: development,
             accredited_tsa: accredited,
             qualification,
+            pdf: None,
         }
     }
 }

@@ -200,9 +200,14 @@ impl Service {
             .map(|(i, v)| {
                 let signature = match with_content_of {
                     WhichContent::Summary => None,
-                    _ => r
-                        .signature(v.record_id, v.version_no)?
-                        .map(|s| self.signature_brief(&s)),
+                    _ => match r.signature(v.record_id, v.version_no)? {
+                        Some(s) => {
+                            let mut b = self.signature_brief(&s);
+                            b.pdf = r.signed_pdf(v.record_id, v.version_no)?.map(|p| p.level);
+                            Some(b)
+                        }
+                        None => None,
+                    },
                 };
                 let content = match with_content_of {
                     WhichContent::All => self.load_content(&v.content_sha256)?,

@@ -229,6 +229,32 @@ pub async fn attachment(
     Ok((headers, bytes).into_response())
 }
 
+pub async fn record_pdf(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path((id, version)): Path<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let pdf = svc.signed_pdf(&p, id, version).await?;
+    Ok(pdf_response(pdf))
+}
+
+/// A signed PDF as a download (never rendered inside the application's origin).
+pub(crate) fn pdf_response(pdf: mamori_service::evidence::SignedPdf) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pdf"),
+    );
+    let disposition = format!("attachment; filename=\"{}\"", pdf.file_name);
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&pdf.level) {
+        headers.insert("x-mamori-pades-level", v);
+    }
+    (headers, pdf.bytes).into_response()
+}
+
 pub async fn print(State(svc): Svc, Auth(p): Auth, Path(id): Path<i64>) -> ApiResult<PrintView> {
     Ok(Json(svc.print_record(&p, id).await?))
 }

@@ -647,6 +647,8 @@ pub struct SignatureCard {
     pub accredited: bool,
     /// The signer's qualification (hcRole) from the certificate, in words; empty if none.
     pub qualification: String,
+    /// The signed PDF's PAdES level, when the version has one.
+    pub pdf: Option<String>,
 }
 
 #[derive(Template)]
@@ -734,6 +736,7 @@ pub(crate) fn version_cards(
                 development: s.development_tsa,
                 accredited: s.accredited_tsa,
                 qualification: s.qualification.unwrap_or_default(),
+                pdf: s.pdf,
             }),
         })
         .collect()
