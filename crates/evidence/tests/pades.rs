@@ -44,11 +44,15 @@ fn stamp(tsa: &DevTsa, digest: &[u8; 32], at: UnixMs) -> Vec<u8> {
 
 /// A PAdES-B-T (or B-B without `tsa`) signature on the letter.
 fn signed(pki: &Pki, signer: &Holder, tsa: Option<&DevTsa>) -> Vec<u8> {
+    signed_at(pki, signer, tsa, NOW)
+}
+
+fn signed_at(pki: &Pki, signer: &Holder, tsa: Option<&DevTsa>, at: UnixMs) -> Vec<u8> {
     let p = mamori_pdf::prepare_signature(
         &letter_pdf(),
         &SigningRequest {
             field: Field::Signature,
-            signing_unix: Some(NOW / 1000),
+            signing_unix: Some(at / 1000),
             name: Some("田中 花子".into()),
             reason: Some("作成者として".into()),
             location: None,
@@ -65,7 +69,7 @@ fn signed(pki: &Pki, signer: &Holder, tsa: Option<&DevTsa>) -> Vec<u8> {
     )
     .unwrap();
     if let Some(tsa) = tsa {
-        let token = stamp(tsa, &sha256(&cades::signature_value(&cms).unwrap()), NOW);
+        let token = stamp(tsa, &sha256(&cades::signature_value(&cms).unwrap()), at);
         cms = cades::with_signature_timestamp(&cms, &token).unwrap();
     }
     mamori_pdf::with_contents(p, &cms).unwrap()
@@ -256,4 +260,98 @@ fn b_b_without_a_time_stamp_and_a_later_document_time_stamp() {
     let other = Pki::new("Other CA");
     let e = pades::verify(&pdf, std::slice::from_ref(&other.ca), anchors).unwrap_err();
     assert_ne!(e.code, "content_mismatch");
+}
+
+/// pyHanko's AdES validation at the machine's present: its past validation slides back from
+/// now, so the test's years happen before today.
+fn pyhanko_now(pdf: &Path, ca: &Path) -> (bool, String) {
+    run(
+        "pyhanko",
+        &[
+            OsStr::new("sign"),
+            OsStr::new("adesverify"),
+            OsStr::new("--trust"),
+            ca.as_os_str(),
+            OsStr::new("--trust-replace"),
+            OsStr::new("--pretty-print"),
+            pdf.as_os_str(),
+        ],
+    )
+}
+
+#[test]
+fn b_lta_renewed_before_the_tsa_expires_still_validates_years_later() {
+    let year = 365 * DAY;
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as UnixMs;
+    // Signed three years ago; the first TSA's certificate ran out two years ago, the signer's a
+    // year ago. Today the verifier fetches the CA's current CRL (served here on 127.0.0.1) for
+    // the newest time-stamp; everything older is proven by what the file itself carries.
+    let t0 = today - 3 * year;
+    let mut pki = Pki::valid_from("Test Clinic CA", t0 - year);
+    pki.crl_url = Some(serve_forever(pki.crl(today - 3_600_000)));
+    let signer = pki.signer_valid("田中 花子", t0 - DAY, t0 + 2 * year);
+    let h1 = pki.tsa("TSA 1", t0 - DAY, t0 + year);
+    let tsa1 = DevTsa::new(&h1.pkcs8, h1.cert.clone(), vec![pki.ca.clone()]).unwrap();
+    let h2 = pki.tsa("TSA 2", t0 + 300 * DAY, t0 + 10 * year);
+    let tsa2 = DevTsa::new(&h2.pkcs8, h2.cert.clone(), vec![pki.ca.clone()]).unwrap();
+    let anchors = std::slice::from_ref(&pki.ca);
+
+    // B-T, then B-LT (certificates and the CA's CRL in the DSS), then B-LTA.
+    let bt = signed_at(&pki, &signer, Some(&tsa1), t0);
+    let lt = mamori_pdf::append_dss(
+        &bt,
+        &mamori_pdf::Dss {
+            certs: vec![
+                signer.cert.der.clone(),
+                pki.ca.der.clone(),
+                h1.cert.der.clone(),
+            ],
+            crls: vec![pki.crl(t0 + 60_000)],
+            ocsps: vec![],
+        },
+    )
+    .unwrap();
+    let lta = with_doc_timestamp(&lt, &tsa1, t0 + 120_000);
+    // Renewed at day 300, before TSA 1's certificate expired: validation data for the first
+    // document time-stamp, then a new one by a TSA whose certificate lasts longer.
+    let lt2 = mamori_pdf::append_dss(
+        &lta,
+        &mamori_pdf::Dss {
+            certs: vec![h2.cert.der.clone()],
+            crls: vec![pki.crl(t0 + 300 * DAY)],
+            ocsps: vec![],
+        },
+    )
+    .unwrap();
+    let renewed = with_doc_timestamp(&lt2, &tsa2, t0 + 300 * DAY + 60_000);
+
+    let r = pades::verify(&renewed, anchors, anchors).unwrap();
+    let levels: Vec<&str> = r.iter().map(|x| x.level.as_str()).collect();
+    assert_eq!(levels, ["PAdES-B-T", "DocTimeStamp", "DocTimeStamp"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write(dir.path(), "ca.pem", pki.ca.to_pem().as_bytes());
+    let once = write(dir.path(), "lta.pdf", &lta);
+    let twice = write(dir.path(), "renewed.pdf", &renewed);
+    let (ok, out) = pyhanko_now(&twice, &ca);
+    assert!(
+        ok && out.contains("judged VALID") && out.contains("signature maintenance"),
+        "the renewed file validates today, after both certificates expired: {out}"
+    );
+    // Without the renewal, the first TSA's expiry leaves nothing to stand on.
+    let (ok, out) = pyhanko_now(&once, &ca);
+    assert!(!ok && out.contains("judged INVALID"), "not renewed: {out}");
+    let (ok, out) = run("qpdf", &[OsStr::new("--check"), twice.as_os_str()]);
+    assert!(ok, "qpdf: {out}");
+    // A changed byte in the first revision fails the renewed file here and in pyHanko.
+    let mut bad = renewed.clone();
+    let at = bad.windows(8).position(|w| w == b"(mamori)").unwrap();
+    bad[at + 6] = b'j';
+    assert!(pades::verify(&bad, anchors, anchors).is_err());
+    let bad_path = write(dir.path(), "bad.pdf", &bad);
+    let (ok, out) = pyhanko_now(&bad_path, &ca);
+    assert!(!ok && !out.contains("judged VALID"), "{out}");
 }

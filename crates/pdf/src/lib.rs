@@ -11,7 +11,8 @@ pub mod update;
 pub use inspect::{PdfSignature, SignatureKind, signatures};
 pub use render::{FontFile, Letter, render};
 pub use update::{
-    Field, Placeholder, SigningRequest, fill_contents, prepare_signature, with_contents,
+    Dss, Field, Placeholder, SigningRequest, append_dss, fill_contents, prepare_signature,
+    with_contents,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -115,7 +115,6 @@ fn resolve<'a>(doc: &'a Document, o: &'a Object) -> Result<&'a Object> {
 /// [`Placeholder::signed_bytes`] and finishes with [`with_contents`].
 pub fn prepare_signature(pdf: &[u8], req: &SigningRequest) -> Result<Placeholder> {
     let doc = load(pdf)?;
-    let prev = last_startxref(pdf)?;
     let root_id = doc
         .trailer
         .get(b"Root")
@@ -202,49 +201,15 @@ pub fn prepare_signature(pdf: &[u8], req: &SigningRequest) -> Result<Placeholder
     );
     field.set("P", Object::Reference(page_id));
 
+    let (sig_dict, at) = signature_dict(req);
     objects.push((root_id, serialize_dict(&catalog)));
     objects.push((page_id, serialize_dict(&page)));
     objects.push((form_id, serialize_dict(&form)));
     objects.push((field_id, serialize_dict(&field)));
-    objects.push((sig_id, Vec::new()));
-
-    let mut out = pdf.to_vec();
-    if !out.ends_with(b"\n") {
-        out.push(b'\n');
-    }
-    let mut offsets = Vec::new();
-    let mut contents_at = 0;
-    for (id, body) in &objects {
-        offsets.push((id.0, out.len()));
-        out.extend_from_slice(format!("{} {} obj\n", id.0, id.1).as_bytes());
-        if *id == sig_id {
-            let (dict, at) = signature_dict(req);
-            contents_at = out.len() + at;
-            out.extend_from_slice(&dict);
-        } else {
-            out.extend_from_slice(body);
-        }
-        out.extend_from_slice(b"\nendobj\n");
-    }
+    objects.push((sig_id, sig_dict));
     let new_size = next.max(sig_id.0 + 1);
-    let xref_at = out.len();
-    offsets.sort();
-    out.extend_from_slice(b"xref\n");
-    for (id, at) in &offsets {
-        out.extend_from_slice(format!("{id} 1\n{at:010} 00000 n\r\n").as_bytes());
-    }
-    let mut trailer = Dictionary::new();
-    trailer.set("Size", Object::Integer(i64::from(new_size)));
-    trailer.set("Root", Object::Reference(root_id));
-    trailer.set("Prev", Object::Integer(prev as i64));
-    for key in [b"Info".as_slice(), b"ID"] {
-        if let Ok(v) = doc.trailer.get(key) {
-            trailer.set(key, v.clone());
-        }
-    }
-    out.extend_from_slice(b"trailer\n");
-    out.extend_from_slice(&serialize_dict(&trailer));
-    out.extend_from_slice(format!("\nstartxref\n{xref_at}\n%%EOF\n").as_bytes());
+    let (mut out, bodies) = write_update(pdf, &doc, root_id, &objects, new_size)?;
+    let contents_at = bodies[4] + at;
 
     // The byte range is known now; it is written into the space kept for it, padded.
     let gap_end = contents_at + 2 * req.room + 2;
@@ -265,6 +230,134 @@ pub fn prepare_signature(pdf: &[u8], req: &SigningRequest) -> Result<Placeholder
         contents_at,
         room: req.room,
     })
+}
+
+/// Appends `objects` (id, serialised body) as one incremental update with its cross-reference
+/// section and trailer; returns the file and where each object's body starts.
+fn write_update(
+    pdf: &[u8],
+    doc: &Document,
+    root_id: ObjectId,
+    objects: &[(ObjectId, Vec<u8>)],
+    size: u32,
+) -> Result<(Vec<u8>, Vec<usize>)> {
+    let prev = last_startxref(pdf)?;
+    let mut out = pdf.to_vec();
+    if !out.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+    let mut offsets = Vec::new();
+    let mut bodies = Vec::new();
+    for (id, body) in objects {
+        offsets.push((id.0, out.len()));
+        out.extend_from_slice(format!("{} {} obj\n", id.0, id.1).as_bytes());
+        bodies.push(out.len());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref_at = out.len();
+    offsets.sort();
+    out.extend_from_slice(b"xref\n");
+    for (id, at) in &offsets {
+        out.extend_from_slice(format!("{id} 1\n{at:010} 00000 n\r\n").as_bytes());
+    }
+    let mut trailer = Dictionary::new();
+    trailer.set("Size", Object::Integer(i64::from(size)));
+    trailer.set("Root", Object::Reference(root_id));
+    trailer.set("Prev", Object::Integer(prev as i64));
+    for key in [b"Info".as_slice(), b"ID"] {
+        if let Ok(v) = doc.trailer.get(key) {
+            trailer.set(key, v.clone());
+        }
+    }
+    out.extend_from_slice(b"trailer\n");
+    out.extend_from_slice(&serialize_dict(&trailer));
+    out.extend_from_slice(format!("\nstartxref\n{xref_at}\n%%EOF\n").as_bytes());
+    Ok((out, bodies))
+}
+
+/// Validation data for the Document Security Store (PAdES B-LT): DER certificates, CRLs and
+/// OCSP responses.
+#[derive(Clone, Debug, Default)]
+pub struct Dss {
+    pub certs: Vec<Vec<u8>>,
+    pub crls: Vec<Vec<u8>>,
+    pub ocsps: Vec<Vec<u8>>,
+}
+
+/// Adds `dss` to the file's Document Security Store in an incremental update: values already
+/// there are kept and not repeated.
+pub fn append_dss(pdf: &[u8], dss: &Dss) -> Result<Vec<u8>> {
+    let doc = load(pdf)?;
+    let root_id = doc
+        .trailer
+        .get(b"Root")
+        .and_then(Object::as_reference)
+        .map_err(|_| malformed("文書カタログがありません"))?;
+    let mut catalog = doc
+        .get_dictionary(root_id)
+        .map_err(|_| malformed("文書カタログが読めません"))?
+        .clone();
+    let mut next = doc
+        .trailer
+        .get(b"Size")
+        .and_then(Object::as_i64)
+        .unwrap_or(0)
+        .max(i64::from(doc.max_id) + 1) as u32;
+    let mut store = match catalog.get(b"DSS") {
+        Ok(o) => match resolve(&doc, o)? {
+            Object::Dictionary(d) => d.clone(),
+            _ => return Err(malformed("/DSS が辞書ではありません")),
+        },
+        Err(_) => Dictionary::new(),
+    };
+    let mut objects = Vec::new();
+    for (key, values) in [
+        (b"Certs".as_slice(), &dss.certs),
+        (b"CRLs", &dss.crls),
+        (b"OCSPs", &dss.ocsps),
+    ] {
+        let mut refs = match store.get(key) {
+            Ok(o) => resolve(&doc, o)?
+                .as_array()
+                .map_err(|_| malformed("/DSS の値が配列ではありません"))?
+                .clone(),
+            Err(_) => Vec::new(),
+        };
+        let have: Vec<Vec<u8>> = refs
+            .iter()
+            .filter_map(|r| match resolve(&doc, r) {
+                Ok(Object::Stream(s)) => {
+                    Some(s.decompressed_content().unwrap_or(s.content.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        for v in values {
+            if have.contains(v) {
+                continue;
+            }
+            let id = (next, 0);
+            next += 1;
+            let mut body = format!("<</Length {}>>\nstream\n", v.len()).into_bytes();
+            body.extend_from_slice(v);
+            body.extend_from_slice(b"\nendstream");
+            objects.push((id, body));
+            refs.push(Object::Reference(id));
+        }
+        if !refs.is_empty() {
+            store.set(key, Object::Array(refs));
+        }
+    }
+    if objects.is_empty() {
+        return Ok(pdf.to_vec());
+    }
+    let dss_id = (next, 0);
+    next += 1;
+    objects.push((dss_id, serialize_dict(&store)));
+    catalog.set("DSS", Object::Reference(dss_id));
+    objects.push((root_id, serialize_dict(&catalog)));
+    Ok(write_update(pdf, &doc, root_id, &objects, next)?.0)
 }
 
 /// Space for `[0 a b c]` with three ten-digit numbers.

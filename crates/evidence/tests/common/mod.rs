@@ -19,6 +19,8 @@ fn odt(ms: UnixMs) -> time::OffsetDateTime {
 pub struct Pki {
     pub ca: Cert,
     issuer: Issuer<'static, KeyPair>,
+    /// Written as the CRL distribution point of the certificates issued from now on.
+    pub crl_url: Option<String>,
 }
 
 pub struct Holder {
@@ -28,17 +30,26 @@ pub struct Holder {
 
 impl Pki {
     pub fn new(name: &str) -> Self {
+        Self::valid_from(name, NOW - 365 * DAY)
+    }
+
+    /// A CA valid for thirty years from `from`.
+    pub fn valid_from(name: &str, from: UnixMs) -> Self {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.distinguished_name.push(DnType::CommonName, name);
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        p.not_before = odt(NOW - 365 * DAY);
-        p.not_after = odt(NOW + 30 * 365 * DAY);
+        p.not_before = odt(from);
+        p.not_after = odt(from + 30 * 365 * DAY);
         let cert = p.self_signed(&key).unwrap();
         let ca = Cert::from_der(cert.der()).unwrap();
         let issuer = Issuer::from_ca_cert_der(cert.der(), key).unwrap();
-        Self { ca, issuer }
+        Self {
+            ca,
+            issuer,
+            crl_url: None,
+        }
     }
 
     fn issue(&self, name: &str, from: UnixMs, to: UnixMs, tsa: bool) -> Holder {
@@ -63,6 +74,11 @@ impl Pki {
         p.not_before = odt(from);
         p.not_after = odt(to);
         p.use_authority_key_identifier_extension = true;
+        if let Some(url) = &self.crl_url {
+            p.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+                uris: vec![url.clone()],
+            }];
+        }
         let cert = p.signed_by(&key, &self.issuer).unwrap();
         Holder {
             cert: Cert::from_der(cert.der()).unwrap(),
@@ -74,8 +90,25 @@ impl Pki {
         self.issue(name, NOW - DAY, NOW + 2 * 365 * DAY, false)
     }
 
+    pub fn signer_valid(&self, name: &str, from: UnixMs, to: UnixMs) -> Holder {
+        self.issue(name, from, to, false)
+    }
+
     pub fn tsa(&self, name: &str, from: UnixMs, to: UnixMs) -> Holder {
         self.issue(name, from, to, true)
+    }
+
+    /// The CA's CRL (DER) issued at `at`, valid a week, revoking nothing.
+    pub fn crl(&self, at: UnixMs) -> Vec<u8> {
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: odt(at),
+            next_update: odt(at + 7 * DAY),
+            crl_number: rcgen::SerialNumber::from(at as u64),
+            issuing_distribution_point: None,
+            revoked_certs: vec![],
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params.signed_by(&self.issuer).unwrap().der().to_vec()
     }
 }
 
@@ -97,4 +130,29 @@ pub fn run(cmd: &str, args: &[&std::ffi::OsStr]) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// Serves `body` to every HTTP request on 127.0.0.1 (a CA's CRL as a verifier fetches it years
+/// later); returns the URL.
+pub fn serve_forever(body: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/ca.crl",
+        listener.local_addr().unwrap().port()
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&body);
+        }
+    });
+    url
 }
