@@ -172,6 +172,9 @@ pub mod actions {
     pub const RECORD_SIGNED: &str = "record.signed";
     /// The signed PDF (PAdES) of a finalised version was made and stored.
     pub const RECORD_PDF_SIGNED: &str = "record.pdf_signed";
+    /// A signed PDF gained its time-stamps, or fresh validation data and a new document
+    /// time-stamp before its newest TSA certificate expired (PAdES B-LTA).
+    pub const RECORD_PDF_RENEWED: &str = "record.pdf_renewed";
     pub const RECORD_SIGNING_REQUESTED: &str = "record.signing_requested";
     pub const RECORD_TIMESTAMPED: &str = "record.timestamped";
     pub const RECORD_TIMESTAMP_FAILED: &str = "record.timestamp_failed";

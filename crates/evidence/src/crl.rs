@@ -31,6 +31,14 @@ impl Crl {
         })
     }
 
+    /// The CRL as DER (for a PDF's Document Security Store).
+    pub fn to_der(&self) -> Result<Vec<u8>> {
+        use der::Encode;
+        self.list
+            .to_der()
+            .map_err(|e| EvidenceError::malformed("CRL", e))
+    }
+
     /// Every CRL in a file: DER, or PEM with one or more `X509 CRL` blocks.
     pub fn from_file_bytes(bytes: &[u8]) -> Result<Vec<Self>> {
         let Ok(text) = std::str::from_utf8(bytes) else {

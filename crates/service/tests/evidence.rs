@@ -187,8 +187,15 @@ async fn a_tsa_outage_leaves_the_signature_pending_until_the_retry_succeeds() {
         "{:?}",
         status.warnings
     );
+    // A referral's signed PDF is kept at B-B meanwhile.
+    let letter =
+        finalised_of_kind(&f.svc, &doctor, "referral", "TSA が止まっている間の紹介状").await;
+    assert_eq!(
+        f.svc.signed_pdf(&doctor, letter, 1).await.unwrap().level,
+        "PAdES-B-B"
+    );
     let rep = report(&f.data(), f.svc.config(), f.clock.now());
-    assert_eq!((rep.pending, rep.failed), (1, 0));
+    assert_eq!((rep.pending, rep.failed), (2, 0), "{rep:?}");
 
     // The TSA is back (here: the development TSA); the sweep retries once the back-off passed.
     let f = reopen(f, |c| {
@@ -200,9 +207,28 @@ async fn a_tsa_outage_leaves_the_signature_pending_until_the_retry_succeeds() {
     assert_eq!(early.timestamped, 0, "not before the back-off");
     f.clock.advance(2 * 60_000);
     let sweep = svc.evidence_sweep(false).await.unwrap();
-    assert_eq!(sweep.timestamped, 1);
+    assert_eq!(sweep.timestamped, 2);
+    // The PDF's signature gained its time-stamp in place, then validation data and a document
+    // time-stamp: no one signed anything again.
+    assert_eq!(early.pdfs_renewed + sweep.pdfs_renewed, 1, "{sweep:?}");
+    let doctor = f
+        .svc
+        .authenticate(&f.svc.login("dr_sato", PW, None).await.unwrap().token, None)
+        .await
+        .unwrap();
+    let pdf = svc.signed_pdf(&doctor, letter, 1).await.unwrap();
+    assert_eq!(pdf.level, "PAdES-B-LTA");
+    let anchors = Anchors::load(&f.data(), &svc.config().evidence).unwrap();
+    let levels: Vec<String> =
+        mamori_evidence::pades::verify(&pdf.bytes, &anchors.signers, &anchors.tsa)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.level)
+            .collect();
+    assert_eq!(levels, ["PAdES-B-T", "DocTimeStamp"]);
+    assert_eq!(f.events("record.pdf_renewed").len(), 1);
     let rep = report(&f.data(), svc.config(), f.clock.now());
-    assert_eq!((rep.ok, rep.pending), (1, 0), "{rep:?}");
+    assert_eq!((rep.ok, rep.pending), (2, 0), "{rep:?}");
 }
 
 #[tokio::test]
@@ -1215,7 +1241,7 @@ async fn a_finalised_referral_comes_as_a_pdf_its_author_signed_that_pyhanko_acce
     )
     .await;
     let pdf = f.svc.signed_pdf(&doctor, id, 1).await.unwrap();
-    assert_eq!(pdf.level, "PAdES-B-T");
+    assert_eq!(pdf.level, "PAdES-B-LTA");
     let made = f.events("record.pdf_signed");
     assert_eq!(made.len(), 1);
     assert_eq!(
@@ -1312,7 +1338,7 @@ async fn a_finalised_referral_comes_as_a_pdf_its_author_signed_that_pyhanko_acce
     };
     let cfg = f.svc.config().clone();
     let before = report(&f.data(), &cfg, f.clock.now());
-    assert_eq!(item(&before).pdf.as_deref(), Some("PAdES-B-T"));
+    assert_eq!(item(&before).pdf.as_deref(), Some("PAdES-B-LTA"));
     assert_eq!(item(&before).status, "ok");
 
     // A changed file is an error, never a download, and evidence verification names it.
@@ -1337,4 +1363,51 @@ async fn a_finalised_referral_comes_as_a_pdf_its_author_signed_that_pyhanko_acce
         "{:?}",
         item(&after).problems
     );
+}
+
+#[tokio::test]
+async fn a_signed_pdf_gets_a_new_document_time_stamp_before_its_tsa_certificate_expires() {
+    let f = fixture_with(|c| {
+        c.evidence.dev_tsa = true;
+        c.evidence.dev_tsa_days = 5 * 365;
+        c.evidence.renew_days = 365;
+    })
+    .await;
+    let (_, doctor) = patient_and_doctor(&f).await;
+    let id = finalised_of_kind(&f.svc, &doctor, "consent", "手術同意書").await;
+    let first = f.svc.signed_pdf(&doctor, id, 1).await.unwrap();
+    assert_eq!(first.level, "PAdES-B-LTA");
+
+    // Three years on, nothing to renew; four and a half, the TSA certificate expires within a
+    // year: fresh validation data and a new document time-stamp, appended.
+    f.clock.advance(3 * 365 * DAY);
+    assert_eq!(f.svc.evidence_sweep(false).await.unwrap().pdfs_renewed, 0);
+    f.clock.advance(545 * DAY);
+    assert_eq!(f.svc.evidence_sweep(false).await.unwrap().pdfs_renewed, 1);
+    assert_eq!(
+        f.svc.evidence_sweep(false).await.unwrap().pdfs_renewed,
+        0,
+        "once"
+    );
+    let renewed = f.svc.signed_pdf(&doctor, id, 1).await.unwrap();
+    assert!(
+        renewed.bytes.starts_with(&first.bytes),
+        "every earlier revision stays as it was"
+    );
+    let entry = f.events("record.pdf_renewed").pop().unwrap();
+    assert_eq!(
+        entry["detail"]["previous_sha256"],
+        hex::encode(mamori_evidence::sha256(&first.bytes))
+    );
+    assert_eq!(
+        entry["detail"]["pdf_sha256"],
+        hex::encode(mamori_evidence::sha256(&renewed.bytes))
+    );
+    // Seven years on, long after the first TSA certificate expired, it still verifies.
+    f.clock.advance(3 * 365 * DAY);
+    let anchors = Anchors::load(&f.data(), &f.svc.config().evidence).unwrap();
+    let r = mamori_evidence::pades::verify(&renewed.bytes, &anchors.signers, &anchors.tsa).unwrap();
+    assert_eq!(r.len(), 3);
+    let rep = report(&f.data(), f.svc.config(), f.clock.now());
+    assert!(rep.passed(), "{rep:?}");
 }

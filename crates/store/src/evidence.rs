@@ -31,6 +31,23 @@ pub struct SignedPdfRow {
     pub signer_serial: String,
     pub signed_at: Millis,
     pub timestamped_at: Option<Millis>,
+    /// B-LTA: expiry of the newest document time-stamp's TSA certificate.
+    pub tsa_not_after: Option<Millis>,
+}
+
+const PDF_COLUMNS: &str = "record_id, version_no, pdf_sha256, level, signer_serial, signed_at, timestamped_at, tsa_not_after";
+
+fn signed_pdf_from(r: &Row<'_>) -> Result<SignedPdfRow, crate::sql::Error> {
+    Ok(SignedPdfRow {
+        record_id: r.get(0)?,
+        version_no: r.get(1)?,
+        pdf_sha256: r.get(2)?,
+        level: r.get(3)?,
+        signer_serial: r.get(4)?,
+        signed_at: r.get(5)?,
+        timestamped_at: r.get(6)?,
+        tsa_not_after: r.get(7)?,
+    })
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -255,9 +272,10 @@ impl WriteTx<'_> {
     /// Records a version's signed PDF (its file already in blobs); false if it has one.
     pub fn insert_signed_pdf(&mut self, s: &SignedPdfRow) -> Result<bool, StoreError> {
         let n = self.conn.execute(
-            "INSERT INTO signed_pdfs (record_id, version_no, pdf_sha256, level, signer_serial,
-                signed_at, timestamped_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            &format!(
+                "INSERT INTO signed_pdfs ({PDF_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING"
+            ),
             params![
                 s.record_id,
                 s.version_no,
@@ -265,7 +283,31 @@ impl WriteTx<'_> {
                 s.level,
                 s.signer_serial,
                 s.signed_at,
-                s.timestamped_at
+                s.timestamped_at,
+                s.tsa_not_after
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// A signed PDF's newer file (a time-stamp added, or an LTA renewal); only while the row
+    /// still names `previous`, so two renewals never both apply. False if it moved on.
+    pub fn update_signed_pdf(
+        &mut self,
+        s: &SignedPdfRow,
+        previous: &str,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE signed_pdfs SET pdf_sha256 = ?3, level = ?4, timestamped_at = ?5, tsa_not_after = ?6
+             WHERE record_id = ?1 AND version_no = ?2 AND pdf_sha256 = ?7",
+            params![
+                s.record_id,
+                s.version_no,
+                s.pdf_sha256,
+                s.level,
+                s.timestamped_at,
+                s.tsa_not_after,
+                previous
             ],
         )?;
         Ok(n == 1)
@@ -468,22 +510,28 @@ impl Reader<'_> {
 
     /// The signed PDFs of a record's versions.
     pub fn signed_pdfs_of(&self, record_id: i64) -> Result<Vec<SignedPdfRow>, StoreError> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT record_id, version_no, pdf_sha256, level, signer_serial, signed_at, timestamped_at
-             FROM signed_pdfs WHERE record_id = ?1 ORDER BY version_no",
-        )?;
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {PDF_COLUMNS} FROM signed_pdfs WHERE record_id = ?1 ORDER BY version_no"
+        ))?;
         Ok(st
-            .query_map([record_id], |r| {
-                Ok(SignedPdfRow {
-                    record_id: r.get(0)?,
-                    version_no: r.get(1)?,
-                    pdf_sha256: r.get(2)?,
-                    level: r.get(3)?,
-                    signer_serial: r.get(4)?,
-                    signed_at: r.get(5)?,
-                    timestamped_at: r.get(6)?,
-                })
-            })?
+            .query_map([record_id], signed_pdf_from)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Signed PDFs that need the sweep: without their time-stamps yet (a TSA was down), or
+    /// whose newest document time-stamp's TSA certificate expires before `renew_before`.
+    pub fn signed_pdfs_due(
+        &self,
+        renew_before: Millis,
+        limit: i64,
+    ) -> Result<Vec<SignedPdfRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {PDF_COLUMNS} FROM signed_pdfs
+             WHERE tsa_not_after < ?1 OR level <> 'PAdES-B-LTA'
+             ORDER BY record_id, version_no LIMIT ?2"
+        ))?;
+        Ok(st
+            .query_map(params![renew_before, limit], signed_pdf_from)?
             .collect::<Result<_, _>>()?)
     }
 

@@ -601,9 +601,12 @@ CREATE TABLE signed_pdfs (
     signer_serial TEXT NOT NULL,
     signed_at INTEGER NOT NULL,
     timestamped_at INTEGER,
+    -- B-LTA: when the newest document time-stamp's TSA certificate expires (renewed before).
+    tsa_not_after INTEGER,
     PRIMARY KEY (record_id, version_no),
     FOREIGN KEY (record_id, version_no) REFERENCES versions(record_id, version_no)
 ) WITHOUT ROWID;
+CREATE INDEX signed_pdfs_renewal ON signed_pdfs(tsa_not_after);
 CREATE TRIGGER signed_pdfs_never_deleted BEFORE DELETE ON signed_pdfs
 BEGIN SELECT RAISE(ABORT, 'signed PDFs are never deleted'); END;
 CREATE TRIGGER signed_pdfs_signer_fixed BEFORE UPDATE OF signer_serial, signed_at ON signed_pdfs

@@ -253,6 +253,8 @@ pub struct SweepReport {
     pub timestamp_failures: usize,
     pub sealed: Option<SealReport>,
     pub renewed: Vec<RenewReport>,
+    /// Signed PDFs that gained time-stamps or an LTA renewal.
+    pub pdfs_renewed: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]

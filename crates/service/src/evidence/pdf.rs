@@ -11,8 +11,10 @@ use mamori_domain::Millis;
 use mamori_domain::audit::actions;
 use mamori_evidence::cades::{self, RawSigner};
 use mamori_evidence::cert::Cert;
+use mamori_evidence::crl::Crl;
 use mamori_evidence::pades;
-use mamori_pdf::{Field, FontFile, Letter, SigningRequest};
+use mamori_evidence::tsp::TokenInfo;
+use mamori_pdf::{Dss, Field, FontFile, Letter, SigningRequest};
 use mamori_store::{RecordRow, SignedPdfRow, VersionRow};
 
 use super::from_evidence;
@@ -125,6 +127,161 @@ impl Service {
 
     /// Makes, signs (B-T when a TSA answers, else B-B), checks and stores the PDF of a version
     /// its author has just signed, with the key of their open window. Returns the level.
+    /// Appends what a verifier needs years later (every certificate the file's signatures and
+    /// time-stamps rely on, the facility CA's fresh CRL and the outside CAs' CRLs the facility
+    /// keeps) to the Document Security Store, then a document time-stamp over all of it.
+    async fn extend_lta(self: &Arc<Self>, pdf: &[u8]) -> Result<(Vec<u8>, TokenInfo)> {
+        let anchors = self.evidence_anchors()?;
+        let mut certs: Vec<Vec<u8>> = Vec::new();
+        let mut add = |c: &Cert| {
+            if !certs.contains(&c.der) {
+                certs.push(c.der.clone());
+            }
+        };
+        for s in mamori_pdf::signatures(pdf).map_err(pdf_err)? {
+            for c in cades::certificates(&s.contents) {
+                add(&c);
+            }
+            if let Ok(Some(token)) = cades::signature_timestamp(&s.contents) {
+                for c in cades::certificates(&token) {
+                    add(&c);
+                }
+            }
+        }
+        for c in anchors.signers.iter().chain(anchors.tsa.iter()) {
+            add(c);
+        }
+        let mut crls = Vec::new();
+        if crate::access::ca::ca_pem(&self.data_dir).is_some() {
+            let pem = self.crl_pem(7).await?;
+            for c in Crl::from_file_bytes(pem.as_bytes()).map_err(from_evidence)? {
+                crls.push(c.to_der().map_err(from_evidence)?);
+            }
+        }
+        for c in &anchors.crls {
+            crls.push(c.to_der().map_err(from_evidence)?);
+        }
+        let with_dss = mamori_pdf::append_dss(
+            pdf,
+            &Dss {
+                certs,
+                crls,
+                ocsps: Vec::new(),
+            },
+        )
+        .map_err(pdf_err)?;
+        let placeholder = mamori_pdf::prepare_signature(
+            &with_dss,
+            &SigningRequest {
+                field: Field::DocTimeStamp,
+                signing_unix: None,
+                name: None,
+                reason: None,
+                location: None,
+                room: CONTENTS_ROOM,
+            },
+        )
+        .map_err(pdf_err)?;
+        let digest = mamori_evidence::sha256(&placeholder.signed_bytes()).to_vec();
+        let (token, info) = self.time_stamp(digest).await?;
+        let out = mamori_pdf::with_contents(placeholder, &token).map_err(pdf_err)?;
+        Ok((out, info))
+    }
+
+    /// The sweep's part for signed PDFs: a signature time-stamp a TSA outage left out is added
+    /// (in place: `/Contents` is outside every signed range), B-LTA is completed, and a file
+    /// whose newest document time-stamp's TSA certificate expires within `renew_days` gets
+    /// fresh validation data and a new document time-stamp. Each new file is a ledger entry.
+    pub(super) async fn renew_pdfs(self: &Arc<Self>) -> Result<usize> {
+        if !self.tsa_configured() {
+            return Ok(0);
+        }
+        let before = self.now() + self.config.evidence.renew_days as Millis * 86_400_000;
+        let due = self
+            .store
+            .read(move |r| r.signed_pdfs_due(before, 50))
+            .await?;
+        let mut n = 0;
+        for row in due {
+            match self.renew_pdf(row).await {
+                Ok(()) => n += 1,
+                Err(e) => tracing::warn!(error = %e.message, "signed PDF not renewed"),
+            }
+        }
+        Ok(n)
+    }
+
+    async fn renew_pdf(self: &Arc<Self>, row: SignedPdfRow) -> Result<()> {
+        let mut pdf = self.store.blobs().get(&row.pdf_sha256)?;
+        if hex::encode(mamori_evidence::sha256(&pdf)) != row.pdf_sha256 {
+            return Err(ServiceError::new(
+                ErrorCode::Evidence,
+                "署名付き PDF のファイルが記録と一致しないため更新しません",
+            ));
+        }
+        let mut next = row.clone();
+        if row.timestamped_at.is_none() {
+            let sig = mamori_pdf::signatures(&pdf)
+                .map_err(pdf_err)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| ServiceError::internal("signed PDF without a signature"))?;
+            let digest = cades::signature_value(&sig.contents)
+                .map(|v| mamori_evidence::sha256(&v).to_vec())
+                .map_err(from_evidence)?;
+            let (token, info) = self.time_stamp(digest).await?;
+            let cms =
+                cades::with_signature_timestamp(&sig.contents, &token).map_err(from_evidence)?;
+            mamori_pdf::fill_contents(&mut pdf, sig.contents_at, sig.room, &cms)
+                .map_err(pdf_err)?;
+            next.timestamped_at = Some(info.gen_time);
+            next.level = "PAdES-B-T".into();
+        }
+        let (pdf, info) = self.extend_lta(&pdf).await?;
+        next.level = "PAdES-B-LTA".into();
+        next.tsa_not_after = Some(info.tsa_not_after);
+        let anchors = self.evidence_anchors()?;
+        pades::verify(&pdf, &anchors.signers, &anchors.tsa).map_err(from_evidence)?;
+        let (sha, held) = self.store.blobs().put_held(&pdf)?;
+        next.pdf_sha256 = sha.clone();
+        let rec = self
+            .store
+            .read({
+                let id = row.record_id;
+                move |r| r.record(id)
+            })
+            .await?
+            .ok_or_else(|| ServiceError::not_found("記録"))?;
+        let mut t = Target {
+            record: Some(row.record_id),
+            version: Some(row.version_no),
+            patient: Some(rec.patient_id),
+            ..Default::default()
+        };
+        t.detail("previous_sha256", row.pdf_sha256.clone());
+        t.detail("pdf_sha256", sha.clone());
+        t.detail("pdf_size", pdf.len());
+        t.detail("level", next.level.clone());
+        t.detail("gen_time", info.gen_time);
+        t.detail("tsa_not_after", info.tsa_not_after);
+        let (size, now, previous) = (pdf.len() as u64, self.now(), row.pdf_sha256.clone());
+        let written = self
+            .write_audited(None, actions::RECORD_PDF_RENEWED, t, move |_, tx, _| {
+                tx.insert_blob(&next.pdf_sha256, size, "application/pdf", now)?;
+                if !tx.update_signed_pdf(&next, &previous)? {
+                    return Err(ServiceError::new(
+                        ErrorCode::Conflict,
+                        "署名付き PDF は別の処理で更新されました",
+                    ));
+                }
+                Ok(())
+            })
+            .await;
+        drop(held);
+        self.discard_if_refused(&written, vec![sha]).await;
+        written
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn sign_pdf(
         self: &Arc<Self>,
@@ -171,14 +328,16 @@ impl Service {
             Err(_) => (cms, None),
         };
         let pdf = mamori_pdf::with_contents(placeholder, &cms).map_err(pdf_err)?;
-        let anchors = self.evidence_anchors()?;
-        let report = pades::verify(&pdf, &anchors.signers, &anchors.tsa).map_err(from_evidence)?;
-        let level: &'static str = if gen_time.is_some() {
-            "PAdES-B-T"
-        } else {
-            "PAdES-B-B"
+        // Validation data and a document time-stamp at once (B-LTA), when a TSA answers.
+        let (pdf, level, tsa_not_after) = match gen_time {
+            Some(_) => match self.extend_lta(&pdf).await {
+                Ok((longer, info)) => (longer, "PAdES-B-LTA", Some(info.tsa_not_after)),
+                Err(_) => (pdf, "PAdES-B-T", None),
+            },
+            None => (pdf, "PAdES-B-B", None),
         };
-        debug_assert_eq!(report[0].level, level);
+        let anchors = self.evidence_anchors()?;
+        pades::verify(&pdf, &anchors.signers, &anchors.tsa).map_err(from_evidence)?;
         let (sha, held) = self.store.blobs().put_held(&pdf)?;
         let row = SignedPdfRow {
             record_id: version.record_id,
@@ -188,6 +347,7 @@ impl Service {
             signer_serial: signer_serial.to_owned(),
             signed_at: now,
             timestamped_at: gen_time,
+            tsa_not_after,
         };
         let mut t = Target {
             record: Some(version.record_id),

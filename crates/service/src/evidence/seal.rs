@@ -51,6 +51,7 @@ impl Service {
             rep.sealed = self.seal_evidence().await?;
         }
         rep.renewed = self.renew_evidence().await?;
+        rep.pdfs_renewed = self.renew_pdfs().await?;
         Ok(rep)
     }
 
