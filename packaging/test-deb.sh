@@ -17,6 +17,7 @@ info=$(dpkg-deb --info "$deb"); contents=$(dpkg-deb --contents "$deb")
 grep -q "Depends:.*adduser" <<<"$info" || fail "Depends lacks adduser"
 # Signing keys live in SoftHSM2 tokens (issue #24).
 grep -q "Depends:.*softhsm2" <<<"$info" || fail "Depends lacks softhsm2"
+grep -q "Depends:.*fonts-noto-cjk" <<<"$info" || fail "Depends lacks fonts-noto-cjk (the font signed PDFs embed)"
 grep -q "./lib/systemd/system/mamori.service" <<<"$contents" || fail "no unit"
 
 export DEBIAN_FRONTEND=noninteractive

@@ -164,6 +164,14 @@ fn print_report(rep: &EvidenceReport) {
         "\n確定版 {} 件: 正常 {} / タイムスタンプ待ち {} / 未署名 {} / 失敗 {}。証拠記録で保護されたチェックポイント {} 件。",
         rep.checked, rep.ok, rep.pending, rep.unsigned, rep.failed, rep.checkpoints_sealed
     );
+    let pdfs: Vec<&str> = rep.items.iter().filter_map(|i| i.pdf.as_deref()).collect();
+    if !pdfs.is_empty() {
+        let lta = pdfs.iter().filter(|l| **l == "PAdES-B-LTA").count();
+        println!(
+            "署名付き PDF {} 件を検証しました（うち PAdES-B-LTA {lta} 件）。",
+            pdfs.len()
+        );
+    }
     if rep.development_tsa {
         println!("注意: 開発用TSA のタイムスタンプがあります（法的効力なし）。");
     }

@@ -193,8 +193,13 @@ enum StoreCmd {
 /// Logs to standard error: readable lines by default, one JSON object per line with
 /// `MAMORI_LOG_FORMAT=json` (for journald forwarding or a log collector).
 fn init_tracing() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("MAMORI_LOG").unwrap_or_else(|_| "info".into());
+    init_tracing_at("info");
+}
+
+/// Logs to stderr from `default` up, unless `MAMORI_LOG` says otherwise.
+fn init_tracing_at(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MAMORI_LOG")
+        .unwrap_or_else(|_| default.into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -202,6 +207,24 @@ fn init_tracing() {
         logs.json().init();
     } else {
         logs.init();
+    }
+}
+
+fn migrate_store(data: &std::path::Path, to: &str, blobs: Option<&str>) -> ExitCode {
+    match mamori_service::instance::migrate_to_postgres(data, to, blobs) {
+        Ok(m) => {
+            println!(
+                "PostgreSQL に移しました: {} 表・{} 行（台帳 {} 件、root {}、SQLite 側と一致）",
+                m.copied.tables, m.copied.rows, m.ledger_size, m.ledger_root
+            );
+            println!(
+                "元の SQLite のファイルは {}/ に残してあります。mamori verify --data {} で確かめられます。",
+                mamori_service::instance::BEFORE_POSTGRES_DIR,
+                data.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }
 
@@ -392,21 +415,12 @@ fn main() -> ExitCode {
         } => backup::restore(&target, &snapshot, &to, &key),
         Cmd::Store {
             cmd: StoreCmd::Migrate { data, to, blobs },
-        } => match mamori_service::instance::migrate_to_postgres(&data, &to, blobs.as_deref()) {
-            Ok(m) => {
-                println!(
-                    "PostgreSQL に移しました: {} 表・{} 行（台帳 {} 件、root {}、SQLite 側と一致）",
-                    m.copied.tables, m.copied.rows, m.ledger_size, m.ledger_root
-                );
-                println!(
-                    "元の SQLite のファイルは {}/ に残してあります。mamori verify --data {} で確かめられます。",
-                    mamori_service::instance::BEFORE_POSTGRES_DIR,
-                    data.display()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(e),
-        },
+        } => {
+            // The operator moving the instance is the administrator: the detail of a failure
+            // belongs on their terminal.
+            init_tracing_at("warn");
+            migrate_store(&data, &to, blobs.as_deref())
+        }
         Cmd::Bench { which } => {
             // Quiet unless asked: the figures are the output (MAMORI_LOG=mamori_backup=debug
             // shows where a backup's time goes).

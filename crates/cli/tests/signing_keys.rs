@@ -107,6 +107,12 @@ fn signing_keys_live_in_the_instances_tokens_and_a_restored_backup_still_signs()
 /// the export, and refuses a version without a PDF or an existing file.
 fn export_a_signed_pdf(demo: &Path, dir: &Path) {
     let d = demo.to_str().unwrap();
+    let o = mamori(&["evidence", "verify", "--data", d]);
+    assert!(
+        o.status.success() && text(&o).contains("署名付き PDF") && text(&o).contains("PAdES-B-LTA"),
+        "{}",
+        text(&o)
+    );
     let (id, version) = {
         let ro = mamori_service::instance::read_only(demo).unwrap();
         let r = ro.get();
@@ -133,7 +139,11 @@ fn export_a_signed_pdf(demo: &Path, dir: &Path) {
     let run = |a: Vec<String>| mamori(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let o = run(args(&out));
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("PAdES-B-T"), "{}", text(&o));
+    assert!(
+        text(&o).contains("PAdES-B-T + DocTimeStamp"),
+        "{}",
+        text(&o)
+    );
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, mamori_service::access::ca::ca_pem(demo).unwrap()).unwrap();
     let v = std::process::Command::new("pyhanko")

@@ -1341,6 +1341,36 @@ async fn a_finalised_referral_comes_as_a_pdf_its_author_signed_that_pyhanko_acce
     assert_eq!(item(&before).pdf.as_deref(), Some("PAdES-B-LTA"));
     assert_eq!(item(&before).status, "ok");
 
+    // The export bundle carries the PDF, and its verify.sh checks the author's signature over
+    // the PDF's byte ranges with OpenSSL alone; a changed byte in the range fails it.
+    let bundle = f
+        .svc
+        .export_bundle(&doctor, mamori_service::records::export::Scope::Record(id))
+        .await
+        .unwrap();
+    let bdir = tempfile::tempdir().unwrap();
+    unzip(&bundle, bdir.path());
+    let x = bdir.path().join("x");
+    let base = format!("records/{id}/v1");
+    assert_eq!(
+        std::fs::read(x.join(format!("{base}/signed.pdf"))).unwrap(),
+        pdf.bytes
+    );
+    let (ok, out) = verify_sh(bdir.path());
+    assert!(
+        ok && out.contains("OK   records/1/v1: 署名付き PDF の電子署名 (PAdES)"),
+        "{out}"
+    );
+    let mut changed = pdf.bytes.clone();
+    let at = changed.windows(8).position(|w| w == b"(mamori)").unwrap();
+    changed[at + 6] = b'j';
+    std::fs::write(x.join(format!("{base}/signed.pdf")), &changed).unwrap();
+    let (ok, out) = verify_sh(bdir.path());
+    assert!(
+        !ok && out.contains("FAIL records/1/v1: 署名付き PDF"),
+        "{out}"
+    );
+
     // A changed file is an error, never a download, and evidence verification names it.
     let file = f
         .svc

@@ -113,7 +113,31 @@ fn has_primary_key(conn: &Connection, table: &str) -> Result<bool, StoreError> {
     )?)
 }
 
+/// `sql` without its `--` comments: SQLite keeps a table's comments in its catalogue, and an
+/// apostrophe in one would read as a string to the word replacements below.
+fn without_comments(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quoted = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            quoted = !quoted;
+        } else if !quoted && c == '-' && chars.peek() == Some(&'-') {
+            for rest in chars.by_ref() {
+                if rest == '\n' {
+                    out.push('\n');
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn translate_table(sql: &str, keyed: bool) -> String {
+    let sql = &without_comments(sql);
     // SQLite numbers every row of a table that is neither WITHOUT ROWID nor keyed by an
     // INTEGER PRIMARY KEY (which is then the rowid); queries order by it (insertion order) and
     // the state capture names key-less rows by it. PostgreSQL gets the same as a column.
@@ -262,6 +286,17 @@ END $f$;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_comment_with_an_apostrophe_does_not_hide_the_columns_after_it() {
+        let sql = "CREATE TABLE t (\n    a INTEGER NOT NULL,\n    -- the TSA's certificate\n    b INTEGER,\n    c TEXT DEFAULT 'x--y'\n)";
+        let out = super::translate_table(sql, true);
+        assert!(
+            out.contains("a BIGINT NOT NULL") && out.contains("b BIGINT"),
+            "{out}"
+        );
+        assert!(out.contains("'x--y'") && !out.contains("TSA's"), "{out}");
+    }
+
     use super::*;
 
     #[test]
