@@ -3,6 +3,7 @@
 // them; she closes it; the page in English; a clerk has neither the menu entry nor the page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { startDemo, shot } from '../lib/harness.js';
 
 let demo;
@@ -87,5 +88,22 @@ test('a clerk has no signing key, no menu entry and no page', async () => {
   const r = await page.goto(`${demo.base}/signing`);
   assert.equal(r.status(), 403);
   assert.match(await page.locator('main').innerText(), /確定する職種だけ/);
+  await context.close();
+});
+
+test('a referral letter comes as a PDF its author signed, from the record page', async () => {
+  const { context, page } = await demo.signIn('dr.tanaka');
+  await page.goto(`${demo.base}/patients/P01002`);
+  await page.getByRole('link', { name: /診療情報提供書/ }).first().click();
+  const link = page.getByRole('link', { name: 'PDF をダウンロード' });
+  await link.waitFor();
+  assert.match(await page.locator('main').innerText(), /署名付き PDF[\s\S]*PAdES-B-LTA/);
+  await shot(page, 'record-signed-pdf');
+  const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+  assert.match(download.suggestedFilename(), /^record-\d+-v\d+\.pdf$/);
+  const bytes = readFileSync(await download.path());
+  assert.equal(bytes.subarray(0, 5).toString(), '%PDF-');
+  assert.match(bytes.toString('latin1'), /\/SubFilter \/ETSI\.CAdES\.detached/);
+  assert.match(bytes.toString('latin1'), /\/Type \/DocTimeStamp/);
   await context.close();
 });

@@ -368,9 +368,9 @@ async fn two_nodes_share_turns_and_short_lived_values() {
     assert_eq!(b.reader().unwrap().get().ledger_size().unwrap(), 200);
 }
 
-/// A database an earlier release made (here: the schema before the transaction documents)
-/// is brought to this release's schema when this release opens it: the new tables with their
-/// guards and their state capture, in one transaction, recorded as an upgrade.
+/// A database an earlier release made (here: the schema before the signed PDFs) is brought to
+/// this release's schema when this release opens it: the new table with its guards and its
+/// state capture, in one transaction, recorded as an upgrade.
 #[test]
 fn an_earlier_releases_database_is_upgraded_in_place() {
     let cluster = Cluster::start();
@@ -380,7 +380,7 @@ fn an_earlier_releases_database_is_upgraded_in_place() {
     mamori_store::postgres::install_release_schema(&db, before).unwrap();
     assert_eq!(
         cluster
-            .psql("older", "SELECT to_regclass('tx_documents') IS NULL")
+            .psql("older", "SELECT to_regclass('signed_pdfs') IS NULL")
             .trim(),
         "t"
     );
@@ -389,11 +389,21 @@ fn an_earlier_releases_database_is_upgraded_in_place() {
     assert_eq!(store.upgraded_from(), Some(before));
     let triggers = cluster.psql(
         "older",
-        "SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'tx_versions'::regclass AND NOT tgisinternal",
+        "SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'signed_pdfs'::regclass AND NOT tgisinternal",
     );
     assert_eq!(
         triggers.trim(),
-        "state_del,state_ins,state_upd,tx_versions_immutable,tx_versions_never_deleted"
+        "signed_pdfs_never_deleted,signed_pdfs_signer_fixed,state_del,state_ins,state_upd"
+    );
+    // Its columns typed as SQLite's: times are bigint.
+    assert_eq!(
+        cluster
+            .psql(
+                "older",
+                "SELECT data_type FROM information_schema.columns WHERE table_name = 'signed_pdfs' AND column_name = 'tsa_not_after'",
+            )
+            .trim(),
+        "bigint"
     );
     assert_eq!(
         cluster
