@@ -1099,6 +1099,75 @@ async fn a_referral_is_signed_only_under_a_doctors_qualification_from_the_certif
         .clone()
         .unwrap();
     assert_eq!(sig.qualification.as_deref(), Some("医師（HPKI）"));
+    // Without the PDF's value the statement is signed and the answer says no PDF was made.
+    assert!(
+        done.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("pdf_signature_base64"),
+        "{done:?}"
+    );
+    assert_eq!(
+        f.svc
+            .signed_pdf(&doctor, id, 1)
+            .await
+            .unwrap_err()
+            .code
+            .as_str(),
+        "not_found"
+    );
+
+    // The card signs the PDF's signed attributes as well: the letter is signed by the HPKI
+    // key that never entered mamori. A value over anything else is refused, and no PDF kept.
+    let sign_both = |id: i64, spoil: bool| {
+        let (svc, doctor, dr_pem) = (f.svc.clone(), doctor.clone(), dr_pem.clone());
+        let key = rcgen::KeyPair::try_from(dr_key.serialize_der().as_slice()).unwrap();
+        async move {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let task = svc
+                .begin_external_signature(&doctor, id, 1, &dr_pem)
+                .await
+                .unwrap();
+            let tbs = b64.decode(&task.to_be_signed).unwrap();
+            let pdf_tbs = b64.decode(task.pdf_to_be_signed.unwrap()).unwrap();
+            let pdf_value = key.sign(if spoil { &tbs } else { &pdf_tbs }).unwrap();
+            svc.complete_external_signature_with_pdf(
+                &doctor,
+                id,
+                1,
+                &b64.encode(key.sign(&tbs).unwrap()),
+                Some(&b64.encode(pdf_value)),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let spoiled = finalised_of_kind(&f.svc, &doctor, "referral", "値を取り違えた紹介状").await;
+    let done = sign_both(spoiled, true).await;
+    assert!(done.signed, "the statement's own value was right");
+    assert!(
+        done.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("PDF の署名値を検証できません"),
+        "{done:?}"
+    );
+    assert!(f.svc.signed_pdf(&doctor, spoiled, 1).await.is_err());
+    let letter = finalised_of_kind(&f.svc, &doctor, "referral", "HPKI で署名した紹介状").await;
+    let done = sign_both(letter, false).await;
+    assert!(done.signed && done.message.is_none(), "{done:?}");
+    let pdf = f.svc.signed_pdf(&doctor, letter, 1).await.unwrap();
+    assert_eq!(pdf.level, "PAdES-B-LTA");
+    let anchors = Anchors::load(&f.data(), &f.svc.config().evidence).unwrap();
+    let r = mamori_evidence::pades::verify(&pdf.bytes, &anchors.signers, &anchors.tsa).unwrap();
+    assert!(
+        r[0].signature
+            .as_ref()
+            .unwrap()
+            .signer_subject
+            .contains("医師 テスト"),
+        "{r:?}"
+    );
 }
 
 /// An outside (HPKI) signer's certificate that its CA's CRL lists is refused from the

@@ -17,6 +17,10 @@ pub struct SigningTask {
     pub signing_time: Millis,
     /// The statement being signed (base64): the version's facts and content.
     pub statement: String,
+    /// For the kinds with a signed PDF (`evidence.pdf_kinds`): the PDF's signed attributes
+    /// (DER, base64) to sign the same way; its value goes back as `pdf_signature_base64`.
+    pub pdf_to_be_signed: Option<String>,
+    pub pdf_digest_sha256: Option<String>,
 }
 
 /// A signer certificate its CA's CRL lists as revoked.
@@ -88,8 +92,8 @@ impl Service {
         let b64 = base64::engine::general_purpose::STANDARD;
         self.external_signer_check(p, record_id, version_no, actions::RECORD_SIGNING_REQUESTED)
             .await?;
-        let (rec, stmt) = match self.unsigned_version(record_id, version_no).await? {
-            Some(u) => (u.rec.clone(), self.statement(&u)?),
+        let (rec, version, stmt) = match self.unsigned_version(record_id, version_no).await? {
+            Some(u) => (u.rec.clone(), u.version.clone(), self.statement(&u)?),
             None => {
                 return Err(ServiceError::new(
                     ErrorCode::Conflict,
@@ -142,6 +146,17 @@ impl Service {
                 .await;
         }
         let prepared = cades::prepare(&stmt, &signer, now).map_err(from_evidence)?;
+        // The document too, for the kinds that have one: its signed attributes over the byte
+        // range of the PDF as it will be (the same bytes are made again at step 2).
+        let pdf_prepared = if self.config.evidence.pdf_for(&rec.kind) {
+            let placeholder = self.pdf_placeholder(&rec, &version, now).await?;
+            Some(
+                mamori_evidence::pades::prepare(&placeholder.signed_bytes(), &signer)
+                    .map_err(from_evidence)?,
+            )
+        } else {
+            None
+        };
         let task = SigningTask {
             record_id,
             version_no,
@@ -149,6 +164,10 @@ impl Service {
             digest_sha256: hex::encode(mamori_evidence::sha256(&prepared.to_be_signed)),
             signing_time: now,
             statement: b64.encode(&stmt),
+            pdf_to_be_signed: pdf_prepared.as_ref().map(|p| b64.encode(&p.to_be_signed)),
+            pdf_digest_sha256: pdf_prepared
+                .as_ref()
+                .map(|p| hex::encode(mamori_evidence::sha256(&p.to_be_signed))),
         };
         let req = mamori_store::SigningRequest {
             record_id,
@@ -190,6 +209,22 @@ impl Service {
         version_no: i64,
         signature_b64: &str,
     ) -> Result<SignOutcome> {
+        self.complete_external_signature_with_pdf(p, record_id, version_no, signature_b64, None)
+            .await
+    }
+
+    /// Step 2 with the signature value over the PDF's signed attributes as well (for the kinds
+    /// with a signed PDF): the statement is signed first; the PDF, made again byte for byte,
+    /// gets its signature checked against the certificate, then its time-stamps and validation
+    /// data. A PDF value that does not verify leaves no PDF and says why.
+    pub async fn complete_external_signature_with_pdf(
+        self: &Arc<Self>,
+        p: &Principal,
+        record_id: i64,
+        version_no: i64,
+        signature_b64: &str,
+        pdf_signature_b64: Option<&str>,
+    ) -> Result<SignOutcome> {
         use base64::Engine;
         self.external_signer_check(p, record_id, version_no, actions::RECORD_SIGNED)
             .await?;
@@ -229,18 +264,74 @@ impl Service {
             cades::prepare(&req.statement, &signer, req.signing_time).map_err(from_evidence)?;
         let p7s = cades::assemble(prepared, algorithm, &signature, &chain)
             .map_err(|e| ServiceError::invalid("signature", e.message))?;
-        self.store_signature(
-            Some(p),
-            &rec,
-            &version,
-            req.statement,
-            p7s,
-            &signer.serial_hex(),
-            &signer,
-            req.signing_time,
-            true,
-        )
-        .await
+        // The PDF's value is decoded before anything is stored, so a malformed one refuses the
+        // whole call.
+        let pdf_signature = match pdf_signature_b64.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) => Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .map_err(|_| {
+                        ServiceError::invalid(
+                            "pdf_signature_base64",
+                            "PDF の署名値は base64 で指定してください",
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let mut outcome = self
+            .store_signature(
+                Some(p),
+                &rec,
+                &version,
+                req.statement,
+                p7s,
+                &signer.serial_hex(),
+                &signer,
+                req.signing_time,
+                true,
+            )
+            .await?;
+        if outcome.signed && self.config.evidence.pdf_for(&rec.kind) {
+            let made = match pdf_signature {
+                None => Err(ServiceError::invalid(
+                    "pdf_signature_base64",
+                    "PDF の署名値 (pdf_signature_base64) がないため、署名付き PDF は作られていません",
+                )),
+                Some(value) => {
+                    async {
+                        let placeholder = self
+                            .pdf_placeholder(&rec, &version, req.signing_time)
+                            .await?;
+                        let prepared =
+                            mamori_evidence::pades::prepare(&placeholder.signed_bytes(), &signer)
+                                .map_err(from_evidence)?;
+                        let cms =
+                            cades::assemble(prepared, algorithm, &value, &chain).map_err(|e| {
+                                ServiceError::invalid(
+                                    "pdf_signature_base64",
+                                    format!("PDF の署名値を検証できません: {}", e.message),
+                                )
+                            })?;
+                        self.finish_pdf(
+                            p,
+                            &rec,
+                            &version,
+                            placeholder,
+                            cms,
+                            &signer.serial_hex(),
+                            req.signing_time,
+                        )
+                        .await
+                    }
+                    .await
+                }
+            };
+            if let Err(e) = made {
+                outcome.message = Some(e.message);
+            }
+        }
+        Ok(outcome)
     }
 
     /// Imports a signing identity from PKCS#12 (e.g. an HPKI certificate with its key) for the

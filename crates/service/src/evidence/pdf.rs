@@ -14,7 +14,7 @@ use mamori_evidence::cert::Cert;
 use mamori_evidence::crl::Crl;
 use mamori_evidence::pades;
 use mamori_evidence::tsp::TokenInfo;
-use mamori_pdf::{Dss, Field, FontFile, Letter, SigningRequest};
+use mamori_pdf::{Dss, Field, FontFile, Letter, Placeholder, SigningRequest};
 use mamori_store::{RecordRow, SignedPdfRow, VersionRow};
 
 use super::from_evidence;
@@ -85,6 +85,10 @@ impl Service {
         if let Some(r) = &v.reason {
             heading.push(format!("修正の理由: {r}"));
         }
+        heading.push(
+            "この文書には作成者の電子署名とタイムスタンプがあります（PDF 閲覧ソフトの署名パネルで確認できます）"
+                .into(),
+        );
         let mut body = content.body.clone();
         if !content.attachments.is_empty() {
             body.push_str("\n\n添付:");
@@ -282,6 +286,37 @@ impl Service {
         written
     }
 
+    /// The version's PDF with an empty signature field whose `/M` is `signing_time`: the same
+    /// version and time give the same bytes, so the two calls of a signature made outside
+    /// mamori see the same document.
+    pub(super) async fn pdf_placeholder(
+        self: &Arc<Self>,
+        rec: &RecordRow,
+        version: &VersionRow,
+        signing_time: Millis,
+    ) -> Result<Placeholder> {
+        let letter = self.letter(rec, version).await?;
+        let font = self.pdf_font()?;
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let pdf = mamori_pdf::render(&letter, &font).map_err(pdf_err)?;
+            mamori_pdf::prepare_signature(
+                &pdf,
+                &SigningRequest {
+                    field: Field::Signature,
+                    signing_unix: Some(signing_time / 1000),
+                    name: Some(letter.author.clone()),
+                    reason: Some("作成者（責任者）としての電子署名".into()),
+                    location: None,
+                    room: CONTENTS_ROOM,
+                },
+            )
+            .map_err(pdf_err)
+        })
+        .await
+        .map_err(ServiceError::internal)?
+    }
+
+    /// Makes and signs the PDF with a key mamori holds (the author's open window).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn sign_pdf(
         self: &Arc<Self>,
@@ -294,29 +329,30 @@ impl Service {
         key: Arc<dyn RawSigner + Send + Sync>,
         now: Millis,
     ) -> Result<&'static str> {
-        let letter = self.letter(rec, version).await?;
-        let font = self.pdf_font()?;
-        let (cert_c, chain_c, name) = (cert.clone(), chain.to_vec(), letter.author.clone());
-        let (placeholder, cms) = tokio::task::spawn_blocking(move || -> Result<_> {
-            let pdf = mamori_pdf::render(&letter, &font).map_err(pdf_err)?;
-            let placeholder = mamori_pdf::prepare_signature(
-                &pdf,
-                &SigningRequest {
-                    field: Field::Signature,
-                    signing_unix: Some(now / 1000),
-                    name: Some(name),
-                    reason: Some("作成者（責任者）としての電子署名".into()),
-                    location: None,
-                    room: CONTENTS_ROOM,
-                },
-            )
-            .map_err(pdf_err)?;
-            let cms = pades::sign(&placeholder.signed_bytes(), &cert_c, &chain_c, key.as_ref())
-                .map_err(from_evidence)?;
-            Ok((placeholder, cms))
+        let placeholder = self.pdf_placeholder(rec, version, now).await?;
+        let (cert_c, chain_c, bytes) = (cert.clone(), chain.to_vec(), placeholder.signed_bytes());
+        let cms = tokio::task::spawn_blocking(move || {
+            pades::sign(&bytes, &cert_c, &chain_c, key.as_ref()).map_err(from_evidence)
         })
         .await
         .map_err(ServiceError::internal)??;
+        self.finish_pdf(p, rec, version, placeholder, cms, signer_serial, now)
+            .await
+    }
+
+    /// Time-stamps the signature (B-T), adds validation data and a document time-stamp
+    /// (B-LTA), verifies the file and stores it. Returns the level.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn finish_pdf(
+        self: &Arc<Self>,
+        p: &Principal,
+        rec: &RecordRow,
+        version: &VersionRow,
+        placeholder: Placeholder,
+        cms: Vec<u8>,
+        signer_serial: &str,
+        now: Millis,
+    ) -> Result<&'static str> {
         let digest = cades::signature_value(&cms)
             .map(|v| mamori_evidence::sha256(&v).to_vec())
             .map_err(from_evidence)?;

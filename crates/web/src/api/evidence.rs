@@ -64,6 +64,9 @@ pub struct SigningBody {
 pub struct SignatureBody {
     /// The signature over `to_be_signed`, base64 (DER ECDSA or RSA PKCS#1 v1.5, SHA-256).
     signature_base64: String,
+    /// The signature value over `pdf_to_be_signed`, for the kinds with a signed PDF.
+    #[serde(default)]
+    pdf_signature_base64: Option<String>,
 }
 
 pub async fn begin_external_signature(
@@ -85,8 +88,14 @@ pub async fn complete_external_signature(
     ApiJson(b): ApiJson<SignatureBody>,
 ) -> ApiResult<mamori_service::evidence::SignOutcome> {
     Ok(Json(
-        svc.complete_external_signature(&p, id, version, &b.signature_base64)
-            .await?,
+        svc.complete_external_signature_with_pdf(
+            &p,
+            id,
+            version,
+            &b.signature_base64,
+            b.pdf_signature_base64.as_deref(),
+        )
+        .await?,
     ))
 }
 
