@@ -39,6 +39,11 @@ pub const TARGETS: &[Target] = &[
         seeds: seeds::signer_crl,
     },
     Target {
+        name: "pades_pdf",
+        run: parsers::pades_pdf,
+        seeds: parsers::pades_seeds,
+    },
+    Target {
         name: "hc_role",
         run: parsers::hc_role,
         seeds: seeds::hc_role,

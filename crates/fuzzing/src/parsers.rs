@@ -340,3 +340,75 @@ pub fn forwarded_for(data: &[u8]) {
         );
     }
 }
+
+/// PDFs given to mamori's PAdES reader (a stored file changed on disk, an imported one): no
+/// panic; every signature found has a byte range inside the file whose gap is exactly its
+/// `/Contents`, and verification never accepts a file whose last revision nothing covers.
+pub fn pades_pdf(data: &[u8]) {
+    let p = pki();
+    if let Ok(sigs) = mamori_pdf::signatures(data) {
+        for s in &sigs {
+            let [a, b, c, d] = s.byte_range;
+            assert!(a == 0 && b < c && c + d <= data.len());
+            assert!(data[b] == b'<' && data[c - 1] == b'>');
+            assert!(s.contents.len() <= s.room);
+        }
+    }
+    if let Ok(reports) = mamori_evidence::pades::verify(
+        data,
+        std::slice::from_ref(&p.ca),
+        std::slice::from_ref(&p.ca),
+    ) {
+        assert!(reports.last().is_some_and(|r| r.covers_whole_file));
+    }
+}
+
+/// A one-page PDF written by hand, and the same signed by the fuzz signer (PAdES-B-B).
+pub fn pades_seeds() -> Vec<Vec<u8>> {
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    let mut offsets = Vec::new();
+    for body in [
+        "<</Type/Catalog/Pages 2 0 R>>",
+        "<</Type/Pages/Kids[3 0 R]/Count 1>>",
+        "<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>",
+    ] {
+        offsets.push(pdf.len());
+        let n = offsets.len();
+        pdf.extend_from_slice(format!("{n} 0 obj\n{body}\nendobj\n").as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(b"xref\n0 4\n0000000000 65535 f\r\n");
+    for o in &offsets {
+        pdf.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!("trailer\n<</Size 4/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
+    let p = pki();
+    let placeholder = mamori_pdf::prepare_signature(
+        &pdf,
+        &mamori_pdf::SigningRequest {
+            field: mamori_pdf::Field::Signature,
+            signing_unix: Some(crate::pki::NOW / 1000),
+            name: Some("fuzz".into()),
+            reason: None,
+            location: None,
+            room: 4096,
+        },
+    )
+    .expect("a placeholder");
+    let key = mamori_evidence::cades::EcdsaP256::from_pkcs8(&p.signer.pkcs8).expect("the key");
+    let cms = mamori_evidence::pades::sign(
+        &placeholder.signed_bytes(),
+        &p.signer.cert,
+        std::slice::from_ref(&p.ca),
+        &key,
+    )
+    .expect("a signature");
+    let signed = mamori_pdf::with_contents(placeholder, &cms).expect("signed");
+    assert!(
+        mamori_evidence::pades::verify(&signed, std::slice::from_ref(&p.ca), &[]).is_ok(),
+        "the seed verifies"
+    );
+    vec![pdf, signed]
+}

@@ -100,6 +100,7 @@ bounded! {
     jp_pint_invoice: 1000,
     hc_role: 2000,
     signer_crl: 500,
+    pades_pdf: 300,
     catalogue_toml: 300,
     multipart_form: 1000,
     api_json: 400,
