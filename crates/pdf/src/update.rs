@@ -29,6 +29,20 @@ pub struct SigningRequest {
     pub room: usize,
 }
 
+impl SigningRequest {
+    /// A document time-stamp (B-LTA) with `room` bytes for its token.
+    pub fn doc_timestamp(room: usize) -> Self {
+        Self {
+            field: Field::DocTimeStamp,
+            signing_unix: None,
+            name: None,
+            reason: None,
+            location: None,
+            room,
+        }
+    }
+}
+
 /// A file with its signature's `/Contents` still zeros.
 #[derive(Clone, Debug)]
 pub struct Placeholder {
@@ -107,6 +121,29 @@ fn last_startxref(pdf: &[u8]) -> Result<usize> {
         .map_err(|_| malformed("startxref の値が読めません"))
 }
 
+/// The document catalog's id and a copy of it to change.
+fn catalog(doc: &Document) -> Result<(ObjectId, Dictionary)> {
+    let root_id = doc
+        .trailer
+        .get(b"Root")
+        .and_then(Object::as_reference)
+        .map_err(|_| malformed("文書カタログがありません"))?;
+    let catalog = doc
+        .get_dictionary(root_id)
+        .map_err(|_| malformed("文書カタログが読めません"))?
+        .clone();
+    Ok((root_id, catalog))
+}
+
+/// The first object number no revision uses.
+fn next_free_id(doc: &Document) -> u32 {
+    doc.trailer
+        .get(b"Size")
+        .and_then(Object::as_i64)
+        .unwrap_or(0)
+        .max(i64::from(doc.max_id) + 1) as u32
+}
+
 fn resolve<'a>(doc: &'a Document, o: &'a Object) -> Result<&'a Object> {
     doc.dereference(o).map(|(_, o)| o).map_err(malformed)
 }
@@ -115,15 +152,7 @@ fn resolve<'a>(doc: &'a Document, o: &'a Object) -> Result<&'a Object> {
 /// [`Placeholder::signed_bytes`] and finishes with [`with_contents`].
 pub fn prepare_signature(pdf: &[u8], req: &SigningRequest) -> Result<Placeholder> {
     let doc = load(pdf)?;
-    let root_id = doc
-        .trailer
-        .get(b"Root")
-        .and_then(Object::as_reference)
-        .map_err(|_| malformed("文書カタログがありません"))?;
-    let mut catalog = doc
-        .get_dictionary(root_id)
-        .map_err(|_| malformed("文書カタログが読めません"))?
-        .clone();
+    let (root_id, mut catalog) = catalog(&doc)?;
     let (&_, &page_id) = doc
         .get_pages()
         .iter()
@@ -131,12 +160,7 @@ pub fn prepare_signature(pdf: &[u8], req: &SigningRequest) -> Result<Placeholder
         .ok_or_else(|| malformed("ページがありません"))?;
     let mut page = doc.get_dictionary(page_id).map_err(malformed)?.clone();
 
-    let size = doc
-        .trailer
-        .get(b"Size")
-        .and_then(Object::as_i64)
-        .unwrap_or(0)
-        .max(i64::from(doc.max_id) + 1) as u32;
+    let size = next_free_id(&doc);
     let field_id: ObjectId = (size, 0);
     let sig_id: ObjectId = (size + 1, 0);
     let mut next = size + 2;
@@ -289,21 +313,8 @@ pub struct Dss {
 /// there are kept and not repeated.
 pub fn append_dss(pdf: &[u8], dss: &Dss) -> Result<Vec<u8>> {
     let doc = load(pdf)?;
-    let root_id = doc
-        .trailer
-        .get(b"Root")
-        .and_then(Object::as_reference)
-        .map_err(|_| malformed("文書カタログがありません"))?;
-    let mut catalog = doc
-        .get_dictionary(root_id)
-        .map_err(|_| malformed("文書カタログが読めません"))?
-        .clone();
-    let mut next = doc
-        .trailer
-        .get(b"Size")
-        .and_then(Object::as_i64)
-        .unwrap_or(0)
-        .max(i64::from(doc.max_id) + 1) as u32;
+    let (root_id, mut catalog) = catalog(&doc)?;
+    let mut next = next_free_id(&doc);
     let mut store = match catalog.get(b"DSS") {
         Ok(o) => match resolve(&doc, o)? {
             Object::Dictionary(d) => d.clone(),

@@ -174,18 +174,9 @@ impl Service {
             },
         )
         .map_err(pdf_err)?;
-        let placeholder = mamori_pdf::prepare_signature(
-            &with_dss,
-            &SigningRequest {
-                field: Field::DocTimeStamp,
-                signing_unix: None,
-                name: None,
-                reason: None,
-                location: None,
-                room: CONTENTS_ROOM,
-            },
-        )
-        .map_err(pdf_err)?;
+        let placeholder =
+            mamori_pdf::prepare_signature(&with_dss, &SigningRequest::doc_timestamp(CONTENTS_ROOM))
+                .map_err(pdf_err)?;
         let digest = mamori_evidence::sha256(&placeholder.signed_bytes()).to_vec();
         let (token, info) = self.time_stamp(digest).await?;
         let out = mamori_pdf::with_contents(placeholder, &token).map_err(pdf_err)?;
