@@ -134,8 +134,8 @@ fn openssl_cms(dir: &Path, pdf: &[u8], ca: &Path) -> (bool, String) {
     )
 }
 
-#[test]
-fn a_b_t_signed_letter_verifies_here_and_in_pyhanko_pdfsig_qpdf_and_openssl() {
+/// A clinic CA with one signer and a development TSA valid five years from `NOW`.
+fn clinic() -> (Pki, Holder, DevTsa) {
     let pki = Pki::new("Test Clinic CA");
     let signer = pki.signer("田中 花子");
     let h = pki.tsa(
@@ -144,6 +144,12 @@ fn a_b_t_signed_letter_verifies_here_and_in_pyhanko_pdfsig_qpdf_and_openssl() {
         NOW + 5 * 365 * DAY,
     );
     let tsa = DevTsa::new(&h.pkcs8, h.cert, vec![pki.ca.clone()]).unwrap();
+    (pki, signer, tsa)
+}
+
+#[test]
+fn a_b_t_signed_letter_verifies_here_and_in_pyhanko_pdfsig_qpdf_and_openssl() {
+    let (pki, signer, tsa) = clinic();
     let pdf = signed(&pki, &signer, Some(&tsa));
     let anchors = std::slice::from_ref(&pki.ca);
 
@@ -201,14 +207,7 @@ fn a_b_t_signed_letter_verifies_here_and_in_pyhanko_pdfsig_qpdf_and_openssl() {
 
 #[test]
 fn b_b_without_a_time_stamp_and_a_later_document_time_stamp() {
-    let pki = Pki::new("Test Clinic CA");
-    let signer = pki.signer("田中 花子");
-    let h = pki.tsa(
-        "mamori 開発用TSA（法的効力なし）",
-        NOW - DAY,
-        NOW + 5 * 365 * DAY,
-    );
-    let tsa = DevTsa::new(&h.pkcs8, h.cert, vec![pki.ca.clone()]).unwrap();
+    let (pki, signer, tsa) = clinic();
     let anchors = std::slice::from_ref(&pki.ca);
     let pdf = signed(&pki, &signer, None);
     let r = pades::verify(&pdf, anchors, anchors).unwrap();

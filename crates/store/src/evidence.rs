@@ -503,9 +503,12 @@ impl Reader<'_> {
         version_no: i64,
     ) -> Result<Option<SignedPdfRow>, StoreError> {
         Ok(self
-            .signed_pdfs_of(record_id)?
-            .into_iter()
-            .find(|p| p.version_no == version_no))
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {PDF_COLUMNS} FROM signed_pdfs WHERE record_id = ?1 AND version_no = ?2"
+            ))?
+            .query_row([record_id, version_no], signed_pdf_from)
+            .optional()?)
     }
 
     /// The signed PDFs of a record's versions.

@@ -428,9 +428,7 @@ impl Service {
                 let rec = Self::readable_for_export(r, &pc, record_id, t)?;
                 pc.require(mamori_domain::permission::Action::Read, Some(&rec.kind))?;
                 let row = r
-                    .signed_pdfs_of(record_id)?
-                    .into_iter()
-                    .find(|s| s.version_no == version_no)
+                    .signed_pdf(record_id, version_no)?
                     .ok_or_else(|| ServiceError::not_found("この版の署名付き PDF"))?;
                 t.detail("pdf_sha256", row.pdf_sha256.clone());
                 Ok(row)

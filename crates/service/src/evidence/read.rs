@@ -435,11 +435,7 @@ fn check_pdf(
     v: &VersionRow,
     sig: &SignatureRow,
 ) -> Result<Option<String>> {
-    let Some(row) = r
-        .signed_pdfs_of(v.record_id)?
-        .into_iter()
-        .find(|p| p.version_no == v.version_no)
-    else {
+    let Some(row) = r.signed_pdf(v.record_id, v.version_no)? else {
         return Ok(None);
     };
     let fail = |m: String| ServiceError::new(ErrorCode::Evidence, format!("署名付き PDF: {m}"));
