@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDemo, shot, PW } from '../lib/harness.js';
+import { startDemo, shot, PW, onePagePdf } from '../lib/harness.js';
 
 let demo;
 let base;
@@ -95,6 +95,32 @@ test('a finalised record is signed and time-stamped; its evidence verifies and d
   const opened = spawnSync(seven, ['x', '-y', `-p${password}`, `-o${out}`, await sealed.path()]);
   assert.equal(opened.status, 0, String(opened.stdout));
   assert.ok(readFileSync(join(out, 'mamori-bundle.zip')).subarray(0, 2).equals(Buffer.from('PK')));
+
+  // An uploaded report she signs herself: a broken file is refused in Japanese, a real PDF is
+  // signed in her open window and its signed copy downloads.
+  await page.goto(`${base}/patients/P01005/records/new`);
+  await page.getByLabel('表題').fill('院外の検査報告');
+  await page.getByLabel('本文').fill('外部検査機関の報告書を添付。');
+  await page.setInputFiles('#attachment', [
+    { name: '壊れた.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n% broken\n') },
+    { name: '報告書.pdf', mimeType: 'application/pdf', buffer: onePagePdf('Outside lab report') },
+  ]);
+  await page.getByRole('button', { name: '確定', exact: true }).click();
+  const item = (name) => page.locator('article.version').first().locator('li', { hasText: name });
+  await item('壊れた.pdf').getByRole('button', { name: 'この PDF に電子署名する（署名ウィンドウで）' }).click();
+  assert.match(await page.getByRole('alert').first().innerText(), /PDF として読めないため署名できません/);
+  await item('報告書.pdf').getByRole('button', { name: 'この PDF に電子署名する（署名ウィンドウで）' }).click();
+  const signed = item('報告書.pdf');
+  assert.match(await signed.innerText(), /PAdES-B-LTA/);
+  assert.equal(await signed.getByRole('button').count(), 0, 'signed once, no button any more');
+  await shot(page, '25-attachment-signed');
+  const [copy] = await Promise.all([
+    page.waitForEvent('download'),
+    signed.getByRole('link', { name: '作成者の署名付き PDF をダウンロード' }).click(),
+  ]);
+  assert.match(copy.suggestedFilename(), /-signed\.pdf$/);
+  const bytes = readFileSync(await copy.path());
+  assert.ok(bytes.subarray(0, onePagePdf('Outside lab report').length).equals(onePagePdf('Outside lab report')));
   await context.close();
 });
 

@@ -79,6 +79,9 @@ pub enum ExportCmd {
         id: i64,
         #[arg(long)]
         version: i64,
+        /// The SHA-256 of an uploaded PDF attachment the author signed (default: the letter).
+        #[arg(long)]
+        attachment: Option<String>,
         #[arg(long, env = "MAMORI_DATA")]
         data: PathBuf,
         #[arg(long)]
@@ -164,7 +167,16 @@ fn print_report(rep: &EvidenceReport) {
         "\n確定版 {} 件: 正常 {} / タイムスタンプ待ち {} / 未署名 {} / 失敗 {}。証拠記録で保護されたチェックポイント {} 件。",
         rep.checked, rep.ok, rep.pending, rep.unsigned, rep.failed, rep.checkpoints_sealed
     );
-    let pdfs: Vec<&str> = rep.items.iter().filter_map(|i| i.pdf.as_deref()).collect();
+    let pdfs: Vec<&str> = rep
+        .items
+        .iter()
+        .flat_map(|i| {
+            i.pdf
+                .as_deref()
+                .into_iter()
+                .chain(i.signed_attachments.iter().map(|a| a.level.as_str()))
+        })
+        .collect();
     if !pdfs.is_empty() {
         let lta = pdfs.iter().filter(|l| **l == "PAdES-B-LTA").count();
         println!(
@@ -334,9 +346,10 @@ pub fn export(cmd: ExportCmd) -> ExitCode {
         ExportCmd::Pdf {
             id,
             version,
+            attachment,
             data,
             out,
-        } => return export_pdf(id, version, &data, &out),
+        } => return export_pdf(id, version, attachment.as_deref(), &data, &out),
     };
     match export_recorded(&data, &out, &scope) {
         Ok((n, sha, recorded)) => {
@@ -461,7 +474,16 @@ fn record_then_name(
 /// `mamori export pdf`: a version's signed PDF, checked (its hash against the row, every
 /// PAdES signature against the facility's anchors) before it is written, and recorded like
 /// any export.
-pub fn export_pdf(id: i64, version: i64, data: &Path, out: &Path) -> ExitCode {
+pub fn export_pdf(
+    id: i64,
+    version: i64,
+    attachment: Option<&str>,
+    data: &Path,
+    out: &Path,
+) -> ExitCode {
+    let source = attachment
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| mamori_store::SIGNED_PDF_LETTER.to_owned());
     let done = (|| -> Result<(String, String, Recorded), String> {
         let journal = Journal::open(data).map_err(|e| {
             format!("台帳に記録できないため書き出しません（記録してから書き出す決まりです）: {e}")
@@ -474,14 +496,18 @@ pub fn export_pdf(id: i64, version: i64, data: &Path, out: &Path) -> ExitCode {
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("記録 {id} はありません"))?;
             let row = r
-                .signed_pdf(id, version)
+                .signed_pdf(id, version, &source)
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("記録 {id} 第 {version} 版の署名付き PDF はありません"))?;
             let bytes = blobs.get(&row.pdf_sha256).map_err(|e| e.to_string())?;
             if hex::encode(mamori_evidence::sha256(&bytes)) != row.pdf_sha256 {
                 return Err("署名付き PDF のファイルが記録と一致しません（改ざんの疑い）".into());
             }
-            let reports = mamori_evidence::pades::verify(&bytes, &anchors.signers, &anchors.tsa)
+            let mut signers = anchors.signers.clone();
+            if row.attachment().is_some() {
+                signers.extend(anchors.jpki.iter().cloned());
+            }
+            let reports = mamori_evidence::pades::verify(&bytes, &signers, &anchors.tsa)
                 .map_err(|e| format!("署名付き PDF の署名を検証できません: {}", e.message))?;
             let level = reports
                 .iter()
@@ -507,6 +533,7 @@ pub fn export_pdf(id: i64, version: i64, data: &Path, out: &Path) -> ExitCode {
                 detail: serde_json::json!({
                     "format": "pdf",
                     "version": version,
+                    "attachment_sha256": row.attachment(),
                     "pdf_sha256": sha,
                     "bytes": size,
                 }),

@@ -95,6 +95,9 @@ pub struct SignatureInfo {
     /// The time the certificate chain was checked at: the time-stamp's, else the claimed one.
     pub validated_at: UnixMs,
     pub level: &'static str,
+    /// The holder, when the signer's certificate is a マイナンバーカード signing certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jpki: Option<crate::jpki::JpkiHolder>,
 }
 
 /// Verifies a detached `.p7s` over `content`: digest, signature, ESS certificate binding,
@@ -176,6 +179,7 @@ pub(crate) fn verify_over(
         } else {
             levels[1]
         },
+        jpki: crate::jpki::holder(&signer),
         timestamp,
         validated_at,
     })

@@ -356,8 +356,13 @@ pub fn chain_to_anchor(
         .map(|c| CertificateDer::from(c.der.as_slice()))
         .collect();
     let leaf_der = CertificateDer::from(leaf.der.as_slice());
-    let ee =
-        webpki::EndEntityCert::try_from(&leaf_der).map_err(|e| path_error(leaf, &at_text, &e))?;
+    let ee = match webpki::EndEntityCert::try_from(&leaf_der) {
+        Ok(ee) => ee,
+        Err(webpki::Error::UnsupportedCriticalExtension) if purpose == Purpose::Signing => {
+            return policy_critical_path(leaf, anchors, at, &at_text);
+        }
+        Err(e) => return Err(path_error(leaf, &at_text, &e)),
+    };
     let time = UnixTime::since_unix_epoch(std::time::Duration::from_millis(at.max(0) as u64));
     let verified = ee
         .verify_for_usage(
@@ -443,6 +448,81 @@ fn not_valid(c: &Cert, at: &str) -> EvidenceError {
 }
 
 /// What went wrong with a path, in words a person can act on.
+/// The one path webpki cannot take: a signer certificate whose certificatePolicies extension
+/// is critical, as J-LIS marks its マイナンバーカード signing certificates, issued directly by a
+/// trusted root. webpki does no policy processing, so it refuses every critical policy
+/// extension; RFC 5280 6.1 with the initial policy set anyPolicy (mamori requires no
+/// particular policy) accepts it, which is what this does, for nothing beyond that shape:
+/// the leaf signed by an anchor that is a CA allowed to sign certificates, both valid at `at`,
+/// the leaf no CA, for signing (no extended key usage, key usage digitalSignature or
+/// nonRepudiation), and no other critical extension than those understood here.
+fn policy_critical_path(
+    leaf: &Cert,
+    anchors: &[Cert],
+    at: UnixMs,
+    at_text: &str,
+) -> Result<Vec<Cert>> {
+    use der::oid::db::rfc5280::{
+        ID_CE_CERTIFICATE_POLICIES, ID_CE_SUBJECT_ALT_NAME, ID_CE_SUBJECT_KEY_IDENTIFIER,
+    };
+    use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
+    let refuse = |why: &str| {
+        EvidenceError::new(
+            "cert_path",
+            format!("証明書「{}」の経路を確認できません: {why}", leaf.subject()),
+        )
+    };
+    let understood = [
+        ID_CE_CERTIFICATE_POLICIES,
+        ID_CE_KEY_USAGE,
+        ID_CE_BASIC_CONSTRAINTS,
+        ID_CE_SUBJECT_ALT_NAME,
+        ID_CE_SUBJECT_KEY_IDENTIFIER,
+    ];
+    let exts = leaf
+        .parsed
+        .tbs_certificate
+        .extensions
+        .as_deref()
+        .unwrap_or_default();
+    if exts
+        .iter()
+        .any(|e| e.critical && !understood.contains(&e.extn_id))
+    {
+        return Err(refuse("解釈できない重要（critical）拡張があります"));
+    }
+    if leaf.is_ca() || leaf.extension(ID_CE_EXT_KEY_USAGE).is_some() {
+        return Err(refuse("署名用の証明書ではありません"));
+    }
+    let signs = leaf
+        .extension(ID_CE_KEY_USAGE)
+        .and_then(|v| KeyUsage::from_der(v).ok())
+        .is_some_and(|k| {
+            k.0.contains(KeyUsages::DigitalSignature) || k.0.contains(KeyUsages::NonRepudiation)
+        });
+    if !signs {
+        return Err(refuse("鍵用途が署名ではありません"));
+    }
+    let anchor = anchors
+        .iter()
+        .find(|a| a.is_ca() && a.may_sign_certificates() && leaf.is_signed_by(a))
+        .ok_or_else(|| {
+            EvidenceError::new(
+                "untrusted",
+                format!(
+                    "証明書「{}」を信頼できる認証局までたどれません",
+                    leaf.subject()
+                ),
+            )
+        })?;
+    for c in [leaf, anchor] {
+        if !c.valid_at(at) {
+            return Err(not_valid(c, at_text));
+        }
+    }
+    Ok(vec![leaf.clone(), anchor.clone()])
+}
+
 #[allow(deprecated)]
 fn path_error(leaf: &Cert, at: &str, e: &webpki::Error) -> EvidenceError {
     use webpki::Error as E;

@@ -19,6 +19,7 @@ pub mod crl;
 mod error;
 pub mod ers;
 pub mod hcrole;
+pub mod jpki;
 pub mod ocsp;
 pub mod pades;
 pub mod tsp;

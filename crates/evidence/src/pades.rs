@@ -42,7 +42,13 @@ pub struct PdfSignatureReport {
     /// False when later revisions were appended (validation data, document time-stamps).
     pub covers_whole_file: bool,
     pub revision_len: usize,
+    /// `ETSI.CAdES.detached` (PAdES; what mamori writes) or `adbe.pkcs7.detached` (the
+    /// older form other software, e.g. for マイナンバーカード signatures, still writes).
+    pub sub_filter: String,
 }
+
+/// The signature encodings read: both are a detached CMS over the byte range.
+const SUB_FILTERS: [&str; 2] = ["ETSI.CAdES.detached", "adbe.pkcs7.detached"];
 
 fn claimed(s: &PdfSignature) -> Option<UnixMs> {
     let d = s.claimed_time.as_deref()?.strip_prefix("D:")?;
@@ -91,7 +97,7 @@ pub fn verify(
         let digest = sha256(&s.signed_bytes(pdf).collect::<Vec<_>>().concat());
         let report = match s.kind {
             SignatureKind::Signature => {
-                if s.sub_filter != "ETSI.CAdES.detached" {
+                if !SUB_FILTERS.contains(&s.sub_filter.as_str()) {
                     return Err(EvidenceError::malformed(
                         "PDF 署名",
                         format!("SubFilter {} は扱いません", s.sub_filter),
@@ -112,6 +118,7 @@ pub fn verify(
                     doc_timestamp: None,
                     covers_whole_file: s.covers_whole_file,
                     revision_len: s.revision_len(),
+                    sub_filter: s.sub_filter.clone(),
                 }
             }
             SignatureKind::DocTimeStamp => PdfSignatureReport {
@@ -121,6 +128,7 @@ pub fn verify(
                 doc_timestamp: Some(tsp::verify_token(&s.contents, &digest, tsa_anchors)?),
                 covers_whole_file: s.covers_whole_file,
                 revision_len: s.revision_len(),
+                sub_filter: s.sub_filter.clone(),
             },
         };
         out.push(report);

@@ -217,3 +217,95 @@ fn validity_is_checked_at_the_time_given_for_every_certificate_and_the_anchor() 
     )
     .unwrap();
 }
+
+/// A マイナンバーカード 署名用電子証明書 as J-LIS writes it: the signing policy (production or
+/// test) in a critical certificatePolicies extension, the holder's 氏名 as a SAN otherName.
+fn jpki_params(name: &str, policy_last: u8, test_card: bool) -> CertificateParams {
+    let mut p = signer_params("20261204123456789012345678AB");
+    p.subject_alt_names = vec![rcgen::SanType::OtherName((
+        vec![1, 2, 392, 200149, 8, 5, 5, 1],
+        name.into(),
+    ))];
+    let arc = if test_card { 0x00 } else { 0x01 };
+    let policy = vec![
+        0x30,
+        0x0f,
+        0x30,
+        0x0d,
+        0x06,
+        0x0b,
+        0x2a,
+        0x83,
+        0x08,
+        0x8c,
+        0x9b,
+        0x55,
+        0x08,
+        0x05,
+        0x01,
+        arc,
+        policy_last,
+    ];
+    let mut ext = CustomExtension::from_oid_content(&[2, 5, 29, 32], policy);
+    ext.set_criticality(true);
+    p.custom_extensions.push(ext);
+    p
+}
+
+#[test]
+fn a_my_number_card_signing_certificate_is_read_and_its_critical_policy_accepted() {
+    use mamori_evidence::jpki;
+    let r = root(ca_params("JPKI for digital signature", None));
+    let card = issue(jpki_params("山田 太郎", 20, false), &r);
+    let h = jpki::holder(&card.cert).unwrap();
+    assert_eq!((h.name.as_str(), h.test_card), ("山田 太郎", false));
+    let path = check(&card, &[], &r, Purpose::Signing).unwrap();
+    assert_eq!(path.len(), 2, "{path:?}");
+    let test = issue(jpki_params("試験 花子", 20, true), &r);
+    assert!(jpki::holder(&test.cert).unwrap().test_card);
+    // Another policy is not JPKI's signing certificate (the 利用者証明用, 30, for one).
+    let auth = issue(jpki_params("山田 太郎", 30, false), &r);
+    assert_eq!(jpki::holder(&auth.cert), None);
+    // A staff certificate is no JPKI certificate.
+    assert_eq!(jpki::holder(&issue(signer_params("医師"), &r).cert), None);
+}
+
+#[test]
+fn the_critical_policy_path_takes_nothing_beyond_its_one_shape() {
+    let r = root(ca_params("JPKI for digital signature", None));
+    let other = root(ca_params("Someone else", None));
+    // Issued by a root nobody configured.
+    let stranger = issue(jpki_params("山田 太郎", 20, false), &other);
+    assert!(
+        check(&stranger, &[], &r, Purpose::Signing)
+            .unwrap_err()
+            .starts_with("untrusted")
+    );
+    // Under an intermediate: webpki's shape, not this one.
+    let i = issue(ca_params("Intermediate", None), &r);
+    let deep = issue(jpki_params("山田 太郎", 20, false), &i);
+    assert!(check(&deep, &[&i], &r, Purpose::Signing).is_err());
+    // Another critical extension nobody understands.
+    let mut p = jpki_params("山田 太郎", 20, false);
+    let mut odd =
+        CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 32473, 9], vec![0x05, 0x00]);
+    odd.set_criticality(true);
+    p.custom_extensions.push(odd);
+    let e = check(&issue(p, &r), &[], &r, Purpose::Signing).unwrap_err();
+    assert!(e.contains("critical"), "{e}");
+    // Not for signing: an extended key usage, or no signing key usage.
+    let mut p = jpki_params("山田 太郎", 20, false);
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    assert!(check(&issue(p, &r), &[], &r, Purpose::Signing).is_err());
+    let mut p = jpki_params("山田 太郎", 20, false);
+    p.key_usages = vec![KeyUsagePurpose::KeyEncipherment];
+    assert!(check(&issue(p, &r), &[], &r, Purpose::Signing).is_err());
+    // Outside its validity at the time asked about.
+    let mut p = jpki_params("山田 太郎", 20, false);
+    p.not_after = odt(NOW - DAY);
+    let e = check(&issue(p, &r), &[], &r, Purpose::Signing).unwrap_err();
+    assert!(e.starts_with("cert_not_valid"), "{e}");
+    // Never a time-stamping authority.
+    let card = issue(jpki_params("山田 太郎", 20, false), &r);
+    assert!(check(&card, &[], &r, Purpose::TimeStamping).is_err());
+}

@@ -187,3 +187,44 @@ pub fn signatures(pdf: &[u8]) -> Result<Vec<PdfSignature>> {
     out.sort_by_key(PdfSignature::revision_len);
     Ok(out)
 }
+
+/// The change permission a certification signature (DocMDP, ISO 32000-1 12.8.2.2) puts on the
+/// document, if it has one: 1 allows no change at all (not even another signature), 2 form
+/// filling and signatures, 3 also annotations.
+pub fn docmdp_permission(pdf: &[u8]) -> Result<Option<i64>> {
+    let doc = load(pdf)?;
+    let Ok(root) = doc.catalog() else {
+        return Err(malformed("文書カタログがありません"));
+    };
+    let Ok(perms) = root.get(b"Perms") else {
+        return Ok(None);
+    };
+    let Ok((_, Object::Dictionary(perms))) = doc.dereference(perms) else {
+        return Err(malformed("/Perms が読めません"));
+    };
+    let Ok(sig) = perms.get(b"DocMDP") else {
+        return Ok(None);
+    };
+    let Ok((_, Object::Dictionary(sig))) = doc.dereference(sig) else {
+        return Err(malformed("DocMDP の署名辞書が読めません"));
+    };
+    let refs = match sig.get(b"Reference").map(|r| doc.dereference(r)) {
+        Ok(Ok((_, Object::Array(a)))) => a.clone(),
+        // A certification signature without its transform parameters means the default, 2.
+        _ => return Ok(Some(2)),
+    };
+    for r in &refs {
+        let Ok((_, Object::Dictionary(r))) = doc.dereference(r) else {
+            continue;
+        };
+        if r.get(b"TransformMethod").ok().and_then(text).as_deref() != Some("DocMDP") {
+            continue;
+        }
+        let p = match r.get(b"TransformParams").map(|t| doc.dereference(t)) {
+            Ok(Ok((_, Object::Dictionary(t)))) => t.get(b"P").and_then(Object::as_i64).ok(),
+            _ => None,
+        };
+        return Ok(Some(p.unwrap_or(2)));
+    }
+    Ok(Some(2))
+}

@@ -8,7 +8,7 @@ pub mod inspect;
 pub mod render;
 pub mod update;
 
-pub use inspect::{PdfSignature, SignatureKind, signatures};
+pub use inspect::{PdfSignature, SignatureKind, docmdp_permission, signatures};
 pub use render::{FontFile, Letter, render};
 pub use update::{
     Dss, Field, Placeholder, SigningRequest, append_dss, fill_contents, prepare_signature,

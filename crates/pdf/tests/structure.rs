@@ -155,3 +155,80 @@ fn contents_too_large_for_the_room_or_a_moved_gap_are_refused() {
         "pdf_malformed"
     );
 }
+
+/// The letter rewritten by qpdf the way other producers write: cross-reference and object
+/// streams, and (when asked) encrypted.
+fn rewritten(pdf: &[u8], extra: &[&str]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("in.pdf"), dir.path().join("out.pdf"));
+    std::fs::write(&src, pdf).unwrap();
+    let mut args = vec!["--object-streams=generate"];
+    args.extend_from_slice(extra);
+    args.extend([src.to_str().unwrap(), dst.to_str().unwrap()]);
+    let (ok, out) = tool("qpdf", &args);
+    assert!(ok, "qpdf: {out}");
+    std::fs::read(dst).unwrap()
+}
+
+#[test]
+fn a_pdf_from_another_producer_with_object_streams_gets_its_signature_as_an_update() {
+    let pdf = rewritten(&mamori_pdf::render(&letter("本文"), &font()).unwrap(), &[]);
+    assert!(
+        pdf.windows(8).any(|w| w == b"/ObjStm "),
+        "the input uses object streams"
+    );
+    let p = mamori_pdf::prepare_signature(&pdf, &request(Field::Signature)).unwrap();
+    let once = mamori_pdf::with_contents(p, &[0x30, 0x00]).unwrap();
+    assert!(once.starts_with(&pdf));
+    assert_eq!(mamori_pdf::signatures(&once).unwrap().len(), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signed.pdf");
+    std::fs::write(&path, &once).unwrap();
+    let (ok, out) = tool("qpdf", &["--check", path.to_str().unwrap()]);
+    assert!(ok, "qpdf: {out}");
+    let (_, out) = tool("pdfsig", &[path.to_str().unwrap()]);
+    assert!(out.contains("Signature #1"), "{out}");
+    assert_eq!(mamori_pdf::docmdp_permission(&once).unwrap(), None);
+}
+
+#[test]
+fn an_encrypted_pdf_is_refused_by_name() {
+    let pdf = mamori_pdf::render(&letter("本文"), &font()).unwrap();
+    // Owner password only: every reader opens it, yet it is encrypted.
+    let locked = rewritten(&pdf, &["--encrypt", "", "owner", "256", "--"]);
+    let e = mamori_pdf::prepare_signature(&locked, &request(Field::Signature)).unwrap_err();
+    assert_eq!(e.code(), "pdf_encrypted", "{e}");
+    let secret = rewritten(&pdf, &["--encrypt", "user", "owner", "256", "--"]);
+    let e = mamori_pdf::prepare_signature(&secret, &request(Field::Signature)).unwrap_err();
+    assert!(
+        ["pdf_encrypted", "pdf_malformed"].contains(&e.code()),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_certification_signature_that_allows_no_change_is_read() {
+    use lopdf::{Dictionary, Object};
+    let pdf = mamori_pdf::render(&letter("本文"), &font()).unwrap();
+    let mut doc = lopdf::Document::load_mem(&pdf).unwrap();
+    let mut params = Dictionary::new();
+    params.set("Type", Object::Name(b"TransformParams".to_vec()));
+    params.set("P", Object::Integer(1));
+    let mut sigref = Dictionary::new();
+    sigref.set("Type", Object::Name(b"SigRef".to_vec()));
+    sigref.set("TransformMethod", Object::Name(b"DocMDP".to_vec()));
+    sigref.set("TransformParams", Object::Dictionary(params));
+    let mut sig = Dictionary::new();
+    sig.set("Type", Object::Name(b"Sig".to_vec()));
+    sig.set("Reference", Object::Array(vec![Object::Dictionary(sigref)]));
+    let sig_id = doc.add_object(Object::Dictionary(sig));
+    let mut perms = Dictionary::new();
+    perms.set("DocMDP", Object::Reference(sig_id));
+    doc.catalog_mut()
+        .unwrap()
+        .set("Perms", Object::Dictionary(perms));
+    let mut certified = Vec::new();
+    doc.save_to(&mut certified).unwrap();
+    assert_eq!(mamori_pdf::docmdp_permission(&certified).unwrap(), Some(1));
+    assert_eq!(mamori_pdf::docmdp_permission(&pdf).unwrap(), None);
+}

@@ -114,6 +114,12 @@ pub struct EvidenceConfig {
     pub pdf_font: String,
     /// The face in a font collection (`.ttc`): 0 is Japanese in Noto Sans CJK.
     pub pdf_font_index: u32,
+    /// PEM file (in the data directory) of the JPKI 署名用認証局 roots: a patient's signature made
+    /// with their マイナンバーカード (e.g. on an uploaded consent form) then verifies and shows the
+    /// holder's name. Such certificates never sign as staff.
+    pub jpki_trust: String,
+    /// The largest uploaded PDF an author may sign (MiB).
+    pub pdf_sign_max_mb: u64,
 }
 
 impl Default for EvidenceConfig {
@@ -149,6 +155,8 @@ impl Default for EvidenceConfig {
             pdf_kinds: "referral,consent,medical_certificate".into(),
             pdf_font: String::new(),
             pdf_font_index: 0,
+            jpki_trust: String::new(),
+            pdf_sign_max_mb: 32,
         }
     }
 }

@@ -72,6 +72,7 @@ error_codes! {
     SigningPinLocked = "signing_pin_locked", 423, "署名用 PIN の誤入力が続いたため、しばらく署名ウィンドウを開けません", "The signing PIN was wrong too often; wait before trying again.";
     SigningWindowClosed = "signing_window_closed", 409, "署名ウィンドウが開いていません。署名用 PIN を入力して開いてください", "Your signing window is closed. Open it with your signing PIN.";
     TokenUnavailable = "token_unavailable", 503, "署名鍵のトークン (PKCS#11) を使えません", "The signing-key token (PKCS#11) is not available.";
+    PdfNotSignable = "pdf_not_signable", 422, "この PDF には署名できません", "This PDF cannot be signed.";
     EvidenceMismatch = "evidence_mismatch", 422, "署名・証拠が記録の内容と一致しません", "The signature or evidence does not match the record.";
     Evidence = "evidence", 500, "署名・タイムスタンプ・証拠記録の処理に失敗しました", "Signing, time-stamping or evidence processing failed.";
     Export = "export", 500, "書き出しに失敗しました", "The export failed.";

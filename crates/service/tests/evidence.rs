@@ -12,7 +12,6 @@ use mamori_domain::Clock;
 use mamori_service::evidence::read::{Anchors, verify_evidence};
 use mamori_service::instance::open_with;
 use mamori_service::records::RecordInput;
-use mamori_service::records::patients::NewPatient;
 use mamori_service::{Config, Principal, Service};
 use mamori_store::StoreOptions;
 
@@ -27,19 +26,7 @@ async fn patient_and_doctor(f: &Fixture) -> (Principal, Principal) {
         f.signer(&admin, "dr_sato", "doctor").await
     };
     let clerk = f.user(&admin, "clerk1", "clerk").await;
-    f.svc
-        .create_patient(
-            &clerk,
-            NewPatient {
-                id: "P0001".into(),
-                name_kanji: "山田 太郎".into(),
-                name_kana: "やまだ たろう".into(),
-                birth_date: "1980-04-01".into(),
-                sex: "male".into(),
-            },
-        )
-        .await
-        .unwrap();
+    create_yamada(&f.svc, &clerk).await;
     (admin, doctor)
 }
 
@@ -191,7 +178,11 @@ async fn a_tsa_outage_leaves_the_signature_pending_until_the_retry_succeeds() {
     let letter =
         finalised_of_kind(&f.svc, &doctor, "referral", "TSA が止まっている間の紹介状").await;
     assert_eq!(
-        f.svc.signed_pdf(&doctor, letter, 1).await.unwrap().level,
+        f.svc
+            .signed_pdf(&doctor, letter, 1, None)
+            .await
+            .unwrap()
+            .level,
         "PAdES-B-B"
     );
     let rep = report(&f.data(), f.svc.config(), f.clock.now());
@@ -216,7 +207,7 @@ async fn a_tsa_outage_leaves_the_signature_pending_until_the_retry_succeeds() {
         .authenticate(&f.svc.login("dr_sato", PW, None).await.unwrap().token, None)
         .await
         .unwrap();
-    let pdf = svc.signed_pdf(&doctor, letter, 1).await.unwrap();
+    let pdf = svc.signed_pdf(&doctor, letter, 1, None).await.unwrap();
     assert_eq!(pdf.level, "PAdES-B-LTA");
     let anchors = Anchors::load(&f.data(), &svc.config().evidence).unwrap();
     let levels: Vec<String> =
@@ -283,29 +274,6 @@ async fn evidence_records_are_renewed_in_time_and_with_a_stronger_hash() {
     let s = rep.items[0].sealed.clone().unwrap();
     assert_eq!(s.algorithms, vec!["sha256", "sha512"]);
     assert_eq!(s.proven_since / 1000, t0 / 1000);
-}
-
-fn unzip(bundle: &[u8], dir: &std::path::Path) {
-    let zip = dir.join("bundle.zip");
-    std::fs::write(&zip, bundle).unwrap();
-    let out = std::process::Command::new("python3")
-        .args(["-m", "zipfile", "-e"])
-        .arg(&zip)
-        .arg(dir.join("x"))
-        .output()
-        .expect("python3 unpacks the bundle");
-    assert!(out.status.success(), "{out:?}");
-}
-
-fn verify_sh(dir: &std::path::Path) -> (bool, String) {
-    let out = std::process::Command::new("sh")
-        .arg(dir.join("x/verify.sh"))
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
 }
 
 #[tokio::test]
@@ -1109,7 +1077,7 @@ async fn a_referral_is_signed_only_under_a_doctors_qualification_from_the_certif
     );
     assert_eq!(
         f.svc
-            .signed_pdf(&doctor, id, 1)
+            .signed_pdf(&doctor, id, 1, None)
             .await
             .unwrap_err()
             .code
@@ -1152,11 +1120,11 @@ async fn a_referral_is_signed_only_under_a_doctors_qualification_from_the_certif
             .contains("PDF の署名値を検証できません"),
         "{done:?}"
     );
-    assert!(f.svc.signed_pdf(&doctor, spoiled, 1).await.is_err());
+    assert!(f.svc.signed_pdf(&doctor, spoiled, 1, None).await.is_err());
     let letter = finalised_of_kind(&f.svc, &doctor, "referral", "HPKI で署名した紹介状").await;
     let done = sign_both(letter, false).await;
     assert!(done.signed && done.message.is_none(), "{done:?}");
-    let pdf = f.svc.signed_pdf(&doctor, letter, 1).await.unwrap();
+    let pdf = f.svc.signed_pdf(&doctor, letter, 1, None).await.unwrap();
     assert_eq!(pdf.level, "PAdES-B-LTA");
     let anchors = Anchors::load(&f.data(), &f.svc.config().evidence).unwrap();
     let r = mamori_evidence::pades::verify(&pdf.bytes, &anchors.signers, &anchors.tsa).unwrap();
@@ -1309,7 +1277,7 @@ async fn a_finalised_referral_comes_as_a_pdf_its_author_signed_that_pyhanko_acce
         "下記の患者様をご紹介いたします。\n傷病名: 高血圧症\n精査加療をお願い申し上げます。",
     )
     .await;
-    let pdf = f.svc.signed_pdf(&doctor, id, 1).await.unwrap();
+    let pdf = f.svc.signed_pdf(&doctor, id, 1, None).await.unwrap();
     assert_eq!(pdf.level, "PAdES-B-LTA");
     let made = f.events("record.pdf_signed");
     assert_eq!(made.len(), 1);
@@ -1375,9 +1343,9 @@ async fn a_finalised_referral_comes_as_a_pdf_its_author_signed_that_pyhanko_acce
 
     // Who may have it: those who may print and export the kind.
     let clerk = f.user(&admin, "clerk2", "clerk").await;
-    assert!(f.svc.signed_pdf(&clerk, id, 1).await.is_ok());
+    assert!(f.svc.signed_pdf(&clerk, id, 1, None).await.is_ok());
     let nurse = f.user(&admin, "nurse1", "nurse").await;
-    let e = f.svc.signed_pdf(&nurse, id, 1).await.unwrap_err();
+    let e = f.svc.signed_pdf(&nurse, id, 1, None).await.unwrap_err();
     assert_eq!(e.code.as_str(), "forbidden", "{e:?}");
     let downloads = f.events("record.print_export");
     assert!(
@@ -1390,7 +1358,7 @@ async fn a_finalised_referral_comes_as_a_pdf_its_author_signed_that_pyhanko_acce
     let chart = finalised_of_kind(&f.svc, &doctor, "medical_record", "経過記録").await;
     assert_eq!(
         f.svc
-            .signed_pdf(&doctor, chart, 1)
+            .signed_pdf(&doctor, chart, 1, None)
             .await
             .unwrap_err()
             .code
@@ -1450,7 +1418,7 @@ async fn a_finalised_referral_comes_as_a_pdf_its_author_signed_that_pyhanko_acce
     let at = bytes.len() / 3;
     bytes[at] ^= 1;
     std::fs::write(&file, &bytes).unwrap();
-    let e = f.svc.signed_pdf(&doctor, id, 1).await.unwrap_err();
+    let e = f.svc.signed_pdf(&doctor, id, 1, None).await.unwrap_err();
     assert!(e.message.contains("一致しません"), "{e:?}");
     let after = report(&f.data(), &cfg, f.clock.now());
     assert_eq!(item(&after).status, "failed");
@@ -1474,7 +1442,7 @@ async fn a_signed_pdf_gets_a_new_document_time_stamp_before_its_tsa_certificate_
     .await;
     let (_, doctor) = patient_and_doctor(&f).await;
     let id = finalised_of_kind(&f.svc, &doctor, "consent", "手術同意書").await;
-    let first = f.svc.signed_pdf(&doctor, id, 1).await.unwrap();
+    let first = f.svc.signed_pdf(&doctor, id, 1, None).await.unwrap();
     assert_eq!(first.level, "PAdES-B-LTA");
 
     // Three years on, nothing to renew; four and a half, the TSA certificate expires within a
@@ -1488,7 +1456,7 @@ async fn a_signed_pdf_gets_a_new_document_time_stamp_before_its_tsa_certificate_
         0,
         "once"
     );
-    let renewed = f.svc.signed_pdf(&doctor, id, 1).await.unwrap();
+    let renewed = f.svc.signed_pdf(&doctor, id, 1, None).await.unwrap();
     assert!(
         renewed.bytes.starts_with(&first.bytes),
         "every earlier revision stays as it was"

@@ -2,7 +2,6 @@ mod common;
 
 use common::*;
 use mamori_service::ledger::verify::{VerifyOptions, verify};
-use mamori_service::records::patients::NewPatient;
 use mamori_service::records::{RecordInput, Upload};
 
 fn input(patient: &str, kind: &str, title: &str, body: &str) -> RecordInput {
@@ -155,19 +154,7 @@ async fn proxy_entry_finalise_amend_and_verify() {
     let doctor = f.user(&admin, "dr.sato", "doctor").await;
     let clerk = f.user(&admin, "clerk.ito", "clerk").await;
     let nurse = f.user(&admin, "ns.kato", "nurse").await;
-    f.svc
-        .create_patient(
-            &clerk,
-            NewPatient {
-                id: "P0001".into(),
-                name_kanji: "山田 太郎".into(),
-                name_kana: "やまだ たろう".into(),
-                birth_date: "1980-04-01".into(),
-                sex: "male".into(),
-            },
-        )
-        .await
-        .unwrap();
+    create_yamada(&f.svc, &clerk).await;
     assert_eq!(
         f.svc.search_patients(&nurse, "ヤマダ").await.unwrap().len(),
         1

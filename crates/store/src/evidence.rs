@@ -26,6 +26,9 @@ pub struct SigningCertRow {
 pub struct SignedPdfRow {
     pub record_id: i64,
     pub version_no: i64,
+    /// [`SIGNED_PDF_LETTER`] for mamori's own document of the version; otherwise the SHA-256 of the
+    /// uploaded PDF attachment the author signed.
+    pub source: String,
     pub pdf_sha256: String,
     pub level: String,
     pub signer_serial: String,
@@ -35,18 +38,29 @@ pub struct SignedPdfRow {
     pub tsa_not_after: Option<Millis>,
 }
 
-const PDF_COLUMNS: &str = "record_id, version_no, pdf_sha256, level, signer_serial, signed_at, timestamped_at, tsa_not_after";
+/// The `source` of the PDF mamori makes of a version itself.
+pub const SIGNED_PDF_LETTER: &str = "";
+
+impl SignedPdfRow {
+    /// The uploaded attachment this file is a signed copy of, if it is one.
+    pub fn attachment(&self) -> Option<&str> {
+        (self.source != SIGNED_PDF_LETTER).then_some(self.source.as_str())
+    }
+}
+
+const PDF_COLUMNS: &str = "record_id, version_no, source, pdf_sha256, level, signer_serial, signed_at, timestamped_at, tsa_not_after";
 
 fn signed_pdf_from(r: &Row<'_>) -> Result<SignedPdfRow, crate::sql::Error> {
     Ok(SignedPdfRow {
         record_id: r.get(0)?,
         version_no: r.get(1)?,
-        pdf_sha256: r.get(2)?,
-        level: r.get(3)?,
-        signer_serial: r.get(4)?,
-        signed_at: r.get(5)?,
-        timestamped_at: r.get(6)?,
-        tsa_not_after: r.get(7)?,
+        source: r.get(2)?,
+        pdf_sha256: r.get(3)?,
+        level: r.get(4)?,
+        signer_serial: r.get(5)?,
+        signed_at: r.get(6)?,
+        timestamped_at: r.get(7)?,
+        tsa_not_after: r.get(8)?,
     })
 }
 
@@ -274,11 +288,12 @@ impl WriteTx<'_> {
         let n = self.conn.execute(
             &format!(
                 "INSERT INTO signed_pdfs ({PDF_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING"
             ),
             params![
                 s.record_id,
                 s.version_no,
+                s.source,
                 s.pdf_sha256,
                 s.level,
                 s.signer_serial,
@@ -299,7 +314,7 @@ impl WriteTx<'_> {
     ) -> Result<bool, StoreError> {
         let n = self.conn.execute(
             "UPDATE signed_pdfs SET pdf_sha256 = ?3, level = ?4, timestamped_at = ?5, tsa_not_after = ?6
-             WHERE record_id = ?1 AND version_no = ?2 AND pdf_sha256 = ?7",
+             WHERE record_id = ?1 AND version_no = ?2 AND pdf_sha256 = ?7 AND source = ?8",
             params![
                 s.record_id,
                 s.version_no,
@@ -307,7 +322,8 @@ impl WriteTx<'_> {
                 s.level,
                 s.timestamped_at,
                 s.tsa_not_after,
-                previous
+                previous,
+                s.source
             ],
         )?;
         Ok(n == 1)
@@ -496,25 +512,42 @@ impl Reader<'_> {
             .optional()?)
     }
 
-    /// One version's signed PDF.
+    /// One version's signed PDF: its letter ([`SIGNED_PDF_LETTER`]) or a signed attachment (its SHA-256).
     pub fn signed_pdf(
         &self,
         record_id: i64,
         version_no: i64,
+        source: &str,
     ) -> Result<Option<SignedPdfRow>, StoreError> {
         Ok(self
             .conn
             .prepare_cached(&format!(
-                "SELECT {PDF_COLUMNS} FROM signed_pdfs WHERE record_id = ?1 AND version_no = ?2"
+                "SELECT {PDF_COLUMNS} FROM signed_pdfs
+                 WHERE record_id = ?1 AND version_no = ?2 AND source = ?3"
             ))?
-            .query_row([record_id, version_no], signed_pdf_from)
+            .query_row(params![record_id, version_no, source], signed_pdf_from)
             .optional()?)
+    }
+
+    /// Every signed PDF of one version, its letter first.
+    pub fn signed_pdfs_of_version(
+        &self,
+        record_id: i64,
+        version_no: i64,
+    ) -> Result<Vec<SignedPdfRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {PDF_COLUMNS} FROM signed_pdfs WHERE record_id = ?1 AND version_no = ?2
+             ORDER BY source"
+        ))?;
+        Ok(st
+            .query_map([record_id, version_no], signed_pdf_from)?
+            .collect::<Result<_, _>>()?)
     }
 
     /// The signed PDFs of a record's versions.
     pub fn signed_pdfs_of(&self, record_id: i64) -> Result<Vec<SignedPdfRow>, StoreError> {
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {PDF_COLUMNS} FROM signed_pdfs WHERE record_id = ?1 ORDER BY version_no"
+            "SELECT {PDF_COLUMNS} FROM signed_pdfs WHERE record_id = ?1 ORDER BY version_no, source"
         ))?;
         Ok(st
             .query_map([record_id], signed_pdf_from)?
@@ -531,7 +564,7 @@ impl Reader<'_> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {PDF_COLUMNS} FROM signed_pdfs
              WHERE tsa_not_after < ?1 OR level <> 'PAdES-B-LTA'
-             ORDER BY record_id, version_no LIMIT ?2"
+             ORDER BY record_id, version_no, source LIMIT ?2"
         ))?;
         Ok(st
             .query_map(params![renew_before, limit], signed_pdf_from)?

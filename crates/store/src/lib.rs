@@ -41,8 +41,8 @@ pub use copy::{Copied, Migrated, copy_into_sqlite, copy_tables, migrate_to_postg
 pub use db_image::{DatabaseImage, ImageMark};
 pub use error::StoreError;
 pub use evidence::{
-    AwaitingSignature, CheckpointMember, EvidenceHead, EvidenceStamp, EvidenceTree, SignatureRow,
-    SignedPdfRow, SigningCertRow, SigningRequest,
+    AwaitingSignature, CheckpointMember, EvidenceHead, EvidenceStamp, EvidenceTree,
+    SIGNED_PDF_LETTER, SignatureRow, SignedPdfRow, SigningCertRow, SigningRequest,
 };
 pub use ledger::{
     LedgerHashes, LedgerRow, SEGMENT_BITS, day_of, day_start, is_chart_access, segment_of,

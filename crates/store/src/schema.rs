@@ -596,6 +596,9 @@ CREATE TABLE invoice_registry (
 CREATE TABLE signed_pdfs (
     record_id INTEGER NOT NULL,
     version_no INTEGER NOT NULL,
+    -- '' for the letter mamori makes of the version; an uploaded PDF attachment's SHA-256
+    -- for that attachment signed by the version's author.
+    source TEXT NOT NULL,
     pdf_sha256 TEXT NOT NULL REFERENCES blobs(sha256),
     level TEXT NOT NULL,
     signer_serial TEXT NOT NULL,
@@ -603,13 +606,13 @@ CREATE TABLE signed_pdfs (
     timestamped_at INTEGER,
     -- B-LTA: when the newest document time-stamp's TSA certificate expires (renewed before).
     tsa_not_after INTEGER,
-    PRIMARY KEY (record_id, version_no),
+    PRIMARY KEY (record_id, version_no, source),
     FOREIGN KEY (record_id, version_no) REFERENCES versions(record_id, version_no)
 ) WITHOUT ROWID;
 CREATE INDEX signed_pdfs_renewal ON signed_pdfs(tsa_not_after);
 CREATE TRIGGER signed_pdfs_never_deleted BEFORE DELETE ON signed_pdfs
 BEGIN SELECT RAISE(ABORT, 'signed PDFs are never deleted'); END;
-CREATE TRIGGER signed_pdfs_signer_fixed BEFORE UPDATE OF signer_serial, signed_at ON signed_pdfs
+CREATE TRIGGER signed_pdfs_signer_fixed BEFORE UPDATE OF source, signer_serial, signed_at ON signed_pdfs
 BEGIN SELECT RAISE(ABORT, 'a signed PDF never changes who signed it'); END;
 "#,
 ];

@@ -10,6 +10,7 @@
 pub mod keys;
 pub mod moto;
 pub mod nginx;
+pub mod pdf;
 pub mod postgres;
 pub mod softhsm;
 pub use softhsm::softhsm;

@@ -115,6 +115,8 @@ fn allowed(op: &str) -> Vec<&'static str> {
         "recordEvidence" => READERS.to_vec(),
         // Those who may print and export 紹介状 (and read them).
         "recordPdf" => vec!["doctor", "dentist", "clerk"],
+        // The author of a finalised version, in their window: those who finalise charts.
+        "signAttachmentPdf" => MR_FINALISERS.to_vec(),
         "exportRecordBundle"
         | "exportPatientBundle"
         | "exportRecordBundleEncrypted"
@@ -756,6 +758,35 @@ fn every_route_for_every_role() {
         check(
             "signPending",
             s.call("POST", "/records/sign-pending", t, None),
+        );
+        // An uploaded PDF of one's own finalised chart, signed in the open window; roles that
+        // cannot finalise one try the shared chart, which is not theirs.
+        let mut body = record_body("P1", "medical_record", "添付に署名する記録", None);
+        body["attachments"] = json!([{ "name": "report.pdf", "content_base64": base64::engine::general_purpose::STANDARD.encode(mamori_testkit::pdf::one_page("matrix")) }]);
+        let r = s.call("POST", "/records", t, Some(body));
+        let (with_pdf, pdf_sha) = match r.body["record_id"].as_i64() {
+            Some(id)
+                if s.call("POST", &format!("/records/{id}/finalize"), t, None)
+                    .status
+                    == 200 =>
+            {
+                let v = s.call("GET", &format!("/records/{id}"), t, None);
+                let sha = v.body["versions"][0]["content"]["attachments"][0]["sha256"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                (id, sha)
+            }
+            _ => (shared, att.clone()),
+        };
+        check(
+            "signAttachmentPdf",
+            s.call(
+                "POST",
+                &format!("/records/{with_pdf}/versions/1/attachments/{pdf_sha}/sign"),
+                t,
+                None,
+            ),
         );
         check(
             "closeSigningWindow",

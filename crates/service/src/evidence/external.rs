@@ -321,6 +321,7 @@ impl Service {
                             cms,
                             &signer.serial_hex(),
                             req.signing_time,
+                            mamori_store::SIGNED_PDF_LETTER,
                         )
                         .await
                     }

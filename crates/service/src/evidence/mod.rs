@@ -15,6 +15,7 @@
 //! verification (`read`). Calls `access::ca` for the facility CA's signing certificates and
 //! `records` for what a finalisation wrote.
 
+mod attachment_pdf;
 mod external;
 mod pdf;
 pub mod read;
@@ -23,6 +24,7 @@ mod signing;
 mod time_stamps;
 pub mod window;
 
+pub use attachment_pdf::{UploadedSignature, uploaded_signatures};
 pub use external::SigningTask;
 pub use pdf::SignedPdf;
 pub use window::{PinChange, SignReport, SigningStatus};
@@ -128,6 +130,9 @@ pub struct SignatureBrief {
     /// The PAdES level of the version's signed PDF, when it has one
     /// (`GET /records/{id}/versions/{n}/pdf`).
     pub pdf: Option<String>,
+    /// Uploaded PDF attachments the author signed: (attachment SHA-256, PAdES level)
+    /// (`GET /records/{id}/versions/{n}/pdf?attachment=…`).
+    pub signed_attachments: Vec<(String, String)>,
 }
 
 /// What a stored `.p7s` says about its time-stamp: (has one, from the development TSA).
@@ -217,6 +222,7 @@ impl SignatureBrief {
             accredited_tsa: accredited,
             qualification,
             pdf: None,
+            signed_attachments: Vec::new(),
         }
     }
 }
@@ -437,19 +443,66 @@ impl Service {
     ) -> Result<crate::evidence::read::EvidenceReport> {
         let pc = p.clone();
         let anchors = self.evidence_anchors()?;
-        self.read_audited(p, actions::EVIDENCE_VERIFIED, move |svc, r, t| {
-            Service::readable_for_read(r, &pc, id, t)?;
-            let rep = crate::evidence::read::verify_evidence(
-                r,
-                svc.store.blobs(),
-                &anchors,
-                Some(id),
-                svc.now(),
-            )?;
-            t.detail("checked", rep.checked);
-            t.detail("failed", rep.failed);
-            Ok(rep)
-        })
-        .await
+        let for_read = anchors.clone();
+        let mut rep = self
+            .read_audited(p, actions::EVIDENCE_VERIFIED, move |svc, r, t| {
+                Service::readable_for_read(r, &pc, id, t)?;
+                let rep = crate::evidence::read::verify_evidence(
+                    r,
+                    svc.store.blobs(),
+                    &for_read,
+                    Some(id),
+                    svc.now(),
+                )?;
+                t.detail("checked", rep.checked);
+                t.detail("failed", rep.failed);
+                Ok(rep)
+            })
+            .await?;
+        rep.uploaded = self.uploaded_pdfs(id, &anchors).await?;
+        Ok(rep)
+    }
+
+    /// The signatures already in each uploaded PDF of a record's finalised versions (the
+    /// page's caller has been recorded reading the record's evidence).
+    async fn uploaded_pdfs(
+        self: &Arc<Self>,
+        id: i64,
+        anchors: &Arc<read::Anchors>,
+    ) -> Result<Vec<read::UploadedPdf>> {
+        let versions = self.store.read(move |r| r.versions(id)).await?;
+        let mut out = Vec::new();
+        for v in versions.iter().filter(|v| v.state == "finalised") {
+            let content = self.load_content(&v.content_sha256)?;
+            for a in content
+                .attachments
+                .iter()
+                .filter(|a| a.media_type == "application/pdf")
+            {
+                if out.iter().any(|u: &read::UploadedPdf| u.sha256 == a.sha256) {
+                    continue;
+                }
+                let bytes = self.store.blobs().get(&a.sha256)?;
+                let anchors = anchors.clone();
+                let found = tokio::task::spawn_blocking(move || {
+                    attachment_pdf::uploaded_signatures(&bytes, &anchors)
+                })
+                .await
+                .map_err(ServiceError::internal)?;
+                let (signatures, error) = match found {
+                    Ok(s) if s.is_empty() => continue,
+                    Ok(s) => (s, None),
+                    Err(e) => (Vec::new(), Some(e)),
+                };
+                out.push(read::UploadedPdf {
+                    version_no: v.version_no,
+                    name: a.name.clone(),
+                    sha256: a.sha256.clone(),
+                    signatures,
+                    error,
+                });
+            }
+        }
+        Ok(out)
     }
 }

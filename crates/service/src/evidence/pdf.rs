@@ -15,8 +15,9 @@ use mamori_evidence::crl::Crl;
 use mamori_evidence::pades;
 use mamori_evidence::tsp::TokenInfo;
 use mamori_pdf::{Dss, Field, FontFile, Letter, Placeholder, SigningRequest};
-use mamori_store::{RecordRow, SignedPdfRow, VersionRow};
+use mamori_store::{RecordRow, SIGNED_PDF_LETTER, SignedPdfRow, VersionRow};
 
+use super::attachment_pdf::pdf_anchors;
 use super::from_evidence;
 use crate::error::{Result, ServiceError};
 use crate::ledger::audit::jst;
@@ -24,7 +25,7 @@ use crate::{ErrorCode, Principal, Service, Target};
 
 /// Bytes kept in `/Contents` for the CMS: the signer's chain and a time-stamp token with its
 /// TSA's chain fit with room to spare.
-const CONTENTS_ROOM: usize = 24 * 1024;
+pub(super) const CONTENTS_ROOM: usize = 24 * 1024;
 
 fn pdf_err(e: mamori_pdf::PdfError) -> ServiceError {
     ServiceError::new(
@@ -236,7 +237,8 @@ impl Service {
         next.level = "PAdES-B-LTA".into();
         next.tsa_not_after = Some(info.tsa_not_after);
         let anchors = self.evidence_anchors()?;
-        pades::verify(&pdf, &anchors.signers, &anchors.tsa).map_err(from_evidence)?;
+        let signers = pdf_anchors(&anchors, row.attachment().is_some());
+        pades::verify(&pdf, &signers, &anchors.tsa).map_err(from_evidence)?;
         let (sha, held) = self.store.blobs().put_held(&pdf)?;
         next.pdf_sha256 = sha.clone();
         let rec = self
@@ -253,6 +255,9 @@ impl Service {
             patient: Some(rec.patient_id),
             ..Default::default()
         };
+        if let Some(a) = row.attachment() {
+            t.detail("attachment_sha256", a.to_owned());
+        }
         t.detail("previous_sha256", row.pdf_sha256.clone());
         t.detail("pdf_sha256", sha.clone());
         t.detail("pdf_size", pdf.len());
@@ -327,12 +332,22 @@ impl Service {
         })
         .await
         .map_err(ServiceError::internal)??;
-        self.finish_pdf(p, rec, version, placeholder, cms, signer_serial, now)
-            .await
+        self.finish_pdf(
+            p,
+            rec,
+            version,
+            placeholder,
+            cms,
+            signer_serial,
+            now,
+            SIGNED_PDF_LETTER,
+        )
+        .await
     }
 
     /// Time-stamps the signature (B-T), adds validation data and a document time-stamp
-    /// (B-LTA), verifies the file and stores it. Returns the level.
+    /// (B-LTA), verifies the file and stores it. Returns the level. `source` is
+    /// [`SIGNED_PDF_LETTER`] or the signed attachment's SHA-256.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn finish_pdf(
         self: &Arc<Self>,
@@ -343,6 +358,7 @@ impl Service {
         cms: Vec<u8>,
         signer_serial: &str,
         now: Millis,
+        source: &str,
     ) -> Result<&'static str> {
         let digest = cades::signature_value(&cms)
             .map(|v| mamori_evidence::sha256(&v).to_vec())
@@ -364,11 +380,13 @@ impl Service {
             None => (pdf, "PAdES-B-B", None),
         };
         let anchors = self.evidence_anchors()?;
-        pades::verify(&pdf, &anchors.signers, &anchors.tsa).map_err(from_evidence)?;
+        let signers = pdf_anchors(&anchors, source != SIGNED_PDF_LETTER);
+        pades::verify(&pdf, &signers, &anchors.tsa).map_err(from_evidence)?;
         let (sha, held) = self.store.blobs().put_held(&pdf)?;
         let row = SignedPdfRow {
             record_id: version.record_id,
             version_no: version.version_no,
+            source: source.to_owned(),
             pdf_sha256: sha.clone(),
             level: level.to_owned(),
             signer_serial: signer_serial.to_owned(),
@@ -383,6 +401,9 @@ impl Service {
             content_sha256: Some(version.content_sha256.clone()),
             ..Default::default()
         };
+        if source != SIGNED_PDF_LETTER {
+            t.detail("attachment_sha256", source.to_owned());
+        }
         t.detail("pdf_sha256", sha.clone());
         t.detail("pdf_size", pdf.len());
         t.detail("level", level);
@@ -391,7 +412,13 @@ impl Service {
         let written = self
             .write_audited(Some(p), actions::RECORD_PDF_SIGNED, t, move |_, tx, _| {
                 tx.insert_blob(&row.pdf_sha256, size, "application/pdf", now)?;
-                Ok(tx.insert_signed_pdf(&row)?)
+                if !tx.insert_signed_pdf(&row)? {
+                    return Err(ServiceError::new(
+                        ErrorCode::Exists,
+                        "この PDF には既に署名しています",
+                    ));
+                }
+                Ok(())
             })
             .await;
         drop(held);
@@ -410,25 +437,33 @@ pub struct SignedPdf {
 }
 
 impl Service {
-    /// The signed PDF of one version, for whoever may print and export the record (and read
-    /// it); the download is a ledger entry like any export. The file is re-hashed on the way
-    /// out, so a changed file is an error, never a download.
+    /// The signed PDF of one version (its letter, or with `attachment` the signed copy of that
+    /// uploaded PDF), for whoever may print and export the record (and read it); the download
+    /// is a ledger entry like any export. The file is re-hashed on the way out, so a changed
+    /// file is an error, never a download.
     pub async fn signed_pdf(
         self: &Arc<Self>,
         p: &Principal,
         record_id: i64,
         version_no: i64,
+        attachment: Option<&str>,
     ) -> Result<SignedPdf> {
         let pc = p.clone();
+        let source = attachment
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_else(|| SIGNED_PDF_LETTER.to_owned());
         let row = self
             .read_audited(p, actions::RECORD_EXPORT, move |_, r, t| {
                 // What was asked for is in the entry, a refusal included.
                 t.version = Some(version_no);
                 t.detail("format", "pdf");
+                if source != SIGNED_PDF_LETTER {
+                    t.detail("attachment_sha256", source.clone());
+                }
                 let rec = Self::readable_for_export(r, &pc, record_id, t)?;
                 pc.require(mamori_domain::permission::Action::Read, Some(&rec.kind))?;
                 let row = r
-                    .signed_pdf(record_id, version_no)?
+                    .signed_pdf(record_id, version_no, &source)?
                     .ok_or_else(|| ServiceError::not_found("この版の署名付き PDF"))?;
                 t.detail("pdf_sha256", row.pdf_sha256.clone());
                 Ok(row)
@@ -441,9 +476,13 @@ impl Service {
                 "署名付き PDF のファイルが記録と一致しません（改ざんの疑い。mamori verify で確認してください）",
             ));
         }
+        let file_name = match row.attachment() {
+            None => format!("record-{record_id}-v{version_no}.pdf"),
+            Some(a) => format!("record-{record_id}-v{version_no}-{}-signed.pdf", &a[..12]),
+        };
         Ok(SignedPdf {
             bytes,
-            file_name: format!("record-{record_id}-v{version_no}.pdf"),
+            file_name,
             level: row.level,
         })
     }

@@ -14,7 +14,8 @@ use mamori_evidence::cert::Cert;
 use mamori_evidence::ers::{self, HashAlg, HashTree, RecordInfo};
 use mamori_evidence::tsp::TokenInfo;
 use mamori_store::{
-    Account, BlobStore, EvidenceStamp, EvidenceTree, Reader, RecordRow, SignatureRow, VersionRow,
+    Account, BlobStore, EvidenceStamp, EvidenceTree, Reader, RecordRow, SignatureRow, SignedPdfRow,
+    VersionRow,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -117,9 +118,22 @@ pub struct Anchors {
     pub accredited: mamori_evidence::tsp::AccreditedTsas,
     /// The outside signer CAs' CRLs (`evidence.signer_crls`).
     pub crls: Vec<mamori_evidence::crl::Crl>,
+    /// マイナンバーカード signing roots (`evidence.jpki_trust`): for signatures on uploaded
+    /// documents only, never for staff signatures.
+    pub jpki: Vec<Cert>,
 }
 
 impl Anchors {
+    /// The trusted signer CAs that issued `cert`: what a CMS carries besides the signer's
+    /// certificate (not every trusted root).
+    pub fn issuers_of(&self, cert: &Cert) -> Vec<Cert> {
+        self.signers
+            .iter()
+            .filter(|c| c.parsed.tbs_certificate.subject == cert.parsed.tbs_certificate.issuer)
+            .cloned()
+            .collect()
+    }
+
     /// When the CRLs say `cert` (with `chain`, its issuers) was revoked, if they do.
     pub fn revoked_at(&self, cert: &Cert, chain: &[Cert]) -> Option<Millis> {
         let mut issuers = chain.to_vec();
@@ -196,6 +210,7 @@ impl Anchors {
             tsa,
             accredited,
             crls,
+            jpki: extra(&cfg.jpki_trust)?,
         })
     }
 }
@@ -325,7 +340,17 @@ pub struct VersionEvidence {
     pub sealed: Option<SealedInfo>,
     /// The signed PDF's PAdES level as verified here, when the version has one.
     pub pdf: Option<String>,
+    /// Uploaded PDF attachments the author signed, each verified here.
+    pub signed_attachments: Vec<SignedAttachmentEvidence>,
     pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedAttachmentEvidence {
+    pub sha256: String,
+    pub level: String,
+    /// Signatures that were in the file before the author's (a patient's, another clinic's).
+    pub earlier_signatures: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -369,6 +394,21 @@ pub struct EvidenceReport {
     /// Some time-stamp came from mamori's development TSA (no legal weight).
     pub development_tsa: bool,
     pub items: Vec<VersionEvidence>,
+    /// One record's page only: the signatures found in its uploaded PDFs (a patient's
+    /// マイナンバーカード signature, another clinic's), verified — shown, never failed on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub uploaded: Vec<UploadedPdf>,
+}
+
+/// An uploaded PDF of a version and the signatures in it as it was uploaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct UploadedPdf {
+    pub version_no: i64,
+    pub name: String,
+    pub sha256: String,
+    pub signatures: Vec<crate::evidence::UploadedSignature>,
+    /// Why its signatures could not be verified, if they could not.
+    pub error: Option<String>,
 }
 
 impl EvidenceReport {
@@ -400,6 +440,7 @@ pub fn check_version(
         timestamp: None,
         sealed: None,
         pdf: None,
+        signed_attachments: Vec::new(),
         problems: Vec::new(),
     };
     let Some(sig) = sig else {
@@ -411,9 +452,23 @@ pub fn check_version(
     if let Err(e) = check_signature(r, blobs, anchors, (rec, v), sig, now, &mut out) {
         out.problems.push(e.message);
     }
-    match check_pdf(r, blobs, anchors, v, sig) {
-        Ok(level) => out.pdf = level,
-        Err(e) => out.problems.push(e.message),
+    match r.signed_pdfs_of_version(v.record_id, v.version_no) {
+        Ok(rows) => {
+            for row in rows {
+                match (check_pdf(blobs, anchors, &row, sig), row.attachment()) {
+                    (Ok((level, _)), None) => out.pdf = Some(level),
+                    (Ok((level, earlier)), Some(a)) => {
+                        out.signed_attachments.push(SignedAttachmentEvidence {
+                            sha256: a.to_owned(),
+                            level,
+                            earlier_signatures: earlier,
+                        })
+                    }
+                    (Err(e), _) => out.problems.push(e.message),
+                }
+            }
+        }
+        Err(e) => out.problems.push(ServiceError::from(e).message),
     }
     out.status = if !out.problems.is_empty() {
         "failed"
@@ -425,20 +480,22 @@ pub fn check_version(
     out
 }
 
-/// The version's signed PDF, if it has one: the file is the one the row (and the ledger) names,
-/// every PAdES signature and document time-stamp in it verifies, and it was signed with the
-/// same certificate as the version's statement. Returns the level.
+/// One signed PDF of the version: the file is the one the row (and the ledger) names, every
+/// PAdES signature and document time-stamp in it verifies, and the author signed it with the
+/// same certificate as the version's statement. A signed attachment must also be the uploaded
+/// file itself with only the author's signature and what protects it appended. Returns the
+/// level and how many signatures were in the file before the author's.
 fn check_pdf(
-    r: &Reader<'_>,
     blobs: &BlobStore,
     anchors: &Anchors,
-    v: &VersionRow,
+    row: &SignedPdfRow,
     sig: &SignatureRow,
-) -> Result<Option<String>> {
-    let Some(row) = r.signed_pdf(v.record_id, v.version_no)? else {
-        return Ok(None);
+) -> Result<(String, usize)> {
+    let what = match row.attachment() {
+        None => "署名付き PDF".to_owned(),
+        Some(a) => format!("署名した添付 PDF（{}…）", &a[..a.len().min(12)]),
     };
-    let fail = |m: String| ServiceError::new(ErrorCode::Evidence, format!("署名付き PDF: {m}"));
+    let fail = |m: String| ServiceError::new(ErrorCode::Evidence, format!("{what}: {m}"));
     let bytes = blobs
         .get(&row.pdf_sha256)
         .map_err(|e| fail(format!("ファイルを読めません（{e}）")))?;
@@ -447,10 +504,29 @@ fn check_pdf(
             "ファイルが書き換えられています（ハッシュ不一致）".into(),
         ));
     }
-    let reports = mamori_evidence::pades::verify(&bytes, &anchors.signers, &anchors.tsa)
+    let signers = super::attachment_pdf::pdf_anchors(anchors, row.attachment().is_some());
+    let reports = mamori_evidence::pades::verify(&bytes, &signers, &anchors.tsa)
         .map_err(|e| fail(e.message))?;
+    let mut given_len = 0;
+    if let Some(a) = row.attachment() {
+        let original = blobs
+            .get(a)
+            .map_err(|e| fail(format!("元の添付ファイルを読めません（{e}）")))?;
+        if !bytes.starts_with(&original) {
+            return Err(fail(
+                "元の添付ファイルに署名を追加しただけのものではありません".into(),
+            ));
+        }
+        given_len = original.len();
+    }
+    let earlier = reports
+        .iter()
+        .filter(|x| x.signature.is_some() && x.revision_len <= given_len)
+        .count();
+    // The author's signature: the first one made after the file as it was given to mamori.
     let signer = reports
         .iter()
+        .filter(|x| x.revision_len > given_len)
         .find_map(|x| x.signature.as_ref())
         .ok_or_else(|| fail("作成者の署名がありません".into()))?;
     if signer.signer_serial != row.signer_serial || row.signer_serial != sig.signer_serial {
@@ -458,7 +534,12 @@ fn check_pdf(
             "署名者の証明書が、この版の電子署名の証明書と異なります".into(),
         ));
     }
-    Ok(Some(row.level))
+    if signer.jpki.is_some() {
+        return Err(fail(
+            "作成者の署名がマイナンバーカードの証明書でされています".into(),
+        ));
+    }
+    Ok((row.level.clone(), earlier))
 }
 
 fn check_signature(

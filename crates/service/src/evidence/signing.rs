@@ -263,13 +263,7 @@ impl Service {
         let cert = &cert;
         let now = self.now();
         let anchors = self.evidence_anchors()?;
-        // The .p7s carries the signer's issuer, not every trusted root.
-        let issuers: Vec<Cert> = anchors
-            .signers
-            .iter()
-            .filter(|c| c.parsed.tbs_certificate.subject == cert.parsed.tbs_certificate.issuer)
-            .cloned()
-            .collect();
+        let issuers = anchors.issuers_of(cert);
         let p7s = cades::sign_detached(&stmt, cert, &issuers, key.as_ref(), now)
             .map_err(from_evidence)?;
         let mut outcome = self

@@ -357,34 +357,46 @@ fn pem_all(certs: &[mamori_evidence::cert::Cert]) -> String {
     certs.iter().map(|c| c.to_pem()).collect()
 }
 
-/// The version's signed PDF, and a check of its author's signature with OpenSSL alone: the two
-/// byte ranges cut out of the file with `head`/`tail`, the CMS beside it.
+/// A signed PDF of the version (its letter, or an uploaded attachment the author signed), and a
+/// check of the author's signature with OpenSSL alone: the two byte ranges cut out of the file
+/// with `head`/`tail`, the CMS beside it.
 fn write_signed_pdf<W: Write + Seek>(
     w: &mut Writer<W>,
     blobs: &BlobStore,
-    sha256: &str,
+    row: &mamori_store::SignedPdfRow,
     base: &str,
     signed_at: Millis,
 ) -> Result<()> {
+    let sha256 = &row.pdf_sha256;
     let bytes = blobs.get(sha256)?;
+    // An attachment may carry earlier signatures (a patient's); the author's is the first
+    // made after the file as uploaded.
+    let (given_len, name, what) = match row.attachment() {
+        None => (0, "signed".to_owned(), "署名付き PDF".to_owned()),
+        Some(a) => (
+            blobs.get(a).map(|b| b.len()).unwrap_or(0),
+            format!("signed-attachment-{}", &a[..12]),
+            format!("署名した添付 PDF {}", &a[..12]),
+        ),
+    };
     let corrupt = |m: String| ServiceError::new(ErrorCode::Corrupt, format!("署名付き PDF: {m}"));
-    if hex::encode(mamori_evidence::sha256(&bytes)) != sha256 {
+    if hex::encode(mamori_evidence::sha256(&bytes)) != *sha256 {
         return Err(corrupt("ファイルが記録と一致しません".into()));
     }
     let sig = mamori_pdf::signatures(&bytes)
         .map_err(|e| corrupt(e.to_string()))?
         .into_iter()
-        .find(|s| s.kind == mamori_pdf::SignatureKind::Signature)
+        .find(|s| s.kind == mamori_pdf::SignatureKind::Signature && s.revision_len() > given_len)
         .ok_or_else(|| corrupt("作成者の署名がありません".into()))?;
-    w.file(&format!("{base}/signed.pdf"), &bytes)?;
-    w.file(&format!("{base}/signed-pdf.p7s"), &sig.contents)?;
+    w.file(&format!("{base}/{name}.pdf"), &bytes)?;
+    w.file(&format!("{base}/{name}-pdf.p7s"), &sig.contents)?;
     let [_, b, c, d] = sig.byte_range;
     w.check(
-        &format!("{base}: 署名付き PDF の電子署名 (PAdES)"),
+        &format!("{base}: {what} の電子署名 (PAdES)"),
         &format!(
-            "'{{ head -c {b} {base}/signed.pdf; tail -c +{} {base}/signed.pdf | head -c {d}; }} > {base}/signed-pdf.range \
-             && openssl cms -verify -binary -inform DER -purpose any -in {base}/signed-pdf.p7s \
-             -content {base}/signed-pdf.range -CAfile trust/signer-roots.pem -attime {} -out /dev/null'",
+            "'{{ head -c {b} {base}/{name}.pdf; tail -c +{} {base}/{name}.pdf | head -c {d}; }} > {base}/{name}-pdf.range \
+             && openssl cms -verify -binary -inform DER -purpose any -in {base}/{name}-pdf.p7s \
+             -content {base}/{name}-pdf.range -CAfile trust/signer-roots.pem -attime {} -out /dev/null'",
             c + 1,
             signed_at / 1000
         ),
@@ -440,8 +452,8 @@ fn write_signature<W: Write + Seek>(
             ),
         );
     }
-    if let Some(pdf) = r.signed_pdf(v.record_id, v.version_no)? {
-        write_signed_pdf(w, blobs, &pdf.pdf_sha256, base, signed_at)?;
+    for pdf in r.signed_pdfs_of_version(v.record_id, v.version_no)? {
+        write_signed_pdf(w, blobs, &pdf, base, signed_at)?;
     }
     if let (Some(family), Some(pos)) = (s.evidence_family, s.evidence_position) {
         let member = Member::Signature {
@@ -670,6 +682,7 @@ fn readme(info: &BundleInfo<'_>, patient_id: &str) -> String {
          - signature-value.bin     署名値 / the signature value the time-stamp covers\n\
          - signature.tst           署名タイムスタンプ (RFC 3161) / signature time-stamp token\n\
          - signed.pdf              署名付き PDF (PAdES、PDF の閲覧ソフトで署名を確認できます) / the signed PDF, where the kind has one\n\
+         - signed-attachment-*.pdf 作成者が署名した添付 PDF / uploaded PDFs the author signed\n\
          - signed-pdf.p7s          その作成者の署名 (CMS) / its author's CMS signature, checked by verify.sh over the PDF's byte ranges\n\
          - evidence.ers            証拠記録 (RFC 4998 EvidenceRecord, DER)\n\
          - evidence/ats-C-S.tst    証拠記録のタイムスタンプ（連鎖 C の S 番目）と、それが覆うハッシュ値 (.digest)\n\

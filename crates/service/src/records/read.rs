@@ -203,7 +203,14 @@ impl Service {
                     _ => match r.signature(v.record_id, v.version_no)? {
                         Some(s) => {
                             let mut b = self.signature_brief(&s);
-                            b.pdf = r.signed_pdf(v.record_id, v.version_no)?.map(|p| p.level);
+                            for pdf in r.signed_pdfs_of_version(v.record_id, v.version_no)? {
+                                match pdf.attachment() {
+                                    None => b.pdf = Some(pdf.level),
+                                    Some(a) => {
+                                        b.signed_attachments.push((a.to_owned(), pdf.level.clone()))
+                                    }
+                                }
+                            }
                             Some(b)
                         }
                         None => None,

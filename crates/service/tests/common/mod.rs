@@ -229,3 +229,47 @@ pub async fn open_signing_window(svc: &Arc<Service>, p: &Principal) {
         .await
         .expect("signing window opened");
 }
+
+/// Unpacks an export bundle into `dir/x`.
+#[allow(dead_code)]
+pub fn unzip(bundle: &[u8], dir: &std::path::Path) {
+    let zip = dir.join("bundle.zip");
+    std::fs::write(&zip, bundle).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-m", "zipfile", "-e"])
+        .arg(&zip)
+        .arg(dir.join("x"))
+        .output()
+        .expect("python3 unpacks the bundle");
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// Runs the bundle's own `verify.sh` (OpenSSL alone).
+#[allow(dead_code)]
+pub fn verify_sh(dir: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new("sh")
+        .arg(dir.join("x/verify.sh"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The tests' patient P0001 (山田 太郎), created by `clerk`.
+#[allow(dead_code)]
+pub async fn create_yamada(svc: &Arc<Service>, clerk: &Principal) {
+    svc.create_patient(
+        clerk,
+        mamori_service::records::patients::NewPatient {
+            id: "P0001".into(),
+            name_kanji: "山田 太郎".into(),
+            name_kana: "やまだ たろう".into(),
+            birth_date: "1980-04-01".into(),
+            sex: "male".into(),
+        },
+    )
+    .await
+    .unwrap();
+}

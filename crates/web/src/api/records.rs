@@ -229,13 +229,38 @@ pub async fn attachment(
     Ok((headers, bytes).into_response())
 }
 
+#[derive(Deserialize, Default)]
+pub struct PdfQuery {
+    /// The SHA-256 of an uploaded PDF attachment the author signed; absent: the letter.
+    pub attachment: Option<String>,
+}
+
 pub async fn record_pdf(
     State(svc): Svc,
     Auth(p): Auth,
     Path((id, version)): Path<(i64, i64)>,
+    Query(q): Query<PdfQuery>,
 ) -> Result<Response, ApiError> {
-    let pdf = svc.signed_pdf(&p, id, version).await?;
+    let pdf = svc
+        .signed_pdf(&p, id, version, q.attachment.as_deref())
+        .await?;
     Ok(pdf_response(pdf))
+}
+
+/// The author signs an uploaded PDF attachment of their finalised version (open window).
+pub async fn sign_attachment_pdf(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path((id, version, sha256)): Path<(i64, i64, String)>,
+) -> ApiResult<serde_json::Value> {
+    let level = svc.sign_attachment_pdf(&p, id, version, &sha256).await?;
+    Ok(Json(serde_json::json!({
+        "record_id": id,
+        "version_no": version,
+        "attachment_sha256": sha256.to_ascii_lowercase(),
+        "level": level,
+        "pdf": format!("/api/v1/records/{id}/versions/{version}/pdf?attachment={}", sha256.to_ascii_lowercase()),
+    })))
 }
 
 /// A signed PDF as a download (never rendered inside the application's origin).

@@ -108,6 +108,48 @@ struct RecordPage {
     passed: bool,
     /// A fresh random password offered for an encrypted bundle (never stored).
     password: String,
+    uploaded: Vec<UploadedRow>,
+}
+
+/// A signature found in an uploaded PDF (a patient's マイナンバーカード signature …).
+struct UploadedRow {
+    version: i64,
+    file: String,
+    /// The holder's name for a マイナンバーカード signature, else the certificate's subject.
+    signer: String,
+    jpki: bool,
+    test_card: bool,
+    time: String,
+    error: Option<String>,
+}
+
+fn uploaded_rows(rep: &mamori_service::evidence::read::EvidenceReport) -> Vec<UploadedRow> {
+    let mut out = Vec::new();
+    for u in &rep.uploaded {
+        if let Some(e) = &u.error {
+            out.push(UploadedRow {
+                version: u.version_no,
+                file: u.name.clone(),
+                signer: String::new(),
+                jpki: false,
+                test_card: false,
+                time: String::new(),
+                error: Some(e.clone()),
+            });
+        }
+        for s in &u.signatures {
+            out.push(UploadedRow {
+                version: u.version_no,
+                file: u.name.clone(),
+                signer: s.jpki_holder.clone().unwrap_or_else(|| s.signer.clone()),
+                jpki: s.jpki_holder.is_some(),
+                test_card: s.jpki_test_card,
+                time: s.validated_at.map(crate::ui::jst).unwrap_or_default(),
+                error: None,
+            });
+        }
+    }
+    out
 }
 
 async fn record_page(
@@ -142,6 +184,7 @@ async fn record_page(
             can_export,
             passed: rep.passed(),
             password: mamori_service::records::export_encrypted::generate_password(),
+            uploaded: uploaded_rows(&rep),
             layout,
         },
     )

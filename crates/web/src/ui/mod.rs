@@ -626,12 +626,25 @@ pub(crate) struct VersionCard {
     pub ledger: i64,
     pub title: String,
     pub body: String,
-    pub attachments: Vec<mamori_domain::content::AttachmentRef>,
+    pub attachments: Vec<AttachmentCard>,
     pub signature: Option<SignatureCard>,
     /// Finalised, but not signed yet: its author has not opened their signing window.
     pub awaiting_signature: bool,
     /// The viewer is the version's author (the page links to their signing window).
     pub own: bool,
+}
+
+/// An attachment on the record page: an uploaded PDF of a signed version can be signed by
+/// its author, and once signed its signed copy can be downloaded.
+pub(crate) struct AttachmentCard {
+    pub name: String,
+    pub media_type: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The PAdES level of the author's signed copy, once made.
+    pub signed: Option<String>,
+    /// The viewer is the author of this signed version, and the file is a PDF not signed yet.
+    pub can_sign: bool,
 }
 
 /// A finalised version's signature on the record page.
@@ -723,7 +736,32 @@ pub(crate) fn version_cards(
             ledger: v.ledger_index,
             title: v.content.title,
             body: v.content.body,
-            attachments: v.content.attachments,
+            attachments: {
+                let signed = v.signature.as_ref().map(|s| s.signed_attachments.clone());
+                let own = v.author.id == viewer;
+                v.content
+                    .attachments
+                    .into_iter()
+                    .map(|a| {
+                        let level = signed.as_ref().and_then(|l| {
+                            l.iter()
+                                .find(|(sha, _)| *sha == a.sha256)
+                                .map(|x| x.1.clone())
+                        });
+                        AttachmentCard {
+                            can_sign: own
+                                && signed.is_some()
+                                && level.is_none()
+                                && a.media_type == "application/pdf",
+                            signed: level,
+                            name: a.name,
+                            media_type: a.media_type,
+                            size: a.size,
+                            sha256: a.sha256,
+                        }
+                    })
+                    .collect()
+            },
             awaiting_signature: v.awaiting_signature,
             own: v.author.id == viewer,
             signature: v.signature.map(|s| SignatureCard {

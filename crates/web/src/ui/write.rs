@@ -478,6 +478,11 @@ pub struct ActForm {
     action: String,
     #[serde(default)]
     reason: String,
+    /// `sign_attachment`: which version's which uploaded PDF.
+    #[serde(default)]
+    version: i64,
+    #[serde(default)]
+    attachment: String,
 }
 
 pub async fn act(
@@ -506,6 +511,10 @@ pub async fn act(
         "reject" => svc.reject_record(&p, id, f.reason).await.map(|_| ()),
         "entered_in_error" => svc
             .mark_entered_in_error(&p, id, f.reason)
+            .await
+            .map(|_| ()),
+        "sign_attachment" => svc
+            .sign_attachment_pdf(&p, id, f.version, &f.attachment)
             .await
             .map(|_| ()),
         _ => Err(ServiceError::invalid("action", "操作が正しくありません")),
