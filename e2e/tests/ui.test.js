@@ -64,7 +64,7 @@ test('a finalised record is signed and time-stamped; its evidence verifies and d
   const facts = await page.locator('article.version').first().innerText();
   assert.match(facts, /電子署名/);
   assert.match(facts, /鈴木/);
-  assert.match(facts, /CAdES-B-T/);
+  assert.match(facts, /CAdES-B-LT/);
   assert.match(facts, /開発用TSA・法的効力なし/);
   await shot(page, '21-record-signed');
   await page.getByRole('link', { name: '署名の検証' }).click();

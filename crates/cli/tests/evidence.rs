@@ -66,7 +66,7 @@ fn verify_seal_and_export_from_the_command_line() {
     ]);
     assert!(o.status.success());
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(json["items"][0]["level"], "CAdES-B-T");
+    assert_eq!(json["items"][0]["level"], "CAdES-B-LT");
     assert_eq!(json["items"][0]["status"], "ok");
     let (ok, out) = run(&["evidence", "seal", "--data", d]);
     assert!(!ok && out.contains("サーバーが動いています"), "{out}");

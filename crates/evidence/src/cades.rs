@@ -3,7 +3,10 @@
 //! Signing is three steps so the key can be anywhere: [`prepare`] builds the signed attributes
 //! and returns the exact bytes to sign; whoever holds the key signs them (ECDSA or RSA with
 //! SHA-256); [`assemble`] checks that signature against the certificate and builds the `.p7s`.
-//! [`with_signature_timestamp`] adds the RFC 3161 token over the signature value (B-T).
+//! [`with_signature_timestamp`] adds the RFC 3161 token over the signature value (B-T);
+//! [`with_validation_data`] the signer's chain and its CAs' CRLs, so the signature can be
+//! checked offline decades on (B-LT: EN 319 122-1 allows them in `SignedData.certificates`
+//! and `SignedData.crls`, which the signature does not cover).
 
 pub use crate::cms::{
     EcdsaP256, Pkcs8Signer, Prepared, RawSigner, assemble, prepare, sign_detached,
@@ -52,6 +55,69 @@ pub fn signature_timestamp(p7s: &[u8]) -> Result<Option<Vec<u8>>> {
         .and_then(|v| v.to_der().ok()))
 }
 
+/// The CRLs a `.p7s` carries (`SignedData.crls`).
+pub fn crls(p7s: &[u8]) -> Vec<crate::crl::Crl> {
+    let Ok(p) = parse(p7s, "署名") else {
+        return Vec::new();
+    };
+    p.sd.crls
+        .map(|set| {
+            set.0
+                .iter()
+                .filter_map(|c| match c {
+                    cms::revocation::RevocationInfoChoice::Crl(list) => list
+                        .to_der()
+                        .ok()
+                        .and_then(|d| crate::crl::Crl::from_der(&d).ok()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Adds `certs` and `crls` to the `.p7s`'s SignedData (those already there are kept once):
+/// the validation data of CAdES-B-LT. The signed attributes and the signature are untouched.
+pub fn with_validation_data(
+    p7s: &[u8],
+    certs: &[Cert],
+    crls: &[crate::crl::Crl],
+) -> Result<Vec<u8>> {
+    use cms::cert::CertificateChoices;
+    use cms::revocation::{RevocationInfoChoice, RevocationInfoChoices};
+    use cms::signed_data::CertificateSet;
+    let mut p = parse(p7s, "署名")?;
+    let malformed = |e: der::Error| EvidenceError::malformed("署名", e);
+    let mut have: Vec<CertificateChoices> =
+        p.sd.certificates
+            .take()
+            .map(|s| s.0.into_vec())
+            .unwrap_or_default();
+    for c in certs {
+        let choice = CertificateChoices::Certificate(c.parsed.clone());
+        if !have.contains(&choice) {
+            have.push(choice);
+        }
+    }
+    p.sd.certificates = Some(CertificateSet(SetOfVec::try_from(have).map_err(malformed)?));
+    let mut lists: Vec<RevocationInfoChoice> =
+        p.sd.crls.take().map(|s| s.0.into_vec()).unwrap_or_default();
+    for c in crls {
+        let choice = RevocationInfoChoice::Crl(c.list.clone());
+        if !lists.contains(&choice) {
+            lists.push(choice);
+        }
+    }
+    if !lists.is_empty() {
+        p.sd.crls = Some(RevocationInfoChoices::try_from(lists).map_err(malformed)?);
+    }
+    let ci = ContentInfo {
+        content_type: ID_SIGNED_DATA,
+        content: any(&p.sd)?,
+    };
+    ci.to_der().map_err(malformed)
+}
+
 /// Adds `token` (an RFC 3161 `TimeStampToken` over the signature value) as the unsigned
 /// `signatureTimeStampToken` attribute: CAdES-B-T. The signed part is untouched.
 pub fn with_signature_timestamp(p7s: &[u8], token: &[u8]) -> Result<Vec<u8>> {
@@ -95,6 +161,9 @@ pub struct SignatureInfo {
     /// The time the certificate chain was checked at: the time-stamp's, else the claimed one.
     pub validated_at: UnixMs,
     pub level: &'static str,
+    /// The signer was not revoked as of this CRL date, by a CRL the signature carries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_revoked_as_of: Option<UnixMs>,
     /// The holder, when the signer's certificate is a マイナンバーカード signing certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jpki: Option<crate::jpki::JpkiHolder>,
@@ -115,7 +184,7 @@ pub fn verify_detached(
         anchors,
         tsa_anchors,
         None,
-        ["CAdES-B-T", "CAdES-B-B"],
+        ["CAdES-B-LT", "CAdES-B-T", "CAdES-B-B"],
     )
 }
 
@@ -128,7 +197,7 @@ pub(crate) fn verify_over(
     anchors: &[Cert],
     tsa_anchors: &[Cert],
     claimed: Option<UnixMs>,
-    levels: [&'static str; 2],
+    levels: [&'static str; 3],
 ) -> Result<SignatureInfo> {
     let p = parse(p7s, "署名")?;
     if p.sd.encap_content_info.econtent.is_some() {
@@ -169,16 +238,32 @@ pub(crate) fn verify_over(
         validated_at,
         crate::cert::Purpose::Signing,
     )?;
+    // Revocation data carried in the signature (B-LT): a CRL of the signer's CA listing it as
+    // revoked at or before the proven time fails the signature.
+    let not_revoked_as_of = match crate::crl::status(&signer, &crls(p7s), &path[1..]) {
+        crate::crl::Revocation::Revoked { at } if at <= validated_at => {
+            return Err(EvidenceError::new(
+                "revoked",
+                format!(
+                    "署名者の証明書は署名の時点で失効しています（{}、署名に同梱の CRL）",
+                    crate::format_time(at)
+                ),
+            ));
+        }
+        crate::crl::Revocation::NotRevoked { as_of } => Some(as_of),
+        _ => None,
+    };
     Ok(SignatureInfo {
         signer_subject: signer.subject(),
         signer_serial: signer.serial_hex(),
         issuer_subject: path.get(1).map(|c| c.subject()).unwrap_or_default(),
         claimed_signing_time: claimed,
-        level: if timestamp.is_some() {
-            levels[0]
-        } else {
-            levels[1]
+        level: match (&timestamp, not_revoked_as_of) {
+            (Some(_), Some(_)) => levels[0],
+            (Some(_), None) => levels[1],
+            (None, _) => levels[2],
         },
+        not_revoked_as_of,
         jpki: crate::jpki::holder(&signer),
         timestamp,
         validated_at,

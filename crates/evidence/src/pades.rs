@@ -109,7 +109,8 @@ pub fn verify(
                     anchors,
                     tsa_anchors,
                     claimed(s),
-                    ["PAdES-B-T", "PAdES-B-B"],
+                    // Validation data of a PDF is in its DSS, not in the CMS.
+                    ["PAdES-B-T", "PAdES-B-T", "PAdES-B-B"],
                 )?;
                 PdfSignatureReport {
                     field: s.field_name.clone(),

@@ -35,13 +35,18 @@ fn ca(name: &str) -> Ca {
 }
 
 fn leaf(ca: &Ca, serial: u64) -> Cert {
+    leaf_and_key(ca, serial).0
+}
+
+fn leaf_and_key(ca: &Ca, serial: u64) -> (Cert, KeyPair) {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.distinguished_name.push(DnType::CommonName, "医師 テスト");
     p.serial_number = Some(SerialNumber::from(serial));
     p.not_before = odt(NOW - 86_400_000);
     p.not_after = odt(NOW + 86_400_000 * 30);
-    Cert::from_der(p.signed_by(&key, &ca.issuer).unwrap().der()).unwrap()
+    let cert = Cert::from_der(p.signed_by(&key, &ca.issuer).unwrap().der()).unwrap();
+    (cert, key)
 }
 
 fn crl_pem(ca: &Ca, revoked: &[(u64, i64)]) -> String {
@@ -108,4 +113,46 @@ fn a_listed_certificate_is_revoked_from_its_date_and_only_its_issuers_crl_counts
     // Broken files are errors, not empty lists.
     assert!(Crl::from_file_bytes(b"not a crl").is_err());
     assert!(Crl::from_file_bytes(b"-----BEGIN X509 CRL-----\nAAAA\n").is_err());
+}
+
+#[test]
+fn a_signature_carries_its_cas_crl_and_fails_when_it_lists_the_signer_as_revoked_before() {
+    use mamori_evidence::cades;
+    let hpki = ca("Test HPKI CA");
+    let (cert, key) = leaf_and_key(&hpki, 9);
+    let signer = cades::Pkcs8Signer::from_pkcs8(&key.serialize_der()).unwrap();
+    let p7s = cades::sign_detached(b"statement", &cert, &[], &signer, NOW).unwrap();
+    let anchors = std::slice::from_ref(&hpki.cert);
+
+    // A CRL that does not list it: carried, and the verification says as of when.
+    let fresh = Crl::from_file_bytes(crl_pem(&hpki, &[(7, NOW - 3_600_000)]).as_bytes()).unwrap();
+    let with = cades::with_validation_data(&p7s, anchors, &fresh).unwrap();
+    assert_eq!(cades::crls(&with).len(), 1);
+    assert_eq!(
+        cades::signature_value(&with).unwrap(),
+        cades::signature_value(&p7s).unwrap(),
+        "the signature itself is untouched"
+    );
+    // Added twice, kept once.
+    let again = cades::with_validation_data(&with, anchors, &fresh).unwrap();
+    assert_eq!(cades::crls(&again).len(), 1);
+    assert_eq!(cades::certificates(&again).len(), 2, "signer and its CA");
+    let info = cades::verify_detached(&with, b"statement", anchors, &[]).unwrap();
+    assert_eq!(info.not_revoked_as_of, Some(NOW));
+    assert!(
+        cades::verify_detached(&p7s, b"statement", anchors, &[])
+            .unwrap()
+            .not_revoked_as_of
+            .is_none()
+    );
+
+    // A CRL listing it from before the signing time fails the signature.
+    let listed = Crl::from_file_bytes(crl_pem(&hpki, &[(9, NOW - 60_000)]).as_bytes()).unwrap();
+    let revoked = cades::with_validation_data(&p7s, anchors, &listed).unwrap();
+    let e = cades::verify_detached(&revoked, b"statement", anchors, &[]).unwrap_err();
+    assert_eq!(e.code, "revoked", "{e:?}");
+    // Listed from after the signature: the signature stands.
+    let later = Crl::from_file_bytes(crl_pem(&hpki, &[(9, NOW + 60_000)]).as_bytes()).unwrap();
+    let after = cades::with_validation_data(&p7s, anchors, &later).unwrap();
+    assert!(cades::verify_detached(&after, b"statement", anchors, &[]).is_ok());
 }

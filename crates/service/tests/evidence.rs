@@ -99,7 +99,7 @@ async fn finalising_signs_and_time_stamps_and_verification_notices_tampering() {
         .clone()
         .expect("signed at finalisation");
     assert!(sig.signer.contains("dr_sato"), "{sig:?}");
-    assert_eq!(sig.level, "CAdES-B-T");
+    assert_eq!(sig.level, "CAdES-B-LT");
     assert!(sig.timestamped_at.is_some());
     assert!(sig.development_tsa);
 
@@ -108,7 +108,7 @@ async fn finalising_signs_and_time_stamps_and_verification_notices_tampering() {
     assert_eq!((rep.checked, rep.ok, rep.failed), (1, 1, 0), "{rep:?}");
     assert!(rep.development_tsa);
     let item = &rep.items[0];
-    assert_eq!(item.level, Some("CAdES-B-T"));
+    assert_eq!(item.level, Some("CAdES-B-LT"));
     assert!(item.sealed.is_none());
 
     // Sealing puts the signature and the newest checkpoint under one archive time-stamp.
@@ -322,7 +322,7 @@ async fn an_export_bundle_verifies_with_openssl_alone_and_fails_when_changed() {
     }
     let html = std::fs::read_to_string(x.join("index.html")).unwrap();
     assert!(
-        html.contains("翌日軽快") && html.contains("CAdES-B-T"),
+        html.contains("翌日軽快") && html.contains("CAdES-B-LT"),
         "{html}"
     );
     let (ok, out) = verify_sh(dir.path());
@@ -373,7 +373,7 @@ async fn an_independent_rfc3161_tsa_over_http_time_stamps_the_signatures() {
         .signature
         .clone()
         .unwrap();
-    assert_eq!(sig.level, "CAdES-B-T", "{sig:?}");
+    assert_eq!(sig.level, "CAdES-B-LT", "{sig:?}");
     assert!(!sig.development_tsa);
     let rep = report(&f.data(), f.svc.config(), f.clock.now());
     assert_eq!(rep.ok, 1, "{rep:?}");

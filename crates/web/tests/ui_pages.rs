@@ -1062,7 +1062,7 @@ fn signatures_show_on_the_record_verify_on_their_page_and_download_as_a_bundle()
     assert_eq!(login(&mut b, "dr.sig", PW).status, 303);
     let page = b.get(&format!("/records/{id}"));
     assert!(page.body.contains("電子署名"), "{}", page.body);
-    assert!(page.body.contains("CAdES-B-T"), "{}", page.body);
+    assert!(page.body.contains("CAdES-B-LT"), "{}", page.body);
     assert!(page.body.contains("開発用TSA・法的効力なし"));
     assert!(page.body.contains(&format!("/records/{id}/evidence")));
     let ev = b.get(&format!("/records/{id}/evidence"));

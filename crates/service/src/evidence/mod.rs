@@ -113,7 +113,8 @@ pub struct SignOutcome {
 pub struct SignatureBrief {
     pub signer: String,
     pub serial: String,
-    /// `CAdES-B-B` until the time-stamp arrives, then `CAdES-B-T`.
+    /// `CAdES-B-B` until the time-stamp arrives, then `CAdES-B-T`, or `CAdES-B-LT` when its
+    /// CA's CRL came with it.
     pub level: &'static str,
     pub signed_at: Millis,
     pub timestamped_at: Option<Millis>,
@@ -142,6 +143,8 @@ pub struct SignatureBrief {
 #[derive(Clone, Debug)]
 struct P7sFacts {
     stamped: bool,
+    /// Carries its CA's CRL (B-LT).
+    validation_data: bool,
     development: bool,
     accredited: bool,
     /// The signer certificate's qualifications (hcRole), in words.
@@ -158,6 +161,7 @@ fn p7s_facts(p7s: &[u8], accredited: &tsp::AccreditedTsas) -> P7sFacts {
         .collect();
     P7sFacts {
         stamped: token.is_some(),
+        validation_data: !cades::crls(p7s).is_empty(),
         development: token.as_deref().is_some_and(tsp::is_development),
         accredited: token.as_deref().is_some_and(|t| accredited.accepts(t)),
         qualification: (!roles.is_empty()).then(|| roles.join("、")),
@@ -202,6 +206,7 @@ impl SignatureBrief {
     fn with_facts(s: &SignatureRow, f: P7sFacts) -> Self {
         let P7sFacts {
             stamped,
+            validation_data,
             development,
             accredited,
             qualification,
@@ -209,7 +214,11 @@ impl SignatureBrief {
         Self {
             signer: s.signer_subject.clone(),
             serial: s.signer_serial.clone(),
-            level: if stamped { "CAdES-B-T" } else { "CAdES-B-B" },
+            level: match (stamped, validation_data) {
+                (true, true) => "CAdES-B-LT",
+                (true, false) => "CAdES-B-T",
+                (false, _) => "CAdES-B-B",
+            },
             signed_at: s.signed_at,
             timestamped_at: s.timestamped_at,
             pending_error: s

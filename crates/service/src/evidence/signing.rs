@@ -324,13 +324,14 @@ impl Service {
                 "タイムスタンプ局 (TSA) が設定されていません（evidence.tsa_urls）",
             ))
         };
-        let (p7s, token_info, error) = match stamped {
-            Ok((token, info)) => (
-                cades::with_signature_timestamp(&p7s, &token).map_err(from_evidence)?,
-                Some(info),
-                None,
-            ),
-            Err(e) => (p7s, None, Some(e.message)),
+        let (p7s, token_info, error, level) = match stamped {
+            Ok((token, info)) => {
+                let stamped =
+                    cades::with_signature_timestamp(&p7s, &token).map_err(from_evidence)?;
+                let (p7s, level) = self.with_validation_data(stamped).await;
+                (p7s, Some(info), None, level)
+            }
+            Err(e) => (p7s, None, Some(e.message), "CAdES-B-B"),
         };
         let sig = SignatureRow {
             record_id,
@@ -365,13 +366,13 @@ impl Service {
         }
         match &token_info {
             Some(info) => {
-                t.detail("level", "CAdES-B-T");
+                t.detail("level", level);
                 t.detail("gen_time", info.gen_time);
                 t.detail("tsa", info.tsa_subject.clone());
                 t.detail("tsa_serial", info.serial.clone());
             }
             None => {
-                t.detail("level", "CAdES-B-B");
+                t.detail("level", level);
                 t.detail("timestamp_error", error.clone().unwrap_or_default());
             }
         }

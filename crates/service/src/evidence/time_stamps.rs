@@ -133,6 +133,51 @@ impl Service {
         .map_err(ServiceError::internal)?
     }
 
+    /// Adds to a time-stamped `.p7s` the signer's CA chain and the CAs' current CRLs (the
+    /// facility CA's own, and those of outside CAs the facility keeps in
+    /// `evidence.signer_crls`): B-LT, checkable offline for as long as the evidence records
+    /// that will cover it are renewed. Without a CRL of the signer's CA it stays B-T.
+    pub(super) async fn with_validation_data(
+        self: &Arc<Self>,
+        p7s: Vec<u8>,
+    ) -> (Vec<u8>, &'static str) {
+        let made = async {
+            let cert = cades::signer_certificate(&p7s).map_err(from_evidence)?;
+            let anchors = self.evidence_anchors()?;
+            let issuers = anchors.issuers_of(&cert);
+            let mut crls: Vec<mamori_evidence::crl::Crl> = anchors
+                .crls
+                .iter()
+                .filter(|c| c.list.tbs_cert_list.issuer == cert.parsed.tbs_certificate.issuer)
+                .cloned()
+                .collect();
+            let facility = crate::access::ca::ca_pem(&self.data_dir)
+                .and_then(|p| mamori_evidence::cert::Cert::from_pem_chain(&p).ok())
+                .unwrap_or_default();
+            if facility.iter().any(|ca| cert.is_signed_by(ca)) {
+                let pem = self.crl_pem(7).await?;
+                crls.extend(
+                    mamori_evidence::crl::Crl::from_file_bytes(pem.as_bytes())
+                        .map_err(from_evidence)?,
+                );
+            }
+            if crls.is_empty() {
+                return Ok::<_, ServiceError>(None);
+            }
+            Ok(Some(
+                cades::with_validation_data(&p7s, &issuers, &crls).map_err(from_evidence)?,
+            ))
+        };
+        match made.await {
+            Ok(Some(longer)) => (longer, "CAdES-B-LT"),
+            Ok(None) => (p7s, "CAdES-B-T"),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "signature kept at B-T without validation data");
+                (p7s, "CAdES-B-T")
+            }
+        }
+    }
+
     /// Adds the signature time-stamp (B-T), or records the failure and when to retry.
     pub(super) async fn timestamp_signature(
         self: &Arc<Self>,
@@ -145,6 +190,7 @@ impl Service {
             Ok((token, info)) => {
                 let p7s =
                     cades::with_signature_timestamp(&sig.p7s, &token).map_err(from_evidence)?;
+                let (p7s, level) = self.with_validation_data(p7s).await;
                 let mut t = Target {
                     record: Some(sig.record_id),
                     version: Some(sig.version_no),
@@ -154,7 +200,7 @@ impl Service {
                 t.detail("tsa", info.tsa_subject.clone());
                 t.detail("tsa_serial", info.serial.clone());
                 t.detail("policy", info.policy.clone());
-                t.detail("level", "CAdES-B-T");
+                t.detail("level", level);
                 let (rid, vno, gen_time) = (sig.record_id, sig.version_no, info.gen_time);
                 self.write_audited(None, actions::RECORD_TIMESTAMPED, t, move |_, tx, _| {
                     Ok(tx.set_signature_timestamp(rid, vno, &p7s, gen_time)?)
