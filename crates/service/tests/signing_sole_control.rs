@@ -435,3 +435,43 @@ async fn plain_keys_are_erased_and_no_private_signing_key_is_in_the_data_or_a_ba
     );
     assert_no_signing_key(&restored, &pkcs8, scalar);
 }
+
+#[tokio::test]
+async fn a_window_that_outlives_its_certificate_signs_nothing_and_says_why() {
+    // A day's certificate; a day's window opened 20 hours into it outlives it by 20 hours.
+    let f = fixture_with(|c| {
+        c.evidence.dev_tsa = true;
+        c.evidence.signer_days = 1;
+        c.evidence.signing_window_hours = 24;
+    })
+    .await;
+    let admin = f.admin().await;
+    patient(&f, &admin).await;
+    let doctor = f.signer(&admin, "dr.expiring", "doctor").await;
+    let before = finalised(&f.svc, &doctor, "期限内").await;
+    assert!(signed(&f.svc, &doctor, before).await);
+
+    f.clock.advance(20 * 3_600_000);
+    f.svc
+        .open_signing_window(&doctor, SIGNING_PIN)
+        .await
+        .unwrap();
+    f.clock.advance(5 * 3_600_000);
+    let after = finalised(&f.svc, &doctor, "期限切れの後").await;
+    assert!(
+        !signed(&f.svc, &doctor, after).await,
+        "an expired certificate signs nothing"
+    );
+    let outcome = f.svc.sign_version(Some(&doctor), after, 1).await.unwrap();
+    assert!(!outcome.signed);
+    assert!(
+        outcome
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("有効期限が切れています")),
+        "{outcome:?}"
+    );
+    // The version waits for its author's new key.
+    let waiting = f.svc.awaiting_signature(&doctor).await.unwrap();
+    assert!(waiting.iter().any(|w| w.record_id == after), "{waiting:?}");
+}
