@@ -71,6 +71,9 @@ fn banner(dir: &Path, listen: &str) -> String {
     s.push_str(&format!(
         "           -d '{{\"login\":\"dr.tanaka\",\"password\":\"{DEMO_PASSWORD}\"}}'\n"
     ));
+    s.push_str(&format!(
+        "FHIR R4 (JP Core): curl -s http://{listen}/fhir/r4/metadata（docs/fhir.md）\n"
+    ));
     s
 }
 
@@ -92,6 +95,8 @@ pub fn prepare(dir: &Path, listen: &str) -> Result<String, ServiceError> {
     // they are seeded, by the development TSA (labelled as having no legal weight).
     let mut cfg = mamori_service::Config::load(dir)?;
     cfg.evidence.dev_tsa = true;
+    // A made-up 保険医療機関コード (東京都 13, 医科 1): the system of the demo's patient IDs in FHIR.
+    cfg.facility.institution_code = "1311234567".into();
     std::fs::write(dir.join(mamori_service::config::CONFIG_FILE), cfg.to_toml())
         .map_err(|e| ServiceError::new(ErrorCode::Io, e.to_string()))?;
     let now = mamori_domain::SystemClock.now();

@@ -296,6 +296,11 @@ impl Default for EmergencyConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FacilityConfig {
     pub name: String,
+    /// The 10-digit 保険医療機関コード (都道府県 2 + 点数表 1 + 医療機関 7): the system of the
+    /// facility's patient IDs in FHIR (`urn:oid:1.2.392.100495.20.3.51.1` + this code, as JP
+    /// Core has it). Empty: `urn:mamori:patient-id`.
+    #[serde(default)]
+    pub institution_code: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -439,6 +444,7 @@ impl Config {
         Self {
             facility: FacilityConfig {
                 name: facility.to_owned(),
+                institution_code: String::new(),
             },
             server: ServerConfig::default(),
             password: PasswordPolicy::default(),

@@ -196,7 +196,8 @@ pub async fn accept_loop(
             });
             match tls {
                 None => {
-                    serve_connection(tcp, addr, None, app, activity, timeouts, &mut stop).await;
+                    serve_connection(tcp, (addr, false), None, app, activity, timeouts, &mut stop)
+                        .await;
                 }
                 Some(acceptor) => {
                     let Some((stream, peer)) =
@@ -204,7 +205,16 @@ pub async fn accept_loop(
                     else {
                         return;
                     };
-                    serve_connection(stream, addr, peer, app, activity, timeouts, &mut stop).await;
+                    serve_connection(
+                        stream,
+                        (addr, true),
+                        peer,
+                        app,
+                        activity,
+                        timeouts,
+                        &mut stop,
+                    )
+                    .await;
                 }
             }
         });
@@ -218,11 +228,15 @@ pub async fn accept_loop(
     Ok(())
 }
 
+/// Whether the request came over TLS (for the absolute URLs some answers carry).
+#[derive(Clone, Copy, Debug)]
+pub struct Encrypted(pub bool);
+
 /// Serves one connection until it ends, idles out (`timeouts`: headers, idle) or the server
 /// stops.
 async fn serve_connection<S>(
     stream: S,
-    addr: SocketAddr,
+    (addr, encrypted): (SocketAddr, bool),
     peer: Option<PeerCert>,
     app: Router,
     activity: Arc<Activity>,
@@ -239,6 +253,7 @@ async fn serve_connection<S>(
     let service =
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(addr));
+            req.extensions_mut().insert(Encrypted(encrypted));
             if let Some(p) = &peer {
                 req.extensions_mut().insert(p.clone());
             }

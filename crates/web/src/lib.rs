@@ -5,6 +5,7 @@ pub mod api;
 pub mod conn;
 pub mod error;
 pub mod extract;
+pub mod fhir;
 pub mod headers;
 #[doc(hidden)]
 pub mod hostile;
@@ -58,6 +59,21 @@ async fn bounded_body(
                 ErrorCode::TooLarge,
                 "送信されたデータが大きすぎます",
             ))
+            .into_response();
+        }
+        return next.run(req).await;
+    }
+    // FHIR resources are JSON within the small limit (the handlers read no further); a larger
+    // declared body is refused unread, as an OperationOutcome.
+    if req.uri().path().starts_with("/fhir/") {
+        if declared.is_some_and(|n| n > SMALL_BODY) {
+            return fhir::FhirError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                mamori_fhir::outcome::IssueType::TooCostly,
+                "too_large",
+                "送信されたリソースが大きすぎます",
+                None,
+            )
             .into_response();
         }
         return next.run(req).await;
@@ -129,6 +145,10 @@ pub fn router(svc: Arc<Service>) -> Router {
         .layer(axum::middleware::from_fn(metrics::track));
     Router::new()
         .nest("/api/v1", api)
+        .nest(
+            "/fhir/r4",
+            fhir::routes().layer(axum::middleware::from_fn(metrics::track)),
+        )
         .route(
             "/tsa",
             axum::routing::post(api::dev_tsa).layer(DefaultBodyLimit::max(16 * 1024)),

@@ -9,16 +9,6 @@ use base64::Engine;
 use common::*;
 use serde_json::json;
 
-const READERS: &[&str] = &[
-    "doctor",
-    "dentist",
-    "pharmacist",
-    "nurse",
-    "radiographer",
-    "lab_technician",
-    "clerk",
-];
-const MR_WRITERS: &[&str] = &["doctor", "dentist", "clerk"];
 const MR_FINALISERS: &[&str] = &["doctor", "dentist"];
 
 /// The configured expectation: which default roles may call each operation.

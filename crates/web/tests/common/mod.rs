@@ -268,6 +268,21 @@ pub fn record_body(patient: &str, kind: &str, title: &str, author: Option<i64>) 
 }
 
 /// The default 職種 roles, in the order the matrix tests walk them.
+/// The default roles that may read records (and so look patients up).
+#[allow(dead_code)]
+pub const READERS: &[&str] = &[
+    "doctor",
+    "dentist",
+    "pharmacist",
+    "nurse",
+    "radiographer",
+    "lab_technician",
+    "clerk",
+];
+/// The default roles that write medical records (and register patients).
+#[allow(dead_code)]
+pub const MR_WRITERS: &[&str] = &["doctor", "dentist", "clerk"];
+
 pub const ROLES: [&str; 11] = [
     "doctor",
     "dentist",

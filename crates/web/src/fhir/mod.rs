@@ -1,0 +1,247 @@
+//! `/fhir/r4`: HL7 FHIR R4 (JP Core) for the systems around mamori — EHRs that already write
+//! FHIR, security tools that read standard resources. The resources and their mapping are
+//! `mamori_fhir`'s; who may do what, and the ledger entry of every request, are the service's,
+//! exactly as for the JSON API. Every answer is `application/fhir+json`; every refusal an
+//! OperationOutcome with the status the same refusal has in the JSON API.
+
+mod patient;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use mamori_fhir::capability::ResourceSupport;
+use mamori_fhir::outcome::{self, IssueType};
+use mamori_service::{ErrorCode, Principal, Service, ServiceError};
+use serde_json::Value;
+
+use crate::error::status_of;
+
+type Svc = State<Arc<Service>>;
+
+/// Every operation of the interface: (method, path under `/fhir/r4`, name), for the
+/// authorisation matrix and the documentation.
+pub const OPERATIONS: &[(&str, &str, &str)] = &[
+    ("GET", "/metadata", "fhirCapabilities"),
+    ("GET", "/Patient/{id}", "fhirReadPatient"),
+    ("GET", "/Patient", "fhirSearchPatient"),
+    ("POST", "/Patient", "fhirCreatePatient"),
+];
+
+/// What the CapabilityStatement says: built from the same facts the routes below serve.
+const RESOURCES: &[ResourceSupport] = &[ResourceSupport {
+    resource_type: "Patient",
+    profile: Some(mamori_fhir::patient::PROFILE),
+    interactions: &["read", "search-type", "create"],
+    conditional_create: true,
+    search: patient::SEARCH,
+}];
+
+pub fn routes() -> Router<Arc<Service>> {
+    Router::new()
+        .route("/metadata", get(metadata))
+        .route("/Patient", get(patient::search).post(patient::create))
+        .route("/Patient/{id}", get(patient::read))
+        .fallback(unknown)
+}
+
+/// A FHIR answer: the resource as `application/fhir+json`, with `extra` headers.
+pub(crate) fn resource(
+    status: StatusCode,
+    body: &Value,
+    extra: &[(header::HeaderName, String)],
+) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/fhir+json; charset=utf-8"),
+    );
+    for (k, v) in extra {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            headers.insert(k.clone(), v);
+        }
+    }
+    (status, headers, body.to_string()).into_response()
+}
+
+/// A refusal as an OperationOutcome.
+pub struct FhirError {
+    status: StatusCode,
+    outcome: Value,
+}
+
+impl FhirError {
+    pub fn new(
+        status: StatusCode,
+        issue: IssueType,
+        code: &str,
+        message: &str,
+        expression: Option<&str>,
+    ) -> Self {
+        let english = match code {
+            "not_supported" => "mamori does not support this.",
+            _ => ErrorCode::ALL
+                .iter()
+                .find(|c| c.as_str() == code)
+                .map_or("The request was refused.", |c| c.en()),
+        };
+        Self {
+            status,
+            outcome: outcome::error(issue, code, english, message, expression),
+        }
+    }
+
+    pub(crate) fn malformed(message: impl AsRef<str>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            IssueType::Structure,
+            "malformed",
+            message.as_ref(),
+            None,
+        )
+    }
+
+    pub(crate) fn not_supported(message: impl AsRef<str>, expression: Option<&str>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            IssueType::NotSupported,
+            "not_supported",
+            message.as_ref(),
+            expression,
+        )
+    }
+}
+
+impl From<ServiceError> for FhirError {
+    fn from(e: ServiceError) -> Self {
+        let code = e.code.as_str();
+        let expression = e.field.map(|f| format!("Patient.{f}"));
+        Self::new(
+            status_of(e.code),
+            outcome::issue_type(code),
+            code,
+            &e.message,
+            expression.as_deref(),
+        )
+    }
+}
+
+impl From<mamori_fhir::patient::Refusal> for FhirError {
+    fn from(r: mamori_fhir::patient::Refusal) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            r.issue,
+            r.code,
+            &r.message,
+            r.expression.as_deref(),
+        )
+    }
+}
+
+impl IntoResponse for FhirError {
+    fn into_response(self) -> Response {
+        resource(self.status, &self.outcome, &[])
+    }
+}
+
+pub(crate) type FhirResult = Result<Response, FhirError>;
+
+/// The caller, as for the JSON API (a bearer token; a session cookie with its CSRF token);
+/// a refusal is an OperationOutcome.
+pub(crate) struct FhirAuth(pub Principal);
+
+impl FromRequestParts<Arc<Service>> for FhirAuth {
+    type Rejection = FhirError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        svc: &Arc<Service>,
+    ) -> Result<Self, Self::Rejection> {
+        match crate::extract::Auth::from_request_parts(parts, svc).await {
+            Ok(crate::extract::Auth(p)) => Ok(FhirAuth(p)),
+            Err(crate::error::ApiError(e)) => Err(e.into()),
+        }
+    }
+}
+
+/// `https://host/fhir/r4` as the client reached it (the host was checked against
+/// `server.allowed_hosts` before any handler runs).
+pub(crate) struct Base(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Base {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let scheme = match parts.extensions.get::<crate::conn::Encrypted>() {
+            Some(crate::conn::Encrypted(false)) => "http",
+            _ => "https",
+        };
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        Ok(Base(format!("{scheme}://{host}/fhir/r4")))
+    }
+}
+
+/// A request body as JSON: `application/fhir+json` (or `application/json`), within the limit.
+pub(crate) async fn json_body(req: Request, limit: usize) -> Result<Value, FhirError> {
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !(ctype.starts_with("application/fhir+json") || ctype.starts_with("application/json")) {
+        return Err(FhirError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IssueType::NotSupported,
+            "unsupported_type",
+            "Content-Type は application/fhir+json にしてください",
+            None,
+        ));
+    }
+    let bytes: Bytes = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| {
+            FhirError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                IssueType::TooCostly,
+                "too_large",
+                "送信されたリソースが大きすぎます",
+                None,
+            )
+        })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| FhirError::malformed(format!("JSON として読めません: {e}")))
+}
+
+async fn metadata(State(svc): Svc, Base(base): Base) -> Response {
+    let statement = mamori_fhir::capability::statement(
+        &base,
+        env!("CARGO_PKG_VERSION"),
+        &mamori_fhir::instant(svc.now()),
+        RESOURCES,
+    );
+    resource(StatusCode::OK, &statement, &[])
+}
+
+async fn unknown(req: Request) -> FhirError {
+    FhirError::new(
+        StatusCode::NOT_FOUND,
+        IssueType::NotSupported,
+        "not_found",
+        &format!(
+            "{} {} は mamori の FHIR インターフェースにありません（GET /fhir/r4/metadata に使えるものの一覧があります）",
+            req.method(),
+            req.uri().path()
+        ),
+        None,
+    )
+}

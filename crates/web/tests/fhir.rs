@@ -1,0 +1,574 @@
+//! The FHIR R4 interface (`/fhir/r4`) over HTTP: the CapabilityStatement, JP_Patient read,
+//! search and conditional create, and every refusal as an OperationOutcome — each answer
+//! validated by PyPI's fhir.resources (R4 models), the interface driven by fhirpy (a real FHIR
+//! client), every operation for every default role, and the ledger.
+//!
+//! The Python tools live in a virtual environment (`.ci/run` makes it): `MAMORI_FHIR_PYTHON`,
+//! or `/opt/fhir-r4/bin/python` with `fhir.resources==6.2.1` (its R4 models; later releases
+//! carry R4B and R5), `pydantic<2` and `fhirpy`.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::{Value, json};
+
+const SYSTEM: &str = "urn:oid:1.2.392.100495.20.3.51.11311234567";
+
+fn python() -> String {
+    std::env::var("MAMORI_FHIR_PYTHON").unwrap_or_else(|_| "/opt/fhir-r4/bin/python".into())
+}
+
+fn script(name: &str) -> String {
+    format!("{}/tests/fhir/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs fhir.resources over every resource answered; panics naming the invalid ones.
+fn all_valid_r4(resources: &[Value]) {
+    let mut child = Command::new(python())
+        .arg(script("validate.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} is needed (python3 -m venv /opt/fhir-r4 && /opt/fhir-r4/bin/pip install 'fhir.resources==6.2.1' 'pydantic<2' fhirpy): {e}",
+                python()
+            )
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(resources).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "fhir.resources: {text}");
+    assert!(
+        text.contains(&format!(
+            "{} valid R4 resources, 0 invalid",
+            resources.len()
+        )),
+        "{text}"
+    );
+}
+
+struct Answer {
+    status: u16,
+    ctype: String,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A refusal: an OperationOutcome with `issue` and mamori's `code`, in Japanese.
+    fn refused(&self, status: u16, issue: &str, code: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(
+            self.body["resourceType"], "OperationOutcome",
+            "{}",
+            self.body
+        );
+        assert_eq!(self.body["issue"][0]["code"], issue, "{}", self.body);
+        assert_eq!(
+            self.body["issue"][0]["details"]["coding"][0]["code"], code,
+            "{}",
+            self.body
+        );
+        let words = self.body["issue"][0]["diagnostics"].as_str().unwrap();
+        assert!(
+            words
+                .chars()
+                .any(|c| ('\u{3040}'..='\u{30ff}').contains(&c)),
+            "Japanese diagnostics: {words}"
+        );
+    }
+}
+
+fn fhir(
+    s: &TestServer,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let root = s.base.trim_end_matches("/api/v1");
+    let agent = ureq::AgentBuilder::new().max_idle_connections(0).build();
+    let mut req = agent
+        .request(method, &format!("{root}/fhir/r4{path}"))
+        .set("Accept", "application/fhir+json");
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {t}"));
+    }
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let res = match body {
+        Some(b) => {
+            let ctype = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                .map_or("application/fhir+json", |(_, v)| v);
+            req.set("Content-Type", ctype).send_string(b)
+        }
+        None => req.call(),
+    };
+    let r = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {path}: {e}"),
+    };
+    let headers = r
+        .headers_names()
+        .into_iter()
+        .map(|h| (h.clone(), r.header(&h).unwrap_or("").to_owned()))
+        .collect();
+    let status = r.status();
+    let ctype = r.content_type().to_owned();
+    let text = r.into_string().unwrap_or_default();
+    Answer {
+        status,
+        ctype,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+fn jp_patient(id: &str, kanji: (&str, &str), kana: (&str, &str)) -> Value {
+    let rep = mamori_fhir::patient::NAME_REPRESENTATION;
+    json!({
+        "resourceType": "Patient",
+        "meta": { "profile": [mamori_fhir::patient::PROFILE] },
+        "identifier": [{ "system": SYSTEM, "value": id }],
+        "name": [
+            { "extension": [{ "url": rep, "valueCode": "IDE" }], "use": "official", "family": kanji.0, "given": [kanji.1] },
+            { "extension": [{ "url": rep, "valueCode": "SYL" }], "use": "official", "family": kana.0, "given": [kana.1] }
+        ],
+        "gender": "male",
+        "birthDate": "1975-03-03"
+    })
+}
+
+#[test]
+fn an_ehr_registers_reads_and_finds_patients_as_jp_core_and_every_answer_is_valid_r4() {
+    let s = start(|c| c.facility.institution_code = "1311234567".into());
+    let admin = s.admin_token();
+    let (_, clerk) = s.user(&admin, "clerk.fhir", "clerk");
+    let (_, nurse) = s.user(&admin, "nurse.fhir", "nurse");
+    let mut answered: Vec<Value> = Vec::new();
+
+    // What the server can do, without signing in.
+    let cap = fhir(&s, "GET", "/metadata", None, None, &[]);
+    assert_eq!(cap.status, 200);
+    assert!(
+        cap.ctype.starts_with("application/fhir+json"),
+        "{}",
+        cap.ctype
+    );
+    assert_eq!(cap.body["fhirVersion"], "4.0.1");
+    let patient = &cap.body["rest"][0]["resource"][0];
+    assert_eq!(patient["type"], "Patient");
+    assert_eq!(patient["conditionalCreate"], true);
+    answered.push(cap.body.clone());
+
+    // Created by the clerk; the same request again (an EHR's retry) changes nothing.
+    let body = jp_patient("F0001", ("鈴木", "一郎"), ("スズキ", "イチロウ")).to_string();
+    let cond = [(
+        "If-None-Exist",
+        "identifier=urn:oid:1.2.392.100495.20.3.51.11311234567|F0001",
+    )];
+    let made = fhir(&s, "POST", "/Patient", Some(&clerk), Some(&body), &cond);
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert!(
+        made.header("location")
+            .unwrap()
+            .ends_with("/fhir/r4/Patient/F0001/_history/1")
+    );
+    assert_eq!(made.header("etag"), Some("W/\"1\""));
+    answered.push(made.body.clone());
+    let again = fhir(&s, "POST", "/Patient", Some(&clerk), Some(&body), &cond);
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["id"], "F0001");
+    assert_eq!(
+        s.svc
+            .store()
+            .reader()
+            .unwrap()
+            .get()
+            .search_patients("F0001", "", 10)
+            .unwrap()
+            .len(),
+        1,
+        "one patient, not two"
+    );
+    // Without the condition, a second registration of the ID is a duplicate.
+    let dup = fhir(&s, "POST", "/Patient", Some(&clerk), Some(&body), &[]);
+    dup.refused(409, "duplicate", "conflict");
+    answered.push(dup.body.clone());
+
+    // Read and search by the nurse (who may look patients up, not register them).
+    let read = fhir(&s, "GET", "/Patient/F0001", Some(&nurse), None, &[]);
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["name"][0]["text"], "鈴木 一郎");
+    assert_eq!(read.body["name"][1]["text"], "スズキ イチロウ");
+    assert_eq!(read.body["identifier"][0]["system"], SYSTEM);
+    answered.push(read.body.clone());
+    for q in [
+        "?name=%E3%82%B9%E3%82%BA%E3%82%AD", // スズキ
+        "?identifier=urn:oid:1.2.392.100495.20.3.51.11311234567%7CF0001",
+        "?_id=F0001&gender=male&birthdate=1975-03-03",
+    ] {
+        let found = fhir(&s, "GET", &format!("/Patient{q}"), Some(&nurse), None, &[]);
+        assert_eq!(found.status, 200, "{q}: {}", found.body);
+        assert_eq!(found.body["type"], "searchset");
+        assert_eq!(found.body["total"], 1, "{q}: {}", found.body);
+        assert_eq!(found.body["entry"][0]["resource"]["id"], "F0001");
+        answered.push(found.body.clone());
+    }
+    let none = fhir(
+        &s,
+        "GET",
+        "/Patient?_id=F0001&gender=female",
+        Some(&nurse),
+        None,
+        &[],
+    );
+    assert_eq!(none.body["total"], 0);
+    let other = fhir(
+        &s,
+        "GET",
+        "/Patient?identifier=urn:other%7CF0001",
+        Some(&nurse),
+        None,
+        &[],
+    );
+    assert_eq!(
+        other.body["total"], 0,
+        "another facility's ID matches nobody here"
+    );
+    answered.push(other.body.clone());
+
+    // Paging: three patients, two per page, followed by `next`.
+    for (id, given) in [("F0002", "ニロウ"), ("F0003", "サブロウ")] {
+        let b = jp_patient(id, ("鈴木", "次郎"), ("スズキ", given)).to_string();
+        assert_eq!(
+            fhir(&s, "POST", "/Patient", Some(&clerk), Some(&b), &[]).status,
+            201
+        );
+    }
+    let first = fhir(
+        &s,
+        "GET",
+        "/Patient?name=%E3%82%B9%E3%82%BA%E3%82%AD&_count=2",
+        Some(&nurse),
+        None,
+        &[],
+    );
+    assert_eq!(first.body["entry"].as_array().unwrap().len(), 2);
+    let next = first.body["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .expect("a next page")["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rest = next.split("/fhir/r4").nth(1).unwrap();
+    let second = fhir(&s, "GET", rest, Some(&nurse), None, &[]);
+    assert_eq!(
+        second.body["entry"].as_array().unwrap().len(),
+        1,
+        "{}",
+        second.body
+    );
+    assert!(
+        second.body["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["relation"] != "next")
+    );
+    answered.extend([first.body.clone(), second.body.clone()]);
+
+    // Refusals: each an OperationOutcome with its status; nothing stored.
+    let cases: Vec<(Answer, u16, &str, &str)> = vec![
+        (
+            fhir(&s, "GET", "/Patient/F0001", None, None, &[]),
+            401,
+            "login",
+            "unauthenticated",
+        ),
+        (
+            fhir(
+                &s,
+                "POST",
+                "/Patient",
+                Some(&nurse),
+                Some(&jp_patient("F0009", ("看護", "師"), ("カンゴ", "シ")).to_string()),
+                &[],
+            ),
+            403,
+            "forbidden",
+            "forbidden",
+        ),
+        (
+            fhir(&s, "GET", "/Patient/NOBODY", Some(&nurse), None, &[]),
+            404,
+            "not-found",
+            "not_found",
+        ),
+        (
+            fhir(
+                &s,
+                "POST",
+                "/Patient",
+                Some(&clerk),
+                Some(r#"{"resourceType": "Patient", "#),
+                &[],
+            ),
+            400,
+            "structure",
+            "malformed",
+        ),
+        (
+            fhir(
+                &s,
+                "POST",
+                "/Patient",
+                Some(&clerk),
+                Some(&json!({"resourceType": "Observation", "status": "final"}).to_string()),
+                &[],
+            ),
+            422,
+            "invalid",
+            "invalid_input",
+        ),
+        (
+            fhir(
+                &s,
+                "POST",
+                "/Patient",
+                Some(&clerk),
+                Some(&{
+                    let mut p = jp_patient("F0010", ("電話", "あり"), ("デンワ", "アリ"));
+                    p["telecom"] = json!([{ "system": "phone", "value": "03-0000-0000" }]);
+                    p.to_string()
+                }),
+                &[],
+            ),
+            422,
+            "not-supported",
+            "not_supported",
+        ),
+        (
+            fhir(
+                &s,
+                "POST",
+                "/Patient",
+                Some(&clerk),
+                Some(&{
+                    let mut p = jp_patient("F0011", ("カナ", "なし"), ("", ""));
+                    p["name"].as_array_mut().unwrap().pop();
+                    p.to_string()
+                }),
+                &[],
+            ),
+            422,
+            "required",
+            "invalid_input",
+        ),
+        (
+            fhir(
+                &s,
+                "POST",
+                "/Patient",
+                Some(&clerk),
+                Some(&"x".repeat(70 * 1024)),
+                &[],
+            ),
+            413,
+            "too-costly",
+            "too_large",
+        ),
+        (
+            fhir(
+                &s,
+                "POST",
+                "/Patient",
+                Some(&clerk),
+                Some("<Patient/>"),
+                &[("Content-Type", "application/fhir+xml")],
+            ),
+            415,
+            "not-supported",
+            "unsupported_type",
+        ),
+        (
+            fhir(&s, "GET", "/Patient?address=Tokyo", Some(&nurse), None, &[]),
+            400,
+            "not-supported",
+            "not_supported",
+        ),
+        (
+            fhir(&s, "GET", "/Patient", Some(&nurse), None, &[]),
+            400,
+            "not-supported",
+            "not_supported",
+        ),
+        (
+            fhir(&s, "GET", "/Observation", Some(&nurse), None, &[]),
+            404,
+            "not-supported",
+            "not_found",
+        ),
+    ];
+    for (a, status, issue, code) in &cases {
+        a.refused(*status, issue, code);
+        answered.push(a.body.clone());
+    }
+    for gone in ["F0009", "F0010", "F0011"] {
+        assert_eq!(
+            fhir(
+                &s,
+                "GET",
+                &format!("/Patient/{gone}"),
+                Some(&nurse),
+                None,
+                &[]
+            )
+            .status,
+            404
+        );
+    }
+
+    // The ledger: registrations, reads and searches, the nurse's refused registration.
+    let r = s.svc.store().reader().unwrap();
+    let events = r
+        .get()
+        .audit_events(&mamori_store::AuditFilter {
+            action_prefix: Some("patient.".into()),
+            limit: 200,
+            ..Default::default()
+        })
+        .unwrap();
+    let actions: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            let v: Value = serde_json::from_slice(&e.payload).unwrap();
+            (
+                v["action"].as_str().unwrap_or("").to_owned(),
+                v["outcome"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    for want in ["patient.created", "patient.read", "patient.search"] {
+        assert!(
+            actions.iter().any(|(a, _)| a == want),
+            "{want} in {actions:?}"
+        );
+    }
+    assert!(
+        actions
+            .iter()
+            .any(|(a, o)| a == "patient.created" && o == "denied"),
+        "{actions:?}"
+    );
+
+    all_valid_r4(&answered);
+
+    // fhirpy, a real FHIR client, through the interface.
+    let root = s.base.trim_end_matches("/api/v1");
+    let out = Command::new(python())
+        .arg(script("client.py"))
+        .args([&format!("{root}/fhir/r4"), &clerk, SYSTEM])
+        .output()
+        .expect("python for fhirpy");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "fhirpy: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(seen["created_id"], "FP001", "{seen}");
+    assert_eq!(seen["read_name"], "高橋 翼");
+    assert_eq!(seen["read_kana"], "タカハシ ツバサ");
+    assert_eq!(seen["found"], json!(["FP001"]));
+}
+
+#[test]
+fn every_fhir_operation_for_every_default_role() {
+    let s = start(|_| {});
+    let admin = s.admin_token();
+    let (readers, registrars) = (READERS, MR_WRITERS);
+    let (_, clerk) = s.user(&admin, "clerk.seed", "clerk");
+    let seed = jp_patient("M0001", ("権限", "確認"), ("ケンゲン", "カクニン")).to_string();
+    assert_eq!(
+        fhir(&s, "POST", "/Patient", Some(&clerk), Some(&seed), &[]).status,
+        201
+    );
+    let mut covered = std::collections::BTreeSet::new();
+    for (i, role) in ROLES.iter().enumerate() {
+        let (_, t) = s.user(&admin, &format!("f{i}.{role}"), role);
+        let t = Some(t.as_str());
+        let body =
+            jp_patient(&format!("M1{i:03}"), ("役割", "別"), ("ヤクワリ", "ベツ")).to_string();
+        let calls = [
+            (
+                "fhirCapabilities",
+                fhir(&s, "GET", "/metadata", t, None, &[]),
+                true,
+            ),
+            (
+                "fhirReadPatient",
+                fhir(&s, "GET", "/Patient/M0001", t, None, &[]),
+                readers.contains(role),
+            ),
+            (
+                "fhirSearchPatient",
+                fhir(&s, "GET", "/Patient?_id=M0001", t, None, &[]),
+                readers.contains(role),
+            ),
+            (
+                "fhirCreatePatient",
+                fhir(&s, "POST", "/Patient", t, Some(&body), &[]),
+                registrars.contains(role),
+            ),
+        ];
+        for (op, a, allowed) in calls {
+            covered.insert(op);
+            if allowed {
+                assert!(
+                    (200..300).contains(&a.status),
+                    "{role} {op}: {} {}",
+                    a.status,
+                    a.body
+                );
+            } else {
+                a.refused(403, "forbidden", "forbidden");
+            }
+        }
+    }
+    let every: std::collections::BTreeSet<&str> = mamori_web::fhir::OPERATIONS
+        .iter()
+        .map(|(_, _, op)| *op)
+        .collect();
+    assert_eq!(covered, every, "every FHIR operation is in the matrix");
+}
