@@ -1478,3 +1478,72 @@ async fn a_signed_pdf_gets_a_new_document_time_stamp_before_its_tsa_certificate_
     let rep = report(&f.data(), f.svc.config(), f.clock.now());
     assert!(rep.passed(), "{rep:?}");
 }
+
+#[tokio::test]
+async fn a_certificate_minted_with_a_copied_ca_key_is_named_by_verification() {
+    use rcgen::{CertificateParams, DnType, Issuer, KeyPair, KeyUsagePurpose};
+    let f = fixture_with(|c| c.evidence.dev_tsa = true).await;
+    let (_, doctor) = patient_and_doctor(&f).await;
+    let id = finalised(&f.svc, &doctor, "本人が署名した記録").await;
+    let cfg = f.svc.config().clone();
+    assert!(report(&f.data(), &cfg, f.clock.now()).passed());
+    if mamori_testkit::postgres::suite_on_postgresql(
+        "replacing a signature",
+        "the edit is made in SQLite's file; PostgreSQL's refusal of outside edits is store/tests/pg_store.rs",
+    ) {
+        return;
+    }
+    // Whoever copied keys/ca.key issues a certificate in the doctor's name to a key of their
+    // own and signs the same statement with it: the chain is the facility CA's, the signature
+    // valid.
+    let keys = f.data().join("keys");
+    let ca_key = KeyPair::from_pem(&std::fs::read_to_string(keys.join("ca.key")).unwrap()).unwrap();
+    let ca_pem = mamori_service::access::ca::ca_pem(&f.data()).unwrap();
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).unwrap();
+    let held = mamori_evidence::cert::Cert::from_pem_chain(&ca_pem).unwrap();
+    let stolen = {
+        let r = f.svc.store().reader().unwrap();
+        r.get().signature(id, 1).unwrap().unwrap()
+    };
+    let original = mamori_evidence::cades::signer_certificate(&stolen.p7s).unwrap();
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name
+        .push(DnType::CommonName, "dr_sato さん");
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::ContentCommitment,
+    ];
+    p.not_before = time::OffsetDateTime::from_unix_timestamp(original.not_before() / 1000).unwrap();
+    p.not_after = time::OffsetDateTime::from_unix_timestamp(original.not_after() / 1000).unwrap();
+    let minted =
+        mamori_evidence::cert::Cert::from_der(p.signed_by(&key, &issuer).unwrap().der()).unwrap();
+    let signer = mamori_evidence::cades::Pkcs8Signer::from_pkcs8(&key.serialize_der()).unwrap();
+    let forged = mamori_evidence::cades::sign_detached(
+        &stolen.statement,
+        &minted,
+        &held,
+        &signer,
+        stolen.signed_at,
+    )
+    .unwrap();
+    assert!(
+        mamori_evidence::cades::verify_detached(&forged, &stolen.statement, &held, &[]).is_ok(),
+        "the forgery is a valid signature under the facility CA"
+    );
+    let db = rusqlite::Connection::open(f.data().join("mamori.db")).unwrap();
+    db.execute_batch("DROP TRIGGER IF EXISTS signatures_p7s_fixed; DROP TRIGGER IF EXISTS signatures_statement_fixed;")
+        .unwrap();
+    db.execute(
+        "UPDATE signatures SET p7s = ?1 WHERE record_id = ?2",
+        rusqlite::params![forged, id],
+    )
+    .unwrap();
+    let rep = report(&f.data(), &cfg, f.clock.now());
+    assert!(!rep.passed());
+    let problems = rep.items[0].problems.join(" / ");
+    assert!(
+        problems.contains("施設CAが発行を記録していない証明書"),
+        "{problems}"
+    );
+}

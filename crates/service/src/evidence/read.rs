@@ -121,6 +121,8 @@ pub struct Anchors {
     /// マイナンバーカード signing roots (`evidence.jpki_trust`): for signatures on uploaded
     /// documents only, never for staff signatures.
     pub jpki: Vec<Cert>,
+    /// The facility CA alone: every signing certificate it issued is in `signing_certs`.
+    pub facility: Vec<Cert>,
 }
 
 impl Anchors {
@@ -168,6 +170,7 @@ impl Anchors {
             })?;
             Cert::from_pem_chain(&pem).map_err(|e| ServiceError::new(ErrorCode::Config, e.message))
         };
+        let facility = ca.clone();
         let mut signers = ca.clone();
         signers.extend(extra(&cfg.signer_trust)?);
         let mut tsa = ca;
@@ -211,6 +214,7 @@ impl Anchors {
             accredited,
             crls,
             jpki: extra(&cfg.jpki_trust)?,
+            facility,
         })
     }
 }
@@ -622,9 +626,26 @@ fn check_signature(
         Ok(info) => {
             // Revocation as of the signature's proven time: a key the facility CA revoked
             // (retired) signs nothing afterwards, whatever the signature claims.
-            let cert = r
-                .signing_cert_by_serial(&info.signer_serial)?
-                .filter(|c| c.source == "facility");
+            let registered = r.signing_cert_by_serial(&info.signer_serial)?;
+            // The facility CA's key signs certificates unattended (CRLs, OCSP, client
+            // certificates), so whoever copied it could mint a certificate in a doctor's
+            // name; every one mamori issued is in `signing_certs` with its holder, so one
+            // that is not — or is another's — is named here.
+            if let Ok(signer) = cades::signer_certificate(&sig.p7s) {
+                let by_facility = anchors.facility.iter().any(|ca| signer.is_signed_by(ca));
+                match &registered {
+                    None if by_facility => out.problems.push(
+                        "電子署名: 施設CAが発行を記録していない証明書による署名です（CA の鍵の流出を疑ってください）".into(),
+                    ),
+                    Some(c) if c.cert != signer.der || c.account_id != sig.signer_account => {
+                        out.problems.push(
+                            "電子署名: 署名者の証明書が、記録されている作成者の証明書と異なります".into(),
+                        )
+                    }
+                    _ => {}
+                }
+            }
+            let cert = registered.filter(|c| c.source == "facility");
             let outside = cades::signer_certificate(&sig.p7s)
                 .ok()
                 .and_then(|c| anchors.revoked_at(&c, &cades::certificates(&sig.p7s)));
