@@ -33,6 +33,34 @@ pub fn searchset(
     b
 }
 
+/// Every version of one resource, newest first (a `history` Bundle): each entry (full URL of
+/// the version, resource, whether it was the resource's creation).
+pub fn history(entries: Vec<(String, Value, bool)>, self_url: &str) -> Value {
+    let total = entries.len();
+    json!({
+        "resourceType": "Bundle",
+        "type": "history",
+        "total": total,
+        "link": [{ "relation": "self", "url": self_url }],
+        "entry": entries
+            .into_iter()
+            .map(|(full_url, resource, created)| {
+                let url = format!(
+                    "{}/{}",
+                    resource["resourceType"].as_str().unwrap_or_default(),
+                    resource["id"].as_str().unwrap_or_default()
+                );
+                json!({
+                    "fullUrl": full_url,
+                    "resource": resource,
+                    "request": { "method": if created { "POST" } else { "PUT" }, "url": url },
+                    "response": { "status": if created { "201" } else { "200" } },
+                })
+            })
+            .collect::<Vec<_>>(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod capability;
+pub mod document;
 pub mod outcome;
 pub mod patient;
 

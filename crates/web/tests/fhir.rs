@@ -400,7 +400,7 @@ fn an_ehr_registers_reads_and_finds_patients_as_jp_core_and_every_answer_is_vali
                 "POST",
                 "/Patient",
                 Some(&clerk),
-                Some(&"x".repeat(70 * 1024)),
+                Some(&"x".repeat(65 * 1024)),
                 &[],
             ),
             413,
@@ -491,6 +491,158 @@ fn an_ehr_registers_reads_and_finds_patients_as_jp_core_and_every_answer_is_vali
         "{actions:?}"
     );
 
+    // A doctor's record of the patient, amended once: a DocumentReference with two versions.
+    let (_, dr) = s.user(&admin, "dr.fhir", "doctor");
+    let made = s.call(
+        "POST",
+        "/records",
+        Some(&dr),
+        Some(json!({
+            "patient_id": "F0001", "kind": "medical_record", "title": "初診", "body": "頭痛。",
+            "attachments": [{ "name": "所見.pdf", "content_base64": "JVBERi0xLjQKJSBmaGlyCg==" }]
+        })),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let rid = made.body["record_id"].as_i64().unwrap();
+    assert_eq!(
+        s.call("POST", &format!("/records/{rid}/finalize"), Some(&dr), None)
+            .status,
+        200
+    );
+    let att = s
+        .call("GET", &format!("/records/{rid}"), Some(&dr), None)
+        .body["versions"][0]["content"]["attachments"][0]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let amended = s.call(
+        "POST",
+        &format!("/records/{rid}/amend"),
+        Some(&dr),
+        Some(json!({ "title": "初診", "body": "頭痛。翌日軽快。", "reason": "経過の追記", "keep_attachments": [att] })),
+    );
+    assert_eq!(amended.status, 201, "{}", amended.body);
+    let doc = fhir(
+        &s,
+        "GET",
+        &format!("/DocumentReference/{rid}"),
+        Some(&nurse),
+        None,
+        &[],
+    );
+    assert_eq!(doc.status, 200, "{}", doc.body);
+    assert_eq!(doc.body["meta"]["versionId"], "2");
+    assert_eq!(doc.body["docStatus"], "amended");
+    assert_eq!(doc.body["subject"]["reference"], "Patient/F0001");
+    assert_eq!(doc.header("etag"), Some("W/\"2\""));
+    assert!(
+        doc.body["content"][1]["attachment"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/api/v1/records/{rid}/attachments/{att}"))
+    );
+    let v1 = fhir(
+        &s,
+        "GET",
+        &format!("/DocumentReference/{rid}/_history/1"),
+        Some(&nurse),
+        None,
+        &[],
+    );
+    assert_eq!(v1.body["docStatus"], "final");
+    let hist = fhir(
+        &s,
+        "GET",
+        &format!("/DocumentReference/{rid}/_history"),
+        Some(&nurse),
+        None,
+        &[],
+    );
+    assert_eq!(hist.body["type"], "history");
+    assert_eq!(hist.body["total"], 2);
+    assert_eq!(hist.body["entry"][0]["resource"]["meta"]["versionId"], "2");
+    let found = fhir(
+        &s,
+        "GET",
+        "/DocumentReference?patient=Patient/F0001&status=current",
+        Some(&nurse),
+        None,
+        &[],
+    );
+    assert_eq!(found.body["total"], 1, "{}", found.body);
+    let none = fhir(
+        &s,
+        "GET",
+        "/DocumentReference?patient=F0001&type=referral",
+        Some(&nurse),
+        None,
+        &[],
+    );
+    assert_eq!(none.body["total"], 0);
+    answered.extend([
+        doc.body.clone(),
+        v1.body.clone(),
+        hist.body.clone(),
+        found.body.clone(),
+        none.body.clone(),
+    ]);
+    for (a, status, issue, code) in [
+        (
+            fhir(
+                &s,
+                "GET",
+                "/DocumentReference/999999",
+                Some(&nurse),
+                None,
+                &[],
+            ),
+            404,
+            "not-found",
+            "not_found",
+        ),
+        (
+            fhir(&s, "GET", "/DocumentReference/abc", Some(&nurse), None, &[]),
+            404,
+            "not-found",
+            "not_found",
+        ),
+        (
+            fhir(
+                &s,
+                "GET",
+                &format!("/DocumentReference/{rid}/_history/9"),
+                Some(&nurse),
+                None,
+                &[],
+            ),
+            404,
+            "not-found",
+            "not_found",
+        ),
+        (
+            fhir(&s, "GET", "/DocumentReference", Some(&nurse), None, &[]),
+            400,
+            "not-supported",
+            "not_supported",
+        ),
+        (
+            fhir(
+                &s,
+                "GET",
+                "/DocumentReference?patient=F0001",
+                Some(&admin),
+                None,
+                &[],
+            ),
+            403,
+            "forbidden",
+            "forbidden",
+        ),
+    ] {
+        a.refused(status, issue, code);
+        answered.push(a.body.clone());
+    }
+
     all_valid_r4(&answered);
 
     // fhirpy, a real FHIR client, through the interface.
@@ -524,13 +676,52 @@ fn every_fhir_operation_for_every_default_role() {
         fhir(&s, "POST", "/Patient", Some(&clerk), Some(&seed), &[]).status,
         201
     );
+    let (_, dr) = s.user(&admin, "dr.seed", "doctor");
+    let r = s.call(
+        "POST",
+        "/records",
+        Some(&dr),
+        Some(json!({ "patient_id": "M0001", "kind": "medical_record", "title": "権限", "body": "本文" })),
+    );
+    let chart = r.body["record_id"].as_i64().unwrap();
+    assert_eq!(
+        s.call(
+            "POST",
+            &format!("/records/{chart}/finalize"),
+            Some(&dr),
+            None
+        )
+        .status,
+        200
+    );
     let mut covered = std::collections::BTreeSet::new();
     for (i, role) in ROLES.iter().enumerate() {
         let (_, t) = s.user(&admin, &format!("f{i}.{role}"), role);
         let t = Some(t.as_str());
         let body =
             jp_patient(&format!("M1{i:03}"), ("役割", "別"), ("ヤクワリ", "ベツ")).to_string();
+        let doc = format!("/DocumentReference/{chart}");
         let calls = [
+            (
+                "fhirReadDocument",
+                fhir(&s, "GET", &doc, t, None, &[]),
+                readers.contains(role),
+            ),
+            (
+                "fhirReadDocumentVersion",
+                fhir(&s, "GET", &format!("{doc}/_history/1"), t, None, &[]),
+                readers.contains(role),
+            ),
+            (
+                "fhirDocumentHistory",
+                fhir(&s, "GET", &format!("{doc}/_history"), t, None, &[]),
+                readers.contains(role),
+            ),
+            (
+                "fhirSearchDocument",
+                fhir(&s, "GET", "/DocumentReference?patient=M0001", t, None, &[]),
+                readers.contains(role),
+            ),
             (
                 "fhirCapabilities",
                 fhir(&s, "GET", "/metadata", t, None, &[]),

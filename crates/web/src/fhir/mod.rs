@@ -4,6 +4,7 @@
 //! exactly as for the JSON API. Every answer is `application/fhir+json`; every refusal an
 //! OperationOutcome with the status the same refusal has in the JSON API.
 
+mod document;
 mod patient;
 
 use std::sync::Arc;
@@ -31,22 +32,47 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ("GET", "/Patient/{id}", "fhirReadPatient"),
     ("GET", "/Patient", "fhirSearchPatient"),
     ("POST", "/Patient", "fhirCreatePatient"),
+    ("GET", "/DocumentReference/{id}", "fhirReadDocument"),
+    (
+        "GET",
+        "/DocumentReference/{id}/_history/{n}",
+        "fhirReadDocumentVersion",
+    ),
+    (
+        "GET",
+        "/DocumentReference/{id}/_history",
+        "fhirDocumentHistory",
+    ),
+    ("GET", "/DocumentReference", "fhirSearchDocument"),
 ];
 
 /// What the CapabilityStatement says: built from the same facts the routes below serve.
-const RESOURCES: &[ResourceSupport] = &[ResourceSupport {
-    resource_type: "Patient",
-    profile: Some(mamori_fhir::patient::PROFILE),
-    interactions: &["read", "search-type", "create"],
-    conditional_create: true,
-    search: patient::SEARCH,
-}];
+const RESOURCES: &[ResourceSupport] = &[
+    ResourceSupport {
+        resource_type: "Patient",
+        profile: Some(mamori_fhir::patient::PROFILE),
+        interactions: &["read", "search-type", "create"],
+        conditional_create: true,
+        search: patient::SEARCH,
+    },
+    ResourceSupport {
+        resource_type: "DocumentReference",
+        profile: None,
+        interactions: &["read", "vread", "history-instance", "search-type"],
+        conditional_create: false,
+        search: document::SEARCH,
+    },
+];
 
 pub fn routes() -> Router<Arc<Service>> {
     Router::new()
         .route("/metadata", get(metadata))
         .route("/Patient", get(patient::search).post(patient::create))
         .route("/Patient/{id}", get(patient::read))
+        .route("/DocumentReference", get(document::search))
+        .route("/DocumentReference/{id}", get(document::read))
+        .route("/DocumentReference/{id}/_history", get(document::history))
+        .route("/DocumentReference/{id}/_history/{n}", get(document::vread))
         .fallback(unknown)
 }
 
@@ -220,6 +246,87 @@ pub(crate) async fn json_body(req: Request, limit: usize) -> Result<Value, FhirE
         })?;
     serde_json::from_slice(&bytes)
         .map_err(|e| FhirError::malformed(format!("JSON として読めません: {e}")))
+}
+
+/// `_count` and `_offset` of a search, and the URLs of its pages.
+pub(crate) struct Paging {
+    pub count: usize,
+    pub offset: usize,
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Self {
+            count: 20,
+            offset: 0,
+        }
+    }
+}
+
+impl Paging {
+    /// Takes `_count` or `_offset`; false for any other parameter.
+    pub(crate) fn take(&mut self, k: &str, v: &str) -> Result<bool, FhirError> {
+        let n = || {
+            v.parse::<usize>()
+                .map_err(|_| FhirError::malformed(format!("{k} は数で指定してください")))
+        };
+        match k {
+            "_count" => self.count = n()?.clamp(1, 50),
+            "_offset" => self.offset = n()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The refusal of a parameter the search does not serve: ignoring a criterion would answer
+    /// with more than was asked for.
+    pub(crate) fn unserved(k: &str) -> FhirError {
+        FhirError::not_supported(
+            format!("検索条件 {k} は扱いません（GET /fhir/r4/metadata を参照）"),
+            Some(k),
+        )
+    }
+
+    /// A page of `total` matches as a searchset Bundle, with its `self` and `next` links
+    /// (`url` is the search without its query; `params` as asked).
+    pub(crate) fn bundle(
+        &self,
+        url: &str,
+        params: &[(String, String)],
+        total: usize,
+        entries: Vec<(String, Value)>,
+    ) -> Value {
+        let query: Vec<String> = params
+            .iter()
+            .filter(|(k, _)| k != "_offset")
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect();
+        let page_url = |from: usize| {
+            let mut q = query.clone();
+            if from > 0 {
+                q.push(format!("_offset={from}"));
+            }
+            format!("{url}?{}", q.join("&"))
+        };
+        let next = (total > self.offset + self.count).then(|| page_url(self.offset + self.count));
+        mamori_fhir::bundle::searchset(
+            entries,
+            Some(total),
+            &page_url(self.offset),
+            next.as_deref(),
+        )
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'|' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 async fn metadata(State(svc): Svc, Base(base): Base) -> Response {

@@ -9,7 +9,7 @@ use mamori_service::records::patients::NewPatient;
 use mamori_service::{ErrorCode, Service};
 use serde_json::Value;
 
-use super::{Base, FhirAuth, FhirError, FhirResult, Svc, json_body, resource};
+use super::{Base, FhirAuth, FhirError, FhirResult, Paging, Svc, json_body, resource};
 
 /// The search parameters served, as the CapabilityStatement lists them.
 pub(super) const SEARCH: &[(&str, &str, &str)] = &[
@@ -91,8 +91,11 @@ pub(super) async fn search(
 ) -> FhirResult {
     let ctx = context(&svc);
     let (mut id, mut name, mut birthdate, mut gender) = (None, None, None, None);
-    let (mut count, mut offset) = (20usize, 0usize);
+    let mut paging = Paging::default();
     for (k, v) in &params {
+        if paging.take(k, v)? {
+            continue;
+        }
         match k.as_str() {
             "_id" => id = Some(v.clone()),
             // Another facility's IDs match nobody here.
@@ -100,24 +103,7 @@ pub(super) async fn search(
             "name" | "family" | "given" => name = Some(v.clone()),
             "birthdate" => birthdate = Some(v.trim_start_matches("eq").to_owned()),
             "gender" => gender = Some(v.clone()),
-            "_count" => {
-                count = v
-                    .parse::<usize>()
-                    .map_err(|_| FhirError::malformed("_count は数で指定してください"))?
-                    .clamp(1, 50)
-            }
-            "_offset" => {
-                offset = v
-                    .parse::<usize>()
-                    .map_err(|_| FhirError::malformed("_offset は数で指定してください"))?
-            }
-            // Ignoring a criterion would answer with more patients than were asked for.
-            other => {
-                return Err(FhirError::not_supported(
-                    format!("検索条件 {other} は扱いません（GET /fhir/r4/metadata を参照）"),
-                    Some(other),
-                ));
-            }
+            other => return Err(Paging::unserved(other)),
         }
     }
     let found: Vec<mamori_store::Patient> = match (id, name) {
@@ -140,23 +126,10 @@ pub(super) async fn search(
         .filter(|x| birthdate.as_ref().is_none_or(|b| &x.birth_date == b))
         .filter(|x| gender.as_ref().is_none_or(|g| &x.sex == g))
         .collect();
-    let query: Vec<String> = params
-        .iter()
-        .filter(|(k, _)| k != "_offset")
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-        .collect();
-    let page_url = |from: usize| {
-        let mut q = query.clone();
-        if from > 0 {
-            q.push(format!("_offset={from}"));
-        }
-        format!("{base}/Patient?{}", q.join("&"))
-    };
-    let next = (matching.len() > offset + count).then(|| page_url(offset + count));
     let entries = matching
         .iter()
-        .skip(offset)
-        .take(count)
+        .skip(paging.offset)
+        .take(paging.count)
         .map(|x| {
             (
                 format!("{base}/Patient/{}", x.id),
@@ -164,24 +137,8 @@ pub(super) async fn search(
             )
         })
         .collect();
-    let bundle = mamori_fhir::bundle::searchset(
-        entries,
-        Some(matching.len()),
-        &page_url(offset),
-        next.as_deref(),
-    );
+    let bundle = paging.bundle(&format!("{base}/Patient"), &params, matching.len(), entries);
     Ok(resource(StatusCode::OK, &bundle, &[]))
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'|' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 pub(super) async fn create(

@@ -1,0 +1,194 @@
+//! DocumentReference, read-only for now: a record (its newest version), one version
+//! (`_history/{n}`), every version (`_history`), and a patient's records (search). Each is
+//! the same ledgered read as through the JSON API.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use mamori_fhir::document::{DocumentFacts, FileFacts, to_fhir};
+use mamori_service::records::{RecordView, VersionView};
+
+use super::{Base, FhirAuth, FhirError, FhirResult, Paging, Svc, resource};
+
+pub(super) const SEARCH: &[(&str, &str, &str)] = &[
+    ("patient", "reference", "患者（Patient/ID または ID、必須）"),
+    (
+        "type",
+        "token",
+        "記録の種別（urn:mamori:record-kind のコード。例: referral）",
+    ),
+    ("status", "token", "current または entered-in-error"),
+    ("_count", "number", "1 ページの件数（既定 20、最大 50）"),
+];
+
+fn facts(rec: &RecordView, v: &VersionView, base: &str) -> DocumentFacts {
+    let api = base.trim_end_matches("/fhir/r4");
+    DocumentFacts {
+        record_id: rec.id,
+        patient_id: rec.patient_id.clone(),
+        kind: rec.kind.clone(),
+        kind_name: rec.kind_name.clone(),
+        version_no: v.version_no,
+        state: v.state.clone(),
+        version_kind: v.kind.clone(),
+        author: v.author.display_name.clone(),
+        enterer: v.proxy_entry.then(|| v.enterer.display_name.clone()),
+        created_at: v.created_at,
+        finalised_at: v.finalised_at,
+        title: v.content.title.clone(),
+        body: v.content.body.clone(),
+        files: v
+            .content
+            .attachments
+            .iter()
+            .map(|a| FileFacts {
+                name: a.name.clone(),
+                media_type: a.media_type.clone(),
+                size: a.size,
+                url: format!("{api}/api/v1/records/{}/attachments/{}", rec.id, a.sha256),
+            })
+            .collect(),
+    }
+}
+
+fn record_id(id: &str) -> Result<i64, FhirError> {
+    id.parse::<i64>()
+        .map_err(|_| FhirError::from(mamori_service::ServiceError::not_found("記録")))
+}
+
+fn etag(v: &VersionView) -> Vec<(header::HeaderName, String)> {
+    vec![(header::ETAG, format!("W/\"{}\"", v.version_no))]
+}
+
+pub(super) async fn read(
+    State(svc): Svc,
+    FhirAuth(p): FhirAuth,
+    Base(base): Base,
+    Path(id): Path<String>,
+) -> FhirResult {
+    let rec = svc.record(&p, record_id(&id)?).await?;
+    let v = rec
+        .versions
+        .last()
+        .ok_or_else(|| FhirError::from(mamori_service::ServiceError::not_found("版")))?;
+    Ok(resource(
+        StatusCode::OK,
+        &to_fhir(&facts(&rec, v, &base)),
+        &etag(v),
+    ))
+}
+
+pub(super) async fn vread(
+    State(svc): Svc,
+    FhirAuth(p): FhirAuth,
+    Base(base): Base,
+    Path((id, n)): Path<(String, String)>,
+) -> FhirResult {
+    let rec = svc.record_versions(&p, record_id(&id)?).await?;
+    let v = rec
+        .versions
+        .iter()
+        .find(|v| v.version_no.to_string() == n)
+        .ok_or_else(|| FhirError::from(mamori_service::ServiceError::not_found("版")))?;
+    Ok(resource(
+        StatusCode::OK,
+        &to_fhir(&facts(&rec, v, &base)),
+        &etag(v),
+    ))
+}
+
+pub(super) async fn history(
+    State(svc): Svc,
+    FhirAuth(p): FhirAuth,
+    Base(base): Base,
+    Path(id): Path<String>,
+) -> FhirResult {
+    let rec = svc.record_versions(&p, record_id(&id)?).await?;
+    let entries = rec
+        .versions
+        .iter()
+        .rev()
+        .map(|v| {
+            (
+                format!(
+                    "{base}/DocumentReference/{}/_history/{}",
+                    rec.id, v.version_no
+                ),
+                to_fhir(&facts(&rec, v, &base)),
+                v.version_no == 1,
+            )
+        })
+        .collect();
+    let bundle = mamori_fhir::bundle::history(
+        entries,
+        &format!("{base}/DocumentReference/{}/_history", rec.id),
+    );
+    Ok(resource(StatusCode::OK, &bundle, &[]))
+}
+
+pub(super) async fn search(
+    State(svc): Svc,
+    FhirAuth(p): FhirAuth,
+    Base(base): Base,
+    Query(params): Query<Vec<(String, String)>>,
+) -> FhirResult {
+    let (mut patient, mut kind, mut status) = (None, None, None);
+    let mut paging = Paging::default();
+    for (k, v) in &params {
+        if paging.take(k, v)? {
+            continue;
+        }
+        match k.as_str() {
+            "patient" | "subject" => {
+                patient = Some(v.strip_prefix("Patient/").unwrap_or(v).to_owned())
+            }
+            "type" => {
+                kind = Some(
+                    v.strip_prefix(&format!("{}|", mamori_fhir::document::RECORD_KINDS))
+                        .unwrap_or(v)
+                        .to_owned(),
+                )
+            }
+            "status" => status = Some(v.clone()),
+            other => return Err(Paging::unserved(other)),
+        }
+    }
+    let patient = patient.ok_or_else(|| {
+        FhirError::not_supported("文書の検索には patient（患者）を指定してください", None)
+    })?;
+    let summaries: Vec<_> = svc
+        .patient_records(&p, &patient)
+        .await?
+        .into_iter()
+        .filter(|r| kind.as_ref().is_none_or(|k| &r.kind == k))
+        .filter(|r| {
+            let eie = matches!(
+                r.status,
+                mamori_domain::version::RecordStatus::EnteredInError
+            );
+            match status.as_deref() {
+                None => true,
+                Some("entered-in-error") => eie,
+                Some("current") => !eie,
+                Some(_) => false,
+            }
+        })
+        .collect();
+    let total = summaries.len();
+    let mut entries = Vec::new();
+    for s in summaries.iter().skip(paging.offset).take(paging.count) {
+        let rec = svc.record(&p, s.id).await?;
+        if let Some(v) = rec.versions.last() {
+            entries.push((
+                format!("{base}/DocumentReference/{}", rec.id),
+                to_fhir(&facts(&rec, v, &base)),
+            ));
+        }
+    }
+    let bundle = paging.bundle(
+        &format!("{base}/DocumentReference"),
+        &params,
+        total,
+        entries,
+    );
+    Ok(resource(StatusCode::OK, &bundle, &[]))
+}
