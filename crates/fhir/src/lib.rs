@@ -3,6 +3,7 @@
 //! No I/O: the web adapter serves them, the service decides who may do what and writes the
 //! ledger.
 
+pub mod audit;
 pub mod bundle;
 pub mod capability;
 pub mod document;

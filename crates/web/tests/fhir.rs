@@ -643,6 +643,143 @@ fn an_ehr_registers_reads_and_finds_patients_as_jp_core_and_every_answer_is_vali
         answered.push(a.body.clone());
     }
 
+    // The audit trail as AuditEvents, for the auditor: by patient, newest first, paged by
+    // ledger position; each links the entry's inclusion proof, which the JSON API serves.
+    let (_, auditor) = s.user(&admin, "audit.fhir", "auditor");
+    let trail = fhir(
+        &s,
+        "GET",
+        "/AuditEvent?patient=Patient/F0001&_count=3",
+        Some(&auditor),
+        None,
+        &[],
+    );
+    assert_eq!(trail.status, 200, "{}", trail.body);
+    let events = trail.body["entry"].as_array().unwrap();
+    assert_eq!(events.len(), 3);
+    let ids: Vec<i64> = events
+        .iter()
+        .map(|e| e["resource"]["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+    let next = trail.body["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .expect("a next page")["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let older = fhir(
+        &s,
+        "GET",
+        next.split("/fhir/r4").nth(1).unwrap(),
+        Some(&auditor),
+        None,
+        &[],
+    );
+    let first_older: i64 = older.body["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        first_older < *ids.last().unwrap(),
+        "the next page continues below the last"
+    );
+    let created = fhir(
+        &s,
+        "GET",
+        "/AuditEvent?type=patient.created&patient=F0001",
+        Some(&auditor),
+        None,
+        &[],
+    );
+    let made_by_clerk = created.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["outcome"] == "0")
+        .expect("the registration")
+        .clone();
+    assert_eq!(made_by_clerk["type"]["code"], "patient.created");
+    assert_eq!(made_by_clerk["action"], "C");
+    assert_eq!(made_by_clerk["agent"][0]["who"]["display"], "clerk.fhir");
+    let proof = made_by_clerk["entity"][0]["detail"][0]["valueString"]
+        .as_str()
+        .unwrap();
+    let proof_path = proof.split("/api/v1").nth(1).unwrap();
+    assert_eq!(
+        s.call("GET", proof_path, Some(&auditor), None).status,
+        200,
+        "{proof}"
+    );
+    let id = made_by_clerk["id"].as_str().unwrap();
+    let read = fhir(
+        &s,
+        "GET",
+        &format!("/AuditEvent/{id}"),
+        Some(&auditor),
+        None,
+        &[],
+    );
+    assert_eq!(read.body["id"], id);
+    let since = fhir(
+        &s,
+        "GET",
+        "/AuditEvent?_since=2000-01-01&date=ge2000-01-01&_count=1",
+        Some(&auditor),
+        None,
+        &[],
+    );
+    assert_eq!(since.body["entry"].as_array().unwrap().len(), 1);
+    answered.extend([
+        trail.body.clone(),
+        older.body.clone(),
+        created.body.clone(),
+        read.body.clone(),
+        since.body.clone(),
+    ]);
+    for (a, status, issue, code) in [
+        (
+            fhir(
+                &s,
+                "GET",
+                "/AuditEvent?patient=F0001",
+                Some(&nurse),
+                None,
+                &[],
+            ),
+            403,
+            "forbidden",
+            "forbidden",
+        ),
+        (
+            fhir(
+                &s,
+                "GET",
+                "/AuditEvent?date=yesterday",
+                Some(&auditor),
+                None,
+                &[],
+            ),
+            400,
+            "structure",
+            "malformed",
+        ),
+        (
+            fhir(&s, "GET", "/AuditEvent/99999999", Some(&auditor), None, &[]),
+            404,
+            "not-found",
+            "not_found",
+        ),
+    ] {
+        a.refused(status, issue, code);
+        answered.push(a.body.clone());
+    }
+
     all_valid_r4(&answered);
 
     // fhirpy, a real FHIR client, through the interface.
@@ -701,7 +838,18 @@ fn every_fhir_operation_for_every_default_role() {
         let body =
             jp_patient(&format!("M1{i:03}"), ("役割", "別"), ("ヤクワリ", "ベツ")).to_string();
         let doc = format!("/DocumentReference/{chart}");
+        let auditors = ["auditor"];
         let calls = [
+            (
+                "fhirReadAuditEvent",
+                fhir(&s, "GET", "/AuditEvent/1", t, None, &[]),
+                auditors.contains(role),
+            ),
+            (
+                "fhirSearchAuditEvent",
+                fhir(&s, "GET", "/AuditEvent?patient=M0001", t, None, &[]),
+                auditors.contains(role),
+            ),
             (
                 "fhirReadDocument",
                 fhir(&s, "GET", &doc, t, None, &[]),

@@ -4,6 +4,7 @@
 //! exactly as for the JSON API. Every answer is `application/fhir+json`; every refusal an
 //! OperationOutcome with the status the same refusal has in the JSON API.
 
+mod audit;
 mod document;
 mod patient;
 
@@ -44,6 +45,8 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
         "fhirDocumentHistory",
     ),
     ("GET", "/DocumentReference", "fhirSearchDocument"),
+    ("GET", "/AuditEvent/{id}", "fhirReadAuditEvent"),
+    ("GET", "/AuditEvent", "fhirSearchAuditEvent"),
 ];
 
 /// What the CapabilityStatement says: built from the same facts the routes below serve.
@@ -62,6 +65,13 @@ const RESOURCES: &[ResourceSupport] = &[
         conditional_create: false,
         search: document::SEARCH,
     },
+    ResourceSupport {
+        resource_type: "AuditEvent",
+        profile: None,
+        interactions: &["read", "search-type"],
+        conditional_create: false,
+        search: audit::SEARCH,
+    },
 ];
 
 pub fn routes() -> Router<Arc<Service>> {
@@ -69,6 +79,8 @@ pub fn routes() -> Router<Arc<Service>> {
         .route("/metadata", get(metadata))
         .route("/Patient", get(patient::search).post(patient::create))
         .route("/Patient/{id}", get(patient::read))
+        .route("/AuditEvent", get(audit::search))
+        .route("/AuditEvent/{id}", get(audit::read))
         .route("/DocumentReference", get(document::search))
         .route("/DocumentReference/{id}", get(document::read))
         .route("/DocumentReference/{id}/_history", get(document::history))
@@ -318,7 +330,7 @@ impl Paging {
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'|' => {
