@@ -9,6 +9,7 @@ pub mod capability;
 pub mod document;
 pub mod outcome;
 pub mod patient;
+pub mod provenance;
 
 /// The FHIR release spoken.
 pub const FHIR_VERSION: &str = "4.0.1";

@@ -167,7 +167,10 @@ fn jp_patient(id: &str, kanji: (&str, &str), kana: (&str, &str)) -> Value {
 
 #[test]
 fn an_ehr_registers_reads_and_finds_patients_as_jp_core_and_every_answer_is_valid_r4() {
-    let s = start(|c| c.facility.institution_code = "1311234567".into());
+    let s = start(|c| {
+        c.facility.institution_code = "1311234567".into();
+        c.evidence.dev_tsa = true;
+    });
     let admin = s.admin_token();
     let (_, clerk) = s.user(&admin, "clerk.fhir", "clerk");
     let (_, nurse) = s.user(&admin, "nurse.fhir", "nurse");
@@ -493,6 +496,19 @@ fn an_ehr_registers_reads_and_finds_patients_as_jp_core_and_every_answer_is_vali
 
     // A doctor's record of the patient, amended once: a DocumentReference with two versions.
     let (_, dr) = s.user(&admin, "dr.fhir", "doctor");
+    // Her signing window is open: what she finalises is signed and time-stamped.
+    let pin = json!({ "pin": "fhir 医師 PIN 2468", "password": PW });
+    assert_eq!(
+        s.call("POST", "/auth/signing-pin", Some(&dr), Some(pin))
+            .status,
+        200
+    );
+    let window = json!({ "pin": "fhir 医師 PIN 2468" });
+    assert_eq!(
+        s.call("POST", "/auth/signing-window", Some(&dr), Some(window))
+            .status,
+        200
+    );
     let made = s.call(
         "POST",
         "/records",
@@ -630,6 +646,97 @@ fn an_ehr_registers_reads_and_finds_patients_as_jp_core_and_every_answer_is_vali
                 &s,
                 "GET",
                 "/DocumentReference?patient=F0001",
+                Some(&admin),
+                None,
+                &[],
+            ),
+            403,
+            "forbidden",
+            "forbidden",
+        ),
+    ] {
+        a.refused(status, issue, code);
+        answered.push(a.body.clone());
+    }
+
+    // Provenance of each version: author, reason, and the author's signature itself, the
+    // same .p7s mamori keeps (which verifies over the version's signed statement).
+    let prov = fhir(
+        &s,
+        "GET",
+        &format!("/Provenance?target=DocumentReference/{rid}"),
+        Some(&nurse),
+        None,
+        &[],
+    );
+    assert_eq!(prov.status, 200, "{}", prov.body);
+    assert_eq!(prov.body["total"], 2);
+    let second = fhir(
+        &s,
+        "GET",
+        &format!("/Provenance/{rid}-2"),
+        Some(&nurse),
+        None,
+        &[],
+    );
+    assert_eq!(
+        second.body["target"][0]["reference"],
+        format!("DocumentReference/{rid}/_history/2")
+    );
+    assert_eq!(second.body["activity"]["coding"][0]["code"], "UPDATE");
+    assert_eq!(second.body["reason"][0]["text"], "経過の追記");
+    assert_eq!(second.body["agent"][0]["who"]["display"], "dr.fhirさん");
+    use base64::Engine;
+    let p7s = base64::engine::general_purpose::STANDARD
+        .decode(second.body["signature"][0]["data"].as_str().unwrap())
+        .unwrap();
+    let kept = s
+        .svc
+        .store()
+        .reader()
+        .unwrap()
+        .get()
+        .signature(rid, 2)
+        .unwrap()
+        .unwrap();
+    assert_eq!(p7s, kept.p7s);
+    let anchors =
+        mamori_service::evidence::read::Anchors::load(s.svc.data_dir(), &s.svc.config().evidence)
+            .unwrap();
+    let info = mamori_evidence::cades::verify_detached(
+        &p7s,
+        &kept.statement,
+        &anchors.signers,
+        &anchors.tsa,
+    )
+    .unwrap();
+    assert!(info.timestamp.is_some(), "time-stamped");
+    answered.extend([prov.body.clone(), second.body.clone()]);
+    for (a, status, issue, code) in [
+        (
+            fhir(&s, "GET", "/Provenance", Some(&nurse), None, &[]),
+            400,
+            "not-supported",
+            "not_supported",
+        ),
+        (
+            fhir(
+                &s,
+                "GET",
+                &format!("/Provenance/{rid}-9"),
+                Some(&nurse),
+                None,
+                &[],
+            ),
+            404,
+            "not-found",
+            "not_found",
+        ),
+        (
+            fhir(
+                &s,
+                "GET",
+                &format!("/Provenance?target=DocumentReference/{rid}"),
                 Some(&admin),
                 None,
                 &[],
@@ -840,6 +947,23 @@ fn every_fhir_operation_for_every_default_role() {
         let doc = format!("/DocumentReference/{chart}");
         let auditors = ["auditor"];
         let calls = [
+            (
+                "fhirReadProvenance",
+                fhir(&s, "GET", &format!("/Provenance/{chart}-1"), t, None, &[]),
+                readers.contains(role),
+            ),
+            (
+                "fhirSearchProvenance",
+                fhir(
+                    &s,
+                    "GET",
+                    &format!("/Provenance?target=DocumentReference/{chart}"),
+                    t,
+                    None,
+                    &[],
+                ),
+                readers.contains(role),
+            ),
             (
                 "fhirReadAuditEvent",
                 fhir(&s, "GET", "/AuditEvent/1", t, None, &[]),

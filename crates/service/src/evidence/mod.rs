@@ -472,6 +472,22 @@ impl Service {
         Ok(rep)
     }
 
+    /// Every version's signature of a record (the statement and its `.p7s`), for whoever may
+    /// read the record: what a FHIR Provenance carries. Recorded as a read of its history.
+    pub async fn record_signatures(
+        self: &Arc<Self>,
+        p: &Principal,
+        id: i64,
+    ) -> Result<Vec<mamori_store::SignatureRow>> {
+        let pc = p.clone();
+        self.read_audited(p, actions::RECORD_HISTORY, move |_, r, t| {
+            t.detail("signatures", true);
+            Service::readable_for_read(r, &pc, id, t)?;
+            Ok(r.signatures_of(id)?)
+        })
+        .await
+    }
+
     /// The signatures already in each uploaded PDF of a record's finalised versions (the
     /// page's caller has been recorded reading the record's evidence).
     async fn uploaded_pdfs(

@@ -7,6 +7,7 @@
 mod audit;
 mod document;
 mod patient;
+mod provenance;
 
 use std::sync::Arc;
 
@@ -47,6 +48,8 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ("GET", "/DocumentReference", "fhirSearchDocument"),
     ("GET", "/AuditEvent/{id}", "fhirReadAuditEvent"),
     ("GET", "/AuditEvent", "fhirSearchAuditEvent"),
+    ("GET", "/Provenance/{id}", "fhirReadProvenance"),
+    ("GET", "/Provenance", "fhirSearchProvenance"),
 ];
 
 /// What the CapabilityStatement says: built from the same facts the routes below serve.
@@ -72,6 +75,13 @@ const RESOURCES: &[ResourceSupport] = &[
         conditional_create: false,
         search: audit::SEARCH,
     },
+    ResourceSupport {
+        resource_type: "Provenance",
+        profile: None,
+        interactions: &["read", "search-type"],
+        conditional_create: false,
+        search: provenance::SEARCH,
+    },
 ];
 
 pub fn routes() -> Router<Arc<Service>> {
@@ -79,6 +89,8 @@ pub fn routes() -> Router<Arc<Service>> {
         .route("/metadata", get(metadata))
         .route("/Patient", get(patient::search).post(patient::create))
         .route("/Patient/{id}", get(patient::read))
+        .route("/Provenance", get(provenance::search))
+        .route("/Provenance/{id}", get(provenance::read))
         .route("/AuditEvent", get(audit::search))
         .route("/AuditEvent/{id}", get(audit::read))
         .route("/DocumentReference", get(document::search))
