@@ -29,7 +29,8 @@ pub enum IssueType {
 pub const ERROR_CODES: &str = "urn:mamori:error-code";
 
 /// One error as an OperationOutcome: `code` is mamori's English error code, `diagnostics`
-/// the Japanese message, `expression` the FHIRPath of the element at fault, if one is.
+/// the Japanese message, `expression` the FHIRPath of the element at fault, if one is (several
+/// separated by commas).
 pub fn error(
     issue: IssueType,
     code: &str,
@@ -47,7 +48,7 @@ pub fn error(
         "diagnostics": diagnostics,
     });
     if let Some(e) = expression {
-        i["expression"] = json!([e]);
+        i["expression"] = json!(e.split(',').collect::<Vec<_>>());
     }
     json!({ "resourceType": "OperationOutcome", "issue": [i] })
 }

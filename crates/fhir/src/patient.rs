@@ -115,6 +115,20 @@ pub fn to_fhir(p: &PatientFacts, ctx: &Context) -> Value {
     })
 }
 
+/// The top-level elements of a Patient mamori reads (`text`, the narrative, is generated from
+/// the rest and not kept).
+const KEPT: &[&str] = &[
+    "resourceType",
+    "id",
+    "meta",
+    "text",
+    "identifier",
+    "active",
+    "name",
+    "gender",
+    "birthDate",
+];
+
 /// The elements of a Patient mamori can keep; anything else is refused by name.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -198,6 +212,34 @@ pub fn from_fhir(body: &Value, ctx: &Context) -> Result<PatientFacts, Refusal> {
             "Patient リソースを送ってください（resourceType が Patient ではありません）",
             "resourceType",
         ));
+    }
+    // Every element mamori cannot keep is named at once, so the sender fixes them in one go.
+    let unknown: Vec<&str> = body
+        .as_object()
+        .map(|o| {
+            o.keys()
+                .map(String::as_str)
+                .filter(|k| !KEPT.contains(k))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !unknown.is_empty() {
+        let mut r = refuse(
+            IssueType::NotSupported,
+            format!(
+                "mamori が保存できない要素 {} があります（保存できない内容を含むリソースは受け付けません）",
+                unknown.join(", ")
+            ),
+            "",
+        );
+        r.expression = Some(
+            unknown
+                .iter()
+                .map(|k| format!("Patient.{k}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        return Err(r);
     }
     let p: PatientIn = serde_json::from_value(body.clone()).map_err(|e| {
         let text = e.to_string();

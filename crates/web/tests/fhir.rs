@@ -1035,3 +1035,49 @@ fn every_fhir_operation_for_every_default_role() {
         .collect();
     assert_eq!(covered, every, "every FHIR operation is in the matrix");
 }
+
+#[test]
+fn the_jp_core_example_patient_is_refused_by_name_and_accepted_as_far_as_mamori_keeps_it() {
+    let s = start(|c| c.facility.institution_code = "1311234567".into());
+    let admin = s.admin_token();
+    let (_, clerk) = s.user(&admin, "clerk.jpcore", "clerk");
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/jp-core/Patient-jp-patient-example-1.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let example: Value = serde_json::from_str(&text).unwrap();
+    all_valid_r4(std::slice::from_ref(&example));
+
+    // Whole: its religion, birthplace and race extensions, telephone and address are more than
+    // mamori keeps of a patient, so it is refused by name and nothing is stored.
+    let whole = fhir(&s, "POST", "/Patient", Some(&clerk), Some(&text), &[]);
+    whole.refused(422, "not-supported", "not_supported");
+    assert_eq!(
+        whole.body["issue"][0]["expression"],
+        json!(["Patient.address", "Patient.extension", "Patient.telecom"])
+    );
+    let gone = fhir(&s, "GET", "/Patient/00000010", Some(&clerk), None, &[]);
+    assert_eq!(gone.status, 404);
+
+    // Without them: accepted under the example's own identifier system.
+    let mut kept = example.clone();
+    for k in ["extension", "telecom", "address", "text"] {
+        kept.as_object_mut().unwrap().remove(k);
+    }
+    let made = fhir(
+        &s,
+        "POST",
+        "/Patient",
+        Some(&clerk),
+        Some(&kept.to_string()),
+        &[],
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(made.body["id"], "00000010");
+    assert_eq!(made.body["identifier"], example["identifier"]);
+    assert_eq!(made.body["name"][0]["text"], "山田 太郎");
+    assert_eq!(made.body["name"][1]["text"], "ヤマダ タロウ");
+    assert_eq!(made.body["birthDate"], "1970-01-01");
+    all_valid_r4(&[whole.body, made.body]);
+}
