@@ -6,6 +6,8 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::outcome::{IssueType, Refusal, refuse};
+
 /// The code system of mamori's record kinds (`referral`, `medical_record` …).
 pub const RECORD_KINDS: &str = "urn:mamori:record-kind";
 
@@ -104,9 +106,311 @@ pub fn to_fhir(d: &DocumentFacts) -> Value {
     doc
 }
 
+/// A record to write, from a DocumentReference an EHR sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentIn {
+    pub patient_id: String,
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    /// (file name, bytes) of each uploaded file, sent inline.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// The responsible author's login (`author.identifier`, system [`LOGINS`]) when the
+    /// sender enters it on their behalf.
+    pub author_login: Option<String>,
+    /// `docStatus = final`: finalised at once (by its author), or sent for the author's
+    /// approval (entered on their behalf).
+    pub finalise: bool,
+    /// The sender's identifier of the document (system, value).
+    pub identifier: Option<(String, String)>,
+}
+
+/// The identifier system of mamori's logins (an author named by the sender).
+pub const LOGINS: &str = "urn:mamori:login";
+
+/// The elements of a DocumentReference mamori reads. `date` is taken as said and replaced by
+/// the time mamori records the version (the ledger's clock is the one that counts).
+const KEPT: &[&str] = &[
+    "resourceType",
+    "meta",
+    "text",
+    "masterIdentifier",
+    "identifier",
+    "status",
+    "docStatus",
+    "type",
+    "subject",
+    "date",
+    "author",
+    "description",
+    "content",
+];
+
+fn text_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// A record to write, from a DocumentReference: its patient (`subject`), kind (`type` in
+/// [`RECORD_KINDS`]), title (`description`), body (the `text/plain` content, inline) and files
+/// (every other content, inline), the responsible author, and whether it is final.
+pub fn from_fhir(body: &Value) -> Result<DocumentIn, Refusal> {
+    if body.get("resourceType").and_then(Value::as_str) != Some("DocumentReference") {
+        return Err(refuse(
+            IssueType::Invalid,
+            "DocumentReference リソースを送ってください（resourceType が違います）",
+            "resourceType",
+        ));
+    }
+    crate::outcome::only_kept(body, "DocumentReference", KEPT)?;
+    match text_of(body, "status") {
+        Some("current") => {}
+        Some(other) => {
+            return Err(refuse(
+                IssueType::Value,
+                format!("status {other} の文書は登録できません（current のみ）"),
+                "DocumentReference.status",
+            ));
+        }
+        None => {
+            return Err(refuse(
+                IssueType::Required,
+                "status (current) がありません",
+                "DocumentReference.status",
+            ));
+        }
+    }
+    let finalise = match text_of(body, "docStatus") {
+        None | Some("preliminary") => false,
+        Some("final") => true,
+        Some(other) => {
+            return Err(refuse(
+                IssueType::Value,
+                format!("docStatus {other} は扱いません（preliminary または final）"),
+                "DocumentReference.docStatus",
+            ));
+        }
+    };
+    let patient_id = body
+        .get("subject")
+        .and_then(|s| text_of(s, "reference"))
+        .and_then(|r| r.strip_prefix("Patient/"))
+        .ok_or_else(|| {
+            refuse(
+                IssueType::Required,
+                "subject に患者 (Patient/患者ID) を指定してください",
+                "DocumentReference.subject",
+            )
+        })?
+        .to_owned();
+    let kind = body
+        .get("type")
+        .and_then(|t| t.get("coding"))
+        .and_then(Value::as_array)
+        .and_then(|c| {
+            c.iter()
+                .find(|x| text_of(x, "system") == Some(RECORD_KINDS))
+                .and_then(|x| text_of(x, "code"))
+        })
+        .ok_or_else(|| {
+            refuse(
+                IssueType::Required,
+                format!("type に記録の種別（system {RECORD_KINDS}）を指定してください"),
+                "DocumentReference.type",
+            )
+        })?
+        .to_owned();
+    let identifier = body
+        .get("masterIdentifier")
+        .or_else(|| body.get("identifier").and_then(|i| i.get(0)))
+        .and_then(|i| {
+            Some((
+                text_of(i, "system")?.to_owned(),
+                text_of(i, "value")?.to_owned(),
+            ))
+        });
+    let authors = body
+        .get("author")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let author_login = match authors.as_slice() {
+        [] => None,
+        [one] => Some(
+            one.get("identifier")
+                .filter(|i| text_of(i, "system") == Some(LOGINS))
+                .and_then(|i| text_of(i, "value"))
+                .ok_or_else(|| {
+                    refuse(
+                        IssueType::Value,
+                        format!("author は identifier（system {LOGINS}、値はログインID）で指定してください"),
+                        "DocumentReference.author",
+                    )
+                })?
+                .to_owned(),
+        ),
+        _ => {
+            return Err(refuse(
+                IssueType::Value,
+                "責任者 (author) は 1 人だけ指定してください",
+                "DocumentReference.author",
+            ));
+        }
+    };
+    let contents = body
+        .get("content")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            refuse(
+                IssueType::Required,
+                "content がありません",
+                "DocumentReference.content",
+            )
+        })?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut text: Option<(String, Option<String>)> = None;
+    let mut files = Vec::new();
+    for (i, c) in contents.iter().enumerate() {
+        let at = format!("DocumentReference.content[{i}].attachment");
+        let a = c
+            .get("attachment")
+            .ok_or_else(|| refuse(IssueType::Required, "attachment がありません", &at))?;
+        if a.get("url").is_some() {
+            return Err(refuse(
+                IssueType::NotSupported,
+                "参照 (url) による内容は扱いません。data に base64 で入れてください",
+                &format!("{at}.url"),
+            ));
+        }
+        let data = text_of(a, "data").ok_or_else(|| {
+            refuse(
+                IssueType::Required,
+                "data（base64）がありません",
+                &format!("{at}.data"),
+            )
+        })?;
+        let bytes = b64.decode(data).map_err(|_| {
+            refuse(
+                IssueType::Structure,
+                "data が base64 ではありません",
+                &format!("{at}.data"),
+            )
+        })?;
+        let ctype = text_of(a, "contentType").unwrap_or("");
+        if ctype.starts_with("text/plain") && text.is_none() {
+            let s = String::from_utf8(bytes).map_err(|_| {
+                refuse(
+                    IssueType::Value,
+                    "本文は UTF-8 のテキストにしてください",
+                    &format!("{at}.data"),
+                )
+            })?;
+            text = Some((s, text_of(a, "title").map(str::to_owned)));
+        } else {
+            let name = text_of(a, "title").ok_or_else(|| {
+                refuse(
+                    IssueType::Required,
+                    "添付ファイルの名前 (title) がありません",
+                    &format!("{at}.title"),
+                )
+            })?;
+            files.push((name.to_owned(), bytes));
+        }
+    }
+    let (body_text, text_title) = text.unwrap_or_default();
+    let title = text_of(body, "description")
+        .map(str::to_owned)
+        .or(text_title)
+        .ok_or_else(|| {
+            refuse(
+                IssueType::Required,
+                "表題 (description) がありません",
+                "DocumentReference.description",
+            )
+        })?;
+    Ok(DocumentIn {
+        patient_id,
+        kind,
+        title,
+        body: body_text,
+        files,
+        author_login,
+        finalise,
+        identifier,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_document_from_an_ehr_becomes_a_record_to_write_and_what_cannot_be_kept_is_refused() {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let doc = json!({
+            "resourceType": "DocumentReference",
+            "masterIdentifier": { "system": "urn:ehr:doc", "value": "D-1" },
+            "status": "current",
+            "docStatus": "final",
+            "type": { "coding": [{ "system": RECORD_KINDS, "code": "referral" }] },
+            "subject": { "reference": "Patient/P01001" },
+            "date": "2026-12-01T10:00:00+09:00",
+            "author": [{ "identifier": { "system": LOGINS, "value": "dr.tanaka" } }],
+            "description": "紹介状",
+            "content": [
+                { "attachment": { "contentType": "text/plain; charset=utf-8", "data": b64.encode("ご高診ください。") } },
+                { "attachment": { "contentType": "application/pdf", "title": "検査.pdf", "data": b64.encode(b"%PDF-1.4") } }
+            ]
+        });
+        let d = from_fhir(&doc).unwrap();
+        assert_eq!(
+            (d.patient_id.as_str(), d.kind.as_str(), d.title.as_str()),
+            ("P01001", "referral", "紹介状")
+        );
+        assert_eq!(d.body, "ご高診ください。");
+        assert_eq!(d.files, vec![("検査.pdf".to_owned(), b"%PDF-1.4".to_vec())]);
+        assert_eq!(d.author_login.as_deref(), Some("dr.tanaka"));
+        assert!(d.finalise);
+        assert_eq!(d.identifier, Some(("urn:ehr:doc".into(), "D-1".into())));
+
+        let with = |k: &str, v: Value| {
+            let mut x = doc.clone();
+            x[k] = v;
+            from_fhir(&x).unwrap_err()
+        };
+        assert_eq!(with("relatesTo", json!([])).issue, IssueType::NotSupported);
+        assert_eq!(with("status", json!("superseded")).issue, IssueType::Value);
+        assert_eq!(
+            with("subject", json!({ "display": "誰か" })).issue,
+            IssueType::Required
+        );
+        assert_eq!(
+            with("type", json!({ "text": "紹介状" })).issue,
+            IssueType::Required
+        );
+        assert_eq!(
+            with("author", json!([{ "display": "田中" }])).issue,
+            IssueType::Value
+        );
+        assert_eq!(
+            with("content", json!([{ "attachment": { "url": "Binary/1" } }])).issue,
+            IssueType::NotSupported
+        );
+        assert_eq!(
+            with(
+                "content",
+                json!([{ "attachment": { "contentType": "text/plain", "data": "%%%" } }])
+            )
+            .issue,
+            IssueType::Structure
+        );
+        assert_eq!(
+            with("resourceType", json!("Patient")).issue,
+            IssueType::Invalid
+        );
+    }
 
     fn facts() -> DocumentFacts {
         DocumentFacts {

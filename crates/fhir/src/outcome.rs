@@ -53,6 +53,63 @@ pub fn error(
     json!({ "resourceType": "OperationOutcome", "issue": [i] })
 }
 
+/// Why a resource cannot be taken as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub issue: IssueType,
+    /// mamori's English error code.
+    pub code: &'static str,
+    pub message: String,
+    /// FHIRPath of the element at fault (several separated by commas).
+    pub expression: Option<String>,
+}
+
+pub(crate) fn refuse(issue: IssueType, message: impl Into<String>, at: &str) -> Refusal {
+    Refusal {
+        issue,
+        code: if issue == IssueType::NotSupported {
+            "not_supported"
+        } else {
+            "invalid_input"
+        },
+        message: message.into(),
+        expression: (!at.is_empty()).then(|| at.to_owned()),
+    }
+}
+
+/// Refuses the top-level elements of `body` outside `kept`, all named at once, so the sender
+/// fixes them in one go.
+pub(crate) fn only_kept(body: &Value, resource: &str, kept: &[&str]) -> Result<(), Refusal> {
+    let unknown: Vec<&str> = body
+        .as_object()
+        .map(|o| {
+            o.keys()
+                .map(String::as_str)
+                .filter(|k| !kept.contains(k))
+                .collect()
+        })
+        .unwrap_or_default();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let mut r = refuse(
+        IssueType::NotSupported,
+        format!(
+            "mamori が保存できない要素 {} があります（保存できない内容を含むリソースは受け付けません）",
+            unknown.join(", ")
+        ),
+        "",
+    );
+    r.expression = Some(
+        unknown
+            .iter()
+            .map(|k| format!("{resource}.{k}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    Err(r)
+}
+
 /// The issue type of one of mamori's error codes (and the HTTP status it travels with).
 pub fn issue_type(code: &str) -> IssueType {
     match code {

@@ -27,29 +27,8 @@ pub struct PatientFacts {
     pub created_at: i64,
 }
 
-/// Why a Patient resource cannot be taken as it is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    pub issue: IssueType,
-    /// mamori's English error code.
-    pub code: &'static str,
-    pub message: String,
-    /// FHIRPath of the element at fault.
-    pub expression: Option<String>,
-}
-
-fn refuse(issue: IssueType, message: impl Into<String>, at: &str) -> Refusal {
-    Refusal {
-        issue,
-        code: if issue == IssueType::NotSupported {
-            "not_supported"
-        } else {
-            "invalid_input"
-        },
-        message: message.into(),
-        expression: Some(at.to_owned()),
-    }
-}
+pub use crate::outcome::Refusal;
+use crate::outcome::refuse;
 
 /// Family name and the rest, split at the first space (ASCII or full-width).
 fn split_name(full: &str) -> (String, Vec<String>) {
@@ -213,34 +192,7 @@ pub fn from_fhir(body: &Value, ctx: &Context) -> Result<PatientFacts, Refusal> {
             "resourceType",
         ));
     }
-    // Every element mamori cannot keep is named at once, so the sender fixes them in one go.
-    let unknown: Vec<&str> = body
-        .as_object()
-        .map(|o| {
-            o.keys()
-                .map(String::as_str)
-                .filter(|k| !KEPT.contains(k))
-                .collect()
-        })
-        .unwrap_or_default();
-    if !unknown.is_empty() {
-        let mut r = refuse(
-            IssueType::NotSupported,
-            format!(
-                "mamori が保存できない要素 {} があります（保存できない内容を含むリソースは受け付けません）",
-                unknown.join(", ")
-            ),
-            "",
-        );
-        r.expression = Some(
-            unknown
-                .iter()
-                .map(|k| format!("Patient.{k}"))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        return Err(r);
-    }
+    crate::outcome::only_kept(body, "Patient", KEPT)?;
     let p: PatientIn = serde_json::from_value(body.clone()).map_err(|e| {
         let text = e.to_string();
         match text.split('`').nth(1).filter(|_| text.starts_with("unknown field")) {

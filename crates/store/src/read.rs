@@ -198,6 +198,31 @@ impl<'c> Reader<'c> {
             .optional()?)
     }
 
+    /// The record another system's identifier names, if any.
+    pub fn record_by_identifier(
+        &self,
+        system: &str,
+        value: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT record_id FROM record_identifiers WHERE system = ?1 AND value = ?2",
+            )?
+            .query_row(params![system, value], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The identifiers other systems gave a record.
+    pub fn identifiers_of(&self, record_id: i64) -> Result<Vec<(String, String)>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT system, value FROM record_identifiers WHERE record_id = ?1 ORDER BY system, value",
+        )?;
+        Ok(st
+            .query_map([record_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
     pub fn account_by_login(&self, login: &str) -> Result<Option<Account>, StoreError> {
         // Login names are compared without case (older instances may hold `Dr.Tanaka`); the
         // exact spelling wins where two differ only by case.

@@ -614,6 +614,20 @@ CREATE TRIGGER signed_pdfs_never_deleted BEFORE DELETE ON signed_pdfs
 BEGIN SELECT RAISE(ABORT, 'signed PDFs are never deleted'); END;
 CREATE TRIGGER signed_pdfs_signer_fixed BEFORE UPDATE OF source, signer_serial, signed_at ON signed_pdfs
 BEGIN SELECT RAISE(ABORT, 'a signed PDF never changes who signed it'); END;
+
+-- The identifiers other systems give a record (an EHR's document ID, FHIR
+-- DocumentReference.identifier): a retried create finds the record made the first time.
+CREATE TABLE record_identifiers (
+    system TEXT NOT NULL,
+    value TEXT NOT NULL,
+    record_id INTEGER NOT NULL REFERENCES records(id),
+    PRIMARY KEY (system, value)
+) WITHOUT ROWID;
+CREATE INDEX record_identifiers_by_record ON record_identifiers(record_id);
+CREATE TRIGGER record_identifiers_fixed BEFORE UPDATE ON record_identifiers
+BEGIN SELECT RAISE(ABORT, 'a record identifier never changes'); END;
+CREATE TRIGGER record_identifiers_never_deleted BEFORE DELETE ON record_identifiers
+BEGIN SELECT RAISE(ABORT, 'record identifiers are never deleted'); END;
 "#,
 ];
 

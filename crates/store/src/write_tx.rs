@@ -661,6 +661,21 @@ impl<'c> WriteTx<'c> {
         Ok(())
     }
 
+    /// Names a record by another system's identifier; false if that identifier is taken.
+    pub fn insert_record_identifier(
+        &mut self,
+        system: &str,
+        value: &str,
+        record_id: i64,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "INSERT INTO record_identifiers (system, value, record_id) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            params![system, value, record_id],
+        )?;
+        Ok(n == 1)
+    }
+
     pub fn insert_record(
         &mut self,
         patient_id: &str,

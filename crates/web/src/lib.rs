@@ -63,10 +63,16 @@ async fn bounded_body(
         }
         return next.run(req).await;
     }
-    // FHIR resources are JSON within the small limit (the handlers read no further); a larger
-    // declared body is refused unread, as an OperationOutcome.
+    // FHIR resources are JSON within the small limit, a DocumentReference (its files inline)
+    // within the upload limit (the handlers read no further); a larger declared body is refused
+    // unread, as an OperationOutcome.
     if req.uri().path().starts_with("/fhir/") {
-        if declared.is_some_and(|n| n > SMALL_BODY) {
+        let limit = if req.uri().path() == "/fhir/r4/DocumentReference" {
+            upload_body_limit(&svc)
+        } else {
+            SMALL_BODY
+        };
+        if declared.is_some_and(|n| n > limit) {
             return fhir::FhirError::new(
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE,
                 mamori_fhir::outcome::IssueType::TooCostly,

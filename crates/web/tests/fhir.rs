@@ -659,6 +659,182 @@ fn an_ehr_registers_reads_and_finds_patients_as_jp_core_and_every_answer_is_vali
         answered.push(a.body.clone());
     }
 
+    // Records in: the doctor's EHR sends a finalised referral with a PDF; a retry of the same
+    // document (If-None-Exist) finds it; the clerk's entry for the doctor waits for approval.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let letter = json!({
+        "resourceType": "DocumentReference",
+        "masterIdentifier": { "system": "urn:ehr:document", "value": "EHR-0001" },
+        "status": "current",
+        "docStatus": "final",
+        "type": { "coding": [{ "system": "urn:mamori:record-kind", "code": "referral" }] },
+        "subject": { "reference": "Patient/F0001" },
+        "date": "2026-12-01T10:00:00+09:00",
+        "description": "紹介状（EHR から）",
+        "content": [
+            { "attachment": { "contentType": "text/plain; charset=utf-8", "data": b64.encode("ご高診をお願いします。") } },
+            { "attachment": { "contentType": "application/pdf", "title": "検査結果.pdf", "data": b64.encode(b"%PDF-1.4\n% ehr\n") } }
+        ]
+    })
+    .to_string();
+    let cond = [("If-None-Exist", "identifier=urn:ehr:document|EHR-0001")];
+    let sent = fhir(
+        &s,
+        "POST",
+        "/DocumentReference",
+        Some(&dr),
+        Some(&letter),
+        &cond,
+    );
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    assert_eq!(sent.body["docStatus"], "final");
+    assert_eq!(sent.body["identifier"][0]["value"], "EHR-0001");
+    assert_eq!(sent.body["content"].as_array().unwrap().len(), 2);
+    let sent_id = sent.body["id"].as_str().unwrap().to_owned();
+    let retry = fhir(
+        &s,
+        "POST",
+        "/DocumentReference",
+        Some(&dr),
+        Some(&letter),
+        &cond,
+    );
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    assert_eq!(
+        retry.body["id"],
+        sent_id.as_str(),
+        "the same record, not a second one"
+    );
+    let referrals = fhir(
+        &s,
+        "GET",
+        "/DocumentReference?patient=F0001&type=referral",
+        Some(&dr),
+        None,
+        &[],
+    );
+    assert_eq!(referrals.body["total"], 1, "{}", referrals.body);
+    let signed = fhir(
+        &s,
+        "GET",
+        &format!("/Provenance/{sent_id}-1"),
+        Some(&dr),
+        None,
+        &[],
+    );
+    assert!(
+        signed.body["signature"][0]["data"].is_string(),
+        "signed in her window: {}",
+        signed.body
+    );
+    let mut proxy: Value = serde_json::from_str(&letter).unwrap();
+    proxy["masterIdentifier"]["value"] = json!("EHR-0002");
+    proxy["type"]["coding"][0]["code"] = json!("medical_record");
+    proxy["author"] =
+        json!([{ "identifier": { "system": "urn:mamori:login", "value": "dr.fhir" } }]);
+    let entered = fhir(
+        &s,
+        "POST",
+        "/DocumentReference",
+        Some(&clerk),
+        Some(&proxy.to_string()),
+        &[],
+    );
+    assert_eq!(entered.status, 201, "{}", entered.body);
+    assert_eq!(
+        entered.body["docStatus"], "preliminary",
+        "waits for the author's approval"
+    );
+    assert_eq!(entered.body["author"][0]["display"], "dr.fhirさん");
+    answered.extend([
+        sent.body.clone(),
+        retry.body.clone(),
+        entered.body.clone(),
+        signed.body.clone(),
+    ]);
+    let wrong_patient = {
+        let mut x: Value = serde_json::from_str(&letter).unwrap();
+        x["subject"]["reference"] = json!("Patient/NOBODY");
+        x["masterIdentifier"]["value"] = json!("EHR-0003");
+        x.to_string()
+    };
+    let by_url = {
+        let mut x: Value = serde_json::from_str(&letter).unwrap();
+        x["content"] =
+            json!([{ "attachment": { "contentType": "application/pdf", "url": "Binary/1" } }]);
+        x.to_string()
+    };
+    for (a, status, issue, code) in [
+        (
+            fhir(
+                &s,
+                "POST",
+                "/DocumentReference",
+                Some(&dr),
+                Some(&wrong_patient),
+                &[],
+            ),
+            422,
+            "invalid",
+            "invalid_input",
+        ),
+        (
+            fhir(
+                &s,
+                "POST",
+                "/DocumentReference",
+                Some(&dr),
+                Some(&by_url),
+                &[],
+            ),
+            422,
+            "not-supported",
+            "not_supported",
+        ),
+        (
+            fhir(
+                &s,
+                "POST",
+                "/DocumentReference",
+                Some(&dr),
+                Some(&body),
+                &[],
+            ),
+            422,
+            "invalid",
+            "invalid_input",
+        ),
+        (
+            fhir(
+                &s,
+                "POST",
+                "/DocumentReference",
+                Some(&nurse),
+                Some(&letter),
+                &[],
+            ),
+            403,
+            "forbidden",
+            "forbidden",
+        ),
+    ] {
+        a.refused(status, issue, code);
+        answered.push(a.body.clone());
+    }
+    let after = fhir(
+        &s,
+        "GET",
+        "/DocumentReference?patient=F0001",
+        Some(&dr),
+        None,
+        &[],
+    );
+    assert_eq!(
+        after.body["total"], 3,
+        "the refused documents stored nothing: {}",
+        after.body
+    );
+
     // Provenance of each version: author, reason, and the author's signature itself, the
     // same .p7s mamori keeps (which verifies over the version's signed statement).
     let prov = fhir(
@@ -946,7 +1122,21 @@ fn every_fhir_operation_for_every_default_role() {
             jp_patient(&format!("M1{i:03}"), ("役割", "別"), ("ヤクワリ", "ベツ")).to_string();
         let doc = format!("/DocumentReference/{chart}");
         let auditors = ["auditor"];
+        let draft = json!({
+            "resourceType": "DocumentReference",
+            "status": "current",
+            "type": { "coding": [{ "system": "urn:mamori:record-kind", "code": "medical_record" }] },
+            "subject": { "reference": "Patient/M0001" },
+            "description": "役割別の下書き",
+            "content": [{ "attachment": { "contentType": "text/plain", "data": "5pys5paH" } }]
+        })
+        .to_string();
         let calls = [
+            (
+                "fhirCreateDocument",
+                fhir(&s, "POST", "/DocumentReference", t, Some(&draft), &[]),
+                registrars.contains(role),
+            ),
             (
                 "fhirReadProvenance",
                 fhir(&s, "GET", &format!("/Provenance/{chart}-1"), t, None, &[]),

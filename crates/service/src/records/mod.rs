@@ -62,6 +62,10 @@ pub struct RecordInput {
     /// else changed the record meanwhile.
     #[serde(default)]
     pub base_sha256: Option<String>,
+    /// Another system's identifier for the new record (system, value): a create that names
+    /// one already taken is refused, so a retried create never makes a second record.
+    #[serde(skip)]
+    pub identifier: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -191,6 +195,15 @@ impl Service {
                     return Err(ServiceError::internal("unexpected effect"));
                 };
                 let rid = tx.insert_record(&input.patient_id, &input.kind, now, pc.account.id)?;
+                if let Some((system, value)) = &input.identifier {
+                    t.detail("identifier", format!("{system}|{value}"));
+                    if !tx.insert_record_identifier(system, value, rid)? {
+                        return Err(ServiceError::new(
+                            ErrorCode::Exists,
+                            "この識別子の記録は既にあります",
+                        ));
+                    }
+                }
                 let v = VersionRow {
                     record_id: rid,
                     version_no: 1,
@@ -229,6 +242,31 @@ impl Service {
             self.sign_after_write(p, r).await;
         }
         written
+    }
+
+    /// The record another system's identifier names (only its number: reading it is a
+    /// separate, recorded read under the caller's rights).
+    pub async fn record_by_identifier(&self, system: &str, value: &str) -> Result<Option<i64>> {
+        let (system, value) = (system.to_owned(), value.to_owned());
+        Ok(self
+            .store
+            .read(move |r| r.record_by_identifier(&system, &value))
+            .await?)
+    }
+
+    /// The account a login names (to name the responsible author of a proxy entry).
+    pub async fn account_id_by_login(&self, login: &str) -> Result<Option<i64>> {
+        let login = login.to_owned();
+        Ok(self
+            .store
+            .read(move |r| r.account_by_login(&login))
+            .await?
+            .map(|a| a.id))
+    }
+
+    /// The identifiers other systems gave record `id` (shown with a record the caller read).
+    pub async fn record_identifiers(&self, id: i64) -> Result<Vec<(String, String)>> {
+        Ok(self.store.read(move |r| r.identifiers_of(id)).await?)
     }
 
     /// The ledger target of a write on record `id`, naming its patient when the record exists

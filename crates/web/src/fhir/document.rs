@@ -2,12 +2,15 @@
 //! (`_history/{n}`), every version (`_history`), and a patient's records (search). Each is
 //! the same ledgered read as through the JSON API.
 
-use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use mamori_fhir::document::{DocumentFacts, FileFacts, to_fhir};
 use mamori_service::records::{RecordView, VersionView};
 
-use super::{Base, FhirAuth, FhirError, FhirResult, Paging, Svc, resource};
+use mamori_service::ErrorCode;
+use mamori_service::records::{RecordInput, Then, Upload};
+
+use super::{Base, FhirAuth, FhirError, FhirResult, Paging, Svc, json_body, resource};
 
 pub(super) const SEARCH: &[(&str, &str, &str)] = &[
     ("patient", "reference", "患者（Patient/ID または ID、必須）"),
@@ -191,4 +194,130 @@ pub(super) async fn search(
         entries,
     );
     Ok(resource(StatusCode::OK, &bundle, &[]))
+}
+
+/// The newest version of a record as the answer to a create: `status` with its `Location`.
+async fn answer_with(
+    svc: &std::sync::Arc<mamori_service::Service>,
+    p: &mamori_service::Principal,
+    base: &str,
+    status: StatusCode,
+    id: i64,
+) -> FhirResult {
+    let rec = svc.record(p, id).await?;
+    let v = rec
+        .versions
+        .last()
+        .ok_or_else(|| FhirError::from(mamori_service::ServiceError::not_found("版")))?;
+    let mut doc = to_fhir(&facts(&rec, v, base));
+    let ids = svc.record_identifiers(id).await?;
+    if !ids.is_empty() {
+        doc["identifier"] = serde_json::json!(
+            ids.iter()
+                .map(|(system, value)| serde_json::json!({ "system": system, "value": value }))
+                .collect::<Vec<_>>()
+        );
+    }
+    let mut extra = etag(v);
+    extra.push((
+        header::LOCATION,
+        format!("{base}/DocumentReference/{id}/_history/{}", v.version_no),
+    ));
+    Ok(resource(status, &doc, &extra))
+}
+
+/// Records in: an EHR's DocumentReference becomes a mamori record of the kind it names, under
+/// exactly the rules of the JSON API — entered by the caller, for the named author (代行入力
+/// waits for the author's approval), finalised when `docStatus` is `final` and the caller may.
+/// With `If-None-Exist: identifier=…` (or whenever the document names its identifier) a retried
+/// create answers with the record made the first time.
+pub(super) async fn create(
+    State(svc): Svc,
+    FhirAuth(p): FhirAuth,
+    Base(base): Base,
+    headers: HeaderMap,
+    req: Request,
+) -> FhirResult {
+    let body = json_body(req, crate::upload_body_limit(&svc)).await?;
+    let doc = mamori_fhir::document::from_fhir(&body)?;
+    if let Some(cond) = headers.get("if-none-exist").and_then(|v| v.to_str().ok()) {
+        let wanted = cond
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("identifier="))
+            .and_then(|t| t.split_once('|'))
+            .map(|(s, v)| (s.to_owned(), v.to_owned()));
+        if wanted.is_none() || wanted != doc.identifier {
+            return Err(FhirError::new(
+                StatusCode::PRECONDITION_FAILED,
+                mamori_fhir::outcome::IssueType::Invalid,
+                "invalid_input",
+                "If-None-Exist は identifier=system|value で、文書の masterIdentifier と同じものを指定してください",
+                Some("DocumentReference.masterIdentifier"),
+            ));
+        }
+    }
+    // Only a caller who may write this kind learns that the document exists; anyone else goes
+    // on to be refused (and recorded) like any write they may not make.
+    let may_write = p
+        .role
+        .allows(mamori_domain::permission::Action::Write, Some(&doc.kind));
+    if may_write
+        && let Some((system, value)) = &doc.identifier
+        && let Some(id) = svc.record_by_identifier(system, value).await?
+    {
+        return answer_with(&svc, &p, &base, StatusCode::OK, id).await;
+    }
+    let author_id = match &doc.author_login {
+        None => None,
+        Some(login) => Some(svc.account_id_by_login(login).await?.ok_or_else(|| {
+            FhirError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                mamori_fhir::outcome::IssueType::Value,
+                "invalid_input",
+                &format!("責任者 {login} が見つかりません"),
+                Some("DocumentReference.author"),
+            )
+        })?),
+    };
+    let own = author_id.is_none_or(|a| a == p.account.id);
+    let then = match (doc.finalise, own) {
+        (true, true) => Then::Finalise,
+        (true, false) => Then::Submit,
+        (false, _) => Then::Keep,
+    };
+    let input = RecordInput {
+        patient_id: doc.patient_id,
+        kind: doc.kind,
+        title: doc.title,
+        body: doc.body,
+        author_id,
+        identifier: doc.identifier.clone(),
+        ..Default::default()
+    };
+    let uploads = doc
+        .files
+        .into_iter()
+        .map(|(name, bytes)| Upload { name, bytes })
+        .collect();
+    match svc.create_record_then(&p, input, uploads, then).await {
+        Ok(w) => answer_with(&svc, &p, &base, StatusCode::CREATED, w.record_id).await,
+        // Two retries at once: the second finds the first's record.
+        Err(e) if e.code == ErrorCode::Exists => {
+            let (system, value) = doc.identifier.unwrap_or_default();
+            match svc.record_by_identifier(&system, &value).await? {
+                Some(id) => answer_with(&svc, &p, &base, StatusCode::OK, id).await,
+                None => Err(e.into()),
+            }
+        }
+        Err(e) if e.code == ErrorCode::NotFound && e.field == Some("patient_id") => {
+            Err(FhirError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                mamori_fhir::outcome::IssueType::Invalid,
+                "invalid_input",
+                &e.message,
+                Some("DocumentReference.subject"),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -46,6 +46,7 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
         "fhirDocumentHistory",
     ),
     ("GET", "/DocumentReference", "fhirSearchDocument"),
+    ("POST", "/DocumentReference", "fhirCreateDocument"),
     ("GET", "/AuditEvent/{id}", "fhirReadAuditEvent"),
     ("GET", "/AuditEvent", "fhirSearchAuditEvent"),
     ("GET", "/Provenance/{id}", "fhirReadProvenance"),
@@ -64,8 +65,8 @@ const RESOURCES: &[ResourceSupport] = &[
     ResourceSupport {
         resource_type: "DocumentReference",
         profile: None,
-        interactions: &["read", "vread", "history-instance", "search-type"],
-        conditional_create: false,
+        interactions: &["read", "vread", "history-instance", "search-type", "create"],
+        conditional_create: true,
         search: document::SEARCH,
     },
     ResourceSupport {
@@ -93,7 +94,10 @@ pub fn routes() -> Router<Arc<Service>> {
         .route("/Provenance/{id}", get(provenance::read))
         .route("/AuditEvent", get(audit::search))
         .route("/AuditEvent/{id}", get(audit::read))
-        .route("/DocumentReference", get(document::search))
+        .route(
+            "/DocumentReference",
+            get(document::search).post(document::create),
+        )
         .route("/DocumentReference/{id}", get(document::read))
         .route("/DocumentReference/{id}/_history", get(document::history))
         .route("/DocumentReference/{id}/_history/{n}", get(document::vread))
@@ -181,8 +185,8 @@ impl From<ServiceError> for FhirError {
     }
 }
 
-impl From<mamori_fhir::patient::Refusal> for FhirError {
-    fn from(r: mamori_fhir::patient::Refusal) -> Self {
+impl From<mamori_fhir::outcome::Refusal> for FhirError {
+    fn from(r: mamori_fhir::outcome::Refusal) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             r.issue,

@@ -105,6 +105,7 @@ fn input_of(s: &Sent, patient: &str) -> Result<RecordInput, ServiceError> {
         keep_attachments: s.keep.clone(),
         reason: Some(s.reason.clone()).filter(|r| !r.trim().is_empty()),
         base_sha256: Some(s.base_sha256.clone()).filter(|b| !b.is_empty()),
+        identifier: None,
     })
 }
 
