@@ -157,6 +157,24 @@ fn exercise_through_the_api(demo: &Path) {
         &dr,
         Some(serde_json::json!({ "reason": "救急搬送、意識なし" })),
     );
+    // An EHR's document through FHIR: the record and the sender's identifier for it.
+    let fhir = format!("http://127.0.0.1:{port}/fhir/r4");
+    call(
+        &agent,
+        &fhir,
+        "POST",
+        "/DocumentReference",
+        &dr,
+        Some(serde_json::json!({
+            "resourceType": "DocumentReference",
+            "masterIdentifier": { "system": "urn:ehr:document", "value": "EHR-1" },
+            "status": "current",
+            "type": { "coding": [{ "system": "urn:mamori:record-kind", "code": "medical_record" }] },
+            "subject": { "reference": "Patient/P01001" },
+            "description": "EHR からの記録",
+            "content": [{ "attachment": { "contentType": "text/plain", "data": "5pys5paH" } }]
+        })),
+    );
     let begun = call(&agent, &base, "POST", "/auth/totp/begin", &dr, None);
     let secret = mamori_domain::totp::decode_secret(begun["secret"].as_str().unwrap()).unwrap();
     let now = std::time::SystemTime::now()
