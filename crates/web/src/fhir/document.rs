@@ -240,19 +240,13 @@ pub(super) async fn create(
 ) -> FhirResult {
     let body = json_body(req, crate::upload_body_limit(&svc)).await?;
     let doc = mamori_fhir::document::from_fhir(&body)?;
-    if let Some(cond) = headers.get("if-none-exist").and_then(|v| v.to_str().ok()) {
-        let wanted = cond
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("identifier="))
-            .and_then(|t| t.split_once('|'))
+    if let Some(token) = super::if_none_exist(&headers)? {
+        let wanted = token
+            .split_once('|')
             .map(|(s, v)| (s.to_owned(), v.to_owned()));
         if wanted.is_none() || wanted != doc.identifier {
-            return Err(FhirError::new(
-                StatusCode::PRECONDITION_FAILED,
-                mamori_fhir::outcome::IssueType::Invalid,
-                "invalid_input",
-                "If-None-Exist は identifier=system|value で、文書の masterIdentifier と同じものを指定してください",
-                Some("DocumentReference.masterIdentifier"),
+            return Err(super::condition_mismatch(
+                "DocumentReference.masterIdentifier",
             ));
         }
     }

@@ -276,6 +276,34 @@ pub(crate) async fn json_body(req: Request, limit: usize) -> Result<Value, FhirE
         .map_err(|e| FhirError::malformed(format!("JSON として読めません: {e}")))
 }
 
+/// The identifier token of a conditional create (`If-None-Exist: identifier=…`), if the
+/// request makes one; any other condition is refused.
+pub(crate) fn if_none_exist(headers: &HeaderMap) -> Result<Option<String>, FhirError> {
+    let Some(cond) = headers.get("if-none-exist").and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    cond.split('&')
+        .find_map(|kv| kv.strip_prefix("identifier="))
+        .map(|t| Some(t.to_owned()))
+        .ok_or_else(|| {
+            FhirError::not_supported(
+                "If-None-Exist は identifier=system|value の形で指定してください",
+                None,
+            )
+        })
+}
+
+/// A conditional create whose identifier is not the resource's own.
+pub(crate) fn condition_mismatch(expression: &str) -> FhirError {
+    FhirError::new(
+        StatusCode::PRECONDITION_FAILED,
+        IssueType::Invalid,
+        "invalid_input",
+        "If-None-Exist の identifier がリソースの識別子と一致しません",
+        Some(expression),
+    )
+}
+
 /// `_count` and `_offset` of a search, and the URLs of its pages.
 pub(crate) struct Paging {
     pub count: usize,

@@ -153,25 +153,10 @@ pub(super) async fn create(
     let new = from_fhir(&body, &ctx)?;
     // Conditional create: the same patient sent again (an EHR's retry) is answered with the
     // one registered, and nothing is written twice.
-    if let Some(cond) = headers.get("if-none-exist").and_then(|v| v.to_str().ok()) {
-        let wanted = cond
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("identifier="))
-            .map(|t| identifier_value(t, &ctx).unwrap_or(""))
-            .ok_or_else(|| {
-                FhirError::not_supported(
-                    "If-None-Exist は identifier=system|value の形で指定してください",
-                    None,
-                )
-            })?;
+    if let Some(token) = super::if_none_exist(&headers)? {
+        let wanted = identifier_value(&token, &ctx).unwrap_or("");
         if wanted != new.id {
-            return Err(FhirError::new(
-                StatusCode::PRECONDITION_FAILED,
-                mamori_fhir::outcome::IssueType::Invalid,
-                "invalid_input",
-                "If-None-Exist の identifier がリソースの患者IDと一致しません",
-                Some("Patient.identifier"),
-            ));
+            return Err(super::condition_mismatch("Patient.identifier"));
         }
         match svc.patient(&p, wanted).await {
             Ok(existing) => {
