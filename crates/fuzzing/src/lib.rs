@@ -39,6 +39,11 @@ pub const TARGETS: &[Target] = &[
         seeds: seeds::signer_crl,
     },
     Target {
+        name: "fhir_resource",
+        run: parsers::fhir_resource,
+        seeds: seeds::fhir_resource,
+    },
+    Target {
         name: "pades_pdf",
         run: parsers::pades_pdf,
         seeds: parsers::pades_seeds,

@@ -119,9 +119,35 @@ pub fn certificate(data: &[u8]) {
         );
         assert_eq!(Cert::from_pem_chain(&c.to_pem()).expect("own PEM").len(), 1);
         let _ = mamori_evidence::hcrole::roles(&c);
+        if let Some(h) = mamori_evidence::jpki::holder(&c) {
+            let _ = (h.name.len(), h.test_card);
+        }
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = Cert::from_pem_chain(text);
+    }
+}
+
+/// FHIR resources an EHR sends (Patient, DocumentReference): whatever the bytes, no panic; a
+/// Patient taken is one mamori answers with the same facts again, and a document taken names
+/// its patient, kind and title.
+pub fn fhir_resource(data: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    let ctx = mamori_fhir::Context::new("1311234567");
+    if let Ok(p) = mamori_fhir::patient::from_fhir(&v, &ctx) {
+        let again = mamori_fhir::patient::from_fhir(&mamori_fhir::patient::to_fhir(&p, &ctx), &ctx)
+            .expect("mamori's own Patient is taken back");
+        let twice =
+            mamori_fhir::patient::from_fhir(&mamori_fhir::patient::to_fhir(&again, &ctx), &ctx)
+                .expect("and again");
+        assert_eq!(again, twice);
+        assert_eq!(again.id, p.id);
+    }
+    if let Ok(d) = mamori_fhir::document::from_fhir(&v) {
+        assert!(!d.patient_id.is_empty() && !d.kind.is_empty() && !d.title.trim().is_empty());
+        assert!(d.files.iter().all(|(name, _)| !name.trim().is_empty()));
     }
 }
 

@@ -231,3 +231,37 @@ pub fn jp_pint() -> Vec<Vec<u8>> {
     out.push("Ｔ１１８０-３０１０-１８７７１".as_bytes().to_vec());
     out
 }
+
+/// A JP_Patient and a DocumentReference as an EHR sends them.
+pub fn fhir_resource() -> Vec<Vec<u8>> {
+    let rep = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation";
+    vec![
+        serde_json::json!({
+            "resourceType": "Patient",
+            "identifier": [{ "system": "urn:oid:1.2.392.100495.20.3.51.11311234567", "value": "P1" }],
+            "name": [
+                { "extension": [{ "url": rep, "valueCode": "IDE" }], "family": "山田", "given": ["太郎"] },
+                { "extension": [{ "url": rep, "valueCode": "SYL" }], "family": "やまだ", "given": ["たろう"] }
+            ],
+            "gender": "male",
+            "birthDate": "1980-04-01"
+        })
+        .to_string()
+        .into_bytes(),
+        serde_json::json!({
+            "resourceType": "DocumentReference",
+            "masterIdentifier": { "system": "urn:ehr", "value": "D1" },
+            "status": "current",
+            "docStatus": "final",
+            "type": { "coding": [{ "system": "urn:mamori:record-kind", "code": "referral" }] },
+            "subject": { "reference": "Patient/P1" },
+            "description": "紹介状",
+            "content": [
+                { "attachment": { "contentType": "text/plain", "data": "5pys5paH" } },
+                { "attachment": { "contentType": "application/pdf", "title": "a.pdf", "data": "JVBERi0=" } }
+            ]
+        })
+        .to_string()
+        .into_bytes(),
+    ]
+}

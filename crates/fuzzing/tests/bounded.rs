@@ -101,6 +101,7 @@ bounded! {
     hc_role: 2000,
     signer_crl: 500,
     pades_pdf: 300,
+    fhir_resource: 2000,
     catalogue_toml: 300,
     multipart_form: 1000,
     api_json: 400,
