@@ -503,10 +503,7 @@ pub fn export_pdf(
             if hex::encode(mamori_evidence::sha256(&bytes)) != row.pdf_sha256 {
                 return Err("署名付き PDF のファイルが記録と一致しません（改ざんの疑い）".into());
             }
-            let mut signers = anchors.signers.clone();
-            if row.attachment().is_some() {
-                signers.extend(anchors.jpki.iter().cloned());
-            }
+            let signers = anchors.for_pdf(row.attachment().is_some());
             let reports = mamori_evidence::pades::verify(&bytes, &signers, &anchors.tsa)
                 .map_err(|e| format!("署名付き PDF の署名を検証できません: {}", e.message))?;
             let level = reports

@@ -1249,21 +1249,6 @@ async fn an_outside_signers_crl_refuses_the_certificate_from_its_revocation_on()
     );
 }
 
-fn tool(cmd: &str, args: &[&std::ffi::OsStr]) -> (bool, String) {
-    let out = std::process::Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd} is needed for this test: {e}"));
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_finalised_referral_comes_as_a_pdf_its_author_signed_that_pyhanko_accepts() {
     use std::ffi::OsStr;

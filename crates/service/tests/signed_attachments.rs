@@ -96,21 +96,6 @@ fn pdf_signer(dir: &Path, name: &str, jpki: bool) -> (String, String, String) {
     (root, leaf.pem(), key.serialize_pem())
 }
 
-fn tool(cmd: &str, args: &[&OsStr]) -> (bool, String) {
-    let out = std::process::Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd} is needed for this test: {e}"));
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 /// `pdf` signed by outside software (pyHanko; `adbe.pkcs7.detached`, as most PDF tools write).
 fn signed_elsewhere(dir: &Path, pdf: &[u8], cert: &str, key: &str) -> Vec<u8> {
     let (input, output) = (dir.join("unsigned.pdf"), dir.join("signed.pdf"));

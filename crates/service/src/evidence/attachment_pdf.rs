@@ -11,7 +11,6 @@
 use std::sync::Arc;
 
 use mamori_domain::audit::actions;
-use mamori_evidence::cert::Cert;
 use mamori_evidence::pades;
 use mamori_pdf::{Field, SigningRequest};
 
@@ -19,16 +18,6 @@ use super::from_evidence;
 use super::read::Anchors;
 use crate::error::{Result, ServiceError};
 use crate::{ErrorCode, Principal, Service, Target};
-
-/// The trust anchors a signed PDF's signatures are checked against: staff signers always; for
-/// an uploaded document also the マイナンバーカード roots, since a patient may have signed it.
-pub(super) fn pdf_anchors(anchors: &Anchors, attachment: bool) -> Vec<Cert> {
-    let mut out = anchors.signers.clone();
-    if attachment {
-        out.extend(anchors.jpki.iter().cloned());
-    }
-    out
-}
 
 fn not_signable(why: impl Into<String>) -> ServiceError {
     ServiceError::new(ErrorCode::PdfNotSignable, why)
@@ -82,7 +71,7 @@ fn check_signable(
     {
         return Ok(Vec::new());
     }
-    pades::verify(bytes, &pdf_anchors(anchors, true), &anchors.tsa).map_err(|e| {
+    pades::verify(bytes, &anchors.for_pdf(true), &anchors.tsa).map_err(|e| {
         not_signable(format!(
             "この PDF には検証できない署名があるため、署名を加えられません: {}（署名者の認証局を evidence.signer_trust、マイナンバーカードの署名なら evidence.jpki_trust に設定してください）",
             e.message
@@ -259,7 +248,7 @@ pub fn uploaded_signatures(
         return Ok(Vec::new());
     }
     let reports =
-        pades::verify(bytes, &pdf_anchors(anchors, true), &anchors.tsa).map_err(|e| e.message)?;
+        pades::verify(bytes, &anchors.for_pdf(true), &anchors.tsa).map_err(|e| e.message)?;
     Ok(reports
         .into_iter()
         .filter_map(|r| r.signature)

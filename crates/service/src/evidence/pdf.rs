@@ -17,7 +17,6 @@ use mamori_evidence::tsp::TokenInfo;
 use mamori_pdf::{Dss, Field, FontFile, Letter, Placeholder, SigningRequest};
 use mamori_store::{RecordRow, SIGNED_PDF_LETTER, SignedPdfRow, VersionRow};
 
-use super::attachment_pdf::pdf_anchors;
 use super::from_evidence;
 use crate::error::{Result, ServiceError};
 use crate::ledger::audit::jst;
@@ -237,7 +236,7 @@ impl Service {
         next.level = "PAdES-B-LTA".into();
         next.tsa_not_after = Some(info.tsa_not_after);
         let anchors = self.evidence_anchors()?;
-        let signers = pdf_anchors(&anchors, row.attachment().is_some());
+        let signers = anchors.for_pdf(row.attachment().is_some());
         pades::verify(&pdf, &signers, &anchors.tsa).map_err(from_evidence)?;
         let (sha, held) = self.store.blobs().put_held(&pdf)?;
         next.pdf_sha256 = sha.clone();
@@ -380,7 +379,7 @@ impl Service {
             None => (pdf, "PAdES-B-B", None),
         };
         let anchors = self.evidence_anchors()?;
-        let signers = pdf_anchors(&anchors, source != SIGNED_PDF_LETTER);
+        let signers = anchors.for_pdf(source != SIGNED_PDF_LETTER);
         pades::verify(&pdf, &signers, &anchors.tsa).map_err(from_evidence)?;
         let (sha, held) = self.store.blobs().put_held(&pdf)?;
         let row = SignedPdfRow {

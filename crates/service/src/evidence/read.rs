@@ -126,6 +126,16 @@ pub struct Anchors {
 }
 
 impl Anchors {
+    /// The anchors a signed PDF's signatures are checked against: staff signers always; for an
+    /// uploaded document also the マイナンバーカード roots, since a patient may have signed it.
+    pub fn for_pdf(&self, attachment: bool) -> Vec<Cert> {
+        let mut out = self.signers.clone();
+        if attachment {
+            out.extend(self.jpki.iter().cloned());
+        }
+        out
+    }
+
     /// The trusted signer CAs that issued `cert`: what a CMS carries besides the signer's
     /// certificate (not every trusted root).
     pub fn issuers_of(&self, cert: &Cert) -> Vec<Cert> {
@@ -508,7 +518,7 @@ fn check_pdf(
             "ファイルが書き換えられています（ハッシュ不一致）".into(),
         ));
     }
-    let signers = super::attachment_pdf::pdf_anchors(anchors, row.attachment().is_some());
+    let signers = anchors.for_pdf(row.attachment().is_some());
     let reports = mamori_evidence::pades::verify(&bytes, &signers, &anchors.tsa)
         .map_err(|e| fail(e.message))?;
     let mut given_len = 0;

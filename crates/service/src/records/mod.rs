@@ -244,9 +244,19 @@ impl Service {
         written
     }
 
-    /// The record another system's identifier names (only its number: reading it is a
-    /// separate, recorded read under the caller's rights).
-    pub async fn record_by_identifier(&self, system: &str, value: &str) -> Result<Option<i64>> {
+    /// The record of `kind` another system's identifier names, for a caller who may write that
+    /// kind (a retried create): anyone else learns nothing, and goes on to be refused like any
+    /// write they may not make. Only its number: reading it is a separate, recorded read.
+    pub async fn record_by_identifier(
+        &self,
+        p: &Principal,
+        kind: &str,
+        system: &str,
+        value: &str,
+    ) -> Result<Option<i64>> {
+        if !p.role.allows(Action::Write, Some(kind)) {
+            return Ok(None);
+        }
         let (system, value) = (system.to_owned(), value.to_owned());
         Ok(self
             .store

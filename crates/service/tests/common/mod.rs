@@ -273,3 +273,20 @@ pub async fn create_yamada(svc: &Arc<Service>, clerk: &Principal) {
     .await
     .unwrap();
 }
+
+/// Runs an outside tool (pyHanko, qpdf, pdfsig …): whether it succeeded, and what it printed.
+#[allow(dead_code)]
+pub fn tool(cmd: &str, args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let out = std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} is needed for this test: {e}"));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}

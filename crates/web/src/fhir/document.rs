@@ -250,14 +250,10 @@ pub(super) async fn create(
             ));
         }
     }
-    // Only a caller who may write this kind learns that the document exists; anyone else goes
-    // on to be refused (and recorded) like any write they may not make.
-    let may_write = p
-        .role
-        .allows(mamori_domain::permission::Action::Write, Some(&doc.kind));
-    if may_write
-        && let Some((system, value)) = &doc.identifier
-        && let Some(id) = svc.record_by_identifier(system, value).await?
+    if let Some((system, value)) = &doc.identifier
+        && let Some(id) = svc
+            .record_by_identifier(&p, &doc.kind, system, value)
+            .await?
     {
         return answer_with(&svc, &p, &base, StatusCode::OK, id).await;
     }
@@ -281,7 +277,7 @@ pub(super) async fn create(
     };
     let input = RecordInput {
         patient_id: doc.patient_id,
-        kind: doc.kind,
+        kind: doc.kind.clone(),
         title: doc.title,
         body: doc.body,
         author_id,
@@ -297,8 +293,11 @@ pub(super) async fn create(
         Ok(w) => answer_with(&svc, &p, &base, StatusCode::CREATED, w.record_id).await,
         // Two retries at once: the second finds the first's record.
         Err(e) if e.code == ErrorCode::Exists => {
-            let (system, value) = doc.identifier.unwrap_or_default();
-            match svc.record_by_identifier(&system, &value).await? {
+            let (system, value) = doc.identifier.clone().unwrap_or_default();
+            match svc
+                .record_by_identifier(&p, &doc.kind, &system, &value)
+                .await?
+            {
                 Some(id) => answer_with(&svc, &p, &base, StatusCode::OK, id).await,
                 None => Err(e.into()),
             }
