@@ -42,6 +42,9 @@ impl Clock for StepClock {
     }
 }
 
+/// The login of the demo EHR's service account.
+const DEMO_EHR: &str = "ehr.demo";
+
 fn banner(dir: &Path, listen: &str) -> String {
     let mut s = format!(
         "デモ診療所「守りクリニック」のデータ: {}\n\nデモ用アカウント（パスワードはすべて {DEMO_PASSWORD}）:\n  admin            システム管理者\n",
@@ -72,7 +75,7 @@ fn banner(dir: &Path, listen: &str) -> String {
         "           -d '{{\"login\":\"dr.tanaka\",\"password\":\"{DEMO_PASSWORD}\"}}'\n"
     ));
     s.push_str(&format!(
-        "FHIR R4 (JP Core): curl -s http://{listen}/fhir/r4/metadata（docs/fhir.md）\n"
+        "FHIR R4 (JP Core): curl -s http://{listen}/fhir/r4/metadata（docs/fhir.md）\n  電子カルテ連携のサービスアカウント {DEMO_EHR}: OAuth クライアント（SMART Backend Services）の登録は docs/fhir.md\n"
     ));
     s
 }
@@ -198,6 +201,19 @@ async fn seed(svc: &Arc<Service>, clock: &StepClock, end: i64) -> Result<(), Ser
             .await?;
         staff.push(svc.authenticate(&ok.token, None).await?);
     }
+    // The EHR's service account: it signs in with an OAuth client (a key of the EHR's own,
+    // registered by the administrator) or an API token, never with a password (docs/fhir.md).
+    svc.create_account(
+        &admin,
+        NewAccount {
+            login: DEMO_EHR.into(),
+            display_name: "電子カルテ連携（デモ）".into(),
+            role: "clerk".into(),
+            password: None,
+            service: true,
+        },
+    )
+    .await?;
     let by = |login: &str| {
         staff
             .iter()

@@ -8,6 +8,7 @@ mod compliance;
 mod demo;
 mod demo_books;
 mod evidence;
+mod fhir;
 mod transactions;
 
 use mamori_service::ErrorCode;
@@ -142,6 +143,11 @@ enum Cmd {
     Transactions {
         #[command(subcommand)]
         cmd: transactions::TransactionsCmd,
+    },
+    /// FHIR integrations (SMART Backend Services): a client key, a signed client assertion.
+    Fhir {
+        #[command(subcommand)]
+        cmd: fhir::FhirCmd,
     },
     /// Export a record or a patient's records as a ZIP that verifies with OpenSSL alone.
     Export {
@@ -369,6 +375,7 @@ fn main() -> ExitCode {
         Cmd::Ca { cmd } => ca::run(cmd),
         Cmd::Evidence { cmd } => evidence::run(cmd),
         Cmd::Export { what } => evidence::export(what),
+        Cmd::Fhir { cmd } => fhir::run(cmd),
         Cmd::Compliance { cmd } => compliance::run(cmd),
         Cmd::Transactions { cmd } => transactions::run(cmd),
         Cmd::Verify {

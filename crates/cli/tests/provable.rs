@@ -175,6 +175,44 @@ fn exercise_through_the_api(demo: &Path) {
             "content": [{ "attachment": { "contentType": "text/plain", "data": "5pys5paH" } }]
         })),
     );
+    // An EHR's OAuth client (SMART Backend Services) and one token for a signed assertion:
+    // the client, its used assertion and the token's session.
+    let ehr = a(
+        "POST",
+        "/users",
+        Some(serde_json::json!({ "login": "ehr.trial", "display_name": "EHR", "role": "clerk", "service": true })),
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let (key, _) = mamori_fhir::smart::ClientKey::generate();
+    let client = a(
+        "POST",
+        &format!("/users/{ehr}/oauth-clients"),
+        Some(serde_json::json!({ "name": "EHR", "jwk": key.public_jwk(), "scopes": ["system/Patient.rs"] })),
+    )["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token_url = format!("{fhir}/auth/token");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let granted: serde_json::Value = agent
+        .post(&token_url)
+        .send_form(&[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", mamori_fhir::smart::ASSERTION_TYPE),
+            (
+                "client_assertion",
+                &key.assertion(&client, &token_url, "trial-1", now, 120),
+            ),
+            ("scope", "system/Patient.rs"),
+        ])
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert!(granted["access_token"].is_string(), "{granted}");
     let begun = call(&agent, &base, "POST", "/auth/totp/begin", &dr, None);
     let secret = mamori_domain::totp::decode_secret(begun["secret"].as_str().unwrap()).unwrap();
     let now = std::time::SystemTime::now()

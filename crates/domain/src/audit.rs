@@ -209,6 +209,12 @@ pub mod actions {
     pub const ACCOUNT_LIST: &str = "account.list";
     pub const TOKEN_CREATED: &str = "token.created";
     pub const TOKEN_REVOKED: &str = "token.revoked";
+    /// An OAuth 2.0 client (SMART Backend Services) registered for a service account.
+    pub const OAUTH_CLIENT_REGISTERED: &str = "oauth.client_registered";
+    pub const OAUTH_CLIENT_REVOKED: &str = "oauth.client_revoked";
+    /// An access token given for a signed client assertion, or refused.
+    pub const OAUTH_TOKEN_ISSUED: &str = "oauth.token_issued";
+    pub const OAUTH_TOKEN_REFUSED: &str = "oauth.token_refused";
     pub const ROLE_SAVED: &str = "role.saved";
     /// Rows a write changed beyond its own ledger entry, stated so that nothing changes
     /// unrecorded.

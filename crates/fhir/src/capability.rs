@@ -30,14 +30,18 @@ pub fn statement(base: &str, version: &str, date: &str, resources: &[ResourceSup
         "rest": [{
             "mode": "server",
             "security": {
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [{ "url": "token", "valueUri": format!("{base}/auth/token") }],
+                }],
                 "service": [{
                     "coding": [{
                         "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                        "code": "OAuth",
+                        "code": "SMART-on-FHIR",
                     }],
-                    "text": "Bearer token of a mamori account or service account",
+                    "text": "SMART Backend Services (client credentials with a signed JWT, system/ scopes), or the bearer token of a mamori account or service account",
                 }],
-                "description": "Authorization: Bearer <token>. What each role may do is mamori's own access control; every request is written to the ledger.",
+                "description": "Authorization: Bearer <token>. What each role may do is mamori's own access control, narrowed by an OAuth token's scopes; every request is written to the ledger.",
             },
             "resource": resources.iter().map(|r| {
                 let mut v = json!({
@@ -54,5 +58,21 @@ pub fn statement(base: &str, version: &str, date: &str, resources: &[ResourceSup
                 v
             }).collect::<Vec<_>>(),
         }],
+    })
+}
+
+/// `.well-known/smart-configuration` (SMART App Launch 2.x) for backend services.
+pub fn smart_configuration(base: &str) -> Value {
+    json!({
+        "token_endpoint": format!("{base}/auth/token"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": crate::smart::ALGORITHMS,
+        "scopes_supported": [
+            "system/*.read", "system/Patient.read", "system/Patient.write",
+            "system/DocumentReference.read", "system/DocumentReference.write",
+            "system/Provenance.read", "system/AuditEvent.read"
+        ],
+        "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
     })
 }

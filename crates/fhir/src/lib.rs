@@ -10,6 +10,7 @@ pub mod document;
 pub mod outcome;
 pub mod patient;
 pub mod provenance;
+pub mod smart;
 
 /// The FHIR release spoken.
 pub const FHIR_VERSION: &str = "4.0.1";

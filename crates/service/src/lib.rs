@@ -74,6 +74,15 @@ impl Principal {
         }
     }
 
+    /// An OAuth access token (SMART Backend Services): its scopes narrow it to FHIR.
+    pub fn is_oauth(&self) -> bool {
+        self.is_api_token
+            && self
+                .token_scopes
+                .iter()
+                .any(|s| mamori_fhir::smart::is_system_scope(s))
+    }
+
     pub fn require(&self, action: Action, kind: Option<&str>) -> Result<()> {
         // An integration's token prints and exports only where its scope says so, whatever
         // its service account's role allows; break-glass is a person's act, never a token's.

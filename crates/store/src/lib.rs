@@ -16,6 +16,7 @@ mod error;
 mod evidence;
 mod ledger;
 mod model;
+pub mod oauth;
 mod page_map;
 mod passkeys;
 pub mod pool;
@@ -48,6 +49,7 @@ pub use ledger::{
     LedgerHashes, LedgerRow, SEGMENT_BITS, day_of, day_start, is_chart_access, segment_of,
 };
 pub use model::*;
+pub use oauth::OAuthClientRow;
 pub use passkeys::PasskeyRow;
 pub use read::{RawRow, ReadOnly, Reader};
 pub use schema::VERSION as SCHEMA_VERSION;

@@ -628,6 +628,34 @@ CREATE TRIGGER record_identifiers_fixed BEFORE UPDATE ON record_identifiers
 BEGIN SELECT RAISE(ABORT, 'a record identifier never changes'); END;
 CREATE TRIGGER record_identifiers_never_deleted BEFORE DELETE ON record_identifiers
 BEGIN SELECT RAISE(ABORT, 'record identifiers are never deleted'); END;
+
+-- OAuth 2.0 clients of service accounts (SMART Backend Services): the public key an
+-- integration signs its client assertions with, the scopes it may be granted, and the
+-- assertion IDs already used (each is good once, until it expires).
+CREATE TABLE oauth_clients (
+    client_id TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    name TEXT NOT NULL,
+    -- The public JWK, as registered (never a private key: registration refuses one).
+    jwk TEXT NOT NULL,
+    -- Space-separated SMART system scopes the client may ask for.
+    scopes TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by INTEGER NOT NULL REFERENCES accounts(id),
+    revoked_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX oauth_clients_by_account ON oauth_clients(account_id);
+CREATE TRIGGER oauth_clients_key_fixed BEFORE UPDATE OF client_id, account_id, jwk, scopes, created_at, created_by ON oauth_clients
+BEGIN SELECT RAISE(ABORT, 'an OAuth client never changes its key or scopes: register a new one'); END;
+CREATE TRIGGER oauth_clients_never_deleted BEFORE DELETE ON oauth_clients
+BEGIN SELECT RAISE(ABORT, 'OAuth clients are revoked, never deleted'); END;
+CREATE TABLE oauth_assertions (
+    client_id TEXT NOT NULL REFERENCES oauth_clients(client_id),
+    jti TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (client_id, jti)
+) WITHOUT ROWID;
+CREATE INDEX oauth_assertions_expiry ON oauth_assertions(expires_at);
 "#,
 ];
 

@@ -88,16 +88,21 @@ impl FromRequestParts<Arc<Service>> for Auth {
         parts: &mut Parts,
         svc: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
-        let PendingAuth(p) = PendingAuth::from_request_parts(parts, svc).await?;
-        if p.second_factor_pending {
-            return Err(ServiceError::new(
-                ErrorCode::SecondFactorRequired,
-                "2要素認証の確認コードを入力してください",
-            )
-            .into());
-        }
-        Ok(Auth(p))
+        let p = caller(parts, svc, false).await?;
+        Ok(Auth(fully_signed_in(p)?))
     }
+}
+
+/// The caller, once the second factor is done.
+pub(crate) fn fully_signed_in(p: Principal) -> Result<Principal, ApiError> {
+    if p.second_factor_pending {
+        return Err(ServiceError::new(
+            ErrorCode::SecondFactorRequired,
+            "2要素認証の確認コードを入力してください",
+        )
+        .into());
+    }
+    Ok(p)
 }
 
 /// Like `Auth`, but also a session that waits for its second factor (for the endpoints that
@@ -111,34 +116,49 @@ impl FromRequestParts<Arc<Service>> for PendingAuth {
         parts: &mut Parts,
         svc: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|s| s.trim().to_owned());
-        let (token, via_cookie) = match bearer {
-            Some(t) => (t, false),
-            None => (
-                cookie(parts, SESSION_COOKIE).ok_or_else(ServiceError::unauthenticated)?,
-                true,
-            ),
-        };
-        let p = svc.authenticate_pending(&token, client_of(parts)).await?;
-        // A locked screen opens nothing but the unlock page (which takes the password).
-        if p.locked {
-            return Err(ServiceError::new(
-                ErrorCode::SessionLocked,
-                "画面がロックされています。パスワードを入力して再開してください",
-            )
-            .into());
-        }
-        if via_cookie && !matches!(parts.method, Method::GET | Method::HEAD) {
-            let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-            svc.check_csrf(&p, presented)?;
-        }
-        Ok(PendingAuth(p))
+        Ok(PendingAuth(caller(parts, svc, false).await?))
     }
+}
+
+/// The caller of a request, second factor possibly still due; `fhir`: on the FHIR interface,
+/// where OAuth access tokens are good too.
+pub(crate) async fn caller(
+    parts: &Parts,
+    svc: &Arc<Service>,
+    fhir: bool,
+) -> Result<Principal, ApiError> {
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|s| s.trim().to_owned());
+    let (token, via_cookie) = match bearer {
+        Some(t) => (t, false),
+        None => (
+            cookie(parts, SESSION_COOKIE).ok_or_else(ServiceError::unauthenticated)?,
+            true,
+        ),
+    };
+    let p = if fhir {
+        svc.authenticate_fhir_pending(&token, client_of(parts))
+            .await?
+    } else {
+        svc.authenticate_pending(&token, client_of(parts)).await?
+    };
+    // A locked screen opens nothing but the unlock page (which takes the password).
+    if p.locked {
+        return Err(ServiceError::new(
+            ErrorCode::SessionLocked,
+            "画面がロックされています。パスワードを入力して再開してください",
+        )
+        .into());
+    }
+    if via_cookie && !matches!(parts.method, Method::GET | Method::HEAD) {
+        let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        svc.check_csrf(&p, presented)?;
+    }
+    Ok(p)
 }
 
 /// The caller if the request carries a fully signed-in session or token, else nobody (for the

@@ -42,6 +42,9 @@ fn allowed(op: &str) -> Vec<&'static str> {
         | "setRole"
         | "issueToken"
         | "revokeToken"
+        | "registerOAuthClient"
+        | "listOAuthClients"
+        | "revokeOAuthClient"
         | "listRoles"
         | "saveRole"
         | "listRoleProposals"
@@ -383,6 +386,20 @@ fn every_route_for_every_role() {
             .as_str()
             .unwrap()
             .to_owned();
+        let jwk = mamori_fhir::smart::ClientKey::generate().0.public_jwk();
+        let oauth_client = |s: &TestServer| {
+            s.call(
+                "POST",
+                &format!("/users/{revoke_svc}/oauth-clients"),
+                Some(&admin),
+                Some(json!({ "name": "EHR", "jwk": jwk, "scopes": ["system/Patient.read"] })),
+            )
+            .body["client_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let client_id = oauth_client(&s);
         let amend_target = finalised(&s, "修正対象");
         let error_target = finalised(&s, "誤記入対象");
         let can_finalise = MR_FINALISERS.contains(role);
@@ -548,6 +565,25 @@ fn every_route_for_every_role() {
                 "/tokens/revoke",
                 t,
                 Some(json!({ "token_id": token_id })),
+            ),
+        );
+        check(
+            "registerOAuthClient",
+            s.call(
+                "POST",
+                &format!("/users/{target_service}/oauth-clients"),
+                t,
+                Some(json!({ "name": "EHR", "jwk": jwk, "scopes": ["system/DocumentReference.write"] })),
+            ),
+        );
+        check("listOAuthClients", s.call("GET", "/oauth-clients", t, None));
+        check(
+            "revokeOAuthClient",
+            s.call(
+                "POST",
+                "/oauth-clients/revoke",
+                t,
+                Some(json!({ "client_id": client_id })),
             ),
         );
         check("listRoles", s.call("GET", "/roles", t, None));

@@ -1228,6 +1228,11 @@ fn every_fhir_operation_for_every_default_role() {
                 true,
             ),
             (
+                "fhirSmartConfiguration",
+                fhir(&s, "GET", "/.well-known/smart-configuration", t, None, &[]),
+                true,
+            ),
+            (
                 "fhirReadPatient",
                 fhir(&s, "GET", "/Patient/M0001", t, None, &[]),
                 readers.contains(role),
@@ -1243,6 +1248,22 @@ fn every_fhir_operation_for_every_default_role() {
                 registrars.contains(role),
             ),
         ];
+        // The token endpoint takes a signed client assertion, never a person's token: every
+        // role's bearer token alone is refused as OAuth's unsupported_grant_type, and no token given.
+        let t_only = fhir(
+            &s,
+            "POST",
+            "/auth/token",
+            t,
+            Some(""),
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+        );
+        assert_eq!(
+            (t_only.status, t_only.body["error"].as_str()),
+            (400, Some("unsupported_grant_type")),
+            "{role}"
+        );
+        covered.insert("fhirOAuthToken");
         for (op, a, allowed) in calls {
             covered.insert(op);
             if allowed {
@@ -1308,4 +1329,316 @@ fn the_jp_core_example_patient_is_refused_by_name_and_accepted_as_far_as_mamori_
     assert_eq!(made.body["name"][1]["text"], "ヤマダ タロウ");
     assert_eq!(made.body["birthDate"], "1970-01-01");
     all_valid_r4(&[whole.body, made.body]);
+}
+
+/// `POST /fhir/r4/auth/token` with form fields.
+fn token_request(s: &TestServer, fields: &[(&str, &str)]) -> Answer {
+    let root = s.base.trim_end_matches("/api/v1");
+    let res = ureq::AgentBuilder::new()
+        .max_idle_connections(0)
+        .build()
+        .post(&format!("{root}/fhir/r4/auth/token"))
+        .send_form(fields);
+    let r = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("token: {e}"),
+    };
+    let headers = r
+        .headers_names()
+        .into_iter()
+        .map(|h| (h.clone(), r.header(&h).unwrap_or("").to_owned()))
+        .collect();
+    let (status, ctype) = (r.status(), r.content_type().to_owned());
+    Answer {
+        status,
+        ctype,
+        headers,
+        body: r.into_json().unwrap_or(Value::Null),
+    }
+}
+
+#[test]
+fn an_ehr_trades_a_signed_jwt_for_a_token_narrowed_to_its_scopes_and_to_fhir() {
+    use mamori_fhir::smart::{ASSERTION_TYPE, ClientKey};
+    let s = start(|c| c.facility.institution_code = "1311234567".into());
+    let admin = s.admin_token();
+    let ehr = s.service_account(&admin, "ehr.oauth", "clerk");
+    let (key, _) = ClientKey::generate();
+    let register = |scopes: Value, jwk: &Value| {
+        s.call(
+            "POST",
+            &format!("/users/{ehr}/oauth-clients"),
+            Some(&admin),
+            Some(json!({ "name": "電子カルテ", "jwk": jwk, "scopes": scopes })),
+        )
+    };
+    let reader = register(json!(["system/Patient.rs"]), &key.public_jwk());
+    assert_eq!(reader.status, 201, "{}", reader.body);
+    assert_eq!(reader.body["algorithm"], "ES384");
+    let reader_id = reader.body["client_id"].as_str().unwrap().to_owned();
+
+    // Registration refuses a private key, unknown scopes, and people's accounts.
+    let mut private = key.public_jwk();
+    private["d"] = json!("AAAA");
+    let r = register(json!(["system/Patient.rs"]), &private);
+    assert_eq!(
+        (r.status, r.code()),
+        (422, "invalid_input"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("秘密鍵")
+    );
+    let r = register(json!(["patient/*.read"]), &key.public_jwk());
+    assert_eq!(r.status, 422, "{}", r.body);
+    let (person, _) = s.user(&admin, "nurse.person", "nurse");
+    let r = s.call(
+        "POST",
+        &format!("/users/{person}/oauth-clients"),
+        Some(&admin),
+        Some(json!({ "name": "x", "jwk": key.public_jwk(), "scopes": ["system/Patient.rs"] })),
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+
+    // Discovery: the CapabilityStatement and the SMART configuration name the token endpoint.
+    let root = s.base.trim_end_matches("/api/v1");
+    let token_url = format!("{root}/fhir/r4/auth/token");
+    let conf = fhir(
+        &s,
+        "GET",
+        "/.well-known/smart-configuration",
+        None,
+        None,
+        &[],
+    );
+    assert_eq!(conf.body["token_endpoint"], token_url.as_str());
+    assert!(
+        conf.body["token_endpoint_auth_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ES384"))
+    );
+    let cap = fhir(&s, "GET", "/metadata", None, None, &[]);
+    assert_eq!(
+        cap.body["rest"][0]["security"]["extension"][0]["extension"][0]["valueUri"],
+        token_url.as_str()
+    );
+    all_valid_r4(std::slice::from_ref(&cap.body));
+
+    let now = || s.svc.now() / 1000;
+    let assertion = |id: &str, jti: &str| key.assertion(id, &token_url, jti, now(), 240);
+    let ask = |jwt: &str, scope: &str| {
+        token_request(
+            &s,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", jwt),
+                ("scope", scope),
+            ],
+        )
+    };
+
+    // The token: only the scopes both asked for and registered; five minutes; never cached.
+    let first = assertion(&reader_id, "jti-1");
+    let t = ask(&first, "system/Patient.rs system/AuditEvent.read");
+    assert_eq!(t.status, 200, "{}", t.body);
+    assert_eq!(t.body["scope"], "system/Patient.rs");
+    assert_eq!(t.body["token_type"], "bearer");
+    assert_eq!(t.body["expires_in"], 300);
+    assert_eq!(t.header("cache-control"), Some("no-store"));
+    let access = t.body["access_token"].as_str().unwrap().to_owned();
+
+    // It reads and searches patients …
+    let seed = jp_patient("E0001", ("電子", "花子"), ("デンシ", "ハナコ")).to_string();
+    let (_, clerk) = s.user(&admin, "clerk.oauth", "clerk");
+    assert_eq!(
+        fhir(&s, "POST", "/Patient", Some(&clerk), Some(&seed), &[]).status,
+        201
+    );
+    let read = fhir(&s, "GET", "/Patient/E0001", Some(&access), None, &[]);
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(
+        fhir(&s, "GET", "/Patient?name=デンシ", Some(&access), None, &[]).status,
+        200
+    );
+    // … but a write or another resource type is refused by name, and nothing is stored.
+    let other = jp_patient("E0002", ("範囲", "外"), ("ハンイ", "ガイ")).to_string();
+    let refused = fhir(&s, "POST", "/Patient", Some(&access), Some(&other), &[]);
+    refused.refused(403, "forbidden", "forbidden");
+    assert!(
+        refused.body["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("system/Patient.c")
+    );
+    assert_eq!(
+        fhir(&s, "GET", "/Patient/E0002", Some(&clerk), None, &[]).status,
+        404
+    );
+    fhir(
+        &s,
+        "GET",
+        "/DocumentReference?patient=E0001",
+        Some(&access),
+        None,
+        &[],
+    )
+    .refused(403, "forbidden", "forbidden");
+    // An OAuth token is for FHIR only: the JSON API and the pages refuse it.
+    let api = s.call("GET", "/auth/me", Some(&access), None);
+    assert_eq!(api.status, 403, "{}", api.body);
+    let api = s.call("GET", "/patients/E0001", Some(&access), None);
+    assert_eq!(api.status, 403, "{}", api.body);
+
+    // Refusals, each with OAuth's error code.
+    let replay = ask(&first, "system/Patient.rs");
+    assert_eq!(
+        (replay.status, replay.body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let (stranger, _) = ClientKey::generate();
+    let forged = stranger.assertion(&reader_id, &token_url, "jti-2", now(), 240);
+    assert_eq!(
+        ask(&forged, "system/Patient.rs").body["error"],
+        "invalid_client"
+    );
+    let elsewhere = key.assertion(
+        &reader_id,
+        "https://elsewhere.example/token",
+        "jti-3",
+        now(),
+        240,
+    );
+    assert_eq!(
+        ask(&elsewhere, "system/Patient.rs").body["error"],
+        "invalid_client"
+    );
+    let long = key.assertion(&reader_id, &token_url, "jti-4", now(), 3_600);
+    assert_eq!(
+        ask(&long, "system/Patient.rs").body["error"],
+        "invalid_client"
+    );
+    let unknown = key.assertion("mamori-nobody", &token_url, "jti-5", now(), 240);
+    assert_eq!(ask(&unknown, "system/Patient.rs").status, 401);
+    let unregistered = ask(
+        &assertion(&reader_id, "jti-6"),
+        "system/DocumentReference.write",
+    );
+    assert_eq!(
+        (unregistered.status, unregistered.body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    let grant = token_request(
+        &s,
+        &[
+            ("grant_type", "password"),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &assertion(&reader_id, "jti-7")),
+        ],
+    );
+    assert_eq!(grant.body["error"], "unsupported_grant_type");
+    assert_eq!(ask("not.a.jwt", "system/Patient.rs").status, 400);
+
+    // A writer's client: an EHR stores a patient and a draft document through FHIR.
+    let writer = register(
+        json!(["system/Patient.cruds", "system/DocumentReference.write"]),
+        &key.public_jwk(),
+    );
+    let writer_id = writer.body["client_id"].as_str().unwrap().to_owned();
+    let t = ask(
+        &assertion(&writer_id, "w-1"),
+        "system/Patient.c system/DocumentReference.write",
+    );
+    assert_eq!(t.status, 200, "{}", t.body);
+    let wtoken = t.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        fhir(&s, "POST", "/Patient", Some(&wtoken), Some(&other), &[]).status,
+        201
+    );
+    let draft = json!({
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "type": { "coding": [{ "system": "urn:mamori:record-kind", "code": "medical_record" }] },
+        "subject": { "reference": "Patient/E0002" },
+        "description": "EHR からの下書き",
+        "content": [{ "attachment": { "contentType": "text/plain", "data": "5pys5paH" } }]
+    })
+    .to_string();
+    let made = fhir(
+        &s,
+        "POST",
+        "/DocumentReference",
+        Some(&wtoken),
+        Some(&draft),
+        &[],
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    // Its role still rules: a clerk's token cannot read the document back without the scope.
+    fhir(
+        &s,
+        "GET",
+        made.header("location")
+            .unwrap()
+            .split("/fhir/r4")
+            .nth(1)
+            .unwrap(),
+        Some(&wtoken),
+        None,
+        &[],
+    )
+    .refused(403, "forbidden", "forbidden");
+
+    // Revoking the client ends its tokens at once, and no new one is given.
+    let r = s.call(
+        "POST",
+        "/oauth-clients/revoke",
+        Some(&admin),
+        Some(json!({ "client_id": reader_id })),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(
+        fhir(&s, "GET", "/Patient/E0001", Some(&access), None, &[]).status,
+        401
+    );
+    assert_eq!(
+        ask(&assertion(&reader_id, "jti-8"), "system/Patient.rs").status,
+        401
+    );
+
+    // The ledger: each token given and each refusal, with the client and the reason.
+    let events = s.ledger_events();
+    let given: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["action"] == "oauth.token_issued")
+        .collect();
+    assert_eq!(given.len(), 2);
+    assert_eq!(given[0]["detail"]["client_id"], reader_id.as_str());
+    assert_eq!(given[0]["detail"]["scopes"], json!(["system/Patient.rs"]));
+    assert_eq!(given[0]["actor"]["login"], "ehr.oauth");
+    let refusals: Vec<&str> = events
+        .iter()
+        .filter(|e| e["action"] == "oauth.token_refused")
+        .map(|e| e["detail"]["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        refusals,
+        [
+            "invalid_client",
+            "invalid_client",
+            "invalid_client",
+            "invalid_client",
+            "invalid_client",
+            "invalid_scope",
+            "unsupported_grant_type",
+            "invalid_request",
+            "invalid_client"
+        ]
+    );
+    assert!(events.iter().any(|e| e["action"] == "oauth.client_revoked"));
 }

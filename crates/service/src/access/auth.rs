@@ -582,8 +582,26 @@ impl Service {
     }
 
     /// Like `authenticate`, but also accepts a session still waiting for its second factor
-    /// (for the pages and endpoints that complete or enrol it, and nothing else).
+    /// (for the pages and endpoints that complete or enrol it, and nothing else). An OAuth
+    /// access token (SMART scopes) is refused: it is for `/fhir/r4` only.
     pub async fn authenticate_pending(
+        self: &Arc<Self>,
+        token: &str,
+        client: Option<String>,
+    ) -> Result<Principal> {
+        let p = self.authenticate_fhir_pending(token, client).await?;
+        if p.is_oauth() {
+            return Err(ServiceError::new(
+                ErrorCode::Forbidden,
+                "この OAuth アクセストークンは FHIR（/fhir/r4）でだけ使えます",
+            ));
+        }
+        Ok(p)
+    }
+
+    /// `authenticate_pending` for the FHIR interface, where OAuth access tokens are good too
+    /// (narrowed there to their scopes).
+    pub async fn authenticate_fhir_pending(
         self: &Arc<Self>,
         token: &str,
         client: Option<String>,

@@ -11,6 +11,7 @@ pub mod ca;
 pub mod emergency;
 pub mod guard;
 pub mod maintenance;
+pub mod oauth;
 pub mod passkeys;
 pub mod second_factor;
 pub mod server_cert;

@@ -3,6 +3,7 @@
 //! facility CA with its certificates, CRL and OCSP responder.
 
 use super::*;
+use mamori_service::access::oauth::OAuthClientView;
 
 #[derive(Deserialize)]
 pub struct LoginBody {
@@ -203,6 +204,48 @@ pub async fn revoke_token(
     ApiJson(b): ApiJson<RevokeBody>,
 ) -> Result<StatusCode, ApiError> {
     svc.revoke_token(&p, b.token_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct OAuthClientBody {
+    name: String,
+    /// The client's public key as a JWK (EC P-256/P-384 or RSA ≥ 2048 bits; never a private key).
+    jwk: serde_json::Value,
+    /// The SMART system scopes it may be granted (`system/DocumentReference.write`, …).
+    scopes: Vec<String>,
+}
+
+pub async fn register_oauth_client(
+    State(svc): Svc,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<OAuthClientBody>,
+) -> Result<(StatusCode, Json<OAuthClientView>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            svc.register_oauth_client(&p, id, b.name, b.jwk, b.scopes)
+                .await?,
+        ),
+    ))
+}
+
+pub async fn oauth_clients(State(svc): Svc, Auth(p): Auth) -> ApiResult<Vec<OAuthClientView>> {
+    Ok(Json(svc.oauth_clients(&p).await?))
+}
+
+#[derive(Deserialize)]
+pub struct RevokeClientBody {
+    client_id: String,
+}
+
+pub async fn revoke_oauth_client(
+    State(svc): Svc,
+    Auth(p): Auth,
+    ApiJson(b): ApiJson<RevokeClientBody>,
+) -> Result<StatusCode, ApiError> {
+    svc.revoke_oauth_client(&p, b.client_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

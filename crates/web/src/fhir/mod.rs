@@ -6,6 +6,7 @@
 
 mod audit;
 mod document;
+mod oauth;
 mod patient;
 mod provenance;
 
@@ -31,6 +32,12 @@ type Svc = State<Arc<Service>>;
 /// authorisation matrix and the documentation.
 pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ("GET", "/metadata", "fhirCapabilities"),
+    (
+        "GET",
+        "/.well-known/smart-configuration",
+        "fhirSmartConfiguration",
+    ),
+    ("POST", "/auth/token", "fhirOAuthToken"),
     ("GET", "/Patient/{id}", "fhirReadPatient"),
     ("GET", "/Patient", "fhirSearchPatient"),
     ("POST", "/Patient", "fhirCreatePatient"),
@@ -88,6 +95,11 @@ const RESOURCES: &[ResourceSupport] = &[
 pub fn routes() -> Router<Arc<Service>> {
     Router::new()
         .route("/metadata", get(metadata))
+        .route("/auth/token", axum::routing::post(oauth::token))
+        .route(
+            "/.well-known/smart-configuration",
+            get(oauth::smart_configuration),
+        )
         .route("/Patient", get(patient::search).post(patient::create))
         .route("/Patient/{id}", get(patient::read))
         .route("/Provenance", get(provenance::search))
@@ -216,10 +228,14 @@ impl FromRequestParts<Arc<Service>> for FhirAuth {
         parts: &mut Parts,
         svc: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
-        match crate::extract::Auth::from_request_parts(parts, svc).await {
-            Ok(crate::extract::Auth(p)) => Ok(FhirAuth(p)),
-            Err(crate::error::ApiError(e)) => Err(e.into()),
+        let p = crate::extract::caller(parts, svc, true)
+            .await
+            .and_then(crate::extract::fully_signed_in)
+            .map_err(|crate::error::ApiError(e)| FhirError::from(e))?;
+        if p.is_oauth() {
+            oauth::require_scope(&p, parts)?;
         }
+        Ok(FhirAuth(p))
     }
 }
 
