@@ -175,6 +175,46 @@ fn exercise_through_the_api(demo: &Path) {
             "content": [{ "attachment": { "contentType": "text/plain", "data": "5pys5paH" } }]
         })),
     );
+    // A referral its author prepares for sending: the signed JP-CLINS document and its row.
+    call(
+        &agent,
+        &base,
+        "POST",
+        "/auth/signing-window",
+        &dr,
+        Some(serde_json::json!({ "pin": "mamori-sign-2026" })),
+    );
+    let letter = call(
+        &agent,
+        &base,
+        "POST",
+        "/records",
+        &dr,
+        Some(serde_json::json!({ "patient_id": "P01001", "kind": "referral", "title": "精査のお願い", "body": "腹痛。" })),
+    )["record_id"]
+        .as_i64()
+        .unwrap();
+    call(
+        &agent,
+        &base,
+        "POST",
+        &format!("/records/{letter}/finalize"),
+        &dr,
+        None,
+    );
+    let document = call(
+        &agent,
+        &fhir,
+        "POST",
+        &format!("/DocumentReference/{letter}/$jp-clins-document"),
+        &dr,
+        Some(
+            serde_json::json!({ "resourceType": "Parameters", "parameter": [
+            { "name": "referralToOrganization", "valueString": "東京第一病院" }
+        ] }),
+        ),
+    );
+    assert_eq!(document["resourceType"], "Bundle", "{document}");
     // An EHR's OAuth client (SMART Backend Services) and one token for a signed assertion:
     // the client, its used assertion and the token's session.
     let ehr = a(

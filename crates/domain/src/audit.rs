@@ -172,6 +172,8 @@ pub mod actions {
     pub const RECORD_SIGNED: &str = "record.signed";
     /// The signed PDF (PAdES) of a finalised version was made and stored.
     pub const RECORD_PDF_SIGNED: &str = "record.pdf_signed";
+    /// A JP-CLINS document (FHIR document Bundle) made of a version and signed by its author.
+    pub const RECORD_FHIR_DOCUMENT_SIGNED: &str = "record.fhir_document_signed";
     /// A signed PDF gained its time-stamps, or fresh validation data and a new document
     /// time-stamp before its newest TSA certificate expired (PAdES B-LTA).
     pub const RECORD_PDF_RENEWED: &str = "record.pdf_renewed";

@@ -13,6 +13,8 @@ pub struct ResourceSupport {
     pub conditional_create: bool,
     /// (name, type, what it matches)
     pub search: &'static [(&'static str, &'static str, &'static str)],
+    /// Operations on an instance (`$name`), each with what it does.
+    pub operations: &'static [(&'static str, &'static str)],
 }
 
 /// The statement for a server at `base` (its software version and the time it was asked).
@@ -54,6 +56,13 @@ pub fn statement(base: &str, version: &str, date: &str, resources: &[ResourceSup
                 });
                 if let Some(p) = r.profile {
                     v["supportedProfile"] = json!([p]);
+                }
+                if !r.operations.is_empty() {
+                    v["operation"] = json!(r.operations.iter().map(|(name, doc)| json!({
+                        "name": name,
+                        "definition": format!("urn:mamori:fhir:OperationDefinition:{name}"),
+                        "documentation": doc,
+                    })).collect::<Vec<_>>());
                 }
                 v
             }).collect::<Vec<_>>(),

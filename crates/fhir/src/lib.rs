@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod bundle;
 pub mod capability;
+pub mod clins;
 pub mod document;
 pub mod outcome;
 pub mod patient;

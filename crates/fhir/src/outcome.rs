@@ -130,7 +130,9 @@ pub fn issue_type(code: &str) -> IssueType {
         "too_large" => IssueType::TooCostly,
         "unsupported_type" | "not_supported" => IssueType::NotSupported,
         "exists" | "login_taken" => IssueType::Duplicate,
-        "conflict" | "invalid_state" => IssueType::Conflict,
+        "conflict" | "invalid_state" | "signing_window_closed" | "signing_key_missing" => {
+            IssueType::Conflict
+        }
         "busy" | "locked_instance" => IssueType::Transient,
         _ => IssueType::Exception,
     }

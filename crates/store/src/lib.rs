@@ -14,9 +14,9 @@ mod db_image;
 pub mod disk;
 mod error;
 mod evidence;
+pub mod fhir;
 mod ledger;
 mod model;
-pub mod oauth;
 mod page_map;
 mod passkeys;
 pub mod pool;
@@ -45,11 +45,11 @@ pub use evidence::{
     AwaitingSignature, CheckpointMember, EvidenceHead, EvidenceStamp, EvidenceTree,
     SIGNED_PDF_LETTER, SignatureRow, SignedPdfRow, SigningCertRow, SigningRequest,
 };
+pub use fhir::{FhirDocumentRow, OAuthClientRow};
 pub use ledger::{
     LedgerHashes, LedgerRow, SEGMENT_BITS, day_of, day_start, is_chart_access, segment_of,
 };
 pub use model::*;
-pub use oauth::OAuthClientRow;
 pub use passkeys::PasskeyRow;
 pub use read::{RawRow, ReadOnly, Reader};
 pub use schema::VERSION as SCHEMA_VERSION;

@@ -656,6 +656,25 @@ CREATE TABLE oauth_assertions (
     PRIMARY KEY (client_id, jti)
 ) WITHOUT ROWID;
 CREATE INDEX oauth_assertions_expiry ON oauth_assertions(expires_at);
+
+-- JP-CLINS documents (FHIR document Bundles) made from finalised versions and signed by their
+-- author: one per sending (each names its destination), kept as a blob.
+CREATE TABLE fhir_documents (
+    id TEXT PRIMARY KEY,
+    record_id INTEGER NOT NULL,
+    version_no INTEGER NOT NULL,
+    bundle_sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+    destination TEXT NOT NULL,
+    signer_serial TEXT NOT NULL,
+    signed_at INTEGER NOT NULL,
+    timestamped_at INTEGER,
+    FOREIGN KEY (record_id, version_no) REFERENCES versions(record_id, version_no)
+) WITHOUT ROWID;
+CREATE INDEX fhir_documents_by_version ON fhir_documents(record_id, version_no);
+CREATE TRIGGER fhir_documents_fixed BEFORE UPDATE ON fhir_documents
+BEGIN SELECT RAISE(ABORT, 'a signed FHIR document never changes'); END;
+CREATE TRIGGER fhir_documents_never_deleted BEFORE DELETE ON fhir_documents
+BEGIN SELECT RAISE(ABORT, 'signed FHIR documents are never deleted'); END;
 "#,
 ];
 

@@ -1125,7 +1125,7 @@ fn an_ehr_registers_reads_and_finds_patients_as_jp_core_and_every_answer_is_vali
 
 #[test]
 fn every_fhir_operation_for_every_default_role() {
-    let s = start(|_| {});
+    let s = start(|c| c.facility.institution_code = "1311234567".into());
     let admin = s.admin_token();
     let (readers, registrars) = (READERS, MR_WRITERS);
     let (_, clerk) = s.user(&admin, "clerk.seed", "clerk");
@@ -1152,6 +1152,44 @@ fn every_fhir_operation_for_every_default_role() {
         .status,
         200
     );
+    // A referral its author prepared for sending: a signed JP-CLINS document.
+    let pin = json!({ "pin": "seed 医師 PIN 8642", "password": PW });
+    assert_eq!(
+        s.call("POST", "/auth/signing-pin", Some(&dr), Some(pin))
+            .status,
+        200
+    );
+    let window = json!({ "pin": "seed 医師 PIN 8642" });
+    assert_eq!(
+        s.call("POST", "/auth/signing-window", Some(&dr), Some(window))
+            .status,
+        200
+    );
+    let referral = s.call(
+        "POST",
+        "/records",
+        Some(&dr),
+        Some(json!({ "patient_id": "M0001", "kind": "referral", "title": "紹介", "body": "本文" })),
+    );
+    let referral = referral.body["record_id"].as_i64().unwrap();
+    assert_eq!(
+        s.call(
+            "POST",
+            &format!("/records/{referral}/finalize"),
+            Some(&dr),
+            None
+        )
+        .status,
+        200
+    );
+    let send = json!({ "resourceType": "Parameters", "parameter": [
+        { "name": "referralToOrganization", "valueString": "東京第一病院" }
+    ] })
+    .to_string();
+    let prepare = format!("/DocumentReference/{referral}/$jp-clins-document");
+    let document = fhir(&s, "POST", &prepare, Some(&dr), Some(&send), &[]);
+    assert_eq!(document.status, 201, "{}", document.body);
+    let document = format!("/Bundle/{}", document.body["id"].as_str().unwrap());
     let mut covered = std::collections::BTreeSet::new();
     for (i, role) in ROLES.iter().enumerate() {
         let (_, t) = s.user(&admin, &format!("f{i}.{role}"), role);
@@ -1226,6 +1264,25 @@ fn every_fhir_operation_for_every_default_role() {
                 "fhirCapabilities",
                 fhir(&s, "GET", "/metadata", t, None, &[]),
                 true,
+            ),
+            (
+                // Only the letter's author signs it: every other person is refused.
+                "fhirSignReferralDocument",
+                fhir(&s, "POST", &prepare, t, Some(&send), &[]),
+                false,
+            ),
+            (
+                // The same rights as the signed PDF of the JSON API.
+                "fhirReadReferralDocument",
+                fhir(&s, "GET", &document, t, None, &[]),
+                s.call(
+                    "GET",
+                    &format!("/records/{referral}/versions/1/pdf"),
+                    t,
+                    None,
+                )
+                .status
+                    == 200,
             ),
             (
                 "fhirSmartConfiguration",
@@ -1382,12 +1439,7 @@ fn an_ehr_trades_a_signed_jwt_for_a_token_narrowed_to_its_scopes_and_to_fhir() {
     let mut private = key.public_jwk();
     private["d"] = json!("AAAA");
     let r = register(json!(["system/Patient.rs"]), &private);
-    assert_eq!(
-        (r.status, r.code()),
-        (422, "invalid_input"),
-        "{}",
-        r.body
-    );
+    assert_eq!((r.status, r.code()), (422, "invalid_input"), "{}", r.body);
     assert!(
         r.body["error"]["message"]
             .as_str()
@@ -1641,4 +1693,387 @@ fn an_ehr_trades_a_signed_jwt_for_a_token_narrowed_to_its_scopes_and_to_fhir() {
         ]
     );
     assert!(events.iter().any(|e| e["action"] == "oauth.client_revoked"));
+}
+
+#[test]
+fn a_finalised_referral_becomes_a_signed_jp_clins_document_for_its_destination() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let s = start(|c| {
+        c.facility.institution_code = "1311234567".into();
+        c.evidence.dev_tsa = true;
+    });
+    let admin = s.admin_token();
+    let (_, clerk) = s.user(&admin, "clerk.clins", "clerk");
+    let seed = jp_patient("C0001", ("紹介", "花子"), ("ショウカイ", "ハナコ")).to_string();
+    assert_eq!(
+        fhir(&s, "POST", "/Patient", Some(&clerk), Some(&seed), &[]).status,
+        201
+    );
+    let (_, dr) = s.user(&admin, "dr.clins", "doctor");
+    let (_, other_dr) = s.user(&admin, "dr.other", "doctor");
+    let pin = json!({ "pin": "clins 医師 PIN 1357", "password": PW });
+    assert_eq!(
+        s.call("POST", "/auth/signing-pin", Some(&dr), Some(pin))
+            .status,
+        200
+    );
+    let open = || {
+        let r = s.call(
+            "POST",
+            "/auth/signing-window",
+            Some(&dr),
+            Some(json!({ "pin": "clins 医師 PIN 1357" })),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    open();
+    let letter = s.call(
+        "POST",
+        "/records",
+        Some(&dr),
+        Some(
+            json!({ "patient_id": "C0001", "kind": "referral", "title": "腹痛精査のお願い",
+            "body": "2026年11月から食後の上腹部痛。\n内視鏡での精査をお願いします。" }),
+        ),
+    );
+    let rid = letter.body["record_id"].as_i64().unwrap();
+    assert_eq!(
+        s.call("POST", &format!("/records/{rid}/finalize"), Some(&dr), None)
+            .status,
+        200
+    );
+    let path = format!("/DocumentReference/{rid}/$jp-clins-document");
+    let params = |org: Option<&str>| {
+        let mut p = vec![
+            json!({ "name": "referralToDepartment", "valueString": "消化器内科" }),
+            json!({ "name": "referralToPractitioner", "valueString": "野口 英世" }),
+            json!({ "name": "problem", "valueString": "上腹部痛" }),
+        ];
+        if let Some(o) = org {
+            p.push(json!({ "name": "referralToOrganization", "valueString": o }));
+        }
+        json!({ "resourceType": "Parameters", "parameter": p }).to_string()
+    };
+
+    // Refusals first: nothing is kept by any of them.
+    fhir(&s, "POST", &path, Some(&dr), Some(&params(None)), &[]).refused(
+        422,
+        "required",
+        "invalid_input",
+    );
+    let unknown = json!({ "resourceType": "Parameters", "parameter": [{ "name": "priority", "valueString": "高" }] }).to_string();
+    fhir(&s, "POST", &path, Some(&dr), Some(&unknown), &[]).refused(
+        422,
+        "not-supported",
+        "not_supported",
+    );
+    fhir(
+        &s,
+        "POST",
+        &path,
+        Some(&other_dr),
+        Some(&params(Some("東京第一病院"))),
+        &[],
+    )
+    .refused(403, "forbidden", "forbidden");
+    fhir(
+        &s,
+        "POST",
+        &path,
+        Some(&clerk),
+        Some(&params(Some("東京第一病院"))),
+        &[],
+    )
+    .refused(403, "forbidden", "forbidden");
+    let chart = s.call(
+        "POST",
+        "/records",
+        Some(&dr),
+        Some(json!({ "patient_id": "C0001", "kind": "medical_record", "title": "経過", "body": "本文" })),
+    );
+    let chart = chart.body["record_id"].as_i64().unwrap();
+    s.call(
+        "POST",
+        &format!("/records/{chart}/finalize"),
+        Some(&dr),
+        None,
+    );
+    fhir(
+        &s,
+        "POST",
+        &format!("/DocumentReference/{chart}/$jp-clins-document"),
+        Some(&dr),
+        Some(&params(Some("東京第一病院"))),
+        &[],
+    )
+    .refused(422, "invalid", "invalid_input");
+    assert_eq!(
+        s.call("POST", "/auth/signing-window/close", Some(&dr), None)
+            .status,
+        200
+    );
+    fhir(
+        &s,
+        "POST",
+        &path,
+        Some(&dr),
+        Some(&params(Some("東京第一病院"))),
+        &[],
+    )
+    .refused(409, "conflict", "signing_window_closed");
+    let none = fhir(&s, "GET", "/Bundle/1311234567-1-1-1", Some(&dr), None, &[]);
+    assert_eq!(none.status, 404);
+    assert!(
+        !s.ledger_events()
+            .iter()
+            .any(|e| e["action"] == "record.fhir_document_signed")
+    );
+
+    // The author, in her window: the signed document Bundle.
+    open();
+    let made = fhir(
+        &s,
+        "POST",
+        &path,
+        Some(&dr),
+        Some(&params(Some("東京第一病院"))),
+        &[],
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let bundle = made.body.clone();
+    let id = bundle["id"].as_str().unwrap().to_owned();
+    assert_eq!(id, format!("1311234567-{rid}-1-1"));
+    assert!(
+        made.header("location")
+            .unwrap()
+            .ends_with(&format!("/fhir/r4/Bundle/{id}"))
+    );
+    all_valid_r4(std::slice::from_ref(&bundle));
+    let comp = &bundle["entry"][0]["resource"];
+    assert_eq!(comp["title"], "診療情報提供書");
+    assert_eq!(comp["subject"]["reference"], bundle["entry"][1]["fullUrl"]);
+    assert_eq!(
+        bundle["entry"][1]["resource"]["identifier"][0]["value"],
+        "C0001"
+    );
+    let to = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["name"] == "東京第一病院");
+    assert!(to.is_some(), "the destination is in the Bundle");
+
+    // Shaped like the guide's own published example (kept as a fixture, itself valid R4).
+    let example: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/tests/fixtures/jp-clins/Bundle-BundleReferralExample01.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    all_valid_r4(std::slice::from_ref(&example));
+    let ex_comp = &example["entry"][0]["resource"];
+    assert_eq!(bundle["type"], example["type"]);
+    assert_eq!(bundle["meta"]["profile"], example["meta"]["profile"]);
+    assert_eq!(comp["meta"]["profile"], ex_comp["meta"]["profile"]);
+    assert_eq!(
+        comp["type"]["coding"][0]["code"],
+        ex_comp["type"]["coding"][0]["code"]
+    );
+    assert_eq!(
+        comp["type"]["coding"][0]["system"],
+        ex_comp["type"]["coding"][0]["system"]
+    );
+    assert_eq!(
+        bundle["identifier"]["system"],
+        example["identifier"]["system"]
+    );
+    let codes = |c: &Value| -> Vec<String> {
+        let mut out = Vec::new();
+        for sct in c["section"].as_array().unwrap() {
+            out.push(format!(
+                "{}|{}",
+                sct["code"]["coding"][0]["system"].as_str().unwrap(),
+                sct["code"]["coding"][0]["code"].as_str().unwrap()
+            ));
+            for sub in sct["section"].as_array().into_iter().flatten() {
+                out.push(format!(
+                    "{}|{}",
+                    sub["code"]["coding"][0]["system"].as_str().unwrap(),
+                    sub["code"]["coding"][0]["code"].as_str().unwrap()
+                ));
+            }
+        }
+        out
+    };
+    let (ours, theirs) = (codes(comp), codes(ex_comp));
+    for required in ["920", "910", "300", "950", "340", "360"] {
+        let wanted =
+            format!("http://jpfhir.jp/fhir/eReferral/CodeSystem/document-section|{required}");
+        assert!(theirs.contains(&wanted), "the example has {required}");
+        assert!(ours.contains(&wanted), "ours has {required}: {ours:?}");
+    }
+
+    // The author's signed PDF of the same version travels inside, byte for byte.
+    let binary = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "Binary")
+        .unwrap();
+    let pdf = b64
+        .decode(binary["resource"]["data"].as_str().unwrap())
+        .unwrap();
+    let kept = s
+        .svc
+        .store()
+        .reader()
+        .unwrap()
+        .get()
+        .signed_pdf(rid, 1, mamori_store::SIGNED_PDF_LETTER)
+        .unwrap()
+        .unwrap();
+    assert_eq!(hex::encode(mamori_evidence::sha256(&pdf)), kept.pdf_sha256);
+
+    // The signature, checked without mamori: Python re-serialises the Bundle canonically and
+    // OpenSSL verifies the CMS over those bytes against the facility CA.
+    let dir = tempfile::tempdir().unwrap();
+    let (content, sig) = (dir.path().join("content.json"), dir.path().join("sig.der"));
+    let mut py = Command::new(python())
+        .arg(script("canonical.py"))
+        .arg(&content)
+        .arg(&sig)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    py.stdin
+        .take()
+        .unwrap()
+        .write_all(bundle.to_string().as_bytes())
+        .unwrap();
+    assert!(py.wait().unwrap().success());
+    assert_eq!(
+        std::fs::read(&content).unwrap(),
+        mamori_fhir::clins::signed_bytes(&bundle),
+        "Python's canonical bytes are mamori's"
+    );
+    let root = s.base.trim_end_matches("/api/v1");
+    let mut ca = Vec::new();
+    std::io::Read::read_to_end(
+        &mut ureq::get(&format!("{root}/ca.crt"))
+            .call()
+            .unwrap()
+            .into_reader(),
+        &mut ca,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("ca.der"), &ca).unwrap();
+    let openssl = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert!(openssl(&["x509", "-inform", "DER", "-in", "ca.der", "-out", "ca.pem"]).0);
+    let verify = |content: &str| {
+        openssl(&[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            "sig.der",
+            "-content",
+            content,
+            "-CAfile",
+            "ca.pem",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ])
+    };
+    let (ok, err) = verify("content.json");
+    assert!(ok, "openssl cms -verify: {err}");
+    // One changed character of the letter fails it.
+    let mut changed = bundle.clone();
+    let div = changed["entry"][0]["resource"]["section"][2]["section"][3]["text"]["div"]
+        .as_str()
+        .unwrap()
+        .replace("上腹部痛", "下腹部痛");
+    changed["entry"][0]["resource"]["section"][2]["section"][3]["text"]["div"] = json!(div);
+    std::fs::write(
+        dir.path().join("changed.json"),
+        mamori_fhir::clins::signed_bytes(&changed),
+    )
+    .unwrap();
+    assert!(
+        !verify("changed.json").0,
+        "a changed Bundle fails the signature"
+    );
+    let anchors =
+        mamori_service::evidence::read::Anchors::load(s.svc.data_dir(), &s.svc.config().evidence)
+            .unwrap();
+    let info = mamori_evidence::cades::verify_detached(
+        &mamori_fhir::clins::signature_of(&bundle).unwrap(),
+        &mamori_fhir::clins::signed_bytes(&bundle),
+        &anchors.signers,
+        &anchors.tsa,
+    )
+    .unwrap();
+    assert!(info.timestamp.is_some(), "time-stamped");
+
+    // Fetched again: the same Bundle, for those who may export the record; a second sending
+    // is a second document.
+    let again = fhir(
+        &s,
+        "GET",
+        &format!("/Bundle/{id}"),
+        Some(&other_dr),
+        None,
+        &[],
+    );
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body, bundle);
+    let (_, nurse) = s.user(&admin, "nurse.clins", "nurse");
+    let as_json = s
+        .call(
+            "GET",
+            &format!("/records/{rid}/versions/1/pdf"),
+            Some(&nurse),
+            None,
+        )
+        .status;
+    let as_fhir = fhir(&s, "GET", &format!("/Bundle/{id}"), Some(&nurse), None, &[]).status;
+    assert_eq!(
+        as_fhir == 200,
+        as_json == 200,
+        "the same rights as the signed PDF"
+    );
+    let second = fhir(
+        &s,
+        "POST",
+        &path,
+        Some(&dr),
+        Some(&params(Some("港総合病院"))),
+        &[],
+    );
+    assert_eq!(second.body["id"], format!("1311234567-{rid}-1-2"));
+    let signed: Vec<Value> = s
+        .ledger_events()
+        .into_iter()
+        .filter(|e| e["action"] == "record.fhir_document_signed")
+        .collect();
+    assert_eq!(signed.len(), 2);
+    assert_eq!(signed[0]["detail"]["destination"], "東京第一病院");
+    assert_eq!(signed[0]["detail"]["document_id"], id.as_str());
+    assert_eq!(signed[0]["actor"]["login"], "dr.clins");
 }

@@ -280,7 +280,7 @@ impl Service {
                             &th2,
                             account_id,
                             true,
-                            Some(&mamori_store::oauth::session_name(&cid)),
+                            Some(&mamori_store::fhir::session_name(&cid)),
                             &random_token(),
                             now,
                             Some(expires_at),

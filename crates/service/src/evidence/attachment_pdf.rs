@@ -210,7 +210,7 @@ impl Service {
             .await
     }
 
-    async fn signer_name(self: &Arc<Self>, account_id: i64) -> Result<String> {
+    pub(super) async fn signer_name(self: &Arc<Self>, account_id: i64) -> Result<String> {
         Ok(self
             .store
             .read(move |r| r.account(account_id))

@@ -16,6 +16,7 @@
 //! `records` for what a finalisation wrote.
 
 mod attachment_pdf;
+pub mod clins;
 mod external;
 mod pdf;
 pub mod read;

@@ -5,6 +5,7 @@
 //! OperationOutcome with the status the same refusal has in the JSON API.
 
 mod audit;
+mod clins;
 mod document;
 mod oauth;
 mod patient;
@@ -54,6 +55,12 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ),
     ("GET", "/DocumentReference", "fhirSearchDocument"),
     ("POST", "/DocumentReference", "fhirCreateDocument"),
+    (
+        "POST",
+        "/DocumentReference/{id}/$jp-clins-document",
+        "fhirSignReferralDocument",
+    ),
+    ("GET", "/Bundle/{id}", "fhirReadReferralDocument"),
     ("GET", "/AuditEvent/{id}", "fhirReadAuditEvent"),
     ("GET", "/AuditEvent", "fhirSearchAuditEvent"),
     ("GET", "/Provenance/{id}", "fhirReadProvenance"),
@@ -68,6 +75,7 @@ const RESOURCES: &[ResourceSupport] = &[
         interactions: &["read", "search-type", "create"],
         conditional_create: true,
         search: patient::SEARCH,
+        operations: &[],
     },
     ResourceSupport {
         resource_type: "DocumentReference",
@@ -75,6 +83,18 @@ const RESOURCES: &[ResourceSupport] = &[
         interactions: &["read", "vread", "history-instance", "search-type", "create"],
         conditional_create: true,
         search: document::SEARCH,
+        operations: &[(
+            "jp-clins-document",
+            "POST DocumentReference/{id}/$jp-clins-document (Parameters: referralToOrganization, referralToDepartment, referralToPractitioner, purpose, problem, version): the author of a finalised 紹介状 signs its JP-CLINS 診療情報提供書 document Bundle in their signing window",
+        )],
+    },
+    ResourceSupport {
+        resource_type: "Bundle",
+        profile: Some(mamori_fhir::clins::BUNDLE_PROFILE),
+        interactions: &["read"],
+        conditional_create: false,
+        search: &[],
+        operations: &[],
     },
     ResourceSupport {
         resource_type: "AuditEvent",
@@ -82,6 +102,7 @@ const RESOURCES: &[ResourceSupport] = &[
         interactions: &["read", "search-type"],
         conditional_create: false,
         search: audit::SEARCH,
+        operations: &[],
     },
     ResourceSupport {
         resource_type: "Provenance",
@@ -89,6 +110,7 @@ const RESOURCES: &[ResourceSupport] = &[
         interactions: &["read", "search-type"],
         conditional_create: false,
         search: provenance::SEARCH,
+        operations: &[],
     },
 ];
 
@@ -112,6 +134,11 @@ pub fn routes() -> Router<Arc<Service>> {
         )
         .route("/DocumentReference/{id}", get(document::read))
         .route("/DocumentReference/{id}/_history", get(document::history))
+        .route(
+            "/DocumentReference/{id}/$jp-clins-document",
+            axum::routing::post(clins::prepare),
+        )
+        .route("/Bundle/{id}", get(clins::read))
         .route("/DocumentReference/{id}/_history/{n}", get(document::vread))
         .fallback(unknown)
 }
@@ -186,7 +213,14 @@ impl FhirError {
 impl From<ServiceError> for FhirError {
     fn from(e: ServiceError) -> Self {
         let code = e.code.as_str();
-        let expression = e.field.map(|f| format!("Patient.{f}"));
+        // A field of the JSON API's patient input, unless the service named a path itself.
+        let expression = e.field.map(|f| {
+            if f.contains('.') {
+                f.to_owned()
+            } else {
+                format!("Patient.{f}")
+            }
+        });
         Self::new(
             status_of(e.code),
             outcome::issue_type(code),

@@ -1,5 +1,5 @@
-//! OAuth 2.0 clients of service accounts (SMART Backend Services) and the client assertions
-//! they have used.
+//! The FHIR interface's own rows: OAuth 2.0 clients of service accounts (SMART Backend
+//! Services), the client assertions they have used, and the signed JP-CLINS documents.
 
 use crate::sql::{OptionalExtension, params};
 use mamori_domain::Millis;
@@ -119,6 +119,83 @@ impl WriteTx<'_> {
             "INSERT INTO oauth_assertions (client_id, jti, expires_at) VALUES (?1, ?2, ?3)
              ON CONFLICT DO NOTHING",
             params![client_id, jti, expires_at],
+        )?;
+        Ok(n == 1)
+    }
+}
+
+/// A JP-CLINS document (FHIR document Bundle) signed by a version's author.
+#[derive(Debug, Clone, Serialize)]
+pub struct FhirDocumentRow {
+    pub id: String,
+    pub record_id: i64,
+    pub version_no: i64,
+    pub bundle_sha256: String,
+    pub destination: String,
+    pub signer_serial: String,
+    pub signed_at: Millis,
+    pub timestamped_at: Option<Millis>,
+}
+
+const DOC_COLUMNS: &str = "id, record_id, version_no, bundle_sha256, destination, signer_serial, signed_at, timestamped_at";
+
+fn doc_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<FhirDocumentRow> {
+    Ok(FhirDocumentRow {
+        id: r.get(0)?,
+        record_id: r.get(1)?,
+        version_no: r.get(2)?,
+        bundle_sha256: r.get(3)?,
+        destination: r.get(4)?,
+        signer_serial: r.get(5)?,
+        signed_at: r.get(6)?,
+        timestamped_at: r.get(7)?,
+    })
+}
+
+impl Reader<'_> {
+    pub fn fhir_document(&self, id: &str) -> Result<Option<FhirDocumentRow>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {DOC_COLUMNS} FROM fhir_documents WHERE id = ?1"
+            ))?
+            .query_row([id], doc_row)
+            .optional()?)
+    }
+
+    /// How many documents were made of one version (the next one's number is this plus one).
+    pub fn fhir_documents_of_version(
+        &self,
+        record_id: i64,
+        version_no: i64,
+    ) -> Result<Vec<FhirDocumentRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {DOC_COLUMNS} FROM fhir_documents WHERE record_id = ?1 AND version_no = ?2 ORDER BY signed_at, id"
+        ))?;
+        Ok(st
+            .query_map(params![record_id, version_no], doc_row)?
+            .collect::<Result<_, _>>()?)
+    }
+}
+
+impl WriteTx<'_> {
+    /// False if a document with this ID exists.
+    pub fn insert_fhir_document(&mut self, d: &FhirDocumentRow) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            &format!(
+                "INSERT INTO fhir_documents ({DOC_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT DO NOTHING"
+            ),
+            params![
+                d.id,
+                d.record_id,
+                d.version_no,
+                d.bundle_sha256,
+                d.destination,
+                d.signer_serial,
+                d.signed_at,
+                d.timestamped_at
+            ],
         )?;
         Ok(n == 1)
     }
