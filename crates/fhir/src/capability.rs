@@ -13,6 +13,8 @@ pub struct ResourceSupport {
     pub conditional_create: bool,
     /// (name, type, what it matches)
     pub search: &'static [(&'static str, &'static str, &'static str)],
+    /// Whether updates need `If-Match` with the version read (`versioned-update`).
+    pub versioned_update: bool,
     /// Operations on an instance (`$name`), each with what it does.
     pub operations: &'static [(&'static str, &'static str)],
 }
@@ -56,6 +58,11 @@ pub fn statement(base: &str, version: &str, date: &str, resources: &[ResourceSup
                 });
                 if let Some(p) = r.profile {
                     v["supportedProfile"] = json!([p]);
+                }
+                if r.versioned_update {
+                    v["versioning"] = json!("versioned-update");
+                    v["readHistory"] = json!(true);
+                    v["updateCreate"] = json!(false);
                 }
                 if !r.operations.is_empty() {
                     v["operation"] = json!(r.operations.iter().map(|(name, doc)| json!({

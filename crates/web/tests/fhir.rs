@@ -1321,6 +1321,41 @@ fn every_fhir_operation_for_every_default_role() {
             "{role}"
         );
         covered.insert("fhirOAuthToken");
+        // A correction that names a version long gone: those who may amend learn it is stale
+        // (412), everyone else is refused first (403); nothing is written either way.
+        let stale = fhir(
+            &s,
+            "PUT",
+            &format!("/DocumentReference/{chart}"),
+            t,
+            Some(&json!({
+                "resourceType": "DocumentReference",
+                "status": "current",
+                "type": { "coding": [{ "system": "urn:mamori:record-kind", "code": "medical_record" }] },
+                "subject": { "reference": "Patient/M0001" },
+                "description": "権限",
+                "content": [{ "attachment": { "contentType": "text/plain", "data": "5pys5paH" } }]
+            }).to_string()),
+            &[
+                ("If-Match", "W/\"0\""),
+                (
+                    "X-Provenance",
+                    &ascii_json(&json!({ "resourceType": "Provenance", "reason": [{ "text": "誤記" }] })),
+                ),
+            ],
+        );
+        assert_eq!(
+            stale.status,
+            // A clerk corrects only for a named author (代行入力), so is refused here.
+            if ["doctor", "dentist"].contains(role) {
+                412
+            } else {
+                403
+            },
+            "{role}: {}",
+            stale.body
+        );
+        covered.insert("fhirUpdateDocument");
         for (op, a, allowed) in calls {
             covered.insert(op);
             if allowed {
@@ -1386,6 +1421,22 @@ fn the_jp_core_example_patient_is_refused_by_name_and_accepted_as_far_as_mamori_
     assert_eq!(made.body["name"][1]["text"], "ヤマダ タロウ");
     assert_eq!(made.body["birthDate"], "1970-01-01");
     all_valid_r4(&[whole.body, made.body]);
+}
+
+/// JSON with every non-ASCII character escaped (`\\uXXXX`), as an HTTP header must carry it.
+fn ascii_json(v: &Value) -> String {
+    let mut out = String::new();
+    for c in v.to_string().chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
 }
 
 /// `POST /fhir/r4/auth/token` with form fields.
@@ -2076,4 +2127,156 @@ fn a_finalised_referral_becomes_a_signed_jp_clins_document_for_its_destination()
     assert_eq!(signed[0]["detail"]["destination"], "東京第一病院");
     assert_eq!(signed[0]["detail"]["document_id"], id.as_str());
     assert_eq!(signed[0]["actor"]["login"], "dr.clins");
+}
+
+#[test]
+fn a_correction_through_fhir_names_the_version_it_read_and_a_reason() {
+    let s = start(|c| c.facility.institution_code = "1311234567".into());
+    let admin = s.admin_token();
+    let (_, clerk) = s.user(&admin, "clerk.put", "clerk");
+    let seed = jp_patient("U0001", ("更新", "太郎"), ("コウシン", "タロウ")).to_string();
+    assert_eq!(
+        fhir(&s, "POST", "/Patient", Some(&clerk), Some(&seed), &[]).status,
+        201
+    );
+    let (_, dr) = s.user(&admin, "dr.put", "doctor");
+    let (_, nurse) = s.user(&admin, "nurse.put", "nurse");
+    let made = s.call(
+        "POST",
+        "/records",
+        Some(&dr),
+        Some(json!({ "patient_id": "U0001", "kind": "medical_record", "title": "初診", "body": "頭痛。" })),
+    );
+    let rid = made.body["record_id"].as_i64().unwrap();
+    assert_eq!(
+        s.call("POST", &format!("/records/{rid}/finalize"), Some(&dr), None)
+            .status,
+        200
+    );
+    let path = format!("/DocumentReference/{rid}");
+    let read = fhir(&s, "GET", &path, Some(&dr), None, &[]);
+    assert_eq!(read.header("etag"), Some("W/\"1\""));
+    let corrected = |patient: &str| {
+        json!({
+            "resourceType": "DocumentReference",
+            "status": "current",
+            "docStatus": "final",
+            "type": { "coding": [{ "system": "urn:mamori:record-kind", "code": "medical_record" }] },
+            "subject": { "reference": format!("Patient/{patient}") },
+            "description": "初診",
+            "content": [{ "attachment": { "contentType": "text/plain", "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "頭痛と発熱。".as_bytes()) } }]
+        })
+        .to_string()
+    };
+    let why = &ascii_json(
+        &json!({ "resourceType": "Provenance", "reason": [{ "text": "発熱の記載漏れ" }] }),
+    );
+    let versions = || {
+        s.call("GET", &format!("/records/{rid}/versions"), Some(&dr), None)
+            .body["versions"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    // Refusals: no If-Match, no reason, another patient, a nurse — nothing written.
+    fhir(
+        &s,
+        "PUT",
+        &path,
+        Some(&dr),
+        Some(&corrected("U0001")),
+        &[("X-Provenance", why)],
+    )
+    .refused(428, "required", "invalid_input");
+    fhir(
+        &s,
+        "PUT",
+        &path,
+        Some(&dr),
+        Some(&corrected("U0001")),
+        &[("If-Match", "W/\"1\"")],
+    )
+    .refused(422, "required", "invalid_input");
+    fhir(
+        &s,
+        "PUT",
+        &path,
+        Some(&dr),
+        Some(&corrected("U0001")),
+        &[("If-Match", "W/\"1\""), ("X-Provenance", "{")],
+    )
+    .refused(400, "structure", "malformed");
+    fhir(
+        &s,
+        "PUT",
+        &path,
+        Some(&dr),
+        Some(&corrected("P9999")),
+        &[("If-Match", "W/\"1\""), ("X-Provenance", why)],
+    )
+    .refused(422, "invalid", "invalid_input");
+    fhir(
+        &s,
+        "PUT",
+        &path,
+        Some(&nurse),
+        Some(&corrected("U0001")),
+        &[("If-Match", "W/\"1\""), ("X-Provenance", why)],
+    )
+    .refused(403, "forbidden", "forbidden");
+    assert_eq!(versions(), 1);
+
+    // The correction: a new version with the reason, its ETag the next version.
+    let done = fhir(
+        &s,
+        "PUT",
+        &path,
+        Some(&dr),
+        Some(&corrected("U0001")),
+        &[("If-Match", "W/\"1\""), ("X-Provenance", why)],
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.header("etag"), Some("W/\"2\""));
+    assert_eq!(done.body["meta"]["versionId"], "2");
+    assert_eq!(done.body["docStatus"], "amended");
+    let prov = fhir(
+        &s,
+        "GET",
+        &format!("/Provenance/{rid}-2"),
+        Some(&dr),
+        None,
+        &[],
+    );
+    assert_eq!(prov.body["reason"][0]["text"], "発熱の記載漏れ");
+    all_valid_r4(&[done.body.clone(), prov.body.clone()]);
+
+    // The same change from someone who read version 1: refused as stale, nothing written.
+    let stale = fhir(
+        &s,
+        "PUT",
+        &path,
+        Some(&dr),
+        Some(&corrected("U0001")),
+        &[("If-Match", "W/\"1\""), ("X-Provenance", why)],
+    );
+    stale.refused(412, "conflict", "conflict");
+    assert!(
+        stale.body["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("第 2 版")
+    );
+    assert_eq!(versions(), 2);
+    let amended: Vec<Value> = s
+        .ledger_events()
+        .into_iter()
+        .filter(|e| e["action"] == "record.amended")
+        .collect();
+    assert_eq!(
+        amended.len(),
+        3,
+        "one amendment and two refusals: {amended:?}"
+    );
+    assert_eq!(amended.iter().filter(|e| e["outcome"] == "ok").count(), 1);
 }

@@ -66,6 +66,10 @@ pub struct RecordInput {
     /// one already taken is refused, so a retried create never makes a second record.
     #[serde(skip)]
     pub identifier: Option<(String, String)>,
+    /// The version the writer last saw (FHIR `If-Match`): an amendment made while a newer
+    /// version exists is refused as a conflict, so that nobody overwrites a change unseen.
+    #[serde(skip)]
+    pub base_version: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -441,6 +445,17 @@ impl Service {
                     },
                 )
                 .map_err(|e| ServiceError::from(e).with_field("reason"))?;
+                if let Some(seen) = w.input.base_version
+                    && seen != w.head.version_no
+                {
+                    return Err(ServiceError::new(
+                        ErrorCode::Conflict,
+                        format!(
+                            "第 {seen} 版を元にした修正ですが、記録は既に第 {} 版です。最新の版を確認してから修正し直してください",
+                            w.head.version_no
+                        ),
+                    ));
+                }
                 let (_, sha, blobs, _held) = w.prepared?;
                 let v = new_version(
                     tx,

@@ -1,6 +1,6 @@
-//! DocumentReference, read-only for now: a record (its newest version), one version
-//! (`_history/{n}`), every version (`_history`), and a patient's records (search). Each is
-//! the same ledgered read as through the JSON API.
+//! DocumentReference: a record (its newest version), one version (`_history/{n}`), every
+//! version (`_history`), a patient's records (search), records in (create) and corrections
+//! (update with `If-Match`). Each is the same ledgered read or write as through the JSON API.
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -311,6 +311,119 @@ pub(super) async fn create(
                 Some("DocumentReference.subject"),
             ))
         }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The version an `If-Match` names: `W/"n"` (or `"n"`).
+fn if_match(headers: &HeaderMap) -> Result<i64, FhirError> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Err(FhirError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            mamori_fhir::outcome::IssueType::Required,
+            "invalid_input",
+            "更新には If-Match（読んだときの ETag、例: W/\"1\"）が必要です。ほかの人の変更を上書きしないためです",
+            None,
+        ));
+    };
+    v.to_str()
+        .ok()
+        .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|s| s.parse::<i64>().ok())
+        .ok_or_else(|| FhirError::malformed("If-Match は W/\"版番号\" の形で指定してください"))
+}
+
+/// The reason of an amendment, from the `X-Provenance` header (a Provenance resource, FHIR R4
+/// §3.1.0.6): its `reason[0].text` or the first coding's display.
+fn provenance_reason(headers: &HeaderMap) -> Result<String, FhirError> {
+    let missing = || {
+        FhirError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            mamori_fhir::outcome::IssueType::Required,
+            "invalid_input",
+            "確定した記録の修正には理由が必要です。X-Provenance ヘッダーの Provenance.reason に書いてください",
+            Some("Provenance.reason"),
+        )
+    };
+    let Some(raw) = headers.get("x-provenance") else {
+        return Err(missing());
+    };
+    // JSON with \u escapes keeps a header ASCII, as HTTP wants; raw UTF-8 is read too.
+    let prov: serde_json::Value = std::str::from_utf8(raw.as_bytes())
+        .ok()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .ok_or_else(|| {
+            FhirError::malformed("X-Provenance が Provenance の JSON として読めません")
+        })?;
+    if prov["resourceType"] != "Provenance" {
+        return Err(FhirError::malformed(
+            "X-Provenance には Provenance リソースを入れてください",
+        ));
+    }
+    let reason = &prov["reason"][0];
+    reason["text"]
+        .as_str()
+        .or_else(|| reason["coding"][0]["display"].as_str())
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(missing)
+}
+
+/// `PUT /DocumentReference/{id}`: a correction of a finalised record, as a new version under
+/// the JSON API's rules. `If-Match` must name the newest version (`412` otherwise: someone
+/// changed it meanwhile), the reason comes in `X-Provenance`, and the patient and kind stay.
+pub(super) async fn update(
+    State(svc): Svc,
+    FhirAuth(p): FhirAuth,
+    Base(base): Base,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    req: Request,
+) -> FhirResult {
+    let id = record_id(&id)?;
+    let seen = if_match(&headers)?;
+    let body = json_body(req, crate::upload_body_limit(&svc)).await?;
+    let doc = mamori_fhir::document::from_fhir(&body)?;
+    let reason = provenance_reason(&headers)?;
+    let current = svc.record(&p, id).await?;
+    if current.patient_id != doc.patient_id || current.kind != doc.kind {
+        return Err(FhirError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            mamori_fhir::outcome::IssueType::Invalid,
+            "invalid_input",
+            "記録の患者と種別は変えられません（別の記録として登録してください）",
+            Some("DocumentReference.subject,DocumentReference.type"),
+        ));
+    }
+    let author_id = match &doc.author_login {
+        None => None,
+        Some(login) => svc.account_id_by_login(login).await?,
+    };
+    let input = RecordInput {
+        patient_id: doc.patient_id,
+        kind: doc.kind,
+        title: doc.title,
+        body: doc.body,
+        author_id,
+        reason: Some(reason),
+        base_version: Some(seen),
+        ..Default::default()
+    };
+    let uploads = doc
+        .files
+        .into_iter()
+        .map(|(name, bytes)| Upload { name, bytes })
+        .collect();
+    match svc.amend_record(&p, id, input, uploads).await {
+        Ok(w) => answer_with(&svc, &p, &base, StatusCode::OK, w.record_id).await,
+        Err(e) if e.code == ErrorCode::Conflict => Err(FhirError::new(
+            StatusCode::PRECONDITION_FAILED,
+            mamori_fhir::outcome::IssueType::Conflict,
+            "conflict",
+            &e.message,
+            None,
+        )),
         Err(e) => Err(e.into()),
     }
 }

@@ -43,6 +43,7 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ("GET", "/Patient", "fhirSearchPatient"),
     ("POST", "/Patient", "fhirCreatePatient"),
     ("GET", "/DocumentReference/{id}", "fhirReadDocument"),
+    ("PUT", "/DocumentReference/{id}", "fhirUpdateDocument"),
     (
         "GET",
         "/DocumentReference/{id}/_history/{n}",
@@ -75,14 +76,23 @@ const RESOURCES: &[ResourceSupport] = &[
         interactions: &["read", "search-type", "create"],
         conditional_create: true,
         search: patient::SEARCH,
+        versioned_update: false,
         operations: &[],
     },
     ResourceSupport {
         resource_type: "DocumentReference",
         profile: None,
-        interactions: &["read", "vread", "history-instance", "search-type", "create"],
+        interactions: &[
+            "read",
+            "vread",
+            "update",
+            "history-instance",
+            "search-type",
+            "create",
+        ],
         conditional_create: true,
         search: document::SEARCH,
+        versioned_update: true,
         operations: &[(
             "jp-clins-document",
             "POST DocumentReference/{id}/$jp-clins-document (Parameters: referralToOrganization, referralToDepartment, referralToPractitioner, purpose, problem, version): the author of a finalised 紹介状 signs its JP-CLINS 診療情報提供書 document Bundle in their signing window",
@@ -94,6 +104,7 @@ const RESOURCES: &[ResourceSupport] = &[
         interactions: &["read"],
         conditional_create: false,
         search: &[],
+        versioned_update: false,
         operations: &[],
     },
     ResourceSupport {
@@ -102,6 +113,7 @@ const RESOURCES: &[ResourceSupport] = &[
         interactions: &["read", "search-type"],
         conditional_create: false,
         search: audit::SEARCH,
+        versioned_update: false,
         operations: &[],
     },
     ResourceSupport {
@@ -110,6 +122,7 @@ const RESOURCES: &[ResourceSupport] = &[
         interactions: &["read", "search-type"],
         conditional_create: false,
         search: provenance::SEARCH,
+        versioned_update: false,
         operations: &[],
     },
 ];
@@ -132,7 +145,10 @@ pub fn routes() -> Router<Arc<Service>> {
             "/DocumentReference",
             get(document::search).post(document::create),
         )
-        .route("/DocumentReference/{id}", get(document::read))
+        .route(
+            "/DocumentReference/{id}",
+            get(document::read).put(document::update),
+        )
         .route("/DocumentReference/{id}/_history", get(document::history))
         .route(
             "/DocumentReference/{id}/$jp-clins-document",
@@ -213,13 +229,16 @@ impl FhirError {
 impl From<ServiceError> for FhirError {
     fn from(e: ServiceError) -> Self {
         let code = e.code.as_str();
-        // A field of the JSON API's patient input, unless the service named a path itself.
-        let expression = e.field.map(|f| {
-            if f.contains('.') {
-                f.to_owned()
-            } else {
-                format!("Patient.{f}")
-            }
+        // The FHIR element a field of the service's input stands for (a path the service
+        // named itself is kept).
+        let expression = e.field.map(|f| match f {
+            "reason" => "Provenance.reason".to_owned(),
+            "patient_id" => "DocumentReference.subject".to_owned(),
+            "title" => "DocumentReference.description".to_owned(),
+            "attachments" => "DocumentReference.content".to_owned(),
+            "author_id" => "DocumentReference.author".to_owned(),
+            f if f.contains('.') => f.to_owned(),
+            f => format!("Patient.{f}"),
         });
         Self::new(
             status_of(e.code),

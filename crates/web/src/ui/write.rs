@@ -106,6 +106,7 @@ fn input_of(s: &Sent, patient: &str) -> Result<RecordInput, ServiceError> {
         reason: Some(s.reason.clone()).filter(|r| !r.trim().is_empty()),
         base_sha256: Some(s.base_sha256.clone()).filter(|b| !b.is_empty()),
         identifier: None,
+        base_version: None,
     })
 }
 
