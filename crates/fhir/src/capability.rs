@@ -47,6 +47,10 @@ pub fn statement(base: &str, version: &str, date: &str, resources: &[ResourceSup
                 }],
                 "description": "Authorization: Bearer <token>. What each role may do is mamori's own access control, narrowed by an OAuth token's scopes; every request is written to the ledger.",
             },
+            "interaction": [{
+                "code": "transaction",
+                "documentation": "One DocumentReference (POST) with the Binary resources its attachment.url names by fullUrl (urn:uuid): one record, all or nothing.",
+            }],
             "resource": resources.iter().map(|r| {
                 let mut v = json!({
                     "type": r.resource_type,

@@ -12,6 +12,7 @@ pub mod outcome;
 pub mod patient;
 pub mod provenance;
 pub mod smart;
+pub mod transaction;
 
 /// The FHIR release spoken.
 pub const FHIR_VERSION: &str = "4.0.1";

@@ -1207,10 +1207,49 @@ fn every_fhir_operation_for_every_default_role() {
             "content": [{ "attachment": { "contentType": "text/plain", "data": "5pys5paH" } }]
         })
         .to_string();
+        let transaction = json!({
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "DocumentReference",
+                        "status": "current",
+                        "type": { "coding": [{ "system": "urn:mamori:record-kind", "code": "medical_record" }] },
+                        "subject": { "reference": "Patient/M0001" },
+                        "description": "役割別の添付つき下書き",
+                        "content": [
+                            { "attachment": { "contentType": "text/plain", "data": "5pys5paH" } },
+                            { "attachment": { "title": "所見.pdf", "url": "urn:uuid:9d7a1c4e-0b1f-4c55-9a11-2f0e6b1d3c01" } }
+                        ]
+                    },
+                    "request": { "method": "POST", "url": "DocumentReference" }
+                },
+                {
+                    "fullUrl": "urn:uuid:9d7a1c4e-0b1f-4c55-9a11-2f0e6b1d3c01",
+                    "resource": { "resourceType": "Binary", "contentType": "application/pdf", "data": "JVBERi0xLjQKJSBtYXRyaXgK" },
+                    "request": { "method": "POST", "url": "Binary" }
+                }
+            ]
+        })
+        .to_string();
+        // A file alone, without its document: nobody may store one.
+        let binary = json!({ "resourceType": "Binary", "contentType": "application/pdf", "data": "JVBERi0=" }).to_string();
+        fhir(&s, "POST", "/Binary", t, Some(&binary), &[]).refused(
+            400,
+            "not-supported",
+            "not_supported",
+        );
+        covered.insert("fhirCreateBinary");
         let calls = [
             (
                 "fhirCreateDocument",
                 fhir(&s, "POST", "/DocumentReference", t, Some(&draft), &[]),
+                registrars.contains(role),
+            ),
+            (
+                "fhirTransaction",
+                fhir(&s, "POST", "", t, Some(&transaction), &[]),
                 registrars.contains(role),
             ),
             (
@@ -1682,6 +1721,36 @@ fn an_ehr_trades_a_signed_jwt_for_a_token_narrowed_to_its_scopes_and_to_fhir() {
         &[],
     );
     assert_eq!(made.status, 201, "{}", made.body);
+    // A transaction (a document with its file as a Binary) is a DocumentReference write.
+    let tx = json!({
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "DocumentReference",
+                    "status": "current",
+                    "type": { "coding": [{ "system": "urn:mamori:record-kind", "code": "medical_record" }] },
+                    "subject": { "reference": "Patient/E0002" },
+                    "description": "EHR からの添付つき下書き",
+                    "content": [
+                        { "attachment": { "contentType": "text/plain", "data": "5pys5paH" } },
+                        { "attachment": { "title": "a.pdf", "url": "urn:uuid:5b0c8e2a-1d3f-4e6a-9b7c-0d1e2f3a4b5c" } }
+                    ]
+                },
+                "request": { "method": "POST", "url": "DocumentReference" }
+            },
+            {
+                "fullUrl": "urn:uuid:5b0c8e2a-1d3f-4e6a-9b7c-0d1e2f3a4b5c",
+                "resource": { "resourceType": "Binary", "contentType": "application/pdf", "data": "JVBERi0xLjQKJSBvYXV0aAo=" },
+                "request": { "method": "POST", "url": "Binary" }
+            }
+        ]
+    })
+    .to_string();
+    let sent = fhir(&s, "POST", "", Some(&wtoken), Some(&tx), &[]);
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    fhir(&s, "POST", "", Some(&access), Some(&tx), &[]).refused(403, "forbidden", "forbidden");
     // Its role still rules: a clerk's token cannot read the document back without the scope.
     fhir(
         &s,
@@ -2279,4 +2348,154 @@ fn a_correction_through_fhir_names_the_version_it_read_and_a_reason() {
         "one amendment and two refusals: {amended:?}"
     );
     assert_eq!(amended.iter().filter(|e| e["outcome"] == "ok").count(), 1);
+}
+
+#[test]
+fn a_document_and_its_files_arrive_as_one_transaction_with_binaries() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let s = start(|c| c.facility.institution_code = "1311234567".into());
+    let admin = s.admin_token();
+    let (_, clerk) = s.user(&admin, "clerk.tx", "clerk");
+    let seed = jp_patient("T0001", ("添付", "一郎"), ("テンプ", "イチロウ")).to_string();
+    assert_eq!(
+        fhir(&s, "POST", "/Patient", Some(&clerk), Some(&seed), &[]).status,
+        201
+    );
+    let pdf = b"%PDF-1.4\n% transaction\n".to_vec();
+    let png = mamori_testkit::pdf::one_page("x");
+    let binary_url = "urn:uuid:6f1d2c3b-4a59-4e8f-9c0d-1e2f3a4b5c6d";
+    let second_url = "urn:uuid:7a2e3d4c-5b6a-4f90-8d1e-2f3a4b5c6d7e";
+    let bundle = |identifier: &str, refs: (&str, &str)| {
+        json!({
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "fullUrl": "urn:uuid:0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d",
+                    "resource": {
+                        "resourceType": "DocumentReference",
+                        "masterIdentifier": { "system": "urn:ehr:document", "value": identifier },
+                        "status": "current",
+                        "type": { "coding": [{ "system": "urn:mamori:record-kind", "code": "medical_record" }] },
+                        "subject": { "reference": "Patient/T0001" },
+                        "description": "検査結果の取り込み",
+                        "content": [
+                            { "attachment": { "contentType": "text/plain", "data": b64.encode("結果は添付のとおり。") } },
+                            { "attachment": { "title": "検査結果.pdf", "url": refs.0 } },
+                            { "attachment": { "title": "報告書.pdf", "url": refs.1 } }
+                        ]
+                    },
+                    "request": { "method": "POST", "url": "DocumentReference", "ifNoneExist": format!("identifier=urn:ehr:document|{identifier}") }
+                },
+                {
+                    "fullUrl": binary_url,
+                    "resource": { "resourceType": "Binary", "contentType": "application/pdf", "data": b64.encode(&pdf) },
+                    "request": { "method": "POST", "url": "Binary" }
+                },
+                {
+                    "fullUrl": second_url,
+                    "resource": { "resourceType": "Binary", "contentType": "application/pdf", "data": b64.encode(&png) },
+                    "request": { "method": "POST", "url": "Binary" }
+                }
+            ]
+        })
+        .to_string()
+    };
+    let records = || {
+        s.call("GET", "/patients/T0001/records", Some(&clerk), None)
+            .body
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+
+    // A reference to a Binary that is not in the Bundle: refused, nothing stored.
+    let dangling = fhir(
+        &s,
+        "POST",
+        "",
+        Some(&clerk),
+        Some(&bundle(
+            "TX-0",
+            (binary_url, "urn:uuid:00000000-0000-4000-8000-000000000000"),
+        )),
+        &[],
+    );
+    dangling.refused(422, "invalid", "invalid_input");
+    assert_eq!(records(), 0);
+
+    let made = fhir(
+        &s,
+        "POST",
+        "",
+        Some(&clerk),
+        Some(&bundle("TX-1", (binary_url, second_url))),
+        &[],
+    );
+    assert_eq!(made.status, 200, "{}", made.body);
+    assert_eq!(made.body["type"], "transaction-response");
+    assert_eq!(made.body["entry"][0]["response"]["status"], "201 Created");
+    let location = made.body["entry"][0]["response"]["location"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rid: i64 = location.split('/').nth(1).unwrap().parse().unwrap();
+    assert!(
+        made.body["entry"][1]["response"]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with(&mamori_domain::content::sha256_hex(&pdf))
+    );
+    all_valid_r4(std::slice::from_ref(&made.body));
+
+    // The files are the record's attachments, byte for byte.
+    let doc = fhir(
+        &s,
+        "GET",
+        &format!("/DocumentReference/{rid}"),
+        Some(&clerk),
+        None,
+        &[],
+    );
+    let titles: Vec<&str> = doc.body["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["attachment"]["title"].as_str())
+        .collect();
+    assert!(
+        titles.contains(&"検査結果.pdf") && titles.contains(&"報告書.pdf"),
+        "{titles:?}"
+    );
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(
+        &mut ureq::get(
+            made.body["entry"][1]["response"]["location"]
+                .as_str()
+                .unwrap(),
+        )
+        .set("Authorization", &format!("Bearer {clerk}"))
+        .call()
+        .unwrap()
+        .into_reader(),
+        &mut got,
+    )
+    .unwrap();
+    assert_eq!(got, pdf);
+
+    // The EHR's retry: the same record, nothing written twice.
+    let again = fhir(
+        &s,
+        "POST",
+        "",
+        Some(&clerk),
+        Some(&bundle("TX-1", (binary_url, second_url))),
+        &[],
+    );
+    assert_eq!(again.body["entry"][0]["response"]["status"], "200 OK");
+    assert_eq!(
+        again.body["entry"][0]["response"]["location"],
+        location.as_str()
+    );
+    assert_eq!(records(), 1);
 }

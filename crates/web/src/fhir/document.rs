@@ -239,8 +239,22 @@ pub(super) async fn create(
     req: Request,
 ) -> FhirResult {
     let body = json_body(req, crate::upload_body_limit(&svc)).await?;
-    let doc = mamori_fhir::document::from_fhir(&body)?;
-    if let Some(token) = super::if_none_exist(&headers)? {
+    let cond = super::if_none_exist(&headers)?;
+    let (status, id) = store_document(&svc, &p, &body, cond).await?;
+    answer_with(&svc, &p, &base, status, id).await
+}
+
+/// Writes a DocumentReference as a record (or finds the one its identifier names): `201` and
+/// the new record, or `200` and the existing one.
+pub(super) async fn store_document(
+    svc: &std::sync::Arc<mamori_service::Service>,
+    p: &mamori_service::Principal,
+    body: &serde_json::Value,
+    cond: Option<String>,
+) -> Result<(StatusCode, i64), FhirError> {
+    let (svc, p) = (svc.clone(), p.clone());
+    let doc = mamori_fhir::document::from_fhir(body)?;
+    if let Some(token) = cond {
         let wanted = token
             .split_once('|')
             .map(|(s, v)| (s.to_owned(), v.to_owned()));
@@ -255,7 +269,7 @@ pub(super) async fn create(
             .record_by_identifier(&p, &doc.kind, system, value)
             .await?
     {
-        return answer_with(&svc, &p, &base, StatusCode::OK, id).await;
+        return Ok((StatusCode::OK, id));
     }
     let author_id = match &doc.author_login {
         None => None,
@@ -290,7 +304,7 @@ pub(super) async fn create(
         .map(|(name, bytes)| Upload { name, bytes })
         .collect();
     match svc.create_record_then(&p, input, uploads, then).await {
-        Ok(w) => answer_with(&svc, &p, &base, StatusCode::CREATED, w.record_id).await,
+        Ok(w) => Ok((StatusCode::CREATED, w.record_id)),
         // Two retries at once: the second finds the first's record.
         Err(e) if e.code == ErrorCode::Exists => {
             let (system, value) = doc.identifier.clone().unwrap_or_default();
@@ -298,7 +312,7 @@ pub(super) async fn create(
                 .record_by_identifier(&p, &doc.kind, &system, &value)
                 .await?
             {
-                Some(id) => answer_with(&svc, &p, &base, StatusCode::OK, id).await,
+                Some(id) => Ok((StatusCode::OK, id)),
                 None => Err(e.into()),
             }
         }
@@ -426,4 +440,71 @@ pub(super) async fn update(
         )),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `POST /fhir/r4` with a transaction Bundle: a DocumentReference and the Binaries its content
+/// names (`attachment.url` = a Binary's `fullUrl`), written as one record, all or nothing. The
+/// answer is a `transaction-response` Bundle: the DocumentReference's location and version,
+/// and for each Binary where its bytes are now kept (the record's attachment).
+pub(super) async fn transaction(
+    State(svc): Svc,
+    FhirAuth(p): FhirAuth,
+    Base(base): Base,
+    req: Request,
+) -> FhirResult {
+    let body = json_body(req, crate::upload_body_limit(&svc)).await?;
+    let tx = mamori_fhir::transaction::read(&body)?;
+    let cond = tx
+        .if_none_exist
+        .as_deref()
+        .map(super::condition)
+        .transpose()?;
+    let (status, id) = store_document(&svc, &p, &tx.document, cond).await?;
+    let rec = svc.record(&p, id).await?;
+    let v = rec
+        .versions
+        .last()
+        .ok_or_else(|| FhirError::from(mamori_service::ServiceError::not_found("版")))?;
+    let api = base.trim_end_matches("/fhir/r4");
+    let said = if status == StatusCode::CREATED {
+        "201 Created"
+    } else {
+        "200 OK"
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let entries: Vec<serde_json::Value> = tx
+        .entries
+        .iter()
+        .map(|e| match e {
+            None => serde_json::json!({ "response": {
+                "status": said,
+                "location": format!("DocumentReference/{id}/_history/{}", v.version_no),
+                "etag": format!("W/\"{}\"", v.version_no),
+            } }),
+            Some(data) => {
+                let sha = base64::Engine::decode(&b64, data)
+                    .map(|b| mamori_domain::content::sha256_hex(&b))
+                    .unwrap_or_default();
+                serde_json::json!({ "response": {
+                    "status": said,
+                    "location": format!("{api}/api/v1/records/{id}/attachments/{sha}"),
+                } })
+            }
+        })
+        .collect();
+    let answer = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "entry": entries,
+    });
+    Ok(resource(StatusCode::OK, &answer, &[]))
+}
+
+/// `POST /fhir/r4/Binary` alone: mamori keeps files only as a record's attachments, so they
+/// come with their document (inline, or in a transaction Bundle).
+pub(super) async fn binary_alone(FhirAuth(_): FhirAuth) -> FhirError {
+    FhirError::not_supported(
+        "Binary だけを登録することはできません。DocumentReference の content に data で入れるか、transaction Bundle で DocumentReference と一緒に送ってください",
+        Some("Binary"),
+    )
 }

@@ -33,6 +33,8 @@ type Svc = State<Arc<Service>>;
 /// authorisation matrix and the documentation.
 pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ("GET", "/metadata", "fhirCapabilities"),
+    ("POST", "/", "fhirTransaction"),
+    ("POST", "/Binary", "fhirCreateBinary"),
     (
         "GET",
         "/.well-known/smart-configuration",
@@ -129,6 +131,8 @@ const RESOURCES: &[ResourceSupport] = &[
 
 pub fn routes() -> Router<Arc<Service>> {
     Router::new()
+        .route("/", axum::routing::post(document::transaction))
+        .route("/Binary", axum::routing::post(document::binary_alone))
         .route("/metadata", get(metadata))
         .route("/auth/token", axum::routing::post(oauth::token))
         .route(
@@ -348,12 +352,19 @@ pub(crate) async fn json_body(req: Request, limit: usize) -> Result<Value, FhirE
 /// The identifier token of a conditional create (`If-None-Exist: identifier=…`), if the
 /// request makes one; any other condition is refused.
 pub(crate) fn if_none_exist(headers: &HeaderMap) -> Result<Option<String>, FhirError> {
-    let Some(cond) = headers.get("if-none-exist").and_then(|v| v.to_str().ok()) else {
-        return Ok(None);
-    };
+    headers
+        .get("if-none-exist")
+        .and_then(|v| v.to_str().ok())
+        .map(condition)
+        .transpose()
+}
+
+/// The identifier token of one conditional-create condition (`identifier=system|value`), as
+/// `If-None-Exist` or a transaction entry's `request.ifNoneExist` says it.
+pub(crate) fn condition(cond: &str) -> Result<String, FhirError> {
     cond.split('&')
         .find_map(|kv| kv.strip_prefix("identifier="))
-        .map(|t| Some(t.to_owned()))
+        .map(str::to_owned)
         .ok_or_else(|| {
             FhirError::not_supported(
                 "If-None-Exist は identifier=system|value の形で指定してください",

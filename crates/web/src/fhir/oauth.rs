@@ -65,7 +65,11 @@ pub(super) fn require_scope(p: &Principal, parts: &Parts) -> Result<(), FhirErro
     let path = parts.uri.path();
     let path = path.strip_prefix("/fhir/r4").unwrap_or(path);
     let mut segments = path.trim_start_matches('/').split('/');
-    let resource = segments.next().unwrap_or("");
+    // A transaction (`POST` to the base) writes a DocumentReference and its files, nothing else.
+    let resource = match segments.next().unwrap_or("") {
+        "" if parts.method == axum::http::Method::POST => "DocumentReference",
+        r => r,
+    };
     let has_id = segments.next().is_some_and(|s| !s.is_empty());
     let permitted = Permission::of_request(parts.method.as_str(), has_id)
         .is_some_and(|perm| smart::permits(&p.token_scopes, resource, perm));
