@@ -44,6 +44,11 @@ pub const TARGETS: &[Target] = &[
         seeds: seeds::fhir_resource,
     },
     Target {
+        name: "client_assertion",
+        run: parsers::client_assertion,
+        seeds: seeds::client_assertion,
+    },
+    Target {
         name: "pades_pdf",
         run: parsers::pades_pdf,
         seeds: parsers::pades_seeds,

@@ -149,6 +149,47 @@ pub fn fhir_resource(data: &[u8]) {
         assert!(!d.patient_id.is_empty() && !d.kind.is_empty() && !d.title.trim().is_empty());
         assert!(d.files.iter().all(|(name, _)| !name.trim().is_empty()));
     }
+    // A transaction: what it yields is a document with no Binary reference left dangling.
+    if let Ok(t) = mamori_fhir::transaction::read(&v) {
+        assert_eq!(t.entries.iter().filter(|e| e.is_none()).count(), 1);
+        let still = t.document["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| {
+                c["attachment"]["url"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("urn:uuid:"))
+            });
+        assert!(!still, "every urn:uuid reference was resolved");
+    }
+    if let Ok(a) = mamori_fhir::clins::parameters(&v) {
+        assert!(!a.to.organization.trim().is_empty());
+    }
+    // A client's key: only public keys are taken.
+    if mamori_fhir::smart::PublicKey::from_jwk(&v).is_ok() {
+        assert!(["d", "p", "q"].iter().all(|k| v.get(k).is_none()));
+    }
+}
+
+/// Client assertions (JWTs) at the token endpoint: whatever the string, no panic, and nothing
+/// verifies without the fuzz key's signature.
+pub fn client_assertion(data: &[u8]) {
+    let Ok(jwt) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = mamori_fhir::smart::claimed_client(jwt);
+    let key = mamori_fhir::smart::PublicKey::from_jwk(&serde_json::json!({
+        "kty": "EC", "crv": "P-384",
+        "x": "iA7lWQLzVrKGEFjfGMfMHfTEZ2KnLiKU7JuNT3E7ygsfE7ygsfE7ygsfE7ygsfE7",
+        "y": "mDbwLgPPNnTTwYV7mIsJTr3QrTF6nb6Y4Pm2eCkDYZQE7ygsfE7ygsfE7ygsfE7y",
+    }))
+    .expect("a well-formed public key");
+    assert!(
+        mamori_fhir::smart::verify_assertion(jwt, &key, "c", "https://x/token", 1_800_000_000)
+            .is_err(),
+        "no signature verifies with a key nobody holds"
+    );
 }
 
 /// HPKI qualifications (hcRole) in a certificate's subjectDirectoryAttributes: whatever the

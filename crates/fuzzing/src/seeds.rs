@@ -263,5 +263,43 @@ pub fn fhir_resource() -> Vec<Vec<u8>> {
         })
         .to_string()
         .into_bytes(),
+        serde_json::json!({
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "resource": {
+                        "resourceType": "DocumentReference",
+                        "content": [{ "attachment": { "title": "a.pdf", "url": "urn:uuid:1" } }]
+                    },
+                    "request": { "method": "POST", "url": "DocumentReference" }
+                },
+                {
+                    "fullUrl": "urn:uuid:1",
+                    "resource": { "resourceType": "Binary", "contentType": "application/pdf", "data": "JVBERi0=" },
+                    "request": { "method": "POST", "url": "Binary" }
+                }
+            ]
+        })
+        .to_string()
+        .into_bytes(),
+        serde_json::json!({
+            "resourceType": "Parameters",
+            "parameter": [{ "name": "referralToOrganization", "valueString": "東京第一病院" }]
+        })
+        .to_string()
+        .into_bytes(),
+        serde_json::json!({ "kty": "RSA", "n": "AQAB", "e": "AQAB" }).to_string().into_bytes(),
+    ]
+}
+
+/// Client assertions: a well-formed one (signed by another key) and broken shapes.
+pub fn client_assertion() -> Vec<Vec<u8>> {
+    let (key, _) = mamori_fhir::smart::ClientKey::generate();
+    vec![
+        key.assertion("c", "https://x/token", "j", 1_800_000_000, 60)
+            .into_bytes(),
+        b"eyJhbGciOiJub25lIn0.eyJpc3MiOiJjIn0.".to_vec(),
+        b"a.b.c".to_vec(),
     ]
 }

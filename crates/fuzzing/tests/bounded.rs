@@ -102,6 +102,7 @@ bounded! {
     signer_crl: 500,
     pades_pdf: 300,
     fhir_resource: 2000,
+    client_assertion: 2000,
     catalogue_toml: 300,
     multipart_form: 1000,
     api_json: 400,
