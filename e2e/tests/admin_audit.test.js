@@ -289,3 +289,61 @@ test('an administrator who widens their own role only proposes it: a second admi
   assert.match(await page.locator('table[aria-labelledby="proposals-h"] tbody tr').first().innerText(), /却下・取り下げ/);
   await context.close();
 });
+
+test('an administrator registers an EHR key; the EHR signs its own JWT for a FHIR token; revoking ends it', async () => {
+  const { generateKeyPairSync, sign, randomUUID } = await import('node:crypto');
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  const jwk = publicKey.export({ format: 'jwk' });
+  const { context, page } = await demo.signIn('admin');
+  await page.getByRole('link', { name: '管理' }).click();
+  await page.locator('nav.tabs').getByRole('link', { name: 'アカウント' }).click();
+  await page.getByRole('link', { name: /ehr\.demo/ }).first().click();
+  await page.getByRole('heading', { name: 'OAuth クライアント（SMART Backend Services）' }).waitFor();
+
+  // A private key is refused in Japanese; nothing registered.
+  const priv = privateKey.export({ format: 'jwk' });
+  await page.getByLabel('名前（連携先）').fill('電子カルテ');
+  await page.getByLabel('公開鍵（JWK、JSON のまま貼り付け）').fill(JSON.stringify(priv));
+  await page.getByLabel('system/Patient.rs').check();
+  await page.getByRole('button', { name: '登録する' }).click();
+  assert.match(await page.getByRole('alert').first().innerText(), /秘密鍵/);
+
+  await page.getByLabel('名前（連携先）').fill('電子カルテ');
+  await page.getByLabel('公開鍵（JWK、JSON のまま貼り付け）').fill(JSON.stringify(jwk));
+  await page.getByLabel('system/Patient.rs').check();
+  await page.getByRole('button', { name: '登録する' }).click();
+  const row = page.locator('tr').filter({ hasText: '電子カルテ' });
+  await row.waitFor();
+  const clientId = (await row.locator('code').first().innerText()).trim();
+  assert.match(clientId, /^mamori-/);
+  await shot(page, 'admin-oauth-client');
+
+  // The EHR, written with Node's own crypto: an ES384 client assertion for a token.
+  const tokenUrl = `${base}/fhir/r4/auth/token`;
+  const b64 = (x) => Buffer.from(x).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const signing = `${b64(JSON.stringify({ alg: 'ES384', typ: 'JWT' }))}.${b64(JSON.stringify({ iss: clientId, sub: clientId, aud: tokenUrl, exp: now + 120, jti: randomUUID() }))}`;
+  const sig = sign('sha384', Buffer.from(signing), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+  const res = await fetch(tokenUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: `${signing}.${b64(sig)}`,
+      scope: 'system/Patient.rs',
+    }),
+  });
+  const granted = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(granted));
+  assert.equal(granted.scope, 'system/Patient.rs');
+  const read = await fetch(`${base}/fhir/r4/Patient/P01001`, { headers: { authorization: `Bearer ${granted.access_token}` } });
+  assert.equal(read.status, 200);
+
+  // Revoked from the page: the token stops at once.
+  await row.getByRole('button', { name: '失効させる' }).click();
+  await page.locator('tr').filter({ hasText: clientId }).filter({ hasText: '失効' }).waitFor();
+  const after = await fetch(`${base}/fhir/r4/Patient/P01001`, { headers: { authorization: `Bearer ${granted.access_token}` } });
+  assert.equal(after.status, 401);
+  await context.close();
+});

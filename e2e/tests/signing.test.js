@@ -107,3 +107,57 @@ test('a referral letter comes as a PDF its author signed, from the record page',
   assert.match(bytes.toString('latin1'), /\/Type \/DocTimeStamp/);
   await context.close();
 });
+
+test('the author makes a signed JP-CLINS referral document for a destination from the record page', async () => {
+  const { context, page } = await demo.signIn('dr.tanaka');
+  const openRecord = async () => {
+    await page.goto(`${demo.base}/patients/P01001`);
+    await page.getByRole('link', { name: /診療情報提供書/ }).first().click();
+    await page.getByRole('heading', { name: '電子カルテ情報共有サービス（JP-CLINS）の診療情報提供書' }).waitFor();
+  };
+  const make = async (to) => {
+    await page.getByText('紹介先を指定して診療情報提供書を作成する').click();
+    await page.getByLabel('紹介先の医療機関名（必須）').fill(to);
+    await page.getByLabel('紹介先の診療科').fill('消化器内科');
+    await page.getByLabel('傷病名・主訴').fill('上腹部痛');
+    await page.getByRole('button', { name: '作成して電子署名する' }).click();
+  };
+  // With her signing window closed: refused in Japanese, nothing made.
+  await openRecord();
+  await make('東京第一病院');
+  assert.match(await page.getByRole('alert').first().innerText(), /署名ウィンドウが開いていません/);
+  assert.doesNotMatch(await page.locator('section.clins').innerText(), /紹介先 東京第一病院/);
+
+  // She opens it with her PIN, and the document is made and signed.
+  await page.goto(`${demo.base}/signing`);
+  await page.getByLabel('署名用 PIN', { exact: true }).fill('mamori-sign-2026');
+  await page.getByRole('button', { name: '開いて署名する' }).click();
+  await page.locator('#signing-notice').waitFor();
+  assert.match(await page.locator('#signing-window').innerText(), /開いています/);
+  await openRecord();
+  await make('東京第一病院');
+  const made = page.locator('section.clins li').filter({ hasText: '紹介先 東京第一病院' });
+  await made.waitFor();
+  await shot(page, 'record-jp-clins');
+  const [download] = await Promise.all([page.waitForEvent('download'), made.getByRole('link').click()]);
+  assert.match(download.suggestedFilename(), /^1311234567-\d+-\d+-1\.json$/);
+  const bundle = JSON.parse(readFileSync(await download.path(), 'utf8'));
+  assert.equal(bundle.resourceType, 'Bundle');
+  assert.equal(bundle.type, 'document');
+  assert.equal(bundle.entry[0].resource.title, '診療情報提供書');
+  assert.equal(bundle.signature.sigFormat, 'application/pkcs7-signature');
+  assert.ok(bundle.entry.some((e) => e.resource.resourceType === 'Binary' && e.resource.contentType === 'application/pdf'));
+  await page.goto(`${demo.base}/signing`);
+  await page.getByRole('button', { name: '署名ウィンドウを閉じる' }).click();
+  await context.close();
+});
+
+test('another doctor sees the referral but no form to make its document', async () => {
+  const { context, page } = await demo.signIn('dr.suzuki');
+  await page.goto(`${demo.base}/patients/P01001`);
+  await page.getByRole('link', { name: /診療情報提供書/ }).first().click();
+  await page.getByRole('heading', { level: 1 }).waitFor();
+  assert.match(await page.locator('main').innerText(), /紹介先 東京第一病院/);
+  assert.equal(await page.getByRole('button', { name: '作成して電子署名する' }).count(), 0);
+  await context.close();
+});

@@ -163,6 +163,16 @@ impl Reader<'_> {
             .optional()?)
     }
 
+    /// Every JP-CLINS document made of a record, oldest first.
+    pub fn fhir_documents_of(&self, record_id: i64) -> Result<Vec<FhirDocumentRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {DOC_COLUMNS} FROM fhir_documents WHERE record_id = ?1 ORDER BY signed_at, id"
+        ))?;
+        Ok(st
+            .query_map([record_id], doc_row)?
+            .collect::<Result<_, _>>()?)
+    }
+
     /// How many documents were made of one version (the next one's number is this plus one).
     pub fn fhir_documents_of_version(
         &self,

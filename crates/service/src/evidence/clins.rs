@@ -298,4 +298,16 @@ impl Service {
             version_no: row.version_no,
         })
     }
+
+    /// The JP-CLINS documents made of a record, for its page (which has already been read
+    /// under the record's rights and ledgered).
+    pub async fn referral_documents_of(
+        self: &Arc<Self>,
+        record_id: i64,
+    ) -> Result<Vec<FhirDocumentRow>> {
+        Ok(self
+            .store
+            .read(move |r| r.fhir_documents_of(record_id))
+            .await?)
+    }
 }

@@ -680,6 +680,10 @@ pub(crate) struct RecordPage {
     status_class: String,
     versions: Vec<VersionCard>,
     has_signature: bool,
+    /// JP-CLINS 診療情報提供書 made of this 紹介状: (document ID, destination, when).
+    clins: Vec<(String, String, String)>,
+    /// The viewer wrote the newest finalised version of this 紹介状 and may send it.
+    can_prepare_clins: bool,
 }
 
 impl RecordPage {
@@ -803,9 +807,26 @@ pub(crate) async fn show_record(
     let can_print = p.role.allows(Action::PrintExport, Some(&view.kind))
         && p.role.allows(Action::Read, Some(&view.kind));
     let title = view.title();
+    let clins = svc
+        .referral_documents_of(view.id)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| (d.id, d.destination, jst(d.signed_at)))
+        .collect();
+    let can_prepare_clins = view.kind == mamori_fhir::clins::REFERRAL_KIND
+        && can_print
+        && view
+            .versions
+            .iter()
+            .rev()
+            .find(|v| v.state == "finalised")
+            .is_some_and(|v| v.author.id == p.account.id);
     render(
         status,
         RecordPage {
+            clins,
+            can_prepare_clins,
             layout: layout(svc, headers, Some(p), p.csrf.clone()),
             error,
             actions,

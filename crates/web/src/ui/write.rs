@@ -485,6 +485,17 @@ pub struct ActForm {
     version: i64,
     #[serde(default)]
     attachment: String,
+    /// `jp_clins`: the destination and what the letter is for.
+    #[serde(default)]
+    to_organization: String,
+    #[serde(default)]
+    to_department: String,
+    #[serde(default)]
+    to_doctor: String,
+    #[serde(default)]
+    purpose: String,
+    #[serde(default)]
+    problem: String,
 }
 
 pub async fn act(
@@ -519,6 +530,32 @@ pub async fn act(
             .sign_attachment_pdf(&p, id, f.version, &f.attachment)
             .await
             .map(|_| ()),
+        "jp_clins" => {
+            let given = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+            if f.to_organization.trim().is_empty() {
+                Err(ServiceError::invalid(
+                    "to_organization",
+                    "紹介先の医療機関名を入力してください",
+                ))
+            } else {
+                svc.sign_referral_document(
+                    &p,
+                    id,
+                    mamori_fhir::clins::Asked {
+                        to: mamori_fhir::clins::Destination {
+                            organization: f.to_organization.trim().to_owned(),
+                            department: given(&f.to_department),
+                            doctor: given(&f.to_doctor),
+                        },
+                        purpose: given(&f.purpose),
+                        problem: given(&f.problem),
+                        version: None,
+                    },
+                )
+                .await
+                .map(|_| ())
+            }
+        }
         _ => Err(ServiceError::invalid("action", "操作が正しくありません")),
     };
     match done {

@@ -238,7 +238,22 @@ struct AccountPage {
     is_self: bool,
     /// Sealed emergency account: None (not one), Some("") unused, Some(time) used then.
     emergency: Option<String>,
+    /// A service account's OAuth clients: (client ID, name, algorithm, scopes, registered,
+    /// revoked).
+    oauth: Vec<(String, String, String, String, String, Option<String>)>,
+    /// The SMART scopes offered as checkboxes.
+    oauth_scopes: &'static [&'static str],
 }
+
+/// The scopes offered on the form (any other SMART system scope can be typed).
+const OAUTH_SCOPES: &[&str] = &[
+    "system/Patient.rs",
+    "system/Patient.cruds",
+    "system/DocumentReference.rs",
+    "system/DocumentReference.write",
+    "system/Provenance.rs",
+    "system/AuditEvent.rs",
+];
 
 #[derive(Deserialize, Default)]
 pub struct SavedQuery {
@@ -283,9 +298,31 @@ async fn show_account(
         .ok()
         .flatten()
         .map(|used| used.map(jst).unwrap_or_default());
+    let oauth = if a.service {
+        svc.oauth_clients(p)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.account_id == id)
+            .map(|c| {
+                (
+                    c.client_id,
+                    c.name,
+                    c.algorithm,
+                    c.scopes.join(" "),
+                    jst(c.created_at),
+                    c.revoked_at.map(jst),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     render(
         status,
         AccountPage {
+            oauth,
+            oauth_scopes: OAUTH_SCOPES,
             emergency,
             layout: layout(svc, headers, Some(p), p.csrf.clone()),
             tab: "accounts",
@@ -359,6 +396,32 @@ async fn account_act(
                 .await
                 .map(Some)
         }
+        "oauth_register" => {
+            let mut scopes: Vec<String> = OAUTH_SCOPES
+                .iter()
+                .filter(|s| !f.get(&format!("oauth_{s}")).is_empty())
+                .map(|s| (*s).to_owned())
+                .collect();
+            scopes.extend(
+                f.get("oauth_more")
+                    .split_ascii_whitespace()
+                    .map(str::to_owned),
+            );
+            match serde_json::from_str::<serde_json::Value>(&f.get("oauth_jwk")) {
+                Err(_) => Err(ServiceError::invalid(
+                    "jwk",
+                    "公開鍵（JWK）を JSON のまま貼り付けてください",
+                )),
+                Ok(jwk) => svc
+                    .register_oauth_client(&p, id, f.get("oauth_name"), jwk, scopes)
+                    .await
+                    .map(|_| None),
+            }
+        }
+        "oauth_revoke" => svc
+            .revoke_oauth_client(&p, f.get("client_id"))
+            .await
+            .map(|_| None),
         _ => Err(ServiceError::invalid("op", "操作の指定が正しくありません")),
     };
     match result {
