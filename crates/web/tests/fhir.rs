@@ -129,11 +129,14 @@ fn fhir(
         }
         None => req.call(),
     };
-    let r = match res {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
+    match res {
+        Ok(r) => answer_of(r),
+        Err(ureq::Error::Status(_, r)) => answer_of(r),
         Err(e) => panic!("{method} {path}: {e}"),
-    };
+    }
+}
+
+fn answer_of(r: ureq::Response) -> Answer {
     let headers = r
         .headers_names()
         .into_iter()
@@ -1486,22 +1489,10 @@ fn token_request(s: &TestServer, fields: &[(&str, &str)]) -> Answer {
         .build()
         .post(&format!("{root}/fhir/r4/auth/token"))
         .send_form(fields);
-    let r = match res {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
+    match res {
+        Ok(r) => answer_of(r),
+        Err(ureq::Error::Status(_, r)) => answer_of(r),
         Err(e) => panic!("token: {e}"),
-    };
-    let headers = r
-        .headers_names()
-        .into_iter()
-        .map(|h| (h.clone(), r.header(&h).unwrap_or("").to_owned()))
-        .collect();
-    let (status, ctype) = (r.status(), r.content_type().to_owned());
-    Answer {
-        status,
-        ctype,
-        headers,
-        body: r.into_json().unwrap_or(Value::Null),
     }
 }
 

@@ -146,19 +146,8 @@ impl Service {
         let Some(att) = content.attachments.iter().find(|a| a.sha256 == sha) else {
             return Err(ServiceError::not_found("この版の添付ファイル"));
         };
-        let Some((row, cert, key)) = self.window_of(p) else {
-            return Err(ServiceError::new(
-                ErrorCode::SigningWindowClosed,
-                "署名ウィンドウが開いていません。署名用 PIN で開いてから署名してください",
-            ));
-        };
+        let (row, cert, key) = self.open_window(p)?;
         let now = self.now();
-        if now >= row.not_after {
-            return Err(ServiceError::new(
-                ErrorCode::SigningKeyMissing,
-                "署名用証明書の有効期限が切れています。電子署名のページで新しい署名鍵を作ってください",
-            ));
-        }
         if let Err(why) = self.check_qualification(&rec.kind, &cert).await {
             return refuse(ServiceError::forbidden(why)).await;
         }

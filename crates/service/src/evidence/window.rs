@@ -226,6 +226,27 @@ impl Service {
         Ok(self.store.read(move |r| r.signing_cert(account_id)).await?)
     }
 
+    /// The open window of someone about to sign by their own act (an uploaded PDF, a
+    /// referral document): refused when it is closed, or its certificate has expired.
+    pub(super) fn open_window(
+        &self,
+        p: &Principal,
+    ) -> crate::error::Result<(SigningCertRow, Cert, Arc<KeySession>)> {
+        let Some((row, cert, key)) = self.window_of(p) else {
+            return Err(crate::error::ServiceError::new(
+                crate::error::ErrorCode::SigningWindowClosed,
+                "署名ウィンドウが開いていません。署名用 PIN で開いてから署名してください",
+            ));
+        };
+        if self.now() >= row.not_after {
+            return Err(crate::error::ServiceError::new(
+                crate::error::ErrorCode::SigningKeyMissing,
+                "署名用証明書の有効期限が切れています。電子署名のページで新しい署名鍵を作ってください",
+            ));
+        }
+        Ok((row, cert, key))
+    }
+
     /// The caller's open window, if it has not expired and this sign-in opened it (another
     /// sign-in of the same person, or one after a password reset, must enter the PIN again).
     pub(super) fn window_of(

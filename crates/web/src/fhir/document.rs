@@ -298,11 +298,7 @@ pub(super) async fn store_document(
         identifier: doc.identifier.clone(),
         ..Default::default()
     };
-    let uploads = doc
-        .files
-        .into_iter()
-        .map(|(name, bytes)| Upload { name, bytes })
-        .collect();
+    let uploads = uploads_of(doc.files);
     match svc.create_record_then(&p, input, uploads, then).await {
         Ok(w) => Ok((StatusCode::CREATED, w.record_id)),
         // Two retries at once: the second finds the first's record.
@@ -424,11 +420,7 @@ pub(super) async fn update(
         base_version: Some(seen),
         ..Default::default()
     };
-    let uploads = doc
-        .files
-        .into_iter()
-        .map(|(name, bytes)| Upload { name, bytes })
-        .collect();
+    let uploads = uploads_of(doc.files);
     match svc.amend_record(&p, id, input, uploads).await {
         Ok(w) => answer_with(&svc, &p, &base, StatusCode::OK, w.record_id).await,
         Err(e) if e.code == ErrorCode::Conflict => Err(FhirError::new(
@@ -507,4 +499,11 @@ pub(super) async fn binary_alone(FhirAuth(_): FhirAuth) -> FhirError {
         "Binary だけを登録することはできません。DocumentReference の content に data で入れるか、transaction Bundle で DocumentReference と一緒に送ってください",
         Some("Binary"),
     )
+}
+
+fn uploads_of(files: Vec<(String, Vec<u8>)>) -> Vec<Upload> {
+    files
+        .into_iter()
+        .map(|(name, bytes)| Upload { name, bytes })
+        .collect()
 }
