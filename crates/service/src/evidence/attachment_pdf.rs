@@ -155,13 +155,7 @@ impl Service {
         if att.size > max {
             return refuse(too_large(max, att.size)).await;
         }
-        let bytes = self.store.blobs().get(&sha)?;
-        if hex::encode(mamori_evidence::sha256(&bytes)) != sha {
-            return Err(ServiceError::new(
-                ErrorCode::Evidence,
-                "添付ファイルが記録と一致しません（改ざんの疑い。mamori verify で確認してください）",
-            ));
-        }
+        let bytes = self.checked_blob(&sha, "添付ファイル")?;
         let anchors = self.evidence_anchors()?;
         let author = self.signer_name(version.author_id).await?;
         let checked = {

@@ -128,16 +128,7 @@ impl Service {
             })
             .await?;
         let pdf = match pdf_row {
-            Some(row) => {
-                let bytes = self.store.blobs().get(&row.pdf_sha256)?;
-                if hex::encode(mamori_evidence::sha256(&bytes)) != row.pdf_sha256 {
-                    return Err(ServiceError::new(
-                        ErrorCode::Evidence,
-                        "署名付き PDF のファイルが記録と一致しません（改ざんの疑い。mamori verify で確認してください）",
-                    ));
-                }
-                Some(bytes)
-            }
+            Some(row) => Some(self.checked_blob(&row.pdf_sha256, "署名付き PDF のファイル")?),
             None => None,
         };
         let institution = self.config.facility.institution_code.trim().to_owned();
@@ -272,13 +263,7 @@ impl Service {
                 Ok(row)
             })
             .await?;
-        let bytes = self.store.blobs().get(&row.bundle_sha256)?;
-        if hex::encode(mamori_evidence::sha256(&bytes)) != row.bundle_sha256 {
-            return Err(ServiceError::new(
-                ErrorCode::Evidence,
-                "診療情報提供書のファイルが記録と一致しません（改ざんの疑い。mamori verify で確認してください）",
-            ));
-        }
+        let bytes = self.checked_blob(&row.bundle_sha256, "診療情報提供書のファイル")?;
         let bundle = serde_json::from_slice(&bytes).map_err(ServiceError::internal)?;
         Ok(ClinsDocument {
             id: row.id,

@@ -176,6 +176,23 @@ const ACCREDITATION_SAMPLE: i64 = 200;
 const BRIEF_CACHE: usize = 100_000;
 
 impl Service {
+    /// A kept file by its SHA-256, re-hashed on the way out: a file that no longer matches is
+    /// an error naming `what`, never content handed on.
+    pub(crate) fn checked_blob(&self, sha256: &str, what: &str) -> Result<Vec<u8>> {
+        let bytes = self.store.blobs().get(sha256)?;
+        if hex::encode(mamori_evidence::sha256(&bytes)) != sha256 {
+            return Err(ServiceError::new(
+                ErrorCode::Evidence,
+                format!(
+                    "{what}が記録と一致しません（改ざんの疑い。mamori verify で確認してください）"
+                ),
+            ));
+        }
+        Ok(bytes)
+    }
+}
+
+impl Service {
     /// A signature as the record page shows it, its `.p7s` parsed once per content.
     pub(crate) fn signature_brief(&self, s: &SignatureRow) -> SignatureBrief {
         let key: [u8; 32] = mamori_evidence::sha256(&s.p7s);

@@ -468,13 +468,7 @@ impl Service {
                 Ok(row)
             })
             .await?;
-        let bytes = self.store.blobs().get(&row.pdf_sha256)?;
-        if hex::encode(mamori_evidence::sha256(&bytes)) != row.pdf_sha256 {
-            return Err(ServiceError::new(
-                ErrorCode::Evidence,
-                "署名付き PDF のファイルが記録と一致しません（改ざんの疑い。mamori verify で確認してください）",
-            ));
-        }
+        let bytes = self.checked_blob(&row.pdf_sha256, "署名付き PDF のファイル")?;
         let file_name = match row.attachment() {
             None => format!("record-{record_id}-v{version_no}.pdf"),
             Some(a) => format!("record-{record_id}-v{version_no}-{}-signed.pdf", &a[..12]),
