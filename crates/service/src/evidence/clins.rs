@@ -34,6 +34,19 @@ pub struct ClinsDocument {
 /// given).
 pub type ReferralRequest = mamori_fhir::clins::Asked;
 
+/// Whether `p` may prepare this record's JP-CLINS document (what the record page offers): a
+/// 紹介状 whose newest finalised version `p` wrote, and the right to send it out.
+pub fn may_prepare_referral_document(p: &Principal, view: &crate::records::RecordView) -> bool {
+    view.kind == clins::REFERRAL_KIND
+        && p.role.allows(Action::PrintExport, Some(&view.kind))
+        && view
+            .versions
+            .iter()
+            .rev()
+            .find(|v| v.state == "finalised")
+            .is_some_and(|v| v.author.id == p.account.id)
+}
+
 impl Service {
     /// Makes and signs the JP-CLINS 診療情報提供書 of a finalised 紹介状, for its author in their
     /// open signing window.

@@ -814,14 +814,8 @@ pub(crate) async fn show_record(
         .into_iter()
         .map(|d| (d.id, d.destination, jst(d.signed_at)))
         .collect();
-    let can_prepare_clins = view.kind == mamori_fhir::clins::REFERRAL_KIND
-        && can_print
-        && view
-            .versions
-            .iter()
-            .rev()
-            .find(|v| v.state == "finalised")
-            .is_some_and(|v| v.author.id == p.account.id);
+    let can_prepare_clins =
+        mamori_service::evidence::clins::may_prepare_referral_document(p, &view);
     render(
         status,
         RecordPage {

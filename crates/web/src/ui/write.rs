@@ -531,30 +531,24 @@ pub async fn act(
             .await
             .map(|_| ()),
         "jp_clins" => {
+            // The service refuses a missing destination, like every other gap.
             let given = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-            if f.to_organization.trim().is_empty() {
-                Err(ServiceError::invalid(
-                    "to_organization",
-                    "紹介先の医療機関名を入力してください",
-                ))
-            } else {
-                svc.sign_referral_document(
-                    &p,
-                    id,
-                    mamori_fhir::clins::Asked {
-                        to: mamori_fhir::clins::Destination {
-                            organization: f.to_organization.trim().to_owned(),
-                            department: given(&f.to_department),
-                            doctor: given(&f.to_doctor),
-                        },
-                        purpose: given(&f.purpose),
-                        problem: given(&f.problem),
-                        version: None,
+            svc.sign_referral_document(
+                &p,
+                id,
+                mamori_fhir::clins::Asked {
+                    to: mamori_fhir::clins::Destination {
+                        organization: f.to_organization.trim().to_owned(),
+                        department: given(&f.to_department),
+                        doctor: given(&f.to_doctor),
                     },
-                )
-                .await
-                .map(|_| ())
-            }
+                    purpose: given(&f.purpose),
+                    problem: given(&f.problem),
+                    version: None,
+                },
+            )
+            .await
+            .map(|_| ())
         }
         _ => Err(ServiceError::invalid("action", "操作が正しくありません")),
     };
